@@ -1,0 +1,1 @@
+typedef int herald_placeholder_host; /* replaced by its implementation */

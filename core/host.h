@@ -1,0 +1,42 @@
+/* The host services table handed to plugins, and the concrete request and
+ * response objects behind the public ABI's opaque types. */
+#ifndef HERALD_HOST_H
+#define HERALD_HOST_H
+
+#include "herald/plugin.h"
+#include "strbuf.h"
+
+struct herald_request {
+    char *url;         /* where to send; scheme picks the transport */
+    char *log_url;     /* redacted form for logs; NULL: derive from url */
+    char **headers;    /* "Name: value" lines */
+    size_t headers_len;
+    strbuf body;
+};
+
+struct herald_buf {
+    strbuf sb;
+};
+
+/* A response as the dispatcher received it: the public part first, so a
+ * pointer to it is a valid herald_response for plugins. */
+typedef struct host_response {
+    herald_response pub;
+    char **headers;    /* "Name: value" lines, trailing CRLF removed */
+    size_t headers_len;
+} host_response;
+
+const herald_host *host_table(void);
+
+void request_init(herald_request *req);
+void request_free(herald_request *req);
+/* The URL to print: log_url if the plugin set one, else url with every
+ * query value replaced by "…" (tokens and signatures live there). */
+char *request_redacted_url(const herald_request *req);
+
+void response_free(host_response *resp);
+
+/* Largest length <= max_bytes that does not split a UTF-8 sequence. */
+size_t utf8_prefix(const char *text, size_t len, size_t max_bytes);
+
+#endif

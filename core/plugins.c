@@ -1,0 +1,1 @@
+typedef int herald_placeholder_plugins; /* replaced by its implementation */

@@ -1,0 +1,32 @@
+/* Loading channel plugins with dlopen and checking their ABI version. */
+#ifndef HERALD_PLUGINS_H
+#define HERALD_PLUGINS_H
+
+#include <stddef.h>
+
+#include "herald/plugin.h"
+
+typedef struct loaded_plugin {
+    char *path;
+    void *handle;                 /* dlopen handle */
+    const herald_plugin *plugin;
+} loaded_plugin;
+
+typedef struct plugin_set {
+    loaded_plugin *items;
+    size_t len;
+} plugin_set;
+
+/* Loads every *.so directly in `dir` and in its immediate subdirectories,
+ * in name order. Returns 0, or -1 with a message naming the file (an ABI
+ * mismatch names both versions; two plugins defining one channel name
+ * the channel and both files). */
+int plugins_load_dir(plugin_set *set, const char *dir, char *err, size_t err_cap);
+/* Loads one file; same errors as above. */
+int plugins_load_file(plugin_set *set, const char *path, char *err, size_t err_cap);
+/* Finds a channel by name, or NULL; *from receives its plugin if non-NULL. */
+const herald_channel *plugins_find_channel(const plugin_set *set, const char *name,
+                                           const loaded_plugin **from);
+void plugins_free(plugin_set *set);
+
+#endif

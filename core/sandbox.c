@@ -1,0 +1,1 @@
+typedef int herald_placeholder_sandbox; /* replaced by its implementation */

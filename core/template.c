@@ -1,0 +1,1 @@
+typedef int herald_placeholder_template; /* replaced by its implementation */

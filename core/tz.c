@@ -1,0 +1,1 @@
+typedef int herald_placeholder_tz; /* replaced by its implementation */
