@@ -1,1 +1,297 @@
-typedef int herald_placeholder_host; /* replaced by its implementation */
+#include "host.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "log.h"
+
+/* ---- clock, crypto and encodings --------------------------------------- */
+
+static int64_t host_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static void host_hmac_sha256(const void *key, size_t key_len, const void *data,
+                             size_t data_len, unsigned char out[32])
+{
+    /* OpenSSL reads a NULL key as "keep the previous key" in its HMAC init
+     * path; an empty key has to be a real pointer to mean "empty". */
+    static const unsigned char empty[1];
+    unsigned int out_len = 32;
+    HMAC(EVP_sha256(), key ? key : empty, (int)key_len, data ? data : empty,
+         data_len, out, &out_len);
+}
+
+/* Encoders write through this so that every one of them has snprintf's
+ * contract: output truncated to cap - 1 bytes and NUL-terminated, the
+ * return value the full length. */
+typedef struct bounded_out {
+    char *out;
+    size_t cap;
+    size_t len;
+} bounded_out;
+
+static void bounded_putc(bounded_out *bo, char c)
+{
+    if (bo->len + 1 < bo->cap)
+        bo->out[bo->len] = c;
+    bo->len++;
+}
+
+static size_t bounded_finish(bounded_out *bo)
+{
+    if (bo->cap > 0)
+        bo->out[bo->len < bo->cap ? bo->len : bo->cap - 1] = '\0';
+    return bo->len;
+}
+
+static size_t host_base64_encode(const void *data, size_t len, char *out, size_t cap)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const unsigned char *in = data;
+    bounded_out bo = {out, cap, 0};
+    for (size_t i = 0; i < len; i += 3) {
+        size_t left = len - i;
+        uint32_t group = (uint32_t)in[i] << 16;
+        if (left > 1)
+            group |= (uint32_t)in[i + 1] << 8;
+        if (left > 2)
+            group |= in[i + 2];
+        bounded_putc(&bo, alphabet[(group >> 18) & 63]);
+        bounded_putc(&bo, alphabet[(group >> 12) & 63]);
+        bounded_putc(&bo, left > 1 ? alphabet[(group >> 6) & 63] : '=');
+        bounded_putc(&bo, left > 2 ? alphabet[group & 63] : '=');
+    }
+    return bounded_finish(&bo);
+}
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+static size_t host_url_encode(const char *text, char *out, size_t cap)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    bounded_out bo = {out, cap, 0};
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+        if (is_unreserved(*p)) {
+            bounded_putc(&bo, (char)*p);
+        } else {
+            bounded_putc(&bo, '%');
+            bounded_putc(&bo, hex[*p >> 4]);
+            bounded_putc(&bo, hex[*p & 15]);
+        }
+    }
+    return bounded_finish(&bo);
+}
+
+size_t utf8_prefix(const char *text, size_t len, size_t max_bytes)
+{
+    if (len <= max_bytes)
+        return len;
+    /* A cut is clean when the byte after it starts a character, i.e. is not
+     * a continuation byte (10xxxxxx). */
+    size_t cut = max_bytes;
+    while (cut > 0 && ((unsigned char)text[cut] & 0xC0) == 0x80)
+        cut--;
+    return cut;
+}
+
+/* ---- buffers ----------------------------------------------------------- */
+
+static herald_buf *host_buf_new(void) { return xcalloc(1, sizeof(herald_buf)); }
+
+static void host_buf_free(herald_buf *buf)
+{
+    if (!buf)
+        return;
+    sb_free(&buf->sb);
+    free(buf);
+}
+
+static void host_buf_append(herald_buf *buf, const void *data, size_t len)
+{
+    sb_append(&buf->sb, data, len);
+}
+
+static void host_buf_printf(herald_buf *buf, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vprintf(&buf->sb, fmt, ap);
+    va_end(ap);
+}
+
+static void host_buf_json_string(herald_buf *buf, const char *text, size_t len)
+{
+    sb_json_string(&buf->sb, text, len);
+}
+
+static const char *host_buf_data(const herald_buf *buf) { return sb_str(&buf->sb); }
+
+static size_t host_buf_len(const herald_buf *buf) { return buf->sb.len; }
+
+/* ---- requests and responses -------------------------------------------- */
+
+void request_init(herald_request *req) { memset(req, 0, sizeof *req); }
+
+void request_free(herald_request *req)
+{
+    free(req->url);
+    free(req->log_url);
+    for (size_t i = 0; i < req->headers_len; i++)
+        free(req->headers[i]);
+    free(req->headers);
+    sb_free(&req->body);
+    request_init(req);
+}
+
+static void host_request_set_url(herald_request *req, const char *url)
+{
+    free(req->url);
+    req->url = xstrdup(url);
+}
+
+static void host_request_set_log_url(herald_request *req, const char *url)
+{
+    free(req->log_url);
+    req->log_url = xstrdup(url);
+}
+
+static void host_request_add_header(herald_request *req, const char *name, const char *value)
+{
+    strbuf line = STRBUF_INIT;
+    sb_printf(&line, "%s: %s", name, value);
+    /* A line break would let a value smuggle in headers of its own. */
+    for (size_t i = 0; i < line.len; i++)
+        if (line.data[i] == '\r' || line.data[i] == '\n')
+            line.data[i] = ' ';
+    req->headers = xrealloc(req->headers, (req->headers_len + 1) * sizeof *req->headers);
+    req->headers[req->headers_len++] = sb_take(&line);
+}
+
+static void host_request_set_body(herald_request *req, const void *body, size_t len)
+{
+    sb_reset(&req->body);
+    sb_append(&req->body, body, len);
+}
+
+/* Copies url with the password of any user:password@ and every query and
+ * fragment value replaced by "…", keeping the names so a log still shows
+ * which parameters were sent. */
+static char *redact_url(const char *url)
+{
+    static const char hidden[] = "…";
+    strbuf out = STRBUF_INIT;
+    const char *authority = strstr(url, "://");
+    const char *rest = url;
+    if (authority) {
+        authority += 3;
+        size_t authority_len = strcspn(authority, "/?#");
+        const char *at = memchr(authority, '@', authority_len);
+        const char *colon = at ? memchr(authority, ':', (size_t)(at - authority)) : NULL;
+        if (colon) {
+            sb_append(&out, url, (size_t)(colon + 1 - url));
+            sb_puts(&out, hidden);
+            rest = at;
+        }
+    }
+    size_t path_len = strcspn(rest, "?#");
+    sb_append(&out, rest, path_len);
+    const char *p = rest + path_len;
+    if (*p == '?') {
+        sb_putc(&out, '?');
+        p++;
+        for (;;) {
+            size_t param_len = strcspn(p, "&#");
+            const char *equals = memchr(p, '=', param_len);
+            const char *value = equals ? equals + 1 : p;
+            sb_append(&out, p, (size_t)(value - p));
+            if (value < p + param_len)
+                sb_puts(&out, hidden);
+            p += param_len;
+            if (*p != '&')
+                break;
+            sb_putc(&out, '&');
+            p++;
+        }
+    }
+    if (*p == '#') {
+        sb_putc(&out, '#');
+        if (p[1])
+            sb_puts(&out, hidden);
+    }
+    return sb_take(&out);
+}
+
+char *request_redacted_url(const herald_request *req)
+{
+    if (req->log_url)
+        return xstrdup(req->log_url);
+    return redact_url(req->url ? req->url : "");
+}
+
+void response_free(host_response *resp)
+{
+    free((char *)resp->pub.body);
+    for (size_t i = 0; i < resp->headers_len; i++)
+        free(resp->headers[i]);
+    free(resp->headers);
+    memset(resp, 0, sizeof *resp);
+}
+
+static const char *host_response_header(const herald_response *resp, const char *name)
+{
+    /* Every herald_response handed to a plugin is the head of a
+     * host_response, so the header lines are right behind it. */
+    const host_response *full = (const host_response *)resp;
+    size_t name_len = strlen(name);
+    for (size_t i = 0; i < full->headers_len; i++) {
+        const char *line = full->headers[i];
+        if (strncasecmp(line, name, name_len) != 0 || line[name_len] != ':')
+            continue;
+        const char *value = line + name_len + 1;
+        while (*value == ' ' || *value == '\t')
+            value++;
+        return value;
+    }
+    return NULL;
+}
+
+/* ---- the table --------------------------------------------------------- */
+
+static const herald_host table = {
+    .abi = HERALD_ABI_HEADER_INIT(herald_host),
+    .log = log_msg,
+    .now_ms = host_now_ms,
+    .hmac_sha256 = host_hmac_sha256,
+    .base64_encode = host_base64_encode,
+    .url_encode = host_url_encode,
+    .utf8_prefix = utf8_prefix,
+    .buf_new = host_buf_new,
+    .buf_free = host_buf_free,
+    .buf_append = host_buf_append,
+    .buf_printf = host_buf_printf,
+    .buf_json_string = host_buf_json_string,
+    .buf_data = host_buf_data,
+    .buf_len = host_buf_len,
+    .request_set_url = host_request_set_url,
+    .request_set_log_url = host_request_set_log_url,
+    .request_add_header = host_request_add_header,
+    .request_set_body = host_request_set_body,
+    .response_header = host_response_header,
+};
+
+const herald_host *host_table(void) { return &table; }

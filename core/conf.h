@@ -1,0 +1,87 @@
+/* The configuration: a Lua file run in the sandbox, validated strictly.
+ * Every error names the file, the key path and what was expected, e.g.
+ * "conf/herald.lua: receivers.ops.secret: expected a string, got nil". */
+#ifndef HERALD_CONF_H
+#define HERALD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "herald/plugin.h"
+#include "plugins.h"
+#include "sandbox.h"
+#include "tz.h"
+
+typedef struct mention_set {
+    char **mobiles;
+    size_t mobiles_len;
+    char **user_ids;
+    size_t user_ids_len;
+    int all;
+} mention_set;
+
+void mention_set_add_mobile(mention_set *m, const char *mobile);
+void mention_set_add_user_id(mention_set *m, const char *user_id);
+/* Adds everything of `from` not yet in `into`. */
+void mention_set_merge(mention_set *into, const mention_set *from);
+void mention_set_free(mention_set *m);
+
+typedef struct receiver {
+    char *name;
+    char *channel_name;
+    const herald_channel *channel;
+    char *template_name;
+    int split_per_alert;          /* split = "alert": one message per alert */
+    mention_set mentions;
+    herald_option_value *values;  /* one per channel option, in spec order */
+    void *instance;               /* the channel's configured instance */
+} receiver;
+
+typedef struct delivery_settings {
+    int64_t request_timeout_ms;
+    int64_t retry_initial_ms;
+    int64_t retry_max_delay_ms;
+    int64_t max_age_ms;
+    unsigned max_in_flight;
+} delivery_settings;
+
+typedef struct config {
+    char *path;
+    char *dir;                    /* relative paths are resolved against it */
+    char *listen;
+    char *timezone;
+    tz_zone *zone;
+    char *route_path;
+    char *templates_dir;
+    char *plugin_dir;
+    char *default_receiver;
+    receiver *receivers;
+    size_t receivers_len;
+    char **template_names;        /* every *.lua in templates_dir, sorted */
+    size_t template_names_len;
+    size_t max_body_bytes;
+    unsigned http_threads;
+    size_t queue_capacity;
+    int64_t shutdown_timeout_ms;
+    int log_level;
+    sandbox_limits lua;
+    delivery_settings delivery;
+    plugin_set plugins;
+} config;
+
+/* Loads and validates the file, loads the plugins it names and configures
+ * one channel instance per receiver. Returns 0, or -1 with err set. */
+int config_load(const char *path, config *out, char *err, size_t err_cap);
+void config_free(config *c);
+const receiver *config_receiver(const config *c, const char *name);
+
+/* "1500ms", "10s", "5m", "24h", "7d", or a bare number of seconds. */
+int parse_duration_ms(const char *text, int64_t *out);
+/* "1MiB", "512KiB", "1048576", "2MB". */
+int parse_size_bytes(const char *text, size_t *out);
+
+/* The directory of the running executable's "plugins" folder when it exists
+ * (the build tree), else the installed plugin directory. Caller frees. */
+char *default_plugin_dir(void);
+
+#endif

@@ -1,0 +1,454 @@
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <microhttpd.h>
+
+#include "generation.h"
+#include "ingest.h"
+#include "log.h"
+#include "metrics.h"
+#include "pipeline.h"
+#include "script.h"
+#include "strbuf.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    outbox *box;
+    reload_fn reload;
+    void *reload_ctx;
+    atomic_int quiescing;
+    pthread_key_t script_key;
+};
+
+typedef enum endpoint {
+    ENDPOINT_WEBHOOK,     /* Alertmanager webhook, /webhook[/receiver] */
+    ENDPOINT_DINGTALK,    /* /dingtalk/<receiver>/send, prometheus-webhook-dingtalk's path */
+    ENDPOINT_PROMETHEUS,  /* /api/v2/alerts */
+    ENDPOINT_HEALTHY,
+    ENDPOINT_READY,
+    ENDPOINT_RELOAD,
+    ENDPOINT_METRICS,
+} endpoint;
+
+typedef struct request_ctx {
+    endpoint ep;
+    char *receiver;      /* from the path, or NULL */
+    strbuf body;
+    size_t limit;
+    int too_large;
+} request_ctx;
+
+/* ---- responses ---------------------------------------------------------- */
+
+static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *type,
+                                 const char *text, const char *extra_header,
+                                 const char *extra_value)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (extra_header)
+        MHD_add_response_header(resp, extra_header, extra_value);
+    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *fmt,
+                                  ...) HERALD_PRINTF(3, 4);
+static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    strbuf body = STRBUF_INIT;
+    sb_puts(&body, "{\"status\":\"error\",\"error\":");
+    sb_json_string(&body, msg, strlen(msg));
+    sb_puts(&body, "}\n");
+    if (status >= 400 && status < 500 && status != 404 && status != 405)
+        log_warn("http", "rejected with %u: %s", status, msg);
+    enum MHD_Result rc = send_text(conn, status, "application/json", sb_str(&body),
+                                   status == 503 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL, "5");
+    sb_free(&body);
+    return rc;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+static int is_post(const char *method) { return strcmp(method, MHD_HTTP_METHOD_POST) == 0; }
+
+static int is_get(const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+/* Matches the path; returns 0 with ep and receiver set, 404 or 405. */
+static unsigned match_endpoint(const char *url, const char *method, endpoint *ep, char **receiver,
+                               const char **allow)
+{
+    *receiver = NULL;
+    *allow = "POST";
+    if (strcmp(url, "/webhook") == 0) {
+        *ep = ENDPOINT_WEBHOOK;
+    } else if (strncmp(url, "/webhook/", 9) == 0 && url[9] && !strchr(url + 9, '/')) {
+        *ep = ENDPOINT_WEBHOOK;
+        *receiver = xstrdup(url + 9);
+    } else if (strncmp(url, "/dingtalk/", 10) == 0) {
+        const char *name = url + 10, *slash = strchr(name, '/');
+        if (!slash || slash == name || strcmp(slash, "/send") != 0)
+            return 404;
+        *ep = ENDPOINT_DINGTALK;
+        *receiver = xstrndup(name, (size_t)(slash - name));
+    } else if (strcmp(url, "/api/v2/alerts") == 0) {
+        *ep = ENDPOINT_PROMETHEUS;
+    } else if (strcmp(url, "/-/reload") == 0) {
+        *ep = ENDPOINT_RELOAD;
+    } else {
+        *allow = "GET, HEAD";
+        if (strcmp(url, "/-/healthy") == 0)
+            *ep = ENDPOINT_HEALTHY;
+        else if (strcmp(url, "/-/ready") == 0)
+            *ep = ENDPOINT_READY;
+        else if (strcmp(url, "/metrics") == 0)
+            *ep = ENDPOINT_METRICS;
+        else
+            return 404;
+        if (!is_get(method))
+            goto wrong_method;
+        return 0;
+    }
+    if (is_post(method))
+        return 0;
+wrong_method:
+    free(*receiver);
+    *receiver = NULL;
+    return 405;
+}
+
+/* ---- per-thread Lua ----------------------------------------------------- */
+
+static void free_thread_script(void *p)
+{
+    script_state *s = p;
+    script_close(s);
+    free(s);
+}
+
+/* The calling thread's script state, loaded with generation g. */
+static script_state *thread_script(http_server *srv, generation *g, char *err, size_t err_cap)
+{
+    script_state *s = pthread_getspecific(srv->script_key);
+    if (s && s->gen == g)
+        return s;
+    if (!s) {
+        s = xcalloc(1, sizeof *s);
+        pthread_setspecific(srv->script_key, s);
+    } else {
+        script_close(s);
+    }
+    return script_open(s, g, err, err_cap) ? NULL : s;
+}
+
+/* ---- handlers ----------------------------------------------------------- */
+
+static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *conn,
+                                     request_ctx *ctx)
+{
+    generation *g = generation_acquire();
+    const config *conf = &g->conf;
+    enum MHD_Result rc;
+    const receiver *def = NULL;
+    if (ctx->receiver && !(def = config_receiver(conf, ctx->receiver))) {
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        rc = send_error(conn, MHD_HTTP_NOT_FOUND, "unknown receiver \"%s\"", ctx->receiver);
+        goto done;
+    }
+    alert_batch batch;
+    char err[512];
+    int bad = ctx->ep == ENDPOINT_PROMETHEUS
+                  ? ingest_prometheus(sb_str(&ctx->body), ctx->body.len, (double)time(NULL), &batch,
+                                      err, sizeof err)
+                  : ingest_alertmanager(sb_str(&ctx->body), ctx->body.len, &batch, err, sizeof err);
+    if (bad) {
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
+        goto done;
+    }
+    script_state *s = thread_script(srv, g, err, sizeof err);
+    if (!s) {
+        alert_batch_free(&batch);
+        log_error("http", "cannot load scripts: %s", err);
+        metrics_count(METRIC_REQUESTS_UNAVAILABLE);
+        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot load scripts: %s", err);
+        goto done;
+    }
+    pipeline_output out;
+    pipeline_stats stats;
+    pipeline_run(s, &batch, def, &out, &stats);
+    alert_batch_free(&batch);
+    if (outbox_put(srv->box, out.items, out.len)) {
+        pipeline_output_free(&out);
+        metrics_count(METRIC_REQUESTS_UNAVAILABLE);
+        log_warn("http", "queue full: answered 503 so the sender retries");
+        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue full (capacity %zu): retry later",
+                        conf->queue_capacity);
+        goto done;
+    }
+    metrics_count(METRIC_REQUESTS_ACCEPTED);
+    metrics_add(METRIC_ALERTS_RECEIVED, stats.alerts);
+    metrics_add(METRIC_NOTIFICATIONS_QUEUED, out.len);
+    char body[160];
+    snprintf(body, sizeof body, "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu}\n",
+             stats.alerts, out.len);
+    free(out.items); /* the outbox owns the notifications now */
+    rc = send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
+done:
+    generation_unref(g);
+    return rc;
+}
+
+static enum MHD_Result handle_reload(http_server *srv, struct MHD_Connection *conn)
+{
+    char err[1024];
+    if (srv->reload(srv->reload_ctx, err, sizeof err))
+        return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "reload refused, still serving the previous configuration: %s", err);
+    generation *g = generation_acquire();
+    char body[96];
+    snprintf(body, sizeof body, "{\"status\":\"success\",\"generation\":%u}\n", g->number);
+    generation_unref(g);
+    return send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
+}
+
+static enum MHD_Result handle_complete(http_server *srv, struct MHD_Connection *conn,
+                                       request_ctx *ctx)
+{
+    switch (ctx->ep) {
+    case ENDPOINT_HEALTHY:
+        return send_text(conn, MHD_HTTP_OK, "text/plain", "Healthy.\n", NULL, NULL);
+    case ENDPOINT_READY:
+        if (atomic_load(&srv->quiescing))
+            return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "Shutting down.\n",
+                             NULL, NULL);
+        return send_text(conn, MHD_HTTP_OK, "text/plain", "Ready.\n", NULL, NULL);
+    case ENDPOINT_METRICS: {
+        strbuf text = STRBUF_INIT;
+        metrics_render(&text);
+        outbox_stats st = outbox_get_stats(srv->box);
+        sb_printf(&text, "# HELP herald_outbox_queued Notifications waiting for delivery.\n"
+                         "# TYPE herald_outbox_queued gauge\nherald_outbox_queued %zu\n"
+                         "# HELP herald_outbox_in_flight Notifications being delivered.\n"
+                         "# TYPE herald_outbox_in_flight gauge\nherald_outbox_in_flight %zu\n",
+                  st.queued, st.in_flight);
+        enum MHD_Result rc = send_text(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", sb_str(&text),
+                                       NULL, NULL);
+        sb_free(&text);
+        return rc;
+    }
+    case ENDPOINT_RELOAD:
+        return handle_reload(srv, conn);
+    default:
+        if (ctx->too_large) {
+            metrics_count(METRIC_REQUESTS_REJECTED);
+            return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body: larger than the limit of %zu bytes",
+                              ctx->limit);
+        }
+        return handle_ingest(srv, conn, ctx);
+    }
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    (void)version;
+    http_server *srv = cls;
+    request_ctx *ctx = *con_cls;
+    if (!ctx) {
+        endpoint ep;
+        char *receiver;
+        const char *allow;
+        unsigned status = match_endpoint(url, method, &ep, &receiver, &allow);
+        if (status == 404)
+            return send_error(conn, MHD_HTTP_NOT_FOUND, "no such path: %s", url);
+        if (status == 405) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "{\"status\":\"error\",\"error\":\"method %s not allowed on %s\"}\n",
+                     method, url);
+            return send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", msg,
+                             MHD_HTTP_HEADER_ALLOW, allow);
+        }
+        generation *g = generation_acquire();
+        size_t limit = g->conf.max_body_bytes;
+        int known = !receiver || config_receiver(&g->conf, receiver);
+        generation_unref(g);
+        if (!known) {
+            enum MHD_Result rc = send_error(conn, MHD_HTTP_NOT_FOUND, "unknown receiver \"%s\"", receiver);
+            free(receiver);
+            metrics_count(METRIC_REQUESTS_REJECTED);
+            return rc;
+        }
+        const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (length && strtoull(length, NULL, 10) > limit) {
+            free(receiver);
+            metrics_count(METRIC_REQUESTS_REJECTED);
+            return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                              "body: %s bytes is larger than the limit of %zu bytes", length, limit);
+        }
+        ctx = xcalloc(1, sizeof *ctx);
+        ctx->ep = ep;
+        ctx->receiver = receiver;
+        ctx->limit = limit;
+        *con_cls = ctx;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        /* A body without Content-Length (chunked) is read and dropped
+         * once past the limit, then refused as a whole. */
+        if (!ctx->too_large && ctx->body.len + *upload_data_size <= ctx->limit)
+            sb_append(&ctx->body, upload_data, *upload_data_size);
+        else
+            ctx->too_large = 1;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    return handle_complete(srv, conn, ctx);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)conn;
+    (void)code;
+    request_ctx *ctx = *con_cls;
+    if (!ctx)
+        return;
+    sb_free(&ctx->body);
+    free(ctx->receiver);
+    free(ctx);
+    *con_cls = NULL;
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_warn("http", "%s", msg);
+}
+
+int parse_listen_address(const char *listen, char *host, size_t host_cap, unsigned short *port,
+                         char *err, size_t err_cap)
+{
+    const char *colon;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':') {
+            snprintf(err, err_cap, "listen: \"%s\" is not [IPv6]:PORT", listen);
+            return -1;
+        }
+        snprintf(host, host_cap, "%.*s", (int)(close - listen - 1), listen + 1);
+        colon = close + 1;
+    } else {
+        colon = strrchr(listen, ':');
+        if (!colon) {
+            snprintf(err, err_cap, "listen: \"%s\" is not ADDRESS:PORT", listen);
+            return -1;
+        }
+        snprintf(host, host_cap, "%.*s", (int)(colon - listen), listen);
+        if (!host[0])
+            snprintf(host, host_cap, "0.0.0.0");
+    }
+    char *end;
+    errno = 0;
+    unsigned long p = strtoul(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || p > 65535) {
+        snprintf(err, err_cap, "listen: \"%s\" has no valid port", listen);
+        return -1;
+    }
+    *port = (unsigned short)p;
+    return 0;
+}
+
+http_server *http_start(const char *listen, unsigned threads, outbox *box, reload_fn reload,
+                        void *reload_ctx, char *err, size_t err_cap)
+{
+    char host[128];
+    unsigned short port;
+    if (parse_listen_address(listen, host, sizeof host, &port, err, err_cap))
+        return NULL;
+    struct sockaddr_storage addr;
+    memset(&addr, 0, sizeof addr);
+    /* ITC lets quiesce stop the listening socket of a thread pool. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
+    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(port);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, err_cap, "listen: \"%s\" is not a numeric IP address", host);
+        return NULL;
+    }
+    http_server *srv = xcalloc(1, sizeof *srv);
+    srv->box = box;
+    srv->reload = reload;
+    srv->reload_ctx = reload_ctx;
+    pthread_key_create(&srv->script_key, free_thread_script);
+    srv->daemon = MHD_start_daemon(
+        flags, port, NULL, NULL, on_request, srv,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, err_cap, "listen: cannot serve on %s: %s", listen, strerror(errno));
+        pthread_key_delete(srv->script_key);
+        free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+void http_quiesce(http_server *s)
+{
+    atomic_store(&s->quiescing, 1);
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+}
+
+void http_stop(http_server *s)
+{
+    MHD_stop_daemon(s->daemon);
+    pthread_key_delete(s->script_key);
+    free(s);
+}

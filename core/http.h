@@ -1,0 +1,28 @@
+/* The HTTP surface: ingest endpoints, health, readiness, reload, metrics.
+ * libmicrohttpd runs an internal polling thread pool (epoll); each pool
+ * thread owns one Lua state, rebuilt when a new generation is installed. */
+#ifndef HERALD_HTTP_H
+#define HERALD_HTTP_H
+
+#include <stddef.h>
+
+#include "outbox.h"
+
+typedef struct http_server http_server;
+
+/* Rebuilds and installs a generation; returns 0, or -1 with err set. */
+typedef int (*reload_fn)(void *ctx, char *err, size_t err_cap);
+
+/* Splits "127.0.0.1:8060", "[::1]:8060" or ":8060" (all IPv4 interfaces).
+ * Returns 0, or -1 with err naming what is wrong. */
+int parse_listen_address(const char *listen, char *host, size_t host_cap, unsigned short *port,
+                         char *err, size_t err_cap);
+
+http_server *http_start(const char *listen, unsigned threads, outbox *box, reload_fn reload,
+                        void *reload_ctx, char *err, size_t err_cap);
+/* Stops accepting new connections; /-/ready answers 503 from now on. */
+void http_quiesce(http_server *s);
+/* Finishes requests in progress, joins the threads and frees the server. */
+void http_stop(http_server *s);
+
+#endif

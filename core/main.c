@@ -1,0 +1,531 @@
+/* herald: command line entry point. */
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "dispatch.h"
+#include "generation.h"
+#include "host.h"
+#include "http.h"
+#include "ingest.h"
+#include "log.h"
+#include "metrics.h"
+#include "outbox.h"
+#include "pipeline.h"
+#include "render.h"
+#include "route.h"
+#include "script.h"
+
+#define EXIT_INVALID 1
+#define EXIT_USAGE 2
+#define DEFAULT_CONFIG "conf/herald.lua"
+
+typedef struct cli {
+    const char *command;
+    const char *config;
+    const char *listen;
+    const char *receiver;
+    const char *payload;
+} cli;
+
+static const char *const usage_text =
+    "usage: herald COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve     receive alerts over HTTP and deliver them\n"
+    "  check     load and test the configuration, scripts, templates and plugins\n"
+    "  render    preview a receiver's message and request for a payload, without sending\n"
+    "  route     show which receivers each alert of a payload goes to\n"
+    "  plugins   list the loaded channel plugins and their options\n"
+    "\n"
+    "Run 'herald COMMAND --help' for the options of a command.\n";
+
+static const struct {
+    const char *name;
+    const char *usage;
+} command_help[] = {
+    {"serve", "usage: herald serve [-c FILE] [--listen ADDR:PORT]\n"
+              "\n"
+              "Receive alerts over HTTP and deliver them. SIGHUP or POST /-/reload reloads\n"
+              "the configuration, scripts and templates; SIGTERM stops after delivering what\n"
+              "is queued (up to shutdown_timeout).\n"
+              "\n"
+              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+              "  -l, --listen ADDR:PORT listen here instead of the configuration's listen\n"},
+    {"check", "usage: herald check [-c FILE]\n"
+              "\n"
+              "Load the configuration, every plugin, the route script and every template;\n"
+              "render each receiver's template against built-in firing and resolved samples\n"
+              "and have its channel prepare them. Exit 1 on the first problem.\n"
+              "\n"
+              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
+    {"render", "usage: herald render [-c FILE] --receiver NAME --payload FILE.json\n"
+               "\n"
+               "Render the payload's alerts with the receiver's template and print the message\n"
+               "and the exact request its channel would send (secrets in the URL redacted).\n"
+               "Nothing is sent. The payload is an Alertmanager webhook body or a Prometheus\n"
+               "alert list.\n"
+               "\n"
+               "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+               "  -r, --receiver NAME    receiver whose template and channel to use\n"
+               "  -p, --payload FILE     JSON payload to render\n"},
+    {"route", "usage: herald route [-c FILE] --payload FILE.json [--receiver NAME]\n"
+              "\n"
+              "Run the route script on every alert of the payload and print where each goes.\n"
+              "\n"
+              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+              "  -p, --payload FILE     JSON payload to route\n"
+              "  -r, --receiver NAME    default receiver, as /webhook/NAME would give\n"},
+    {"plugins", "usage: herald plugins [-c FILE]\n"
+                "\n"
+                "List the plugins in the configuration's plugin_dir with their channels,\n"
+                "limits and receiver options.\n"
+                "\n"
+                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
+};
+
+static const char *help_for(const char *command)
+{
+    for (size_t i = 0; i < sizeof command_help / sizeof command_help[0]; i++)
+        if (strcmp(command_help[i].name, command) == 0)
+            return command_help[i].usage;
+    return NULL;
+}
+
+static int usage_error(const char *command, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "herald%s%s: ", command ? " " : "", command ? command : "");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n%s", command && help_for(command) ? help_for(command) : usage_text);
+    return EXIT_USAGE;
+}
+
+/* Returns -1 to go on, or the exit code. */
+static int parse_args(int argc, char **argv, cli *c)
+{
+    memset(c, 0, sizeof *c);
+    c->config = DEFAULT_CONFIG;
+    if (argc < 2)
+        return usage_error(NULL, "%s", "missing command");
+    c->command = argv[1];
+    if (strcmp(c->command, "--help") == 0 || strcmp(c->command, "-h") == 0 ||
+        strcmp(c->command, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(c->command, "--version") == 0) {
+        printf("herald %s (plugin ABI %d.%d)\n", HERALD_VERSION, HERALD_ABI_MAJOR, HERALD_ABI_MINOR);
+        return 0;
+    }
+    if (!help_for(c->command))
+        return usage_error(NULL, "unknown command \"%s\"", c->command);
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
+        {"receiver", required_argument, NULL, 'r'}, {"payload", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    optind = 2;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, ":c:l:r:p:h", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': c->config = optarg; break;
+        case 'l': c->listen = optarg; break;
+        case 'r': c->receiver = optarg; break;
+        case 'p': c->payload = optarg; break;
+        case 'h': fputs(help_for(c->command), stdout); return 0;
+        case ':': return usage_error(c->command, "option %s needs a value", argv[optind - 1]);
+        default: return usage_error(c->command, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error(c->command, "unexpected argument \"%s\"", argv[optind]);
+    int is_serve = strcmp(c->command, "serve") == 0;
+    int is_render = strcmp(c->command, "render") == 0;
+    int is_route = strcmp(c->command, "route") == 0;
+    if (c->listen && !is_serve)
+        return usage_error(c->command, "%s", "--listen is only for serve");
+    if (c->receiver && !is_render && !is_route)
+        return usage_error(c->command, "%s", "--receiver is only for render and route");
+    if (c->payload && !is_render && !is_route)
+        return usage_error(c->command, "%s", "--payload is only for render and route");
+    if ((is_render || is_route) && !c->payload)
+        return usage_error(c->command, "%s", "--payload FILE is required");
+    if (is_render && !c->receiver)
+        return usage_error(c->command, "%s", "--receiver NAME is required");
+    return -1;
+}
+
+/* ---- shared by render and route ----------------------------------------- */
+
+static int load_payload(const char *path, alert_batch *batch)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "herald: --payload %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    strbuf body = STRBUF_INIT;
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sb_append(&body, chunk, n);
+    fclose(f);
+    char err[512];
+    int rc = ingest_any(sb_str(&body), body.len, (double)time(NULL), batch, err, sizeof err);
+    sb_free(&body);
+    if (rc)
+        fprintf(stderr, "herald: %s: %s\n", path, err);
+    return rc;
+}
+
+static const receiver *find_receiver(const generation *g, const char *name)
+{
+    const receiver *r = config_receiver(&g->conf, name);
+    if (!r) {
+        fprintf(stderr, "herald: --receiver: no receiver named \"%s\" in %s (have:", name,
+                g->conf.path);
+        for (size_t i = 0; i < g->conf.receivers_len; i++)
+            fprintf(stderr, " %s", g->conf.receivers[i].name);
+        fprintf(stderr, ")\n");
+    }
+    return r;
+}
+
+static void print_mentions(const mention_set *m)
+{
+    for (size_t i = 0; i < m->mobiles_len; i++)
+        printf(" @%s", m->mobiles[i]);
+    for (size_t i = 0; i < m->user_ids_len; i++)
+        printf(" @%s", m->user_ids[i]);
+    if (m->all)
+        printf(" @all");
+}
+
+static const char *format_name(herald_format f)
+{
+    switch (f) {
+    case HERALD_FORMAT_TEXT: return "text";
+    case HERALD_FORMAT_MARKDOWN: return "markdown";
+    case HERALD_FORMAT_HTML: return "html";
+    case HERALD_FORMAT_NATIVE: return "native";
+    }
+    return "?";
+}
+
+/* ---- commands ----------------------------------------------------------- */
+
+static int print_render(script_state *s, const receiver *r, const alert_batch *batch,
+                        const alert **alerts, size_t len)
+{
+    mention_set mentions = {0};
+    mention_set_merge(&mentions, &r->mentions);
+    render_input in = {r, batch, alerts, len, &mentions};
+    rendered msg;
+    char err[1024];
+    int rc = render_template(s, &in, &msg, err, sizeof err);
+    mention_set_free(&mentions);
+    if (rc) {
+        fprintf(stderr, "herald: template %s: %s\n", r->template_name, err);
+        return EXIT_INVALID;
+    }
+    printf("--- message: receiver %s, channel %s, template %s ---\n", r->name, r->channel_name,
+           r->template_name);
+    printf("format: %s\ntitle: %s\nmentions:", format_name(msg.format), msg.title);
+    print_mentions(&msg.mentions);
+    printf("\n\n%s\n", msg.text);
+    herald_message m;
+    rendered_as_message(&msg, r->name, render_status(alerts, len), len, &m);
+    herald_request req;
+    request_init(&req);
+    rc = r->channel->prepare(r->instance, &m, &req, err, sizeof err);
+    if (rc == 0) {
+        char *url = request_redacted_url(&req);
+        printf("\n--- request (%zu bytes; secrets in the URL redacted) ---\nPOST %s\n", req.body.len, url);
+        free(url);
+        for (size_t i = 0; i < req.headers_len; i++)
+            printf("%s\n", req.headers[i]);
+        printf("\n%s\n", sb_str(&req.body));
+    } else {
+        fprintf(stderr, "herald: channel %s cannot prepare this message: %s\n", r->channel_name, err);
+    }
+    request_free(&req);
+    rendered_free(&msg);
+    return rc ? EXIT_INVALID : 0;
+}
+
+static int cmd_render(const cli *c, generation *g)
+{
+    const receiver *r = find_receiver(g, c->receiver);
+    alert_batch batch;
+    if (!r || load_payload(c->payload, &batch))
+        return EXIT_INVALID;
+    script_state s;
+    char err[1024];
+    if (script_open(&s, g, err, sizeof err)) {
+        fprintf(stderr, "herald: %s\n", err);
+        alert_batch_free(&batch);
+        return EXIT_INVALID;
+    }
+    const alert **alerts = xcalloc(batch.len ? batch.len : 1, sizeof *alerts);
+    for (size_t i = 0; i < batch.len; i++)
+        alerts[i] = &batch.alerts[i];
+    int rc = 0;
+    if (r->split_per_alert)
+        for (size_t i = 0; i < batch.len && rc == 0; i++)
+            rc = print_render(&s, r, &batch, &alerts[i], 1);
+    else
+        rc = print_render(&s, r, &batch, alerts, batch.len);
+    free(alerts);
+    script_close(&s);
+    alert_batch_free(&batch);
+    return rc;
+}
+
+static int cmd_route(const cli *c, generation *g)
+{
+    const receiver *def = config_receiver(&g->conf, g->conf.default_receiver);
+    if (c->receiver && !(def = find_receiver(g, c->receiver)))
+        return EXIT_INVALID;
+    alert_batch batch;
+    if (load_payload(c->payload, &batch))
+        return EXIT_INVALID;
+    script_state s;
+    char err[1024];
+    if (script_open(&s, g, err, sizeof err)) {
+        fprintf(stderr, "herald: %s\n", err);
+        alert_batch_free(&batch);
+        return EXIT_INVALID;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < batch.len; i++) {
+        const alert *a = &batch.alerts[i];
+        printf("%s %s {", a->fingerprint, alert_status_name(a->status));
+        for (size_t l = 0; l < a->labels.len; l++)
+            printf("%s%s=\"%s\"", l ? ", " : "", a->labels.items[l].name, a->labels.items[l].value);
+        printf("}\n");
+        route_result routes;
+        if (route_alert(&s, a, def, &routes, err, sizeof err)) {
+            printf("  -> %s (route error: %s)\n", def->name, err);
+            rc = EXIT_INVALID;
+            continue;
+        }
+        if (routes.len == 0)
+            printf("  -> muted (no receiver)\n");
+        for (size_t t = 0; t < routes.len; t++) {
+            const route_target *target = &routes.items[t];
+            mention_set all = {0};
+            mention_set_merge(&all, &target->receiver->mentions);
+            mention_set_merge(&all, &target->mentions);
+            printf("  -> %s (channel %s)", target->receiver->name, target->receiver->channel_name);
+            if (all.mobiles_len || all.user_ids_len || all.all) {
+                printf(" mentions");
+                print_mentions(&all);
+            }
+            printf("\n");
+            mention_set_free(&all);
+        }
+        route_result_free(&routes);
+    }
+    script_close(&s);
+    alert_batch_free(&batch);
+    return rc;
+}
+
+static const char *option_type_label(herald_option_type t)
+{
+    switch (t) {
+    case HERALD_OPTION_STRING: return "string";
+    case HERALD_OPTION_INTEGER: return "integer";
+    case HERALD_OPTION_BOOLEAN: return "boolean";
+    case HERALD_OPTION_STRING_LIST: return "list";
+    }
+    return "?";
+}
+
+static int cmd_plugins(const cli *c)
+{
+    config conf;
+    char err[1024];
+    if (config_load(c->config, &conf, err, sizeof err)) {
+        fprintf(stderr, "herald: %s\n", err);
+        return EXIT_INVALID;
+    }
+    printf("plugin directory %s (herald plugin ABI %d.%d)\n", conf.plugin_dir, HERALD_ABI_MAJOR,
+           HERALD_ABI_MINOR);
+    for (size_t p = 0; p < conf.plugins.len; p++) {
+        const loaded_plugin *lp = &conf.plugins.items[p];
+        printf("\n%s %s (ABI %u.%u) %s\n", lp->plugin->name, lp->plugin->version,
+               lp->plugin->abi.major, lp->plugin->abi.minor, lp->path);
+        for (size_t i = 0; i < lp->plugin->channels_len; i++) {
+            const herald_channel *ch = lp->plugin->channels[i];
+            printf("  channel %s: %s\n", ch->name, ch->description ? ch->description : "");
+            printf("    formats:");
+            for (unsigned f = HERALD_FORMAT_TEXT; f <= HERALD_FORMAT_NATIVE; f <<= 1)
+                if (ch->formats & f)
+                    printf(" %s", format_name((herald_format)f));
+            printf("; max body %zu bytes%s; rate %u/min%s; default template %s\n",
+                   ch->max_body_bytes, ch->max_body_bytes ? "" : " (no limit)", ch->rate_per_minute,
+                   ch->rate_per_minute ? "" : " (no limit)",
+                   ch->default_template ? ch->default_template : "-");
+            for (size_t o = 0; o < ch->options_len; o++) {
+                const herald_option_spec *spec = &ch->options[o];
+                printf("    option %-10s %-7s %s%s%s\n", spec->name, option_type_label(spec->type),
+                       spec->required ? "required" : "optional", spec->secret ? ", secret" : "",
+                       spec->help ? "" : "");
+                if (spec->help)
+                    printf("      %s\n", spec->help);
+            }
+        }
+    }
+    config_free(&conf);
+    return 0;
+}
+
+/* ---- serve -------------------------------------------------------------- */
+
+typedef struct serve_state {
+    const char *config_path;
+    const char *listen;   /* what the server bound; a reload cannot move it */
+    pthread_mutex_t reload_lock;
+} serve_state;
+
+static int reload(void *ctx, char *err, size_t err_cap)
+{
+    serve_state *st = ctx;
+    pthread_mutex_lock(&st->reload_lock);
+    generation *g = generation_build(st->config_path, NULL, err, err_cap);
+    if (!g) {
+        metrics_count(METRIC_RELOADS_FAILED);
+        log_error("reload", "refused, the previous configuration keeps serving: %s", err);
+        pthread_mutex_unlock(&st->reload_lock);
+        return -1;
+    }
+    log_set_level((herald_log_level)g->conf.log_level);
+    if (strcmp(g->conf.listen, st->listen) != 0)
+        log_warn("reload", "listen changed to %s; still serving on %s until a restart", g->conf.listen,
+                 st->listen);
+    unsigned number = g->number;
+    generation_install(g);
+    metrics_count(METRIC_RELOADS_OK);
+    log_info("reload", "generation %u of %s is serving", number, st->config_path);
+    pthread_mutex_unlock(&st->reload_lock);
+    return 0;
+}
+
+static int cmd_serve(const cli *c, generation *g)
+{
+    serve_state st = {.config_path = c->config};
+    pthread_mutex_init(&st.reload_lock, NULL);
+    char *listen = xstrdup(c->listen ? c->listen : g->conf.listen);
+    st.listen = listen;
+    size_t capacity = g->conf.queue_capacity;
+    unsigned threads = g->conf.http_threads;
+    int64_t shutdown_ms = g->conf.shutdown_timeout_ms;
+    log_set_level((herald_log_level)g->conf.log_level);
+    generation_install(g);
+
+    outbox *box = outbox_new(capacity);
+    dispatcher *disp = dispatcher_start(box);
+    char err[1024];
+    http_server *srv = disp ? http_start(listen, threads, box, reload, &st, err, sizeof err) : NULL;
+    if (!srv) {
+        if (!disp)
+            snprintf(err, sizeof err, "cannot start the dispatcher");
+        fprintf(stderr, "herald: %s: %s\n", c->config, err);
+        if (disp)
+            dispatcher_stop(disp, 0);
+        outbox_free(box);
+        generation_install(NULL);
+        free(listen);
+        pthread_mutex_destroy(&st.reload_lock);
+        return EXIT_INVALID;
+    }
+    log_info("herald", "herald %s serving on http://%s (%zu receivers, generation %u)", HERALD_VERSION,
+             listen, g->conf.receivers_len, g->number);
+
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    for (;;) {
+        int sig;
+        if (sigwait(&signals, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            log_info("reload", "SIGHUP: reloading %s", c->config);
+            reload(&st, err, sizeof err);
+            continue;
+        }
+        log_info("herald", "%s: stopping; delivering what is queued for up to %lld ms",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)shutdown_ms);
+        break;
+    }
+    http_quiesce(srv);
+    http_stop(srv);
+    size_t left = dispatcher_stop(disp, shutdown_ms);
+    if (left)
+        log_warn("herald", "%zu notification%s not delivered before the shutdown timeout", left,
+                 left == 1 ? "" : "s");
+    outbox_free(box);
+    generation_install(NULL);
+    free(listen);
+    pthread_mutex_destroy(&st.reload_lock);
+    log_info("herald", "stopped");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    cli c;
+    int rc = parse_args(argc, argv, &c);
+    if (rc >= 0)
+        return rc;
+
+    if (strcmp(c.command, "plugins") == 0)
+        return cmd_plugins(&c);
+
+    /* Every thread started from here on inherits these blocked signals;
+     * serve's main thread takes them with sigwait. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    if (strcmp(c.command, "serve") == 0)
+        pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+
+    strbuf report = STRBUF_INIT;
+    char err[1024];
+    int is_check = strcmp(c.command, "check") == 0;
+    generation *g = generation_build(c.config, is_check ? &report : NULL, err, sizeof err);
+    if (!g) {
+        fprintf(stderr, "herald: %s\n", err);
+        rc = EXIT_INVALID;
+    } else if (is_check) {
+        fputs(sb_str(&report), stdout);
+        generation_unref(g);
+        rc = 0;
+    } else if (strcmp(c.command, "render") == 0) {
+        rc = cmd_render(&c, g);
+        generation_unref(g);
+    } else if (strcmp(c.command, "route") == 0) {
+        rc = cmd_route(&c, g);
+        generation_unref(g);
+    } else {
+        rc = cmd_serve(&c, g); /* takes over g */
+    }
+    sb_free(&report);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,143 @@
+#include "outbox.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "strbuf.h"
+
+struct outbox {
+    pthread_mutex_t lock;
+    size_t capacity;
+    notification *head;  /* ordered by next_attempt_ms, then arrival */
+    notification *tail;  /* new notifications are due now: usually appended */
+    outbox_stats stats;
+    uint64_t next_id;
+    void (*wakeup)(void *ctx);
+    void *wakeup_ctx;
+};
+
+outbox *outbox_new(size_t capacity)
+{
+    outbox *box = xcalloc(1, sizeof *box);
+    pthread_mutex_init(&box->lock, NULL);
+    box->capacity = capacity;
+    box->next_id = 1;
+    return box;
+}
+
+void outbox_free(outbox *box)
+{
+    if (!box)
+        return;
+    while (box->head) {
+        notification *n = box->head;
+        box->head = n->next;
+        notification_free(n);
+    }
+    pthread_mutex_destroy(&box->lock);
+    free(box);
+}
+
+void outbox_set_wakeup(outbox *box, void (*wakeup)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&box->lock);
+    box->wakeup = wakeup;
+    box->wakeup_ctx = ctx;
+    pthread_mutex_unlock(&box->lock);
+}
+
+/* Caller holds the lock. Stable: equal times keep arrival order. */
+static void insert_sorted(outbox *box, notification *n)
+{
+    box->stats.queued++;
+    n->next = NULL;
+    if (!box->head || box->tail->next_attempt_ms <= n->next_attempt_ms) {
+        if (box->head)
+            box->tail->next = n;
+        else
+            box->head = n;
+        box->tail = n;
+        return;
+    }
+    notification **at = &box->head;
+    while ((*at)->next_attempt_ms <= n->next_attempt_ms)
+        at = &(*at)->next;
+    n->next = *at;
+    *at = n;
+}
+
+int outbox_put(outbox *box, notification **items, size_t n)
+{
+    pthread_mutex_lock(&box->lock);
+    if (box->stats.queued + box->stats.in_flight + n > box->capacity) {
+        pthread_mutex_unlock(&box->lock);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        items[i]->id = box->next_id++;
+        insert_sorted(box, items[i]);
+    }
+    void (*wakeup)(void *) = box->wakeup;
+    void *ctx = box->wakeup_ctx;
+    pthread_mutex_unlock(&box->lock);
+    if (wakeup && n)
+        wakeup(ctx);
+    return 0;
+}
+
+notification *outbox_take_due(outbox *box, int64_t now_ms, int64_t *next_due_ms)
+{
+    pthread_mutex_lock(&box->lock);
+    notification *n = box->head;
+    if (n && n->next_attempt_ms <= now_ms) {
+        box->head = n->next;
+        if (!box->head)
+            box->tail = NULL;
+        n->next = NULL;
+        box->stats.queued--;
+        box->stats.in_flight++;
+    } else {
+        *next_due_ms = n ? n->next_attempt_ms : -1;
+        n = NULL;
+    }
+    pthread_mutex_unlock(&box->lock);
+    return n;
+}
+
+void outbox_retry(outbox *box, notification *n)
+{
+    pthread_mutex_lock(&box->lock);
+    box->stats.in_flight--;
+    insert_sorted(box, n);
+    pthread_mutex_unlock(&box->lock);
+}
+
+void outbox_delivered(outbox *box, notification *n)
+{
+    pthread_mutex_lock(&box->lock);
+    box->stats.in_flight--;
+    box->stats.delivered++;
+    pthread_mutex_unlock(&box->lock);
+    notification_free(n);
+}
+
+void outbox_dead_letter(outbox *box, notification *n, const char *reason)
+{
+    log_error(n->receiver, "dead letter: notification %llu (%s, %zu alert%s) after %u attempt%s: %s",
+              (unsigned long long)n->id, n->status, n->alert_count, n->alert_count == 1 ? "" : "s",
+              n->attempts, n->attempts == 1 ? "" : "s", reason);
+    pthread_mutex_lock(&box->lock);
+    box->stats.in_flight--;
+    box->stats.dead_letters++;
+    pthread_mutex_unlock(&box->lock);
+    notification_free(n);
+}
+
+outbox_stats outbox_get_stats(outbox *box)
+{
+    pthread_mutex_lock(&box->lock);
+    outbox_stats s = box->stats;
+    pthread_mutex_unlock(&box->lock);
+    return s;
+}

@@ -1,0 +1,140 @@
+#include "route.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "sandbox.h"
+#include "strbuf.h"
+
+static void add_target(route_result *out, const receiver *r)
+{
+    for (size_t i = 0; i < out->len; i++)
+        if (out->items[i].receiver == r)
+            return;
+    out->items = xrealloc(out->items, (out->len + 1) * sizeof *out->items);
+    memset(&out->items[out->len], 0, sizeof out->items[0]);
+    out->items[out->len++].receiver = r;
+}
+
+static route_target *find_target(route_result *out, const receiver *r)
+{
+    for (size_t i = 0; i < out->len; i++)
+        if (out->items[i].receiver == r)
+            return &out->items[i];
+    return NULL;
+}
+
+/* Reads the string list at table[key], if any, calling add for each. */
+static int read_mention_list(lua_State *L, const char *key, mention_set *m,
+                             void (*add)(mention_set *, const char *))
+{
+    lua_getfield(L, -1, key);
+    int ok = 1;
+    if (lua_istable(L, -1)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        for (lua_Integer i = 1; i <= n && ok; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER)
+                add(m, lua_tostring(L, -1));
+            else
+                ok = 0;
+            lua_pop(L, 1);
+        }
+    } else if (!lua_isnil(L, -1)) {
+        ok = 0;
+    }
+    lua_pop(L, 1);
+    return ok ? 0 : -1;
+}
+
+static int read_item(script_state *s, route_result *out, lua_Integer index, char *err,
+                     size_t err_cap)
+{
+    lua_State *L = s->L;
+    const config *conf = &s->gen->conf;
+    const char *where = s->gen->route.path;
+    const char *name = NULL;
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        name = lua_tostring(L, -1);
+    } else if (lua_istable(L, -1)) {
+        lua_getfield(L, -1, "receiver");
+        name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        lua_pop(L, 1); /* the string stays alive: the table holds it */
+        if (!name) {
+            snprintf(err, err_cap, "%s: result[%lld].receiver: expected a receiver name", where,
+                     (long long)index);
+            return -1;
+        }
+    } else {
+        snprintf(err, err_cap, "%s: result[%lld]: expected a receiver name or a table, got %s",
+                 where, (long long)index, luaL_typename(L, -1));
+        return -1;
+    }
+    const receiver *r = config_receiver(conf, name);
+    if (!r) {
+        snprintf(err, err_cap, "%s: result[%lld]: no receiver named \"%s\"", where,
+                 (long long)index, name);
+        return -1;
+    }
+    add_target(out, r);
+    if (lua_istable(L, -1)) {
+        route_target *t = find_target(out, r);
+        if (read_mention_list(L, "mobiles", &t->mentions, mention_set_add_mobile) ||
+            read_mention_list(L, "user_ids", &t->mentions, mention_set_add_user_id)) {
+            snprintf(err, err_cap, "%s: result[%lld]: mobiles and user_ids must be lists of strings",
+                     where, (long long)index);
+            return -1;
+        }
+        lua_getfield(L, -1, "all");
+        t->mentions.all = t->mentions.all || lua_toboolean(L, -1);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+int route_alert(script_state *s, const alert *a, const receiver *default_receiver,
+                route_result *out, char *err, size_t err_cap)
+{
+    memset(out, 0, sizeof *out);
+    lua_State *L = s->L;
+    int top = lua_gettop(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
+    script_push_alert(L, a);
+    lua_pushstring(L, default_receiver->name);
+    if (sandbox_call(L, 2, 1, err, err_cap)) {
+        lua_settop(L, top);
+        return -1;
+    }
+    int rc = 0;
+    if (lua_isnil(L, -1)) {
+        add_target(out, default_receiver);
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+        rc = read_item(s, out, 1, err, err_cap);
+    } else if (lua_istable(L, -1)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        for (lua_Integer i = 1; i <= n && rc == 0; i++) {
+            lua_rawgeti(L, -1, i);
+            rc = read_item(s, out, i, err, err_cap);
+            lua_pop(L, 1);
+        }
+    } else {
+        snprintf(err, err_cap, "%s: the route function must return nil, a receiver name or a list, got %s",
+                 s->gen->route.path, luaL_typename(L, -1));
+        rc = -1;
+    }
+    lua_settop(L, top);
+    if (rc)
+        route_result_free(out);
+    return rc;
+}
+
+void route_result_free(route_result *r)
+{
+    for (size_t i = 0; i < r->len; i++)
+        mention_set_free(&r->items[i].mentions);
+    free(r->items);
+    memset(r, 0, sizeof *r);
+}
