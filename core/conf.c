@@ -153,6 +153,7 @@ typedef struct loader {
     char *err;
     size_t err_cap;
     strbuf unset_env;  /* names env() was asked for but the environment lacks */
+    char hint[512];
 } loader;
 
 static int fail_at(loader *ld, const char *key_path, const char *fmt, ...) HERALD_PRINTF(3, 4);
@@ -186,9 +187,13 @@ static const char *describe(lua_State *L, int idx)
     }
 }
 
+/* " (unset environment variables: A, B)" when env() found some unset. */
 static const char *unset_env_hint(loader *ld)
 {
-    return ld->unset_env.len ? sb_str(&ld->unset_env) : "";
+    if (!ld->unset_env.len)
+        return "";
+    snprintf(ld->hint, sizeof ld->hint, " (unset environment variables: %s)", sb_str(&ld->unset_env));
+    return ld->hint;
 }
 
 /* Expects a string at the top of the stack (nil allowed unless required). */
@@ -344,6 +349,11 @@ static int resolve_path(loader *ld, const char *key, char **path, int want_dir)
         return fail_at(ld, key, "%s: expected a directory", *path);
     if (!want_dir && !S_ISREG(st.st_mode))
         return fail_at(ld, key, "%s: expected a file", *path);
+    char *canonical = realpath(*path, NULL);
+    if (canonical) {
+        free(*path);
+        *path = canonical;
+    }
     return 0;
 }
 
@@ -362,8 +372,7 @@ static int lua_env(lua_State *L)
         return 1;
     }
     loader *ld = lua_touserdata(L, lua_upvalueindex(1));
-    sb_printf(&ld->unset_env, "%s%s", ld->unset_env.len ? ", " : " (unset environment variables: ",
-              name);
+    sb_printf(&ld->unset_env, "%s%s", ld->unset_env.len ? ", " : "", name);
     lua_pushnil(L);
     return 1;
 }
@@ -378,7 +387,7 @@ static int read_mentions(loader *ld, const char *path, mention_set *m)
     static const char *const keys[] = {"mobiles", "user_ids", "all"};
     if (expect_table(ld, path) || check_keys(ld, path, keys, 3))
         return -1;
-    char sub[256];
+    char sub[512];
     int rc = 0;
     lua_getfield(L, -1, "mobiles");
     snprintf(sub, sizeof sub, "%s.mobiles", path);

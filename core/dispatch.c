@@ -153,7 +153,8 @@ static void settle(dispatcher *d, transfer *t, const herald_verdict *v)
 static void settle_now(dispatcher *d, transfer *t, herald_verdict_kind kind, const char *reason)
 {
     herald_verdict v = {.abi = HERALD_ABI_HEADER_INIT(herald_verdict), .kind = kind};
-    snprintf(v.reason, sizeof v.reason, "%s", reason);
+    /* Long reasons are cut to what a verdict holds. */
+    snprintf(v.reason, sizeof v.reason, "%.*s", (int)sizeof v.reason - 1, reason);
     settle(d, t, &v);
 }
 

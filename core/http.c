@@ -421,13 +421,13 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, reloa
     pthread_key_create(&srv->script_key, free_thread_script);
     srv->daemon = MHD_start_daemon(
         flags, port, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, err_cap, "listen: cannot serve on %s: %s", listen, strerror(errno));

@@ -1,6 +1,7 @@
 #include "ingest.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,14 +37,23 @@ static const char *json_type_name(const cJSON *item)
     return "an object";
 }
 
+/* cJSON's parser records errors in a process-global variable, so parses
+ * from several ingest threads would race on it. */
+static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
+
+cJSON *json_parse(const char *text, size_t len)
+{
+    pthread_mutex_lock(&parse_lock);
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    pthread_mutex_unlock(&parse_lock);
+    return root;
+}
+
 static cJSON *parse_json(const char *body, size_t len, char *err, size_t cap)
 {
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!root) {
-        size_t at = end && end >= body ? (size_t)(end - body) : 0;
-        fail(err, cap, "body: malformed JSON near byte %zu", at);
-    }
+    cJSON *root = json_parse(body, len);
+    if (!root)
+        fail(err, cap, "body: malformed JSON");
     return root;
 }
 

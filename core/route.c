@@ -104,7 +104,13 @@ int route_alert(script_state *s, const alert *a, const receiver *default_receive
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
     script_push_alert(L, a);
     lua_pushstring(L, default_receiver->name);
-    if (sandbox_call(L, 2, 1, err, err_cap)) {
+    const config *conf = &s->gen->conf;
+    lua_createtable(L, 0, (int)conf->receivers_len);
+    for (size_t i = 0; i < conf->receivers_len; i++) {
+        lua_pushstring(L, conf->receivers[i].channel_name);
+        lua_setfield(L, -2, conf->receivers[i].name);
+    }
+    if (sandbox_call(L, 3, 1, err, err_cap)) {
         lua_settop(L, top);
         return -1;
     }

@@ -16,7 +16,8 @@ typedef struct route_result {
     size_t len;            /* 0: the script muted the alert */
 } route_result;
 
-/* Calls route(alert, default_receiver). The script returns nil (the
+/* Calls route(alert, default_receiver, receivers), where receivers maps
+ * every configured receiver name to its channel. The script returns nil (the
  * default receiver), or a list whose items are receiver names or tables
  * {receiver = "ops", mobiles = {...}, user_ids = {...}, all = bool}.
  * Returns 0, or -1 with "file:line: message" in err and out empty. */

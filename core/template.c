@@ -385,7 +385,7 @@ static int helper_truncate(lua_State *L)
  * that show backslashes:
  *   anywhere:         \ ` * _ [ ] <   (emphasis, code, links, HTML)
  *   at a line start:  # > + - =       (headings, quotes, lists, rules)
- *                     and the "." or ")" of "1." / "1)"  (ordered lists)
+ *                     the "." or ")" of "1. " / "1) "  (ordered lists)
  * Characters that only matter next to an escaped one ( ! ( ) ) and those
  * CommonMark never treats specially ( { } . | ) are left alone. */
 static int helper_md_escape(lua_State *L)
@@ -412,7 +412,9 @@ static int helper_md_escape(lua_State *L)
             size_t end = i;
             while (end < len && isdigit((unsigned char)s[end]))
                 end++;
-            if (end < len && (s[end] == '.' || s[end] == ')')) {
+            bool list_marker = end < len && (s[end] == '.' || s[end] == ')') &&
+                               (end + 1 == len || isspace((unsigned char)s[end + 1]));
+            if (list_marker) {
                 luaL_addlstring(&buffer, s + i, end - i);
                 luaL_addchar(&buffer, '\\');
                 i = end;

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Install the Debian packages herald needs to build and run; with --test,
+# also what its test suite needs (the real Alertmanager, pytest, aiosmtpd,
+# nm from binutils, curl).
+#
+#   bash conf/install-deps.sh [--test]
+#
+# Uses sudo when not root.  Does nothing (and needs no network) when every
+# package is already installed.  Installing prometheus-alertmanager would
+# start its service listening on all interfaces: while installing, a
+# /usr/sbin/policy-rc.d that forbids starting services is put in place
+# (only when none exists, and removed afterwards).
+set -euo pipefail
+
+packages=(build-essential meson ninja-build pkg-config libmicrohttpd-dev
+          libcurl4-openssl-dev libcjson-dev libssl-dev liblua5.4-dev
+          libsqlite3-dev tzdata ca-certificates)
+test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl)
+
+with_test=0
+for arg in "$@"; do
+    case "$arg" in
+        --test) with_test=1 ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "install-deps.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
+    esac
+done
+[ "$with_test" = 1 ] && packages+=("${test_packages[@]}")
+
+missing=()
+for p in "${packages[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages already installed"
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    echo "install-deps: not root and no sudo; install as root: ${missing[*]}" >&2
+    exit 1
+fi
+
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+cleanup() {
+    if [ "$own_policy" = 1 ]; then
+        "${as_root[@]}" rm -f "$policy"
+    fi
+}
+trap cleanup EXIT
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# installed by herald conf/install-deps.sh while installing packages\nexit 101\n' \
+        | "${as_root[@]}" tee "$policy" >/dev/null
+    "${as_root[@]}" chmod 755 "$policy"
+    own_policy=1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y --no-install-recommends "${missing[@]}"
+echo "install-deps: done"

@@ -1,0 +1,239 @@
+/* Configuration validation: every error names the file, the key path and
+ * what was expected. */
+#include "harness.h"
+
+#include "conf.h"
+#include "testutil.h"
+
+static char *dir;
+
+/* A config with the repo's route script and templates and the build's
+ * plugins, plus `body`. */
+static char *write_config(const char *body)
+{
+    strbuf text = STRBUF_INIT;
+    sb_printf(&text,
+              "route = \"%s/scripts/route.lua\"\ntemplates = \"%s/templates\"\n"
+              "plugin_dir = \"%s/plugins\"\n%s\n",
+              SOURCE_ROOT, SOURCE_ROOT, BUILD_ROOT, body);
+    char *path = test_write(dir, "herald.lua", sb_str(&text));
+    sb_free(&text);
+    return path;
+}
+
+/* Loads `body` and expects it to fail with `expected` in the message. */
+static int fails_with(const char *body, const char *expected, char *err, size_t cap)
+{
+    char *path = write_config(body);
+    config c;
+    int rc = config_load(path, &c, err, cap);
+    free(path);
+    if (rc == 0) {
+        config_free(&c);
+        snprintf(err, cap, "(loaded without error)");
+        return 0;
+    }
+    return strstr(err, expected) != NULL && strstr(err, "herald.lua:") != NULL;
+}
+
+#define CHECK_FAILS(body, expected)                                                        \
+    do {                                                                                   \
+        char err_[1024] = "";                                                              \
+        if (!fails_with(body, expected, err_, sizeof err_))                                \
+            FAIL_AT("expected an error containing \"%s\", got \"%s\"", expected, err_);    \
+    } while (0)
+
+static const char *const console_receivers =
+    "default_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }\n";
+
+TEST(valid_config_loads)
+{
+    setenv("HERALD_TEST_SECRET", "SECtestsecret0123456789", 1);
+    char *path = write_config(
+        "listen = \"127.0.0.1:18060\"\ntimezone = \"Asia/Shanghai\"\ndefault_receiver = \"console\"\n"
+        "max_body = \"2MiB\"\nlua = { timeout = \"250ms\", memory = \"16MiB\" }\n"
+        "delivery = { timeout = \"5s\", retry_initial = \"500ms\", retry_max_delay = \"1m\", max_age = \"2h\" }\n"
+        "receivers = {\n"
+        "  console = { channel = \"console\" },\n"
+        "  ops = { channel = \"dingtalk\", url = \"https://oapi.dingtalk.com/robot/send?access_token=abc\",\n"
+        "          secret = env(\"HERALD_TEST_SECRET\"), split = \"alert\",\n"
+        "          mentions = { mobiles = { \"13800000000\" }, all = false } },\n"
+        "}\n");
+    config c;
+    char err[1024];
+    int rc = config_load(path, &c, err, sizeof err);
+    free(path);
+    if (rc)
+        FAIL_AT("%s", err);
+    CHECK_STR(c.listen, "127.0.0.1:18060");
+    CHECK_INT(c.max_body_bytes, 2 << 20);
+    CHECK_INT(c.lua.timeout_ms, 250);
+    CHECK_INT(c.lua.memory_bytes, 16 << 20);
+    CHECK_INT(c.delivery.max_age_ms, 2 * 3600 * 1000);
+    CHECK_INT(c.delivery.retry_initial_ms, 500);
+    CHECK_INT(c.receivers_len, 2);
+    CHECK_STR(c.receivers[0].name, "console"); /* sorted */
+    const receiver *ops = config_receiver(&c, "ops");
+    CHECK(ops != NULL);
+    CHECK_STR(ops->template_name, "dingtalk"); /* the channel's default */
+    CHECK_INT(ops->split_per_alert, 1);
+    CHECK_INT(ops->mentions.mobiles_len, 1);
+    CHECK_STR(ops->mentions.mobiles[0], "13800000000");
+    CHECK(ops->instance != NULL);
+    config_free(&c);
+}
+
+TEST(unknown_top_level_key)
+{
+    CHECK_FAILS("listn = \"x\"\ndefault_receiver = \"console\"\nreceivers = {}",
+                "listn: unknown key (expected one of: listen,");
+}
+
+TEST(wrong_types)
+{
+    CHECK_FAILS("listen = 8060\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+                "listen: expected a string, got an integer");
+    CHECK_FAILS("default_receiver = \"console\"\nreceivers = \"all\"", "receivers: expected a table, got a string");
+    CHECK_FAILS("http_threads = \"4\"\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+                "http_threads: expected an integer, got a string");
+    CHECK_FAILS("max_body = \"lots\"\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+                "max_body: expected a size such as \"1MiB\"");
+    CHECK_FAILS("delivery = { max_age = \"a day\" }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+                "delivery.max_age: expected a duration");
+    CHECK_FAILS("lua = { timout = 1 }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+                "lua.timout: unknown key (expected one of: timeout, memory)");
+    CHECK_FAILS("default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", "
+                "mentions = { mobiles = { 138 } } } }",
+                "receivers.console.mentions.mobiles[1]: expected a string, got an integer");
+    CHECK_FAILS("default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", split = \"each\" } }",
+                "receivers.console.split: expected \"group\" or \"alert\"");
+}
+
+TEST(missing_required_option_names_the_unset_variable)
+{
+    unsetenv("HERALD_TEST_UNSET_SECRET");
+    CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
+                "url = \"https://oapi.dingtalk.com/robot/send?access_token=abc\", "
+                "secret = env(\"HERALD_TEST_UNSET_SECRET\") } }",
+                "receivers.ops.secret: missing: expected a string (unset environment variables: "
+                "HERALD_TEST_UNSET_SECRET)");
+}
+
+TEST(unknown_channel_option)
+{
+    CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
+                "url = \"https://oapi.dingtalk.com/robot/send?access_token=abc\", secret = \"SECx\", "
+                "secert = \"SECx\" } }",
+                "receivers.ops.secert: unknown key");
+}
+
+TEST(channel_rejects_a_value)
+{
+    CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
+                "url = \"ftp://example.com\", secret = \"SECx\" } }",
+                "receivers.ops.url: ");
+}
+
+TEST(unknown_channel_and_template)
+{
+    CHECK_FAILS("default_receiver = \"x\"\nreceivers = { x = { channel = \"pager\" } }",
+                "receivers.x.channel: unknown channel \"pager\" (plugins in ");
+    CHECK_FAILS("default_receiver = \"x\"\nreceivers = { x = { channel = \"console\", template = \"nope\" } }",
+                "receivers.x.template: no template \"nope\" in ");
+    CHECK_FAILS("default_receiver = \"x\"\nreceivers = { x = { template = \"console\" } }",
+                "receivers.x.channel: missing: expected a string");
+}
+
+TEST(default_receiver_must_exist)
+{
+    CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { console = { channel = \"console\" } }",
+                "default_receiver: no receiver named \"ops\"");
+    CHECK_FAILS("receivers = { console = { channel = \"console\" } }",
+                "default_receiver: missing: expected a string");
+}
+
+TEST(relative_paths_resolve_against_the_config_and_must_exist)
+{
+    strbuf body = STRBUF_INIT;
+    sb_printf(&body, "%sroute = \"scripts/missing.lua\"\n", console_receivers);
+    CHECK_FAILS(sb_str(&body), "/scripts/missing.lua: No such file or directory");
+    sb_reset(&body);
+    sb_printf(&body, "%stemplates = \"no-such-dir\"\n", console_receivers);
+    CHECK_FAILS(sb_str(&body), "templates: ");
+    sb_free(&body);
+}
+
+TEST(bad_timezone)
+{
+    strbuf body = STRBUF_INIT;
+    sb_printf(&body, "%stimezone = \"Mars/Olympus\"\n", console_receivers);
+    CHECK_FAILS(sb_str(&body), "timezone: ");
+    sb_free(&body);
+}
+
+TEST(lua_errors_name_file_and_line)
+{
+    CHECK_FAILS("default_receiver = \"console\"\nreceivers = {\n", "herald.lua:");
+    /* The test puts three lines of paths before the body. */
+    CHECK_FAILS("local x = nil\nx.y = 1\n", "herald.lua:5:");
+}
+
+TEST(config_runs_in_the_sandbox)
+{
+    CHECK_FAILS("io.open(\"/etc/passwd\")\n", "herald.lua:4: attempt to index a nil value (global 'io')");
+    CHECK_FAILS("os.execute(\"true\")\n", "herald.lua:4: attempt to call a nil value (field 'execute')");
+}
+
+TEST(units)
+{
+    int64_t ms;
+    size_t bytes;
+    CHECK_INT(parse_duration_ms("1500ms", &ms), 0);
+    CHECK_INT(ms, 1500);
+    CHECK_INT(parse_duration_ms("24h", &ms), 0);
+    CHECK_INT(ms, 86400000);
+    CHECK_INT(parse_duration_ms("10", &ms), 0);
+    CHECK_INT(ms, 10000);
+    CHECK_INT(parse_duration_ms("10 s", &ms), -1);
+    CHECK_INT(parse_duration_ms("-1s", &ms), -1);
+    CHECK_INT(parse_size_bytes("1MiB", &bytes), 0);
+    CHECK_INT(bytes, 1048576);
+    CHECK_INT(parse_size_bytes("512KiB", &bytes), 0);
+    CHECK_INT(bytes, 524288);
+    CHECK_INT(parse_size_bytes("1 MiB", &bytes), -1);
+}
+
+static void setup(void) { dir = test_tmpdir(); }
+static void teardown(void)
+{
+    test_rmtree(dir);
+    free(dir);
+}
+
+#define WRAP(name)                                                                         \
+    static void wrapped_##name(void)                                                       \
+    {                                                                                      \
+        setup();                                                                           \
+        test_##name();                                                                     \
+        teardown();                                                                        \
+    }
+WRAP(valid_config_loads)
+WRAP(unknown_top_level_key)
+WRAP(wrong_types)
+WRAP(missing_required_option_names_the_unset_variable)
+WRAP(unknown_channel_option)
+WRAP(channel_rejects_a_value)
+WRAP(unknown_channel_and_template)
+WRAP(default_receiver_must_exist)
+WRAP(relative_paths_resolve_against_the_config_and_must_exist)
+WRAP(bad_timezone)
+WRAP(lua_errors_name_file_and_line)
+WRAP(config_runs_in_the_sandbox)
+
+#define WCASE(name) {#name, wrapped_##name}
+RUN_TESTS(WCASE(valid_config_loads), WCASE(unknown_top_level_key), WCASE(wrong_types),
+          WCASE(missing_required_option_names_the_unset_variable), WCASE(unknown_channel_option),
+          WCASE(channel_rejects_a_value), WCASE(unknown_channel_and_template),
+          WCASE(default_receiver_must_exist),
+          WCASE(relative_paths_resolve_against_the_config_and_must_exist), WCASE(bad_timezone),
+          WCASE(lua_errors_name_file_and_line), WCASE(config_runs_in_the_sandbox), CASE(units))

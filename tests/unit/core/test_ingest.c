@@ -1,0 +1,219 @@
+#include "harness.h"
+
+#include "alert.h"
+#include "ingest.h"
+#include "testutil.h"
+
+static char *fixture(const char *name, size_t *len)
+{
+    strbuf path = STRBUF_INIT;
+    sb_printf(&path, "%s/tests/fixtures/%s", SOURCE_ROOT, name);
+    char *text = test_read(sb_str(&path), len);
+    sb_free(&path);
+    return text;
+}
+
+static int parse(const char *json, alert_batch *b, char *err, size_t cap)
+{
+    return ingest_alertmanager(json, strlen(json), b, err, cap);
+}
+
+TEST(fixture_firing_1)
+{
+    size_t len;
+    char *json = fixture("am-firing-1.json", &len);
+    alert_batch b;
+    char err[256];
+    int rc = ingest_alertmanager(json, len, &b, err, sizeof err);
+    free(json);
+    CHECK_INT(rc, 0);
+    CHECK_INT(b.len, 1);
+    CHECK_INT(b.status, ALERT_FIRING);
+    CHECK_STR(b.am_receiver, "capture");
+    CHECK_STR(b.external_url, "http://vm:19093");
+    CHECK_STR(b.alerts[0].fingerprint, "60f314997491ddb1");
+    CHECK_STR(labelset_get(&b.alerts[0].labels, "instance"), "10.0.0.11:9100");
+    CHECK_CONTAINS(labelset_get(&b.alerts[0].annotations, "description"), "CPU load is > 80%");
+    CHECK_INT(b.alerts[0].ends_at, 0); /* Alertmanager's zero time */
+    /* 2026-11-21T05:22:46.39Z */
+    CHECK(b.alerts[0].starts_at > 1795238566.38 && b.alerts[0].starts_at < 1795238566.40);
+    CHECK_STR(labelset_get(&b.group_labels, "alertname"), "InstanceDown");
+    CHECK_STR(labelset_get(&b.common_labels, "severity"), "critical");
+    alert_batch_free(&b);
+}
+
+TEST(every_fixture_parses)
+{
+    static const struct {
+        const char *name;
+        size_t alerts;
+        alert_status status;
+    } fixtures[] = {{"am-firing-1.json", 1, ALERT_FIRING},
+                    {"am-firing-5.json", 5, ALERT_FIRING},
+                    {"am-resolved-1.json", 1, ALERT_RESOLVED},
+                    {"am-resolved-5.json", 5, ALERT_RESOLVED}};
+    for (size_t i = 0; i < 4; i++) {
+        size_t len;
+        char *json = fixture(fixtures[i].name, &len);
+        alert_batch b;
+        char err[256];
+        int rc = ingest_alertmanager(json, len, &b, err, sizeof err);
+        free(json);
+        if (rc)
+            FAIL_AT("%s: %s", fixtures[i].name, err);
+        CHECK_INT(b.len, fixtures[i].alerts);
+        CHECK_INT(b.status, fixtures[i].status);
+        for (size_t a = 0; a < b.len; a++) {
+            CHECK_INT(b.alerts[a].status, fixtures[i].status);
+            CHECK(b.alerts[a].starts_at > 0);
+            if (fixtures[i].status == ALERT_RESOLVED)
+                CHECK(b.alerts[a].ends_at > b.alerts[a].starts_at);
+            /* Our fingerprint is Alertmanager's. */
+            char computed[17];
+            alert_fingerprint(&b.alerts[a].labels, computed);
+            CHECK_STR(computed, b.alerts[a].fingerprint);
+        }
+        alert_batch_free(&b);
+    }
+}
+
+TEST(unknown_fields_and_grafana_superset_accepted)
+{
+    const char *json =
+        "{\"receiver\":\"x\",\"status\":\"firing\",\"orgId\":1,\"title\":\"[FIRING:1]\","
+        "\"state\":\"alerting\",\"message\":\"m\",\"notification_reason\":\"new\","
+        "\"routeLabels\":{\"a\":\"b\"},\"alerts\":[{\"status\":\"firing\",\"labels\":{\"alertname\":\"A\"},"
+        "\"annotations\":{},\"startsAt\":\"2026-01-01T00:00:00+08:00\",\"values\":{\"B\":1.5},"
+        "\"dashboardURL\":\"http://g/d\",\"silenceURL\":\"\",\"valueString\":\"x\"}],\"version\":\"1\"}";
+    alert_batch b;
+    char err[256];
+    if (parse(json, &b, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_INT(b.len, 1);
+    CHECK_INT((long long)b.alerts[0].starts_at, 1767196800); /* 2025-12-31T16:00:00Z */
+    /* No fingerprint in the payload: computed. */
+    CHECK_INT(strlen(b.alerts[0].fingerprint), 16);
+    /* commonLabels absent: computed from the alerts. */
+    CHECK_STR(labelset_get(&b.common_labels, "alertname"), "A");
+    alert_batch_free(&b);
+}
+
+TEST(receiver_regex_quoting_removed)
+{
+    alert_batch b;
+    char err[256];
+    if (parse("{\"receiver\":\"team\\\\.a\",\"alerts\":[{\"labels\":{\"alertname\":\"A\"}}]}", &b,
+              err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_STR(b.am_receiver, "team.a");
+    alert_batch_free(&b);
+}
+
+TEST(errors_name_the_field)
+{
+    static const struct {
+        const char *json;
+        const char *error;
+    } cases[] = {
+        {"{\"alerts\":[", "body: malformed JSON"},
+        {"", "body: malformed JSON"},
+        {"[]", "body: expected an Alertmanager webhook object, got an array"},
+        {"{}", "alerts: missing"},
+        {"{\"alerts\":{}}", "alerts: expected an array, got an object"},
+        {"{\"alerts\":[1]}", "alerts[0]: expected an object, got a number"},
+        {"{\"alerts\":[{}]}", "alerts[0].labels: missing"},
+        {"{\"alerts\":[{\"labels\":{}}]}", "alerts[0].labels: must not be empty"},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"severity\":3}}]}",
+         "alerts[1].labels.severity: expected a string, got a number"},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"annotations\":[]}]}",
+         "alerts[0].annotations: expected an object, got an array"},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"status\":\"burning\"}]}",
+         "alerts[0].status: expected \"firing\" or \"resolved\", got \"burning\""},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"startsAt\":\"yesterday\"}]}",
+         "alerts[0].startsAt: \"yesterday\" is not an RFC 3339 time"},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"endsAt\":5}]}",
+         "alerts[0].endsAt: expected an RFC 3339 time string, got a number"},
+        {"{\"alerts\":[],\"status\":1}", "status: expected \"firing\" or \"resolved\", got a number"},
+        {"{\"alerts\":[],\"commonLabels\":\"x\"}", "commonLabels: expected an object, got a string"},
+        {"{\"alerts\":[],\"truncatedAlerts\":-1}", "truncatedAlerts: expected a non-negative number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        alert_batch b;
+        char err[256] = "";
+        if (parse(cases[i].json, &b, err, sizeof err) == 0) {
+            alert_batch_free(&b);
+            FAIL_AT("accepted %s", cases[i].json);
+        }
+        CHECK_CONTAINS(err, cases[i].error);
+    }
+}
+
+TEST(empty_alert_list_is_valid)
+{
+    alert_batch b;
+    char err[256];
+    CHECK_INT(parse("{\"alerts\":[]}", &b, err, sizeof err), 0);
+    CHECK_INT(b.len, 0);
+    alert_batch_free(&b);
+}
+
+TEST(prometheus_alert_list)
+{
+    const char *json = "[{\"labels\":{\"alertname\":\"Up\",\"job\":\"a\"}},"
+                       "{\"labels\":{\"alertname\":\"Up\",\"job\":\"b\"},\"startsAt\":\"2026-11-21T00:00:00Z\","
+                       "\"endsAt\":\"2026-11-21T01:00:00Z\"},"
+                       "{\"labels\":{\"alertname\":\"Up\",\"job\":\"c\"},\"endsAt\":\"2026-11-21T03:00:00Z\"}]";
+    double now = 1795226400; /* 2026-11-21T02:00:00Z */
+    alert_batch b;
+    char err[256];
+    if (ingest_prometheus(json, strlen(json), now, &b, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_INT(b.len, 3);
+    CHECK_INT(b.alerts[0].status, ALERT_FIRING);   /* no endsAt */
+    CHECK_INT(b.alerts[0].starts_at, now);         /* no startsAt: now */
+    CHECK_INT(b.alerts[1].status, ALERT_RESOLVED); /* endsAt in the past */
+    CHECK_INT(b.alerts[2].status, ALERT_FIRING);   /* endsAt in the future */
+    CHECK_INT(b.status, ALERT_FIRING);
+    CHECK_STR(labelset_get(&b.common_labels, "alertname"), "Up");
+    CHECK(labelset_get(&b.common_labels, "job") == NULL);
+    CHECK(strcmp(b.alerts[0].fingerprint, b.alerts[1].fingerprint) != 0);
+    alert_batch_free(&b);
+
+    CHECK_INT(ingest_prometheus("{}", 2, now, &b, err, sizeof err), -1);
+    CHECK_CONTAINS(err, "body: expected an array of alerts, got an object");
+    CHECK_INT(ingest_prometheus("[{\"labels\":{\"a\":1}}]", 20, now, &b, err, sizeof err), -1);
+    CHECK_CONTAINS(err, "alerts[0].labels.a: expected a string");
+}
+
+TEST(ingest_any_tells_formats_apart)
+{
+    alert_batch b;
+    char err[256];
+    CHECK_INT(ingest_any("  [{\"labels\":{\"a\":\"b\"}}]", 26, 0, &b, err, sizeof err), 0);
+    CHECK_INT(b.len, 1);
+    alert_batch_free(&b);
+    CHECK_INT(ingest_any("{\"alerts\":[]}", 13, 0, &b, err, sizeof err), 0);
+    alert_batch_free(&b);
+}
+
+TEST(rfc3339)
+{
+    double t;
+    CHECK_INT(parse_rfc3339("2026-11-21T05:22:46Z", &t), 0);
+    CHECK_INT((long long)t, 1795238566);
+    CHECK_INT(parse_rfc3339("2026-11-21T13:22:46+08:00", &t), 0);
+    CHECK_INT((long long)t, 1795238566);
+    CHECK_INT(parse_rfc3339("2026-11-21T05:22:46.755Z", &t), 0);
+    CHECK(t > 1795238566.75 && t < 1795238566.76);
+    CHECK_INT(parse_rfc3339("0001-01-01T00:00:00Z", &t), 0);
+    CHECK_INT(t, 0);
+    CHECK_INT(parse_rfc3339("2026-11-21", &t), -1);
+    CHECK_INT(parse_rfc3339("2026-13-21T05:22:46Z", &t), -1);
+    CHECK_INT(parse_rfc3339("2026-11-21T05:22:46", &t), -1);
+    CHECK_INT(parse_rfc3339("2026-11-21T05:22:46Zjunk", &t), -1);
+}
+
+RUN_TESTS(CASE(fixture_firing_1), CASE(every_fixture_parses),
+          CASE(unknown_fields_and_grafana_superset_accepted), CASE(receiver_regex_quoting_removed),
+          CASE(errors_name_the_field), CASE(empty_alert_list_is_valid), CASE(prometheus_alert_list),
+          CASE(ingest_any_tells_formats_apart), CASE(rfc3339))

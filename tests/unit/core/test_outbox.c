@@ -1,0 +1,77 @@
+#include "harness.h"
+
+#include "dispatch.h"
+#include "outbox.h"
+#include "strbuf.h"
+
+static notification *make(int64_t due)
+{
+    notification *n = xcalloc(1, sizeof *n);
+    n->receiver = xstrdup("r");
+    n->status = xstrdup("firing");
+    n->next_attempt_ms = due;
+    return n;
+}
+
+TEST(put_is_all_or_nothing)
+{
+    outbox *box = outbox_new(3);
+    notification *two[2] = {make(0), make(0)};
+    CHECK_INT(outbox_put(box, two, 2), 0);
+    notification *more[2] = {make(0), make(0)};
+    CHECK_INT(outbox_put(box, more, 2), -1); /* would exceed 3: none taken */
+    CHECK_INT(outbox_get_stats(box).queued, 2);
+    notification_free(more[0]);
+    notification_free(more[1]);
+    outbox_free(box);
+}
+
+TEST(due_order_and_retry)
+{
+    outbox *box = outbox_new(10);
+    notification *items[3] = {make(300), make(100), make(200)};
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(outbox_put(box, &items[i], 1), 0);
+    int64_t next = 0;
+    CHECK(outbox_take_due(box, 50, &next) == NULL);
+    CHECK_INT(next, 100);
+    notification *n = outbox_take_due(box, 1000, &next);
+    CHECK(n == items[1]);
+    CHECK_INT(outbox_get_stats(box).in_flight, 1);
+    n->next_attempt_ms = 250;
+    outbox_retry(box, n);
+    CHECK(outbox_take_due(box, 1000, &next) == items[2]);
+    CHECK(outbox_take_due(box, 1000, &next) == items[1]);
+    CHECK(outbox_take_due(box, 1000, &next) == items[0]);
+    CHECK(outbox_take_due(box, 1000, &next) == NULL);
+    CHECK_INT(next, -1);
+    outbox_delivered(box, items[2]);
+    outbox_dead_letter(box, items[1], "test");
+    outbox_delivered(box, items[0]);
+    outbox_stats s = outbox_get_stats(box);
+    CHECK_INT(s.delivered, 2);
+    CHECK_INT(s.dead_letters, 1);
+    CHECK_INT(s.in_flight, 0);
+    outbox_free(box);
+}
+
+TEST(retry_delay_grows_caps_and_jitters)
+{
+    for (int i = 0; i < 200; i++) {
+        int64_t d1 = retry_delay_ms(1, 1000, 60000);
+        int64_t d3 = retry_delay_ms(3, 1000, 60000);
+        int64_t d20 = retry_delay_ms(20, 1000, 60000);
+        CHECK(d1 >= 500 && d1 <= 1000);
+        CHECK(d3 >= 2000 && d3 <= 4000);
+        CHECK(d20 >= 30000 && d20 <= 60000);
+    }
+    /* Jitter: not every delay is the same. */
+    int64_t first = retry_delay_ms(5, 1000, 60000);
+    int differs = 0;
+    for (int i = 0; i < 50 && !differs; i++)
+        differs = retry_delay_ms(5, 1000, 60000) != first;
+    CHECK(differs);
+}
+
+RUN_TESTS(CASE(put_is_all_or_nothing), CASE(due_order_and_retry),
+          CASE(retry_delay_grows_caps_and_jitters))

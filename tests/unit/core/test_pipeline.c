@@ -1,0 +1,335 @@
+/* Routing, grouping, rendering and their fallbacks, through a real
+ * generation built from files. */
+#include "harness.h"
+
+#include "generation.h"
+#include "ingest.h"
+#include "pipeline.h"
+#include "testutil.h"
+
+static char *dir;
+
+static const char route_script[] =
+    "return function(alert, default, receivers)\n"
+    "  local l = alert.labels\n"
+    "  if l.route == 'mute' then return {} end\n"
+    "  if l.route == 'error' then error('route failed on purpose') end\n"
+    "  if l.route == 'unknown' then return { 'nobody' } end\n"
+    "  if l.route == 'both' then return { 'a', { receiver = 'b', mobiles = { l.mobile } } } end\n"
+    "  if l.route == 'channel' then return { receivers.n == 'console' and 'n' or 'a' } end\n"
+    "  return nil\n"
+    "end\n";
+
+static const char plain_template[] =
+    "return function(data)\n"
+    "  local names = {}\n"
+    "  for _, a in ipairs(data.alerts) do names[#names + 1] = a.labels.instance or '?' end\n"
+    "  return { format = 'text', title = data.status .. ':' .. #data.alerts,\n"
+    "           text = table.concat(names, ',') .. ' firing=' .. #data.firing .. ' resolved=' .. #data.resolved }\n"
+    "end\n";
+
+static const char fragile_template[] =
+    "return function(data)\n"
+    "  for _, a in ipairs(data.alerts) do\n"
+    "    if a.labels.boom then error('boom label') end\n"
+    "    if a.labels.loop then while true do end end\n"
+    "  end\n"
+    "  return { text = 'ok' }\n"
+    "end\n";
+
+static const char native_template[] =
+    "return function(data)\n"
+    "  return { body = { msgtype = 'text', text = { content = 'n=' .. #data.alerts }, list = { 1, 2 } } }\n"
+    "end\n";
+
+/* Builds a generation from the files above plus `extra` receivers. */
+static generation *build(const char *extra, char *err, size_t cap)
+{
+    strbuf path = STRBUF_INIT;
+    sb_printf(&path, "%s/templates", dir);
+    mkdir(sb_str(&path), 0755);
+    sb_free(&path);
+    free(test_write(dir, "route.lua", route_script));
+    free(test_write(dir, "templates/plain.lua", plain_template));
+    free(test_write(dir, "templates/fragile.lua", fragile_template));
+    free(test_write(dir, "templates/native.lua", native_template));
+    strbuf conf = STRBUF_INIT;
+    sb_printf(&conf,
+              "route = 'route.lua'\ntemplates = 'templates'\nplugin_dir = '%s/plugins'\n"
+              "default_receiver = 'a'\nlua = { timeout = '50ms' }\n"
+              "receivers = {\n"
+              "  a = { channel = 'console', template = 'plain', mentions = { mobiles = { '100' } } },\n"
+              "  b = { channel = 'console', template = 'plain', split = 'alert' },\n"
+              "  n = { channel = 'console', template = 'native' },\n"
+              "  fragile = { channel = 'console', template = 'fragile' },\n"
+              "  %s\n"
+              "}\n",
+              BUILD_ROOT, extra);
+    char *file = test_write(dir, "herald.lua", sb_str(&conf));
+    sb_free(&conf);
+    generation *g = generation_build(file, NULL, err, cap);
+    free(file);
+    return g;
+}
+
+/* A batch whose alerts carry the given extra labels (JSON fragments). */
+static void batch_of(alert_batch *b, const char *const *labels, size_t n)
+{
+    strbuf json = STRBUF_INIT;
+    sb_puts(&json, "{\"alerts\":[");
+    for (size_t i = 0; i < n; i++)
+        sb_printf(&json, "%s{\"status\":\"firing\",\"labels\":{\"alertname\":\"A\",\"instance\":\"i%zu\"%s%s},"
+                         "\"startsAt\":\"2026-11-21T05:22:46Z\"}",
+                  i ? "," : "", i + 1, labels[i][0] ? "," : "", labels[i]);
+    sb_puts(&json, "]}");
+    char err[256];
+    if (ingest_alertmanager(json.data, json.len, b, err, sizeof err)) {
+        fprintf(stderr, "bad test batch: %s\n", err);
+        abort();
+    }
+    sb_free(&json);
+}
+
+typedef struct run_result {
+    pipeline_output out;
+    pipeline_stats stats;
+} run_result;
+
+static int run(generation *g, const char *const *labels, size_t n, const char *default_name,
+               run_result *r)
+{
+    script_state s;
+    char err[512];
+    if (script_open(&s, g, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    alert_batch b;
+    batch_of(&b, labels, n);
+    pipeline_run(&s, &b, default_name ? config_receiver(&g->conf, default_name) : NULL, &r->out,
+                 &r->stats);
+    alert_batch_free(&b);
+    script_close(&s);
+    return 0;
+}
+
+static const notification *for_receiver(const run_result *r, const char *name, size_t nth)
+{
+    for (size_t i = 0; i < r->out.len; i++)
+        if (strcmp(r->out.items[i]->receiver, name) == 0 && nth-- == 0)
+            return r->out.items[i];
+    return NULL;
+}
+
+TEST(default_route_groups_alerts_into_one_message)
+{
+    char err[1024];
+    generation *g = build("", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    const char *labels[] = {"", "", ""};
+    run_result r;
+    CHECK_INT(run(g, labels, 3, NULL, &r), 0);
+    generation_unref(g);
+    CHECK_INT(r.out.len, 1);
+    const notification *n = r.out.items[0];
+    CHECK_STR(n->receiver, "a");
+    CHECK_STR(n->status, "firing");
+    CHECK_INT(n->alert_count, 3);
+    CHECK_INT(n->content.format, HERALD_FORMAT_TEXT);
+    CHECK_STR(n->content.title, "firing:3");
+    CHECK_STR(n->content.text, "i1,i2,i3 firing=3 resolved=0");
+    CHECK_INT(n->content.mentions.mobiles_len, 1); /* the receiver's own */
+    CHECK_STR(n->content.mentions.mobiles[0], "100");
+    CHECK_INT(r.stats.alerts, 3);
+    CHECK_INT(r.stats.route_errors, 0);
+    pipeline_output_free(&r.out);
+}
+
+TEST(fan_out_split_and_per_alert_mentions)
+{
+    char err[1024];
+    generation *g = build("", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    const char *labels[] = {"\"route\":\"both\",\"mobile\":\"201\"", "\"route\":\"both\",\"mobile\":\"202\""};
+    run_result r;
+    CHECK_INT(run(g, labels, 2, NULL, &r), 0);
+    generation_unref(g);
+    CHECK_INT(r.out.len, 3); /* a: one group; b: split into one per alert */
+    const notification *a = for_receiver(&r, "a", 0);
+    const notification *b1 = for_receiver(&r, "b", 0), *b2 = for_receiver(&r, "b", 1);
+    CHECK(a && b1 && b2);
+    CHECK_INT(a->alert_count, 2);
+    CHECK_INT(b1->alert_count, 1);
+    CHECK_STR(b1->content.text, "i1 firing=1 resolved=0");
+    CHECK_STR(b2->content.text, "i2 firing=1 resolved=0");
+    /* Each split message mentions only its own alert's on-call. */
+    CHECK_INT(b1->content.mentions.mobiles_len, 1);
+    CHECK_STR(b1->content.mentions.mobiles[0], "201");
+    CHECK_STR(b2->content.mentions.mobiles[0], "202");
+    pipeline_output_free(&r.out);
+}
+
+TEST(muted_alerts_produce_nothing)
+{
+    char err[1024];
+    generation *g = build("", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    const char *labels[] = {"\"route\":\"mute\"", ""};
+    run_result r;
+    CHECK_INT(run(g, labels, 2, NULL, &r), 0);
+    generation_unref(g);
+    CHECK_INT(r.out.len, 1);
+    CHECK_INT(r.out.items[0]->alert_count, 1);
+    CHECK_INT(r.stats.muted, 1);
+    pipeline_output_free(&r.out);
+}
+
+TEST(route_errors_fall_back_to_the_default_receiver)
+{
+    char err[1024];
+    generation *g = build("", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    const char *labels[] = {"\"route\":\"error\"", "\"route\":\"unknown\""};
+    run_result r;
+    /* The request's default receiver (as /webhook/b gives) is where they go. */
+    CHECK_INT(run(g, labels, 2, "b", &r), 0);
+    generation_unref(g);
+    CHECK_INT(r.stats.route_errors, 2);
+    CHECK_INT(r.out.len, 2); /* b splits */
+    CHECK_STR(r.out.items[0]->receiver, "b");
+    CHECK_STR(r.out.items[1]->receiver, "b");
+    pipeline_output_free(&r.out);
+}
+
+TEST(route_sees_configured_receivers)
+{
+    char err[1024];
+    generation *g = build("", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    const char *labels[] = {"\"route\":\"channel\""};
+    run_result r;
+    CHECK_INT(run(g, labels, 1, NULL, &r), 0);
+    generation_unref(g);
+    CHECK_INT(r.out.len, 1);
+    CHECK_STR(r.out.items[0]->receiver, "n");
+    pipeline_output_free(&r.out);
+}
+
+TEST(template_errors_send_the_fallback_message)
+{
+    char err[1024];
+    generation *g = build("", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    const char *labels[] = {"\"boom\":\"1\""};
+    run_result r;
+    CHECK_INT(run(g, labels, 1, "fragile", &r), 0);
+    CHECK_INT(r.stats.template_errors, 1);
+    CHECK_INT(r.out.len, 1);
+    const notification *n = r.out.items[0];
+    CHECK_INT(n->content.format, HERALD_FORMAT_TEXT);
+    CHECK_STR(n->content.title, "[FIRING:1] A");
+    CHECK_CONTAINS(n->content.text, "alertname=A");
+    CHECK_CONTAINS(n->content.text, "instance=i1");
+    CHECK_CONTAINS(n->content.text, "starts: 2026-11-21");
+    pipeline_output_free(&r.out);
+
+    /* A runaway template is stopped by the deadline, not the router. */
+    const char *loop[] = {"\"loop\":\"1\""};
+    CHECK_INT(run(g, loop, 1, "fragile", &r), 0);
+    generation_unref(g);
+    CHECK_INT(r.stats.template_errors, 1);
+    CHECK_INT(r.out.len, 1);
+    CHECK_STR(r.out.items[0]->content.title, "[FIRING:1] A");
+    pipeline_output_free(&r.out);
+}
+
+TEST(native_body_becomes_json)
+{
+    char err[1024];
+    generation *g = build("", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    const char *labels[] = {"", ""};
+    run_result r;
+    CHECK_INT(run(g, labels, 2, "n", &r), 0);
+    generation_unref(g);
+    CHECK_INT(r.out.len, 1);
+    CHECK_INT(r.out.items[0]->content.format, HERALD_FORMAT_NATIVE);
+    CHECK_CONTAINS(r.out.items[0]->content.text, "\"text\":{\"content\":\"n=2\"}");
+    CHECK_CONTAINS(r.out.items[0]->content.text, "\"list\":[1,2]");
+    pipeline_output_free(&r.out);
+}
+
+TEST(broken_template_is_refused_at_build)
+{
+    char err[1024] = "";
+    strbuf p = STRBUF_INIT;
+    sb_printf(&p, "%s/templates", dir);
+    mkdir(sb_str(&p), 0755);
+    sb_free(&p);
+    free(test_write(dir, "templates/bad.lua", "return function(data)\n  return data.nope.field\nend\n"));
+    generation *g = build("bad = { channel = 'console', template = 'bad' },", err, sizeof err);
+    if (g) {
+        generation_unref(g);
+        FAIL_AT("a template that cannot render was accepted");
+    }
+    CHECK_CONTAINS(err, "receivers.bad: template bad fails on the firing sample");
+    CHECK_CONTAINS(err, "templates/bad.lua:2:");
+
+    free(test_write(dir, "templates/bad.lua", "return function(data)\n  return {\nend\n"));
+    g = build("bad = { channel = 'console', template = 'bad' },", err, sizeof err);
+    CHECK(g == NULL);
+    CHECK_CONTAINS(err, "templates/bad.lua:3:");
+}
+
+TEST(installed_generation_is_shared_by_reference)
+{
+    char err[1024];
+    generation *g = build("", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    generation_install(g);
+    generation *held = generation_acquire();
+    CHECK(held == g);
+    generation *next = build("", err, sizeof err);
+    CHECK(next != NULL);
+    generation_install(next); /* the old one lives on while held */
+    CHECK_INT(held->conf.receivers_len, 4);
+    CHECK(next->number > held->number);
+    generation_unref(held);
+    generation_install(NULL);
+}
+
+static void with_dir(void (*fn)(void))
+{
+    dir = test_tmpdir();
+    fn();
+    test_rmtree(dir);
+    free(dir);
+}
+
+#define WRAP(name) \
+    static void wrapped_##name(void) { with_dir(test_##name); }
+WRAP(default_route_groups_alerts_into_one_message)
+WRAP(fan_out_split_and_per_alert_mentions)
+WRAP(muted_alerts_produce_nothing)
+WRAP(route_errors_fall_back_to_the_default_receiver)
+WRAP(route_sees_configured_receivers)
+WRAP(template_errors_send_the_fallback_message)
+WRAP(native_body_becomes_json)
+WRAP(broken_template_is_refused_at_build)
+WRAP(installed_generation_is_shared_by_reference)
+#define WCASE(name) {#name, wrapped_##name}
+
+RUN_TESTS(WCASE(default_route_groups_alerts_into_one_message),
+          WCASE(fan_out_split_and_per_alert_mentions), WCASE(muted_alerts_produce_nothing),
+          WCASE(route_errors_fall_back_to_the_default_receiver),
+          WCASE(route_sees_configured_receivers), WCASE(template_errors_send_the_fallback_message),
+          WCASE(native_body_becomes_json), WCASE(broken_template_is_refused_at_build),
+          WCASE(installed_generation_is_shared_by_reference))
