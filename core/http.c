@@ -98,23 +98,41 @@ static int is_get(const char *method)
     return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 }
 
+/* The rest of `url` after `prefix`, or NULL when it does not start so. */
+static const char *after_prefix(const char *url, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    return strncmp(url, prefix, n) == 0 ? url + n : NULL;
+}
+
+static int has_slash(const char *text)
+{
+    for (; *text; text++)
+        if (*text == '/')
+            return 1;
+    return 0;
+}
+
 /* Matches the path; returns 0 with ep and receiver set, 404 or 405. */
 static unsigned match_endpoint(const char *url, const char *method, endpoint *ep, char **receiver,
                                const char **allow)
 {
     *receiver = NULL;
     *allow = "POST";
+    const char *rest;
     if (strcmp(url, "/webhook") == 0) {
         *ep = ENDPOINT_WEBHOOK;
-    } else if (strncmp(url, "/webhook/", 9) == 0 && url[9] && !strchr(url + 9, '/')) {
+    } else if ((rest = after_prefix(url, "/webhook/")) && *rest && !has_slash(rest)) {
         *ep = ENDPOINT_WEBHOOK;
-        *receiver = xstrdup(url + 9);
-    } else if (strncmp(url, "/dingtalk/", 10) == 0) {
-        const char *name = url + 10, *slash = strchr(name, '/');
-        if (!slash || slash == name || strcmp(slash, "/send") != 0)
+        *receiver = xstrdup(rest);
+    } else if ((rest = after_prefix(url, "/dingtalk/"))) {
+        const char *slash = rest;
+        while (*slash && *slash != '/')
+            slash++;
+        if (slash == rest || strcmp(slash, "/send") != 0)
             return 404;
         *ep = ENDPOINT_DINGTALK;
-        *receiver = xstrndup(name, (size_t)(slash - name));
+        *receiver = xstrndup(rest, (size_t)(slash - rest));
     } else if (strcmp(url, "/api/v2/alerts") == 0) {
         *ep = ENDPOINT_PROMETHEUS;
     } else if (strcmp(url, "/-/reload") == 0) {

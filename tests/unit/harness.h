@@ -76,6 +76,7 @@ extern int harness_case_failed;
             fflush(stdout);                                                 \
         }                                                                   \
         printf("%d passed, %d failed\n", passed_, failed_);                 \
+        fflush(stdout); /* before LeakSanitizer's exit-time report */       \
         return failed_ ? 1 : 0;                                             \
     }
 

@@ -1,0 +1,133 @@
+"""pytest fixtures for herald's end-to-end tests.
+
+  mock_dingtalk        an in-process mock DingTalk with two robots:
+                       T1 signed with DT_SECRET, T2 keyword "报警"
+  herald_factory       make(receivers, default_receiver=None, env=None, ...)
+                       -> a started Herald (harness.Herald); stopped with
+                       SIGTERM at teardown; the test fails if herald exited
+                       non-zero or printed a sanitizer report
+  alertmanager_factory make(webhook_url, ...) -> a started Alertmanager
+  wait_until           harness.wait_until (bounded polling)
+
+Environment: HERALD_BUILD_DIR (default <repo>/build) holds `herald` and
+`plugins/`; ALERTMANAGER_BIN (default /usr/bin/prometheus-alertmanager).
+"""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+from mock_dingtalk import MockDingTalk  # noqa: E402
+
+# Test values only; never a real robot's.
+DT_SECRET = "SECe2etestsecret0123456789abcdef"
+T1 = "T1"
+T2 = "T2"
+KEYWORD = "报警"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def _failed(request):
+    return any(getattr(getattr(request.node, "rep_" + w, None), "failed", False)
+               for w in ("setup", "call"))
+
+
+@pytest.fixture
+def wait_until():
+    return harness.wait_until
+
+
+@pytest.fixture
+def free_port():
+    return harness.free_port
+
+
+@pytest.fixture
+def mock_dingtalk(request):
+    mock = MockDingTalk()
+    mock.add_signed(T1, DT_SECRET)
+    mock.add_keyword(T2, KEYWORD)
+    mock.start()
+    yield mock
+    if _failed(request):
+        snap = mock.snapshot()
+        print("mock DingTalk: %d accepted, %d rejected" % (
+            len(snap["accepted"]), len(snap["rejected"])))
+        for r in snap["rejected"]:
+            print("  rejected token=%s errcode=%s errmsg=%s body=%.300s"
+                  % (r["token"], r["errcode"], r["errmsg"], r["body"]))
+    mock.stop()
+
+
+@pytest.fixture
+def herald_factory(tmp_path, request):
+    started = []
+
+    def make(receivers, default_receiver=None, env=None, extra=None, ready_timeout=10.0,
+             start=True):
+        h = harness.Herald(tmp_path / ("herald-%d" % len(started)), env=env)
+        h.write_config(receivers, default_receiver, extra)
+        started.append(h)
+        error = None
+        if start:
+            try:
+                h.start(ready_timeout=ready_timeout)
+            except harness.HarnessError as e:
+                error = str(e)
+        if error:
+            pytest.fail(error, pytrace=False)
+        return h
+
+    yield make
+
+    problems = []
+    for h in started:
+        h.stop(timeout=10.0)
+        for p in h.problems():
+            problems.append("%s: %s" % (h.workdir.name, p))
+    if _failed(request) and not problems:
+        for h in started:
+            if h.proc is None:
+                continue
+            print("----- %s log (%s) -----\n%s" % (h.workdir.name, h.log_path, h.log_tail()))
+    if problems:
+        pytest.fail("herald was not clean:\n  " + "\n  ".join(problems)
+                    + "\n" + "\n".join(h.log_tail(4000) for h in started), pytrace=False)
+
+
+@pytest.fixture
+def alertmanager_factory(tmp_path, request):
+    started = []
+
+    def make(webhook_url, **kw):
+        am = harness.Alertmanager(tmp_path / ("alertmanager-%d" % len(started)),
+                                  webhook_url, **kw)
+        started.append(am)
+        error = None
+        try:
+            am.start()
+        except harness.HarnessError as e:
+            error = str(e)
+        if error:
+            pytest.fail(error, pytrace=False)
+        return am
+
+    yield make
+
+    for am in started:
+        am.stop(timeout=10.0)
+    if _failed(request):
+        for am in started:
+            if am.proc is None:
+                continue
+            print("----- %s log -----\n%s" % (am.workdir.name, am.log_tail(4000)))

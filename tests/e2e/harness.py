@@ -1,0 +1,426 @@
+"""Helpers for herald's end-to-end tests: build paths, loopback ports,
+bounded waits, HTTP without proxies, a Lua config writer, and process
+wrappers for herald and the real Alertmanager.
+
+Everything binds and connects to 127.0.0.1 only; every wait has a timeout.
+"""
+
+import datetime
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ALERTMANAGER_BIN = os.environ.get("ALERTMANAGER_BIN", "/usr/bin/prometheus-alertmanager")
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                     "UndefinedBehaviorSanitizer")
+SHANGHAI = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
+
+# Proxy variables must not reach herald (libcurl) or Alertmanager: all our
+# traffic is loopback.
+_PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy",
+               "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "FTP_PROXY")
+
+
+class HarnessError(Exception):
+    pass
+
+
+# ----- paths -----------------------------------------------------------
+def build_dir():
+    return Path(os.environ.get("HERALD_BUILD_DIR", str(REPO / "build"))).resolve()
+
+
+def herald_binary():
+    return build_dir() / "herald"
+
+
+def plugins_dir():
+    return build_dir() / "plugins"
+
+
+# ----- ports and waits -------------------------------------------------
+def free_port():
+    """A currently free TCP port on 127.0.0.1 (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.1, message=None):
+    """Call predicate() until it returns a true value; return that value.
+    Raises HarnessError (with `message`) after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception as e:  # predicate may poll something not up yet
+            last_exc = e
+        if time.monotonic() >= deadline:
+            text = message or "condition not met"
+            if last_exc is not None:
+                text += " (last error: %r)" % (last_exc,)
+            raise HarnessError("%s within %.1f s" % (text, timeout))
+        time.sleep(interval)
+
+
+def clean_env(extra=None):
+    env = {k: v for k, v in os.environ.items() if k not in _PROXY_VARS}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
+    env.update(extra or {})
+    return env
+
+
+# ----- HTTP (never through a proxy, always with a timeout) -------------
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def http(method, url, body=None, headers=None, timeout=5.0):
+    """(status, body bytes).  body may be bytes, str or a JSON-able value."""
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body).encode("utf-8")
+        headers = dict(headers or {}, **{"Content-Type": "application/json"})
+    elif isinstance(body, str):
+        body = body.encode("utf-8")
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with _opener.open(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def http_json(method, url, body=None, timeout=5.0):
+    status, data = http(method, url, body, timeout=timeout)
+    return status, (json.loads(data) if data else None)
+
+
+def is_ready(url):
+    try:
+        return http("GET", url, timeout=1.0)[0] == 200
+    except OSError:
+        return False
+
+
+# ----- time ------------------------------------------------------------
+def rfc3339(dt):
+    return dt.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def shanghai(dt):
+    """'YYYY-MM-DD HH:MM:SS' of dt in Asia/Shanghai (UTC+8, no DST)."""
+    return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def now_seconds():
+    """Now in UTC, truncated to whole seconds (so formatted times are exact)."""
+    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+
+
+# ----- Lua config ------------------------------------------------------
+class Lua:
+    """A raw Lua expression, e.g. Lua('env("DT_SECRET")')."""
+
+    def __init__(self, expr):
+        self.expr = expr
+
+
+def lua_env(name):
+    return Lua('env(%s)' % lua_value(name))
+
+
+def lua_value(v, indent=0):
+    pad = "  " * (indent + 1)
+    if isinstance(v, Lua):
+        return v.expr
+    if v is None:
+        return "nil"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, Path):
+        v = str(v)
+    if isinstance(v, str):
+        out = ['"']
+        for ch in v:
+            if ch in '"\\':
+                out.append("\\" + ch)
+            elif ch == "\n":
+                out.append("\\n")
+            elif ord(ch) < 32 or ord(ch) == 127:
+                out.append("\\%03d" % ord(ch))
+            else:
+                out.append(ch)  # UTF-8 passes through
+        out.append('"')
+        return "".join(out)
+    if isinstance(v, (list, tuple)):
+        if not v:
+            return "{}"
+        return "{ " + ", ".join(lua_value(x, indent + 1) for x in v) + " }"
+    if isinstance(v, dict):
+        if not v:
+            return "{}"
+        items = []
+        for k, x in v.items():
+            key = k if _is_lua_name(k) else "[%s]" % lua_value(str(k))
+            items.append("%s%s = %s," % (pad, key, lua_value(x, indent + 1)))
+        return "{\n" + "\n".join(items) + "\n" + "  " * indent + "}"
+    raise TypeError("no Lua form for %r" % (v,))
+
+
+_LUA_KEYWORDS = {"and", "break", "do", "else", "elseif", "end", "false", "for",
+                 "function", "goto", "if", "in", "local", "nil", "not", "or",
+                 "repeat", "return", "then", "true", "until", "while"}
+
+
+def _is_lua_name(k):
+    return (isinstance(k, str) and k and (k[0].isalpha() or k[0] == "_") and k.isascii()
+            and all(c.isalnum() or c == "_" for c in k) and k not in _LUA_KEYWORDS)
+
+
+def herald_config(listen_port, receivers, default_receiver=None, extra=None):
+    """The text of a herald config (Lua) with absolute paths to the repo's
+    route script and templates and the build's plugin dir."""
+    top = {
+        "listen": "127.0.0.1:%d" % listen_port,
+        "timezone": "Asia/Shanghai",
+        "route": str(REPO / "scripts" / "route.lua"),
+        "templates": str(REPO / "templates"),
+        "plugin_dir": str(plugins_dir()),
+    }
+    if default_receiver:
+        top["default_receiver"] = default_receiver
+    top.update(extra or {})
+    top["receivers"] = receivers
+    lines = ["-- written by tests/e2e/harness.py"]
+    for k, v in top.items():
+        lines.append("%s = %s" % (k, lua_value(v)))
+    return "\n".join(lines) + "\n"
+
+
+# ----- processes -------------------------------------------------------
+def _tail(path, limit=8000):
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return ""
+    text = data[-limit:].decode("utf-8", "replace")
+    return ("...\n" if len(data) > limit else "") + text
+
+
+class _Process:
+    """A child process with stdout+stderr in a log file; stop() is bounded."""
+
+    name = "process"
+
+    def __init__(self, workdir):
+        self.workdir = Path(workdir)
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.workdir / ("%s.log" % self.name)
+        self.proc = None
+        self.returncode = None
+        self.killed = False
+        self.secrets = []  # values redacted from anything we show
+
+    def _spawn(self, argv, env):
+        self._logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self._logf,
+                                     stderr=subprocess.STDOUT, env=env, cwd=str(self.workdir))
+
+    def log(self):
+        """The process output so far, with known secrets redacted."""
+        text = _tail(self.log_path, limit=10 ** 7)
+        for s in self.secrets:
+            if s:
+                text = text.replace(s, "<redacted>")
+        return text
+
+    def log_tail(self, limit=6000):
+        text = self.log()
+        return text if len(text) <= limit else "...\n" + text[-limit:]
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_ready(self, url, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise HarnessError("%s exited with %s before it was ready:\n%s"
+                                   % (self.name, self.proc.returncode, self.log_tail()))
+            if is_ready(url):
+                return
+            time.sleep(0.1)
+        raise HarnessError("%s not ready at %s within %.0f s:\n%s"
+                           % (self.name, url, timeout, self.log_tail()))
+
+    def stop(self, timeout=10.0):
+        """SIGTERM, wait up to `timeout`, then SIGKILL.  Returns the exit code
+        (negative = killed by that signal; None if never started)."""
+        if self.proc is None:
+            return None
+        killed = False
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                killed = True
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.returncode = self.proc.returncode
+        self.killed = killed
+        try:
+            self._logf.close()
+        except Exception:
+            pass
+        return self.returncode
+
+
+class Herald(_Process):
+    """`herald serve -c CONFIG` on 127.0.0.1:port."""
+
+    name = "herald"
+
+    def __init__(self, workdir, port=None, env=None, secrets=None):
+        super().__init__(workdir)
+        self.port = port or free_port()
+        self.env = dict(env or {})
+        self.secrets = list(secrets or []) + [v for v in self.env.values() if len(v) >= 8]
+        self.config_path = self.workdir / "herald.lua"
+        self.start_failed = False
+
+    @property
+    def base_url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def write_config(self, receivers, default_receiver=None, extra=None):
+        self.config_path.write_text(
+            herald_config(self.port, receivers, default_receiver, extra), encoding="utf-8")
+        return self.config_path
+
+    def command(self, *args, timeout=30.0, input_bytes=None):
+        """Run `herald ARGS...` (not serve) to completion; CompletedProcess."""
+        return subprocess.run([str(herald_binary())] + [str(a) for a in args],
+                              input=input_bytes, capture_output=True, timeout=timeout,
+                              env=clean_env(self.env), cwd=str(self.workdir))
+
+    def start(self, ready_timeout=10.0):
+        binary = herald_binary()
+        if not os.access(binary, os.X_OK):
+            raise HarnessError("herald binary not found at %s (set HERALD_BUILD_DIR)" % binary)
+        self._spawn([str(binary), "serve", "-c", str(self.config_path)], clean_env(self.env))
+        try:
+            self.wait_ready(self.base_url + "/-/ready", ready_timeout)
+        except HarnessError:
+            self.start_failed = True  # already reported; problems() skips the exit code
+            raise
+        return self
+
+    def problems(self):
+        """Why this run is not clean (after stop()): a list of strings."""
+        out = []
+        if self.start_failed:
+            pass
+        elif self.killed:
+            out.append("herald did not exit within the timeout after SIGTERM (killed)")
+        elif self.returncode not in (0, None):
+            out.append("herald exited with status %s" % self.returncode)
+        log = self.log()
+        for marker in SANITIZER_MARKERS:
+            if marker in log:
+                out.append("herald output contains %r" % marker)
+        return out
+
+
+class Alertmanager(_Process):
+    """The real Alertmanager (Debian package), loopback only, no clustering."""
+
+    name = "alertmanager"
+
+    def __init__(self, workdir, webhook_url, port=None, group_wait="1s",
+                 group_interval="2s", repeat_interval="1h"):
+        super().__init__(workdir)
+        self.port = port or free_port()
+        self.webhook_url = webhook_url
+        self.config_path = self.workdir / "alertmanager.yml"
+        self.storage = self.workdir / "data"
+        self.group_wait = group_wait
+        self.group_interval = group_interval
+        self.repeat_interval = repeat_interval
+
+    @property
+    def base_url(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def config_text(self):
+        # JSON is YAML: no quoting surprises.
+        cfg = {
+            "route": {
+                "receiver": "herald",
+                "group_by": ["alertname"],
+                "group_wait": self.group_wait,
+                "group_interval": self.group_interval,
+                "repeat_interval": self.repeat_interval,
+            },
+            "receivers": [{
+                "name": "herald",
+                "webhook_configs": [{"url": self.webhook_url, "send_resolved": True}],
+            }],
+        }
+        return json.dumps(cfg, indent=2) + "\n"
+
+    def start(self, ready_timeout=15.0):
+        if not os.access(ALERTMANAGER_BIN, os.X_OK):
+            raise HarnessError("Alertmanager not found at %s (install prometheus-alertmanager)"
+                               % ALERTMANAGER_BIN)
+        self.config_path.write_text(self.config_text(), encoding="utf-8")
+        self.storage.mkdir(exist_ok=True)
+        argv = [ALERTMANAGER_BIN,
+                "--config.file=%s" % self.config_path,
+                "--storage.path=%s" % self.storage,
+                "--web.listen-address=127.0.0.1:%d" % self.port,
+                "--web.external-url=%s" % self.base_url,
+                "--cluster.listen-address=",  # no clustering: nothing binds beyond loopback
+                "--log.level=debug"]
+        self._spawn(argv, clean_env())
+        self.wait_ready(self.base_url + "/-/ready", ready_timeout)
+        return self
+
+    def post_alerts(self, alerts):
+        status, data = http("POST", self.base_url + "/api/v2/alerts", alerts)
+        if status != 200:
+            raise HarnessError("Alertmanager refused alerts: %s %r" % (status, data[:500]))
+
+    def fire(self, labels, annotations=None, starts_at=None, generator_url=None):
+        """Post one firing alert (startsAt = starts_at or now, endsAt now+1h).
+        Returns the startsAt datetime."""
+        starts = starts_at or now_seconds()
+        alert = {"labels": labels, "annotations": annotations or {},
+                 "startsAt": rfc3339(starts),
+                 "endsAt": rfc3339(now_seconds() + datetime.timedelta(hours=1))}
+        if generator_url:
+            alert["generatorURL"] = generator_url
+        self.post_alerts([alert])
+        return starts
+
+    def resolve(self, labels, annotations=None, starts_at=None):
+        """Post the same alert with endsAt = now: resolved at the next flush."""
+        alert = {"labels": labels, "annotations": annotations or {},
+                 "endsAt": rfc3339(datetime.datetime.now(datetime.timezone.utc))}
+        if starts_at is not None:
+            alert["startsAt"] = rfc3339(starts_at)
+        self.post_alerts([alert])
+
+    def alerts(self):
+        return http_json("GET", self.base_url + "/api/v2/alerts")[1]
