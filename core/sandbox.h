@@ -1,10 +1,15 @@
 /* Sandboxed Lua states for the configuration, route scripts and templates.
  *
  * A sandboxed state has base (without load, loadfile, dofile, require,
- * collectgarbage), string (without dump), table, math, utf8 and an os table
- * holding only time, date and clock. Chunks are text only. Every call made
- * through sandbox_call runs under an instruction-count hook with a deadline
- * and the state's allocator refuses to grow past a memory cap.
+ * collectgarbage, warn; setmetatable refuses __gc, since a finalizer would
+ * run outside any deadline), string (without dump), table, math, utf8 and
+ * an os table holding only time, date and clock. Chunks are text only.
+ * Every call made through sandbox_call runs under an instruction-count hook
+ * with a deadline (after it passes, every instruction raises, so pcall
+ * cannot swallow the timeout) and the state's allocator refuses to grow
+ * past a memory cap. Either limit leaves the state usable for the next
+ * call. Long single C calls (a pathological string.find) are not
+ * interrupted by the hook. States are not thread-safe: one per thread.
  *
  * The global table `herald` holds the template helpers:
  *   herald.time(epoch [, fmt])      format in the configured zone,
@@ -35,14 +40,17 @@ typedef struct sandbox_limits {
 #define SANDBOX_DEFAULT_TIMEOUT_MS 100u
 #define SANDBOX_DEFAULT_MEMORY_BYTES ((size_t)32 << 20)
 
-/* `zone` is borrowed and must outlive the state. Returns NULL only if the
- * state cannot be created at all. */
+/* `zone` is borrowed and must outlive the state (NULL: UTC). limits may be
+ * NULL, and zero fields take the defaults. Returns NULL only if the state
+ * cannot be created at all (e.g. a cap too small for the libraries). */
 lua_State *sandbox_new(const sandbox_limits *limits, const tz_zone *zone);
 void sandbox_close(lua_State *L);
 
 /* Compiles a text chunk and pushes it as a function. `chunkname` is what
- * error messages show (use the file path). Returns 0, or -1 with
- * "file:line: message" in err and nothing pushed. */
+ * error messages show (use the file path; a leading '@' or '=' is kept as
+ * Lua's own convention, and Lua shortens names over 59 bytes with "...").
+ * Bytecode is refused. Returns 0, or -1 with "file:line: message" in err
+ * and nothing pushed. */
 int sandbox_load(lua_State *L, const char *chunkname, const char *src, size_t len,
                  char *err, size_t err_cap);
 /* Reads a file and does sandbox_load on it (chunkname = path). */
