@@ -1,0 +1,561 @@
+/* DingTalk custom robots (钉钉自定义机器人): the signed robot ("加签") and
+ * the keyword robot. Wire facts: docs CHANNELS.md, DingTalk section. */
+#include <herald/plugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+/* DingTalk rejects a body of 20000 bytes or more (errcode 460101). */
+#define MAX_BODY_BYTES 20000
+#define TRUNCATION_MARKER "\n\n…（内容过长，已截断）"
+/* Too fast: DingTalk blocks a robot for a while, so wait a full minute. */
+#define THROTTLED_RETRY_MS 60000
+/* How much of an unexpected response body a verdict quotes. */
+#define BODY_QUOTE_BYTES 160
+
+typedef struct robot {
+    const herald_host *host;
+    char *receiver;
+    char *url;
+    char *secret;  /* signed robot only */
+    char *keyword; /* keyword robot only */
+} robot;
+
+static char *copy_string(const char *text)
+{
+    size_t len = strlen(text) + 1;
+    char *copy = malloc(len);
+    if (copy)
+        memcpy(copy, text, len);
+    return copy;
+}
+
+static void robot_destroy(void *instance)
+{
+    robot *r = instance;
+    if (!r)
+        return;
+    free(r->receiver);
+    free(r->url);
+    free(r->secret);
+    free(r->keyword);
+    free(r);
+}
+
+static const char *option_string(const herald_option_value *value)
+{
+    return value->present && value->string ? value->string : "";
+}
+
+static int is_robot_url(const char *url)
+{
+    return (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) &&
+           strstr(url, "access_token=") != NULL;
+}
+
+/* `extra_name` is "secret" or "keyword": the second option of each robot. */
+static void *robot_configure(const herald_host *host, const char *receiver,
+                             const herald_option_value *values, const char *extra_name,
+                             char *err, size_t err_cap)
+{
+    const char *url = option_string(&values[0]);
+    const char *extra = option_string(&values[1]);
+    if (!is_robot_url(url)) {
+        snprintf(err, err_cap, "url: must be an http(s) URL with access_token=…");
+        return NULL;
+    }
+    if (!*extra) {
+        snprintf(err, err_cap, "%s: must not be empty", extra_name);
+        return NULL;
+    }
+    robot *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, err_cap, "out of memory");
+        return NULL;
+    }
+    r->host = host;
+    r->receiver = copy_string(receiver ? receiver : "");
+    r->url = copy_string(url);
+    char *extra_copy = copy_string(extra);
+    if (strcmp(extra_name, "secret") == 0)
+        r->secret = extra_copy;
+    else
+        r->keyword = extra_copy;
+    if (!r->receiver || !r->url || !extra_copy) {
+        robot_destroy(r);
+        snprintf(err, err_cap, "out of memory");
+        return NULL;
+    }
+    return r;
+}
+
+static void *signed_configure(const herald_host *host, const char *receiver,
+                              const herald_option_value *values, char *err, size_t err_cap)
+{
+    return robot_configure(host, receiver, values, "secret", err, err_cap);
+}
+
+static void *keyword_configure(const herald_host *host, const char *receiver,
+                               const herald_option_value *values, char *err, size_t err_cap)
+{
+    return robot_configure(host, receiver, values, "keyword", err, err_cap);
+}
+
+/* ---- content ----------------------------------------------------------- */
+
+static int is_id_char(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           c == '_' || c == '-';
+}
+
+/* Whether "@id" occurs in text as a whole mention: "@138000000001" does
+ * not mention 13800000000. */
+static int has_mention(const char *text, size_t len, const char *id)
+{
+    size_t id_len = strlen(id);
+    for (const char *at = memchr(text, '@', len); at;
+         at = memchr(at + 1, '@', len - (size_t)(at + 1 - text))) {
+        size_t rest = len - (size_t)(at + 1 - text);
+        if (rest >= id_len && memcmp(at + 1, id, id_len) == 0 &&
+            (rest == id_len || !is_id_char(at[1 + id_len])))
+            return 1;
+    }
+    return 0;
+}
+
+static void add_mentions(const herald_host *host, herald_buf *line, const char *text,
+                         size_t text_len, const char *const *ids, size_t ids_len)
+{
+    for (size_t i = 0; i < ids_len; i++) {
+        if (!*ids[i] || has_mention(text, text_len, ids[i]) ||
+            has_mention(host->buf_data(line), host->buf_len(line), ids[i]))
+            continue;
+        host->buf_printf(line, "%s@%s", host->buf_len(line) ? " " : "", ids[i]);
+    }
+}
+
+/* "@13800000000 @lisi" for every mobile or user id the content does not
+ * mention yet: DingTalk only notifies a person whose @ is in the content. */
+static herald_buf *mention_line(const herald_host *host, const herald_message *msg,
+                                const char *content, size_t content_len)
+{
+    herald_buf *line = host->buf_new();
+    add_mentions(host, line, content, content_len, msg->mentions.mobiles,
+                 msg->mentions.mobiles_len);
+    add_mentions(host, line, content, content_len, msg->mentions.user_ids,
+                 msg->mentions.user_ids_len);
+    return line;
+}
+
+/* Where a markdown link or image starting at text[open] ('[') ends, or 0
+ * when it is not one. Links never span lines, which also bounds the scan. */
+static size_t markdown_link_end(const char *text, size_t len, size_t open)
+{
+    size_t i = open + 1;
+    while (i < len && text[i] != ']' && text[i] != '\n')
+        i++;
+    if (i + 1 >= len || text[i] != ']' || text[i + 1] != '(')
+        return 0;
+    for (i += 2; i < len && text[i] != '\n'; i++)
+        if (text[i] == ')')
+            return i + 1;
+    return 0;
+}
+
+/* Moves a cut at `cut` back to the start of any markdown link it would
+ * split: half a link renders as junk and a half URL leads nowhere. */
+static size_t link_safe_cut(const char *text, size_t len, size_t cut)
+{
+    for (size_t i = 0; i < cut; i++) {
+        if (text[i] != '[')
+            continue;
+        size_t end = markdown_link_end(text, len, i);
+        if (end > cut)
+            return i > 0 && text[i - 1] == '!' ? i - 1 : i;
+        if (end)
+            i = end - 1;
+    }
+    return cut;
+}
+
+static void append_json_list(const herald_host *host, herald_buf *body,
+                             const char *const *items, size_t len)
+{
+    host->buf_append(body, "[", 1);
+    for (size_t i = 0; i < len; i++) {
+        if (i)
+            host->buf_append(body, ",", 1);
+        host->buf_json_string(body, items[i], strlen(items[i]));
+    }
+    host->buf_append(body, "]", 1);
+}
+
+typedef struct content {
+    const char *keyword; /* keyword robot: must appear in the content */
+    const char *text;
+    size_t text_len;     /* how much of text is kept */
+    int truncated;
+} content;
+
+static int contains(const char *haystack, size_t len, const char *needle)
+{
+    size_t needle_len = strlen(needle);
+    for (size_t i = 0; i + needle_len <= len; i++)
+        if (memcmp(haystack + i, needle, needle_len) == 0)
+            return 1;
+    return 0;
+}
+
+static int keyword_shown(const herald_message *msg, const content *c)
+{
+    return contains(c->text, c->text_len, c->keyword) ||
+           (msg->format == HERALD_FORMAT_MARKDOWN && msg->title &&
+            strstr(msg->title, c->keyword));
+}
+
+/* Appends keyword prefix, kept text, marker and mention line as one JSON
+ * string. Keyword and mentions are looked for in the kept text only: one
+ * that was cut off has to come back. The keyword goes first because a cut
+ * takes the tail. */
+static void append_content(const herald_host *host, const herald_message *msg,
+                           herald_buf *body, const content *c)
+{
+    herald_buf *joined = host->buf_new();
+    if (c->keyword && !keyword_shown(msg, c))
+        host->buf_printf(joined, "%s\n\n", c->keyword);
+    host->buf_append(joined, c->text, c->text_len);
+    if (c->truncated)
+        host->buf_append(joined, TRUNCATION_MARKER, strlen(TRUNCATION_MARKER));
+    herald_buf *mentions = mention_line(host, msg, host->buf_data(joined), host->buf_len(joined));
+    if (host->buf_len(mentions)) {
+        if (host->buf_len(joined))
+            host->buf_append(joined, "\n\n", 2);
+        host->buf_append(joined, host->buf_data(mentions), host->buf_len(mentions));
+    }
+    host->buf_json_string(body, host->buf_data(joined), host->buf_len(joined));
+    host->buf_free(mentions);
+    host->buf_free(joined);
+}
+
+static herald_buf *serialize(const herald_host *host, const herald_message *msg,
+                             const content *c)
+{
+    herald_buf *body = host->buf_new();
+    if (msg->format == HERALD_FORMAT_MARKDOWN) {
+        const char *title = msg->title && *msg->title ? msg->title : "herald";
+        host->buf_printf(body, "{\"msgtype\":\"markdown\",\"markdown\":{\"title\":");
+        host->buf_json_string(body, title, strlen(title));
+        host->buf_printf(body, ",\"text\":");
+    } else {
+        host->buf_printf(body, "{\"msgtype\":\"text\",\"text\":{\"content\":");
+    }
+    append_content(host, msg, body, c);
+    host->buf_printf(body, "},\"at\":{\"atMobiles\":");
+    append_json_list(host, body, msg->mentions.mobiles, msg->mentions.mobiles_len);
+    host->buf_printf(body, ",\"atUserIds\":");
+    append_json_list(host, body, msg->mentions.user_ids, msg->mentions.user_ids_len);
+    host->buf_printf(body, ",\"isAtAll\":%s}}", msg->mentions.all ? "true" : "false");
+    return body;
+}
+
+/* The text cut at `len` bytes, moved back so that it splits neither a UTF-8
+ * character nor a markdown link. */
+static size_t safe_cut(const herald_host *host, const char *text, size_t text_len, size_t len)
+{
+    return link_safe_cut(text, text_len, host->utf8_prefix(text, text_len, len));
+}
+
+static int fits(const herald_host *host, const herald_message *msg, const content *c)
+{
+    herald_buf *body = serialize(host, msg, c);
+    int ok = host->buf_len(body) < MAX_BODY_BYTES;
+    host->buf_free(body);
+    return ok;
+}
+
+/* Builds a text or markdown body strictly under MAX_BODY_BYTES, cutting the
+ * text (never the keyword prefix, the marker or the mentions) as little as
+ * needed. The size is measured on real serializations rather than predicted,
+ * since escaping, the keyword prefix and the mention line all depend on
+ * where the cut falls. */
+static herald_buf *build_body(const robot *r, const herald_message *msg, char *err,
+                              size_t err_cap)
+{
+    const herald_host *host = r->host;
+    size_t text_len = strlen(msg->text);
+    content c = {r->keyword, msg->text, text_len, 0};
+
+    herald_buf *body = serialize(host, msg, &c);
+    if (host->buf_len(body) >= MAX_BODY_BYTES) {
+        host->buf_free(body);
+        body = NULL;
+        c.truncated = 1;
+        c.text_len = 0;
+        if (!fits(host, msg, &c)) {
+            snprintf(err, err_cap,
+                     "message does not fit in %d bytes even with its text cut to nothing",
+                     MAX_BODY_BYTES);
+        } else {
+            /* Binary search for the longest cut that fits: `fitting` always
+             * fits, `too_long` never does (the whole text did not). */
+            size_t fitting = 0, too_long = text_len;
+            while (too_long - fitting > 1) {
+                size_t mid = fitting + (too_long - fitting) / 2;
+                c.text_len = safe_cut(host, msg->text, text_len, mid);
+                if (fits(host, msg, &c))
+                    fitting = mid;
+                else
+                    too_long = mid;
+            }
+            c.text_len = safe_cut(host, msg->text, text_len, fitting);
+            body = serialize(host, msg, &c);
+        }
+    }
+    return body;
+}
+
+/* A NATIVE body is sent as the template built it; it can only be checked. */
+static int check_native(const robot *r, const herald_message *msg, char *err, size_t err_cap)
+{
+    size_t len = strlen(msg->text);
+    cJSON *json = cJSON_ParseWithLength(msg->text, len);
+    int is_object = cJSON_IsObject(json);
+    cJSON_Delete(json);
+    if (!is_object) {
+        snprintf(err, err_cap, "native body is not a JSON object");
+        return -1;
+    }
+    if (len >= MAX_BODY_BYTES) {
+        snprintf(err, err_cap, "native body is %zu bytes; DingTalk accepts under %d", len,
+                 MAX_BODY_BYTES);
+        return -1;
+    }
+    if (r->keyword && !strstr(msg->text, r->keyword)) {
+        snprintf(err, err_cap,
+                 "native body lacks the keyword \"%s\"; DingTalk would refuse it (310000)",
+                 r->keyword);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- request ----------------------------------------------------------- */
+
+static void set_urls(const robot *r, herald_request *req)
+{
+    const herald_host *host = r->host;
+    herald_buf *url = host->buf_new();
+    herald_buf *log_url = host->buf_new();
+    host->buf_printf(url, "%s", r->url);
+    /* Logs keep the endpoint and the timestamp, never the token or sign. */
+    host->buf_append(log_url, r->url, strcspn(r->url, "?"));
+    host->buf_printf(log_url, "?access_token=…");
+    if (r->secret) {
+        long long ts = (long long)host->now_ms();
+        char to_sign[32];
+        int to_sign_len = snprintf(to_sign, sizeof to_sign, "%lld\n", ts);
+        herald_buf *data = host->buf_new();
+        host->buf_append(data, to_sign, (size_t)to_sign_len);
+        host->buf_append(data, r->secret, strlen(r->secret));
+        unsigned char mac[32];
+        host->hmac_sha256(r->secret, strlen(r->secret), host->buf_data(data),
+                          host->buf_len(data), mac);
+        host->buf_free(data);
+        char base64[64];
+        host->base64_encode(mac, sizeof mac, base64, sizeof base64);
+        char sign[3 * sizeof base64];
+        host->url_encode(base64, sign, sizeof sign);
+        host->buf_printf(url, "%stimestamp=%lld&sign=%s", strchr(r->url, '?') ? "&" : "?", ts,
+                         sign);
+        host->buf_printf(log_url, "&timestamp=%lld&sign=…", ts);
+    }
+    host->request_set_url(req, host->buf_data(url));
+    host->request_set_log_url(req, host->buf_data(log_url));
+    host->buf_free(url);
+    host->buf_free(log_url);
+}
+
+static int robot_prepare(void *instance, const herald_message *msg, herald_request *req,
+                         char *err, size_t err_cap)
+{
+    const robot *r = instance;
+    const herald_host *host = r->host;
+    if (!msg->text) {
+        snprintf(err, err_cap, "message has no text");
+        return -1;
+    }
+    if (msg->format == HERALD_FORMAT_NATIVE) {
+        if (check_native(r, msg, err, err_cap) != 0)
+            return -1;
+        host->request_set_body(req, msg->text, strlen(msg->text));
+    } else if (msg->format == HERALD_FORMAT_TEXT || msg->format == HERALD_FORMAT_MARKDOWN) {
+        herald_buf *body = build_body(r, msg, err, err_cap);
+        if (!body)
+            return -1;
+        host->request_set_body(req, host->buf_data(body), host->buf_len(body));
+        host->buf_free(body);
+    } else {
+        snprintf(err, err_cap, "dingtalk takes text, markdown or native messages, not format %u",
+                 (unsigned)msg->format);
+        return -1;
+    }
+    set_urls(r, req);
+    host->request_add_header(req, "Content-Type", "application/json; charset=utf-8");
+    return 0;
+}
+
+/* ---- verdicts ---------------------------------------------------------- */
+
+/* Writes a reason that is valid UTF-8 and one line, however long the
+ * service's words were. */
+static void set_reason(const robot *r, herald_verdict *out, const char *head,
+                       const char *quote, size_t quote_len)
+{
+    char *reason = out->reason;
+    size_t cap = sizeof out->reason;
+    snprintf(reason, cap, "%s", head); /* heads are short ASCII */
+    size_t used = strlen(reason);
+    size_t room = cap - 1 - used;
+    size_t take = r->host->utf8_prefix(quote, quote_len, room);
+    for (size_t i = 0; i < take; i++) {
+        unsigned char c = (unsigned char)quote[i];
+        reason[used + i] = c < 0x20 ? ' ' : (char)c;
+    }
+    reason[used + take] = '\0';
+}
+
+static void set_verdict(const robot *r, herald_verdict *out, herald_verdict_kind kind,
+                        long retry_after_ms, const char *head, const char *quote,
+                        size_t quote_len)
+{
+    out->kind = kind;
+    out->retry_after_ms = retry_after_ms;
+    set_reason(r, out, head, quote, quote_len);
+}
+
+static long retry_after_ms(const robot *r, const herald_response *resp)
+{
+    const char *value = r->host->response_header(resp, "Retry-After");
+    if (!value)
+        return 0;
+    char *end;
+    long seconds = strtol(value, &end, 10);
+    /* The HTTP-date form is rare here; the core's backoff covers it. */
+    if (end == value || seconds < 0 || seconds > 86400)
+        return 0;
+    return seconds * 1000;
+}
+
+static void classify_errcode(const robot *r, long errcode, const char *errmsg,
+                             herald_verdict *out)
+{
+    char head[64];
+    snprintf(head, sizeof head, "errcode %ld: ", errcode);
+    switch (errcode) {
+    case 0:
+        set_verdict(r, out, HERALD_OK, 0, "ok", "", 0);
+        return;
+    case 130101: /* sending too fast: over 20 a minute */
+    case 410100: /* throttled */
+        set_verdict(r, out, HERALD_RETRY, THROTTLED_RETRY_MS, head, errmsg, strlen(errmsg));
+        return;
+    default:
+        /* 310000 keyword/sign/IP, 300001/300005 token, 460101/101002 too
+         * long, 400013/400102/400105 group, robot or msgtype: resending the
+         * same message cannot help. */
+        set_verdict(r, out, HERALD_FAIL, 0, head, errmsg, strlen(errmsg));
+    }
+}
+
+static void robot_classify(void *instance, const herald_response *resp, herald_verdict *out)
+{
+    const robot *r = instance;
+    const char *body = resp->body ? resp->body : "";
+    size_t quote_len = resp->body_len < BODY_QUOTE_BYTES ? resp->body_len : BODY_QUOTE_BYTES;
+    char head[64];
+    if (resp->status == 429 || (resp->status >= 500 && resp->status <= 599)) {
+        snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
+        set_verdict(r, out, HERALD_RETRY, retry_after_ms(r, resp), head, body, quote_len);
+        return;
+    }
+    if (resp->status != 200) {
+        snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
+        set_verdict(r, out, HERALD_FAIL, 0, head, body, quote_len);
+        return;
+    }
+    cJSON *json = cJSON_ParseWithLength(body, resp->body_len);
+    const cJSON *errcode = cJSON_GetObjectItemCaseSensitive(json, "errcode");
+    const cJSON *errmsg = cJSON_GetObjectItemCaseSensitive(json, "errmsg");
+    if (cJSON_IsNumber(errcode))
+        classify_errcode(r, (long)errcode->valuedouble,
+                         cJSON_IsString(errmsg) ? errmsg->valuestring : "", out);
+    else
+        set_verdict(r, out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
+    cJSON_Delete(json);
+}
+
+/* ---- descriptors ------------------------------------------------------- */
+
+static const herald_option_spec signed_options[] = {
+    {"url", HERALD_OPTION_STRING, 1, 1,
+     "robot webhook URL, https://oapi.dingtalk.com/robot/send?access_token=…"},
+    {"secret", HERALD_OPTION_STRING, 1, 1, "signing secret (加签), usually SEC…"},
+};
+
+static const herald_option_spec keyword_options[] = {
+    {"url", HERALD_OPTION_STRING, 1, 1,
+     "robot webhook URL, https://oapi.dingtalk.com/robot/send?access_token=…"},
+    {"keyword", HERALD_OPTION_STRING, 1, 0, "one of the robot's security keywords"},
+};
+
+#define ROBOT_FORMATS (HERALD_FORMAT_TEXT | HERALD_FORMAT_MARKDOWN | HERALD_FORMAT_NATIVE)
+
+static const herald_channel signed_channel = {
+    .abi = HERALD_ABI_HEADER_INIT(herald_channel),
+    .name = "dingtalk",
+    .description = "DingTalk custom robot with signing (加签)",
+    .max_body_bytes = MAX_BODY_BYTES,
+    .rate_per_minute = 20,
+    .formats = ROBOT_FORMATS,
+    .default_template = "dingtalk",
+    .options = signed_options,
+    .options_len = sizeof signed_options / sizeof signed_options[0],
+    .configure = signed_configure,
+    .prepare = robot_prepare,
+    .classify = robot_classify,
+    .destroy = robot_destroy,
+};
+
+static const herald_channel keyword_channel = {
+    .abi = HERALD_ABI_HEADER_INIT(herald_channel),
+    .name = "dingtalk_keyword",
+    .description = "DingTalk custom robot secured by a keyword",
+    .max_body_bytes = MAX_BODY_BYTES,
+    .rate_per_minute = 20,
+    .formats = ROBOT_FORMATS,
+    .default_template = "dingtalk",
+    .options = keyword_options,
+    .options_len = sizeof keyword_options / sizeof keyword_options[0],
+    .configure = keyword_configure,
+    .prepare = robot_prepare,
+    .classify = robot_classify,
+    .destroy = robot_destroy,
+};
+
+static const herald_channel *const channels[] = {&signed_channel, &keyword_channel};
+
+static const herald_plugin plugin = {
+    .abi = HERALD_ABI_HEADER_INIT(herald_plugin),
+    .name = "dingtalk",
+    .version = "0.1.0",
+    .channels = channels,
+    .channels_len = sizeof channels / sizeof channels[0],
+};
+
+HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void);
+
+HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void) { return &plugin; }

@@ -1,0 +1,72 @@
+/* Shared by the channel plugin tests: loads a plugin through the real
+ * loader, hands it a host table whose clock is fixed, and builds messages
+ * and responses the way the core does. */
+#ifndef HERALD_TEST_PLUGIN_FIXTURE_H
+#define HERALD_TEST_PLUGIN_FIXTURE_H
+
+#include <stdlib.h>
+
+#include "harness.h"
+#include "host.h"
+#include "plugins.h"
+
+#define FIXED_NOW_MS 1700000000000LL
+
+static plugin_set fixture_plugins;
+static herald_host fixture_host;
+
+static int64_t fixture_now_ms(void) { return FIXED_NOW_MS; }
+
+static void fixture_unload(void) { plugins_free(&fixture_plugins); }
+
+/* Loads `path` on first use; a plugin that cannot load ends the binary,
+ * since every case after it would fail for the same reason. */
+static const herald_channel *fixture_channel(const char *path, const char *name)
+{
+    if (fixture_plugins.len == 0) {
+        char err[512];
+        if (plugins_load_file(&fixture_plugins, path, err, sizeof err) != 0) {
+            printf("FAIL loading %s: %s\n", path, err);
+            exit(1);
+        }
+        atexit(fixture_unload);
+        fixture_host = *host_table();
+        fixture_host.now_ms = fixture_now_ms;
+    }
+    return plugins_find_channel(&fixture_plugins, name, NULL);
+}
+
+static herald_message fixture_message(herald_format format, const char *title, const char *text)
+{
+    herald_message msg = {
+        .abi = HERALD_ABI_HEADER_INIT(herald_message),
+        .receiver = "ops",
+        .status = "firing",
+        .alert_count = 1,
+        .format = format,
+        .title = title,
+        .text = text,
+    };
+    return msg;
+}
+
+static herald_verdict fixture_classify(const herald_channel *channel, void *instance,
+                                       long status, const char *body, const char *header)
+{
+    host_response resp = {0};
+    resp.pub.abi = (herald_abi_header)HERALD_ABI_HEADER_INIT(herald_response);
+    resp.pub.status = status;
+    resp.pub.body = xstrdup(body);
+    resp.pub.body_len = strlen(body);
+    if (header) {
+        resp.headers = xcalloc(1, sizeof *resp.headers);
+        resp.headers[0] = xstrdup(header);
+        resp.headers_len = 1;
+    }
+    herald_verdict verdict = {.abi = HERALD_ABI_HEADER_INIT(herald_verdict)};
+    channel->classify(instance, &resp.pub, &verdict);
+    response_free(&resp);
+    return verdict;
+}
+
+#endif
