@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "json.h"
 #include "log.h"
 
 /* ---- clock, crypto and encodings --------------------------------------- */
@@ -292,6 +293,7 @@ static const herald_host table = {
     .request_add_header = host_request_add_header,
     .request_set_body = host_request_set_body,
     .response_header = host_response_header,
+    .json_lookup = json_lookup,
 };
 
 const herald_host *host_table(void) { return &table; }

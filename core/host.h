@@ -19,7 +19,9 @@ struct herald_buf {
 };
 
 /* A response as the dispatcher received it: the public part first, so a
- * pointer to it is a valid herald_response for plugins. */
+ * pointer to it is a valid herald_response for plugins. Every response a
+ * plugin's classify() sees must be one of these: the host's
+ * response_header() reads the header lines behind the public part. */
 typedef struct host_response {
     herald_response pub;
     char **headers;    /* "Name: value" lines, trailing CRLF removed */

@@ -1,15 +1,13 @@
 #include "ingest.h"
 
 #include <ctype.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <cJSON.h>
-
+#include "json.h"
 #include "strbuf.h"
 
 static int fail(char *err, size_t cap, const char *fmt, ...) HERALD_PRINTF(3, 4);
@@ -35,18 +33,6 @@ static const char *json_type_name(const cJSON *item)
     if (cJSON_IsArray(item))
         return "an array";
     return "an object";
-}
-
-/* cJSON's parser records errors in a process-global variable, so parses
- * from several ingest threads would race on it. */
-static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
-
-cJSON *json_parse(const char *text, size_t len)
-{
-    pthread_mutex_lock(&parse_lock);
-    cJSON *root = cJSON_ParseWithLength(text, len);
-    pthread_mutex_unlock(&parse_lock);
-    return root;
 }
 
 static cJSON *parse_json(const char *body, size_t len, char *err, size_t cap)

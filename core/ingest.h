@@ -5,12 +5,7 @@
 
 #include <stddef.h>
 
-#include <cJSON.h>
-
 #include "alert.h"
-
-/* The one way herald parses JSON: cJSON, serialised (see ingest.c). */
-cJSON *json_parse(const char *text, size_t len);
 
 /* Alertmanager webhook (version 4) and Grafana's superset of it. Unknown
  * fields are ignored. Returns 0, or -1 with a message in err. */

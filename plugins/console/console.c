@@ -7,7 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
 
 typedef struct console {
     const herald_host *host;
@@ -115,10 +114,8 @@ static int console_prepare(void *instance, const herald_message *msg, herald_req
     const console *c = instance;
     const herald_host *host = c->host;
     if (msg->format == HERALD_FORMAT_NATIVE) {
-        cJSON *json = cJSON_Parse(msg->text ? msg->text : "");
-        int valid = json != NULL;
-        cJSON_Delete(json);
-        if (!valid) {
+        const char *text = msg->text ? msg->text : "";
+        if (host->json_lookup(text, strlen(text), "", NULL, 0) == HERALD_JSON_ABSENT) {
             snprintf(err, err_cap, "native body is not valid JSON");
             return -1;
         }
@@ -194,6 +191,5 @@ static const herald_plugin plugin = {
     .channels_len = 1,
 };
 
-HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void);
 
 HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void) { return &plugin; }

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
 
 /* DingTalk rejects a body of 20000 bytes or more (errcode 460101). */
 #define MAX_BODY_BYTES 20000
@@ -322,10 +321,7 @@ static herald_buf *build_body(const robot *r, const herald_message *msg, char *e
 static int check_native(const robot *r, const herald_message *msg, char *err, size_t err_cap)
 {
     size_t len = strlen(msg->text);
-    cJSON *json = cJSON_ParseWithLength(msg->text, len);
-    int is_object = cJSON_IsObject(json);
-    cJSON_Delete(json);
-    if (!is_object) {
+    if (r->host->json_lookup(msg->text, len, "", NULL, 0) != HERALD_JSON_OBJECT) {
         snprintf(err, err_cap, "native body is not a JSON object");
         return -1;
     }
@@ -487,15 +483,16 @@ static void robot_classify(void *instance, const herald_response *resp, herald_v
         set_verdict(r, out, HERALD_FAIL, 0, head, body, quote_len);
         return;
     }
-    cJSON *json = cJSON_ParseWithLength(body, resp->body_len);
-    const cJSON *errcode = cJSON_GetObjectItemCaseSensitive(json, "errcode");
-    const cJSON *errmsg = cJSON_GetObjectItemCaseSensitive(json, "errmsg");
-    if (cJSON_IsNumber(errcode))
-        classify_errcode(r, (long)errcode->valuedouble,
-                         cJSON_IsString(errmsg) ? errmsg->valuestring : "", out);
-    else
+    char errcode[32], errmsg[sizeof out->reason];
+    if (r->host->json_lookup(body, resp->body_len, "errcode", errcode, sizeof errcode) ==
+        HERALD_JSON_NUMBER) {
+        if (r->host->json_lookup(body, resp->body_len, "errmsg", errmsg, sizeof errmsg) !=
+            HERALD_JSON_STRING)
+            errmsg[0] = '\0';
+        classify_errcode(r, strtol(errcode, NULL, 10), errmsg, out);
+    } else {
         set_verdict(r, out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
-    cJSON_Delete(json);
+    }
 }
 
 /* ---- descriptors ------------------------------------------------------- */
@@ -556,6 +553,5 @@ static const herald_plugin plugin = {
     .channels_len = sizeof channels / sizeof channels[0],
 };
 
-HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void);
 
 HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void) { return &plugin; }

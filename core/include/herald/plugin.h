@@ -104,7 +104,7 @@ typedef struct herald_message {
     size_t alert_count;
     herald_format format;    /* exactly one format bit */
     const char *title;       /* may be "" */
-    const char *text;        /* UTF-8; for NATIVE, the body as JSON text */
+    const char *text;        /* UTF-8; for NATIVE, the body as compact one-line JSON */
     herald_mentions mentions;
 } herald_message;
 
@@ -145,6 +145,16 @@ typedef enum herald_log_level {
 /* A growable byte buffer owned by the core, for building bodies. */
 typedef struct herald_buf herald_buf;
 
+typedef enum herald_json_type {
+    HERALD_JSON_ABSENT = 0, /* not JSON, or nothing at that path */
+    HERALD_JSON_OBJECT,
+    HERALD_JSON_ARRAY,
+    HERALD_JSON_STRING,
+    HERALD_JSON_NUMBER,
+    HERALD_JSON_BOOLEAN,
+    HERALD_JSON_NULL,
+} herald_json_type;
+
 typedef struct herald_host {
     herald_abi_header abi;
 
@@ -180,13 +190,24 @@ typedef struct herald_host {
      * transport: http/https through libcurl, file:// appends the body and a
      * newline to that file (file:///dev/stdout for standard output). */
     void (*request_set_url)(herald_request *req, const char *url);
-    /* A URL for logs: the query string's values are replaced by "…". */
+    /* A URL for logs, shown instead of the real one: leave out tokens and
+     * signatures. Without it the core shows the URL with every query value
+     * and any user:password replaced. */
     void (*request_set_log_url)(herald_request *req, const char *url);
     void (*request_add_header)(herald_request *req, const char *name, const char *value);
     void (*request_set_body)(herald_request *req, const void *body, size_t len);
 
     /* Response headers, case-insensitive; NULL when absent. */
     const char *(*response_header)(const herald_response *resp, const char *name);
+
+    /* Reads a JSON document, so plugins need no JSON library: finds the
+     * value at a dotted path ("errcode", "parameters.retry_after"; "" is
+     * the document itself) and returns its type. If out is non-NULL the
+     * value is written there as text, cut to cap - 1 bytes: strings
+     * unquoted, numbers as written, true/false/null as words, objects and
+     * arrays as compact JSON. */
+    herald_json_type (*json_lookup)(const char *json, size_t len, const char *path, char *out,
+                                    size_t cap);
 } herald_host;
 
 /* ---- channels ---------------------------------------------------------- */
@@ -222,6 +243,9 @@ typedef struct herald_plugin {
 } herald_plugin;
 
 typedef const herald_plugin *(*herald_plugin_entry_fn)(void);
+
+/* Every plugin defines this, and exports nothing else. */
+HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void);
 
 #ifdef __cplusplus
 }

@@ -65,6 +65,5 @@ static const herald_plugin plugin = {
 HERALD_EXPORT const herald_plugin *not_the_entry(void);
 HERALD_EXPORT const herald_plugin *not_the_entry(void) { return &plugin; }
 #else
-HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void);
 HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void) { return &plugin; }
 #endif

@@ -195,9 +195,39 @@ TEST(now_ms_is_wall_time)
     CHECK(host->abi.major == HERALD_ABI_MAJOR && host->abi.size == sizeof(herald_host));
 }
 
+TEST(json_lookup_reads_responses)
+{
+    const herald_host *host = host_table();
+    const char *reply = "{\"errcode\":130101,\"errmsg\":\"send too fast\",\"ok\":false,"
+                        "\"parameters\":{\"retry_after\":34,\"list\":[1, 2]},\"none\":null}";
+    size_t len = strlen(reply);
+    char out[64];
+    CHECK_INT(host->json_lookup(reply, len, "errcode", out, sizeof out), HERALD_JSON_NUMBER);
+    CHECK_STR(out, "130101");
+    CHECK_INT(host->json_lookup(reply, len, "errmsg", out, sizeof out), HERALD_JSON_STRING);
+    CHECK_STR(out, "send too fast");
+    CHECK_INT(host->json_lookup(reply, len, "parameters.retry_after", out, sizeof out),
+              HERALD_JSON_NUMBER);
+    CHECK_STR(out, "34");
+    CHECK_INT(host->json_lookup(reply, len, "parameters.list", out, sizeof out), HERALD_JSON_ARRAY);
+    CHECK_STR(out, "[1,2]");
+    CHECK_INT(host->json_lookup(reply, len, "ok", out, sizeof out), HERALD_JSON_BOOLEAN);
+    CHECK_STR(out, "false");
+    CHECK_INT(host->json_lookup(reply, len, "none", NULL, 0), HERALD_JSON_NULL);
+    CHECK_INT(host->json_lookup(reply, len, "", NULL, 0), HERALD_JSON_OBJECT);
+    CHECK_INT(host->json_lookup(reply, len, "missing", out, sizeof out), HERALD_JSON_ABSENT);
+    CHECK_STR(out, "");
+    CHECK_INT(host->json_lookup(reply, len, "errcode.deeper", out, sizeof out), HERALD_JSON_ABSENT);
+    CHECK_INT(host->json_lookup("ok", 2, "", out, sizeof out), HERALD_JSON_ABSENT);
+    /* Cut to the buffer, never overflowing it. */
+    char small[5];
+    CHECK_INT(host->json_lookup(reply, len, "errmsg", small, sizeof small), HERALD_JSON_STRING);
+    CHECK_STR(small, "send");
+}
+
 RUN_TESTS(CASE(dingtalk_sign_vector), CASE(hmac_rfc4231_case2), CASE(base64_known_inputs),
           CASE(encoders_report_needed_length_like_snprintf), CASE(url_encode_reserved_and_utf8),
           CASE(utf8_prefix_never_splits_a_character), CASE(buf_json_string_escapes),
           CASE(buf_printf_and_append), CASE(request_redacted_url_hides_query_values),
           CASE(request_setters_copy), CASE(response_header_is_case_insensitive),
-          CASE(now_ms_is_wall_time))
+          CASE(now_ms_is_wall_time), CASE(json_lookup_reads_responses))

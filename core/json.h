@@ -1,0 +1,18 @@
+/* The one way herald reads JSON: cJSON, with its parser serialised. */
+#ifndef HERALD_JSON_H
+#define HERALD_JSON_H
+
+#include <stddef.h>
+
+#include <cJSON.h>
+
+#include "herald/plugin.h"
+
+/* cJSON_ParseWithLength under a process-wide lock (see json.c). */
+cJSON *json_parse(const char *text, size_t len);
+
+/* The host service plugins use to read responses (see plugin.h). */
+herald_json_type json_lookup(const char *json, size_t len, const char *path, char *out,
+                             size_t cap);
+
+#endif
