@@ -357,12 +357,16 @@ static void *run(void *arg)
         int running;
         curl_multi_perform(d->multi, &running);
         CURLMsg *msg;
-        int left;
+        int left, settled = 0;
         while ((msg = curl_multi_info_read(d->multi, &left)))
-            if (msg->msg == CURLMSG_DONE)
+            if (msg->msg == CURLMSG_DONE) {
                 finish(d, msg->easy_handle, msg->data.result);
-        int timeout = 1000;
-        if (next_due >= 0) {
+                settled++;
+            }
+        /* A settled transfer may have been rescheduled sooner than next_due,
+         * and frees a slot: look at the outbox again before sleeping. */
+        int timeout = settled ? 0 : 1000;
+        if (next_due >= 0 && timeout > 0) {
             int64_t until = next_due - wall_ms();
             timeout = until < 0 ? 0 : until < timeout ? (int)until : timeout;
         }
