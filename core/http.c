@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -28,7 +27,8 @@ struct http_server {
     outbox *box;
     reload_fn reload;
     void *reload_ctx;
-    atomic_int quiescing;
+    atomic_int stopping;
+    atomic_int ingesting;  /* ingest requests between their stopping check and queueing */
     pthread_key_t script_key;
 };
 
@@ -186,6 +186,26 @@ static script_state *thread_script(http_server *srv, generation *g, char *err, s
 /* ---- handlers ----------------------------------------------------------- */
 
 static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *conn,
+                                     request_ctx *ctx);
+
+/* Counts the request as in progress first, so http_stop_accepting either
+ * sees it or it sees the flag: nothing is queued after the drain began. */
+static enum MHD_Result handle_ingest_unless_stopping(http_server *srv, struct MHD_Connection *conn,
+                                                     request_ctx *ctx)
+{
+    atomic_fetch_add(&srv->ingesting, 1);
+    enum MHD_Result rc;
+    if (atomic_load(&srv->stopping)) {
+        metrics_count(METRIC_REQUESTS_UNAVAILABLE);
+        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "herald is shutting down: retry later");
+    } else {
+        rc = handle_ingest(srv, conn, ctx);
+    }
+    atomic_fetch_sub(&srv->ingesting, 1);
+    return rc;
+}
+
+static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *conn,
                                      request_ctx *ctx)
 {
     generation *g = generation_acquire();
@@ -260,7 +280,7 @@ static enum MHD_Result handle_complete(http_server *srv, struct MHD_Connection *
     case ENDPOINT_HEALTHY:
         return send_text(conn, MHD_HTTP_OK, "text/plain", "Healthy.\n", NULL, NULL);
     case ENDPOINT_READY:
-        if (atomic_load(&srv->quiescing))
+        if (atomic_load(&srv->stopping))
             return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "Shutting down.\n",
                              NULL, NULL);
         return send_text(conn, MHD_HTTP_OK, "text/plain", "Ready.\n", NULL, NULL);
@@ -286,7 +306,7 @@ static enum MHD_Result handle_complete(http_server *srv, struct MHD_Connection *
             return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body: larger than the limit of %zu bytes",
                               ctx->limit);
         }
-        return handle_ingest(srv, conn, ctx);
+        return handle_ingest_unless_stopping(srv, conn, ctx);
     }
 }
 
@@ -417,8 +437,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, reloa
         return NULL;
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof addr);
-    /* ITC lets quiesce stop the listening socket of a thread pool. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
@@ -456,12 +475,12 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, reloa
     return srv;
 }
 
-void http_quiesce(http_server *s)
+void http_stop_accepting(http_server *s, int64_t wait_ms)
 {
-    atomic_store(&s->quiescing, 1);
-    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
+    atomic_store(&s->stopping, 1);
+    struct timespec pause = {0, 5 * 1000 * 1000};
+    for (int64_t waited = 0; atomic_load(&s->ingesting) > 0 && waited < wait_ms; waited += 5)
+        nanosleep(&pause, NULL);
 }
 
 void http_stop(http_server *s)

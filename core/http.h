@@ -5,6 +5,7 @@
 #define HERALD_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "outbox.h"
 
@@ -20,8 +21,10 @@ int parse_listen_address(const char *listen, char *host, size_t host_cap, unsign
 
 http_server *http_start(const char *listen, unsigned threads, outbox *box, reload_fn reload,
                         void *reload_ctx, char *err, size_t err_cap);
-/* Stops accepting new connections; /-/ready answers 503 from now on. */
-void http_quiesce(http_server *s);
+/* From now on ingest and /-/ready answer 503 (so senders retry and load
+ * balancers move away) while the server keeps listening; waits up to
+ * wait_ms for ingest requests already past that check to queue. */
+void http_stop_accepting(http_server *s, int64_t wait_ms);
 /* Finishes requests in progress, joins the threads and frees the server. */
 void http_stop(http_server *s);
 

@@ -469,9 +469,9 @@ static int cmd_serve(const cli *c, generation *g)
                  sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)shutdown_ms);
         break;
     }
-    http_quiesce(srv);
-    http_stop(srv);
+    http_stop_accepting(srv, shutdown_ms);
     size_t left = dispatcher_stop(disp, shutdown_ms);
+    http_stop(srv);
     if (left)
         log_warn("herald", "%zu notification%s not delivered before the shutdown timeout", left,
                  left == 1 ? "" : "s");

@@ -263,6 +263,22 @@ static const char *display_name(const char *chunkname)
     return chunkname[0] == '@' || chunkname[0] == '=' ? chunkname + 1 : chunkname;
 }
 
+/* Lua cuts chunk names to LUA_IDSIZE with a leading "...", losing the
+ * part that says which file it is. A long path is shown by its last two
+ * components instead ("templates/dingtalk.lua"), which always fit. */
+static const char *short_chunk_name(const char *path)
+{
+    if (strlen(path) + 2 <= LUA_IDSIZE)
+        return path;
+    const char *last = strrchr(path, '/');
+    if (!last)
+        return path;
+    const char *second = last;
+    while (second > path && second[-1] != '/')
+        second--;
+    return second;
+}
+
 int sandbox_load(lua_State *L, const char *chunkname, const char *src, size_t len,
                  char *err, size_t err_cap)
 {
@@ -274,7 +290,7 @@ int sandbox_load(lua_State *L, const char *chunkname, const char *src, size_t le
     strbuf name = STRBUF_INIT;
     if (chunkname[0] != '@' && chunkname[0] != '=')
         sb_putc(&name, '@');
-    sb_puts(&name, chunkname);
+    sb_puts(&name, short_chunk_name(chunkname));
     int status = luaL_loadbufferx(L, src, len, sb_str(&name), "t");
     sb_free(&name);
     if (status == LUA_OK)

@@ -424,3 +424,109 @@ class Alertmanager(_Process):
 
     def alerts(self):
         return http_json("GET", self.base_url + "/api/v2/alerts")[1]
+
+
+# ----- additions for the HTTP / CLI / reload / delivery suites ----------
+def http_full(method, url, body=None, headers=None, timeout=5.0):
+    """(status, headers dict with lower-case keys, body bytes); like http()."""
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body).encode("utf-8")
+        headers = dict(headers or {}, **{"Content-Type": "application/json"})
+    elif isinstance(body, str):
+        body = body.encode("utf-8")
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with _opener.open(req, timeout=timeout) as resp:
+            return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+    except urllib.error.HTTPError as e:
+        return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+
+def http_chunked(port, path, chunks, headers=None, timeout=5.0, host="127.0.0.1"):
+    """POST `chunks` (an iterable of bytes) with Transfer-Encoding: chunked.
+    Returns (status, headers dict with lower-case keys, body bytes).  The
+    server may answer before reading everything: a send error after the
+    headers went out is tolerated and the answer is read."""
+    import http.client
+    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        conn.putrequest("POST", path)
+        conn.putheader("Content-Type", "application/json")
+        conn.putheader("Transfer-Encoding", "chunked")
+        for k, v in (headers or {}).items():
+            conn.putheader(k, v)
+        conn.endheaders()
+        try:
+            for chunk in chunks:
+                if chunk:
+                    conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            conn.send(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+def metrics(base_url, timeout=5.0):
+    """GET /metrics parsed into {name: float} (unlabelled samples only)."""
+    status, data = http("GET", base_url + "/metrics", timeout=timeout)
+    if status != 200:
+        raise HarnessError("/metrics answered %s" % status)
+    out = {}
+    for line in data.decode("utf-8", "replace").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) >= 2 and "{" not in parts[0]:
+            try:
+                out[parts[0]] = float(parts[1])
+            except ValueError:
+                pass
+    return out
+
+
+def read_json_lines(path):
+    """The JSON objects of a JSON-lines file ([] when it does not exist)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def copy_templates(dest):
+    """Copy the repo's templates/*.lua into `dest` (created); returns dest."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for src in (REPO / "templates").glob("*.lua"):
+        (dest / src.name).write_bytes(src.read_bytes())
+    return dest
+
+
+def am_payload(alerts, receiver="herald", status=None):
+    """An Alertmanager webhook v4 body for `alerts` (each a dict with labels,
+    optional annotations, status, startsAt, endsAt)."""
+    now = now_seconds()
+    out = []
+    for i, a in enumerate(alerts):
+        st = a.get("status", "firing")
+        out.append({
+            "status": st,
+            "labels": a["labels"],
+            "annotations": a.get("annotations", {}),
+            "startsAt": a.get("startsAt", rfc3339(now)),
+            "endsAt": a.get("endsAt", "0001-01-01T00:00:00Z" if st == "firing" else rfc3339(now)),
+            "generatorURL": a.get("generatorURL", ""),
+            "fingerprint": a.get("fingerprint", "%016x" % (0xabc0 + i)),
+        })
+    common = dict(out[0]["labels"]) if out else {}
+    for a in out[1:]:
+        common = {k: v for k, v in common.items() if a["labels"].get(k) == v}
+    if status is None:
+        status = "firing" if any(a["status"] == "firing" for a in out) else "resolved"
+    return {"receiver": receiver, "status": status, "alerts": out,
+            "groupLabels": {}, "commonLabels": common, "commonAnnotations": {},
+            "externalURL": "http://alertmanager.example:9093", "version": "4",
+            "groupKey": "{}:{}", "truncatedAlerts": 0}

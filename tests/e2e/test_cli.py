@@ -1,0 +1,317 @@
+"""herald's command line (README.md, "Command line"): help and usage errors,
+check, render, route, plugins, and serve's --listen and bind failure.
+Exit codes: 0 ok, 1 invalid input or configuration, 2 usage."""
+
+import json
+import re
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+import harness
+from conftest import DT_SECRET
+
+REPO = harness.REPO
+BUNDLED = REPO / "conf" / "herald.lua"
+FIRING5 = REPO / "tests" / "fixtures" / "am-firing-5.json"
+# test-only values; they must never show up in herald's output
+ACCESS_TOKEN = "tok3nAccessE2Ezzzz0123456789"
+MOBILE = "13800000000"
+
+
+def run(*args, env=None, cwd=None, timeout=30):
+    return subprocess.run([str(harness.herald_binary())] + [str(a) for a in args],
+                          capture_output=True, timeout=timeout, cwd=str(cwd or REPO),
+                          env=harness.clean_env(env), stdin=subprocess.DEVNULL)
+
+
+def out(r):
+    return r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace")
+
+
+def write_config(path, receivers, default_receiver="console", extra=None, port=None):
+    path.write_text(harness.herald_config(port or harness.free_port(), receivers,
+                                          default_receiver, extra), encoding="utf-8")
+    return path
+
+
+def no_sanitizer_report(text):
+    for m in harness.SANITIZER_MARKERS:
+        assert m not in text, "sanitizer report in herald output:\n" + text[-4000:]
+
+
+# ----- help and usage -----------------------------------------------------------
+@pytest.mark.parametrize("argv", [["--help"], ["serve", "--help"], ["check", "--help"],
+                                  ["render", "--help"], ["route", "--help"],
+                                  ["plugins", "--help"]], ids=lambda a: " ".join(a))
+def test_help(argv):
+    r = run(*argv)
+    stdout, stderr = out(r)
+    assert r.returncode == 0, (r.returncode, stdout, stderr)
+    assert "usage: herald" in stdout, stdout + stderr
+    if len(argv) == 2:
+        assert "usage: herald %s" % argv[0] in stdout, stdout
+        assert "-c, --config" in stdout
+
+
+@pytest.mark.parametrize("argv,needle", [
+    ([], "command"),
+    (["frobnicate"], "frobnicate"),
+    (["check", "--no-such-option"], "--no-such-option"),
+    (["render", "-c", str(BUNDLED), "--receiver", "console"], "--payload"),
+    (["route", "-c", str(BUNDLED)], "--payload"),
+], ids=["no-command", "unknown-command", "unknown-option", "render-no-payload",
+        "route-no-payload"])
+def test_usage_errors_exit_2(argv, needle):
+    r = run(*argv)
+    stdout, stderr = out(r)
+    assert r.returncode == 2, (r.returncode, stdout, stderr)
+    assert needle in stderr, stderr
+    assert "usage:" in stderr, stderr
+
+
+# ----- check ------------------------------------------------------------------------
+def test_check_bundled_config():
+    r = run("check", "-c", BUNDLED)
+    stdout, stderr = out(r)
+    assert r.returncode == 0, (stdout, stderr)
+    assert "ok" in stdout.splitlines()[0], stdout
+    no_sanitizer_report(stderr)
+
+
+def test_check_bad_key_names_file_key_and_variable(tmp_path):
+    cfg = write_config(tmp_path / "bad.lua", {
+        "console": {"channel": "console"},
+        "ops": {"channel": "dingtalk", "url": "http://127.0.0.1:9/robot/send?access_token=x",
+                "secret": harness.lua_env("HERALD_E2E_UNSET_SECRET")},
+    })
+    env = harness.clean_env()
+    env.pop("HERALD_E2E_UNSET_SECRET", None)
+    r = subprocess.run([str(harness.herald_binary()), "check", "-c", str(cfg)],
+                       capture_output=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+    stdout, stderr = out(r)
+    assert r.returncode == 1, (stdout, stderr)
+    assert str(cfg) in stderr, stderr
+    assert "receivers.ops.secret" in stderr, stderr
+    assert "missing" in stderr and "HERALD_E2E_UNSET_SECRET" in stderr, stderr
+
+
+def test_check_unknown_top_level_key(tmp_path):
+    cfg = write_config(tmp_path / "typo.lua", {"console": {"channel": "console"}},
+                       extra={"max_bodyy": "1MiB"})
+    r = run("check", "-c", cfg)
+    stdout, stderr = out(r)
+    assert r.returncode == 1, (stdout, stderr)
+    assert str(cfg) in stderr and "max_bodyy" in stderr, stderr
+
+
+def test_check_missing_file(tmp_path):
+    missing = tmp_path / "nope.lua"
+    r = run("check", "-c", missing)
+    stdout, stderr = out(r)
+    assert r.returncode == 1, (stdout, stderr)
+    assert str(missing) in stderr, stderr
+
+
+# ----- render --------------------------------------------------------------------
+def render_config(tmp_path):
+    url = "http://127.0.0.1:9/robot/send?access_token=" + ACCESS_TOKEN
+    return write_config(tmp_path / "render.lua", {
+        "console": {"channel": "console"},
+        "ops": {"channel": "dingtalk", "url": url, "secret": harness.lua_env("DT_SECRET"),
+                "template": "dingtalk", "mentions": {"mobiles": [MOBILE]}},
+    })
+
+
+def request_body(stdout):
+    """The JSON body printed in render's request section."""
+    assert "--- request" in stdout, stdout
+    section = stdout.split("--- request", 1)[1]
+    for line in section.splitlines():
+        if line.startswith("{"):
+            return json.loads(line)
+    raise AssertionError("no JSON body in the request section:\n" + section)
+
+
+def test_render_dingtalk(tmp_path):
+    cfg = render_config(tmp_path)
+    r = run("render", "-c", cfg, "--receiver", "ops", "--payload", FIRING5,
+            env={"DT_SECRET": DT_SECRET})
+    stdout, stderr = out(r)
+    # never show the secrets, whatever happens
+    for secret in (ACCESS_TOKEN, DT_SECRET):
+        assert secret not in stdout and secret not in stderr, "secret leaked in render output"
+    assert r.returncode == 0, stderr
+    assert "故障" in stdout
+    for i in range(11, 16):
+        assert "10.0.0.%d:9100" % i in stdout, stdout
+    body = request_body(stdout)
+    assert body["msgtype"] == "markdown"
+    assert "故障" in body["markdown"]["title"]
+    assert body["at"]["atMobiles"] == [MOBILE]
+    assert "@" + MOBILE in body["markdown"]["text"]
+    # the URL is shown, redacted
+    post_lines = [ln for ln in stdout.splitlines() if ln.startswith("POST ")]
+    assert len(post_lines) == 1, stdout
+    assert "127.0.0.1:9/robot/send" in post_lines[0] and "access_token=" in post_lines[0]
+    no_sanitizer_report(stderr)
+
+
+def test_render_unknown_receiver(tmp_path):
+    cfg = render_config(tmp_path)
+    r = run("render", "-c", cfg, "--receiver", "nobody", "--payload", FIRING5,
+            env={"DT_SECRET": DT_SECRET})
+    stdout, stderr = out(r)
+    assert r.returncode == 1, (stdout, stderr)
+    assert "nobody" in stderr, stderr
+    assert ACCESS_TOKEN not in stdout + stderr and DT_SECRET not in stdout + stderr
+
+
+def test_render_bad_payload(tmp_path):
+    cfg = render_config(tmp_path)
+    payload = tmp_path / "bad.json"
+    payload.write_text(json.dumps({"alerts": [{"labels": {"a": 1}}]}))
+    r = run("render", "-c", cfg, "--receiver", "ops", "--payload", payload,
+            env={"DT_SECRET": DT_SECRET})
+    stdout, stderr = out(r)
+    assert r.returncode == 1, (stdout, stderr)
+    assert "alerts[0].labels.a" in stderr, stderr
+
+    payload.write_text("{not json")
+    r = run("render", "-c", cfg, "--receiver", "ops", "--payload", payload,
+            env={"DT_SECRET": DT_SECRET})
+    stdout, stderr = out(r)
+    assert r.returncode == 1, (stdout, stderr)
+    assert str(payload) in stderr, stderr
+
+    r = run("render", "-c", cfg, "--receiver", "ops", "--payload", tmp_path / "missing.json",
+            env={"DT_SECRET": DT_SECRET})
+    assert r.returncode == 1, out(r)
+    assert "missing.json" in out(r)[1]
+
+
+# ----- route -------------------------------------------------------------------
+def test_route(tmp_path):
+    cfg = write_config(tmp_path / "route.lua", {
+        "console": {"channel": "console"},
+        "oncall": {"channel": "console", "path": str(tmp_path / "oncall.jsonl")},
+        "wms": {"channel": "dingtalk_keyword",
+                "url": "http://127.0.0.1:9/robot/send?access_token=T2", "keyword": "报警"},
+    })
+    payload = tmp_path / "payload.json"
+    payload.write_text(json.dumps(harness.am_payload([
+        {"labels": {"alertname": "WmsDown", "project": "wms", "severity": "critical"},
+         "fingerprint": "1111111111111111"},
+        {"labels": {"alertname": "PlainAlert"}, "fingerprint": "2222222222222222"},
+    ])))
+    r = run("route", "-c", cfg, "--payload", payload)
+    stdout, stderr = out(r)
+    assert r.returncode == 0, (stdout, stderr)
+    blocks = {}
+    current = None
+    for line in stdout.splitlines():
+        if line.startswith("  ->") and current:
+            blocks[current].append(line)
+        elif line.strip():
+            current = "WmsDown" if "WmsDown" in line else "PlainAlert" if "PlainAlert" in line \
+                else line
+            blocks[current] = []
+    assert set(blocks) >= {"WmsDown", "PlainAlert"}, stdout
+    wms = [ln for ln in blocks["WmsDown"] if "-> wms" in ln]
+    assert len(wms) == 1 and "13800000001" in wms[0], stdout
+    assert any("-> oncall" in ln for ln in blocks["WmsDown"]), stdout
+    assert not any("-> console" in ln for ln in blocks["WmsDown"]), stdout
+    assert len(blocks["PlainAlert"]) == 1 and "-> console" in blocks["PlainAlert"][0], stdout
+
+
+# ----- plugins ----------------------------------------------------------------
+def test_plugins_lists_channels():
+    r = run("plugins", "-c", BUNDLED)
+    stdout, stderr = out(r)
+    assert r.returncode == 0, (stdout, stderr)
+    for channel, options in (("dingtalk", ("url", "secret")),
+                             ("dingtalk_keyword", ("url", "keyword")),
+                             ("console", ("path",))):
+        lines = stdout.splitlines()
+        idx = [i for i, ln in enumerate(lines) if ln.strip().startswith("channel %s:" % channel)]
+        assert len(idx) == 1, (channel, stdout)
+        section = []
+        for ln in lines[idx[0] + 1:]:
+            if ln.strip().startswith("channel ") or (ln and not ln.startswith(" ")):
+                break
+            section.append(ln)
+        for opt in options:
+            assert any(ln.strip().startswith("option %s " % opt) for ln in section), \
+                (channel, opt, stdout)
+    versions = re.findall(r"^(\w+) (\d+\.\d+\.\d+) ", stdout, re.M)
+    assert {"dingtalk", "console"} <= {name for name, _ in versions}, stdout
+
+
+# ----- serve ----------------------------------------------------------------------
+class Served:
+    """`herald serve` started by this test; always stopped by pid."""
+
+    def __init__(self, argv, log_path):
+        self.log_path = log_path
+        self.logf = open(log_path, "wb")
+        self.proc = subprocess.Popen([str(harness.herald_binary())] + [str(a) for a in argv],
+                                     stdout=self.logf, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=harness.clean_env(),
+                                     cwd=str(log_path.parent))
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+                raise AssertionError("herald did not stop within 10 s of SIGTERM")
+        self.logf.close()
+        return self.proc.returncode
+
+    def log(self):
+        return self.log_path.read_bytes().decode("utf-8", "replace")
+
+
+def test_serve_listen_overrides_config(tmp_path):
+    config_port = harness.free_port()
+    cli_port = harness.free_port()
+    while cli_port == config_port:
+        cli_port = harness.free_port()
+    cfg = write_config(tmp_path / "serve.lua", {"console": {"channel": "console",
+                                                           "path": str(tmp_path / "c.jsonl")}},
+                       port=config_port)
+    s = Served(["serve", "-c", cfg, "--listen", "127.0.0.1:%d" % cli_port],
+               tmp_path / "serve.log")
+    try:
+        harness.wait_until(lambda: s.proc.poll() is not None or
+                           harness.is_ready("http://127.0.0.1:%d/-/ready" % cli_port),
+                           timeout=10, message="herald ready on the --listen port")
+        assert s.proc.poll() is None, s.log()
+        assert harness.is_ready("http://127.0.0.1:%d/-/ready" % cli_port)
+        assert not harness.is_ready("http://127.0.0.1:%d/-/ready" % config_port)
+    finally:
+        rc = s.stop()
+    assert rc == 0, s.log()
+    no_sanitizer_report(s.log())
+
+
+def test_serve_unbindable_address_exits_1(tmp_path):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        cfg = write_config(tmp_path / "busy.lua", {"console": {"channel": "console"}}, port=port)
+        start = time.monotonic()
+        r = run("serve", "-c", cfg, timeout=15)
+        stdout, stderr = out(r)
+    assert r.returncode == 1, (r.returncode, stdout, stderr)
+    assert time.monotonic() - start < 10
+    assert "127.0.0.1:%d" % port in stderr, stderr
+    assert "in use" in stderr.lower() or "cannot" in stderr.lower(), stderr
+    no_sanitizer_report(stdout + stderr)

@@ -1,0 +1,206 @@
+"""Delivery (README.md, "Configure a DingTalk robot" and "Design notes"):
+retries with backoff, 130101 throttling, permanent DingTalk errors as dead
+letters without retries, transport errors up to max_age, graceful SIGTERM
+during a delivery, and @-mentions from the receiver and the route script."""
+
+import re
+import signal
+import time
+
+import harness
+from conftest import DT_SECRET, KEYWORD, T1, T2
+
+FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
+RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
+
+
+def ops(mock, secret_env="DT_SECRET", **extra):
+    spec = {"channel": "dingtalk", "url": mock.url(T1),
+            "secret": harness.lua_env(secret_env), "template": "dingtalk"}
+    spec.update(extra)
+    return spec
+
+
+def start(herald_factory, receivers, default="ops", env=None, extra=None):
+    return herald_factory(receivers, default_receiver=default,
+                          env=dict({"DT_SECRET": DT_SECRET}, **(env or {})), extra=extra)
+
+
+def fire(h, path="/webhook", name="DiskFull", **labels):
+    payload = harness.am_payload([{"labels": dict({"alertname": name, "instance": "db:9100"},
+                                                  **labels),
+                                   "annotations": {"summary": "disk on db is full"}}])
+    status, data = harness.http("POST", h.base_url + path, payload)
+    assert status == 200, (status, data)
+
+
+def retries_in_log(h):
+    return [(int(a), reason, int(ms)) for a, reason, ms in RETRY_RE.findall(h.log())]
+
+
+def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)}, extra={"delivery": FAST})
+    mock_dingtalk.fail_next(T1, 2, http_status=500)
+    fire(h)
+    mock_dingtalk.wait_for(lambda m: m.accepted(T1), timeout=10)
+    [rec] = mock_dingtalk.accepted(T1)
+    assert "DiskFull" in rec["json"]["markdown"]["title"]
+    rejected = mock_dingtalk.rejected(T1)
+    assert [r["http_status"] for r in rejected] == [500, 500], rejected
+    retries = retries_in_log(h)
+    assert [a for a, _, _ in retries] == [1, 2], h.log_tail()
+    assert all("500" in reason for _, reason, _ in retries), retries
+    # backoff with jitter: attempt 1 waits 50..100 ms, attempt 2 100..200 ms
+    assert 50 <= retries[0][2] <= 100 and 100 <= retries[1][2] <= 200, retries
+    # ... and the retries really happen after the announced delay (the mock
+    # stamps each attempt; allow 400 ms of scheduling slack)
+    attempts = [r["time"] for r in rejected] + [rec["time"]]
+    for i, (_, _, delay) in enumerate(retries):
+        gap = attempts[i + 1] - attempts[i]
+        assert gap <= delay / 1000.0 + 0.4, \
+            "attempt %d came %.0f ms after attempt %d, announced 'retrying in %d ms'" % (
+                i + 2, gap * 1000, i + 1, delay)
+    harness.wait_until(lambda: harness.metrics(h.base_url)["herald_deliveries_total"] == 1,
+                       timeout=5)
+    m = harness.metrics(h.base_url)
+    assert m["herald_delivery_retries_total"] == 2 and m["herald_dead_letters_total"] == 0, m
+    time.sleep(0.5)
+    assert len(mock_dingtalk.accepted(T1)) == 1  # delivered once, not again
+
+
+def test_too_fast_130101_waits_a_minute_and_shutdown_is_bounded(mock_dingtalk, herald_factory):
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)},
+              extra={"delivery": FAST, "shutdown_timeout": "2s"})
+    mock_dingtalk.fail_next(T1, 1, 130101)
+    fire(h)
+    harness.wait_until(lambda: retries_in_log(h), timeout=10, message="a retry is logged")
+    [(attempt, reason, delay)] = retries_in_log(h)
+    assert attempt == 1 and "130101" in reason, reason
+    assert delay >= 59000, delay
+    assert mock_dingtalk.accepted() == []
+
+    t0 = time.monotonic()
+    rc = h.stop(timeout=10)
+    elapsed = time.monotonic() - t0
+    assert not h.killed, "herald did not exit within 10 s of SIGTERM"
+    assert rc == 0, rc
+    assert elapsed < 2.0 + 1.5, elapsed  # shutdown_timeout plus a margin
+    assert re.search(r"\b1 notification not delivered before the shutdown timeout", h.log()), \
+        h.log_tail()
+    assert mock_dingtalk.accepted() == [] and len(mock_dingtalk.rejected()) == 1
+
+
+def test_wrong_secret_is_a_dead_letter_without_retries(mock_dingtalk, herald_factory):
+    wrong = "SECwrongwrongwrong0123456789abcd"
+    h = start(herald_factory, {"ops": ops(mock_dingtalk, secret_env="WRONG_SECRET")},
+              env={"WRONG_SECRET": wrong}, extra={"delivery": FAST})
+    fire(h)
+    harness.wait_until(lambda: "dead letter" in h.log(), timeout=5,
+                       message="dead letter logged")
+    first = mock_dingtalk.rejected(T1)[0]["time"]
+    dead = [ln for ln in h.log().splitlines() if "dead letter" in ln]
+    assert len(dead) == 1 and "sign not match" in dead[0] and "310000" in dead[0], dead
+    # give a retry storm the chance to show: 3 s after the first attempt
+    time.sleep(max(0.0, first + 3.0 - time.time()))
+    rejected = mock_dingtalk.rejected(T1)
+    assert len(rejected) == 1, [(r["errcode"], r["errmsg"]) for r in rejected]
+    assert rejected[0]["errcode"] == 310000
+    assert mock_dingtalk.accepted() == []
+    assert retries_in_log(h) == []
+    m = harness.metrics(h.base_url)
+    assert m["herald_dead_letters_total"] == 1 and m["herald_delivery_retries_total"] == 0, m
+    assert wrong not in h.log()  # redacted by the harness anyway; check the raw file
+    assert wrong.encode() not in h.log_path.read_bytes()
+
+
+def test_connection_refused_retries_until_max_age(herald_factory):
+    closed = harness.free_port()  # nothing listens here
+    url = "http://127.0.0.1:%d/robot/send?access_token=T9" % closed
+    h = start(herald_factory, {"ops": {"channel": "dingtalk", "url": url,
+                                       "secret": harness.lua_env("DT_SECRET")}},
+              extra={"delivery": dict(FAST, max_age="1s")})
+    fire(h)
+    harness.wait_until(lambda: "dead letter" in h.log(), timeout=10,
+                       message="dead letter after max_age")
+    retries = retries_in_log(h)
+    # with 50..200 ms between attempts, 1 s leaves room for at least 4 retries
+    assert len(retries) >= 3, "only %d retries within max_age 1s:\n%s" % (
+        len(retries), h.log_tail())
+    assert [a for a, _, _ in retries] == list(range(1, len(retries) + 1)), retries
+    for attempt, reason, delay in retries:
+        assert reason.startswith("transport:"), reason
+        # jittered exponential backoff: [d/2, d] with d = 100 ms * 2^(n-1), at most 200 ms
+        d = min(100 * 2 ** (attempt - 1), 200)
+        assert d // 2 <= delay <= d, (attempt, delay)
+    [dead] = [ln for ln in h.log().splitlines() if "dead letter" in ln]
+    assert "maximum age" in dead and "transport:" in dead, dead
+    assert re.search(r"connect|refused", dead, re.I), dead
+    m = harness.metrics(h.base_url)
+    assert m["herald_dead_letters_total"] == 1, m
+    assert m["herald_delivery_retries_total"] == len(retries), m
+
+
+def test_sigterm_waits_for_slow_delivery(mock_dingtalk, herald_factory):
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)})
+    mock_dingtalk.set_delay(T1, 1.0)
+    fire(h)
+    harness.wait_until(lambda: harness.metrics(h.base_url)["herald_outbox_in_flight"] == 1,
+                       timeout=5, message="delivery in flight")
+    rc = h.stop(timeout=10)
+    assert not h.killed and rc == 0, (rc, h.log_tail())
+    assert len(mock_dingtalk.accepted(T1)) == 1, mock_dingtalk.snapshot()
+    log = h.log()
+    assert "delivered notification" in log and "not delivered" not in log, log
+
+
+def test_mentions_from_receiver_and_route_script(mock_dingtalk, herald_factory):
+    receivers = {
+        "ops": ops(mock_dingtalk, mentions={"mobiles": ["13800000000"]}),
+        "wms": {"channel": "dingtalk_keyword", "url": mock_dingtalk.url(T2),
+                "keyword": KEYWORD, "mentions": {"mobiles": ["13800000009"]}},
+    }
+    h = start(herald_factory, receivers)
+
+    fire(h, name="OpsAlert")
+    mock_dingtalk.wait_for(lambda m: m.accepted(T1) or m.rejected(), timeout=10)
+    [rec] = mock_dingtalk.accepted(T1)
+    msg = rec["json"]
+    assert "@13800000000" in msg["markdown"]["text"], msg
+    assert msg["at"]["atMobiles"] == ["13800000000"], msg
+
+    fire(h, name="WmsAlert", project="wms")  # scripts/route.lua: wms, @13800000001
+    mock_dingtalk.wait_for(lambda m: m.accepted(T2) or m.rejected(), timeout=10)
+    assert mock_dingtalk.rejected() == []
+    [rec] = mock_dingtalk.accepted(T2)
+    msg = rec["json"]
+    text = msg[msg["msgtype"]].get("text") or msg[msg["msgtype"]].get("content")
+    assert "WmsAlert" in text
+    for mobile in ("13800000009", "13800000001"):
+        assert "@" + mobile in text, (mobile, text)
+    assert sorted(msg["at"]["atMobiles"]) == ["13800000001", "13800000009"], msg
+    assert len(mock_dingtalk.accepted(T1)) == 1  # the wms alert did not go to ops
+
+
+def test_ready_answers_503_while_stopping(mock_dingtalk, herald_factory):
+    """README: GET /-/ready is "readiness (503 while stopping)".  Draining a
+    slow delivery keeps herald stopping for about 2 s: readiness must say
+    503 then (not 200, and not a refused connection)."""
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)})
+    mock_dingtalk.set_delay(T1, 2.0)
+    fire(h)
+    harness.wait_until(lambda: harness.metrics(h.base_url)["herald_outbox_in_flight"] == 1,
+                       timeout=5, message="delivery in flight")
+    h.proc.send_signal(signal.SIGTERM)
+    harness.wait_until(lambda: "stopping" in h.log(), timeout=5, message="SIGTERM logged")
+    answers = []
+    deadline = time.monotonic() + 1.0
+    while time.monotonic() < deadline and h.running():
+        try:
+            answers.append(harness.http("GET", h.base_url + "/-/ready", timeout=1)[0])
+        except OSError as e:
+            answers.append(type(e).__name__ + ": " + str(getattr(e, "reason", e)))
+        time.sleep(0.1)
+    rc = h.stop(timeout=10)
+    assert rc == 0 and len(mock_dingtalk.accepted(T1)) == 1
+    assert answers, "herald stopped before readiness could be asked"
+    assert all(a == 503 for a in answers), "GET /-/ready while stopping answered %r" % answers
