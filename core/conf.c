@@ -388,22 +388,20 @@ static int read_mentions(loader *ld, const char *path, mention_set *m)
     if (expect_table(ld, path) || check_keys(ld, path, keys, 3))
         return -1;
     char sub[512];
-    int rc = 0;
-    lua_getfield(L, -1, "mobiles");
-    snprintf(sub, sizeof sub, "%s.mobiles", path);
-    rc = take_string_list(ld, sub, &m->mobiles, &m->mobiles_len);
-    lua_pop(L, 1);
-    if (rc)
-        return rc;
-    lua_getfield(L, -1, "user_ids");
-    snprintf(sub, sizeof sub, "%s.user_ids", path);
-    rc = take_string_list(ld, sub, &m->user_ids, &m->user_ids_len);
-    lua_pop(L, 1);
-    if (rc)
-        return rc;
+    static const char *const lists[] = {"mobiles", "user_ids"};
+    char **(*items[2]) = {&m->mobiles, &m->user_ids};
+    size_t *lens[2] = {&m->mobiles_len, &m->user_ids_len};
+    for (int i = 0; i < 2; i++) {
+        lua_getfield(L, -1, lists[i]);
+        snprintf(sub, sizeof sub, "%s.%s", path, lists[i]);
+        int rc = take_string_list(ld, sub, items[i], lens[i]);
+        lua_pop(L, 1);
+        if (rc)
+            return rc;
+    }
     lua_getfield(L, -1, "all");
     snprintf(sub, sizeof sub, "%s.all", path);
-    rc = take_boolean(ld, sub, &m->all);
+    int rc = take_boolean(ld, sub, &m->all);
     lua_pop(L, 1);
     return rc;
 }

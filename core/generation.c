@@ -17,21 +17,10 @@ static int read_source(const char *name, const char *path, source_file *out, cha
 {
     out->name = xstrdup(name);
     out->path = xstrdup(path);
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_cap, "%s: %s", path, strerror(errno));
-        return -1;
-    }
     strbuf sb = STRBUF_INIT;
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        sb_append(&sb, chunk, n);
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
+    if (sb_read_file(&sb, path)) {
+        snprintf(err, err_cap, "%s: %s", path, strerror(errno));
         sb_free(&sb);
-        snprintf(err, err_cap, "%s: read error", path);
         return -1;
     }
     out->len = sb.len;

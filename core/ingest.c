@@ -201,6 +201,18 @@ static int read_alert_array(const cJSON *array, alert_batch *out, double now, in
     return 0;
 }
 
+/* The payload's commonLabels/commonAnnotations, or, when it has none (a
+ * hand-written payload), what the alerts share. */
+static int read_or_compute_common(const cJSON *root, const char *key, const alert_batch *batch,
+                                  int annotations, labelset *out, char *err, size_t err_cap)
+{
+    const cJSON *common = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (common && !cJSON_IsNull(common))
+        return read_string_map(common, key, out, err, err_cap);
+    labelset_common(out, batch->alerts, batch->len, annotations);
+    return 0;
+}
+
 int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *err,
                         size_t err_cap)
 {
@@ -236,21 +248,10 @@ int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *er
         read_string_map(cJSON_GetObjectItemCaseSensitive(root, "groupLabels"), "groupLabels",
                         &out->group_labels, err, err_cap))
         goto done;
-    const cJSON *common = cJSON_GetObjectItemCaseSensitive(root, "commonLabels");
-    if (common && !cJSON_IsNull(common)) {
-        if (read_string_map(common, "commonLabels", &out->common_labels, err, err_cap))
-            goto done;
-    } else {
-        labelset_common(&out->common_labels, out->alerts, out->len, 0);
-    }
-    common = cJSON_GetObjectItemCaseSensitive(root, "commonAnnotations");
-    if (common && !cJSON_IsNull(common)) {
-        if (read_string_map(common, "commonAnnotations", &out->common_annotations, err,
-                            err_cap))
-            goto done;
-    } else {
-        labelset_common(&out->common_annotations, out->alerts, out->len, 1);
-    }
+    if (read_or_compute_common(root, "commonLabels", out, 0, &out->common_labels, err, err_cap) ||
+        read_or_compute_common(root, "commonAnnotations", out, 1, &out->common_annotations, err,
+                               err_cap))
+        goto done;
     const cJSON *truncated = cJSON_GetObjectItemCaseSensitive(root, "truncatedAlerts");
     if (truncated && !cJSON_IsNull(truncated)) {
         if (!cJSON_IsNumber(truncated) || truncated->valuedouble < 0) {

@@ -167,23 +167,32 @@ static int parse_args(int argc, char **argv, cli *c)
 
 static int load_payload(const char *path, alert_batch *batch)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    strbuf body = STRBUF_INIT;
+    if (sb_read_file(&body, path)) {
         fprintf(stderr, "herald: --payload %s: %s\n", path, strerror(errno));
+        sb_free(&body);
         return -1;
     }
-    strbuf body = STRBUF_INIT;
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        sb_append(&body, chunk, n);
-    fclose(f);
     char err[512];
     int rc = ingest_any(sb_str(&body), body.len, (double)time(NULL), batch, err, sizeof err);
     sb_free(&body);
     if (rc)
         fprintf(stderr, "herald: %s: %s\n", path, err);
     return rc;
+}
+
+/* The payload and a script state for render and route; 0 or an exit code. */
+static int open_payload(const char *path, generation *g, alert_batch *batch, script_state *s)
+{
+    if (load_payload(path, batch))
+        return EXIT_INVALID;
+    char err[1024];
+    if (script_open(s, g, err, sizeof err)) {
+        fprintf(stderr, "herald: %s\n", err);
+        alert_batch_free(batch);
+        return EXIT_INVALID;
+    }
+    return 0;
 }
 
 static const receiver *find_receiver(const generation *g, const char *name)
@@ -265,15 +274,9 @@ static int cmd_render(const cli *c, generation *g)
 {
     const receiver *r = find_receiver(g, c->receiver);
     alert_batch batch;
-    if (!r || load_payload(c->payload, &batch))
-        return EXIT_INVALID;
     script_state s;
-    char err[1024];
-    if (script_open(&s, g, err, sizeof err)) {
-        fprintf(stderr, "herald: %s\n", err);
-        alert_batch_free(&batch);
+    if (!r || open_payload(c->payload, g, &batch, &s))
         return EXIT_INVALID;
-    }
     const alert **alerts = xcalloc(batch.len ? batch.len : 1, sizeof *alerts);
     for (size_t i = 0; i < batch.len; i++)
         alerts[i] = &batch.alerts[i];
@@ -295,15 +298,10 @@ static int cmd_route(const cli *c, generation *g)
     if (c->receiver && !(def = find_receiver(g, c->receiver)))
         return EXIT_INVALID;
     alert_batch batch;
-    if (load_payload(c->payload, &batch))
-        return EXIT_INVALID;
     script_state s;
-    char err[1024];
-    if (script_open(&s, g, err, sizeof err)) {
-        fprintf(stderr, "herald: %s\n", err);
-        alert_batch_free(&batch);
+    if (open_payload(c->payload, g, &batch, &s))
         return EXIT_INVALID;
-    }
+    char err[1024];
     int rc = 0;
     for (size_t i = 0; i < batch.len; i++) {
         const alert *a = &batch.alerts[i];

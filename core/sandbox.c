@@ -308,22 +308,10 @@ int sandbox_load(lua_State *L, const char *chunkname, const char *src, size_t le
 
 int sandbox_load_file(lua_State *L, const char *path, char *err, size_t err_cap)
 {
-    FILE *file = fopen(path, "rb");
-    if (!file) {
-        snprintf(err, err_cap, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
     strbuf source = STRBUF_INIT;
-    char chunk[8192];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, file)) > 0)
-        sb_append(&source, chunk, got);
-    bool failed = ferror(file);
-    int read_errno = errno;
-    fclose(file);
     int result = -1;
-    if (failed)
-        snprintf(err, err_cap, "%s: cannot read: %s", path, strerror(read_errno));
+    if (sb_read_file(&source, path))
+        snprintf(err, err_cap, "%s: cannot read: %s", path, strerror(errno));
     else
         result = sandbox_load(L, path, sb_str(&source), source.len, err, err_cap);
     sb_free(&source);

@@ -1,5 +1,6 @@
 #include "strbuf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,6 +121,25 @@ void sb_json_string(strbuf *sb, const char *text, size_t len)
     }
     sb_append(sb, text + run, len - run);
     sb_putc(sb, '"');
+}
+
+int sb_read_file(strbuf *sb, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        sb_append(sb, chunk, n);
+    int failed = ferror(f);
+    int saved = errno;
+    fclose(f);
+    if (failed) {
+        errno = saved ? saved : EIO;
+        return -1;
+    }
+    return 0;
 }
 
 const char *sb_str(const strbuf *sb) { return sb->data ? sb->data : ""; }

@@ -23,6 +23,8 @@ void sb_printf(strbuf *sb, const char *fmt, ...) HERALD_PRINTF(2, 3);
 void sb_vprintf(strbuf *sb, const char *fmt, va_list ap);
 /* Appends text as a quoted JSON string (UTF-8 kept, controls escaped). */
 void sb_json_string(strbuf *sb, const char *text, size_t len);
+/* Appends a whole file. Returns 0, or -1 with errno set. */
+int sb_read_file(strbuf *sb, const char *path);
 const char *sb_str(const strbuf *sb); /* "" when empty */
 void sb_reset(strbuf *sb);
 /* Hands the buffer to the caller (never NULL) and leaves sb empty. */

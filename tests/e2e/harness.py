@@ -86,17 +86,8 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def http(method, url, body=None, headers=None, timeout=5.0):
     """(status, body bytes).  body may be bytes, str or a JSON-able value."""
-    if body is not None and not isinstance(body, (bytes, str)):
-        body = json.dumps(body).encode("utf-8")
-        headers = dict(headers or {}, **{"Content-Type": "application/json"})
-    elif isinstance(body, str):
-        body = body.encode("utf-8")
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    try:
-        with _opener.open(req, timeout=timeout) as resp:
-            return resp.status, resp.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
+    status, _, data = http_full(method, url, body, headers, timeout)
+    return status, data
 
 
 def http_json(method, url, body=None, timeout=5.0):

@@ -37,17 +37,11 @@ static inline char *test_write(const char *dir, const char *name, const char *co
 
 static inline char *test_read(const char *path, size_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    strbuf sb = STRBUF_INIT;
+    if (sb_read_file(&sb, path)) {
         perror(path);
         abort();
     }
-    strbuf sb = STRBUF_INIT;
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        sb_append(&sb, chunk, n);
-    fclose(f);
     if (len)
         *len = sb.len;
     return sb_take(&sb);

@@ -112,7 +112,7 @@ TEST(errors_name_file_and_line)
     CHECK_STR(eval(L, "error({})"), "ERROR: (error object is a table value)");
     CHECK_STR(eval(L, "\n\nerror('boom')"), "ERROR: test.lua:3: boom");
     CHECK_INT(sandbox_load_file(L, "/nonexistent/route.lua", err, sizeof err), -1);
-    CHECK_CONTAINS(err, "/nonexistent/route.lua: cannot open");
+    CHECK_CONTAINS(err, "/nonexistent/route.lua: cannot read: No such file or directory");
     sandbox_close(L);
 }
 
