@@ -39,6 +39,8 @@ typedef struct alert_batch {
     char *external_url;
     char *group_key;
     long truncated_alerts;
+    const char *source;     /* the request body, borrowed; NULL when unknown */
+    size_t source_len;
 } alert_batch;
 
 const char *alert_status_name(alert_status status);

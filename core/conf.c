@@ -406,8 +406,9 @@ static int read_mentions(loader *ld, const char *path, mention_set *m)
     return rc;
 }
 
-static const char *const receiver_core_keys[] = {"channel", "template", "split", "mentions"};
-#define RECEIVER_CORE_KEYS 4
+static const char *const receiver_core_keys[] = {"channel", "template", "split", "mentions",
+                                                 "proxy", "ca_file", "tls_verify"};
+#define RECEIVER_CORE_KEYS 7
 
 static const char *option_type_name(herald_option_type type)
 {
@@ -458,6 +459,34 @@ static int read_channel_option(loader *ld, const char *path, const herald_option
 static int has_template(const config *c, const char *name)
 {
     return list_has(c->template_names, c->template_names_len, name);
+}
+
+static int read_transport_options(loader *ld, const char *path, receiver *r)
+{
+    lua_State *L = ld->L;
+    char sub[300];
+    r->tls_verify = 1;
+    lua_getfield(L, -1, "proxy");
+    snprintf(sub, sizeof sub, "%s.proxy", path);
+    int rc = take_string(ld, sub, 0, &r->proxy);
+    lua_pop(L, 1);
+    if (rc)
+        return -1;
+    lua_getfield(L, -1, "ca_file");
+    snprintf(sub, sizeof sub, "%s.ca_file", path);
+    rc = take_string(ld, sub, 0, &r->ca_file);
+    lua_pop(L, 1);
+    if (rc || (r->ca_file && resolve_path(ld, sub, &r->ca_file, 0)))
+        return -1;
+    lua_getfield(L, -1, "tls_verify");
+    snprintf(sub, sizeof sub, "%s.tls_verify", path);
+    rc = take_boolean(ld, sub, &r->tls_verify);
+    lua_pop(L, 1);
+    if (rc)
+        return -1;
+    if (!r->tls_verify)
+        log_warn(r->name, "tls_verify = false: certificates of this receiver's servers are not checked");
+    return 0;
 }
 
 static int read_receiver(loader *ld, receiver *r)
@@ -538,6 +567,9 @@ static int read_receiver(loader *ld, receiver *r)
     rc = read_mentions(ld, sub, &r->mentions);
     lua_pop(L, 1);
     if (rc)
+        return -1;
+
+    if (read_transport_options(ld, path, r))
         return -1;
 
     r->values = xcalloc(ch->options_len ? ch->options_len : 1, sizeof *r->values);
@@ -849,6 +881,8 @@ static void free_receiver(receiver *r)
         free(r->values);
     }
     mention_set_free(&r->mentions);
+    free(r->proxy);
+    free(r->ca_file);
     free(r->name);
     free(r->channel_name);
     free(r->template_name);

@@ -35,6 +35,9 @@ typedef struct receiver {
     mention_set mentions;
     herald_option_value *values;  /* one per channel option, in spec order */
     void *instance;               /* the channel's configured instance */
+    char *proxy;                  /* served by the core for every channel: */
+    char *ca_file;                /*   proxy URL, CA bundle, and whether to */
+    int tls_verify;               /*   verify certificates (default yes) */
 } receiver;
 
 typedef struct delivery_settings {

@@ -27,6 +27,9 @@ typedef struct transfer {
     const receiver *r;
     herald_request req;
     struct curl_slist *headers;
+    struct curl_slist *recipients; /* SMTP RCPT TO, alive until the transfer ends */
+    size_t upload_offset;          /* SMTP: how much of the body curl has read */
+    int is_mail;
     CURL *easy;
     strbuf body;
     char **response_headers;
@@ -99,6 +102,7 @@ static void transfer_free(transfer *t)
 {
     request_free(&t->req);
     curl_slist_free_all(t->headers);
+    curl_slist_free_all(t->recipients);
     if (t->easy)
         curl_easy_cleanup(t->easy);
     sb_free(&t->body);
@@ -218,34 +222,92 @@ static size_t on_header(char *data, size_t size, size_t count, void *ctx)
     return len;
 }
 
-static int start_http(dispatcher *d, transfer *t)
+static size_t on_upload(char *buffer, size_t size, size_t count, void *ctx)
 {
-    const delivery_settings *ds = &t->gen->conf.delivery;
-    CURL *e = curl_easy_init();
-    if (!e)
-        return -1;
-    t->easy = e;
-    for (size_t i = 0; i < t->req.headers_len; i++)
-        t->headers = curl_slist_append(t->headers, t->req.headers[i]);
+    transfer *t = ctx;
+    size_t left = t->req.body.len - t->upload_offset, room = size * count;
+    size_t n = left < room ? left : room;
+    memcpy(buffer, t->req.body.data + t->upload_offset, n);
+    t->upload_offset += n;
+    return n;
+}
+
+static int has_scheme(const char *url, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    return strncasecmp(url, scheme, n) == 0 && strncmp(url + n, "://", 3) == 0;
+}
+
+/* SMTP: envelope from the request, the body uploaded as the message. */
+static void setup_mail(transfer *t, CURL *e)
+{
+    const herald_request *req = &t->req;
+    for (size_t i = 0; i < req->recipients_len; i++)
+        t->recipients = curl_slist_append(t->recipients, req->recipients[i]);
+    if (req->mail_from)
+        curl_easy_setopt(e, CURLOPT_MAIL_FROM, req->mail_from);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->recipients);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_upload);
+    curl_easy_setopt(e, CURLOPT_READDATA, t);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body.len);
+    long use_ssl = req->tls == HERALD_TLS_REQUIRED ? (long)CURLUSESSL_ALL
+                   : req->tls == HERALD_TLS_NONE   ? (long)CURLUSESSL_NONE
+                                                   : (long)CURLUSESSL_TRY;
+    curl_easy_setopt(e, CURLOPT_USE_SSL, use_ssl);
+}
+
+static void setup_http(transfer *t, CURL *e)
+{
+    const herald_request *req = &t->req;
+    for (size_t i = 0; i < req->headers_len; i++)
+        t->headers = curl_slist_append(t->headers, req->headers[i]);
     /* Without this curl may wait for 100 Continue before large bodies. */
     t->headers = curl_slist_append(t->headers, "Expect:");
-    curl_easy_setopt(e, CURLOPT_URL, t->req.url);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_POST, 1L);
-    curl_easy_setopt(e, CURLOPT_POSTFIELDS, sb_str(&t->req.body));
-    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->req.body.len);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(e, CURLOPT_POST, 1L);
+    curl_easy_setopt(e, CURLOPT_POSTFIELDS, sb_str(&req->body));
+    curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+    if (req->method && strcmp(req->method, "POST") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+    if (req->user)
+        curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "herald/" HERALD_VERSION);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ds->request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ds->request_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, t);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
+}
+
+static int start_transfer(dispatcher *d, transfer *t)
+{
+    const delivery_settings *ds = &t->gen->conf.delivery;
+    const receiver *r = t->r;
+    CURL *e = curl_easy_init();
+    if (!e)
+        return -1;
+    t->easy = e;
+    curl_easy_setopt(e, CURLOPT_URL, t->req.url);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
+    t->is_mail = has_scheme(t->req.url, "smtp") || has_scheme(t->req.url, "smtps");
+    if (t->is_mail)
+        setup_mail(t, e);
+    else
+        setup_http(t, e);
+    if (t->req.user) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, t->req.user);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, t->req.password ? t->req.password : "");
+    }
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ds->request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)ds->request_timeout_ms);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, r->tls_verify ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->tls_verify ? 2L : 0L);
+    if (r->ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
+    /* An explicit proxy, or none: the daemon's environment does not pick one. */
+    curl_easy_setopt(e, CURLOPT_PROXY, r->proxy ? r->proxy : "");
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->curl_error);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
     if (curl_multi_add_handle(d->multi, e) != CURLM_OK)
@@ -284,7 +346,7 @@ static void start(dispatcher *d, notification *n)
         transfer_free(t);
         return;
     }
-    if (start_http(d, t)) {
+    if (start_transfer(d, t)) {
         settle_now(d, t, HERALD_RETRY, "cannot start a transfer");
         transfer_free(t);
     }
@@ -296,7 +358,12 @@ static void finish(dispatcher *d, CURL *e, CURLcode result)
     curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&t);
     curl_multi_remove_handle(d->multi, e);
     untrack(d, t);
-    if (result != CURLE_OK) {
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    /* A refusing SMTP server ends the transfer with an error but has said
+     * why: that reply is the channel's to judge, like an HTTP status. */
+    int smtp_refusal = t->is_mail && status >= 400;
+    if (result != CURLE_OK && !smtp_refusal) {
         char reason[CURL_ERROR_SIZE + 64];
         snprintf(reason, sizeof reason, "transport: %s",
                  t->curl_error[0] ? t->curl_error : curl_easy_strerror(result));
@@ -304,8 +371,8 @@ static void finish(dispatcher *d, CURL *e, CURLcode result)
         transfer_free(t);
         return;
     }
-    long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (smtp_refusal)
+        sb_puts(&t->body, t->curl_error[0] ? t->curl_error : curl_easy_strerror(result));
     host_response resp = {
         .pub = {.abi = HERALD_ABI_HEADER_INIT(herald_response), .status = status,
                 .body = sb_str(&t->body), .body_len = t->body.len},

@@ -71,6 +71,10 @@ static int check_receiver(script_state *s, const receiver *r, const alert_batch 
     }
     herald_message m;
     rendered_as_message(&msg, r->name, alert_status_name(sample->status), sample->len, &m);
+    if (channel_needs_payload(r->channel)) {
+        m.payload = sample->source;
+        m.payload_len = sample->source_len;
+    }
     herald_request req;
     request_init(&req);
     rc = r->channel->prepare(r->instance, &m, &req, why, sizeof why);

@@ -156,6 +156,13 @@ void request_free(herald_request *req)
         free(req->headers[i]);
     free(req->headers);
     sb_free(&req->body);
+    free(req->method);
+    free(req->user);
+    free(req->password);
+    free(req->mail_from);
+    for (size_t i = 0; i < req->recipients_len; i++)
+        free(req->recipients[i]);
+    free(req->recipients);
     request_init(req);
 }
 
@@ -188,6 +195,36 @@ static void host_request_set_body(herald_request *req, const void *body, size_t 
     sb_reset(&req->body);
     sb_append(&req->body, body, len);
 }
+
+static void replace(char **field, const char *value)
+{
+    free(*field);
+    *field = value ? xstrdup(value) : NULL;
+}
+
+static void host_request_set_method(herald_request *req, const char *method)
+{
+    replace(&req->method, method);
+}
+
+static void host_request_set_auth(herald_request *req, const char *user, const char *password)
+{
+    replace(&req->user, user);
+    replace(&req->password, password);
+}
+
+static void host_request_set_mail_from(herald_request *req, const char *address)
+{
+    replace(&req->mail_from, address);
+}
+
+static void host_request_add_mail_recipient(herald_request *req, const char *address)
+{
+    req->recipients = xrealloc(req->recipients, (req->recipients_len + 1) * sizeof *req->recipients);
+    req->recipients[req->recipients_len++] = xstrdup(address);
+}
+
+static void host_request_set_tls(herald_request *req, herald_tls tls) { req->tls = tls; }
 
 /* Copies url with the password of any user:password@ and every query and
  * fragment value replaced by "…", keeping the names so a log still shows
@@ -294,6 +331,11 @@ static const herald_host table = {
     .request_set_body = host_request_set_body,
     .response_header = host_response_header,
     .json_lookup = json_lookup,
+    .request_set_method = host_request_set_method,
+    .request_set_auth = host_request_set_auth,
+    .request_set_mail_from = host_request_set_mail_from,
+    .request_add_mail_recipient = host_request_add_mail_recipient,
+    .request_set_tls = host_request_set_tls,
 };
 
 const herald_host *host_table(void) { return &table; }

@@ -12,6 +12,13 @@ struct herald_request {
     char **headers;    /* "Name: value" lines */
     size_t headers_len;
     strbuf body;
+    char *method;      /* NULL: POST */
+    char *user;        /* basic auth or SMTP AUTH, when set */
+    char *password;
+    char *mail_from;   /* SMTP envelope */
+    char **recipients;
+    size_t recipients_len;
+    herald_tls tls;
 };
 
 struct herald_buf {

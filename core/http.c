@@ -228,6 +228,8 @@ static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *co
         rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
         goto done;
     }
+    batch.source = sb_str(&ctx->body);
+    batch.source_len = ctx->body.len;
     script_state *s = thread_script(srv, g, err, sizeof err);
     if (!s) {
         alert_batch_free(&batch);

@@ -165,28 +165,22 @@ static int parse_args(int argc, char **argv, cli *c)
 
 /* ---- shared by render and route ----------------------------------------- */
 
-static int load_payload(const char *path, alert_batch *batch)
+/* The payload (its text kept in `body`, which batch->source points at)
+ * and a script state, for render and route. Returns 0 or an exit code. */
+static int open_payload(const char *path, generation *g, strbuf *body, alert_batch *batch,
+                        script_state *s)
 {
-    strbuf body = STRBUF_INIT;
-    if (sb_read_file(&body, path)) {
+    if (sb_read_file(body, path)) {
         fprintf(stderr, "herald: --payload %s: %s\n", path, strerror(errno));
-        sb_free(&body);
-        return -1;
-    }
-    char err[512];
-    int rc = ingest_any(sb_str(&body), body.len, (double)time(NULL), batch, err, sizeof err);
-    sb_free(&body);
-    if (rc)
-        fprintf(stderr, "herald: %s: %s\n", path, err);
-    return rc;
-}
-
-/* The payload and a script state for render and route; 0 or an exit code. */
-static int open_payload(const char *path, generation *g, alert_batch *batch, script_state *s)
-{
-    if (load_payload(path, batch))
         return EXIT_INVALID;
+    }
     char err[1024];
+    if (ingest_any(sb_str(body), body->len, (double)time(NULL), batch, err, sizeof err)) {
+        fprintf(stderr, "herald: %s: %s\n", path, err);
+        return EXIT_INVALID;
+    }
+    batch->source = sb_str(body);
+    batch->source_len = body->len;
     if (script_open(s, g, err, sizeof err)) {
         fprintf(stderr, "herald: %s\n", err);
         alert_batch_free(batch);
@@ -252,12 +246,21 @@ static int print_render(script_state *s, const receiver *r, const alert_batch *b
     printf("\n\n%s\n", msg.text);
     herald_message m;
     rendered_as_message(&msg, r->name, render_status(alerts, len), len, &m);
+    if (channel_needs_payload(r->channel)) {
+        m.payload = batch->source;
+        m.payload_len = batch->source_len;
+    }
     herald_request req;
     request_init(&req);
     rc = r->channel->prepare(r->instance, &m, &req, err, sizeof err);
     if (rc == 0) {
         char *url = request_redacted_url(&req);
-        printf("\n--- request (%zu bytes; secrets in the URL redacted) ---\nPOST %s\n", req.body.len, url);
+        printf("\n--- request (%zu bytes; secrets in the URL redacted) ---\n%s %s\n", req.body.len,
+               req.method ? req.method : "POST", url);
+        if (req.mail_from)
+            printf("MAIL FROM: %s\n", req.mail_from);
+        for (size_t i = 0; i < req.recipients_len; i++)
+            printf("RCPT TO: %s\n", req.recipients[i]);
         free(url);
         for (size_t i = 0; i < req.headers_len; i++)
             printf("%s\n", req.headers[i]);
@@ -273,10 +276,13 @@ static int print_render(script_state *s, const receiver *r, const alert_batch *b
 static int cmd_render(const cli *c, generation *g)
 {
     const receiver *r = find_receiver(g, c->receiver);
+    strbuf body = STRBUF_INIT;
     alert_batch batch;
     script_state s;
-    if (!r || open_payload(c->payload, g, &batch, &s))
+    if (!r || open_payload(c->payload, g, &body, &batch, &s)) {
+        sb_free(&body);
         return EXIT_INVALID;
+    }
     const alert **alerts = xcalloc(batch.len ? batch.len : 1, sizeof *alerts);
     for (size_t i = 0; i < batch.len; i++)
         alerts[i] = &batch.alerts[i];
@@ -289,6 +295,7 @@ static int cmd_render(const cli *c, generation *g)
     free(alerts);
     script_close(&s);
     alert_batch_free(&batch);
+    sb_free(&body);
     return rc;
 }
 
@@ -297,10 +304,13 @@ static int cmd_route(const cli *c, generation *g)
     const receiver *def = config_receiver(&g->conf, g->conf.default_receiver);
     if (c->receiver && !(def = find_receiver(g, c->receiver)))
         return EXIT_INVALID;
+    strbuf body = STRBUF_INIT;
     alert_batch batch;
     script_state s;
-    if (open_payload(c->payload, g, &batch, &s))
+    if (open_payload(c->payload, g, &body, &batch, &s)) {
+        sb_free(&body);
         return EXIT_INVALID;
+    }
     char err[1024];
     int rc = 0;
     for (size_t i = 0; i < batch.len; i++) {
@@ -334,6 +344,7 @@ static int cmd_route(const cli *c, generation *g)
     }
     script_close(&s);
     alert_batch_free(&batch);
+    sb_free(&body);
     return rc;
 }
 

@@ -12,6 +12,7 @@ void notification_free(notification *n)
     free(n->receiver);
     free(n->status);
     free(n->last_error);
+    free(n->payload);
     rendered_free(&n->content);
     free(n);
 }
@@ -25,4 +26,6 @@ void notification_set_error(notification *n, const char *error)
 void notification_as_message(const notification *n, herald_message *msg)
 {
     rendered_as_message(&n->content, n->receiver, n->status, n->alert_count, msg);
+    msg->payload = n->payload;
+    msg->payload_len = n->payload_len;
 }

@@ -15,6 +15,8 @@ typedef struct notification {
     char *status;
     size_t alert_count;
     rendered content;
+    char *payload;          /* the request body, kept for channels that forward it */
+    size_t payload_len;
     int64_t created_ms;
     int64_t next_attempt_ms;
     unsigned attempts;

@@ -88,6 +88,10 @@ static void emit(script_state *s, const alert_batch *batch, const receiver *r,
     n->status = xstrdup(render_status(alerts, len));
     n->alert_count = len;
     n->content = msg;
+    if (batch->source && channel_needs_payload(r->channel)) {
+        n->payload = xstrndup(batch->source, batch->source_len);
+        n->payload_len = batch->source_len;
+    }
     n->created_ms = n->next_attempt_ms = wall_ms();
     out->items = xrealloc(out->items, (out->len + 1) * sizeof *out->items);
     out->items[out->len++] = n;

@@ -1,5 +1,7 @@
 #include "plugins.h"
 
+#include <stddef.h>
+
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -263,4 +265,10 @@ void plugins_free(plugin_set *set)
     free(set->items);
     set->items = NULL;
     set->len = 0;
+}
+
+int channel_needs_payload(const herald_channel *ch)
+{
+    return ch->abi.size >= offsetof(herald_channel, needs_payload) + sizeof ch->needs_payload &&
+           ch->needs_payload;
 }

@@ -29,4 +29,8 @@ const herald_channel *plugins_find_channel(const plugin_set *set, const char *na
                                            const loaded_plugin **from);
 void plugins_free(plugin_set *set);
 
+/* Fields appended after 1.0's first release read as zero from plugins
+ * built against an older header (their structs are shorter). */
+int channel_needs_payload(const herald_channel *ch);
+
 #endif

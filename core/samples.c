@@ -45,4 +45,6 @@ void sample_batch(int resolved, alert_batch *out)
         fprintf(stderr, "herald: built-in sample does not parse: %s\n", err);
         abort();
     }
+    out->source = json;
+    out->source_len = len;
 }

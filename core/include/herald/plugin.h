@@ -106,6 +106,11 @@ typedef struct herald_message {
     const char *title;       /* may be "" */
     const char *text;        /* UTF-8; for NATIVE, the body as compact one-line JSON */
     herald_mentions mentions;
+    /* The request body the alerts arrived in (an Alertmanager webhook or a
+     * Prometheus alert list), for channels that forward it; set only for
+     * channels with needs_payload, else NULL. */
+    const char *payload;
+    size_t payload_len;
 } herald_message;
 
 /* ---- requests and responses -------------------------------------------- */
@@ -115,8 +120,8 @@ typedef struct herald_request herald_request;
 
 typedef struct herald_response {
     herald_abi_header abi;
-    long status;             /* HTTP status code */
-    const char *body;        /* NUL-terminated copy of the body */
+    long status;             /* HTTP status code; for SMTP the server's reply code */
+    const char *body;        /* NUL-terminated copy of the body; for SMTP the error text */
     size_t body_len;
 } herald_response;
 
@@ -141,6 +146,13 @@ typedef enum herald_log_level {
     HERALD_LOG_WARN = 2,
     HERALD_LOG_ERROR = 3,
 } herald_log_level;
+
+typedef enum herald_tls {
+    HERALD_TLS_DEFAULT = 0,  /* https:// and smtps:// use TLS; smtp:// upgrades with
+                                STARTTLS when the server offers it */
+    HERALD_TLS_REQUIRED = 1, /* smtp://: fail unless STARTTLS succeeds */
+    HERALD_TLS_NONE = 2,     /* smtp://: never STARTTLS (a local relay) */
+} herald_tls;
 
 /* A growable byte buffer owned by the core, for building bodies. */
 typedef struct herald_buf herald_buf;
@@ -208,6 +220,17 @@ typedef struct herald_host {
      * arrays as compact JSON. */
     herald_json_type (*json_lookup)(const char *json, size_t len, const char *path, char *out,
                                     size_t cap);
+
+    /* More of the request. The method defaults to POST (http/https). Auth
+     * is HTTP basic auth, or SMTP AUTH for smtp/smtps. For smtp:// and
+     * smtps:// URLs the body is the RFC 5322 message (CRLF line ends; the
+     * core dot-stuffs and terminates it), sent from `from` to every added
+     * recipient. */
+    void (*request_set_method)(herald_request *req, const char *method);
+    void (*request_set_auth)(herald_request *req, const char *user, const char *password);
+    void (*request_set_mail_from)(herald_request *req, const char *address);
+    void (*request_add_mail_recipient)(herald_request *req, const char *address);
+    void (*request_set_tls)(herald_request *req, herald_tls tls);
 } herald_host;
 
 /* ---- channels ---------------------------------------------------------- */
@@ -229,9 +252,12 @@ typedef struct herald_channel {
     /* Returns 0, or -1 with a message in err (the message is dead-lettered). */
     int (*prepare)(void *instance, const herald_message *msg, herald_request *req,
                    char *err, size_t err_cap);
-    /* Called only for completed exchanges; transport errors never reach it. */
+    /* Called for completed exchanges (and SMTP replies of 400 or more);
+     * connection errors and timeouts never reach it: the core retries them. */
     void (*classify)(void *instance, const herald_response *resp, herald_verdict *out);
     void (*destroy)(void *instance);
+    /* Set to have herald_message.payload filled (the webhook channel). */
+    int needs_payload;
 } herald_channel;
 
 typedef struct herald_plugin {
