@@ -110,6 +110,36 @@ size_t utf8_prefix(const char *text, size_t len, size_t max_bytes)
     return cut;
 }
 
+/* Where a markdown link or image starting at text[open] ('[') ends, or 0
+ * when it is not one. Links never span lines, which also bounds the scan. */
+static size_t markdown_link_end(const char *text, size_t len, size_t open)
+{
+    size_t i = open + 1;
+    while (i < len && text[i] != ']' && text[i] != '\n')
+        i++;
+    if (i + 1 >= len || text[i] != ']' || text[i + 1] != '(')
+        return 0;
+    for (i += 2; i < len && text[i] != '\n'; i++)
+        if (text[i] == ')')
+            return i + 1;
+    return 0;
+}
+
+static size_t host_text_prefix(const char *text, size_t len, size_t max_bytes)
+{
+    size_t cut = utf8_prefix(text, len, max_bytes);
+    for (size_t i = 0; i < cut; i++) {
+        if (text[i] != '[')
+            continue;
+        size_t end = markdown_link_end(text, len, i);
+        if (end > cut)
+            return i > 0 && text[i - 1] == '!' ? i - 1 : i;
+        if (end)
+            i = end - 1;
+    }
+    return cut;
+}
+
 /* ---- buffers ----------------------------------------------------------- */
 
 static herald_buf *host_buf_new(void) { return xcalloc(1, sizeof(herald_buf)); }
@@ -336,6 +366,7 @@ static const herald_host table = {
     .request_set_mail_from = host_request_set_mail_from,
     .request_add_mail_recipient = host_request_add_mail_recipient,
     .request_set_tls = host_request_set_tls,
+    .text_prefix = host_text_prefix,
 };
 
 const herald_host *host_table(void) { return &table; }

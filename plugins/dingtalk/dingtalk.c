@@ -150,37 +150,6 @@ static herald_buf *mention_line(const herald_host *host, const herald_message *m
     return line;
 }
 
-/* Where a markdown link or image starting at text[open] ('[') ends, or 0
- * when it is not one. Links never span lines, which also bounds the scan. */
-static size_t markdown_link_end(const char *text, size_t len, size_t open)
-{
-    size_t i = open + 1;
-    while (i < len && text[i] != ']' && text[i] != '\n')
-        i++;
-    if (i + 1 >= len || text[i] != ']' || text[i + 1] != '(')
-        return 0;
-    for (i += 2; i < len && text[i] != '\n'; i++)
-        if (text[i] == ')')
-            return i + 1;
-    return 0;
-}
-
-/* Moves a cut at `cut` back to the start of any markdown link it would
- * split: half a link renders as junk and a half URL leads nowhere. */
-static size_t link_safe_cut(const char *text, size_t len, size_t cut)
-{
-    for (size_t i = 0; i < cut; i++) {
-        if (text[i] != '[')
-            continue;
-        size_t end = markdown_link_end(text, len, i);
-        if (end > cut)
-            return i > 0 && text[i - 1] == '!' ? i - 1 : i;
-        if (end)
-            i = end - 1;
-    }
-    return cut;
-}
-
 static void append_json_list(const herald_host *host, herald_buf *body,
                              const char *const *items, size_t len)
 {
@@ -261,13 +230,6 @@ static herald_buf *serialize(const herald_host *host, const herald_message *msg,
     return body;
 }
 
-/* The text cut at `len` bytes, moved back so that it splits neither a UTF-8
- * character nor a markdown link. */
-static size_t safe_cut(const herald_host *host, const char *text, size_t text_len, size_t len)
-{
-    return link_safe_cut(text, text_len, host->utf8_prefix(text, text_len, len));
-}
-
 static int fits(const herald_host *host, const herald_message *msg, const content *c)
 {
     herald_buf *body = serialize(host, msg, c);
@@ -304,13 +266,13 @@ static herald_buf *build_body(const robot *r, const herald_message *msg, char *e
             size_t fitting = 0, too_long = text_len;
             while (too_long - fitting > 1) {
                 size_t mid = fitting + (too_long - fitting) / 2;
-                c.text_len = safe_cut(host, msg->text, text_len, mid);
+                c.text_len = host->text_prefix(msg->text, text_len, mid);
                 if (fits(host, msg, &c))
                     fitting = mid;
                 else
                     too_long = mid;
             }
-            c.text_len = safe_cut(host, msg->text, text_len, fitting);
+            c.text_len = host->text_prefix(msg->text, text_len, fitting);
             body = serialize(host, msg, &c);
         }
     }

@@ -231,6 +231,11 @@ typedef struct herald_host {
     void (*request_set_mail_from)(herald_request *req, const char *address);
     void (*request_add_mail_recipient)(herald_request *req, const char *address);
     void (*request_set_tls)(herald_request *req, herald_tls tls);
+
+    /* Where to cut a message text to keep at most max_bytes: like
+     * utf8_prefix, and moved back before any markdown link or image it
+     * would split (half a link renders as junk, half a URL leads nowhere). */
+    size_t (*text_prefix)(const char *text, size_t len, size_t max_bytes);
 } herald_host;
 
 /* ---- channels ---------------------------------------------------------- */

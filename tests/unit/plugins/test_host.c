@@ -225,9 +225,28 @@ TEST(json_lookup_reads_responses)
     CHECK_STR(small, "send");
 }
 
+TEST(text_prefix_keeps_characters_and_links_whole)
+{
+    const herald_host *host = host_table();
+    const char *text = "see [runbook](http://runbooks.example.com/x) now";
+    size_t len = strlen(text);
+    CHECK_INT(host->text_prefix(text, len, len), len);         /* fits */
+    CHECK_INT(host->text_prefix(text, len, 20), 4);            /* inside the URL: before '[' */
+    CHECK_INT(host->text_prefix(text, len, 6), 4);             /* inside the label */
+    CHECK_INT(host->text_prefix(text, len, 46), 46);           /* after the link */
+    const char *image = "ab![i](http://x/y.png)";
+    CHECK_INT(host->text_prefix(image, strlen(image), 10), 2); /* before "![" */
+    const char *brackets = "[not a link] and more";
+    CHECK_INT(host->text_prefix(brackets, strlen(brackets), 5), 5);
+    const char *chinese = "告警[详情](http://x)"; /* 告警 is 6 bytes */
+    CHECK_INT(host->text_prefix(chinese, strlen(chinese), 5), 3);
+    CHECK_INT(host->text_prefix(chinese, strlen(chinese), 12), 6);
+}
+
 RUN_TESTS(CASE(dingtalk_sign_vector), CASE(hmac_rfc4231_case2), CASE(base64_known_inputs),
           CASE(encoders_report_needed_length_like_snprintf), CASE(url_encode_reserved_and_utf8),
           CASE(utf8_prefix_never_splits_a_character), CASE(buf_json_string_escapes),
           CASE(buf_printf_and_append), CASE(request_redacted_url_hides_query_values),
           CASE(request_setters_copy), CASE(response_header_is_case_insensitive),
-          CASE(now_ms_is_wall_time), CASE(json_lookup_reads_responses))
+          CASE(now_ms_is_wall_time), CASE(json_lookup_reads_responses),
+          CASE(text_prefix_keeps_characters_and_links_whole))
