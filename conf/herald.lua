@@ -7,6 +7,7 @@ listen = "127.0.0.1:8060"          -- prometheus-webhook-dingtalk's port: switch
 timezone = "Asia/Shanghai"         -- for herald.time() in templates
 route = "../scripts/route.lua"
 templates = "../templates"
+data_dir = "../data"               -- the durable outbox and alert history (SQLite)
 -- plugin_dir defaults to the plugins built beside the herald binary,
 -- or the installed plugin directory.
 default_receiver = "console"

@@ -103,6 +103,19 @@ void alert_fingerprint(const labelset *labels, char out[17])
     snprintf(out, 17, "%016llx", (unsigned long long)h);
 }
 
+void labelset_to_json(const labelset *set, strbuf *out)
+{
+    sb_putc(out, '{');
+    for (size_t i = 0; i < set->len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, set->items[i].name, strlen(set->items[i].name));
+        sb_putc(out, ':');
+        sb_json_string(out, set->items[i].value, strlen(set->items[i].value));
+    }
+    sb_putc(out, '}');
+}
+
 void alert_free(alert *a)
 {
     labelset_free(&a->labels);

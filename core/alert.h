@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "strbuf.h"
+
 typedef struct label {
     char *name;
     char *value;
@@ -54,6 +56,9 @@ void labelset_common(labelset *out, const alert *alerts, size_t len, int annotat
 
 /* Alertmanager-compatible fingerprint: FNV-1a 64 over the sorted labels. */
 void alert_fingerprint(const labelset *labels, char out[17]);
+
+/* Appends the set as a JSON object. */
+void labelset_to_json(const labelset *set, strbuf *out);
 
 void alert_free(alert *a);
 void alert_batch_free(alert_batch *batch);

@@ -663,7 +663,7 @@ static int read_template_names(loader *ld)
 static const char *const top_keys[] = {
     "listen", "timezone", "route", "templates", "plugin_dir", "default_receiver",
     "receivers", "log_level", "max_body", "http_threads", "queue_capacity",
-    "shutdown_timeout", "lua", "delivery",
+    "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention",
 };
 
 static int read_string_field(loader *ld, const char *key, int required, char **out)
@@ -756,6 +756,9 @@ static void set_defaults(config *c)
     c->http_threads = 4;
     c->queue_capacity = 10000;
     c->shutdown_timeout_ms = 10000;
+    c->data_dir = xstrdup("data");
+    c->dedup_window_ms = 5 * 60 * 1000;
+    c->retention_ms = 30LL * 86400 * 1000;
     c->log_level = HERALD_LOG_INFO;
     c->lua.timeout_ms = SANDBOX_DEFAULT_TIMEOUT_MS;
     c->lua.memory_bytes = SANDBOX_DEFAULT_MEMORY_BYTES;
@@ -781,6 +784,9 @@ static int read_top_level(loader *ld)
         read_string_field(ld, "plugin_dir", 0, &c->plugin_dir) ||
         read_string_field(ld, "default_receiver", 1, &c->default_receiver) ||
         read_string_field(ld, "log_level", 0, &log_level) ||
+        read_string_field(ld, "data_dir", 0, &c->data_dir) ||
+        read_quantity_field(ld, NULL, "dedup_window", 0, &c->dedup_window_ms, NULL) ||
+        read_quantity_field(ld, NULL, "retention", 0, &c->retention_ms, NULL) ||
         read_quantity_field(ld, NULL, "max_body", 1, NULL, &c->max_body_bytes) ||
         read_quantity_field(ld, NULL, "shutdown_timeout", 0, &c->shutdown_timeout_ms, NULL) ||
         read_integer_field(ld, "http_threads", "http_threads", 1, 256, &threads) ||
@@ -805,6 +811,13 @@ static int read_top_level(loader *ld)
         return fail_at(ld, "timezone", "%s", tzerr);
     if (!c->plugin_dir)
         c->plugin_dir = default_plugin_dir();
+    /* The store creates data_dir; only its place is resolved here. */
+    if (c->data_dir[0] != '/') {
+        strbuf dir = STRBUF_INIT;
+        sb_printf(&dir, "%s/%s", c->dir, c->data_dir);
+        free(c->data_dir);
+        c->data_dir = sb_take(&dir);
+    }
     if (resolve_path(ld, "route", &c->route_path, 0) ||
         resolve_path(ld, "templates", &c->templates_dir, 1) ||
         resolve_path(ld, "plugin_dir", &c->plugin_dir, 1) || read_template_names(ld))
@@ -904,6 +917,7 @@ void config_free(config *c)
     free(c->templates_dir);
     free(c->plugin_dir);
     free(c->default_receiver);
+    free(c->data_dir);
     memset(c, 0, sizeof *c);
 }
 

@@ -66,6 +66,9 @@ typedef struct config {
     unsigned http_threads;
     size_t queue_capacity;
     int64_t shutdown_timeout_ms;
+    char *data_dir;               /* where the store lives */
+    int64_t dedup_window_ms;
+    int64_t retention_ms;
     int log_level;
     sandbox_limits lua;
     delivery_settings delivery;

@@ -242,20 +242,29 @@ static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *co
     pipeline_stats stats;
     pipeline_run(s, &batch, def, &out, &stats);
     alert_batch_free(&batch);
-    if (outbox_put(srv->box, out.items, out.len)) {
+    size_t duplicates = 0;
+    outbox_put_result put = outbox_put(srv->box, out.items, out.len, &duplicates, err, sizeof err);
+    if (put != OUTBOX_ACCEPTED) {
         pipeline_output_free(&out);
         metrics_count(METRIC_REQUESTS_UNAVAILABLE);
-        log_warn("http", "queue full: answered 503 so the sender retries");
-        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "queue full (capacity %zu): retry later",
-                        conf->queue_capacity);
+        if (put == OUTBOX_FULL) {
+            log_warn("http", "queue full: answered 503 so the sender retries");
+            rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                            "queue full (capacity %zu): retry later", conf->queue_capacity);
+        } else {
+            rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot store the alerts (%s): retry later",
+                            err);
+        }
         goto done;
     }
     metrics_count(METRIC_REQUESTS_ACCEPTED);
     metrics_add(METRIC_ALERTS_RECEIVED, stats.alerts);
-    metrics_add(METRIC_NOTIFICATIONS_QUEUED, out.len);
-    char body[160];
-    snprintf(body, sizeof body, "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu}\n",
-             stats.alerts, out.len);
+    metrics_add(METRIC_NOTIFICATIONS_QUEUED, out.len - duplicates);
+    metrics_add(METRIC_DUPLICATES, duplicates);
+    char body[200];
+    snprintf(body, sizeof body,
+             "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu,\"duplicates\":%zu}\n",
+             stats.alerts, out.len - duplicates, duplicates);
     free(out.items); /* the outbox owns the notifications now */
     rc = send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
 done:

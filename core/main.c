@@ -22,6 +22,7 @@
 #include "render.h"
 #include "route.h"
 #include "script.h"
+#include "store.h"
 
 #define EXIT_INVALID 1
 #define EXIT_USAGE 2
@@ -429,67 +430,105 @@ static int reload(void *ctx, char *err, size_t err_cap)
     return 0;
 }
 
+static void schedule_stored(void *ctx, notification *n) { outbox_restore(ctx, n); }
+
+static size_t recovered_count;
+
+static void schedule_recovered(void *ctx, notification *n)
+{
+    recovered_count++;
+    outbox_restore(ctx, n);
+}
+
+/* Blocks until SIGTERM or SIGINT; SIGHUP reloads. */
+static void wait_for_stop(serve_state *st, const char *config_path)
+{
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGHUP);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    char err[1024];
+    for (;;) {
+        int sig;
+        if (sigwait(&signals, &sig) != 0)
+            continue;
+        if (sig != SIGHUP) {
+            log_info("herald", "%s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            return;
+        }
+        log_info("reload", "SIGHUP: reloading %s", config_path);
+        reload(st, err, sizeof err);
+    }
+}
+
 static int cmd_serve(const cli *c, generation *g)
 {
     serve_state st = {.config_path = c->config};
     pthread_mutex_init(&st.reload_lock, NULL);
     char *listen = xstrdup(c->listen ? c->listen : g->conf.listen);
     st.listen = listen;
+    /* Fixed for the life of the process: a reload does not move them. */
     size_t capacity = g->conf.queue_capacity;
     unsigned threads = g->conf.http_threads;
     int64_t shutdown_ms = g->conf.shutdown_timeout_ms;
+    store_settings settings = {g->conf.dedup_window_ms, g->conf.retention_ms};
+    char *data_dir = xstrdup(g->conf.data_dir);
     log_set_level((herald_log_level)g->conf.log_level);
     generation_install(g);
 
-    outbox *box = outbox_new(capacity);
-    dispatcher *disp = dispatcher_start(box);
-    char err[1024];
-    http_server *srv = disp ? http_start(listen, threads, box, reload, &st, err, sizeof err) : NULL;
-    if (!srv) {
-        if (!disp)
-            snprintf(err, sizeof err, "cannot start the dispatcher");
-        fprintf(stderr, "herald: %s: %s\n", c->config, err);
-        if (disp)
-            dispatcher_stop(disp, 0);
-        outbox_free(box);
-        generation_install(NULL);
-        free(listen);
-        pthread_mutex_destroy(&st.reload_lock);
-        return EXIT_INVALID;
+    char err[1024] = "";
+    int rc = EXIT_INVALID;
+    outbox *box = NULL;
+    dispatcher *disp = NULL;
+    http_server *srv = NULL;
+    store *db = store_open(data_dir, &settings, err, sizeof err);
+    if (!db)
+        goto done;
+    box = outbox_new(capacity, db);
+    if (store_load_pending(db, schedule_recovered, box, err, sizeof err))
+        goto done;
+    if (recovered_count)
+        log_info("store", "resuming %zu undelivered notification%s from %s", recovered_count,
+                 recovered_count == 1 ? "" : "s", data_dir);
+    if (store_start(db, schedule_stored, box)) {
+        snprintf(err, sizeof err, "cannot start the store's writer");
+        goto done;
     }
-    log_info("herald", "herald %s serving on http://%s (%zu receivers, generation %u)", HERALD_VERSION,
-             listen, g->conf.receivers_len, g->number);
+    if (!(disp = dispatcher_start(box))) {
+        snprintf(err, sizeof err, "cannot start the dispatcher");
+        goto done;
+    }
+    if (!(srv = http_start(listen, threads, box, reload, &st, err, sizeof err)))
+        goto done;
+    log_info("herald", "herald %s serving on http://%s (%zu receivers, generation %u, store %s)",
+             HERALD_VERSION, listen, g->conf.receivers_len, g->number, data_dir);
 
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGHUP);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGINT);
-    for (;;) {
-        int sig;
-        if (sigwait(&signals, &sig) != 0)
-            continue;
-        if (sig == SIGHUP) {
-            log_info("reload", "SIGHUP: reloading %s", c->config);
-            reload(&st, err, sizeof err);
-            continue;
-        }
-        log_info("herald", "%s: stopping; delivering what is queued for up to %lld ms",
-                 sig == SIGTERM ? "SIGTERM" : "SIGINT", (long long)shutdown_ms);
-        break;
-    }
+    wait_for_stop(&st, c->config);
+    log_info("herald", "delivering what is due for up to %lld ms", (long long)shutdown_ms);
     http_stop_accepting(srv, shutdown_ms);
     size_t left = dispatcher_stop(disp, shutdown_ms);
-    http_stop(srv);
+    disp = NULL;
     if (left)
-        log_warn("herald", "%zu notification%s not delivered before the shutdown timeout", left,
+        log_info("herald", "%zu notification%s kept in the store for the next start", left,
                  left == 1 ? "" : "s");
+    rc = 0;
+done:
+    if (rc)
+        fprintf(stderr, "herald: %s: %s\n", c->config, err);
+    if (disp)
+        dispatcher_stop(disp, 0);
+    if (srv)
+        http_stop(srv);
+    store_close(db); /* after the dispatcher: its last results are written */
     outbox_free(box);
     generation_install(NULL);
     free(listen);
+    free(data_dir);
     pthread_mutex_destroy(&st.reload_lock);
-    log_info("herald", "stopped");
-    return 0;
+    if (rc == 0)
+        log_info("herald", "stopped");
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -16,6 +16,7 @@ static const struct {
     [METRIC_ROUTE_ERRORS] = {"herald_route_errors_total", "Route script errors (alert sent to the default receiver)."},
     [METRIC_TEMPLATE_ERRORS] = {"herald_template_errors_total", "Template errors (fallback message sent)."},
     [METRIC_NOTIFICATIONS_QUEUED] = {"herald_notifications_queued_total", "Notifications put in the outbox."},
+    [METRIC_DUPLICATES] = {"herald_notifications_deduplicated_total", "Notifications not stored again: the same one arrived within dedup_window."},
     [METRIC_DELIVERIES_OK] = {"herald_deliveries_total", "Notifications delivered."},
     [METRIC_DELIVERY_RETRIES] = {"herald_delivery_retries_total", "Delivery attempts that will be retried."},
     [METRIC_DEAD_LETTERS] = {"herald_dead_letters_total", "Notifications given up on."},

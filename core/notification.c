@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "strbuf.h"
 
 void notification_free(notification *n)
@@ -13,6 +15,16 @@ void notification_free(notification *n)
     free(n->status);
     free(n->last_error);
     free(n->payload);
+    free(n->group_key);
+    for (size_t i = 0; i < n->alerts_len; i++) {
+        alert_record *a = &n->alerts[i];
+        free(a->alertname);
+        free(a->instance);
+        free(a->severity);
+        free(a->labels_json);
+        free(a->annotations_json);
+    }
+    free(n->alerts);
     rendered_free(&n->content);
     free(n);
 }
@@ -28,4 +40,54 @@ void notification_as_message(const notification *n, herald_message *msg)
     rendered_as_message(&n->content, n->receiver, n->status, n->alert_count, msg);
     msg->payload = n->payload;
     msg->payload_len = n->payload_len;
+}
+
+static char *label_or_empty(const labelset *labels, const char *name)
+{
+    const char *v = labelset_get(labels, name);
+    return xstrdup(v ? v : "");
+}
+
+static int compare_fingerprints(const void *a, const void *b)
+{
+    return strcmp(((const alert_record *)a)->fingerprint, ((const alert_record *)b)->fingerprint);
+}
+
+void notification_describe(notification *n, const char *group_key, const alert *const *alerts,
+                           size_t len)
+{
+    n->group_key = xstrdup(group_key ? group_key : "");
+    n->alerts = xcalloc(len ? len : 1, sizeof *n->alerts);
+    n->alerts_len = len;
+    for (size_t i = 0; i < len; i++) {
+        const alert *a = alerts[i];
+        alert_record *r = &n->alerts[i];
+        memcpy(r->fingerprint, a->fingerprint, sizeof r->fingerprint);
+        r->alertname = label_or_empty(&a->labels, "alertname");
+        r->instance = label_or_empty(&a->labels, "instance");
+        r->severity = label_or_empty(&a->labels, "severity");
+        r->status = a->status;
+        r->starts_at = a->starts_at;
+        r->ends_at = a->ends_at;
+        strbuf json = STRBUF_INIT;
+        labelset_to_json(&a->labels, &json);
+        r->labels_json = sb_take(&json);
+        labelset_to_json(&a->annotations, &json);
+        r->annotations_json = sb_take(&json);
+    }
+    /* The key hashes the sorted fingerprints, so alert order is irrelevant. */
+    alert_record *sorted = xcalloc(len ? len : 1, sizeof *sorted);
+    memcpy(sorted, n->alerts, len * sizeof *sorted);
+    qsort(sorted, len, sizeof *sorted, compare_fingerprints);
+    strbuf key = STRBUF_INIT;
+    sb_printf(&key, "%s%c%s%c%s", n->receiver, 0, n->group_key, 0, n->status);
+    for (size_t i = 0; i < len; i++)
+        sb_printf(&key, "%c%s", 0, sorted[i].fingerprint);
+    free(sorted);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    EVP_Digest(key.data, key.len, digest, &digest_len, EVP_sha256(), NULL);
+    sb_free(&key);
+    for (unsigned i = 0; i < digest_len && i < 32; i++)
+        snprintf(n->dedup_key + 2 * i, 3, "%02x", digest[i]);
 }

@@ -6,11 +6,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert.h"
 #include "herald/plugin.h"
 #include "render.h"
 
+/* What the alert history keeps of one alert of a notification. */
+typedef struct alert_record {
+    char fingerprint[17];
+    char *alertname;        /* "" when the label is absent */
+    char *instance;
+    char *severity;
+    alert_status status;
+    double starts_at;
+    double ends_at;
+    char *labels_json;
+    char *annotations_json;
+} alert_record;
+
 typedef struct notification {
-    uint64_t id;
+    uint64_t id;            /* the store's row id */
     char *receiver;
     char *status;
     size_t alert_count;
@@ -21,10 +35,19 @@ typedef struct notification {
     int64_t next_attempt_ms;
     unsigned attempts;
     char *last_error;
+    char *group_key;
+    /* Same receiver, group, status and alerts: the same notification, as
+     * two unclustered Alertmanager replicas send it. Hex SHA-256. */
+    char dedup_key[65];
+    alert_record *alerts;
+    size_t alerts_len;
     struct notification *next; /* outbox bookkeeping */
 } notification;
 
 void notification_free(notification *n);
+/* Fills alerts and dedup_key from the alerts the notification carries. */
+void notification_describe(notification *n, const char *group_key, const alert *const *alerts,
+                           size_t len);
 void notification_set_error(notification *n, const char *error);
 /* A view of the notification in the plugin ABI's terms; `msg` borrows
  * from `n` and must not outlive it. */

@@ -11,17 +11,20 @@ struct outbox {
     size_t capacity;
     notification *head;  /* ordered by next_attempt_ms, then arrival */
     notification *tail;  /* new notifications are due now: usually appended */
+    store *durable;
+    size_t reserved;     /* capacity held by puts waiting for their commit */
     outbox_stats stats;
     uint64_t next_id;
     void (*wakeup)(void *ctx);
     void *wakeup_ctx;
 };
 
-outbox *outbox_new(size_t capacity)
+outbox *outbox_new(size_t capacity, store *durable)
 {
     outbox *box = xcalloc(1, sizeof *box);
     pthread_mutex_init(&box->lock, NULL);
     box->capacity = capacity;
+    box->durable = durable;
     box->next_id = 1;
     return box;
 }
@@ -67,23 +70,56 @@ static void insert_sorted(outbox *box, notification *n)
     *at = n;
 }
 
-int outbox_put(outbox *box, notification **items, size_t n)
+static void wake(outbox *box)
 {
     pthread_mutex_lock(&box->lock);
-    if (box->stats.queued + box->stats.in_flight + n > box->capacity) {
-        pthread_mutex_unlock(&box->lock);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        items[i]->id = box->next_id++;
-        insert_sorted(box, items[i]);
-    }
     void (*wakeup)(void *) = box->wakeup;
     void *ctx = box->wakeup_ctx;
     pthread_mutex_unlock(&box->lock);
-    if (wakeup && n)
+    if (wakeup)
         wakeup(ctx);
-    return 0;
+}
+
+outbox_put_result outbox_put(outbox *box, notification **items, size_t n, size_t *duplicates,
+                             char *err, size_t err_cap)
+{
+    *duplicates = 0;
+    pthread_mutex_lock(&box->lock);
+    if (box->stats.queued + box->stats.in_flight + box->reserved + n > box->capacity) {
+        pthread_mutex_unlock(&box->lock);
+        return OUTBOX_FULL;
+    }
+    box->reserved += n;
+    pthread_mutex_unlock(&box->lock);
+
+    int stored = !box->durable || store_commit(box->durable, items, n, err, err_cap) == 0;
+
+    pthread_mutex_lock(&box->lock);
+    box->reserved -= n;
+    for (size_t i = 0; i < n && stored; i++) {
+        if (box->durable && items[i]->id == 0) {
+            notification_free(items[i]);
+            (*duplicates)++;
+            continue;
+        }
+        if (!box->durable)
+            items[i]->id = box->next_id++;
+        insert_sorted(box, items[i]);
+    }
+    pthread_mutex_unlock(&box->lock);
+    if (!stored)
+        return OUTBOX_STORE_FAILED;
+    if (n > *duplicates)
+        wake(box);
+    return OUTBOX_ACCEPTED;
+}
+
+void outbox_restore(outbox *box, notification *n)
+{
+    pthread_mutex_lock(&box->lock);
+    insert_sorted(box, n);
+    pthread_mutex_unlock(&box->lock);
+    wake(box);
 }
 
 notification *outbox_take_due(outbox *box, int64_t now_ms, int64_t *next_due_ms)
@@ -107,6 +143,8 @@ notification *outbox_take_due(outbox *box, int64_t now_ms, int64_t *next_due_ms)
 
 void outbox_retry(outbox *box, notification *n)
 {
+    if (box->durable)
+        store_mark_retry(box->durable, n);
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     insert_sorted(box, n);
@@ -115,6 +153,8 @@ void outbox_retry(outbox *box, notification *n)
 
 void outbox_delivered(outbox *box, notification *n)
 {
+    if (box->durable)
+        store_mark_delivered(box->durable, n);
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     box->stats.delivered++;
@@ -127,6 +167,8 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
     log_error(n->receiver, "dead letter: notification %llu (%s, %zu alert%s) after %u attempt%s: %s",
               (unsigned long long)n->id, n->status, n->alert_count, n->alert_count == 1 ? "" : "s",
               n->attempts, n->attempts == 1 ? "" : "s", reason);
+    if (box->durable)
+        store_mark_dead(box->durable, n, reason);
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     box->stats.dead_letters++;

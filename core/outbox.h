@@ -2,9 +2,9 @@
  * (all or nothing, so a 200 always covers every notification of a request);
  * the dispatcher takes due notifications out and reports their fate.
  *
- * This implementation keeps notifications in memory. It is the seam where
- * the durable store takes over: the pipeline and the dispatcher only use
- * these functions. */
+ * The schedule (what is due when) lives in memory; with a store, every
+ * notification is durable before outbox_put returns and every fate is
+ * recorded, so a restart resumes from the store. */
 #ifndef HERALD_OUTBOX_H
 #define HERALD_OUTBOX_H
 
@@ -12,19 +12,32 @@
 #include <stdint.h>
 
 #include "notification.h"
+#include "store.h"
 
 typedef struct outbox outbox;
 
-outbox *outbox_new(size_t capacity);
+/* `durable` may be NULL: the schedule alone, in memory (unit tests). */
+outbox *outbox_new(size_t capacity, store *durable);
 /* Frees the outbox and every notification still in it. */
 void outbox_free(outbox *box);
 
 /* Called (from the putting thread) after notifications were added. */
 void outbox_set_wakeup(outbox *box, void (*wakeup)(void *ctx), void *ctx);
 
-/* Takes ownership of all n notifications, or of none and returns -1 when
- * the outbox cannot hold them all right now. */
-int outbox_put(outbox *box, notification **items, size_t n);
+typedef enum outbox_put_result {
+    OUTBOX_ACCEPTED = 0,
+    OUTBOX_FULL = -1,        /* the backlog is at capacity */
+    OUTBOX_STORE_FAILED = -2 /* the store could not write; err says why */
+} outbox_put_result;
+
+/* Takes ownership of all n notifications (duplicates the store recognises
+ * are freed and counted in *duplicates), or of none when the result is not
+ * OUTBOX_ACCEPTED. */
+outbox_put_result outbox_put(outbox *box, notification **items, size_t n, size_t *duplicates,
+                             char *err, size_t err_cap);
+/* Schedules a notification that is already durable (recovered at start,
+ * or requeued by `herald queue retry`), whatever the capacity. */
+void outbox_restore(outbox *box, notification *n);
 
 /* Removes and returns the notification due first if it is due at `now_ms`;
  * else NULL, with *next_due_ms set to the earliest due time (or -1). */

@@ -93,6 +93,7 @@ static void emit(script_state *s, const alert_batch *batch, const receiver *r,
         n->payload_len = batch->source_len;
     }
     n->created_ms = n->next_attempt_ms = wall_ms();
+    notification_describe(n, batch->group_key, alerts, len);
     out->items = xrealloc(out->items, (out->len + 1) * sizeof *out->items);
     out->items[out->len++] = n;
 }

@@ -188,6 +188,9 @@ def herald_config(listen_port, receivers, default_receiver=None, extra=None):
         "route": str(REPO / "scripts" / "route.lua"),
         "templates": str(REPO / "templates"),
         "plugin_dir": str(plugins_dir()),
+        # Many tests post the same payload twice on purpose; deduplication
+        # (on by default) has its own tests, which set a window.
+        "dedup_window": "0s",
     }
     if default_receiver:
         top["default_receiver"] = default_receiver
@@ -521,3 +524,69 @@ def am_payload(alerts, receiver="herald", status=None):
             "groupLabels": {}, "commonLabels": common, "commonAnnotations": {},
             "externalURL": "http://alertmanager.example:9093", "version": "4",
             "groupKey": "{}:{}", "truncatedAlerts": 0}
+
+
+# ----- email and webhook channels ----------------------------------------
+class CaptureProxy:
+    """Sits between a sender (Alertmanager) and herald: records every
+    request body byte for byte, passes it on unchanged to the same path on
+    `target` (Content-Type and User-Agent kept) and answers with herald's
+    status and body. Lets a test compare what herald forwards with what
+    the sender really sent. 127.0.0.1 only."""
+
+    def __init__(self, target):
+        import http.server
+        import threading
+        self.target = target.rstrip("/")
+        self._bodies = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+            timeout = 30
+
+            def log_message(self, fmt, *args):
+                pass
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(length) if 0 <= length <= 16 * 1024 * 1024 else b""
+                with proxy._lock:
+                    proxy._bodies.append(body)
+                headers = {k: self.headers[k] for k in ("Content-Type", "User-Agent")
+                           if self.headers.get(k)}
+                try:
+                    status, _, data = http_full("POST", proxy.target + self.path, body,
+                                                headers=headers, timeout=10.0)
+                except OSError as e:
+                    status, data = 502, ("proxy: %s" % e).encode("utf-8")
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread.start()
+
+    @property
+    def base_url(self):
+        return "http://127.0.0.1:%d" % self._server.server_address[1]
+
+    def bodies(self):
+        """The request bodies received so far, oldest first."""
+        with self._lock:
+            return list(self._bodies)
+
+    def stop(self):
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+def dead_letters(herald):
+    """The herald log lines that report a dead letter."""
+    return [ln for ln in herald.log().splitlines() if "dead letter" in ln]

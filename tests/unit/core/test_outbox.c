@@ -15,11 +15,14 @@ static notification *make(int64_t due)
 
 TEST(put_is_all_or_nothing)
 {
-    outbox *box = outbox_new(3);
+    outbox *box = outbox_new(3, NULL);
+    size_t dups;
+    char err[64];
     notification *two[2] = {make(0), make(0)};
-    CHECK_INT(outbox_put(box, two, 2), 0);
+    CHECK_INT(outbox_put(box, two, 2, &dups, err, sizeof err), OUTBOX_ACCEPTED);
     notification *more[2] = {make(0), make(0)};
-    CHECK_INT(outbox_put(box, more, 2), -1); /* would exceed 3: none taken */
+    /* would exceed 3: none taken */
+    CHECK_INT(outbox_put(box, more, 2, &dups, err, sizeof err), OUTBOX_FULL);
     CHECK_INT(outbox_get_stats(box).queued, 2);
     notification_free(more[0]);
     notification_free(more[1]);
@@ -28,10 +31,12 @@ TEST(put_is_all_or_nothing)
 
 TEST(due_order_and_retry)
 {
-    outbox *box = outbox_new(10);
+    outbox *box = outbox_new(10, NULL);
     notification *items[3] = {make(300), make(100), make(200)};
+    size_t dups;
+    char err[64];
     for (int i = 0; i < 3; i++)
-        CHECK_INT(outbox_put(box, &items[i], 1), 0);
+        CHECK_INT(outbox_put(box, &items[i], 1, &dups, err, sizeof err), OUTBOX_ACCEPTED);
     int64_t next = 0;
     CHECK(outbox_take_due(box, 50, &next) == NULL);
     CHECK_INT(next, 100);

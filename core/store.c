@@ -1,0 +1,877 @@
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <sqlite3.h>
+
+#include "json.h"
+#include "log.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000
+#define REQUEUE_POLL_MS 1000
+#define RETENTION_SWEEP_MS (10 * 60 * 1000)
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS notifications ("
+    "  id INTEGER PRIMARY KEY,"
+    "  receiver TEXT NOT NULL, status TEXT NOT NULL, alert_count INTEGER NOT NULL,"
+    "  format INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,"
+    "  mentions TEXT NOT NULL, payload BLOB, group_key TEXT NOT NULL, dedup_key TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"          /* pending | requeued | delivered | dead */
+    "  created_ms INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, finished_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS notifications_by_state ON notifications(state, id);"
+    "CREATE INDEX IF NOT EXISTS notifications_by_dedup ON notifications(dedup_key, created_ms);"
+    "CREATE TABLE IF NOT EXISTS history ("
+    "  id INTEGER PRIMARY KEY, notification_id INTEGER NOT NULL,"
+    "  fingerprint TEXT NOT NULL, alertname TEXT NOT NULL, instance TEXT NOT NULL,"
+    "  severity TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
+    "  receiver TEXT NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL,"
+    "  result TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS history_by_time ON history(created_ms);"
+    "CREATE INDEX IF NOT EXISTS history_by_notification ON history(notification_id);";
+
+typedef enum job_kind { JOB_COMMIT, JOB_DELIVERED, JOB_RETRY, JOB_DEAD } job_kind;
+
+typedef struct job {
+    job_kind kind;
+    /* JOB_COMMIT: the caller waits for done */
+    notification **items;
+    size_t n;
+    int done;
+    int failed;
+    char error[256];
+    /* marks */
+    uint64_t id;
+    unsigned attempts;
+    int64_t at_ms;
+    char *text;               /* last error or dead-letter reason */
+    struct job *next;
+} job;
+
+struct store {
+    char *path;
+    sqlite3 *db;              /* the writer's connection */
+    store_settings settings;
+    pthread_t writer;
+    int started;
+    pthread_mutex_t lock;
+    pthread_cond_t work;      /* jobs arrived, or stop */
+    pthread_cond_t finished;  /* a commit job is done */
+    job *head, *tail;
+    int stopping;
+    void (*requeued)(void *ctx, notification *n);
+    void *requeued_ctx;
+};
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *db_path(const char *data_dir)
+{
+    strbuf sb = STRBUF_INIT;
+    sb_printf(&sb, "%s/herald.db", data_dir);
+    return sb_take(&sb);
+}
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t err_cap)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    snprintf(err, err_cap, "%s", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+/* A connection for readers and the CLI: never creates the database. */
+static sqlite3 *open_existing(const char *data_dir, int writable, char *err, size_t err_cap)
+{
+    char *path = db_path(data_dir);
+    sqlite3 *db = NULL;
+    int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        snprintf(err, err_cap, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        sqlite3_close(db);
+        db = NULL;
+    } else {
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    }
+    free(path);
+    return db;
+}
+
+store *store_open(const char *data_dir, const store_settings *settings, char *err,
+                  size_t err_cap)
+{
+    if (mkdir(data_dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(err, err_cap, "data_dir: %s: %s", data_dir, strerror(errno));
+        return NULL;
+    }
+    store *s = xcalloc(1, sizeof *s);
+    s->path = db_path(data_dir);
+    s->settings = *settings;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->work, NULL);
+    pthread_cond_init(&s->finished, NULL);
+    char why[512] = "";
+    if (sqlite3_open_v2(s->path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(why, sizeof why, "%s", s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    /* WAL: readers (the API, the CLI) never block the writer. FULL: a
+     * commit is on disk before ingest answers 200. */
+    if (exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", why, sizeof why) ||
+        exec(s->db, schema, why, sizeof why))
+        goto fail;
+    char version[64];
+    snprintf(version, sizeof version,
+             "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '%d');", SCHEMA_VERSION);
+    if (exec(s->db, version, why, sizeof why))
+        goto fail;
+    return s;
+fail:
+    snprintf(err, err_cap, "data_dir: %s: %s", s->path, why);
+    store_close(s);
+    return NULL;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static const char *const insert_notification_sql =
+    "INSERT INTO notifications(receiver, status, alert_count, format, title, text, mentions,"
+    " payload, group_key, dedup_key, state, created_ms, next_attempt_ms, attempts)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13)";
+static const char *const insert_history_sql =
+    "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
+    " starts_at, ends_at, receiver, labels, annotations, result, created_ms)"
+    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', ?12)";
+static const char *const duplicate_sql =
+    "SELECT 1 FROM notifications WHERE dedup_key = ?1 AND created_ms >= ?2 LIMIT 1";
+
+static void mentions_json(const mention_set *m, strbuf *out)
+{
+    sb_puts(out, "{\"mobiles\":[");
+    for (size_t i = 0; i < m->mobiles_len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, m->mobiles[i], strlen(m->mobiles[i]));
+    }
+    sb_puts(out, "],\"user_ids\":[");
+    for (size_t i = 0; i < m->user_ids_len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, m->user_ids[i], strlen(m->user_ids[i]));
+    }
+    sb_printf(out, "],\"all\":%s}", m->all ? "true" : "false");
+}
+
+typedef struct statements {
+    sqlite3_stmt *insert_notification;
+    sqlite3_stmt *insert_history;
+    sqlite3_stmt *duplicate;
+} statements;
+
+static int is_duplicate(store *s, statements *st, const notification *n, int *dup)
+{
+    *dup = 0;
+    if (s->settings.dedup_window_ms <= 0)
+        return 0;
+    sqlite3_reset(st->duplicate);
+    sqlite3_bind_text(st->duplicate, 1, n->dedup_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st->duplicate, 2, n->created_ms - s->settings.dedup_window_ms);
+    int rc = sqlite3_step(st->duplicate);
+    *dup = rc == SQLITE_ROW;
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int insert_one(store *s, statements *st, notification *n)
+{
+    int dup;
+    if (is_duplicate(s, st, n, &dup))
+        return -1;
+    if (dup) {
+        n->id = 0;
+        return 0;
+    }
+    sqlite3_stmt *q = st->insert_notification;
+    strbuf mentions = STRBUF_INIT;
+    mentions_json(&n->content.mentions, &mentions);
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, n->receiver, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, n->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)n->alert_count);
+    sqlite3_bind_int(q, 4, (int)n->content.format);
+    sqlite3_bind_text(q, 5, n->content.title, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 6, n->content.text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 7, sb_str(&mentions), -1, SQLITE_TRANSIENT);
+    if (n->payload)
+        sqlite3_bind_blob(q, 8, n->payload, (int)n->payload_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 8);
+    sqlite3_bind_text(q, 9, n->group_key ? n->group_key : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 10, n->dedup_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 11, n->created_ms);
+    sqlite3_bind_int64(q, 12, n->next_attempt_ms);
+    sqlite3_bind_int64(q, 13, n->attempts);
+    int rc = sqlite3_step(q);
+    sb_free(&mentions);
+    if (rc != SQLITE_DONE)
+        return -1;
+    n->id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    sqlite3_stmt *h = st->insert_history;
+    for (size_t i = 0; i < n->alerts_len; i++) {
+        const alert_record *a = &n->alerts[i];
+        sqlite3_reset(h);
+        sqlite3_bind_int64(h, 1, (sqlite3_int64)n->id);
+        sqlite3_bind_text(h, 2, a->fingerprint, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 3, a->alertname, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 4, a->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 5, a->severity, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 6, alert_status_name(a->status), -1, SQLITE_STATIC);
+        sqlite3_bind_double(h, 7, a->starts_at);
+        if (a->ends_at)
+            sqlite3_bind_double(h, 8, a->ends_at);
+        else
+            sqlite3_bind_null(h, 8);
+        sqlite3_bind_text(h, 9, n->receiver, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 10, a->labels_json, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 11, a->annotations_json, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(h, 12, n->created_ms);
+        if (sqlite3_step(h) != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+/* A state change: the notification row and its history rows. */
+static int apply_mark(store *s, const job *j)
+{
+    static const char *const sql[] = {
+        [JOB_DELIVERED] = "UPDATE notifications SET state = 'delivered', attempts = ?2,"
+                          " finished_ms = ?3 WHERE id = ?1",
+        [JOB_RETRY] = "UPDATE notifications SET attempts = ?2, next_attempt_ms = ?3,"
+                      " last_error = ?4 WHERE id = ?1",
+        [JOB_DEAD] = "UPDATE notifications SET state = 'dead', attempts = ?2, finished_ms = ?3,"
+                     " last_error = ?4 WHERE id = ?1",
+    };
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(s->db, sql[j->kind], -1, &q, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)j->id);
+    sqlite3_bind_int64(q, 2, j->attempts);
+    sqlite3_bind_int64(q, 3, j->at_ms);
+    if (j->kind != JOB_DELIVERED)
+        sqlite3_bind_text(q, 4, j->text ? j->text : "", -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return -1;
+    if (j->kind == JOB_RETRY)
+        return 0;
+    if (sqlite3_prepare_v2(s->db, "UPDATE history SET result = ?2 WHERE notification_id = ?1", -1,
+                           &q, NULL) != SQLITE_OK)
+        return -1;
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)j->id);
+    sqlite3_bind_text(q, 2, j->kind == JOB_DELIVERED ? "delivered" : "dead", -1, SQLITE_STATIC);
+    rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static void finalize_statements(statements *st)
+{
+    sqlite3_finalize(st->insert_notification);
+    sqlite3_finalize(st->insert_history);
+    sqlite3_finalize(st->duplicate);
+}
+
+/* One transaction for everything handed over since the last one. */
+static void write_batch(store *s, job *jobs)
+{
+    char why[256] = "";
+    statements st = {0};
+    int ok = exec(s->db, "BEGIN IMMEDIATE", why, sizeof why) == 0 &&
+             sqlite3_prepare_v2(s->db, insert_notification_sql, -1, &st.insert_notification, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(s->db, insert_history_sql, -1, &st.insert_history, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(s->db, duplicate_sql, -1, &st.duplicate, NULL) == SQLITE_OK;
+    for (job *j = jobs; j && ok; j = j->next) {
+        if (j->kind == JOB_COMMIT) {
+            for (size_t i = 0; i < j->n && ok; i++)
+                ok = insert_one(s, &st, j->items[i]) == 0;
+        } else {
+            ok = apply_mark(s, j) == 0;
+        }
+    }
+    if (ok && !why[0] && exec(s->db, "COMMIT", why, sizeof why) == 0) {
+        finalize_statements(&st);
+        return;
+    }
+    if (!why[0])
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
+    finalize_statements(&st);
+    char ignored[64];
+    exec(s->db, "ROLLBACK", ignored, sizeof ignored);
+    log_error("store", "write failed, nothing of it was stored: %s", why);
+    for (job *j = jobs; j; j = j->next) {
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "store: %s", why);
+    }
+}
+
+static notification *row_to_notification(sqlite3_stmt *q);
+static const char *const pending_columns =
+    "id, receiver, status, alert_count, format, title, text, mentions, payload, group_key,"
+    " dedup_key, created_ms, next_attempt_ms, attempts, last_error";
+
+/* Notifications `herald queue retry` marked: back to pending, and to the
+ * dispatcher. */
+static void take_requeued(store *s)
+{
+    sqlite3_stmt *q = NULL;
+    strbuf sql = STRBUF_INIT;
+    sb_printf(&sql, "SELECT %s FROM notifications WHERE state = 'requeued' ORDER BY id",
+              pending_columns);
+    if (sqlite3_prepare_v2(s->db, sb_str(&sql), -1, &q, NULL) != SQLITE_OK) {
+        sb_free(&sql);
+        return;
+    }
+    sb_free(&sql);
+    notification **found = NULL;
+    size_t n = 0;
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        found = xrealloc(found, (n + 1) * sizeof *found);
+        found[n++] = row_to_notification(q);
+    }
+    sqlite3_finalize(q);
+    if (n == 0)
+        return;
+    char why[256];
+    if (exec(s->db, "UPDATE notifications SET state = 'pending' WHERE state = 'requeued'", why,
+             sizeof why)) {
+        log_error("store", "cannot take requeued notifications: %s", why);
+        for (size_t i = 0; i < n; i++)
+            notification_free(found[i]);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            log_info(found[i]->receiver, "notification %llu requeued for delivery",
+                     (unsigned long long)found[i]->id);
+            s->requeued(s->requeued_ctx, found[i]);
+        }
+    }
+    free(found);
+}
+
+static void sweep_retention(store *s)
+{
+    if (s->settings.retention_ms <= 0)
+        return;
+    char sql[256], why[256];
+    int64_t cutoff = wall_ms() - s->settings.retention_ms;
+    snprintf(sql, sizeof sql,
+             "DELETE FROM history WHERE created_ms < %lld;"
+             "DELETE FROM notifications WHERE state IN ('delivered', 'dead') AND finished_ms < %lld;",
+             (long long)cutoff, (long long)cutoff);
+    if (exec(s->db, sql, why, sizeof why))
+        log_warn("store", "retention sweep failed: %s", why);
+}
+
+static void *writer_main(void *arg)
+{
+    store *s = arg;
+    int64_t next_poll = 0, next_sweep = 0;
+    for (;;) {
+        pthread_mutex_lock(&s->lock);
+        while (!s->head && !s->stopping && wall_ms() < next_poll) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_nsec += 200 * 1000000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            pthread_cond_timedwait(&s->work, &s->lock, &until);
+        }
+        job *jobs = s->head;
+        s->head = s->tail = NULL;
+        int stopping = s->stopping;
+        pthread_mutex_unlock(&s->lock);
+
+        if (jobs) {
+            write_batch(s, jobs);
+            pthread_mutex_lock(&s->lock);
+            for (job *j = jobs, *next; j; j = next) {
+                next = j->next;
+                if (j->kind == JOB_COMMIT) {
+                    j->done = 1;
+                } else {
+                    free(j->text);
+                    free(j);
+                }
+            }
+            pthread_cond_broadcast(&s->finished);
+            pthread_mutex_unlock(&s->lock);
+        }
+        int64_t now = wall_ms();
+        if (now >= next_poll && !stopping) {
+            take_requeued(s);
+            next_poll = now + REQUEUE_POLL_MS;
+        }
+        if (now >= next_sweep && !stopping) {
+            sweep_retention(s);
+            next_sweep = now + RETENTION_SWEEP_MS;
+        }
+        if (stopping && !jobs)
+            return NULL;
+    }
+}
+
+int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx)
+{
+    s->requeued = requeued;
+    s->requeued_ctx = ctx;
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
+        return -1;
+    s->started = 1;
+    return 0;
+}
+
+static void hand_over(store *s, job *j)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->tail)
+        s->tail->next = j;
+    else
+        s->head = j;
+    s->tail = j;
+    pthread_cond_signal(&s->work);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int store_commit(store *s, notification **items, size_t n, char *err, size_t err_cap)
+{
+    job j = {.kind = JOB_COMMIT, .items = items, .n = n};
+    hand_over(s, &j);
+    pthread_mutex_lock(&s->lock);
+    while (!j.done)
+        pthread_cond_wait(&s->finished, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+    if (j.failed)
+        snprintf(err, err_cap, "%s", j.error);
+    return j.failed ? -1 : 0;
+}
+
+static void mark(store *s, job_kind kind, const notification *n, int64_t at_ms, const char *text)
+{
+    job *j = xcalloc(1, sizeof *j);
+    j->kind = kind;
+    j->id = n->id;
+    j->attempts = n->attempts;
+    j->at_ms = at_ms;
+    j->text = text ? xstrdup(text) : NULL;
+    hand_over(s, j);
+}
+
+void store_mark_delivered(store *s, const notification *n)
+{
+    mark(s, JOB_DELIVERED, n, wall_ms(), NULL);
+}
+
+void store_mark_retry(store *s, const notification *n)
+{
+    mark(s, JOB_RETRY, n, n->next_attempt_ms, n->last_error);
+}
+
+void store_mark_dead(store *s, const notification *n, const char *reason)
+{
+    mark(s, JOB_DEAD, n, wall_ms(), reason);
+}
+
+void store_close(store *s)
+{
+    if (!s)
+        return;
+    if (s->started) {
+        pthread_mutex_lock(&s->lock);
+        s->stopping = 1;
+        pthread_cond_signal(&s->work);
+        pthread_mutex_unlock(&s->lock);
+        pthread_join(s->writer, NULL);
+    }
+    sqlite3_close(s->db);
+    pthread_cond_destroy(&s->work);
+    pthread_cond_destroy(&s->finished);
+    pthread_mutex_destroy(&s->lock);
+    free(s->path);
+    free(s);
+}
+
+/* ---- recovery ----------------------------------------------------------- */
+
+static char *column_text(sqlite3_stmt *q, int col)
+{
+    const unsigned char *t = sqlite3_column_text(q, col);
+    return xstrdup(t ? (const char *)t : "");
+}
+
+static void mentions_from_json(const char *json, mention_set *m)
+{
+    cJSON *root = json_parse(json, strlen(json));
+    static const char *const keys[] = {"mobiles", "user_ids"};
+    void (*const add[])(mention_set *, const char *) = {mention_set_add_mobile,
+                                                         mention_set_add_user_id};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, keys[k]))
+            if (cJSON_IsString(item))
+                add[k](m, item->valuestring);
+    }
+    m->all = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "all"));
+    cJSON_Delete(root);
+}
+
+/* Builds a notification from a row of pending_columns. */
+static notification *row_to_notification(sqlite3_stmt *q)
+{
+    notification *n = xcalloc(1, sizeof *n);
+    n->id = (uint64_t)sqlite3_column_int64(q, 0);
+    n->receiver = column_text(q, 1);
+    n->status = column_text(q, 2);
+    n->alert_count = (size_t)sqlite3_column_int64(q, 3);
+    n->content.format = (herald_format)sqlite3_column_int(q, 4);
+    n->content.title = column_text(q, 5);
+    n->content.text = column_text(q, 6);
+    const unsigned char *mentions = sqlite3_column_text(q, 7);
+    mentions_from_json(mentions ? (const char *)mentions : "{}", &n->content.mentions);
+    if (sqlite3_column_type(q, 8) != SQLITE_NULL) {
+        n->payload_len = (size_t)sqlite3_column_bytes(q, 8);
+        n->payload = xstrndup(sqlite3_column_blob(q, 8), n->payload_len);
+    }
+    n->group_key = column_text(q, 9);
+    const unsigned char *key = sqlite3_column_text(q, 10);
+    snprintf(n->dedup_key, sizeof n->dedup_key, "%s", key ? (const char *)key : "");
+    n->created_ms = sqlite3_column_int64(q, 11);
+    n->next_attempt_ms = sqlite3_column_int64(q, 12);
+    n->attempts = (unsigned)sqlite3_column_int64(q, 13);
+    if (sqlite3_column_type(q, 14) != SQLITE_NULL)
+        n->last_error = column_text(q, 14);
+    return n;
+}
+
+int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void *ctx,
+                       char *err, size_t err_cap)
+{
+    strbuf sql = STRBUF_INIT;
+    sb_printf(&sql, "SELECT %s FROM notifications WHERE state IN ('pending', 'requeued') ORDER BY id",
+              pending_columns);
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sb_str(&sql), -1, &q, NULL);
+    sb_free(&sql);
+    if (rc != SQLITE_OK) {
+        snprintf(err, err_cap, "%s: %s", s->path, sqlite3_errmsg(s->db));
+        return -1;
+    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        each(ctx, row_to_notification(q));
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, err_cap, "%s: %s", s->path, sqlite3_errmsg(s->db));
+        return -1;
+    }
+    char why[256];
+    if (exec(s->db, "UPDATE notifications SET state = 'pending' WHERE state = 'requeued'", why,
+             sizeof why)) {
+        snprintf(err, err_cap, "%s: %s", s->path, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static void json_field_text(strbuf *out, const char *name, sqlite3_stmt *q, int col, int first)
+{
+    sb_printf(out, "%s\"%s\":", first ? "" : ",", name);
+    if (sqlite3_column_type(q, col) == SQLITE_NULL) {
+        sb_puts(out, "null");
+        return;
+    }
+    const char *t = (const char *)sqlite3_column_text(q, col);
+    sb_json_string(out, t, (size_t)sqlite3_column_bytes(q, col));
+}
+
+static void json_field_number(strbuf *out, const char *name, sqlite3_stmt *q, int col)
+{
+    sb_printf(out, ",\"%s\":", name);
+    if (sqlite3_column_type(q, col) == SQLITE_NULL)
+        sb_puts(out, "null");
+    else if (sqlite3_column_type(q, col) == SQLITE_INTEGER)
+        sb_printf(out, "%lld", (long long)sqlite3_column_int64(q, col));
+    else
+        sb_printf(out, "%.3f", sqlite3_column_double(q, col));
+}
+
+/* Already JSON in the row (labels, mentions): embedded as is. */
+static void json_field_raw(strbuf *out, const char *name, sqlite3_stmt *q, int col)
+{
+    const char *t = (const char *)sqlite3_column_text(q, col);
+    sb_printf(out, ",\"%s\":%s", name, t && t[0] ? t : "null");
+}
+
+static int query_failed(sqlite3 *db, char *err, size_t err_cap)
+{
+    snprintf(err, err_cap, "store: %s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return -1;
+}
+
+static const char *const summary_columns =
+    "id, receiver, status, alert_count, state, attempts, last_error, created_ms,"
+    " next_attempt_ms, finished_ms, title";
+
+static void summary_json(strbuf *out, sqlite3_stmt *q)
+{
+    sb_printf(out, "{\"id\":%lld", (long long)sqlite3_column_int64(q, 0));
+    sb_putc(out, ',');
+    json_field_text(out, "receiver", q, 1, 1);
+    json_field_text(out, "status", q, 2, 0);
+    json_field_number(out, "alerts", q, 3);
+    json_field_text(out, "state", q, 4, 0);
+    json_field_number(out, "attempts", q, 5);
+    json_field_text(out, "last_error", q, 6, 0);
+    json_field_number(out, "created_ms", q, 7);
+    json_field_number(out, "next_attempt_ms", q, 8);
+    json_field_number(out, "finished_ms", q, 9);
+    json_field_text(out, "title", q, 10, 0);
+}
+
+int store_list(const char *data_dir, queue_view view, int limit, strbuf *json, char *err,
+               size_t err_cap)
+{
+    sqlite3 *db = open_existing(data_dir, 0, err, err_cap);
+    if (!db)
+        return -1;
+    strbuf sql = STRBUF_INIT;
+    sb_printf(&sql, "SELECT %s FROM notifications WHERE state IN (%s) ORDER BY id DESC LIMIT ?1",
+              summary_columns, view == QUEUE_DEAD ? "'dead'" : "'pending', 'requeued'");
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(db, sb_str(&sql), -1, &q, NULL);
+    sb_free(&sql);
+    if (rc != SQLITE_OK)
+        return query_failed(db, err, err_cap);
+    sqlite3_bind_int(q, 1, limit > 0 ? limit : 100);
+    sb_putc(json, '[');
+    int first = 1;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        if (!first)
+            sb_putc(json, ',');
+        first = 0;
+        summary_json(json, q);
+        sb_putc(json, '}');
+    }
+    sb_putc(json, ']');
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return query_failed(db, err, err_cap);
+    sqlite3_close(db);
+    return 0;
+}
+
+int store_show(const char *data_dir, uint64_t id, strbuf *json, char *err, size_t err_cap)
+{
+    sqlite3 *db = open_existing(data_dir, 0, err, err_cap);
+    if (!db)
+        return -1;
+    strbuf sql = STRBUF_INIT;
+    sb_printf(&sql, "SELECT %s, text, mentions FROM notifications WHERE id = ?1", summary_columns);
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(db, sb_str(&sql), -1, &q, NULL);
+    sb_free(&sql);
+    if (rc != SQLITE_OK)
+        return query_failed(db, err, err_cap);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+    rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE)
+            return query_failed(db, err, err_cap);
+        sqlite3_close(db);
+        return 1;
+    }
+    summary_json(json, q);
+    json_field_text(json, "text", q, 11, 0);
+    json_field_raw(json, "mentions", q, 12);
+    sqlite3_finalize(q);
+    sb_puts(json, ",\"alerts\":[");
+    rc = sqlite3_prepare_v2(db,
+                            "SELECT fingerprint, alertname, status, labels FROM history"
+                            " WHERE notification_id = ?1 ORDER BY id",
+                            -1, &q, NULL);
+    if (rc != SQLITE_OK)
+        return query_failed(db, err, err_cap);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+    for (int first = 1; (rc = sqlite3_step(q)) == SQLITE_ROW; first = 0) {
+        sb_puts(json, first ? "{" : ",{");
+        json_field_text(json, "fingerprint", q, 0, 1);
+        json_field_text(json, "alertname", q, 1, 0);
+        json_field_text(json, "status", q, 2, 0);
+        json_field_raw(json, "labels", q, 3);
+        sb_putc(json, '}');
+    }
+    sqlite3_finalize(q);
+    sb_puts(json, "]}");
+    sqlite3_close(db);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Changes one dead letter; 1 when id is not one. */
+static int change_dead_letter(const char *data_dir, uint64_t id, const char *sql, char *err,
+                              size_t err_cap)
+{
+    sqlite3 *db = open_existing(data_dir, 1, err, err_cap);
+    if (!db)
+        return -1;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return query_failed(db, err, err_cap);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+    sqlite3_bind_int64(q, 2, wall_ms());
+    int rc = sqlite3_step(q);
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return query_failed(db, err, err_cap);
+    int changed = sqlite3_changes(db);
+    sqlite3_close(db);
+    return changed ? 0 : 1;
+}
+
+int store_requeue(const char *data_dir, uint64_t id, char *err, size_t err_cap)
+{
+    /* A fresh start: attempts and age count again from now, so the
+     * maximum age does not dead-letter it at once. */
+    return change_dead_letter(data_dir, id,
+                              "UPDATE notifications SET state = 'requeued', attempts = 0,"
+                              " created_ms = ?2, next_attempt_ms = ?2, finished_ms = NULL"
+                              " WHERE id = ?1 AND state = 'dead'",
+                              err, err_cap);
+}
+
+int store_drop(const char *data_dir, uint64_t id, char *err, size_t err_cap)
+{
+    return change_dead_letter(data_dir, id,
+                              "DELETE FROM notifications WHERE id = ?1 AND state = 'dead'"
+                              " AND ?2 IS NOT NULL",
+                              err, err_cap);
+}
+
+int store_history(const char *data_dir, const history_filter *f, strbuf *json, char *err,
+                  size_t err_cap)
+{
+    sqlite3 *db = open_existing(data_dir, 0, err, err_cap);
+    if (!db)
+        return -1;
+    sqlite3_stmt *q = NULL;
+    /* Absent filters bind NULL and match everything. */
+    const char *sql =
+        "SELECT h.id, h.notification_id, h.fingerprint, h.alertname, h.instance, h.severity,"
+        " h.status, h.starts_at, h.ends_at, h.receiver, h.labels, h.annotations, h.result,"
+        " h.created_ms FROM history h"
+        " WHERE (?1 IS NULL OR h.alertname = ?1) AND (?2 IS NULL OR h.receiver = ?2)"
+        " AND (?3 IS NULL OR h.status = ?3) AND (?4 IS NULL OR h.created_ms >= ?4)"
+        " AND (?5 IS NULL OR h.created_ms <= ?5) ORDER BY h.id DESC LIMIT ?6";
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return query_failed(db, err, err_cap);
+    if (f->alertname)
+        sqlite3_bind_text(q, 1, f->alertname, -1, SQLITE_STATIC);
+    if (f->receiver)
+        sqlite3_bind_text(q, 2, f->receiver, -1, SQLITE_STATIC);
+    if (f->status)
+        sqlite3_bind_text(q, 3, f->status, -1, SQLITE_STATIC);
+    if (f->since_ms)
+        sqlite3_bind_int64(q, 4, f->since_ms);
+    if (f->until_ms)
+        sqlite3_bind_int64(q, 5, f->until_ms);
+    sqlite3_bind_int(q, 6, f->limit > 0 ? f->limit : 100);
+    sb_putc(json, '[');
+    int rc;
+    for (int first = 1; (rc = sqlite3_step(q)) == SQLITE_ROW; first = 0) {
+        sb_printf(json, "%s{\"id\":%lld,\"notification\":%lld,", first ? "" : ",",
+                  (long long)sqlite3_column_int64(q, 0), (long long)sqlite3_column_int64(q, 1));
+        json_field_text(json, "fingerprint", q, 2, 1);
+        json_field_text(json, "alertname", q, 3, 0);
+        json_field_text(json, "instance", q, 4, 0);
+        json_field_text(json, "severity", q, 5, 0);
+        json_field_text(json, "status", q, 6, 0);
+        json_field_number(json, "startsAt", q, 7);
+        json_field_number(json, "endsAt", q, 8);
+        json_field_text(json, "receiver", q, 9, 0);
+        json_field_raw(json, "labels", q, 10);
+        json_field_raw(json, "annotations", q, 11);
+        json_field_text(json, "result", q, 12, 0);
+        json_field_number(json, "created_ms", q, 13);
+        sb_putc(json, '}');
+    }
+    sb_putc(json, ']');
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return query_failed(db, err, err_cap);
+    sqlite3_close(db);
+    return 0;
+}
+
+int store_history_top(const char *data_dir, const char *by, int64_t since_ms, int limit,
+                      strbuf *json, char *err, size_t err_cap)
+{
+    static const char *const columns[] = {"alertname", "instance", "severity", "receiver"};
+    const char *column = NULL;
+    for (size_t i = 0; i < sizeof columns / sizeof columns[0]; i++)
+        if (strcmp(by, columns[i]) == 0)
+            column = columns[i];
+    if (!column) {
+        snprintf(err, err_cap, "by: expected alertname, instance, severity or receiver");
+        return 1;
+    }
+    sqlite3 *db = open_existing(data_dir, 0, err, err_cap);
+    if (!db)
+        return -1;
+    char sql[256];
+    /* Firing rows only: the TOP of what alerted, not of what recovered. */
+    snprintf(sql, sizeof sql,
+             "SELECT %s, COUNT(*) FROM history WHERE created_ms >= ?1 AND status = 'firing'"
+             " GROUP BY %s ORDER BY COUNT(*) DESC, %s LIMIT ?2",
+             column, column, column);
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+        return query_failed(db, err, err_cap);
+    sqlite3_bind_int64(q, 1, since_ms);
+    sqlite3_bind_int(q, 2, limit > 0 ? limit : 10);
+    sb_putc(json, '[');
+    int rc;
+    for (int first = 1; (rc = sqlite3_step(q)) == SQLITE_ROW; first = 0) {
+        sb_puts(json, first ? "{" : ",{");
+        json_field_text(json, column, q, 0, 1);
+        json_field_number(json, "count", q, 1);
+        sb_putc(json, '}');
+    }
+    sb_putc(json, ']');
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return query_failed(db, err, err_cap);
+    sqlite3_close(db);
+    return 0;
+}
