@@ -769,6 +769,17 @@ static void set_defaults(config *c)
     c->delivery.max_in_flight = 64;
 }
 
+static void resolve_data_dir(config *c)
+{
+    /* The store creates data_dir; only its place is resolved here. */
+    if (c->data_dir[0] != '/') {
+        strbuf dir = STRBUF_INIT;
+        sb_printf(&dir, "%s/%s", c->dir, c->data_dir);
+        free(c->data_dir);
+        c->data_dir = sb_take(&dir);
+    }
+}
+
 static int read_top_level(loader *ld)
 {
     lua_State *L = ld->L;
@@ -811,13 +822,7 @@ static int read_top_level(loader *ld)
         return fail_at(ld, "timezone", "%s", tzerr);
     if (!c->plugin_dir)
         c->plugin_dir = default_plugin_dir();
-    /* The store creates data_dir; only its place is resolved here. */
-    if (c->data_dir[0] != '/') {
-        strbuf dir = STRBUF_INIT;
-        sb_printf(&dir, "%s/%s", c->dir, c->data_dir);
-        free(c->data_dir);
-        c->data_dir = sb_take(&dir);
-    }
+    resolve_data_dir(c);
     if (resolve_path(ld, "route", &c->route_path, 0) ||
         resolve_path(ld, "templates", &c->templates_dir, 1) ||
         resolve_path(ld, "plugin_dir", &c->plugin_dir, 1) || read_template_names(ld))
@@ -835,32 +840,25 @@ static int read_top_level(loader *ld)
     return 0;
 }
 
-int config_load(const char *path, config *out, char *err, size_t err_cap)
+/* Runs the configuration file in a sandbox and leaves the table of what it
+ * set on the stack of the returned state (NULL with err on failure). */
+static lua_State *run_config(loader *ld, tz_zone **utc, char *err, size_t err_cap)
 {
-    memset(out, 0, sizeof *out);
-    set_defaults(out);
-    out->path = xstrdup(path);
-    char *copy = xstrdup(path);
-    out->dir = xstrdup(dirname(copy));
-    free(copy);
-
-    loader ld = {.conf = out, .err = err, .err_cap = err_cap, .unset_env = STRBUF_INIT};
-    tz_zone *utc = tz_load("UTC", err, err_cap);
-    ld.L = utc ? sandbox_new(&out->lua, utc) : NULL;
-    int rc = -1;
-    if (!ld.L) {
-        if (utc)
+    const char *path = ld->conf->path;
+    *utc = tz_load("UTC", err, err_cap);
+    lua_State *L = *utc ? sandbox_new(&ld->conf->lua, *utc) : NULL;
+    if (!L) {
+        if (*utc)
             snprintf(err, err_cap, "%s: cannot create a Lua state", path);
-        goto done;
+        return NULL;
     }
-    lua_State *L = ld.L;
     /* Globals the file sets land in `settings`; reads fall back to the
      * sandbox's globals, which is where env() lives. */
-    lua_pushlightuserdata(L, &ld);
+    lua_pushlightuserdata(L, ld);
     lua_pushcclosure(L, lua_env, 1);
     lua_setglobal(L, "env");
     if (sandbox_load_file(L, path, err, err_cap))
-        goto done;
+        goto fail;
     lua_newtable(L); /* settings */
     lua_newtable(L); /* its metatable */
     lua_pushglobaltable(L);
@@ -870,15 +868,57 @@ int config_load(const char *path, config *out, char *err, size_t err_cap)
     lua_setupvalue(L, -3, 1); /* _ENV of the chunk */
     lua_insert(L, -2);        /* settings below the chunk */
     if (sandbox_call(L, 0, 0, err, err_cap))
-        goto done;
-    rc = read_top_level(&ld);
-done:
+        goto fail;
+    return L;
+fail:
+    sandbox_close(L);
+    return NULL;
+}
+
+static void start_config(config *c, const char *path)
+{
+    memset(c, 0, sizeof *c);
+    set_defaults(c);
+    c->path = xstrdup(path);
+    char *copy = xstrdup(path);
+    c->dir = xstrdup(dirname(copy));
+    free(copy);
+}
+
+
+int config_load(const char *path, config *out, char *err, size_t err_cap)
+{
+    start_config(out, path);
+    loader ld = {.conf = out, .err = err, .err_cap = err_cap, .unset_env = STRBUF_INIT};
+    tz_zone *utc = NULL;
+    ld.L = run_config(&ld, &utc, err, err_cap);
+    int rc = ld.L ? read_top_level(&ld) : -1;
     if (ld.L)
         sandbox_close(ld.L);
     tz_free(utc);
     sb_free(&ld.unset_env);
     if (rc)
         config_free(out);
+    return rc;
+}
+
+int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap)
+{
+    config c;
+    start_config(&c, path);
+    loader ld = {.conf = &c, .err = err, .err_cap = err_cap, .unset_env = STRBUF_INIT};
+    tz_zone *utc = NULL;
+    ld.L = run_config(&ld, &utc, err, err_cap);
+    int rc = ld.L ? read_string_field(&ld, "data_dir", 0, &c.data_dir) : -1;
+    if (rc == 0) {
+        resolve_data_dir(&c);
+        *data_dir = xstrdup(c.data_dir);
+    }
+    if (ld.L)
+        sandbox_close(ld.L);
+    tz_free(utc);
+    sb_free(&ld.unset_env);
+    config_free(&c);
     return rc;
 }
 

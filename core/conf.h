@@ -79,6 +79,9 @@ typedef struct config {
  * one channel instance per receiver. Returns 0, or -1 with err set. */
 int config_load(const char *path, config *out, char *err, size_t err_cap);
 void config_free(config *c);
+/* Only data_dir (resolved), for commands that read the store: the rest of
+ * the file is run but not validated, so they work without the secrets. */
+int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap);
 const receiver *config_receiver(const config *c, const char *name);
 
 /* "1500ms", "10s", "5m", "24h", "7d", or a bare number of seconds. */

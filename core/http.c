@@ -14,6 +14,7 @@
 
 #include <microhttpd.h>
 
+#include "api.h"
 #include "generation.h"
 #include "ingest.h"
 #include "log.h"
@@ -29,6 +30,7 @@ struct http_server {
     void *reload_ctx;
     atomic_int stopping;
     atomic_int ingesting;  /* ingest requests between their stopping check and queueing */
+    char *data_dir;
     pthread_key_t script_key;
 };
 
@@ -40,6 +42,7 @@ typedef enum endpoint {
     ENDPOINT_READY,
     ENDPOINT_RELOAD,
     ENDPOINT_METRICS,
+    ENDPOINT_API,         /* /api/v1/…, see api.h */
 } endpoint;
 
 typedef struct request_ctx {
@@ -120,6 +123,10 @@ static unsigned match_endpoint(const char *url, const char *method, endpoint *ep
     *receiver = NULL;
     *allow = "POST";
     const char *rest;
+    if (after_prefix(url, API_PREFIX)) {
+        *ep = ENDPOINT_API; /* api_handle judges paths and methods */
+        return 0;
+    }
     if (strcmp(url, "/webhook") == 0) {
         *ep = ENDPOINT_WEBHOOK;
     } else if ((rest = after_prefix(url, "/webhook/")) && *rest && !has_slash(rest)) {
@@ -284,10 +291,38 @@ static enum MHD_Result handle_reload(http_server *srv, struct MHD_Connection *co
     return send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
 }
 
+static const char *query_argument(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+static enum MHD_Result handle_api(http_server *srv, struct MHD_Connection *conn, const char *url,
+                                  const char *method)
+{
+    strbuf body = STRBUF_INIT;
+    api_query q = {query_argument, conn};
+    const char *allow = NULL;
+    unsigned status = api_handle(srv->data_dir, method, url, &q, &body, &allow);
+    enum MHD_Result rc;
+    if (status == 405) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "{\"status\":\"error\",\"error\":\"method %s not allowed on %s\"}\n",
+                 method, url);
+        rc = send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", msg,
+                       MHD_HTTP_HEADER_ALLOW, allow);
+    } else {
+        rc = send_text(conn, status, "application/json", sb_str(&body), NULL, NULL);
+    }
+    sb_free(&body);
+    return rc;
+}
+
 static enum MHD_Result handle_complete(http_server *srv, struct MHD_Connection *conn,
-                                       request_ctx *ctx)
+                                       request_ctx *ctx, const char *url, const char *method)
 {
     switch (ctx->ep) {
+    case ENDPOINT_API:
+        return handle_api(srv, conn, url, method);
     case ENDPOINT_HEALTHY:
         return send_text(conn, MHD_HTTP_OK, "text/plain", "Healthy.\n", NULL, NULL);
     case ENDPOINT_READY:
@@ -377,7 +412,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
-    return handle_complete(srv, conn, ctx);
+    return handle_complete(srv, conn, ctx, url, method);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -439,8 +474,8 @@ int parse_listen_address(const char *listen, char *host, size_t host_cap, unsign
     return 0;
 }
 
-http_server *http_start(const char *listen, unsigned threads, outbox *box, reload_fn reload,
-                        void *reload_ctx, char *err, size_t err_cap)
+http_server *http_start(const char *listen, unsigned threads, outbox *box, const char *data_dir,
+                        reload_fn reload, void *reload_ctx, char *err, size_t err_cap)
 {
     char host[128];
     unsigned short port;
@@ -464,6 +499,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, reloa
     }
     http_server *srv = xcalloc(1, sizeof *srv);
     srv->box = box;
+    srv->data_dir = xstrdup(data_dir);
     srv->reload = reload;
     srv->reload_ctx = reload_ctx;
     pthread_key_create(&srv->script_key, free_thread_script);
@@ -480,6 +516,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, reloa
     if (!srv->daemon) {
         snprintf(err, err_cap, "listen: cannot serve on %s: %s", listen, strerror(errno));
         pthread_key_delete(srv->script_key);
+        free(srv->data_dir);
         free(srv);
         return NULL;
     }
@@ -498,5 +535,6 @@ void http_stop(http_server *s)
 {
     MHD_stop_daemon(s->daemon);
     pthread_key_delete(s->script_key);
+    free(s->data_dir);
     free(s);
 }

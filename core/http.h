@@ -19,8 +19,9 @@ typedef int (*reload_fn)(void *ctx, char *err, size_t err_cap);
 int parse_listen_address(const char *listen, char *host, size_t host_cap, unsigned short *port,
                          char *err, size_t err_cap);
 
-http_server *http_start(const char *listen, unsigned threads, outbox *box, reload_fn reload,
-                        void *reload_ctx, char *err, size_t err_cap);
+/* data_dir: the store the /api/v1/ endpoints read. */
+http_server *http_start(const char *listen, unsigned threads, outbox *box, const char *data_dir,
+                        reload_fn reload, void *reload_ctx, char *err, size_t err_cap);
 /* From now on ingest and /-/ready answer 503 (so senders retry and load
  * balancers move away) while the server keeps listening; waits up to
  * wait_ms for ingest requests already past that check to queue. */

@@ -10,11 +10,13 @@
 
 #include <curl/curl.h>
 
+#include "api.h"
 #include "dispatch.h"
 #include "generation.h"
 #include "host.h"
 #include "http.h"
 #include "ingest.h"
+#include "json.h"
 #include "log.h"
 #include "metrics.h"
 #include "outbox.h"
@@ -34,6 +36,15 @@ typedef struct cli {
     const char *listen;
     const char *receiver;
     const char *payload;
+    const char *args[2];     /* queue and history: action and id */
+    size_t args_len;
+    int dead;
+    const char *alertname;
+    const char *status;
+    const char *since;
+    const char *until;
+    const char *limit;
+    const char *by;
 } cli;
 
 static const char *const usage_text =
@@ -45,6 +56,8 @@ static const char *const usage_text =
     "  render    preview a receiver's message and request for a payload, without sending\n"
     "  route     show which receivers each alert of a payload goes to\n"
     "  plugins   list the loaded channel plugins and their options\n"
+    "  queue     list, show, retry or drop queued notifications and dead letters\n"
+    "  history   show the alert history and its most frequent alerts\n"
     "\n"
     "Run 'herald COMMAND --help' for the options of a command.\n";
 
@@ -84,6 +97,24 @@ static const struct {
               "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
               "  -p, --payload FILE     JSON payload to route\n"
               "  -r, --receiver NAME    default receiver, as /webhook/NAME would give\n"},
+    {"queue", "usage: herald queue list [--dead] [--limit N] [-c FILE]\n"
+              "       herald queue show ID | retry ID | drop ID [-c FILE]\n"
+              "\n"
+              "Work on the store in the configuration's data_dir, also while herald serves.\n"
+              "  list          notifications waiting for delivery (--dead: dead letters)\n"
+              "  show ID       one notification with its text, state, attempts, last error\n"
+              "  retry ID      deliver a dead letter again (after fixing what failed)\n"
+              "  drop ID       forget a dead letter\n"
+              "\n"
+              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
+    {"history", "usage: herald history [--alertname A] [--receiver R] [--status firing|resolved]\n"
+                "                      [--since 24h] [--until TIME] [--limit N] [-c FILE]\n"
+                "       herald history top [--by alertname|instance|severity|receiver] [--since 24h]\n"
+                "\n"
+                "One row per alert per notification, newest first; `top` counts firing alerts.\n"
+                "Times are durations ago (\"24h\"), RFC 3339 or epoch milliseconds.\n"
+                "\n"
+                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
     {"plugins", "usage: herald plugins [-c FILE]\n"
                 "\n"
                 "List the plugins in the configuration's plugin_dir with their channels,\n"
@@ -127,21 +158,46 @@ static int parse_args(int argc, char **argv, cli *c)
     }
     if (!help_for(c->command))
         return usage_error(NULL, "unknown command \"%s\"", c->command);
+    enum { OPT_DEAD = 256, OPT_ALERTNAME, OPT_STATUS, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_BY };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
         {"receiver", required_argument, NULL, 'r'}, {"payload", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},           {"dead", no_argument, NULL, OPT_DEAD},
+        {"alertname", required_argument, NULL, OPT_ALERTNAME},
+        {"status", required_argument, NULL, OPT_STATUS},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"by", required_argument, NULL, OPT_BY},
+        {NULL, 0, NULL, 0},
     };
     optind = 2;
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, ":c:l:r:p:h", options, NULL)) != -1) {
+    int is_queue = strcmp(c->command, "queue") == 0;
+    int is_history = strcmp(c->command, "history") == 0;
+    /* "+": stop at the first positional, which queue and history take. */
+    while (optind < argc) {
+        opt = getopt_long(argc, argv, "+:c:l:r:p:h", options, NULL);
+        if (opt == -1) {
+            if (!(is_queue || is_history) || c->args_len == 2)
+                break;
+            c->args[c->args_len++] = argv[optind++];
+            continue;
+        }
         switch (opt) {
         case 'c': c->config = optarg; break;
         case 'l': c->listen = optarg; break;
         case 'r': c->receiver = optarg; break;
         case 'p': c->payload = optarg; break;
         case 'h': fputs(help_for(c->command), stdout); return 0;
+        case OPT_DEAD: c->dead = 1; break;
+        case OPT_ALERTNAME: c->alertname = optarg; break;
+        case OPT_STATUS: c->status = optarg; break;
+        case OPT_SINCE: c->since = optarg; break;
+        case OPT_UNTIL: c->until = optarg; break;
+        case OPT_LIMIT: c->limit = optarg; break;
+        case OPT_BY: c->by = optarg; break;
         case ':': return usage_error(c->command, "option %s needs a value", argv[optind - 1]);
         default: return usage_error(c->command, "unknown option %s", argv[optind - 1]);
         }
@@ -151,12 +207,19 @@ static int parse_args(int argc, char **argv, cli *c)
     int is_serve = strcmp(c->command, "serve") == 0;
     int is_render = strcmp(c->command, "render") == 0;
     int is_route = strcmp(c->command, "route") == 0;
+    if ((c->dead || c->alertname || c->status || c->since || c->until || c->limit || c->by) &&
+        !is_queue && !is_history)
+        return usage_error(c->command, "%s", "that option is only for queue and history");
     if (c->listen && !is_serve)
         return usage_error(c->command, "%s", "--listen is only for serve");
-    if (c->receiver && !is_render && !is_route)
-        return usage_error(c->command, "%s", "--receiver is only for render and route");
+    if (c->receiver && !is_render && !is_route && !is_history)
+        return usage_error(c->command, "%s", "--receiver is only for render, route and history");
     if (c->payload && !is_render && !is_route)
         return usage_error(c->command, "%s", "--payload is only for render and route");
+    if (is_queue && (c->args_len == 0 || (strcmp(c->args[0], "list") == 0) != (c->args_len == 1)))
+        return usage_error(c->command, "%s", "expected list, or show|retry|drop and an id");
+    if (is_history && c->args_len && (strcmp(c->args[0], "top") != 0 || c->args_len > 1))
+        return usage_error(c->command, "%s", "the only subcommand is top");
     if ((is_render || is_route) && !c->payload)
         return usage_error(c->command, "%s", "--payload FILE is required");
     if (is_render && !c->receiver)
@@ -360,6 +423,142 @@ static const char *option_type_label(herald_option_type t)
     return "?";
 }
 
+/* ---- queue and history -------------------------------------------------- */
+
+static char *configured_data_dir(const cli *c)
+{
+    char *dir = NULL;
+    char err[1024];
+    if (config_data_dir(c->config, &dir, err, sizeof err))
+        fprintf(stderr, "herald: %s\n", err);
+    return dir;
+}
+
+static void format_ms(const cJSON *item, char *out, size_t cap)
+{
+    if (!cJSON_IsNumber(item)) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    time_t seconds = (time_t)(item->valuedouble / 1000);
+    struct tm tm;
+    localtime_r(&seconds, &tm);
+    strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
+}
+
+static const char *text_of(const cJSON *row, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(row, key);
+    return cJSON_IsString(item) ? item->valuestring : "";
+}
+
+static long number_of(const cJSON *row, const char *key)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(row, key);
+    return cJSON_IsNumber(item) ? (long)item->valuedouble : 0;
+}
+
+static void print_queue_table(const char *json, int dead)
+{
+    cJSON *rows = json_parse(json, strlen(json));
+    printf("%-8s %-16s %-9s %6s %8s  %-19s  %s\n", "ID", "RECEIVER", "STATUS", "ALERTS", "ATTEMPTS",
+           dead ? "GAVE UP" : "NEXT ATTEMPT", dead ? "REASON" : "LAST ERROR");
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows)
+    {
+        char when[32];
+        format_ms(cJSON_GetObjectItemCaseSensitive(row, dead ? "finished_ms" : "next_attempt_ms"), when,
+                  sizeof when);
+        printf("%-8ld %-16s %-9s %6ld %8ld  %-19s  %s\n", number_of(row, "id"), text_of(row, "receiver"),
+               text_of(row, "status"), number_of(row, "alerts"), number_of(row, "attempts"), when,
+               text_of(row, "last_error"));
+    }
+    if (cJSON_GetArraySize(rows) == 0)
+        printf("(none)\n");
+    cJSON_Delete(rows);
+}
+
+static int cmd_queue(const cli *c)
+{
+    char *data_dir = configured_data_dir(c);
+    if (!data_dir)
+        return EXIT_INVALID;
+    const char *action = c->args[0];
+    strbuf out = STRBUF_INIT;
+    char err[512];
+    int rc;
+    if (strcmp(action, "list") == 0) {
+        rc = store_list(data_dir, c->dead ? QUEUE_DEAD : QUEUE_PENDING, c->limit ? atoi(c->limit) : 100,
+                        &out, err, sizeof err);
+        if (rc == 0)
+            print_queue_table(sb_str(&out), c->dead);
+    } else {
+        char *end;
+        unsigned long long id = strtoull(c->args[1], &end, 10);
+        if (*end || end == c->args[1]) {
+            free(data_dir);
+            return usage_error(c->command, "\"%s\" is not a notification id", c->args[1]);
+        }
+        if (strcmp(action, "show") == 0)
+            rc = store_show(data_dir, id, &out, err, sizeof err);
+        else if (strcmp(action, "retry") == 0)
+            rc = store_requeue(data_dir, id, err, sizeof err);
+        else if (strcmp(action, "drop") == 0)
+            rc = store_drop(data_dir, id, err, sizeof err);
+        else {
+            free(data_dir);
+            return usage_error(c->command, "unknown action \"%s\"", action);
+        }
+        if (rc == 1)
+            snprintf(err, sizeof err, "%s %llu: no such %s", action, id,
+                     strcmp(action, "show") == 0 ? "notification" : "dead letter");
+        else if (rc == 0 && strcmp(action, "show") == 0)
+            printf("%s\n", sb_str(&out));
+        else if (rc == 0)
+            printf("%s %llu: %s\n", action, id,
+                   strcmp(action, "retry") == 0
+                       ? "requeued; the running herald delivers it within a second (or at its next start)"
+                       : "dropped");
+    }
+    if (rc)
+        fprintf(stderr, "herald: queue %s\n", err);
+    sb_free(&out);
+    free(data_dir);
+    return rc ? EXIT_INVALID : 0;
+}
+
+static int cmd_history(const cli *c)
+{
+    history_filter f = {.alertname = c->alertname, .receiver = c->receiver, .status = c->status,
+                        .limit = c->limit ? atoi(c->limit) : 0};
+    int64_t now = (int64_t)time(NULL) * 1000;
+    if ((c->since && parse_time_ms(c->since, now, &f.since_ms)) ||
+        (c->until && parse_time_ms(c->until, now, &f.until_ms)))
+        return usage_error(c->command, "%s", "--since/--until: expected a duration such as 24h, "
+                                             "an RFC 3339 time or epoch milliseconds");
+    char *data_dir = configured_data_dir(c);
+    if (!data_dir)
+        return EXIT_INVALID;
+    strbuf out = STRBUF_INIT;
+    char err[512];
+    int rc;
+    if (c->args_len) {
+        if (!c->since)
+            f.since_ms = now - 24LL * 3600 * 1000;
+        rc = store_history_top(data_dir, c->by ? c->by : "alertname", f.since_ms, f.limit, &out, err,
+                               sizeof err);
+    } else {
+        rc = store_history(data_dir, &f, &out, err, sizeof err);
+    }
+    if (rc == 0)
+        printf("%s\n", sb_str(&out));
+    else
+        fprintf(stderr, "herald: history: %s\n", err);
+    sb_free(&out);
+    free(data_dir);
+    return rc ? EXIT_INVALID : 0;
+}
+
 static int cmd_plugins(const cli *c)
 {
     config conf;
@@ -499,7 +698,7 @@ static int cmd_serve(const cli *c, generation *g)
         snprintf(err, sizeof err, "cannot start the dispatcher");
         goto done;
     }
-    if (!(srv = http_start(listen, threads, box, reload, &st, err, sizeof err)))
+    if (!(srv = http_start(listen, threads, box, data_dir, reload, &st, err, sizeof err)))
         goto done;
     log_info("herald", "herald %s serving on http://%s (%zu receivers, generation %u, store %s)",
              HERALD_VERSION, listen, g->conf.receivers_len, g->number, data_dir);
@@ -540,6 +739,10 @@ int main(int argc, char **argv)
 
     if (strcmp(c.command, "plugins") == 0)
         return cmd_plugins(&c);
+    if (strcmp(c.command, "queue") == 0)
+        return cmd_queue(&c);
+    if (strcmp(c.command, "history") == 0)
+        return cmd_history(&c);
 
     /* Every thread started from here on inherits these blocked signals;
      * serve's main thread takes them with sigwait. */

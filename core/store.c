@@ -750,7 +750,8 @@ static int change_dead_letter(const char *data_dir, uint64_t id, const char *sql
     if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
         return query_failed(db, err, err_cap);
     sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
-    sqlite3_bind_int64(q, 2, wall_ms());
+    if (sqlite3_bind_parameter_count(q) >= 2)
+        sqlite3_bind_int64(q, 2, wall_ms());
     int rc = sqlite3_step(q);
     sqlite3_finalize(q);
     if (rc != SQLITE_DONE)
@@ -774,8 +775,7 @@ int store_requeue(const char *data_dir, uint64_t id, char *err, size_t err_cap)
 int store_drop(const char *data_dir, uint64_t id, char *err, size_t err_cap)
 {
     return change_dead_letter(data_dir, id,
-                              "DELETE FROM notifications WHERE id = ?1 AND state = 'dead'"
-                              " AND ?2 IS NOT NULL",
+                              "DELETE FROM notifications WHERE id = ?1 AND state = 'dead'",
                               err, err_cap);
 }
 

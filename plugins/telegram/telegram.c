@@ -1,0 +1,775 @@
+/* Telegram bots: sendMessage with the message converted to Telegram's HTML
+ * subset. Wire facts: /work/shared/CHANNELS.md, "Telegram bot". */
+#include <herald/plugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+/* Telegram refuses a text over 4096 characters after entity parsing
+ * ("Bad Request: message is too long"). */
+#define MAX_TEXT_CHARS 4096
+#define TRUNCATION_MARKER "\n\n…（内容过长，已截断）"
+#define DEFAULT_API_URL "https://api.telegram.org"
+/* How much of an unexpected response body a verdict quotes. */
+#define BODY_QUOTE_BYTES 160
+/* Nesting of **, * and ~~ spans tracked on one line. */
+#define MAX_SPANS 8
+
+typedef struct bot {
+    const herald_host *host;
+    char *url;      /* …/bot<token>/sendMessage */
+    char *log_url;  /* the same without the token */
+    char *chat_id;  /* as JSON: a number, or a quoted @channelname */
+} bot;
+
+static void bot_destroy(void *instance)
+{
+    bot *b = instance;
+    if (!b)
+        return;
+    free(b->url);
+    free(b->log_url);
+    free(b->chat_id);
+    free(b);
+}
+
+static const char *option_string(const herald_option_value *value)
+{
+    return value->present && value->string ? value->string : "";
+}
+
+static int all_of(const char *text, size_t len, const char *allowed_punct)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+              (c && strchr(allowed_punct, c))))
+            return 0;
+    }
+    return 1;
+}
+
+static int is_digits(const char *text, size_t len)
+{
+    if (!len)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (text[i] < '0' || text[i] > '9')
+            return 0;
+    return 1;
+}
+
+/* 123456789:AAH… — the bot id, a colon and the secret part. */
+static int is_token(const char *token)
+{
+    const char *colon = strchr(token, ':');
+    return colon && is_digits(token, (size_t)(colon - token)) && colon[1] &&
+           all_of(colon + 1, strlen(colon + 1), "_-");
+}
+
+/* -1001234567890 (groups are negative), or @channelname for public
+ * channels: 5 to 32 letters, digits and underscores. */
+static int is_chat_id(const char *chat_id)
+{
+    size_t len = strlen(chat_id);
+    if (chat_id[0] == '@')
+        return len >= 6 && len <= 33 && all_of(chat_id + 1, len - 1, "_");
+    const char *digits = chat_id[0] == '-' ? chat_id + 1 : chat_id;
+    return strlen(digits) <= 19 && is_digits(digits, strlen(digits));
+}
+
+static int is_api_url(const char *url)
+{
+    size_t scheme = strncmp(url, "https://", 8) == 0 ? 8 : strncmp(url, "http://", 7) == 0 ? 7 : 0;
+    return scheme && url[scheme] && url[scheme] != '/' && !strpbrk(url, " \t\r\n?#");
+}
+
+static char *joined(const char *a, const char *b, const char *c)
+{
+    size_t size = strlen(a) + strlen(b) + strlen(c) + 1;
+    char *out = malloc(size);
+    if (out)
+        snprintf(out, size, "%s%s%s", a, b, c);
+    return out;
+}
+
+static void *bot_configure(const herald_host *host, const char *receiver,
+                           const herald_option_value *values, char *err, size_t err_cap)
+{
+    (void)receiver;
+    const char *token = option_string(&values[0]);
+    const char *chat_id = option_string(&values[1]);
+    const char *api_url = values[2].present ? option_string(&values[2]) : DEFAULT_API_URL;
+    if (!is_token(token)) {
+        snprintf(err, err_cap, "token: must be a bot token from @BotFather, 123456789:AA…");
+        return NULL;
+    }
+    if (!is_chat_id(chat_id)) {
+        snprintf(err, err_cap,
+                 "chat_id: must be a numeric chat id (-1001234567890) or a public @channelname");
+        return NULL;
+    }
+    if (!is_api_url(api_url)) {
+        snprintf(err, err_cap, "api_url: must be an http(s) URL such as " DEFAULT_API_URL);
+        return NULL;
+    }
+    bot *b = calloc(1, sizeof *b);
+    char *base = malloc(strlen(api_url) + 1);
+    if (!b || !base) {
+        free(b);
+        free(base);
+        snprintf(err, err_cap, "out of memory");
+        return NULL;
+    }
+    memcpy(base, api_url, strlen(api_url) + 1);
+    for (size_t len = strlen(base); len && base[len - 1] == '/'; len--)
+        base[len - 1] = '\0';
+    char *bot_path = joined("/bot", token, "/sendMessage");
+    b->host = host;
+    b->url = bot_path ? joined(base, bot_path, "") : NULL;
+    b->log_url = joined(base, "/bot…/sendMessage", "");
+    b->chat_id = chat_id[0] == '@' ? joined("\"", chat_id, "\"") : joined(chat_id, "", "");
+    free(bot_path);
+    free(base);
+    if (!b->url || !b->log_url || !b->chat_id) {
+        bot_destroy(b);
+        snprintf(err, err_cap, "out of memory");
+        return NULL;
+    }
+    return b;
+}
+
+/* ---- markdown to Telegram HTML ----------------------------------------- */
+
+/* Telegram's HTML knows <b> <i> <s> <code> <pre> <blockquote> <a href> and
+ * the entities &lt; &gt; &amp; &quot;. Every tag written here is closed
+ * on the same line (spans) or at the end (pre, blockquote), so any prefix
+ * of the markdown converts to balanced HTML. */
+
+static void append_escaped(const herald_host *host, herald_buf *out, const char *text,
+                           size_t len)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char *entity = text[i] == '&' ? "&amp;"
+                             : text[i] == '<' ? "&lt;"
+                             : text[i] == '>' ? "&gt;"
+                             : text[i] == '"' ? "&quot;"
+                                              : NULL;
+        if (!entity)
+            continue;
+        host->buf_append(out, text + start, i - start);
+        host->buf_append(out, entity, strlen(entity));
+        start = i + 1;
+    }
+    host->buf_append(out, text + start, len - start);
+}
+
+static int is_punct(char c)
+{
+    return c > ' ' && c < 0x7F && !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
+           !(c >= 'A' && c <= 'Z');
+}
+
+/* Backslash escapes resolved, then HTML-escaped: for link labels. */
+static void append_unescaped(const herald_host *host, herald_buf *out, const char *text,
+                             size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\\' && i + 1 < len && is_punct(text[i + 1]))
+            i++;
+        append_escaped(host, out, text + i, 1);
+    }
+}
+
+typedef enum span_kind { SPAN_BOLD, SPAN_ITALIC, SPAN_STRIKE } span_kind;
+
+static const char *const span_open[] = {"<b>", "<i>", "<s>"};
+static const char *const span_close[] = {"</b>", "</i>", "</s>"};
+
+typedef struct span_token {
+    span_kind kind;
+    size_t len; /* of the markdown delimiter */
+} span_token;
+
+static int span_at(const char *line, size_t len, size_t i, span_token *tok)
+{
+    if (i + 1 < len && ((line[i] == '*' && line[i + 1] == '*') ||
+                        (line[i] == '_' && line[i + 1] == '_'))) {
+        *tok = (span_token){SPAN_BOLD, 2};
+        return 1;
+    }
+    if (i + 1 < len && line[i] == '~' && line[i + 1] == '~') {
+        *tok = (span_token){SPAN_STRIKE, 2};
+        return 1;
+    }
+    if (line[i] == '*') {
+        *tok = (span_token){SPAN_ITALIC, 1};
+        return 1;
+    }
+    return 0;
+}
+
+/* Whether the same delimiter closes later on the line, right after a
+ * non-space (backslash escapes and code spans skipped). */
+static int closes_later(const char *line, size_t len, size_t from, const span_token *open)
+{
+    for (size_t i = from; i < len; i++) {
+        span_token tok;
+        if (line[i] == '\\') {
+            i++;
+        } else if (line[i] == '`') {
+            const char *close = memchr(line + i + 1, '`', len - i - 1);
+            if (!close)
+                return 0;
+            i = (size_t)(close - line);
+        } else if (span_at(line, len, i, &tok)) {
+            if (tok.kind == open->kind && tok.len == open->len && i > from &&
+                line[i - 1] != ' ')
+                return 1;
+            i += tok.len - 1;
+        }
+    }
+    return 0;
+}
+
+/* [label](url) or ![alt](url) at line[i]: sets the parts and returns the
+ * length, or 0 when it is not one. */
+static size_t link_at(const char *line, size_t len, size_t i, size_t *label, size_t *label_len,
+                      size_t *url, size_t *url_len)
+{
+    size_t open = line[i] == '!' ? i + 1 : i;
+    if (open >= len || line[open] != '[')
+        return 0;
+    size_t close = open + 1;
+    while (close < len && line[close] != ']') {
+        if (line[close] == '\\')
+            close++;
+        close++;
+    }
+    if (close + 1 >= len || line[close + 1] != '(')
+        return 0;
+    const char *end = memchr(line + close + 2, ')', len - close - 2);
+    if (!end)
+        return 0;
+    *label = open + 1;
+    *label_len = close - open - 1;
+    *url = close + 2;
+    *url_len = (size_t)(end - line) - *url;
+    return (size_t)(end - line) + 1 - i;
+}
+
+/* One line of markdown inline syntax. Spans still open at the end of the
+ * line are closed there. In a heading, already bold, ** is dropped. */
+static void convert_inline(const herald_host *host, herald_buf *out, const char *line,
+                           size_t len, int in_heading)
+{
+    span_kind open[MAX_SPANS];
+    size_t depth = 0;
+    for (size_t i = 0; i < len;) {
+        span_token tok;
+        size_t label, label_len, url, url_len, link_len;
+        if (line[i] == '\\' && i + 1 < len && is_punct(line[i + 1])) {
+            append_escaped(host, out, line + i + 1, 1);
+            i += 2;
+        } else if (line[i] == '`' && memchr(line + i + 1, '`', len - i - 1)) {
+            size_t end = (size_t)((const char *)memchr(line + i + 1, '`', len - i - 1) - line);
+            host->buf_printf(out, "<code>");
+            append_escaped(host, out, line + i + 1, end - i - 1);
+            host->buf_printf(out, "</code>");
+            i = end + 1;
+        } else if ((link_len = link_at(line, len, i, &label, &label_len, &url, &url_len))) {
+            host->buf_printf(out, "<a href=\"");
+            append_escaped(host, out, line + url, url_len);
+            host->buf_printf(out, "\">");
+            if (label_len)
+                append_unescaped(host, out, line + label, label_len);
+            else
+                append_escaped(host, out, line + url, url_len);
+            host->buf_printf(out, "</a>");
+            i += link_len;
+        } else if (span_at(line, len, i, &tok)) {
+            if (tok.kind == SPAN_BOLD && in_heading) {
+                /* dropped */
+            } else if (depth && open[depth - 1] == tok.kind) {
+                host->buf_printf(out, "%s", span_close[tok.kind]);
+                depth--;
+            } else if (depth < MAX_SPANS && i + tok.len < len && line[i + tok.len] != ' ' &&
+                       closes_later(line, len, i + tok.len, &tok)) {
+                host->buf_printf(out, "%s", span_open[tok.kind]);
+                open[depth++] = tok.kind;
+            } else {
+                host->buf_append(out, line + i, tok.len);
+            }
+            i += tok.len;
+        } else {
+            append_escaped(host, out, line + i, 1);
+            i++;
+        }
+    }
+    while (depth)
+        host->buf_printf(out, "%s", span_close[open[--depth]]);
+}
+
+static size_t skip_spaces(const char *line, size_t len, size_t i)
+{
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    return i;
+}
+
+/* ---, *** or ___ alone on a line. */
+static int is_rule(const char *line, size_t len)
+{
+    size_t count = 0;
+    char mark = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == ' ')
+            continue;
+        if ((line[i] != '-' && line[i] != '*' && line[i] != '_') || (mark && line[i] != mark))
+            return 0;
+        mark = line[i];
+        count++;
+    }
+    return count >= 3;
+}
+
+static void convert_line(const herald_host *host, herald_buf *out, const char *line, size_t len)
+{
+    size_t indent = skip_spaces(line, len, 0);
+    size_t hashes = 0;
+    while (indent + hashes < len && line[indent + hashes] == '#')
+        hashes++;
+    if (hashes >= 1 && hashes <= 6 && indent + hashes < len && line[indent + hashes] == ' ') {
+        size_t start = skip_spaces(line, len, indent + hashes);
+        host->buf_printf(out, "<b>");
+        convert_inline(host, out, line + start, len - start, 1);
+        host->buf_printf(out, "</b>");
+    } else if (is_rule(line, len)) {
+        host->buf_printf(out, "──────────");
+    } else if (indent + 1 < len && (line[indent] == '-' || line[indent] == '*' ||
+                                    line[indent] == '+') && line[indent + 1] == ' ') {
+        host->buf_append(out, line, indent);
+        host->buf_printf(out, "• ");
+        size_t start = skip_spaces(line, len, indent + 2);
+        convert_inline(host, out, line + start, len - start, 0);
+    } else {
+        convert_inline(host, out, line, len, 0);
+    }
+}
+
+static int is_quote(const char *line, size_t len)
+{
+    size_t indent = skip_spaces(line, len, 0);
+    return indent < len && line[indent] == '>';
+}
+
+static int is_fence(const char *line, size_t len)
+{
+    size_t indent = skip_spaces(line, len, 0);
+    return len - indent >= 3 && memcmp(line + indent, "```", 3) == 0;
+}
+
+/* Markdown to Telegram HTML, line by line: fenced code becomes <pre>
+ * (language tag dropped), runs of > lines one <blockquote>. Block tags are
+ * placed so that no newline hangs just inside them. */
+static void convert_markdown(const herald_host *host, herald_buf *out, const char *text,
+                             size_t len)
+{
+    int in_fence = 0, in_quote = 0, first = 1, fresh_fence = 0;
+    for (size_t start = 0; start <= len;) {
+        const char *newline = memchr(text + start, '\n', len - start);
+        size_t end = newline ? (size_t)(newline - text) : len;
+        const char *line = text + start;
+        size_t line_len = end - start;
+        if (is_fence(line, line_len)) {
+            if (in_fence) {
+                host->buf_printf(out, "</pre>");
+            } else {
+                if (in_quote)
+                    host->buf_printf(out, "</blockquote>");
+                in_quote = 0;
+                if (!first)
+                    host->buf_append(out, "\n", 1);
+                host->buf_printf(out, "<pre>");
+                fresh_fence = 1;
+            }
+            in_fence = !in_fence;
+        } else if (in_fence) {
+            if (!fresh_fence)
+                host->buf_append(out, "\n", 1);
+            fresh_fence = 0;
+            append_escaped(host, out, line, line_len);
+        } else {
+            int quote = is_quote(line, line_len);
+            if (in_quote && !quote)
+                host->buf_printf(out, "</blockquote>");
+            if (!first)
+                host->buf_append(out, "\n", 1);
+            if (quote) {
+                if (!in_quote)
+                    host->buf_printf(out, "<blockquote>");
+                size_t from = skip_spaces(line, line_len, skip_spaces(line, line_len, 0) + 1);
+                convert_inline(host, out, line + from, line_len - from, 0);
+            } else {
+                convert_line(host, out, line, line_len);
+            }
+            in_quote = quote;
+        }
+        first = 0;
+        if (!newline)
+            break;
+        start = end + 1;
+    }
+    if (in_fence)
+        host->buf_printf(out, "</pre>");
+    if (in_quote)
+        host->buf_printf(out, "</blockquote>");
+}
+
+/* ---- text -------------------------------------------------------------- */
+
+static size_t utf8_char_len(unsigned char lead)
+{
+    if (lead >= 0xF0)
+        return 4;
+    if (lead >= 0xE0)
+        return 3;
+    if (lead >= 0xC0)
+        return 2;
+    return 1;
+}
+
+/* The length Telegram checks: the text after entity parsing, i.e. without
+ * tags and with each entity one character, in UTF-16 code units (an emoji
+ * outside the BMP counts twice), the unit of all Telegram text offsets. */
+static size_t visible_units(const char *html, size_t len)
+{
+    size_t units = 0;
+    for (size_t i = 0; i < len;) {
+        if (html[i] == '<' || html[i] == '&') {
+            const char *end = memchr(html + i, html[i] == '<' ? '>' : ';', len - i);
+            units += html[i] == '&';
+            i = end ? (size_t)(end - html) + 1 : len;
+            continue;
+        }
+        size_t n = utf8_char_len((unsigned char)html[i]);
+        units += n == 4 ? 2 : 1;
+        i += n;
+    }
+    return units;
+}
+
+typedef struct content {
+    size_t text_len; /* how much of the message text is kept */
+    int truncated;
+} content;
+
+/* "<a href="tg://user?id=42">@42</a> @oncall": numeric ids link to the
+ * user, usernames are written as @name (Telegram links those itself). */
+static void append_mentions(const herald_host *host, herald_buf *out, const herald_mentions *m)
+{
+    size_t written = 0;
+    for (size_t i = 0; i < m->user_ids_len; i++) {
+        const char *id = m->user_ids[i];
+        size_t len = strlen(id);
+        if (!len)
+            continue;
+        if (written++)
+            host->buf_append(out, " ", 1);
+        if (is_digits(id, len)) {
+            host->buf_printf(out, "<a href=\"tg://user?id=%s\">@%s</a>", id, id);
+        } else {
+            if (id[0] != '@')
+                host->buf_append(out, "@", 1);
+            append_escaped(host, out, id, len);
+        }
+    }
+}
+
+/* The message text as Telegram HTML: bold title, text, marker, mentions. */
+static herald_buf *render_text(const herald_host *host, const herald_message *msg,
+                               const content *c)
+{
+    herald_buf *out = host->buf_new();
+    const char *title = msg->title ? msg->title : "";
+    if (*title) {
+        host->buf_printf(out, "<b>");
+        append_escaped(host, out, title, strlen(title));
+        host->buf_printf(out, "</b>");
+    }
+    if (c->text_len || c->truncated) {
+        if (host->buf_len(out))
+            host->buf_append(out, "\n\n", 2);
+        if (msg->format == HERALD_FORMAT_MARKDOWN)
+            convert_markdown(host, out, msg->text, c->text_len);
+        else
+            append_escaped(host, out, msg->text, c->text_len);
+        if (c->truncated)
+            host->buf_printf(out, TRUNCATION_MARKER);
+    }
+    herald_buf *mentions = host->buf_new();
+    append_mentions(host, mentions, &msg->mentions);
+    if (host->buf_len(mentions)) {
+        if (host->buf_len(out))
+            host->buf_append(out, "\n\n", 2);
+        host->buf_append(out, host->buf_data(mentions), host->buf_len(mentions));
+    }
+    host->buf_free(mentions);
+    return out;
+}
+
+/* Trailing blank lines and spaces (templates often end with one, cuts
+ * often fall after one) would only push the marker or the mentions down. */
+static size_t trimmed_len(const char *text, size_t len)
+{
+    while (len && strchr(" \t\r\n", text[len - 1]))
+        len--;
+    return len;
+}
+
+static int fits(const herald_host *host, const herald_message *msg, const content *c)
+{
+    herald_buf *text = render_text(host, msg, c);
+    int ok = visible_units(host->buf_data(text), host->buf_len(text)) <= MAX_TEXT_CHARS;
+    host->buf_free(text);
+    return ok;
+}
+
+/* The HTML text within Telegram's limit, cutting the message text (never
+ * the title, the marker or the mentions) as little as needed. */
+static herald_buf *build_text(const herald_host *host, const herald_message *msg, char *err,
+                              size_t err_cap)
+{
+    size_t text_len = trimmed_len(msg->text, strlen(msg->text));
+    content c = {text_len, 0};
+    if (fits(host, msg, &c))
+        return render_text(host, msg, &c);
+    c.truncated = 1;
+    c.text_len = 0;
+    if (!fits(host, msg, &c)) {
+        snprintf(err, err_cap,
+                 "message does not fit in %d characters even with its text cut to nothing",
+                 MAX_TEXT_CHARS);
+        return NULL;
+    }
+    /* Binary search for the longest cut that fits: `fitting` always fits,
+     * `too_long` never does (the whole text did not). */
+    size_t fitting = 0, too_long = text_len;
+    while (too_long - fitting > 1) {
+        size_t mid = fitting + (too_long - fitting) / 2;
+        c.text_len = trimmed_len(msg->text, host->text_prefix(msg->text, text_len, mid));
+        if (fits(host, msg, &c))
+            fitting = mid;
+        else
+            too_long = mid;
+    }
+    c.text_len = trimmed_len(msg->text, host->text_prefix(msg->text, text_len, fitting));
+    return render_text(host, msg, &c);
+}
+
+/* A native body is a sendMessage object from the template; it gets the
+ * receiver's chat_id unless it names one itself. */
+static herald_buf *native_body(const bot *b, const herald_message *msg, char *err,
+                               size_t err_cap)
+{
+    const herald_host *host = b->host;
+    size_t len = strlen(msg->text);
+    if (host->json_lookup(msg->text, len, "", NULL, 0) != HERALD_JSON_OBJECT) {
+        snprintf(err, err_cap, "native body is not a JSON object");
+        return NULL;
+    }
+    herald_buf *body = host->buf_new();
+    if (host->json_lookup(msg->text, len, "chat_id", NULL, 0) != HERALD_JSON_ABSENT) {
+        host->buf_append(body, msg->text, len);
+        return body;
+    }
+    const char *brace = strchr(msg->text, '{');
+    size_t after = (size_t)(brace - msg->text) + 1;
+    size_t next = after;
+    while (next < len && strchr(" \t\r\n", msg->text[next]))
+        next++;
+    host->buf_append(body, msg->text, after);
+    host->buf_printf(body, "\"chat_id\":%s%s", b->chat_id, msg->text[next] == '}' ? "" : ",");
+    host->buf_append(body, msg->text + after, len - after);
+    return body;
+}
+
+static int bot_prepare(void *instance, const herald_message *msg, herald_request *req,
+                       char *err, size_t err_cap)
+{
+    const bot *b = instance;
+    const herald_host *host = b->host;
+    if (!msg->text) {
+        snprintf(err, err_cap, "message has no text");
+        return -1;
+    }
+    herald_buf *body = NULL;
+    if (msg->format == HERALD_FORMAT_NATIVE) {
+        body = native_body(b, msg, err, err_cap);
+    } else if (msg->format == HERALD_FORMAT_TEXT || msg->format == HERALD_FORMAT_MARKDOWN) {
+        herald_buf *text = build_text(host, msg, err, err_cap);
+        if (text && visible_units(host->buf_data(text), host->buf_len(text)) == 0) {
+            snprintf(err, err_cap, "message has neither title nor text nor mentions");
+        } else if (text) {
+            body = host->buf_new();
+            host->buf_printf(body, "{\"chat_id\":%s,\"text\":", b->chat_id);
+            host->buf_json_string(body, host->buf_data(text), host->buf_len(text));
+            host->buf_printf(body, ",\"parse_mode\":\"HTML\",\"disable_web_page_preview\":true}");
+        }
+        host->buf_free(text);
+    } else {
+        snprintf(err, err_cap, "telegram takes text, markdown or native messages, not format %u",
+                 (unsigned)msg->format);
+    }
+    if (!body)
+        return -1;
+    host->request_set_body(req, host->buf_data(body), host->buf_len(body));
+    host->buf_free(body);
+    host->request_set_url(req, b->url);
+    host->request_set_log_url(req, b->log_url);
+    host->request_add_header(req, "Content-Type", "application/json; charset=utf-8");
+    return 0;
+}
+
+/* ---- verdicts ---------------------------------------------------------- */
+
+/* A reason that is one line of valid UTF-8, however long the service's
+ * words were. */
+static void set_verdict(const bot *b, herald_verdict *out, herald_verdict_kind kind,
+                        long retry_after_ms, const char *head, const char *quote,
+                        size_t quote_len)
+{
+    out->kind = kind;
+    out->retry_after_ms = retry_after_ms;
+    char *reason = out->reason;
+    size_t cap = sizeof out->reason;
+    snprintf(reason, cap, "%s", head);
+    size_t used = strlen(reason);
+    if (used >= cap - 1)
+        return;
+    size_t take = b->host->utf8_prefix(quote, quote_len, cap - 1 - used);
+    for (size_t i = 0; i < take; i++) {
+        unsigned char c = (unsigned char)quote[i];
+        reason[used + i] = c < 0x20 ? ' ' : (char)c;
+    }
+    reason[used + take] = '\0';
+}
+
+static long seconds_to_ms(const char *value)
+{
+    if (!value)
+        return 0;
+    char *end;
+    long seconds = strtol(value, &end, 10);
+    if (end == value || seconds < 0 || seconds > 86400)
+        return 0;
+    return seconds * 1000;
+}
+
+static void classify_error(const bot *b, const herald_response *resp, const char *body,
+                           herald_verdict *out)
+{
+    const herald_host *host = b->host;
+    char code_text[32], description[sizeof out->reason], value[64];
+    long code = resp->status;
+    if (host->json_lookup(body, resp->body_len, "error_code", code_text, sizeof code_text) ==
+        HERALD_JSON_NUMBER)
+        code = strtol(code_text, NULL, 10);
+    if (host->json_lookup(body, resp->body_len, "description", description,
+                          sizeof description) != HERALD_JSON_STRING)
+        description[0] = '\0';
+    char head[96];
+    snprintf(head, sizeof head, "error_code %ld: ", code);
+    if (code == 429) {
+        long wait_ms = 0;
+        if (host->json_lookup(body, resp->body_len, "parameters.retry_after", value,
+                              sizeof value) == HERALD_JSON_NUMBER)
+            wait_ms = seconds_to_ms(value);
+        else
+            wait_ms = seconds_to_ms(host->response_header(resp, "Retry-After"));
+        set_verdict(b, out, HERALD_RETRY, wait_ms, head, description, strlen(description));
+    } else if (code >= 500 && code <= 599) {
+        set_verdict(b, out, HERALD_RETRY, 0, head, description, strlen(description));
+    } else if (host->json_lookup(body, resp->body_len, "parameters.migrate_to_chat_id", value,
+                                 sizeof value) == HERALD_JSON_NUMBER) {
+        /* The group became a supergroup with a new id: only the
+         * configuration can follow it. */
+        snprintf(head, sizeof head, "error_code %ld: set chat_id to %s; ", code, value);
+        set_verdict(b, out, HERALD_FAIL, 0, head, description, strlen(description));
+    } else {
+        /* 400 chat not found / can't parse entities / message is too long,
+         * 401 Unauthorized, 403 bot was blocked or kicked, 404 Not Found
+         * (malformed token): the same request cannot succeed later. */
+        set_verdict(b, out, HERALD_FAIL, 0, head, description, strlen(description));
+    }
+}
+
+static void bot_classify(void *instance, const herald_response *resp, herald_verdict *out)
+{
+    const bot *b = instance;
+    const char *body = resp->body ? resp->body : "";
+    char ok[8];
+    herald_json_type type = b->host->json_lookup(body, resp->body_len, "ok", ok, sizeof ok);
+    if (type == HERALD_JSON_BOOLEAN && strcmp(ok, "true") == 0) {
+        set_verdict(b, out, HERALD_OK, 0, "ok", "", 0);
+    } else if (type == HERALD_JSON_BOOLEAN) {
+        classify_error(b, resp, body, out);
+    } else {
+        /* Not the Bot API talking (a proxy, a gateway): only the status. */
+        size_t quote_len = resp->body_len < BODY_QUOTE_BYTES ? resp->body_len : BODY_QUOTE_BYTES;
+        char head[64];
+        snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
+        if (resp->status == 429 || (resp->status >= 500 && resp->status <= 599))
+            set_verdict(b, out, HERALD_RETRY,
+                        seconds_to_ms(b->host->response_header(resp, "Retry-After")), head, body,
+                        quote_len);
+        else if (resp->status >= 200 && resp->status <= 299)
+            set_verdict(b, out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
+        else
+            set_verdict(b, out, HERALD_FAIL, 0, head, body, quote_len);
+    }
+}
+
+/* ---- descriptor -------------------------------------------------------- */
+
+static const herald_option_spec bot_options[] = {
+    {"token", HERALD_OPTION_STRING, 1, 1, "bot token from @BotFather, 123456789:AA…"},
+    {"chat_id", HERALD_OPTION_STRING, 1, 0,
+     "numeric chat id (groups are negative: -100…) or @channelname"},
+    {"api_url", HERALD_OPTION_STRING, 0, 0,
+     "Bot API server, default " DEFAULT_API_URL " (a self-hosted server or a test mock)"},
+};
+
+static const herald_channel telegram_channel = {
+    .abi = HERALD_ABI_HEADER_INIT(herald_channel),
+    .name = "telegram",
+    .description = "Telegram bot sendMessage (HTML)",
+    /* The limit is 4096 characters of text, enforced in prepare; Telegram
+     * sets none on the body bytes. */
+    .max_body_bytes = 0,
+    /* Telegram allows 20 messages a minute into one group. */
+    .rate_per_minute = 20,
+    .formats = HERALD_FORMAT_TEXT | HERALD_FORMAT_MARKDOWN | HERALD_FORMAT_NATIVE,
+    .default_template = "telegram",
+    .options = bot_options,
+    .options_len = sizeof bot_options / sizeof bot_options[0],
+    .configure = bot_configure,
+    .prepare = bot_prepare,
+    .classify = bot_classify,
+    .destroy = bot_destroy,
+};
+
+static const herald_channel *const channels[] = {&telegram_channel};
+
+static const herald_plugin plugin = {
+    .abi = HERALD_ABI_HEADER_INIT(herald_plugin),
+    .name = "telegram",
+    .version = "0.1.0",
+    .channels = channels,
+    .channels_len = sizeof channels / sizeof channels[0],
+};
+
+HERALD_EXPORT const herald_plugin *HERALD_PLUGIN_ENTRY(void) { return &plugin; }
