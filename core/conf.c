@@ -407,8 +407,9 @@ static int read_mentions(loader *ld, const char *path, mention_set *m)
 }
 
 static const char *const receiver_core_keys[] = {"channel", "template", "split", "mentions",
-                                                 "proxy", "ca_file", "tls_verify"};
-#define RECEIVER_CORE_KEYS 7
+                                                 "proxy", "ca_file", "tls_verify",
+                                                 "rate_per_minute"};
+#define RECEIVER_CORE_KEYS 8
 
 static const char *option_type_name(herald_option_type type)
 {
@@ -572,6 +573,15 @@ static int read_receiver(loader *ld, receiver *r)
     if (read_transport_options(ld, path, r))
         return -1;
 
+    long long rate = ch->rate_per_minute;
+    snprintf(sub, sizeof sub, "%s.rate_per_minute", path);
+    lua_getfield(L, -1, "rate_per_minute");
+    rc = take_integer(ld, sub, 0, 100000, &rate);
+    lua_pop(L, 1);
+    if (rc)
+        return -1;
+    r->rate_per_minute = (unsigned)rate;
+
     r->values = xcalloc(ch->options_len ? ch->options_len : 1, sizeof *r->values);
     for (size_t i = 0; i < ch->options_len; i++) {
         lua_getfield(L, -1, ch->options[i].name);
@@ -590,9 +600,9 @@ static int read_receiver(loader *ld, receiver *r)
     for (size_t i = 0; i < ch->options_len; i++) {
         size_t n = strlen(ch->options[i].name);
         if (strncmp(perr, ch->options[i].name, n) == 0 && perr[n] == ':')
-            return fail_at(ld, NULL, "%s.%s", path, perr);
+            return fail_at(ld, NULL, "%s.%s%s", path, perr, unset_env_hint(ld));
     }
-    return fail_at(ld, path, "%s", perr[0] ? perr : "rejected by its channel");
+    return fail_at(ld, path, "%s%s", perr[0] ? perr : "rejected by its channel", unset_env_hint(ld));
 }
 
 static int read_receivers(loader *ld)

@@ -38,6 +38,7 @@ typedef struct receiver {
     char *proxy;                  /* served by the core for every channel: */
     char *ca_file;                /*   proxy URL, CA bundle, and whether to */
     int tls_verify;               /*   verify certificates (default yes) */
+    unsigned rate_per_minute;     /* per target; 0: no limit */
 } receiver;
 
 typedef struct delivery_settings {

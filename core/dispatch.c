@@ -1,6 +1,7 @@
 #include "dispatch.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -13,18 +14,28 @@
 
 #include <curl/curl.h>
 
+#include "digest.h"
 #include "generation.h"
 #include "host.h"
 #include "log.h"
 #include "metrics.h"
+#include "ratelimit.h"
 #include "strbuf.h"
 
 #define RESPONSE_BODY_CAP (64 * 1024)
 
+/* A target that fails keeps its messages in order: the first is retried
+ * when the target's pause ends, the rest wait behind it. After this many
+ * attempts a message steps aside to its own backoff, so one message a
+ * service keeps refusing cannot hold up the others until max_age. */
+#define HEAD_OF_LINE_ATTEMPTS 8
+
 typedef struct transfer {
-    notification *n;
+    notification **items;          /* one notification, or the several of a digest */
+    size_t len;
     generation *gen;
     const receiver *r;
+    char target_key[512];
     herald_request req;
     struct curl_slist *headers;
     struct curl_slist *recipients; /* SMTP RCPT TO, alive until the transfer ends */
@@ -39,6 +50,15 @@ typedef struct transfer {
     struct transfer *prev, *next; /* the dispatcher's list of active transfers */
 } transfer;
 
+/* Notifications taken from the outbox, waiting for a free target of their
+ * receiver: in arrival order, retried ones first. */
+typedef struct held_queue {
+    char *receiver;
+    notification **items;
+    size_t len;
+    struct held_queue *next;
+} held_queue;
+
 struct dispatcher {
     outbox *box;
     CURLM *multi;
@@ -47,6 +67,8 @@ struct dispatcher {
     int64_t drain_deadline_ms;
     unsigned in_flight;
     transfer *active;
+    held_queue *held;
+    rate_limits *limits;
 };
 
 static void track(dispatcher *d, transfer *t)
@@ -68,6 +90,41 @@ static void untrack(dispatcher *d, transfer *t)
     if (t->next)
         t->next->prev = t->prev;
     d->in_flight--;
+}
+
+static held_queue *held_for(dispatcher *d, const char *receiver)
+{
+    for (held_queue *q = d->held; q; q = q->next)
+        if (strcmp(q->receiver, receiver) == 0)
+            return q;
+    held_queue *q = xcalloc(1, sizeof *q);
+    q->receiver = xstrdup(receiver);
+    q->next = d->held;
+    d->held = q;
+    return q;
+}
+
+/* Inserts n notifications at position `at` (0: front), keeping their order. */
+static void held_insert(held_queue *q, size_t at, notification *const *items, size_t n)
+{
+    if (!n)
+        return;
+    q->items = xrealloc(q->items, (q->len + n) * sizeof *q->items);
+    memmove(q->items + at + n, q->items + at, (q->len - at) * sizeof *q->items);
+    memcpy(q->items + at, items, n * sizeof *items);
+    q->len += n;
+}
+
+static void hold(dispatcher *d, notification *n)
+{
+    held_queue *q = held_for(d, n->receiver);
+    held_insert(q, q->len, &n, 1);
+}
+
+static void held_remove_front(held_queue *q, size_t n)
+{
+    memmove(q->items, q->items + n, (q->len - n) * sizeof *q->items);
+    q->len -= n;
 }
 
 static int64_t wall_ms(void)
@@ -109,6 +166,7 @@ static void transfer_free(transfer *t)
     for (size_t i = 0; i < t->response_headers_len; i++)
         free(t->response_headers[i]);
     free(t->response_headers);
+    free(t->items);
     if (t->gen)
         generation_unref(t->gen);
     free(t);
@@ -116,26 +174,27 @@ static void transfer_free(transfer *t)
 
 /* ---- verdicts ----------------------------------------------------------- */
 
-static void settle(dispatcher *d, transfer *t, const herald_verdict *v)
+static size_t alert_total(notification *const *items, size_t n)
 {
-    notification *n = t->n;
-    t->n = NULL;
-    int64_t now = wall_ms();
-    char *where = request_redacted_url(&t->req);
-    if (v->kind == HERALD_OK) {
-        log_info(n->receiver, "delivered notification %llu (%s, %zu alert%s) to %s in %lld ms",
-                 (unsigned long long)n->id, n->status, n->alert_count,
-                 n->alert_count == 1 ? "" : "s", where, (long long)(now - t->started_ms));
-        metrics_count(METRIC_DELIVERIES_OK);
-        outbox_delivered(d->box, n);
-    } else if (v->kind == HERALD_FAIL) {
-        metrics_count(METRIC_DEAD_LETTERS);
-        outbox_dead_letter(d->box, n, v->reason);
-    } else {
-        const delivery_settings *ds = &t->gen->conf.delivery;
-        int64_t delay = retry_delay_ms(n->attempts, ds->retry_initial_ms, ds->retry_max_delay_ms);
-        if (v->retry_after_ms > delay)
-            delay = v->retry_after_ms;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += items[i]->alert_count;
+    return total;
+}
+
+static void settle_retry(dispatcher *d, transfer *t, const herald_verdict *v, const char *where,
+                         int64_t now)
+{
+    const delivery_settings *ds = &t->gen->conf.delivery;
+    unsigned failures = rate_record_failure(d->limits, t->target_key);
+    int64_t delay = retry_delay_ms(failures, ds->retry_initial_ms, ds->retry_max_delay_ms);
+    if (v->retry_after_ms > delay)
+        delay = v->retry_after_ms;
+    rate_pause(d->limits, t->target_key, now + delay);
+    notification **again = xcalloc(t->len, sizeof *again);
+    size_t kept = 0;
+    for (size_t i = 0; i < t->len; i++) {
+        notification *n = t->items[i];
         notification_set_error(n, v->reason);
         if (now + delay - n->created_ms > ds->max_age_ms) {
             char reason[512];
@@ -143,14 +202,53 @@ static void settle(dispatcher *d, transfer *t, const herald_verdict *v)
                      (long long)(ds->max_age_ms / 1000), v->reason);
             metrics_count(METRIC_DEAD_LETTERS);
             outbox_dead_letter(d->box, n, reason);
+            continue;
+        }
+        log_warn(n->receiver, "notification %llu to %s: attempt %u failed (%s); retrying in %lld ms",
+                 (unsigned long long)n->id, where, n->attempts, v->reason, (long long)delay);
+        metrics_count(METRIC_DELIVERY_RETRIES);
+        n->next_attempt_ms = now + delay;
+        if (n->attempts < HEAD_OF_LINE_ATTEMPTS) {
+            outbox_note_retry(d->box, n);
+            again[kept++] = n;
         } else {
-            log_warn(n->receiver, "notification %llu to %s: attempt %u failed (%s); retrying in %lld ms",
-                     (unsigned long long)n->id, where, n->attempts, v->reason, (long long)delay);
-            metrics_count(METRIC_DELIVERY_RETRIES);
-            n->next_attempt_ms = now + delay;
+            int64_t own = retry_delay_ms(n->attempts, ds->retry_initial_ms, ds->retry_max_delay_ms);
+            n->next_attempt_ms = now + (own > delay ? own : delay);
             outbox_retry(d->box, n);
         }
     }
+    /* The items may all be freed by now: the receiver's name is the config's. */
+    held_insert(held_for(d, t->r->name), 0, again, kept);
+    free(again);
+}
+
+static void settle(dispatcher *d, transfer *t, const herald_verdict *v)
+{
+    int64_t now = wall_ms();
+    char *where = request_redacted_url(&t->req);
+    const notification *first = t->items[0];
+    if (v->kind == HERALD_OK) {
+        rate_record_success(d->limits, t->target_key);
+        if (t->len == 1)
+            log_info(first->receiver, "delivered notification %llu (%s, %zu alert%s) to %s in %lld ms",
+                     (unsigned long long)first->id, first->status, first->alert_count,
+                     first->alert_count == 1 ? "" : "s", where, (long long)(now - t->started_ms));
+        else
+            log_info(first->receiver, "delivered a digest of %zu notifications (%zu alerts) to %s in %lld ms",
+                     t->len, alert_total(t->items, t->len), where, (long long)(now - t->started_ms));
+        for (size_t i = 0; i < t->len; i++) {
+            metrics_count(METRIC_DELIVERIES_OK);
+            outbox_delivered(d->box, t->items[i]);
+        }
+    } else if (v->kind == HERALD_FAIL) {
+        for (size_t i = 0; i < t->len; i++) {
+            metrics_count(METRIC_DEAD_LETTERS);
+            outbox_dead_letter(d->box, t->items[i], v->reason);
+        }
+    } else {
+        settle_retry(d, t, v, where, now);
+    }
+    t->len = 0;
     free(where);
 }
 
@@ -316,31 +414,49 @@ static int start_transfer(dispatcher *d, transfer *t)
     return 0;
 }
 
-static void start(dispatcher *d, notification *n)
+/* Sends the first k held notifications of q (k > 1: as one digest)
+ * through the receiver's target number `target`. */
+static void start_batch(dispatcher *d, held_queue *q, generation *g, const receiver *r, size_t k,
+                        size_t target)
 {
     transfer *t = xcalloc(1, sizeof *t);
-    t->n = n;
+    t->items = xcalloc(k, sizeof *t->items);
+    memcpy(t->items, q->items, k * sizeof *t->items);
+    t->len = k;
+    held_remove_front(q, k);
+    t->gen = generation_ref(g);
+    t->r = r;
     t->started_ms = wall_ms();
     request_init(&t->req);
-    n->attempts++;
-    t->gen = generation_acquire();
-    t->r = config_receiver(&t->gen->conf, n->receiver);
-    if (!t->r) {
-        settle_now(d, t, HERALD_FAIL, "receiver is no longer in the configuration");
-        transfer_free(t);
-        return;
-    }
+    channel_target_key(r->channel, r->instance, r->name, target, t->target_key, sizeof t->target_key);
+    for (size_t i = 0; i < k; i++)
+        t->items[i]->attempts++;
+
     herald_message msg;
-    notification_as_message(n, &msg);
+    rendered merged = {0};
+    if (k == 1) {
+        notification_as_message(t->items[0], &msg);
+    } else {
+        digest_build(t->items, k, q->len, &merged);
+        const char *status = "resolved";
+        for (size_t i = 0; i < k; i++)
+            if (strcmp(t->items[i]->status, "firing") == 0)
+                status = "firing";
+        rendered_as_message(&merged, r->name, status, alert_total(t->items, k), &msg);
+    }
+    msg.target = target;
     char err[512] = "";
-    if (t->r->channel->prepare(t->r->instance, &msg, &t->req, err, sizeof err) || !t->req.url) {
+    int prepared = r->channel->prepare(r->instance, &msg, &t->req, err, sizeof err) == 0 && t->req.url;
+    rendered_free(&merged);
+    if (!prepared) {
         char reason[600];
-        snprintf(reason, sizeof reason, "channel %s cannot prepare the message: %s",
-                 t->r->channel_name, err[0] ? err : "no URL");
+        snprintf(reason, sizeof reason, "channel %s cannot prepare the message: %s", r->channel_name,
+                 err[0] ? err : "no URL");
         settle_now(d, t, HERALD_FAIL, reason);
         transfer_free(t);
         return;
     }
+    rate_record_send(d->limits, t->target_key, r->rate_per_minute, t->started_ms);
     if (strncmp(t->req.url, "file://", 7) == 0) {
         deliver_to_file(d, t);
         transfer_free(t);
@@ -350,6 +466,54 @@ static void start(dispatcher *d, notification *n)
         settle_now(d, t, HERALD_RETRY, "cannot start a transfer");
         transfer_free(t);
     }
+}
+
+/* Sends what held notifications their targets' limits allow now: one by
+ * one while the free slots suffice, as digests once more wait than the
+ * slots left in the window. Returns when to look again (-1: no need). */
+static int64_t dispatch_held(dispatcher *d, int64_t now, unsigned limit)
+{
+    int64_t next_wake = -1;
+    generation *g = generation_acquire();
+    for (held_queue *q = d->held; q; q = q->next) {
+        const receiver *r = g ? config_receiver(&g->conf, q->receiver) : NULL;
+        if (q->len && !r) {
+            for (size_t i = 0; i < q->len; i++) {
+                metrics_count(METRIC_DEAD_LETTERS);
+                outbox_dead_letter(d->box, q->items[i], "receiver is no longer in the configuration");
+            }
+            q->len = 0;
+        }
+        size_t targets = r ? channel_targets(r->channel, r->instance) : 0;
+        while (q->len && d->in_flight < limit) {
+            size_t best = 0;
+            int64_t best_slot = INT64_MAX;
+            unsigned free_slots = 0;
+            for (size_t i = 0; i < targets; i++) {
+                char key[512];
+                channel_target_key(r->channel, r->instance, r->name, i, key, sizeof key);
+                int64_t slot = rate_next_slot(d->limits, key, r->rate_per_minute, now);
+                if (slot < best_slot) {
+                    best_slot = slot;
+                    best = i;
+                }
+                unsigned f = rate_free_slots(d->limits, key, r->rate_per_minute, now);
+                free_slots = f > UINT_MAX - free_slots ? UINT_MAX : free_slots + f;
+            }
+            if (best_slot > now) {
+                if (next_wake < 0 || best_slot < next_wake)
+                    next_wake = best_slot;
+                break;
+            }
+            size_t k = q->len <= free_slots
+                           ? 1
+                           : digest_fit(q->items, q->len, channel_text_budget(r->channel, r->instance));
+            start_batch(d, q, g, r, k, best);
+        }
+    }
+    if (g)
+        generation_unref(g);
+    return next_wake;
 }
 
 static void finish(dispatcher *d, CURL *e, CURLcode result)
@@ -387,18 +551,32 @@ static void finish(dispatcher *d, CURL *e, CURLcode result)
 
 /* ---- the loop ----------------------------------------------------------- */
 
-/* At the drain deadline: what is still in flight goes back to the outbox,
- * where the caller counts it as undelivered. */
-static void abort_in_flight(dispatcher *d)
+/* At the drain deadline: what is in flight or held goes back to the
+ * outbox (and stays in the store for the next start). */
+static void return_unfinished(dispatcher *d)
 {
     while (d->active) {
         transfer *t = d->active;
         curl_multi_remove_handle(d->multi, t->easy);
         untrack(d, t);
-        outbox_retry(d->box, t->n);
-        t->n = NULL;
+        for (size_t i = 0; i < t->len; i++)
+            outbox_retry(d->box, t->items[i]);
+        t->len = 0;
         transfer_free(t);
     }
+    for (held_queue *q = d->held; q; q = q->next) {
+        for (size_t i = 0; i < q->len; i++)
+            outbox_retry(d->box, q->items[i]);
+        q->len = 0;
+    }
+}
+
+static int anything_held(const dispatcher *d)
+{
+    for (const held_queue *q = d->held; q; q = q->next)
+        if (q->len)
+            return 1;
+    return 0;
 }
 
 static void *run(void *arg)
@@ -409,17 +587,18 @@ static void *run(void *arg)
         int stopping = atomic_load(&d->stopping);
         if (stopping && now >= d->drain_deadline_ms)
             break;
-        int64_t next_due = -1;
         unsigned limit = 64;
         generation *g = generation_acquire();
         if (g) {
             limit = g->conf.delivery.max_in_flight;
             generation_unref(g);
         }
+        int64_t next_due = -1;
         notification *n;
-        while (d->in_flight < limit && (n = outbox_take_due(d->box, now, &next_due)))
-            start(d, n);
-        if (stopping && d->in_flight == 0 && next_due < 0)
+        while ((n = outbox_take_due(d->box, now, &next_due)))
+            hold(d, n);
+        int64_t next_wake = dispatch_held(d, now, limit);
+        if (stopping && d->in_flight == 0 && next_due < 0 && !anything_held(d))
             break; /* drained */
         int running;
         curl_multi_perform(d->multi, &running);
@@ -431,16 +610,19 @@ static void *run(void *arg)
                 settled++;
             }
         /* A settled transfer may have been rescheduled sooner than next_due,
-         * and frees a slot: look at the outbox again before sleeping. */
+         * and frees a slot: look again before sleeping. */
         int timeout = settled ? 0 : 1000;
-        if (next_due >= 0 && timeout > 0) {
-            int64_t until = next_due - wall_ms();
+        int64_t wake_at = next_due < 0 ? next_wake
+                          : next_wake < 0 ? next_due
+                          : next_due < next_wake ? next_due : next_wake;
+        if (wake_at >= 0 && timeout > 0) {
+            int64_t until = wake_at - wall_ms();
             timeout = until < 0 ? 0 : until < timeout ? (int)until : timeout;
         }
         /* Returns early on transfer activity, curl's own timers or a wakeup. */
         curl_multi_poll(d->multi, NULL, 0, timeout, NULL);
     }
-    abort_in_flight(d);
+    return_unfinished(d);
     return NULL;
 }
 
@@ -448,8 +630,10 @@ dispatcher *dispatcher_start(outbox *box)
 {
     dispatcher *d = xcalloc(1, sizeof *d);
     d->box = box;
+    d->limits = rate_limits_new();
     d->multi = curl_multi_init();
     if (!d->multi) {
+        rate_limits_free(d->limits);
         free(d);
         return NULL;
     }
@@ -457,6 +641,7 @@ dispatcher *dispatcher_start(outbox *box)
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
         outbox_set_wakeup(box, NULL, NULL);
         curl_multi_cleanup(d->multi);
+        rate_limits_free(d->limits);
         free(d);
         return NULL;
     }
@@ -472,6 +657,14 @@ size_t dispatcher_stop(dispatcher *d, int64_t drain_ms)
     outbox_set_wakeup(d->box, NULL, NULL);
     outbox_stats s = outbox_get_stats(d->box);
     curl_multi_cleanup(d->multi);
+    rate_limits_free(d->limits);
+    while (d->held) {
+        held_queue *q = d->held;
+        d->held = q->next;
+        free(q->receiver);
+        free(q->items);
+        free(q);
+    }
     free(d);
     return s.queued + s.in_flight;
 }

@@ -151,6 +151,12 @@ void outbox_retry(outbox *box, notification *n)
     pthread_mutex_unlock(&box->lock);
 }
 
+void outbox_note_retry(outbox *box, const notification *n)
+{
+    if (box->durable)
+        store_mark_retry(box->durable, n);
+}
+
 void outbox_delivered(outbox *box, notification *n)
 {
     if (box->durable)

@@ -44,6 +44,9 @@ void outbox_restore(outbox *box, notification *n);
 notification *outbox_take_due(outbox *box, int64_t now_ms, int64_t *next_due_ms);
 /* Puts a taken notification back for another attempt at n->next_attempt_ms. */
 void outbox_retry(outbox *box, notification *n);
+/* Records a failed attempt of a taken notification that the dispatcher
+ * keeps, to retry it first when its target is free again. */
+void outbox_note_retry(outbox *box, const notification *n);
 /* Ends a taken notification: delivered, or given up (dead letter). */
 void outbox_delivered(outbox *box, notification *n);
 void outbox_dead_letter(outbox *box, notification *n, const char *reason);

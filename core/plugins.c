@@ -267,8 +267,31 @@ void plugins_free(plugin_set *set)
     set->len = 0;
 }
 
+#define HAS_FIELD(ch, field) ((ch)->abi.size >= offsetof(herald_channel, field) + sizeof (ch)->field)
+
 int channel_needs_payload(const herald_channel *ch)
 {
-    return ch->abi.size >= offsetof(herald_channel, needs_payload) + sizeof ch->needs_payload &&
-           ch->needs_payload;
+    return HAS_FIELD(ch, needs_payload) && ch->needs_payload;
+}
+
+size_t channel_targets(const herald_channel *ch, void *instance)
+{
+    size_t n = HAS_FIELD(ch, targets) && ch->targets ? ch->targets(instance) : 1;
+    return n ? n : 1;
+}
+
+void channel_target_key(const herald_channel *ch, void *instance, const char *receiver,
+                        size_t index, char *out, size_t cap)
+{
+    if (HAS_FIELD(ch, target_key) && ch->target_key)
+        ch->target_key(instance, index, out, cap);
+    else
+        snprintf(out, cap, "%s#%zu", receiver, index);
+}
+
+size_t channel_text_budget(const herald_channel *ch, void *instance)
+{
+    if (HAS_FIELD(ch, text_budget) && ch->text_budget)
+        return ch->text_budget(instance);
+    return ch->max_body_bytes / 4 * 3;
 }

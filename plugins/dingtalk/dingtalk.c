@@ -2,6 +2,7 @@
  * the keyword robot. Wire facts: docs CHANNELS.md, DingTalk section. */
 #include <herald/plugin.h>
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,16 +12,23 @@
 #define MAX_BODY_BYTES 20000
 #define TRUNCATION_MARKER "\n\n…（内容过长，已截断）"
 /* Too fast: DingTalk blocks a robot for a while, so wait a full minute. */
+/* 130101: the robot sent more than 20 in a minute and DingTalk blocks it
+ * for 10 minutes; 410100: throttled, for an unknown while. */
+#define BLOCKED_RETRY_MS 600000
 #define THROTTLED_RETRY_MS 60000
+/* The text one message can carry: the limit less the JSON around it and a
+ * line of mentions. */
+#define TEXT_BUDGET_BYTES 18000
 /* How much of an unexpected response body a verdict quotes. */
 #define BODY_QUOTE_BYTES 160
 
 typedef struct robot {
     const herald_host *host;
     char *receiver;
-    char *url;
-    char *secret;  /* signed robot only */
-    char *keyword; /* keyword robot only */
+    char **urls;    /* one per robot the receiver spreads its messages over */
+    char **secrets; /* signed robots only, one per url */
+    size_t len;
+    char *keyword;  /* keyword robots only */
 } robot;
 
 static char *copy_string(const char *text)
@@ -32,21 +40,23 @@ static char *copy_string(const char *text)
     return copy;
 }
 
+static void free_strings(char **items, size_t len)
+{
+    for (size_t i = 0; items && i < len; i++)
+        free(items[i]);
+    free(items);
+}
+
 static void robot_destroy(void *instance)
 {
     robot *r = instance;
     if (!r)
         return;
     free(r->receiver);
-    free(r->url);
-    free(r->secret);
+    free_strings(r->urls, r->len);
+    free_strings(r->secrets, r->len);
     free(r->keyword);
     free(r);
-}
-
-static const char *option_string(const herald_option_value *value)
-{
-    return value->present && value->string ? value->string : "";
 }
 
 static int is_robot_url(const char *url)
@@ -55,52 +65,120 @@ static int is_robot_url(const char *url)
            strstr(url, "access_token=") != NULL;
 }
 
-/* `extra_name` is "secret" or "keyword": the second option of each robot. */
-static void *robot_configure(const herald_host *host, const char *receiver,
-                             const herald_option_value *values, const char *extra_name,
-                             char *err, size_t err_cap)
+/* The single option (`url`) or the list (`urls`), exactly one of them;
+ * returns a copied list, or NULL with err naming the option. */
+static char **one_or_many(const herald_option_value *one, const herald_option_value *many,
+                          const char *one_name, const char *many_name, size_t *len, char *err,
+                          size_t err_cap)
 {
-    const char *url = option_string(&values[0]);
-    const char *extra = option_string(&values[1]);
-    if (!is_robot_url(url)) {
-        snprintf(err, err_cap, "url: must be an http(s) URL with access_token=…");
+    if (!one->present && !many->present) {
+        snprintf(err, err_cap, "%s: missing: set %s, or %s (a list, one per robot)", one_name,
+                 one_name, many_name);
         return NULL;
     }
-    if (!*extra) {
-        snprintf(err, err_cap, "%s: must not be empty", extra_name);
+    if (one->present && many->present) {
+        snprintf(err, err_cap, "%s: set %s or %s, not both", one_name, one_name, many_name);
         return NULL;
     }
-    robot *r = calloc(1, sizeof *r);
-    if (!r) {
+    size_t n = one->present ? 1 : many->list_len;
+    if (n == 0) {
+        snprintf(err, err_cap, "%s: must list at least one", many_name);
+        return NULL;
+    }
+    char **items = calloc(n, sizeof *items);
+    for (size_t i = 0; items && i < n; i++) {
+        items[i] = copy_string(one->present ? one->string : many->list[i]);
+        if (!items[i]) {
+            free_strings(items, n);
+            items = NULL;
+        }
+    }
+    if (!items)
         snprintf(err, err_cap, "out of memory");
+    *len = n;
+    return items;
+}
+
+/* Option order: url, urls, then secret/secrets (signed) or keyword. */
+static void *robot_configure(const herald_host *host, const char *receiver,
+                             const herald_option_value *values, int is_signed, char *err,
+                             size_t err_cap)
+{
+    robot *r = calloc(1, sizeof *r);
+    if (!r || !(r->receiver = copy_string(receiver ? receiver : ""))) {
+        snprintf(err, err_cap, "out of memory");
+        robot_destroy(r);
         return NULL;
     }
     r->host = host;
-    r->receiver = copy_string(receiver ? receiver : "");
-    r->url = copy_string(url);
-    char *extra_copy = copy_string(extra);
-    if (strcmp(extra_name, "secret") == 0)
-        r->secret = extra_copy;
-    else
-        r->keyword = extra_copy;
-    if (!r->receiver || !r->url || !extra_copy) {
-        robot_destroy(r);
-        snprintf(err, err_cap, "out of memory");
-        return NULL;
+    r->urls = one_or_many(&values[0], &values[1], "url", "urls", &r->len, err, err_cap);
+    if (!r->urls)
+        goto fail;
+    for (size_t i = 0; i < r->len; i++)
+        if (!is_robot_url(r->urls[i])) {
+            snprintf(err, err_cap, "%s: must be an http(s) URL with access_token=…",
+                     values[0].present ? "url" : "urls");
+            goto fail;
+        }
+    if (is_signed) {
+        size_t secrets = 0;
+        r->secrets = one_or_many(&values[2], &values[3], "secret", "secrets", &secrets, err, err_cap);
+        if (!r->secrets)
+            goto fail;
+        if (secrets != r->len) {
+            snprintf(err, err_cap, "secrets: needs one secret per url (%zu urls, %zu secrets)", r->len,
+                     secrets);
+            free_strings(r->secrets, secrets);
+            r->secrets = NULL;
+            goto fail;
+        }
+        for (size_t i = 0; i < r->len; i++)
+            if (!r->secrets[i][0]) {
+                snprintf(err, err_cap, "%s: must not be empty", values[2].present ? "secret" : "secrets");
+                goto fail;
+            }
+    } else {
+        if (!values[2].string || !values[2].string[0]) {
+            snprintf(err, err_cap, "keyword: must not be empty");
+            goto fail;
+        }
+        if (!(r->keyword = copy_string(values[2].string))) {
+            snprintf(err, err_cap, "out of memory");
+            goto fail;
+        }
     }
     return r;
+fail:
+    robot_destroy(r);
+    return NULL;
 }
 
 static void *signed_configure(const herald_host *host, const char *receiver,
                               const herald_option_value *values, char *err, size_t err_cap)
 {
-    return robot_configure(host, receiver, values, "secret", err, err_cap);
+    return robot_configure(host, receiver, values, 1, err, err_cap);
 }
 
 static void *keyword_configure(const herald_host *host, const char *receiver,
                                const herald_option_value *values, char *err, size_t err_cap)
 {
-    return robot_configure(host, receiver, values, "keyword", err, err_cap);
+    return robot_configure(host, receiver, values, 0, err, err_cap);
+}
+
+static size_t robot_targets(void *instance) { return ((const robot *)instance)->len; }
+
+/* The URL (with its token) names the robot, so receivers that share a
+ * robot share its limit. */
+static void robot_target_key(void *instance, size_t index, char *out, size_t cap)
+{
+    const robot *r = instance;
+    snprintf(out, cap, "dingtalk %s", r->urls[index < r->len ? index : 0]);
+}
+
+static size_t robot_text_budget(void *instance)
+{
+    (void)instance;
+    return TEXT_BUDGET_BYTES;
 }
 
 /* ---- content ----------------------------------------------------------- */
@@ -303,31 +381,43 @@ static int check_native(const robot *r, const herald_message *msg, char *err, si
 
 /* ---- request ----------------------------------------------------------- */
 
-static void set_urls(const robot *r, herald_request *req)
+/* The robot a message goes to: the core's pick among the receiver's robots
+ * (a core older than that field always sends through the first). */
+static size_t robot_index(const robot *r, const herald_message *msg)
+{
+    int has_target = msg->abi.size >= offsetof(herald_message, target) + sizeof msg->target;
+    return has_target && msg->target < r->len ? msg->target : 0;
+}
+
+static void set_urls(const robot *r, size_t index, herald_request *req)
 {
     const herald_host *host = r->host;
+    const char *robot_url = r->urls[index];
+    const char *secret = r->secrets ? r->secrets[index] : NULL;
     herald_buf *url = host->buf_new();
     herald_buf *log_url = host->buf_new();
-    host->buf_printf(url, "%s", r->url);
+    host->buf_printf(url, "%s", robot_url);
     /* Logs keep the endpoint and the timestamp, never the token or sign. */
-    host->buf_append(log_url, r->url, strcspn(r->url, "?"));
+    host->buf_append(log_url, robot_url, strcspn(robot_url, "?"));
     host->buf_printf(log_url, "?access_token=…");
-    if (r->secret) {
+    if (r->len > 1)
+        host->buf_printf(log_url, " (robot %zu of %zu)", index + 1, r->len);
+    if (secret) {
         long long ts = (long long)host->now_ms();
         char to_sign[32];
         int to_sign_len = snprintf(to_sign, sizeof to_sign, "%lld\n", ts);
         herald_buf *data = host->buf_new();
         host->buf_append(data, to_sign, (size_t)to_sign_len);
-        host->buf_append(data, r->secret, strlen(r->secret));
+        host->buf_append(data, secret, strlen(secret));
         unsigned char mac[32];
-        host->hmac_sha256(r->secret, strlen(r->secret), host->buf_data(data),
+        host->hmac_sha256(secret, strlen(secret), host->buf_data(data),
                           host->buf_len(data), mac);
         host->buf_free(data);
         char base64[64];
         host->base64_encode(mac, sizeof mac, base64, sizeof base64);
         char sign[3 * sizeof base64];
         host->url_encode(base64, sign, sizeof sign);
-        host->buf_printf(url, "%stimestamp=%lld&sign=%s", strchr(r->url, '?') ? "&" : "?", ts,
+        host->buf_printf(url, "%stimestamp=%lld&sign=%s", strchr(robot_url, '?') ? "&" : "?", ts,
                          sign);
         host->buf_printf(log_url, "&timestamp=%lld&sign=…", ts);
     }
@@ -361,7 +451,7 @@ static int robot_prepare(void *instance, const herald_message *msg, herald_reque
                  (unsigned)msg->format);
         return -1;
     }
-    set_urls(r, req);
+    set_urls(r, robot_index(r, msg), req);
     host->request_add_header(req, "Content-Type", "application/json; charset=utf-8");
     return 0;
 }
@@ -418,6 +508,8 @@ static void classify_errcode(const robot *r, long errcode, const char *errmsg,
         set_verdict(r, out, HERALD_OK, 0, "ok", "", 0);
         return;
     case 130101: /* sending too fast: over 20 a minute */
+        set_verdict(r, out, HERALD_RETRY, BLOCKED_RETRY_MS, head, errmsg, strlen(errmsg));
+        return;
     case 410100: /* throttled */
         set_verdict(r, out, HERALD_RETRY, THROTTLED_RETRY_MS, head, errmsg, strlen(errmsg));
         return;
@@ -460,14 +552,19 @@ static void robot_classify(void *instance, const herald_response *resp, herald_v
 /* ---- descriptors ------------------------------------------------------- */
 
 static const herald_option_spec signed_options[] = {
-    {"url", HERALD_OPTION_STRING, 1, 1,
+    {"url", HERALD_OPTION_STRING, 0, 1,
      "robot webhook URL, https://oapi.dingtalk.com/robot/send?access_token=…"},
-    {"secret", HERALD_OPTION_STRING, 1, 1, "signing secret (加签), usually SEC…"},
+    {"urls", HERALD_OPTION_STRING_LIST, 0, 1,
+     "several robots of one group to spread messages over (instead of url)"},
+    {"secret", HERALD_OPTION_STRING, 0, 1, "signing secret (加签), usually SEC…"},
+    {"secrets", HERALD_OPTION_STRING_LIST, 0, 1, "one signing secret per entry of urls"},
 };
 
 static const herald_option_spec keyword_options[] = {
-    {"url", HERALD_OPTION_STRING, 1, 1,
+    {"url", HERALD_OPTION_STRING, 0, 1,
      "robot webhook URL, https://oapi.dingtalk.com/robot/send?access_token=…"},
+    {"urls", HERALD_OPTION_STRING_LIST, 0, 1,
+     "several robots of one group to spread messages over (instead of url)"},
     {"keyword", HERALD_OPTION_STRING, 1, 0, "one of the robot's security keywords"},
 };
 
@@ -487,6 +584,9 @@ static const herald_channel signed_channel = {
     .prepare = robot_prepare,
     .classify = robot_classify,
     .destroy = robot_destroy,
+    .targets = robot_targets,
+    .target_key = robot_target_key,
+    .text_budget = robot_text_budget,
 };
 
 static const herald_channel keyword_channel = {
@@ -503,6 +603,9 @@ static const herald_channel keyword_channel = {
     .prepare = robot_prepare,
     .classify = robot_classify,
     .destroy = robot_destroy,
+    .targets = robot_targets,
+    .target_key = robot_target_key,
+    .text_budget = robot_text_budget,
 };
 
 static const herald_channel *const channels[] = {&signed_channel, &keyword_channel};

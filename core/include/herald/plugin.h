@@ -111,6 +111,9 @@ typedef struct herald_message {
      * channels with needs_payload, else NULL. */
     const char *payload;
     size_t payload_len;
+    /* Which of the instance's targets (robots) to send through, below
+     * targets(instance); 0 for single-target channels. */
+    size_t target;
 } herald_message;
 
 /* ---- requests and responses -------------------------------------------- */
@@ -263,6 +266,19 @@ typedef struct herald_channel {
     void (*destroy)(void *instance);
     /* Set to have herald_message.payload filled (the webhook channel). */
     int needs_payload;
+
+    /* Optional (NULL: one target). A receiver may spread its messages over
+     * several targets (robots), each with its own rate limit; the core
+     * picks one per message and passes it as herald_message.target. */
+    size_t (*targets)(void *instance);
+    /* Optional: a key naming target `index` (such as its URL), so that
+     * receivers sending to the same robot share its rate limit. Kept in
+     * memory only, never logged. NULL: each receiver's targets are its own. */
+    void (*target_key)(void *instance, size_t index, char *out, size_t cap);
+    /* Optional: how many bytes of text one message can carry; the core
+     * keeps digests (several queued messages merged into one) within it.
+     * NULL: three quarters of max_body_bytes. */
+    size_t (*text_budget)(void *instance);
 } herald_channel;
 
 typedef struct herald_plugin {

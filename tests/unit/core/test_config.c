@@ -115,8 +115,8 @@ TEST(missing_required_option_names_the_unset_variable)
     CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
                 "url = \"https://oapi.dingtalk.com/robot/send?access_token=abc\", "
                 "secret = env(\"HERALD_TEST_UNSET_SECRET\") } }",
-                "receivers.ops.secret: missing: expected a string (unset environment variables: "
-                "HERALD_TEST_UNSET_SECRET)");
+                "receivers.ops.secret: missing: set secret, or secrets (a list, one per robot) "
+                "(unset environment variables: HERALD_TEST_UNSET_SECRET)");
 }
 
 TEST(unknown_channel_option)

@@ -17,8 +17,11 @@ static const herald_channel *channel(const char *name)
 static void *configure(const char *channel_name, const char *url, const char *extra, char *err,
                        size_t err_cap)
 {
-    herald_option_value values[2] = {{.present = 1, .string = url},
-                                     {.present = 1, .string = extra}};
+    /* In spec order: url, urls, then secret (signed) or keyword. */
+    herald_option_value values[4] = {{.present = url != NULL, .string = url},
+                                     {0},
+                                     {.present = 1, .string = extra},
+                                     {0}};
     return channel(channel_name)->configure(&fixture_host, "ops", values, err, err_cap);
 }
 
@@ -388,7 +391,7 @@ TEST(classify_errcodes)
         long retry_ms;
     } cases[] = {
         {0, HERALD_OK, 0},
-        {130101, HERALD_RETRY, 60000},
+        {130101, HERALD_RETRY, 600000},
         {410100, HERALD_RETRY, 60000},
         {310000, HERALD_FAIL, 0},
         {300001, HERALD_FAIL, 0},
@@ -485,20 +488,89 @@ TEST(descriptors)
     const herald_channel *ch = channel("dingtalk");
     CHECK_INT(ch->formats,
               HERALD_FORMAT_TEXT | HERALD_FORMAT_MARKDOWN | HERALD_FORMAT_NATIVE);
-    CHECK_INT(ch->options_len, 2);
-    CHECK_STR(ch->options[0].name, "url");
-    CHECK(ch->options[0].required && ch->options[0].secret);
-    CHECK_STR(ch->options[1].name, "secret");
-    CHECK(ch->options[1].required && ch->options[1].secret);
+    /* url or urls, secret or secrets: configure requires one of each. */
+    CHECK_INT(ch->options_len, 4);
+    static const char *const names[] = {"url", "urls", "secret", "secrets"};
+    for (size_t i = 0; i < 4; i++) {
+        CHECK_STR(ch->options[i].name, names[i]);
+        CHECK(!ch->options[i].required && ch->options[i].secret);
+    }
+    CHECK_INT(ch->options[1].type, HERALD_OPTION_STRING_LIST);
     const herald_channel *kw = channel("dingtalk_keyword");
-    CHECK_STR(kw->options[1].name, "keyword");
-    CHECK(kw->options[1].required && !kw->options[1].secret);
+    CHECK_INT(kw->options_len, 3);
+    CHECK_STR(kw->options[2].name, "keyword");
+    CHECK(kw->options[2].required && !kw->options[2].secret);
     CHECK_INT(kw->max_body_bytes, 20000);
     CHECK_INT(kw->rate_per_minute, 20);
     CHECK_STR(kw->default_template, "dingtalk");
 }
 
-RUN_TESTS(CASE(signed_markdown_exact_request), CASE(signed_text_exact_request),
+/* Two robots of one group: the core picks one per message (msg.target),
+ * each signs with its own secret and has its own rate-limit key. */
+TEST(several_robots_spread_messages)
+{
+    static const char *const urls[] = {"https://oapi.dingtalk.com/robot/send?access_token=one",
+                                       "https://oapi.dingtalk.com/robot/send?access_token=two"};
+    static const char *const secrets[] = {"SECone", "SECtwo"};
+    herald_option_value values[4] = {{0},
+                                     {.present = 1, .list = urls, .list_len = 2},
+                                     {0},
+                                     {.present = 1, .list = secrets, .list_len = 2}};
+    char err[256] = "";
+    const herald_channel *ch = channel("dingtalk");
+    void *robot = ch->configure(&fixture_host, "ops", values, err, sizeof err);
+    if (!robot)
+        FAIL_AT("%s", err);
+    CHECK_INT(ch->targets(robot), 2);
+    char key0[256], key1[256];
+    ch->target_key(robot, 0, key0, sizeof key0);
+    ch->target_key(robot, 1, key1, sizeof key1);
+    CHECK(strcmp(key0, key1) != 0);
+    CHECK(ch->text_budget(robot) < 20000);
+    herald_message msg = fixture_message(HERALD_FORMAT_TEXT, "t", "hello");
+    char first_sign[128] = "";
+    for (size_t i = 0; i < 2; i++) {
+        msg.target = i;
+        herald_request req;
+        request_init(&req);
+        CHECK_INT(ch->prepare(robot, &msg, &req, err, sizeof err), 0);
+        CHECK_CONTAINS(req.url, i ? "access_token=two&timestamp=" : "access_token=one&timestamp=");
+        CHECK_CONTAINS(req.log_url, i ? "(robot 2 of 2)" : "(robot 1 of 2)");
+        CHECK_CONTAINS(req.url, "&sign=");
+        /* Different secrets, same timestamp: different signatures. */
+        if (i == 0)
+            snprintf(first_sign, sizeof first_sign, "%s", strstr(req.url, "&sign="));
+        else
+            CHECK(strcmp(first_sign, strstr(req.url, "&sign=")) != 0);
+        request_free(&req);
+    }
+    ch->destroy(robot);
+
+    /* One secret per url; url and urls are exclusive. */
+    values[3].list_len = 1;
+    CHECK(ch->configure(&fixture_host, "ops", values, err, sizeof err) == NULL);
+    CHECK_CONTAINS(err, "secrets: needs one secret per url (2 urls, 1 secrets)");
+    values[0] = (herald_option_value){.present = 1, .string = urls[0]};
+    CHECK(ch->configure(&fixture_host, "ops", values, err, sizeof err) == NULL);
+    CHECK_CONTAINS(err, "url: set url or urls, not both");
+}
+
+TEST(blocked_robot_waits_out_the_ten_minutes)
+{
+    void *robot = signed_robot();
+    herald_verdict v = {0};
+    herald_response resp = {.status = 200,
+                            .body = "{\"errcode\":130101,\"errmsg\":\"send too fast\"}"};
+    resp.body_len = strlen(resp.body);
+    host_response full = {.pub = resp};
+    channel("dingtalk")->classify(robot, &full.pub, &v);
+    CHECK_INT(v.kind, HERALD_RETRY);
+    CHECK_INT(v.retry_after_ms, 600000);
+    channel("dingtalk")->destroy(robot);
+}
+
+RUN_TESTS(CASE(several_robots_spread_messages), CASE(blocked_robot_waits_out_the_ten_minutes),
+          CASE(signed_markdown_exact_request), CASE(signed_text_exact_request),
           CASE(markdown_without_title_is_titled_herald), CASE(mentions_appended_once),
           CASE(keyword_prefixed_when_missing), CASE(keyword_not_duplicated_when_present),
           CASE(native_body_sent_as_is_and_signed), CASE(native_keyword_checked_on_raw_text),

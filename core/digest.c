@@ -1,0 +1,54 @@
+#include "digest.h"
+
+#include <string.h>
+
+#include "strbuf.h"
+
+static const char separator_markdown[] = "\n\n---\n\n";
+static const char separator_text[] = "\n\n";
+/* Room kept for the count in the title and the "+N" line at the end. */
+#define DIGEST_OVERHEAD 96
+
+static int mergeable(const notification *n) { return n->content.format != HERALD_FORMAT_NATIVE; }
+
+static int is_markdown(notification *const *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (items[i]->content.format != HERALD_FORMAT_MARKDOWN)
+            return 0;
+    return 1;
+}
+
+size_t digest_fit(notification *const *items, size_t n, size_t text_budget)
+{
+    if (n == 0 || !mergeable(items[0]))
+        return n ? 1 : 0;
+    size_t used = DIGEST_OVERHEAD, taken = 0;
+    while (taken < n && mergeable(items[taken])) {
+        size_t len = strlen(items[taken]->content.text) + sizeof separator_markdown;
+        if (taken > 0 && text_budget && used + len > text_budget)
+            break;
+        used += len;
+        taken++;
+    }
+    return taken;
+}
+
+void digest_build(notification *const *items, size_t n, size_t more, rendered *out)
+{
+    memset(out, 0, sizeof *out);
+    int markdown = is_markdown(items, n);
+    out->format = markdown ? HERALD_FORMAT_MARKDOWN : HERALD_FORMAT_TEXT;
+    strbuf title = STRBUF_INIT, text = STRBUF_INIT;
+    sb_printf(&title, "%s (%zu)", items[0]->content.title, n);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            sb_puts(&text, markdown ? separator_markdown : separator_text);
+        sb_puts(&text, items[i]->content.text);
+        mention_set_merge(&out->mentions, &items[i]->content.mentions);
+    }
+    if (more)
+        sb_printf(&text, "%s+%zu …", markdown ? separator_markdown : separator_text, more);
+    out->title = sb_take(&title);
+    out->text = sb_take(&text);
+}

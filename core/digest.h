@@ -1,0 +1,21 @@
+/* Digests: when messages for one target queue up behind its rate limit,
+ * herald sends them merged, instead of late one by one or not at all. */
+#ifndef HERALD_DIGEST_H
+#define HERALD_DIGEST_H
+
+#include <stddef.h>
+
+#include "notification.h"
+#include "render.h"
+
+/* How many of items[0..n) (from the first) one digest of at most
+ * text_budget bytes of text can hold; at least 1. A native body is never
+ * merged: it goes alone. text_budget 0: no limit. */
+size_t digest_fit(notification *const *items, size_t n, size_t text_budget);
+
+/* Merges items[0..n) into one message: the texts in order, separated, the
+ * mentions united, the title of the first with the count. `more` queued
+ * messages that follow in a later digest are announced at the end. */
+void digest_build(notification *const *items, size_t n, size_t more, rendered *out);
+
+#endif

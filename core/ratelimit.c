@@ -1,0 +1,124 @@
+#include "ratelimit.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "strbuf.h"
+
+#define WINDOW_MS 60000
+
+typedef struct target_state {
+    char *key;
+    int64_t *sends;      /* ring of the last `capacity` send times */
+    unsigned capacity;
+    unsigned count;
+    unsigned oldest;     /* index of the oldest send in the ring */
+    int64_t paused_until;
+    unsigned failures;   /* in a row */
+    struct target_state *next;
+} target_state;
+
+struct rate_limits {
+    target_state *targets;
+};
+
+rate_limits *rate_limits_new(void) { return xcalloc(1, sizeof(rate_limits)); }
+
+void rate_limits_free(rate_limits *limits)
+{
+    if (!limits)
+        return;
+    while (limits->targets) {
+        target_state *t = limits->targets;
+        limits->targets = t->next;
+        free(t->key);
+        free(t->sends);
+        free(t);
+    }
+    free(limits);
+}
+
+static target_state *find(rate_limits *limits, const char *key)
+{
+    for (target_state *t = limits->targets; t; t = t->next)
+        if (strcmp(t->key, key) == 0)
+            return t;
+    target_state *t = xcalloc(1, sizeof *t);
+    t->key = xstrdup(key);
+    t->next = limits->targets;
+    limits->targets = t;
+    return t;
+}
+
+/* Forgets sends older than the window; resizes when the rate changed (a
+ * reload), keeping the newest sends. */
+static void settle_window(target_state *t, unsigned per_minute, int64_t now)
+{
+    while (t->count && t->sends[t->oldest] + WINDOW_MS + RATE_SAFETY_MS <= now) {
+        t->oldest = (t->oldest + 1) % t->capacity;
+        t->count--;
+    }
+    if (per_minute == t->capacity)
+        return;
+    int64_t *resized = xcalloc(per_minute ? per_minute : 1, sizeof *resized);
+    unsigned keep = t->count < per_minute ? t->count : per_minute;
+    for (unsigned i = 0; i < keep; i++)
+        resized[i] = t->sends[(t->oldest + t->count - keep + i) % t->capacity];
+    free(t->sends);
+    t->sends = resized;
+    t->capacity = per_minute;
+    t->count = keep;
+    t->oldest = 0;
+}
+
+int64_t rate_next_slot(rate_limits *limits, const char *key, unsigned per_minute, int64_t now)
+{
+    target_state *t = find(limits, key);
+    int64_t slot = now;
+    if (per_minute) {
+        settle_window(t, per_minute, now);
+        if (t->count >= per_minute)
+            slot = t->sends[t->oldest] + WINDOW_MS + RATE_SAFETY_MS;
+    }
+    return t->paused_until > slot ? t->paused_until : slot;
+}
+
+unsigned rate_free_slots(rate_limits *limits, const char *key, unsigned per_minute, int64_t now)
+{
+    if (!per_minute)
+        return (unsigned)-1;
+    target_state *t = find(limits, key);
+    settle_window(t, per_minute, now);
+    return t->paused_until > now ? 0 : per_minute - t->count;
+}
+
+void rate_record_send(rate_limits *limits, const char *key, unsigned per_minute, int64_t now)
+{
+    if (!per_minute)
+        return;
+    target_state *t = find(limits, key);
+    settle_window(t, per_minute, now);
+    if (t->count == t->capacity) { /* only when the caller ignored the slot */
+        t->oldest = (t->oldest + 1) % t->capacity;
+        t->count--;
+    }
+    t->sends[(t->oldest + t->count) % t->capacity] = now;
+    t->count++;
+}
+
+unsigned rate_record_failure(rate_limits *limits, const char *key)
+{
+    return ++find(limits, key)->failures;
+}
+
+void rate_pause(rate_limits *limits, const char *key, int64_t until)
+{
+    target_state *t = find(limits, key);
+    if (until > t->paused_until)
+        t->paused_until = until;
+}
+
+void rate_record_success(rate_limits *limits, const char *key)
+{
+    find(limits, key)->failures = 0;
+}

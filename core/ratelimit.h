@@ -1,0 +1,35 @@
+/* Per-target send limits. DingTalk and WeCom allow 20 messages a minute
+ * per robot and block a robot that sends more for 10 minutes, so herald
+ * must never exceed the rate in any 60-second window. A token bucket with
+ * a burst still allows almost twice the rate across a window boundary; a
+ * sliding window over the last N send times does not. Each target also
+ * carries a pause (the service throttled it, or it is failing) with its
+ * own backoff. Used by the dispatcher thread only. */
+#ifndef HERALD_RATELIMIT_H
+#define HERALD_RATELIMIT_H
+
+#include <stdint.h>
+
+typedef struct rate_limits rate_limits;
+
+/* Kept between a window's oldest send and the next, for clock skew and
+ * network delay between herald and the service. */
+#define RATE_SAFETY_MS 1000
+
+rate_limits *rate_limits_new(void);
+void rate_limits_free(rate_limits *limits);
+
+/* The earliest time a message may go to `key` (now when it may go now).
+ * per_minute 0: no limit, only pauses apply. */
+int64_t rate_next_slot(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
+/* How many more messages may go to `key` within the current window. */
+unsigned rate_free_slots(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
+void rate_record_send(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
+
+/* Returns how many times in a row the target has failed, this one included. */
+unsigned rate_record_failure(rate_limits *limits, const char *key);
+void rate_record_success(rate_limits *limits, const char *key);
+/* Nothing goes to the target before `until` (throttled, or failing). */
+void rate_pause(rate_limits *limits, const char *key, int64_t until);
+
+#endif

@@ -1,0 +1,260 @@
+"""End to end for the webhook channel: the real Alertmanager posts to
+herald, herald forwards to the mock receiver (tests/e2e/mock_webhook.py)
+either the template's JSON body or, with body = "payload", the very bytes
+Alertmanager sent (captured on the way in). Also: PUT with custom headers
+and basic auth, 503/429 with Retry-After retried, a 4xx dead-lettered
+without a retry; and checks of the mock itself."""
+
+import base64
+import json
+import re
+import time
+
+import pytest
+
+import harness
+from mock_webhook import MockWebhook
+
+LABELS = {"alertname": "HostDown", "instance": "10.0.0.11:9100",
+          "severity": "critical", "env": "prod"}
+ANNOTATIONS = {"summary": "主机 10.0.0.11 无法访问",
+               "description": "node_exporter 已经 1 分钟没有响应"}
+FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
+RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
+DELIVERY_TIMEOUT = 30.0
+HOOK_TOKEN = "hook-token-0123456789"
+API_KEY = "api-key-abcdef0123456789"
+USER, PASSWORD = "herald", "hook-pass-0123456789"
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+@pytest.fixture
+def mock_webhook(request):
+    mock = MockWebhook().start()
+    yield mock
+    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
+        snap = mock.snapshot()
+        print("mock webhook: %d accepted, rejected: %r" % (
+            len(snap["accepted"]), [(r["status"], r["reason"]) for r in snap["rejected"]]))
+    mock.stop()
+
+
+def hook(mock, **extra):
+    spec = {"channel": "webhook", "url": mock.url("/hook/%s" % HOOK_TOKEN)}
+    spec.update(extra)
+    return spec
+
+
+def start(herald_factory, mock, env=None, **extra):
+    return herald_factory({"hook": hook(mock, **extra)}, default_receiver="hook",
+                          env=env, extra={"delivery": FAST})
+
+
+def raw_log(h):
+    """herald's output as written (Herald.log() hides known secrets, which
+    would make a leak invisible)."""
+    return h.log_path.read_bytes().decode("utf-8", "replace")
+
+
+def post_alert(h, name="DiskFull"):
+    payload = harness.am_payload([{"labels": dict(LABELS, alertname=name),
+                                   "annotations": ANNOTATIONS}])
+    status, data = harness.http("POST", h.base_url + "/webhook", payload)
+    assert status == 200, (status, data)
+    return payload
+
+
+def wait_requests(mock, n, timeout=DELIVERY_TIMEOUT):
+    mock.wait_for(lambda m: len(m.accepted()) >= n, timeout=timeout)
+    recs = mock.accepted()
+    if len(recs) < n:
+        pytest.fail("mock webhook got %d request(s) within %.0f s, wanted %d; rejected: %r"
+                    % (len(recs), timeout, n,
+                       [(r["status"], r["reason"]) for r in mock.rejected()]), pytrace=False)
+    return recs
+
+
+# ----- from Alertmanager to the hook ------------------------------------
+def test_alertmanager_to_webhook_template_body(mock_webhook, herald_factory,
+                                               alertmanager_factory):
+    h = start(herald_factory, mock_webhook)
+    am = alertmanager_factory(h.base_url + "/webhook")
+
+    starts = am.fire(LABELS, ANNOTATIONS, generator_url="http://prometheus:9090/graph?g0.expr=up")
+    [firing] = wait_requests(mock_webhook, 1)
+    assert firing["method"] == "POST"
+    assert firing["path"] == "/hook/" + HOOK_TOKEN
+    assert firing["headers"]["content-type"] == "application/json"
+    assert firing["auth"] is None
+    body = firing["json"]
+    assert body is not None, firing["body"]
+    assert set(body) == {"version", "receiver", "status", "title", "summary", "firing",
+                         "resolved", "truncatedAlerts", "groupLabels", "commonLabels",
+                         "commonAnnotations", "externalURL", "alerts"}
+    assert body["version"] == "1" and body["receiver"] == "hook"
+    assert body["status"] == "firing" and body["firing"] == 1 and body["resolved"] == 0
+    assert body["title"] == "[故障] HostDown"
+    assert body["summary"] == ANNOTATIONS["summary"]
+    assert body["groupLabels"] == {"alertname": "HostDown"}
+    assert body["externalURL"] == am.base_url
+    [alert] = body["alerts"]
+    assert alert["status"] == "firing"
+    assert alert["labels"] == LABELS and alert["annotations"] == ANNOTATIONS
+    assert alert["startsAt"] == starts.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert alert["endsAt"] == ZERO_TIME
+    assert alert["generatorURL"] == "http://prometheus:9090/graph?g0.expr=up"
+    assert re.fullmatch(r"[0-9a-f]{16}", alert["fingerprint"]), alert["fingerprint"]
+    # the token in the URL path never reaches the log
+    assert HOOK_TOKEN not in raw_log(h)
+
+    am.resolve(LABELS, ANNOTATIONS, starts_at=starts)
+    resolved = wait_requests(mock_webhook, 2)[1]["json"]
+    assert resolved["status"] == "resolved" and resolved["title"] == "[恢复] HostDown"
+    [r_alert] = resolved["alerts"]
+    assert r_alert["status"] == "resolved" and r_alert["fingerprint"] == alert["fingerprint"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", r_alert["endsAt"])
+    assert r_alert["endsAt"] > alert["startsAt"]
+    assert mock_webhook.rejected() == []
+
+
+def test_payload_forwarded_byte_identical(mock_webhook, herald_factory, alertmanager_factory):
+    h = start(herald_factory, mock_webhook, body="payload")
+    proxy = harness.CaptureProxy(h.base_url)
+    try:
+        am = alertmanager_factory(proxy.base_url + "/webhook")
+        am.fire(LABELS, ANNOTATIONS)
+        [rec] = wait_requests(mock_webhook, 1)
+        [sent] = proxy.bodies()
+    finally:
+        proxy.stop()
+    assert rec["body"] == sent
+    assert rec["headers"]["content-type"] == "application/json"
+    original = json.loads(sent)
+    assert original["version"] == "4" and original["alerts"][0]["labels"] == LABELS
+
+
+def test_put_custom_headers_and_basic_auth(herald_factory):
+    with MockWebhook(users={USER: PASSWORD}, required_headers={"X-Api-Key": API_KEY},
+                     content_types=["application/vnd.alerts+json"]) as mock:
+        h = start(herald_factory, mock,
+                  env={"HOOK_PASSWORD": PASSWORD, "HOOK_API_KEY": API_KEY},
+                  method="PUT", username=USER, password=harness.lua_env("HOOK_PASSWORD"),
+                  headers=[harness.Lua('"X-Api-Key: " .. env("HOOK_API_KEY")'),
+                           "Content-Type: application/vnd.alerts+json",
+                           "X-Source: herald 告警"])
+        post_alert(h)
+        [rec] = wait_requests(mock, 1)
+        assert mock.rejected() == []
+    assert rec["method"] == "PUT"
+    assert rec["auth"] == (USER, PASSWORD)
+    assert rec["headers"]["x-api-key"] == API_KEY
+    assert rec["headers"]["content-type"] == "application/vnd.alerts+json"
+    assert rec["headers"]["x-source"].encode("latin-1").decode("utf-8") == "herald 告警"
+    assert rec["json"]["title"] == "[故障] DiskFull"
+    log = raw_log(h)
+    assert PASSWORD not in log and API_KEY not in log and HOOK_TOKEN not in log
+
+
+# ----- statuses ------------------------------------------------------------
+@pytest.mark.parametrize("status", [503, 429])
+def test_retry_after_is_honoured(mock_webhook, herald_factory, status):
+    h = start(herald_factory, mock_webhook)
+    mock_webhook.fail_next(1, status, "busy, come back", {"Retry-After": "1"})
+    post_alert(h)
+    [rec] = wait_requests(mock_webhook, 1)
+    [rejected] = mock_webhook.rejected()
+    assert rejected["status"] == status
+    retries = RETRY_RE.findall(h.log())
+    assert len(retries) == 1, h.log_tail()
+    attempt, reason, delay = retries[0]
+    assert reason == "HTTP %d: busy, come back" % status
+    assert int(delay) == 1000  # Retry-After wins over the 100 ms backoff
+    gap = rec["time"] - rejected["time"]
+    assert 0.9 <= gap <= 1.5, gap
+    time.sleep(0.5)
+    assert len(mock_webhook.accepted()) == 1
+
+
+def test_4xx_is_a_dead_letter_without_retry(herald_factory):
+    with MockWebhook(users={USER: PASSWORD}) as mock:
+        h = start(herald_factory, mock, env={"HOOK_PASSWORD": "wrong-password-000"},
+                  username=USER, password=harness.lua_env("HOOK_PASSWORD"))
+        post_alert(h)
+        harness.wait_until(lambda: harness.dead_letters(h), timeout=10,
+                           message="dead letter logged")
+        time.sleep(1.0)  # a retry would come within 200 ms
+        [dead] = harness.dead_letters(h)
+        assert "HTTP 401: unauthorized" in dead, dead
+        assert RETRY_RE.findall(h.log()) == []
+        assert [r["status"] for r in mock.rejected()] == [401]
+        assert mock.accepted() == []
+    assert "wrong-password-000" not in raw_log(h)
+    m = harness.metrics(h.base_url)
+    assert m["herald_dead_letters_total"] == 1 and m["herald_delivery_retries_total"] == 0, m
+
+
+def test_config_errors_never_show_header_values(mock_webhook, herald_factory):
+    h = herald_factory({"hook": hook(mock_webhook, headers=["Authorization Bearer SECRETVALUE"])},
+                       default_receiver="hook", start=False)
+    res = h.command("check", "-c", h.config_path)
+    assert res.returncode == 1
+    err = res.stderr.decode("utf-8")
+    assert "receivers.hook.headers: line 1: expected \"Name: value\"" in err, err
+    assert "SECRETVALUE" not in err + res.stdout.decode("utf-8")
+
+
+# ----- the mock itself -------------------------------------------------------
+def request(mock, method, body=b"{}", headers=None, path="/hook"):
+    return harness.http_full(method, mock.url(path), body,
+                             headers=dict({"Content-Type": "application/json"}, **(headers or {})))
+
+
+def auth_header(user, password):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+def test_mock_records_and_answers_ok(mock_webhook):
+    status, _, data = request(mock_webhook, "PATCH", b'{"a":"\xe4\xb8\xad"}', path="/x?y=1")
+    assert status == 200 and json.loads(data) == {"status": "ok"}
+    [rec] = mock_webhook.accepted()
+    assert rec["method"] == "PATCH" and rec["path"] == "/x" and rec["query"] == {"y": "1"}
+    assert rec["json"] == {"a": "中"} and rec["body"] == b'{"a":"\xe4\xb8\xad"}'
+    assert request(mock_webhook, "DELETE")[0] == 405
+    status, _, data = harness.http_full("GET", mock_webhook.url("/_received"))
+    assert status == 200 and len(json.loads(data)["accepted"]) == 1
+
+
+def test_mock_checks_auth_headers_size_type_and_rate():
+    with MockWebhook(users={"u": "p"}, required_headers={"X-Key": "k"}, max_body=10,
+                     content_types=["application/json"], rate_limit=1) as mock:
+        assert request(mock, "POST")[0] == 401
+        status, headers, _ = request(mock, "POST", headers={"Authorization": auth_header("u", "x")})
+        assert status == 401 and headers["www-authenticate"].startswith("Basic")
+        good = {"Authorization": auth_header("u", "p"), "X-Key": "k"}
+        assert request(mock, "POST", headers=dict(good, **{"X-Key": "other"}))[0] == 403
+        assert request(mock, "POST", b'{"long":"0123456789"}', headers=good)[0] == 413
+        assert request(mock, "POST", headers=dict(good, **{"Content-Type": "text/plain"}))[0] == 415
+        assert request(mock, "POST", b"{nope", headers=good)[0] == 400
+        assert request(mock, "POST", headers=good)[0] == 200
+        status, headers, _ = request(mock, "POST", headers=good)
+        assert status == 429 and int(headers["retry-after"]) >= 1
+        assert [r["status"] for r in mock.rejected()] == [401, 401, 403, 413, 415, 400, 429]
+        assert mock.accepted()[0]["auth"] == ("u", "p")
+
+
+def test_mock_fail_next_and_controls(mock_webhook):
+    mock_webhook.fail_next(2, 503, "busy", {"Retry-After": "7"})
+    status, headers, data = request(mock_webhook, "POST")
+    assert status == 503 and headers["retry-after"] == "7" and data == b"busy"
+    status, _, _ = harness.http_full("POST", mock_webhook.url("/_reset"), b"")
+    assert status == 200
+    assert request(mock_webhook, "POST")[0] == 200  # the second failure was reset
+    status, _, _ = harness.http_full("POST", mock_webhook.url("/_fail_next"),
+                                     {"count": 1, "status": 429, "body": "slow"})
+    assert status == 200
+    assert request(mock_webhook, "POST")[:1] == (429,)
+    mock_webhook.set_delay(0.3)
+    started = time.monotonic()
+    assert request(mock_webhook, "POST")[0] == 200
+    assert time.monotonic() - started >= 0.3
+    assert len(mock_webhook.accepted()) == 2
