@@ -345,6 +345,9 @@ static void setup_mail(transfer *t, CURL *e)
     if (req->mail_from)
         curl_easy_setopt(e, CURLOPT_MAIL_FROM, req->mail_from);
     curl_easy_setopt(e, CURLOPT_MAIL_RCPT, t->recipients);
+    /* Every server reply line comes through here: a refusal's own words. */
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, on_upload);
     curl_easy_setopt(e, CURLOPT_READDATA, t);
@@ -516,6 +519,20 @@ static int64_t dispatch_held(dispatcher *d, int64_t now, unsigned limit)
     return next_wake;
 }
 
+/* The server's last reply of 400 or more ("550 5.1.1 no such user"), which
+ * says more than curl's error ("RCPT failed: 550"); QUIT's "221 Bye"
+ * comes after it and is skipped by the code check. */
+static const char *smtp_refusal_text(const transfer *t, CURLcode result)
+{
+    for (size_t i = t->response_headers_len; i-- > 0;) {
+        const char *line = t->response_headers[i];
+        if (line[0] >= '4' && line[0] <= '5' && line[1] >= '0' && line[1] <= '9' &&
+            line[2] >= '0' && line[2] <= '9')
+            return line;
+    }
+    return t->curl_error[0] ? t->curl_error : curl_easy_strerror(result);
+}
+
 static void finish(dispatcher *d, CURL *e, CURLcode result)
 {
     transfer *t = NULL;
@@ -536,7 +553,7 @@ static void finish(dispatcher *d, CURL *e, CURLcode result)
         return;
     }
     if (smtp_refusal)
-        sb_puts(&t->body, t->curl_error[0] ? t->curl_error : curl_easy_strerror(result));
+        sb_puts(&t->body, smtp_refusal_text(t, result));
     host_response resp = {
         .pub = {.abi = HERALD_ABI_HEADER_INIT(herald_response), .status = status,
                 .body = sb_str(&t->body), .body_len = t->body.len},
