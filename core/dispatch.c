@@ -473,7 +473,8 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
 
 /* Sends what held notifications their targets' limits allow now: one by
  * one while the free slots suffice, as digests once more wait than the
- * slots left in the window. Returns when to look again (-1: no need). */
+ * slots left in the window (less a reserve). Returns when to look again
+ * (-1: no need). */
 static int64_t dispatch_held(dispatcher *d, int64_t now, unsigned limit)
 {
     int64_t next_wake = -1;
@@ -508,7 +509,10 @@ static int64_t dispatch_held(dispatcher *d, int64_t now, unsigned limit)
                     next_wake = best_slot;
                 break;
             }
-            size_t k = q->len <= free_slots
+            /* Half of each window stays for digests, so a trickle sent one
+             * by one cannot use up the slots a storm will need. */
+            size_t reserve = (size_t)(r->rate_per_minute / 2) * targets;
+            size_t k = free_slots == UINT_MAX || q->len + reserve <= free_slots
                            ? 1
                            : digest_fit(q->items, q->len, channel_text_budget(r->channel, r->instance));
             start_batch(d, q, g, r, k, best);

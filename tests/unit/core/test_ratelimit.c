@@ -1,0 +1,104 @@
+/* The per-target limiter and digests: the DingTalk/WeCom promise that no
+ * 60-second window ever holds more than the rate. */
+#include "harness.h"
+
+#include "digest.h"
+#include "ratelimit.h"
+#include "strbuf.h"
+
+#define WINDOW 60000
+
+/* Sends whenever the limiter allows, over ten minutes, and checks every
+ * window: the worst window holds at most `rate` sends. */
+TEST(no_window_ever_exceeds_the_rate)
+{
+    rate_limits *limits = rate_limits_new();
+    int64_t sends[2000];
+    size_t n = 0;
+    int64_t now = 1000000;
+    while (now < 1000000 + 10 * WINDOW && n < 2000) {
+        int64_t slot = rate_next_slot(limits, "robot", 20, now);
+        if (slot > now) {
+            now = slot;
+            continue;
+        }
+        rate_record_send(limits, "robot", 20, now);
+        sends[n++] = now;
+        now += 7; /* a message every 7 ms when allowed: bursts */
+    }
+    CHECK(n >= 9 * 20); /* it does send at the rate, not below it */
+    for (size_t i = 0; i < n; i++) {
+        size_t in_window = 0;
+        for (size_t j = i; j < n && sends[j] < sends[i] + WINDOW; j++)
+            in_window++;
+        if (in_window > 20)
+            FAIL_AT("%zu sends within 60 s from send %zu", in_window, i);
+    }
+    rate_limits_free(limits);
+}
+
+TEST(free_slots_pause_and_keys)
+{
+    rate_limits *limits = rate_limits_new();
+    CHECK_INT(rate_free_slots(limits, "a", 3, 0), 3);
+    rate_record_send(limits, "a", 3, 0);
+    rate_record_send(limits, "a", 3, 10);
+    CHECK_INT(rate_free_slots(limits, "a", 3, 20), 1);
+    CHECK_INT(rate_free_slots(limits, "b", 3, 20), 3); /* keys are separate */
+    rate_record_send(limits, "a", 3, 20);
+    CHECK_INT(rate_next_slot(limits, "a", 3, 30), WINDOW + RATE_SAFETY_MS);
+    CHECK_INT(rate_next_slot(limits, "a", 3, WINDOW + RATE_SAFETY_MS), WINDOW + RATE_SAFETY_MS);
+    /* unlimited: always now, unless paused */
+    CHECK_INT(rate_next_slot(limits, "c", 0, 5), 5);
+    rate_pause(limits, "c", 600000);
+    CHECK_INT(rate_next_slot(limits, "c", 0, 5), 600000);
+    CHECK_INT(rate_free_slots(limits, "c", 20, 5), 0);
+    CHECK_INT(rate_record_failure(limits, "c"), 1);
+    CHECK_INT(rate_record_failure(limits, "c"), 2);
+    rate_record_success(limits, "c");
+    CHECK_INT(rate_record_failure(limits, "c"), 1);
+    /* a reload lowering the rate keeps the newest sends */
+    CHECK_INT(rate_free_slots(limits, "a", 2, 40), 0);
+    CHECK_INT(rate_free_slots(limits, "a", 5, 40), 3);
+    rate_limits_free(limits);
+}
+
+static notification *message(const char *title, const char *text, herald_format format)
+{
+    notification *n = xcalloc(1, sizeof *n);
+    n->receiver = xstrdup("ops");
+    n->status = xstrdup("firing");
+    n->alert_count = 1;
+    n->content.format = format;
+    n->content.title = xstrdup(title);
+    n->content.text = xstrdup(text);
+    return n;
+}
+
+TEST(digests_merge_in_order_within_the_budget)
+{
+    notification *items[4] = {
+        message("[故障] A", "alert A text", HERALD_FORMAT_MARKDOWN),
+        message("[故障] B", "alert B text", HERALD_FORMAT_MARKDOWN),
+        message("[故障] C", "alert C text", HERALD_FORMAT_MARKDOWN),
+        message("native", "{\"msgtype\":\"text\"}", HERALD_FORMAT_NATIVE),
+    };
+    mention_set_add_mobile(&items[0]->content.mentions, "100");
+    mention_set_add_mobile(&items[2]->content.mentions, "300");
+    CHECK_INT(digest_fit(items, 4, 0), 3);        /* stops before the native body */
+    CHECK_INT(digest_fit(items, 3, 140), 2);      /* overhead + two texts fit in 140 */
+    CHECK_INT(digest_fit(items, 3, 10), 1);       /* always at least one */
+    CHECK_INT(digest_fit(items + 3, 1, 0), 1);    /* a native body goes alone */
+    rendered out;
+    digest_build(items, 3, 7, &out);
+    CHECK_INT(out.format, HERALD_FORMAT_MARKDOWN);
+    CHECK_STR(out.title, "[故障] A (3)");
+    CHECK_STR(out.text, "alert A text\n\n---\n\nalert B text\n\n---\n\nalert C text\n\n---\n\n+7 …");
+    CHECK_INT(out.mentions.mobiles_len, 2);
+    rendered_free(&out);
+    for (int i = 0; i < 4; i++)
+        notification_free(items[i]);
+}
+
+RUN_TESTS(CASE(no_window_ever_exceeds_the_rate), CASE(free_slots_pause_and_keys),
+          CASE(digests_merge_in_order_within_the_budget))

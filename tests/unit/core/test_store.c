@@ -1,0 +1,229 @@
+/* The durable store: commit, dedup, delivery results, recovery, dead
+ * letters and the alert history, on a real SQLite file. */
+#include "harness.h"
+
+#include <time.h>
+
+#include "json.h"
+#include "store.h"
+#include "testutil.h"
+
+static char *dir;
+
+static notification *make(const char *receiver, const char *alertname, const char *instance,
+                          int64_t created_ms)
+{
+    alert a = {0};
+    labelset_set(&a.labels, "alertname", alertname);
+    labelset_set(&a.labels, "instance", instance);
+    labelset_set(&a.annotations, "summary", "磁盘将满");
+    a.starts_at = 1795238566.39;
+    alert_fingerprint(&a.labels, a.fingerprint);
+    notification *n = xcalloc(1, sizeof *n);
+    n->receiver = xstrdup(receiver);
+    n->status = xstrdup("firing");
+    n->alert_count = 1;
+    n->content.format = HERALD_FORMAT_MARKDOWN;
+    n->content.title = xstrdup(alertname);
+    n->content.text = xstrdup("### 告警\nbody");
+    mention_set_add_mobile(&n->content.mentions, "13800000000");
+    n->created_ms = n->next_attempt_ms = created_ms;
+    const alert *list[1] = {&a};
+    notification_describe(n, "{}:{alertname=\"X\"}", list, 1);
+    alert_free(&a);
+    return n;
+}
+
+static void collect(void *ctx, notification *n)
+{
+    notification ***out = ctx;
+    size_t len = 0;
+    while ((*out)[len])
+        len++;
+    *out = xrealloc(*out, (len + 2) * sizeof **out);
+    (*out)[len] = n;
+    (*out)[len + 1] = NULL;
+}
+
+static void ignore_requeued(void *ctx, notification *n)
+{
+    (void)ctx;
+    notification_free(n);
+}
+
+static store *open_store(int64_t dedup_ms)
+{
+    store_settings settings = {dedup_ms, 30LL * 86400 * 1000};
+    char err[512];
+    store *s = store_open(dir, &settings, err, sizeof err);
+    if (s && store_start(s, ignore_requeued, NULL)) {
+        store_close(s);
+        s = NULL;
+    }
+    if (!s)
+        fprintf(stderr, "store_open: %s\n", err);
+    return s;
+}
+
+static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
+
+TEST(commit_dedup_and_recover)
+{
+    store *s = open_store(60000);
+    CHECK(s != NULL);
+    int64_t now = now_ms();
+    notification *batch[3] = {make("ops", "DiskFull", "db1", now), make("ops", "DiskFull", "db2", now),
+                              make("ops", "DiskFull", "db1", now + 1000)};
+    char err[256];
+    CHECK_INT(store_commit(s, batch, 2, err, sizeof err), 0);
+    CHECK(batch[0]->id > 0 && batch[1]->id > batch[0]->id);
+    /* the same receiver, group, status and alert within the window */
+    CHECK_INT(store_commit(s, &batch[2], 1, err, sizeof err), 0);
+    CHECK_INT(batch[2]->id, 0);
+    batch[0]->attempts = 1;
+    store_mark_delivered(s, batch[0]);
+    store_close(s); /* flushes the mark */
+
+    /* after a restart only the undelivered one comes back, whole */
+    s = open_store(60000);
+    notification **pending = xcalloc(1, sizeof *pending);
+    CHECK_INT(store_load_pending(s, collect, &pending, err, sizeof err), 0);
+    CHECK(pending[0] != NULL && pending[1] == NULL);
+    CHECK_INT(pending[0]->id, batch[1]->id);
+    CHECK_STR(pending[0]->content.text, "### 告警\nbody");
+    CHECK_INT(pending[0]->content.format, HERALD_FORMAT_MARKDOWN);
+    CHECK_INT(pending[0]->content.mentions.mobiles_len, 1);
+    CHECK_STR(pending[0]->content.mentions.mobiles[0], "13800000000");
+    CHECK_STR(pending[0]->dedup_key, batch[1]->dedup_key);
+    notification_free(pending[0]);
+    free(pending);
+    store_close(s);
+    for (int i = 0; i < 3; i++)
+        notification_free(batch[i]);
+}
+
+TEST(dead_letters_requeue_and_drop)
+{
+    store *s = open_store(0);
+    int64_t now = now_ms();
+    notification *batch[2] = {make("ops", "A", "h1", now), make("ops", "B", "h2", now)};
+    char err[256];
+    CHECK_INT(store_commit(s, batch, 2, err, sizeof err), 0);
+    batch[0]->attempts = 1;
+    store_mark_dead(s, batch[0], "errcode 310000: sign not match");
+    store_mark_dead(s, batch[1], "errcode 300001: token is not exist");
+    store_close(s);
+
+    strbuf json = STRBUF_INIT;
+    CHECK_INT(store_list(dir, QUEUE_DEAD, 10, &json, err, sizeof err), 0);
+    CHECK_CONTAINS(sb_str(&json), "\"last_error\":\"errcode 310000: sign not match\"");
+    CHECK_CONTAINS(sb_str(&json), "\"state\":\"dead\"");
+    sb_reset(&json);
+    CHECK_INT(store_list(dir, QUEUE_PENDING, 10, &json, err, sizeof err), 0);
+    CHECK_STR(sb_str(&json), "[]");
+    sb_reset(&json);
+    CHECK_INT(store_show(dir, batch[0]->id, &json, err, sizeof err), 0);
+    CHECK_CONTAINS(sb_str(&json), "\"text\":\"### 告警\\nbody\"");
+    CHECK_CONTAINS(sb_str(&json), "\"alertname\":\"A\"");
+    CHECK_INT(store_show(dir, 9999, &json, err, sizeof err), 1);
+
+    CHECK_INT(store_requeue(dir, batch[0]->id, err, sizeof err), 0);
+    CHECK_INT(store_requeue(dir, batch[0]->id, err, sizeof err), 1); /* no longer dead */
+    CHECK_INT(store_drop(dir, batch[1]->id, err, sizeof err), 0);
+    CHECK_INT(store_drop(dir, batch[1]->id, err, sizeof err), 1);
+    sb_reset(&json);
+    CHECK_INT(store_list(dir, QUEUE_DEAD, 10, &json, err, sizeof err), 0);
+    CHECK_STR(sb_str(&json), "[]");
+
+    /* the requeued one is pending again, attempts reset */
+    s = open_store(0);
+    notification **pending = xcalloc(1, sizeof *pending);
+    CHECK_INT(store_load_pending(s, collect, &pending, err, sizeof err), 0);
+    CHECK(pending[0] != NULL && pending[1] == NULL);
+    CHECK_INT(pending[0]->id, batch[0]->id);
+    CHECK_INT(pending[0]->attempts, 0);
+    notification_free(pending[0]);
+    free(pending);
+    store_close(s);
+    sb_free(&json);
+    notification_free(batch[0]);
+    notification_free(batch[1]);
+}
+
+TEST(history_filters_and_top)
+{
+    store *s = open_store(0);
+    int64_t now = now_ms();
+    notification *batch[4] = {make("ops", "DiskFull", "db1", now), make("ops", "DiskFull", "db2", now),
+                              make("wms", "HostDown", "web1", now), make("ops", "CPU", "db1", now)};
+    char err[256];
+    CHECK_INT(store_commit(s, batch, 4, err, sizeof err), 0);
+    store_mark_delivered(s, batch[0]);
+    store_close(s);
+
+    strbuf json = STRBUF_INIT;
+    history_filter f = {.alertname = "DiskFull"};
+    CHECK_INT(store_history(dir, &f, &json, err, sizeof err), 0);
+    cJSON *rows = json_parse(json.data, json.len);
+    CHECK_INT(cJSON_GetArraySize(rows), 2);
+    CHECK_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 1), "result")->valuestring, "delivered");
+    CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "labels"),
+                                  "instance")->valuestring,
+              "db2");
+    cJSON_Delete(rows);
+
+    history_filter by_receiver = {.receiver = "wms", .limit = 5};
+    sb_reset(&json);
+    CHECK_INT(store_history(dir, &by_receiver, &json, err, sizeof err), 0);
+    CHECK_CONTAINS(sb_str(&json), "\"alertname\":\"HostDown\"");
+    CHECK(!strstr(sb_str(&json), "DiskFull"));
+
+    history_filter future = {.since_ms = now + 3600000};
+    sb_reset(&json);
+    CHECK_INT(store_history(dir, &future, &json, err, sizeof err), 0);
+    CHECK_STR(sb_str(&json), "[]");
+
+    sb_reset(&json);
+    CHECK_INT(store_history_top(dir, "alertname", now - 60000, 10, &json, err, sizeof err), 0);
+    CHECK_STR(sb_str(&json), "[{\"alertname\":\"DiskFull\",\"count\":2},{\"alertname\":\"CPU\",\"count\":1},"
+                             "{\"alertname\":\"HostDown\",\"count\":1}]");
+    sb_reset(&json);
+    CHECK_INT(store_history_top(dir, "instance", now - 60000, 1, &json, err, sizeof err), 0);
+    CHECK_STR(sb_str(&json), "[{\"instance\":\"db1\",\"count\":2}]");
+    CHECK_INT(store_history_top(dir, "labels", 0, 1, &json, err, sizeof err), 1);
+    CHECK_CONTAINS(err, "by: expected alertname");
+    sb_free(&json);
+    for (int i = 0; i < 4; i++)
+        notification_free(batch[i]);
+}
+
+TEST(unusable_data_dir_is_named)
+{
+    store_settings settings = {0, 0};
+    char err[512];
+    store *s = store_open("/proc/herald-cannot-be-here", &settings, err, sizeof err);
+    CHECK(s == NULL);
+    CHECK_CONTAINS(err, "data_dir: /proc/herald-cannot-be-here");
+    strbuf json = STRBUF_INIT;
+    CHECK_INT(store_list("/nonexistent-herald", QUEUE_DEAD, 1, &json, err, sizeof err), -1);
+    CHECK_CONTAINS(err, "/nonexistent-herald/herald.db");
+    sb_free(&json);
+}
+
+static void with_dir(void (*fn)(void))
+{
+    dir = test_tmpdir();
+    fn();
+    test_rmtree(dir);
+    free(dir);
+}
+
+#define WRAP(name) \
+    static void wrapped_##name(void) { with_dir(test_##name); }
+WRAP(commit_dedup_and_recover)
+WRAP(dead_letters_requeue_and_drop)
+WRAP(history_filters_and_top)
+#define WCASE(name) {#name, wrapped_##name}
+
+RUN_TESTS(WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
+          WCASE(history_filters_and_top), CASE(unusable_data_dir_is_named))
