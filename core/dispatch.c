@@ -186,7 +186,7 @@ static void settle_retry(dispatcher *d, transfer *t, const herald_verdict *v, co
                          int64_t now)
 {
     const delivery_settings *ds = &t->gen->conf.delivery;
-    unsigned failures = rate_record_failure(d->limits, t->target_key);
+    unsigned failures = rate_record_failure(d->limits, t->target_key, now);
     int64_t delay = retry_delay_ms(failures, ds->retry_initial_ms, ds->retry_max_delay_ms);
     if (v->retry_after_ms > delay)
         delay = v->retry_after_ms;

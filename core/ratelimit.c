@@ -106,9 +106,12 @@ void rate_record_send(rate_limits *limits, const char *key, unsigned per_minute,
     t->count++;
 }
 
-unsigned rate_record_failure(rate_limits *limits, const char *key)
+unsigned rate_record_failure(rate_limits *limits, const char *key, int64_t now)
 {
-    return ++find(limits, key)->failures;
+    target_state *t = find(limits, key);
+    if (t->paused_until > now && t->failures)
+        return t->failures;
+    return ++t->failures;
 }
 
 void rate_pause(rate_limits *limits, const char *key, int64_t until)

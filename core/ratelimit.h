@@ -26,8 +26,10 @@ int64_t rate_next_slot(rate_limits *limits, const char *key, unsigned per_minute
 unsigned rate_free_slots(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
 void rate_record_send(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
 
-/* Returns how many times in a row the target has failed, this one included. */
-unsigned rate_record_failure(rate_limits *limits, const char *key);
+/* Returns how many times in a row the target has failed, this one
+ * included. Failures of transfers that were in flight together, while the
+ * target is already paused, are one failure: they are the same outage. */
+unsigned rate_record_failure(rate_limits *limits, const char *key, int64_t now);
 void rate_record_success(rate_limits *limits, const char *key);
 /* Nothing goes to the target before `until` (throttled, or failing). */
 void rate_pause(rate_limits *limits, const char *key, int64_t until);

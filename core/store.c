@@ -18,26 +18,74 @@
 #define REQUEUE_POLL_MS 1000
 #define RETENTION_SWEEP_MS (10 * 60 * 1000)
 
+/* A notification's content never changes after it is stored; its delivery
+ * state changes on every attempt. They live in separate tables, so an
+ * attempt rewrites a small row, not the message and its payload, and the
+ * history's result is read through the state instead of being rewritten. */
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS notifications ("
+    "CREATE TABLE IF NOT EXISTS messages ("
     "  id INTEGER PRIMARY KEY,"
     "  receiver TEXT NOT NULL, status TEXT NOT NULL, alert_count INTEGER NOT NULL,"
     "  format INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,"
     "  mentions TEXT NOT NULL, payload BLOB, group_key TEXT NOT NULL, dedup_key TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS messages_by_dedup ON messages(dedup_key, created_ms);"
+    "CREATE TABLE IF NOT EXISTS deliveries ("
+    "  id INTEGER PRIMARY KEY,"       /* the message's id */
     "  state TEXT NOT NULL,"          /* pending | requeued | delivered | dead */
-    "  created_ms INTEGER NOT NULL, next_attempt_ms INTEGER NOT NULL,"
-    "  attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, finished_ms INTEGER);"
-    "CREATE INDEX IF NOT EXISTS notifications_by_state ON notifications(state, id);"
-    "CREATE INDEX IF NOT EXISTS notifications_by_dedup ON notifications(dedup_key, created_ms);"
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL,"
+    "  last_error TEXT, finished_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries(state);"
+    "CREATE VIEW IF NOT EXISTS notifications AS"
+    "  SELECT m.id, m.receiver, m.status, m.alert_count, m.format, m.title, m.text, m.mentions,"
+    "         m.payload, m.group_key, m.dedup_key, m.created_ms, d.state, d.attempts,"
+    "         d.next_attempt_ms, d.last_error, d.finished_ms"
+    "  FROM messages m JOIN deliveries d ON d.id = m.id;"
     "CREATE TABLE IF NOT EXISTS history ("
     "  id INTEGER PRIMARY KEY, notification_id INTEGER NOT NULL,"
     "  fingerprint TEXT NOT NULL, alertname TEXT NOT NULL, instance TEXT NOT NULL,"
     "  severity TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
     "  receiver TEXT NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL,"
-    "  result TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "  created_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS history_by_time ON history(created_ms);"
-    "CREATE INDEX IF NOT EXISTS history_by_notification ON history(notification_id);";
+    "CREATE INDEX IF NOT EXISTS history_by_notification ON history(notification_id);"
+    "CREATE VIEW IF NOT EXISTS history_results AS"
+    "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
+    "                 ELSE 'pending' END AS result"
+    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;";
+
+/* The writer's statements, prepared once. */
+enum {
+    STMT_INSERT_MESSAGE,
+    STMT_INSERT_DELIVERY,
+    STMT_INSERT_HISTORY,
+    STMT_DUPLICATE,
+    STMT_MARK_DELIVERED,
+    STMT_MARK_RETRY,
+    STMT_MARK_DEAD,
+    STMT_COUNT
+};
+
+static const char *const statement_sql[STMT_COUNT] = {
+    [STMT_INSERT_MESSAGE] =
+        "INSERT INTO messages(receiver, status, alert_count, format, title, text, mentions,"
+        " payload, group_key, dedup_key, created_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [STMT_INSERT_DELIVERY] =
+        "INSERT INTO deliveries(id, state, attempts, next_attempt_ms) VALUES(?1, 'pending', ?2, ?3)",
+    [STMT_INSERT_HISTORY] =
+        "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
+        " starts_at, ends_at, receiver, labels, annotations, created_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    [STMT_DUPLICATE] = "SELECT 1 FROM messages WHERE dedup_key = ?1 AND created_ms >= ?2 LIMIT 1",
+    [STMT_MARK_DELIVERED] =
+        "UPDATE deliveries SET state = 'delivered', attempts = ?2, finished_ms = ?3 WHERE id = ?1",
+    [STMT_MARK_RETRY] =
+        "UPDATE deliveries SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
+    [STMT_MARK_DEAD] = "UPDATE deliveries SET state = 'dead', attempts = ?2, finished_ms = ?3,"
+                       " last_error = ?4 WHERE id = ?1",
+};
 
 typedef enum job_kind { JOB_COMMIT, JOB_DELIVERED, JOB_RETRY, JOB_DEAD } job_kind;
 
@@ -70,6 +118,7 @@ struct store {
     int stopping;
     void (*requeued)(void *ctx, notification *n);
     void *requeued_ctx;
+    sqlite3_stmt *stmt[STMT_COUNT];
 };
 
 static int64_t wall_ms(void)
@@ -144,6 +193,12 @@ store *store_open(const char *data_dir, const store_settings *settings, char *er
              "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '%d');", SCHEMA_VERSION);
     if (exec(s->db, version, why, sizeof why))
         goto fail;
+    for (int i = 0; i < STMT_COUNT; i++)
+        if (sqlite3_prepare_v3(s->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
+            goto fail;
+        }
     return s;
 fail:
     snprintf(err, err_cap, "data_dir: %s: %s", s->path, why);
@@ -152,17 +207,6 @@ fail:
 }
 
 /* ---- writing ------------------------------------------------------------ */
-
-static const char *const insert_notification_sql =
-    "INSERT INTO notifications(receiver, status, alert_count, format, title, text, mentions,"
-    " payload, group_key, dedup_key, state, created_ms, next_attempt_ms, attempts)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'pending', ?11, ?12, ?13)";
-static const char *const insert_history_sql =
-    "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
-    " starts_at, ends_at, receiver, labels, annotations, result, created_ms)"
-    " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 'pending', ?12)";
-static const char *const duplicate_sql =
-    "SELECT 1 FROM notifications WHERE dedup_key = ?1 AND created_ms >= ?2 LIMIT 1";
 
 static void mentions_json(const mention_set *m, strbuf *out)
 {
@@ -181,35 +225,30 @@ static void mentions_json(const mention_set *m, strbuf *out)
     sb_printf(out, "],\"all\":%s}", m->all ? "true" : "false");
 }
 
-typedef struct statements {
-    sqlite3_stmt *insert_notification;
-    sqlite3_stmt *insert_history;
-    sqlite3_stmt *duplicate;
-} statements;
-
-static int is_duplicate(store *s, statements *st, const notification *n, int *dup)
+static int is_duplicate(store *s, const notification *n, int *dup)
 {
     *dup = 0;
     if (s->settings.dedup_window_ms <= 0)
         return 0;
-    sqlite3_reset(st->duplicate);
-    sqlite3_bind_text(st->duplicate, 1, n->dedup_key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st->duplicate, 2, n->created_ms - s->settings.dedup_window_ms);
-    int rc = sqlite3_step(st->duplicate);
+    sqlite3_stmt *q = s->stmt[STMT_DUPLICATE];
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, n->dedup_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, n->created_ms - s->settings.dedup_window_ms);
+    int rc = sqlite3_step(q);
     *dup = rc == SQLITE_ROW;
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int insert_one(store *s, statements *st, notification *n)
+static int insert_one(store *s, notification *n)
 {
     int dup;
-    if (is_duplicate(s, st, n, &dup))
+    if (is_duplicate(s, n, &dup))
         return -1;
     if (dup) {
         n->id = 0;
         return 0;
     }
-    sqlite3_stmt *q = st->insert_notification;
+    sqlite3_stmt *q = s->stmt[STMT_INSERT_MESSAGE];
     strbuf mentions = STRBUF_INIT;
     mentions_json(&n->content.mentions, &mentions);
     sqlite3_reset(q);
@@ -227,14 +266,19 @@ static int insert_one(store *s, statements *st, notification *n)
     sqlite3_bind_text(q, 9, n->group_key ? n->group_key : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 10, n->dedup_key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 11, n->created_ms);
-    sqlite3_bind_int64(q, 12, n->next_attempt_ms);
-    sqlite3_bind_int64(q, 13, n->attempts);
     int rc = sqlite3_step(q);
     sb_free(&mentions);
     if (rc != SQLITE_DONE)
         return -1;
     n->id = (uint64_t)sqlite3_last_insert_rowid(s->db);
-    sqlite3_stmt *h = st->insert_history;
+    q = s->stmt[STMT_INSERT_DELIVERY];
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)n->id);
+    sqlite3_bind_int64(q, 2, n->attempts);
+    sqlite3_bind_int64(q, 3, n->next_attempt_ms);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        return -1;
+    sqlite3_stmt *h = s->stmt[STMT_INSERT_HISTORY];
     for (size_t i = 0; i < n->alerts_len; i++) {
         const alert_record *a = &n->alerts[i];
         sqlite3_reset(h);
@@ -259,72 +303,37 @@ static int insert_one(store *s, statements *st, notification *n)
     return 0;
 }
 
-/* A state change: the notification row and its history rows. */
 static int apply_mark(store *s, const job *j)
 {
-    static const char *const sql[] = {
-        [JOB_DELIVERED] = "UPDATE notifications SET state = 'delivered', attempts = ?2,"
-                          " finished_ms = ?3 WHERE id = ?1",
-        [JOB_RETRY] = "UPDATE notifications SET attempts = ?2, next_attempt_ms = ?3,"
-                      " last_error = ?4 WHERE id = ?1",
-        [JOB_DEAD] = "UPDATE notifications SET state = 'dead', attempts = ?2, finished_ms = ?3,"
-                     " last_error = ?4 WHERE id = ?1",
-    };
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(s->db, sql[j->kind], -1, &q, NULL) != SQLITE_OK)
-        return -1;
+    sqlite3_stmt *q = s->stmt[j->kind == JOB_DELIVERED ? STMT_MARK_DELIVERED
+                              : j->kind == JOB_RETRY   ? STMT_MARK_RETRY
+                                                       : STMT_MARK_DEAD];
+    sqlite3_reset(q);
     sqlite3_bind_int64(q, 1, (sqlite3_int64)j->id);
     sqlite3_bind_int64(q, 2, j->attempts);
     sqlite3_bind_int64(q, 3, j->at_ms);
     if (j->kind != JOB_DELIVERED)
         sqlite3_bind_text(q, 4, j->text ? j->text : "", -1, SQLITE_STATIC);
-    int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
-        return -1;
-    if (j->kind == JOB_RETRY)
-        return 0;
-    if (sqlite3_prepare_v2(s->db, "UPDATE history SET result = ?2 WHERE notification_id = ?1", -1,
-                           &q, NULL) != SQLITE_OK)
-        return -1;
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)j->id);
-    sqlite3_bind_text(q, 2, j->kind == JOB_DELIVERED ? "delivered" : "dead", -1, SQLITE_STATIC);
-    rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    return rc == SQLITE_DONE ? 0 : -1;
-}
-
-static void finalize_statements(statements *st)
-{
-    sqlite3_finalize(st->insert_notification);
-    sqlite3_finalize(st->insert_history);
-    sqlite3_finalize(st->duplicate);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 }
 
 /* One transaction for everything handed over since the last one. */
 static void write_batch(store *s, job *jobs)
 {
     char why[256] = "";
-    statements st = {0};
-    int ok = exec(s->db, "BEGIN IMMEDIATE", why, sizeof why) == 0 &&
-             sqlite3_prepare_v2(s->db, insert_notification_sql, -1, &st.insert_notification, NULL) == SQLITE_OK &&
-             sqlite3_prepare_v2(s->db, insert_history_sql, -1, &st.insert_history, NULL) == SQLITE_OK &&
-             sqlite3_prepare_v2(s->db, duplicate_sql, -1, &st.duplicate, NULL) == SQLITE_OK;
+    int ok = exec(s->db, "BEGIN IMMEDIATE", why, sizeof why) == 0;
     for (job *j = jobs; j && ok; j = j->next) {
         if (j->kind == JOB_COMMIT) {
             for (size_t i = 0; i < j->n && ok; i++)
-                ok = insert_one(s, &st, j->items[i]) == 0;
+                ok = insert_one(s, j->items[i]) == 0;
         } else {
             ok = apply_mark(s, j) == 0;
         }
     }
-    if (ok && !why[0] && exec(s->db, "COMMIT", why, sizeof why) == 0) {
-        finalize_statements(&st);
+    if (ok && exec(s->db, "COMMIT", why, sizeof why) == 0)
         return;
-    }
     if (!why[0])
         snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
-    finalize_statements(&st);
     char ignored[64];
     exec(s->db, "ROLLBACK", ignored, sizeof ignored);
     log_error("store", "write failed, nothing of it was stored: %s", why);
@@ -362,7 +371,7 @@ static void take_requeued(store *s)
     if (n == 0)
         return;
     char why[256];
-    if (exec(s->db, "UPDATE notifications SET state = 'pending' WHERE state = 'requeued'", why,
+    if (exec(s->db, "UPDATE deliveries SET state = 'pending' WHERE state = 'requeued'", why,
              sizeof why)) {
         log_error("store", "cannot take requeued notifications: %s", why);
         for (size_t i = 0; i < n; i++)
@@ -381,20 +390,24 @@ static void sweep_retention(store *s)
 {
     if (s->settings.retention_ms <= 0)
         return;
-    char sql[256], why[256];
-    int64_t cutoff = wall_ms() - s->settings.retention_ms;
-    snprintf(sql, sizeof sql,
-             "DELETE FROM history WHERE created_ms < %lld;"
-             "DELETE FROM notifications WHERE state IN ('delivered', 'dead') AND finished_ms < %lld;",
-             (long long)cutoff, (long long)cutoff);
-    if (exec(s->db, sql, why, sizeof why))
+    char why[256];
+    long long cutoff = (long long)(wall_ms() - s->settings.retention_ms);
+    strbuf sql = STRBUF_INIT;
+    sb_printf(&sql,
+              "DELETE FROM history WHERE created_ms < %lld;"
+              "DELETE FROM messages WHERE id IN (SELECT id FROM deliveries"
+              "  WHERE state IN ('delivered', 'dead') AND finished_ms < %lld);"
+              "DELETE FROM deliveries WHERE state IN ('delivered', 'dead') AND finished_ms < %lld;",
+              cutoff, cutoff, cutoff);
+    if (exec(s->db, sb_str(&sql), why, sizeof why))
         log_warn("store", "retention sweep failed: %s", why);
+    sb_free(&sql);
 }
 
 static void *writer_main(void *arg)
 {
     store *s = arg;
-    int64_t next_poll = 0, next_sweep = 0;
+    int64_t next_poll = 0, next_sweep = wall_ms() + RETENTION_SWEEP_MS;
     for (;;) {
         pthread_mutex_lock(&s->lock);
         while (!s->head && !s->stopping && wall_ms() < next_poll) {
@@ -445,6 +458,7 @@ int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ct
 {
     s->requeued = requeued;
     s->requeued_ctx = ctx;
+    sweep_retention(s); /* then every RETENTION_SWEEP_MS on the writer */
     if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
         return -1;
     s->started = 1;
@@ -513,6 +527,8 @@ void store_close(store *s)
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->writer, NULL);
     }
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
     pthread_cond_destroy(&s->work);
     pthread_cond_destroy(&s->finished);
@@ -594,7 +610,7 @@ int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void 
         return -1;
     }
     char why[256];
-    if (exec(s->db, "UPDATE notifications SET state = 'pending' WHERE state = 'requeued'", why,
+    if (exec(s->db, "UPDATE deliveries SET state = 'pending' WHERE state = 'requeued'", why,
              sizeof why)) {
         snprintf(err, err_cap, "%s: %s", s->path, why);
         return -1;
@@ -739,24 +755,34 @@ int store_show(const char *data_dir, uint64_t id, strbuf *json, char *err, size_
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* Changes one dead letter; 1 when id is not one. */
-static int change_dead_letter(const char *data_dir, uint64_t id, const char *sql, char *err,
-                              size_t err_cap)
+/* Runs the statements (each with ?1 = id, ?2 = now) in one transaction if
+ * the first changes a row: 0, 1 when it changed none, -1 on error. */
+static int change_dead_letter(const char *data_dir, uint64_t id, const char *const *sql, size_t n,
+                              char *err, size_t err_cap)
 {
     sqlite3 *db = open_existing(data_dir, 1, err, err_cap);
     if (!db)
         return -1;
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+    char why[256];
+    if (exec(db, "BEGIN IMMEDIATE", why, sizeof why))
         return query_failed(db, err, err_cap);
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
-    if (sqlite3_bind_parameter_count(q) >= 2)
-        sqlite3_bind_int64(q, 2, wall_ms());
-    int rc = sqlite3_step(q);
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE)
+    int changed = 1;
+    for (size_t i = 0; i < n && changed; i++) {
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(db, sql[i], -1, &q, NULL) != SQLITE_OK)
+            return query_failed(db, err, err_cap);
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+        if (sqlite3_bind_parameter_count(q) >= 2)
+            sqlite3_bind_int64(q, 2, wall_ms());
+        int rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE)
+            return query_failed(db, err, err_cap);
+        if (i == 0)
+            changed = sqlite3_changes(db) > 0;
+    }
+    if (exec(db, "COMMIT", why, sizeof why))
         return query_failed(db, err, err_cap);
-    int changed = sqlite3_changes(db);
     sqlite3_close(db);
     return changed ? 0 : 1;
 }
@@ -765,18 +791,21 @@ int store_requeue(const char *data_dir, uint64_t id, char *err, size_t err_cap)
 {
     /* A fresh start: attempts and age count again from now, so the
      * maximum age does not dead-letter it at once. */
-    return change_dead_letter(data_dir, id,
-                              "UPDATE notifications SET state = 'requeued', attempts = 0,"
-                              " created_ms = ?2, next_attempt_ms = ?2, finished_ms = NULL"
-                              " WHERE id = ?1 AND state = 'dead'",
-                              err, err_cap);
+    static const char *const sql[] = {
+        "UPDATE deliveries SET state = 'requeued', attempts = 0, next_attempt_ms = ?2,"
+        " finished_ms = NULL WHERE id = ?1 AND state = 'dead'",
+        "UPDATE messages SET created_ms = ?2 WHERE id = ?1",
+    };
+    return change_dead_letter(data_dir, id, sql, 2, err, err_cap);
 }
 
 int store_drop(const char *data_dir, uint64_t id, char *err, size_t err_cap)
 {
-    return change_dead_letter(data_dir, id,
-                              "DELETE FROM notifications WHERE id = ?1 AND state = 'dead'",
-                              err, err_cap);
+    static const char *const sql[] = {
+        "DELETE FROM deliveries WHERE id = ?1 AND state = 'dead'",
+        "DELETE FROM messages WHERE id = ?1",
+    };
+    return change_dead_letter(data_dir, id, sql, 2, err, err_cap);
 }
 
 int store_history(const char *data_dir, const history_filter *f, strbuf *json, char *err,
@@ -790,7 +819,7 @@ int store_history(const char *data_dir, const history_filter *f, strbuf *json, c
     const char *sql =
         "SELECT h.id, h.notification_id, h.fingerprint, h.alertname, h.instance, h.severity,"
         " h.status, h.starts_at, h.ends_at, h.receiver, h.labels, h.annotations, h.result,"
-        " h.created_ms FROM history h"
+        " h.created_ms FROM history_results h"
         " WHERE (?1 IS NULL OR h.alertname = ?1) AND (?2 IS NULL OR h.receiver = ?2)"
         " AND (?3 IS NULL OR h.status = ?3) AND (?4 IS NULL OR h.created_ms >= ?4)"
         " AND (?5 IS NULL OR h.created_ms <= ?5) ORDER BY h.id DESC LIMIT ?6";

@@ -53,10 +53,13 @@ TEST(free_slots_pause_and_keys)
     rate_pause(limits, "c", 600000);
     CHECK_INT(rate_next_slot(limits, "c", 0, 5), 600000);
     CHECK_INT(rate_free_slots(limits, "c", 20, 5), 0);
-    CHECK_INT(rate_record_failure(limits, "c"), 1);
-    CHECK_INT(rate_record_failure(limits, "c"), 2);
-    rate_record_success(limits, "c");
-    CHECK_INT(rate_record_failure(limits, "c"), 1);
+    /* failures while paused by an earlier one are the same outage */
+    CHECK_INT(rate_record_failure(limits, "d", 5), 1);
+    rate_pause(limits, "d", 1000);
+    CHECK_INT(rate_record_failure(limits, "d", 500), 1);
+    CHECK_INT(rate_record_failure(limits, "d", 1000), 2);
+    rate_record_success(limits, "d");
+    CHECK_INT(rate_record_failure(limits, "d", 2000), 1);
     /* a reload lowering the rate keeps the newest sends */
     CHECK_INT(rate_free_slots(limits, "a", 2, 40), 0);
     CHECK_INT(rate_free_slots(limits, "a", 5, 40), 3);

@@ -210,6 +210,31 @@ TEST(unusable_data_dir_is_named)
     sb_free(&json);
 }
 
+TEST(retention_removes_old_history)
+{
+    store *s = open_store(0);
+    int64_t now = now_ms();
+    notification *batch[2] = {make("ops", "Old", "h1", now - 3LL * 86400 * 1000),
+                              make("ops", "New", "h2", now)};
+    char err[256];
+    CHECK_INT(store_commit(s, batch, 2, err, sizeof err), 0);
+    store_close(s);
+    /* retention one day: the writer sweeps when it starts */
+    store_settings settings = {0, 86400LL * 1000};
+    s = store_open(dir, &settings, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_INT(store_start(s, ignore_requeued, NULL), 0);
+    store_close(s);
+    strbuf json = STRBUF_INIT;
+    history_filter all = {0};
+    CHECK_INT(store_history(dir, &all, &json, err, sizeof err), 0);
+    CHECK_CONTAINS(sb_str(&json), "\"alertname\":\"New\"");
+    CHECK(!strstr(sb_str(&json), "\"alertname\":\"Old\""));
+    sb_free(&json);
+    notification_free(batch[0]);
+    notification_free(batch[1]);
+}
+
 static void with_dir(void (*fn)(void))
 {
     dir = test_tmpdir();
@@ -223,7 +248,9 @@ static void with_dir(void (*fn)(void))
 WRAP(commit_dedup_and_recover)
 WRAP(dead_letters_requeue_and_drop)
 WRAP(history_filters_and_top)
+WRAP(retention_removes_old_history)
 #define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
-          WCASE(history_filters_and_top), CASE(unusable_data_dir_is_named))
+          WCASE(history_filters_and_top), WCASE(retention_removes_old_history),
+          CASE(unusable_data_dir_is_named))
