@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "host.h"
 #include "strbuf.h"
 
 static const char separator_markdown[] = "\n\n---\n\n";
@@ -19,13 +20,28 @@ static int is_markdown(notification *const *items, size_t n)
     return 1;
 }
 
-size_t digest_fit(notification *const *items, size_t n, size_t text_budget)
+static const char cut_marker[] = " …";
+
+/* The bytes of text an item contributes: whole, or cut at item_cap. */
+static size_t item_len(const notification *n, size_t item_cap, size_t *cut)
+{
+    const char *text = n->content.text;
+    size_t len = strlen(text);
+    *cut = len;
+    if (!item_cap || len <= item_cap)
+        return len;
+    *cut = host_table()->text_prefix(text, len, item_cap - (sizeof cut_marker - 1));
+    return *cut + sizeof cut_marker - 1;
+}
+
+size_t digest_fit(notification *const *items, size_t n, size_t text_budget, size_t item_cap)
 {
     if (n == 0 || !mergeable(items[0]))
         return n ? 1 : 0;
     size_t used = DIGEST_OVERHEAD, taken = 0;
     while (taken < n && mergeable(items[taken])) {
-        size_t len = strlen(items[taken]->content.text) + sizeof separator_markdown;
+        size_t cut;
+        size_t len = item_len(items[taken], item_cap, &cut) + sizeof separator_markdown;
         if (taken > 0 && text_budget && used + len > text_budget)
             break;
         used += len;
@@ -34,7 +50,8 @@ size_t digest_fit(notification *const *items, size_t n, size_t text_budget)
     return taken;
 }
 
-void digest_build(notification *const *items, size_t n, size_t more, rendered *out)
+void digest_build(notification *const *items, size_t n, size_t more, size_t item_cap,
+                  rendered *out)
 {
     memset(out, 0, sizeof *out);
     int markdown = is_markdown(items, n);
@@ -44,7 +61,11 @@ void digest_build(notification *const *items, size_t n, size_t more, rendered *o
     for (size_t i = 0; i < n; i++) {
         if (i)
             sb_puts(&text, markdown ? separator_markdown : separator_text);
-        sb_puts(&text, items[i]->content.text);
+        size_t cut;
+        size_t len = item_len(items[i], item_cap, &cut);
+        sb_append(&text, items[i]->content.text, cut);
+        if (len != cut)
+            sb_puts(&text, cut_marker);
         mention_set_merge(&out->mentions, &items[i]->content.mentions);
     }
     if (more)

@@ -9,13 +9,19 @@
 #include "render.h"
 
 /* How many of items[0..n) (from the first) one digest of at most
- * text_budget bytes of text can hold; at least 1. A native body is never
- * merged: it goes alone. text_budget 0: no limit. */
-size_t digest_fit(notification *const *items, size_t n, size_t text_budget);
+ * text_budget bytes of text can hold, each text cut to item_cap bytes
+ * (0: whole); at least 1. A native body is never merged: it goes alone.
+ * text_budget 0: no limit. */
+size_t digest_fit(notification *const *items, size_t n, size_t text_budget, size_t item_cap);
 
-/* Merges items[0..n) into one message: the texts in order, separated, the
- * mentions united, the title of the first with the count. `more` queued
- * messages that follow in a later digest are announced at the end. */
-void digest_build(notification *const *items, size_t n, size_t more, rendered *out);
+/* Merges items[0..n) into one message: the texts in order (each cut to
+ * item_cap bytes with a marker, 0: whole), separated, the mentions united,
+ * the title of the first with the count. `more` queued messages that
+ * follow in a later digest are announced at the end. */
+void digest_build(notification *const *items, size_t n, size_t more, size_t item_cap,
+                  rendered *out);
+
+/* The smallest share of a digest one message is cut to: its first lines. */
+#define DIGEST_MIN_ITEM_BYTES 160
 
 #endif

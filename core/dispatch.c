@@ -30,12 +30,17 @@
  * service keeps refusing cannot hold up the others until max_age. */
 #define HEAD_OF_LINE_ATTEMPTS 8
 
+/* How long messages waiting for a nearly spent window gather before they
+ * go out as digests: a storm arrives over a moment, not all at once. */
+#define DIGEST_GATHER_MS 2000
+
 typedef struct transfer {
     notification **items;          /* one notification, or the several of a digest */
     size_t len;
     generation *gen;
     const receiver *r;
     char target_key[512];
+    int sent;                      /* recorded with the rate limiter */
     herald_request req;
     struct curl_slist *headers;
     struct curl_slist *recipients; /* SMTP RCPT TO, alive until the transfer ends */
@@ -113,6 +118,17 @@ static void held_insert(held_queue *q, size_t at, notification *const *items, si
     memmove(q->items + at + n, q->items + at, (q->len - at) * sizeof *q->items);
     memcpy(q->items + at, items, n * sizeof *items);
     q->len += n;
+}
+
+/* Where n goes back in: before the first held notification that arrived
+ * after it, so a target that failed keeps its messages in arrival order
+ * whatever order its failed transfers finished in. */
+static size_t held_position(const held_queue *q, const notification *n)
+{
+    size_t at = 0;
+    while (at < q->len && q->items[at]->id < n->id)
+        at++;
+    return at;
 }
 
 static void hold(dispatcher *d, notification *n)
@@ -218,13 +234,17 @@ static void settle_retry(dispatcher *d, transfer *t, const herald_verdict *v, co
         }
     }
     /* The items may all be freed by now: the receiver's name is the config's. */
-    held_insert(held_for(d, t->r->name), 0, again, kept);
+    held_queue *q = held_for(d, t->r->name);
+    for (size_t i = 0; i < kept; i++)
+        held_insert(q, held_position(q, again[i]), &again[i], 1);
     free(again);
 }
 
 static void settle(dispatcher *d, transfer *t, const herald_verdict *v)
 {
     int64_t now = wall_ms();
+    if (t->sent)
+        rate_record_done(d->limits, t->target_key);
     char *where = request_redacted_url(&t->req);
     const notification *first = t->items[0];
     if (v->kind == HERALD_OK) {
@@ -420,7 +440,7 @@ static int start_transfer(dispatcher *d, transfer *t)
 /* Sends the first k held notifications of q (k > 1: as one digest)
  * through the receiver's target number `target`. */
 static void start_batch(dispatcher *d, held_queue *q, generation *g, const receiver *r, size_t k,
-                        size_t target)
+                        size_t target, size_t item_cap)
 {
     transfer *t = xcalloc(1, sizeof *t);
     t->items = xcalloc(k, sizeof *t->items);
@@ -440,7 +460,7 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
     if (k == 1) {
         notification_as_message(t->items[0], &msg);
     } else {
-        digest_build(t->items, k, q->len, &merged);
+        digest_build(t->items, k, q->len, item_cap, &merged);
         const char *status = "resolved";
         for (size_t i = 0; i < k; i++)
             if (strcmp(t->items[i]->status, "firing") == 0)
@@ -460,6 +480,7 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
         return;
     }
     rate_record_send(d->limits, t->target_key, r->rate_per_minute, t->started_ms);
+    t->sent = 1;
     if (strncmp(t->req.url, "file://", 7) == 0) {
         deliver_to_file(d, t);
         transfer_free(t);
@@ -505,17 +526,35 @@ static int64_t dispatch_held(dispatcher *d, int64_t now, unsigned limit)
                 free_slots = f > UINT_MAX - free_slots ? UINT_MAX : free_slots + f;
             }
             if (best_slot > now) {
-                if (next_wake < 0 || best_slot < next_wake)
+                /* RATE_AFTER_ANSWER: the probe's answer wakes the loop */
+                if (best_slot != RATE_AFTER_ANSWER && (next_wake < 0 || best_slot < next_wake))
                     next_wake = best_slot;
                 break;
             }
             /* Half of each window stays for digests, so a trickle sent one
              * by one cannot use up the slots a storm will need. */
             size_t reserve = (size_t)(r->rate_per_minute / 2) * targets;
-            size_t k = free_slots == UINT_MAX || q->len + reserve <= free_slots
-                           ? 1
-                           : digest_fit(q->items, q->len, channel_text_budget(r->channel, r->instance));
-            start_batch(d, q, g, r, k, best);
+            size_t k = 1, item_cap = 0;
+            if (free_slots != UINT_MAX && q->len + reserve > free_slots) {
+                /* A storm: gather for a moment, then share the window's
+                 * remaining slots among everything waiting, each message
+                 * cut to its share, so every alert goes out now rather
+                 * than a minute later. */
+                int64_t gathered_at = q->items[0]->next_attempt_ms + DIGEST_GATHER_MS;
+                if (now < gathered_at) {
+                    if (next_wake < 0 || gathered_at < next_wake)
+                        next_wake = gathered_at;
+                    break;
+                }
+                size_t budget = channel_text_budget(r->channel, r->instance);
+                item_cap = budget ? budget * free_slots / q->len : 0;
+                if (item_cap >= budget)
+                    item_cap = 0;
+                else if (item_cap < DIGEST_MIN_ITEM_BYTES)
+                    item_cap = DIGEST_MIN_ITEM_BYTES;
+                k = digest_fit(q->items, q->len, budget, item_cap);
+            }
+            start_batch(d, q, g, r, k, best, item_cap);
         }
     }
     if (g)
@@ -548,6 +587,9 @@ static void finish(dispatcher *d, CURL *e, CURLcode result)
     /* A refusing SMTP server ends the transfer with an error but has said
      * why: that reply is the channel's to judge, like an HTTP status. */
     int smtp_refusal = t->is_mail && status >= 400;
+    if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
+        result == CURLE_COULDNT_RESOLVE_PROXY)
+        rate_forget_send(d->limits, t->target_key, t->started_ms); /* never reached it */
     if (result != CURLE_OK && !smtp_refusal) {
         char reason[CURL_ERROR_SIZE + 64];
         snprintf(reason, sizeof reason, "transport: %s",

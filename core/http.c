@@ -29,7 +29,7 @@ struct http_server {
     reload_fn reload;
     void *reload_ctx;
     atomic_int stopping;
-    atomic_int ingesting;  /* ingest requests between their stopping check and queueing */
+    atomic_int ingesting;  /* ingest requests between their stopping check and their answer */
     char *data_dir;
     pthread_key_t script_key;
 };
@@ -45,12 +45,28 @@ typedef enum endpoint {
     ENDPOINT_API,         /* /api/v1/…, see api.h */
 } endpoint;
 
+typedef enum ingest_phase {
+    INGEST_READING = 0,
+    INGEST_COMMITTING,   /* suspended until the store has the notifications */
+    INGEST_COMMITTED,    /* resumed: answer from the fields below */
+} ingest_phase;
+
 typedef struct request_ctx {
     endpoint ep;
     char *receiver;      /* from the path, or NULL */
     strbuf body;
     size_t limit;
     int too_large;
+    /* ingest, across the suspension */
+    ingest_phase phase;
+    struct MHD_Connection *conn;
+    pipeline_output out;
+    pipeline_stats stats;
+    size_t queue_capacity;
+    outbox_put_result put;
+    size_t duplicates;
+    size_t stored;
+    char put_error[256];
 } request_ctx;
 
 /* ---- responses ---------------------------------------------------------- */
@@ -192,29 +208,34 @@ static script_state *thread_script(http_server *srv, generation *g, char *err, s
 
 /* ---- handlers ----------------------------------------------------------- */
 
-static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *conn,
-                                     request_ctx *ctx);
-
-/* Counts the request as in progress first, so http_stop_accepting either
- * sees it or it sees the flag: nothing is queued after the drain began. */
-static enum MHD_Result handle_ingest_unless_stopping(http_server *srv, struct MHD_Connection *conn,
-                                                     request_ctx *ctx)
+/* The writer thread (or the put itself) reports: the connection resumes
+ * and on_request answers from what is recorded here. */
+static void ingest_committed(void *arg, outbox_put_result result, size_t duplicates,
+                             const char *error)
 {
-    atomic_fetch_add(&srv->ingesting, 1);
-    enum MHD_Result rc;
-    if (atomic_load(&srv->stopping)) {
-        metrics_count(METRIC_REQUESTS_UNAVAILABLE);
-        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "herald is shutting down: retry later");
-    } else {
-        rc = handle_ingest(srv, conn, ctx);
+    request_ctx *ctx = arg;
+    ctx->put = result;
+    ctx->duplicates = duplicates;
+    snprintf(ctx->put_error, sizeof ctx->put_error, "%s", error);
+    if (result == OUTBOX_ACCEPTED) {
+        /* The outbox owns the notifications now; a client that hangs up
+         * before the answer must not free them with the request. */
+        ctx->stored = ctx->out.len - duplicates;
+        free(ctx->out.items);
+        memset(&ctx->out, 0, sizeof ctx->out);
     }
-    atomic_fetch_sub(&srv->ingesting, 1);
-    return rc;
+    ctx->phase = INGEST_COMMITTED;
+    MHD_resume_connection(ctx->conn);
 }
 
-static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *conn,
-                                     request_ctx *ctx)
+/* Parses, routes and renders, then suspends the connection while the
+ * store commits, so an HTTP thread serves other connections meanwhile
+ * and one fsync covers every request waiting. Returns MHD_YES with
+ * *suspended set, or the result of an answer sent at once. */
+static enum MHD_Result start_ingest(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx,
+                                    int *suspended)
 {
+    *suspended = 0;
     generation *g = generation_acquire();
     const config *conf = &g->conf;
     enum MHD_Result rc;
@@ -245,37 +266,67 @@ static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *co
         rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot load scripts: %s", err);
         goto done;
     }
-    pipeline_output out;
-    pipeline_stats stats;
-    pipeline_run(s, &batch, def, &out, &stats);
+    pipeline_run(s, &batch, def, &ctx->out, &ctx->stats);
     alert_batch_free(&batch);
-    size_t duplicates = 0;
-    outbox_put_result put = outbox_put(srv->box, out.items, out.len, &duplicates, err, sizeof err);
-    if (put != OUTBOX_ACCEPTED) {
-        pipeline_output_free(&out);
+    ctx->queue_capacity = conf->queue_capacity;
+    ctx->conn = conn;
+    ctx->phase = INGEST_COMMITTING;
+    /* Suspended before the put: its callback may resume at once. */
+    MHD_suspend_connection(conn);
+    outbox_put(srv->box, ctx->out.items, ctx->out.len, ingest_committed, ctx);
+    *suspended = 1;
+    rc = MHD_YES;
+done:
+    generation_unref(g);
+    return rc;
+}
+
+static enum MHD_Result finish_ingest(struct MHD_Connection *conn, request_ctx *ctx)
+{
+    if (ctx->put != OUTBOX_ACCEPTED) {
+        pipeline_output_free(&ctx->out);
         metrics_count(METRIC_REQUESTS_UNAVAILABLE);
-        if (put == OUTBOX_FULL) {
+        if (ctx->put == OUTBOX_FULL) {
             log_warn("http", "queue full: answered 503 so the sender retries");
-            rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
-                            "queue full (capacity %zu): retry later", conf->queue_capacity);
-        } else {
-            rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot store the alerts (%s): retry later",
-                            err);
+            return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                              "queue full (capacity %zu): retry later", ctx->queue_capacity);
         }
-        goto done;
+        return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                          "cannot store the alerts (%s): retry later", ctx->put_error);
     }
+    size_t stored = ctx->stored;
     metrics_count(METRIC_REQUESTS_ACCEPTED);
-    metrics_add(METRIC_ALERTS_RECEIVED, stats.alerts);
-    metrics_add(METRIC_NOTIFICATIONS_QUEUED, out.len - duplicates);
-    metrics_add(METRIC_DUPLICATES, duplicates);
+    metrics_add(METRIC_ALERTS_RECEIVED, ctx->stats.alerts);
+    metrics_add(METRIC_NOTIFICATIONS_QUEUED, stored);
+    metrics_add(METRIC_DUPLICATES, ctx->duplicates);
     char body[200];
     snprintf(body, sizeof body,
              "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu,\"duplicates\":%zu}\n",
-             stats.alerts, out.len - duplicates, duplicates);
-    free(out.items); /* the outbox owns the notifications now */
-    rc = send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
-done:
-    generation_unref(g);
+             ctx->stats.alerts, stored, ctx->duplicates);
+    return send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
+}
+
+/* Counts the request as in progress first, so http_stop_accepting either
+ * sees it or it sees the flag: nothing is queued after the drain began.
+ * It stays counted while suspended, until it is answered. */
+static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx)
+{
+    if (ctx->phase == INGEST_COMMITTED) {
+        enum MHD_Result rc = finish_ingest(conn, ctx);
+        atomic_fetch_sub(&srv->ingesting, 1);
+        return rc;
+    }
+    atomic_fetch_add(&srv->ingesting, 1);
+    enum MHD_Result rc;
+    int suspended = 0;
+    if (atomic_load(&srv->stopping)) {
+        metrics_count(METRIC_REQUESTS_UNAVAILABLE);
+        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "herald is shutting down: retry later");
+    } else {
+        rc = start_ingest(srv, conn, ctx, &suspended);
+    }
+    if (!suspended)
+        atomic_fetch_sub(&srv->ingesting, 1);
     return rc;
 }
 
@@ -352,7 +403,7 @@ static enum MHD_Result handle_complete(http_server *srv, struct MHD_Connection *
             return send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "body: larger than the limit of %zu bytes",
                               ctx->limit);
         }
-        return handle_ingest_unless_stopping(srv, conn, ctx);
+        return handle_ingest(srv, conn, ctx);
     }
 }
 
@@ -426,6 +477,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     sb_free(&ctx->body);
     free(ctx->receiver);
+    pipeline_output_free(&ctx->out); /* only what the outbox did not take */
     free(ctx);
     *con_cls = NULL;
 }
@@ -483,7 +535,8 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         return NULL;
     struct sockaddr_storage addr;
     memset(&addr, 0, sizeof addr);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
     if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {

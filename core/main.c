@@ -633,9 +633,12 @@ static void schedule_stored(void *ctx, notification *n) { outbox_restore(ctx, n)
 
 static size_t recovered_count;
 
+/* After a restart everything pending is due at once, in arrival order:
+ * the backoffs and pauses of the last run are not kept, and the order is. */
 static void schedule_recovered(void *ctx, notification *n)
 {
     recovered_count++;
+    n->next_attempt_ms = 0;
     outbox_restore(ctx, n);
 }
 

@@ -80,38 +80,63 @@ static void wake(outbox *box)
         wakeup(ctx);
 }
 
-outbox_put_result outbox_put(outbox *box, notification **items, size_t n, size_t *duplicates,
-                             char *err, size_t err_cap)
+typedef struct pending_put {
+    outbox *box;
+    notification **items;
+    size_t n;
+    outbox_put_fn done;
+    void *ctx;
+    size_t duplicates;
+} pending_put;
+
+/* Schedules what the store took (or everything, without a store). */
+static void schedule_put(pending_put *p, int stored)
 {
-    *duplicates = 0;
+    outbox *box = p->box;
+    size_t duplicates = 0;
     pthread_mutex_lock(&box->lock);
-    if (box->stats.queued + box->stats.in_flight + box->reserved + n > box->capacity) {
-        pthread_mutex_unlock(&box->lock);
-        return OUTBOX_FULL;
-    }
-    box->reserved += n;
-    pthread_mutex_unlock(&box->lock);
-
-    int stored = !box->durable || store_commit(box->durable, items, n, err, err_cap) == 0;
-
-    pthread_mutex_lock(&box->lock);
-    box->reserved -= n;
-    for (size_t i = 0; i < n && stored; i++) {
-        if (box->durable && items[i]->id == 0) {
-            notification_free(items[i]);
-            (*duplicates)++;
+    box->reserved -= p->n;
+    for (size_t i = 0; i < p->n && stored; i++) {
+        if (box->durable && p->items[i]->id == 0) {
+            notification_free(p->items[i]);
+            duplicates++;
             continue;
         }
         if (!box->durable)
-            items[i]->id = box->next_id++;
-        insert_sorted(box, items[i]);
+            p->items[i]->id = box->next_id++;
+        insert_sorted(box, p->items[i]);
     }
     pthread_mutex_unlock(&box->lock);
-    if (!stored)
-        return OUTBOX_STORE_FAILED;
-    if (n > *duplicates)
+    if (stored && p->n > duplicates)
         wake(box);
-    return OUTBOX_ACCEPTED;
+    p->duplicates = duplicates;
+}
+
+static void committed(void *ctx, int failed, const char *error)
+{
+    pending_put *p = ctx;
+    schedule_put(p, !failed);
+    p->done(p->ctx, failed ? OUTBOX_STORE_FAILED : OUTBOX_ACCEPTED, p->duplicates, error);
+    free(p);
+}
+
+void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done, void *ctx)
+{
+    pthread_mutex_lock(&box->lock);
+    int full = box->stats.queued + box->stats.in_flight + box->reserved + n > box->capacity;
+    if (!full)
+        box->reserved += n;
+    pthread_mutex_unlock(&box->lock);
+    if (full) {
+        done(ctx, OUTBOX_FULL, 0, "");
+        return;
+    }
+    pending_put *p = xcalloc(1, sizeof *p);
+    *p = (pending_put){box, items, n, done, ctx, 0};
+    if (box->durable)
+        store_commit(box->durable, items, n, committed, p);
+    else
+        committed(p, 0, "");
 }
 
 void outbox_restore(outbox *box, notification *n)

@@ -30,11 +30,17 @@ typedef enum outbox_put_result {
     OUTBOX_STORE_FAILED = -2 /* the store could not write; err says why */
 } outbox_put_result;
 
-/* Takes ownership of all n notifications (duplicates the store recognises
- * are freed and counted in *duplicates), or of none when the result is not
- * OUTBOX_ACCEPTED. */
-outbox_put_result outbox_put(outbox *box, notification **items, size_t n, size_t *duplicates,
-                             char *err, size_t err_cap);
+/* How a put ended. On OUTBOX_ACCEPTED the outbox owns the notifications
+ * (duplicates the store recognised are already freed and counted); on a
+ * refusal the caller still owns them. */
+typedef void (*outbox_put_fn)(void *ctx, outbox_put_result result, size_t duplicates,
+                              const char *error);
+
+/* Puts the notifications in, all or none. `done` runs once they are
+ * durable and scheduled, or refused: right away when the backlog is full
+ * or there is no store, else later on the store's writer thread, so one
+ * fsync covers many requests. items must stay alive until then. */
+void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done, void *ctx);
 /* Schedules a notification that is already durable (recovered at start,
  * or requeued by `herald queue retry`), whatever the capacity. */
 void outbox_restore(outbox *box, notification *n);

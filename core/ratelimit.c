@@ -15,6 +15,7 @@ typedef struct target_state {
     unsigned oldest;     /* index of the oldest send in the ring */
     int64_t paused_until;
     unsigned failures;   /* in a row */
+    unsigned in_flight;
     struct target_state *next;
 } target_state;
 
@@ -74,6 +75,11 @@ static void settle_window(target_state *t, unsigned per_minute, int64_t now)
 int64_t rate_next_slot(rate_limits *limits, const char *key, unsigned per_minute, int64_t now)
 {
     target_state *t = find(limits, key);
+    /* One at a time to a failing target (the probe), and to a rate-limited
+     * one, so messages arrive in the order they were sent; at 20 a minute
+     * that costs nothing. Unlimited targets take many at once. */
+    if (t->in_flight && (t->failures || per_minute))
+        return RATE_AFTER_ANSWER;
     int64_t slot = now;
     if (per_minute) {
         settle_window(t, per_minute, now);
@@ -94,9 +100,10 @@ unsigned rate_free_slots(rate_limits *limits, const char *key, unsigned per_minu
 
 void rate_record_send(rate_limits *limits, const char *key, unsigned per_minute, int64_t now)
 {
+    target_state *t = find(limits, key);
+    t->in_flight++;
     if (!per_minute)
         return;
-    target_state *t = find(limits, key);
     settle_window(t, per_minute, now);
     if (t->count == t->capacity) { /* only when the caller ignored the slot */
         t->oldest = (t->oldest + 1) % t->capacity;
@@ -124,4 +131,26 @@ void rate_pause(rate_limits *limits, const char *key, int64_t until)
 void rate_record_success(rate_limits *limits, const char *key)
 {
     find(limits, key)->failures = 0;
+}
+
+void rate_record_done(rate_limits *limits, const char *key)
+{
+    target_state *t = find(limits, key);
+    if (t->in_flight)
+        t->in_flight--;
+}
+
+void rate_forget_send(rate_limits *limits, const char *key, int64_t at)
+{
+    target_state *t = find(limits, key);
+    for (unsigned i = t->count; i-- > 0;) {
+        unsigned at_index = (t->oldest + i) % t->capacity;
+        if (t->sends[at_index] != at)
+            continue;
+        /* close the gap: move the newer sends one place back */
+        for (unsigned j = i; j + 1 < t->count; j++)
+            t->sends[(t->oldest + j) % t->capacity] = t->sends[(t->oldest + j + 1) % t->capacity];
+        t->count--;
+        return;
+    }
 }

@@ -24,7 +24,17 @@ void rate_limits_free(rate_limits *limits);
 int64_t rate_next_slot(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
 /* How many more messages may go to `key` within the current window. */
 unsigned rate_free_slots(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
+/* A message goes to the target now; rate_record_done when it is answered.
+ * A rate-limited or failing target takes one message at a time (in order;
+ * while failing, the probe): rate_next_slot answers RATE_AFTER_ANSWER
+ * until that one is done. */
 void rate_record_send(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
+void rate_record_done(rate_limits *limits, const char *key);
+/* The send recorded at `at` never reached the service (the connection was
+ * refused): it does not count against the window. */
+void rate_forget_send(rate_limits *limits, const char *key, int64_t at);
+
+#define RATE_AFTER_ANSWER INT64_MAX
 
 /* Returns how many times in a row the target has failed, this one
  * included. Failures of transfers that were in flight together, while the

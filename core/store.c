@@ -91,10 +91,11 @@ typedef enum job_kind { JOB_COMMIT, JOB_DELIVERED, JOB_RETRY, JOB_DEAD } job_kin
 
 typedef struct job {
     job_kind kind;
-    /* JOB_COMMIT: the caller waits for done */
+    /* JOB_COMMIT */
     notification **items;
     size_t n;
-    int done;
+    store_committed_fn done;
+    void *done_ctx;
     int failed;
     char error[256];
     /* marks */
@@ -113,7 +114,6 @@ struct store {
     int started;
     pthread_mutex_t lock;
     pthread_cond_t work;      /* jobs arrived, or stop */
-    pthread_cond_t finished;  /* a commit job is done */
     job *head, *tail;
     int stopping;
     void (*requeued)(void *ctx, notification *n);
@@ -174,7 +174,6 @@ store *store_open(const char *data_dir, const store_settings *settings, char *er
     s->settings = *settings;
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
-    pthread_cond_init(&s->finished, NULL);
     char why[512] = "";
     if (sqlite3_open_v2(s->path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -427,18 +426,13 @@ static void *writer_main(void *arg)
 
         if (jobs) {
             write_batch(s, jobs);
-            pthread_mutex_lock(&s->lock);
             for (job *j = jobs, *next; j; j = next) {
                 next = j->next;
-                if (j->kind == JOB_COMMIT) {
-                    j->done = 1;
-                } else {
-                    free(j->text);
-                    free(j);
-                }
+                if (j->kind == JOB_COMMIT)
+                    j->done(j->done_ctx, j->failed, j->error);
+                free(j->text);
+                free(j);
             }
-            pthread_cond_broadcast(&s->finished);
-            pthread_mutex_unlock(&s->lock);
         }
         int64_t now = wall_ms();
         if (now >= next_poll && !stopping) {
@@ -477,17 +471,15 @@ static void hand_over(store *s, job *j)
     pthread_mutex_unlock(&s->lock);
 }
 
-int store_commit(store *s, notification **items, size_t n, char *err, size_t err_cap)
+void store_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx)
 {
-    job j = {.kind = JOB_COMMIT, .items = items, .n = n};
-    hand_over(s, &j);
-    pthread_mutex_lock(&s->lock);
-    while (!j.done)
-        pthread_cond_wait(&s->finished, &s->lock);
-    pthread_mutex_unlock(&s->lock);
-    if (j.failed)
-        snprintf(err, err_cap, "%s", j.error);
-    return j.failed ? -1 : 0;
+    job *j = xcalloc(1, sizeof *j);
+    j->kind = JOB_COMMIT;
+    j->items = items;
+    j->n = n;
+    j->done = done;
+    j->done_ctx = ctx;
+    hand_over(s, j);
 }
 
 static void mark(store *s, job_kind kind, const notification *n, int64_t at_ms, const char *text)
@@ -531,7 +523,6 @@ void store_close(store *s)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
     pthread_cond_destroy(&s->work);
-    pthread_cond_destroy(&s->finished);
     pthread_mutex_destroy(&s->lock);
     free(s->path);
     free(s);

@@ -35,11 +35,15 @@ void store_close(store *s);
  * are passed to `requeued` from that thread. */
 int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx);
 
-/* Makes the notifications and their history rows durable, returning once
- * they are on disk. A notification that duplicates one stored within the
- * dedup window is not stored: its id stays 0. Returns 0, or -1 with err
- * (the disk failed: the caller answers 503). */
-int store_commit(store *s, notification **items, size_t n, char *err, size_t err_cap);
+/* Called on the writer thread once a commit is on disk (failed = 0) or was
+ * refused by the disk (failed = 1, with the reason). */
+typedef void (*store_committed_fn)(void *ctx, int failed, const char *error);
+
+/* Hands the notifications and their history rows to the writer, which
+ * makes them durable with whatever else is waiting and then calls `done`.
+ * A notification that duplicates one stored within the dedup window is not
+ * stored: its id stays 0. The items must stay alive until `done`. */
+void store_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);
 
 /* Delivery results, recorded in the background. */
 void store_mark_delivered(store *s, const notification *n);

@@ -590,3 +590,44 @@ class CaptureProxy:
 def dead_letters(herald):
     """The herald log lines that report a dead letter."""
     return [ln for ln in herald.log().splitlines() if "dead letter" in ln]
+
+
+# ----- reliability helpers (tests/e2e/test_reliability.py) ---------------
+def kill9(herald, timeout=10.0):
+    """SIGKILL herald (a crash: nothing is flushed) and reap it.  The Herald
+    object can be start()ed again on the same config and data_dir."""
+    if herald.proc is None:
+        return None
+    if herald.proc.poll() is None:
+        herald.proc.send_signal(signal.SIGKILL)
+    herald.proc.wait(timeout=timeout)
+    rc = herald.proc.returncode
+    try:
+        herald._logf.close()
+    except Exception:
+        pass
+    return rc
+
+
+def herald_cli(herald, *args, timeout=30.0):
+    """`herald ARGS... -c <herald's config>` (queue, history, ...):
+    (returncode, stdout text, stderr text)."""
+    res = herald.command(*(list(args) + ["-c", str(herald.config_path)]), timeout=timeout)
+    return (res.returncode, res.stdout.decode("utf-8", "replace"),
+            res.stderr.decode("utf-8", "replace"))
+
+
+def api_get(herald, path, timeout=5.0):
+    """GET /api/v1/<path> on herald: (status, parsed JSON body or None)."""
+    return http_json("GET", herald.base_url + "/api/v1/" + path.lstrip("/"), timeout=timeout)
+
+
+def message_text(msg):
+    """The text a DingTalk message shows (title + text, or content)."""
+    t = msg.get("msgtype")
+    body = msg.get(t) if isinstance(t, str) else None
+    if not isinstance(body, dict):
+        return ""
+    return "\n".join(v for v in (body.get("title"), body.get("text"), body.get("content"))
+                     if isinstance(v, str))
+# ----- end of reliability helpers ----------------------------------------

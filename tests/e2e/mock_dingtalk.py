@@ -317,6 +317,41 @@ class MockDingTalk:
             self._thread.join(timeout=5)
             self._server = None
 
+    # ----- outages (added for tests/e2e/test_reliability.py) -------------
+    def stop_listening(self):
+        """An outage: close the listening socket and cut every open
+        connection, so herald's connects are refused until restart().
+        Records, robots and rate-limit state are kept."""
+        if self._server is not None:
+            self._last_port = self.port
+        self.stop()
+        for conn in list(getattr(self, "_connections", ())):
+            try:
+                conn.shutdown(2)  # socket.SHUT_RDWR
+            except OSError:
+                pass
+
+    def restart(self):
+        """Listen again on the port used before stop_listening() / stop()."""
+        if self._server is not None:
+            return self
+        port = getattr(self, "_last_port", None)
+        saved = self.requested_port
+        if port:
+            self.requested_port = port
+        try:
+            return self.start()
+        finally:
+            self.requested_port = saved
+
+    def _track_connection(self, conn, alive):
+        with self._cond:
+            conns = self.__dict__.setdefault("_connections", set())
+            if alive:
+                conns.add(conn)
+            else:
+                conns.discard(conn)
+
     def __enter__(self):
         return self.start()
 
@@ -421,6 +456,16 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         if self.mock.verbose:
             super().log_message(fmt, *args)
+
+    def setup(self):
+        super().setup()
+        self.mock._track_connection(self.connection, True)
+
+    def finish(self):
+        try:
+            super().finish()
+        finally:
+            self.mock._track_connection(self.connection, False)
 
     def _reply(self, status, payload):
         if isinstance(payload, (dict, list)):

@@ -23,6 +23,7 @@ TEST(no_window_ever_exceeds_the_rate)
             continue;
         }
         rate_record_send(limits, "robot", 20, now);
+        rate_record_done(limits, "robot"); /* answered */
         sends[n++] = now;
         now += 7; /* a message every 7 ms when allowed: bursts */
     }
@@ -42,11 +43,21 @@ TEST(free_slots_pause_and_keys)
     rate_limits *limits = rate_limits_new();
     CHECK_INT(rate_free_slots(limits, "a", 3, 0), 3);
     rate_record_send(limits, "a", 3, 0);
+    /* a rate-limited target takes one at a time, in order */
+    CHECK(rate_next_slot(limits, "a", 3, 5) == RATE_AFTER_ANSWER);
+    rate_record_done(limits, "a");
     rate_record_send(limits, "a", 3, 10);
+    rate_record_done(limits, "a");
     CHECK_INT(rate_free_slots(limits, "a", 3, 20), 1);
     CHECK_INT(rate_free_slots(limits, "b", 3, 20), 3); /* keys are separate */
     rate_record_send(limits, "a", 3, 20);
+    rate_record_done(limits, "a");
     CHECK_INT(rate_next_slot(limits, "a", 3, 30), WINDOW + RATE_SAFETY_MS);
+    /* a send that never reached the service gives its slot back */
+    rate_forget_send(limits, "a", 10);
+    CHECK_INT(rate_free_slots(limits, "a", 3, 30), 1);
+    rate_record_send(limits, "a", 3, 30);
+    rate_record_done(limits, "a");
     CHECK_INT(rate_next_slot(limits, "a", 3, WINDOW + RATE_SAFETY_MS), WINDOW + RATE_SAFETY_MS);
     /* unlimited: always now, unless paused */
     CHECK_INT(rate_next_slot(limits, "c", 0, 5), 5);
@@ -88,16 +99,22 @@ TEST(digests_merge_in_order_within_the_budget)
     };
     mention_set_add_mobile(&items[0]->content.mentions, "100");
     mention_set_add_mobile(&items[2]->content.mentions, "300");
-    CHECK_INT(digest_fit(items, 4, 0), 3);        /* stops before the native body */
-    CHECK_INT(digest_fit(items, 3, 140), 2);      /* overhead + two texts fit in 140 */
-    CHECK_INT(digest_fit(items, 3, 10), 1);       /* always at least one */
-    CHECK_INT(digest_fit(items + 3, 1, 0), 1);    /* a native body goes alone */
+    CHECK_INT(digest_fit(items, 4, 0, 0), 3);        /* stops before the native body */
+    CHECK_INT(digest_fit(items, 3, 140, 0), 2);      /* overhead + two texts fit in 140 */
+    CHECK_INT(digest_fit(items, 3, 10, 0), 1);       /* always at least one */
+    CHECK_INT(digest_fit(items + 3, 1, 0, 0), 1);    /* a native body goes alone */
+    CHECK_INT(digest_fit(items, 3, 145, 0), 2);
+    CHECK_INT(digest_fit(items, 3, 145, 7), 3);      /* cut to 7 bytes each, three fit */
     rendered out;
-    digest_build(items, 3, 7, &out);
+    digest_build(items, 3, 7, 0, &out);
     CHECK_INT(out.format, HERALD_FORMAT_MARKDOWN);
     CHECK_STR(out.title, "[故障] A (3)");
     CHECK_STR(out.text, "alert A text\n\n---\n\nalert B text\n\n---\n\nalert C text\n\n---\n\n+7 …");
     CHECK_INT(out.mentions.mobiles_len, 2);
+    rendered_free(&out);
+    /* cut to a share: each text keeps its start and shows the cut */
+    digest_build(items, 2, 0, 11, &out); /* 7 bytes of text and " …" */
+    CHECK_STR(out.text, "alert A …\n\n---\n\nalert B …");
     rendered_free(&out);
     for (int i = 0; i < 4; i++)
         notification_free(items[i]);

@@ -2,6 +2,7 @@
  * letters and the alert history, on a real SQLite file. */
 #include "harness.h"
 
+#include <pthread.h>
 #include <time.h>
 
 #include "json.h"
@@ -67,6 +68,36 @@ static store *open_store(int64_t dedup_ms)
 
 static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
+typedef struct commit_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    int done;
+    int failed;
+} commit_wait;
+
+static void committed(void *ctx, int failed, const char *error)
+{
+    (void)error;
+    commit_wait *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    w->done = 1;
+    w->failed = failed;
+    pthread_cond_signal(&w->done_cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* store_commit, waited for as an HTTP request waits for its answer. */
+static int commit(store *s, notification **items, size_t n)
+{
+    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    store_commit(s, items, n, committed, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.done_cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    return w.failed ? -1 : 0;
+}
+
 TEST(commit_dedup_and_recover)
 {
     store *s = open_store(60000);
@@ -75,10 +106,10 @@ TEST(commit_dedup_and_recover)
     notification *batch[3] = {make("ops", "DiskFull", "db1", now), make("ops", "DiskFull", "db2", now),
                               make("ops", "DiskFull", "db1", now + 1000)};
     char err[256];
-    CHECK_INT(store_commit(s, batch, 2, err, sizeof err), 0);
+    CHECK_INT(commit(s, batch, 2), 0);
     CHECK(batch[0]->id > 0 && batch[1]->id > batch[0]->id);
     /* the same receiver, group, status and alert within the window */
-    CHECK_INT(store_commit(s, &batch[2], 1, err, sizeof err), 0);
+    CHECK_INT(commit(s, &batch[2], 1), 0);
     CHECK_INT(batch[2]->id, 0);
     batch[0]->attempts = 1;
     store_mark_delivered(s, batch[0]);
@@ -108,7 +139,7 @@ TEST(dead_letters_requeue_and_drop)
     int64_t now = now_ms();
     notification *batch[2] = {make("ops", "A", "h1", now), make("ops", "B", "h2", now)};
     char err[256];
-    CHECK_INT(store_commit(s, batch, 2, err, sizeof err), 0);
+    CHECK_INT(commit(s, batch, 2), 0);
     batch[0]->attempts = 1;
     store_mark_dead(s, batch[0], "errcode 310000: sign not match");
     store_mark_dead(s, batch[1], "errcode 300001: token is not exist");
@@ -157,7 +188,7 @@ TEST(history_filters_and_top)
     notification *batch[4] = {make("ops", "DiskFull", "db1", now), make("ops", "DiskFull", "db2", now),
                               make("wms", "HostDown", "web1", now), make("ops", "CPU", "db1", now)};
     char err[256];
-    CHECK_INT(store_commit(s, batch, 4, err, sizeof err), 0);
+    CHECK_INT(commit(s, batch, 4), 0);
     store_mark_delivered(s, batch[0]);
     store_close(s);
 
@@ -217,7 +248,7 @@ TEST(retention_removes_old_history)
     notification *batch[2] = {make("ops", "Old", "h1", now - 3LL * 86400 * 1000),
                               make("ops", "New", "h2", now)};
     char err[256];
-    CHECK_INT(store_commit(s, batch, 2, err, sizeof err), 0);
+    CHECK_INT(commit(s, batch, 2), 0);
     store_close(s);
     /* retention one day: the writer sweeps when it starts */
     store_settings settings = {0, 86400LL * 1000};

@@ -1,0 +1,526 @@
+"""Reliability of delivery (core/store.h, core/dispatch.c, core/ratelimit.h,
+core/digest.h, core/api.h and `herald queue` / `herald history`):
+
+  1. a kill -9 under load loses no acknowledged notification and repeats
+     at most what was in flight;
+  2. an outage of the service keeps everything queued, in order, visible in
+     /api/v1/queue, and delivered when the service returns;
+  3. a storm of 500 alerts to one DingTalk robot becomes at most 20 digests
+     (never 130101), and a 130101 pauses the robot for 10 minutes;
+  4. a receiver with several robots spreads its messages over them;
+  5. a permanent error is a dead letter (no retries), shown by the CLI and
+     the API, retried with `herald queue retry` and dropped with `drop`;
+  6. dedup_window suppresses the same notification posted twice;
+  7. the alert history API and `herald history top`;
+  8. SIGTERM keeps queued notifications in the store for the next start.
+
+Everything on 127.0.0.1; every wait bounded."""
+
+import json
+import re
+import threading
+import time
+
+import pytest
+
+import harness
+from conftest import DT_SECRET, KEYWORD, T1, T2
+from mock_dingtalk import MockDingTalk
+
+FIXTURE_5 = harness.REPO / "tests" / "fixtures" / "am-firing-5.json"
+RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
+
+
+# ----- helpers ------------------------------------------------------------
+def ops(mock, token=T1, **extra):
+    spec = {"channel": "dingtalk", "url": mock.url(token),
+            "secret": harness.lua_env("DT_SECRET"), "template": "dingtalk"}
+    spec.update(extra)
+    return spec
+
+
+def start(herald_factory, receivers, extra=None, env=None, default="ops"):
+    return herald_factory(receivers, default_receiver=default,
+                          env=dict({"DT_SECRET": DT_SECRET}, **(env or {})),
+                          extra=dict({"shutdown_timeout": "2s"}, **(extra or {})))
+
+
+def alert(name, instance=None, fingerprint=None, status="firing", **labels):
+    a = {"labels": dict({"alertname": name, "instance": instance or (name.lower() + "-host")},
+                        **labels),
+         "annotations": {"summary": "%s is broken" % name},
+         "status": status}
+    if fingerprint:
+        a["fingerprint"] = fingerprint
+    return a
+
+
+def post(h, alerts, path="/webhook", timeout=5.0):
+    """POST an Alertmanager webhook; (status, parsed answer or raw bytes)."""
+    status, data = harness.http("POST", h.base_url + path, harness.am_payload(alerts),
+                                timeout=timeout)
+    try:
+        return status, json.loads(data)
+    except ValueError:
+        return status, data
+
+
+def post_ok(h, alerts, path="/webhook"):
+    status, answer = post(h, alerts, path)
+    assert status == 200, (status, answer)
+    return answer
+
+
+def texts(mock, token=None):
+    return [harness.message_text(m) for m in mock.messages(token)]
+
+
+def names_in(mock, pattern, token=None):
+    """Every match of `pattern` in the accepted messages, in arrival order."""
+    rx = re.compile(pattern)
+    out = []
+    for t in texts(mock, token):
+        for name in rx.findall(t):
+            if name not in out[-1:]:  # a name shown twice in one message counts once
+                out.append(name)
+    return out
+
+
+def rejections(mock):
+    return [(r["token"], r["errcode"], r["errmsg"], r["http_status"]) for r in mock.rejected()]
+
+
+def retries_in_log(h):
+    return [(int(a), reason, int(ms)) for a, reason, ms in RETRY_RE.findall(h.log())]
+
+
+# ----- 1. crash -----------------------------------------------------------
+def test_kill9_under_load_loses_no_acknowledged_notification(herald_factory):
+    """300 webhook posts (one distinct alert each) from 8 threads; kill -9
+    after ~100 acknowledgements; restart on the same data_dir: every post
+    answered 200 is delivered (alerts are told apart by name: one alert, one
+    fingerprint, one notification per post), and no more than
+    max_in_flight notifications are delivered twice."""
+    total, max_in_flight = 300, 16
+    mock = MockDingTalk(rate_limit=10 ** 6)  # the mock's rate limit effectively off
+    mock.add_signed(T1, DT_SECRET)
+    mock.start()
+    try:
+        h = start(herald_factory, {"ops": ops(mock, rate_per_minute=0)},
+                  extra={"delivery": {"max_in_flight": max_in_flight,
+                                      "retry_initial": "200ms", "retry_max_delay": "500ms"}})
+
+        def name(i):
+            return "Crash%04d" % i
+        lock = threading.Lock()
+        next_index = [0]
+        acked, failed = set(), {}
+        up = threading.Event()
+        up.set()
+
+        def worker():
+            while True:
+                if not up.wait(timeout=30):
+                    return
+                with lock:
+                    i = next_index[0]
+                    if i >= total:
+                        return
+                    next_index[0] += 1
+                try:
+                    status, _ = post(h, [alert(name(i), instance="c%04d" % i,
+                                               fingerprint="%016x" % (0xc0000 + i))],
+                                     timeout=10)
+                except OSError as e:
+                    status = repr(e)
+                with lock:
+                    if status == 200:
+                        acked.add(i)
+                    else:
+                        failed[i] = status
+
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(8)]
+        for t in threads:
+            t.start()
+        harness.wait_until(lambda: len(acked) >= 100, timeout=15, interval=0.01,
+                           message="100 posts acknowledged")
+        up.clear()
+        rc = harness.kill9(h)
+        assert rc == -9, rc
+        with lock:
+            acked_at_kill = len(acked)
+        delivered_at_kill = len(mock.accepted())
+
+        h.start()  # same config, same port, same data_dir
+        up.set()
+        for t in threads:
+            t.join(timeout=30)
+        assert not any(t.is_alive() for t in threads), "posting threads did not finish"
+        assert len(acked) + len(failed) == total
+        # what failed is what was in flight at the kill (not much more)
+        assert len(acked) >= total - 16, (len(acked), failed)
+
+        want = {name(i) for i in acked}
+
+        def all_delivered():
+            return want <= set(names_in(mock, r"Crash\d{4}"))
+        try:
+            harness.wait_until(all_delivered, timeout=15)
+        except harness.HarnessError:
+            missing = sorted(want - set(names_in(mock, r"Crash\d{4}")))
+            pytest.fail("%d acknowledged notification(s) never delivered after the restart "
+                        "(acked %d, %d acked at the kill, %d delivered at the kill): %s"
+                        % (len(missing), len(acked), acked_at_kill, delivered_at_kill,
+                           missing[:20]), pytrace=False)
+        time.sleep(0.5)  # anything redelivered late shows up too
+        counts = {}
+        for t in texts(mock):
+            for n in set(re.findall(r"Crash\d{4}", t)):
+                counts[n] = counts.get(n, 0) + 1
+        duplicates = {n: c for n, c in counts.items() if c > 1}
+        extra_sends = sum(c - 1 for c in duplicates.values())
+        print("acked %d (%d at the kill), failed %d, delivered %d at the kill, %d messages, "
+              "%d duplicate deliveries" % (len(acked), acked_at_kill, len(failed),
+                                           delivered_at_kill, len(mock.accepted()), extra_sends))
+        assert extra_sends <= max_in_flight, (
+            "%d duplicate deliveries after kill -9 (max_in_flight %d): %s"
+            % (extra_sends, max_in_flight, sorted(duplicates.items())[:40]))
+        assert re.search(r"resuming \d+ undelivered notification", h.log()) or \
+            delivered_at_kill >= acked_at_kill, h.log_tail()
+        assert rejections(mock) == []
+    finally:
+        mock.stop()
+
+
+# ----- 2. outage ----------------------------------------------------------
+def test_outage_keeps_queue_in_order_and_delivers_when_service_returns(
+        mock_dingtalk, herald_factory):
+    """The robot refuses connections for 3 s while 10 alerts are posted one
+    after another: each is acknowledged, /api/v1/queue lists them pending
+    (attempts, last_error), and once the robot is back they arrive in the
+    order posted (a failing target keeps its messages in order) and leave
+    the queue."""
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)},
+              extra={"delivery": {"retry_initial": "300ms", "retry_max_delay": "1s"}})
+    mock_dingtalk.stop_listening()
+    down_at = time.monotonic()
+    names = ["Outage%02d" % i for i in range(10)]
+    for i, n in enumerate(names):
+        answer = post_ok(h, [alert(n, fingerprint="%016x" % (0xd000 + i))])
+        assert answer["notifications"] == 1, answer
+        time.sleep(0.05)
+
+    def listed():
+        status, rows = harness.api_get(h, "queue")
+        assert status == 200, (status, rows)
+        if len(rows) == len(names) and any(r["attempts"] >= 1 and r["last_error"]
+                                           for r in rows):
+            return rows
+        return None
+    rows = harness.wait_until(listed, timeout=3, message="/api/v1/queue lists the 10 "
+                              "notifications with a failed attempt")
+    assert all(r["state"] == "pending" for r in rows), rows
+    assert all(k in r for r in rows for k in ("attempts", "last_error", "next_attempt_ms")), rows
+    assert sorted(re.search(r"Outage\d\d", r["title"]).group(0) for r in rows) == names, rows
+    assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True), rows
+    failed = [r for r in rows if r["attempts"] >= 1]
+    assert all("transport" in r["last_error"] for r in failed), failed
+    assert time.monotonic() - down_at < 3.0, "posting took too long to test an outage"
+    assert mock_dingtalk.accepted() == []
+
+    time.sleep(max(0.0, down_at + 3.0 - time.monotonic()))
+    mock_dingtalk.restart()
+    back_at = time.monotonic()
+    mock_dingtalk.wait_for(lambda m: len(set(names_in(m, r"Outage\d\d"))) >= len(names)
+                           or m.rejected(), timeout=15)
+    got = names_in(mock_dingtalk, r"Outage\d\d", T1)
+    assert rejections(mock_dingtalk) == []
+    assert sorted(set(got)) == names, "delivered %r within 15 s of the service's return" % got
+    print("delivered %.1f s after the service returned" % (time.monotonic() - back_at))
+    assert got == names, "not delivered in the order posted: %r" % got
+
+    def drained():
+        status, rows = harness.api_get(h, "queue")
+        return status == 200 and rows == []
+    harness.wait_until(drained, timeout=5, message="/api/v1/queue empty after delivery")
+
+
+# ----- 3. storm and throttle ----------------------------------------------
+@pytest.mark.parametrize("shape", ["10x50", "500x1"])
+def test_storm_of_500_alerts_fits_in_20_messages_without_130101(
+        mock_dingtalk, herald_factory, shape):
+    """500 distinct alerts in a burst to one signed robot (20/min): as 10
+    requests of 50 alerts with split = "alert" (500 notifications), or as
+    500 requests of one alert each from 8 threads (how Alertmanager sends
+    500 groups). Never a 130101, at most 20 messages, every alert in one
+    of them, all within 15 s."""
+    requests, per_request = (10, 50) if shape == "10x50" else (500, 1)
+    h = start(herald_factory, {"ops": ops(mock_dingtalk, split="alert")})
+    names = ["Storm%03d" % i for i in range(500)]
+    lock = threading.Lock()
+    next_request = [0]
+    answers = []
+
+    def sender():
+        while True:
+            with lock:
+                b = next_request[0]
+                if b >= requests:
+                    return
+                next_request[0] += 1
+            alerts = [alert(names[i], instance="s%03d" % i, fingerprint="%016x" % (0x5000 + i))
+                      for i in range(b * per_request, (b + 1) * per_request)]
+            answer = post(h, alerts, timeout=10)
+            with lock:
+                answers.append(answer)
+
+    t0 = time.monotonic()
+    senders = [threading.Thread(target=sender, daemon=True) for _ in range(min(requests, 10))]
+    for t in senders:
+        t.start()
+    for t in senders:
+        t.join(timeout=15)
+    assert len(answers) == requests and all(s == 200 and a["notifications"] == per_request
+                                            for s, a in answers), answers[:5]
+    mock_dingtalk.wait_for(lambda m: len(set(names_in(m, r"Storm\d{3}"))) >= 500
+                           or m.rejected(), timeout=15)
+    elapsed = time.monotonic() - t0
+    time.sleep(1.0)  # anything still on its way shows up too
+    per_message = [len(set(re.findall(r"Storm\d{3}", t))) for t in texts(mock_dingtalk)]
+    print("%d messages in %.1f s, alerts per message: %s" % (len(per_message), elapsed,
+                                                             per_message))
+    got = set(names_in(mock_dingtalk, r"Storm\d{3}"))
+    accepted = mock_dingtalk.accepted(T1)
+    assert [r for r in rejections(mock_dingtalk) if r[1] == 130101] == [], \
+        "herald made the robot answer 130101"
+    assert rejections(mock_dingtalk) == []
+    assert len(accepted) <= 20, "%d messages to one robot within a minute" % len(accepted)
+    assert all(r["body_bytes"] < 20000 for r in accepted)
+    missing = sorted(set(names) - got)
+    assert not missing, ("%d of 500 alerts in no message within 15 s (%d messages, alerts per "
+                         "message %s); first missing: %s"
+                         % (len(missing), len(accepted), per_message, missing[:10]))
+    assert elapsed <= 15.0, elapsed
+
+
+def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory):
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)},
+              extra={"delivery": {"retry_initial": "100ms", "retry_max_delay": "200ms"},
+                     "shutdown_timeout": "1s"})
+    mock_dingtalk.fail_next(T1, 1, 130101)
+    post_ok(h, [alert("Throttled0")])
+    harness.wait_until(lambda: retries_in_log(h), timeout=5, message="a retry is logged")
+    first = mock_dingtalk.rejected(T1)[0]["time"]
+    assert "retrying in 600000 ms" in h.log(), h.log_tail()
+    [(attempt, reason, delay)] = retries_in_log(h)
+    assert attempt == 1 and "130101" in reason and delay == 600000, (attempt, reason, delay)
+    post_ok(h, [alert("Throttled1")])
+    post_ok(h, [alert("Throttled2")])
+    time.sleep(max(0.0, first + 3.0 - time.time()))
+    assert mock_dingtalk.accepted() == [], "sent to a paused robot"
+    assert len(mock_dingtalk.rejected()) == 1, rejections(mock_dingtalk)
+    status, rows = harness.api_get(h, "queue")
+    assert status == 200 and len(rows) == 3, rows
+
+
+# ----- 4. several robots --------------------------------------------------
+def test_several_robots_share_the_messages(mock_dingtalk, herald_factory):
+    secret3 = "SECe2etestsecretT3xxxxxxxxxxxxxx"
+    mock_dingtalk.add_signed("T3", secret3)
+    receiver = {"channel": "dingtalk", "template": "dingtalk", "rate_per_minute": 2,
+                "urls": [mock_dingtalk.url(T1), mock_dingtalk.url("T3")],
+                "secrets": [harness.lua_env("DT_SECRET"), harness.lua_env("DT_SECRET3")]}
+    h = start(herald_factory, {"ops": receiver}, env={"DT_SECRET3": secret3})
+    for i in range(4):
+        post_ok(h, [alert("Robots%d" % i)])
+        mock_dingtalk.wait_for(lambda m: len(m.accepted()) > i or m.rejected(), timeout=5)
+        assert len(mock_dingtalk.accepted()) == i + 1, (i, rejections(mock_dingtalk))
+    time.sleep(1.0)
+    assert rejections(mock_dingtalk) == []
+    per_token = {t: len(mock_dingtalk.accepted(t)) for t in (T1, "T3")}
+    assert sum(per_token.values()) == 4, per_token
+    assert all(1 <= n <= 2 for n in per_token.values()), per_token
+    assert sorted(names_in(mock_dingtalk, r"Robots\d")) == ["Robots%d" % i for i in range(4)]
+
+
+# ----- 5. permanent failure -----------------------------------------------
+def test_wrong_secret_dead_letter_then_cli_retry_and_drop(mock_dingtalk, herald_factory):
+    wrong = "SECwrongwrongwrong0123456789abcd"
+    extra = {"delivery": {"retry_initial": "100ms", "retry_max_delay": "200ms"},
+             "shutdown_timeout": "2s"}
+    receivers = {"ops": dict(ops(mock_dingtalk), secret=wrong)}
+    h = herald_factory(receivers, default_receiver="ops", extra=extra)
+    h.secrets.append(wrong)
+
+    post_ok(h, [alert("Perm1")])
+    harness.wait_until(lambda: harness.dead_letters(h), timeout=5, message="dead letter logged")
+    first = mock_dingtalk.rejected(T1)[0]["time"]
+    [dead] = harness.dead_letters(h)
+    assert "sign not match" in dead and "1 attempt" in dead, dead
+
+    def dead_rows(n):
+        status, rows = harness.api_get(h, "deadletters")
+        assert status == 200, rows
+        return rows if len(rows) == n else None
+    [row1] = harness.wait_until(lambda: dead_rows(1), timeout=3,
+                                message="GET /api/v1/deadletters lists it")
+    assert row1["state"] == "dead" and row1["attempts"] == 1, row1
+    assert "sign not match" in row1["last_error"], row1
+    assert "Perm1" in row1["title"], row1
+
+    time.sleep(max(0.0, first + 3.0 - time.time()))  # room for a retry storm to show
+    assert [(r[1], r[2]) for r in rejections(mock_dingtalk)] == [(310000, "sign not match")]
+    assert retries_in_log(h) == []
+
+    rc, out, err = harness.herald_cli(h, "queue", "list", "--dead")
+    assert rc == 0, (rc, out, err)
+    lines = [ln for ln in out.splitlines() if re.match(r"\s*%d\s" % row1["id"], ln)]
+    assert len(lines) == 1 and "sign not match" in lines[0], out
+
+    post_ok(h, [alert("Perm2")])
+    rows = harness.wait_until(lambda: dead_rows(2), timeout=5, message="a second dead letter")
+    row2 = [r for r in rows if r["id"] != row1["id"]][0]
+    assert "Perm2" in row2["title"], row2
+
+    # fix the secret, reload, and retry the first dead letter from the CLI
+    h.write_config({"ops": dict(ops(mock_dingtalk), secret=DT_SECRET)}, "ops", extra)
+    status, data = harness.http("POST", h.base_url + "/-/reload")
+    assert status == 200, (status, data)
+    rc, out, err = harness.herald_cli(h, "queue", "retry", str(row1["id"]))
+    assert rc == 0, (rc, out, err)
+    mock_dingtalk.wait_for(lambda m: m.accepted(T1), timeout=5)
+    assert [n for n in names_in(mock_dingtalk, r"Perm\d")] == ["Perm1"], \
+        (texts(mock_dingtalk), h.log_tail())
+
+    rc, out, err = harness.herald_cli(h, "queue", "drop", str(row2["id"]))
+    assert rc == 0, (rc, out, err)
+    harness.wait_until(lambda: dead_rows(0) is not None, timeout=3,
+                       message="both dead letters gone (one delivered, one dropped)")
+    rc, out, err = harness.herald_cli(h, "queue", "list", "--dead")
+    assert rc == 0 and "(none)" in out, (rc, out, err)
+    rc, out, err = harness.herald_cli(h, "queue", "show", str(row2["id"]))
+    assert rc != 0, (rc, out, err)
+    time.sleep(1.2)  # a requeue poll: the dropped one must not be sent
+    assert names_in(mock_dingtalk, r"Perm\d") == ["Perm1"]
+    assert len(mock_dingtalk.accepted()) == 1
+
+
+# ----- 6. dedup -----------------------------------------------------------
+@pytest.mark.parametrize("window,messages,second_duplicates", [("1m", 1, 1), ("0s", 2, 0)])
+def test_dedup_window(mock_dingtalk, herald_factory, window, messages, second_duplicates):
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)}, extra={"dedup_window": window})
+    payload = FIXTURE_5.read_bytes()
+    answers = []
+    for _ in range(2):
+        status, data = harness.http("POST", h.base_url + "/webhook", payload,
+                                    headers={"Content-Type": "application/json"})
+        assert status == 200, (status, data)
+        answers.append(json.loads(data))
+    assert answers[0]["duplicates"] == 0, answers
+    assert answers[1]["duplicates"] == second_duplicates, answers
+    mock_dingtalk.wait_for(lambda m: len(m.accepted()) >= messages or m.rejected(), timeout=5)
+    time.sleep(1.0)
+    assert rejections(mock_dingtalk) == []
+    assert len(mock_dingtalk.accepted(T1)) == messages, texts(mock_dingtalk)
+    m = harness.metrics(h.base_url)
+    assert m["herald_notifications_deduplicated_total"] == second_duplicates, m
+
+
+# ----- 7. history ---------------------------------------------------------
+def test_history_api_filters_top_and_cli(mock_dingtalk, herald_factory):
+    receivers = {"ops": ops(mock_dingtalk),
+                 "other": {"channel": "dingtalk_keyword", "url": mock_dingtalk.url(T2),
+                           "keyword": KEYWORD}}
+    h = start(herald_factory, receivers)
+    post_ok(h, [alert("HistA", instance="a%d" % i, fingerprint="%016x" % (0xa0 + i))
+                for i in range(3)])
+    post_ok(h, [alert("HistB", instance="b0", fingerprint="%016x" % 0xb0)])
+    post_ok(h, [alert("HistB", instance="b1", fingerprint="%016x" % 0xb1)], path="/webhook/other")
+    post_ok(h, [alert("HistC", instance="c0", fingerprint="%016x" % 0xc0)])
+    post_ok(h, [alert("HistC", instance="c0", fingerprint="%016x" % 0xc0, status="resolved")])
+    mock_dingtalk.wait_for(lambda m: (len(m.accepted(T1)) >= 4 and len(m.accepted(T2)) >= 1)
+                           or m.rejected(), timeout=10)
+    assert rejections(mock_dingtalk) == []
+
+    def history(query):
+        status, rows = harness.api_get(h, "history?" + query)
+        assert status == 200, (query, status, rows)
+        return rows
+
+    harness.wait_until(lambda: len(history("")) == 7
+                       and all(r["result"] == "delivered" for r in history("")),
+                       timeout=5, message="7 history rows, all delivered")
+    rows = history("alertname=HistA")
+    assert len(rows) == 3, rows
+    for r in rows:
+        assert r["alertname"] == "HistA" and r["status"] == "firing", r
+        assert r["receiver"] == "ops" and r["result"] == "delivered", r
+        assert re.fullmatch(r"[0-9a-f]{16}", r["fingerprint"]), r
+        assert isinstance(r["labels"], dict) and r["labels"]["alertname"] == "HistA", r
+    assert sorted(r["instance"] for r in rows) == ["a0", "a1", "a2"]
+    assert sorted(r["fingerprint"] for r in rows) == ["%016x" % (0xa0 + i) for i in range(3)]
+
+    [resolved] = history("alertname=HistC&status=resolved")
+    assert resolved["status"] == "resolved" and resolved["instance"] == "c0", resolved
+    assert [r["status"] for r in history("alertname=HistC&status=firing")] == ["firing"]
+    [other] = history("receiver=other")
+    assert other["alertname"] == "HistB" and other["instance"] == "b1", other
+    assert len(history("receiver=ops")) == 6
+    assert len(history("limit=2")) == 2
+    assert len(history("alertname=HistA&limit=1")) == 1
+
+    status, top = harness.api_get(h, "history/top?by=alertname&since=24h")
+    assert status == 200, top
+    assert top == [{"alertname": "HistA", "count": 3}, {"alertname": "HistB", "count": 2},
+                   {"alertname": "HistC", "count": 1}], top
+
+    for path, param in (("history?limit=0", "limit"), ("history?since=yesterday", "since"),
+                        ("history/top?by=foo", "by"), ("history/top?since=yesterday", "since"),
+                        ("history/top?limit=0", "limit")):
+        status, body = harness.api_get(h, path)
+        assert status == 400, (path, status, body)
+        assert body["error"].startswith(param + ":"), (path, body)
+
+    rc, out, err = harness.herald_cli(h, "history", "top")
+    assert rc == 0, (rc, out, err)
+    assert json.loads(out) == top, out
+    rc, out, err = harness.herald_cli(h, "history", "top", "--by", "alertname", "--since", "24h")
+    assert rc == 0 and json.loads(out) == top, (rc, out, err)
+
+
+# ----- 8. shutdown persists -----------------------------------------------
+def test_sigterm_keeps_queued_notifications_for_the_next_start(mock_dingtalk, herald_factory):
+    """HTTP 500 pauses the robot (2-4 s); two more alerts wait behind the
+    first; SIGTERM exits within shutdown_timeout + margin keeping all three
+    in the store; the next start delivers each once, in the order posted."""
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)},
+              extra={"delivery": {"retry_initial": "4s", "retry_max_delay": "4s"},
+                     "shutdown_timeout": "1s"})
+    mock_dingtalk.fail_next(T1, 1, http_status=500)
+    names = ["Shut%d" % i for i in range(3)]
+    post_ok(h, [alert(names[0])])
+    harness.wait_until(lambda: retries_in_log(h), timeout=5, message="HTTP 500 retry logged")
+    [(_, reason, delay)] = retries_in_log(h)
+    assert "500" in reason and delay >= 2000, (reason, delay)
+    for n in names[1:]:
+        post_ok(h, [alert(n)])
+    time.sleep(0.2)
+
+    t0 = time.monotonic()
+    rc = h.stop(timeout=10)
+    elapsed = time.monotonic() - t0
+    assert not h.killed and rc == 0, (rc, h.log_tail())
+    assert elapsed < 1.0 + 1.5, "SIGTERM took %.1f s with shutdown_timeout 1s" % elapsed
+    assert re.search(r"\b3 notifications kept in the store for the next start", h.log()), \
+        h.log_tail()
+    assert mock_dingtalk.accepted() == []
+
+    h.start()  # same config and data_dir
+    assert "resuming 3 undelivered notifications" in h.log(), h.log_tail()
+    mock_dingtalk.wait_for(lambda m: len(m.accepted()) >= 3 or len(m.rejected()) > 1,
+                           timeout=10)
+    time.sleep(0.5)
+    got = names_in(mock_dingtalk, r"Shut\d")
+    assert len(mock_dingtalk.rejected()) == 1, rejections(mock_dingtalk)
+    assert sorted(got) == names and len(mock_dingtalk.accepted()) == 3, got
+    assert got == names, "after the restart not delivered in the order posted: %r" % got
