@@ -71,7 +71,7 @@ static int check_receiver(script_state *s, const receiver *r, const alert_batch 
     }
     herald_message m;
     rendered_as_message(&msg, r->name, alert_status_name(sample->status), sample->len, &m);
-    if (channel_needs_payload(r->channel)) {
+    if (channel_needs_payload(r->channel, r->instance)) {
         m.payload = sample->source;
         m.payload_len = sample->source_len;
     }

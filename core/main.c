@@ -310,7 +310,7 @@ static int print_render(script_state *s, const receiver *r, const alert_batch *b
     printf("\n\n%s\n", msg.text);
     herald_message m;
     rendered_as_message(&msg, r->name, render_status(alerts, len), len, &m);
-    if (channel_needs_payload(r->channel)) {
+    if (channel_needs_payload(r->channel, r->instance)) {
         m.payload = batch->source;
         m.payload_len = batch->source_len;
     }

@@ -16,6 +16,13 @@ void notification_free(notification *n)
     free(n->last_error);
     free(n->payload);
     free(n->group_key);
+    notification_forget_alerts(n);
+    rendered_free(&n->content);
+    free(n);
+}
+
+void notification_forget_alerts(notification *n)
+{
     for (size_t i = 0; i < n->alerts_len; i++) {
         alert_record *a = &n->alerts[i];
         free(a->alertname);
@@ -25,8 +32,8 @@ void notification_free(notification *n)
         free(a->annotations_json);
     }
     free(n->alerts);
-    rendered_free(&n->content);
-    free(n);
+    n->alerts = NULL;
+    n->alerts_len = 0;
 }
 
 void notification_set_error(notification *n, const char *error)

@@ -45,6 +45,8 @@ typedef struct notification {
 } notification;
 
 void notification_free(notification *n);
+/* Frees the alert records once the store has them: delivery never reads them. */
+void notification_forget_alerts(notification *n);
 /* Fills alerts and dedup_key from the alerts the notification carries. */
 void notification_describe(notification *n, const char *group_key, const alert *const *alerts,
                            size_t len);

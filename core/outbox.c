@@ -104,6 +104,7 @@ static void schedule_put(pending_put *p, int stored)
         }
         if (!box->durable)
             p->items[i]->id = box->next_id++;
+        notification_forget_alerts(p->items[i]);
         insert_sorted(box, p->items[i]);
     }
     pthread_mutex_unlock(&box->lock);

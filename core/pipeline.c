@@ -88,7 +88,7 @@ static void emit(script_state *s, const alert_batch *batch, const receiver *r,
     n->status = xstrdup(render_status(alerts, len));
     n->alert_count = len;
     n->content = msg;
-    if (batch->source && channel_needs_payload(r->channel)) {
+    if (batch->source && channel_needs_payload(r->channel, r->instance)) {
         n->payload = xstrndup(batch->source, batch->source_len);
         n->payload_len = batch->source_len;
     }

@@ -269,9 +269,12 @@ void plugins_free(plugin_set *set)
 
 #define HAS_FIELD(ch, field) ((ch)->abi.size >= offsetof(herald_channel, field) + sizeof (ch)->field)
 
-int channel_needs_payload(const herald_channel *ch)
+int channel_needs_payload(const herald_channel *ch, void *instance)
 {
-    return HAS_FIELD(ch, needs_payload) && ch->needs_payload;
+    if (!HAS_FIELD(ch, needs_payload) || !ch->needs_payload)
+        return 0;
+    return !HAS_FIELD(ch, instance_needs_payload) || !ch->instance_needs_payload ||
+           ch->instance_needs_payload(instance);
 }
 
 size_t channel_targets(const herald_channel *ch, void *instance)

@@ -31,7 +31,7 @@ void plugins_free(plugin_set *set);
 
 /* Fields appended after 1.0's first release read as zero from plugins
  * built against an older header (their structs are shorter). */
-int channel_needs_payload(const herald_channel *ch);
+int channel_needs_payload(const herald_channel *ch, void *instance);
 size_t channel_targets(const herald_channel *ch, void *instance);
 /* The target's key; without the plugin's, "<receiver>#<index>". */
 void channel_target_key(const herald_channel *ch, void *instance, const char *receiver,

@@ -225,6 +225,11 @@ static const char *parse_method(const char *text, char *out, size_t cap)
     return "method: must be \"POST\" (the default), \"PUT\" or \"PATCH\"";
 }
 
+static int forwarder_needs_payload(void *instance)
+{
+    return ((const forwarder *)instance)->body == BODY_PAYLOAD;
+}
+
 static void *forwarder_configure(const herald_host *host, const char *receiver,
                                  const herald_option_value *values, char *err, size_t err_cap)
 {
@@ -454,6 +459,7 @@ static const herald_channel webhook_channel = {
     .classify = forwarder_classify,
     .destroy = forwarder_destroy,
     .needs_payload = 1,
+    .instance_needs_payload = forwarder_needs_payload,
 };
 
 static const herald_channel *const channels[] = {&webhook_channel};

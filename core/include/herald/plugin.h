@@ -279,6 +279,10 @@ typedef struct herald_channel {
      * keeps digests (several queued messages merged into one) within it.
      * NULL: three quarters of max_body_bytes. */
     size_t (*text_budget)(void *instance);
+    /* Optional, with needs_payload: whether this instance forwards the
+     * payload (the core keeps a copy per message only for those). NULL:
+     * every instance does. */
+    int (*instance_needs_payload)(void *instance);
 } herald_channel;
 
 typedef struct herald_plugin {
