@@ -426,8 +426,10 @@ static int start_transfer(dispatcher *d, transfer *t)
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, r->tls_verify ? 2L : 0L);
     if (r->ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, r->ca_file);
-    /* An explicit proxy, or none: the daemon's environment does not pick one. */
+    /* The configured proxy or none: the daemon's environment (http_proxy,
+     * NO_PROXY) does not decide where alerts go. */
     curl_easy_setopt(e, CURLOPT_PROXY, r->proxy ? r->proxy : "");
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "");
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, t->curl_error);
     curl_easy_setopt(e, CURLOPT_PRIVATE, t);
@@ -634,14 +636,6 @@ static void return_unfinished(dispatcher *d)
     }
 }
 
-static int anything_held(const dispatcher *d)
-{
-    for (const held_queue *q = d->held; q; q = q->next)
-        if (q->len)
-            return 1;
-    return 0;
-}
-
 static void *run(void *arg)
 {
     dispatcher *d = arg;
@@ -661,8 +655,11 @@ static void *run(void *arg)
         while ((n = outbox_take_due(d->box, now, &next_due)))
             hold(d, n);
         int64_t next_wake = dispatch_held(d, now, limit);
-        if (stopping && d->in_flight == 0 && next_due < 0 && !anything_held(d))
-            break; /* drained */
+        /* Stopping: what is in flight finishes and what can go now goes;
+         * what would have to wait (a backoff, a paused or full target)
+         * stays in the store for the next start. */
+        if (stopping && d->in_flight == 0 && (next_due < 0 || next_due > now))
+            break;
         int running;
         curl_multi_perform(d->multi, &running);
         CURLMsg *msg;

@@ -17,10 +17,11 @@ typedef struct dispatcher dispatcher;
  * at each attempt, so a reload applies to queued notifications too. */
 dispatcher *dispatcher_start(outbox *box);
 
-/* Stops taking new work once nothing is due or drain_ms has passed,
- * finishes what is in flight (aborting it at the deadline), joins the
- * thread and frees the dispatcher. Returns how many notifications were
- * still queued or in flight and so not delivered. */
+/* Stops: transfers in flight finish and notifications that can go at once
+ * go; what would have to wait (a backoff, a paused or rate-limited target)
+ * stays in the outbox (and the store). Gives up at drain_ms, putting back
+ * what is still in flight. Joins the thread, frees the dispatcher and
+ * returns how many notifications were not delivered. */
 size_t dispatcher_stop(dispatcher *d, int64_t drain_ms);
 
 /* Delay before retry number `attempt` (1-based): initial * 2^(attempt-1)

@@ -1,6 +1,7 @@
 #include "host.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -14,12 +15,20 @@
 
 /* ---- clock, crypto and encodings --------------------------------------- */
 
-static int64_t host_now_ms(void)
+static int64_t wall_clock_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
 }
+
+/* One clock for now_ms and for the services that read time themselves
+ * (Retry-After dates), so that a test fixing it fixes both. */
+static int64_t (*clock_ms)(void) = wall_clock_ms;
+
+void host_set_clock(int64_t (*now_ms)(void)) { clock_ms = now_ms ? now_ms : wall_clock_ms; }
+
+static int64_t host_now_ms(void) { return clock_ms(); }
 
 static void host_hmac_sha256(const void *key, size_t key_len, const void *data,
                              size_t data_len, unsigned char out[32])
@@ -338,6 +347,93 @@ static const char *host_response_header(const herald_response *resp, const char 
     return NULL;
 }
 
+/* ---- verdicts ---------------------------------------------------------- */
+
+/* A Retry-After beyond this is not believed; it is cut to it. */
+#define RETRY_AFTER_MAX_SECONDS 86400
+
+/* Copies len bytes, control characters as spaces: a reason is one log line. */
+static void copy_one_line(char *out, const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        out[i] = (unsigned char)text[i] < 0x20 ? ' ' : text[i];
+}
+
+static void host_verdict(herald_verdict *out, herald_verdict_kind kind, long retry_after_ms,
+                         const char *prefix, const char *text, size_t text_len)
+{
+    out->kind = kind;
+    out->retry_after_ms = retry_after_ms;
+    size_t room = sizeof out->reason - 1;
+    size_t used = utf8_prefix(prefix, strlen(prefix), room);
+    copy_one_line(out->reason, prefix, used);
+    size_t take = utf8_prefix(text, text_len, room - used);
+    copy_one_line(out->reason + used, text, take);
+    out->reason[used + take] = '\0';
+}
+
+/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 5.6.7, the form senders must
+ * use) to epoch ms, or -1. */
+static int64_t parse_http_date(const char *text)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char month[4];
+    struct tm tm = {0};
+    if (sscanf(text, "%*3s, %2d %3s %4d %2d:%2d:%2d GMT", &tm.tm_mday, month, &tm.tm_year,
+               &tm.tm_hour, &tm.tm_min, &tm.tm_sec) != 6)
+        return -1;
+    const char *found = strstr(months, month);
+    if (!found || (found - months) % 3 != 0 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+        tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60)
+        return -1;
+    tm.tm_mon = (int)(found - months) / 3;
+    tm.tm_year -= 1900;
+    return (int64_t)timegm(&tm) * 1000;
+}
+
+static long host_retry_after_ms(const herald_response *resp)
+{
+    const char *value = host_response_header(resp, "Retry-After");
+    if (!value)
+        return 0;
+    char *end;
+    long seconds = strtol(value, &end, 10);
+    if (end != value) {
+        while (*end == ' ')
+            end++;
+        if (*end || seconds < 0)
+            return 0;
+    } else {
+        int64_t at = parse_http_date(value);
+        if (at < 0)
+            return 0;
+        int64_t wait_ms = at - clock_ms();
+        if (wait_ms <= 0)
+            return 0;
+        /* Whole seconds, rounded up: the date's own precision. */
+        seconds = (long)((wait_ms + 999) / 1000);
+    }
+    if (seconds > RETRY_AFTER_MAX_SECONDS)
+        seconds = RETRY_AFTER_MAX_SECONDS;
+    return seconds * 1000;
+}
+
+static int host_classify_http(const herald_response *resp, size_t quote_bytes, herald_verdict *out)
+{
+    long status = resp->status;
+    if (status >= 200 && status <= 299)
+        return 0;
+    int transient = status == 429 || (status >= 500 && status <= 599);
+    const char *body = resp->body ? resp->body : "";
+    size_t body_len = resp->body ? resp->body_len : 0;
+    char head[32];
+    snprintf(head, sizeof head, "HTTP %ld: ", status);
+    host_verdict(out, transient ? HERALD_RETRY : HERALD_FAIL,
+                 transient ? host_retry_after_ms(resp) : 0, head, body,
+                 utf8_prefix(body, body_len, quote_bytes));
+    return 1;
+}
+
 /* ---- the table --------------------------------------------------------- */
 
 static const herald_host table = {
@@ -367,6 +463,9 @@ static const herald_host table = {
     .request_add_mail_recipient = host_request_add_mail_recipient,
     .request_set_tls = host_request_set_tls,
     .text_prefix = host_text_prefix,
+    .verdict = host_verdict,
+    .retry_after_ms = host_retry_after_ms,
+    .classify_http = host_classify_http,
 };
 
 const herald_host *host_table(void) { return &table; }

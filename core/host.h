@@ -36,6 +36,10 @@ typedef struct host_response {
 } host_response;
 
 const herald_host *host_table(void);
+/* Replaces the wall clock behind now_ms and Retry-After dates (NULL puts it
+ * back), so that tests see one fixed time everywhere. Set it before plugins
+ * run: it is not synchronised. */
+void host_set_clock(int64_t (*now_ms)(void));
 
 void request_init(herald_request *req);
 void request_free(herald_request *req);

@@ -68,8 +68,8 @@ static const struct {
     {"serve", "usage: herald serve [-c FILE] [--listen ADDR:PORT]\n"
               "\n"
               "Receive alerts over HTTP and deliver them. SIGHUP or POST /-/reload reloads\n"
-              "the configuration, scripts and templates; SIGTERM stops after delivering what\n"
-              "is queued (up to shutdown_timeout).\n"
+              "the configuration, scripts and templates; SIGTERM stops after finishing the\n"
+              "deliveries in flight (up to shutdown_timeout); the rest stays in the store.\n"
               "\n"
               "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
               "  -l, --listen ADDR:PORT listen here instead of the configuration's listen\n"},
@@ -707,7 +707,7 @@ static int cmd_serve(const cli *c, generation *g)
              HERALD_VERSION, listen, g->conf.receivers_len, g->number, data_dir);
 
     wait_for_stop(&st, c->config);
-    log_info("herald", "delivering what is due for up to %lld ms", (long long)shutdown_ms);
+    log_info("herald", "finishing deliveries in flight for up to %lld ms", (long long)shutdown_ms);
     http_stop_accepting(srv, shutdown_ms);
     size_t left = dispatcher_stop(disp, shutdown_ms);
     disp = NULL;

@@ -239,6 +239,25 @@ typedef struct herald_host {
      * utf8_prefix, and moved back before any markdown link or image it
      * would split (half a link renders as junk, half a URL leads nowhere). */
     size_t (*text_prefix)(const char *text, size_t len, size_t max_bytes);
+
+    /* Verdicts, so that every channel words and cuts its reasons alike.
+     * Sets kind, retry_after_ms and the reason prefix + the first text_len
+     * bytes of text, cut to fit out->reason without splitting a UTF-8
+     * character, with control characters (newlines, tabs) turned into
+     * spaces so that a reason is one log line. */
+    void (*verdict)(herald_verdict *out, herald_verdict_kind kind, long retry_after_ms,
+                    const char *prefix, const char *text, size_t text_len);
+    /* The Retry-After header in milliseconds: delta-seconds, or an HTTP
+     * date ("Sun, 06 Nov 1994 08:49:37 GMT") counted from now_ms(); 0 when
+     * absent, unreadable or past, at most one day. */
+    long (*retry_after_ms)(const herald_response *resp);
+    /* The HTTP part of classify. For a status outside 200-299 it sets the
+     * verdict and returns 1: 429 and 5xx are HERALD_RETRY after
+     * retry_after_ms(resp), anything else HERALD_FAIL, and the reason is
+     * "HTTP <status>: " and the body's first quote_bytes (cut at a
+     * character). For 2xx it returns 0 and leaves out alone: the channel
+     * reads the body. */
+    int (*classify_http)(const herald_response *resp, size_t quote_bytes, herald_verdict *out);
 } herald_host;
 
 /* ---- channels ---------------------------------------------------------- */
