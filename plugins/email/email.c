@@ -1190,25 +1190,14 @@ static void mailer_classify(void *instance, const herald_response *resp, herald_
     }
     size_t quote = m->host->utf8_prefix(text, text_len,
                                         text_len < REPLY_QUOTE_BYTES ? text_len : REPLY_QUOTE_BYTES);
-    out->retry_after_ms = 0;
+    herald_verdict_kind kind = HERALD_OK;
     if (resp->status >= 400 && resp->status <= 499)
-        out->kind = HERALD_RETRY;
+        kind = HERALD_RETRY;
     else if (resp->status >= 500)
-        out->kind = HERALD_FAIL;
-    else
-        out->kind = HERALD_OK;
-    int n = snprintf(out->reason, sizeof out->reason, "SMTP %ld%s", resp->status,
-                     quote ? ": " : "");
-    size_t used = n < 0 ? 0 : (size_t)n;
-    if (used >= sizeof out->reason)
-        used = sizeof out->reason - 1;
-    size_t room = sizeof out->reason - 1 - used;
-    size_t take = m->host->utf8_prefix(text, quote, room);
-    for (size_t i = 0; i < take; i++) {
-        unsigned char c = (unsigned char)text[i];
-        out->reason[used + i] = c < 0x20 ? ' ' : (char)c;
-    }
-    out->reason[used + take] = '\0';
+        kind = HERALD_FAIL;
+    char head[32];
+    snprintf(head, sizeof head, "SMTP %ld%s", resp->status, quote ? ": " : "");
+    m->host->verdict(out, kind, 0, head, text, quote);
 }
 
 /* ---- descriptor -------------------------------------------------------- */

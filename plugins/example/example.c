@@ -15,9 +15,9 @@
  *
  *           @13800000000 @lisi            (only when someone is mentioned)
  *
- * Verdicts: 2xx delivered; 429 and 5xx retried (after Retry-After seconds
- * when the server sends them); anything else fails with the status and the
- * start of the server's answer.
+ * Verdicts: 2xx delivered; 429 and 5xx retried (after Retry-After, in
+ * seconds or as a date, when the server sends it); anything else fails with
+ * the status and the start of the server's answer.
  */
 #include <herald/plugin.h>
 
@@ -30,8 +30,6 @@
 #define TRUNCATION_MARKER "\n\n[... truncated]"
 /* How much of an unexpected response body a verdict quotes. */
 #define BODY_QUOTE_BYTES 120
-/* A Retry-After longer than this is not believed; the core's backoff runs. */
-#define MAX_RETRY_AFTER_SECONDS 3600
 
 /* One configured receiver. Everything is copied in configure(): the option
  * values are only borrowed for that call. */
@@ -198,51 +196,19 @@ static int text_hook_prepare(void *instance, const herald_message *msg, herald_r
     return 0;
 }
 
-/* "HTTP 404: <start of the body>", one line of valid UTF-8. */
-static void set_verdict(const text_hook *t, herald_verdict *out, herald_verdict_kind kind,
-                        long retry_after_ms, const herald_response *resp)
-{
-    out->kind = kind;
-    out->retry_after_ms = retry_after_ms;
-    int used = snprintf(out->reason, sizeof out->reason, "HTTP %ld", resp->status);
-    const char *body = resp->body ? resp->body : "";
-    size_t len = resp->body_len < BODY_QUOTE_BYTES ? resp->body_len : BODY_QUOTE_BYTES;
-    size_t take = t->host->utf8_prefix(body, len, sizeof out->reason - (size_t)used - 3);
-    if (kind == HERALD_OK || take == 0)
-        return;
-    char *p = out->reason + used;
-    *p++ = ':';
-    *p++ = ' ';
-    for (size_t i = 0; i < take; i++)
-        *p++ = (unsigned char)body[i] < 0x20 ? ' ' : body[i];
-    *p = '\0';
-}
-
-/* Retry-After in seconds, as milliseconds; 0 (the core's backoff) when the
- * header is absent, an HTTP date, or unbelievable. */
-static long retry_after_ms(const text_hook *t, const herald_response *resp)
-{
-    const char *value = t->host->response_header(resp, "Retry-After");
-    if (!value)
-        return 0;
-    char *end;
-    long seconds = strtol(value, &end, 10);
-    if (end == value || seconds < 0 || seconds > MAX_RETRY_AFTER_SECONDS)
-        return 0;
-    return seconds * 1000;
-}
-
 /* Per completed exchange: response in, verdict out. Connection errors and
- * timeouts never get here; the core retries those itself. */
+ * timeouts never get here; the core retries those itself. The host judges
+ * the status: 429 and 5xx are retried (after Retry-After when the server
+ * sends it), anything else but 2xx fails, with the reason
+ * "HTTP 404: <start of the body>" on one line. */
 static void text_hook_classify(void *instance, const herald_response *resp, herald_verdict *out)
 {
     const text_hook *t = instance;
-    if (resp->status >= 200 && resp->status <= 299)
-        set_verdict(t, out, HERALD_OK, 0, resp);
-    else if (resp->status == 429 || (resp->status >= 500 && resp->status <= 599))
-        set_verdict(t, out, HERALD_RETRY, retry_after_ms(t, resp), resp);
-    else
-        set_verdict(t, out, HERALD_FAIL, 0, resp);
+    if (t->host->classify_http(resp, BODY_QUOTE_BYTES, out))
+        return;
+    char reason[32];
+    snprintf(reason, sizeof reason, "HTTP %ld", resp->status);
+    t->host->verdict(out, HERALD_OK, 0, reason, "", 0);
 }
 
 static const herald_option_spec options[] = {

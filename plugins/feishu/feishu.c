@@ -431,56 +431,23 @@ static int bot_prepare(void *instance, const herald_message *msg, herald_request
 
 /* ---- verdicts ----------------------------------------------------------- */
 
-/* Writes a reason that is valid UTF-8 and one line, however long the
- * service's words were. */
-static void set_verdict(const bot *b, herald_verdict *out, herald_verdict_kind kind,
-                        long retry_after_ms, const char *head, const char *quote,
-                        size_t quote_len)
-{
-    out->kind = kind;
-    out->retry_after_ms = retry_after_ms;
-    char *reason = out->reason;
-    size_t cap = sizeof out->reason;
-    snprintf(reason, cap, "%s", head); /* heads are short ASCII */
-    size_t used = strlen(reason);
-    size_t take = b->host->utf8_prefix(quote, quote_len, cap - 1 - used);
-    for (size_t i = 0; i < take; i++) {
-        unsigned char c = (unsigned char)quote[i];
-        reason[used + i] = c < 0x20 ? ' ' : (char)c;
-    }
-    reason[used + take] = '\0';
-}
-
-/* Retry-After in seconds; 0 when absent or in the HTTP-date form, which the
- * core's backoff covers. */
-static long retry_after_ms(const bot *b, const herald_response *resp)
-{
-    const char *value = b->host->response_header(resp, "Retry-After");
-    if (!value)
-        return 0;
-    char *end;
-    long seconds = strtol(value, &end, 10);
-    if (end == value || seconds < 0 || seconds > 86400)
-        return 0;
-    return seconds * 1000;
-}
-
 static void classify_code(const bot *b, const herald_response *resp, long code,
                           const char *message, herald_verdict *out)
 {
+    const herald_host *host = b->host;
     char head[64];
     snprintf(head, sizeof head, "code %ld: ", code);
     if (code == CODE_OK) {
-        set_verdict(b, out, HERALD_OK, 0, "ok", "", 0);
+        host->verdict(out, HERALD_OK, 0, "ok", "", 0);
     } else if (code == CODE_RATE_LIMITED) {
-        long wait_ms = retry_after_ms(b, resp);
-        set_verdict(b, out, HERALD_RETRY, wait_ms ? wait_ms : RATE_LIMITED_RETRY_MS, head,
-                    message, strlen(message));
+        long wait_ms = host->retry_after_ms(resp);
+        host->verdict(out, HERALD_RETRY, wait_ms ? wait_ms : RATE_LIMITED_RETRY_MS, head,
+                      message, strlen(message));
     } else {
         /* 19021 sign or timestamp, 19022 IP, 19024 keywords, 19001 token,
          * 19002 parameters, 9499 bad request, 19036 too large: resending the
          * same message cannot help. */
-        set_verdict(b, out, HERALD_FAIL, 0, head, message, strlen(message));
+        host->verdict(out, HERALD_FAIL, 0, head, message, strlen(message));
     }
 }
 
@@ -508,26 +475,28 @@ static int read_code(const bot *b, const herald_response *resp, long *code, char
 static void bot_classify(void *instance, const herald_response *resp, herald_verdict *out)
 {
     const bot *b = instance;
+    const herald_host *host = b->host;
     const char *body = resp->body ? resp->body : "";
-    size_t quote_len = resp->body_len < BODY_QUOTE_BYTES ? resp->body_len : BODY_QUOTE_BYTES;
-    char head[64];
-    snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
-    if (resp->status == 429 || (resp->status >= 500 && resp->status <= 599)) {
-        set_verdict(b, out, HERALD_RETRY, retry_after_ms(b, resp), head, body, quote_len);
+    size_t quote_len = host->utf8_prefix(body, resp->body_len, BODY_QUOTE_BYTES);
+    int decided = host->classify_http(resp, BODY_QUOTE_BYTES, out);
+    if (decided && out->kind == HERALD_RETRY) /* whatever code the body carries */
         return;
-    }
     long code;
     char message[sizeof out->reason];
     int has_code = read_code(b, resp, &code, message, sizeof message);
     /* Feishu answers some refusals (9499, 19021) with HTTP 400 and a code:
      * the code says more than the status. A 4xx claiming success is not
      * one. */
-    if (has_code && (resp->status == 200 || code != CODE_OK))
+    if (has_code && (resp->status == 200 || code != CODE_OK)) {
         classify_code(b, resp, code, message, out);
-    else if (resp->status != 200)
-        set_verdict(b, out, HERALD_FAIL, 0, head, body, quote_len);
-    else
-        set_verdict(b, out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
+    } else if (!decided && resp->status != 200) {
+        /* The bot API answers with 200; another 2xx came from elsewhere. */
+        char head[32];
+        snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
+        host->verdict(out, HERALD_FAIL, 0, head, body, quote_len);
+    } else if (!decided) {
+        host->verdict(out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
+    }
 }
 
 /* ---- descriptors -------------------------------------------------------- */

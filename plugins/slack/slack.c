@@ -659,64 +659,27 @@ static int hook_prepare(void *instance, const herald_message *msg, herald_reques
 
 /* ---- verdicts ---------------------------------------------------------- */
 
-/* A reason that is one line of valid UTF-8, however long the service's
- * words were. */
-static void set_verdict(const hook *h, herald_verdict *out, herald_verdict_kind kind,
-                        long retry_after_ms, const char *head, const char *quote,
-                        size_t quote_len)
-{
-    out->kind = kind;
-    out->retry_after_ms = retry_after_ms;
-    char *reason = out->reason;
-    size_t cap = sizeof out->reason;
-    snprintf(reason, cap, "%s", head); /* heads are short ASCII */
-    size_t used = strlen(reason);
-    size_t take = h->host->utf8_prefix(quote, quote_len, cap - 1 - used);
-    for (size_t i = 0; i < take; i++) {
-        unsigned char c = (unsigned char)quote[i];
-        reason[used + i] = c < 0x20 ? ' ' : (char)c;
-    }
-    reason[used + take] = '\0';
-}
-
-/* Retry-After in seconds (Slack sends seconds; an HTTP date is left to the
- * core's backoff). */
-static long retry_after_ms(const hook *h, const herald_response *resp)
-{
-    const char *value = h->host->response_header(resp, "Retry-After");
-    if (!value)
-        return 0;
-    char *end;
-    long seconds = strtol(value, &end, 10);
-    if (end == value || seconds < 0 || seconds > 86400)
-        return 0;
-    return seconds * 1000;
-}
-
 static void hook_classify(void *instance, const herald_response *resp, herald_verdict *out)
 {
     const hook *h = instance;
+    const herald_host *host = h->host;
     const char *body = resp->body ? resp->body : "";
     size_t len = resp->body_len;
     /* Slack answers in plain text; trailing whitespace is not part of it. */
     while (len && (body[len - 1] == '\n' || body[len - 1] == '\r' || body[len - 1] == ' '))
         len--;
-    size_t quote_len = len < BODY_QUOTE_BYTES ? len : BODY_QUOTE_BYTES;
-    char head[64];
-    snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
+    size_t quote_len = host->utf8_prefix(body, len, BODY_QUOTE_BYTES);
     if (resp->status == 200 && len == 2 && memcmp(body, "ok", 2) == 0) {
-        set_verdict(h, out, HERALD_OK, 0, "ok", "", 0);
-    } else if (resp->status == 429 || (resp->status >= 500 && resp->status <= 599)) {
-        set_verdict(h, out, HERALD_RETRY, retry_after_ms(h, resp), head, body, quote_len);
-    } else if (resp->status >= 200 && resp->status <= 299) {
-        /* Not Slack's "ok": something else answered, maybe after posting. */
-        set_verdict(h, out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
-    } else {
-        /* invalid_payload, no_text, invalid_blocks, channel_not_found,
-         * channel_is_archived, invalid_token, no_active_hooks, no_service,
-         * action_prohibited…: the same request cannot succeed later. */
-        set_verdict(h, out, HERALD_FAIL, 0, head, body, quote_len);
+        host->verdict(out, HERALD_OK, 0, "ok", "", 0);
+        return;
     }
+    /* quote_len keeps that whitespace out of an HTTP reason too. 4xx
+     * (invalid_payload, no_text, invalid_blocks, channel_not_found,
+     * channel_is_archived, invalid_token, no_active_hooks, no_service,
+     * action_prohibited…) fail: the same request cannot succeed later. */
+    if (!host->classify_http(resp, quote_len, out))
+        /* Not Slack's "ok": something else answered, maybe after posting. */
+        host->verdict(out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
 }
 
 /* ---- descriptor -------------------------------------------------------- */

@@ -636,32 +636,10 @@ static int bot_prepare(void *instance, const herald_message *msg, herald_request
 
 /* ---- verdicts ---------------------------------------------------------- */
 
-/* A reason that is one line of valid UTF-8, however long the service's
- * words were. */
-static void set_verdict(const bot *b, herald_verdict *out, herald_verdict_kind kind,
-                        long retry_after_ms, const char *head, const char *quote,
-                        size_t quote_len)
-{
-    out->kind = kind;
-    out->retry_after_ms = retry_after_ms;
-    char *reason = out->reason;
-    size_t cap = sizeof out->reason;
-    snprintf(reason, cap, "%s", head);
-    size_t used = strlen(reason);
-    if (used >= cap - 1)
-        return;
-    size_t take = b->host->utf8_prefix(quote, quote_len, cap - 1 - used);
-    for (size_t i = 0; i < take; i++) {
-        unsigned char c = (unsigned char)quote[i];
-        reason[used + i] = c < 0x20 ? ' ' : (char)c;
-    }
-    reason[used + take] = '\0';
-}
-
+/* Telegram's parameters.retry_after, in seconds, as milliseconds; 0 when
+ * unreadable or over a day (then the core's backoff decides). */
 static long seconds_to_ms(const char *value)
 {
-    if (!value)
-        return 0;
     char *end;
     long seconds = strtol(value, &end, 10);
     if (end == value || seconds < 0 || seconds > 86400)
@@ -689,47 +667,40 @@ static void classify_error(const bot *b, const herald_response *resp, const char
                               sizeof value) == HERALD_JSON_NUMBER)
             wait_ms = seconds_to_ms(value);
         else
-            wait_ms = seconds_to_ms(host->response_header(resp, "Retry-After"));
-        set_verdict(b, out, HERALD_RETRY, wait_ms, head, description, strlen(description));
+            wait_ms = host->retry_after_ms(resp);
+        host->verdict(out, HERALD_RETRY, wait_ms, head, description, strlen(description));
     } else if (code >= 500 && code <= 599) {
-        set_verdict(b, out, HERALD_RETRY, 0, head, description, strlen(description));
+        host->verdict(out, HERALD_RETRY, 0, head, description, strlen(description));
     } else if (host->json_lookup(body, resp->body_len, "parameters.migrate_to_chat_id", value,
                                  sizeof value) == HERALD_JSON_NUMBER) {
         /* The group became a supergroup with a new id: only the
          * configuration can follow it. */
         snprintf(head, sizeof head, "error_code %ld: set chat_id to %s; ", code, value);
-        set_verdict(b, out, HERALD_FAIL, 0, head, description, strlen(description));
+        host->verdict(out, HERALD_FAIL, 0, head, description, strlen(description));
     } else {
         /* 400 chat not found / can't parse entities / message is too long,
          * 401 Unauthorized, 403 bot was blocked or kicked, 404 Not Found
          * (malformed token): the same request cannot succeed later. */
-        set_verdict(b, out, HERALD_FAIL, 0, head, description, strlen(description));
+        host->verdict(out, HERALD_FAIL, 0, head, description, strlen(description));
     }
 }
 
 static void bot_classify(void *instance, const herald_response *resp, herald_verdict *out)
 {
     const bot *b = instance;
+    const herald_host *host = b->host;
     const char *body = resp->body ? resp->body : "";
     char ok[8];
-    herald_json_type type = b->host->json_lookup(body, resp->body_len, "ok", ok, sizeof ok);
+    herald_json_type type = host->json_lookup(body, resp->body_len, "ok", ok, sizeof ok);
     if (type == HERALD_JSON_BOOLEAN && strcmp(ok, "true") == 0) {
-        set_verdict(b, out, HERALD_OK, 0, "ok", "", 0);
+        host->verdict(out, HERALD_OK, 0, "ok", "", 0);
     } else if (type == HERALD_JSON_BOOLEAN) {
         classify_error(b, resp, body, out);
-    } else {
-        /* Not the Bot API talking (a proxy, a gateway): only the status. */
-        size_t quote_len = resp->body_len < BODY_QUOTE_BYTES ? resp->body_len : BODY_QUOTE_BYTES;
-        char head[64];
-        snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
-        if (resp->status == 429 || (resp->status >= 500 && resp->status <= 599))
-            set_verdict(b, out, HERALD_RETRY,
-                        seconds_to_ms(b->host->response_header(resp, "Retry-After")), head, body,
-                        quote_len);
-        else if (resp->status >= 200 && resp->status <= 299)
-            set_verdict(b, out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
-        else
-            set_verdict(b, out, HERALD_FAIL, 0, head, body, quote_len);
+    } else if (!host->classify_http(resp, BODY_QUOTE_BYTES, out)) {
+        /* Not the Bot API talking (a proxy, a gateway), so only the status
+         * says anything, and a 2xx says nothing about the message. */
+        host->verdict(out, HERALD_FAIL, 0, "unexpected response: ", body,
+                      host->utf8_prefix(body, resp->body_len, BODY_QUOTE_BYTES));
     }
 }
 

@@ -10,8 +10,6 @@
 
 /* How much of an unexpected response body a verdict quotes. */
 #define BODY_QUOTE_BYTES 160
-/* The longest Retry-After honoured; anything longer is the core's to cap. */
-#define RETRY_AFTER_MAX_SECONDS 86400
 
 typedef enum body_source {
     BODY_TEMPLATE, /* the template's native JSON body, or its text */
@@ -335,97 +333,18 @@ static int forwarder_prepare(void *instance, const herald_message *msg, herald_r
 
 /* ---- verdicts ---------------------------------------------------------- */
 
-static void set_reason(const forwarder *f, herald_verdict *out, long status, const char *body,
-                       size_t body_len)
-{
-    int n = snprintf(out->reason, sizeof out->reason, "HTTP %ld%s", status, body_len ? ": " : "");
-    size_t used = n < 0 ? 0 : (size_t)n;
-    size_t room = sizeof out->reason - 1 - used;
-    size_t quote = body_len < BODY_QUOTE_BYTES ? body_len : BODY_QUOTE_BYTES;
-    size_t take = f->host->utf8_prefix(body, body_len, quote < room ? quote : room);
-    for (size_t i = 0; i < take; i++) {
-        unsigned char c = (unsigned char)body[i];
-        out->reason[used + i] = c < 0x20 ? ' ' : (char)c;
-    }
-    out->reason[used + take] = '\0';
-}
-
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    /* Howard Hinnant's algorithm: days since 1970-01-01, proleptic Gregorian. */
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned shifted_month = m > 2 ? m - 3 : m + 9; /* March is 0 */
-    unsigned doy = (153 * shifted_month + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-/* "Sun, 06 Nov 1994 08:49:37 GMT" (RFC 9110 5.6.7) to epoch ms, or -1. */
-static int64_t parse_http_date(const char *text)
-{
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    char month[4];
-    int day, year, hour, minute, second;
-    if (sscanf(text, "%*3s, %2d %3s %4d %2d:%2d:%2d GMT", &day, month, &year, &hour, &minute,
-               &second) != 6)
-        return -1;
-    const char *found = strstr(months, month);
-    if (!found || (found - months) % 3 != 0 || day < 1 || day > 31 || hour > 23 ||
-        minute > 59 || second > 60)
-        return -1;
-    unsigned m = (unsigned)(found - months) / 3 + 1;
-    int64_t days = days_from_civil(year, m, (unsigned)day);
-    return ((days * 24 + hour) * 60 + minute) * 60000 + (int64_t)second * 1000;
-}
-
-/* Retry-After as seconds or as an HTTP date; 0 when absent or unreadable
- * (the core's backoff decides then). */
-static long retry_after_ms(const forwarder *f, const herald_response *resp)
-{
-    const char *value = f->host->response_header(resp, "Retry-After");
-    if (!value)
-        return 0;
-    char *end;
-    long seconds = strtol(value, &end, 10);
-    if (end != value) {
-        while (*end == ' ')
-            end++;
-        if (*end || seconds < 0)
-            return 0;
-    } else {
-        int64_t at = parse_http_date(value);
-        if (at < 0)
-            return 0;
-        int64_t wait_ms = at - f->host->now_ms();
-        if (wait_ms <= 0)
-            return 0;
-        seconds = (long)((wait_ms + 999) / 1000);
-    }
-    if (seconds > RETRY_AFTER_MAX_SECONDS)
-        seconds = RETRY_AFTER_MAX_SECONDS;
-    return seconds * 1000;
-}
-
 static void forwarder_classify(void *instance, const herald_response *resp, herald_verdict *out)
 {
     const forwarder *f = instance;
-    const char *body = resp->body ? resp->body : "";
-    out->retry_after_ms = 0;
-    if (resp->status >= 200 && resp->status <= 299) {
-        out->kind = HERALD_OK;
-        set_reason(f, out, resp->status, "", 0);
-    } else if (resp->status == 429 || (resp->status >= 500 && resp->status <= 599)) {
-        out->kind = HERALD_RETRY;
-        out->retry_after_ms = retry_after_ms(f, resp);
-        set_reason(f, out, resp->status, body, resp->body_len);
-    } else {
-        /* 4xx: the target refuses this request; 3xx: herald does not follow
-         * redirects, so the URL needs fixing. Sending again cannot help. */
-        out->kind = HERALD_FAIL;
-        set_reason(f, out, resp->status, body, resp->body_len);
-    }
+    const herald_host *host = f->host;
+    char status[32];
+    snprintf(status, sizeof status, "HTTP %ld", resp->status);
+    /* 4xx: the target refuses this request; 3xx: herald does not follow
+     * redirects, so the URL needs fixing. Sending again cannot help. */
+    if (!host->classify_http(resp, BODY_QUOTE_BYTES, out))
+        host->verdict(out, HERALD_OK, 0, status, "", 0);
+    else if (resp->body_len == 0) /* nothing to quote: "HTTP 404", not "HTTP 404: " */
+        host->verdict(out, out->kind, out->retry_after_ms, status, "", 0);
 }
 
 /* ---- descriptor -------------------------------------------------------- */

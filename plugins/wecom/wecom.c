@@ -500,85 +500,53 @@ static int robot_prepare(void *instance, const herald_message *msg, herald_reque
 
 /* ---- verdicts ---------------------------------------------------------- */
 
-/* Writes a reason that is valid UTF-8 and one line, however long the
- * service's words were. */
-static void set_verdict(const robot *r, herald_verdict *out, herald_verdict_kind kind,
-                        long retry_after_ms, const char *head, const char *quote,
-                        size_t quote_len)
-{
-    out->kind = kind;
-    out->retry_after_ms = retry_after_ms;
-    char *reason = out->reason;
-    snprintf(reason, sizeof out->reason, "%s", head); /* heads are short ASCII */
-    size_t used = strlen(reason);
-    size_t take = r->host->utf8_prefix(quote, quote_len, sizeof out->reason - 1 - used);
-    for (size_t i = 0; i < take; i++) {
-        unsigned char c = (unsigned char)quote[i];
-        reason[used + i] = c < 0x20 ? ' ' : (char)c;
-    }
-    reason[used + take] = '\0';
-}
-
-static long retry_after_ms(const robot *r, const herald_response *resp)
-{
-    const char *value = r->host->response_header(resp, "Retry-After");
-    if (!value)
-        return 0;
-    char *end;
-    long seconds = strtol(value, &end, 10);
-    /* The HTTP-date form is rare here; the core's backoff covers it. */
-    if (end == value || seconds < 0 || seconds > 86400)
-        return 0;
-    return seconds * 1000;
-}
-
 static void classify_errcode(const robot *r, long errcode, const char *errmsg,
                              herald_verdict *out)
 {
+    const herald_host *host = r->host;
     char head[64];
     snprintf(head, sizeof head, "errcode %ld: ", errcode);
     switch (errcode) {
     case 0:
-        set_verdict(r, out, HERALD_OK, 0, "ok", "", 0);
+        host->verdict(out, HERALD_OK, 0, "ok", "", 0);
         return;
     case 45009: /* api freq out of limit: over 20 a minute */
-        set_verdict(r, out, HERALD_RETRY, THROTTLED_RETRY_MS, head, errmsg, strlen(errmsg));
+        host->verdict(out, HERALD_RETRY, THROTTLED_RETRY_MS, head, errmsg, strlen(errmsg));
         return;
     case -1: /* WeCom's global "system busy, try again later" */
-        set_verdict(r, out, HERALD_RETRY, 0, head, errmsg, strlen(errmsg));
+        host->verdict(out, HERALD_RETRY, 0, head, errmsg, strlen(errmsg));
         return;
     default:
         /* 93000 invalid webhook url, 40058 invalid parameter or content too
          * long, and anything else: resending the same body cannot help. */
-        set_verdict(r, out, HERALD_FAIL, 0, head, errmsg, strlen(errmsg));
+        host->verdict(out, HERALD_FAIL, 0, head, errmsg, strlen(errmsg));
     }
 }
 
 static void robot_classify(void *instance, const herald_response *resp, herald_verdict *out)
 {
     const robot *r = instance;
+    const herald_host *host = r->host;
     const char *body = resp->body ? resp->body : "";
-    size_t quote_len = resp->body_len < BODY_QUOTE_BYTES ? resp->body_len : BODY_QUOTE_BYTES;
-    char head[64];
-    if (resp->status == 429 || (resp->status >= 500 && resp->status <= 599)) {
-        snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
-        set_verdict(r, out, HERALD_RETRY, retry_after_ms(r, resp), head, body, quote_len);
+    size_t quote_len = host->utf8_prefix(body, resp->body_len, BODY_QUOTE_BYTES);
+    if (host->classify_http(resp, BODY_QUOTE_BYTES, out))
         return;
-    }
     if (resp->status != 200) {
+        /* The robot API answers with 200; another 2xx came from elsewhere. */
+        char head[32];
         snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
-        set_verdict(r, out, HERALD_FAIL, 0, head, body, quote_len);
+        host->verdict(out, HERALD_FAIL, 0, head, body, quote_len);
         return;
     }
     char errcode[32], errmsg[sizeof out->reason];
-    if (r->host->json_lookup(body, resp->body_len, "errcode", errcode, sizeof errcode) ==
+    if (host->json_lookup(body, resp->body_len, "errcode", errcode, sizeof errcode) ==
         HERALD_JSON_NUMBER) {
-        if (r->host->json_lookup(body, resp->body_len, "errmsg", errmsg, sizeof errmsg) !=
+        if (host->json_lookup(body, resp->body_len, "errmsg", errmsg, sizeof errmsg) !=
             HERALD_JSON_STRING)
             errmsg[0] = '\0';
         classify_errcode(r, strtol(errcode, NULL, 10), errmsg, out);
     } else {
-        set_verdict(r, out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
+        host->verdict(out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
     }
 }
 

@@ -9,6 +9,7 @@
 #include "harness.h"
 #include "host.h"
 #include "plugins.h"
+#include "response_fixture.h"
 
 #define FIXED_NOW_MS 1700000000000LL
 
@@ -30,8 +31,10 @@ static const herald_channel *fixture_channel(const char *path, const char *name)
             exit(1);
         }
         atexit(fixture_unload);
+        /* The host's own clock is fixed, so now_ms and the services that
+         * read the time (Retry-After dates) agree. */
+        host_set_clock(fixture_now_ms);
         fixture_host = *host_table();
-        fixture_host.now_ms = fixture_now_ms;
     }
     return plugins_find_channel(&fixture_plugins, name, NULL);
 }
@@ -53,16 +56,7 @@ static herald_message fixture_message(herald_format format, const char *title, c
 static herald_verdict fixture_classify(const herald_channel *channel, void *instance,
                                        long status, const char *body, const char *header)
 {
-    host_response resp = {0};
-    resp.pub.abi = (herald_abi_header)HERALD_ABI_HEADER_INIT(herald_response);
-    resp.pub.status = status;
-    resp.pub.body = xstrdup(body);
-    resp.pub.body_len = strlen(body);
-    if (header) {
-        resp.headers = xcalloc(1, sizeof *resp.headers);
-        resp.headers[0] = xstrdup(header);
-        resp.headers_len = 1;
-    }
+    host_response resp = fixture_response(status, body, header);
     herald_verdict verdict = {.abi = HERALD_ABI_HEADER_INIT(herald_verdict)};
     channel->classify(instance, &resp.pub, &verdict);
     response_free(&resp);

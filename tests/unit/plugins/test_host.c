@@ -3,6 +3,7 @@
 
 #include "harness.h"
 #include "host.h"
+#include "response_fixture.h"
 
 TEST(dingtalk_sign_vector)
 {
@@ -243,10 +244,170 @@ TEST(text_prefix_keeps_characters_and_links_whole)
     CHECK_INT(host->text_prefix(chinese, strlen(chinese), 12), 6);
 }
 
+TEST(verdict_is_one_line_cut_at_a_character)
+{
+    const herald_host *host = host_table();
+    herald_verdict v = {.abi = HERALD_ABI_HEADER_INIT(herald_verdict)};
+    host->verdict(&v, HERALD_RETRY, 1500, "HTTP 503: ", "busy\r\nfor\ta bit", 15);
+    CHECK_INT(v.kind, HERALD_RETRY);
+    CHECK_INT(v.retry_after_ms, 1500);
+    CHECK_STR(v.reason, "HTTP 503: busy  for a bit");
+    /* Only text_len bytes count, NUL bytes included; the prefix is one line
+     * too. */
+    host->verdict(&v, HERALD_FAIL, 0, "code\n1: ", "a\0bcdef", 4);
+    CHECK_INT(v.kind, HERALD_FAIL);
+    CHECK_INT(v.retry_after_ms, 0);
+    CHECK_STR(v.reason, "code 1: a bc");
+    host->verdict(&v, HERALD_OK, 0, "ok", "", 0);
+    CHECK_INT(v.kind, HERALD_OK);
+    CHECK_STR(v.reason, "ok");
+
+    /* 252 bytes of prefix leave room for 3 more: one "é" (2 bytes), not
+     * half of the next. */
+    char prefix[253];
+    memset(prefix, 'p', 252);
+    prefix[252] = '\0';
+    host->verdict(&v, HERALD_FAIL, 0, prefix, "ééé", strlen("ééé"));
+    CHECK_INT(strlen(v.reason), 254);
+    CHECK_STR(v.reason + 252, "é");
+    /* A prefix longer than the reason is cut like the text. */
+    char long_prefix[300];
+    memset(long_prefix, 'x', sizeof long_prefix - 3);
+    memcpy(long_prefix + sizeof long_prefix - 3, "\xc3\xa9", 3); /* "é" + NUL */
+    host->verdict(&v, HERALD_FAIL, 0, long_prefix, "tail", 4);
+    CHECK_INT(strlen(v.reason), sizeof v.reason - 1);
+    CHECK(v.reason[sizeof v.reason - 2] == 'x');
+}
+
+static herald_verdict untouched_verdict(void)
+{
+    herald_verdict v = {.abi = HERALD_ABI_HEADER_INIT(herald_verdict),
+                        .kind = HERALD_RETRY,
+                        .retry_after_ms = 5,
+                        .reason = "untouched"};
+    return v;
+}
+
+static int classify_http(long status, const char *body, const char *header, size_t quote_bytes,
+                         herald_verdict *out)
+{
+    host_response resp = fixture_response(status, body, header);
+    int decided = host_table()->classify_http(&resp.pub, quote_bytes, out);
+    response_free(&resp);
+    return decided;
+}
+
+static long retry_after(const char *header)
+{
+    herald_verdict v = untouched_verdict();
+    classify_http(503, "", header, 0, &v);
+    return v.retry_after_ms;
+}
+
+#define FIXED_NOW_MS 1700000000000LL /* Tue, 14 Nov 2023 22:13:20 GMT */
+
+static int64_t fixed_now_ms(void) { return FIXED_NOW_MS; }
+static int64_t fixed_now_plus_half_second_ms(void) { return FIXED_NOW_MS + 500; }
+
+TEST(retry_after_ms_reads_seconds_and_dates)
+{
+    const herald_host *host = host_table();
+    host_response bare = {0};
+    CHECK_INT(host->retry_after_ms(&bare.pub), 0);
+    CHECK_INT(retry_after(NULL), 0);
+    CHECK_INT(retry_after("Retry-After: 30"), 30000);
+    CHECK_INT(retry_after("retry-after: 0"), 0);
+    CHECK_INT(retry_after("Retry-After: 30  "), 30000);
+    CHECK_INT(retry_after("Retry-After: 30s"), 0);
+    CHECK_INT(retry_after("Retry-After: -5"), 0);
+    CHECK_INT(retry_after("Retry-After: soon"), 0);
+    CHECK_INT(retry_after("Retry-After: 86400"), 86400000);
+    CHECK_INT(retry_after("Retry-After: 999999"), 86400000); /* capped at a day */
+    CHECK_INT(retry_after("Retry-After: 99999999999999999999"), 86400000);
+
+    /* Dates count from the host's clock; read with it fixed, checked after
+     * it is put back, so a failed check cannot leave it fixed. */
+    host_set_clock(fixed_now_ms);
+    int64_t fixed = host->now_ms();
+    long minute_later = retry_after("Retry-After: Tue, 14 Nov 2023 22:14:20 GMT");
+    long day_before = retry_after("Retry-After: Mon, 13 Nov 2023 22:14:20 GMT");
+    long week_later = retry_after("Retry-After: Tue, 21 Nov 2023 22:13:20 GMT");
+    long leap_day = retry_after("Retry-After: Thu, 29 Feb 2024 00:00:00 GMT");
+    long no_time = retry_after("Retry-After: Tue, 14 Nov 2023");
+    long bad_month = retry_after("Retry-After: Tue, 14 Nox 2023 22:14:20 GMT");
+    long bad_hour = retry_after("Retry-After: Tue, 14 Nov 2023 24:14:20 GMT");
+    host_set_clock(fixed_now_plus_half_second_ms);
+    long half_second = retry_after("Retry-After: Tue, 14 Nov 2023 22:13:21 GMT");
+    host_set_clock(NULL);
+    int64_t wall = host->now_ms();
+    long past_now = retry_after("Retry-After: Tue, 14 Nov 2023 22:14:20 GMT");
+
+    CHECK_INT(fixed, FIXED_NOW_MS);
+    CHECK_INT(minute_later, 60000);
+    CHECK_INT(day_before, 0);
+    CHECK_INT(week_later, 86400000);
+    CHECK_INT(no_time, 0);
+    CHECK_INT(bad_month, 0);
+    CHECK_INT(bad_hour, 0);
+    CHECK_INT(half_second, 1000); /* whole seconds, rounded up */
+    CHECK(wall > FIXED_NOW_MS);
+    CHECK_INT(past_now, 0);
+    /* 2024-02-29 00:00 is 106 days, 1 h 46 min 40 s later: capped. */
+    CHECK_INT(leap_day, 86400000);
+}
+
+TEST(classify_http_decides_everything_but_2xx)
+{
+    herald_verdict v = untouched_verdict();
+    CHECK_INT(classify_http(200, "{\"ok\":true}", NULL, 160, &v), 0);
+    CHECK_INT(classify_http(204, "", "Retry-After: 30", 160, &v), 0);
+    CHECK_INT(classify_http(299, "?", NULL, 160, &v), 0);
+    CHECK_INT(v.kind, HERALD_RETRY);
+    CHECK_INT(v.retry_after_ms, 5);
+    CHECK_STR(v.reason, "untouched");
+
+    static const struct {
+        long status;
+        const char *body, *header;
+        size_t quote_bytes;
+        herald_verdict_kind kind;
+        long retry_after_ms;
+        const char *reason;
+    } cases[] = {
+        {429, "slow down", "Retry-After: 30", 160, HERALD_RETRY, 30000, "HTTP 429: slow down"},
+        {503, "", NULL, 160, HERALD_RETRY, 0, "HTTP 503: "},
+        {500, "<html>\noops</html>", "Retry-After: 7", 160, HERALD_RETRY, 7000,
+         "HTTP 500: <html> oops</html>"},
+        {599, "x", NULL, 160, HERALD_RETRY, 0, "HTTP 599: x"},
+        /* Permanent: a Retry-After does not make these worth another try. */
+        {404, "not found\nat all", "Retry-After: 30", 160, HERALD_FAIL, 0,
+         "HTTP 404: not found at all"},
+        {301, "moved", NULL, 160, HERALD_FAIL, 0, "HTTP 301: moved"},
+        {199, "", NULL, 160, HERALD_FAIL, 0, "HTTP 199: "},
+        {600, "", NULL, 160, HERALD_FAIL, 0, "HTTP 600: "},
+        /* The quote is the body's first quote_bytes, never half a character. */
+        {400, "告警告警", NULL, 7, HERALD_FAIL, 0, "HTTP 400: 告警"},
+        {400, "unknown topic", NULL, 7, HERALD_FAIL, 0, "HTTP 400: unknown"},
+        {400, "unknown topic", NULL, 0, HERALD_FAIL, 0, "HTTP 400: "},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        v = untouched_verdict();
+        CHECK_INT(classify_http(cases[i].status, cases[i].body, cases[i].header,
+                                cases[i].quote_bytes, &v),
+                  1);
+        CHECK_INT(v.kind, cases[i].kind);
+        CHECK_INT(v.retry_after_ms, cases[i].retry_after_ms);
+        CHECK_STR(v.reason, cases[i].reason);
+    }
+}
+
 RUN_TESTS(CASE(dingtalk_sign_vector), CASE(hmac_rfc4231_case2), CASE(base64_known_inputs),
           CASE(encoders_report_needed_length_like_snprintf), CASE(url_encode_reserved_and_utf8),
           CASE(utf8_prefix_never_splits_a_character), CASE(buf_json_string_escapes),
           CASE(buf_printf_and_append), CASE(request_redacted_url_hides_query_values),
           CASE(request_setters_copy), CASE(response_header_is_case_insensitive),
           CASE(now_ms_is_wall_time), CASE(json_lookup_reads_responses),
-          CASE(text_prefix_keeps_characters_and_links_whole))
+          CASE(text_prefix_keeps_characters_and_links_whole),
+          CASE(verdict_is_one_line_cut_at_a_character),
+          CASE(retry_after_ms_reads_seconds_and_dates),
+          CASE(classify_http_decides_everything_but_2xx))
