@@ -66,6 +66,7 @@ typedef struct request_ctx {
     outbox_put_result put;
     size_t duplicates;
     size_t stored;
+    int counted;         /* in srv->ingesting until answered or closed */
     char put_error[256];
 } request_ctx;
 
@@ -309,14 +310,23 @@ static enum MHD_Result finish_ingest(struct MHD_Connection *conn, request_ctx *c
 /* Counts the request as in progress first, so http_stop_accepting either
  * sees it or it sees the flag: nothing is queued after the drain began.
  * It stays counted while suspended, until it is answered. */
+static void uncount(http_server *srv, request_ctx *ctx)
+{
+    if (ctx->counted) {
+        ctx->counted = 0;
+        atomic_fetch_sub(&srv->ingesting, 1);
+    }
+}
+
 static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx)
 {
     if (ctx->phase == INGEST_COMMITTED) {
         enum MHD_Result rc = finish_ingest(conn, ctx);
-        atomic_fetch_sub(&srv->ingesting, 1);
+        uncount(srv, ctx);
         return rc;
     }
     atomic_fetch_add(&srv->ingesting, 1);
+    ctx->counted = 1;
     enum MHD_Result rc;
     int suspended = 0;
     if (atomic_load(&srv->stopping)) {
@@ -326,7 +336,7 @@ static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *co
         rc = start_ingest(srv, conn, ctx, &suspended);
     }
     if (!suspended)
-        atomic_fetch_sub(&srv->ingesting, 1);
+        uncount(srv, ctx);
     return rc;
 }
 
@@ -469,12 +479,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)cls;
     (void)conn;
     (void)code;
     request_ctx *ctx = *con_cls;
     if (!ctx)
         return;
+    uncount(cls, ctx); /* the client hung up before its answer */
     sb_free(&ctx->body);
     free(ctx->receiver);
     pipeline_output_free(&ctx->out); /* only what the outbox did not take */
@@ -576,11 +586,14 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
     return srv;
 }
 
-void http_stop_accepting(http_server *s, int64_t wait_ms)
+void http_stop_accepting(http_server *s)
 {
     atomic_store(&s->stopping, 1);
+    /* Every suspended request is resumed by the store's writer, which
+     * answers each commit (a busy database gives up after its timeout);
+     * libmicrohttpd must not stop with one still suspended. */
     struct timespec pause = {0, 5 * 1000 * 1000};
-    for (int64_t waited = 0; atomic_load(&s->ingesting) > 0 && waited < wait_ms; waited += 5)
+    while (atomic_load(&s->ingesting) > 0)
         nanosleep(&pause, NULL);
 }
 

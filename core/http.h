@@ -23,9 +23,9 @@ int parse_listen_address(const char *listen, char *host, size_t host_cap, unsign
 http_server *http_start(const char *listen, unsigned threads, outbox *box, const char *data_dir,
                         reload_fn reload, void *reload_ctx, char *err, size_t err_cap);
 /* From now on ingest and /-/ready answer 503 (so senders retry and load
- * balancers move away) while the server keeps listening; waits up to
- * wait_ms for ingest requests already past that check to queue. */
-void http_stop_accepting(http_server *s, int64_t wait_ms);
+ * balancers move away) while the server keeps listening; waits until the
+ * ingest requests already past that check are answered. */
+void http_stop_accepting(http_server *s);
 /* Finishes requests in progress, joins the threads and frees the server. */
 void http_stop(http_server *s);
 

@@ -676,8 +676,10 @@ static int cmd_serve(const cli *c, generation *g)
     int64_t shutdown_ms = g->conf.shutdown_timeout_ms;
     store_settings settings = {g->conf.dedup_window_ms, g->conf.retention_ms};
     char *data_dir = xstrdup(g->conf.data_dir);
+    size_t receivers = g->conf.receivers_len;
+    unsigned number = g->number;
     log_set_level((herald_log_level)g->conf.log_level);
-    generation_install(g);
+    generation_install(g); /* from here a reload may free g at any time */
 
     char err[1024] = "";
     int rc = EXIT_INVALID;
@@ -704,11 +706,11 @@ static int cmd_serve(const cli *c, generation *g)
     if (!(srv = http_start(listen, threads, box, data_dir, reload, &st, err, sizeof err)))
         goto done;
     log_info("herald", "herald %s serving on http://%s (%zu receivers, generation %u, store %s)",
-             HERALD_VERSION, listen, g->conf.receivers_len, g->number, data_dir);
+             HERALD_VERSION, listen, receivers, number, data_dir);
 
     wait_for_stop(&st, c->config);
     log_info("herald", "finishing deliveries in flight for up to %lld ms", (long long)shutdown_ms);
-    http_stop_accepting(srv, shutdown_ms);
+    http_stop_accepting(srv);
     size_t left = dispatcher_stop(disp, shutdown_ms);
     disp = NULL;
     if (left)

@@ -88,8 +88,11 @@ void notification_describe(notification *n, const char *group_key, const alert *
     qsort(sorted, len, sizeof *sorted, compare_fingerprints);
     strbuf key = STRBUF_INIT;
     sb_printf(&key, "%s%c%s%c%s", n->receiver, 0, n->group_key, 0, n->status);
+    /* Each alert's own status too: {A firing, B resolved} is news after
+     * {A firing, B firing} although the group is still firing. */
     for (size_t i = 0; i < len; i++)
-        sb_printf(&key, "%c%s", 0, sorted[i].fingerprint);
+        sb_printf(&key, "%c%s%c%s", 0, sorted[i].fingerprint, 0,
+                  alert_status_name(sorted[i].status));
     free(sorted);
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;

@@ -36,8 +36,9 @@ typedef struct notification {
     unsigned attempts;
     char *last_error;
     char *group_key;
-    /* Same receiver, group, status and alerts: the same notification, as
-     * two unclustered Alertmanager replicas send it. Hex SHA-256. */
+    /* Same receiver, group, status and alerts (each with its status): the
+     * same notification, as two unclustered Alertmanager replicas send it.
+     * Hex SHA-256. */
     char dedup_key[65];
     alert_record *alerts;
     size_t alerts_len;

@@ -70,14 +70,14 @@ static void insert_sorted(outbox *box, notification *n)
     *at = n;
 }
 
+/* Under the lock: once outbox_set_wakeup(NULL) returns, nobody calls into
+ * a dispatcher that is going away. The wakeup does not block. */
 static void wake(outbox *box)
 {
     pthread_mutex_lock(&box->lock);
-    void (*wakeup)(void *) = box->wakeup;
-    void *ctx = box->wakeup_ctx;
+    if (box->wakeup)
+        box->wakeup(box->wakeup_ctx);
     pthread_mutex_unlock(&box->lock);
-    if (wakeup)
-        wakeup(ctx);
 }
 
 typedef struct pending_put {

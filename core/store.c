@@ -316,8 +316,9 @@ static int apply_mark(store *s, const job *j)
     return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 }
 
-/* One transaction for everything handed over since the last one. */
-static void write_batch(store *s, job *jobs)
+/* One transaction for everything handed over since the last one.
+ * Returns 0, or -1 when it was rolled back (every job marked failed). */
+static int write_batch(store *s, job *jobs)
 {
     char why[256] = "";
     int ok = exec(s->db, "BEGIN IMMEDIATE", why, sizeof why) == 0;
@@ -330,7 +331,7 @@ static void write_batch(store *s, job *jobs)
         }
     }
     if (ok && exec(s->db, "COMMIT", why, sizeof why) == 0)
-        return;
+        return 0;
     if (!why[0])
         snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
     char ignored[64];
@@ -340,6 +341,7 @@ static void write_batch(store *s, job *jobs)
         j->failed = 1;
         snprintf(j->error, sizeof j->error, "store: %s", why);
     }
+    return -1;
 }
 
 static notification *row_to_notification(sqlite3_stmt *q);
@@ -347,40 +349,59 @@ static const char *const pending_columns =
     "id, receiver, status, alert_count, format, title, text, mentions, payload, group_key,"
     " dedup_key, created_ms, next_attempt_ms, attempts, last_error";
 
-/* Notifications `herald queue retry` marked: back to pending, and to the
- * dispatcher. */
-static void take_requeued(store *s)
+/* Reads the notifications in `states` and turns the requeued ones into
+ * pending ones, in one transaction: a `herald queue retry` committed in
+ * between cannot be switched to pending without being read. */
+static int take_rows(store *s, const char *states, notification ***out, size_t *len, char *err,
+                     size_t err_cap)
 {
-    sqlite3_stmt *q = NULL;
+    *out = NULL;
+    *len = 0;
+    if (exec(s->db, "BEGIN IMMEDIATE", err, err_cap))
+        return -1;
     strbuf sql = STRBUF_INIT;
-    sb_printf(&sql, "SELECT %s FROM notifications WHERE state = 'requeued' ORDER BY id",
-              pending_columns);
-    if (sqlite3_prepare_v2(s->db, sb_str(&sql), -1, &q, NULL) != SQLITE_OK) {
-        sb_free(&sql);
-        return;
-    }
+    sb_printf(&sql, "SELECT %s FROM notifications WHERE state IN (%s) ORDER BY id", pending_columns,
+              states);
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sb_str(&sql), -1, &q, NULL);
     sb_free(&sql);
-    notification **found = NULL;
-    size_t n = 0;
-    while (sqlite3_step(q) == SQLITE_ROW) {
-        found = xrealloc(found, (n + 1) * sizeof *found);
-        found[n++] = row_to_notification(q);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        *out = xrealloc(*out, (*len + 1) * sizeof **out);
+        (*out)[(*len)++] = row_to_notification(q);
+        rc = SQLITE_OK;
     }
     sqlite3_finalize(q);
-    if (n == 0)
-        return;
+    char ignored[64];
+    if (rc != SQLITE_DONE ||
+        exec(s->db, "UPDATE deliveries SET state = 'pending' WHERE state = 'requeued'; COMMIT",
+             err, err_cap)) {
+        if (rc != SQLITE_DONE)
+            snprintf(err, err_cap, "%s", sqlite3_errmsg(s->db));
+        exec(s->db, "ROLLBACK", ignored, sizeof ignored);
+        for (size_t i = 0; i < *len; i++)
+            notification_free((*out)[i]);
+        free(*out);
+        *out = NULL;
+        *len = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* Notifications `herald queue retry` marked: back to the dispatcher. */
+static void take_requeued(store *s)
+{
+    notification **found;
+    size_t n;
     char why[256];
-    if (exec(s->db, "UPDATE deliveries SET state = 'pending' WHERE state = 'requeued'", why,
-             sizeof why)) {
+    if (take_rows(s, "'requeued'", &found, &n, why, sizeof why)) {
         log_error("store", "cannot take requeued notifications: %s", why);
-        for (size_t i = 0; i < n; i++)
-            notification_free(found[i]);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            log_info(found[i]->receiver, "notification %llu requeued for delivery",
-                     (unsigned long long)found[i]->id);
-            s->requeued(s->requeued_ctx, found[i]);
-        }
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        log_info(found[i]->receiver, "notification %llu requeued for delivery",
+                 (unsigned long long)found[i]->id);
+        s->requeued(s->requeued_ctx, found[i]);
     }
     free(found);
 }
@@ -425,13 +446,43 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&s->lock);
 
         if (jobs) {
-            write_batch(s, jobs);
+            int failed = write_batch(s, jobs);
+            /* Commits are answered (a refusal makes the sender retry);
+             * delivery results are written again until the disk takes
+             * them, or a restart would resend or lose track of them. */
+            job *again = NULL, *last = NULL;
+            size_t kept = 0;
             for (job *j = jobs, *next; j; j = next) {
                 next = j->next;
-                if (j->kind == JOB_COMMIT)
+                if (j->kind == JOB_COMMIT) {
                     j->done(j->done_ctx, j->failed, j->error);
+                } else if (failed && !stopping) {
+                    j->failed = 0;
+                    j->next = NULL;
+                    if (last)
+                        last->next = j;
+                    else
+                        again = j;
+                    last = j;
+                    kept++;
+                    continue;
+                }
                 free(j->text);
                 free(j);
+            }
+            if (again) {
+                log_warn("store", "keeping %zu delivery result%s to write again in a second", kept,
+                         kept == 1 ? "" : "s");
+                pthread_mutex_lock(&s->lock);
+                last->next = s->head; /* first in the next batch */
+                s->head = again;
+                if (!s->tail)
+                    s->tail = last;
+                struct timespec until;
+                clock_gettime(CLOCK_REALTIME, &until);
+                until.tv_sec += 1;
+                pthread_cond_timedwait(&s->work, &s->lock, &until);
+                pthread_mutex_unlock(&s->lock);
             }
         }
         int64_t now = wall_ms();
@@ -583,29 +634,16 @@ static notification *row_to_notification(sqlite3_stmt *q)
 int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void *ctx,
                        char *err, size_t err_cap)
 {
-    strbuf sql = STRBUF_INIT;
-    sb_printf(&sql, "SELECT %s FROM notifications WHERE state IN ('pending', 'requeued') ORDER BY id",
-              pending_columns);
-    sqlite3_stmt *q = NULL;
-    int rc = sqlite3_prepare_v2(s->db, sb_str(&sql), -1, &q, NULL);
-    sb_free(&sql);
-    if (rc != SQLITE_OK) {
-        snprintf(err, err_cap, "%s: %s", s->path, sqlite3_errmsg(s->db));
-        return -1;
-    }
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
-        each(ctx, row_to_notification(q));
-    sqlite3_finalize(q);
-    if (rc != SQLITE_DONE) {
-        snprintf(err, err_cap, "%s: %s", s->path, sqlite3_errmsg(s->db));
-        return -1;
-    }
+    notification **found;
+    size_t n;
     char why[256];
-    if (exec(s->db, "UPDATE deliveries SET state = 'pending' WHERE state = 'requeued'", why,
-             sizeof why)) {
+    if (take_rows(s, "'pending', 'requeued'", &found, &n, why, sizeof why)) {
         snprintf(err, err_cap, "%s: %s", s->path, why);
         return -1;
     }
+    for (size_t i = 0; i < n; i++)
+        each(ctx, found[i]);
+    free(found);
     return 0;
 }
 

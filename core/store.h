@@ -50,7 +50,8 @@ void store_mark_delivered(store *s, const notification *n);
 void store_mark_retry(store *s, const notification *n);
 void store_mark_dead(store *s, const notification *n, const char *reason);
 
-/* Every notification still to deliver (after a restart), oldest first. */
+/* Every notification still to deliver (after a restart), oldest first.
+ * Before store_start: it uses the connection the writer then owns. */
 int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void *ctx,
                        char *err, size_t err_cap);
 

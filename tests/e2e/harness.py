@@ -18,7 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTMANAGER_BIN = os.environ.get("ALERTMANAGER_BIN", "/usr/bin/prometheus-alertmanager")
-SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:",
                      "UndefinedBehaviorSanitizer")
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
 

@@ -52,11 +52,16 @@ static void ignore_requeued(void *ctx, notification *n)
     notification_free(n);
 }
 
-static store *open_store(int64_t dedup_ms)
+/* load_pending: collect into *pending before the writer starts, as serve does */
+static store *open_store_loading(int64_t dedup_ms, notification ***pending)
 {
     store_settings settings = {dedup_ms, 30LL * 86400 * 1000};
     char err[512];
     store *s = store_open(dir, &settings, err, sizeof err);
+    if (s && pending && store_load_pending(s, collect, pending, err, sizeof err)) {
+        store_close(s);
+        s = NULL;
+    }
     if (s && store_start(s, ignore_requeued, NULL)) {
         store_close(s);
         s = NULL;
@@ -65,6 +70,8 @@ static store *open_store(int64_t dedup_ms)
         fprintf(stderr, "store_open: %s\n", err);
     return s;
 }
+
+static store *open_store(int64_t dedup_ms) { return open_store_loading(dedup_ms, NULL); }
 
 static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
@@ -105,10 +112,9 @@ TEST(commit_dedup_and_recover)
     int64_t now = now_ms();
     notification *batch[3] = {make("ops", "DiskFull", "db1", now), make("ops", "DiskFull", "db2", now),
                               make("ops", "DiskFull", "db1", now + 1000)};
-    char err[256];
     CHECK_INT(commit(s, batch, 2), 0);
     CHECK(batch[0]->id > 0 && batch[1]->id > batch[0]->id);
-    /* the same receiver, group, status and alert within the window */
+    /* the same receiver, group, status and alert (and its status) within the window */
     CHECK_INT(commit(s, &batch[2], 1), 0);
     CHECK_INT(batch[2]->id, 0);
     batch[0]->attempts = 1;
@@ -116,9 +122,9 @@ TEST(commit_dedup_and_recover)
     store_close(s); /* flushes the mark */
 
     /* after a restart only the undelivered one comes back, whole */
-    s = open_store(60000);
     notification **pending = xcalloc(1, sizeof *pending);
-    CHECK_INT(store_load_pending(s, collect, &pending, err, sizeof err), 0);
+    s = open_store_loading(60000, &pending);
+    CHECK(s != NULL);
     CHECK(pending[0] != NULL && pending[1] == NULL);
     CHECK_INT(pending[0]->id, batch[1]->id);
     CHECK_STR(pending[0]->content.text, "### 告警\nbody");
@@ -131,6 +137,36 @@ TEST(commit_dedup_and_recover)
     store_close(s);
     for (int i = 0; i < 3; i++)
         notification_free(batch[i]);
+}
+
+/* A group still firing, in which one alert resolved, is news: not a
+ * duplicate of the same group with both firing. Alert order is irrelevant. */
+TEST(dedup_key_sees_each_alert_status)
+{
+    alert a = {0}, b = {0}, b_resolved = {0};
+    labelset_set(&a.labels, "alertname", "A");
+    labelset_set(&b.labels, "alertname", "B");
+    labelset_set(&b_resolved.labels, "alertname", "B");
+    b_resolved.status = ALERT_RESOLVED;
+    alert_fingerprint(&a.labels, a.fingerprint);
+    alert_fingerprint(&b.labels, b.fingerprint);
+    alert_fingerprint(&b_resolved.labels, b_resolved.fingerprint);
+    const alert *both_firing[2] = {&a, &b}, *reversed[2] = {&b, &a}, *one_resolved[2] = {&a, &b_resolved};
+    notification *n[3];
+    const alert *const *sets[3] = {both_firing, reversed, one_resolved};
+    for (int i = 0; i < 3; i++) {
+        n[i] = xcalloc(1, sizeof *n[i]);
+        n[i]->receiver = xstrdup("ops");
+        n[i]->status = xstrdup("firing");
+        notification_describe(n[i], "{}:{}", sets[i], 2);
+    }
+    CHECK_STR(n[0]->dedup_key, n[1]->dedup_key);
+    CHECK(strcmp(n[0]->dedup_key, n[2]->dedup_key) != 0);
+    for (int i = 0; i < 3; i++)
+        notification_free(n[i]);
+    alert_free(&a);
+    alert_free(&b);
+    alert_free(&b_resolved);
 }
 
 TEST(dead_letters_requeue_and_drop)
@@ -167,9 +203,9 @@ TEST(dead_letters_requeue_and_drop)
     CHECK_STR(sb_str(&json), "[]");
 
     /* the requeued one is pending again, attempts reset */
-    s = open_store(0);
     notification **pending = xcalloc(1, sizeof *pending);
-    CHECK_INT(store_load_pending(s, collect, &pending, err, sizeof err), 0);
+    s = open_store_loading(0, &pending);
+    CHECK(s != NULL);
     CHECK(pending[0] != NULL && pending[1] == NULL);
     CHECK_INT(pending[0]->id, batch[0]->id);
     CHECK_INT(pending[0]->attempts, 0);
@@ -282,6 +318,6 @@ WRAP(history_filters_and_top)
 WRAP(retention_removes_old_history)
 #define WCASE(name) {#name, wrapped_##name}
 
-RUN_TESTS(WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
+RUN_TESTS(CASE(dedup_key_sees_each_alert_status), WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
           WCASE(history_filters_and_top), WCASE(retention_removes_old_history),
           CASE(unusable_data_dir_is_named))
