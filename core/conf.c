@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +87,7 @@ int parse_duration_ms(const char *text, int64_t *out)
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (end == text || errno || v < 0)
+    if (end == text || errno || !isfinite(v) || v < 0)
         return -1;
     double scale;
     if (strcmp(end, "ms") == 0)
@@ -112,7 +113,7 @@ int parse_size_bytes(const char *text, size_t *out)
     char *end;
     errno = 0;
     double v = strtod(text, &end);
-    if (end == text || errno || v < 0)
+    if (end == text || errno || !isfinite(v) || v < 0)
         return -1;
     static const struct {
         const char *suffix;
@@ -824,8 +825,8 @@ static int read_top_level(loader *ld)
         if (c->log_level < 0)
             return fail_at(ld, "log_level", "expected \"debug\", \"info\", \"warn\" or \"error\"");
     }
-    if (c->max_body_bytes < 1024)
-        return fail_at(ld, "max_body", "expected at least 1KiB");
+    if (c->max_body_bytes < 1024 || c->max_body_bytes > ((size_t)1 << 30))
+        return fail_at(ld, "max_body", "expected from 1KiB to 1GiB");
     char tzerr[256];
     c->zone = tz_load(c->timezone, tzerr, sizeof tzerr);
     if (!c->zone)

@@ -592,6 +592,16 @@ static void finish(dispatcher *d, CURL *e, CURLcode result)
     if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
         result == CURLE_COULDNT_RESOLVE_PROXY)
         rate_forget_send(d->limits, t->target_key, t->started_ms); /* never reached it */
+    if (result == CURLE_URL_MALFORMAT || result == CURLE_UNSUPPORTED_PROTOCOL ||
+        result == CURLE_LOGIN_DENIED) {
+        /* The URL or the credentials are wrong: no retry can help. */
+        char reason[CURL_ERROR_SIZE + 64];
+        snprintf(reason, sizeof reason, "transport: %s",
+                 t->curl_error[0] ? t->curl_error : curl_easy_strerror(result));
+        settle_now(d, t, HERALD_FAIL, reason);
+        transfer_free(t);
+        return;
+    }
     if (result != CURLE_OK && !smtp_refusal) {
         char reason[CURL_ERROR_SIZE + 64];
         snprintf(reason, sizeof reason, "transport: %s",

@@ -109,6 +109,23 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
     return rc;
 }
 
+/* 405 with the Allow header; method and URL come from the client, so the
+ * body is built like every other error, escaped. */
+static enum MHD_Result send_method_not_allowed(struct MHD_Connection *conn, const char *method,
+                                               const char *url, const char *allow)
+{
+    strbuf msg = STRBUF_INIT, body = STRBUF_INIT;
+    sb_printf(&msg, "method %s not allowed on %s", method, url);
+    sb_puts(&body, "{\"status\":\"error\",\"error\":");
+    sb_json_string(&body, msg.data, msg.len);
+    sb_puts(&body, "}\n");
+    enum MHD_Result rc = send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
+                                   sb_str(&body), MHD_HTTP_HEADER_ALLOW, allow);
+    sb_free(&msg);
+    sb_free(&body);
+    return rc;
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static int is_post(const char *method) { return strcmp(method, MHD_HTTP_METHOD_POST) == 0; }
@@ -366,11 +383,7 @@ static enum MHD_Result handle_api(http_server *srv, struct MHD_Connection *conn,
     unsigned status = api_handle(srv->data_dir, method, url, &q, &body, &allow);
     enum MHD_Result rc;
     if (status == 405) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "{\"status\":\"error\",\"error\":\"method %s not allowed on %s\"}\n",
-                 method, url);
-        rc = send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", msg,
-                       MHD_HTTP_HEADER_ALLOW, allow);
+        rc = send_method_not_allowed(conn, method, url, allow);
     } else {
         rc = send_text(conn, status, "application/json", sb_str(&body), NULL, NULL);
     }
@@ -431,13 +444,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         unsigned status = match_endpoint(url, method, &ep, &receiver, &allow);
         if (status == 404)
             return send_error(conn, MHD_HTTP_NOT_FOUND, "no such path: %s", url);
-        if (status == 405) {
-            char msg[160];
-            snprintf(msg, sizeof msg, "{\"status\":\"error\",\"error\":\"method %s not allowed on %s\"}\n",
-                     method, url);
-            return send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json", msg,
-                             MHD_HTTP_HEADER_ALLOW, allow);
-        }
+        if (status == 405)
+            return send_method_not_allowed(conn, method, url, allow);
         generation *g = generation_acquire();
         size_t limit = g->conf.max_body_bytes;
         int known = !receiver || config_receiver(&g->conf, receiver);

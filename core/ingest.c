@@ -254,8 +254,9 @@ int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *er
         goto done;
     const cJSON *truncated = cJSON_GetObjectItemCaseSensitive(root, "truncatedAlerts");
     if (truncated && !cJSON_IsNull(truncated)) {
-        if (!cJSON_IsNumber(truncated) || truncated->valuedouble < 0) {
-            fail(err, err_cap, "truncatedAlerts: expected a non-negative number, got %s",
+        if (!cJSON_IsNumber(truncated) || !(truncated->valuedouble >= 0) ||
+            truncated->valuedouble > 1e9) {
+            fail(err, err_cap, "truncatedAlerts: expected a number from 0 to 1000000000, got %s",
                  json_type_name(truncated));
             goto done;
         }

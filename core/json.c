@@ -57,7 +57,8 @@ herald_json_type json_lookup(const char *json, size_t len, const char *path, cha
         type = HERALD_JSON_NUMBER;
         char number[64];
         double v = node->valuedouble;
-        if (v == (double)(long long)v && v > -9e15 && v < 9e15)
+        /* The range test comes first: casting a huge value is undefined. */
+        if (v > -9e15 && v < 9e15 && v == (double)(long long)v)
             snprintf(number, sizeof number, "%lld", (long long)v);
         else
             snprintf(number, sizeof number, "%.17g", v);

@@ -21,6 +21,8 @@ int log_level_parse(const char *name)
 
 void log_msg(herald_log_level level, const char *who, const char *fmt, ...)
 {
+    if ((int)level < HERALD_LOG_DEBUG || (int)level > HERALD_LOG_ERROR)
+        level = HERALD_LOG_ERROR; /* a plugin's level we do not know */
     if ((int)level < atomic_load(&current_level))
         return;
     char line[4096];

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <curl/curl.h>
@@ -326,8 +327,16 @@ static int print_render(script_state *s, const receiver *r, const alert_batch *b
         for (size_t i = 0; i < req.recipients_len; i++)
             printf("RCPT TO: %s\n", req.recipients[i]);
         free(url);
-        for (size_t i = 0; i < req.headers_len; i++)
-            printf("%s\n", req.headers[i]);
+        /* Header values may be secrets (an Authorization a receiver sets):
+         * only the content type is shown. */
+        for (size_t i = 0; i < req.headers_len; i++) {
+            const char *colon = strchr(req.headers[i], ':');
+            int shown = colon && strncasecmp(req.headers[i], "Content-Type:", 13) == 0;
+            if (shown || !colon)
+                printf("%s\n", req.headers[i]);
+            else
+                printf("%.*s: …\n", (int)(colon - req.headers[i]), req.headers[i]);
+        }
         printf("\n%s\n", sb_str(&req.body));
     } else {
         fprintf(stderr, "herald: channel %s cannot prepare this message: %s\n", r->channel_name, err);

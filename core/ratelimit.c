@@ -51,24 +51,23 @@ static target_state *find(rate_limits *limits, const char *key)
     return t;
 }
 
-/* Forgets sends older than the window; resizes when the rate changed (a
- * reload), keeping the newest sends. */
+/* Forgets sends older than the window. The ring only grows, to the
+ * largest rate asked for: receivers with different rates may share one
+ * robot, and forgetting sends would let the larger rate overshoot. */
 static void settle_window(target_state *t, unsigned per_minute, int64_t now)
 {
     while (t->count && t->sends[t->oldest] + WINDOW_MS + RATE_SAFETY_MS <= now) {
         t->oldest = (t->oldest + 1) % t->capacity;
         t->count--;
     }
-    if (per_minute == t->capacity)
+    if (per_minute <= t->capacity)
         return;
-    int64_t *resized = xcalloc(per_minute ? per_minute : 1, sizeof *resized);
-    unsigned keep = t->count < per_minute ? t->count : per_minute;
-    for (unsigned i = 0; i < keep; i++)
-        resized[i] = t->sends[(t->oldest + t->count - keep + i) % t->capacity];
+    int64_t *grown = xcalloc(per_minute, sizeof *grown);
+    for (unsigned i = 0; i < t->count; i++)
+        grown[i] = t->sends[(t->oldest + i) % t->capacity];
     free(t->sends);
-    t->sends = resized;
+    t->sends = grown;
     t->capacity = per_minute;
-    t->count = keep;
     t->oldest = 0;
 }
 
@@ -83,8 +82,10 @@ int64_t rate_next_slot(rate_limits *limits, const char *key, unsigned per_minute
     int64_t slot = now;
     if (per_minute) {
         settle_window(t, per_minute, now);
+        /* the send whose expiry leaves per_minute - 1 in the window */
         if (t->count >= per_minute)
-            slot = t->sends[t->oldest] + WINDOW_MS + RATE_SAFETY_MS;
+            slot = t->sends[(t->oldest + t->count - per_minute) % t->capacity] + WINDOW_MS +
+                   RATE_SAFETY_MS;
     }
     return t->paused_until > slot ? t->paused_until : slot;
 }
@@ -95,7 +96,7 @@ unsigned rate_free_slots(rate_limits *limits, const char *key, unsigned per_minu
         return (unsigned)-1;
     target_state *t = find(limits, key);
     settle_window(t, per_minute, now);
-    return t->paused_until > now ? 0 : per_minute - t->count;
+    return t->paused_until > now || t->count >= per_minute ? 0 : per_minute - t->count;
 }
 
 void rate_record_send(rate_limits *limits, const char *key, unsigned per_minute, int64_t now)

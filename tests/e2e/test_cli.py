@@ -315,3 +315,19 @@ def test_serve_unbindable_address_exits_1(tmp_path):
     assert "127.0.0.1:%d" % port in stderr, stderr
     assert "in use" in stderr.lower() or "cannot" in stderr.lower(), stderr
     no_sanitizer_report(stdout + stderr)
+
+
+def test_render_hides_header_values(tmp_path):
+    """A webhook receiver's headers (declared secret) never reach the output."""
+    cfg = write_config(tmp_path / "hook.lua", {
+        "hook": {"channel": "webhook", "url": "https://example.com/alerts?token=URLSECRET",
+                 "headers": ["Authorization: Bearer HEADERSECRET"]},
+        "console": {"channel": "console"},
+    })
+    r = run("render", "-c", cfg, "--receiver", "hook", "--payload",
+            REPO / "tests" / "fixtures" / "am-firing-1.json")
+    stdout, stderr = out(r)
+    assert r.returncode == 0, stderr
+    assert "Authorization: …" in stdout, stdout
+    assert "Content-Type: application/json" in stdout, stdout
+    assert "HEADERSECRET" not in stdout + stderr and "URLSECRET" not in stdout + stderr

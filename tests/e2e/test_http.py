@@ -407,3 +407,14 @@ def test_route_timeout_and_unknown_receiver_fall_back(mock_dingtalk, herald_fact
     assert metric(h, "herald_route_errors_total") == 2
     log = h.log()
     assert '"ghost"' in log and "route_limits.lua:3" in log and "timeout" in log, log[-3000:]
+
+
+def test_405_body_is_valid_json_for_any_path(mock_dingtalk, herald_factory, tmp_path):
+    h = start(herald_factory, mock_dingtalk, tmp_path)
+    # the method and path come from the client: quotes and long paths are escaped
+    for path in ('/webhook/a%22b', '/webhook/' + 'x' * 300, '/api/v1/queue'):
+        st, headers, data = harness.http_full("DELETE", h.base_url + path)
+        assert st == 405, (path, st)
+        body = json.loads(data)  # must parse
+        assert body["status"] == "error" and "DELETE" in body["error"], body
+        assert headers.get("allow"), headers

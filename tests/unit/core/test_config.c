@@ -196,6 +196,9 @@ TEST(units)
     CHECK_INT(ms, 10000);
     CHECK_INT(parse_duration_ms("10 s", &ms), -1);
     CHECK_INT(parse_duration_ms("-1s", &ms), -1);
+    CHECK_INT(parse_duration_ms("nan", &ms), -1);
+    CHECK_INT(parse_duration_ms("inf", &ms), -1);
+    CHECK_INT(parse_size_bytes("nanMiB", &bytes), -1);
     CHECK_INT(parse_size_bytes("1MiB", &bytes), 0);
     CHECK_INT(bytes, 1048576);
     CHECK_INT(parse_size_bytes("512KiB", &bytes), 0);

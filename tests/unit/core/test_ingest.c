@@ -135,7 +135,8 @@ TEST(errors_name_the_field)
          "alerts[0].endsAt: expected an RFC 3339 time string, got a number"},
         {"{\"alerts\":[],\"status\":1}", "status: expected \"firing\" or \"resolved\", got a number"},
         {"{\"alerts\":[],\"commonLabels\":\"x\"}", "commonLabels: expected an object, got a string"},
-        {"{\"alerts\":[],\"truncatedAlerts\":-1}", "truncatedAlerts: expected a non-negative number"},
+        {"{\"alerts\":[],\"truncatedAlerts\":-1}", "truncatedAlerts: expected a number from 0"},
+        {"{\"alerts\":[],\"truncatedAlerts\":1e300}", "truncatedAlerts: expected a number from 0"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         alert_batch b;

@@ -71,9 +71,21 @@ TEST(free_slots_pause_and_keys)
     CHECK_INT(rate_record_failure(limits, "d", 1000), 2);
     rate_record_success(limits, "d");
     CHECK_INT(rate_record_failure(limits, "d", 2000), 1);
-    /* a reload lowering the rate keeps the newest sends */
-    CHECK_INT(rate_free_slots(limits, "a", 2, 40), 0);
-    CHECK_INT(rate_free_slots(limits, "a", 5, 40), 3);
+    /* receivers sharing a robot with other rates see the same sends */
+    for (int64_t at = 0; at < 3; at++) {
+        rate_record_send(limits, "shared", 5, at);
+        rate_record_done(limits, "shared");
+    }
+    CHECK_INT(rate_free_slots(limits, "shared", 2, 10), 0);
+    CHECK_INT(rate_free_slots(limits, "shared", 5, 10), 2);
+    /* at rate 2 the second newest send (at 1) must leave the window */
+    CHECK_INT(rate_next_slot(limits, "shared", 2, 10), 1 + WINDOW + RATE_SAFETY_MS);
+    for (int64_t at = 11; at < 13; at++) {
+        rate_record_send(limits, "shared", 5, at);
+        rate_record_done(limits, "shared");
+    }
+    CHECK_INT(rate_free_slots(limits, "shared", 2, 13), 0);
+    CHECK_INT(rate_free_slots(limits, "shared", 5, 13), 0); /* the rate-2 look forgot nothing */
     rate_limits_free(limits);
 }
 
