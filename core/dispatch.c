@@ -592,8 +592,8 @@ static void finish(dispatcher *d, CURL *e, CURLcode result)
     if (result == CURLE_COULDNT_CONNECT || result == CURLE_COULDNT_RESOLVE_HOST ||
         result == CURLE_COULDNT_RESOLVE_PROXY)
         rate_forget_send(d->limits, t->target_key, t->started_ms); /* never reached it */
-    if (result == CURLE_URL_MALFORMAT || result == CURLE_UNSUPPORTED_PROTOCOL ||
-        result == CURLE_LOGIN_DENIED) {
+    if (!smtp_refusal && (result == CURLE_URL_MALFORMAT || result == CURLE_UNSUPPORTED_PROTOCOL ||
+                          result == CURLE_LOGIN_DENIED)) {
         /* The URL or the credentials are wrong: no retry can help. */
         char reason[CURL_ERROR_SIZE + 64];
         snprintf(reason, sizeof reason, "transport: %s",
