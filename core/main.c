@@ -595,9 +595,8 @@ static int cmd_plugins(const cli *c)
                    ch->default_template ? ch->default_template : "-");
             for (size_t o = 0; o < ch->options_len; o++) {
                 const herald_option_spec *spec = &ch->options[o];
-                printf("    option %-10s %-7s %s%s%s\n", spec->name, option_type_label(spec->type),
-                       spec->required ? "required" : "optional", spec->secret ? ", secret" : "",
-                       spec->help ? "" : "");
+                printf("    option %-10s %-7s %s%s\n", spec->name, option_type_label(spec->type),
+                       spec->required ? "required" : "optional", spec->secret ? ", secret" : "");
                 if (spec->help)
                     printf("      %s\n", spec->help);
             }
