@@ -782,10 +782,23 @@ static void set_defaults(config *c)
 
 static void resolve_data_dir(config *c)
 {
-    /* The store creates data_dir; only its place is resolved here. */
+    /* The store creates data_dir itself, so only its parent can be made
+     * canonical here ("conf/../data" reads better as "/srv/herald/data"). */
     if (c->data_dir[0] != '/') {
         strbuf dir = STRBUF_INIT;
         sb_printf(&dir, "%s/%s", c->dir, c->data_dir);
+        free(c->data_dir);
+        c->data_dir = sb_take(&dir);
+    }
+    char *copy = xstrdup(c->data_dir);
+    char *parent = realpath(dirname(copy), NULL);
+    free(copy);
+    if (parent) {
+        copy = xstrdup(c->data_dir);
+        strbuf dir = STRBUF_INIT;
+        sb_printf(&dir, "%s/%s", strcmp(parent, "/") ? parent : "", basename(copy));
+        free(copy);
+        free(parent);
         free(c->data_dir);
         c->data_dir = sb_take(&dir);
     }
