@@ -60,17 +60,15 @@ CLI, for manual use:
 Python 3 standard library only.  Binds 127.0.0.1 only.
 """
 
-import argparse
 import base64
-import copy
 import hashlib
 import hmac
 import json
-import threading
-import time
 import urllib.parse
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from mock_base import (MockHandler, MockServer, Target, cli_parser, parse_security_spec,
+                       run_cli, window_count)
+
 
 OK = 0
 ERR_TOKEN = 300001
@@ -98,9 +96,6 @@ REQUIRED = {
     "actionCard": [("actionCard", "title"), ("actionCard", "text")],
     "feedCard": [("feedCard", "links")],
 }
-
-# Hard cap on what we read at all (the real limit is checked separately).
-READ_CAP = 4 * 1024 * 1024
 
 
 def dingtalk_sign(secret, timestamp_ms):
@@ -140,17 +135,19 @@ def message_content(msg):
     return "\n".join(p for p in parts if isinstance(p, str))
 
 
-class Robot:
+class Robot(Target):
     """One robot: a token and its security settings."""
 
     def __init__(self, token, secret=None, keywords=None):
+        super().__init__()
         self.token = token
         self.secret = secret
         self.keywords = list(keywords or [])
-        self.sends = deque()       # times of accepted messages in the window
         self.blocked_until = None
-        self.fail_queue = deque()  # injected failures: dicts
-        self.delay = 0.0           # seconds to wait before answering
+
+    def reset(self):
+        super().reset()
+        self.blocked_until = None
 
     def describe(self):
         modes = []
@@ -163,37 +160,53 @@ class Robot:
                 "blocked_until": self.blocked_until}
 
 
-class MockDingTalk:
+class _Handler(MockHandler):
+    json_type = "application/json;charset=utf-8"
+    ok_answer = {"errcode": 0, "errmsg": "ok"}
+
+    def error_answer(self, status, message):
+        return {"errcode": status, "errmsg": message}
+
+    def fail_next_from(self, spec):
+        self.mock.fail_next(spec["token"], spec.get("count", 1),
+                            spec.get("errcode", ERR_TOO_FAST),
+                            spec.get("errmsg"), spec.get("http_status", 200))
+
+    def route(self, method, path, query, headers, body):
+        if method == "POST" and path == "/robot/send":
+            return self.mock._handle_send(query, headers, body)
+        return None
+
+
+class MockDingTalk(MockServer):
     """The mock server.  Use as a context manager or call start()/stop().
 
     Parameters shorten the real limits for tests: rate_limit messages per
     rate_window seconds, then a block of block_seconds; skew is the allowed
     timestamp distance in seconds; clock returns "now" in seconds (pin it to
     test the CHANNELS.md signing vector).
+
+    Records (accepted(token), rejected(token)): accepted ones hold token,
+    time, msgtype, json (the parsed body), headers (lower-case keys), query
+    (decoded, single values), body_bytes; rejected ones token, time,
+    errcode, errmsg, http_status, injected, headers, query, body (text, may
+    be cut).
     """
+
+    name = "dingtalk"
+    record_key = "token"
+    handler_class = _Handler
 
     def __init__(self, host="127.0.0.1", port=0, rate_limit=20, rate_window=60.0,
                  block_seconds=600.0, max_body=20000, skew=3600.0, clock=None,
                  check_content_type=True, verbose=False):
-        if host != "127.0.0.1":
-            raise ValueError("the mock binds 127.0.0.1 only")
-        self.host = host
-        self.requested_port = port
+        super().__init__(host, port, clock, verbose)
         self.rate_limit = rate_limit
         self.rate_window = rate_window
         self.block_seconds = block_seconds
         self.max_body = max_body
         self.skew = skew
-        self.clock = clock or time.time
         self.check_content_type = check_content_type
-        self.verbose = verbose
-        self._robots = {}
-        self._accepted = []
-        self._rejected = []
-        # re-entrant: wait_for() calls a predicate that calls accepted()
-        self._cond = threading.Condition(threading.RLock())
-        self._server = None
-        self._thread = None
 
     # ----- robots and controls -------------------------------------------
     def add_robot(self, token, secret=None, keywords=None):
@@ -201,9 +214,7 @@ class MockDingTalk:
         (both may be given; neither = open robot)."""
         if isinstance(keywords, str):
             keywords = [keywords]
-        with self._cond:
-            self._robots[token] = Robot(token, secret, keywords)
-        return self
+        return self._add_target(token, Robot(token, secret, keywords))
 
     def add_signed(self, token, secret):
         return self.add_robot(token, secret=secret)
@@ -220,167 +231,31 @@ class MockDingTalk:
             errmsg = {ERR_TOO_FAST: MSG_TOO_FAST, ERR_SECURITY: MSG_SIGN,
                       ERR_TOO_LONG: MSG_TOO_LONG, ERR_TOKEN: MSG_TOKEN}.get(
                           errcode, "injected failure")
-        with self._cond:
-            robot = self._robots[token]
-            for _ in range(int(count)):
-                robot.fail_queue.append({"errcode": errcode, "errmsg": errmsg,
-                                         "http_status": int(http_status)})
+        self._queue_failures(token, count, {"errcode": errcode, "errmsg": errmsg,
+                                            "http_status": int(http_status)})
 
-    def set_delay(self, token, seconds):
-        """Wait `seconds` before answering each send to `token` (timeouts)."""
-        with self._cond:
-            self._robots[token].delay = float(seconds)
-
-    def reset(self):
-        """Forget records, rate-limit state and injected failures."""
-        with self._cond:
-            self._accepted.clear()
-            self._rejected.clear()
-            for r in self._robots.values():
-                r.sends.clear()
-                r.blocked_until = None
-                r.fail_queue.clear()
-            self._cond.notify_all()
-
-    # ----- records -------------------------------------------------------
-    def accepted(self, token=None):
-        """Deep copies of accepted records, oldest first.  Each record:
-        token, time, msgtype, json (the parsed body), headers (lower-case
-        keys), query (decoded, single values), body_bytes."""
-        with self._cond:
-            return [copy.deepcopy(r) for r in self._accepted
-                    if token is None or r["token"] == token]
-
-    def rejected(self, token=None):
-        """Deep copies of rejected records: token, time, errcode, errmsg,
-        http_status, injected, headers, query, body (text, may be cut)."""
-        with self._cond:
-            return [copy.deepcopy(r) for r in self._rejected
-                    if token is None or r["token"] == token]
-
-    def messages(self, token=None):
-        """Just the parsed JSON bodies of accepted messages."""
-        return [r["json"] for r in self.accepted(token)]
-
-    def wait_for(self, predicate, timeout=10.0):
-        """Wait until predicate(mock) is true (re-checked on every request and
-        at least every 0.2 s); return its last value.  Never waits longer
-        than `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                # predicate may call accepted()/rejected(): the lock is an RLock
-                value = predicate(self)
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return value
-                self._cond.wait(min(left, 0.2))
-
-    def snapshot(self, token=None):
-        return {"accepted": self.accepted(token), "rejected": self.rejected(token),
-                "robots": [r.describe() for r in self._robots.values()]}
-
-    # ----- server --------------------------------------------------------
-    @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
-    def base_url(self):
-        return "http://127.0.0.1:%d" % self.port
+    def _snapshot_extra(self):
+        return {"robots": [r.describe() for r in self._targets.values()]}
 
     def url(self, token):
         """The robot URL herald is configured with (no timestamp/sign)."""
         return "%s/robot/send?access_token=%s" % (
             self.base_url, urllib.parse.quote(token, safe=""))
 
-    def start(self):
-        mock = self
-
-        class Handler(_Handler):
-            pass
-        Handler.mock = mock
-        self._server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name="mock-dingtalk", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
-
-    # ----- outages (added for tests/e2e/test_reliability.py) -------------
-    def stop_listening(self):
-        """An outage: close the listening socket and cut every open
-        connection, so herald's connects are refused until restart().
-        Records, robots and rate-limit state are kept."""
-        if self._server is not None:
-            self._last_port = self.port
-        self.stop()
-        for conn in list(getattr(self, "_connections", ())):
-            try:
-                conn.shutdown(2)  # socket.SHUT_RDWR
-            except OSError:
-                pass
-
-    def restart(self):
-        """Listen again on the port used before stop_listening() / stop()."""
-        if self._server is not None:
-            return self
-        port = getattr(self, "_last_port", None)
-        saved = self.requested_port
-        if port:
-            self.requested_port = port
-        try:
-            return self.start()
-        finally:
-            self.requested_port = saved
-
-    def _track_connection(self, conn, alive):
-        with self._cond:
-            conns = self.__dict__.setdefault("_connections", set())
-            if alive:
-                conns.add(conn)
-            else:
-                conns.discard(conn)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
     # ----- the verdict ---------------------------------------------------
     def _handle_send(self, query, headers, body):
         """Decide the answer for one /robot/send; record it.  Returns
         (http_status, response dict or bytes)."""
         token = query.get("access_token", "")
-        delay = 0.0
-        with self._cond:
-            robot = self._robots.get(token)
-            if robot is not None:
-                delay = robot.delay
-        if delay:
-            time.sleep(delay)
+        robot = self._delayed_target(token)
         with self._cond:
             now = self.clock()
             record = {"token": token, "time": now, "headers": headers,
                       "query": query}
 
             def reject(errcode, errmsg, http_status=200, injected=False):
-                rec = dict(record, errcode=errcode, errmsg=errmsg,
-                           http_status=http_status, injected=injected,
-                           body=body[:4096].decode("utf-8", "replace"))
-                self._rejected.append(rec)
-                self._cond.notify_all()
+                self._add_rejected(record, body, errcode=errcode, errmsg=errmsg,
+                                   http_status=http_status, injected=injected)
                 if http_status != 200:
                     return http_status, b"injected failure\n"
                 return 200, {"errcode": errcode, "errmsg": errmsg}
@@ -435,164 +310,34 @@ class MockDingTalk:
                 content = message_content(msg)
                 if not any(k in content for k in robot.keywords):
                     return reject(ERR_SECURITY, MSG_KEYWORDS)
-            while robot.sends and robot.sends[0] <= now - self.rate_window:
-                robot.sends.popleft()
-            if len(robot.sends) >= self.rate_limit:
+            if window_count(robot.sends, now, self.rate_window) >= self.rate_limit:
                 robot.blocked_until = now + self.block_seconds
                 return reject(ERR_TOO_FAST, MSG_TOO_FAST)
             robot.sends.append(now)
-            self._accepted.append(dict(record, msgtype=msgtype, json=msg,
-                                       body_bytes=len(body)))
-            self._cond.notify_all()
+            self._add_accepted(dict(record, msgtype=msgtype, json=msg,
+                                    body_bytes=len(body)))
             return 200, {"errcode": OK, "errmsg": "ok"}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "mock-dingtalk/1"
-    timeout = 30  # idle keep-alive connections do not hold a thread forever
-    mock = None   # set per server
-
-    def log_message(self, fmt, *args):
-        if self.mock.verbose:
-            super().log_message(fmt, *args)
-
-    def setup(self):
-        super().setup()
-        self.mock._track_connection(self.connection, True)
-
-    def finish(self):
-        try:
-            super().finish()
-        finally:
-            self.mock._track_connection(self.connection, False)
-
-    def _reply(self, status, payload):
-        if isinstance(payload, (dict, list)):
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            ctype = "application/json;charset=utf-8"
-        else:
-            data = payload
-            ctype = "text/plain"
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _read_body(self):
-        """The request body, or None if it is unreadable / over READ_CAP
-        (the connection is then closed)."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            out = bytearray()
-            for _ in range(100000):
-                line = self.rfile.readline(1024)
-                try:
-                    size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    return None
-                if size == 0:
-                    for _ in range(100):  # trailers until an empty line
-                        if self.rfile.readline(8192) in (b"\r\n", b"\n", b""):
-                            break
-                    return bytes(out)
-                if len(out) + size > READ_CAP:
-                    return None
-                out += self.rfile.read(size)
-                self.rfile.readline(8)
-            return None
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            return None
-        if length < 0 or length > READ_CAP:
-            return None
-        return self.rfile.read(length)
-
-    def do_GET(self):
-        url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        if url.path == "/_received":
-            self._reply(200, self.mock.snapshot(query.get("token")))
-        else:
-            self._reply(404, {"errcode": 404, "errmsg": "not found"})
-
-    def do_POST(self):
-        url = urllib.parse.urlsplit(self.path)
-        body = self._read_body()
-        if body is None:
-            self.close_connection = True
-            self._reply(413, {"errcode": 413, "errmsg": "request unreadable or too large"})
-            return
-        # parse_qsl URL-decodes (and turns "+" into a space, as servers do)
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        if url.path == "/robot/send":
-            status, payload = self.mock._handle_send(query, headers, body)
-            self._reply(status, payload)
-        elif url.path == "/_reset":
-            self.mock.reset()
-            self._reply(200, {"errcode": 0, "errmsg": "ok"})
-        elif url.path == "/_fail_next":
-            try:
-                spec = json.loads(body.decode("utf-8"))
-                self.mock.fail_next(spec["token"], spec.get("count", 1),
-                                    spec.get("errcode", ERR_TOO_FAST),
-                                    spec.get("errmsg"), spec.get("http_status", 200))
-            except (ValueError, KeyError, TypeError) as e:
-                self._reply(400, {"errcode": 400, "errmsg": "bad control: %s" % e})
-                return
-            self._reply(200, {"errcode": 0, "errmsg": "ok"})
-        else:
-            self._reply(404, {"errcode": 404, "errmsg": "not found"})
 
 
 def parse_robot_spec(spec):
     """TOKEN:sign:SECRET | TOKEN:keyword:k1,k2 | TOKEN:open"""
-    token, _, rest = spec.partition(":")
-    mode, _, arg = rest.partition(":")
-    if not token or mode not in ("sign", "keyword", "open"):
-        raise argparse.ArgumentTypeError(
-            "robot must be TOKEN:sign:SECRET, TOKEN:keyword:K1,K2 or TOKEN:open")
-    if mode == "sign":
-        if not arg:
-            raise argparse.ArgumentTypeError("sign mode needs a secret")
-        return token, {"secret": arg}
-    if mode == "keyword":
-        kws = [k for k in arg.split(",") if k]
-        if not kws:
-            raise argparse.ArgumentTypeError("keyword mode needs keywords")
-        return token, {"keywords": kws}
-    return token, {}
+    return parse_security_spec(spec, "robot")
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Mock DingTalk custom robot (127.0.0.1 only)")
-    ap.add_argument("--port", type=int, default=0, help="port (0 = ephemeral)")
+    ap = cli_parser("Mock DingTalk custom robot (127.0.0.1 only)", rate_limit=20,
+                    rate_window=60.0)
     ap.add_argument("--robot", action="append", default=[], type=parse_robot_spec,
                     help="TOKEN:sign:SECRET, TOKEN:keyword:K1,K2 or TOKEN:open (repeatable)")
-    ap.add_argument("--rate-limit", type=int, default=20)
-    ap.add_argument("--rate-window", type=float, default=60.0)
     ap.add_argument("--block-seconds", type=float, default=600.0)
-    ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     mock = MockDingTalk(port=args.port, rate_limit=args.rate_limit,
                         rate_window=args.rate_window, block_seconds=args.block_seconds,
                         verbose=not args.quiet)
     for token, kw in args.robot:
         mock.add_robot(token, **kw)
-    mock.start()
-    print("mock DingTalk listening on %s" % mock.base_url, flush=True)
-    for token in [t for t, _ in args.robot]:
-        print("  robot %s" % mock.url(token), flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        mock.stop()
-    return 0
+    return run_cli(mock, "mock DingTalk listening on {url}",
+                   lambda m: ["robot %s" % m.url(token) for token, _ in args.robot])
 
 
 if __name__ == "__main__":

@@ -70,17 +70,14 @@ CLI, for manual use:
 Python 3 standard library only.  Binds 127.0.0.1 only.
 """
 
-import argparse
 import base64
-import copy
 import hashlib
 import hmac
 import json
-import threading
-import time
 import urllib.parse
-from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from mock_base import (MockHandler, MockServer, Target, cli_parser, parse_security_spec,
+                       run_cli, window_count)
 
 HOOK_PREFIX = "/open-apis/bot/v2/hook/"
 
@@ -108,9 +105,6 @@ MSG_BAD_CARD = "params error, unknown card value"
 MSG_TYPES = ("text", "post", "image", "share_chat", "interactive")
 # Keys whose values are markup, not text a keyword could be found in.
 NOT_TEXT_KEYS = ("tag", "template")
-
-# Hard cap on what we read at all (the real limit is checked separately).
-READ_CAP = 4 * 1024 * 1024
 
 
 def feishu_sign(secret, timestamp):
@@ -160,19 +154,17 @@ def body_problem(msg):
     return None
 
 
-class Bot:
+class Bot(Target):
     """One bot: a token and its security settings."""
 
     def __init__(self, token, secret=None, keywords=None, allowed_ips=None,
                  legacy_success=False):
+        super().__init__()
         self.token = token
         self.secret = secret
         self.keywords = list(keywords or [])
         self.allowed_ips = list(allowed_ips) if allowed_ips is not None else None
         self.legacy_success = legacy_success
-        self.sends = deque()       # times of accepted messages in the last minute
-        self.fail_queue = deque()  # injected failures: dicts
-        self.delay = 0.0           # seconds to wait before answering
 
     def describe(self):
         modes = []
@@ -186,35 +178,50 @@ class Bot:
                 "keywords": list(self.keywords), "allowed_ips": self.allowed_ips}
 
 
-class MockFeishu:
+class _Handler(MockHandler):
+    ok_answer = {"code": 0, "msg": "success"}
+
+    def error_answer(self, status, message):
+        return {"code": status, "msg": message}
+
+    def fail_next_from(self, spec):
+        self.mock.fail_next(spec["token"], spec.get("count", 1),
+                            spec.get("code", ERR_RATE), spec.get("msg"),
+                            spec.get("http_status", 200), spec.get("retry_after"))
+
+    def route(self, method, path, query, headers, body):
+        if method == "POST" and path.startswith(HOOK_PREFIX):
+            token = urllib.parse.unquote(path[len(HOOK_PREFIX):])
+            return self.mock._handle_send(token, self.client_address[0], headers, body)
+        return None
+
+
+class MockFeishu(MockServer):
     """The mock server.  Use as a context manager or call start()/stop().
 
     Parameters shorten the real limits for tests: per_second messages per
     second and per_minute per rate_window seconds; skew is the allowed
     timestamp distance in seconds; clock returns "now" in seconds (pin it to
     test the CHANNELS.md signing vector).
+
+    Records (accepted(token), rejected(token)): accepted ones hold token,
+    time, client, msg_type, json (the parsed body), headers (lower-case
+    keys), body_bytes; rejected ones token, time, client, code, msg,
+    http_status, injected, headers, body (text, may be cut).
     """
+
+    name = "feishu"
+    record_key = "token"
+    handler_class = _Handler
 
     def __init__(self, host="127.0.0.1", port=0, per_second=5, per_minute=100,
                  rate_window=60.0, max_body=20000, skew=3600.0, clock=None, verbose=False):
-        if host != "127.0.0.1":
-            raise ValueError("the mock binds 127.0.0.1 only")
-        self.host = host
-        self.requested_port = port
+        super().__init__(host, port, clock, verbose)
         self.per_second = per_second
         self.per_minute = per_minute
         self.rate_window = rate_window
         self.max_body = max_body
         self.skew = skew
-        self.clock = clock or time.time
-        self.verbose = verbose
-        self._bots = {}
-        self._accepted = []
-        self._rejected = []
-        # re-entrant: wait_for() calls a predicate that calls accepted()
-        self._cond = threading.Condition(threading.RLock())
-        self._server = None
-        self._thread = None
 
     # ----- bots and controls ---------------------------------------------
     def add_bot(self, token, secret=None, keywords=None, allowed_ips=None,
@@ -223,9 +230,8 @@ class MockFeishu:
         allowed_ips= for an IP allowlist (any may be combined; none = open)."""
         if isinstance(keywords, str):
             keywords = [keywords]
-        with self._cond:
-            self._bots[token] = Bot(token, secret, keywords, allowed_ips, legacy_success)
-        return self
+        return self._add_target(token, Bot(token, secret, keywords, allowed_ips,
+                                           legacy_success))
 
     def fail_next(self, token, count=1, code=ERR_RATE, msg=None, http_status=200,
                   retry_after=None):
@@ -237,104 +243,16 @@ class MockFeishu:
             msg = {ERR_RATE: MSG_RATE, ERR_SIGN: MSG_SIGN, ERR_IP: MSG_IP,
                    ERR_KEYWORDS: MSG_KEYWORDS, ERR_BAD_REQUEST: MSG_BAD_REQUEST,
                    ERR_TOKEN: MSG_TOKEN}.get(code, "injected failure")
-        with self._cond:
-            bot = self._bots[token]
-            for _ in range(int(count)):
-                bot.fail_queue.append({"code": code, "msg": msg,
-                                       "http_status": int(http_status),
-                                       "retry_after": retry_after})
+        self._queue_failures(token, count, {"code": code, "msg": msg,
+                                            "http_status": int(http_status),
+                                            "retry_after": retry_after})
 
-    def set_delay(self, token, seconds):
-        """Wait `seconds` before answering each send to `token` (timeouts)."""
-        with self._cond:
-            self._bots[token].delay = float(seconds)
-
-    def reset(self):
-        """Forget records, rate-limit state and injected failures."""
-        with self._cond:
-            self._accepted.clear()
-            self._rejected.clear()
-            for b in self._bots.values():
-                b.sends.clear()
-                b.fail_queue.clear()
-            self._cond.notify_all()
-
-    # ----- records -------------------------------------------------------
-    def accepted(self, token=None):
-        """Deep copies of accepted records, oldest first.  Each record:
-        token, time, client, msg_type, json (the parsed body), headers
-        (lower-case keys), body_bytes."""
-        with self._cond:
-            return [copy.deepcopy(r) for r in self._accepted
-                    if token is None or r["token"] == token]
-
-    def rejected(self, token=None):
-        """Deep copies of rejected records: token, time, client, code, msg,
-        http_status, injected, headers, body (text, may be cut)."""
-        with self._cond:
-            return [copy.deepcopy(r) for r in self._rejected
-                    if token is None or r["token"] == token]
-
-    def messages(self, token=None):
-        """Just the parsed JSON bodies of accepted messages."""
-        return [r["json"] for r in self.accepted(token)]
-
-    def wait_for(self, predicate, timeout=10.0):
-        """Wait until predicate(mock) is true (re-checked on every request and
-        at least every 0.2 s); return its last value.  Never waits longer
-        than `timeout` seconds."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate(self)
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return value
-                self._cond.wait(min(left, 0.2))
-
-    def snapshot(self, token=None):
-        return {"accepted": self.accepted(token), "rejected": self.rejected(token),
-                "bots": [b.describe() for b in self._bots.values()]}
-
-    # ----- server --------------------------------------------------------
-    @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
-    def base_url(self):
-        return "http://127.0.0.1:%d" % self.port
+    def _snapshot_extra(self):
+        return {"bots": [b.describe() for b in self._targets.values()]}
 
     def url(self, token):
         """The webhook URL herald is configured with."""
         return self.base_url + HOOK_PREFIX + urllib.parse.quote(token, safe="")
-
-    def start(self):
-        class Handler(_Handler):
-            pass
-        Handler.mock = self
-        self._server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name="mock-feishu", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
 
     # ----- the verdict ---------------------------------------------------
     def _signature_ok(self, bot, msg, now):
@@ -349,30 +267,21 @@ class MockFeishu:
             got.encode("utf-8"), feishu_sign(bot.secret, ts).encode("utf-8"))
 
     def _rate_limited(self, bot, now):
-        while bot.sends and bot.sends[0] <= now - self.rate_window:
-            bot.sends.popleft()
+        in_window = window_count(bot.sends, now, self.rate_window)
         last_second = sum(1 for t in bot.sends if t > now - 1.0)
-        return last_second >= self.per_second or len(bot.sends) >= self.per_minute
+        return last_second >= self.per_second or in_window >= self.per_minute
 
     def _handle_send(self, token, client, headers, body):
         """Decide the answer for one hook request; record it.  Returns
         (http_status, response dict or bytes, extra headers)."""
-        delay = 0.0
-        with self._cond:
-            bot = self._bots.get(token)
-            if bot is not None:
-                delay = bot.delay
-        if delay:
-            time.sleep(delay)
+        bot = self._delayed_target(token)
         with self._cond:
             now = self.clock()
             record = {"token": token, "time": now, "client": client, "headers": headers}
 
             def reject(code, msg, http_status=200, injected=False, retry_after=None):
-                self._rejected.append(dict(record, code=code, msg=msg, http_status=http_status,
-                                           injected=injected,
-                                           body=body[:4096].decode("utf-8", "replace")))
-                self._cond.notify_all()
+                self._add_rejected(record, body, code=code, msg=msg, http_status=http_status,
+                                   injected=injected)
                 extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
                 if http_status != 200:
                     return http_status, b"injected failure\n", extra
@@ -405,150 +314,31 @@ class MockFeishu:
             if self._rate_limited(bot, now):
                 return reject(ERR_RATE, MSG_RATE)
             bot.sends.append(now)
-            self._accepted.append(dict(record, msg_type=msg["msg_type"], json=msg,
-                                       body_bytes=len(body)))
-            self._cond.notify_all()
+            self._add_accepted(dict(record, msg_type=msg["msg_type"], json=msg,
+                                    body_bytes=len(body)))
             if bot.legacy_success:
                 return 200, {"Extra": None, "StatusCode": 0, "StatusMessage": "success"}, {}
             return 200, {"code": OK, "data": {}, "msg": "success"}, {}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "mock-feishu/1"
-    timeout = 30  # idle keep-alive connections do not hold a thread forever
-    mock = None   # set per server
-
-    def log_message(self, fmt, *args):
-        if self.mock.verbose:
-            super().log_message(fmt, *args)
-
-    def _reply(self, status, payload, extra_headers=None):
-        if isinstance(payload, (dict, list)):
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            ctype = "application/json; charset=utf-8"
-        else:
-            data = payload
-            ctype = "text/plain"
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (extra_headers or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _read_body(self):
-        """The request body, or None if it is unreadable / over READ_CAP
-        (the connection is then closed)."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            out = bytearray()
-            for _ in range(100000):
-                line = self.rfile.readline(1024)
-                try:
-                    size = int(line.split(b";")[0].strip(), 16)
-                except ValueError:
-                    return None
-                if size == 0:
-                    for _ in range(100):  # trailers until an empty line
-                        if self.rfile.readline(8192) in (b"\r\n", b"\n", b""):
-                            break
-                    return bytes(out)
-                if len(out) + size > READ_CAP:
-                    return None
-                out += self.rfile.read(size)
-                self.rfile.readline(8)
-            return None
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            return None
-        if length < 0 or length > READ_CAP:
-            return None
-        return self.rfile.read(length)
-
-    def do_GET(self):
-        url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query, keep_blank_values=True))
-        if url.path == "/_received":
-            self._reply(200, self.mock.snapshot(query.get("token")))
-        else:
-            self._reply(404, {"code": 404, "msg": "not found"})
-
-    def do_POST(self):
-        url = urllib.parse.urlsplit(self.path)
-        body = self._read_body()
-        if body is None:
-            self.close_connection = True
-            self._reply(413, {"code": 413, "msg": "request unreadable or too large"})
-            return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        if url.path.startswith(HOOK_PREFIX):
-            token = urllib.parse.unquote(url.path[len(HOOK_PREFIX):])
-            status, payload, extra = self.mock._handle_send(
-                token, self.client_address[0], headers, body)
-            self._reply(status, payload, extra)
-        elif url.path == "/_reset":
-            self.mock.reset()
-            self._reply(200, {"code": 0, "msg": "success"})
-        elif url.path == "/_fail_next":
-            try:
-                spec = json.loads(body.decode("utf-8"))
-                self.mock.fail_next(spec["token"], spec.get("count", 1),
-                                    spec.get("code", ERR_RATE), spec.get("msg"),
-                                    spec.get("http_status", 200), spec.get("retry_after"))
-            except (ValueError, KeyError, TypeError) as e:
-                self._reply(400, {"code": 400, "msg": "bad control: %s" % e})
-                return
-            self._reply(200, {"code": 0, "msg": "success"})
-        else:
-            self._reply(404, {"code": 404, "msg": "not found"})
-
-
 def parse_bot_spec(spec):
     """TOKEN:sign:SECRET | TOKEN:keyword:k1,k2 | TOKEN:open"""
-    token, _, rest = spec.partition(":")
-    mode, _, arg = rest.partition(":")
-    if not token or mode not in ("sign", "keyword", "open"):
-        raise argparse.ArgumentTypeError(
-            "bot must be TOKEN:sign:SECRET, TOKEN:keyword:K1,K2 or TOKEN:open")
-    if mode == "sign":
-        if not arg:
-            raise argparse.ArgumentTypeError("sign mode needs a secret")
-        return token, {"secret": arg}
-    if mode == "keyword":
-        kws = [k for k in arg.split(",") if k]
-        if not kws:
-            raise argparse.ArgumentTypeError("keyword mode needs keywords")
-        return token, {"keywords": kws}
-    return token, {}
+    return parse_security_spec(spec, "bot")
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Mock Feishu custom bot (127.0.0.1 only)")
-    ap.add_argument("--port", type=int, default=0, help="port (0 = ephemeral)")
+    ap = cli_parser("Mock Feishu custom bot (127.0.0.1 only)")
     ap.add_argument("--bot", action="append", default=[], type=parse_bot_spec,
                     help="TOKEN:sign:SECRET, TOKEN:keyword:K1,K2 or TOKEN:open (repeatable)")
     ap.add_argument("--per-second", type=int, default=5)
     ap.add_argument("--per-minute", type=int, default=100)
-    ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     mock = MockFeishu(port=args.port, per_second=args.per_second, per_minute=args.per_minute,
                       verbose=not args.quiet)
     for token, kw in args.bot:
         mock.add_bot(token, **kw)
-    mock.start()
-    print("mock Feishu listening on %s" % mock.base_url, flush=True)
-    for token, _ in args.bot:
-        print("  bot %s" % mock.url(token), flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        mock.stop()
-    return 0
+    return run_cli(mock, "mock Feishu listening on {url}",
+                   lambda m: ["bot %s" % m.url(token) for token, _ in args.bot])
 
 
 if __name__ == "__main__":

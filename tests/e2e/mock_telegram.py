@@ -54,19 +54,16 @@ Python 3 standard library only.  Binds 127.0.0.1 only.
 """
 
 import argparse
-import copy
 import json
 import math
 import re
-import threading
-import time
 import urllib.parse
 from collections import deque
 from html.parser import HTMLParser
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from mock_base import MockHandler, MockServer, Target, cli_parser, run_cli, window_count
 
 MAX_TEXT = 4096
-READ_CAP = 4 * 1024 * 1024
 TOKEN_RE = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
 # tag -> attributes Telegram accepts on it
 ALLOWED_TAGS = {
@@ -157,38 +154,64 @@ def parse_html(text):
     return "".join(p.plain), p.links, p.tags
 
 
-class Bot:
+class Bot(Target):
     def __init__(self, token):
+        super().__init__()
         self.token = token
         self.chats = {}           # str(chat id) -> state
         self.migrate_to = {}      # str(chat id) -> new id
-        self.fail_queue = deque()
-        self.delay = 0.0
 
 
-class MockTelegram:
+class _Handler(MockHandler):
+    json_type = "application/json"
+    text_type = "text/html"
+    ok_answer = {"ok": True}
+    too_large_message = "Request Entity Too Large"
+    not_found_message = "Not Found"
+
+    def error_answer(self, status, message):
+        return {"ok": False, "error_code": status, "description": message}
+
+    def log_request(self, code="-", size="-"):
+        # the request line holds the token: log the method and status only
+        if self.mock.verbose:
+            self.log_message("%s %s", self.command, code)
+
+    def fail_next_from(self, spec):
+        self.mock.fail_next(spec["token"], spec.get("count", 1),
+                            spec.get("error_code", 500),
+                            spec.get("description", "Internal Server Error"),
+                            spec.get("retry_after"), spec.get("raw_status"))
+
+    def route(self, method, path, query, headers, body):
+        parts = path.split("/")
+        if method == "POST" and len(parts) == 3 and parts[1].startswith("bot"):
+            token = urllib.parse.unquote(parts[1][3:])
+            return self.mock._handle(token, parts[2], headers, body)
+        return None
+
+
+class MockTelegram(MockServer):
     """The mock server.  Use as a context manager or call start()/stop().
     rate_limit messages per rate_window seconds per chat; clock returns
-    "now" in seconds (tests may pin it)."""
+    "now" in seconds (tests may pin it).
+
+    Records (accepted(token), rejected(token)): accepted ones hold token,
+    chat_id, time, json, headers, plain, links, tags, message_id; rejected
+    ones token, time, status, error_code, description, injected, headers,
+    body."""
+
+    name = "telegram"
+    record_key = "token"
+    handler_class = _Handler
 
     def __init__(self, host="127.0.0.1", port=0, rate_limit=20, rate_window=60.0,
                  clock=None, verbose=False):
-        if host != "127.0.0.1":
-            raise ValueError("the mock binds 127.0.0.1 only")
-        self.host = host
-        self.requested_port = port
+        super().__init__(host, port, clock, verbose)
         self.rate_limit = rate_limit
         self.rate_window = rate_window
-        self.clock = clock or time.time
-        self.verbose = verbose
-        self._bots = {}
         self._sends = {}          # (token, chat) -> deque of times
-        self._accepted = []
-        self._rejected = []
         self._next_id = 1
-        self._cond = threading.Condition(threading.RLock())
-        self._server = None
-        self._thread = None
 
     # ----- bots, chats and controls --------------------------------------
     def add_bot(self, token, *chats):
@@ -196,7 +219,7 @@ class MockTelegram:
         if not TOKEN_RE.match(token):
             raise ValueError("a token is <digits>:<secret>")
         with self._cond:
-            bot = self._bots.setdefault(token, Bot(token))
+            bot = self._targets.setdefault(token, Bot(token))
             for chat in chats:
                 bot.chats[str(chat)] = "ok"
         return self
@@ -206,7 +229,7 @@ class MockTelegram:
         if state not in CHAT_STATES:
             raise ValueError("state must be one of %s" % ", ".join(CHAT_STATES))
         with self._cond:
-            bot = self._bots[token]
+            bot = self._targets[token]
             bot.chats[str(chat)] = state
             if migrate_to is not None:
                 bot.migrate_to[str(chat)] = migrate_to
@@ -216,107 +239,25 @@ class MockTelegram:
         """The next `count` sends with `token` are answered with that error
         (JSON), or with a non-JSON body and HTTP raw_status when given (a
         proxy in the way)."""
-        with self._cond:
-            for _ in range(int(count)):
-                self._bots[token].fail_queue.append(
-                    {"error_code": int(error_code), "description": description,
-                     "retry_after": retry_after, "raw_status": raw_status})
+        self._queue_failures(token, count, {"error_code": int(error_code),
+                                            "description": description,
+                                            "retry_after": retry_after,
+                                            "raw_status": raw_status})
 
-    def set_delay(self, token, seconds):
-        with self._cond:
-            self._bots[token].delay = float(seconds)
-
-    def reset(self):
-        with self._cond:
-            self._accepted.clear()
-            self._rejected.clear()
-            self._sends.clear()
-            for b in self._bots.values():
-                b.fail_queue.clear()
-            self._cond.notify_all()
-
-    # ----- records -------------------------------------------------------
-    def accepted(self, token=None):
-        """Deep copies of accepted records: token, chat_id, time, json,
-        headers, plain, links, tags, message_id."""
-        with self._cond:
-            return [copy.deepcopy(r) for r in self._accepted if token in (None, r["token"])]
-
-    def rejected(self, token=None):
-        """Deep copies of rejected records: token, time, status, error_code,
-        description, injected, headers, body."""
-        with self._cond:
-            return [copy.deepcopy(r) for r in self._rejected if token in (None, r["token"])]
-
-    def wait_for(self, predicate, timeout=10.0):
-        """Wait until predicate(mock) is true (re-checked on every request and
-        at least every 0.2 s); return its last value.  Bounded by timeout."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate(self)
-                if value:
-                    return value
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return value
-                self._cond.wait(min(left, 0.2))
-
-    def snapshot(self, token=None):
-        return {"accepted": self.accepted(token), "rejected": self.rejected(token)}
-
-    # ----- server --------------------------------------------------------
-    @property
-    def port(self):
-        return self._server.server_address[1]
-
-    @property
-    def base_url(self):
-        """What herald's api_url option is set to."""
-        return "http://127.0.0.1:%d" % self.port
-
-    def start(self):
-        class Handler(_Handler):
-            pass
-        Handler.mock = self
-        self._server = ThreadingHTTPServer((self.host, self.requested_port), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name="mock-telegram", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self):
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._thread.join(timeout=5)
-            self._server = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
+    def _reset_state(self):
+        self._sends.clear()
 
     # ----- the verdict ---------------------------------------------------
     def _handle(self, token, method, headers, body):
         """(http status, answer dict or bytes, extra headers)."""
-        with self._cond:
-            bot = self._bots.get(token)
-            delay = bot.delay if bot else 0.0
-        if delay:
-            time.sleep(delay)
+        bot = self._delayed_target(token)
         with self._cond:
             now = self.clock()
             record = {"token": token, "time": now, "headers": headers}
 
             def reject(code, description, parameters=None, injected=False, extra=None):
-                self._rejected.append(dict(record, status=code, error_code=code,
-                                           description=description, injected=injected,
-                                           body=body[:4096].decode("utf-8", "replace")))
-                self._cond.notify_all()
+                self._add_rejected(record, body, status=code, error_code=code,
+                                   description=description, injected=injected)
                 answer = {"ok": False, "error_code": code, "description": description}
                 if parameters:
                     answer["parameters"] = parameters
@@ -334,9 +275,8 @@ class MockTelegram:
                     extra["Retry-After"] = str(f["retry_after"])
                     params = {"retry_after": f["retry_after"]}
                 if f["raw_status"]:
-                    self._rejected.append(dict(record, status=f["raw_status"], error_code=None,
-                                               description="raw", injected=True, body=""))
-                    self._cond.notify_all()
+                    self._add_rejected(record, b"", status=f["raw_status"], error_code=None,
+                                       description="raw", injected=True)
                     return f["raw_status"], b"<html>bad gateway</html>", extra
                 return reject(f["error_code"], f["description"], params, True, extra)
             try:
@@ -374,101 +314,18 @@ class MockTelegram:
             if utf16_len(plain) > MAX_TEXT:
                 return reject(400, "Bad Request: message is too long")
             sends = self._sends.setdefault((token, chat), deque())
-            while sends and sends[0] <= now - self.rate_window:
-                sends.popleft()
-            if len(sends) >= self.rate_limit:
+            if window_count(sends, now, self.rate_window) >= self.rate_limit:
                 wait = max(1, math.ceil(sends[0] + self.rate_window - now))
                 return reject(429, "Too Many Requests: retry after %d" % wait,
                               {"retry_after": wait}, extra={"Retry-After": str(wait)})
             sends.append(now)
             message_id = self._next_id
             self._next_id += 1
-            self._accepted.append(dict(record, chat_id=chat, json=msg, plain=plain,
-                                       links=links, tags=tags, message_id=message_id))
-            self._cond.notify_all()
+            self._add_accepted(dict(record, chat_id=chat, json=msg, plain=plain,
+                                    links=links, tags=tags, message_id=message_id))
             return 200, {"ok": True, "result": {
                 "message_id": message_id, "date": int(now),
                 "chat": {"id": msg["chat_id"]}, "text": plain}}, {}
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "mock-telegram/1"
-    timeout = 30
-    mock = None
-
-    def log_request(self, code="-", size="-"):
-        # the request line holds the token: log the method and status only
-        if self.mock.verbose:
-            self.log_message("%s %s", self.command, code)
-
-    def log_message(self, fmt, *args):
-        if self.mock.verbose:
-            super().log_message(fmt, *args)
-
-    def _reply(self, status, payload, extra=None):
-        if isinstance(payload, (dict, list)):
-            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-            ctype = "application/json"
-        else:
-            data = payload
-            ctype = "text/html"
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
-        for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _read_body(self):
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            return None
-        if length < 0 or length > READ_CAP:
-            return None
-        return self.rfile.read(length)
-
-    def do_GET(self):
-        url = urllib.parse.urlsplit(self.path)
-        query = dict(urllib.parse.parse_qsl(url.query))
-        if url.path == "/_received":
-            self._reply(200, self.mock.snapshot(query.get("token")))
-        else:
-            self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
-
-    def do_POST(self):
-        url = urllib.parse.urlsplit(self.path)
-        body = self._read_body()
-        if body is None:
-            self.close_connection = True
-            self._reply(413, {"ok": False, "error_code": 413,
-                              "description": "Request Entity Too Large"})
-            return
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        parts = url.path.split("/")
-        if len(parts) == 3 and parts[1].startswith("bot"):
-            token = urllib.parse.unquote(parts[1][3:])
-            status, answer, extra = self.mock._handle(token, parts[2], headers, body)
-            self._reply(status, answer, extra)
-        elif url.path == "/_reset":
-            self.mock.reset()
-            self._reply(200, {"ok": True})
-        elif url.path == "/_fail_next":
-            try:
-                spec = json.loads(body.decode("utf-8"))
-                self.mock.fail_next(spec["token"], spec.get("count", 1),
-                                    spec.get("error_code", 500),
-                                    spec.get("description", "Internal Server Error"),
-                                    spec.get("retry_after"), spec.get("raw_status"))
-            except (ValueError, KeyError, TypeError) as e:
-                self._reply(400, {"ok": False, "error_code": 400,
-                                  "description": "bad control: %s" % e})
-                return
-            self._reply(200, {"ok": True})
-        else:
-            self._reply(404, {"ok": False, "error_code": 404, "description": "Not Found"})
 
 
 def parse_bot_spec(spec):
@@ -480,28 +337,15 @@ def parse_bot_spec(spec):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description="Mock Telegram Bot API (127.0.0.1 only)")
-    ap.add_argument("--port", type=int, default=0, help="port (0 = ephemeral)")
+    ap = cli_parser("Mock Telegram Bot API (127.0.0.1 only)", rate_limit=20, rate_window=60.0)
     ap.add_argument("--bot", action="append", default=[], type=parse_bot_spec,
                     help="TOKEN=CHAT,CHAT (repeatable)")
-    ap.add_argument("--rate-limit", type=int, default=20)
-    ap.add_argument("--rate-window", type=float, default=60.0)
-    ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     mock = MockTelegram(port=args.port, rate_limit=args.rate_limit,
                         rate_window=args.rate_window, verbose=not args.quiet)
     for token, chats in args.bot:
         mock.add_bot(token, *chats)
-    mock.start()
-    print("mock Telegram Bot API listening on %s (api_url)" % mock.base_url, flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        mock.stop()
-    return 0
+    return run_cli(mock, "mock Telegram Bot API listening on {url} (api_url)")
 
 
 if __name__ == "__main__":
