@@ -63,4 +63,30 @@ static herald_verdict fixture_classify(const herald_channel *channel, void *inst
     return verdict;
 }
 
+/* Structural UTF-8 check for cut texts: lead bytes and continuation bytes
+ * line up and no sequence runs past the end. */
+static inline int is_valid_utf8(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        size_t continuations;
+        if (s[i] < 0x80)
+            continuations = 0;
+        else if ((s[i] & 0xE0) == 0xC0)
+            continuations = 1;
+        else if ((s[i] & 0xF0) == 0xE0)
+            continuations = 2;
+        else if ((s[i] & 0xF8) == 0xF0)
+            continuations = 3;
+        else
+            return 0;
+        if (continuations > 0 && i + continuations >= len)
+            return 0;
+        for (size_t k = 1; k <= continuations; k++)
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+        i += continuations + 1;
+    }
+    return 1;
+}
+
 #endif

@@ -32,30 +32,6 @@ static int prepare(void *hook, const herald_message *msg, herald_request *req, c
     return channel()->prepare(hook, msg, req, err, err_cap);
 }
 
-static int is_valid_utf8(const unsigned char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        size_t continuations;
-        if (s[i] < 0x80)
-            continuations = 0;
-        else if ((s[i] & 0xE0) == 0xC0)
-            continuations = 1;
-        else if ((s[i] & 0xF0) == 0xE0)
-            continuations = 2;
-        else if ((s[i] & 0xF8) == 0xF0)
-            continuations = 3;
-        else
-            return 0;
-        if (continuations > 0 && i + continuations >= len)
-            return 0;
-        for (size_t k = 1; k <= continuations; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-        i += continuations + 1;
-    }
-    return 1;
-}
-
 /* Length in UTF-16 code units, how Slack counts characters. */
 static size_t utf16_len(const char *s)
 {

@@ -53,31 +53,6 @@ static void prepare(void *instance, const herald_message *msg, prepared *out)
     out->rc = channel()->prepare(instance, msg, &out->req, out->err, sizeof out->err);
 }
 
-/* Structural check: lead bytes and continuation bytes line up. */
-static int is_valid_utf8(const unsigned char *s, size_t len)
-{
-    for (size_t i = 0; i < len;) {
-        size_t continuations;
-        if (s[i] < 0x80)
-            continuations = 0;
-        else if ((s[i] & 0xE0) == 0xC0)
-            continuations = 1;
-        else if ((s[i] & 0xF0) == 0xE0)
-            continuations = 2;
-        else if ((s[i] & 0xF8) == 0xF0)
-            continuations = 3;
-        else
-            return 0;
-        if (i + continuations >= len && continuations > 0)
-            return 0;
-        for (size_t k = 1; k <= continuations; k++)
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-        i += continuations + 1;
-    }
-    return 1;
-}
-
 static const char NATIVE_BODY[] =
     "{\"status\":\"firing\",\"receiver\":\"ops\",\"title\":\"[故障] HostDown\","
     "\"alerts\":[{\"labels\":{\"alertname\":\"HostDown\"}}]}";
