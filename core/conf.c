@@ -735,17 +735,20 @@ static int read_delivery_section(loader *ld)
     int rc = 0;
     if (!lua_isnil(L, -1)) {
         static const char *const keys[] = {"timeout", "retry_initial", "retry_max_delay",
-                                           "max_age", "max_in_flight"};
-        long long in_flight = d->max_in_flight;
-        rc = expect_table(ld, "delivery") || check_keys(ld, "delivery", keys, 5) ||
+                                           "max_age", "max_in_flight", "max_unrecorded"};
+        long long in_flight = d->max_in_flight, unrecorded = d->max_unrecorded;
+        rc = expect_table(ld, "delivery") || check_keys(ld, "delivery", keys, 6) ||
              read_quantity_field(ld, "delivery", "timeout", 0, &d->request_timeout_ms, NULL) ||
              read_quantity_field(ld, "delivery", "retry_initial", 0, &d->retry_initial_ms, NULL) ||
              read_quantity_field(ld, "delivery", "retry_max_delay", 0, &d->retry_max_delay_ms,
                                  NULL) ||
              read_quantity_field(ld, "delivery", "max_age", 0, &d->max_age_ms, NULL) ||
              read_integer_field(ld, "delivery.max_in_flight", "max_in_flight", 1, 1024,
-                                &in_flight);
+                                &in_flight) ||
+             read_integer_field(ld, "delivery.max_unrecorded", "max_unrecorded", 1, 65536,
+                                &unrecorded);
         d->max_in_flight = (unsigned)in_flight;
+        d->max_unrecorded = (unsigned)unrecorded;
         if (!rc && d->request_timeout_ms < 100)
             rc = fail_at(ld, "delivery.timeout", "expected at least 100ms");
         if (!rc && d->retry_initial_ms < 10)
@@ -778,6 +781,7 @@ static void set_defaults(config *c)
     c->delivery.retry_max_delay_ms = 300000;
     c->delivery.max_age_ms = 24LL * 3600 * 1000;
     c->delivery.max_in_flight = 64;
+    c->delivery.max_unrecorded = 256;
 }
 
 static void resolve_data_dir(config *c)

@@ -70,7 +70,7 @@ struct dispatcher {
     pthread_t thread;
     atomic_int stopping;
     int64_t drain_deadline_ms;
-    unsigned in_flight;
+    unsigned in_flight;            /* notifications in active transfers */
     transfer *active;
     held_queue *held;
     rate_limits *limits;
@@ -83,7 +83,7 @@ static void track(dispatcher *d, transfer *t)
     if (d->active)
         d->active->prev = t;
     d->active = t;
-    d->in_flight++;
+    d->in_flight += t->len;
 }
 
 static void untrack(dispatcher *d, transfer *t)
@@ -94,7 +94,7 @@ static void untrack(dispatcher *d, transfer *t)
         d->active = t->next;
     if (t->next)
         t->next->prev = t->prev;
-    d->in_flight--;
+    d->in_flight -= t->len;
 }
 
 static held_queue *held_for(dispatcher *d, const char *receiver)
@@ -494,11 +494,20 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
     }
 }
 
+/* Room for one more request: under max_in_flight open requests, and
+ * under max_unrecorded sent messages whose outcome is not on disk yet,
+ * so that a crash sends at most that many twice. */
+static int has_free_slot(dispatcher *d, const delivery_settings *ds, int wake_when_one_settles)
+{
+    return d->in_flight < ds->max_in_flight &&
+           d->in_flight + outbox_unsettled(d->box, wake_when_one_settles) < ds->max_unrecorded;
+}
+
 /* Sends what held notifications their targets' limits allow now: one by
  * one while the free slots suffice, as digests once more wait than the
  * slots left in the window (less a reserve). Returns when to look again
  * (-1: no need). */
-static int64_t dispatch_held(dispatcher *d, int64_t now, unsigned limit)
+static int64_t dispatch_held(dispatcher *d, int64_t now)
 {
     int64_t next_wake = -1;
     generation *g = generation_acquire();
@@ -512,7 +521,14 @@ static int64_t dispatch_held(dispatcher *d, int64_t now, unsigned limit)
             q->len = 0;
         }
         size_t targets = r ? channel_targets(r->channel, r->instance) : 0;
-        while (q->len && d->in_flight < limit) {
+        while (q->len) {
+            if (!has_free_slot(d, &g->conf.delivery, 0)) {
+                /* Woken when an outcome reaches the disk; at once if one
+                 * did meanwhile. */
+                if (has_free_slot(d, &g->conf.delivery, 1))
+                    next_wake = now;
+                break;
+            }
             size_t best = 0;
             int64_t best_slot = INT64_MAX;
             unsigned free_slots = 0;
@@ -654,17 +670,11 @@ static void *run(void *arg)
         int stopping = atomic_load(&d->stopping);
         if (stopping && now >= d->drain_deadline_ms)
             break;
-        unsigned limit = 64;
-        generation *g = generation_acquire();
-        if (g) {
-            limit = g->conf.delivery.max_in_flight;
-            generation_unref(g);
-        }
         int64_t next_due = -1;
         notification *n;
         while ((n = outbox_take_due(d->box, now, &next_due)))
             hold(d, n);
-        int64_t next_wake = dispatch_held(d, now, limit);
+        int64_t next_wake = dispatch_held(d, now);
         /* Stopping: what is in flight finishes and what can go now goes;
          * what would have to wait (a backoff, a paused or full target)
          * stays in the store for the next start. */

@@ -14,6 +14,8 @@ struct outbox {
     store *durable;
     size_t reserved;     /* capacity held by puts waiting for their commit */
     outbox_stats stats;
+    size_t unsettled;    /* outcomes handed to the store, not yet on disk */
+    int settle_waiter;   /* the dispatcher waits for one of them */
     uint64_t next_id;
     void (*wakeup)(void *ctx);
     void *wakeup_ctx;
@@ -167,10 +169,44 @@ notification *outbox_take_due(outbox *box, int64_t now_ms, int64_t *next_due_ms)
     return n;
 }
 
+static void outcome_written(void *ctx, int failed, const char *error)
+{
+    (void)failed;
+    (void)error;
+    outbox *box = ctx;
+    pthread_mutex_lock(&box->lock);
+    box->unsettled--;
+    int wake_dispatcher = box->settle_waiter;
+    box->settle_waiter = 0;
+    pthread_mutex_unlock(&box->lock);
+    if (wake_dispatcher)
+        wake(box);
+}
+
+/* Counted before the hand-over: the writer may answer at once. */
+static void count_unsettled(outbox *box)
+{
+    pthread_mutex_lock(&box->lock);
+    box->unsettled++;
+    pthread_mutex_unlock(&box->lock);
+}
+
+size_t outbox_unsettled(outbox *box, int wake_when_one_settles)
+{
+    pthread_mutex_lock(&box->lock);
+    size_t n = box->unsettled;
+    if (n && wake_when_one_settles)
+        box->settle_waiter = 1;
+    pthread_mutex_unlock(&box->lock);
+    return n;
+}
+
 void outbox_retry(outbox *box, notification *n)
 {
-    if (box->durable)
-        store_mark_retry(box->durable, n);
+    if (box->durable) {
+        count_unsettled(box);
+        store_mark_retry(box->durable, n, outcome_written, box);
+    }
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     insert_sorted(box, n);
@@ -179,14 +215,18 @@ void outbox_retry(outbox *box, notification *n)
 
 void outbox_note_retry(outbox *box, const notification *n)
 {
-    if (box->durable)
-        store_mark_retry(box->durable, n);
+    if (box->durable) {
+        count_unsettled(box);
+        store_mark_retry(box->durable, n, outcome_written, box);
+    }
 }
 
 void outbox_delivered(outbox *box, notification *n)
 {
-    if (box->durable)
-        store_mark_delivered(box->durable, n);
+    if (box->durable) {
+        count_unsettled(box);
+        store_mark_delivered(box->durable, n, outcome_written, box);
+    }
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     box->stats.delivered++;
@@ -199,8 +239,10 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
     log_error(n->receiver, "dead letter: notification %llu (%s, %zu alert%s) after %u attempt%s: %s",
               (unsigned long long)n->id, n->status, n->alert_count, n->alert_count == 1 ? "" : "s",
               n->attempts, n->attempts == 1 ? "" : "s", reason);
-    if (box->durable)
-        store_mark_dead(box->durable, n, reason);
+    if (box->durable) {
+        count_unsettled(box);
+        store_mark_dead(box->durable, n, reason, outcome_written, box);
+    }
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     box->stats.dead_letters++;

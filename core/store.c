@@ -449,14 +449,15 @@ static void *writer_main(void *arg)
             int failed = write_batch(s, jobs);
             /* Commits are answered (a refusal makes the sender retry);
              * delivery results are written again until the disk takes
-             * them, or a restart would resend or lose track of them. */
+             * them, or a restart would resend or lose track of them, and
+             * are answered once written (or given up at stop). */
             job *again = NULL, *last = NULL;
             size_t kept = 0;
             for (job *j = jobs, *next; j; j = next) {
                 next = j->next;
-                if (j->kind == JOB_COMMIT) {
+                if (!failed || stopping || j->kind == JOB_COMMIT) {
                     j->done(j->done_ctx, j->failed, j->error);
-                } else if (failed && !stopping) {
+                } else {
                     j->failed = 0;
                     j->next = NULL;
                     if (last)
@@ -533,10 +534,13 @@ void store_commit(store *s, notification **items, size_t n, store_committed_fn d
     hand_over(s, j);
 }
 
-static void mark(store *s, job_kind kind, const notification *n, int64_t at_ms, const char *text)
+static void mark(store *s, job_kind kind, const notification *n, int64_t at_ms, const char *text,
+                 store_committed_fn done, void *ctx)
 {
     job *j = xcalloc(1, sizeof *j);
     j->kind = kind;
+    j->done = done;
+    j->done_ctx = ctx;
     j->id = n->id;
     j->attempts = n->attempts;
     j->at_ms = at_ms;
@@ -544,19 +548,20 @@ static void mark(store *s, job_kind kind, const notification *n, int64_t at_ms, 
     hand_over(s, j);
 }
 
-void store_mark_delivered(store *s, const notification *n)
+void store_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx)
 {
-    mark(s, JOB_DELIVERED, n, wall_ms(), NULL);
+    mark(s, JOB_DELIVERED, n, wall_ms(), NULL, done, ctx);
 }
 
-void store_mark_retry(store *s, const notification *n)
+void store_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx)
 {
-    mark(s, JOB_RETRY, n, n->next_attempt_ms, n->last_error);
+    mark(s, JOB_RETRY, n, n->next_attempt_ms, n->last_error, done, ctx);
 }
 
-void store_mark_dead(store *s, const notification *n, const char *reason)
+void store_mark_dead(store *s, const notification *n, const char *reason,
+                     store_committed_fn done, void *ctx)
 {
-    mark(s, JOB_DEAD, n, wall_ms(), reason);
+    mark(s, JOB_DEAD, n, wall_ms(), reason, done, ctx);
 }
 
 void store_close(store *s)

@@ -45,10 +45,14 @@ typedef void (*store_committed_fn)(void *ctx, int failed, const char *error);
  * stored: its id stays 0. The items must stay alive until `done`. */
 void store_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);
 
-/* Delivery results, recorded in the background. */
-void store_mark_delivered(store *s, const notification *n);
-void store_mark_retry(store *s, const notification *n);
-void store_mark_dead(store *s, const notification *n, const char *reason);
+/* Delivery results, recorded in the background: `done` runs on the writer
+ * thread once the result is on disk (a failed write is tried again until
+ * it is), or with failed = 1 if the store closes first. Until then a
+ * crash would send the notification again. */
+void store_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx);
+void store_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx);
+void store_mark_dead(store *s, const notification *n, const char *reason,
+                     store_committed_fn done, void *ctx);
 
 /* Every notification still to deliver (after a restart), oldest first.
  * Before store_start: it uses the connection the writer then owns. */

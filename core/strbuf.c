@@ -154,6 +154,10 @@ void sb_reset(strbuf *sb)
 char *sb_take(strbuf *sb)
 {
     char *p = sb->data ? sb->data : xstrdup("");
+    /* A taken string usually outlives its building (a queued message can
+     * wait for minutes): give the doubling's slack back. */
+    if (sb->cap > sb->len + 1 + 64)
+        p = xrealloc(p, sb->len + 1);
     sb->data = NULL;
     sb->len = sb->cap = 0;
     return p;

@@ -100,14 +100,18 @@ def test_kill9_under_load_loses_no_acknowledged_notification(herald_factory):
     after ~100 acknowledgements; restart on the same data_dir: every post
     answered 200 is delivered (alerts are told apart by name: one alert, one
     fingerprint, one notification per post), and no more than
-    max_in_flight notifications are delivered twice."""
-    total, max_in_flight = 300, 16
+    max_unrecorded notifications are delivered twice: a message counts
+    against it from its send until its outcome is on disk, so the bound
+    holds however far the store's writer lags behind the deliveries (with
+    16 requests open at once it would not if only open requests counted)."""
+    total, max_in_flight, max_unrecorded = 300, 16, 8
     mock = MockDingTalk(rate_limit=10 ** 6)  # the mock's rate limit effectively off
     mock.add_signed(T1, DT_SECRET)
     mock.start()
     try:
         h = start(herald_factory, {"ops": ops(mock, rate_per_minute=0)},
                   extra={"delivery": {"max_in_flight": max_in_flight,
+                                      "max_unrecorded": max_unrecorded,
                                       "retry_initial": "200ms", "retry_max_delay": "500ms"}})
 
         def name(i):
@@ -182,9 +186,9 @@ def test_kill9_under_load_loses_no_acknowledged_notification(herald_factory):
         print("acked %d (%d at the kill), failed %d, delivered %d at the kill, %d messages, "
               "%d duplicate deliveries" % (len(acked), acked_at_kill, len(failed),
                                            delivered_at_kill, len(mock.accepted()), extra_sends))
-        assert extra_sends <= max_in_flight, (
-            "%d duplicate deliveries after kill -9 (max_in_flight %d): %s"
-            % (extra_sends, max_in_flight, sorted(duplicates.items())[:40]))
+        assert extra_sends <= max_unrecorded, (
+            "%d duplicate deliveries after kill -9 (max_unrecorded %d): %s"
+            % (extra_sends, max_unrecorded, sorted(duplicates.items())[:40]))
         assert re.search(r"resuming \d+ undelivered notification", h.log()) or \
             delivered_at_kill >= acked_at_kill, h.log_tail()
         assert rejections(mock) == []

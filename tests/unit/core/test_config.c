@@ -52,7 +52,8 @@ TEST(valid_config_loads)
     char *path = write_config(
         "listen = \"127.0.0.1:18060\"\ntimezone = \"Asia/Shanghai\"\ndefault_receiver = \"console\"\n"
         "max_body = \"2MiB\"\nlua = { timeout = \"250ms\", memory = \"16MiB\" }\n"
-        "delivery = { timeout = \"5s\", retry_initial = \"500ms\", retry_max_delay = \"1m\", max_age = \"2h\" }\n"
+        "delivery = { timeout = \"5s\", retry_initial = \"500ms\", retry_max_delay = \"1m\", max_age = \"2h\",\n"
+        "             max_in_flight = 32, max_unrecorded = 100 }\n"
         "receivers = {\n"
         "  console = { channel = \"console\" },\n"
         "  ops = { channel = \"dingtalk\", url = \"https://oapi.dingtalk.com/robot/send?access_token=abc\",\n"
@@ -71,6 +72,8 @@ TEST(valid_config_loads)
     CHECK_INT(c.lua.memory_bytes, 16 << 20);
     CHECK_INT(c.delivery.max_age_ms, 2 * 3600 * 1000);
     CHECK_INT(c.delivery.retry_initial_ms, 500);
+    CHECK_INT(c.delivery.max_in_flight, 32);
+    CHECK_INT(c.delivery.max_unrecorded, 100);
     CHECK_INT(c.receivers_len, 2);
     CHECK_STR(c.receivers[0].name, "console"); /* sorted */
     const receiver *ops = config_receiver(&c, "ops");
@@ -100,6 +103,8 @@ TEST(wrong_types)
                 "max_body: expected a size such as \"1MiB\"");
     CHECK_FAILS("delivery = { max_age = \"a day\" }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
                 "delivery.max_age: expected a duration");
+    CHECK_FAILS("delivery = { max_unrecorded = 0 }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+                "delivery.max_unrecorded: expected an integer from 1 to 65536");
     CHECK_FAILS("lua = { timout = 1 }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
                 "lua.timout: unknown key (expected one of: timeout, memory)");
     CHECK_FAILS("default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", "

@@ -1,8 +1,12 @@
 #include "harness.h"
 
+#include <stdatomic.h>
+#include <time.h>
+
 #include "dispatch.h"
 #include "outbox.h"
 #include "strbuf.h"
+#include "testutil.h"
 
 static notification *make(int64_t due)
 {
@@ -97,5 +101,48 @@ TEST(retry_delay_grows_caps_and_jitters)
     CHECK(differs);
 }
 
+static void count_wakeup(void *ctx) { atomic_fetch_add((atomic_int *)ctx, 1); }
+
+static void ignore_requeued(void *ctx, notification *n)
+{
+    (void)ctx;
+    notification_free(n);
+}
+
+/* A delivered notification still counts until its outcome is on disk (a
+ * crash before would send it again), and the dispatcher waiting for a
+ * slot is woken when it is. The writer is started late so the moment
+ * before the write can be looked at. */
+TEST(outcome_counts_until_written)
+{
+    char *dir = test_tmpdir();
+    store_settings settings = {0, 86400000};
+    char err[256];
+    store *db = store_open(dir, &settings, err, sizeof err);
+    CHECK(db != NULL);
+    outbox *box = outbox_new(10, db);
+    atomic_int wakeups = 0;
+    outbox_set_wakeup(box, count_wakeup, &wakeups);
+    outbox_restore(box, make(0));
+    int64_t next = 0;
+    notification *n = outbox_take_due(box, 1000, &next);
+    CHECK(n != NULL);
+    outbox_delivered(box, n);
+    CHECK_INT(outbox_get_stats(box).in_flight, 0);
+    CHECK_INT(outbox_unsettled(box, 1), 1);
+    int before = atomic_load(&wakeups);
+
+    CHECK_INT(store_start(db, ignore_requeued, NULL), 0);
+    for (int i = 0; i < 500 && outbox_unsettled(box, 0); i++)
+        nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
+    CHECK_INT(outbox_unsettled(box, 0), 0);
+    CHECK_INT(atomic_load(&wakeups), before + 1);
+
+    store_close(db);
+    outbox_free(box);
+    test_rmtree(dir);
+    free(dir);
+}
+
 RUN_TESTS(CASE(put_is_all_or_nothing), CASE(due_order_and_retry),
-          CASE(retry_delay_grows_caps_and_jitters))
+          CASE(retry_delay_grows_caps_and_jitters), CASE(outcome_counts_until_written))

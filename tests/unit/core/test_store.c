@@ -46,6 +46,17 @@ static void collect(void *ctx, notification *n)
     (*out)[len + 1] = NULL;
 }
 
+/* Outcomes the writer reports on disk; read after store_close joined it. */
+static int outcomes_written;
+
+static void count_written(void *ctx, int failed, const char *error)
+{
+    (void)ctx;
+    (void)error;
+    if (!failed)
+        outcomes_written++;
+}
+
 static void ignore_requeued(void *ctx, notification *n)
 {
     (void)ctx;
@@ -118,8 +129,10 @@ TEST(commit_dedup_and_recover)
     CHECK_INT(commit(s, &batch[2], 1), 0);
     CHECK_INT(batch[2]->id, 0);
     batch[0]->attempts = 1;
-    store_mark_delivered(s, batch[0]);
+    outcomes_written = 0;
+    store_mark_delivered(s, batch[0], count_written, NULL);
     store_close(s); /* flushes the mark */
+    CHECK_INT(outcomes_written, 1);
 
     /* after a restart only the undelivered one comes back, whole */
     notification **pending = xcalloc(1, sizeof *pending);
@@ -177,9 +190,11 @@ TEST(dead_letters_requeue_and_drop)
     char err[256];
     CHECK_INT(commit(s, batch, 2), 0);
     batch[0]->attempts = 1;
-    store_mark_dead(s, batch[0], "errcode 310000: sign not match");
-    store_mark_dead(s, batch[1], "errcode 300001: token is not exist");
+    outcomes_written = 0;
+    store_mark_dead(s, batch[0], "errcode 310000: sign not match", count_written, NULL);
+    store_mark_dead(s, batch[1], "errcode 300001: token is not exist", count_written, NULL);
     store_close(s);
+    CHECK_INT(outcomes_written, 2);
 
     strbuf json = STRBUF_INIT;
     CHECK_INT(store_list(dir, QUEUE_DEAD, 10, &json, err, sizeof err), 0);
@@ -225,7 +240,7 @@ TEST(history_filters_and_top)
                               make("wms", "HostDown", "web1", now), make("ops", "CPU", "db1", now)};
     char err[256];
     CHECK_INT(commit(s, batch, 4), 0);
-    store_mark_delivered(s, batch[0]);
+    store_mark_delivered(s, batch[0], count_written, NULL);
     store_close(s);
 
     strbuf json = STRBUF_INIT;
