@@ -92,7 +92,9 @@ def herald_factory(tmp_path, request):
 
     problems = []
     for h in started:
-        h.stop(timeout=10.0)
+        # well above herald's shutdown_timeout (harness default 3 s), so a
+        # slow but clean shutdown is not reported as killed
+        h.stop(timeout=30.0)
         for p in h.problems():
             problems.append("%s: %s" % (h.workdir.name, p))
     if _failed(request) and not problems:

@@ -191,6 +191,15 @@ def herald_config(listen_port, receivers, default_receiver=None, extra=None):
         # Many tests post the same payload twice on purpose; deduplication
         # (on by default) has its own tests, which set a window.
         "dedup_window": "0s",
+        # The Lua per-call deadline is wall-clock (herald's default 100 ms):
+        # on a loaded CI machine (or under ASan) a route script or template
+        # can miss it, and a miss silently changes routing or rendering.
+        # Tests of the deadline itself pass their own `lua` table, which
+        # replaces this one as a whole (top.update below).
+        "lua": {"timeout": "2s"},
+        # herald's default (10 s) would race the fixtures' bounded stop();
+        # tests of shutdown timing set their own value.
+        "shutdown_timeout": "3s",
     }
     if default_receiver:
         top["default_receiver"] = default_receiver

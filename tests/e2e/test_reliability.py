@@ -146,7 +146,7 @@ def test_kill9_under_load_loses_no_acknowledged_notification(herald_factory):
         threads = [threading.Thread(target=worker, daemon=True) for _ in range(8)]
         for t in threads:
             t.start()
-        harness.wait_until(lambda: len(acked) >= 100, timeout=15, interval=0.01,
+        harness.wait_until(lambda: len(acked) >= 100, timeout=60, interval=0.01,
                            message="100 posts acknowledged")
         up.clear()
         rc = harness.kill9(h)
@@ -169,7 +169,7 @@ def test_kill9_under_load_loses_no_acknowledged_notification(herald_factory):
         def all_delivered():
             return want <= set(names_in(mock, r"Crash\d{4}"))
         try:
-            harness.wait_until(all_delivered, timeout=15)
+            harness.wait_until(all_delivered, timeout=60)
         except harness.HarnessError:
             missing = sorted(want - set(names_in(mock, r"Crash\d{4}")))
             pytest.fail("%d acknowledged notification(s) never delivered after the restart "
@@ -199,15 +199,14 @@ def test_kill9_under_load_loses_no_acknowledged_notification(herald_factory):
 # ----- 2. outage ----------------------------------------------------------
 def test_outage_keeps_queue_in_order_and_delivers_when_service_returns(
         mock_dingtalk, herald_factory):
-    """The robot refuses connections for 3 s while 10 alerts are posted one
-    after another: each is acknowledged, /api/v1/queue lists them pending
-    (attempts, last_error), and once the robot is back they arrive in the
-    order posted (a failing target keeps its messages in order) and leave
-    the queue."""
+    """The robot refuses connections while 10 alerts are posted one after
+    another: each is acknowledged, /api/v1/queue lists them pending
+    (attempts, last_error) while the robot is still down, and once the robot
+    is back they arrive in the order posted (a failing target keeps its
+    messages in order) and leave the queue."""
     h = start(herald_factory, {"ops": ops(mock_dingtalk)},
               extra={"delivery": {"retry_initial": "300ms", "retry_max_delay": "1s"}})
     mock_dingtalk.stop_listening()
-    down_at = time.monotonic()
     names = ["Outage%02d" % i for i in range(10)]
     for i, n in enumerate(names):
         answer = post_ok(h, [alert(n, fingerprint="%016x" % (0xd000 + i))])
@@ -221,7 +220,9 @@ def test_outage_keeps_queue_in_order_and_delivers_when_service_returns(
                                            for r in rows):
             return rows
         return None
-    rows = harness.wait_until(listed, timeout=3, message="/api/v1/queue lists the 10 "
+    # the robot stays down until the queue has been seen this way, however
+    # long posting and the first attempts take on a loaded machine
+    rows = harness.wait_until(listed, timeout=15, message="/api/v1/queue lists the 10 "
                               "notifications with a failed attempt")
     assert all(r["state"] == "pending" for r in rows), rows
     assert all(k in r for r in rows for k in ("attempts", "last_error", "next_attempt_ms")), rows
@@ -229,10 +230,8 @@ def test_outage_keeps_queue_in_order_and_delivers_when_service_returns(
     assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True), rows
     failed = [r for r in rows if r["attempts"] >= 1]
     assert all("transport" in r["last_error"] for r in failed), failed
-    assert time.monotonic() - down_at < 3.0, "posting took too long to test an outage"
     assert mock_dingtalk.accepted() == []
 
-    time.sleep(max(0.0, down_at + 3.0 - time.monotonic()))
     mock_dingtalk.restart()
     back_at = time.monotonic()
     mock_dingtalk.wait_for(lambda m: len(set(names_in(m, r"Outage\d\d"))) >= len(names)
@@ -246,7 +245,7 @@ def test_outage_keeps_queue_in_order_and_delivers_when_service_returns(
     def drained():
         status, rows = harness.api_get(h, "queue")
         return status == 200 and rows == []
-    harness.wait_until(drained, timeout=5, message="/api/v1/queue empty after delivery")
+    harness.wait_until(drained, timeout=15, message="/api/v1/queue empty after delivery")
 
 
 # ----- 3. storm and throttle ----------------------------------------------
@@ -257,7 +256,8 @@ def test_storm_of_500_alerts_fits_in_20_messages_without_130101(
     requests of 50 alerts with split = "alert" (500 notifications), or as
     500 requests of one alert each from 8 threads (how Alertmanager sends
     500 groups). Never a 130101, at most 20 messages, every alert in one
-    of them, all within 15 s."""
+    of them, all within 40 s (the 60 s rate window still holds every
+    message this test sees, so "at most 20" is the robot's real limit)."""
     requests, per_request = (10, 50) if shape == "10x50" else (500, 1)
     h = start(herald_factory, {"ops": ops(mock_dingtalk, split="alert")})
     names = ["Storm%03d" % i for i in range(500)]
@@ -283,11 +283,11 @@ def test_storm_of_500_alerts_fits_in_20_messages_without_130101(
     for t in senders:
         t.start()
     for t in senders:
-        t.join(timeout=15)
+        t.join(timeout=40)
     assert len(answers) == requests and all(s == 200 and a["notifications"] == per_request
                                             for s, a in answers), answers[:5]
     mock_dingtalk.wait_for(lambda m: len(set(names_in(m, r"Storm\d{3}"))) >= 500
-                           or m.rejected(), timeout=15)
+                           or m.rejected(), timeout=40)
     elapsed = time.monotonic() - t0
     time.sleep(1.0)  # anything still on its way shows up too
     per_message = [len(set(re.findall(r"Storm\d{3}", t))) for t in texts(mock_dingtalk)]
@@ -301,10 +301,10 @@ def test_storm_of_500_alerts_fits_in_20_messages_without_130101(
     assert len(accepted) <= 20, "%d messages to one robot within a minute" % len(accepted)
     assert all(r["body_bytes"] < 20000 for r in accepted)
     missing = sorted(set(names) - got)
-    assert not missing, ("%d of 500 alerts in no message within 15 s (%d messages, alerts per "
+    assert not missing, ("%d of 500 alerts in no message within 40 s (%d messages, alerts per "
                          "message %s); first missing: %s"
                          % (len(missing), len(accepted), per_message, missing[:10]))
-    assert elapsed <= 15.0, elapsed
+    assert elapsed <= 40.0, elapsed
 
 
 def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory):
@@ -313,7 +313,7 @@ def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory):
                      "shutdown_timeout": "1s"})
     mock_dingtalk.fail_next(T1, 1, 130101)
     post_ok(h, [alert("Throttled0")])
-    harness.wait_until(lambda: retries_in_log(h), timeout=5, message="a retry is logged")
+    harness.wait_until(lambda: retries_in_log(h), timeout=15, message="a retry is logged")
     first = mock_dingtalk.rejected(T1)[0]["time"]
     assert "retrying in 600000 ms" in h.log(), h.log_tail()
     [(attempt, reason, delay)] = retries_in_log(h)
@@ -337,7 +337,7 @@ def test_several_robots_share_the_messages(mock_dingtalk, herald_factory):
     h = start(herald_factory, {"ops": receiver}, env={"DT_SECRET3": secret3})
     for i in range(4):
         post_ok(h, [alert("Robots%d" % i)])
-        mock_dingtalk.wait_for(lambda m: len(m.accepted()) > i or m.rejected(), timeout=5)
+        mock_dingtalk.wait_for(lambda m: len(m.accepted()) > i or m.rejected(), timeout=15)
         assert len(mock_dingtalk.accepted()) == i + 1, (i, rejections(mock_dingtalk))
     time.sleep(1.0)
     assert rejections(mock_dingtalk) == []
@@ -357,7 +357,7 @@ def test_wrong_secret_dead_letter_then_cli_retry_and_drop(mock_dingtalk, herald_
     h.secrets.append(wrong)
 
     post_ok(h, [alert("Perm1")])
-    harness.wait_until(lambda: harness.dead_letters(h), timeout=5, message="dead letter logged")
+    harness.wait_until(lambda: harness.dead_letters(h), timeout=15, message="dead letter logged")
     first = mock_dingtalk.rejected(T1)[0]["time"]
     [dead] = harness.dead_letters(h)
     assert "sign not match" in dead and "1 attempt" in dead, dead
@@ -366,7 +366,7 @@ def test_wrong_secret_dead_letter_then_cli_retry_and_drop(mock_dingtalk, herald_
         status, rows = harness.api_get(h, "deadletters")
         assert status == 200, rows
         return rows if len(rows) == n else None
-    [row1] = harness.wait_until(lambda: dead_rows(1), timeout=3,
+    [row1] = harness.wait_until(lambda: dead_rows(1), timeout=15,
                                 message="GET /api/v1/deadletters lists it")
     assert row1["state"] == "dead" and row1["attempts"] == 1, row1
     assert "sign not match" in row1["last_error"], row1
@@ -382,7 +382,7 @@ def test_wrong_secret_dead_letter_then_cli_retry_and_drop(mock_dingtalk, herald_
     assert len(lines) == 1 and "sign not match" in lines[0], out
 
     post_ok(h, [alert("Perm2")])
-    rows = harness.wait_until(lambda: dead_rows(2), timeout=5, message="a second dead letter")
+    rows = harness.wait_until(lambda: dead_rows(2), timeout=15, message="a second dead letter")
     row2 = [r for r in rows if r["id"] != row1["id"]][0]
     assert "Perm2" in row2["title"], row2
 
@@ -392,13 +392,13 @@ def test_wrong_secret_dead_letter_then_cli_retry_and_drop(mock_dingtalk, herald_
     assert status == 200, (status, data)
     rc, out, err = harness.herald_cli(h, "queue", "retry", str(row1["id"]))
     assert rc == 0, (rc, out, err)
-    mock_dingtalk.wait_for(lambda m: m.accepted(T1), timeout=5)
+    mock_dingtalk.wait_for(lambda m: m.accepted(T1), timeout=15)
     assert [n for n in names_in(mock_dingtalk, r"Perm\d")] == ["Perm1"], \
         (texts(mock_dingtalk), h.log_tail())
 
     rc, out, err = harness.herald_cli(h, "queue", "drop", str(row2["id"]))
     assert rc == 0, (rc, out, err)
-    harness.wait_until(lambda: dead_rows(0) is not None, timeout=3,
+    harness.wait_until(lambda: dead_rows(0) is not None, timeout=15,
                        message="both dead letters gone (one delivered, one dropped)")
     rc, out, err = harness.herald_cli(h, "queue", "list", "--dead")
     assert rc == 0 and "(none)" in out, (rc, out, err)
@@ -453,7 +453,7 @@ def test_history_api_filters_top_and_cli(mock_dingtalk, herald_factory):
 
     harness.wait_until(lambda: len(history("")) == 7
                        and all(r["result"] == "delivered" for r in history("")),
-                       timeout=5, message="7 history rows, all delivered")
+                       timeout=15, message="7 history rows, all delivered")
     rows = history("alertname=HistA")
     assert len(rows) == 3, rows
     for r in rows:
@@ -494,27 +494,31 @@ def test_history_api_filters_top_and_cli(mock_dingtalk, herald_factory):
 
 # ----- 8. shutdown persists -----------------------------------------------
 def test_sigterm_keeps_queued_notifications_for_the_next_start(mock_dingtalk, herald_factory):
-    """HTTP 500 pauses the robot (2-4 s); two more alerts wait behind the
+    """HTTP 500 pauses the robot (15-30 s); two more alerts wait behind the
     first; SIGTERM exits within shutdown_timeout + margin keeping all three
-    in the store; the next start delivers each once, in the order posted."""
+    in the store; the next start delivers each once, in the order posted
+    (the pause of the last run is not kept)."""
+    shutdown_timeout = 1.0
     h = start(herald_factory, {"ops": ops(mock_dingtalk)},
-              extra={"delivery": {"retry_initial": "4s", "retry_max_delay": "4s"},
-                     "shutdown_timeout": "1s"})
+              extra={"delivery": {"retry_initial": "30s", "retry_max_delay": "30s"},
+                     "shutdown_timeout": "%gs" % shutdown_timeout})
     mock_dingtalk.fail_next(T1, 1, http_status=500)
     names = ["Shut%d" % i for i in range(3)]
     post_ok(h, [alert(names[0])])
-    harness.wait_until(lambda: retries_in_log(h), timeout=5, message="HTTP 500 retry logged")
+    harness.wait_until(lambda: retries_in_log(h), timeout=15, message="HTTP 500 retry logged")
     [(_, reason, delay)] = retries_in_log(h)
-    assert "500" in reason and delay >= 2000, (reason, delay)
+    # jittered backoff: [d/2, d] with d = 30 s, so the retry cannot come
+    # before SIGTERM (post answers after the commit: no sleep needed)
+    assert "500" in reason and delay >= 15000, (reason, delay)
     for n in names[1:]:
         post_ok(h, [alert(n)])
-    time.sleep(0.2)
 
     t0 = time.monotonic()
-    rc = h.stop(timeout=10)
+    rc = h.stop(timeout=30)
     elapsed = time.monotonic() - t0
     assert not h.killed and rc == 0, (rc, h.log_tail())
-    assert elapsed < 1.0 + 1.5, "SIGTERM took %.1f s with shutdown_timeout 1s" % elapsed
+    assert elapsed < shutdown_timeout + 5, \
+        "SIGTERM took %.1f s with shutdown_timeout %gs" % (elapsed, shutdown_timeout)
     assert re.search(r"\b3 notifications kept in the store for the next start", h.log()), \
         h.log_tail()
     assert mock_dingtalk.accepted() == []

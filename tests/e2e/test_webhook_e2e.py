@@ -81,7 +81,7 @@ def test_alertmanager_to_webhook_template_body(mock_webhook, herald_factory,
     am = alertmanager_factory(h.base_url + "/webhook")
 
     starts = am.fire(LABELS, ANNOTATIONS, generator_url="http://prometheus:9090/graph?g0.expr=up")
-    [firing] = wait_requests(mock_webhook, 1)
+    firing = wait_requests(mock_webhook, 1)[0]  # a re-post may follow: checked below
     assert firing["method"] == "POST"
     assert firing["path"] == "/hook/" + HOOK_TOKEN
     assert firing["headers"]["content-type"] == "application/json"
@@ -108,7 +108,17 @@ def test_alertmanager_to_webhook_template_body(mock_webhook, herald_factory,
     assert HOOK_TOKEN not in raw_log(h)
 
     am.resolve(LABELS, ANNOTATIONS, starts_at=starts)
-    resolved = wait_requests(mock_webhook, 2)[1]["json"]
+    # Alertmanager may post the firing notification again when herald
+    # answers slowly: allowed before the resolved one only as the same body
+    def first_resolved(m):
+        return next((i + 1 for i, r in enumerate(m.accepted())
+                     if (r["json"] or {}).get("status") == "resolved"), 0)
+    found = mock_webhook.wait_for(first_resolved, timeout=DELIVERY_TIMEOUT)
+    recs = mock_webhook.accepted()
+    assert found, "no resolved notification within %.0f s: %r" % (
+        DELIVERY_TIMEOUT, [(r["json"] or {}).get("status") for r in recs])
+    assert all(r["json"] == body for r in recs[:found - 1]), [r["json"] for r in recs]
+    resolved = recs[found - 1]["json"]
     assert resolved["status"] == "resolved" and resolved["title"] == "[恢复] HostDown"
     [r_alert] = resolved["alerts"]
     assert r_alert["status"] == "resolved" and r_alert["fingerprint"] == alert["fingerprint"]
@@ -123,11 +133,19 @@ def test_payload_forwarded_byte_identical(mock_webhook, herald_factory, alertman
     try:
         am = alertmanager_factory(proxy.base_url + "/webhook")
         am.fire(LABELS, ANNOTATIONS)
-        [rec] = wait_requests(mock_webhook, 1)
-        [sent] = proxy.bodies()
+        recs = wait_requests(mock_webhook, 1)
+        bodies = proxy.bodies()
     finally:
         proxy.stop()
-    assert rec["body"] == sent
+    # Alertmanager may post the same notification again when herald answers
+    # slowly (a loaded machine): allowed only as byte-identical re-posts, and
+    # every forwarded body must be exactly what Alertmanager sent
+    assert bodies, "the proxy saw no request from Alertmanager"
+    sent = bodies[0]
+    assert all(b == sent for b in bodies), bodies
+    assert all(r["body"] == sent for r in recs), [r["body"] for r in recs]
+    assert len(recs) <= len(bodies), (len(recs), len(bodies))
+    rec = recs[0]
     assert rec["headers"]["content-type"] == "application/json"
     original = json.loads(sent)
     assert original["version"] == "4" and original["alerts"][0]["labels"] == LABELS
@@ -170,7 +188,7 @@ def test_retry_after_is_honoured(mock_webhook, herald_factory, status):
     assert reason == "HTTP %d: busy, come back" % status
     assert int(delay) == 1000  # Retry-After wins over the 100 ms backoff
     gap = rec["time"] - rejected["time"]
-    assert 0.9 <= gap <= 1.5, gap
+    assert 0.9 <= gap <= 3.0, gap  # not before Retry-After; upper bound: scheduling slack
     time.sleep(0.5)
     assert len(mock_webhook.accepted()) == 1
 
