@@ -8,6 +8,7 @@ Everything binds and connects to 127.0.0.1 only; every wait has a timeout.
 import datetime
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -46,8 +47,36 @@ def plugins_dir():
 
 
 # ----- ports and waits -------------------------------------------------
+def _ephemeral_low():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_handed_out = set()
+
+
 def free_port():
-    """A currently free TCP port on 127.0.0.1 (bind port 0, read it, close)."""
+    """A currently free TCP port on 127.0.0.1 for a server to bind later.
+
+    Taken below the kernel's ephemeral range: a port from bind(0) lies
+    inside it, and an outgoing connection (curl, a test's client) may take
+    it before the server binds. Never the same port twice in a run."""
+    low = _ephemeral_low()
+    if low > 11000:
+        for _ in range(200):
+            port = random.randrange(low - 10000, low)
+            if port in _handed_out:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            _handed_out.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
