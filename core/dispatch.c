@@ -70,7 +70,8 @@ struct dispatcher {
     pthread_t thread;
     atomic_int stopping;
     int64_t drain_deadline_ms;
-    unsigned in_flight;            /* notifications in active transfers */
+    unsigned open_requests;        /* active transfers */
+    unsigned in_flight;            /* the notifications they carry */
     transfer *active;
     held_queue *held;
     rate_limits *limits;
@@ -83,6 +84,7 @@ static void track(dispatcher *d, transfer *t)
     if (d->active)
         d->active->prev = t;
     d->active = t;
+    d->open_requests++;
     d->in_flight += t->len;
 }
 
@@ -94,6 +96,7 @@ static void untrack(dispatcher *d, transfer *t)
         d->active = t->next;
     if (t->next)
         t->next->prev = t->prev;
+    d->open_requests--;
     d->in_flight -= t->len;
 }
 
@@ -494,13 +497,16 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
     }
 }
 
-/* Room for one more request: under max_in_flight open requests, and
- * under max_unrecorded sent messages whose outcome is not on disk yet,
- * so that a crash sends at most that many twice. */
-static int has_free_slot(dispatcher *d, const delivery_settings *ds, int wake_when_one_settles)
+/* How many notifications may go now: open requests stay under
+ * max_in_flight, and sent notifications whose outcome is not on disk yet
+ * (those of open requests included) under max_unrecorded, so that a crash
+ * sends at most that many twice. */
+static size_t room_to_send(dispatcher *d, const delivery_settings *ds, int wake_when_one_settles)
 {
-    return d->in_flight < ds->max_in_flight &&
-           d->in_flight + outbox_unsettled(d->box, wake_when_one_settles) < ds->max_unrecorded;
+    if (d->open_requests >= ds->max_in_flight)
+        return 0;
+    size_t unrecorded = d->in_flight + outbox_unsettled(d->box, wake_when_one_settles);
+    return unrecorded < ds->max_unrecorded ? ds->max_unrecorded - unrecorded : 0;
 }
 
 /* Sends what held notifications their targets' limits allow now: one by
@@ -522,10 +528,11 @@ static int64_t dispatch_held(dispatcher *d, int64_t now)
         }
         size_t targets = r ? channel_targets(r->channel, r->instance) : 0;
         while (q->len) {
-            if (!has_free_slot(d, &g->conf.delivery, 0)) {
+            size_t room = room_to_send(d, &g->conf.delivery, 0);
+            if (!room) {
                 /* Woken when an outcome reaches the disk; at once if one
                  * did meanwhile. */
-                if (has_free_slot(d, &g->conf.delivery, 1))
+                if (room_to_send(d, &g->conf.delivery, 1))
                     next_wake = now;
                 break;
             }
@@ -571,6 +578,8 @@ static int64_t dispatch_held(dispatcher *d, int64_t now)
                 else if (item_cap < DIGEST_MIN_ITEM_BYTES)
                     item_cap = DIGEST_MIN_ITEM_BYTES;
                 k = digest_fit(q->items, q->len, budget, item_cap);
+                if (k > room)
+                    k = room;
             }
             start_batch(d, q, g, r, k, best, item_cap);
         }
@@ -678,7 +687,7 @@ static void *run(void *arg)
         /* Stopping: what is in flight finishes and what can go now goes;
          * what would have to wait (a backoff, a paused or full target)
          * stays in the store for the next start. */
-        if (stopping && d->in_flight == 0 && (next_due < 0 || next_due > now))
+        if (stopping && d->open_requests == 0 && (next_due < 0 || next_due > now))
             break;
         int running;
         curl_multi_perform(d->multi, &running);

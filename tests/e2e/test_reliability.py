@@ -2,11 +2,12 @@
 core/digest.h, core/api.h and `herald queue` / `herald history`):
 
   1. a kill -9 under load loses no acknowledged notification and repeats
-     at most what was in flight;
+     at most max_unrecorded (what was sent and not yet recorded);
   2. an outage of the service keeps everything queued, in order, visible in
      /api/v1/queue, and delivered when the service returns;
   3. a storm of 500 alerts to one DingTalk robot becomes at most 20 digests
-     (never 130101), and a 130101 pauses the robot for 10 minutes;
+     (never 130101), a digest carries no more than max_unrecorded
+     notifications, and a 130101 pauses the robot for 10 minutes;
   4. a receiver with several robots spreads its messages over them;
   5. a permanent error is a dead letter (no retries), shown by the CLI and
      the API, retried with `herald queue retry` and dropped with `drop`;
@@ -305,6 +306,28 @@ def test_storm_of_500_alerts_fits_in_20_messages_without_130101(
                          "message %s); first missing: %s"
                          % (len(missing), len(accepted), per_message, missing[:10]))
     assert elapsed <= 40.0, elapsed
+
+
+def test_digest_carries_no_more_than_max_unrecorded(mock_dingtalk, herald_factory):
+    """A digest counts every notification it carries against
+    delivery.max_unrecorded, so even a storm cannot put more than that many
+    at risk of a second send after a crash: with max_unrecorded = 3, 40
+    alerts to one 20/min robot arrive as digests of at most 3 alerts, and
+    all of them arrive."""
+    limit, count = 3, 40
+    h = start(herald_factory, {"ops": ops(mock_dingtalk, split="alert")},
+              extra={"delivery": {"max_unrecorded": limit}})
+    names = ["Capped%02d" % i for i in range(count)]
+    post_ok(h, [alert(n, instance="c%02d" % i, fingerprint="%016x" % (0xca00 + i))
+                for i, n in enumerate(names)])
+    mock_dingtalk.wait_for(lambda m: len(set(names_in(m, r"Capped\d\d"))) >= count
+                           or m.rejected(), timeout=40)
+    time.sleep(1.0)  # anything still on its way shows up too
+    per_message = [len(set(re.findall(r"Capped\d\d", t))) for t in texts(mock_dingtalk)]
+    assert rejections(mock_dingtalk) == []
+    assert set(names_in(mock_dingtalk, r"Capped\d\d")) == set(names), per_message
+    assert max(per_message) > 1, "no digest was made: %s" % per_message
+    assert max(per_message) <= limit, per_message
 
 
 def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory):
