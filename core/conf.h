@@ -47,8 +47,8 @@ typedef struct delivery_settings {
     int64_t retry_max_delay_ms;
     int64_t max_age_ms;
     unsigned max_in_flight;    /* requests open at once */
-    /* Messages sent whose outcome is not on disk yet, open requests
-     * included: a crash sends at most this many twice. */
+    /* Notifications sent whose outcome is not on disk yet, those of open
+     * requests included: a crash sends at most this many twice. */
     unsigned max_unrecorded;
 } delivery_settings;
 

@@ -183,12 +183,16 @@ static void outcome_written(void *ctx, int failed, const char *error)
         wake(box);
 }
 
-/* Counted before the hand-over: the writer may answer at once. */
-static void count_unsettled(outbox *box)
+/* With a store, counts an outcome about to be handed to it (before the
+ * hand-over: the writer may answer at once) and returns 1. */
+static int settling(outbox *box)
 {
+    if (!box->durable)
+        return 0;
     pthread_mutex_lock(&box->lock);
     box->unsettled++;
     pthread_mutex_unlock(&box->lock);
+    return 1;
 }
 
 size_t outbox_unsettled(outbox *box, int wake_when_one_settles)
@@ -203,10 +207,8 @@ size_t outbox_unsettled(outbox *box, int wake_when_one_settles)
 
 void outbox_retry(outbox *box, notification *n)
 {
-    if (box->durable) {
-        count_unsettled(box);
+    if (settling(box))
         store_mark_retry(box->durable, n, outcome_written, box);
-    }
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     insert_sorted(box, n);
@@ -215,18 +217,14 @@ void outbox_retry(outbox *box, notification *n)
 
 void outbox_note_retry(outbox *box, const notification *n)
 {
-    if (box->durable) {
-        count_unsettled(box);
+    if (settling(box))
         store_mark_retry(box->durable, n, outcome_written, box);
-    }
 }
 
 void outbox_delivered(outbox *box, notification *n)
 {
-    if (box->durable) {
-        count_unsettled(box);
+    if (settling(box))
         store_mark_delivered(box->durable, n, outcome_written, box);
-    }
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     box->stats.delivered++;
@@ -239,10 +237,8 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
     log_error(n->receiver, "dead letter: notification %llu (%s, %zu alert%s) after %u attempt%s: %s",
               (unsigned long long)n->id, n->status, n->alert_count, n->alert_count == 1 ? "" : "s",
               n->attempts, n->attempts == 1 ? "" : "s", reason);
-    if (box->durable) {
-        count_unsettled(box);
+    if (settling(box))
         store_mark_dead(box->durable, n, reason, outcome_written, box);
-    }
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     box->stats.dead_letters++;

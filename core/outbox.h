@@ -59,7 +59,7 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason);
 
 /* How many outcomes (delivered, retry, dead letter) are not on disk yet:
  * a crash now would send those notifications again, so the dispatcher
- * counts them against max_in_flight. With `wake_when_one_settles`, the
+ * counts them against max_unrecorded. With `wake_when_one_settles`, the
  * wakeup runs when the next one is written. */
 size_t outbox_unsettled(outbox *box, int wake_when_one_settles);
 
