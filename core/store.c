@@ -234,6 +234,10 @@ static int is_duplicate(store *s, const notification *n, int *dup)
     sqlite3_bind_text(q, 1, n->dedup_key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 2, n->created_ms - s->settings.dedup_window_ms);
     int rc = sqlite3_step(q);
+    /* Left on its row, the query would keep this connection reading its
+     * snapshot past COMMIT, and once another connection (herald queue
+     * retry) had written, every later BEGIN here would fail. */
+    sqlite3_reset(q);
     *dup = rc == SQLITE_ROW;
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }

@@ -279,6 +279,30 @@ TEST(history_filters_and_top)
         notification_free(batch[i]);
 }
 
+/* A duplicate found by the dedup check must not leave the writer's
+ * connection reading an old snapshot: once `herald queue retry` (another
+ * connection) had written, every later write would fail. */
+TEST(writes_go_on_after_a_duplicate_and_a_requeue)
+{
+    store *s = open_store(60000);
+    CHECK(s != NULL);
+    int64_t now = now_ms();
+    notification *batch[3] = {make("ops", "DiskFull", "db1", now),
+                              make("ops", "DiskFull", "db1", now + 1),
+                              make("ops", "DiskFull", "db2", now + 2)};
+    char err[256];
+    CHECK_INT(commit(s, &batch[0], 1), 0);
+    store_mark_dead(s, batch[0], "errcode 310000: sign not match", count_written, NULL);
+    CHECK_INT(commit(s, &batch[1], 1), 0); /* writes the mark too; finds the duplicate */
+    CHECK_INT(batch[1]->id, 0);
+    CHECK_INT(store_requeue(dir, batch[0]->id, err, sizeof err), 0);
+    CHECK_INT(commit(s, &batch[2], 1), 0);
+    CHECK(batch[2]->id > batch[0]->id);
+    store_close(s);
+    for (int i = 0; i < 3; i++)
+        notification_free(batch[i]);
+}
+
 TEST(unusable_data_dir_is_named)
 {
     store_settings settings = {0, 0};
@@ -331,8 +355,9 @@ WRAP(commit_dedup_and_recover)
 WRAP(dead_letters_requeue_and_drop)
 WRAP(history_filters_and_top)
 WRAP(retention_removes_old_history)
+WRAP(writes_go_on_after_a_duplicate_and_a_requeue)
 #define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(CASE(dedup_key_sees_each_alert_status), WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
           WCASE(history_filters_and_top), WCASE(retention_removes_old_history),
-          CASE(unusable_data_dir_is_named))
+          WCASE(writes_go_on_after_a_duplicate_and_a_requeue), CASE(unusable_data_dir_is_named))
