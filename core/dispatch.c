@@ -34,6 +34,8 @@
  * go out as digests: a storm arrives over a moment, not all at once. */
 #define DIGEST_GATHER_MS 2000
 
+#define NO_VERDICT ((herald_verdict_kind)0x7f)
+
 typedef struct transfer {
     notification **items;          /* one notification, or the several of a digest */
     size_t len;
@@ -643,8 +645,15 @@ static void finish(dispatcher *d, CURL *e, CURLcode result)
         .headers = t->response_headers,
         .headers_len = t->response_headers_len,
     };
-    herald_verdict v = {.abi = HERALD_ABI_HEADER_INIT(herald_verdict)};
+    /* Not HERALD_OK (0) until the plugin says so: a classify that sets no
+     * verdict must not count as delivered. */
+    herald_verdict v = {.abi = HERALD_ABI_HEADER_INIT(herald_verdict), .kind = NO_VERDICT};
     t->r->channel->classify(t->r->instance, &resp.pub, &v);
+    if (v.kind != HERALD_OK && v.kind != HERALD_RETRY && v.kind != HERALD_FAIL) {
+        v.kind = HERALD_RETRY;
+        snprintf(v.reason, sizeof v.reason, "channel %s gave no verdict (HTTP %ld)",
+                 t->r->channel_name, status);
+    }
     settle(d, t, &v);
     transfer_free(t);
 }
