@@ -265,6 +265,19 @@ static void settle(dispatcher *d, transfer *t, const herald_verdict *v)
             metrics_count(METRIC_DELIVERIES_OK);
             outbox_delivered(d->box, t->items[i]);
         }
+    } else if (v->kind == HERALD_FAIL && t->len > 1) {
+        /* The digest was refused (too long, say), not its notifications:
+         * each goes again by itself and meets its own verdict. */
+        log_warn(first->receiver, "a digest of %zu notifications was refused (%s); "
+                 "sending them one by one", t->len, v->reason);
+        held_queue *q = held_for(d, t->r->name);
+        for (size_t i = 0; i < t->len; i++) {
+            notification *n = t->items[i];
+            n->send_alone = 1;
+            notification_set_error(n, v->reason);
+            outbox_note_retry(d->box, n);
+            held_insert(q, held_position(q, n), &n, 1);
+        }
     } else if (v->kind == HERALD_FAIL) {
         for (size_t i = 0; i < t->len; i++) {
             metrics_count(METRIC_DEAD_LETTERS);
@@ -562,7 +575,10 @@ static int64_t dispatch_held(dispatcher *d, int64_t now)
              * by one cannot use up the slots a storm will need. */
             size_t reserve = (size_t)(r->rate_per_minute / 2) * targets;
             size_t k = 1, item_cap = 0;
-            if (free_slots != UINT_MAX && q->len + reserve > free_slots) {
+            /* A digest carries no request body of its own: a channel that
+             * forwards each notification's body sends them one by one. */
+            if (free_slots != UINT_MAX && q->len + reserve > free_slots &&
+                !channel_needs_payload(r->channel, r->instance)) {
                 /* A storm: gather for a moment, then share the window's
                  * remaining slots among everything waiting, each message
                  * cut to its share, so every alert goes out now rather
@@ -580,8 +596,25 @@ static int64_t dispatch_held(dispatcher *d, int64_t now)
                 else if (item_cap < DIGEST_MIN_ITEM_BYTES)
                     item_cap = DIGEST_MIN_ITEM_BYTES;
                 k = digest_fit(q->items, q->len, budget, item_cap);
+                if (k > room && room < g->conf.delivery.max_unrecorded &&
+                    now < gathered_at + DIGEST_GATHER_MS) {
+                    /* Outcomes are on their way to disk: wait a moment for
+                     * them rather than spend a slot of the window on a
+                     * smaller digest (not longer: under steady load from
+                     * other receivers the room may never open wide). */
+                    if (room_to_send(d, &g->conf.delivery, 1) > room)
+                        next_wake = now;
+                    else if (next_wake < 0 || gathered_at + DIGEST_GATHER_MS < next_wake)
+                        next_wake = gathered_at + DIGEST_GATHER_MS;
+                    break;
+                }
                 if (k > room)
                     k = room;
+                for (size_t i = 0; i < k; i++)
+                    if (q->items[i]->send_alone) {
+                        k = i ? i : 1;
+                        break;
+                    }
             }
             start_batch(d, q, g, r, k, best, item_cap);
         }

@@ -42,6 +42,7 @@ typedef struct notification {
     char dedup_key[65];
     alert_record *alerts;
     size_t alerts_len;
+    int send_alone;         /* a digest with it was refused: it goes by itself */
     struct notification *next; /* outbox bookkeeping */
 } notification;
 

@@ -26,7 +26,7 @@ import pytest
 
 import harness
 from conftest import DT_SECRET, KEYWORD, T1, T2
-from mock_dingtalk import MockDingTalk
+from mock_dingtalk import ERR_TOO_LONG, MockDingTalk
 
 FIXTURE_5 = harness.REPO / "tests" / "fixtures" / "am-firing-5.json"
 RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
@@ -328,6 +328,30 @@ def test_digest_carries_no_more_than_max_unrecorded(mock_dingtalk, herald_factor
     assert set(names_in(mock_dingtalk, r"Capped\d\d")) == set(names), per_message
     assert max(per_message) > 1, "no digest was made: %s" % per_message
     assert max(per_message) <= limit, per_message
+
+
+def test_refused_digest_is_sent_one_by_one(mock_dingtalk, herald_factory):
+    """The robot refuses a digest for good (460101, too long): that is the
+    digest's fault, not its alerts'. Each notification it carried goes
+    again by itself and arrives; none becomes a dead letter."""
+    count = 15
+    h = start(herald_factory, {"ops": ops(mock_dingtalk, split="alert")})
+    names = ["Refused%02d" % i for i in range(count)]
+    mock_dingtalk.fail_next(T1, 1, ERR_TOO_LONG)
+    post_ok(h, [alert(n, instance="r%02d" % i, fingerprint="%016x" % (0xee00 + i))
+                for i, n in enumerate(names)])
+    mock_dingtalk.wait_for(lambda m: len(set(names_in(m, r"Refused\d\d"))) >= count,
+                           timeout=40)
+    [refused] = mock_dingtalk.rejected(T1)
+    assert refused["errcode"] == ERR_TOO_LONG
+    in_digest = set(re.findall(r"Refused\d\d", refused["body"]))
+    assert len(in_digest) > 1, refused["body"]
+    per_message = [set(re.findall(r"Refused\d\d", t)) for t in texts(mock_dingtalk)]
+    assert all(len(m) == 1 for m in per_message if m & in_digest), per_message
+    assert set(names_in(mock_dingtalk, r"Refused\d\d")) == set(names)
+    assert "sending them one by one" in h.log(), h.log_tail()
+    status, dead = harness.api_get(h, "deadletters")
+    assert status == 200 and dead == [], dead
 
 
 def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory):

@@ -151,6 +151,27 @@ def test_payload_forwarded_byte_identical(mock_webhook, herald_factory, alertman
     assert original["version"] == "4" and original["alerts"][0]["labels"] == LABELS
 
 
+def test_payload_receiver_storm_is_not_merged(mock_webhook, herald_factory):
+    """A digest has no request body of its own, so a receiver that forwards
+    each notification's body must not merge them, even with a text template
+    (whose messages would merge): 15 notifications queued at once behind a
+    20/min limit (a storm for any other receiver) go out one by one, each
+    with the bytes Alertmanager posted, and none becomes a dead letter."""
+    count = 15
+    h = start(herald_factory, mock_webhook, body="payload", split="alert",
+              rate_per_minute=20, template="console")
+    payload = harness.am_payload([{"labels": dict(LABELS, alertname="Storm%02d" % i),
+                                   "annotations": ANNOTATIONS} for i in range(count)])
+    status, data = harness.http("POST", h.base_url + "/webhook", payload)
+    assert status == 200 and json.loads(data)["notifications"] == count, (status, data)
+    recs = wait_requests(mock_webhook, count)
+    assert all(r["body"] == recs[0]["body"] for r in recs)
+    assert json.loads(recs[0]["body"]) == payload
+    assert "digest" not in h.log(), h.log_tail()
+    status, dead = harness.api_get(h, "deadletters")
+    assert status == 200 and dead == [], dead
+
+
 def test_put_custom_headers_and_basic_auth(herald_factory):
     with MockWebhook(users={USER: PASSWORD}, required_headers={"X-Api-Key": API_KEY},
                      content_types=["application/vnd.alerts+json"]) as mock:
