@@ -63,6 +63,7 @@ typedef struct held_queue {
     char *receiver;
     notification **items;
     size_t len;
+    int64_t next_age_check;
     struct held_queue *next;
 } held_queue;
 
@@ -304,7 +305,12 @@ static void settle_now(dispatcher *d, transfer *t, herald_verdict_kind kind, con
 static void deliver_to_file(dispatcher *d, transfer *t)
 {
     const char *path = t->req.url + strlen("file://");
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    /* stdout is written as it is: under systemd it is a socket to the
+     * journal, which open("/dev/stdout") refuses. Anything else opens
+     * without blocking, so a FIFO nobody reads cannot stop delivery. */
+    int to_stdout = strcmp(path, "/dev/stdout") == 0;
+    int fd = to_stdout ? STDOUT_FILENO
+                       : open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0640);
     if (fd < 0) {
         char reason[512];
         snprintf(reason, sizeof reason, "cannot open %s: %s", path, strerror(errno));
@@ -316,7 +322,8 @@ static void deliver_to_file(dispatcher *d, transfer *t)
     ssize_t want = (ssize_t)t->req.body.len + 1;
     ssize_t wrote = writev(fd, iov, 2);
     int saved = errno;
-    close(fd);
+    if (!to_stdout)
+        close(fd);
     if (wrote != want) {
         char reason[512];
         snprintf(reason, sizeof reason, "cannot write %s: %s", path,
@@ -524,6 +531,27 @@ static size_t room_to_send(dispatcher *d, const delivery_settings *ds, int wake_
     return unrecorded < ds->max_unrecorded ? ds->max_unrecorded - unrecorded : 0;
 }
 
+/* Notifications waiting behind a failing target reach max_age too: they
+ * are given up here, not one per failed attempt of the one in front. */
+static void expire_held(dispatcher *d, held_queue *q, const delivery_settings *ds, int64_t now)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < q->len; i++) {
+        notification *n = q->items[i];
+        if (now - n->created_ms <= ds->max_age_ms) {
+            q->items[kept++] = n;
+            continue;
+        }
+        char reason[512];
+        snprintf(reason, sizeof reason,
+                 "gave up at the maximum age of %lld s, waiting for its target; last error: %s",
+                 (long long)(ds->max_age_ms / 1000), n->last_error ? n->last_error : "none");
+        metrics_count(METRIC_DEAD_LETTERS);
+        outbox_dead_letter(d->box, n, reason);
+    }
+    q->len = kept;
+}
+
 /* Sends what held notifications their targets' limits allow now: one by
  * one while the free slots suffice, as digests once more wait than the
  * slots left in the window (less a reserve). Returns when to look again
@@ -540,6 +568,10 @@ static int64_t dispatch_held(dispatcher *d, int64_t now)
                 outbox_dead_letter(d->box, q->items[i], "receiver is no longer in the configuration");
             }
             q->len = 0;
+        }
+        if (q->len && now >= q->next_age_check) {
+            expire_held(d, q, &g->conf.delivery, now);
+            q->next_age_check = now + 1000;
         }
         size_t targets = r ? channel_targets(r->channel, r->instance) : 0;
         while (q->len) {

@@ -25,7 +25,9 @@
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS messages ("
-    "  id INTEGER PRIMARY KEY,"
+    /* never reused: history rows of a dropped or swept notification must
+     * not attach to a new one */
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  receiver TEXT NOT NULL, status TEXT NOT NULL, alert_count INTEGER NOT NULL,"
     "  format INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,"
     "  mentions TEXT NOT NULL, payload BLOB, group_key TEXT NOT NULL, dedup_key TEXT NOT NULL,"
@@ -417,14 +419,21 @@ static void sweep_retention(store *s)
     char why[256];
     long long cutoff = (long long)(wall_ms() - s->settings.retention_ms);
     strbuf sql = STRBUF_INIT;
+    /* One transaction: a `herald queue retry` between the two deletes
+     * would requeue a notification whose message is already gone. */
     sb_printf(&sql,
+              "BEGIN IMMEDIATE;"
               "DELETE FROM history WHERE created_ms < %lld;"
               "DELETE FROM messages WHERE id IN (SELECT id FROM deliveries"
               "  WHERE state IN ('delivered', 'dead') AND finished_ms < %lld);"
-              "DELETE FROM deliveries WHERE state IN ('delivered', 'dead') AND finished_ms < %lld;",
+              "DELETE FROM deliveries WHERE state IN ('delivered', 'dead') AND finished_ms < %lld;"
+              "COMMIT;",
               cutoff, cutoff, cutoff);
-    if (exec(s->db, sb_str(&sql), why, sizeof why))
+    if (exec(s->db, sb_str(&sql), why, sizeof why)) {
+        char ignored[64];
+        exec(s->db, "ROLLBACK", ignored, sizeof ignored);
         log_warn("store", "retention sweep failed: %s", why);
+    }
     sb_free(&sql);
 }
 
@@ -578,6 +587,14 @@ void store_close(store *s)
         pthread_cond_signal(&s->work);
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->writer, NULL);
+    }
+    /* What no writer will take (it never started, or the job came after
+     * it stopped) is answered, so nobody waits for it forever. */
+    for (job *j = s->head, *next; j; j = next) {
+        next = j->next;
+        j->done(j->done_ctx, 1, "store: closed");
+        free(j->text);
+        free(j);
     }
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);

@@ -301,6 +301,43 @@ def test_serve_listen_overrides_config(tmp_path):
     no_sanitizer_report(s.log())
 
 
+def test_console_to_stdout_when_stdout_is_a_socket(tmp_path):
+    """Under systemd, stdout is a socket to the journal, which open() of
+    /dev/stdout refuses: the console channel (path "-") still prints each
+    message there."""
+    port = harness.free_port()
+    cfg = write_config(tmp_path / "journal.lua", {"console": {"channel": "console"}}, port=port)
+    journal, stdout_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    logf = open(tmp_path / "stderr.log", "wb")
+    proc = subprocess.Popen([str(harness.herald_binary()), "serve", "-c", str(cfg)],
+                            stdout=stdout_end.fileno(), stderr=logf, stdin=subprocess.DEVNULL,
+                            env=harness.clean_env(), cwd=str(tmp_path))
+    stdout_end.close()
+    try:
+        base = "http://127.0.0.1:%d" % port
+        harness.wait_until(lambda: proc.poll() is not None or harness.is_ready(base + "/-/ready"),
+                           timeout=10, message="herald ready")
+        payload = harness.am_payload([{"labels": {"alertname": "JournalLine", "instance": "j1"}}])
+        status, _ = harness.http("POST", base + "/webhook", payload)
+        assert status == 200
+        journal.settimeout(10)
+        got = b""
+        while b"JournalLine" not in got:
+            chunk = journal.recv(65536)
+            assert chunk, "stdout closed before the message"
+            got += chunk
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        logf.close()
+        journal.close()
+    log = (tmp_path / "stderr.log").read_bytes().decode("utf-8", "replace")
+    assert proc.returncode == 0, log
+    assert "cannot open" not in log, log
+    no_sanitizer_report(log)
+
+
 def test_serve_unbindable_address_exits_1(tmp_path):
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
         taken.bind(("127.0.0.1", 0))

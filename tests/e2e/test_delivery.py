@@ -115,6 +115,34 @@ def test_wrong_secret_is_a_dead_letter_without_retries(mock_dingtalk, herald_fac
     assert wrong.encode() not in h.log_path.read_bytes()
 
 
+def test_notifications_behind_a_failing_head_expire_at_max_age_together(herald_factory):
+    """A failing target sends one message at a time; those waiting behind
+    it reach max_age too and are given up then, all together, not one per
+    failed attempt of the one in front (20 attempts, a second apart)."""
+    count, max_age = 20, 3.0
+    closed = harness.free_port()  # nothing listens here
+    url = "http://127.0.0.1:%d/robot/send?access_token=T9" % closed
+    # no rate limit, so no digest carries them all through one attempt
+    h = start(herald_factory, {"ops": {"channel": "dingtalk", "url": url, "rate_per_minute": 0,
+                                       "secret": harness.lua_env("DT_SECRET")}},
+              extra={"delivery": {"retry_initial": "1s", "retry_max_delay": "1s",
+                                  "max_age": "3s"}})
+    posted = time.monotonic()
+    for i in range(count):
+        fire(h, name="Behind%02d" % i)
+
+    def all_dead():
+        status, rows = harness.api_get(h, "deadletters")
+        return status == 200 and len(rows) == count and rows
+    rows = harness.wait_until(all_dead, timeout=40, message="%d dead letters" % count)
+    took = time.monotonic() - posted
+    # one failed attempt per second would need about max_age + count seconds
+    assert took < max_age + count / 2, "the last gave up %.1f s after posting" % took
+    waited = [r for r in rows if "waiting for its target" in r["last_error"]]
+    assert len(waited) >= count - 2, [r["last_error"] for r in rows]
+    assert all("maximum age of 3 s" in r["last_error"] for r in rows), rows
+
+
 def test_connection_refused_retries_until_max_age(herald_factory):
     closed = harness.free_port()  # nothing listens here
     url = "http://127.0.0.1:%d/robot/send?access_token=T9" % closed

@@ -144,5 +144,27 @@ TEST(outcome_counts_until_written)
     free(dir);
 }
 
+/* A store closed before its writer ran still answers every outcome it
+ * was handed, so no count stays up and nothing waits for it forever. */
+TEST(outcome_answered_when_the_store_closes_first)
+{
+    char *dir = test_tmpdir();
+    store_settings settings = {0, 86400000};
+    char err[256];
+    store *db = store_open(dir, &settings, err, sizeof err);
+    CHECK(db != NULL);
+    outbox *box = outbox_new(10, db);
+    outbox_restore(box, make(0));
+    int64_t next = 0;
+    outbox_dead_letter(box, outbox_take_due(box, 1000, &next), "test");
+    CHECK_INT(outbox_unsettled(box, 0), 1);
+    store_close(db);
+    CHECK_INT(outbox_unsettled(box, 0), 0);
+    outbox_free(box);
+    test_rmtree(dir);
+    free(dir);
+}
+
 RUN_TESTS(CASE(put_is_all_or_nothing), CASE(due_order_and_retry),
-          CASE(retry_delay_grows_caps_and_jitters), CASE(outcome_counts_until_written))
+          CASE(retry_delay_grows_caps_and_jitters), CASE(outcome_counts_until_written),
+          CASE(outcome_answered_when_the_store_closes_first))

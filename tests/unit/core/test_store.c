@@ -303,6 +303,28 @@ TEST(writes_go_on_after_a_duplicate_and_a_requeue)
         notification_free(batch[i]);
 }
 
+/* A dropped dead letter's id is never given to a new notification: its
+ * history rows would show up as the new one's. */
+TEST(ids_are_not_reused_after_a_drop)
+{
+    store *s = open_store(0);
+    CHECK(s != NULL);
+    int64_t now = now_ms();
+    notification *batch[2] = {make("ops", "DiskFull", "db1", now), make("ops", "DiskFull", "db2", now)};
+    char err[256];
+    CHECK_INT(commit(s, &batch[0], 1), 0);
+    store_mark_dead(s, batch[0], "errcode 300001: token is not exist", count_written, NULL);
+    store_close(s);
+    CHECK_INT(store_drop(dir, batch[0]->id, err, sizeof err), 0);
+    s = open_store(0);
+    CHECK(s != NULL);
+    CHECK_INT(commit(s, &batch[1], 1), 0);
+    CHECK(batch[1]->id > batch[0]->id);
+    store_close(s);
+    notification_free(batch[0]);
+    notification_free(batch[1]);
+}
+
 TEST(unusable_data_dir_is_named)
 {
     store_settings settings = {0, 0};
@@ -356,8 +378,10 @@ WRAP(dead_letters_requeue_and_drop)
 WRAP(history_filters_and_top)
 WRAP(retention_removes_old_history)
 WRAP(writes_go_on_after_a_duplicate_and_a_requeue)
+WRAP(ids_are_not_reused_after_a_drop)
 #define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(CASE(dedup_key_sees_each_alert_status), WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
           WCASE(history_filters_and_top), WCASE(retention_removes_old_history),
-          WCASE(writes_go_on_after_a_duplicate_and_a_requeue), CASE(unusable_data_dir_is_named))
+          WCASE(writes_go_on_after_a_duplicate_and_a_requeue), WCASE(ids_are_not_reused_after_a_drop),
+          CASE(unusable_data_dir_is_named))
