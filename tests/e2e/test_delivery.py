@@ -9,6 +9,7 @@ import time
 
 import harness
 from conftest import DT_SECRET, KEYWORD, T1, T2
+from mock_webhook import MockWebhook
 
 FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
 RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
@@ -141,6 +142,25 @@ def test_notifications_behind_a_failing_head_expire_at_max_age_together(herald_f
     waited = [r for r in rows if "waiting for its target" in r["last_error"]]
     assert len(waited) >= count - 2, [r["last_error"] for r in rows]
     assert all("maximum age of 3 s" in r["last_error"] for r in rows), rows
+
+
+def test_a_channel_that_sets_no_verdict_is_retried_not_delivered(herald_factory):
+    """A channel whose classify() sets no verdict (a bug in a third-party
+    plugin) must not have its messages counted as delivered: herald
+    retries them and says why."""
+    mock = MockWebhook().start()
+    try:
+        plugin_dir = harness.build_dir() / "tests" / "e2e" / "plugins"
+        h = herald_factory({"nv": {"channel": "no_verdict", "url": mock.url("/hook")}},
+                           default_receiver="nv",
+                           extra={"plugin_dir": str(plugin_dir), "delivery": FAST})
+        fire(h)
+        mock.wait_for(lambda m: len(m.accepted()) >= 2, timeout=15)
+        assert len(mock.accepted()) >= 2, "no retry after a missing verdict"
+        assert "channel no_verdict gave no verdict (HTTP 200)" in h.log(), h.log_tail()
+        assert harness.metrics(h.base_url).get("herald_deliveries_total", 0) == 0
+    finally:
+        mock.stop()
 
 
 def test_connection_refused_retries_until_max_age(herald_factory):
