@@ -109,60 +109,72 @@ static void ignore_requeued(void *ctx, notification *n)
     notification_free(n);
 }
 
-/* A delivered notification still counts until its outcome is on disk (a
- * crash before would send it again), and the dispatcher waiting for a
- * slot is woken when it is. The writer is started late so the moment
- * before the write can be looked at. */
-TEST(outcome_counts_until_written)
+/* An outbox over a real store whose writer has not started yet (so the
+ * moment before a write can be looked at), with one notification taken
+ * for delivery. The test closes the store; stored_outbox_free the rest. */
+typedef struct stored_outbox {
+    char *dir;
+    store *db;
+    outbox *box;
+    notification *taken;
+} stored_outbox;
+
+static int stored_outbox_open(stored_outbox *f)
 {
-    char *dir = test_tmpdir();
+    f->dir = test_tmpdir();
     store_settings settings = {0, 86400000};
     char err[256];
-    store *db = store_open(dir, &settings, err, sizeof err);
-    CHECK(db != NULL);
-    outbox *box = outbox_new(10, db);
-    atomic_int wakeups = 0;
-    outbox_set_wakeup(box, count_wakeup, &wakeups);
-    outbox_restore(box, make(0));
+    f->db = store_open(f->dir, &settings, err, sizeof err);
+    if (!f->db)
+        return -1;
+    f->box = outbox_new(10, f->db);
+    outbox_restore(f->box, make(0));
     int64_t next = 0;
-    notification *n = outbox_take_due(box, 1000, &next);
-    CHECK(n != NULL);
-    outbox_delivered(box, n);
-    CHECK_INT(outbox_get_stats(box).in_flight, 0);
-    CHECK_INT(outbox_unsettled(box, 1), 1);
-    int before = atomic_load(&wakeups);
+    f->taken = outbox_take_due(f->box, 1000, &next);
+    return f->taken ? 0 : -1;
+}
 
-    CHECK_INT(store_start(db, ignore_requeued, NULL), 0);
-    for (int i = 0; i < 500 && outbox_unsettled(box, 0); i++)
+static void stored_outbox_free(stored_outbox *f)
+{
+    outbox_free(f->box);
+    test_rmtree(f->dir);
+    free(f->dir);
+}
+
+/* A delivered notification still counts until its outcome is on disk (a
+ * crash before would send it again), and the dispatcher waiting for a
+ * slot is woken when it is. */
+TEST(outcome_counts_until_written)
+{
+    stored_outbox f = {0};
+    CHECK_INT(stored_outbox_open(&f), 0);
+    atomic_int wakeups = 0;
+    outbox_set_wakeup(f.box, count_wakeup, &wakeups);
+    outbox_delivered(f.box, f.taken);
+    CHECK_INT(outbox_get_stats(f.box).in_flight, 0);
+    CHECK_INT(outbox_unsettled(f.box, 1), 1);
+
+    CHECK_INT(store_start(f.db, ignore_requeued, NULL), 0);
+    for (int i = 0; i < 500 && outbox_unsettled(f.box, 0); i++)
         nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
-    CHECK_INT(outbox_unsettled(box, 0), 0);
-    CHECK_INT(atomic_load(&wakeups), before + 1);
+    CHECK_INT(outbox_unsettled(f.box, 0), 0);
+    CHECK_INT(atomic_load(&wakeups), 1);
 
-    store_close(db);
-    outbox_free(box);
-    test_rmtree(dir);
-    free(dir);
+    store_close(f.db);
+    stored_outbox_free(&f);
 }
 
 /* A store closed before its writer ran still answers every outcome it
  * was handed, so no count stays up and nothing waits for it forever. */
 TEST(outcome_answered_when_the_store_closes_first)
 {
-    char *dir = test_tmpdir();
-    store_settings settings = {0, 86400000};
-    char err[256];
-    store *db = store_open(dir, &settings, err, sizeof err);
-    CHECK(db != NULL);
-    outbox *box = outbox_new(10, db);
-    outbox_restore(box, make(0));
-    int64_t next = 0;
-    outbox_dead_letter(box, outbox_take_due(box, 1000, &next), "test");
-    CHECK_INT(outbox_unsettled(box, 0), 1);
-    store_close(db);
-    CHECK_INT(outbox_unsettled(box, 0), 0);
-    outbox_free(box);
-    test_rmtree(dir);
-    free(dir);
+    stored_outbox f = {0};
+    CHECK_INT(stored_outbox_open(&f), 0);
+    outbox_dead_letter(f.box, f.taken, "test");
+    CHECK_INT(outbox_unsettled(f.box, 0), 1);
+    store_close(f.db);
+    CHECK_INT(outbox_unsettled(f.box, 0), 0);
+    stored_outbox_free(&f);
 }
 
 RUN_TESTS(CASE(put_is_all_or_nothing), CASE(due_order_and_retry),
