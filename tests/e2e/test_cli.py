@@ -354,6 +354,29 @@ def test_serve_unbindable_address_exits_1(tmp_path):
     no_sanitizer_report(stdout + stderr)
 
 
+def test_second_herald_on_the_same_port_exits_1(tmp_path):
+    """A second herald (started twice, or before the old one stopped) must
+    not share the port and split the alerts between two configurations."""
+    port = harness.free_port()
+    first_cfg = write_config(tmp_path / "first.lua", {"console": {"channel": "console"}}, port=port)
+    first = Served(["serve", "-c", first_cfg], tmp_path / "first.log")
+    try:
+        harness.wait_until(lambda: first.proc.poll() is not None or
+                           harness.is_ready("http://127.0.0.1:%d/-/ready" % port),
+                           timeout=10, message="first herald ready")
+        assert first.proc.poll() is None, first.log()
+        second_cfg = write_config(tmp_path / "second.lua", {"console": {"channel": "console"}},
+                                  port=port)
+        r = run("serve", "-c", second_cfg, timeout=15)
+        stdout, stderr = out(r)
+    finally:
+        rc = first.stop()
+    assert r.returncode == 1, (r.returncode, stdout, stderr)
+    assert "127.0.0.1:%d" % port in stderr, stderr
+    assert rc == 0, first.log()
+    no_sanitizer_report(stdout + stderr + first.log())
+
+
 def test_render_hides_header_values(tmp_path):
     """A webhook receiver's headers (declared secret) never reach the output."""
     cfg = write_config(tmp_path / "hook.lua", {
