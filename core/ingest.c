@@ -37,9 +37,10 @@ static const char *json_type_name(const cJSON *item)
 
 static cJSON *parse_json(const char *body, size_t len, char *err, size_t cap)
 {
-    cJSON *root = json_parse(body, len);
+    size_t at = 0;
+    cJSON *root = json_parse_whole(body, len, &at);
     if (!root)
-        fail(err, cap, "body: malformed JSON");
+        fail(err, cap, "body: malformed JSON at byte %zu", at);
     return root;
 }
 

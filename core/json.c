@@ -19,6 +19,28 @@ cJSON *json_parse(const char *text, size_t len)
     return root;
 }
 
+cJSON *json_parse_whole(const char *text, size_t len, size_t *error_at)
+{
+    const char *end = NULL;
+    pthread_mutex_lock(&parse_lock);
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        const char *where = cJSON_GetErrorPtr();
+        end = where && where >= text && where <= text + len ? where : text;
+    }
+    pthread_mutex_unlock(&parse_lock);
+    /* cJSON stops after the first value: "{…}{…}" would lose the second. */
+    while (root && end < text + len && *end && strchr(" \t\r\n", *end))
+        end++;
+    if (root && end < text + len) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    if (!root)
+        *error_at = (size_t)(end - text);
+    return root;
+}
+
 static const cJSON *walk(const cJSON *node, const char *path)
 {
     while (node && *path) {

@@ -10,6 +10,10 @@
 
 /* cJSON_ParseWithLength under a process-wide lock (see json.c). */
 cJSON *json_parse(const char *text, size_t len);
+/* The same for a request body: exactly one JSON value, nothing after it
+ * but whitespace. On failure *error_at is the byte offset where the text
+ * stopped being what was expected. */
+cJSON *json_parse_whole(const char *text, size_t len, size_t *error_at);
 
 /* The host service plugins use to read responses (see plugin.h). */
 herald_json_type json_lookup(const char *json, size_t len, const char *path, char *out,

@@ -115,8 +115,11 @@ TEST(errors_name_the_field)
         const char *json;
         const char *error;
     } cases[] = {
-        {"{\"alerts\":[", "body: malformed JSON"},
-        {"", "body: malformed JSON"},
+        {"{\"alerts\":[", "body: malformed JSON at byte 10"},
+        {"", "body: malformed JSON at byte 0"},
+        /* a second value would be lost behind a 200 */
+        {"{\"alerts\":[]} {\"alerts\":[]}", "body: malformed JSON at byte 14"},
+        {"{\"alerts\":[]}\n garbage", "body: malformed JSON at byte 15"},
         {"[]", "body: expected an Alertmanager webhook object, got an array"},
         {"{}", "alerts: missing"},
         {"{\"alerts\":{}}", "alerts: expected an array, got an object"},
@@ -190,7 +193,8 @@ TEST(ingest_any_tells_formats_apart)
 {
     alert_batch b;
     char err[256];
-    CHECK_INT(ingest_any("  [{\"labels\":{\"a\":\"b\"}}]", 26, 0, &b, err, sizeof err), 0);
+    const char *list = "  [{\"labels\":{\"a\":\"b\"}}]";
+    CHECK_INT(ingest_any(list, strlen(list), 0, &b, err, sizeof err), 0);
     CHECK_INT(b.len, 1);
     alert_batch_free(&b);
     CHECK_INT(ingest_any("{\"alerts\":[]}", 13, 0, &b, err, sizeof err), 0);
