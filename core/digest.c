@@ -50,6 +50,16 @@ size_t digest_fit(notification *const *items, size_t n, size_t text_budget, size
     return taken;
 }
 
+size_t digest_item_cap(size_t text_budget, size_t items, size_t messages)
+{
+    if (!text_budget || !messages || items <= messages)
+        return 0;
+    size_t per_message = (items + messages - 1) / messages;
+    size_t room = text_budget > DIGEST_OVERHEAD ? text_budget - DIGEST_OVERHEAD : 0;
+    size_t share = room / per_message;
+    return share > sizeof separator_markdown ? share - sizeof separator_markdown : 1;
+}
+
 void digest_build(notification *const *items, size_t n, size_t more, size_t item_cap,
                   rendered *out)
 {

@@ -14,6 +14,11 @@
  * text_budget 0: no limit. */
 size_t digest_fit(notification *const *items, size_t n, size_t text_budget, size_t item_cap);
 
+/* The bytes each item's text may keep so that `items` queued messages fit
+ * in `messages` digests of text_budget bytes (their separators and the
+ * digest's own lines counted); 0 when any length fits. */
+size_t digest_item_cap(size_t text_budget, size_t items, size_t messages);
+
 /* Merges items[0..n) into one message: the texts in order (each cut to
  * item_cap bytes with a marker, 0: whole), separated, the mentions united,
  * the title of the first with the count. `more` queued messages that

@@ -622,10 +622,10 @@ static int64_t dispatch_held(dispatcher *d, int64_t now)
                     break;
                 }
                 size_t budget = channel_text_budget(r->channel, r->instance);
-                item_cap = budget ? budget * free_slots / q->len : 0;
+                item_cap = digest_item_cap(budget, q->len, free_slots);
                 if (item_cap >= budget)
                     item_cap = 0;
-                else if (item_cap < DIGEST_MIN_ITEM_BYTES)
+                else if (item_cap && item_cap < DIGEST_MIN_ITEM_BYTES)
                     item_cap = DIGEST_MIN_ITEM_BYTES;
                 k = digest_fit(q->items, q->len, budget, item_cap);
                 if (k > room && room < g->conf.delivery.max_unrecorded &&

@@ -511,6 +511,15 @@ static const herald_option_spec options[] = {
                         "\"interactive\" (a card, the default) or \"text\""},
 };
 
+/* The URL (with its token) names the bot, so receivers that share a bot
+ * share its limit. */
+static void bot_target_key(void *instance, size_t index, char *out, size_t cap)
+{
+    (void)index;
+    const bot *b = instance;
+    snprintf(out, cap, "feishu %s", b->url);
+}
+
 static const herald_channel channel = {
     .abi = HERALD_ABI_HEADER_INIT(herald_channel),
     .name = "feishu",
@@ -525,6 +534,7 @@ static const herald_channel channel = {
     .prepare = bot_prepare,
     .classify = bot_classify,
     .destroy = bot_destroy,
+    .target_key = bot_target_key,
 };
 
 static const herald_channel *const channels[] = {&channel};

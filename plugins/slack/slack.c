@@ -689,6 +689,15 @@ static const herald_option_spec hook_options[] = {
      "incoming webhook URL, https://hooks.slack.com/services/T…/B…/…"},
 };
 
+/* The webhook URL names the channel it posts to, so receivers that share
+ * it share its limit. */
+static void hook_target_key(void *instance, size_t index, char *out, size_t cap)
+{
+    (void)index;
+    const hook *h = instance;
+    snprintf(out, cap, "slack %s", h->url);
+}
+
 static const herald_channel slack_channel = {
     .abi = HERALD_ABI_HEADER_INIT(herald_channel),
     .name = "slack",
@@ -703,6 +712,7 @@ static const herald_channel slack_channel = {
     .prepare = hook_prepare,
     .classify = hook_classify,
     .destroy = hook_destroy,
+    .target_key = hook_target_key,
 };
 
 static const herald_channel *const channels[] = {&slack_channel};

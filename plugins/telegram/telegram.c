@@ -714,6 +714,24 @@ static const herald_option_spec bot_options[] = {
      "Bot API server, default " DEFAULT_API_URL " (a self-hosted server or a test mock)"},
 };
 
+/* Bot and chat name the target: one group allows 20 messages a minute,
+ * whichever receiver sends them. */
+static void bot_target_key(void *instance, size_t index, char *out, size_t cap)
+{
+    (void)index;
+    const bot *b = instance;
+    snprintf(out, cap, "telegram %s %s", b->url, b->chat_id);
+}
+
+/* A digest must stay within the 4096 characters prepare allows: bytes
+ * never undercount characters, and the rest is room for the title, the
+ * mentions and the cut marker. */
+static size_t bot_text_budget(void *instance)
+{
+    (void)instance;
+    return MAX_TEXT_CHARS - 512;
+}
+
 static const herald_channel telegram_channel = {
     .abi = HERALD_ABI_HEADER_INIT(herald_channel),
     .name = "telegram",
@@ -731,6 +749,8 @@ static const herald_channel telegram_channel = {
     .prepare = bot_prepare,
     .classify = bot_classify,
     .destroy = bot_destroy,
+    .target_key = bot_target_key,
+    .text_budget = bot_text_budget,
 };
 
 static const herald_channel *const channels[] = {&telegram_channel};

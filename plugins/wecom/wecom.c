@@ -559,6 +559,24 @@ static const herald_option_spec robot_options[] = {
      "\"markdown\" (default), \"text\" (can @ mobiles and @all) or \"markdown_v2\""},
 };
 
+/* The URL (with its key) names the robot, so receivers that share a robot
+ * share its limit of 20 a minute. */
+static void robot_target_key(void *instance, size_t index, char *out, size_t cap)
+{
+    (void)index;
+    const robot *r = instance;
+    snprintf(out, cap, "wecom %s", r->url);
+}
+
+/* A digest must fit the content limit of the robot's msgtype, less room
+ * for the mention line and the cut marker, or prepare would cut alerts
+ * off the end of it. */
+static size_t robot_text_budget(void *instance)
+{
+    const robot *r = instance;
+    return content_limit(r->msgtype) - 256;
+}
+
 static const herald_channel robot_channel = {
     .abi = HERALD_ABI_HEADER_INIT(herald_channel),
     .name = "wecom",
@@ -573,6 +591,8 @@ static const herald_channel robot_channel = {
     .prepare = robot_prepare,
     .classify = robot_classify,
     .destroy = robot_destroy,
+    .target_key = robot_target_key,
+    .text_budget = robot_text_budget,
 };
 
 static const herald_channel *const channels[] = {&robot_channel};

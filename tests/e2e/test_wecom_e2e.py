@@ -210,3 +210,23 @@ def test_40058_is_a_dead_letter(mock_wecom, herald_factory):
     time.sleep(1.0)
     assert len(mock_wecom.rejected()) == 1 and mock_wecom.accepted() == []
     assert retries_in_log(h) == []
+
+
+@pytest.mark.parametrize("msgtype", ["markdown", "text"])
+def test_storm_digests_fit_the_content_limit(mock_wecom, herald_factory, msgtype):
+    """60 alert groups at once to one robot (20 a minute): the digests are
+    built within the msgtype's content limit, so no alert is cut off the
+    end of one, and every alert shows in some message."""
+    count = 60
+    h = start(herald_factory, mock_wecom, msgtype=msgtype)
+    names = ["Flood%02d" % i for i in range(count)]
+    for i, n in enumerate(names):
+        fire(h, name=n, instance="db%02d:9100" % i)
+
+    def shown():
+        return {n for m in mock_wecom.messages(KEY) for n in re.findall(r"Flood\d\d", content(m))}
+    mock_wecom.wait_for(lambda m: shown() >= set(names) or m.rejected(), timeout=40)
+    assert mock_wecom.rejected() == []
+    missing = sorted(set(names) - shown())
+    assert not missing, "%d alerts in no message: %s" % (len(missing), missing[:10])
+    assert len(mock_wecom.messages(KEY)) <= 20

@@ -117,6 +117,14 @@ TEST(digests_merge_in_order_within_the_budget)
     CHECK_INT(digest_fit(items + 3, 1, 0, 0), 1);    /* a native body goes alone */
     CHECK_INT(digest_fit(items, 3, 145, 0), 2);
     CHECK_INT(digest_fit(items, 3, 145, 7), 3);      /* cut to 7 bytes each, three fit */
+    /* the share of each item lets all of them fit in the messages left */
+    CHECK_INT(digest_item_cap(0, 60, 20), 0);        /* no budget: no cut */
+    CHECK_INT(digest_item_cap(4000, 20, 20), 0);     /* one each: no cut */
+    size_t cap = digest_item_cap(145, 6, 2);          /* three per message */
+    CHECK(cap > 0);
+    CHECK_INT(digest_fit(items, 3, 145, cap), 3);
+    cap = digest_item_cap(1792, 60, 20);
+    CHECK(cap > 0 && cap < 1792 / 3);
     rendered out;
     digest_build(items, 3, 7, 0, &out);
     CHECK_INT(out.format, HERALD_FORMAT_MARKDOWN);
