@@ -189,7 +189,7 @@ static int read_mention_override(lua_State *L, mention_set *m)
         void (*add)(mention_set *, const char *);
     } lists[] = {{"mobiles", mention_set_add_mobile}, {"user_ids", mention_set_add_user_id}};
     for (size_t l = 0; l < 2; l++) {
-        lua_getfield(L, -1, lists[l].key);
+        sandbox_rawfield(L, -1, lists[l].key);
         if (lua_istable(L, -1)) {
             lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
             for (lua_Integer i = 1; i <= n; i++) {
@@ -207,7 +207,7 @@ static int read_mention_override(lua_State *L, mention_set *m)
         }
         lua_pop(L, 1);
     }
-    lua_getfield(L, -1, "all");
+    sandbox_rawfield(L, -1, "all");
     m->all = lua_toboolean(L, -1);
     lua_pop(L, 1);
     return 0;
@@ -215,34 +215,32 @@ static int read_mention_override(lua_State *L, mention_set *m)
 
 /* Turns the table a template returned (at the top) into a message. */
 static int read_result(lua_State *L, const char *where, const render_input *in, rendered *out,
-                       char *err, size_t err_cap)
+                       strbuf *json, char *err, size_t err_cap)
 {
     if (!lua_istable(L, -1)) {
         snprintf(err, err_cap, "%s: the render function must return a table, it returned %s",
                  where, luaL_typename(L, -1));
         return -1;
     }
-    lua_getfield(L, -1, "body");
+    sandbox_rawfield(L, -1, "body");
     if (!lua_isnil(L, -1)) {
-        strbuf json = STRBUF_INIT;
         char why[128] = "";
-        int rc = lua_istable(L, -1) ? to_json(L, -1, &json, 0, why, sizeof why) : -1;
+        int rc = lua_istable(L, -1) ? to_json(L, -1, json, 0, why, sizeof why) : -1;
         lua_pop(L, 1);
         if (rc) {
             snprintf(err, err_cap, "%s: result.body: %s", where,
                      why[0] ? why : "expected a table (the channel's native body)");
-            sb_free(&json);
             return -1;
         }
         out->format = HERALD_FORMAT_NATIVE;
-        out->text = sb_take(&json);
+        out->text = sb_take(json);
         out->title = xstrdup("");
         mention_set_merge(&out->mentions, in->mentions);
         return 0;
     }
     lua_pop(L, 1);
 
-    lua_getfield(L, -1, "format");
+    sandbox_rawfield(L, -1, "format");
     const char *format = lua_isnil(L, -1) ? "markdown" : lua_tostring(L, -1);
     if (format && strcmp(format, "markdown") == 0)
         out->format = HERALD_FORMAT_MARKDOWN;
@@ -258,7 +256,7 @@ static int read_result(lua_State *L, const char *where, const render_input *in, 
     }
     lua_pop(L, 1);
 
-    lua_getfield(L, -1, "text");
+    sandbox_rawfield(L, -1, "text");
     if (lua_type(L, -1) != LUA_TSTRING) {
         snprintf(err, err_cap, "%s: result.text: expected a string, got %s", where,
                  luaL_typename(L, -1));
@@ -268,7 +266,7 @@ static int read_result(lua_State *L, const char *where, const render_input *in, 
     out->text = xstrdup(lua_tostring(L, -1));
     lua_pop(L, 1);
 
-    lua_getfield(L, -1, "title");
+    sandbox_rawfield(L, -1, "title");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
         snprintf(err, err_cap, "%s: result.title: expected a string, got %s", where,
                  luaL_typename(L, -1));
@@ -278,7 +276,7 @@ static int read_result(lua_State *L, const char *where, const render_input *in, 
     out->title = xstrdup(lua_isnil(L, -1) ? "" : lua_tostring(L, -1));
     lua_pop(L, 1);
 
-    lua_getfield(L, -1, "mentions");
+    sandbox_rawfield(L, -1, "mentions");
     int rc = 0;
     if (lua_istable(L, -1))
         rc = read_mention_override(L, &out->mentions);
@@ -293,6 +291,32 @@ static int read_result(lua_State *L, const char *where, const render_input *in, 
         return -1;
     }
     return 0;
+}
+
+/* read_result and push_template_data run through sandbox_run: a Lua
+ * error in them (the memory cap) is an error of this render, not an abort
+ * of the process. What they allocate outside Lua is the caller's to free. */
+typedef struct result_reading {
+    const char *where;
+    const render_input *in;
+    rendered *out;
+    strbuf json;
+    char *err;
+    size_t err_cap;
+    int rc;
+} result_reading;
+
+static int read_result_protected(lua_State *L, void *ctx)
+{
+    result_reading *r = ctx;
+    r->rc = read_result(L, r->where, r->in, r->out, &r->json, r->err, r->err_cap);
+    return 0;
+}
+
+static int push_template_data_protected(lua_State *L, void *ctx)
+{
+    push_template_data(L, ctx);
+    return 1;
 }
 
 int render_template(script_state *s, const render_input *in, rendered *out, char *err,
@@ -310,10 +334,16 @@ int render_template(script_state *s, const render_input *in, rendered *out, char
         lua_settop(L, top);
         return -1;
     }
-    push_template_data(L, in);
-    int rc = sandbox_call(L, 1, 1, err, err_cap);
-    if (rc == 0)
-        rc = read_result(L, where, in, out, err, err_cap);
+    int rc = sandbox_run(L, push_template_data_protected, (void *)in, 0, 1, err, err_cap) ||
+                     sandbox_call(L, 1, 1, err, err_cap)
+                 ? -1
+                 : 0;
+    if (rc == 0) {
+        result_reading reading = {where, in, out, STRBUF_INIT, err, err_cap, 0};
+        rc = sandbox_run(L, read_result_protected, &reading, 1, 0, err, err_cap) ? -1
+                                                                                 : reading.rc;
+        sb_free(&reading.json);
+    }
     lua_settop(L, top);
     if (rc)
         rendered_free(out);

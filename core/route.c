@@ -31,7 +31,7 @@ static route_target *find_target(route_result *out, const receiver *r)
 static int read_mention_list(lua_State *L, const char *key, mention_set *m,
                              void (*add)(mention_set *, const char *))
 {
-    lua_getfield(L, -1, key);
+    sandbox_rawfield(L, -1, key);
     int ok = 1;
     if (lua_istable(L, -1)) {
         lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
@@ -60,7 +60,7 @@ static int read_item(script_state *s, route_result *out, lua_Integer index, char
     if (lua_type(L, -1) == LUA_TSTRING) {
         name = lua_tostring(L, -1);
     } else if (lua_istable(L, -1)) {
-        lua_getfield(L, -1, "receiver");
+        sandbox_rawfield(L, -1, "receiver");
         name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         lua_pop(L, 1); /* the string stays alive: the table holds it */
         if (!name) {
@@ -88,10 +88,62 @@ static int read_item(script_state *s, route_result *out, lua_Integer index, char
                      where, (long long)index);
             return -1;
         }
-        lua_getfield(L, -1, "all");
+        sandbox_rawfield(L, -1, "all");
         t->mentions.all = t->mentions.all || lua_toboolean(L, -1);
         lua_pop(L, 1);
     }
+    return 0;
+}
+
+/* Building the arguments and reading the result run through sandbox_run:
+ * a Lua error in them (the memory cap) is an error of this alert's route,
+ * not an abort of the process. */
+typedef struct route_call {
+    script_state *s;
+    const alert *a;
+    const receiver *default_receiver;
+    route_result *out;
+    char *err;
+    size_t err_cap;
+    int rc;
+} route_call;
+
+static int push_route_args(lua_State *L, void *ctx)
+{
+    const route_call *c = ctx;
+    script_push_alert(L, c->a);
+    lua_pushstring(L, c->default_receiver->name);
+    const config *conf = &c->s->gen->conf;
+    lua_createtable(L, 0, (int)conf->receivers_len);
+    for (size_t i = 0; i < conf->receivers_len; i++) {
+        lua_pushstring(L, conf->receivers[i].channel_name);
+        lua_setfield(L, -2, conf->receivers[i].name);
+    }
+    return 3;
+}
+
+static int read_route_result(lua_State *L, void *ctx)
+{
+    route_call *c = ctx;
+    int rc = 0;
+    if (lua_isnil(L, -1)) {
+        add_target(c->out, c->default_receiver);
+    } else if (lua_type(L, -1) == LUA_TSTRING) {
+        rc = read_item(c->s, c->out, 1, c->err, c->err_cap);
+    } else if (lua_istable(L, -1)) {
+        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+        for (lua_Integer i = 1; i <= n && rc == 0; i++) {
+            lua_rawgeti(L, -1, i);
+            rc = read_item(c->s, c->out, i, c->err, c->err_cap);
+            lua_pop(L, 1);
+        }
+    } else {
+        snprintf(c->err, c->err_cap,
+                 "%s: the route function must return nil, a receiver name or a list, got %s",
+                 c->s->gen->route.path, luaL_typename(L, -1));
+        rc = -1;
+    }
+    c->rc = rc;
     return 0;
 }
 
@@ -101,36 +153,13 @@ int route_alert(script_state *s, const alert *a, const receiver *default_receive
     memset(out, 0, sizeof *out);
     lua_State *L = s->L;
     int top = lua_gettop(L);
+    route_call call = {s, a, default_receiver, out, err, err_cap, 0};
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
-    script_push_alert(L, a);
-    lua_pushstring(L, default_receiver->name);
-    const config *conf = &s->gen->conf;
-    lua_createtable(L, 0, (int)conf->receivers_len);
-    for (size_t i = 0; i < conf->receivers_len; i++) {
-        lua_pushstring(L, conf->receivers[i].channel_name);
-        lua_setfield(L, -2, conf->receivers[i].name);
-    }
-    if (sandbox_call(L, 3, 1, err, err_cap)) {
-        lua_settop(L, top);
-        return -1;
-    }
-    int rc = 0;
-    if (lua_isnil(L, -1)) {
-        add_target(out, default_receiver);
-    } else if (lua_type(L, -1) == LUA_TSTRING) {
-        rc = read_item(s, out, 1, err, err_cap);
-    } else if (lua_istable(L, -1)) {
-        lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
-        for (lua_Integer i = 1; i <= n && rc == 0; i++) {
-            lua_rawgeti(L, -1, i);
-            rc = read_item(s, out, i, err, err_cap);
-            lua_pop(L, 1);
-        }
-    } else {
-        snprintf(err, err_cap, "%s: the route function must return nil, a receiver name or a list, got %s",
-                 s->gen->route.path, luaL_typename(L, -1));
-        rc = -1;
-    }
+    int rc = sandbox_run(L, push_route_args, &call, 0, 3, err, err_cap) ||
+                     sandbox_call(L, 3, 1, err, err_cap) ||
+                     sandbox_run(L, read_route_result, &call, 1, 0, err, err_cap)
+                 ? -1
+                 : call.rc;
     lua_settop(L, top);
     if (rc)
         route_result_free(out);

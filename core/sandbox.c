@@ -365,4 +365,36 @@ int sandbox_call(lua_State *L, int nargs, int nresults, char *err, size_t err_ca
     return -1;
 }
 
+typedef struct protected_fn {
+    int (*fn)(lua_State *L, void *ctx);
+    void *ctx;
+} protected_fn;
+
+static int run_protected(lua_State *L)
+{
+    const protected_fn *p = lua_touserdata(L, 1);
+    lua_remove(L, 1);
+    return p->fn(L, p->ctx);
+}
+
+int sandbox_run(lua_State *L, int (*fn)(lua_State *L, void *ctx), void *ctx, int nargs,
+                int nresults, char *err, size_t err_cap)
+{
+    protected_fn p = {fn, ctx};
+    /* A light C function and a light userdata: pushing them allocates
+     * nothing, so nothing here can fail outside the protected call. */
+    lua_pushcfunction(L, run_protected);
+    lua_insert(L, -(nargs + 1));
+    lua_pushlightuserdata(L, &p);
+    lua_insert(L, -(nargs + 1));
+    return sandbox_call(L, nargs + 1, nresults, err, err_cap);
+}
+
+int sandbox_rawfield(lua_State *L, int table, const char *key)
+{
+    table = lua_absindex(L, table);
+    lua_pushstring(L, key);
+    return lua_rawget(L, table);
+}
+
 size_t sandbox_memory_used(lua_State *L) { return context_of(L)->used; }

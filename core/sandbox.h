@@ -62,6 +62,18 @@ int sandbox_load_file(lua_State *L, const char *path, char *err, size_t err_cap)
  * lua_pcall leaves it minus the error object. */
 int sandbox_call(lua_State *L, int nargs, int nresults, char *err, size_t err_cap);
 
+/* Runs fn(L, ctx) as a call under sandbox_call's limits, with the nargs
+ * values on top of the stack as its arguments (at 1..nargs): a Lua error
+ * inside it (the memory cap while C code builds a script's arguments or
+ * reads its results) is -1 with err, not an abort. fn returns how many
+ * values it pushed; nresults of them stay on the stack. */
+int sandbox_run(lua_State *L, int (*fn)(lua_State *L, void *ctx), void *ctx, int nargs,
+                int nresults, char *err, size_t err_cap);
+
+/* Pushes table[key] without metamethods (reading what a script returned
+ * runs none of its code) and returns the value's type. */
+int sandbox_rawfield(lua_State *L, int table, const char *key);
+
 /* Bytes the state currently holds. */
 size_t sandbox_memory_used(lua_State *L);
 

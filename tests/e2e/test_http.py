@@ -378,6 +378,24 @@ def test_template_timeout_and_memory_cap_fall_back(mock_dingtalk, herald_factory
     assert metric(h, "herald_template_errors_total") == 2
 
 
+def test_many_alerts_over_the_memory_cap_are_an_error_not_a_crash(mock_dingtalk, herald_factory,
+                                                                  tmp_path):
+    """Building the template's data for 15,000 alerts does not fit a 2 MiB
+    Lua state: that request's message falls back to the plain rendering,
+    and herald keeps serving (it used to abort outside protected mode)."""
+    h = start(herald_factory, mock_dingtalk, tmp_path,
+              extra={"max_body": "1MiB", "lua": {"timeout": "2s", "memory": "2MiB"}})
+    body = json.dumps([{"labels": {"a": "%d" % i}} for i in range(15000)])
+    st, answer, raw = post(h, "/api/v2/alerts", body.encode(), timeout=30)
+    assert st == 200, raw
+    assert h.running(), h.log_tail()
+    assert "memory" in h.log(), h.log_tail()
+    st, answer, raw = post(h, "/webhook", harness.am_payload([{"labels": {"alertname": "After"}}]))
+    assert st == 200, raw
+    assert any(line["title"] == "[FIRING:1] After" or "After" in line.get("text", "")
+               for line in wait_lines(h.console, 2))
+
+
 ROUTE_LIMITS = """\
 return function(alert, default_receiver, receivers)
   if alert.labels.ghost then return { "ghost" } end

@@ -33,6 +33,9 @@ static const char fragile_template[] =
     "  for _, a in ipairs(data.alerts) do\n"
     "    if a.labels.boom then error('boom label') end\n"
     "    if a.labels.loop then while true do end end\n"
+    "    if a.labels.trap then\n"
+    "      return setmetatable({}, { __index = function() while true do end end })\n"
+    "    end\n"
     "  end\n"
     "  return { text = 'ok' }\n"
     "end\n";
@@ -242,9 +245,17 @@ TEST(template_errors_send_the_fallback_message)
     /* A runaway template is stopped by the deadline, not the router. */
     const char *loop[] = {"\"loop\":\"1\""};
     CHECK_INT(run(g, loop, 1, "fragile", &r), 0);
-    generation_unref(g);
     CHECK_INT(r.stats.template_errors, 1);
     CHECK_INT(r.out.len, 1);
+    CHECK_STR(r.out.items[0]->content.title, "[FIRING:1] A");
+    pipeline_output_free(&r.out);
+
+    /* A result whose fields are behind a metamethod is read raw: none of
+     * the template's code runs outside the deadline, nothing hangs. */
+    const char *trap[] = {"\"trap\":\"1\""};
+    CHECK_INT(run(g, trap, 1, "fragile", &r), 0);
+    generation_unref(g);
+    CHECK_INT(r.stats.template_errors, 1);
     CHECK_STR(r.out.items[0]->content.title, "[FIRING:1] A");
     pipeline_output_free(&r.out);
 }
