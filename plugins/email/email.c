@@ -271,6 +271,14 @@ static const char *check_options(const herald_option_value *values, herald_tls *
         return "tls: must be \"starttls\" (required), \"opportunistic\" (the default) or \"none\"";
     if (*tls == HERALD_TLS_NONE && strncmp(url, "smtps://", 8) == 0)
         return "tls: \"none\" contradicts an smtps:// url, which is always TLS";
+    /* With "opportunistic", a server that offers no STARTTLS (or a man in
+     * the middle who strips it) would be sent the password in clear. */
+    if (values[OPT_USERNAME].present && *tls == HERALD_TLS_DEFAULT) {
+        if (values[OPT_TLS].present && *option_string(&values[OPT_TLS]))
+            return "tls: \"opportunistic\" would send the password in clear to a server "
+                   "without STARTTLS; use \"starttls\" (or \"none\" for a relay on this host)";
+        *tls = HERALD_TLS_REQUIRED;
+    }
     if (has_control_char(option_string(&values[OPT_SUBJECT_PREFIX])))
         return "subject_prefix: must be one line without control characters";
     return NULL;

@@ -274,6 +274,18 @@ TEST(defaults_bare_sender_and_opportunistic_tls)
     CHECK(lines_ok(p.req.body.data, p.req.body.len, 78));
     request_free(&p.req);
     channel()->destroy(m);
+
+    /* with a password and no tls option, STARTTLS is required */
+    o = default_options();
+    o.username = "alerts";
+    o.password = "s3cret";
+    m = mailer(&o);
+    CHECK(m != NULL);
+    prepare(m, &msg, &p);
+    CHECK_INT(p.rc, 0);
+    CHECK_INT(p.req.tls, HERALD_TLS_REQUIRED);
+    request_free(&p.req);
+    channel()->destroy(m);
 }
 
 TEST(text_format_html_alternative_escapes)
@@ -717,6 +729,15 @@ TEST(configure_errors_name_the_key)
     o.url = "smtps://mail.example.com:465";
     o.tls = "none";
     check_configure_error(&o, "tls: \"none\" contradicts an smtps:// url, which is always TLS");
+
+    /* a password never goes out where STARTTLS is only tried */
+    o = default_options();
+    o.username = "u";
+    o.password = "p";
+    o.tls = "opportunistic";
+    check_configure_error(&o, "tls: \"opportunistic\" would send the password in clear to a "
+                              "server without STARTTLS; use \"starttls\" (or \"none\" for a "
+                              "relay on this host)");
 
     o = default_options();
     o.subject_prefix = "[a]\n";
