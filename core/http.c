@@ -111,6 +111,15 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
 
 /* 405 with the Allow header; method and URL come from the client, so the
  * body is built like every other error, escaped. */
+/* Logged, unlike a stray path: the sender does not retry a 404, so these
+ * alerts are gone unless someone sees this. */
+static enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, const char *receiver)
+{
+    log_warn("http", "alerts for unknown receiver \"%s\" refused with 404", receiver);
+    metrics_count(METRIC_REQUESTS_REJECTED);
+    return send_error(conn, MHD_HTTP_NOT_FOUND, "unknown receiver \"%s\"", receiver);
+}
+
 static enum MHD_Result send_method_not_allowed(struct MHD_Connection *conn, const char *method,
                                                const char *url, const char *allow)
 {
@@ -259,8 +268,7 @@ static enum MHD_Result start_ingest(http_server *srv, struct MHD_Connection *con
     enum MHD_Result rc;
     const receiver *def = NULL;
     if (ctx->receiver && !(def = config_receiver(conf, ctx->receiver))) {
-        metrics_count(METRIC_REQUESTS_REJECTED);
-        rc = send_error(conn, MHD_HTTP_NOT_FOUND, "unknown receiver \"%s\"", ctx->receiver);
+        rc = reject_unknown_receiver(conn, ctx->receiver);
         goto done;
     }
     alert_batch batch;
@@ -451,9 +459,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         int known = !receiver || config_receiver(&g->conf, receiver);
         generation_unref(g);
         if (!known) {
-            enum MHD_Result rc = send_error(conn, MHD_HTTP_NOT_FOUND, "unknown receiver \"%s\"", receiver);
+            enum MHD_Result rc = reject_unknown_receiver(conn, receiver);
             free(receiver);
-            metrics_count(METRIC_REQUESTS_REJECTED);
             return rc;
         }
         const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,

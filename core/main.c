@@ -611,8 +611,30 @@ static int cmd_plugins(const cli *c)
 typedef struct serve_state {
     const char *config_path;
     const char *listen;   /* what the server bound; a reload cannot move it */
+    const config *started; /* the start-only settings in force (see conf/README.md) */
     pthread_mutex_t reload_lock;
 } serve_state;
+
+/* Settings read once at start: a reload that changes them says it does
+ * not apply them, rather than answering success silently. */
+static void warn_start_only_changes(const config *now, const config *started)
+{
+    if (now->queue_capacity != started->queue_capacity)
+        log_warn("reload", "queue_capacity changed to %zu; %zu stays until a restart",
+                 now->queue_capacity, started->queue_capacity);
+    if (now->http_threads != started->http_threads)
+        log_warn("reload", "http_threads changed to %u; %u stay until a restart", now->http_threads,
+                 started->http_threads);
+    if (strcmp(now->data_dir, started->data_dir) != 0)
+        log_warn("reload", "data_dir changed to %s; %s stays until a restart", now->data_dir,
+                 started->data_dir);
+    if (now->dedup_window_ms != started->dedup_window_ms)
+        log_warn("reload", "dedup_window changed; the old one stays until a restart");
+    if (now->retention_ms != started->retention_ms)
+        log_warn("reload", "retention changed; the old one stays until a restart");
+    if (now->shutdown_timeout_ms != started->shutdown_timeout_ms)
+        log_warn("reload", "shutdown_timeout changed; the old one stays until a restart");
+}
 
 static int reload(void *ctx, char *err, size_t err_cap)
 {
@@ -629,6 +651,7 @@ static int reload(void *ctx, char *err, size_t err_cap)
     if (strcmp(g->conf.listen, st->listen) != 0)
         log_warn("reload", "listen changed to %s; still serving on %s until a restart", g->conf.listen,
                  st->listen);
+    warn_start_only_changes(&g->conf, st->started);
     unsigned number = g->number;
     generation_install(g);
     metrics_count(METRIC_RELOADS_OK);
@@ -684,6 +707,13 @@ static int cmd_serve(const cli *c, generation *g)
     int64_t shutdown_ms = g->conf.shutdown_timeout_ms;
     store_settings settings = {g->conf.dedup_window_ms, g->conf.retention_ms};
     char *data_dir = xstrdup(g->conf.data_dir);
+    const config started = {.queue_capacity = capacity,
+                            .http_threads = threads,
+                            .data_dir = data_dir,
+                            .dedup_window_ms = settings.dedup_window_ms,
+                            .retention_ms = settings.retention_ms,
+                            .shutdown_timeout_ms = shutdown_ms};
+    st.started = &started;
     size_t receivers = g->conf.receivers_len;
     unsigned number = g->number;
     log_set_level((herald_log_level)g->conf.log_level);

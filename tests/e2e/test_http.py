@@ -196,6 +196,9 @@ def test_rejected_requests(mock_dingtalk, herald_factory, tmp_path):
     st, data = harness.http("POST", url + "/dingtalk/nobody/send", fixture,
                             headers={"Content-Type": "application/json"})
     assert_error(st, data, 404, "nobody")
+    # the sender drops alerts on a 404: herald's log must show it
+    assert 'alerts for unknown receiver "nobody" refused with 404' in h.log(), h.log_tail()
+    assert "/no/such/path" not in h.log()
 
     m = harness.metrics(url)
     assert m["herald_requests_accepted_total"] == 0, m

@@ -199,3 +199,20 @@ def test_no_request_fails_during_reloads(herald_factory, tmp_path):
     assert m["herald_reloads_total"] == reloads, m
     assert m["herald_template_errors_total"] == 0 and m["herald_reload_failures_total"] == 0, m
     assert m["herald_deliveries_total"] == posts, m
+
+
+def test_reload_says_which_start_only_settings_wait_for_a_restart(herald_factory, tmp_path):
+    """queue_capacity, http_threads and the like are read once at start: a
+    reload that changes them still succeeds (the rest applies) but says so,
+    rather than answering success as if the new values were in force."""
+    h = start(herald_factory, tmp_path, extra={"queue_capacity": 100, "http_threads": 2})
+    text = h.config_path.read_text(encoding="utf-8")
+    assert "queue_capacity = 100" in text and "http_threads = 2" in text, text
+    h.config_path.write_text(text.replace("queue_capacity = 100", "queue_capacity = 5")
+                             .replace("http_threads = 2", "http_threads = 3"), encoding="utf-8")
+    status, body = reload(h)
+    assert status == 200 and body["generation"] == 2, body
+    log = h.log()
+    assert "queue_capacity changed to 5; 100 stays until a restart" in log, h.log_tail()
+    assert "http_threads changed to 3; 2 stay until a restart" in log, h.log_tail()
+    assert "data_dir changed" not in log and "retention changed" not in log
