@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "host.h"
 #include "json.h"
 #include "strbuf.h"
 
@@ -37,7 +38,13 @@ static const char *json_type_name(const cJSON *item)
 
 static cJSON *parse_json(const char *body, size_t len, char *err, size_t cap)
 {
-    size_t at = 0;
+    /* JSON is UTF-8: bytes that are not would reach the channels (which
+     * refuse them) and the history (whose JSON would not decode). */
+    size_t at = utf8_valid_length(body, len);
+    if (at < len) {
+        fail(err, cap, "body: not valid UTF-8 at byte %zu", at);
+        return NULL;
+    }
     cJSON *root = json_parse_whole(body, len, &at);
     if (!root)
         fail(err, cap, "body: malformed JSON at byte %zu", at);

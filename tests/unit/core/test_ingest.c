@@ -120,6 +120,10 @@ TEST(errors_name_the_field)
         /* a second value would be lost behind a 200 */
         {"{\"alerts\":[]} {\"alerts\":[]}", "body: malformed JSON at byte 14"},
         {"{\"alerts\":[]}\n garbage", "body: malformed JSON at byte 15"},
+        /* JSON is UTF-8: a stray byte, an overlong form, a surrogate */
+        {"{\"alerts\":[{\"labels\":{\"a\":\"\xff\"}}]}", "body: not valid UTF-8 at byte 27"},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"\xc0\xaf\"}}]}", "body: not valid UTF-8 at byte 27"},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"\xed\xa0\x80\"}}]}", "body: not valid UTF-8 at byte 27"},
         {"[]", "body: expected an Alertmanager webhook object, got an array"},
         {"{}", "alerts: missing"},
         {"{\"alerts\":{}}", "alerts: expected an array, got an object"},
