@@ -24,7 +24,11 @@ int parse_time_ms(const char *text, int64_t now_ms, int64_t *out)
     char *end;
     errno = 0;
     long long ms = strtoll(text, &end, 10);
-    if (*text && !*end && !errno && ms > 100000000000LL) { /* epoch ms, not "10" seconds */
+    if (*text && !*end) {
+        /* A bare number is epoch milliseconds; anything smaller would be
+         * guesswork (epoch seconds, or a duration without its unit). */
+        if (errno || ms <= 100000000000LL)
+            return -1;
         *out = ms;
         return 0;
     }
@@ -57,19 +61,27 @@ static unsigned store_result(int rc, const char *err, strbuf *out, const char *n
     return 200;
 }
 
+int parse_limit(const char *text, int *limit)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < 1 || v > 10000)
+        return -1;
+    *limit = (int)v;
+    return 0;
+}
+
 static int read_limit(const api_query *q, int *limit, strbuf *out, unsigned *status)
 {
     const char *text = q->get(q->ctx, "limit");
     *limit = 100;
     if (!text)
         return 0;
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*end || v < 1 || v > 10000) {
+    if (parse_limit(text, limit)) {
         *status = fail(out, 400, "limit: expected a number from 1 to 10000");
         return -1;
     }
-    *limit = (int)v;
     return 0;
 }
 
@@ -84,7 +96,8 @@ static int read_time(const api_query *q, const char *name, int64_t *out_ms, strb
         return 0;
     char message[160];
     snprintf(message, sizeof message,
-             "%s: expected a duration such as \"24h\", an RFC 3339 time or epoch milliseconds", name);
+             "%s: expected a duration with its unit such as \"24h\", an RFC 3339 time or epoch "
+             "milliseconds", name);
     *status = fail(out, 400, message);
     return -1;
 }

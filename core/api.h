@@ -29,8 +29,11 @@ typedef struct api_query {
 unsigned api_handle(const char *data_dir, const char *method, const char *url, const api_query *q,
                     strbuf *out, const char **allow);
 
-/* "24h" (that long ago), an RFC 3339 time, or epoch milliseconds; 0 on
- * success, -1 when it is none of these. */
+/* "24h" (that long ago: a duration needs its unit), an RFC 3339 time, or
+ * epoch milliseconds; 0 on success, -1 when it is none of these. */
 int parse_time_ms(const char *text, int64_t now_ms, int64_t *out);
+
+/* A row limit, 1 to 10000: 0, or -1 when text is not one. */
+int parse_limit(const char *text, int *limit);
 
 #endif

@@ -489,6 +489,9 @@ static void print_queue_table(const char *json, int dead)
 
 static int cmd_queue(const cli *c)
 {
+    int limit = 100;
+    if (c->limit && parse_limit(c->limit, &limit))
+        return usage_error(c->command, "%s", "--limit: expected a number from 1 to 10000");
     char *data_dir = configured_data_dir(c);
     if (!data_dir)
         return EXIT_INVALID;
@@ -497,8 +500,8 @@ static int cmd_queue(const cli *c)
     char err[512];
     int rc;
     if (strcmp(action, "list") == 0) {
-        rc = store_list(data_dir, c->dead ? QUEUE_DEAD : QUEUE_PENDING, c->limit ? atoi(c->limit) : 100,
-                        &out, err, sizeof err);
+        rc = store_list(data_dir, c->dead ? QUEUE_DEAD : QUEUE_PENDING, limit, &out, err,
+                        sizeof err);
         if (rc == 0)
             print_queue_table(sb_str(&out), c->dead);
     } else {
@@ -539,12 +542,16 @@ static int cmd_queue(const cli *c)
 static int cmd_history(const cli *c)
 {
     history_filter f = {.alertname = c->alertname, .receiver = c->receiver, .status = c->status,
-                        .limit = c->limit ? atoi(c->limit) : 0};
+                        .limit = 100};
+    if (c->limit && parse_limit(c->limit, &f.limit))
+        return usage_error(c->command, "%s", "--limit: expected a number from 1 to 10000");
+    if (c->status && strcmp(c->status, "firing") != 0 && strcmp(c->status, "resolved") != 0)
+        return usage_error(c->command, "%s", "--status: expected firing or resolved");
     int64_t now = (int64_t)time(NULL) * 1000;
     if ((c->since && parse_time_ms(c->since, now, &f.since_ms)) ||
         (c->until && parse_time_ms(c->until, now, &f.until_ms)))
-        return usage_error(c->command, "%s", "--since/--until: expected a duration such as 24h, "
-                                             "an RFC 3339 time or epoch milliseconds");
+        return usage_error(c->command, "%s", "--since/--until: expected a duration with its unit "
+                                             "such as 24h, an RFC 3339 time or epoch milliseconds");
     char *data_dir = configured_data_dir(c);
     if (!data_dir)
         return EXIT_INVALID;

@@ -526,6 +526,8 @@ def test_history_api_filters_top_and_cli(mock_dingtalk, herald_factory):
                    {"alertname": "HistC", "count": 1}], top
 
     for path, param in (("history?limit=0", "limit"), ("history?since=yesterday", "since"),
+                        # epoch seconds, or a duration without its unit: not guessed
+                        ("history?since=1700000000", "since"), ("history?until=3600", "until"),
                         ("history/top?by=foo", "by"), ("history/top?since=yesterday", "since"),
                         ("history/top?limit=0", "limit")):
         status, body = harness.api_get(h, path)
@@ -537,6 +539,13 @@ def test_history_api_filters_top_and_cli(mock_dingtalk, herald_factory):
     assert json.loads(out) == top, out
     rc, out, err = harness.herald_cli(h, "history", "top", "--by", "alertname", "--since", "24h")
     assert rc == 0 and json.loads(out) == top, (rc, out, err)
+    # the CLI refuses what the API refuses, naming the option
+    for argv, option in ((("history", "--limit", "abc"), "--limit"),
+                         (("history", "--status", "bogus"), "--status"),
+                         (("history", "--since", "3600"), "--since"),
+                         (("queue", "list", "--limit", "0"), "--limit")):
+        rc, out, err = harness.herald_cli(h, *argv)
+        assert rc == 2 and option in err, (argv, rc, out, err)
 
 
 # ----- 8. shutdown persists -----------------------------------------------
