@@ -162,7 +162,10 @@ int parse_rfc3339(const char *text, double *epoch)
     if (parse_digits(&p, 2, &hour) || *p++ != ':' || parse_digits(&p, 2, &min) ||
         *p++ != ':' || parse_digits(&p, 2, &sec))
         return -1;
-    if (mon < 1 || mon > 12 || day < 1 || day > 31 || hour > 23 || min > 59 || sec > 60)
+    static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (mon < 1 || mon > 12 || day < 1 || day > month_days[mon - 1] ||
+        (mon == 2 && day == 29 && !leap) || hour > 23 || min > 59 || sec > 60)
         return -1;
     double fraction = 0, scale = 0.1;
     if (*p == '.') {
@@ -181,7 +184,8 @@ int parse_rfc3339(const char *text, double *epoch)
     } else if (*p == '+' || *p == '-') {
         int sign = *p == '-' ? -1 : 1, oh, om;
         p++;
-        if (parse_digits(&p, 2, &oh) || *p++ != ':' || parse_digits(&p, 2, &om))
+        if (parse_digits(&p, 2, &oh) || *p++ != ':' || parse_digits(&p, 2, &om) || oh > 23 ||
+            om > 59)
             return -1;
         offset = sign * (oh * 3600L + om * 60L);
     } else {

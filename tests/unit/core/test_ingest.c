@@ -220,6 +220,12 @@ TEST(rfc3339)
     CHECK_INT(parse_rfc3339("2026-13-21T05:22:46Z", &t), -1);
     CHECK_INT(parse_rfc3339("2026-11-21T05:22:46", &t), -1);
     CHECK_INT(parse_rfc3339("2026-11-21T05:22:46Zjunk", &t), -1);
+    /* dates that do not exist are refused, not rolled over */
+    CHECK_INT(parse_rfc3339("2026-02-31T00:00:00Z", &t), -1);
+    CHECK_INT(parse_rfc3339("2026-02-29T00:00:00Z", &t), -1);
+    CHECK_INT(parse_rfc3339("2028-02-29T00:00:00Z", &t), 0);
+    CHECK_INT(parse_rfc3339("2026-04-31T00:00:00Z", &t), -1);
+    CHECK_INT(parse_rfc3339("2026-11-21T05:22:46+99:99", &t), -1);
 }
 
 RUN_TESTS(CASE(fixture_firing_1), CASE(every_fixture_parses),
