@@ -595,6 +595,10 @@ static int read_receiver(loader *ld, receiver *r)
 
     char perr[512] = "";
     r->instance = ch->configure(host_table(), r->name, r->values, perr, sizeof perr);
+    if (r->instance && r->split_per_alert && channel_needs_payload(ch, r->instance))
+        return fail_at(ld, NULL, "%s.split: \"alert\" cannot go with a receiver that forwards the "
+                       "original request body: it would send the whole request once per alert",
+                       path);
     if (r->instance)
         return 0;
     /* Channels name the option first ("url: must be …"): join it to the path. */
