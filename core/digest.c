@@ -10,7 +10,12 @@ static const char separator_text[] = "\n\n";
 /* Room kept for the count in the title and the "+N" line at the end. */
 #define DIGEST_OVERHEAD 96
 
-static int mergeable(const notification *n) { return n->content.format != HERALD_FORMAT_NATIVE; }
+/* A native body has no text to join, and HTML joined as text would show
+ * its tags: both go alone. */
+static int mergeable(const notification *n)
+{
+    return n->content.format != HERALD_FORMAT_NATIVE && n->content.format != HERALD_FORMAT_HTML;
+}
 
 static int is_markdown(notification *const *items, size_t n)
 {

@@ -10,7 +10,8 @@
 
 /* How many of items[0..n) (from the first) one digest of at most
  * text_budget bytes of text can hold, each text cut to item_cap bytes
- * (0: whole); at least 1. A native body is never merged: it goes alone.
+ * (0: whole); at least 1. A native body or HTML is never merged: it goes
+ * alone.
  * text_budget 0: no limit. */
 size_t digest_fit(notification *const *items, size_t n, size_t text_budget, size_t item_cap);
 

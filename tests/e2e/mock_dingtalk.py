@@ -13,7 +13,7 @@ in this order (the first one that fails decides the answer):
   1. token unknown                          300001 "token is not exist"
   2. robot blocked by the rate limiter      130101 "send too fast, exceed 20 times per minute"
   3. injected failure (fail_next)           the injected errcode / HTTP status
-  4. body over max_body (20000) bytes       460101 "message too long, exceed 20000 bytes"
+  4. body of max_body (20000) bytes or more 460101 "message too long, exceed 20000 bytes"
   5. Content-Type not application/json      43004  "无效的HTTP HEADER Content-Type"   (*)
   6. body not JSON / not an object          40035  "缺少参数 json"                     (*)
   7. msgtype missing                        40035  "缺少参数 msgtype"                  (*)
@@ -270,7 +270,7 @@ class MockDingTalk(MockServer):
             if robot.fail_queue:
                 f = robot.fail_queue.popleft()
                 return reject(f["errcode"], f["errmsg"], f["http_status"], True)
-            if len(body) > self.max_body:
+            if len(body) >= self.max_body:  # "must stay under 20000 bytes"
                 return reject(ERR_TOO_LONG, MSG_TOO_LONG)
             ctype = headers.get("content-type", "")
             if self.check_content_type and \

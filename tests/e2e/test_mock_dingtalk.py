@@ -187,11 +187,12 @@ def body_of_size(n, fill="x"):
     return body
 
 
-def test_body_over_20000_bytes_rejected(mock):
-    ans = send(mock, "OPEN", None, raw=body_of_size(20001))
+def test_body_of_20000_bytes_rejected(mock):
+    """CHANNELS.md: the body must stay under 20000 bytes."""
+    ans = send(mock, "OPEN", None, raw=body_of_size(20000))
     assert ans["errcode"] == 460101
     assert "exceed 20000 bytes" in ans["errmsg"]
-    assert send(mock, "OPEN", None, raw=body_of_size(20000))["errcode"] == 0
+    assert send(mock, "OPEN", None, raw=body_of_size(19999))["errcode"] == 0
 
 
 def test_size_counts_utf8_bytes_not_characters(mock):

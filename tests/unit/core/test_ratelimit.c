@@ -115,6 +115,10 @@ TEST(digests_merge_in_order_within_the_budget)
     CHECK_INT(digest_fit(items, 3, 140, 0), 2);      /* overhead + two texts fit in 140 */
     CHECK_INT(digest_fit(items, 3, 10, 0), 1);       /* always at least one */
     CHECK_INT(digest_fit(items + 3, 1, 0, 0), 1);    /* a native body goes alone */
+    items[1]->content.format = HERALD_FORMAT_HTML;   /* its tags would show as text */
+    CHECK_INT(digest_fit(items, 3, 0, 0), 1);
+    CHECK_INT(digest_fit(items + 1, 2, 0, 0), 1);
+    items[1]->content.format = HERALD_FORMAT_MARKDOWN;
     CHECK_INT(digest_fit(items, 3, 145, 0), 2);
     CHECK_INT(digest_fit(items, 3, 145, 7), 3);      /* cut to 7 bytes each, three fit */
     /* the share of each item lets all of them fit in the messages left */
