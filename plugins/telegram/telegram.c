@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "markdown_inline.h"
 
 /* Telegram refuses a text over 4096 characters after entity parsing
  * ("Bad Request: message is too long"). */
@@ -184,92 +185,18 @@ static void append_unescaped(const herald_host *host, herald_buf *out, const cha
     }
 }
 
-typedef enum span_kind { SPAN_BOLD, SPAN_ITALIC, SPAN_STRIKE } span_kind;
-
 static const char *const span_open[] = {"<b>", "<i>", "<s>"};
 static const char *const span_close[] = {"</b>", "</i>", "</s>"};
-
-typedef struct span_token {
-    span_kind kind;
-    size_t len; /* of the markdown delimiter */
-} span_token;
-
-static int span_at(const char *line, size_t len, size_t i, span_token *tok)
-{
-    if (i + 1 < len && ((line[i] == '*' && line[i + 1] == '*') ||
-                        (line[i] == '_' && line[i + 1] == '_'))) {
-        *tok = (span_token){SPAN_BOLD, 2};
-        return 1;
-    }
-    if (i + 1 < len && line[i] == '~' && line[i + 1] == '~') {
-        *tok = (span_token){SPAN_STRIKE, 2};
-        return 1;
-    }
-    if (line[i] == '*') {
-        *tok = (span_token){SPAN_ITALIC, 1};
-        return 1;
-    }
-    return 0;
-}
-
-/* Whether the same delimiter closes later on the line, right after a
- * non-space (backslash escapes and code spans skipped). */
-static int closes_later(const char *line, size_t len, size_t from, const span_token *open)
-{
-    for (size_t i = from; i < len; i++) {
-        span_token tok;
-        if (line[i] == '\\') {
-            i++;
-        } else if (line[i] == '`') {
-            const char *close = memchr(line + i + 1, '`', len - i - 1);
-            if (!close)
-                return 0;
-            i = (size_t)(close - line);
-        } else if (span_at(line, len, i, &tok)) {
-            if (tok.kind == open->kind && tok.len == open->len && i > from &&
-                line[i - 1] != ' ')
-                return 1;
-            i += tok.len - 1;
-        }
-    }
-    return 0;
-}
-
-/* [label](url) or ![alt](url) at line[i]: sets the parts and returns the
- * length, or 0 when it is not one. */
-static size_t link_at(const char *line, size_t len, size_t i, size_t *label, size_t *label_len,
-                      size_t *url, size_t *url_len)
-{
-    size_t open = line[i] == '!' ? i + 1 : i;
-    if (open >= len || line[open] != '[')
-        return 0;
-    size_t close = open + 1;
-    while (close < len && line[close] != ']') {
-        if (line[close] == '\\')
-            close++;
-        close++;
-    }
-    if (close + 1 >= len || line[close + 1] != '(')
-        return 0;
-    const char *end = memchr(line + close + 2, ')', len - close - 2);
-    if (!end)
-        return 0;
-    *label = open + 1;
-    *label_len = close - open - 1;
-    *url = close + 2;
-    *url_len = (size_t)(end - line) - *url;
-    return (size_t)(end - line) + 1 - i;
-}
 
 /* One line of markdown inline syntax. Spans still open at the end of the
  * line are closed there. In a heading, already bold, ** is dropped. */
 static void convert_inline(const herald_host *host, herald_buf *out, const char *line,
                            size_t len, int in_heading)
 {
-    span_kind open[MAX_SPANS];
+    md_span_kind open[MAX_SPANS];
     size_t depth = 0;
     for (size_t i = 0; i < len;) {
-        span_token tok;
+        md_span tok;
         size_t label, label_len, url, url_len, link_len;
         if (line[i] == '\\' && i + 1 < len && is_punct(line[i + 1])) {
             append_escaped(host, out, line + i + 1, 1);
@@ -280,7 +207,7 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
             append_escaped(host, out, line + i + 1, end - i - 1);
             host->buf_printf(out, "</code>");
             i = end + 1;
-        } else if ((link_len = link_at(line, len, i, &label, &label_len, &url, &url_len))) {
+        } else if ((link_len = md_link_at(line, len, i, &label, &label_len, &url, &url_len))) {
             host->buf_printf(out, "<a href=\"");
             append_escaped(host, out, line + url, url_len);
             host->buf_printf(out, "\">");
@@ -290,14 +217,14 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
                 append_escaped(host, out, line + url, url_len);
             host->buf_printf(out, "</a>");
             i += link_len;
-        } else if (span_at(line, len, i, &tok)) {
-            if (tok.kind == SPAN_BOLD && in_heading) {
+        } else if (md_span_at(line, len, i, &tok)) {
+            if (tok.kind == MD_SPAN_BOLD && in_heading) {
                 /* dropped */
             } else if (depth && open[depth - 1] == tok.kind) {
                 host->buf_printf(out, "%s", span_close[tok.kind]);
                 depth--;
             } else if (depth < MAX_SPANS && i + tok.len < len && line[i + tok.len] != ' ' &&
-                       closes_later(line, len, i + tok.len, &tok)) {
+                       md_closes_later(line, len, i + tok.len, &tok)) {
                 host->buf_printf(out, "%s", span_open[tok.kind]);
                 open[depth++] = tok.kind;
             } else {

@@ -1,0 +1,71 @@
+/* Markdown inline syntax, read the same way by every channel that
+ * translates it (slack to mrkdwn, telegram to HTML). */
+#include "markdown_inline.h"
+
+#include <string.h>
+
+/* A single * is italic only when it touches a word on the right (checked
+ * by md_closes_later), so "5 * 3" stays arithmetic. */
+int md_span_at(const char *line, size_t len, size_t i, md_span *tok)
+{
+    if (i + 1 < len && ((line[i] == '*' && line[i + 1] == '*') ||
+                        (line[i] == '_' && line[i + 1] == '_'))) {
+        *tok = (md_span){MD_SPAN_BOLD, 2};
+        return 1;
+    }
+    if (i + 1 < len && line[i] == '~' && line[i + 1] == '~') {
+        *tok = (md_span){MD_SPAN_STRIKE, 2};
+        return 1;
+    }
+    if (line[i] == '*') {
+        *tok = (md_span){MD_SPAN_ITALIC, 1};
+        return 1;
+    }
+    return 0;
+}
+
+int md_closes_later(const char *line, size_t len, size_t from, const md_span *open)
+{
+    for (size_t i = from; i < len; i++) {
+        md_span tok;
+        if (line[i] == '\\') {
+            i++;
+        } else if (line[i] == '`') {
+            const char *close = memchr(line + i + 1, '`', len - i - 1);
+            if (!close)
+                return 0;
+            i = (size_t)(close - line);
+        } else if (md_span_at(line, len, i, &tok)) {
+            if (tok.kind == open->kind && tok.len == open->len && i > from &&
+                line[i - 1] != ' ')
+                return 1;
+            i += tok.len - 1;
+        }
+    }
+    return 0;
+}
+
+size_t md_link_at(const char *line, size_t len, size_t i, size_t *label, size_t *label_len,
+                  size_t *url, size_t *url_len)
+{
+    size_t open = line[i] == '!' ? i + 1 : i;
+    if (open >= len || line[open] != '[')
+        return 0;
+    size_t close = open + 1;
+    while (close < len && line[close] != ']') {
+        if (line[close] == '\\')
+            close++;
+        close++;
+    }
+    if (close + 1 >= len || line[close + 1] != '(')
+        return 0;
+    const char *end = memchr(line + close + 2, ')', len - close - 2);
+    if (!end)
+        return 0;
+    *label = open + 1;
+    *label_len = close - open - 1;
+    *url = close + 2;
+    *url_len = (size_t)(end - line) - *url;
+    return (size_t)(end - line) + 1 - i;
+}
+

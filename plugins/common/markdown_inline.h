@@ -1,0 +1,29 @@
+/* Markdown inline syntax shared by the channels that translate it (slack,
+ * telegram). It is compiled into each of their modules: a helper of theirs,
+ * not a host service, so the plugin ABI does not grow for it. */
+#ifndef HERALD_MARKDOWN_INLINE_H
+#define HERALD_MARKDOWN_INLINE_H
+
+#include <stddef.h>
+
+typedef enum md_span_kind { MD_SPAN_BOLD, MD_SPAN_ITALIC, MD_SPAN_STRIKE } md_span_kind;
+
+typedef struct md_span {
+    md_span_kind kind;
+    size_t len; /* of the markdown delimiter */
+} md_span;
+
+/* The emphasis delimiter (**, __, ~~ or a single *) at line[i]: 1 and *tok
+ * set, or 0. */
+int md_span_at(const char *line, size_t len, size_t i, md_span *tok);
+
+/* Whether the same delimiter closes later on the line, right after a
+ * non-space (backslash escapes and code spans skipped). */
+int md_closes_later(const char *line, size_t len, size_t from, const md_span *open);
+
+/* [label](url) or ![alt](url) at line[i]: sets the parts and returns the
+ * length, or 0 when it is not one. */
+size_t md_link_at(const char *line, size_t len, size_t i, size_t *label, size_t *label_len,
+                  size_t *url, size_t *url_len);
+
+#endif
