@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errcode_reply.h"
 
 /* DingTalk rejects a body of 20000 bytes or more (errcode 460101). */
 #define MAX_BODY_BYTES 20000
@@ -19,8 +20,6 @@
 /* The text one message can carry: the limit less the JSON around it and a
  * line of mentions. */
 #define TEXT_BUDGET_BYTES 18000
-/* How much of an unexpected response body a verdict quotes. */
-#define BODY_QUOTE_BYTES 160
 
 typedef struct robot {
     const herald_host *host;
@@ -485,28 +484,10 @@ static void classify_errcode(const robot *r, long errcode, const char *errmsg,
 static void robot_classify(void *instance, const herald_response *resp, herald_verdict *out)
 {
     const robot *r = instance;
-    const herald_host *host = r->host;
-    const char *body = resp->body ? resp->body : "";
-    size_t quote_len = host->utf8_prefix(body, resp->body_len, BODY_QUOTE_BYTES);
-    if (host->classify_http(resp, BODY_QUOTE_BYTES, out))
-        return;
-    if (resp->status != 200) {
-        /* The robot API answers with 200; another 2xx came from elsewhere. */
-        char head[32];
-        snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
-        host->verdict(out, HERALD_FAIL, 0, head, body, quote_len);
-        return;
-    }
-    char errcode[32], errmsg[sizeof out->reason];
-    if (host->json_lookup(body, resp->body_len, "errcode", errcode, sizeof errcode) ==
-        HERALD_JSON_NUMBER) {
-        if (host->json_lookup(body, resp->body_len, "errmsg", errmsg, sizeof errmsg) !=
-            HERALD_JSON_STRING)
-            errmsg[0] = '\0';
-        classify_errcode(r, strtol(errcode, NULL, 10), errmsg, out);
-    } else {
-        host->verdict(out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
-    }
+    long errcode;
+    char errmsg[sizeof out->reason];
+    if (errcode_reply_read(r->host, resp, &errcode, errmsg, sizeof errmsg, out))
+        classify_errcode(r, errcode, errmsg, out);
 }
 
 /* ---- descriptors ------------------------------------------------------- */

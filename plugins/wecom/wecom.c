@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "errcode_reply.h"
 
 /* WeCom limits the content, not the body: text 2048 bytes, markdown and
  * markdown_v2 4096 (UTF-8 bytes, errcode 40058 beyond). */
@@ -18,8 +19,6 @@
 #define TRUNCATION_MARKER "\n\n…（内容过长，已截断）"
 /* 45009 "api freq out of limit": the robot's minute is used up. */
 #define THROTTLED_RETRY_MS 60000
-/* How much of an unexpected response body a verdict quotes. */
-#define BODY_QUOTE_BYTES 160
 
 typedef enum wecom_msgtype {
     MSGTYPE_MARKDOWN,
@@ -526,28 +525,10 @@ static void classify_errcode(const robot *r, long errcode, const char *errmsg,
 static void robot_classify(void *instance, const herald_response *resp, herald_verdict *out)
 {
     const robot *r = instance;
-    const herald_host *host = r->host;
-    const char *body = resp->body ? resp->body : "";
-    size_t quote_len = host->utf8_prefix(body, resp->body_len, BODY_QUOTE_BYTES);
-    if (host->classify_http(resp, BODY_QUOTE_BYTES, out))
-        return;
-    if (resp->status != 200) {
-        /* The robot API answers with 200; another 2xx came from elsewhere. */
-        char head[32];
-        snprintf(head, sizeof head, "HTTP %ld: ", resp->status);
-        host->verdict(out, HERALD_FAIL, 0, head, body, quote_len);
-        return;
-    }
-    char errcode[32], errmsg[sizeof out->reason];
-    if (host->json_lookup(body, resp->body_len, "errcode", errcode, sizeof errcode) ==
-        HERALD_JSON_NUMBER) {
-        if (host->json_lookup(body, resp->body_len, "errmsg", errmsg, sizeof errmsg) !=
-            HERALD_JSON_STRING)
-            errmsg[0] = '\0';
-        classify_errcode(r, strtol(errcode, NULL, 10), errmsg, out);
-    } else {
-        host->verdict(out, HERALD_FAIL, 0, "unexpected response: ", body, quote_len);
-    }
+    long errcode;
+    char errmsg[sizeof out->reason];
+    if (errcode_reply_read(r->host, resp, &errcode, errmsg, sizeof errmsg, out))
+        classify_errcode(r, errcode, errmsg, out);
 }
 
 /* ---- descriptors ------------------------------------------------------- */
