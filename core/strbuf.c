@@ -91,33 +91,30 @@ void sb_printf(strbuf *sb, const char *fmt, ...)
     va_end(ap);
 }
 
+/* What each byte becomes in a JSON string: 0 copies it, 'u' gives \u00XX,
+ * any other letter gives a backslash and that letter. */
+static const char json_escape[256] = {
+    ['\0'] = 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'b', 't', 'n', 'u', 'f', 'r', 'u', 'u',
+    'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u', 'u',
+    ['"'] = '"', ['\\'] = '\\',
+};
+
 void sb_json_string(strbuf *sb, const char *text, size_t len)
 {
-    sb_putc(sb, '"');
+    /* Most bytes are copied verbatim: reserve once, copy runs. */
+    sb_reserve(sb, len + 2);
+    sb->data[sb->len++] = '"';
     size_t run = 0; /* start of the pending run of bytes copied verbatim */
     for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)text[i];
-        const char *esc = NULL;
-        char hex[7];
-        switch (c) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
-        default:
-            if (c < 0x20) {
-                snprintf(hex, sizeof hex, "\\u%04x", c);
-                esc = hex;
-            }
-        }
-        if (esc) {
-            sb_append(sb, text + run, i - run);
-            sb_puts(sb, esc);
-            run = i + 1;
-        }
+        char esc = json_escape[(unsigned char)text[i]];
+        if (!esc)
+            continue;
+        sb_append(sb, text + run, i - run);
+        if (esc == 'u')
+            sb_printf(sb, "\\u%04x", (unsigned char)text[i]);
+        else
+            sb_append(sb, (const char[]){'\\', esc}, 2);
+        run = i + 1;
     }
     sb_append(sb, text + run, len - run);
     sb_putc(sb, '"');

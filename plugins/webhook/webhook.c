@@ -309,15 +309,7 @@ static int forwarder_prepare(void *instance, const herald_message *msg, herald_r
             snprintf(err, err_cap, "message has no text");
             return -1;
         }
-        size_t len = strlen(msg->text);
-        if (msg->format == HERALD_FORMAT_NATIVE) {
-            herald_json_type type = host->json_lookup(msg->text, len, "", NULL, 0);
-            if (type != HERALD_JSON_OBJECT && type != HERALD_JSON_ARRAY) {
-                snprintf(err, err_cap, "native body is not a JSON object or array");
-                return -1;
-            }
-        }
-        host->request_set_body(req, msg->text, len);
+        host->request_set_body(req, msg->text, strlen(msg->text));
     }
     host->request_set_url(req, f->url);
     host->request_set_log_url(req, f->log_url);

@@ -104,7 +104,8 @@ typedef struct herald_message {
     size_t alert_count;
     herald_format format;    /* exactly one format bit */
     const char *title;       /* may be "" */
-    const char *text;        /* UTF-8; for NATIVE, the body as compact one-line JSON */
+    const char *text;        /* UTF-8; for NATIVE, the body: a JSON object or array on one
+                                line, serialised by the host, so always well formed */
     herald_mentions mentions;
     /* The request body the alerts arrived in (an Alertmanager webhook or a
      * Prometheus alert list), for channels that forward it; set only for

@@ -171,22 +171,6 @@ TEST(text_formats_carry_their_content_type)
     channel()->destroy(f);
 }
 
-TEST(native_must_be_json)
-{
-    void *f = forwarder(&(options){.url = HOOK_URL});
-    herald_message msg = fixture_message(HERALD_FORMAT_NATIVE, "", "{\"a\":");
-    prepared p;
-    prepare(f, &msg, &p);
-    CHECK_INT(p.rc, -1);
-    CHECK_STR(p.err, "native body is not a JSON object or array");
-    request_free(&p.req);
-    herald_message scalar = fixture_message(HERALD_FORMAT_NATIVE, "", "\"x\"");
-    prepare(f, &scalar, &p);
-    CHECK_INT(p.rc, -1);
-    request_free(&p.req);
-    channel()->destroy(f);
-}
-
 /* ---- verdicts ---------------------------------------------------------- */
 
 static void check_verdict(herald_verdict v, herald_verdict_kind kind, long retry_ms,
@@ -333,5 +317,5 @@ TEST(descriptor)
 
 RUN_TESTS(CASE(template_body_exact_request), CASE(payload_forwarded_byte_for_byte),
           CASE(put_with_headers_and_basic_auth), CASE(text_formats_carry_their_content_type),
-          CASE(native_must_be_json), CASE(classify_statuses),
+          CASE(classify_statuses),
           CASE(configure_errors_name_the_key_never_a_value), CASE(descriptor))
