@@ -11,6 +11,8 @@ data_dir = "../data"               -- the durable outbox and alert history (SQLi
 -- plugin_dir defaults to the plugins built beside the herald binary,
 -- or the installed plugin directory.
 default_receiver = "console"
+-- Require a token from senders (Alertmanager: http_config.authorization); see conf/README.md.
+-- auth = { bearer_token = env("HERALD_TOKEN") }
 
 receivers = {
   -- Every message as one JSON line on standard output: works with no secrets.

@@ -15,6 +15,7 @@
 
 #include <lauxlib.h>
 #include <lua.h>
+#include <openssl/crypto.h>
 
 #include "host.h"
 #include "log.h"
@@ -678,7 +679,7 @@ static int read_template_names(loader *ld)
 static const char *const top_keys[] = {
     "listen", "timezone", "route", "templates", "plugin_dir", "default_receiver",
     "receivers", "log_level", "max_body", "http_threads", "queue_capacity",
-    "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention",
+    "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention", "auth",
 };
 
 static int read_string_field(loader *ld, const char *key, int required, char **out)
@@ -764,6 +765,59 @@ static int read_delivery_section(loader *ld)
     return rc ? -1 : 0;
 }
 
+/* A secret read for a moment: taken, checked non-empty, then wiped. */
+static int take_secret(loader *ld, const char *table, const char *key, int required, char **out)
+{
+    char path[64];
+    snprintf(path, sizeof path, "%s.%s", table, key);
+    lua_getfield(ld->L, -1, key);
+    int rc = take_string(ld, path, required, out);
+    lua_pop(ld->L, 1);
+    if (!rc && *out && !**out)
+        rc = fail_at(ld, path, "must not be empty");
+    return rc;
+}
+
+static void wipe(char *secret)
+{
+    if (secret)
+        OPENSSL_cleanse(secret, strlen(secret));
+    free(secret);
+}
+
+static int read_auth_section(loader *ld)
+{
+    lua_State *L = ld->L;
+    lua_getfield(L, -1, "auth");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    static const char *const keys[] = {"bearer_token", "username", "password"};
+    char *token = NULL, *username = NULL, *password = NULL;
+    int rc = expect_table(ld, "auth") || check_keys(ld, "auth", keys, 3) ||
+             take_secret(ld, "auth", "bearer_token", 0, &token) ||
+             take_secret(ld, "auth", "username", 0, &username) ||
+             take_secret(ld, "auth", "password", username != NULL, &password);
+    if (!rc && password && !username)
+        rc = fail_at(ld, "auth.username", "missing: a password needs its username");
+    if (!rc && username && strchr(username, ':'))
+        rc = fail_at(ld, "auth.username", "must not contain ':' (Basic authentication "
+                                          "separates it from the password with one)");
+    if (!rc && !token && !username)
+        rc = fail_at(ld, "auth", "expected bearer_token, or username and password%s",
+                     unset_env_hint(ld));
+    if (!rc && token)
+        auth_set_bearer(&ld->conf->auth, token);
+    if (!rc && username)
+        auth_set_basic(&ld->conf->auth, username, password);
+    wipe(token);
+    wipe(username);
+    wipe(password);
+    lua_pop(L, 1);
+    return rc ? -1 : 0;
+}
+
 static void set_defaults(config *c)
 {
     c->listen = xstrdup("127.0.0.1:8060");
@@ -834,7 +888,7 @@ static int read_top_level(loader *ld)
         read_quantity_field(ld, NULL, "shutdown_timeout", 0, &c->shutdown_timeout_ms, NULL) ||
         read_integer_field(ld, "http_threads", "http_threads", 1, 256, &threads) ||
         read_integer_field(ld, "queue_capacity", "queue_capacity", 1, 10000000, &capacity) ||
-        read_lua_section(ld) || read_delivery_section(ld)) {
+        read_lua_section(ld) || read_delivery_section(ld) || read_auth_section(ld)) {
         free(log_level);
         return -1;
     }

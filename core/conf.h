@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "herald/plugin.h"
 #include "plugins.h"
 #include "sandbox.h"
@@ -76,6 +77,7 @@ typedef struct config {
     int log_level;
     sandbox_limits lua;
     delivery_settings delivery;
+    inbound_auth auth;            /* what requests must present; none by default */
     plugin_set plugins;
 } config;
 

@@ -144,8 +144,10 @@ generation *generation_build(const char *config_path, strbuf *report, char *err,
     g->number = __atomic_add_fetch(&generation_counter, 1, __ATOMIC_SEQ_CST);
     if (report) {
         sb_printf(report, "%s: ok\n", c->path);
-        sb_printf(report, "  listen      %s\n  timezone    %s\n  route       %s\n  templates   %s (%zu)\n",
-                  c->listen, c->timezone, c->route_path, c->templates_dir, c->template_names_len);
+        sb_printf(report, "  listen      %s\n  auth        %s\n  timezone    %s\n  route       %s\n"
+                          "  templates   %s (%zu)\n",
+                  c->listen, auth_describe(&c->auth), c->timezone, c->route_path, c->templates_dir,
+                  c->template_names_len);
         sb_printf(report, "  plugins     %s (%zu loaded)\n", c->plugin_dir, c->plugins.len);
         sb_printf(report, "  receivers   %zu, default %s\n", c->receivers_len, c->default_receiver);
         for (size_t i = 0; i < c->receivers_len; i++) {

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "api.h"
+#include "auth.h"
 #include "generation.h"
 #include "ingest.h"
 #include "log.h"
@@ -88,6 +89,23 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, c
     return rc;
 }
 
+/* Every error is the same JSON shape; the message may carry what the
+ * client sent, so it is escaped. */
+static enum MHD_Result send_error_with_header(struct MHD_Connection *conn, unsigned status,
+                                              const char *header, const char *value,
+                                              const char *msg)
+{
+    strbuf body = STRBUF_INIT;
+    sb_puts(&body, "{\"status\":\"error\",\"error\":");
+    sb_json_string(&body, msg, strlen(msg));
+    sb_puts(&body, "}\n");
+    if (status >= 400 && status < 500 && status != 404 && status != 405)
+        log_warn("http", "rejected with %u: %s", status, msg);
+    enum MHD_Result rc = send_text(conn, status, "application/json", sb_str(&body), header, value);
+    sb_free(&body);
+    return rc;
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *fmt,
                                   ...) HERALD_PRINTF(3, 4);
 static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
@@ -97,20 +115,10 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, 
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    strbuf body = STRBUF_INIT;
-    sb_puts(&body, "{\"status\":\"error\",\"error\":");
-    sb_json_string(&body, msg, strlen(msg));
-    sb_puts(&body, "}\n");
-    if (status >= 400 && status < 500 && status != 404 && status != 405)
-        log_warn("http", "rejected with %u: %s", status, msg);
-    enum MHD_Result rc = send_text(conn, status, "application/json", sb_str(&body),
-                                   status == 503 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL, "5");
-    sb_free(&body);
-    return rc;
+    return send_error_with_header(conn, status, status == 503 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL,
+                                  "5", msg);
 }
 
-/* 405 with the Allow header; method and URL come from the client, so the
- * body is built like every other error, escaped. */
 /* Logged, unlike a stray path: the sender does not retry a 404, so these
  * alerts are gone unless someone sees this. */
 static enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, const char *receiver)
@@ -123,16 +131,26 @@ static enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, cons
 static enum MHD_Result send_method_not_allowed(struct MHD_Connection *conn, const char *method,
                                                const char *url, const char *allow)
 {
-    strbuf msg = STRBUF_INIT, body = STRBUF_INIT;
+    strbuf msg = STRBUF_INIT;
     sb_printf(&msg, "method %s not allowed on %s", method, url);
-    sb_puts(&body, "{\"status\":\"error\",\"error\":");
-    sb_json_string(&body, msg.data, msg.len);
-    sb_puts(&body, "}\n");
-    enum MHD_Result rc = send_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "application/json",
-                                   sb_str(&body), MHD_HTTP_HEADER_ALLOW, allow);
+    enum MHD_Result rc = send_error_with_header(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                                MHD_HTTP_HEADER_ALLOW, allow, sb_str(&msg));
     sb_free(&msg);
-    sb_free(&body);
     return rc;
+}
+
+/* Logged (send_error_with_header logs 4xx) without any of the credentials:
+ * a misconfigured Alertmanager shows up here, not as missing alerts. */
+static enum MHD_Result reject_unauthorized(struct MHD_Connection *conn, const inbound_auth *auth,
+                                           auth_result result, const char *url)
+{
+    metrics_count(METRIC_REQUESTS_UNAUTHORIZED);
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s %s: %s credentials required",
+             result == AUTH_MISSING ? "no credentials for" : "wrong credentials for", url,
+             auth_describe(auth));
+    return send_error_with_header(conn, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                  auth_challenge(auth), msg);
 }
 
 /* ---- routing ------------------------------------------------------------ */
@@ -294,7 +312,19 @@ static enum MHD_Result start_ingest(http_server *srv, struct MHD_Connection *con
     }
     pipeline_run(s, &batch, def, &ctx->out, &ctx->stats);
     alert_batch_free(&batch);
-    ctx->queue_capacity = conf->queue_capacity;
+    size_t capacity = outbox_capacity(srv->box);
+    if (ctx->out.len > capacity) {
+        /* Not a 503: a retry could never fit, so the sender must not wait
+         * for one. */
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        rc = send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                        "alerts: they make %zu notifications, more than the queue can ever hold "
+                        "(queue_capacity %zu): send fewer alerts per request, or raise queue_capacity",
+                        ctx->out.len, capacity);
+        pipeline_output_free(&ctx->out);
+        goto done;
+    }
+    ctx->queue_capacity = capacity;
     ctx->conn = conn;
     ctx->phase = INGEST_COMMITTING;
     /* Suspended before the put: its callback may resume at once. */
@@ -368,7 +398,11 @@ static enum MHD_Result handle_ingest(http_server *srv, struct MHD_Connection *co
 static enum MHD_Result handle_reload(http_server *srv, struct MHD_Connection *conn)
 {
     char err[1024];
-    if (srv->reload(srv->reload_ctx, err, sizeof err))
+    int rc = srv->reload(srv->reload_ctx, err, sizeof err);
+    if (rc == RELOAD_BUSY)
+        return send_error(conn, MHD_HTTP_CONFLICT,
+                          "a reload is already running: its result is in the log; retry for yours");
+    if (rc)
         return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "reload refused, still serving the previous configuration: %s", err);
     generation *g = generation_acquire();
     char body[96];
@@ -455,6 +489,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (status == 405)
             return send_method_not_allowed(conn, method, url, allow);
         generation *g = generation_acquire();
+        /* Probes answer without credentials: a load balancer or systemd
+         * checks them, and they reveal nothing. */
+        if (ep != ENDPOINT_HEALTHY && ep != ENDPOINT_READY) {
+            auth_result verdict = auth_check(
+                &g->conf.auth,
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+            if (verdict != AUTH_OK) {
+                enum MHD_Result rc = reject_unauthorized(conn, &g->conf.auth, verdict, url);
+                generation_unref(g);
+                free(receiver);
+                return rc;
+            }
+        }
         size_t limit = g->conf.max_body_bytes;
         int known = !receiver || config_receiver(&g->conf, receiver);
         generation_unref(g);
@@ -597,6 +644,15 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         free(srv);
         return NULL;
     }
+    int loopback = v4->sin_family == AF_INET
+                       ? (ntohl(v4->sin_addr.s_addr) >> 24) == 127
+                       : IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+    generation *g = generation_acquire();
+    if (!loopback && !auth_required(&g->conf.auth))
+        log_warn("http", "serving on %s without auth: anyone who can reach it can post alerts, "
+                         "read the history and drop dead letters; set auth in %s",
+                 listen, g->conf.path);
+    generation_unref(g);
     return srv;
 }
 

@@ -11,7 +11,10 @@
 
 typedef struct http_server http_server;
 
-/* Rebuilds and installs a generation; returns 0, or -1 with err set. */
+/* Rebuilds and installs a generation; returns 0, RELOAD_BUSY when
+ * another reload is running (the HTTP thread does not wait for it), or -1
+ * with err set. */
+#define RELOAD_BUSY 1
 typedef int (*reload_fn)(void *ctx, char *err, size_t err_cap);
 
 /* Splits "127.0.0.1:8060", "[::1]:8060" or ":8060" (all IPv4 interfaces).

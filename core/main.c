@@ -643,15 +643,13 @@ static void warn_start_only_changes(const config *now, const config *started)
         log_warn("reload", "shutdown_timeout changed; the old one stays until a restart");
 }
 
-static int reload(void *ctx, char *err, size_t err_cap)
+/* Builds and installs a generation; the caller holds reload_lock. */
+static int reload_locked(serve_state *st, char *err, size_t err_cap)
 {
-    serve_state *st = ctx;
-    pthread_mutex_lock(&st->reload_lock);
     generation *g = generation_build(st->config_path, NULL, err, err_cap);
     if (!g) {
         metrics_count(METRIC_RELOADS_FAILED);
         log_error("reload", "refused, the previous configuration keeps serving: %s", err);
-        pthread_mutex_unlock(&st->reload_lock);
         return -1;
     }
     log_set_level((herald_log_level)g->conf.log_level);
@@ -663,8 +661,28 @@ static int reload(void *ctx, char *err, size_t err_cap)
     generation_install(g);
     metrics_count(METRIC_RELOADS_OK);
     log_info("reload", "generation %u of %s is serving", number, st->config_path);
-    pthread_mutex_unlock(&st->reload_lock);
     return 0;
+}
+
+/* POST /-/reload: an HTTP thread must not wait behind a reload already
+ * running while alerts arrive; that reload reads the same file anyway. */
+static int reload_unless_busy(void *ctx, char *err, size_t err_cap)
+{
+    serve_state *st = ctx;
+    if (pthread_mutex_trylock(&st->reload_lock) != 0)
+        return RELOAD_BUSY;
+    int rc = reload_locked(st, err, err_cap);
+    pthread_mutex_unlock(&st->reload_lock);
+    return rc;
+}
+
+/* SIGHUP: the signal thread may wait. */
+static int reload_after_others(serve_state *st, char *err, size_t err_cap)
+{
+    pthread_mutex_lock(&st->reload_lock);
+    int rc = reload_locked(st, err, err_cap);
+    pthread_mutex_unlock(&st->reload_lock);
+    return rc;
 }
 
 static void schedule_stored(void *ctx, notification *n) { outbox_restore(ctx, n); }
@@ -698,7 +716,7 @@ static void wait_for_stop(serve_state *st, const char *config_path)
             return;
         }
         log_info("reload", "SIGHUP: reloading %s", config_path);
-        reload(st, err, sizeof err);
+        reload_after_others(st, err, sizeof err);
     }
 }
 
@@ -748,7 +766,7 @@ static int cmd_serve(const cli *c, generation *g)
         snprintf(err, sizeof err, "cannot start the dispatcher");
         goto done;
     }
-    if (!(srv = http_start(listen, threads, box, data_dir, reload, &st, err, sizeof err)))
+    if (!(srv = http_start(listen, threads, box, data_dir, reload_unless_busy, &st, err, sizeof err)))
         goto done;
     log_info("herald", "herald %s serving on http://%s (%zu receivers, generation %u, store %s)",
              HERALD_VERSION, listen, receivers, number, data_dir);

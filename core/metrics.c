@@ -11,6 +11,7 @@ static const struct {
     [METRIC_REQUESTS_ACCEPTED] = {"herald_requests_accepted_total", "Ingest requests answered 200."},
     [METRIC_REQUESTS_REJECTED] = {"herald_requests_rejected_total", "Ingest requests answered 4xx."},
     [METRIC_REQUESTS_UNAVAILABLE] = {"herald_requests_unavailable_total", "Ingest requests answered 503 (queue full)."},
+    [METRIC_REQUESTS_UNAUTHORIZED] = {"herald_requests_unauthorized_total", "Requests answered 401: credentials missing or wrong."},
     [METRIC_ALERTS_RECEIVED] = {"herald_alerts_received_total", "Alerts in accepted requests."},
     [METRIC_ALERTS_MUTED] = {"herald_alerts_muted_total", "Alerts the route script sent to no receiver."},
     [METRIC_ROUTE_ERRORS] = {"herald_route_errors_total", "Route script errors (alert sent to the default receiver)."},

@@ -31,6 +31,8 @@ outbox *outbox_new(size_t capacity, store *durable)
     return box;
 }
 
+size_t outbox_capacity(const outbox *box) { return box->capacity; }
+
 void outbox_free(outbox *box)
 {
     if (!box)

@@ -20,6 +20,8 @@ typedef struct outbox outbox;
 outbox *outbox_new(size_t capacity, store *durable);
 /* Frees the outbox and every notification still in it. */
 void outbox_free(outbox *box);
+/* Fixed at creation: the most notifications queued and in flight at once. */
+size_t outbox_capacity(const outbox *box);
 
 /* Called (from the putting thread) after notifications were added. */
 void outbox_set_wakeup(outbox *box, void (*wakeup)(void *ctx), void *ctx);

@@ -381,8 +381,9 @@ class Alertmanager(_Process):
     name = "alertmanager"
 
     def __init__(self, workdir, webhook_url, port=None, group_wait="1s",
-                 group_interval="2s", repeat_interval="1h"):
+                 group_interval="2s", repeat_interval="1h", http_config=None):
         super().__init__(workdir)
+        self.http_config = http_config  # the webhook's, e.g. credentials for herald
         self.port = port or free_port()
         self.webhook_url = webhook_url
         self.config_path = self.workdir / "alertmanager.yml"
@@ -407,7 +408,9 @@ class Alertmanager(_Process):
             },
             "receivers": [{
                 "name": "herald",
-                "webhook_configs": [{"url": self.webhook_url, "send_resolved": True}],
+                "webhook_configs": [dict({"url": self.webhook_url, "send_resolved": True},
+                                         **({"http_config": self.http_config}
+                                            if self.http_config else {}))],
             }],
         }
         return json.dumps(cfg, indent=2) + "\n"

@@ -255,6 +255,30 @@ def test_queue_full_answers_503(mock_dingtalk, herald_factory, tmp_path):
     assert mock_dingtalk.rejected() == []
 
 
+def test_request_larger_than_the_whole_queue_answers_413(mock_dingtalk, herald_factory,
+                                                           tmp_path):
+    # 5 alerts, one message each: more than a queue of 4 can ever hold, so a
+    # 503 would have Alertmanager retry it forever.
+    h = start(herald_factory, mock_dingtalk, tmp_path, extra={"queue_capacity": 4},
+              console={"split": "alert"})
+    fixture = (harness.REPO / "tests" / "fixtures" / "am-firing-5.json").read_bytes()
+    status, parsed, data = post(h, "/webhook", fixture,
+                                headers={"Content-Type": "application/json"})
+    assert status == 413, data
+    assert parsed["error"] == ("alerts: they make 5 notifications, more than the queue can ever "
+                               "hold (queue_capacity 4): send fewer alerts per request, or raise "
+                               "queue_capacity"), parsed
+    assert metric(h, "herald_requests_rejected_total") == 1
+    assert metric(h, "herald_notifications_queued_total") == 0
+    # a request that fits still goes through, and nothing of the refused one
+    one = (harness.REPO / "tests" / "fixtures" / "am-firing-1.json").read_bytes()
+    status, _, data = post(h, "/webhook", one, headers={"Content-Type": "application/json"})
+    assert status == 200, data
+    assert len(wait_lines(h.console, 1)) == 1
+    time.sleep(0.5)
+    assert len(harness.read_json_lines(h.console)) == 1
+
+
 # ----- fallbacks ---------------------------------------------------------------
 BOOM_TEMPLATE = """\
 -- test template: fine for every alert except one labelled `explode`

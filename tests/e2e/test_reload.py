@@ -216,3 +216,34 @@ def test_reload_says_which_start_only_settings_wait_for_a_restart(herald_factory
     assert "queue_capacity changed to 5; 100 stays until a restart" in log, h.log_tail()
     assert "http_threads changed to 3; 2 stay until a restart" in log, h.log_tail()
     assert "data_dir changed" not in log and "retention changed" not in log
+
+
+SLOW_ROUTE = """\
+-- test route: loading it takes about half a second of CPU, so a reload
+-- is still running when a second one arrives
+local until_clock = os.clock() + 0.5
+while os.clock() < until_clock do end
+return function(alert, default_receiver, receivers) return nil end
+"""
+
+
+def test_a_reload_during_a_reload_answers_409(herald_factory, tmp_path):
+    """The refused one does not wait for the running one: had it waited for
+    the lock, it would have reloaded and answered 200."""
+    route = tmp_path / "slow_route.lua"
+    route.write_text(SLOW_ROUTE, encoding="utf-8")
+    h = start(herald_factory, tmp_path, extra={"route": str(route), "lua": {"timeout": "20s"}})
+    first = []
+    t = threading.Thread(target=lambda: first.append(reload(h, timeout=30)))
+    t.start()
+    answers = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and t.is_alive() and 409 not in [a[0] for a in answers]:
+        answers.append(reload(h, timeout=30))
+    t.join(timeout=30)
+    statuses = [a[0] for a in first + answers]
+    assert 409 in statuses and 200 in statuses and set(statuses) == {200, 409}, statuses
+    refused = [body for status, body in first + answers if status == 409]
+    assert refused[0]["error"] == ("a reload is already running: its result is in the log; "
+                                   "retry for yours"), refused
+    assert reload(h, timeout=30)[0] == 200  # and afterwards reloads work again

@@ -124,6 +124,54 @@ TEST(missing_required_option_names_the_unset_variable)
                 "(unset environment variables: HERALD_TEST_UNSET_SECRET)");
 }
 
+TEST(auth_section_is_validated)
+{
+    const char *tail = "\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }";
+    char body[512];
+    static const struct {
+        const char *auth, *expected;
+    } cases[] = {
+        {"auth = {}", "auth: expected bearer_token, or username and password"},
+        {"auth = \"secret\"", "auth: expected a table, got a string"},
+        {"auth = { token = \"x\" }", "auth.token: unknown key (expected one of: bearer_token, username, password)"},
+        {"auth = { bearer_token = \"\" }", "auth.bearer_token: must not be empty"},
+        {"auth = { bearer_token = 42 }", "auth.bearer_token: expected a string, got an integer"},
+        {"auth = { username = \"am\" }", "auth.password: missing: expected a string"},
+        {"auth = { password = \"pw\" }", "auth.username: missing: a password needs its username"},
+        {"auth = { username = \"a:m\", password = \"pw\" }", "auth.username: must not contain ':'"},
+        {"auth = { bearer_token = env(\"HERALD_TEST_UNSET_TOKEN\") }",
+         "auth: expected bearer_token, or username and password (unset environment variables: "
+         "HERALD_TEST_UNSET_TOKEN)"},
+    };
+    unsetenv("HERALD_TEST_UNSET_TOKEN");
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(body, sizeof body, "%s%s", cases[i].auth, tail);
+        CHECK_FAILS(body, cases[i].expected);
+    }
+}
+
+TEST(auth_keeps_digests_not_secrets)
+{
+    setenv("HERALD_TEST_TOKEN", "tok-3f9a1c", 1);
+    char *path = write_config("auth = { bearer_token = env(\"HERALD_TEST_TOKEN\"), username = \"am\",\n"
+                              "         password = \"pw-77\" }\n"
+                              "default_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }");
+    config c;
+    char err[1024];
+    int rc = config_load(path, &c, err, sizeof err);
+    free(path);
+    if (rc)
+        FAIL_AT("%s", err);
+    CHECK_INT(c.auth.bearer, 1);
+    CHECK_INT(c.auth.basic, 1);
+    CHECK_INT(auth_check(&c.auth, "Bearer tok-3f9a1c"), AUTH_OK);
+    CHECK_INT(auth_check(&c.auth, "Basic YW06cHctNzc="), AUTH_OK); /* am:pw-77 */
+    CHECK_INT(auth_check(&c.auth, "Bearer pw-77"), AUTH_WRONG);
+    CHECK_INT(auth_check(&c.auth, NULL), AUTH_MISSING);
+    CHECK(memmem(&c.auth, sizeof c.auth, "tok-3f9a1c", 10) == NULL);
+    config_free(&c);
+}
+
 TEST(unknown_channel_option)
 {
     CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
@@ -229,6 +277,8 @@ WRAP(valid_config_loads)
 WRAP(unknown_top_level_key)
 WRAP(wrong_types)
 WRAP(missing_required_option_names_the_unset_variable)
+WRAP(auth_section_is_validated)
+WRAP(auth_keeps_digests_not_secrets)
 WRAP(unknown_channel_option)
 WRAP(channel_rejects_a_value)
 WRAP(unknown_channel_and_template)
@@ -240,7 +290,9 @@ WRAP(config_runs_in_the_sandbox)
 
 #define WCASE(name) {#name, wrapped_##name}
 RUN_TESTS(WCASE(valid_config_loads), WCASE(unknown_top_level_key), WCASE(wrong_types),
-          WCASE(missing_required_option_names_the_unset_variable), WCASE(unknown_channel_option),
+          WCASE(missing_required_option_names_the_unset_variable),
+          WCASE(auth_section_is_validated), WCASE(auth_keeps_digests_not_secrets),
+          WCASE(unknown_channel_option),
           WCASE(channel_rejects_a_value), WCASE(unknown_channel_and_template),
           WCASE(default_receiver_must_exist),
           WCASE(relative_paths_resolve_against_the_config_and_must_exist), WCASE(bad_timezone),
