@@ -36,6 +36,22 @@ static const char *json_type_name(const cJSON *item)
     return "an object";
 }
 
+/* The offset of the first \u0000 escape, or len. cJSON would end the
+ * string there and silently drop the rest of a label or annotation. In
+ * valid JSON every backslash starts an escape, so skipping the escaped
+ * character is enough to tell \\u0000 (a backslash, then text) apart. */
+static size_t nul_escape_at(const char *body, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (body[i] != '\\')
+            continue;
+        if (body[i + 1] == 'u' && i + 6 <= len && memcmp(body + i + 2, "0000", 4) == 0)
+            return i;
+        i++;
+    }
+    return len;
+}
+
 static cJSON *parse_json(const char *body, size_t len, char *err, size_t cap)
 {
     /* JSON is UTF-8: bytes that are not would reach the channels (which
@@ -46,8 +62,15 @@ static cJSON *parse_json(const char *body, size_t len, char *err, size_t cap)
         return NULL;
     }
     cJSON *root = json_parse_whole(body, len, &at);
-    if (!root)
+    if (!root) {
         fail(err, cap, "body: malformed JSON at byte %zu", at);
+        return NULL;
+    }
+    if ((at = nul_escape_at(body, len)) < len) {
+        cJSON_Delete(root);
+        fail(err, cap, "body: \\u0000 at byte %zu: a NUL character cannot be carried in a text", at);
+        return NULL;
+    }
     return root;
 }
 
@@ -65,6 +88,9 @@ static int read_string_map(const cJSON *obj, const char *path, labelset *out, ch
         if (!cJSON_IsString(item))
             return fail(err, cap, "%s.%s: expected a string, got %s", path, item->string,
                         json_type_name(item));
+        /* Which one would win is a guess; the sender has a bug to see. */
+        if (labelset_get(out, item->string))
+            return fail(err, cap, "%s.%s: the key appears twice", path, item->string);
         labelset_set(out, item->string, item->valuestring);
     }
     return 0;

@@ -124,6 +124,15 @@ TEST(errors_name_the_field)
         {"{\"alerts\":[{\"labels\":{\"a\":\"\xff\"}}]}", "body: not valid UTF-8 at byte 27"},
         {"{\"alerts\":[{\"labels\":{\"a\":\"\xc0\xaf\"}}]}", "body: not valid UTF-8 at byte 27"},
         {"{\"alerts\":[{\"labels\":{\"a\":\"\xed\xa0\x80\"}}]}", "body: not valid UTF-8 at byte 27"},
+        /* cJSON would end the string at the NUL and drop the rest */
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\\u0000hidden\"}}]}",
+         "body: \\u0000 at byte 28: a NUL character cannot be carried in a text"},
+        {"{\"alerts\":[{\"labels\":{\"a\\u0000\":\"b\"}}]}", "body: \\u0000 at byte 24"},
+        /* which of two equal keys would win is a guess */
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\",\"a\":\"c\"}}]}",
+         "alerts[0].labels.a: the key appears twice"},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"annotations\":{\"s\":\"1\",\"s\":\"1\"}}]}",
+         "alerts[0].annotations.s: the key appears twice"},
         {"[]", "body: expected an Alertmanager webhook object, got an array"},
         {"{}", "alerts: missing"},
         {"{\"alerts\":{}}", "alerts: expected an array, got an object"},
@@ -154,6 +163,17 @@ TEST(errors_name_the_field)
         }
         CHECK_CONTAINS(err, cases[i].error);
     }
+}
+
+TEST(escaped_backslash_before_u0000_is_text)
+{
+    /* "\\u0000" in JSON is a backslash followed by the text u0000 */
+    alert_batch b;
+    char err[256] = "";
+    if (parse("{\"alerts\":[{\"labels\":{\"path\":\"C:\\\\u0000\\\\x\"}}]}", &b, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_STR(labelset_get(&b.alerts[0].labels, "path"), "C:\\u0000\\x");
+    alert_batch_free(&b);
 }
 
 TEST(empty_alert_list_is_valid)
@@ -230,5 +250,6 @@ TEST(rfc3339)
 
 RUN_TESTS(CASE(fixture_firing_1), CASE(every_fixture_parses),
           CASE(unknown_fields_and_grafana_superset_accepted), CASE(receiver_regex_quoting_removed),
-          CASE(errors_name_the_field), CASE(empty_alert_list_is_valid), CASE(prometheus_alert_list),
+          CASE(errors_name_the_field), CASE(escaped_backslash_before_u0000_is_text),
+          CASE(empty_alert_list_is_valid), CASE(prometheus_alert_list),
           CASE(ingest_any_tells_formats_apart), CASE(rfc3339))
