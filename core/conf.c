@@ -410,8 +410,8 @@ static int read_mentions(loader *ld, const char *path, mention_set *m)
 
 static const char *const receiver_core_keys[] = {"channel", "template", "split", "mentions",
                                                  "proxy", "ca_file", "tls_verify",
-                                                 "rate_per_minute"};
-#define RECEIVER_CORE_KEYS 8
+                                                 "rate_per_minute", "rate_per_second"};
+#define RECEIVER_CORE_KEYS 9
 
 static const char *option_type_name(herald_option_type type)
 {
@@ -575,14 +575,20 @@ static int read_receiver(loader *ld, receiver *r)
     if (read_transport_options(ld, path, r))
         return -1;
 
-    long long rate = ch->rate_per_minute;
+    long long per_minute = ch->rate_per_minute, per_second = channel_rate_per_second(ch);
     snprintf(sub, sizeof sub, "%s.rate_per_minute", path);
     lua_getfield(L, -1, "rate_per_minute");
-    rc = take_integer(ld, sub, 0, 100000, &rate);
+    rc = take_integer(ld, sub, 0, 100000, &per_minute);
     lua_pop(L, 1);
     if (rc)
         return -1;
-    r->rate_per_minute = (unsigned)rate;
+    snprintf(sub, sizeof sub, "%s.rate_per_second", path);
+    lua_getfield(L, -1, "rate_per_second");
+    rc = take_integer(ld, sub, 0, 10000, &per_second);
+    lua_pop(L, 1);
+    if (rc)
+        return -1;
+    r->rate = (rate_spec){(unsigned)per_minute, (unsigned)per_second};
 
     r->values = xcalloc(ch->options_len ? ch->options_len : 1, sizeof *r->values);
     for (size_t i = 0; i < ch->options_len; i++) {

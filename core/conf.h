@@ -10,6 +10,7 @@
 #include "auth.h"
 #include "herald/plugin.h"
 #include "plugins.h"
+#include "ratelimit.h"
 #include "sandbox.h"
 #include "tz.h"
 
@@ -39,7 +40,7 @@ typedef struct receiver {
     char *proxy;                  /* served by the core for every channel: */
     char *ca_file;                /*   proxy URL, CA bundle, and whether to */
     int tls_verify;               /*   verify certificates (default yes) */
-    unsigned rate_per_minute;     /* per target; 0: no limit */
+    rate_spec rate;               /* per target; a 0 field: no limit of that kind */
 } receiver;
 
 typedef struct delivery_settings {

@@ -506,7 +506,7 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
         transfer_free(t);
         return;
     }
-    rate_record_send(d->limits, t->target_key, r->rate_per_minute, t->started_ms);
+    rate_record_send(d->limits, t->target_key, &r->rate, t->started_ms);
     t->sent = 1;
     if (strncmp(t->req.url, "file://", 7) == 0) {
         deliver_to_file(d, t);
@@ -589,12 +589,12 @@ static int64_t dispatch_held(dispatcher *d, int64_t now)
             for (size_t i = 0; i < targets; i++) {
                 char key[512];
                 channel_target_key(r->channel, r->instance, r->name, i, key, sizeof key);
-                int64_t slot = rate_next_slot(d->limits, key, r->rate_per_minute, now);
+                int64_t slot = rate_next_slot(d->limits, key, &r->rate, now);
                 if (slot < best_slot) {
                     best_slot = slot;
                     best = i;
                 }
-                unsigned f = rate_free_slots(d->limits, key, r->rate_per_minute, now);
+                unsigned f = rate_free_slots(d->limits, key, &r->rate, now);
                 free_slots = f > UINT_MAX - free_slots ? UINT_MAX : free_slots + f;
             }
             if (best_slot > now) {
@@ -605,7 +605,7 @@ static int64_t dispatch_held(dispatcher *d, int64_t now)
             }
             /* Half of each window stays for digests, so a trickle sent one
              * by one cannot use up the slots a storm will need. */
-            size_t reserve = (size_t)(r->rate_per_minute / 2) * targets;
+            size_t reserve = (size_t)(r->rate.per_minute / 2) * targets;
             size_t k = 1, item_cap = 0;
             /* A digest carries no request body of its own: a channel that
              * forwards each notification's body sends them one by one. */

@@ -596,10 +596,12 @@ static int cmd_plugins(const cli *c)
             for (unsigned f = HERALD_FORMAT_TEXT; f <= HERALD_FORMAT_NATIVE; f <<= 1)
                 if (ch->formats & f)
                     printf(" %s", format_name((herald_format)f));
-            printf("; max body %zu bytes%s; rate %u/min%s; default template %s\n",
-                   ch->max_body_bytes, ch->max_body_bytes ? "" : " (no limit)", ch->rate_per_minute,
-                   ch->rate_per_minute ? "" : " (no limit)",
-                   ch->default_template ? ch->default_template : "-");
+            printf("; max body %zu bytes%s; rate %u/min%s", ch->max_body_bytes,
+                   ch->max_body_bytes ? "" : " (no limit)", ch->rate_per_minute,
+                   ch->rate_per_minute ? "" : " (no limit)");
+            if (channel_rate_per_second(ch))
+                printf(", %u/s", channel_rate_per_second(ch));
+            printf("; default template %s\n", ch->default_template ? ch->default_template : "-");
             for (size_t o = 0; o < ch->options_len; o++) {
                 const herald_option_spec *spec = &ch->options[o];
                 printf("    option %-10s %-7s %s%s\n", spec->name, option_type_label(spec->type),

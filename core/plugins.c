@@ -298,3 +298,8 @@ size_t channel_text_budget(const herald_channel *ch, void *instance)
         return ch->text_budget(instance);
     return ch->max_body_bytes / 4 * 3;
 }
+
+unsigned channel_rate_per_second(const herald_channel *ch)
+{
+    return HAS_FIELD(ch, rate_per_second) ? ch->rate_per_second : 0;
+}

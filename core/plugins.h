@@ -38,5 +38,7 @@ void channel_target_key(const herald_channel *ch, void *instance, const char *re
                         size_t index, char *out, size_t cap);
 /* 0: no limit. */
 size_t channel_text_budget(const herald_channel *ch, void *instance);
+/* The channel's per-second limit per target; 0 for none (or an older plugin). */
+unsigned channel_rate_per_second(const herald_channel *ch);
 
 #endif

@@ -6,6 +6,7 @@
 #include "strbuf.h"
 
 #define WINDOW_MS 60000
+#define SECOND_MS 1000
 
 typedef struct target_state {
     char *key;
@@ -51,61 +52,80 @@ static target_state *find(rate_limits *limits, const char *key)
     return t;
 }
 
-/* Forgets sends older than the window. The ring only grows, to the
+/* How many sends the ring must remember to judge both windows. */
+static unsigned ring_size(const rate_spec *rate)
+{
+    return rate->per_minute > rate->per_second ? rate->per_minute : rate->per_second;
+}
+
+static int limited(const rate_spec *rate) { return rate->per_minute || rate->per_second; }
+
+/* Forgets sends older than the minute window. The ring only grows, to the
  * largest rate asked for: receivers with different rates may share one
  * robot, and forgetting sends would let the larger rate overshoot. */
-static void settle_window(target_state *t, unsigned per_minute, int64_t now)
+static void settle_window(target_state *t, const rate_spec *rate, int64_t now)
 {
     while (t->count && t->sends[t->oldest] + WINDOW_MS + RATE_SAFETY_MS <= now) {
         t->oldest = (t->oldest + 1) % t->capacity;
         t->count--;
     }
-    if (per_minute <= t->capacity)
+    unsigned size = ring_size(rate);
+    if (size <= t->capacity)
         return;
-    int64_t *grown = xcalloc(per_minute, sizeof *grown);
+    int64_t *grown = xcalloc(size, sizeof *grown);
     for (unsigned i = 0; i < t->count; i++)
         grown[i] = t->sends[(t->oldest + i) % t->capacity];
     free(t->sends);
     t->sends = grown;
-    t->capacity = per_minute;
+    t->capacity = size;
     t->oldest = 0;
 }
 
-int64_t rate_next_slot(rate_limits *limits, const char *key, unsigned per_minute, int64_t now)
+/* The time the send `back` places before the newest one (1: the newest)
+ * leaves the window of `window_ms`: the next may go then. */
+static int64_t expiry_of(const target_state *t, unsigned back, int64_t window_ms)
+{
+    return t->sends[(t->oldest + t->count - back) % t->capacity] + window_ms;
+}
+
+int64_t rate_next_slot(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now)
 {
     target_state *t = find(limits, key);
     /* One at a time to a failing target (the probe), and to a rate-limited
      * one, so messages arrive in the order they were sent; at 20 a minute
      * that costs nothing. Unlimited targets take many at once. */
-    if (t->in_flight && (t->failures || per_minute))
+    if (t->in_flight && (t->failures || limited(rate)))
         return RATE_AFTER_ANSWER;
     int64_t slot = now;
-    if (per_minute) {
-        settle_window(t, per_minute, now);
-        /* the send whose expiry leaves per_minute - 1 in the window */
-        if (t->count >= per_minute)
-            slot = t->sends[(t->oldest + t->count - per_minute) % t->capacity] + WINDOW_MS +
-                   RATE_SAFETY_MS;
+    if (limited(rate)) {
+        settle_window(t, rate, now);
+        if (rate->per_minute && t->count >= rate->per_minute)
+            slot = expiry_of(t, rate->per_minute, WINDOW_MS + RATE_SAFETY_MS);
+        if (rate->per_second && t->count >= rate->per_second) {
+            int64_t second = expiry_of(t, rate->per_second, SECOND_MS + RATE_SECOND_SAFETY_MS);
+            if (second > slot)
+                slot = second;
+        }
     }
     return t->paused_until > slot ? t->paused_until : slot;
 }
 
-unsigned rate_free_slots(rate_limits *limits, const char *key, unsigned per_minute, int64_t now)
+unsigned rate_free_slots(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now)
 {
-    if (!per_minute)
+    if (!rate->per_minute)
         return (unsigned)-1;
     target_state *t = find(limits, key);
-    settle_window(t, per_minute, now);
-    return t->paused_until > now || t->count >= per_minute ? 0 : per_minute - t->count;
+    settle_window(t, rate, now);
+    return t->paused_until > now || t->count >= rate->per_minute ? 0 : rate->per_minute - t->count;
 }
 
-void rate_record_send(rate_limits *limits, const char *key, unsigned per_minute, int64_t now)
+void rate_record_send(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now)
 {
     target_state *t = find(limits, key);
     t->in_flight++;
-    if (!per_minute)
+    if (!limited(rate))
         return;
-    settle_window(t, per_minute, now);
+    settle_window(t, rate, now);
     if (t->count == t->capacity) { /* only when the caller ignored the slot */
         t->oldest = (t->oldest + 1) % t->capacity;
         t->count--;

@@ -15,20 +15,29 @@ typedef struct rate_limits rate_limits;
 /* Kept between a window's oldest send and the next, for clock skew and
  * network delay between herald and the service. */
 #define RATE_SAFETY_MS 1000
+/* The same for the one-second window: a quarter of it, since requests
+ * sent 200 ms apart can arrive closer together. */
+#define RATE_SECOND_SAFETY_MS 250
+
+/* The limits of one target; 0 in a field: no limit of that kind. */
+typedef struct rate_spec {
+    unsigned per_minute;
+    unsigned per_second;
+} rate_spec;
 
 rate_limits *rate_limits_new(void);
 void rate_limits_free(rate_limits *limits);
 
 /* The earliest time a message may go to `key` (now when it may go now).
- * per_minute 0: no limit, only pauses apply. */
-int64_t rate_next_slot(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
-/* How many more messages may go to `key` within the current window. */
-unsigned rate_free_slots(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
+ * With no limits set, only pauses apply. */
+int64_t rate_next_slot(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now);
+/* How many more messages may go to `key` within the current minute. */
+unsigned rate_free_slots(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now);
 /* A message goes to the target now; rate_record_done when it is answered.
  * A rate-limited or failing target takes one message at a time (in order;
  * while failing, the probe): rate_next_slot answers RATE_AFTER_ANSWER
  * until that one is done. */
-void rate_record_send(rate_limits *limits, const char *key, unsigned per_minute, int64_t now);
+void rate_record_send(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now);
 void rate_record_done(rate_limits *limits, const char *key);
 /* The send recorded at `at` never reached the service (the connection was
  * refused): it does not count against the window. */

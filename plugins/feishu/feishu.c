@@ -526,6 +526,7 @@ static const herald_channel channel = {
     .description = "Feishu / Lark custom bot (飞书自定义机器人), card or text",
     .max_body_bytes = MAX_BODY_BYTES,
     .rate_per_minute = 100,
+    .rate_per_second = 5,
     .formats = HERALD_FORMAT_TEXT | HERALD_FORMAT_MARKDOWN | HERALD_FORMAT_NATIVE,
     .default_template = "feishu",
     .options = options,

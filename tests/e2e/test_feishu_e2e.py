@@ -213,3 +213,19 @@ def test_permanent_failures_are_dead_letters_without_retries(case, mock_feishu, 
     m = harness.metrics(h.base_url)
     assert m["herald_dead_letters_total"] == 1 and m["herald_delivery_retries_total"] == 0, m
     assert wrong.encode() not in h.log_path.read_bytes()
+
+
+def test_a_burst_keeps_to_five_a_second(mock_feishu, herald_factory):
+    """Feishu allows 100 a minute but only 5 a second (the mock answers
+    11232 to a sixth): a burst is paced, not throttled and retried."""
+    h = start(herald_factory, {"fs": {"channel": "feishu", "url": mock_feishu.url(OPEN)}})
+    burst = 12
+    for i in range(burst):
+        fire(h, name="Burst%02d" % i)
+    recs = wait_accepted(mock_feishu, OPEN, burst)
+    times = sorted(r["time"] for r in recs)
+    assert all(b - a >= 1.0 for a, b in zip(times, times[5:])), times
+    assert mock_feishu.rejected() == []
+    assert retries_in_log(h) == []
+    out = h.command("plugins", "-c", h.config_path)
+    assert "rate 100/min, 5/s" in out.stdout.decode(), out.stdout.decode()

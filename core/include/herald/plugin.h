@@ -303,6 +303,9 @@ typedef struct herald_channel {
      * payload (the core keeps a copy per message only for those). NULL:
      * every instance does. */
     int (*instance_needs_payload)(void *instance);
+    /* Default per target, on top of rate_per_minute (Feishu: 100 a minute
+     * and 5 a second); 0: no per-second limit. */
+    unsigned rate_per_second;
 } herald_channel;
 
 typedef struct herald_plugin {

@@ -7,6 +7,7 @@
 #include "strbuf.h"
 
 #define WINDOW 60000
+#define PER_MINUTE(n) (&(rate_spec){(n), 0})
 
 /* Sends whenever the limiter allows, over ten minutes, and checks every
  * window: the worst window holds at most `rate` sends. */
@@ -17,12 +18,12 @@ TEST(no_window_ever_exceeds_the_rate)
     size_t n = 0;
     int64_t now = 1000000;
     while (now < 1000000 + 10 * WINDOW && n < 2000) {
-        int64_t slot = rate_next_slot(limits, "robot", 20, now);
+        int64_t slot = rate_next_slot(limits, "robot", PER_MINUTE(20), now);
         if (slot > now) {
             now = slot;
             continue;
         }
-        rate_record_send(limits, "robot", 20, now);
+        rate_record_send(limits, "robot", PER_MINUTE(20), now);
         rate_record_done(limits, "robot"); /* answered */
         sends[n++] = now;
         now += 7; /* a message every 7 ms when allowed: bursts */
@@ -41,29 +42,29 @@ TEST(no_window_ever_exceeds_the_rate)
 TEST(free_slots_pause_and_keys)
 {
     rate_limits *limits = rate_limits_new();
-    CHECK_INT(rate_free_slots(limits, "a", 3, 0), 3);
-    rate_record_send(limits, "a", 3, 0);
+    CHECK_INT(rate_free_slots(limits, "a", PER_MINUTE(3), 0), 3);
+    rate_record_send(limits, "a", PER_MINUTE(3), 0);
     /* a rate-limited target takes one at a time, in order */
-    CHECK(rate_next_slot(limits, "a", 3, 5) == RATE_AFTER_ANSWER);
+    CHECK(rate_next_slot(limits, "a", PER_MINUTE(3), 5) == RATE_AFTER_ANSWER);
     rate_record_done(limits, "a");
-    rate_record_send(limits, "a", 3, 10);
+    rate_record_send(limits, "a", PER_MINUTE(3), 10);
     rate_record_done(limits, "a");
-    CHECK_INT(rate_free_slots(limits, "a", 3, 20), 1);
-    CHECK_INT(rate_free_slots(limits, "b", 3, 20), 3); /* keys are separate */
-    rate_record_send(limits, "a", 3, 20);
+    CHECK_INT(rate_free_slots(limits, "a", PER_MINUTE(3), 20), 1);
+    CHECK_INT(rate_free_slots(limits, "b", PER_MINUTE(3), 20), 3); /* keys are separate */
+    rate_record_send(limits, "a", PER_MINUTE(3), 20);
     rate_record_done(limits, "a");
-    CHECK_INT(rate_next_slot(limits, "a", 3, 30), WINDOW + RATE_SAFETY_MS);
+    CHECK_INT(rate_next_slot(limits, "a", PER_MINUTE(3), 30), WINDOW + RATE_SAFETY_MS);
     /* a send that never reached the service gives its slot back */
     rate_forget_send(limits, "a", 10);
-    CHECK_INT(rate_free_slots(limits, "a", 3, 30), 1);
-    rate_record_send(limits, "a", 3, 30);
+    CHECK_INT(rate_free_slots(limits, "a", PER_MINUTE(3), 30), 1);
+    rate_record_send(limits, "a", PER_MINUTE(3), 30);
     rate_record_done(limits, "a");
-    CHECK_INT(rate_next_slot(limits, "a", 3, WINDOW + RATE_SAFETY_MS), WINDOW + RATE_SAFETY_MS);
+    CHECK_INT(rate_next_slot(limits, "a", PER_MINUTE(3), WINDOW + RATE_SAFETY_MS), WINDOW + RATE_SAFETY_MS);
     /* unlimited: always now, unless paused */
-    CHECK_INT(rate_next_slot(limits, "c", 0, 5), 5);
+    CHECK_INT(rate_next_slot(limits, "c", PER_MINUTE(0), 5), 5);
     rate_pause(limits, "c", 600000);
-    CHECK_INT(rate_next_slot(limits, "c", 0, 5), 600000);
-    CHECK_INT(rate_free_slots(limits, "c", 20, 5), 0);
+    CHECK_INT(rate_next_slot(limits, "c", PER_MINUTE(0), 5), 600000);
+    CHECK_INT(rate_free_slots(limits, "c", PER_MINUTE(20), 5), 0);
     /* failures while paused by an earlier one are the same outage */
     CHECK_INT(rate_record_failure(limits, "d", 5), 1);
     rate_pause(limits, "d", 1000);
@@ -73,19 +74,65 @@ TEST(free_slots_pause_and_keys)
     CHECK_INT(rate_record_failure(limits, "d", 2000), 1);
     /* receivers sharing a robot with other rates see the same sends */
     for (int64_t at = 0; at < 3; at++) {
-        rate_record_send(limits, "shared", 5, at);
+        rate_record_send(limits, "shared", PER_MINUTE(5), at);
         rate_record_done(limits, "shared");
     }
-    CHECK_INT(rate_free_slots(limits, "shared", 2, 10), 0);
-    CHECK_INT(rate_free_slots(limits, "shared", 5, 10), 2);
+    CHECK_INT(rate_free_slots(limits, "shared", PER_MINUTE(2), 10), 0);
+    CHECK_INT(rate_free_slots(limits, "shared", PER_MINUTE(5), 10), 2);
     /* at rate 2 the second newest send (at 1) must leave the window */
-    CHECK_INT(rate_next_slot(limits, "shared", 2, 10), 1 + WINDOW + RATE_SAFETY_MS);
+    CHECK_INT(rate_next_slot(limits, "shared", PER_MINUTE(2), 10), 1 + WINDOW + RATE_SAFETY_MS);
     for (int64_t at = 11; at < 13; at++) {
-        rate_record_send(limits, "shared", 5, at);
+        rate_record_send(limits, "shared", PER_MINUTE(5), at);
         rate_record_done(limits, "shared");
     }
-    CHECK_INT(rate_free_slots(limits, "shared", 2, 13), 0);
-    CHECK_INT(rate_free_slots(limits, "shared", 5, 13), 0); /* the rate-2 look forgot nothing */
+    CHECK_INT(rate_free_slots(limits, "shared", PER_MINUTE(2), 13), 0);
+    CHECK_INT(rate_free_slots(limits, "shared", PER_MINUTE(5), 13), 0); /* the rate-2 look forgot nothing */
+    rate_limits_free(limits);
+}
+
+/* Feishu: 100 a minute and 5 a second. Sending whenever the limiter
+ * allows, no second (with its safety margin) and no minute holds more. */
+TEST(per_second_and_per_minute_limits_hold_together)
+{
+    rate_limits *limits = rate_limits_new();
+    const rate_spec feishu = {100, 5};
+    int64_t sends[400];
+    size_t n = 0;
+    int64_t now = 5000000;
+    while (now < 5000000 + 3 * WINDOW && n < 400) {
+        int64_t slot = rate_next_slot(limits, "bot", &feishu, now);
+        if (slot <= now) {
+            rate_record_send(limits, "bot", &feishu, now);
+            rate_record_done(limits, "bot"); /* answered at once */
+            sends[n++] = now;
+        }
+        now += 10;
+    }
+    CHECK(n >= 200); /* the minute limit is used, not starved */
+    for (size_t i = 0; i + 5 < n; i++)
+        if (sends[i + 5] - sends[i] < 1000 + RATE_SECOND_SAFETY_MS)
+            FAIL_AT("6 sends within %lld ms from %lld", (long long)(sends[i + 5] - sends[i]),
+                    (long long)sends[i]);
+    for (size_t i = 0; i + 100 < n; i++)
+        CHECK(sends[i + 100] - sends[i] >= WINDOW + RATE_SAFETY_MS);
+    /* a burst: five go at once, the sixth waits for the first's second */
+    rate_limits *fresh = rate_limits_new();
+    for (int i = 0; i < 5; i++) {
+        CHECK_INT(rate_next_slot(fresh, "bot", &feishu, 100 + i), 100 + i);
+        rate_record_send(fresh, "bot", &feishu, 100 + i);
+        rate_record_done(fresh, "bot");
+    }
+    CHECK_INT(rate_next_slot(fresh, "bot", &feishu, 105), 100 + 1000 + RATE_SECOND_SAFETY_MS);
+    /* a per-second limit alone also counts, and takes one at a time */
+    const rate_spec second_only = {0, 2};
+    rate_record_send(fresh, "solo", &second_only, 0);
+    CHECK(rate_next_slot(fresh, "solo", &second_only, 1) == RATE_AFTER_ANSWER);
+    rate_record_done(fresh, "solo");
+    rate_record_send(fresh, "solo", &second_only, 2);
+    rate_record_done(fresh, "solo");
+    CHECK_INT(rate_next_slot(fresh, "solo", &second_only, 3), 1000 + RATE_SECOND_SAFETY_MS);
+    CHECK_INT(rate_free_slots(fresh, "solo", &second_only, 3), (unsigned)-1);
+    rate_limits_free(fresh);
     rate_limits_free(limits);
 }
 
@@ -145,4 +192,5 @@ TEST(digests_merge_in_order_within_the_budget)
 }
 
 RUN_TESTS(CASE(no_window_ever_exceeds_the_rate), CASE(free_slots_pause_and_keys),
+          CASE(per_second_and_per_minute_limits_hold_together),
           CASE(digests_merge_in_order_within_the_budget))
