@@ -233,6 +233,15 @@ static int take_integer(loader *ld, const char *path, long long min, long long m
     return 0;
 }
 
+static int read_integer_field(loader *ld, const char *path, const char *key, long long min,
+                              long long max, long long *out)
+{
+    lua_getfield(ld->L, -1, key);
+    int rc = take_integer(ld, path, min, max, out);
+    lua_pop(ld->L, 1);
+    return rc;
+}
+
 static int take_boolean(loader *ld, const char *path, int *out)
 {
     lua_State *L = ld->L;
@@ -576,17 +585,11 @@ static int read_receiver(loader *ld, receiver *r)
         return -1;
 
     long long per_minute = ch->rate_per_minute, per_second = channel_rate_per_second(ch);
+    char second_path[sizeof sub];
     snprintf(sub, sizeof sub, "%s.rate_per_minute", path);
-    lua_getfield(L, -1, "rate_per_minute");
-    rc = take_integer(ld, sub, 0, 100000, &per_minute);
-    lua_pop(L, 1);
-    if (rc)
-        return -1;
-    snprintf(sub, sizeof sub, "%s.rate_per_second", path);
-    lua_getfield(L, -1, "rate_per_second");
-    rc = take_integer(ld, sub, 0, 10000, &per_second);
-    lua_pop(L, 1);
-    if (rc)
+    snprintf(second_path, sizeof second_path, "%s.rate_per_second", path);
+    if (read_integer_field(ld, sub, "rate_per_minute", 0, 100000, &per_minute) ||
+        read_integer_field(ld, second_path, "rate_per_second", 0, 10000, &per_second))
         return -1;
     r->rate = (rate_spec){(unsigned)per_minute, (unsigned)per_second};
 
@@ -703,15 +706,6 @@ static int read_quantity_field(loader *ld, const char *table_path, const char *k
     snprintf(path, sizeof path, "%s%s%s", table_path ? table_path : "", table_path ? "." : "", key);
     lua_getfield(ld->L, -1, key);
     int rc = take_quantity(ld, path, is_size, ms, bytes);
-    lua_pop(ld->L, 1);
-    return rc;
-}
-
-static int read_integer_field(loader *ld, const char *path, const char *key, long long min,
-                              long long max, long long *out)
-{
-    lua_getfield(ld->L, -1, key);
-    int rc = take_integer(ld, path, min, max, out);
     lua_pop(ld->L, 1);
     return rc;
 }

@@ -21,6 +21,22 @@ static char *write_config(const char *body)
     return path;
 }
 
+/* Loads `body`, which must be valid; err says why when it is not. */
+static int load_valid(const char *body, config *c, char *err, size_t cap)
+{
+    char *path = write_config(body);
+    int rc = config_load(path, c, err, cap);
+    free(path);
+    return rc;
+}
+
+#define LOAD_VALID(body, c)                                                                \
+    do {                                                                                   \
+        char err_[1024];                                                                   \
+        if (load_valid(body, c, err_, sizeof err_))                                        \
+            FAIL_AT("%s", err_);                                                           \
+    } while (0)
+
 /* Loads `body` and expects it to fail with `expected` in the message. */
 static int fails_with(const char *body, const char *expected, char *err, size_t cap)
 {
@@ -49,7 +65,8 @@ static const char *const console_receivers =
 TEST(valid_config_loads)
 {
     setenv("HERALD_TEST_SECRET", "SECtestsecret0123456789", 1);
-    char *path = write_config(
+    config c;
+    LOAD_VALID(
         "listen = \"127.0.0.1:18060\"\ntimezone = \"Asia/Shanghai\"\ndefault_receiver = \"console\"\n"
         "max_body = \"2MiB\"\nlua = { timeout = \"250ms\", memory = \"16MiB\" }\n"
         "delivery = { timeout = \"5s\", retry_initial = \"500ms\", retry_max_delay = \"1m\", max_age = \"2h\",\n"
@@ -57,15 +74,9 @@ TEST(valid_config_loads)
         "receivers = {\n"
         "  console = { channel = \"console\" },\n"
         "  ops = { channel = \"dingtalk\", url = \"https://oapi.dingtalk.com/robot/send?access_token=abc\",\n"
-        "          secret = env(\"HERALD_TEST_SECRET\"), split = \"alert\",\n"
+        "          secret = env(\"HERALD_TEST_SECRET\"), split = \"alert\", rate_per_second = 2,\n"
         "          mentions = { mobiles = { \"13800000000\" }, all = false } },\n"
-        "}\n");
-    config c;
-    char err[1024];
-    int rc = config_load(path, &c, err, sizeof err);
-    free(path);
-    if (rc)
-        FAIL_AT("%s", err);
+        "}\n", &c);
     CHECK_STR(c.listen, "127.0.0.1:18060");
     CHECK_INT(c.max_body_bytes, 2 << 20);
     CHECK_INT(c.lua.timeout_ms, 250);
@@ -80,6 +91,8 @@ TEST(valid_config_loads)
     CHECK(ops != NULL);
     CHECK_STR(ops->template_name, "dingtalk"); /* the channel's default */
     CHECK_INT(ops->split_per_alert, 1);
+    CHECK_INT(ops->rate.per_minute, 20); /* the channel's */
+    CHECK_INT(ops->rate.per_second, 2);
     CHECK_INT(ops->mentions.mobiles_len, 1);
     CHECK_STR(ops->mentions.mobiles[0], "13800000000");
     CHECK(ops->instance != NULL);
@@ -110,6 +123,8 @@ TEST(wrong_types)
     CHECK_FAILS("default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", "
                 "mentions = { mobiles = { 138 } } } }",
                 "receivers.console.mentions.mobiles[1]: expected a string, got an integer");
+    CHECK_FAILS("default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", rate_per_second = -1 } }",
+                "receivers.console.rate_per_second: expected an integer from 0 to 10000, got -1");
     CHECK_FAILS("default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", split = \"each\" } }",
                 "receivers.console.split: expected \"group\" or \"alert\"");
 }
@@ -153,15 +168,11 @@ TEST(auth_section_is_validated)
 TEST(auth_keeps_digests_not_secrets)
 {
     setenv("HERALD_TEST_TOKEN", "tok-3f9a1c", 1);
-    char *path = write_config("auth = { bearer_token = env(\"HERALD_TEST_TOKEN\"), username = \"am\",\n"
-                              "         password = \"pw-77\" }\n"
-                              "default_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }");
     config c;
-    char err[1024];
-    int rc = config_load(path, &c, err, sizeof err);
-    free(path);
-    if (rc)
-        FAIL_AT("%s", err);
+    LOAD_VALID("auth = { bearer_token = env(\"HERALD_TEST_TOKEN\"), username = \"am\",\n"
+               "         password = \"pw-77\" }\n"
+               "default_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+               &c);
     CHECK_INT(c.auth.bearer, 1);
     CHECK_INT(c.auth.basic, 1);
     CHECK_INT(auth_check(&c.auth, "Bearer tok-3f9a1c"), AUTH_OK);
