@@ -54,7 +54,7 @@ visible in-process (``mock.accepted()``, ``mock.rejected()``,
 
 CLI, for manual use:
 
-  python3 mock_dingtalk.py --port 8080 --robot T1:sign:SECxxx \\
+  python3 mock_dingtalk.py --port 8080 --robot T1:sign:SEC0123456789abcdef \\
       --robot T2:keyword:报警,告警 --robot T3:open
 
 Python 3 standard library only.  Binds 127.0.0.1 only.

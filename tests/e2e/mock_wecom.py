@@ -48,7 +48,7 @@ visible in-process (``mock.accepted()``, ``mock.rejected()``,
 
 CLI, for manual use:
 
-  python3 mock_wecom.py --port 8080 --key 693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa
+  python3 mock_wecom.py --port 8080 --key 693a91f6-7e2d-4bc4-97a0-0ec2b1fa5aaa
 
 Python 3 standard library only.  Binds 127.0.0.1 only.
 """

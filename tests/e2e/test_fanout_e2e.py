@@ -12,7 +12,7 @@ from conftest import DT_SECRET, T1
 from mock_wecom import MockWeCom
 from smtp_server import SmtpServer
 
-WECOM_KEY = "693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+WECOM_KEY = "693a91f6-7e2d-4bc4-97a0-0ec2b1fa5aaa"
 LABELS = {"alertname": "FanOut", "instance": "10.0.0.21:9100", "severity": "critical"}
 ANNOTATIONS = {"summary": "扇出测试 10.0.0.21", "description": "one alert, three channels"}
 ON_TIME = 12.0  # seconds from Alertmanager's post to delivery: group_wait plus slack

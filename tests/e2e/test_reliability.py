@@ -376,7 +376,7 @@ def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory):
 
 # ----- 4. several robots --------------------------------------------------
 def test_several_robots_share_the_messages(mock_dingtalk, herald_factory):
-    secret3 = "SECe2etestsecretT3xxxxxxxxxxxxxx"
+    secret3 = "SECe2etestsecretT3robot0f4c1d92b7"
     mock_dingtalk.add_signed("T3", secret3)
     receiver = {"channel": "dingtalk", "template": "dingtalk", "rate_per_minute": 2,
                 "urls": [mock_dingtalk.url(T1), mock_dingtalk.url("T3")],

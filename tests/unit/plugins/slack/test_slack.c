@@ -5,7 +5,7 @@
 
 #include "plugin_fixture.h"
 
-#define HOOK_URL "https://hooks.slack.com/services/T000/B000/XXXXsecretXXXX"
+#define HOOK_URL "https://hooks.slack.com/services/T000/B000/slacksecret5e2a80"
 #define LOG_URL "https://hooks.slack.com/services/…"
 #define MARKER "\n\n…（内容过长，已截断）"
 

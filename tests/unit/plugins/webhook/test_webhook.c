@@ -4,7 +4,7 @@
  * show a header value. No network. */
 #include "plugin_fixture.h"
 
-#define HOOK_URL "https://hooks.example.com/services/T000/B000/XXXXSECRET"
+#define HOOK_URL "https://hooks.example.com/services/T000/B000/hooksecret7c41d9"
 
 static const herald_channel *channel(void) { return fixture_channel(WEBHOOK_SO, "webhook"); }
 

@@ -5,7 +5,7 @@
 
 #include "plugin_fixture.h"
 
-#define ROBOT_URL "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx-4bc4-97a0-0ec2sifa5aaa"
+#define ROBOT_URL "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7e2d-4bc4-97a0-0ec2b1fa5aaa"
 #define LOG_URL "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"
 #define MARKER "\n\n…（内容过长，已截断）"
 
