@@ -69,3 +69,37 @@ size_t md_link_at(const char *line, size_t len, size_t i, size_t *label, size_t 
     return (size_t)(end - line) + 1 - i;
 }
 
+int md_is_punct(char c)
+{
+    return c > ' ' && c < 0x7F && !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
+           !(c >= 'A' && c <= 'Z');
+}
+
+void md_append_entities(const herald_host *host, herald_buf *out, const char *text, size_t len,
+                        int quote)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        const char *entity = text[i] == '&'             ? "&amp;"
+                             : text[i] == '<'           ? "&lt;"
+                             : text[i] == '>'           ? "&gt;"
+                             : quote && text[i] == '"' ? "&quot;"
+                                                        : NULL;
+        if (!entity)
+            continue;
+        host->buf_append(out, text + start, i - start);
+        host->buf_append(out, entity, strlen(entity));
+        start = i + 1;
+    }
+    host->buf_append(out, text + start, len - start);
+}
+
+void md_append_unescaped(const herald_host *host, herald_buf *out, const char *text, size_t len,
+                         int quote)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] == '\\' && i + 1 < len && md_is_punct(text[i + 1]))
+            i++;
+        md_append_entities(host, out, text + i, 1, quote);
+    }
+}

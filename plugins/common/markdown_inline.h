@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include "herald/plugin.h"
+
 typedef enum md_span_kind { MD_SPAN_BOLD, MD_SPAN_ITALIC, MD_SPAN_STRIKE } md_span_kind;
 
 typedef struct md_span {
@@ -25,5 +27,18 @@ int md_closes_later(const char *line, size_t len, size_t from, const md_span *op
  * length, or 0 when it is not one. */
 size_t md_link_at(const char *line, size_t len, size_t i, size_t *label, size_t *label_len,
                   size_t *url, size_t *url_len);
+
+/* ASCII punctuation: what a markdown backslash escapes. */
+int md_is_punct(char c);
+
+/* Appends text with &, < and > (and " when quote is set) written as
+ * entities, which both Slack mrkdwn and Telegram HTML require. */
+void md_append_entities(const herald_host *host, herald_buf *out, const char *text, size_t len,
+                        int quote);
+
+/* The same after resolving markdown backslash escapes: for link labels and
+ * code, where no formatting applies. */
+void md_append_unescaped(const herald_host *host, herald_buf *out, const char *text, size_t len,
+                         int quote);
 
 #endif

@@ -129,42 +129,6 @@ static size_t units_prefix(const char *text, size_t len, size_t max_units)
 /* Slack mrkdwn: *bold*, _italic_, ~strike~, `code`, ```pre```, > quote,
  * <url|label> links; &, < and > must be written as entities. */
 
-static void append_escaped(const herald_host *host, herald_buf *out, const char *text,
-                           size_t len)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *entity = text[i] == '&' ? "&amp;"
-                             : text[i] == '<' ? "&lt;"
-                             : text[i] == '>' ? "&gt;"
-                                              : NULL;
-        if (!entity)
-            continue;
-        host->buf_append(out, text + start, i - start);
-        host->buf_append(out, entity, strlen(entity));
-        start = i + 1;
-    }
-    host->buf_append(out, text + start, len - start);
-}
-
-static int is_punct(char c)
-{
-    return c > ' ' && c < 0x7F && !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
-           !(c >= 'A' && c <= 'Z');
-}
-
-/* Markdown text with backslash escapes resolved, then mrkdwn-escaped: for
- * link labels and code, where no formatting applies. */
-static void append_unescaped(const herald_host *host, herald_buf *out, const char *text,
-                             size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == '\\' && i + 1 < len && is_punct(text[i + 1]))
-            i++;
-        append_escaped(host, out, text + i, 1);
-    }
-}
-
 /* mrkdwn's mark for each md_span_kind: *bold*, _italic_, ~strike~. */
 static const char *const mrkdwn_mark[] = {"*", "_", "~"};
 
@@ -177,11 +141,11 @@ static void append_link(const herald_host *host, herald_buf *out, const char *ur
         if (url[i] == '|')
             host->buf_append(out, "%7C", 3);
         else
-            append_escaped(host, out, url + i, 1);
+            md_append_entities(host, out, url + i, 1, 0);
     }
     if (label_len) {
         host->buf_append(out, "|", 1);
-        append_unescaped(host, out, label, label_len);
+        md_append_unescaped(host, out, label, label_len, 0);
     }
     host->buf_append(out, ">", 1);
 }
@@ -196,13 +160,13 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
     for (size_t i = 0; i < len;) {
         md_span tok;
         size_t label, label_len, url, url_len, link_len;
-        if (line[i] == '\\' && i + 1 < len && is_punct(line[i + 1])) {
-            append_escaped(host, out, line + i + 1, 1);
+        if (line[i] == '\\' && i + 1 < len && md_is_punct(line[i + 1])) {
+            md_append_entities(host, out, line + i + 1, 1, 0);
             i += 2;
         } else if (line[i] == '`' && memchr(line + i + 1, '`', len - i - 1)) {
             size_t end = (size_t)((const char *)memchr(line + i + 1, '`', len - i - 1) - line);
             host->buf_append(out, "`", 1);
-            append_escaped(host, out, line + i + 1, end - i - 1);
+            md_append_entities(host, out, line + i + 1, end - i - 1, 0);
             host->buf_append(out, "`", 1);
             i = end + 1;
         } else if ((link_len = md_link_at(line, len, i, &label, &label_len, &url, &url_len))) {
@@ -223,7 +187,7 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
             }
             i += tok.len;
         } else {
-            append_escaped(host, out, line + i, 1);
+            md_append_entities(host, out, line + i, 1, 0);
             i++;
         }
     }
@@ -296,7 +260,7 @@ static void convert_markdown(const herald_host *host, herald_buf *out, const cha
             host->buf_append(out, "```", 3);
             in_fence = !in_fence;
         } else if (in_fence) {
-            append_escaped(host, out, line, line_len);
+            md_append_entities(host, out, line, line_len, 0);
         } else {
             convert_line(host, out, line, line_len);
         }
@@ -378,7 +342,7 @@ static void append_mentions(const herald_host *host, herald_buf *out, const hera
         if (host->buf_len(out))
             host->buf_append(out, " ", 1);
         host->buf_printf(out, "%s", id[0] == 'S' ? "<!subteam^" : "<@");
-        append_escaped(host, out, id, strlen(id));
+        md_append_entities(host, out, id, strlen(id), 0);
         host->buf_append(out, ">", 1);
     }
 }
@@ -425,7 +389,7 @@ static serialized serialize(const herald_host *host, const herald_message *msg,
     if (msg->format == HERALD_FORMAT_MARKDOWN)
         convert_markdown(host, mrkdwn, msg->text, c->text_len);
     else
-        append_escaped(host, mrkdwn, msg->text, c->text_len);
+        md_append_entities(host, mrkdwn, msg->text, c->text_len, 0);
     if (c->truncated)
         host->buf_printf(mrkdwn, TRUNCATION_MARKER);
     herald_buf *mentions = host->buf_new();
@@ -437,7 +401,7 @@ static serialized serialize(const herald_host *host, const herald_message *msg,
      * mentions go there too so that they notify. */
     herald_buf *fallback = host->buf_new();
     if (title_len) {
-        append_escaped(host, fallback, title, title_len);
+        md_append_entities(host, fallback, title, title_len, 0);
     } else {
         size_t next, first = section_end(text, text_len, &next);
         host->buf_append(fallback, text, first);

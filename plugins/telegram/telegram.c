@@ -149,42 +149,6 @@ static void *bot_configure(const herald_host *host, const char *receiver,
  * on the same line (spans) or at the end (pre, blockquote), so any prefix
  * of the markdown converts to balanced HTML. */
 
-static void append_escaped(const herald_host *host, herald_buf *out, const char *text,
-                           size_t len)
-{
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        const char *entity = text[i] == '&' ? "&amp;"
-                             : text[i] == '<' ? "&lt;"
-                             : text[i] == '>' ? "&gt;"
-                             : text[i] == '"' ? "&quot;"
-                                              : NULL;
-        if (!entity)
-            continue;
-        host->buf_append(out, text + start, i - start);
-        host->buf_append(out, entity, strlen(entity));
-        start = i + 1;
-    }
-    host->buf_append(out, text + start, len - start);
-}
-
-static int is_punct(char c)
-{
-    return c > ' ' && c < 0x7F && !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
-           !(c >= 'A' && c <= 'Z');
-}
-
-/* Backslash escapes resolved, then HTML-escaped: for link labels. */
-static void append_unescaped(const herald_host *host, herald_buf *out, const char *text,
-                             size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] == '\\' && i + 1 < len && is_punct(text[i + 1]))
-            i++;
-        append_escaped(host, out, text + i, 1);
-    }
-}
-
 static const char *const span_open[] = {"<b>", "<i>", "<s>"};
 static const char *const span_close[] = {"</b>", "</i>", "</s>"};
 
@@ -198,23 +162,23 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
     for (size_t i = 0; i < len;) {
         md_span tok;
         size_t label, label_len, url, url_len, link_len;
-        if (line[i] == '\\' && i + 1 < len && is_punct(line[i + 1])) {
-            append_escaped(host, out, line + i + 1, 1);
+        if (line[i] == '\\' && i + 1 < len && md_is_punct(line[i + 1])) {
+            md_append_entities(host, out, line + i + 1, 1, 1);
             i += 2;
         } else if (line[i] == '`' && memchr(line + i + 1, '`', len - i - 1)) {
             size_t end = (size_t)((const char *)memchr(line + i + 1, '`', len - i - 1) - line);
             host->buf_printf(out, "<code>");
-            append_escaped(host, out, line + i + 1, end - i - 1);
+            md_append_entities(host, out, line + i + 1, end - i - 1, 1);
             host->buf_printf(out, "</code>");
             i = end + 1;
         } else if ((link_len = md_link_at(line, len, i, &label, &label_len, &url, &url_len))) {
             host->buf_printf(out, "<a href=\"");
-            append_escaped(host, out, line + url, url_len);
+            md_append_entities(host, out, line + url, url_len, 1);
             host->buf_printf(out, "\">");
             if (label_len)
-                append_unescaped(host, out, line + label, label_len);
+                md_append_unescaped(host, out, line + label, label_len, 1);
             else
-                append_escaped(host, out, line + url, url_len);
+                md_append_entities(host, out, line + url, url_len, 1);
             host->buf_printf(out, "</a>");
             i += link_len;
         } else if (md_span_at(line, len, i, &tok)) {
@@ -232,7 +196,7 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
             }
             i += tok.len;
         } else {
-            append_escaped(host, out, line + i, 1);
+            md_append_entities(host, out, line + i, 1, 1);
             i++;
         }
     }
@@ -328,7 +292,7 @@ static void convert_markdown(const herald_host *host, herald_buf *out, const cha
             if (!fresh_fence)
                 host->buf_append(out, "\n", 1);
             fresh_fence = 0;
-            append_escaped(host, out, line, line_len);
+            md_append_entities(host, out, line, line_len, 1);
         } else {
             int quote = is_quote(line, line_len);
             if (in_quote && !quote)
@@ -411,7 +375,7 @@ static void append_mentions(const herald_host *host, herald_buf *out, const hera
         } else {
             if (id[0] != '@')
                 host->buf_append(out, "@", 1);
-            append_escaped(host, out, id, len);
+            md_append_entities(host, out, id, len, 1);
         }
     }
 }
@@ -424,7 +388,7 @@ static herald_buf *render_text(const herald_host *host, const herald_message *ms
     const char *title = msg->title ? msg->title : "";
     if (*title) {
         host->buf_printf(out, "<b>");
-        append_escaped(host, out, title, strlen(title));
+        md_append_entities(host, out, title, strlen(title), 1);
         host->buf_printf(out, "</b>");
     }
     if (c->text_len || c->truncated) {
@@ -433,7 +397,7 @@ static herald_buf *render_text(const herald_host *host, const herald_message *ms
         if (msg->format == HERALD_FORMAT_MARKDOWN)
             convert_markdown(host, out, msg->text, c->text_len);
         else
-            append_escaped(host, out, msg->text, c->text_len);
+            md_append_entities(host, out, msg->text, c->text_len, 1);
         if (c->truncated)
             host->buf_printf(out, TRUNCATION_MARKER);
     }
