@@ -103,3 +103,36 @@ void md_append_unescaped(const herald_host *host, herald_buf *out, const char *t
         md_append_entities(host, out, text + i, 1, quote);
     }
 }
+
+size_t md_skip_spaces(const char *line, size_t len, size_t i)
+{
+    while (i < len && (line[i] == ' ' || line[i] == '\t'))
+        i++;
+    return i;
+}
+
+int md_is_rule(const char *line, size_t len)
+{
+    size_t count = 0;
+    char mark = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == ' ')
+            continue;
+        if ((line[i] != '-' && line[i] != '*' && line[i] != '_') || (mark && line[i] != mark))
+            return 0;
+        mark = line[i];
+        count++;
+    }
+    return count >= 3;
+}
+
+size_t md_heading_text(const char *line, size_t len)
+{
+    size_t indent = md_skip_spaces(line, len, 0);
+    size_t hashes = 0;
+    while (indent + hashes < len && line[indent + hashes] == '#')
+        hashes++;
+    if (hashes < 1 || hashes > 6 || indent + hashes >= len || line[indent + hashes] != ' ')
+        return 0;
+    return md_skip_spaces(line, len, indent + hashes);
+}

@@ -1,6 +1,7 @@
-/* Markdown inline syntax shared by the channels that translate it (slack,
- * telegram). It is compiled into each of their modules: a helper of theirs,
- * not a host service, so the plugin ABI does not grow for it. */
+/* Markdown syntax (inline spans, links, headings, rules, entities) shared by
+ * the channels that translate it (slack, telegram). It is compiled into each
+ * of their modules: a helper of theirs, not a host service, so the plugin
+ * ABI does not grow for it. */
 #ifndef HERALD_MARKDOWN_INLINE_H
 #define HERALD_MARKDOWN_INLINE_H
 
@@ -27,6 +28,16 @@ int md_closes_later(const char *line, size_t len, size_t from, const md_span *op
  * length, or 0 when it is not one. */
 size_t md_link_at(const char *line, size_t len, size_t i, size_t *label, size_t *label_len,
                   size_t *url, size_t *url_len);
+
+/* The index of the first byte from i that is not a space or a tab. */
+size_t md_skip_spaces(const char *line, size_t len, size_t i);
+
+/* Whether the line is a rule: ---, *** or ___ alone. */
+int md_is_rule(const char *line, size_t len);
+
+/* Where the text of a "# " to "###### " heading starts, or 0 when the line
+ * is not a heading. */
+size_t md_heading_text(const char *line, size_t len);
 
 /* ASCII punctuation: what a markdown backslash escapes. */
 int md_is_punct(char c);

@@ -193,51 +193,25 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
     }
 }
 
-static size_t skip_spaces(const char *line, size_t len, size_t i)
-{
-    while (i < len && (line[i] == ' ' || line[i] == '\t'))
-        i++;
-    return i;
-}
-
-/* ---, *** or ___ alone on a line. */
-static int is_rule(const char *line, size_t len)
-{
-    size_t count = 0;
-    char mark = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (line[i] == ' ')
-            continue;
-        if ((line[i] != '-' && line[i] != '*' && line[i] != '_') || (mark && line[i] != mark))
-            return 0;
-        mark = line[i];
-        count++;
-    }
-    return count >= 3;
-}
-
 static void convert_line(const herald_host *host, herald_buf *out, const char *line, size_t len)
 {
-    size_t indent = skip_spaces(line, len, 0);
-    size_t hashes = 0;
-    while (indent + hashes < len && line[indent + hashes] == '#')
-        hashes++;
-    if (hashes >= 1 && hashes <= 6 && indent + hashes < len && line[indent + hashes] == ' ') {
-        size_t start = skip_spaces(line, len, indent + hashes);
+    size_t indent = md_skip_spaces(line, len, 0);
+    size_t heading = md_heading_text(line, len);
+    if (heading) {
         host->buf_append(out, "*", 1);
-        convert_inline(host, out, line + start, len - start, 1);
+        convert_inline(host, out, line + heading, len - heading, 1);
         host->buf_append(out, "*", 1);
-    } else if (is_rule(line, len)) {
+    } else if (md_is_rule(line, len)) {
         host->buf_printf(out, "──────────");
     } else if (indent < len && line[indent] == '>') {
-        size_t start = skip_spaces(line, len, indent + 1);
+        size_t start = md_skip_spaces(line, len, indent + 1);
         host->buf_append(out, "> ", 2);
         convert_inline(host, out, line + start, len - start, 0);
     } else if (indent + 1 < len && (line[indent] == '-' || line[indent] == '*' ||
                                     line[indent] == '+') && line[indent + 1] == ' ') {
         host->buf_append(out, line, indent);
         host->buf_printf(out, "• ");
-        size_t start = skip_spaces(line, len, indent + 2);
+        size_t start = md_skip_spaces(line, len, indent + 2);
         convert_inline(host, out, line + start, len - start, 0);
     } else {
         convert_inline(host, out, line, len, 0);
@@ -255,7 +229,7 @@ static void convert_markdown(const herald_host *host, herald_buf *out, const cha
         size_t end = newline ? (size_t)(newline - text) : len;
         const char *line = text + start;
         size_t line_len = end - start;
-        size_t indent = skip_spaces(line, line_len, 0);
+        size_t indent = md_skip_spaces(line, line_len, 0);
         if (line_len - indent >= 3 && memcmp(line + indent, "```", 3) == 0) {
             host->buf_append(out, "```", 3);
             in_fence = !in_fence;

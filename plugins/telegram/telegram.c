@@ -204,47 +204,21 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
         host->buf_printf(out, "%s", span_close[open[--depth]]);
 }
 
-static size_t skip_spaces(const char *line, size_t len, size_t i)
-{
-    while (i < len && (line[i] == ' ' || line[i] == '\t'))
-        i++;
-    return i;
-}
-
-/* ---, *** or ___ alone on a line. */
-static int is_rule(const char *line, size_t len)
-{
-    size_t count = 0;
-    char mark = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (line[i] == ' ')
-            continue;
-        if ((line[i] != '-' && line[i] != '*' && line[i] != '_') || (mark && line[i] != mark))
-            return 0;
-        mark = line[i];
-        count++;
-    }
-    return count >= 3;
-}
-
 static void convert_line(const herald_host *host, herald_buf *out, const char *line, size_t len)
 {
-    size_t indent = skip_spaces(line, len, 0);
-    size_t hashes = 0;
-    while (indent + hashes < len && line[indent + hashes] == '#')
-        hashes++;
-    if (hashes >= 1 && hashes <= 6 && indent + hashes < len && line[indent + hashes] == ' ') {
-        size_t start = skip_spaces(line, len, indent + hashes);
+    size_t indent = md_skip_spaces(line, len, 0);
+    size_t heading = md_heading_text(line, len);
+    if (heading) {
         host->buf_printf(out, "<b>");
-        convert_inline(host, out, line + start, len - start, 1);
+        convert_inline(host, out, line + heading, len - heading, 1);
         host->buf_printf(out, "</b>");
-    } else if (is_rule(line, len)) {
+    } else if (md_is_rule(line, len)) {
         host->buf_printf(out, "──────────");
     } else if (indent + 1 < len && (line[indent] == '-' || line[indent] == '*' ||
                                     line[indent] == '+') && line[indent + 1] == ' ') {
         host->buf_append(out, line, indent);
         host->buf_printf(out, "• ");
-        size_t start = skip_spaces(line, len, indent + 2);
+        size_t start = md_skip_spaces(line, len, indent + 2);
         convert_inline(host, out, line + start, len - start, 0);
     } else {
         convert_inline(host, out, line, len, 0);
@@ -253,13 +227,13 @@ static void convert_line(const herald_host *host, herald_buf *out, const char *l
 
 static int is_quote(const char *line, size_t len)
 {
-    size_t indent = skip_spaces(line, len, 0);
+    size_t indent = md_skip_spaces(line, len, 0);
     return indent < len && line[indent] == '>';
 }
 
 static int is_fence(const char *line, size_t len)
 {
-    size_t indent = skip_spaces(line, len, 0);
+    size_t indent = md_skip_spaces(line, len, 0);
     return len - indent >= 3 && memcmp(line + indent, "```", 3) == 0;
 }
 
@@ -302,7 +276,7 @@ static void convert_markdown(const herald_host *host, herald_buf *out, const cha
             if (quote) {
                 if (!in_quote)
                     host->buf_printf(out, "<blockquote>");
-                size_t from = skip_spaces(line, line_len, skip_spaces(line, line_len, 0) + 1);
+                size_t from = md_skip_spaces(line, line_len, md_skip_spaces(line, line_len, 0) + 1);
                 convert_inline(host, out, line + from, line_len - from, 0);
             } else {
                 convert_line(host, out, line, line_len);
