@@ -7,15 +7,9 @@
 #include <time.h>
 
 #include "alert.h"
+#include "clock.h"
 #include "conf.h"
 #include "store.h"
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int parse_time_ms(const char *text, int64_t now_ms, int64_t *out)
 {

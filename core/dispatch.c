@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 
+#include "clock.h"
 #include "digest.h"
 #include "generation.h"
 #include "host.h"
@@ -37,6 +38,7 @@
 #define NO_VERDICT ((herald_verdict_kind)0x7f)
 
 typedef struct transfer {
+    struct dispatcher *d;
     notification **items;          /* one notification, or the several of a digest */
     size_t len;
     generation *gen;
@@ -54,7 +56,7 @@ typedef struct transfer {
     size_t response_headers_len;
     int64_t started_ms;
     char curl_error[CURL_ERROR_SIZE];
-    struct transfer *prev, *next; /* the dispatcher's list of active transfers */
+    struct transfer *prev, *next; /* the dispatcher's list of active (or recorded) transfers */
 } transfer;
 
 /* Notifications taken from the outbox, waiting for a free target of their
@@ -78,6 +80,11 @@ struct dispatcher {
     transfer *active;
     held_queue *held;
     rate_limits *limits;
+    /* Sends to rate-limited targets go once they are on disk: the store's
+     * writer hands their transfers back through `recorded`. */
+    unsigned recording;            /* handed to the store, not back yet */
+    pthread_mutex_t recorded_lock;
+    transfer *recorded;
 };
 
 static void track(dispatcher *d, transfer *t)
@@ -149,13 +156,6 @@ static void held_remove_front(held_queue *q, size_t n)
     q->len -= n;
 }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int64_t retry_delay_ms(unsigned attempt, int64_t initial_ms, int64_t max_delay_ms)
 {
     static _Thread_local unsigned seed;
@@ -213,6 +213,11 @@ static void settle_retry(dispatcher *d, transfer *t, const herald_verdict *v, co
     if (v->retry_after_ms > delay)
         delay = v->retry_after_ms;
     rate_pause(d->limits, t->target_key, now + delay);
+    /* A penalty the service imposed (DingTalk's 10-minute block) outlives
+     * a restart; a backoff of our own does not: a restart often follows a
+     * fix, and then the target is tried at once. */
+    if (v->retry_after_ms > 0)
+        outbox_record_pause(d->box, rate_target_id(d->limits, t->target_key), now + delay);
     notification **again = xcalloc(t->len, sizeof *again);
     size_t kept = 0;
     for (size_t i = 0; i < t->len; i++) {
@@ -464,12 +469,71 @@ static int start_transfer(dispatcher *d, transfer *t)
     return 0;
 }
 
+static void launch(dispatcher *d, transfer *t)
+{
+    if (strncmp(t->req.url, "file://", 7) == 0) {
+        deliver_to_file(d, t);
+        transfer_free(t);
+        return;
+    }
+    if (start_transfer(d, t)) {
+        settle_now(d, t, HERALD_RETRY, "cannot start a transfer");
+        transfer_free(t);
+    }
+}
+
+/* On the store's writer thread. Written or refused, the message goes: a
+ * disk that refuses the record refuses the delivery results too, and the
+ * store has logged why. */
+static void send_recorded(void *ctx, int failed, const char *error)
+{
+    (void)failed;
+    (void)error;
+    transfer *t = ctx;
+    dispatcher *d = t->d;
+    pthread_mutex_lock(&d->recorded_lock);
+    t->next = d->recorded;
+    d->recorded = t;
+    pthread_mutex_unlock(&d->recorded_lock);
+    curl_multi_wakeup(d->multi);
+}
+
+/* What was taken but not sent goes back to the outbox (and stays in the
+ * store for the next start). */
+static void put_back(dispatcher *d, transfer *t)
+{
+    for (size_t i = 0; i < t->len; i++)
+        outbox_retry(d->box, t->items[i]);
+    t->len = 0;
+    transfer_free(t);
+}
+
+/* Transfers whose sends are on disk start; past the drain deadline they
+ * are put back instead. */
+static void launch_recorded(dispatcher *d, int past_deadline)
+{
+    pthread_mutex_lock(&d->recorded_lock);
+    transfer *list = d->recorded;
+    d->recorded = NULL;
+    pthread_mutex_unlock(&d->recorded_lock);
+    while (list) {
+        transfer *t = list;
+        list = t->next;
+        d->recording--;
+        if (past_deadline)
+            put_back(d, t);
+        else
+            launch(d, t);
+    }
+}
+
 /* Sends the first k held notifications of q (k > 1: as one digest)
  * through the receiver's target number `target`. */
 static void start_batch(dispatcher *d, held_queue *q, generation *g, const receiver *r, size_t k,
                         size_t target, size_t item_cap)
 {
     transfer *t = xcalloc(1, sizeof *t);
+    t->d = d;
     t->items = xcalloc(k, sizeof *t->items);
     memcpy(t->items, q->items, k * sizeof *t->items);
     t->len = k;
@@ -508,15 +572,16 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
     }
     rate_record_send(d->limits, t->target_key, &r->rate, t->started_ms);
     t->sent = 1;
-    if (strncmp(t->req.url, "file://", 7) == 0) {
-        deliver_to_file(d, t);
-        transfer_free(t);
+    /* Recorded first, a send is still counted after a crash or restart,
+     * so the restarted limiter cannot overrun the window (or send into a
+     * penalty) with what it forgot. */
+    if (rate_is_limited(&r->rate) &&
+        outbox_record_send(d->box, rate_target_id(d->limits, t->target_key), t->started_ms,
+                           send_recorded, t)) {
+        d->recording++;
         return;
     }
-    if (start_transfer(d, t)) {
-        settle_now(d, t, HERALD_RETRY, "cannot start a transfer");
-        transfer_free(t);
-    }
+    launch(d, t);
 }
 
 /* How many notifications may go now: open requests stay under
@@ -733,10 +798,7 @@ static void return_unfinished(dispatcher *d)
         transfer *t = d->active;
         curl_multi_remove_handle(d->multi, t->easy);
         untrack(d, t);
-        for (size_t i = 0; i < t->len; i++)
-            outbox_retry(d->box, t->items[i]);
-        t->len = 0;
-        transfer_free(t);
+        put_back(d, t);
     }
     for (held_queue *q = d->held; q; q = q->next) {
         for (size_t i = 0; i < q->len; i++)
@@ -751,7 +813,10 @@ static void *run(void *arg)
     for (;;) {
         int64_t now = wall_ms();
         int stopping = atomic_load(&d->stopping);
-        if (stopping && now >= d->drain_deadline_ms)
+        int past_deadline = stopping && now >= d->drain_deadline_ms;
+        launch_recorded(d, past_deadline);
+        /* Not while the store holds a transfer: it is handed back soon. */
+        if (past_deadline && !d->recording)
             break;
         int64_t next_due = -1;
         notification *n;
@@ -761,7 +826,8 @@ static void *run(void *arg)
         /* Stopping: what is in flight finishes and what can go now goes;
          * what would have to wait (a backoff, a paused or full target)
          * stays in the store for the next start. */
-        if (stopping && d->open_requests == 0 && (next_due < 0 || next_due > now))
+        if (stopping && d->open_requests == 0 && !d->recording &&
+            (next_due < 0 || next_due > now))
             break;
         int running;
         curl_multi_perform(d->multi, &running);
@@ -789,26 +855,27 @@ static void *run(void *arg)
     return NULL;
 }
 
-dispatcher *dispatcher_start(outbox *box)
+dispatcher *dispatcher_start(outbox *box, rate_limits *limits)
 {
     dispatcher *d = xcalloc(1, sizeof *d);
     d->box = box;
-    d->limits = rate_limits_new();
+    d->limits = limits;
+    pthread_mutex_init(&d->recorded_lock, NULL);
     d->multi = curl_multi_init();
-    if (!d->multi) {
-        rate_limits_free(d->limits);
-        free(d);
-        return NULL;
-    }
+    if (!d->multi)
+        goto fail;
     outbox_set_wakeup(box, wake, d);
     if (pthread_create(&d->thread, NULL, run, d) != 0) {
         outbox_set_wakeup(box, NULL, NULL);
         curl_multi_cleanup(d->multi);
-        rate_limits_free(d->limits);
-        free(d);
-        return NULL;
+        goto fail;
     }
     return d;
+fail:
+    rate_limits_free(d->limits);
+    pthread_mutex_destroy(&d->recorded_lock);
+    free(d);
+    return NULL;
 }
 
 size_t dispatcher_stop(dispatcher *d, int64_t drain_ms)
@@ -821,6 +888,7 @@ size_t dispatcher_stop(dispatcher *d, int64_t drain_ms)
     outbox_stats s = outbox_get_stats(d->box);
     curl_multi_cleanup(d->multi);
     rate_limits_free(d->limits);
+    pthread_mutex_destroy(&d->recorded_lock);
     while (d->held) {
         held_queue *q = d->held;
         d->held = q->next;

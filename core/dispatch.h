@@ -10,12 +10,14 @@
 #include <stdint.h>
 
 #include "outbox.h"
+#include "ratelimit.h"
 
 typedef struct dispatcher dispatcher;
 
-/* Starts the thread. Delivery settings come from the generation current
- * at each attempt, so a reload applies to queued notifications too. */
-dispatcher *dispatcher_start(outbox *box);
+/* Starts the thread, which takes over `limits` (restored from the store,
+ * or new). Delivery settings come from the generation current at each
+ * attempt, so a reload applies to queued notifications too. */
+dispatcher *dispatcher_start(outbox *box, rate_limits *limits);
 
 /* Stops: transfers in flight finish and notifications that can go at once
  * go; what would have to wait (a backoff, a paused or rate-limited target)

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "api.h"
+#include "clock.h"
 #include "dispatch.h"
 #include "generation.h"
 #include "host.h"
@@ -692,12 +693,32 @@ static void schedule_stored(void *ctx, notification *n) { outbox_restore(ctx, n)
 static size_t recovered_count;
 
 /* After a restart everything pending is due at once, in arrival order:
- * the backoffs and pauses of the last run are not kept, and the order is. */
+ * the backoffs of the last run are not kept, and the order is. What the
+ * targets' limits and pauses allow is (restore_send, restore_pause). */
 static void schedule_recovered(void *ctx, notification *n)
 {
     recovered_count++;
     n->next_attempt_ms = 0;
     outbox_restore(ctx, n);
+}
+
+typedef struct restored_targets {
+    rate_limits *limits;
+    size_t sends, pauses;
+} restored_targets;
+
+static void restore_send(void *ctx, const char *target, int64_t at_ms)
+{
+    restored_targets *r = ctx;
+    rate_restore_send(r->limits, target, at_ms);
+    r->sends++;
+}
+
+static void restore_pause(void *ctx, const char *target, int64_t until_ms)
+{
+    restored_targets *r = ctx;
+    rate_restore_pause(r->limits, target, until_ms);
+    r->pauses++;
 }
 
 /* Blocks until SIGTERM or SIGINT; SIGHUP reloads. */
@@ -760,11 +781,22 @@ static int cmd_serve(const cli *c, generation *g)
     if (recovered_count)
         log_info("store", "resuming %zu undelivered notification%s from %s", recovered_count,
                  recovered_count == 1 ? "" : "s", data_dir);
+    int64_t now = wall_ms();
+    restored_targets targets = {.limits = rate_limits_new()};
+    if (store_load_targets(db, now - RATE_WINDOW_MS - RATE_SAFETY_MS, now, restore_send,
+                           restore_pause, &targets, err, sizeof err)) {
+        rate_limits_free(targets.limits);
+        goto done;
+    }
+    if (targets.sends || targets.pauses)
+        log_info("store", "rate limits resume with %zu send%s of the last minute and %zu target%s "
+                 "paused by their service", targets.sends, targets.sends == 1 ? "" : "s",
+                 targets.pauses, targets.pauses == 1 ? "" : "s");
     if (store_start(db, schedule_stored, box)) {
         snprintf(err, sizeof err, "cannot start the store's writer");
         goto done;
     }
-    if (!(disp = dispatcher_start(box))) {
+    if (!(disp = dispatcher_start(box, targets.limits))) {
         snprintf(err, sizeof err, "cannot start the dispatcher");
         goto done;
     }

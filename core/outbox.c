@@ -248,6 +248,21 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
     notification_free(n);
 }
 
+int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,
+                       void *ctx)
+{
+    if (!box->durable)
+        return 0;
+    store_record_send(box->durable, target, at_ms, recorded, ctx);
+    return 1;
+}
+
+void outbox_record_pause(outbox *box, const char *target, int64_t until_ms)
+{
+    if (box->durable)
+        store_record_pause(box->durable, target, until_ms);
+}
+
 outbox_stats outbox_get_stats(outbox *box)
 {
     pthread_mutex_lock(&box->lock);

@@ -65,6 +65,14 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason);
  * wakeup runs when the next one is written. */
 size_t outbox_unsettled(outbox *box, int wake_when_one_settles);
 
+/* A send to a rate-limited target (named by a digest), made durable
+ * before it goes: returns 1 and calls `recorded` as store_record_send
+ * does, or returns 0 without a store (send at once). */
+int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,
+                       void *ctx);
+/* A pause a service imposed on a target, kept for the next start. */
+void outbox_record_pause(outbox *box, const char *target, int64_t until_ms);
+
 typedef struct outbox_stats {
     size_t queued;      /* waiting in the outbox */
     size_t in_flight;   /* taken and not yet ended */

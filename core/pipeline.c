@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "render.h"
@@ -54,13 +55,6 @@ static void grouping_free(grouping *g)
         free(g->items[i].extras);
     }
     free(g->items);
-}
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void emit(script_state *s, const alert_batch *batch, const receiver *r,

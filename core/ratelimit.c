@@ -1,15 +1,18 @@
 #include "ratelimit.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "strbuf.h"
 
-#define WINDOW_MS 60000
 #define SECOND_MS 1000
 
 typedef struct target_state {
-    char *key;
+    char *key;           /* NULL while only restored, until a key names it */
+    char id[RATE_TARGET_ID_SIZE];
     int64_t *sends;      /* ring of the last `capacity` send times */
     unsigned capacity;
     unsigned count;
@@ -40,17 +43,47 @@ void rate_limits_free(rate_limits *limits)
     free(limits);
 }
 
-static target_state *find(rate_limits *limits, const char *key)
+/* 128 bits of SHA-256 in hex: names a target on disk without its token. */
+static void id_of(const char *key, char out[RATE_TARGET_ID_SIZE])
 {
-    for (target_state *t = limits->targets; t; t = t->next)
-        if (strcmp(t->key, key) == 0)
-            return t;
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned len = 0;
+    EVP_Digest(key, strlen(key), digest, &len, EVP_sha256(), NULL);
+    for (size_t i = 0; i < (RATE_TARGET_ID_SIZE - 1) / 2; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+static target_state *add(rate_limits *limits, const char *id)
+{
     target_state *t = xcalloc(1, sizeof *t);
-    t->key = xstrdup(key);
+    snprintf(t->id, sizeof t->id, "%s", id);
     t->next = limits->targets;
     limits->targets = t;
     return t;
 }
+
+static target_state *find_id(rate_limits *limits, const char *id)
+{
+    for (target_state *t = limits->targets; t; t = t->next)
+        if (strcmp(t->id, id) == 0)
+            return t;
+    return add(limits, id);
+}
+
+/* The digest is taken once per target: when its key is first seen. */
+static target_state *find(rate_limits *limits, const char *key)
+{
+    for (target_state *t = limits->targets; t; t = t->next)
+        if (t->key && strcmp(t->key, key) == 0)
+            return t;
+    char id[RATE_TARGET_ID_SIZE];
+    id_of(key, id);
+    target_state *t = find_id(limits, id);
+    t->key = xstrdup(key);
+    return t;
+}
+
+const char *rate_target_id(rate_limits *limits, const char *key) { return find(limits, key)->id; }
 
 /* How many sends the ring must remember to judge both windows. */
 static unsigned ring_size(const rate_spec *rate)
@@ -58,20 +91,10 @@ static unsigned ring_size(const rate_spec *rate)
     return rate->per_minute > rate->per_second ? rate->per_minute : rate->per_second;
 }
 
-static int limited(const rate_spec *rate) { return rate->per_minute || rate->per_second; }
+int rate_is_limited(const rate_spec *rate) { return rate->per_minute || rate->per_second; }
 
-/* Forgets sends older than the minute window. The ring only grows, to the
- * largest rate asked for: receivers with different rates may share one
- * robot, and forgetting sends would let the larger rate overshoot. */
-static void settle_window(target_state *t, const rate_spec *rate, int64_t now)
+static void grow_ring(target_state *t, unsigned size)
 {
-    while (t->count && t->sends[t->oldest] + WINDOW_MS + RATE_SAFETY_MS <= now) {
-        t->oldest = (t->oldest + 1) % t->capacity;
-        t->count--;
-    }
-    unsigned size = ring_size(rate);
-    if (size <= t->capacity)
-        return;
     int64_t *grown = xcalloc(size, sizeof *grown);
     for (unsigned i = 0; i < t->count; i++)
         grown[i] = t->sends[(t->oldest + i) % t->capacity];
@@ -79,6 +102,20 @@ static void settle_window(target_state *t, const rate_spec *rate, int64_t now)
     t->sends = grown;
     t->capacity = size;
     t->oldest = 0;
+}
+
+/* Forgets sends older than the minute window. The ring only grows, to the
+ * largest rate asked for: receivers with different rates may share one
+ * robot, and forgetting sends would let the larger rate overshoot. */
+static void settle_window(target_state *t, const rate_spec *rate, int64_t now)
+{
+    while (t->count && t->sends[t->oldest] + RATE_WINDOW_MS + RATE_SAFETY_MS <= now) {
+        t->oldest = (t->oldest + 1) % t->capacity;
+        t->count--;
+    }
+    unsigned size = ring_size(rate);
+    if (size > t->capacity)
+        grow_ring(t, size);
 }
 
 /* The time the send `back` places before the newest one (1: the newest)
@@ -94,13 +131,13 @@ int64_t rate_next_slot(rate_limits *limits, const char *key, const rate_spec *ra
     /* One at a time to a failing target (the probe), and to a rate-limited
      * one, so messages arrive in the order they were sent; at 20 a minute
      * that costs nothing. Unlimited targets take many at once. */
-    if (t->in_flight && (t->failures || limited(rate)))
+    if (t->in_flight && (t->failures || rate_is_limited(rate)))
         return RATE_AFTER_ANSWER;
     int64_t slot = now;
-    if (limited(rate)) {
+    if (rate_is_limited(rate)) {
         settle_window(t, rate, now);
         if (rate->per_minute && t->count >= rate->per_minute)
-            slot = expiry_of(t, rate->per_minute, WINDOW_MS + RATE_SAFETY_MS);
+            slot = expiry_of(t, rate->per_minute, RATE_WINDOW_MS + RATE_SAFETY_MS);
         if (rate->per_second && t->count >= rate->per_second) {
             int64_t second = expiry_of(t, rate->per_second, SECOND_MS + RATE_SECOND_SAFETY_MS);
             if (second > slot)
@@ -119,11 +156,27 @@ unsigned rate_free_slots(rate_limits *limits, const char *key, const rate_spec *
     return t->paused_until > now || t->count >= rate->per_minute ? 0 : rate->per_minute - t->count;
 }
 
+void rate_restore_send(rate_limits *limits, const char *id, int64_t at)
+{
+    target_state *t = find_id(limits, id);
+    if (t->count == t->capacity)
+        grow_ring(t, t->capacity ? 2 * t->capacity : 8);
+    t->sends[(t->oldest + t->count) % t->capacity] = at;
+    t->count++;
+}
+
+void rate_restore_pause(rate_limits *limits, const char *id, int64_t until)
+{
+    target_state *t = find_id(limits, id);
+    if (until > t->paused_until)
+        t->paused_until = until;
+}
+
 void rate_record_send(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now)
 {
     target_state *t = find(limits, key);
     t->in_flight++;
-    if (!limited(rate))
+    if (!rate_is_limited(rate))
         return;
     settle_window(t, rate, now);
     if (t->count == t->capacity) { /* only when the caller ignored the slot */

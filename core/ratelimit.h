@@ -12,6 +12,8 @@
 
 typedef struct rate_limits rate_limits;
 
+#define RATE_WINDOW_MS 60000
+
 /* Kept between a window's oldest send and the next, for clock skew and
  * network delay between herald and the service. */
 #define RATE_SAFETY_MS 1000
@@ -25,8 +27,20 @@ typedef struct rate_spec {
     unsigned per_second;
 } rate_spec;
 
+/* Whether the spec sets any limit. */
+int rate_is_limited(const rate_spec *rate);
+
 rate_limits *rate_limits_new(void);
 void rate_limits_free(rate_limits *limits);
+
+/* A target's name for the store: a digest of its key (which holds the
+ * robot's token), valid while `limits` lives. */
+#define RATE_TARGET_ID_SIZE 33
+const char *rate_target_id(rate_limits *limits, const char *key);
+/* From the store at start, before any other call: a send (oldest first)
+ * and a pause of the target so named. */
+void rate_restore_send(rate_limits *limits, const char *id, int64_t at);
+void rate_restore_pause(rate_limits *limits, const char *id, int64_t until);
 
 /* The earliest time a message may go to `key` (now when it may go now).
  * With no limits set, only pauses apply. */

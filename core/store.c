@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 
@@ -17,6 +18,8 @@
 #define BUSY_TIMEOUT_MS 5000
 #define REQUEUE_POLL_MS 1000
 #define RETENTION_SWEEP_MS (10 * 60 * 1000)
+/* Longer than any rate window: older sends cannot matter. */
+#define TARGET_SENDS_KEPT_MS (60 * 60 * 1000)
 
 /* A notification's content never changes after it is stored; its delivery
  * state changes on every attempt. They live in separate tables, so an
@@ -52,6 +55,13 @@ static const char schema[] =
     "  created_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS history_by_time ON history(created_ms);"
     "CREATE INDEX IF NOT EXISTS history_by_notification ON history(notification_id);"
+    /* What the rate limiter must remember across a restart: recent sends
+     * to rate-limited targets and the pauses services imposed. A target
+     * is named by a digest of its key, which holds the robot's token. */
+    "CREATE TABLE IF NOT EXISTS target_sends (target TEXT NOT NULL, sent_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS target_sends_by_time ON target_sends(sent_ms);"
+    "CREATE TABLE IF NOT EXISTS target_pauses ("
+    "  target TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);"
     "CREATE VIEW IF NOT EXISTS history_results AS"
     "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
     "                 ELSE 'pending' END AS result"
@@ -66,6 +76,8 @@ enum {
     STMT_MARK_DELIVERED,
     STMT_MARK_RETRY,
     STMT_MARK_DEAD,
+    STMT_RECORD_SEND,
+    STMT_RECORD_PAUSE,
     STMT_COUNT
 };
 
@@ -87,9 +99,20 @@ static const char *const statement_sql[STMT_COUNT] = {
         "UPDATE deliveries SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
     [STMT_MARK_DEAD] = "UPDATE deliveries SET state = 'dead', attempts = ?2, finished_ms = ?3,"
                        " last_error = ?4 WHERE id = ?1",
+    [STMT_RECORD_SEND] = "INSERT INTO target_sends(target, sent_ms) VALUES(?1, ?2)",
+    [STMT_RECORD_PAUSE] =
+        "INSERT INTO target_pauses(target, until_ms) VALUES(?1, ?2)"
+        " ON CONFLICT(target) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
 };
 
-typedef enum job_kind { JOB_COMMIT, JOB_DELIVERED, JOB_RETRY, JOB_DEAD } job_kind;
+typedef enum job_kind {
+    JOB_COMMIT,
+    JOB_DELIVERED,
+    JOB_RETRY,
+    JOB_DEAD,
+    JOB_SEND,
+    JOB_PAUSE
+} job_kind;
 
 typedef struct job {
     job_kind kind;
@@ -100,11 +123,11 @@ typedef struct job {
     void *done_ctx;
     int failed;
     char error[256];
-    /* marks */
+    /* marks, sends and pauses */
     uint64_t id;
     unsigned attempts;
     int64_t at_ms;
-    char *text;               /* last error or dead-letter reason */
+    char *text;               /* last error, dead-letter reason or target */
     struct job *next;
 } job;
 
@@ -122,13 +145,6 @@ struct store {
     void *requeued_ctx;
     sqlite3_stmt *stmt[STMT_COUNT];
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *db_path(const char *data_dir)
 {
@@ -308,6 +324,15 @@ static int insert_one(store *s, notification *n)
     return 0;
 }
 
+static int apply_target(store *s, const job *j)
+{
+    sqlite3_stmt *q = s->stmt[j->kind == JOB_SEND ? STMT_RECORD_SEND : STMT_RECORD_PAUSE];
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, j->text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, j->at_ms);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+}
+
 static int apply_mark(store *s, const job *j)
 {
     sqlite3_stmt *q = s->stmt[j->kind == JOB_DELIVERED ? STMT_MARK_DELIVERED
@@ -332,6 +357,8 @@ static int write_batch(store *s, job *jobs)
         if (j->kind == JOB_COMMIT) {
             for (size_t i = 0; i < j->n && ok; i++)
                 ok = insert_one(s, j->items[i]) == 0;
+        } else if (j->kind == JOB_SEND || j->kind == JOB_PAUSE) {
+            ok = apply_target(s, j) == 0;
         } else {
             ok = apply_mark(s, j) == 0;
         }
@@ -437,6 +464,19 @@ static void sweep_retention(store *s)
     sb_free(&sql);
 }
 
+/* Sends and pauses matter for a rate window or a penalty: minutes. */
+static void sweep_targets(store *s)
+{
+    char why[256], sql[256];
+    long long now = (long long)wall_ms();
+    snprintf(sql, sizeof sql,
+             "DELETE FROM target_sends WHERE sent_ms < %lld;"
+             "DELETE FROM target_pauses WHERE until_ms < %lld;",
+             now - TARGET_SENDS_KEPT_MS, now);
+    if (exec(s->db, sql, why, sizeof why))
+        log_warn("store", "sweeping old target sends failed: %s", why);
+}
+
 static void *writer_main(void *arg)
 {
     store *s = arg;
@@ -460,16 +500,19 @@ static void *writer_main(void *arg)
 
         if (jobs) {
             int failed = write_batch(s, jobs);
-            /* Commits are answered (a refusal makes the sender retry);
-             * delivery results are written again until the disk takes
-             * them, or a restart would resend or lose track of them, and
-             * are answered once written (or given up at stop). */
+            /* Commits are answered (a refusal makes the sender retry), and
+             * so are sends and pauses (the message goes anyway); delivery
+             * results are written again until the disk takes them, or a
+             * restart would resend or lose track of them, and are
+             * answered once written (or given up at stop). */
             job *again = NULL, *last = NULL;
             size_t kept = 0;
             for (job *j = jobs, *next; j; j = next) {
                 next = j->next;
-                if (!failed || stopping || j->kind == JOB_COMMIT) {
-                    j->done(j->done_ctx, j->failed, j->error);
+                if (!failed || stopping || j->kind == JOB_COMMIT || j->kind == JOB_SEND ||
+                    j->kind == JOB_PAUSE) {
+                    if (j->done)
+                        j->done(j->done_ctx, j->failed, j->error);
                 } else {
                     j->failed = 0;
                     j->next = NULL;
@@ -506,6 +549,7 @@ static void *writer_main(void *arg)
         }
         if (now >= next_sweep && !stopping) {
             sweep_retention(s);
+            sweep_targets(s);
             next_sweep = now + RETENTION_SWEEP_MS;
         }
         if (stopping && !jobs)
@@ -577,6 +621,29 @@ void store_mark_dead(store *s, const notification *n, const char *reason,
     mark(s, JOB_DEAD, n, wall_ms(), reason, done, ctx);
 }
 
+static void record_target(store *s, job_kind kind, const char *target, int64_t at_ms,
+                          store_committed_fn done, void *ctx)
+{
+    job *j = xcalloc(1, sizeof *j);
+    j->kind = kind;
+    j->done = done;
+    j->done_ctx = ctx;
+    j->at_ms = at_ms;
+    j->text = xstrdup(target);
+    hand_over(s, j);
+}
+
+void store_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
+                       void *ctx)
+{
+    record_target(s, JOB_SEND, target, at_ms, done, ctx);
+}
+
+void store_record_pause(store *s, const char *target, int64_t until_ms)
+{
+    record_target(s, JOB_PAUSE, target, until_ms, NULL, NULL);
+}
+
 void store_close(store *s)
 {
     if (!s)
@@ -592,7 +659,8 @@ void store_close(store *s)
      * it stopped) is answered, so nobody waits for it forever. */
     for (job *j = s->head, *next; j; j = next) {
         next = j->next;
-        j->done(j->done_ctx, 1, "store: closed");
+        if (j->done)
+            j->done(j->done_ctx, 1, "store: closed");
         free(j->text);
         free(j);
     }
@@ -670,6 +738,36 @@ int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void 
     for (size_t i = 0; i < n; i++)
         each(ctx, found[i]);
     free(found);
+    return 0;
+}
+
+int store_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
+                       void (*sent)(void *ctx, const char *target, int64_t at_ms),
+                       void (*paused)(void *ctx, const char *target, int64_t until_ms), void *ctx,
+                       char *err, size_t err_cap)
+{
+    static const char *const sql[2] = {
+        "SELECT target, sent_ms FROM target_sends WHERE sent_ms >= ?1 ORDER BY sent_ms",
+        "SELECT target, until_ms FROM target_pauses WHERE until_ms > ?1",
+    };
+    for (int i = 0; i < 2; i++) {
+        sqlite3_stmt *q = NULL;
+        int rc = sqlite3_prepare_v2(s->db, sql[i], -1, &q, NULL);
+        if (rc == SQLITE_OK)
+            sqlite3_bind_int64(q, 1, i == 0 ? sent_since_ms : paused_at_ms);
+        while (rc == SQLITE_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+            const char *target = (const char *)sqlite3_column_text(q, 0);
+            int64_t at = sqlite3_column_int64(q, 1);
+            if (target)
+                (i == 0 ? sent : paused)(ctx, target, at);
+            rc = SQLITE_OK;
+        }
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE) {
+            snprintf(err, err_cap, "%s: %s", s->path, sqlite3_errmsg(s->db));
+            return -1;
+        }
+    }
     return 0;
 }
 

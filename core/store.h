@@ -54,6 +54,22 @@ void store_mark_retry(store *s, const notification *n, store_committed_fn done, 
 void store_mark_dead(store *s, const notification *n, const char *reason,
                      store_committed_fn done, void *ctx);
 
+/* What the rate limiter must know after a restart. A target is named by
+ * a digest, never by its URL. store_record_send calls `done` (on the
+ * writer thread) once the send is on disk, or failed = 1 if the disk
+ * refused it: a message to a rate-limited target goes out only after
+ * that, so a restart cannot forget a send and overrun the window. A
+ * pause (the service's penalty) is recorded in the background. */
+void store_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
+                       void *ctx);
+void store_record_pause(store *s, const char *target, int64_t until_ms);
+/* The sends since sent_since_ms, oldest first, and the pauses that last
+ * past paused_at_ms. Before store_start, like store_load_pending. */
+int store_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
+                       void (*sent)(void *ctx, const char *target, int64_t at_ms),
+                       void (*paused)(void *ctx, const char *target, int64_t until_ms), void *ctx,
+                       char *err, size_t err_cap);
+
 /* Every notification still to deliver (after a restart), oldest first.
  * Before store_start: it uses the connection the writer then owns. */
 int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void *ctx,

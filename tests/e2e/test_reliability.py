@@ -7,7 +7,8 @@ core/digest.h, core/api.h and `herald queue` / `herald history`):
      /api/v1/queue, and delivered when the service returns;
   3. a storm of 500 alerts to one DingTalk robot becomes at most 20 digests
      (never 130101), a digest carries no more than max_unrecorded
-     notifications, and a 130101 pauses the robot for 10 minutes;
+     notifications, a 130101 pauses the robot for 10 minutes, and a crash
+     and restart keep that pause and the rate window;
   4. a receiver with several robots spreads its messages over them;
   5. a permanent error is a dead letter (no retries), shown by the CLI and
      the API, retried with `herald queue retry` and dropped with `drop`;
@@ -374,6 +375,53 @@ def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory):
     assert status == 200 and len(rows) == 3, rows
 
 
+def test_a_crash_keeps_the_penalty_of_a_throttled_robot(mock_dingtalk, herald_factory):
+    """130101 pauses the robot for 10 minutes; kill -9 and a restart do not
+    end the pause: nothing reaches the robot after the restart either."""
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)},
+              extra={"delivery": {"retry_initial": "100ms", "retry_max_delay": "200ms"}})
+    mock_dingtalk.fail_next(T1, 1, 130101)
+    post_ok(h, [alert("Penalty0")])
+
+    def retry_on_disk():
+        status, rows = harness.api_get(h, "queue")
+        return status == 200 and any("130101" in (r.get("last_error") or "") for r in rows)
+    # the pause is handed to the store before the retry, so it is on disk too
+    harness.wait_until(retry_on_disk, timeout=15, message="the 130101 retry is on disk")
+    harness.kill9(h)
+    h.start()
+    assert re.search(r"rate limits resume with \d+ sends? of the last minute and 1 target "
+                     r"paused by their service", h.log()), h.log_tail()
+    assert "resuming 1 undelivered notification" in h.log(), h.log_tail()
+    post_ok(h, [alert("Penalty1")])
+    time.sleep(3.0)
+    assert mock_dingtalk.accepted() == [], "sent to a robot its service has blocked"
+    assert len(mock_dingtalk.rejected()) == 1, rejections(mock_dingtalk)
+    status, rows = harness.api_get(h, "queue")
+    assert status == 200 and len(rows) == 2, rows
+
+
+def test_a_crash_keeps_the_rate_window(mock_dingtalk, herald_factory):
+    """Two messages fill a window of 2 a minute; after kill -9 and a
+    restart, a third waits for the window instead of going at once (which
+    would make 3 within a minute: DingTalk's 10-minute block at 20)."""
+    h = start(herald_factory, {"ops": ops(mock_dingtalk, rate_per_minute=2)})
+    for i in range(2):
+        post_ok(h, [alert("Window%d" % i)])
+        mock_dingtalk.wait_for(lambda m: len(m.accepted()) > i, timeout=10)
+    harness.wait_until(lambda: harness.api_get(h, "queue") == (200, []), timeout=10,
+                       message="both deliveries are on disk")
+    harness.kill9(h)
+    h.start()
+    assert re.search(r"rate limits resume with 2 sends of the last minute", h.log()), \
+        h.log_tail()
+    post_ok(h, [alert("Window2")])
+    time.sleep(3.0)
+    assert len(mock_dingtalk.accepted()) == 2, names_in(mock_dingtalk, r"Window\d")
+    status, rows = harness.api_get(h, "queue")
+    assert status == 200 and len(rows) == 1, rows
+
+
 # ----- 4. several robots --------------------------------------------------
 def test_several_robots_share_the_messages(mock_dingtalk, herald_factory):
     secret3 = "SECe2etestsecretT3robot0f4c1d92b7"
@@ -553,7 +601,7 @@ def test_sigterm_keeps_queued_notifications_for_the_next_start(mock_dingtalk, he
     """HTTP 500 pauses the robot (15-30 s); two more alerts wait behind the
     first; SIGTERM exits within shutdown_timeout + margin keeping all three
     in the store; the next start delivers each once, in the order posted
-    (the pause of the last run is not kept)."""
+    (a backoff of the last run is not kept, unlike a service's penalty)."""
     shutdown_timeout = 1.0
     h = start(herald_factory, {"ops": ops(mock_dingtalk)},
               extra={"delivery": {"retry_initial": "30s", "retry_max_delay": "30s"},

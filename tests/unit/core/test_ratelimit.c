@@ -191,6 +191,38 @@ TEST(digests_merge_in_order_within_the_budget)
         notification_free(items[i]);
 }
 
+/* A restarted limiter, given the sends and pauses the store kept under
+ * the target's digest, holds the window and the pause as if it had never
+ * stopped; the digest does not show the key (which holds the token). */
+TEST(restored_sends_and_pauses_hold_after_a_restart)
+{
+    const char *key = "dingtalk https://oapi.dingtalk.com/robot/send?access_token=tok-4f1e";
+    rate_limits *before = rate_limits_new();
+    char id[RATE_TARGET_ID_SIZE];
+    snprintf(id, sizeof id, "%s", rate_target_id(before, key));
+    CHECK_INT(strlen(id), RATE_TARGET_ID_SIZE - 1);
+    CHECK(strspn(id, "0123456789abcdef") == strlen(id));
+    CHECK(!strstr(id, "tok-4f1e"));
+    CHECK(strcmp(rate_target_id(before, "other robot"), id) != 0);
+    rate_limits_free(before);
+
+    rate_limits *after = rate_limits_new();
+    for (int i = 0; i < 3; i++)
+        rate_restore_send(after, id, 1000 + i);
+    /* the three restored sends fill a window of 3: the next slot is when
+     * the oldest leaves it */
+    CHECK_INT(rate_next_slot(after, key, PER_MINUTE(3), 5000), 1000 + WINDOW + RATE_SAFETY_MS);
+    CHECK_INT(rate_free_slots(after, key, PER_MINUTE(3), 5000), 0);
+    CHECK_STR(rate_target_id(after, key), id);
+    /* a paused target stays paused, whatever its rate */
+    rate_limits *paused = rate_limits_new();
+    rate_restore_pause(paused, id, 600000);
+    CHECK_INT(rate_next_slot(paused, key, PER_MINUTE(0), 1000), 600000);
+    rate_limits_free(paused);
+    rate_limits_free(after);
+}
+
 RUN_TESTS(CASE(no_window_ever_exceeds_the_rate), CASE(free_slots_pause_and_keys),
+          CASE(restored_sends_and_pauses_hold_after_a_restart),
           CASE(per_second_and_per_minute_limits_hold_together),
           CASE(digests_merge_in_order_within_the_budget))

@@ -363,6 +363,63 @@ TEST(retention_removes_old_history)
     notification_free(batch[1]);
 }
 
+typedef struct loaded_targets {
+    char seen[512];
+} loaded_targets;
+
+static void loaded_send(void *ctx, const char *target, int64_t at_ms)
+{
+    loaded_targets *l = ctx;
+    size_t used = strlen(l->seen);
+    snprintf(l->seen + used, sizeof l->seen - used, "send %s %lld;", target, (long long)at_ms);
+}
+
+static void loaded_pause(void *ctx, const char *target, int64_t until_ms)
+{
+    loaded_targets *l = ctx;
+    size_t used = strlen(l->seen);
+    snprintf(l->seen + used, sizeof l->seen - used, "pause %s %lld;", target, (long long)until_ms);
+}
+
+/* What the rate limiter needs after a restart: recent sends, oldest
+ * first, and pauses still running (a later, shorter pause keeps the
+ * longer one). */
+TEST(target_sends_and_pauses_survive_a_restart)
+{
+    store *s = open_store(0);
+    CHECK(s != NULL);
+    int64_t now = now_ms();
+    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    store_record_send(s, "aa", now - 90000, count_written, NULL); /* outside the window */
+    store_record_send(s, "bb", now - 2000, count_written, NULL);
+    store_record_send(s, "aa", now - 1000, count_written, NULL);
+    store_record_pause(s, "bb", now + 600000);
+    store_record_pause(s, "bb", now + 5000);
+    store_record_pause(s, "cc", now - 1);     /* over */
+    store_record_send(s, "cc", now, committed, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.done_cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    CHECK_INT(w.failed, 0);
+    store_close(s);
+
+    store_settings settings = {0, 0};
+    char err[256];
+    s = store_open(dir, &settings, err, sizeof err);
+    CHECK(s != NULL);
+    loaded_targets got = {""};
+    CHECK_INT(store_load_targets(s, now - 61000, now, loaded_send, loaded_pause, &got, err,
+                                 sizeof err),
+              0);
+    char want[512];
+    snprintf(want, sizeof want, "send bb %lld;send aa %lld;send cc %lld;pause bb %lld;",
+             (long long)(now - 2000), (long long)(now - 1000), (long long)now,
+             (long long)(now + 600000));
+    CHECK_STR(got.seen, want);
+    store_close(s);
+}
+
 static void with_dir(void (*fn)(void))
 {
     dir = test_tmpdir();
@@ -379,9 +436,10 @@ WRAP(history_filters_and_top)
 WRAP(retention_removes_old_history)
 WRAP(writes_go_on_after_a_duplicate_and_a_requeue)
 WRAP(ids_are_not_reused_after_a_drop)
+WRAP(target_sends_and_pauses_survive_a_restart)
 #define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(CASE(dedup_key_sees_each_alert_status), WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
           WCASE(history_filters_and_top), WCASE(retention_removes_old_history),
           WCASE(writes_go_on_after_a_duplicate_and_a_requeue), WCASE(ids_are_not_reused_after_a_drop),
-          CASE(unusable_data_dir_is_named))
+          CASE(unusable_data_dir_is_named), WCASE(target_sends_and_pauses_survive_a_restart))

@@ -1,0 +1,16 @@
+/* Wall-clock milliseconds since the epoch: the time herald stores and
+ * compares with what Alertmanager and the services send. */
+#ifndef HERALD_CLOCK_H
+#define HERALD_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif
