@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages herald needs to build and run; with --test,
 # also what its test suite needs (the real Alertmanager, pytest, aiosmtpd,
-# nm from binutils, curl, make for the out-of-tree plugin example, wrk for
-# the benchmark in tests/bench).
+# nm from binutils, curl, make for the out-of-tree plugin example, openssl
+# to make test certificates, wrk for the benchmark in tests/bench).
 #
 #   bash conf/install-deps.sh [--test]
 #
@@ -16,7 +16,7 @@ set -euo pipefail
 packages=(build-essential meson ninja-build pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libcjson-dev libssl-dev liblua5.4-dev
           libsqlite3-dev tzdata ca-certificates)
-test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl wrk make)
+test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl wrk make openssl)
 
 with_test=0
 for arg in "$@"; do

@@ -20,6 +20,7 @@
 #include "host.h"
 #include "log.h"
 #include "strbuf.h"
+#include "tls.h"
 
 #ifndef HERALD_PLUGIN_INSTALL_DIR
 #error "the build defines HERALD_PLUGIN_INSTALL_DIR"
@@ -689,6 +690,7 @@ static const char *const top_keys[] = {
     "listen", "timezone", "route", "templates", "plugin_dir", "default_receiver",
     "receivers", "log_level", "max_body", "http_threads", "queue_capacity",
     "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention", "auth",
+    "tls",
 };
 
 static int read_string_field(loader *ld, const char *key, int required, char **out)
@@ -818,6 +820,47 @@ static int read_auth_section(loader *ld)
     return rc ? -1 : 0;
 }
 
+/* tls = { cert_file = ..., key_file = ... }, relative to the
+ * configuration's folder. The files are read and checked here, so that
+ * `herald check` and a reload name a wrong one before a start fails. */
+static int read_tls_section(loader *ld)
+{
+    lua_State *L = ld->L;
+    config *c = ld->conf;
+    lua_getfield(L, -1, "tls");
+    if (lua_isnil(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    static const char *const keys[] = {"cert_file", "key_file"};
+    int rc = expect_table(ld, "tls") || check_keys(ld, "tls", keys, 2);
+    for (size_t i = 0; i < 2 && !rc; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "tls.%s", keys[i]);
+        lua_getfield(L, -1, keys[i]);
+        rc = take_string(ld, path, 1, i == 0 ? &c->tls_cert_file : &c->tls_key_file);
+        lua_pop(L, 1);
+    }
+    lua_pop(L, 1);
+    if (rc || resolve_path(ld, "tls.cert_file", &c->tls_cert_file, 0) ||
+        resolve_path(ld, "tls.key_file", &c->tls_key_file, 0))
+        return -1;
+    tls_pair pair;
+    char why[1024];
+    if (tls_read(c->tls_cert_file, c->tls_key_file, &pair, why, sizeof why))
+        return fail_at(ld, NULL, "%s", why);
+    snprintf(c->tls_summary, sizeof c->tls_summary, "%s, valid until %s", pair.subject,
+             pair.not_after);
+    if (pair.days_left < 0)
+        log_warn("tls", "the certificate in %s expired on %s: clients will refuse it",
+                 c->tls_cert_file, pair.not_after);
+    else if (pair.days_left < TLS_EXPIRY_WARNING_DAYS)
+        log_warn("tls", "the certificate in %s expires in %d day%s (%s)", c->tls_cert_file,
+                 pair.days_left, pair.days_left == 1 ? "" : "s", pair.not_after);
+    tls_pair_free(&pair);
+    return 0;
+}
+
 static void set_defaults(config *c)
 {
     c->listen = xstrdup("127.0.0.1:8060");
@@ -911,7 +954,8 @@ static int read_top_level(loader *ld)
     resolve_data_dir(c);
     if (resolve_path(ld, "route", &c->route_path, 0) ||
         resolve_path(ld, "templates", &c->templates_dir, 1) ||
-        resolve_path(ld, "plugin_dir", &c->plugin_dir, 1) || read_template_names(ld))
+        resolve_path(ld, "plugin_dir", &c->plugin_dir, 1) || read_template_names(ld) ||
+        read_tls_section(ld))
         return -1;
     char perr[512];
     if (plugins_load_dir(&c->plugins, c->plugin_dir, perr, sizeof perr))
@@ -1044,6 +1088,8 @@ void config_free(config *c)
     free(c->plugin_dir);
     free(c->default_receiver);
     free(c->data_dir);
+    free(c->tls_cert_file);
+    free(c->tls_key_file);
     memset(c, 0, sizeof *c);
 }
 

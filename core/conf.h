@@ -79,8 +79,14 @@ typedef struct config {
     sandbox_limits lua;
     delivery_settings delivery;
     inbound_auth auth;            /* what requests must present; none by default */
+    char *tls_cert_file;          /* HTTPS with these PEM files; NULL: plain HTTP */
+    char *tls_key_file;
+    char tls_summary[320];        /* the certificate's subject and expiry */
     plugin_set plugins;
 } config;
+
+/* A certificate that expires sooner is warned about at every load. */
+#define TLS_EXPIRY_WARNING_DAYS 14
 
 /* Loads and validates the file, loads the plugins it names and configures
  * one channel instance per receiver. Returns 0, or -1 with err set. */

@@ -148,6 +148,8 @@ generation *generation_build(const char *config_path, strbuf *report, char *err,
                           "  templates   %s (%zu)\n",
                   c->listen, auth_describe(&c->auth), c->timezone, c->route_path, c->templates_dir,
                   c->template_names_len);
+        if (c->tls_cert_file)
+            sb_printf(report, "  tls         %s (%s)\n", c->tls_cert_file, c->tls_summary);
         sb_printf(report, "  plugins     %s (%zu loaded)\n", c->plugin_dir, c->plugins.len);
         sb_printf(report, "  receivers   %zu, default %s\n", c->receivers_len, c->default_receiver);
         for (size_t i = 0; i < c->receivers_len; i++) {

@@ -23,6 +23,7 @@
 #include "pipeline.h"
 #include "script.h"
 #include "strbuf.h"
+#include "tls.h"
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -33,6 +34,7 @@ struct http_server {
     atomic_int ingesting;  /* ingest requests between their stopping check and their answer */
     char *data_dir;
     pthread_key_t script_key;
+    tls_pair tls;          /* kept for the daemon's life: libmicrohttpd points into it */
 };
 
 typedef enum endpoint {
@@ -623,6 +625,21 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         return NULL;
     }
     http_server *srv = xcalloc(1, sizeof *srv);
+    generation *g = generation_acquire();
+    const config *c = &g->conf;
+    struct MHD_OptionItem tls_options[3] = {{MHD_OPTION_END, 0, NULL}};
+    if (c->tls_cert_file) {
+        /* Read again: the files may have changed since the check. */
+        if (tls_read(c->tls_cert_file, c->tls_key_file, &srv->tls, err, err_cap)) {
+            generation_unref(g);
+            free(srv);
+            return NULL;
+        }
+        flags |= MHD_USE_TLS;
+        tls_options[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, srv->tls.cert_pem};
+        tls_options[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, srv->tls.key_pem};
+        tls_options[2] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    }
     srv->box = box;
     srv->data_dir = xstrdup(data_dir);
     srv->reload = reload;
@@ -636,10 +653,15 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_ARRAY, tls_options,
         MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(err, err_cap, "listen: cannot serve on %s: %s", listen, strerror(errno));
+        snprintf(err, err_cap, "listen: cannot serve on %s: %s%s", listen, strerror(errno),
+                 c->tls_cert_file ? " (or the TLS library refused the certificate; see above)"
+                                  : "");
+        generation_unref(g);
         pthread_key_delete(srv->script_key);
+        tls_pair_free(&srv->tls);
         free(srv->data_dir);
         free(srv);
         return NULL;
@@ -647,14 +669,21 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
     int loopback = v4->sin_family == AF_INET
                        ? (ntohl(v4->sin_addr.s_addr) >> 24) == 127
                        : IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
-    generation *g = generation_acquire();
-    if (!loopback && !auth_required(&g->conf.auth))
+    if (c->tls_cert_file)
+        log_info("tls", "serving HTTPS with %s (%s)", c->tls_cert_file, c->tls_summary);
+    if (!loopback && !auth_required(&c->auth))
         log_warn("http", "serving on %s without auth: anyone who can reach it can post alerts, "
                          "read the history and drop dead letters; set auth in %s",
-                 listen, g->conf.path);
+                 listen, c->path);
+    else if (!loopback && !c->tls_cert_file)
+        log_warn("http", "serving on %s without tls: the credentials of auth cross the network "
+                         "in clear text; set tls in %s",
+                 listen, c->path);
     generation_unref(g);
     return srv;
 }
+
+int http_is_tls(const http_server *s) { return s->tls.cert_pem != NULL; }
 
 void http_stop_accepting(http_server *s)
 {
@@ -671,6 +700,7 @@ void http_stop(http_server *s)
 {
     MHD_stop_daemon(s->daemon);
     pthread_key_delete(s->script_key);
+    tls_pair_free(&s->tls);
     free(s->data_dir);
     free(s);
 }

@@ -25,6 +25,8 @@ int parse_listen_address(const char *listen, char *host, size_t host_cap, unsign
 /* data_dir: the store the /api/v1/ endpoints read. */
 http_server *http_start(const char *listen, unsigned threads, outbox *box, const char *data_dir,
                         reload_fn reload, void *reload_ctx, char *err, size_t err_cap);
+/* Whether it serves HTTPS (the configuration's tls at start). */
+int http_is_tls(const http_server *s);
 /* From now on ingest and /-/ready answer 503 (so senders retry and load
  * balancers move away) while the server keeps listening; waits until the
  * ingest requests already past that check are answered. */

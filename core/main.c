@@ -625,6 +625,11 @@ typedef struct serve_state {
     pthread_mutex_t reload_lock;
 } serve_state;
 
+static int same_optional_text(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 /* Settings read once at start: a reload that changes them says it does
  * not apply them, rather than answering success silently. */
 static void warn_start_only_changes(const config *now, const config *started)
@@ -644,6 +649,14 @@ static void warn_start_only_changes(const config *now, const config *started)
         log_warn("reload", "retention changed; the old one stays until a restart");
     if (now->shutdown_timeout_ms != started->shutdown_timeout_ms)
         log_warn("reload", "shutdown_timeout changed; the old one stays until a restart");
+    /* A renewed certificate usually keeps its file names: compare what
+     * the files hold too. */
+    if (!same_optional_text(now->tls_cert_file, started->tls_cert_file) ||
+        !same_optional_text(now->tls_key_file, started->tls_key_file) ||
+        strcmp(now->tls_summary, started->tls_summary) != 0)
+        log_warn("reload", "tls changed (%s); the listener keeps what it started with until a "
+                           "restart",
+                 now->tls_cert_file ? now->tls_summary : "now off");
 }
 
 /* Builds and installs a generation; the caller holds reload_lock. */
@@ -802,8 +815,8 @@ static int cmd_serve(const cli *c, generation *g)
     }
     if (!(srv = http_start(listen, threads, box, data_dir, reload_unless_busy, &st, err, sizeof err)))
         goto done;
-    log_info("herald", "herald %s serving on http://%s (%zu receivers, generation %u, store %s)",
-             HERALD_VERSION, listen, receivers, number, data_dir);
+    log_info("herald", "herald %s serving on %s://%s (%zu receivers, generation %u, store %s)",
+             HERALD_VERSION, http_is_tls(srv) ? "https" : "http", listen, receivers, number, data_dir);
 
     wait_for_stop(&st, c->config);
     log_info("herald", "finishing deliveries in flight for up to %lld ms", (long long)shutdown_ms);

@@ -76,6 +76,8 @@ def herald_factory(tmp_path, request):
     def make(receivers, default_receiver=None, env=None, extra=None, ready_timeout=10.0,
              start=True):
         h = harness.Herald(tmp_path / ("herald-%d" % len(started)), env=env)
+        if (extra or {}).get("tls"):
+            h.scheme = "https"
         h.write_config(receivers, default_receiver, extra)
         started.append(h)
         error = None

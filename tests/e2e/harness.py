@@ -11,6 +11,7 @@ import os
 import random
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -111,6 +112,30 @@ def clean_env(extra=None):
 
 # ----- HTTP (never through a proxy, always with a timeout) -------------
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+_trusted_cas = []
+
+
+def trust_ca(path):
+    """Let the helpers here verify an HTTPS herald whose certificate (or its
+    CA) a test made at `path`."""
+    _trusted_cas.append(str(path))
+
+
+def tls_context():
+    """The system's CAs plus those given to trust_ca() that still exist."""
+    ctx = ssl.create_default_context()
+    for ca in _trusted_cas:
+        if os.path.exists(ca):
+            ctx.load_verify_locations(ca)
+    return ctx
+
+
+def _open(req, timeout):
+    if req.full_url.startswith("https:"):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                             urllib.request.HTTPSHandler(context=tls_context()))
+        return opener.open(req, timeout=timeout)
+    return _opener.open(req, timeout=timeout)
 
 
 def http(method, url, body=None, headers=None, timeout=5.0):
@@ -331,10 +356,11 @@ class Herald(_Process):
         self.secrets = list(secrets or []) + [v for v in self.env.values() if len(v) >= 8]
         self.config_path = self.workdir / "herald.lua"
         self.start_failed = False
+        self.scheme = "http"  # "https" when its config sets tls
 
     @property
     def base_url(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % (self.scheme, self.port)
 
     def write_config(self, receivers, default_receiver=None, extra=None):
         self.config_path.write_text(
@@ -471,7 +497,7 @@ def http_full(method, url, body=None, headers=None, timeout=5.0):
         body = body.encode("utf-8")
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with _opener.open(req, timeout=timeout) as resp:
+        with _open(req, timeout) as resp:
             return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
