@@ -165,9 +165,12 @@ static int read_alert(const cJSON *item, size_t index, alert *a, int *has_end, c
         read_optional_string(item, "generatorURL", path, &a->generator_url, err, cap))
         return -1;
     const cJSON *fp = cJSON_GetObjectItemCaseSensitive(item, "fingerprint");
-    if (cJSON_IsString(fp) && is_fingerprint(fp->valuestring))
-        memcpy(a->fingerprint, fp->valuestring, 17);
-    else
+    if (cJSON_IsString(fp) && is_fingerprint(fp->valuestring)) {
+        /* Alertmanager writes lowercase; in capitals it is the same alert
+         * for dedup and the history. */
+        for (size_t i = 0; i < 17; i++)
+            a->fingerprint[i] = (char)tolower((unsigned char)fp->valuestring[i]);
+    } else
         alert_fingerprint(&a->labels, a->fingerprint);
     return 0;
 }

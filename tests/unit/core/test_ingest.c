@@ -213,6 +213,21 @@ TEST(prometheus_alert_list)
     CHECK_CONTAINS(err, "alerts[0].labels.a: expected a string");
 }
 
+/* The same alert whatever the case of its fingerprint's hex digits, so
+ * dedup and the history see one alert (found by tests/unit/core/test_fuzz.c). */
+TEST(fingerprint_in_capitals_is_the_same_alert)
+{
+    static const char json[] =
+        "{\"alerts\":[{\"status\":\"firing\",\"labels\":{\"alertname\":\"A\"},"
+        "\"fingerprint\":\"CE1F09905C578A96\"}]}";
+    alert_batch b;
+    char err[256];
+    if (ingest_alertmanager(json, strlen(json), &b, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_STR(b.alerts[0].fingerprint, "ce1f09905c578a96");
+    alert_batch_free(&b);
+}
+
 TEST(ingest_any_tells_formats_apart)
 {
     alert_batch b;
@@ -248,7 +263,7 @@ TEST(rfc3339)
     CHECK_INT(parse_rfc3339("2026-11-21T05:22:46+99:99", &t), -1);
 }
 
-RUN_TESTS(CASE(fixture_firing_1), CASE(every_fixture_parses),
+RUN_TESTS(CASE(fixture_firing_1), CASE(every_fixture_parses), CASE(fingerprint_in_capitals_is_the_same_alert),
           CASE(unknown_fields_and_grafana_superset_accepted), CASE(receiver_regex_quoting_removed),
           CASE(errors_name_the_field), CASE(escaped_backslash_before_u0000_is_text),
           CASE(empty_alert_list_is_valid), CASE(prometheus_alert_list),
