@@ -196,6 +196,13 @@ static void transfer_free(transfer *t)
 
 /* ---- verdicts ----------------------------------------------------------- */
 
+/* A dead letter, counted for its receiver. */
+static void give_up(dispatcher *d, notification *n, const char *reason)
+{
+    metrics_count_receiver(METRIC_DEAD_LETTERS, n->receiver);
+    outbox_dead_letter(d->box, n, reason);
+}
+
 static size_t alert_total(notification *const *items, size_t n)
 {
     size_t total = 0;
@@ -227,13 +234,12 @@ static void settle_retry(dispatcher *d, transfer *t, const herald_verdict *v, co
             char reason[512];
             snprintf(reason, sizeof reason, "gave up at the maximum age of %lld s; last error: %s",
                      (long long)(ds->max_age_ms / 1000), v->reason);
-            metrics_count(METRIC_DEAD_LETTERS);
-            outbox_dead_letter(d->box, n, reason);
+            give_up(d, n, reason);
             continue;
         }
         log_warn(n->receiver, "notification %llu to %s: attempt %u failed (%s); retrying in %lld ms",
                  (unsigned long long)n->id, where, n->attempts, v->reason, (long long)delay);
-        metrics_count(METRIC_DELIVERY_RETRIES);
+        metrics_count_receiver(METRIC_DELIVERY_RETRIES, n->receiver);
         n->next_attempt_ms = now + delay;
         if (n->attempts < HEAD_OF_LINE_ATTEMPTS) {
             outbox_note_retry(d->box, n);
@@ -268,7 +274,7 @@ static void settle(dispatcher *d, transfer *t, const herald_verdict *v)
             log_info(first->receiver, "delivered a digest of %zu notifications (%zu alerts) to %s in %lld ms",
                      t->len, alert_total(t->items, t->len), where, (long long)(now - t->started_ms));
         for (size_t i = 0; i < t->len; i++) {
-            metrics_count(METRIC_DELIVERIES_OK);
+            metrics_count_receiver(METRIC_DELIVERIES_OK, t->items[i]->receiver);
             outbox_delivered(d->box, t->items[i]);
         }
     } else if (v->kind == HERALD_FAIL && t->len > 1) {
@@ -286,8 +292,7 @@ static void settle(dispatcher *d, transfer *t, const herald_verdict *v)
         }
     } else if (v->kind == HERALD_FAIL) {
         for (size_t i = 0; i < t->len; i++) {
-            metrics_count(METRIC_DEAD_LETTERS);
-            outbox_dead_letter(d->box, t->items[i], v->reason);
+            give_up(d, t->items[i], v->reason);
         }
     } else {
         settle_retry(d, t, v, where, now);
@@ -611,8 +616,7 @@ static void expire_held(dispatcher *d, held_queue *q, const delivery_settings *d
         snprintf(reason, sizeof reason,
                  "gave up at the maximum age of %lld s, waiting for its target; last error: %s",
                  (long long)(ds->max_age_ms / 1000), n->last_error ? n->last_error : "none");
-        metrics_count(METRIC_DEAD_LETTERS);
-        outbox_dead_letter(d->box, n, reason);
+        give_up(d, n, reason);
     }
     q->len = kept;
 }
@@ -629,8 +633,7 @@ static int64_t dispatch_held(dispatcher *d, int64_t now)
         const receiver *r = g ? config_receiver(&g->conf, q->receiver) : NULL;
         if (q->len && !r) {
             for (size_t i = 0; i < q->len; i++) {
-                metrics_count(METRIC_DEAD_LETTERS);
-                outbox_dead_letter(d->box, q->items[i], "receiver is no longer in the configuration");
+                give_up(d, q->items[i], "receiver is no longer in the configuration");
             }
             q->len = 0;
         }

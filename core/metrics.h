@@ -24,9 +24,13 @@ typedef enum metric {
 } metric;
 
 void metrics_count(metric m);
+/* A delivery outcome (METRIC_DELIVERIES_OK, METRIC_DELIVERY_RETRIES or
+ * METRIC_DEAD_LETTERS): counted in the total and for the receiver. */
+void metrics_count_receiver(metric m, const char *receiver);
 void metrics_add(metric m, unsigned long long n);
 unsigned long long metrics_get(metric m);
-/* Appends every counter in the Prometheus text format. */
+/* Appends every counter in the Prometheus text format, the per-receiver
+ * ones as herald_receiver_*{receiver="..."}. */
 void metrics_render(strbuf *out);
 
 #endif

@@ -531,7 +531,8 @@ def http_chunked(port, path, chunks, headers=None, timeout=5.0, host="127.0.0.1"
 
 
 def metrics(base_url, timeout=5.0):
-    """GET /metrics parsed into {name: float} (unlabelled samples only)."""
+    """GET /metrics parsed into {series: float}; a labelled series is keyed
+    as written, e.g. 'herald_receiver_deliveries_total{receiver="ops"}'."""
     status, data = http("GET", base_url + "/metrics", timeout=timeout)
     if status != 200:
         raise HarnessError("/metrics answered %s" % status)
@@ -539,12 +540,11 @@ def metrics(base_url, timeout=5.0):
     for line in data.decode("utf-8", "replace").splitlines():
         if not line or line.startswith("#"):
             continue
-        parts = line.split()
-        if len(parts) >= 2 and "{" not in parts[0]:
-            try:
-                out[parts[0]] = float(parts[1])
-            except ValueError:
-                pass
+        series, _, value = line.rpartition(" ")
+        try:
+            out[series] = float(value)
+        except ValueError:
+            pass
     return out
 
 

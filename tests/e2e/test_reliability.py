@@ -502,6 +502,11 @@ def test_wrong_secret_dead_letter_then_cli_retry_and_drop(mock_dingtalk, herald_
     time.sleep(1.2)  # a requeue poll: the dropped one must not be sent
     assert names_in(mock_dingtalk, r"Perm\d") == ["Perm1"]
     assert len(mock_dingtalk.accepted()) == 1
+    # what an operator alerts on, per receiver
+    m = harness.metrics(h.base_url)
+    assert m['herald_receiver_dead_letters_total{receiver="ops"}'] == 2, m
+    assert m['herald_receiver_deliveries_total{receiver="ops"}'] == 1, m
+    assert m['herald_receiver_delivery_retries_total{receiver="ops"}'] == 0, m
 
 
 # ----- 6. dedup -----------------------------------------------------------
