@@ -60,6 +60,16 @@ static int compare_fingerprints(const void *a, const void *b)
     return strcmp(((const alert_record *)a)->fingerprint, ((const alert_record *)b)->fingerprint);
 }
 
+/* 128 bits of SHA-256 of `text`, as 32 hex digits at `out`. */
+static void append_digest_hex(const strbuf *text, char *out)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    EVP_Digest(text->data ? text->data : "", text->len, digest, &digest_len, EVP_sha256(), NULL);
+    for (unsigned i = 0; i < DEDUP_STREAM_HEX / 2; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
 void notification_describe(notification *n, const char *group_key, const alert *const *alerts,
                            size_t len)
 {
@@ -86,18 +96,18 @@ void notification_describe(notification *n, const char *group_key, const alert *
     alert_record *sorted = xcalloc(len ? len : 1, sizeof *sorted);
     memcpy(sorted, n->alerts, len * sizeof *sorted);
     qsort(sorted, len, sizeof *sorted, compare_fingerprints);
-    strbuf key = STRBUF_INIT;
-    sb_printf(&key, "%s%c%s%c%s", n->receiver, 0, n->group_key, 0, n->status);
+    strbuf stream = STRBUF_INIT, state = STRBUF_INIT;
+    sb_printf(&stream, "%s%c%s", n->receiver, 0, n->group_key);
+    sb_puts(&state, n->status);
     /* Each alert's own status too: {A firing, B resolved} is news after
      * {A firing, B firing} although the group is still firing. */
-    for (size_t i = 0; i < len; i++)
-        sb_printf(&key, "%c%s%c%s", 0, sorted[i].fingerprint, 0,
-                  alert_status_name(sorted[i].status));
+    for (size_t i = 0; i < len; i++) {
+        sb_printf(&stream, "%c%s", 0, sorted[i].fingerprint);
+        sb_printf(&state, "%c%s", 0, alert_status_name(sorted[i].status));
+    }
     free(sorted);
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-    EVP_Digest(key.data, key.len, digest, &digest_len, EVP_sha256(), NULL);
-    sb_free(&key);
-    for (unsigned i = 0; i < digest_len && i < 32; i++)
-        snprintf(n->dedup_key + 2 * i, 3, "%02x", digest[i]);
+    append_digest_hex(&stream, n->dedup_key);
+    append_digest_hex(&state, n->dedup_key + DEDUP_STREAM_HEX);
+    sb_free(&stream);
+    sb_free(&state);
 }

@@ -23,6 +23,8 @@ typedef struct alert_record {
     char *annotations_json;
 } alert_record;
 
+#define DEDUP_STREAM_HEX 32
+
 typedef struct notification {
     uint64_t id;            /* the store's row id */
     char *receiver;
@@ -36,10 +38,13 @@ typedef struct notification {
     unsigned attempts;
     char *last_error;
     char *group_key;
-    /* Same receiver, group, status and alerts (each with its status): the
-     * same notification, as two unclustered Alertmanager replicas send it.
-     * Hex SHA-256. */
-    char dedup_key[65];
+    /* Two halves of 32 hex digits (128 bits of SHA-256 each): the stream
+     * (receiver, group and its alerts' fingerprints), then its state (the
+     * status and each alert's). A notification is a duplicate when the last
+     * one of its stream has the same state: what two unclustered
+     * Alertmanager replicas send, but not the same alert firing again after
+     * it resolved. */
+    char dedup_key[2 * DEDUP_STREAM_HEX + 1];
     alert_record *alerts;
     size_t alerts_len;
     int send_alone;         /* a digest with it was refused: it goes by itself */

@@ -92,7 +92,12 @@ static const char *const statement_sql[STMT_COUNT] = {
         "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
         " starts_at, ends_at, receiver, labels, annotations, created_ms)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    [STMT_DUPLICATE] = "SELECT 1 FROM messages WHERE dedup_key = ?1 AND created_ms >= ?2 LIMIT 1",
+    /* The last notification of the stream (a key range: the stream is the
+     * key's first half) within the window; a dead one is no reason to
+     * hold back the next. */
+    [STMT_DUPLICATE] = "SELECT m.dedup_key FROM messages m JOIN deliveries d ON d.id = m.id"
+                       " WHERE m.dedup_key >= ?1 AND m.dedup_key < ?2 AND m.created_ms >= ?3"
+                       " AND d.state != 'dead' ORDER BY m.id DESC LIMIT 1",
     [STMT_MARK_DELIVERED] =
         "UPDATE deliveries SET state = 'delivered', attempts = ?2, finished_ms = ?3 WHERE id = ?1",
     [STMT_MARK_RETRY] =
@@ -248,15 +253,22 @@ static int is_duplicate(store *s, const notification *n, int *dup)
     if (s->settings.dedup_window_ms <= 0)
         return 0;
     sqlite3_stmt *q = s->stmt[STMT_DUPLICATE];
+    char past_stream[DEDUP_STREAM_HEX + 2];
+    /* every key of the stream sorts below its hex prefix followed by 'g' */
+    snprintf(past_stream, sizeof past_stream, "%.*sg", DEDUP_STREAM_HEX, n->dedup_key);
     sqlite3_reset(q);
-    sqlite3_bind_text(q, 1, n->dedup_key, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, n->created_ms - s->settings.dedup_window_ms);
+    sqlite3_bind_text(q, 1, n->dedup_key, DEDUP_STREAM_HEX, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, past_stream, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, n->created_ms - s->settings.dedup_window_ms);
     int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *last = sqlite3_column_text(q, 0);
+        *dup = last && strcmp((const char *)last, n->dedup_key) == 0;
+    }
     /* Left on its row, the query would keep this connection reading its
      * snapshot past COMMIT, and once another connection (herald queue
      * retry) had written, every later BEGIN here would fail. */
     sqlite3_reset(q);
-    *dup = rc == SQLITE_ROW;
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 

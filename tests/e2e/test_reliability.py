@@ -530,6 +530,20 @@ def test_dedup_window(mock_dingtalk, herald_factory, window, messages, second_du
     assert m["herald_notifications_deduplicated_total"] == second_duplicates, m
 
 
+def test_dedup_lets_a_flapping_alert_through(mock_dingtalk, herald_factory):
+    """Firing, resolved, firing again within the window: three messages (the
+    chat must not end on "resolved" while the alert fires); the replica's
+    copy of the last one is still a duplicate."""
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)}, extra={"dedup_window": "5m"})
+    flap = [alert("Flap", fingerprint="aaaabbbbccccdddd")]
+    resolved = [dict(flap[0], status="resolved", endsAt="2026-11-21T10:05:00Z")]
+    answers = [post_ok(h, a) for a in (flap, resolved, flap, flap)]
+    assert [a["duplicates"] for a in answers] == [0, 0, 0, 1], answers
+    mock_dingtalk.wait_for(lambda m: len(m.accepted()) >= 3 or m.rejected(), timeout=10)
+    time.sleep(0.5)
+    assert len(mock_dingtalk.accepted(T1)) == 3, texts(mock_dingtalk)
+
+
 # ----- 7. history ---------------------------------------------------------
 def test_history_api_filters_top_and_cli(mock_dingtalk, herald_factory):
     receivers = {"ops": ops(mock_dingtalk),

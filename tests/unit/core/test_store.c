@@ -11,10 +11,11 @@
 
 static char *dir;
 
-static notification *make(const char *receiver, const char *alertname, const char *instance,
-                          int64_t created_ms)
+static notification *make_with_status(const char *receiver, const char *alertname,
+                                      const char *instance, int64_t created_ms,
+                                      alert_status status)
 {
-    alert a = {0};
+    alert a = {.status = status};
     labelset_set(&a.labels, "alertname", alertname);
     labelset_set(&a.labels, "instance", instance);
     labelset_set(&a.annotations, "summary", "磁盘将满");
@@ -22,7 +23,7 @@ static notification *make(const char *receiver, const char *alertname, const cha
     alert_fingerprint(&a.labels, a.fingerprint);
     notification *n = xcalloc(1, sizeof *n);
     n->receiver = xstrdup(receiver);
-    n->status = xstrdup("firing");
+    n->status = xstrdup(alert_status_name(status));
     n->alert_count = 1;
     n->content.format = HERALD_FORMAT_MARKDOWN;
     n->content.title = xstrdup(alertname);
@@ -33,6 +34,12 @@ static notification *make(const char *receiver, const char *alertname, const cha
     notification_describe(n, "{}:{alertname=\"X\"}", list, 1);
     alert_free(&a);
     return n;
+}
+
+static notification *make(const char *receiver, const char *alertname, const char *instance,
+                          int64_t created_ms)
+{
+    return make_with_status(receiver, alertname, instance, created_ms, ALERT_FIRING);
 }
 
 static void collect(void *ctx, notification *n)
@@ -150,6 +157,36 @@ TEST(commit_dedup_and_recover)
     store_close(s);
     for (int i = 0; i < 3; i++)
         notification_free(batch[i]);
+}
+
+/* What is held back is the last notification of the stream again: a
+ * group firing, resolved and firing again is three messages; a dead
+ * letter does not hold back the next copy. */
+TEST(dedup_compares_with_the_last_of_the_stream)
+{
+    store *s = open_store(60000);
+    CHECK(s != NULL);
+    int64_t now = now_ms();
+    notification *n[6];
+    for (int i = 0; i < 6; i++) /* the second: resolved in between */
+        n[i] = make_with_status("ops", "Flap", "db1", now + i,
+                                i == 1 ? ALERT_RESOLVED : ALERT_FIRING);
+    CHECK_INT(commit(s, &n[0], 1), 0);
+    CHECK(n[0]->id > 0);
+    CHECK_INT(commit(s, &n[1], 1), 0);
+    CHECK(n[1]->id > 0);          /* resolved: news */
+    CHECK_INT(commit(s, &n[2], 1), 0);
+    CHECK(n[2]->id > 0);          /* firing again: news */
+    CHECK_INT(commit(s, &n[3], 1), 0);
+    CHECK_INT(n[3]->id, 0);       /* the replica's copy */
+    store_mark_dead(s, n[2], "errcode 310000: sign not match", count_written, NULL);
+    CHECK_INT(commit(s, &n[4], 1), 0);
+    CHECK(n[4]->id > 0);          /* the last one died: this one goes */
+    CHECK_INT(commit(s, &n[5], 1), 0);
+    CHECK_INT(n[5]->id, 0);
+    store_close(s);
+    for (int i = 0; i < 6; i++)
+        notification_free(n[i]);
 }
 
 /* A group still firing, in which one alert resolved, is news: not a
@@ -287,19 +324,21 @@ TEST(writes_go_on_after_a_duplicate_and_a_requeue)
     store *s = open_store(60000);
     CHECK(s != NULL);
     int64_t now = now_ms();
-    notification *batch[3] = {make("ops", "DiskFull", "db1", now),
+    notification *batch[4] = {make("ops", "DiskFull", "db1", now),
                               make("ops", "DiskFull", "db1", now + 1),
-                              make("ops", "DiskFull", "db2", now + 2)};
+                              make("ops", "DiskFull", "db2", now + 2),
+                              make("ops", "DiskFull", "db3", now + 3)};
     char err[256];
     CHECK_INT(commit(s, &batch[0], 1), 0);
-    store_mark_dead(s, batch[0], "errcode 310000: sign not match", count_written, NULL);
-    CHECK_INT(commit(s, &batch[1], 1), 0); /* writes the mark too; finds the duplicate */
+    CHECK_INT(commit(s, &batch[1], 1), 0); /* finds the duplicate */
     CHECK_INT(batch[1]->id, 0);
+    store_mark_dead(s, batch[0], "errcode 310000: sign not match", count_written, NULL);
+    CHECK_INT(commit(s, &batch[2], 1), 0); /* writes the mark too */
     CHECK_INT(store_requeue(dir, batch[0]->id, err, sizeof err), 0);
-    CHECK_INT(commit(s, &batch[2], 1), 0);
-    CHECK(batch[2]->id > batch[0]->id);
+    CHECK_INT(commit(s, &batch[3], 1), 0);
+    CHECK(batch[3]->id > batch[2]->id);
     store_close(s);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         notification_free(batch[i]);
 }
 
@@ -437,9 +476,11 @@ WRAP(retention_removes_old_history)
 WRAP(writes_go_on_after_a_duplicate_and_a_requeue)
 WRAP(ids_are_not_reused_after_a_drop)
 WRAP(target_sends_and_pauses_survive_a_restart)
+WRAP(dedup_compares_with_the_last_of_the_stream)
 #define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(CASE(dedup_key_sees_each_alert_status), WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
           WCASE(history_filters_and_top), WCASE(retention_removes_old_history),
           WCASE(writes_go_on_after_a_duplicate_and_a_requeue), WCASE(ids_are_not_reused_after_a_drop),
-          CASE(unusable_data_dir_is_named), WCASE(target_sends_and_pauses_survive_a_restart))
+          CASE(unusable_data_dir_is_named), WCASE(target_sends_and_pauses_survive_a_restart),
+          WCASE(dedup_compares_with_the_last_of_the_stream))
