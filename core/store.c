@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -142,6 +145,7 @@ struct store {
     store_settings settings;
     pthread_t writer;
     int started;
+    int lock_fd;              /* data_dir/herald.lock, held while open; -1: none */
     pthread_mutex_t lock;
     pthread_cond_t work;      /* jobs arrived, or stop */
     job *head, *tail;
@@ -185,6 +189,40 @@ static sqlite3 *open_existing(const char *data_dir, int writable, char *err, siz
     return db;
 }
 
+/* Two daemons on one store would both resume and deliver everything, each
+ * with its own rate windows: the second one is refused. The lock goes with
+ * the process, whatever way it ends. */
+static int lock_data_dir(const char *data_dir, char *err, size_t err_cap)
+{
+    strbuf path = STRBUF_INIT;
+    sb_printf(&path, "%s/herald.lock", data_dir);
+    int fd = open(sb_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        snprintf(err, err_cap, "data_dir: %s: %s", sb_str(&path), strerror(errno));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        char pid[32] = "";
+        ssize_t n = busy ? pread(fd, pid, sizeof pid - 1, 0) : -1;
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (busy)
+            snprintf(err, err_cap, "data_dir: %s is in use by another herald serve%s%s%s: two "
+                     "would both deliver everything",
+                     data_dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        else
+            snprintf(err, err_cap, "data_dir: %s: %s", sb_str(&path), strerror(errno));
+        close(fd);
+        fd = -1;
+    } else {
+        char pid[32];
+        int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+            log_warn("store", "cannot write the pid into %s", sb_str(&path));
+    }
+    sb_free(&path);
+    return fd;
+}
+
 store *store_open(const char *data_dir, const store_settings *settings, char *err,
                   size_t err_cap)
 {
@@ -192,7 +230,11 @@ store *store_open(const char *data_dir, const store_settings *settings, char *er
         snprintf(err, err_cap, "data_dir: %s: %s", data_dir, strerror(errno));
         return NULL;
     }
+    int lock_fd = lock_data_dir(data_dir, err, err_cap);
+    if (lock_fd < 0)
+        return NULL;
     store *s = xcalloc(1, sizeof *s);
+    s->lock_fd = lock_fd;
     s->path = db_path(data_dir);
     s->settings = *settings;
     pthread_mutex_init(&s->lock, NULL);
@@ -682,6 +724,8 @@ void store_close(store *s)
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->lock);
     free(s->path);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
     free(s);
 }
 

@@ -616,6 +616,18 @@ def test_history_api_filters_top_and_cli(mock_dingtalk, herald_factory):
 
 
 # ----- 8. shutdown persists -----------------------------------------------
+def test_a_second_herald_on_the_same_data_dir_is_refused(mock_dingtalk, herald_factory):
+    """Both would resume and deliver everything, each with its own rate
+    windows: the second one must not start."""
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)})
+    r = h.command("serve", "-c", h.config_path, "--listen", "127.0.0.1:%d" % harness.free_port(),
+                  timeout=20)
+    err = r.stderr.decode()
+    assert r.returncode != 0, err
+    assert "is in use by another herald serve (pid %d)" % h.proc.pid in err, err
+    assert harness.http("GET", h.base_url + "/-/ready")[0] == 200
+
+
 def test_sigterm_keeps_queued_notifications_for_the_next_start(mock_dingtalk, herald_factory):
     """HTTP 500 pauses the robot (15-30 s); two more alerts wait behind the
     first; SIGTERM exits within shutdown_timeout + margin keeping all three

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "json.h"
 #include "store.h"
@@ -459,6 +460,24 @@ TEST(target_sends_and_pauses_survive_a_restart)
     store_close(s);
 }
 
+/* A second daemon on the same data_dir is refused, naming the first. */
+TEST(a_store_in_use_is_refused)
+{
+    store *s = open_store(0);
+    CHECK(s != NULL);
+    store_settings settings = {0, 0};
+    char err[512], want[256];
+    store *second = store_open(dir, &settings, err, sizeof err);
+    CHECK(second == NULL);
+    snprintf(want, sizeof want, "data_dir: %s is in use by another herald serve (pid %ld)", dir,
+             (long)getpid());
+    CHECK_CONTAINS(err, want);
+    store_close(s);
+    second = store_open(dir, &settings, err, sizeof err); /* free again */
+    CHECK(second != NULL);
+    store_close(second);
+}
+
 static void with_dir(void (*fn)(void))
 {
     dir = test_tmpdir();
@@ -477,10 +496,11 @@ WRAP(writes_go_on_after_a_duplicate_and_a_requeue)
 WRAP(ids_are_not_reused_after_a_drop)
 WRAP(target_sends_and_pauses_survive_a_restart)
 WRAP(dedup_compares_with_the_last_of_the_stream)
+WRAP(a_store_in_use_is_refused)
 #define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(CASE(dedup_key_sees_each_alert_status), WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
           WCASE(history_filters_and_top), WCASE(retention_removes_old_history),
           WCASE(writes_go_on_after_a_duplicate_and_a_requeue), WCASE(ids_are_not_reused_after_a_drop),
           CASE(unusable_data_dir_is_named), WCASE(target_sends_and_pauses_survive_a_restart),
-          WCASE(dedup_compares_with_the_last_of_the_stream))
+          WCASE(dedup_compares_with_the_last_of_the_stream), WCASE(a_store_in_use_is_refused))
