@@ -18,6 +18,7 @@
 #include <openssl/crypto.h>
 
 #include "host.h"
+#include "listen.h"
 #include "log.h"
 #include "strbuf.h"
 #include "tls.h"
@@ -885,6 +886,35 @@ static void set_defaults(config *c)
     c->delivery.max_unrecorded = 256;
 }
 
+/* The store creates data_dir at start: it must be a writable folder, or
+ * creatable in one, or `herald check` would pass what serve refuses. */
+static int unwritable_data_dir(const char *data_dir, char *why, size_t cap)
+{
+    struct stat st;
+    if (stat(data_dir, &st) == 0) {
+        if (!S_ISDIR(st.st_mode))
+            snprintf(why, cap, "%s: not a directory", data_dir);
+        else if (access(data_dir, W_OK | X_OK) != 0)
+            snprintf(why, cap, "%s: not writable by this user (%s)", data_dir, strerror(errno));
+        else
+            return 0;
+        return -1;
+    }
+    if (errno != ENOENT) {
+        snprintf(why, cap, "%s: %s", data_dir, strerror(errno));
+        return -1;
+    }
+    char *copy = xstrdup(data_dir);
+    const char *parent = dirname(copy);
+    int rc = 0;
+    if (access(parent, W_OK | X_OK) != 0) {
+        snprintf(why, cap, "%s: cannot be created: %s: %s", data_dir, parent, strerror(errno));
+        rc = -1;
+    }
+    free(copy);
+    return rc;
+}
+
 static void resolve_data_dir(config *c)
 {
     /* The store creates data_dir itself, so only its parent can be made
@@ -952,6 +982,12 @@ static int read_top_level(loader *ld)
     if (!c->plugin_dir)
         c->plugin_dir = default_plugin_dir();
     resolve_data_dir(c);
+    struct sockaddr_storage addr;
+    char why[512];
+    if (listen_parse(c->listen, &addr, why, sizeof why))
+        return fail_at(ld, "listen", "%s", why);
+    if (unwritable_data_dir(c->data_dir, why, sizeof why))
+        return fail_at(ld, "data_dir", "%s", why);
     if (resolve_path(ld, "route", &c->route_path, 0) ||
         resolve_path(ld, "templates", &c->templates_dir, 1) ||
         resolve_path(ld, "plugin_dir", &c->plugin_dir, 1) || read_template_names(ld) ||

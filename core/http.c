@@ -18,6 +18,7 @@
 #include "auth.h"
 #include "generation.h"
 #include "ingest.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "pipeline.h"
@@ -567,63 +568,22 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     log_warn("http", "%s", msg);
 }
 
-int parse_listen_address(const char *listen, char *host, size_t host_cap, unsigned short *port,
-                         char *err, size_t err_cap)
-{
-    const char *colon;
-    if (listen[0] == '[') {
-        const char *close = strchr(listen, ']');
-        if (!close || close[1] != ':') {
-            snprintf(err, err_cap, "listen: \"%s\" is not [IPv6]:PORT", listen);
-            return -1;
-        }
-        snprintf(host, host_cap, "%.*s", (int)(close - listen - 1), listen + 1);
-        colon = close + 1;
-    } else {
-        colon = strrchr(listen, ':');
-        if (!colon) {
-            snprintf(err, err_cap, "listen: \"%s\" is not ADDRESS:PORT", listen);
-            return -1;
-        }
-        snprintf(host, host_cap, "%.*s", (int)(colon - listen), listen);
-        if (!host[0])
-            snprintf(host, host_cap, "0.0.0.0");
-    }
-    char *end;
-    errno = 0;
-    unsigned long p = strtoul(colon + 1, &end, 10);
-    if (errno || *end || end == colon + 1 || p > 65535) {
-        snprintf(err, err_cap, "listen: \"%s\" has no valid port", listen);
-        return -1;
-    }
-    *port = (unsigned short)p;
-    return 0;
-}
-
 http_server *http_start(const char *listen, unsigned threads, outbox *box, const char *data_dir,
                         reload_fn reload, void *reload_ctx, char *err, size_t err_cap)
 {
-    char host[128];
-    unsigned short port;
-    if (parse_listen_address(listen, host, sizeof host, &port, err, err_cap))
-        return NULL;
     struct sockaddr_storage addr;
-    memset(&addr, 0, sizeof addr);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
-                     MHD_ALLOW_SUSPEND_RESUME;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&addr;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&addr;
-    if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons(port);
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons(port);
-        flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(err, err_cap, "listen: \"%s\" is not a numeric IP address", host);
+    char why[256];
+    if (listen_parse(listen, &addr, why, sizeof why)) {
+        snprintf(err, err_cap, "listen: %s", why);
         return NULL;
     }
+    unsigned short port = ntohs(addr.ss_family == AF_INET
+                                    ? ((struct sockaddr_in *)&addr)->sin_port
+                                    : ((struct sockaddr_in6 *)&addr)->sin6_port);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_SUSPEND_RESUME;
+    if (addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
     http_server *srv = xcalloc(1, sizeof *srv);
     generation *g = generation_acquire();
     const config *c = &g->conf;
@@ -666,9 +626,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         free(srv);
         return NULL;
     }
-    int loopback = v4->sin_family == AF_INET
-                       ? (ntohl(v4->sin_addr.s_addr) >> 24) == 127
-                       : IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+    int loopback = listen_is_loopback(&addr);
     if (c->tls_cert_file)
         log_info("tls", "serving HTTPS with %s (%s)", c->tls_cert_file, c->tls_summary);
     if (!loopback && !auth_required(&c->auth))

@@ -17,11 +17,6 @@ typedef struct http_server http_server;
 #define RELOAD_BUSY 1
 typedef int (*reload_fn)(void *ctx, char *err, size_t err_cap);
 
-/* Splits "127.0.0.1:8060", "[::1]:8060" or ":8060" (all IPv4 interfaces).
- * Returns 0, or -1 with err naming what is wrong. */
-int parse_listen_address(const char *listen, char *host, size_t host_cap, unsigned short *port,
-                         char *err, size_t err_cap);
-
 /* data_dir: the store the /api/v1/ endpoints read. */
 http_server *http_start(const char *listen, unsigned threads, outbox *box, const char *data_dir,
                         reload_fn reload, void *reload_ctx, char *err, size_t err_cap);

@@ -621,6 +621,7 @@ static int cmd_plugins(const cli *c)
 typedef struct serve_state {
     const char *config_path;
     const char *listen;   /* what the server bound; a reload cannot move it */
+    int listen_from_command_line;
     const config *started; /* the start-only settings in force (see conf/README.md) */
     pthread_mutex_t reload_lock;
 } serve_state;
@@ -669,7 +670,8 @@ static int reload_locked(serve_state *st, char *err, size_t err_cap)
         return -1;
     }
     log_set_level((herald_log_level)g->conf.log_level);
-    if (strcmp(g->conf.listen, st->listen) != 0)
+    /* --listen overrides the file's listen, whatever a reload finds there. */
+    if (!st->listen_from_command_line && strcmp(g->conf.listen, st->listen) != 0)
         log_warn("reload", "listen changed to %s; still serving on %s until a restart", g->conf.listen,
                  st->listen);
     warn_start_only_changes(&g->conf, st->started);
@@ -762,6 +764,7 @@ static int cmd_serve(const cli *c, generation *g)
     pthread_mutex_init(&st.reload_lock, NULL);
     char *listen = xstrdup(c->listen ? c->listen : g->conf.listen);
     st.listen = listen;
+    st.listen_from_command_line = c->listen != NULL;
     /* Fixed for the life of the process: a reload does not move them. */
     size_t capacity = g->conf.queue_capacity;
     unsigned threads = g->conf.http_threads;
@@ -828,7 +831,9 @@ static int cmd_serve(const cli *c, generation *g)
                  left == 1 ? "" : "s");
     rc = 0;
 done:
-    if (rc)
+    if (rc && c->listen && strncmp(err, "listen: ", 8) == 0)
+        fprintf(stderr, "herald: --listen %s: %s\n", c->listen, err + 8);
+    else if (rc)
         fprintf(stderr, "herald: %s: %s\n", c->config, err);
     if (disp)
         dispatcher_stop(disp, 0);

@@ -295,10 +295,48 @@ def test_serve_listen_overrides_config(tmp_path):
         assert s.proc.poll() is None, s.log()
         assert harness.is_ready("http://127.0.0.1:%d/-/ready" % cli_port)
         assert not harness.is_ready("http://127.0.0.1:%d/-/ready" % config_port)
+        # a reload finds the file's listen unchanged: --listen is no change
+        status, _ = harness.http("POST", "http://127.0.0.1:%d/-/reload" % cli_port)
+        assert status == 200
     finally:
         rc = s.stop()
     assert rc == 0, s.log()
+    assert "generation 2" in s.log() and "listen changed" not in s.log(), s.log()
     no_sanitizer_report(s.log())
+
+
+@pytest.mark.parametrize("listen,needle", [
+    ("8060", 'listen: "8060" is not ADDRESS:PORT'),
+    ("localhost:8060", 'listen: "localhost" is not a numeric IP address'),
+    ("127.0.0.1:99999", 'listen: "127.0.0.1:99999" has no valid port'),
+])
+def test_check_refuses_a_listen_serve_could_not_bind(tmp_path, listen, needle):
+    cfg = write_config(tmp_path / "listen.lua", {"console": {"channel": "console"}})
+    cfg.write_text(cfg.read_text().replace('listen = "127.0.0.1:', 'listen = "%s" --' % listen, 1))
+    r = run("check", "-c", cfg)
+    stdout, stderr = out(r)
+    assert r.returncode == 1 and needle in stderr, (stdout, stderr)
+
+
+def test_check_refuses_a_data_dir_serve_could_not_create(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for data_dir, needle in ((blocker, "not a directory"),
+                             (tmp_path / "missing" / "store", "cannot be created")):
+        cfg = write_config(tmp_path / "data.lua", {"console": {"channel": "console"}},
+                           extra={"data_dir": str(data_dir)})
+        r = run("check", "-c", cfg)
+        stdout, stderr = out(r)
+        assert r.returncode == 1, (stdout, stderr)
+        assert "data_dir: %s: %s" % (data_dir, needle) in stderr, stderr
+
+
+def test_serve_bad_listen_on_the_command_line_is_named(tmp_path):
+    cfg = write_config(tmp_path / "cli.lua", {"console": {"channel": "console"}})
+    r = run("serve", "-c", cfg, "--listen", "8060", timeout=15)
+    stdout, stderr = out(r)
+    assert r.returncode == 1, (stdout, stderr)
+    assert 'herald: --listen 8060: "8060" is not ADDRESS:PORT' in stderr, stderr
 
 
 def test_console_to_stdout_when_stdout_is_a_socket(tmp_path):
@@ -366,7 +404,7 @@ def test_second_herald_on_the_same_port_exits_1(tmp_path):
                            timeout=10, message="first herald ready")
         assert first.proc.poll() is None, first.log()
         second_cfg = write_config(tmp_path / "second.lua", {"console": {"channel": "console"}},
-                                  port=port)
+                                  port=port, extra={"data_dir": str(tmp_path / "second-data")})
         r = run("serve", "-c", second_cfg, timeout=15)
         stdout, stderr = out(r)
     finally:
