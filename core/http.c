@@ -92,6 +92,28 @@ static enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, c
     return rc;
 }
 
+/* "10.0.0.5, Alertmanager/0.25.0": which sender to fix, since a sender
+ * does not retry a 4xx. */
+static void describe_client(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    char address[INET6_ADDRSTRLEN] = "unknown address";
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info && info->client_addr) {
+        const struct sockaddr *sa = info->client_addr;
+        const void *raw = sa->sa_family == AF_INET6
+                              ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
+                              : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+        inet_ntop(sa->sa_family, raw, address, sizeof address);
+    }
+    const char *agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                    MHD_HTTP_HEADER_USER_AGENT);
+    if (agent)
+        snprintf(out, cap, "%s, %.64s", address, agent);
+    else
+        snprintf(out, cap, "%s", address);
+}
+
 /* Every error is the same JSON shape; the message may carry what the
  * client sent, so it is escaped. */
 static enum MHD_Result send_error_with_header(struct MHD_Connection *conn, unsigned status,
@@ -102,8 +124,11 @@ static enum MHD_Result send_error_with_header(struct MHD_Connection *conn, unsig
     sb_puts(&body, "{\"status\":\"error\",\"error\":");
     sb_json_string(&body, msg, strlen(msg));
     sb_puts(&body, "}\n");
-    if (status >= 400 && status < 500 && status != 404 && status != 405)
-        log_warn("http", "rejected with %u: %s", status, msg);
+    if (status >= 400 && status < 500 && status != 404 && status != 405) {
+        char client[INET6_ADDRSTRLEN + 80];
+        describe_client(conn, client, sizeof client);
+        log_warn("http", "rejected with %u (from %s): %s", status, client, msg);
+    }
     enum MHD_Result rc = send_text(conn, status, "application/json", sb_str(&body), header, value);
     sb_free(&body);
     return rc;
@@ -453,9 +478,12 @@ static enum MHD_Result handle_complete(http_server *srv, struct MHD_Connection *
         strbuf text = STRBUF_INIT;
         metrics_render(&text);
         outbox_stats st = outbox_get_stats(srv->box);
-        sb_printf(&text, "# HELP herald_outbox_queued Notifications waiting for delivery.\n"
+        sb_printf(&text, "# HELP herald_outbox_queued Notifications waiting in the outbox for their "
+                         "turn (backoff or arrival).\n"
                          "# TYPE herald_outbox_queued gauge\nherald_outbox_queued %zu\n"
-                         "# HELP herald_outbox_in_flight Notifications being delivered.\n"
+                         "# HELP herald_outbox_in_flight Notifications the dispatcher holds: being "
+                         "sent, or waiting for their target (rate limit, pause, a failing "
+                         "target ahead of them). Queued plus in flight is the backlog.\n"
                          "# TYPE herald_outbox_in_flight gauge\nherald_outbox_in_flight %zu\n",
                   st.queued, st.in_flight);
         enum MHD_Result rc = send_text(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", sb_str(&text),

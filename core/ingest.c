@@ -232,7 +232,8 @@ static int read_alert_array(const cJSON *array, alert_batch *out, double now, in
         } else {
             a->status = has_end && a->ends_at <= now ? ALERT_RESOLVED : ALERT_FIRING;
         }
-        if (a->starts_at == 0 && !webhook)
+        /* A sender that leaves it out means "now", not 1970. */
+        if (a->starts_at == 0)
             a->starts_at = now;
     }
     return 0;

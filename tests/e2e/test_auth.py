@@ -4,6 +4,7 @@ Alertmanager sends them from its http_config; a reload rotates them; they
 never reach the log."""
 
 import base64
+import re
 
 import harness
 
@@ -70,8 +71,11 @@ def test_every_endpoint_but_the_probes_needs_the_token(herald_factory, tmp_path)
     harness.wait_until(lambda: len(lines(h)) == 3, message="3 messages on the console")
     h.stop(timeout=30.0)
     log = raw_log(h)
-    assert "rejected with 401: no credentials for /webhook" in log
-    assert "rejected with 401: wrong credentials for /metrics" in log
+    # the sender to fix is named: address and User-Agent
+    assert re.search(r"rejected with 401 \(from 127\.0\.0\.1, Python-urllib/[\d.]+\): "
+                     r"no credentials for /webhook", log), log
+    assert "rejected with 401 (from 127.0.0.1, Python-urllib/" in log and \
+        "): wrong credentials for /metrics" in log
     assert TOKEN not in log
 
 

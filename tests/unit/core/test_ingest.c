@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <time.h>
+
 #include "alert.h"
 #include "ingest.h"
 #include "testutil.h"
@@ -228,6 +230,21 @@ TEST(fingerprint_in_capitals_is_the_same_alert)
     alert_batch_free(&b);
 }
 
+/* A webhook alert without startsAt started when it arrived, not in 1970
+ * (a template would show 1970-01-01). */
+TEST(webhook_alert_without_start_starts_now)
+{
+    static const char json[] =
+        "{\"alerts\":[{\"status\":\"firing\",\"labels\":{\"alertname\":\"A\"}}]}";
+    alert_batch b;
+    char err[256];
+    double before = (double)time(NULL);
+    if (ingest_alertmanager(json, strlen(json), &b, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK(b.alerts[0].starts_at >= before && b.alerts[0].starts_at <= (double)time(NULL) + 1);
+    alert_batch_free(&b);
+}
+
 TEST(ingest_any_tells_formats_apart)
 {
     alert_batch b;
@@ -264,6 +281,7 @@ TEST(rfc3339)
 }
 
 RUN_TESTS(CASE(fixture_firing_1), CASE(every_fixture_parses), CASE(fingerprint_in_capitals_is_the_same_alert),
+          CASE(webhook_alert_without_start_starts_now),
           CASE(unknown_fields_and_grafana_superset_accepted), CASE(receiver_regex_quoting_removed),
           CASE(errors_name_the_field), CASE(escaped_backslash_before_u0000_is_text),
           CASE(empty_alert_list_is_valid), CASE(prometheus_alert_list),
