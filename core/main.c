@@ -25,6 +25,7 @@
 #include "pipeline.h"
 #include "render.h"
 #include "route.h"
+#include "samples.h"
 #include "script.h"
 #include "store.h"
 
@@ -56,6 +57,7 @@ static const char *const usage_text =
     "  serve     receive alerts over HTTP and deliver them\n"
     "  check     load and test the configuration, scripts, templates and plugins\n"
     "  render    preview a receiver's message and request for a payload, without sending\n"
+    "  send-test send a receiver one test message now and print the service's answer\n"
     "  route     show which receivers each alert of a payload goes to\n"
     "  plugins   list the loaded channel plugins and their options\n"
     "  queue     list, show, retry or drop queued notifications and dead letters\n"
@@ -92,6 +94,17 @@ static const struct {
                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
                "  -r, --receiver NAME    receiver whose template and channel to use\n"
                "  -p, --payload FILE     JSON payload to render\n"},
+    {"send-test", "usage: herald send-test [-c FILE] --receiver NAME [--payload FILE.json]\n"
+                  "\n"
+                  "Render the payload (default: a built-in firing sample of two alerts) with the\n"
+                  "receiver's template and send it once, now, through the receiver's channel;\n"
+                  "the route script is not run and nothing is stored. Exit 0 when the service\n"
+                  "took it, 1 when it refused it or could not be reached (the log says why).\n"
+                  "The running herald does not see this send in the robot's rate window.\n"
+                  "\n"
+                  "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+                  "  -r, --receiver NAME    receiver to test\n"
+                  "  -p, --payload FILE     JSON payload to send instead of the sample\n"},
     {"route", "usage: herald route [-c FILE] --payload FILE.json [--receiver NAME]\n"
               "\n"
               "Run the route script on every alert of the payload and print where each goes.\n"
@@ -208,23 +221,25 @@ static int parse_args(int argc, char **argv, cli *c)
         return usage_error(c->command, "unexpected argument \"%s\"", argv[optind]);
     int is_serve = strcmp(c->command, "serve") == 0;
     int is_render = strcmp(c->command, "render") == 0;
+    int is_send_test = strcmp(c->command, "send-test") == 0;
     int is_route = strcmp(c->command, "route") == 0;
     if ((c->dead || c->alertname || c->status || c->since || c->until || c->limit || c->by) &&
         !is_queue && !is_history)
         return usage_error(c->command, "%s", "that option is only for queue and history");
     if (c->listen && !is_serve)
         return usage_error(c->command, "%s", "--listen is only for serve");
-    if (c->receiver && !is_render && !is_route && !is_history)
-        return usage_error(c->command, "%s", "--receiver is only for render, route and history");
-    if (c->payload && !is_render && !is_route)
-        return usage_error(c->command, "%s", "--payload is only for render and route");
+    if (c->receiver && !is_render && !is_route && !is_history && !is_send_test)
+        return usage_error(c->command, "%s",
+                           "--receiver is only for render, send-test, route and history");
+    if (c->payload && !is_render && !is_route && !is_send_test)
+        return usage_error(c->command, "%s", "--payload is only for render, send-test and route");
     if (is_queue && (c->args_len == 0 || (strcmp(c->args[0], "list") == 0) != (c->args_len == 1)))
         return usage_error(c->command, "%s", "expected list, or show|retry|drop and an id");
     if (is_history && c->args_len && (strcmp(c->args[0], "top") != 0 || c->args_len > 1))
         return usage_error(c->command, "%s", "the only subcommand is top");
     if ((is_render || is_route) && !c->payload)
         return usage_error(c->command, "%s", "--payload FILE is required");
-    if (is_render && !c->receiver)
+    if ((is_render || is_send_test) && !c->receiver)
         return usage_error(c->command, "%s", "--receiver NAME is required");
     return -1;
 }
@@ -370,6 +385,91 @@ static int cmd_render(const cli *c, generation *g)
     script_close(&s);
     alert_batch_free(&batch);
     sb_free(&body);
+    return rc;
+}
+
+static void ignore_put_result(void *ctx, outbox_put_result result, size_t duplicates,
+                              const char *error)
+{
+    /* Without a store the outbox takes everything at once. */
+    (void)ctx;
+    (void)result;
+    (void)duplicates;
+    (void)error;
+}
+
+/* Through the real dispatcher and channel, with an outbox of its own (no
+ * store) and no retries: the first verdict is the answer. */
+static int cmd_send_test(const cli *c, generation *g)
+{
+    const receiver *r = find_receiver(g, c->receiver);
+    if (!r)
+        return EXIT_INVALID;
+    strbuf body = STRBUF_INIT;
+    alert_batch batch;
+    script_state s;
+    char err[1024];
+    if (c->payload) {
+        if (open_payload(c->payload, g, &body, &batch, &s)) {
+            sb_free(&body);
+            return EXIT_INVALID;
+        }
+    } else {
+        sample_batch(0, &batch);
+        if (script_open(&s, g, err, sizeof err)) {
+            fprintf(stderr, "herald: %s\n", err);
+            alert_batch_free(&batch);
+            return EXIT_INVALID;
+        }
+    }
+    pipeline_output out;
+    pipeline_stats stats;
+    pipeline_render_for(&s, &batch, r, &out, &stats);
+    script_close(&s);
+    alert_batch_free(&batch);
+    sb_free(&body);
+    if (stats.template_errors || out.len == 0) {
+        fprintf(stderr, "herald: send-test: %s; nothing was sent\n",
+                out.len ? "the template failed (above)" : "the payload has no alerts");
+        pipeline_output_free(&out);
+        return EXIT_INVALID;
+    }
+    size_t messages = out.len;
+    generation_install(generation_ref(g));
+    outbox *box = outbox_new(messages, NULL);
+    rate_limits *limits = rate_limits_new();
+    dispatcher *d = dispatcher_start(box, limits);
+    int rc = EXIT_INVALID;
+    if (!d) {
+        fprintf(stderr, "herald: send-test: cannot start the dispatcher\n");
+        pipeline_output_free(&out);
+    } else {
+        unsigned long long retries = metrics_get(METRIC_DELIVERY_RETRIES);
+        outbox_put(box, out.items, messages, ignore_put_result, NULL);
+        free(out.items);
+        /* Past the request timeout the dispatcher has given its verdict. */
+        int64_t deadline = wall_ms() + g->conf.delivery.request_timeout_ms + 5000;
+        outbox_stats st = outbox_get_stats(box);
+        while (st.delivered + st.dead_letters < messages &&
+               metrics_get(METRIC_DELIVERY_RETRIES) == retries && wall_ms() < deadline) {
+            struct timespec pause = {0, 20 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+            st = outbox_get_stats(box);
+        }
+        dispatcher_stop(d, 0);
+        st = outbox_get_stats(box);
+        if (st.delivered == messages) {
+            printf("delivered: %zu message%s to receiver %s (channel %s)\n", messages,
+                   messages == 1 ? "" : "s", r->name, r->channel_name);
+            rc = 0;
+        } else {
+            fprintf(stderr, "herald: send-test: %llu of %zu message%s delivered to receiver %s; "
+                    "the log above says why\n", (unsigned long long)st.delivered, messages,
+                    messages == 1 ? "" : "s", r->name);
+        }
+    }
+    outbox_free(box);
+    generation_install(NULL);
     return rc;
 }
 
@@ -892,6 +992,9 @@ int main(int argc, char **argv)
         generation_unref(g);
     } else if (strcmp(c.command, "route") == 0) {
         rc = cmd_route(&c, g);
+        generation_unref(g);
+    } else if (strcmp(c.command, "send-test") == 0) {
+        rc = cmd_send_test(&c, g);
         generation_unref(g);
     } else {
         rc = cmd_serve(&c, g); /* takes over g */

@@ -143,3 +143,22 @@ void pipeline_output_free(pipeline_output *out)
     free(out->items);
     memset(out, 0, sizeof *out);
 }
+
+void pipeline_render_for(script_state *s, const alert_batch *batch, const receiver *r,
+                         pipeline_output *out, pipeline_stats *stats)
+{
+    memset(out, 0, sizeof *out);
+    memset(stats, 0, sizeof *stats);
+    stats->alerts = batch->len;
+    const alert **alerts = xcalloc(batch->len ? batch->len : 1, sizeof *alerts);
+    mention_set *no_extras = xcalloc(batch->len ? batch->len : 1, sizeof *no_extras);
+    for (size_t i = 0; i < batch->len; i++)
+        alerts[i] = &batch->alerts[i];
+    if (r->split_per_alert)
+        for (size_t i = 0; i < batch->len; i++)
+            emit(s, batch, r, &alerts[i], &no_extras[i], 1, out, stats);
+    else
+        emit(s, batch, r, alerts, no_extras, batch->len, out, stats);
+    free(alerts);
+    free(no_extras);
+}

@@ -28,6 +28,10 @@ typedef struct pipeline_output {
  * for the configuration's default. */
 void pipeline_run(script_state *s, const alert_batch *batch, const receiver *default_receiver,
                   pipeline_output *out, pipeline_stats *stats);
+/* What receiver `r` alone sends for all the batch's alerts, the route
+ * script left out (herald send-test). */
+void pipeline_render_for(script_state *s, const alert_batch *batch, const receiver *r,
+                         pipeline_output *out, pipeline_stats *stats);
 void pipeline_output_free(pipeline_output *out);
 
 #endif

@@ -46,7 +46,8 @@ def no_sanitizer_report(text):
 # ----- help and usage -----------------------------------------------------------
 @pytest.mark.parametrize("argv", [["--help"], ["serve", "--help"], ["check", "--help"],
                                   ["render", "--help"], ["route", "--help"],
-                                  ["plugins", "--help"]], ids=lambda a: " ".join(a))
+                                  ["plugins", "--help"], ["send-test", "--help"]],
+                         ids=lambda a: " ".join(a))
 def test_help(argv):
     r = run(*argv)
     stdout, stderr = out(r)
