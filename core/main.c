@@ -648,6 +648,10 @@ static int cmd_history(const cli *c)
         return usage_error(c->command, "%s", "--limit: expected a number from 1 to 10000");
     if (c->status && strcmp(c->status, "firing") != 0 && strcmp(c->status, "resolved") != 0)
         return usage_error(c->command, "%s", "--status: expected firing or resolved");
+    if (c->by && strcmp(c->by, "alertname") != 0 && strcmp(c->by, "instance") != 0 &&
+        strcmp(c->by, "severity") != 0 && strcmp(c->by, "receiver") != 0)
+        return usage_error(c->command, "%s",
+                           "--by: expected alertname, instance, severity or receiver");
     int64_t now = (int64_t)time(NULL) * 1000;
     if ((c->since && parse_time_ms(c->since, now, &f.since_ms)) ||
         (c->until && parse_time_ms(c->until, now, &f.until_ms)))

@@ -178,7 +178,11 @@ static sqlite3 *open_existing(const char *data_dir, int writable, char *err, siz
     char *path = db_path(data_dir);
     sqlite3 *db = NULL;
     int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
-    if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT) {
+        snprintf(err, err_cap, "%s: no store yet: herald serve has not run with this data_dir",
+                 path);
+    } else if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
         snprintf(err, err_cap, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
         sqlite3_close(db);
         db = NULL;

@@ -64,14 +64,23 @@ def test_help(argv):
     (["check", "--no-such-option"], "--no-such-option"),
     (["render", "-c", str(BUNDLED), "--receiver", "console"], "--payload"),
     (["route", "-c", str(BUNDLED)], "--payload"),
+    (["history", "top", "--by", "nope", "-c", str(BUNDLED)], "--by: expected alertname"),
 ], ids=["no-command", "unknown-command", "unknown-option", "render-no-payload",
-        "route-no-payload"])
+        "route-no-payload", "history-top-bad-by"])
 def test_usage_errors_exit_2(argv, needle):
     r = run(*argv)
     stdout, stderr = out(r)
     assert r.returncode == 2, (r.returncode, stdout, stderr)
     assert needle in stderr, stderr
     assert "usage:" in stderr, stderr
+
+
+def test_queue_before_the_first_serve_says_so(tmp_path):
+    cfg = write_config(tmp_path / "fresh.lua", {"console": {"channel": "console"}})
+    r = run("queue", "list", "-c", cfg)
+    stdout, stderr = out(r)
+    assert r.returncode == 1, (stdout, stderr)
+    assert "no store yet: herald serve has not run with this data_dir" in stderr, stderr
 
 
 # ----- check ------------------------------------------------------------------------
