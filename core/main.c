@@ -875,13 +875,9 @@ static int cmd_serve(const cli *c, generation *g)
     int64_t shutdown_ms = g->conf.shutdown_timeout_ms;
     store_settings settings = {g->conf.dedup_window_ms, g->conf.retention_ms};
     char *data_dir = xstrdup(g->conf.data_dir);
-    const config started = {.queue_capacity = capacity,
-                            .http_threads = threads,
-                            .data_dir = data_dir,
-                            .dedup_window_ms = settings.dedup_window_ms,
-                            .retention_ms = settings.retention_ms,
-                            .shutdown_timeout_ms = shutdown_ms};
-    st.started = &started;
+    /* Kept whole, so a reload compares with every start-only setting. */
+    generation *started = generation_ref(g);
+    st.started = &started->conf;
     size_t receivers = g->conf.receivers_len;
     unsigned number = g->number;
     log_set_level((herald_log_level)g->conf.log_level);
@@ -946,6 +942,7 @@ done:
     store_close(db); /* after the dispatcher: its last results are written */
     outbox_free(box);
     generation_install(NULL);
+    generation_unref(started);
     free(listen);
     free(data_dir);
     pthread_mutex_destroy(&st.reload_lock);

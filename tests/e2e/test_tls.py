@@ -158,6 +158,9 @@ def test_a_certificate_close_to_its_end_is_warned_about(herald_factory, tmp_path
 def test_a_reload_reports_a_renewed_certificate(herald_factory, tmp_path, pair):
     cert, key = pair
     h = start(herald_factory, tmp_path, cert, key)
+    status, data = harness.http("POST", h.base_url + "/-/reload")
+    assert status == 200, data
+    assert "tls changed" not in h.log(), h.log_tail()  # nothing changed yet
     first = der_of(cert)
     kept = tmp_path / "first.crt"  # still trusted once the file is overwritten
     kept.write_bytes(cert.read_bytes())
