@@ -10,25 +10,28 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "clock.h"
 #include "json.h"
 #include "log.h"
 
 /* ---- clock, crypto and encodings --------------------------------------- */
 
-static int64_t wall_clock_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* One clock for now_ms and for the services that read time themselves
  * (Retry-After dates), so that a test fixing it fixes both. */
-static int64_t (*clock_ms)(void) = wall_clock_ms;
+static int64_t (*clock_ms)(void) = wall_ms;
 
-void host_set_clock(int64_t (*now_ms)(void)) { clock_ms = now_ms ? now_ms : wall_clock_ms; }
+void host_set_clock(int64_t (*now_ms)(void)) { clock_ms = now_ms ? now_ms : wall_ms; }
 
 static int64_t host_now_ms(void) { return clock_ms(); }
+
+void sha256_hex128(const void *data, size_t len, char out[SHA256_HEX128_SIZE])
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    EVP_Digest(data ? data : "", len, digest, &digest_len, EVP_sha256(), NULL);
+    for (size_t i = 0; i < (SHA256_HEX128_SIZE - 1) / 2; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
 
 static void host_hmac_sha256(const void *key, size_t key_len, const void *data,
                              size_t data_len, unsigned char out[32])

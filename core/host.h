@@ -49,6 +49,12 @@ char *request_redacted_url(const herald_request *req);
 
 void response_free(host_response *resp);
 
+/* 128 bits of SHA-256 of data as 32 lowercase hex digits and a NUL: a
+ * name for something on disk (a dedup stream, a robot) that does not
+ * show what it names. */
+#define SHA256_HEX128_SIZE 33
+void sha256_hex128(const void *data, size_t len, char out[SHA256_HEX128_SIZE]);
+
 /* Largest length <= max_bytes that does not split a UTF-8 sequence. */
 size_t utf8_prefix(const char *text, size_t len, size_t max_bytes);
 /* How many bytes from the start are well-formed UTF-8 (RFC 3629: no

@@ -3,8 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "strbuf.h"
 
 void notification_free(notification *n)
@@ -60,16 +58,6 @@ static int compare_fingerprints(const void *a, const void *b)
     return strcmp(((const alert_record *)a)->fingerprint, ((const alert_record *)b)->fingerprint);
 }
 
-/* 128 bits of SHA-256 of `text`, as 32 hex digits at `out`. */
-static void append_digest_hex(const strbuf *text, char *out)
-{
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int digest_len = 0;
-    EVP_Digest(text->data ? text->data : "", text->len, digest, &digest_len, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < DEDUP_STREAM_HEX / 2; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
-}
-
 void notification_describe(notification *n, const char *group_key, const alert *const *alerts,
                            size_t len)
 {
@@ -106,8 +94,9 @@ void notification_describe(notification *n, const char *group_key, const alert *
         sb_printf(&state, "%c%s", 0, alert_status_name(sorted[i].status));
     }
     free(sorted);
-    append_digest_hex(&stream, n->dedup_key);
-    append_digest_hex(&state, n->dedup_key + DEDUP_STREAM_HEX);
+    /* the second digest's first digit overwrites the first one's NUL */
+    sha256_hex128(stream.data, stream.len, n->dedup_key);
+    sha256_hex128(state.data, state.len, n->dedup_key + DEDUP_STREAM_HEX);
     sb_free(&stream);
     sb_free(&state);
 }

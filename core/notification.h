@@ -8,6 +8,7 @@
 
 #include "alert.h"
 #include "herald/plugin.h"
+#include "host.h"
 #include "render.h"
 
 /* What the alert history keeps of one alert of a notification. */
@@ -23,7 +24,7 @@ typedef struct alert_record {
     char *annotations_json;
 } alert_record;
 
-#define DEDUP_STREAM_HEX 32
+#define DEDUP_STREAM_HEX (SHA256_HEX128_SIZE - 1)
 
 typedef struct notification {
     uint64_t id;            /* the store's row id */

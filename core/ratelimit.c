@@ -4,8 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "strbuf.h"
 
 #define SECOND_MS 1000
@@ -43,16 +41,6 @@ void rate_limits_free(rate_limits *limits)
     free(limits);
 }
 
-/* 128 bits of SHA-256 in hex: names a target on disk without its token. */
-static void id_of(const char *key, char out[RATE_TARGET_ID_SIZE])
-{
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned len = 0;
-    EVP_Digest(key, strlen(key), digest, &len, EVP_sha256(), NULL);
-    for (size_t i = 0; i < (RATE_TARGET_ID_SIZE - 1) / 2; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
-}
-
 static target_state *add(rate_limits *limits, const char *id)
 {
     target_state *t = xcalloc(1, sizeof *t);
@@ -77,7 +65,7 @@ static target_state *find(rate_limits *limits, const char *key)
         if (t->key && strcmp(t->key, key) == 0)
             return t;
     char id[RATE_TARGET_ID_SIZE];
-    id_of(key, id);
+    sha256_hex128(key, strlen(key), id);
     target_state *t = find_id(limits, id);
     t->key = xstrdup(key);
     return t;

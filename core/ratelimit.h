@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include "host.h"
+
 typedef struct rate_limits rate_limits;
 
 #define RATE_WINDOW_MS 60000
@@ -35,7 +37,7 @@ void rate_limits_free(rate_limits *limits);
 
 /* A target's name for the store: a digest of its key (which holds the
  * robot's token), valid while `limits` lives. */
-#define RATE_TARGET_ID_SIZE 33
+#define RATE_TARGET_ID_SIZE SHA256_HEX128_SIZE
 const char *rate_target_id(rate_limits *limits, const char *key);
 /* From the store at start, before any other call: a send (oldest first)
  * and a pause of the target so named. */
