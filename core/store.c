@@ -638,28 +638,32 @@ static void hand_over(store *s, job *j)
     pthread_mutex_unlock(&s->lock);
 }
 
-void store_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx)
+static job *new_job(job_kind kind, int64_t at_ms, const char *text, store_committed_fn done,
+                    void *ctx)
 {
     job *j = xcalloc(1, sizeof *j);
-    j->kind = JOB_COMMIT;
-    j->items = items;
-    j->n = n;
+    j->kind = kind;
+    j->at_ms = at_ms;
+    j->text = text ? xstrdup(text) : NULL;
     j->done = done;
     j->done_ctx = ctx;
+    return j;
+}
+
+void store_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx)
+{
+    job *j = new_job(JOB_COMMIT, 0, NULL, done, ctx);
+    j->items = items;
+    j->n = n;
     hand_over(s, j);
 }
 
 static void mark(store *s, job_kind kind, const notification *n, int64_t at_ms, const char *text,
                  store_committed_fn done, void *ctx)
 {
-    job *j = xcalloc(1, sizeof *j);
-    j->kind = kind;
-    j->done = done;
-    j->done_ctx = ctx;
+    job *j = new_job(kind, at_ms, text, done, ctx);
     j->id = n->id;
     j->attempts = n->attempts;
-    j->at_ms = at_ms;
-    j->text = text ? xstrdup(text) : NULL;
     hand_over(s, j);
 }
 
@@ -679,27 +683,15 @@ void store_mark_dead(store *s, const notification *n, const char *reason,
     mark(s, JOB_DEAD, n, wall_ms(), reason, done, ctx);
 }
 
-static void record_target(store *s, job_kind kind, const char *target, int64_t at_ms,
-                          store_committed_fn done, void *ctx)
-{
-    job *j = xcalloc(1, sizeof *j);
-    j->kind = kind;
-    j->done = done;
-    j->done_ctx = ctx;
-    j->at_ms = at_ms;
-    j->text = xstrdup(target);
-    hand_over(s, j);
-}
-
 void store_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
                        void *ctx)
 {
-    record_target(s, JOB_SEND, target, at_ms, done, ctx);
+    hand_over(s, new_job(JOB_SEND, at_ms, target, done, ctx));
 }
 
 void store_record_pause(store *s, const char *target, int64_t until_ms)
 {
-    record_target(s, JOB_PAUSE, target, until_ms, NULL, NULL);
+    hand_over(s, new_job(JOB_PAUSE, until_ms, target, NULL, NULL));
 }
 
 void store_close(store *s)
