@@ -694,19 +694,34 @@ static const char *const top_keys[] = {
     "tls",
 };
 
-static int read_string_field(loader *ld, const char *key, int required, char **out)
+/* "table.key", or "key" at the top level (table NULL), for messages. */
+static void key_path(char *out, size_t cap, const char *table_path, const char *key)
 {
+    snprintf(out, cap, "%s%s%s", table_path ? table_path : "", table_path ? "." : "", key);
+}
+
+/* Reads key of the table on top of the stack. */
+static int read_table_string(loader *ld, const char *table_path, const char *key, int required,
+                             char **out)
+{
+    char path[128];
+    key_path(path, sizeof path, table_path, key);
     lua_getfield(ld->L, -1, key);
-    int rc = take_string(ld, key, required, out);
+    int rc = take_string(ld, path, required, out);
     lua_pop(ld->L, 1);
     return rc;
+}
+
+static int read_string_field(loader *ld, const char *key, int required, char **out)
+{
+    return read_table_string(ld, NULL, key, required, out);
 }
 
 static int read_quantity_field(loader *ld, const char *table_path, const char *key, int is_size,
                                int64_t *ms, size_t *bytes)
 {
     char path[128];
-    snprintf(path, sizeof path, "%s%s%s", table_path ? table_path : "", table_path ? "." : "", key);
+    key_path(path, sizeof path, table_path, key);
     lua_getfield(ld->L, -1, key);
     int rc = take_quantity(ld, path, is_size, ms, bytes);
     lua_pop(ld->L, 1);
@@ -771,13 +786,12 @@ static int read_delivery_section(loader *ld)
 /* A secret read for a moment: taken, checked non-empty, then wiped. */
 static int take_secret(loader *ld, const char *table, const char *key, int required, char **out)
 {
-    char path[64];
-    snprintf(path, sizeof path, "%s.%s", table, key);
-    lua_getfield(ld->L, -1, key);
-    int rc = take_string(ld, path, required, out);
-    lua_pop(ld->L, 1);
-    if (!rc && *out && !**out)
+    int rc = read_table_string(ld, table, key, required, out);
+    if (!rc && *out && !**out) {
+        char path[128];
+        key_path(path, sizeof path, table, key);
         rc = fail_at(ld, path, "must not be empty");
+    }
     return rc;
 }
 
@@ -834,14 +848,9 @@ static int read_tls_section(loader *ld)
         return 0;
     }
     static const char *const keys[] = {"cert_file", "key_file"};
-    int rc = expect_table(ld, "tls") || check_keys(ld, "tls", keys, 2);
-    for (size_t i = 0; i < 2 && !rc; i++) {
-        char path[32];
-        snprintf(path, sizeof path, "tls.%s", keys[i]);
-        lua_getfield(L, -1, keys[i]);
-        rc = take_string(ld, path, 1, i == 0 ? &c->tls_cert_file : &c->tls_key_file);
-        lua_pop(L, 1);
-    }
+    int rc = expect_table(ld, "tls") || check_keys(ld, "tls", keys, 2) ||
+             read_table_string(ld, "tls", "cert_file", 1, &c->tls_cert_file) ||
+             read_table_string(ld, "tls", "key_file", 1, &c->tls_key_file);
     lua_pop(L, 1);
     if (rc || resolve_path(ld, "tls.cert_file", &c->tls_cert_file, 0) ||
         resolve_path(ld, "tls.key_file", &c->tls_key_file, 0))
