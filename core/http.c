@@ -617,7 +617,9 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
     const config *c = &g->conf;
     struct MHD_OptionItem tls_options[3] = {{MHD_OPTION_END, 0, NULL}};
     if (c->tls_cert_file) {
-        /* Read again: the files may have changed since the check. */
+        /* The configuration checked the files but keeps no key in memory
+         * (every reload would hold another copy): read them for the
+         * listener, which keeps them for its life. */
         if (tls_read(c->tls_cert_file, c->tls_key_file, &srv->tls, err, err_cap)) {
             generation_unref(g);
             free(srv);
