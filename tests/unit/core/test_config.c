@@ -1,8 +1,9 @@
 /* Configuration validation: every error names the file, the key path and
  * what was expected. */
 #include "harness.h"
+#include "util/units.h"
 
-#include "conf.h"
+#include "config/conf.h"
 #include "testutil.h"
 
 static char *dir;

@@ -14,11 +14,13 @@
 
 #include <dirent.h>
 
-#include "generation.h"
-#include "host.h"
-#include "ingest.h"
-#include "pipeline.h"
+#include "alert/ingest.h"
+#include "config/generation.h"
+#include "pipeline/check.h"
+#include "pipeline/pipeline.h"
+#include "plugin/host.h"
 #include "testutil.h"
+#include "util/utf8.h"
 
 #define SEED 0x9e3779b97f4a7c15ULL
 #define INGEST_CASES 20000

@@ -1,9 +1,10 @@
 #include "harness.h"
+#include "util/units.h"
 
 #include <time.h>
 
-#include "alert.h"
-#include "ingest.h"
+#include "alert/alert.h"
+#include "alert/ingest.h"
 #include "testutil.h"
 
 static char *fixture(const char *name, size_t *len)

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "util/log.h"
 
 /* Runs log_warn with `text` and returns what reached stderr (static). */
 static const char *logged(const char *who, const char *text)

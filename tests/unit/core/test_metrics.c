@@ -1,8 +1,8 @@
 /* /metrics: the totals and the per-receiver outcome families. */
 #include "harness.h"
 
-#include "metrics.h"
-#include "strbuf.h"
+#include "util/metrics.h"
+#include "util/strbuf.h"
 
 TEST(receiver_outcomes_are_counted_per_receiver_and_in_the_totals)
 {

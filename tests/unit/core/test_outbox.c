@@ -3,10 +3,10 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "dispatch.h"
-#include "outbox.h"
-#include "strbuf.h"
+#include "delivery/dispatch.h"
+#include "delivery/outbox.h"
 #include "testutil.h"
+#include "util/strbuf.h"
 
 static notification *make(int64_t due)
 {

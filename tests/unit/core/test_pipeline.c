@@ -2,9 +2,10 @@
  * generation built from files. */
 #include "harness.h"
 
-#include "generation.h"
-#include "ingest.h"
-#include "pipeline.h"
+#include "alert/ingest.h"
+#include "config/generation.h"
+#include "pipeline/check.h"
+#include "pipeline/pipeline.h"
 #include "testutil.h"
 
 static char *dir;

@@ -2,9 +2,9 @@
  * 60-second window ever holds more than the rate. */
 #include "harness.h"
 
-#include "digest.h"
-#include "ratelimit.h"
-#include "strbuf.h"
+#include "delivery/digest.h"
+#include "delivery/ratelimit.h"
+#include "util/strbuf.h"
 
 #define WINDOW 60000
 #define PER_MINUTE(n) (&(rate_spec){(n), 0})

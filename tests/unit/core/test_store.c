@@ -6,9 +6,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "json.h"
-#include "store.h"
+#include "store/store.h"
 #include "testutil.h"
+#include "util/json.h"
 
 static char *dir;
 

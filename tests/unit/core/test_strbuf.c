@@ -4,7 +4,7 @@
 
 #include <cJSON.h>
 
-#include "strbuf.h"
+#include "util/strbuf.h"
 
 static void check_escaped(const char *text, size_t len, const char *expected)
 {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "strbuf.h"
+#include "util/strbuf.h"
 
 /* A fresh directory under /tmp; the caller frees the returned path. */
 static inline char *test_tmpdir(void)

@@ -8,7 +8,7 @@
 
 #include <lua.h>
 
-#include "sandbox.h"
+#include "lua/sandbox.h"
 
 #define RESULT_CAP 16384
 

@@ -9,8 +9,8 @@
 
 #include "harness.h"
 #include "lua_test_util.h"
-#include "sandbox.h"
-#include "strbuf.h"
+#include "lua/sandbox.h"
+#include "util/strbuf.h"
 
 static lua_State *new_sandbox(unsigned timeout_ms, size_t memory_bytes)
 {

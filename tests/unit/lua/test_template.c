@@ -5,8 +5,9 @@
 
 #include "harness.h"
 #include "lua_test_util.h"
-#include "sandbox.h"
-#include "tz.h"
+#include "lua/sandbox.h"
+#include "lua/template.h"
+#include "lua/tz.h"
 
 /* Compiles tmpl as "t.tmpl" with herald.compile and renders it with the
  * table the Lua expression data_expr builds. */

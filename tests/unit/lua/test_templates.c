@@ -5,8 +5,8 @@
 #include <lauxlib.h>
 
 #include "harness.h"
-#include "sandbox.h"
-#include "tz.h"
+#include "lua/sandbox.h"
+#include "lua/tz.h"
 
 /* Alerts as Lua, from shared/fixtures/am-firing-5.json and
  * am-resolved-1.json (plus project labels); times are epoch seconds. */

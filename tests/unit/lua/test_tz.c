@@ -3,7 +3,7 @@
 #include <stdint.h>
 
 #include "harness.h"
-#include "tz.h"
+#include "lua/tz.h"
 
 /* 2026-11-21T05:22:46Z */
 #define ALERT_EPOCH INT64_C(1795238566)

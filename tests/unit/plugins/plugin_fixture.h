@@ -7,8 +7,8 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "host.h"
-#include "plugins.h"
+#include "plugin/host.h"
+#include "plugin/loader.h"
 #include "response_fixture.h"
 
 #define FIXED_NOW_MS 1700000000000LL

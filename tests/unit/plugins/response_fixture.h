@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "host.h"
+#include "plugin/host.h"
 
 /* `header` is one "Name: value" line, or NULL; free with response_free(). */
 static inline host_response fixture_response(long status, const char *body, const char *header)

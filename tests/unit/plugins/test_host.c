@@ -2,8 +2,9 @@
 #include <stdlib.h>
 
 #include "harness.h"
-#include "host.h"
+#include "plugin/host.h"
 #include "response_fixture.h"
+#include "util/utf8.h"
 
 TEST(dingtalk_sign_vector)
 {

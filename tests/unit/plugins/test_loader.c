@@ -1,6 +1,6 @@
 /* The plugin loader against the real plugins and deliberately bad ones. */
 #include "harness.h"
-#include "plugins.h"
+#include "plugin/loader.h"
 
 TEST(loads_real_plugins_and_finds_channels)
 {

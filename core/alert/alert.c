@@ -1,0 +1,139 @@
+#include "alert/alert.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/strbuf.h"
+
+const char *alert_status_name(alert_status status)
+{
+    return status == ALERT_FIRING ? "firing" : "resolved";
+}
+
+static size_t labelset_find(const labelset *set, const char *name, int *found)
+{
+    size_t lo = 0, hi = set->len;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(set->items[mid].name, name);
+        if (c == 0) {
+            *found = 1;
+            return mid;
+        }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = 0;
+    return lo;
+}
+
+void labelset_set(labelset *set, const char *name, const char *value)
+{
+    int found;
+    size_t at = labelset_find(set, name, &found);
+    if (found) {
+        free(set->items[at].value);
+        set->items[at].value = xstrdup(value);
+        return;
+    }
+    set->items = xrealloc(set->items, (set->len + 1) * sizeof *set->items);
+    memmove(set->items + at + 1, set->items + at, (set->len - at) * sizeof *set->items);
+    set->items[at].name = xstrdup(name);
+    set->items[at].value = xstrdup(value);
+    set->len++;
+}
+
+const char *labelset_get(const labelset *set, const char *name)
+{
+    int found;
+    size_t at = labelset_find(set, name, &found);
+    return found ? set->items[at].value : NULL;
+}
+
+void labelset_free(labelset *set)
+{
+    for (size_t i = 0; i < set->len; i++) {
+        free(set->items[i].name);
+        free(set->items[i].value);
+    }
+    free(set->items);
+    set->items = NULL;
+    set->len = 0;
+}
+
+void labelset_common(labelset *out, const alert *alerts, size_t len, int annotations)
+{
+    if (len == 0)
+        return;
+    const labelset *first = annotations ? &alerts[0].annotations : &alerts[0].labels;
+    for (size_t i = 0; i < first->len; i++) {
+        const label *l = &first->items[i];
+        int shared = 1;
+        for (size_t a = 1; a < len && shared; a++) {
+            const labelset *other = annotations ? &alerts[a].annotations : &alerts[a].labels;
+            const char *v = labelset_get(other, l->name);
+            shared = v && strcmp(v, l->value) == 0;
+        }
+        if (shared)
+            labelset_set(out, l->name, l->value);
+    }
+}
+
+void alert_fingerprint(const labelset *labels, char out[17])
+{
+    /* Same hash as Prometheus' LabelSet.Fingerprint, so fingerprints herald
+     * computes for Prometheus-style alerts match Alertmanager's. */
+    const uint64_t offset = 14695981039346656037ULL, prime = 1099511628211ULL;
+    uint64_t h = offset;
+    for (size_t i = 0; i < labels->len; i++) {
+        const char *parts[2] = {labels->items[i].name, labels->items[i].value};
+        for (int p = 0; p < 2; p++) {
+            for (const unsigned char *c = (const unsigned char *)parts[p]; *c; c++) {
+                h ^= *c;
+                h *= prime;
+            }
+            h ^= 0xff;
+            h *= prime;
+        }
+    }
+    snprintf(out, 17, "%016llx", (unsigned long long)h);
+}
+
+void labelset_to_json(const labelset *set, strbuf *out)
+{
+    sb_putc(out, '{');
+    for (size_t i = 0; i < set->len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, set->items[i].name, strlen(set->items[i].name));
+        sb_putc(out, ':');
+        sb_json_string(out, set->items[i].value, strlen(set->items[i].value));
+    }
+    sb_putc(out, '}');
+}
+
+void alert_free(alert *a)
+{
+    labelset_free(&a->labels);
+    labelset_free(&a->annotations);
+    free(a->generator_url);
+    a->generator_url = NULL;
+}
+
+void alert_batch_free(alert_batch *batch)
+{
+    for (size_t i = 0; i < batch->len; i++)
+        alert_free(&batch->alerts[i]);
+    free(batch->alerts);
+    labelset_free(&batch->group_labels);
+    labelset_free(&batch->common_labels);
+    labelset_free(&batch->common_annotations);
+    free(batch->am_receiver);
+    free(batch->external_url);
+    free(batch->group_key);
+    memset(batch, 0, sizeof *batch);
+}

@@ -1,0 +1,66 @@
+/* Alerts as herald sees them after ingest, whatever format they came in. */
+#ifndef HERALD_ALERT_H
+#define HERALD_ALERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/strbuf.h"
+
+typedef struct label {
+    char *name;
+    char *value;
+} label;
+
+/* Kept sorted by name, so iteration order is stable everywhere. */
+typedef struct labelset {
+    label *items;
+    size_t len;
+} labelset;
+
+typedef enum alert_status { ALERT_FIRING = 0, ALERT_RESOLVED = 1 } alert_status;
+
+typedef struct alert {
+    alert_status status;
+    labelset labels;
+    labelset annotations;
+    double starts_at;       /* epoch seconds; 0 when unknown */
+    double ends_at;         /* epoch seconds; 0 for Alertmanager's zero time */
+    char *generator_url;    /* "" when absent */
+    char fingerprint[17];   /* 16 hex digits */
+} alert;
+
+typedef struct alert_batch {
+    char *am_receiver;      /* Alertmanager's receiver, regex quoting removed */
+    alert_status status;
+    alert *alerts;
+    size_t len;
+    labelset group_labels;
+    labelset common_labels;
+    labelset common_annotations;
+    char *external_url;
+    char *group_key;
+    long truncated_alerts;
+    const char *source;     /* the request body, borrowed; NULL when unknown */
+    size_t source_len;
+} alert_batch;
+
+const char *alert_status_name(alert_status status);
+
+/* Adds or replaces; keeps the set sorted. Copies both strings. */
+void labelset_set(labelset *set, const char *name, const char *value);
+const char *labelset_get(const labelset *set, const char *name);
+void labelset_free(labelset *set);
+/* Labels every alert of the batch shares with the same value. */
+void labelset_common(labelset *out, const alert *alerts, size_t len, int annotations);
+
+/* Alertmanager-compatible fingerprint: FNV-1a 64 over the sorted labels. */
+void alert_fingerprint(const labelset *labels, char out[17]);
+
+/* Appends the set as a JSON object. */
+void labelset_to_json(const labelset *set, strbuf *out);
+
+void alert_free(alert *a);
+void alert_batch_free(alert_batch *batch);
+
+#endif

@@ -1,0 +1,356 @@
+#include "alert/ingest.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/json.h"
+#include "util/strbuf.h"
+#include "util/units.h"
+#include "util/utf8.h"
+
+static int fail(char *err, size_t cap, const char *fmt, ...) HERALD_PRINTF(3, 4);
+static int fail(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *json_type_name(const cJSON *item)
+{
+    if (!item || cJSON_IsNull(item))
+        return "null";
+    if (cJSON_IsBool(item))
+        return "a boolean";
+    if (cJSON_IsNumber(item))
+        return "a number";
+    if (cJSON_IsString(item))
+        return "a string";
+    if (cJSON_IsArray(item))
+        return "an array";
+    return "an object";
+}
+
+/* The offset of the first \u0000 escape, or len. cJSON would end the
+ * string there and silently drop the rest of a label or annotation. In
+ * valid JSON every backslash starts an escape, so skipping the escaped
+ * character is enough to tell \\u0000 (a backslash, then text) apart. */
+static size_t nul_escape_at(const char *body, size_t len)
+{
+    for (size_t i = 0; i + 1 < len; i++) {
+        if (body[i] != '\\')
+            continue;
+        if (body[i + 1] == 'u' && i + 6 <= len && memcmp(body + i + 2, "0000", 4) == 0)
+            return i;
+        i++;
+    }
+    return len;
+}
+
+static cJSON *parse_json(const char *body, size_t len, char *err, size_t cap)
+{
+    /* JSON is UTF-8: bytes that are not would reach the channels (which
+     * refuse them) and the history (whose JSON would not decode). */
+    size_t at = utf8_valid_length(body, len);
+    if (at < len) {
+        fail(err, cap, "body: not valid UTF-8 at byte %zu", at);
+        return NULL;
+    }
+    cJSON *root = json_parse_whole(body, len, &at);
+    if (!root) {
+        fail(err, cap, "body: malformed JSON at byte %zu", at);
+        return NULL;
+    }
+    if ((at = nul_escape_at(body, len)) < len) {
+        cJSON_Delete(root);
+        fail(err, cap, "body: \\u0000 at byte %zu: a NUL character cannot be carried in a text", at);
+        return NULL;
+    }
+    return root;
+}
+
+/* Reads an object of string values; absent or null gives an empty set. */
+static int read_string_map(const cJSON *obj, const char *path, labelset *out, char *err,
+                           size_t cap)
+{
+    if (!obj || cJSON_IsNull(obj))
+        return 0;
+    if (!cJSON_IsObject(obj))
+        return fail(err, cap, "%s: expected an object, got %s", path, json_type_name(obj));
+    const cJSON *item;
+    cJSON_ArrayForEach(item, obj)
+    {
+        if (!cJSON_IsString(item))
+            return fail(err, cap, "%s.%s: expected a string, got %s", path, item->string,
+                        json_type_name(item));
+        /* Which one would win is a guess; the sender has a bug to see. */
+        if (labelset_get(out, item->string))
+            return fail(err, cap, "%s.%s: the key appears twice", path, item->string);
+        labelset_set(out, item->string, item->valuestring);
+    }
+    return 0;
+}
+
+static int read_optional_string(const cJSON *parent, const char *key, const char *path,
+                                char **out, char *err, size_t cap)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(parent, key);
+    if (!item || cJSON_IsNull(item)) {
+        *out = xstrdup("");
+        return 0;
+    }
+    if (!cJSON_IsString(item))
+        return fail(err, cap, "%s%s: expected a string, got %s", path, key, json_type_name(item));
+    *out = xstrdup(item->valuestring);
+    return 0;
+}
+
+static int read_time(const cJSON *parent, const char *key, const char *path, double *out,
+                     int *present, char *err, size_t cap)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(parent, key);
+    *present = 0;
+    *out = 0;
+    if (!item || cJSON_IsNull(item) || (cJSON_IsString(item) && !item->valuestring[0]))
+        return 0;
+    if (!cJSON_IsString(item))
+        return fail(err, cap, "%s%s: expected an RFC 3339 time string, got %s", path, key,
+                    json_type_name(item));
+    if (parse_rfc3339(item->valuestring, out) != 0)
+        return fail(err, cap, "%s%s: \"%.64s\" is not an RFC 3339 time", path, key,
+                    item->valuestring);
+    *present = *out != 0;
+    return 0;
+}
+
+static int is_fingerprint(const char *text)
+{
+    size_t n = 0;
+    for (; text[n]; n++)
+        if (!isxdigit((unsigned char)text[n]))
+            return 0;
+    return n == 16;
+}
+
+/* Fields common to both formats: labels, annotations, times, source. */
+static int read_alert(const cJSON *item, size_t index, alert *a, int *has_end, char *err,
+                      size_t cap)
+{
+    char path[48];
+    snprintf(path, sizeof path, "alerts[%zu].", index);
+    if (!cJSON_IsObject(item))
+        return fail(err, cap, "alerts[%zu]: expected an object, got %s", index,
+                    json_type_name(item));
+    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(item, "labels");
+    if (!labels || cJSON_IsNull(labels))
+        return fail(err, cap, "%slabels: missing", path);
+    char sub[64];
+    snprintf(sub, sizeof sub, "%slabels", path);
+    if (read_string_map(labels, sub, &a->labels, err, cap))
+        return -1;
+    if (a->labels.len == 0)
+        return fail(err, cap, "%slabels: must not be empty", path);
+    snprintf(sub, sizeof sub, "%sannotations", path);
+    if (read_string_map(cJSON_GetObjectItemCaseSensitive(item, "annotations"), sub,
+                        &a->annotations, err, cap))
+        return -1;
+    int has_start;
+    if (read_time(item, "startsAt", path, &a->starts_at, &has_start, err, cap) ||
+        read_time(item, "endsAt", path, &a->ends_at, has_end, err, cap) ||
+        read_optional_string(item, "generatorURL", path, &a->generator_url, err, cap))
+        return -1;
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(item, "fingerprint");
+    if (cJSON_IsString(fp) && is_fingerprint(fp->valuestring)) {
+        /* Alertmanager writes lowercase; in capitals it is the same alert
+         * for dedup and the history. */
+        for (size_t i = 0; i < 17; i++)
+            a->fingerprint[i] = (char)tolower((unsigned char)fp->valuestring[i]);
+    } else
+        alert_fingerprint(&a->labels, a->fingerprint);
+    return 0;
+}
+
+static int read_status(const cJSON *item, const char *path, alert_status *out, char *err,
+                       size_t cap)
+{
+    if (!cJSON_IsString(item))
+        return fail(err, cap, "%s: expected \"firing\" or \"resolved\", got %s", path,
+                    json_type_name(item));
+    if (strcmp(item->valuestring, "firing") == 0)
+        *out = ALERT_FIRING;
+    else if (strcmp(item->valuestring, "resolved") == 0)
+        *out = ALERT_RESOLVED;
+    else
+        return fail(err, cap, "%s: expected \"firing\" or \"resolved\", got \"%.32s\"", path,
+                    item->valuestring);
+    return 0;
+}
+
+static alert_status batch_status(const alert_batch *b)
+{
+    for (size_t i = 0; i < b->len; i++)
+        if (b->alerts[i].status == ALERT_FIRING)
+            return ALERT_FIRING;
+    return b->len ? ALERT_RESOLVED : ALERT_FIRING;
+}
+
+/* Alertmanager regex-quotes the receiver name ("a.b" arrives as "a\.b"). */
+static char *unquote_receiver(const char *quoted)
+{
+    strbuf sb = STRBUF_INIT;
+    for (const char *p = quoted; *p; p++) {
+        if (*p == '\\' && p[1])
+            p++;
+        sb_putc(&sb, *p);
+    }
+    return sb_take(&sb);
+}
+
+static int read_alert_array(const cJSON *array, alert_batch *out, double now, int webhook,
+                            char *err, size_t cap)
+{
+    size_t n = (size_t)cJSON_GetArraySize(array);
+    out->alerts = xcalloc(n, sizeof *out->alerts);
+    const cJSON *item;
+    cJSON_ArrayForEach(item, array)
+    {
+        alert *a = &out->alerts[out->len++];
+        int has_end;
+        if (read_alert(item, out->len - 1, a, &has_end, err, cap))
+            return -1;
+        const cJSON *status = cJSON_GetObjectItemCaseSensitive(item, "status");
+        if (webhook && status && !cJSON_IsNull(status)) {
+            char path[48];
+            snprintf(path, sizeof path, "alerts[%zu].status", out->len - 1);
+            if (read_status(status, path, &a->status, err, cap))
+                return -1;
+        } else {
+            a->status = has_end && a->ends_at <= now ? ALERT_RESOLVED : ALERT_FIRING;
+        }
+        /* A sender that leaves it out means "now", not 1970. */
+        if (a->starts_at == 0)
+            a->starts_at = now;
+    }
+    return 0;
+}
+
+/* The payload's commonLabels/commonAnnotations, or, when it has none (a
+ * hand-written payload), what the alerts share. */
+static int read_or_compute_common(const cJSON *root, const char *key, const alert_batch *batch,
+                                  int annotations, labelset *out, char *err, size_t err_cap)
+{
+    const cJSON *common = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (common && !cJSON_IsNull(common))
+        return read_string_map(common, key, out, err, err_cap);
+    labelset_common(out, batch->alerts, batch->len, annotations);
+    return 0;
+}
+
+int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *err,
+                        size_t err_cap)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *root = parse_json(body, len, err, err_cap);
+    if (!root)
+        return -1;
+    int rc = -1;
+    double now = (double)time(NULL);
+    if (!cJSON_IsObject(root)) {
+        fail(err, err_cap, "body: expected an Alertmanager webhook object, got %s",
+             json_type_name(root));
+        goto done;
+    }
+    const cJSON *alerts = cJSON_GetObjectItemCaseSensitive(root, "alerts");
+    if (!alerts) {
+        fail(err, err_cap, "alerts: missing");
+        goto done;
+    }
+    if (!cJSON_IsArray(alerts)) {
+        fail(err, err_cap, "alerts: expected an array, got %s", json_type_name(alerts));
+        goto done;
+    }
+    if (read_alert_array(alerts, out, now, 1, err, err_cap))
+        goto done;
+    char *receiver = NULL;
+    if (read_optional_string(root, "receiver", "", &receiver, err, err_cap))
+        goto done;
+    out->am_receiver = unquote_receiver(receiver);
+    free(receiver);
+    if (read_optional_string(root, "externalURL", "", &out->external_url, err, err_cap) ||
+        read_optional_string(root, "groupKey", "", &out->group_key, err, err_cap) ||
+        read_string_map(cJSON_GetObjectItemCaseSensitive(root, "groupLabels"), "groupLabels",
+                        &out->group_labels, err, err_cap))
+        goto done;
+    if (read_or_compute_common(root, "commonLabels", out, 0, &out->common_labels, err, err_cap) ||
+        read_or_compute_common(root, "commonAnnotations", out, 1, &out->common_annotations, err,
+                               err_cap))
+        goto done;
+    const cJSON *truncated = cJSON_GetObjectItemCaseSensitive(root, "truncatedAlerts");
+    if (truncated && !cJSON_IsNull(truncated)) {
+        if (!cJSON_IsNumber(truncated) || !(truncated->valuedouble >= 0) ||
+            truncated->valuedouble > 1e9) {
+            fail(err, err_cap, "truncatedAlerts: expected a number from 0 to 1000000000, got %s",
+                 json_type_name(truncated));
+            goto done;
+        }
+        out->truncated_alerts = (long)truncated->valuedouble;
+    }
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    if (status && !cJSON_IsNull(status)) {
+        if (read_status(status, "status", &out->status, err, err_cap))
+            goto done;
+    } else {
+        out->status = batch_status(out);
+    }
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    if (rc)
+        alert_batch_free(out);
+    return rc;
+}
+
+int ingest_prometheus(const char *body, size_t len, double now, alert_batch *out, char *err,
+                      size_t err_cap)
+{
+    memset(out, 0, sizeof *out);
+    cJSON *root = parse_json(body, len, err, err_cap);
+    if (!root)
+        return -1;
+    int rc = -1;
+    if (!cJSON_IsArray(root)) {
+        fail(err, err_cap, "body: expected an array of alerts, got %s", json_type_name(root));
+        goto done;
+    }
+    if (read_alert_array(root, out, now, 0, err, err_cap))
+        goto done;
+    out->am_receiver = xstrdup("");
+    out->external_url = xstrdup("");
+    out->group_key = xstrdup("");
+    labelset_common(&out->common_labels, out->alerts, out->len, 0);
+    labelset_common(&out->common_annotations, out->alerts, out->len, 1);
+    out->status = batch_status(out);
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    if (rc)
+        alert_batch_free(out);
+    return rc;
+}
+
+int ingest_any(const char *body, size_t len, double now, alert_batch *out, char *err,
+               size_t err_cap)
+{
+    size_t i = 0;
+    while (i < len && isspace((unsigned char)body[i]))
+        i++;
+    if (i < len && body[i] == '[')
+        return ingest_prometheus(body, len, now, out, err, err_cap);
+    return ingest_alertmanager(body, len, out, err, err_cap);
+}

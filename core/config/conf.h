@@ -1,0 +1,91 @@
+/* The configuration: a Lua file run in the sandbox, validated strictly.
+ * Every error names the file, the key path and what was expected, e.g.
+ * "conf/herald.lua: receivers.ops.secret: expected a string, got nil". */
+#ifndef HERALD_CONF_H
+#define HERALD_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert/mention.h"
+#include "delivery/ratelimit.h"
+#include "herald/plugin.h"
+#include "http/auth.h"
+#include "lua/sandbox.h"
+#include "lua/tz.h"
+#include "plugin/loader.h"
+
+typedef struct receiver {
+    char *name;
+    char *channel_name;
+    const herald_channel *channel;
+    char *template_name;
+    int split_per_alert;          /* split = "alert": one message per alert */
+    mention_set mentions;
+    herald_option_value *values;  /* one per channel option, in spec order */
+    void *instance;               /* the channel's configured instance */
+    char *proxy;                  /* served by the core for every channel: */
+    char *ca_file;                /*   proxy URL, CA bundle, and whether to */
+    int tls_verify;               /*   verify certificates (default yes) */
+    rate_spec rate;               /* per target; a 0 field: no limit of that kind */
+} receiver;
+
+typedef struct delivery_settings {
+    int64_t request_timeout_ms;
+    int64_t retry_initial_ms;
+    int64_t retry_max_delay_ms;
+    int64_t max_age_ms;
+    unsigned max_in_flight;    /* requests open at once */
+    /* Notifications sent whose outcome is not on disk yet, those of open
+     * requests included: a crash sends at most this many twice. */
+    unsigned max_unrecorded;
+} delivery_settings;
+
+typedef struct config {
+    char *path;
+    char *dir;                    /* relative paths are resolved against it */
+    char *listen;
+    char *timezone;
+    tz_zone *zone;
+    char *route_path;
+    char *templates_dir;
+    char *plugin_dir;
+    char *default_receiver;
+    receiver *receivers;
+    size_t receivers_len;
+    char **template_names;        /* every *.lua in templates_dir, sorted */
+    size_t template_names_len;
+    size_t max_body_bytes;
+    unsigned http_threads;
+    size_t queue_capacity;
+    int64_t shutdown_timeout_ms;
+    char *data_dir;               /* where the store lives */
+    int64_t dedup_window_ms;
+    int64_t retention_ms;
+    int log_level;
+    sandbox_limits lua;
+    delivery_settings delivery;
+    inbound_auth auth;            /* what requests must present; none by default */
+    char *tls_cert_file;          /* HTTPS with these PEM files; NULL: plain HTTP */
+    char *tls_key_file;
+    char tls_summary[320];        /* the certificate's subject and expiry */
+    plugin_set plugins;
+} config;
+
+/* A certificate that expires sooner is warned about at every load. */
+#define TLS_EXPIRY_WARNING_DAYS 14
+
+/* Loads and validates the file, loads the plugins it names and configures
+ * one channel instance per receiver. Returns 0, or -1 with err set. */
+int config_load(const char *path, config *out, char *err, size_t err_cap);
+void config_free(config *c);
+/* Only data_dir (resolved), for commands that read the store: the rest of
+ * the file is run but not validated, so they work without the secrets. */
+int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap);
+const receiver *config_receiver(const config *c, const char *name);
+
+/* The directory of the running executable's "plugins" folder when it exists
+ * (the build tree), else the installed plugin directory. Caller frees. */
+char *default_plugin_dir(void);
+
+#endif

@@ -1,0 +1,136 @@
+#include "config/generation.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static int read_source(const char *name, const char *path, source_file *out, char *err,
+                       size_t err_cap)
+{
+    out->name = xstrdup(name);
+    out->path = xstrdup(path);
+    strbuf sb = STRBUF_INIT;
+    if (sb_read_file(&sb, path)) {
+        snprintf(err, err_cap, "%s: %s", path, strerror(errno));
+        sb_free(&sb);
+        return -1;
+    }
+    out->len = sb.len;
+    out->text = sb_take(&sb);
+    return 0;
+}
+
+static void free_source(source_file *s)
+{
+    free(s->name);
+    free(s->path);
+    free(s->text);
+}
+
+static void generation_free(generation *g)
+{
+    free_source(&g->route);
+    for (size_t i = 0; i < g->templates_len; i++)
+        free_source(&g->templates[i]);
+    free(g->templates);
+    config_free(&g->conf);
+    free(g);
+}
+
+static unsigned generation_counter;
+
+generation *generation_load(const char *config_path, char *err, size_t err_cap)
+{
+    generation *g = xcalloc(1, sizeof *g);
+    atomic_init(&g->refs, 1);
+    if (config_load(config_path, &g->conf, err, err_cap)) {
+        free(g);
+        return NULL;
+    }
+    const config *c = &g->conf;
+    if (read_source("route", c->route_path, &g->route, err, err_cap))
+        goto fail;
+    g->templates = xcalloc(c->template_names_len ? c->template_names_len : 1, sizeof *g->templates);
+    for (size_t i = 0; i < c->template_names_len; i++) {
+        strbuf path = STRBUF_INIT;
+        sb_printf(&path, "%s/%s.lua", c->templates_dir, c->template_names[i]);
+        int rc = read_source(c->template_names[i], sb_str(&path), &g->templates[i], err, err_cap);
+        g->templates_len++;
+        sb_free(&path);
+        if (rc)
+            goto fail;
+    }
+    return g;
+fail:
+    generation_free(g);
+    return NULL;
+}
+
+void generation_number(generation *g)
+{
+    g->number = __atomic_add_fetch(&generation_counter, 1, __ATOMIC_SEQ_CST);
+}
+
+void generation_describe(const generation *g, strbuf *report)
+{
+    const config *c = &g->conf;
+    sb_printf(report, "%s: ok\n", c->path);
+    sb_printf(report, "  listen      %s\n  auth        %s\n  timezone    %s\n  route       %s\n"
+                      "  templates   %s (%zu)\n",
+              c->listen, auth_describe(&c->auth), c->timezone, c->route_path, c->templates_dir,
+              c->template_names_len);
+    if (c->tls_cert_file)
+        sb_printf(report, "  tls         %s (%s)\n", c->tls_cert_file, c->tls_summary);
+    sb_printf(report, "  plugins     %s (%zu loaded)\n", c->plugin_dir, c->plugins.len);
+    sb_printf(report, "  receivers   %zu, default %s\n", c->receivers_len, c->default_receiver);
+    for (size_t i = 0; i < c->receivers_len; i++) {
+        const receiver *r = &c->receivers[i];
+        sb_printf(report, "    %-16s channel %-18s template %-14s%s\n", r->name, r->channel_name,
+                  r->template_name, r->split_per_alert ? " split per alert" : "");
+    }
+    sb_printf(report, "  samples     firing and resolved rendered and prepared for every receiver\n");
+}
+
+generation *generation_ref(generation *g)
+{
+    atomic_fetch_add(&g->refs, 1);
+    return g;
+}
+
+void generation_unref(generation *g)
+{
+    if (g && atomic_fetch_sub(&g->refs, 1) == 1)
+        generation_free(g);
+}
+
+const source_file *generation_template(const generation *g, const char *name)
+{
+    for (size_t i = 0; i < g->templates_len; i++)
+        if (strcmp(g->templates[i].name, name) == 0)
+            return &g->templates[i];
+    return NULL;
+}
+
+static pthread_mutex_t current_lock = PTHREAD_MUTEX_INITIALIZER;
+static generation *current;
+
+generation *generation_acquire(void)
+{
+    pthread_mutex_lock(&current_lock);
+    generation *g = current ? generation_ref(current) : NULL;
+    pthread_mutex_unlock(&current_lock);
+    return g;
+}
+
+void generation_install(generation *g)
+{
+    pthread_mutex_lock(&current_lock);
+    generation *old = current;
+    current = g;
+    pthread_mutex_unlock(&current_lock);
+    if (old)
+        generation_unref(old);
+}

@@ -1,0 +1,49 @@
+/* A generation is one consistent, checked set of configuration, plugins,
+ * route script and templates. Reload builds a new one off to the side and
+ * swaps it in; requests and deliveries hold a reference to the generation
+ * they started with, so nothing changes under them. */
+#ifndef HERALD_GENERATION_H
+#define HERALD_GENERATION_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "config/conf.h"
+#include "util/strbuf.h"
+
+typedef struct source_file {
+    char *name;    /* template name, or "route" */
+    char *path;
+    char *text;
+    size_t len;
+} source_file;
+
+typedef struct generation {
+    atomic_int refs;
+    unsigned number;
+    config conf;
+    source_file route;
+    source_file *templates;
+    size_t templates_len;
+} generation;
+
+/* Loads the configuration, plugins, route script and templates. Returns a
+ * generation with one reference, not yet numbered, or NULL with err naming
+ * the file and the problem. Serving uses generation_build (pipeline/
+ * check.h), which also runs the self-check. */
+generation *generation_load(const char *config_path, char *err, size_t err_cap);
+/* Gives a checked generation the next number, for logs and /-/reload. */
+void generation_number(generation *g);
+/* Appends the human summary `herald check` prints. */
+void generation_describe(const generation *g, strbuf *report);
+generation *generation_ref(generation *g);
+void generation_unref(generation *g);
+const source_file *generation_template(const generation *g, const char *name);
+
+/* The generation serving now. acquire returns a new reference (or NULL
+ * before the first install); install takes over the caller's reference
+ * and drops the one on the generation it replaces. */
+generation *generation_acquire(void);
+void generation_install(generation *g);
+
+#endif

@@ -1,0 +1,33 @@
+/* Digests: when messages for one target queue up behind its rate limit,
+ * herald sends them merged, instead of late one by one or not at all. */
+#ifndef HERALD_DIGEST_H
+#define HERALD_DIGEST_H
+
+#include <stddef.h>
+
+#include "delivery/notification.h"
+#include "delivery/rendered.h"
+
+/* How many of items[0..n) (from the first) one digest of at most
+ * text_budget bytes of text can hold, each text cut to item_cap bytes
+ * (0: whole); at least 1. A native body or HTML is never merged: it goes
+ * alone.
+ * text_budget 0: no limit. */
+size_t digest_fit(notification *const *items, size_t n, size_t text_budget, size_t item_cap);
+
+/* The bytes each item's text may keep so that `items` queued messages fit
+ * in `messages` digests of text_budget bytes (their separators and the
+ * digest's own lines counted); 0 when any length fits. */
+size_t digest_item_cap(size_t text_budget, size_t items, size_t messages);
+
+/* Merges items[0..n) into one message: the texts in order (each cut to
+ * item_cap bytes with a marker, 0: whole), separated, the mentions united,
+ * the title of the first with the count. `more` queued messages that
+ * follow in a later digest are announced at the end. */
+void digest_build(notification *const *items, size_t n, size_t more, size_t item_cap,
+                  rendered *out);
+
+/* The smallest share of a digest one message is cut to: its first lines. */
+#define DIGEST_MIN_ITEM_BYTES 160
+
+#endif

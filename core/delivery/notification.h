@@ -1,0 +1,66 @@
+/* A rendered message for one receiver: the unit the outbox stores and the
+ * dispatcher delivers. It owns all its strings. */
+#ifndef HERALD_NOTIFICATION_H
+#define HERALD_NOTIFICATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alert/alert.h"
+#include "delivery/rendered.h"
+#include "herald/plugin.h"
+#include "util/hash.h"
+
+/* What the alert history keeps of one alert of a notification. */
+typedef struct alert_record {
+    char fingerprint[17];
+    char *alertname;        /* "" when the label is absent */
+    char *instance;
+    char *severity;
+    alert_status status;
+    double starts_at;
+    double ends_at;
+    char *labels_json;
+    char *annotations_json;
+} alert_record;
+
+#define DEDUP_STREAM_HEX (SHA256_HEX128_SIZE - 1)
+
+typedef struct notification {
+    uint64_t id;            /* the store's row id */
+    char *receiver;
+    char *status;
+    size_t alert_count;
+    rendered content;
+    char *payload;          /* the request body, kept for channels that forward it */
+    size_t payload_len;
+    int64_t created_ms;
+    int64_t next_attempt_ms;
+    unsigned attempts;
+    char *last_error;
+    char *group_key;
+    /* Two halves of 32 hex digits (128 bits of SHA-256 each): the stream
+     * (receiver, group and its alerts' fingerprints), then its state (the
+     * status and each alert's). A notification is a duplicate when the last
+     * one of its stream has the same state: what two unclustered
+     * Alertmanager replicas send, but not the same alert firing again after
+     * it resolved. */
+    char dedup_key[2 * DEDUP_STREAM_HEX + 1];
+    alert_record *alerts;
+    size_t alerts_len;
+    int send_alone;         /* a digest with it was refused: it goes by itself */
+    struct notification *next; /* outbox bookkeeping */
+} notification;
+
+void notification_free(notification *n);
+/* Frees the alert records once the store has them: delivery never reads them. */
+void notification_forget_alerts(notification *n);
+/* Fills alerts and dedup_key from the alerts the notification carries. */
+void notification_describe(notification *n, const char *group_key, const alert *const *alerts,
+                           size_t len);
+void notification_set_error(notification *n, const char *error);
+/* A view of the notification in the plugin ABI's terms; `msg` borrows
+ * from `n` and must not outlive it. */
+void notification_as_message(const notification *n, herald_message *msg);
+
+#endif

@@ -1,0 +1,272 @@
+#include "delivery/outbox.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "util/log.h"
+#include "util/strbuf.h"
+
+struct outbox {
+    pthread_mutex_t lock;
+    size_t capacity;
+    notification *head;  /* ordered by next_attempt_ms, then arrival */
+    notification *tail;  /* new notifications are due now: usually appended */
+    store *durable;
+    size_t reserved;     /* capacity held by puts waiting for their commit */
+    outbox_stats stats;
+    size_t unsettled;    /* outcomes handed to the store, not yet on disk */
+    int settle_waiter;   /* the dispatcher waits for one of them */
+    uint64_t next_id;
+    void (*wakeup)(void *ctx);
+    void *wakeup_ctx;
+};
+
+outbox *outbox_new(size_t capacity, store *durable)
+{
+    outbox *box = xcalloc(1, sizeof *box);
+    pthread_mutex_init(&box->lock, NULL);
+    box->capacity = capacity;
+    box->durable = durable;
+    box->next_id = 1;
+    return box;
+}
+
+size_t outbox_capacity(const outbox *box) { return box->capacity; }
+
+void outbox_free(outbox *box)
+{
+    if (!box)
+        return;
+    while (box->head) {
+        notification *n = box->head;
+        box->head = n->next;
+        notification_free(n);
+    }
+    pthread_mutex_destroy(&box->lock);
+    free(box);
+}
+
+void outbox_set_wakeup(outbox *box, void (*wakeup)(void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&box->lock);
+    box->wakeup = wakeup;
+    box->wakeup_ctx = ctx;
+    pthread_mutex_unlock(&box->lock);
+}
+
+/* Caller holds the lock. Stable: equal times keep arrival order. */
+static void insert_sorted(outbox *box, notification *n)
+{
+    box->stats.queued++;
+    n->next = NULL;
+    if (!box->head || box->tail->next_attempt_ms <= n->next_attempt_ms) {
+        if (box->head)
+            box->tail->next = n;
+        else
+            box->head = n;
+        box->tail = n;
+        return;
+    }
+    notification **at = &box->head;
+    while ((*at)->next_attempt_ms <= n->next_attempt_ms)
+        at = &(*at)->next;
+    n->next = *at;
+    *at = n;
+}
+
+/* Under the lock: once outbox_set_wakeup(NULL) returns, nobody calls into
+ * a dispatcher that is going away. The wakeup does not block. */
+static void wake(outbox *box)
+{
+    pthread_mutex_lock(&box->lock);
+    if (box->wakeup)
+        box->wakeup(box->wakeup_ctx);
+    pthread_mutex_unlock(&box->lock);
+}
+
+typedef struct pending_put {
+    outbox *box;
+    notification **items;
+    size_t n;
+    outbox_put_fn done;
+    void *ctx;
+    size_t duplicates;
+} pending_put;
+
+/* Schedules what the store took (or everything, without a store). */
+static void schedule_put(pending_put *p, int stored)
+{
+    outbox *box = p->box;
+    size_t duplicates = 0;
+    pthread_mutex_lock(&box->lock);
+    box->reserved -= p->n;
+    for (size_t i = 0; i < p->n && stored; i++) {
+        if (box->durable && p->items[i]->id == 0) {
+            notification_free(p->items[i]);
+            duplicates++;
+            continue;
+        }
+        if (!box->durable)
+            p->items[i]->id = box->next_id++;
+        notification_forget_alerts(p->items[i]);
+        insert_sorted(box, p->items[i]);
+    }
+    pthread_mutex_unlock(&box->lock);
+    if (stored && p->n > duplicates)
+        wake(box);
+    p->duplicates = duplicates;
+}
+
+static void committed(void *ctx, int failed, const char *error)
+{
+    pending_put *p = ctx;
+    schedule_put(p, !failed);
+    p->done(p->ctx, failed ? OUTBOX_STORE_FAILED : OUTBOX_ACCEPTED, p->duplicates, error);
+    free(p);
+}
+
+void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done, void *ctx)
+{
+    pthread_mutex_lock(&box->lock);
+    int full = box->stats.queued + box->stats.in_flight + box->reserved + n > box->capacity;
+    if (!full)
+        box->reserved += n;
+    pthread_mutex_unlock(&box->lock);
+    if (full) {
+        done(ctx, OUTBOX_FULL, 0, "");
+        return;
+    }
+    pending_put *p = xcalloc(1, sizeof *p);
+    *p = (pending_put){box, items, n, done, ctx, 0};
+    if (box->durable)
+        store_commit(box->durable, items, n, committed, p);
+    else
+        committed(p, 0, "");
+}
+
+void outbox_restore(outbox *box, notification *n)
+{
+    pthread_mutex_lock(&box->lock);
+    insert_sorted(box, n);
+    pthread_mutex_unlock(&box->lock);
+    wake(box);
+}
+
+notification *outbox_take_due(outbox *box, int64_t now_ms, int64_t *next_due_ms)
+{
+    pthread_mutex_lock(&box->lock);
+    notification *n = box->head;
+    if (n && n->next_attempt_ms <= now_ms) {
+        box->head = n->next;
+        if (!box->head)
+            box->tail = NULL;
+        n->next = NULL;
+        box->stats.queued--;
+        box->stats.in_flight++;
+    } else {
+        *next_due_ms = n ? n->next_attempt_ms : -1;
+        n = NULL;
+    }
+    pthread_mutex_unlock(&box->lock);
+    return n;
+}
+
+static void outcome_written(void *ctx, int failed, const char *error)
+{
+    (void)failed;
+    (void)error;
+    outbox *box = ctx;
+    pthread_mutex_lock(&box->lock);
+    box->unsettled--;
+    int wake_dispatcher = box->settle_waiter;
+    box->settle_waiter = 0;
+    pthread_mutex_unlock(&box->lock);
+    if (wake_dispatcher)
+        wake(box);
+}
+
+/* With a store, counts an outcome about to be handed to it (before the
+ * hand-over: the writer may answer at once) and returns 1. */
+static int settling(outbox *box)
+{
+    if (!box->durable)
+        return 0;
+    pthread_mutex_lock(&box->lock);
+    box->unsettled++;
+    pthread_mutex_unlock(&box->lock);
+    return 1;
+}
+
+size_t outbox_unsettled(outbox *box, int wake_when_one_settles)
+{
+    pthread_mutex_lock(&box->lock);
+    size_t n = box->unsettled;
+    if (n && wake_when_one_settles)
+        box->settle_waiter = 1;
+    pthread_mutex_unlock(&box->lock);
+    return n;
+}
+
+void outbox_retry(outbox *box, notification *n)
+{
+    if (settling(box))
+        store_mark_retry(box->durable, n, outcome_written, box);
+    pthread_mutex_lock(&box->lock);
+    box->stats.in_flight--;
+    insert_sorted(box, n);
+    pthread_mutex_unlock(&box->lock);
+}
+
+void outbox_note_retry(outbox *box, const notification *n)
+{
+    if (settling(box))
+        store_mark_retry(box->durable, n, outcome_written, box);
+}
+
+void outbox_delivered(outbox *box, notification *n)
+{
+    if (settling(box))
+        store_mark_delivered(box->durable, n, outcome_written, box);
+    pthread_mutex_lock(&box->lock);
+    box->stats.in_flight--;
+    box->stats.delivered++;
+    pthread_mutex_unlock(&box->lock);
+    notification_free(n);
+}
+
+void outbox_dead_letter(outbox *box, notification *n, const char *reason)
+{
+    log_error(n->receiver, "dead letter: notification %llu (%s, %zu alert%s) after %u attempt%s: %s",
+              (unsigned long long)n->id, n->status, n->alert_count, n->alert_count == 1 ? "" : "s",
+              n->attempts, n->attempts == 1 ? "" : "s", reason);
+    if (settling(box))
+        store_mark_dead(box->durable, n, reason, outcome_written, box);
+    pthread_mutex_lock(&box->lock);
+    box->stats.in_flight--;
+    box->stats.dead_letters++;
+    pthread_mutex_unlock(&box->lock);
+    notification_free(n);
+}
+
+int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,
+                       void *ctx)
+{
+    if (!box->durable)
+        return 0;
+    store_record_send(box->durable, target, at_ms, recorded, ctx);
+    return 1;
+}
+
+void outbox_record_pause(outbox *box, const char *target, int64_t until_ms)
+{
+    if (box->durable)
+        store_record_pause(box->durable, target, until_ms);
+}
+
+outbox_stats outbox_get_stats(outbox *box)
+{
+    pthread_mutex_lock(&box->lock);
+    outbox_stats s = box->stats;
+    pthread_mutex_unlock(&box->lock);
+    return s;
+}

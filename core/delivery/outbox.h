@@ -1,0 +1,85 @@
+/* The hand-off between ingest and delivery. Ingest puts whole batches in
+ * (all or nothing, so a 200 always covers every notification of a request);
+ * the dispatcher takes due notifications out and reports their fate.
+ *
+ * The schedule (what is due when) lives in memory; with a store, every
+ * notification is durable before outbox_put returns and every fate is
+ * recorded, so a restart resumes from the store. */
+#ifndef HERALD_OUTBOX_H
+#define HERALD_OUTBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "delivery/notification.h"
+#include "store/store.h"
+
+typedef struct outbox outbox;
+
+/* `durable` may be NULL: the schedule alone, in memory (unit tests). */
+outbox *outbox_new(size_t capacity, store *durable);
+/* Frees the outbox and every notification still in it. */
+void outbox_free(outbox *box);
+/* Fixed at creation: the most notifications queued and in flight at once. */
+size_t outbox_capacity(const outbox *box);
+
+/* Called (from the putting thread) after notifications were added. */
+void outbox_set_wakeup(outbox *box, void (*wakeup)(void *ctx), void *ctx);
+
+typedef enum outbox_put_result {
+    OUTBOX_ACCEPTED = 0,
+    OUTBOX_FULL = -1,        /* the backlog is at capacity */
+    OUTBOX_STORE_FAILED = -2 /* the store could not write; err says why */
+} outbox_put_result;
+
+/* How a put ended. On OUTBOX_ACCEPTED the outbox owns the notifications
+ * (duplicates the store recognised are already freed and counted); on a
+ * refusal the caller still owns them. */
+typedef void (*outbox_put_fn)(void *ctx, outbox_put_result result, size_t duplicates,
+                              const char *error);
+
+/* Puts the notifications in, all or none. `done` runs once they are
+ * durable and scheduled, or refused: right away when the backlog is full
+ * or there is no store, else later on the store's writer thread, so one
+ * fsync covers many requests. items must stay alive until then. */
+void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done, void *ctx);
+/* Schedules a notification that is already durable (recovered at start,
+ * or requeued by `herald queue retry`), whatever the capacity. */
+void outbox_restore(outbox *box, notification *n);
+
+/* Removes and returns the notification due first if it is due at `now_ms`;
+ * else NULL, with *next_due_ms set to the earliest due time (or -1). */
+notification *outbox_take_due(outbox *box, int64_t now_ms, int64_t *next_due_ms);
+/* Puts a taken notification back for another attempt at n->next_attempt_ms. */
+void outbox_retry(outbox *box, notification *n);
+/* Records a failed attempt of a taken notification that the dispatcher
+ * keeps, to retry it first when its target is free again. */
+void outbox_note_retry(outbox *box, const notification *n);
+/* Ends a taken notification: delivered, or given up (dead letter). */
+void outbox_delivered(outbox *box, notification *n);
+void outbox_dead_letter(outbox *box, notification *n, const char *reason);
+
+/* How many outcomes (delivered, retry, dead letter) are not on disk yet:
+ * a crash now would send those notifications again, so the dispatcher
+ * counts them against max_unrecorded. With `wake_when_one_settles`, the
+ * wakeup runs when the next one is written. */
+size_t outbox_unsettled(outbox *box, int wake_when_one_settles);
+
+/* A send to a rate-limited target (named by a digest), made durable
+ * before it goes: returns 1 and calls `recorded` as store_record_send
+ * does, or returns 0 without a store (send at once). */
+int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,
+                       void *ctx);
+/* A pause a service imposed on a target, kept for the next start. */
+void outbox_record_pause(outbox *box, const char *target, int64_t until_ms);
+
+typedef struct outbox_stats {
+    size_t queued;      /* waiting in the outbox */
+    size_t in_flight;   /* taken and not yet ended */
+    uint64_t delivered;
+    uint64_t dead_letters;
+} outbox_stats;
+
+outbox_stats outbox_get_stats(outbox *box);
+
+#endif

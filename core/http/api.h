@@ -1,0 +1,35 @@
+/* The JSON API over the store: the queue, dead letters and the alert
+ * history. Kept apart from the HTTP server, so it knows nothing of
+ * libmicrohttpd and reads like the list of endpoints it is:
+ *
+ *   GET    /api/v1/queue                   pending notifications
+ *   GET    /api/v1/queue/<id>              one notification, with its text and alerts
+ *   GET    /api/v1/deadletters             dead letters, with the reason
+ *   POST   /api/v1/deadletters/<id>/retry  deliver it again
+ *   DELETE /api/v1/deadletters/<id>        forget it
+ *   GET    /api/v1/history                 ?alertname= &receiver= &status= &since= &until= &limit=
+ *   GET    /api/v1/history/top             ?by=alertname|instance|severity|receiver &since=24h &limit=
+ */
+#ifndef HERALD_API_H
+#define HERALD_API_H
+
+#include <stdint.h>
+
+#include "util/strbuf.h"
+
+#define API_PREFIX "/api/v1/"
+
+typedef struct api_query {
+    const char *(*get)(void *ctx, const char *name); /* NULL when absent */
+    void *ctx;
+} api_query;
+
+/* Answers an API request: returns the HTTP status and appends the JSON
+ * body to out; for 405 *allow names the methods the path takes. */
+unsigned api_handle(const char *data_dir, const char *method, const char *url, const api_query *q,
+                    strbuf *out, const char **allow);
+
+/* A row limit, 1 to 10000: 0, or -1 when text is not one. */
+int parse_limit(const char *text, int *limit);
+
+#endif

@@ -1,0 +1,96 @@
+#include "pipeline/check.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "alert/samples.h"
+#include "pipeline/render.h"
+#include "pipeline/route.h"
+#include "pipeline/script.h"
+#include "plugin/host.h"
+
+/* Renders both samples with the receiver's template and has its channel
+ * prepare them: what serving will do, minus the network. */
+static int check_receiver(script_state *s, const receiver *r, const alert_batch *sample,
+                          char *err, size_t err_cap)
+{
+    const alert **alerts = xcalloc(sample->len, sizeof *alerts);
+    for (size_t i = 0; i < sample->len; i++)
+        alerts[i] = &sample->alerts[i];
+    render_input in = {r, sample, alerts, sample->len, &r->mentions};
+    rendered msg;
+    char why[512];
+    int rc = render_template(s, &in, &msg, why, sizeof why);
+    free(alerts);
+    if (rc) {
+        snprintf(err, err_cap, "receivers.%s: template %s fails on the %s sample: %s", r->name,
+                 r->template_name, alert_status_name(sample->status), why);
+        return -1;
+    }
+    if (!(r->channel->formats & (unsigned)msg.format)) {
+        snprintf(err, err_cap, "receivers.%s: template %s returns a format channel %s does not take",
+                 r->name, r->template_name, r->channel_name);
+        rendered_free(&msg);
+        return -1;
+    }
+    herald_message m;
+    rendered_as_message(&msg, r->name, alert_status_name(sample->status), sample->len, &m);
+    if (channel_needs_payload(r->channel, r->instance)) {
+        m.payload = sample->source;
+        m.payload_len = sample->source_len;
+    }
+    herald_request req;
+    request_init(&req);
+    rc = r->channel->prepare(r->instance, &m, &req, why, sizeof why);
+    request_free(&req);
+    rendered_free(&msg);
+    if (rc) {
+        snprintf(err, err_cap, "receivers.%s: channel %s cannot send the %s sample: %s", r->name,
+                 r->channel_name, alert_status_name(sample->status), why);
+        return -1;
+    }
+    return 0;
+}
+
+static int self_check(generation *g, char *err, size_t err_cap)
+{
+    script_state s;
+    if (script_open(&s, g, err, err_cap))
+        return -1;
+    int rc = 0;
+    const receiver *def = config_receiver(&g->conf, g->conf.default_receiver);
+    for (int resolved = 0; resolved < 2 && rc == 0; resolved++) {
+        alert_batch sample;
+        sample_batch(resolved, &sample);
+        for (size_t i = 0; i < sample.len && rc == 0; i++) {
+            route_result routes;
+            char why[512];
+            rc = route_alert(&s, &sample.alerts[i], def, &routes, why, sizeof why);
+            if (rc)
+                snprintf(err, err_cap, "route fails on the %s sample: %s",
+                         alert_status_name(sample.status), why);
+            else
+                route_result_free(&routes);
+        }
+        for (size_t i = 0; i < g->conf.receivers_len && rc == 0; i++)
+            rc = check_receiver(&s, &g->conf.receivers[i], &sample, err, err_cap);
+        alert_batch_free(&sample);
+    }
+    script_close(&s);
+    return rc;
+}
+
+generation *generation_build(const char *config_path, strbuf *report, char *err, size_t err_cap)
+{
+    generation *g = generation_load(config_path, err, err_cap);
+    if (!g)
+        return NULL;
+    if (self_check(g, err, err_cap)) {
+        generation_unref(g);
+        return NULL;
+    }
+    generation_number(g);
+    if (report)
+        generation_describe(g, report);
+    return g;
+}

@@ -1,0 +1,164 @@
+#include "pipeline/pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pipeline/render.h"
+#include "pipeline/route.h"
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/metrics.h"
+#include "util/strbuf.h"
+
+/* The alerts one receiver gets from this request, with the extra mentions
+ * the route gave each of them. */
+typedef struct receiver_group {
+    const receiver *receiver;
+    const alert **alerts;
+    mention_set *extras;
+    size_t len;
+} receiver_group;
+
+typedef struct grouping {
+    receiver_group *items;
+    size_t len;
+} grouping;
+
+static void group_add(grouping *g, const receiver *r, const alert *a, const mention_set *extra)
+{
+    receiver_group *grp = NULL;
+    for (size_t i = 0; i < g->len && !grp; i++)
+        if (g->items[i].receiver == r)
+            grp = &g->items[i];
+    if (!grp) {
+        g->items = xrealloc(g->items, (g->len + 1) * sizeof *g->items);
+        grp = &g->items[g->len++];
+        memset(grp, 0, sizeof *grp);
+        grp->receiver = r;
+    }
+    grp->alerts = xrealloc(grp->alerts, (grp->len + 1) * sizeof *grp->alerts);
+    grp->extras = xrealloc(grp->extras, (grp->len + 1) * sizeof *grp->extras);
+    grp->alerts[grp->len] = a;
+    memset(&grp->extras[grp->len], 0, sizeof grp->extras[0]);
+    if (extra)
+        mention_set_merge(&grp->extras[grp->len], extra);
+    grp->len++;
+}
+
+static void grouping_free(grouping *g)
+{
+    for (size_t i = 0; i < g->len; i++) {
+        for (size_t a = 0; a < g->items[i].len; a++)
+            mention_set_free(&g->items[i].extras[a]);
+        free(g->items[i].alerts);
+        free(g->items[i].extras);
+    }
+    free(g->items);
+}
+
+static void emit(script_state *s, const alert_batch *batch, const receiver *r,
+                 const alert *const *alerts, const mention_set *extras, size_t len,
+                 pipeline_output *out, pipeline_stats *stats)
+{
+    mention_set mentions = {0};
+    mention_set_merge(&mentions, &r->mentions);
+    for (size_t i = 0; i < len; i++)
+        mention_set_merge(&mentions, &extras[i]);
+    render_input in = {r, batch, alerts, len, &mentions};
+    rendered msg;
+    char err[512];
+    if (render_template(s, &in, &msg, err, sizeof err)) {
+        stats->template_errors++;
+        metrics_count(METRIC_TEMPLATE_ERRORS);
+        log_error(r->name, "template %s failed, sending the built-in fallback message: %s",
+                  r->template_name, err);
+        render_fallback(&in, s->gen->conf.zone, &msg);
+    }
+    mention_set_free(&mentions);
+
+    notification *n = xcalloc(1, sizeof *n);
+    n->receiver = xstrdup(r->name);
+    n->status = xstrdup(render_status(alerts, len));
+    n->alert_count = len;
+    n->content = msg;
+    if (batch->source && channel_needs_payload(r->channel, r->instance)) {
+        n->payload = xstrndup(batch->source, batch->source_len);
+        n->payload_len = batch->source_len;
+    }
+    n->created_ms = n->next_attempt_ms = wall_ms();
+    notification_describe(n, batch->group_key, alerts, len);
+    out->items = xrealloc(out->items, (out->len + 1) * sizeof *out->items);
+    out->items[out->len++] = n;
+}
+
+void pipeline_run(script_state *s, const alert_batch *batch, const receiver *default_receiver,
+                  pipeline_output *out, pipeline_stats *stats)
+{
+    memset(out, 0, sizeof *out);
+    memset(stats, 0, sizeof *stats);
+    const config *conf = &s->gen->conf;
+    if (!default_receiver)
+        default_receiver = config_receiver(conf, conf->default_receiver);
+    grouping groups = {0};
+    for (size_t i = 0; i < batch->len; i++) {
+        const alert *a = &batch->alerts[i];
+        stats->alerts++;
+        route_result routes;
+        char err[512];
+        if (route_alert(s, a, default_receiver, &routes, err, sizeof err)) {
+            stats->route_errors++;
+            metrics_count(METRIC_ROUTE_ERRORS);
+            log_error("route", "alert %s (%s) goes to the default receiver %s: %s", a->fingerprint,
+                      labelset_get(&a->labels, "alertname") ? labelset_get(&a->labels, "alertname") : "?",
+                      default_receiver->name, err);
+            group_add(&groups, default_receiver, a, NULL);
+            continue;
+        }
+        if (routes.len == 0) {
+            stats->muted++;
+            metrics_count(METRIC_ALERTS_MUTED);
+            log_debug("route", "alert %s muted by the route script", a->fingerprint);
+        }
+        for (size_t t = 0; t < routes.len; t++)
+            group_add(&groups, routes.items[t].receiver, a, &routes.items[t].mentions);
+        route_result_free(&routes);
+    }
+    for (size_t g = 0; g < groups.len; g++) {
+        const receiver_group *grp = &groups.items[g];
+        if (grp->receiver->split_per_alert) {
+            for (size_t a = 0; a < grp->len; a++)
+                emit(s, batch, grp->receiver, &grp->alerts[a], &grp->extras[a], 1, out, stats);
+        } else {
+            emit(s, batch, grp->receiver, grp->alerts, grp->extras, grp->len, out, stats);
+        }
+    }
+    grouping_free(&groups);
+}
+
+void pipeline_output_free(pipeline_output *out)
+{
+    for (size_t i = 0; i < out->len; i++)
+        notification_free(out->items[i]);
+    free(out->items);
+    memset(out, 0, sizeof *out);
+}
+
+void pipeline_render_for(script_state *s, const alert_batch *batch, const receiver *r,
+                         pipeline_output *out, pipeline_stats *stats)
+{
+    memset(out, 0, sizeof *out);
+    memset(stats, 0, sizeof *stats);
+    stats->alerts = batch->len;
+    const alert **alerts = xcalloc(batch->len ? batch->len : 1, sizeof *alerts);
+    mention_set *no_extras = xcalloc(batch->len ? batch->len : 1, sizeof *no_extras);
+    for (size_t i = 0; i < batch->len; i++)
+        alerts[i] = &batch->alerts[i];
+    if (r->split_per_alert)
+        for (size_t i = 0; i < batch->len; i++)
+            emit(s, batch, r, &alerts[i], &no_extras[i], 1, out, stats);
+    else
+        emit(s, batch, r, alerts, no_extras, batch->len, out, stats);
+    free(alerts);
+    free(no_extras);
+}

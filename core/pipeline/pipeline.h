@@ -1,0 +1,37 @@
+/* The ingest pipeline after parsing: route every alert, group alerts per
+ * receiver (or one per alert where the receiver splits), render each group
+ * into a notification. Route and template errors never lose an alert: they
+ * are logged and counted, and the alert goes to the default receiver or
+ * out with the built-in fallback message. */
+#ifndef HERALD_PIPELINE_H
+#define HERALD_PIPELINE_H
+
+#include <stddef.h>
+
+#include "alert/alert.h"
+#include "delivery/notification.h"
+#include "pipeline/script.h"
+
+typedef struct pipeline_stats {
+    size_t alerts;
+    size_t muted;            /* alerts the route script sent nowhere */
+    size_t route_errors;
+    size_t template_errors;
+} pipeline_stats;
+
+typedef struct pipeline_output {
+    notification **items;
+    size_t len;
+} pipeline_output;
+
+/* `default_receiver` is the receiver named by the request path, or NULL
+ * for the configuration's default. */
+void pipeline_run(script_state *s, const alert_batch *batch, const receiver *default_receiver,
+                  pipeline_output *out, pipeline_stats *stats);
+/* What receiver `r` alone sends for all the batch's alerts, the route
+ * script left out (herald send-test). */
+void pipeline_render_for(script_state *s, const alert_batch *batch, const receiver *r,
+                         pipeline_output *out, pipeline_stats *stats);
+void pipeline_output_free(pipeline_output *out);
+
+#endif

@@ -1,0 +1,28 @@
+/* Routing: the route script decides, per alert, which receivers get it. */
+#ifndef HERALD_ROUTE_H
+#define HERALD_ROUTE_H
+
+#include "alert/alert.h"
+#include "config/conf.h"
+#include "pipeline/script.h"
+
+typedef struct route_target {
+    const receiver *receiver;
+    mention_set mentions;  /* extra mentions for this alert at this receiver */
+} route_target;
+
+typedef struct route_result {
+    route_target *items;
+    size_t len;            /* 0: the script muted the alert */
+} route_result;
+
+/* Calls route(alert, default_receiver, receivers), where receivers maps
+ * every configured receiver name to its channel. The script returns nil (the
+ * default receiver), or a list whose items are receiver names or tables
+ * {receiver = "ops", mobiles = {...}, user_ids = {...}, all = bool}.
+ * Returns 0, or -1 with "file:line: message" in err and out empty. */
+int route_alert(script_state *s, const alert *a, const receiver *default_receiver,
+                route_result *out, char *err, size_t err_cap);
+void route_result_free(route_result *r);
+
+#endif

@@ -1,0 +1,94 @@
+#include "pipeline/script.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "lua/sandbox.h"
+
+/* Runs a chunk that must return a function, leaving that function pushed. */
+static int load_function(lua_State *L, const source_file *src, const char *what, char *err,
+                         size_t err_cap)
+{
+    if (sandbox_load(L, src->path, src->text, src->len, err, err_cap) ||
+        sandbox_call(L, 0, 1, err, err_cap))
+        return -1;
+    if (!lua_isfunction(L, -1)) {
+        snprintf(err, err_cap, "%s: the %s must return a function, it returned %s", src->path,
+                 what, luaL_typename(L, -1));
+        lua_pop(L, 1);
+        return -1;
+    }
+    return 0;
+}
+
+int script_open(script_state *s, generation *g, char *err, size_t err_cap)
+{
+    memset(s, 0, sizeof *s);
+    s->route_ref = s->templates_ref = LUA_NOREF;
+    s->L = sandbox_new(&g->conf.lua, g->conf.zone);
+    if (!s->L) {
+        snprintf(err, err_cap, "cannot create a Lua state");
+        return -1;
+    }
+    s->gen = generation_ref(g);
+    lua_State *L = s->L;
+    if (load_function(L, &g->route, "route script", err, err_cap))
+        goto fail;
+    s->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L);
+    for (size_t i = 0; i < g->templates_len; i++) {
+        if (load_function(L, &g->templates[i], "template", err, err_cap)) {
+            lua_pop(L, 1);
+            goto fail;
+        }
+        lua_setfield(L, -2, g->templates[i].name);
+    }
+    s->templates_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+fail:
+    script_close(s);
+    return -1;
+}
+
+void script_close(script_state *s)
+{
+    if (s->L)
+        sandbox_close(s->L);
+    if (s->gen)
+        generation_unref(s->gen);
+    memset(s, 0, sizeof *s);
+}
+
+void script_push_labelset(lua_State *L, const labelset *set)
+{
+    lua_createtable(L, 0, (int)set->len);
+    for (size_t i = 0; i < set->len; i++) {
+        lua_pushstring(L, set->items[i].value);
+        lua_setfield(L, -2, set->items[i].name);
+    }
+}
+
+void script_push_alert(lua_State *L, const alert *a)
+{
+    lua_createtable(L, 0, 7);
+    lua_pushstring(L, alert_status_name(a->status));
+    lua_setfield(L, -2, "status");
+    script_push_labelset(L, &a->labels);
+    lua_setfield(L, -2, "labels");
+    script_push_labelset(L, &a->annotations);
+    lua_setfield(L, -2, "annotations");
+    if (a->starts_at) {
+        lua_pushnumber(L, a->starts_at);
+        lua_setfield(L, -2, "startsAt");
+    }
+    if (a->ends_at) {
+        lua_pushnumber(L, a->ends_at);
+        lua_setfield(L, -2, "endsAt");
+    }
+    lua_pushstring(L, a->generator_url ? a->generator_url : "");
+    lua_setfield(L, -2, "generatorURL");
+    lua_pushstring(L, a->fingerprint);
+    lua_setfield(L, -2, "fingerprint");
+}

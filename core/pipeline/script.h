@@ -1,0 +1,28 @@
+/* A sandboxed Lua state loaded with one generation's route script and
+ * templates. Each ingest thread owns one (never shared); the CLI and the
+ * generation self-check make their own. */
+#ifndef HERALD_SCRIPT_H
+#define HERALD_SCRIPT_H
+
+#include <lua.h>
+
+#include "alert/alert.h"
+#include "config/conf.h"
+#include "config/generation.h"
+
+typedef struct script_state {
+    generation *gen;   /* holds a reference */
+    lua_State *L;
+    int route_ref;     /* registry reference to the route function */
+    int templates_ref; /* registry reference to {name = render function} */
+} script_state;
+
+/* Returns 0, or -1 with "file:line: message" in err. */
+int script_open(script_state *s, generation *g, char *err, size_t err_cap);
+void script_close(script_state *s);
+
+/* Pushes fresh plain tables shaped like Alertmanager's template data. */
+void script_push_labelset(lua_State *L, const labelset *set);
+void script_push_alert(lua_State *L, const alert *a);
+
+#endif

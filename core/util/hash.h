@@ -1,0 +1,13 @@
+/* A digest that names something without showing it. */
+#ifndef HERALD_HASH_H
+#define HERALD_HASH_H
+
+#include <stddef.h>
+
+/* 128 bits of SHA-256 of data as 32 lowercase hex digits and a NUL: a
+ * name for something on disk (a dedup stream, a robot) that does not
+ * show what it names. */
+#define SHA256_HEX128_SIZE 33
+void sha256_hex128(const void *data, size_t len, char out[SHA256_HEX128_SIZE]);
+
+#endif

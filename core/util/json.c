@@ -1,0 +1,104 @@
+#include "util/json.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* cJSON's parser records the position of a syntax error in a process-wide
+ * variable, so parses on several threads (ingest threads, and plugins on
+ * the dispatcher thread) would race on it. Parsing is short; one lock is
+ * cheaper than the race. */
+static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
+
+cJSON *json_parse(const char *text, size_t len)
+{
+    pthread_mutex_lock(&parse_lock);
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    pthread_mutex_unlock(&parse_lock);
+    return root;
+}
+
+cJSON *json_parse_whole(const char *text, size_t len, size_t *error_at)
+{
+    const char *end = NULL;
+    pthread_mutex_lock(&parse_lock);
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        const char *where = cJSON_GetErrorPtr();
+        end = where && where >= text && where <= text + len ? where : text;
+    }
+    pthread_mutex_unlock(&parse_lock);
+    /* cJSON stops after the first value: "{…}{…}" would lose the second. */
+    while (root && end < text + len && *end && strchr(" \t\r\n", *end))
+        end++;
+    if (root && end < text + len) {
+        cJSON_Delete(root);
+        root = NULL;
+    }
+    if (!root)
+        *error_at = (size_t)(end - text);
+    return root;
+}
+
+static const cJSON *walk(const cJSON *node, const char *path)
+{
+    while (node && *path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        char key[128];
+        if (n >= sizeof key || !cJSON_IsObject(node))
+            return NULL;
+        memcpy(key, path, n);
+        key[n] = '\0';
+        node = cJSON_GetObjectItemCaseSensitive(node, key);
+        path += n + (dot ? 1 : 0);
+    }
+    return node;
+}
+
+static void put(char *out, size_t cap, const char *text)
+{
+    if (out && cap)
+        snprintf(out, cap, "%s", text);
+}
+
+herald_json_type json_lookup(const char *json, size_t len, const char *path, char *out,
+                             size_t cap)
+{
+    put(out, cap, "");
+    cJSON *root = json_parse(json, len);
+    const cJSON *node = walk(root, path ? path : "");
+    herald_json_type type = HERALD_JSON_ABSENT;
+    if (!node) {
+        /* nothing there */
+    } else if (cJSON_IsString(node)) {
+        type = HERALD_JSON_STRING;
+        put(out, cap, node->valuestring);
+    } else if (cJSON_IsNumber(node)) {
+        type = HERALD_JSON_NUMBER;
+        char number[64];
+        double v = node->valuedouble;
+        /* The range test comes first: casting a huge value is undefined. */
+        if (v > -9e15 && v < 9e15 && v == (double)(long long)v)
+            snprintf(number, sizeof number, "%lld", (long long)v);
+        else
+            snprintf(number, sizeof number, "%.17g", v);
+        put(out, cap, number);
+    } else if (cJSON_IsBool(node)) {
+        type = HERALD_JSON_BOOLEAN;
+        put(out, cap, cJSON_IsTrue(node) ? "true" : "false");
+    } else if (cJSON_IsNull(node)) {
+        type = HERALD_JSON_NULL;
+        put(out, cap, "null");
+    } else {
+        type = cJSON_IsArray(node) ? HERALD_JSON_ARRAY : HERALD_JSON_OBJECT;
+        if (out && cap) {
+            char *text = cJSON_PrintUnformatted(node);
+            put(out, cap, text ? text : "");
+            cJSON_free(text);
+        }
+    }
+    cJSON_Delete(root);
+    return type;
+}

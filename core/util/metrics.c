@@ -1,0 +1,119 @@
+#include "util/metrics.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+static atomic_ullong counters[METRIC_COUNT];
+
+static const struct {
+    const char *name;
+    const char *help;
+} descriptions[METRIC_COUNT] = {
+    [METRIC_REQUESTS_ACCEPTED] = {"herald_requests_accepted_total", "Ingest requests answered 200."},
+    [METRIC_REQUESTS_REJECTED] = {"herald_requests_rejected_total", "Ingest requests answered 4xx."},
+    [METRIC_REQUESTS_UNAVAILABLE] = {"herald_requests_unavailable_total", "Ingest requests answered 503 (queue full)."},
+    [METRIC_REQUESTS_UNAUTHORIZED] = {"herald_requests_unauthorized_total", "Requests answered 401: credentials missing or wrong."},
+    [METRIC_ALERTS_RECEIVED] = {"herald_alerts_received_total", "Alerts in accepted requests."},
+    [METRIC_ALERTS_MUTED] = {"herald_alerts_muted_total", "Alerts the route script sent to no receiver."},
+    [METRIC_ROUTE_ERRORS] = {"herald_route_errors_total", "Route script errors (alert sent to the default receiver)."},
+    [METRIC_TEMPLATE_ERRORS] = {"herald_template_errors_total", "Template errors (fallback message sent)."},
+    [METRIC_NOTIFICATIONS_QUEUED] = {"herald_notifications_queued_total", "Notifications put in the outbox."},
+    [METRIC_DUPLICATES] = {"herald_notifications_deduplicated_total", "Notifications not stored again: the same one arrived within dedup_window."},
+    [METRIC_DELIVERIES_OK] = {"herald_deliveries_total", "Notifications delivered."},
+    [METRIC_DELIVERY_RETRIES] = {"herald_delivery_retries_total", "Delivery attempts that will be retried."},
+    [METRIC_DEAD_LETTERS] = {"herald_dead_letters_total", "Notifications given up on."},
+    [METRIC_RELOADS_OK] = {"herald_reloads_total", "Successful configuration reloads."},
+    [METRIC_RELOADS_FAILED] = {"herald_reload_failures_total", "Refused configuration reloads."},
+};
+
+void metrics_count(metric m) { atomic_fetch_add(&counters[m], 1); }
+
+void metrics_add(metric m, unsigned long long n) { atomic_fetch_add(&counters[m], n); }
+
+unsigned long long metrics_get(metric m) { return atomic_load(&counters[m]); }
+
+static void metrics_render_receivers(strbuf *out);
+
+void metrics_render(strbuf *out)
+{
+    for (int m = 0; m < METRIC_COUNT; m++)
+        sb_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", descriptions[m].name,
+                  descriptions[m].help, descriptions[m].name, descriptions[m].name,
+                  metrics_get((metric)m));
+    metrics_render_receivers(out);
+}
+
+/* Outcomes per receiver, a family of their own (herald_receiver_*): one
+ * with and without a receiver label would be counted twice by sum(). */
+static const struct {
+    metric total;
+    const char *name;
+    const char *help;
+} receiver_families[] = {
+    {METRIC_DELIVERIES_OK, "herald_receiver_deliveries_total", "Notifications delivered, by receiver."},
+    {METRIC_DELIVERY_RETRIES, "herald_receiver_delivery_retries_total", "Delivery attempts that will be retried, by receiver."},
+    {METRIC_DEAD_LETTERS, "herald_receiver_dead_letters_total", "Notifications given up on, by receiver."},
+};
+#define RECEIVER_FAMILIES (sizeof receiver_families / sizeof *receiver_families)
+
+typedef struct receiver_counts {
+    char *name;
+    unsigned long long counts[RECEIVER_FAMILIES];
+} receiver_counts;
+
+/* Receivers are counted from the first outcome on and kept for the
+ * process's life: a counter must not vanish when a reload drops one. */
+static pthread_mutex_t receivers_lock = PTHREAD_MUTEX_INITIALIZER;
+static receiver_counts *receivers;
+static size_t receivers_len;
+
+void metrics_count_receiver(metric m, const char *receiver)
+{
+    metrics_count(m);
+    size_t family = 0;
+    while (family < RECEIVER_FAMILIES && receiver_families[family].total != m)
+        family++;
+    if (family == RECEIVER_FAMILIES)
+        return;
+    pthread_mutex_lock(&receivers_lock);
+    size_t i = 0;
+    while (i < receivers_len && strcmp(receivers[i].name, receiver) != 0)
+        i++;
+    if (i == receivers_len) {
+        receivers = xrealloc(receivers, (receivers_len + 1) * sizeof *receivers);
+        receivers[i] = (receiver_counts){.name = xstrdup(receiver)};
+        receivers_len++;
+    }
+    receivers[i].counts[family]++;
+    pthread_mutex_unlock(&receivers_lock);
+}
+
+/* A label value in the text format: backslash, quote and newline escaped. */
+static void append_label_value(strbuf *out, const char *value)
+{
+    for (const char *p = value; *p; p++) {
+        if (*p == '\\' || *p == '"')
+            sb_putc(out, '\\');
+        if (*p == '\n')
+            sb_puts(out, "\\n");
+        else
+            sb_putc(out, *p);
+    }
+}
+
+static void metrics_render_receivers(strbuf *out)
+{
+    pthread_mutex_lock(&receivers_lock);
+    for (size_t f = 0; f < RECEIVER_FAMILIES; f++) {
+        sb_printf(out, "# HELP %s %s\n# TYPE %s counter\n", receiver_families[f].name,
+                  receiver_families[f].help, receiver_families[f].name);
+        for (size_t i = 0; i < receivers_len; i++) {
+            sb_printf(out, "%s{receiver=\"", receiver_families[f].name);
+            append_label_value(out, receivers[i].name);
+            sb_printf(out, "\"} %llu\n", receivers[i].counts[f]);
+        }
+    }
+    pthread_mutex_unlock(&receivers_lock);
+}

@@ -1,0 +1,45 @@
+/* Growable NUL-terminated byte buffer. Allocation failure aborts: herald
+ * treats out-of-memory as fatal outside the Lua sandbox. */
+#ifndef HERALD_STRBUF_H
+#define HERALD_STRBUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+#include "herald/plugin.h"
+
+typedef struct strbuf {
+    char *data; /* always NUL-terminated once anything was appended */
+    size_t len;
+    size_t cap;
+} strbuf;
+
+#define STRBUF_INIT {NULL, 0, 0}
+
+void sb_append(strbuf *sb, const void *data, size_t len);
+void sb_puts(strbuf *sb, const char *text);
+void sb_putc(strbuf *sb, char c);
+void sb_printf(strbuf *sb, const char *fmt, ...) HERALD_PRINTF(2, 3);
+void sb_vprintf(strbuf *sb, const char *fmt, va_list ap);
+/* Appends text as a quoted JSON string (UTF-8 kept, controls escaped). */
+void sb_json_string(strbuf *sb, const char *text, size_t len);
+/* Appends a whole file. Returns 0, or -1 with errno set. */
+int sb_read_file(strbuf *sb, const char *path);
+const char *sb_str(const strbuf *sb); /* "" when empty */
+void sb_reset(strbuf *sb);
+/* Hands the buffer to the caller (never NULL) and leaves sb empty. */
+char *sb_take(strbuf *sb);
+void sb_free(strbuf *sb);
+
+/* Aborting allocation helpers. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *text);
+char *xstrndup(const char *text, size_t len);
+/* Whether one of the strings equals value. */
+int strings_contain(char *const *items, size_t len, const char *value);
+/* Frees each string, then the array. */
+void strings_free(char **items, size_t len);
+
+#endif
