@@ -217,7 +217,7 @@ TEST(prometheus_alert_list)
 }
 
 /* The same alert whatever the case of its fingerprint's hex digits, so
- * dedup and the history see one alert (found by tests/unit/core/test_fuzz.c). */
+ * dedup and the history see one alert (found by tests/unit/fuzz/test_fuzz.c). */
 TEST(fingerprint_in_capitals_is_the_same_alert)
 {
     static const char json[] =
