@@ -14,6 +14,7 @@
 #include "pipeline/route.h"
 #include "plugin/host.h"
 #include "plugin/loader.h"
+#include "util/error.h"
 
 /* The payload (its text kept in `body`, which batch->source points at)
  * and a script state, for render and route. Returns 0 or an exit code. */
@@ -21,7 +22,8 @@ int open_payload(const char *path, generation *g, strbuf *body, alert_batch *bat
                         script_state *s)
 {
     if (sb_read_file(body, path)) {
-        fprintf(stderr, "herald: --payload %s: %s\n", path, strerror(errno));
+        char why[ERRNO_TEXT_SIZE];
+        fprintf(stderr, "herald: --payload %s: %s\n", path, errno_text(errno, why, sizeof why));
         return EXIT_INVALID;
     }
     char err[1024];
