@@ -13,6 +13,7 @@
 #include "config/generation.h"
 #include "harness.h"
 #include "pipeline/check.h"
+#include "pipeline/script.h"
 #include "testutil.h"
 
 typedef struct fixture {
@@ -77,6 +78,19 @@ static inline generation *fixture_generation(const fixture *fx, const char *rout
     generation *g = generation_build(path, NULL, err, err_cap);
     free(path);
     return g;
+}
+
+/* fixture_generation opened as a script state, which holds the
+ * generation (s->gen); script_close lets both go. */
+static inline int fixture_script(const fixture *fx, const char *route, const char *templates,
+                                 const char *body, script_state *s, char *err, size_t err_cap)
+{
+    generation *g = fixture_generation(fx, route, templates, body, err, err_cap);
+    if (!g)
+        return -1;
+    int rc = script_open(s, g, err, err_cap);
+    generation_unref(g);
+    return rc;
 }
 
 /* n firing alerts named A, instances i1, i2, ..., started

@@ -29,76 +29,53 @@ static const char cases_template[] =
     "             .. ' mobiles=' .. table.concat(data.mentions.mobiles, ',') }\n"
     "end\n";
 
-typedef struct rendering {
-    generation *g;
-    script_state s;
-    const receiver *r;  /* template "cases", mentions mobile 100 */
-} rendering;
-
-static int open_rendering(const fixture *fx, rendering *out, char *err, size_t cap)
+/* Receiver r: template "cases", mentions mobile 100. */
+static int open_rendering(const fixture *fx, script_state *s, char *err, size_t cap)
 {
     fixture_write(fx, "templates/cases.lua", cases_template);
-    out->g = fixture_generation(fx, NULL, "templates",
-                                "default_receiver = 'r'\nreceivers = { r = { channel = 'console', "
-                                "template = 'cases', mentions = { mobiles = { '100' } } } }",
-                                err, cap);
-    if (!out->g)
+    return fixture_script(fx, NULL, "templates",
+                          "default_receiver = 'r'\nreceivers = { r = { channel = 'console', "
+                          "template = 'cases', mentions = { mobiles = { '100' } } } }",
+                          s, err, cap);
+}
+
+/* Renders the first `len` of the n alerts labelled `labels` with r's
+ * template and its mentions, in a fresh script state. */
+static int render_alerts(const fixture *fx, const char *const *labels, size_t n, size_t len,
+                         rendered *out, char *err, size_t cap)
+{
+    script_state s;
+    if (open_rendering(fx, &s, err, cap))
         return -1;
-    out->r = config_receiver(&out->g->conf, "r");
-    if (script_open(&out->s, out->g, err, cap) == 0)
-        return 0;
-    generation_unref(out->g);
-    return -1;
-}
-
-static void close_rendering(rendering *r)
-{
-    script_close(&r->s);
-    generation_unref(r->g);
-}
-
-#define OPEN_RENDERING(fx, r)                                                              \
-    do {                                                                                   \
-        char err_[1024];                                                                   \
-        if (open_rendering(fx, r, err_, sizeof err_))                                      \
-            FAIL_AT("%s", err_);                                                           \
-    } while (0)
-
-/* Renders the first `len` of the n alerts labelled `labels` with receiver
- * r's template and its own mentions. */
-static int render_alerts(rendering *rd, const receiver *r, const char *const *labels, size_t n,
-                         size_t len, rendered *out, char *err, size_t cap)
-{
     alert_batch batch;
     fixture_alerts(&batch, labels, n);
     const alert *alerts[8];
     for (size_t i = 0; i < n; i++)
         alerts[i] = &batch.alerts[i];
+    const receiver *r = config_receiver(&s.gen->conf, "r");
     render_input in = {r, &batch, alerts, len, &r->mentions};
-    int rc = render_template(&rd->s, &in, out, err, cap);
+    int rc = render_template(&s, &in, out, err, cap);
     alert_batch_free(&batch);
+    script_close(&s);
     return rc;
 }
 
 /* Renders one alert labelled render=which. */
-static int render_case(rendering *rd, const char *which, rendered *out, char *err, size_t cap)
+static int render_case(const fixture *fx, const char *which, rendered *out, char *err,
+                       size_t cap)
 {
     char label[128];
     snprintf(label, sizeof label, "\"render\":\"%s\"", which);
     const char *labels[] = {label};
-    return render_alerts(rd, rd->r, labels, 1, 1, out, err, cap);
+    return render_alerts(fx, labels, 1, 1, out, err, cap);
 }
 
 FIXTURE_TEST(a_template_makes_title_text_and_format)
 {
-    rendering rd;
-    OPEN_RENDERING(fx, &rd);
     const char *labels[] = {"", ""};
     rendered msg;
-    char err[512] = "";
-    int rc = render_alerts(&rd, rd.r, labels, 2, 2, &msg, err, sizeof err);
-    close_rendering(&rd);
-    if (rc)
+    char err[512];
+    if (render_alerts(fx, labels, 2, 2, &msg, err, sizeof err))
         FAIL_AT("%s", err);
     CHECK_INT(msg.format, HERALD_FORMAT_TEXT);
     CHECK_STR(msg.title, "firing:2");
@@ -111,14 +88,10 @@ FIXTURE_TEST(a_template_makes_title_text_and_format)
 
 FIXTURE_TEST(common_labels_are_those_of_the_messages_alerts)
 {
-    rendering rd;
-    OPEN_RENDERING(fx, &rd);
     const char *labels[] = {"", ""};
     rendered msg;
-    char err[512] = "";
-    int rc = render_alerts(&rd, rd.r, labels, 2, 1, &msg, err, sizeof err);
-    close_rendering(&rd);
-    if (rc)
+    char err[512];
+    if (render_alerts(fx, labels, 2, 1, &msg, err, sizeof err))
         FAIL_AT("%s", err);
     CHECK_STR(msg.title, "firing:1");
     CHECK_STR(msg.text, "i1 common=i1 mobiles=100");
@@ -127,13 +100,9 @@ FIXTURE_TEST(common_labels_are_those_of_the_messages_alerts)
 
 FIXTURE_TEST(the_format_is_markdown_unless_named)
 {
-    rendering rd;
-    OPEN_RENDERING(fx, &rd);
     rendered msg;
-    char err[512] = "";
-    int rc = render_case(&rd, "markdown", &msg, err, sizeof err);
-    close_rendering(&rd);
-    if (rc)
+    char err[512];
+    if (render_case(fx, "markdown", &msg, err, sizeof err))
         FAIL_AT("%s", err);
     CHECK_INT(msg.format, HERALD_FORMAT_MARKDOWN);
     CHECK_STR(msg.title, "**r**");
@@ -143,13 +112,9 @@ FIXTURE_TEST(the_format_is_markdown_unless_named)
 
 FIXTURE_TEST(a_template_may_replace_the_mentions)
 {
-    rendering rd;
-    OPEN_RENDERING(fx, &rd);
     rendered msg;
-    char err[512] = "";
-    int rc = render_case(&rd, "mentions", &msg, err, sizeof err);
-    close_rendering(&rd);
-    if (rc)
+    char err[512];
+    if (render_case(fx, "mentions", &msg, err, sizeof err))
         FAIL_AT("%s", err);
     CHECK_STR(msg.title, ""); /* none given */
     CHECK_INT(msg.mentions.mobiles_len, 1);
@@ -162,13 +127,9 @@ FIXTURE_TEST(a_template_may_replace_the_mentions)
 
 FIXTURE_TEST(a_template_error_names_the_file_and_line)
 {
-    rendering rd;
-    OPEN_RENDERING(fx, &rd);
     rendered msg;
     char err[512] = "";
-    int rc = render_case(&rd, "error", &msg, err, sizeof err);
-    close_rendering(&rd);
-    CHECK_INT(rc, -1);
+    CHECK_INT(render_case(fx, "error", &msg, err, sizeof err), -1);
     CHECK_CONTAINS(err, "templates/cases.lua:3: template failed on purpose");
 }
 
@@ -185,12 +146,10 @@ FIXTURE_TEST(bad_results_are_named)
                          "all = bool}"},
         {"body", "cases.lua: result.body: a function cannot be sent"},
     };
-    rendering rd;
-    OPEN_RENDERING(fx, &rd);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !harness_case_failed; i++) {
         rendered msg;
         char err[512] = "";
-        if (render_case(&rd, cases[i].which, &msg, err, sizeof err) == 0) {
+        if (render_case(fx, cases[i].which, &msg, err, sizeof err) == 0) {
             rendered_free(&msg);
             printf("    render=%s was accepted\n", cases[i].which);
             harness_case_failed = 1;
@@ -199,20 +158,26 @@ FIXTURE_TEST(bad_results_are_named)
             harness_case_failed = 1;
         }
     }
-    close_rendering(&rd);
 }
 
 FIXTURE_TEST(a_template_not_loaded_is_named)
 {
-    rendering rd;
-    OPEN_RENDERING(fx, &rd);
-    receiver other = *rd.r;
-    other.template_name = "missing";
-    const char *labels[] = {""};
-    rendered msg;
+    script_state s;
     char err[512] = "";
-    int rc = render_alerts(&rd, &other, labels, 1, 1, &msg, err, sizeof err);
-    close_rendering(&rd);
+    if (open_rendering(fx, &s, err, sizeof err))
+        FAIL_AT("%s", err);
+    receiver other = *config_receiver(&s.gen->conf, "r");
+    char missing[] = "missing";
+    other.template_name = missing;
+    const char *labels[] = {""};
+    alert_batch batch;
+    fixture_alerts(&batch, labels, 1);
+    const alert *alerts[] = {&batch.alerts[0]};
+    render_input in = {&other, &batch, alerts, 1, &other.mentions};
+    rendered msg;
+    int rc = render_template(&s, &in, &msg, err, sizeof err);
+    alert_batch_free(&batch);
+    script_close(&s);
     CHECK_INT(rc, -1);
     CHECK_STR(err, "template \"missing\" is not loaded");
 }

@@ -30,41 +30,24 @@ static const char route_script[] =
     "  return nil\n"
     "end\n";
 
-typedef struct routing {
-    generation *g;
-    script_state s;
-} routing;
-
-/* Receivers a and b routed by route_script, and a script state on them. */
-static int open_routing(const fixture *fx, routing *r, char *err, size_t cap)
+/* Receivers a and b routed by route_script. */
+static int open_routing(const fixture *fx, script_state *s, char *err, size_t cap)
 {
     fixture_write(fx, "route.lua", route_script);
-    r->g = fixture_generation(fx, "route.lua", NULL,
-                              "default_receiver = 'a'\n"
-                              "receivers = { a = { channel = 'console' }, b = { channel = 'console' } }",
-                              err, cap);
-    if (!r->g)
-        return -1;
-    if (script_open(&r->s, r->g, err, cap) == 0)
-        return 0;
-    generation_unref(r->g);
-    return -1;
-}
-
-static void close_routing(routing *r)
-{
-    script_close(&r->s);
-    generation_unref(r->g);
+    return fixture_script(fx, "route.lua", NULL,
+                          "default_receiver = 'a'\n"
+                          "receivers = { a = { channel = 'console' }, b = { channel = 'console' } }",
+                          s, err, cap);
 }
 
 typedef struct routed {
     route_result result;
-    char receivers[128];  /* the targets' names, "b,a": they outlive the routing */
+    char receivers[128];  /* the targets' names, "b,a": they outlive the script state */
     char err[512];
 } routed;
 
 /* Routes one alert labelled route=how, `default_name` the default receiver. */
-static int route_one(routing *r, const char *how, const char *default_name, routed *out)
+static int route_one(script_state *s, const char *how, const char *default_name, routed *out)
 {
     char label[128];
     snprintf(label, sizeof label, "\"route\":\"%s\"", how);
@@ -72,7 +55,7 @@ static int route_one(routing *r, const char *how, const char *default_name, rout
     alert_batch batch;
     fixture_alerts(&batch, labels, 1);
     out->err[0] = out->receivers[0] = '\0';
-    int rc = route_alert(&r->s, &batch.alerts[0], config_receiver(&r->g->conf, default_name),
+    int rc = route_alert(s, &batch.alerts[0], config_receiver(&s->gen->conf, default_name),
                          &out->result, out->err, sizeof out->err);
     alert_batch_free(&batch);
     for (size_t i = 0, used = 0; i < out->result.len; i++)
@@ -81,20 +64,20 @@ static int route_one(routing *r, const char *how, const char *default_name, rout
     return rc;
 }
 
-#define OPEN_ROUTING(fx, r)                                                                \
+#define OPEN_ROUTING(fx, s)                                                                \
     do {                                                                                   \
         char err_[1024];                                                                   \
-        if (open_routing(fx, r, err_, sizeof err_))                                        \
+        if (open_routing(fx, s, err_, sizeof err_))                                        \
             FAIL_AT("%s", err_);                                                           \
     } while (0)
 
-/* Routes one alert labelled route=how with a fresh routing. */
+/* Routes one alert labelled route=how in a fresh script state. */
 #define ROUTE_ONE(fx, how, default_name, out)                                              \
     do {                                                                                   \
-        routing r_;                                                                        \
-        OPEN_ROUTING(fx, &r_);                                                             \
-        int rc_ = route_one(&r_, how, default_name, out);                                  \
-        close_routing(&r_);                                                                \
+        script_state s_;                                                                   \
+        OPEN_ROUTING(fx, &s_);                                                             \
+        int rc_ = route_one(&s_, how, default_name, out);                                  \
+        script_close(&s_);                                                                 \
         if (rc_)                                                                           \
             FAIL_AT("route=%s: %s", how, (out)->err);                                      \
     } while (0)
@@ -161,11 +144,11 @@ FIXTURE_TEST(an_empty_list_mutes_the_alert)
 
 FIXTURE_TEST(a_script_error_names_the_file_and_line)
 {
-    routing r;
-    OPEN_ROUTING(fx, &r);
+    script_state s;
+    OPEN_ROUTING(fx, &s);
     routed out;
-    int rc = route_one(&r, "error", "a", &out);
-    close_routing(&r);
+    int rc = route_one(&s, "error", "a", &out);
+    script_close(&s);
     CHECK_INT(rc, -1);
     CHECK_CONTAINS(out.err, "route.lua:9: route failed on purpose");
     CHECK_INT(out.result.len, 0);
@@ -183,11 +166,11 @@ FIXTURE_TEST(bad_return_values_are_named)
         {"boolean", "route.lua: result[1]: expected a receiver name or a table, got boolean"},
         {"bad-mentions", "route.lua: result[1]: mobiles and user_ids must be lists of strings"},
     };
-    routing r;
-    OPEN_ROUTING(fx, &r);
+    script_state s;
+    OPEN_ROUTING(fx, &s);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !harness_case_failed; i++) {
         routed out;
-        int rc = route_one(&r, cases[i].how, "a", &out);
+        int rc = route_one(&s, cases[i].how, "a", &out);
         size_t targets = out.result.len;
         route_result_free(&out.result);
         if (rc != -1)
@@ -201,7 +184,7 @@ FIXTURE_TEST(bad_return_values_are_named)
             continue;
         harness_case_failed = 1;
     }
-    close_routing(&r);
+    script_close(&s);
 }
 
 RUN_TESTS(CASE(a_list_names_each_receiver_once_in_order),
