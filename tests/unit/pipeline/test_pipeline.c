@@ -50,7 +50,7 @@ static generation *build(const fixture *fx, const char *extra, char *err, size_t
     fixture_write(fx, "templates/native.lua", native_template);
     strbuf conf = STRBUF_INIT;
     sb_printf(&conf,
-              "default_receiver = 'a'\nlua = { timeout = '50ms' }\n"
+              "default_receiver = 'a'\nlua = { timeout = '1s' }\n"
               "receivers = {\n"
               "  a = { channel = 'console', template = 'plain', mentions = { mobiles = { '100' } } },\n"
               "  b = { channel = 'console', template = 'plain', split = 'alert' },\n"
