@@ -169,7 +169,7 @@ static int read_tls_section(conf_reader *rd)
         resolve_path(rd, "tls.key_file", &c->tls_key_file, 0))
         return -1;
     tls_pair pair;
-    char why[1024];
+    char why[1024] = "";
     if (tls_read(c->tls_cert_file, c->tls_key_file, &pair, why, sizeof why))
         return fail_at(rd, NULL, "%s", why);
     snprintf(c->tls_summary, sizeof c->tls_summary, "%s, valid until %s", pair.subject,
@@ -226,7 +226,7 @@ int read_settings(conf_reader *rd)
     config *c = rd->conf;
     if (read_values(rd))
         return -1;
-    char why[512];
+    char why[512] = "";
     c->zone = tz_load(c->timezone, why, sizeof why);
     if (!c->zone)
         return fail_at(rd, "timezone", "%s", why);
