@@ -224,7 +224,7 @@ FIXTURE_TEST(bad_timezone)
 FIXTURE_TEST(lua_errors_name_file_and_line)
 {
     CHECK_FAILS(fx, "default_receiver = \"console\"\nreceivers = {\n", "herald.lua:");
-    /* The test puts three lines of paths before the body. */
+    /* fixture_config puts three lines of paths before the body. */
     CHECK_FAILS(fx, "local x = nil\nx.y = 1\n", "herald.lua:5:");
 }
 
