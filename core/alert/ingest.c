@@ -1,26 +1,16 @@
 #include "alert/ingest.h"
 
 #include <ctype.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "util/error.h"
 #include "util/json.h"
 #include "util/strbuf.h"
 #include "util/units.h"
 #include "util/utf8.h"
-
-static int fail(char *err, size_t cap, const char *fmt, ...) HERALD_PRINTF(3, 4);
-static int fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static const char *json_type_name(const cJSON *item)
 {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/error.h"
 
 static int read_source(const char *name, const char *path, source_file *out, char *err,
                        size_t err_cap)
@@ -14,9 +15,9 @@ static int read_source(const char *name, const char *path, source_file *out, cha
     out->path = xstrdup(path);
     strbuf sb = STRBUF_INIT;
     if (sb_read_file(&sb, path)) {
-        snprintf(err, err_cap, "%s: %s", path, strerror(errno));
+        int rc = fail_errno(err, err_cap, errno, "%s", path);
         sb_free(&sb);
-        return -1;
+        return rc;
     }
     out->len = sb.len;
     out->text = sb_take(&sb);

@@ -7,7 +7,6 @@
  * subject, table.sort of a huge table) is not interrupted; memory bounds
  * what such a call can be handed. */
 #include "lua/sandbox.h"
-#include "lua/template.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -19,6 +18,8 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "lua/template.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -283,11 +284,9 @@ static const char *short_chunk_name(const char *path)
 int sandbox_load(lua_State *L, const char *chunkname, const char *src, size_t len,
                  char *err, size_t err_cap)
 {
-    if (len > 0 && src[0] == LUA_SIGNATURE[0]) {
-        snprintf(err, err_cap, "%s: precompiled (bytecode) chunks are not allowed; use Lua source",
-                 display_name(chunkname));
-        return -1;
-    }
+    if (len > 0 && src[0] == LUA_SIGNATURE[0])
+        return fail(err, err_cap, "%s: precompiled (bytecode) chunks are not allowed; use Lua source",
+                    display_name(chunkname));
     strbuf name = STRBUF_INIT;
     if (chunkname[0] != '@' && chunkname[0] != '=')
         sb_putc(&name, '@');
@@ -299,9 +298,9 @@ int sandbox_load(lua_State *L, const char *chunkname, const char *src, size_t le
     if (status == LUA_ERRMEM) {
         char what[LIMIT_MESSAGE_CAP];
         format_memory_message(context_of(L), what, sizeof what);
-        snprintf(err, err_cap, "%s: %s", display_name(chunkname), what);
+        fail(err, err_cap, "%s: %s", display_name(chunkname), what);
     } else {
-        snprintf(err, err_cap, "%s", lua_tostring(L, -1));
+        fail(err, err_cap, "%s", lua_tostring(L, -1));
     }
     lua_pop(L, 1);
     return -1;
@@ -312,7 +311,7 @@ int sandbox_load_file(lua_State *L, const char *path, char *err, size_t err_cap)
     strbuf source = STRBUF_INIT;
     int result = -1;
     if (sb_read_file(&source, path))
-        snprintf(err, err_cap, "%s: cannot read: %s", path, strerror(errno));
+        fail_errno(err, err_cap, errno, "%s: cannot read", path);
     else
         result = sandbox_load(L, path, sb_str(&source), source.len, err, err_cap);
     sb_free(&source);
@@ -346,16 +345,16 @@ int sandbox_call(lua_State *L, int nargs, int nresults, char *err, size_t err_ca
         return 0;
 
     if (timed_out) {
-        snprintf(err, err_cap, "%s", ctx->timeout_message);
+        fail(err, err_cap, "%s", ctx->timeout_message);
     } else if (status == LUA_ERRMEM) {
         if (ctx->memory_message[0])
-            snprintf(err, err_cap, "%s", ctx->memory_message);
+            fail(err, err_cap, "%s", ctx->memory_message);
         else
             format_memory_message(ctx, err, err_cap);
     } else if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
-        snprintf(err, err_cap, "%s", lua_tostring(L, -1));
+        fail(err, err_cap, "%s", lua_tostring(L, -1));
     } else {
-        snprintf(err, err_cap, "(error object is a %s value)", luaL_typename(L, -1));
+        fail(err, err_cap, "(error object is a %s value)", luaL_typename(L, -1));
     }
     lua_pop(L, 1);
     /* Hand back what the aborted call left behind now rather than when the

@@ -13,6 +13,8 @@
  * The generated chunk keeps every template line on the same Lua line, so
  * Lua's own error messages ("name:12: attempt to index a nil value") point
  * at the template text. */
+#include "lua/template.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdbool.h>
@@ -25,8 +27,8 @@
 #include <lua.h>
 
 #include "lua/sandbox.h"
-#include "lua/template.h"
 #include "lua/tz.h"
+#include "util/error.h"
 #include "util/strbuf.h"
 
 /* ---- compiler ----------------------------------------------------------- */
@@ -149,8 +151,8 @@ static unsigned line_of(const char *text, size_t pos)
     return line;
 }
 
-static bool tokenize(const char *name, const char *text, size_t len, piece_list *pieces,
-                     char *err, size_t err_cap)
+static int tokenize(const char *name, const char *text, size_t len, piece_list *pieces,
+                    char *err, size_t err_cap)
 {
     size_t text_start = 0, pos = 0;
     while (pos + 1 < len) {
@@ -160,27 +162,23 @@ static bool tokenize(const char *name, const char *text, size_t len, piece_list 
         }
         bool is_expr = text[pos + 1] == '{';
         size_t code_end, after;
-        if (!scan_tag(text, len, pos + 2, is_expr ? '}' : '%', &code_end, &after)) {
-            snprintf(err, err_cap, "%s:%u: unterminated %s tag (no closing %s)", name,
-                     line_of(text, pos), is_expr ? "{{" : "{%", is_expr ? "}}" : "%}");
-            return false;
-        }
+        if (!scan_tag(text, len, pos + 2, is_expr ? '}' : '%', &code_end, &after))
+            return fail(err, err_cap, "%s:%u: unterminated %s tag (no closing %s)", name,
+                        line_of(text, pos), is_expr ? "{{" : "{%", is_expr ? "}}" : "%}");
         add_text(pieces, text, text_start, pos);
         size_t code_start = pos + 2;
         bool empty = true;
         for (size_t i = code_start; i < code_end; i++)
             empty = empty && isspace((unsigned char)text[i]);
-        if (is_expr && empty) {
-            snprintf(err, err_cap, "%s:%u: empty {{ }} expression", name, line_of(text, pos));
-            return false;
-        }
+        if (is_expr && empty)
+            return fail(err, err_cap, "%s:%u: empty {{ }} expression", name, line_of(text, pos));
         /* A dropped trailing line comment holds no newline, so dropping it
          * keeps the line alignment. */
         add_piece(pieces, is_expr ? PIECE_EXPR : PIECE_CODE, code_start, code_end - code_start);
         pos = text_start = after;
     }
     add_text(pieces, text, text_start, len);
-    return true;
+    return 0;
 }
 
 static void append_lua_string(strbuf *out, const char *text, size_t len)
@@ -249,7 +247,7 @@ int template_to_lua(const char *name, const char *text, size_t len, char **lua_o
 {
     *lua_out = NULL;
     piece_list pieces = {NULL, 0, 0};
-    if (!tokenize(name, text, len, &pieces, err, err_cap)) {
+    if (tokenize(name, text, len, &pieces, err, err_cap)) {
         free(pieces.items);
         return -1;
     }

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/error.h"
 #include "util/strbuf.h"
 
 #define ZONEINFO_DIR "/usr/share/zoneinfo"
@@ -55,12 +56,6 @@ struct tz_zone {
     char *abbrevs;
     tz_rule rule;
 };
-
-static void set_err(char *err, size_t err_cap, const char *fmt, const char *arg)
-{
-    if (err && err_cap)
-        snprintf(err, err_cap, fmt, arg);
-}
 
 static tz_zone *zone_fixed(const char *name, int32_t utoff, const char *abbrev)
 {
@@ -419,9 +414,10 @@ static tz_zone *load_file(const char *name, const char *path, char *err, size_t 
 {
     FILE *file = fopen(path, "rb");
     if (!file) {
-        if (err && err_cap)
-            snprintf(err, err_cap, "time zone \"%s\": %s: %s", name, path,
-                     errno == ENOENT ? "unknown zone (no such file)" : strerror(errno));
+        if (errno == ENOENT)
+            fail(err, err_cap, "time zone \"%s\": %s: unknown zone (no such file)", name, path);
+        else
+            fail_errno(err, err_cap, errno, "time zone \"%s\": %s", name, path);
         return NULL;
     }
     unsigned char *data = xmalloc(TZIF_MAX_BYTES);
@@ -431,8 +427,8 @@ static tz_zone *load_file(const char *name, const char *path, char *err, size_t 
     const char *why = read_failed ? "read error" : NULL;
     tz_zone *zone = why ? NULL : parse_tzif(name, data, len, &why);
     free(data);
-    if (!zone && err && err_cap)
-        snprintf(err, err_cap, "time zone \"%s\": %s: %s", name, path, why);
+    if (!zone)
+        fail(err, err_cap, "time zone \"%s\": %s: %s", name, path, why);
     return zone;
 }
 
@@ -449,7 +445,7 @@ static bool valid_zone_name(const char *name)
 tz_zone *tz_load(const char *name, char *err, size_t err_cap)
 {
     if (!name) {
-        set_err(err, err_cap, "%s", "time zone name missing");
+        fail(err, err_cap, "time zone name missing");
         return NULL;
     }
     if (strcmp(name, "UTC") == 0)
@@ -457,8 +453,8 @@ tz_zone *tz_load(const char *name, char *err, size_t err_cap)
     if (name[0] == '+' || name[0] == '-') {
         int32_t utoff;
         if (!parse_fixed_offset(name, &utoff)) {
-            set_err(err, err_cap,
-                    "time zone \"%s\": bad fixed offset (use +08:00, -0530 or +8)", name);
+            fail(err, err_cap, "time zone \"%s\": bad fixed offset (use +08:00, -0530 or +8)",
+                 name);
             return NULL;
         }
         char abbrev[ABBREV_CAP];
@@ -475,7 +471,7 @@ tz_zone *tz_load(const char *name, char *err, size_t err_cap)
         return load_file(name, LOCALTIME_PATH, err, err_cap);
     }
     if (!valid_zone_name(name)) {
-        set_err(err, err_cap, "time zone \"%s\": not a zone name", name);
+        fail(err, err_cap, "time zone \"%s\": not a zone name", name);
         return NULL;
     }
     strbuf path = STRBUF_INIT;

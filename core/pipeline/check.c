@@ -8,6 +8,7 @@
 #include "pipeline/route.h"
 #include "pipeline/script.h"
 #include "plugin/host.h"
+#include "util/error.h"
 
 /* Renders both samples with the receiver's template and has its channel
  * prepare them: what serving will do, minus the network. */
@@ -22,16 +23,14 @@ static int check_receiver(script_state *s, const receiver *r, const alert_batch 
     char why[512];
     int rc = render_template(s, &in, &msg, why, sizeof why);
     free(alerts);
-    if (rc) {
-        snprintf(err, err_cap, "receivers.%s: template %s fails on the %s sample: %s", r->name,
-                 r->template_name, alert_status_name(sample->status), why);
-        return -1;
-    }
+    if (rc)
+        return fail(err, err_cap, "receivers.%s: template %s fails on the %s sample: %s", r->name,
+                    r->template_name, alert_status_name(sample->status), why);
     if (!(r->channel->formats & (unsigned)msg.format)) {
-        snprintf(err, err_cap, "receivers.%s: template %s returns a format channel %s does not take",
-                 r->name, r->template_name, r->channel_name);
         rendered_free(&msg);
-        return -1;
+        return fail(err, err_cap,
+                    "receivers.%s: template %s returns a format channel %s does not take",
+                    r->name, r->template_name, r->channel_name);
     }
     herald_message m;
     rendered_as_message(&msg, r->name, alert_status_name(sample->status), sample->len, &m);
@@ -41,14 +40,14 @@ static int check_receiver(script_state *s, const receiver *r, const alert_batch 
     }
     herald_request req;
     request_init(&req);
+    why[0] = '\0';
     rc = r->channel->prepare(r->instance, &m, &req, why, sizeof why);
     request_free(&req);
     rendered_free(&msg);
-    if (rc) {
-        snprintf(err, err_cap, "receivers.%s: channel %s cannot send the %s sample: %s", r->name,
-                 r->channel_name, alert_status_name(sample->status), why);
-        return -1;
-    }
+    if (rc)
+        return fail(err, err_cap, "receivers.%s: channel %s cannot send the %s sample: %s", r->name,
+                    r->channel_name, alert_status_name(sample->status),
+                    why[0] ? why : "(no reason given)");
     return 0;
 }
 
@@ -67,7 +66,7 @@ static int self_check(generation *g, char *err, size_t err_cap)
             char why[512];
             rc = route_alert(&s, &sample.alerts[i], def, &routes, why, sizeof why);
             if (rc)
-                snprintf(err, err_cap, "route fails on the %s sample: %s",
+                fail(err, err_cap, "route fails on the %s sample: %s",
                          alert_status_name(sample.status), why);
             else
                 route_result_free(&routes);

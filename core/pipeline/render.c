@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 
 #include "lua/sandbox.h"
+#include "util/error.h"
 #include "util/strbuf.h"
 
 const char *render_status(const alert *const *alerts, size_t len)
@@ -101,10 +102,8 @@ static void push_template_data(lua_State *L, const render_input *in)
 static int to_json(lua_State *L, int idx, strbuf *out, int depth, char *why, size_t why_cap)
 {
     idx = lua_absindex(L, idx);
-    if (depth > 32) {
-        snprintf(why, why_cap, "nested deeper than 32 levels");
-        return -1;
-    }
+    if (depth > 32)
+        return fail(why, why_cap, "nested deeper than 32 levels");
     switch (lua_type(L, idx)) {
     case LUA_TNIL:
         sb_puts(out, "null");
@@ -117,10 +116,8 @@ static int to_json(lua_State *L, int idx, strbuf *out, int depth, char *why, siz
             sb_printf(out, "%lld", (long long)lua_tointeger(L, idx));
         } else {
             double v = lua_tonumber(L, idx);
-            if (!isfinite(v)) {
-                snprintf(why, why_cap, "a number that is not finite");
-                return -1;
-            }
+            if (!isfinite(v))
+                return fail(why, why_cap, "a number that is not finite");
             sb_printf(out, "%.17g", v);
         }
         return 0;
@@ -133,8 +130,7 @@ static int to_json(lua_State *L, int idx, strbuf *out, int depth, char *why, siz
     case LUA_TTABLE:
         break;
     default:
-        snprintf(why, why_cap, "a %s cannot be sent", luaL_typename(L, idx));
-        return -1;
+        return fail(why, why_cap, "a %s cannot be sent", luaL_typename(L, idx));
     }
     size_t n = lua_rawlen(L, idx), keys = 0;
     lua_pushnil(L);
@@ -162,8 +158,7 @@ static int to_json(lua_State *L, int idx, strbuf *out, int depth, char *why, siz
     while (lua_next(L, idx)) {
         if (lua_type(L, -2) != LUA_TSTRING) {
             lua_pop(L, 2);
-            snprintf(why, why_cap, "a table mixes list items and named fields");
-            return -1;
+            return fail(why, why_cap, "a table mixes list items and named fields");
         }
         if (!first)
             sb_putc(out, ',');
@@ -217,21 +212,17 @@ static int read_mention_override(lua_State *L, mention_set *m)
 static int read_result(lua_State *L, const char *where, const render_input *in, rendered *out,
                        strbuf *json, char *err, size_t err_cap)
 {
-    if (!lua_istable(L, -1)) {
-        snprintf(err, err_cap, "%s: the render function must return a table, it returned %s",
-                 where, luaL_typename(L, -1));
-        return -1;
-    }
+    if (!lua_istable(L, -1))
+        return fail(err, err_cap, "%s: the render function must return a table, it returned %s",
+                    where, luaL_typename(L, -1));
     sandbox_rawfield(L, -1, "body");
     if (!lua_isnil(L, -1)) {
         char why[128] = "";
         int rc = lua_istable(L, -1) ? to_json(L, -1, json, 0, why, sizeof why) : -1;
         lua_pop(L, 1);
-        if (rc) {
-            snprintf(err, err_cap, "%s: result.body: %s", where,
-                     why[0] ? why : "expected a table (the channel's native body)");
-            return -1;
-        }
+        if (rc)
+            return fail(err, err_cap, "%s: result.body: %s", where,
+                        why[0] ? why : "expected a table (the channel's native body)");
         out->format = HERALD_FORMAT_NATIVE;
         out->text = sb_take(json);
         out->title = xstrdup("");
@@ -250,28 +241,27 @@ static int read_result(lua_State *L, const char *where, const render_input *in, 
         out->format = HERALD_FORMAT_HTML;
     else {
         lua_pop(L, 1);
-        snprintf(err, err_cap, "%s: result.format: expected \"markdown\", \"text\" or \"html\"",
-                 where);
-        return -1;
+        return fail(err, err_cap, "%s: result.format: expected \"markdown\", \"text\" or \"html\"",
+                    where);
     }
     lua_pop(L, 1);
 
     sandbox_rawfield(L, -1, "text");
     if (lua_type(L, -1) != LUA_TSTRING) {
-        snprintf(err, err_cap, "%s: result.text: expected a string, got %s", where,
-                 luaL_typename(L, -1));
+        int rc = fail(err, err_cap, "%s: result.text: expected a string, got %s", where,
+                      luaL_typename(L, -1));
         lua_pop(L, 1);
-        return -1;
+        return rc;
     }
     out->text = xstrdup(lua_tostring(L, -1));
     lua_pop(L, 1);
 
     sandbox_rawfield(L, -1, "title");
     if (!lua_isnil(L, -1) && lua_type(L, -1) != LUA_TSTRING) {
-        snprintf(err, err_cap, "%s: result.title: expected a string, got %s", where,
-                 luaL_typename(L, -1));
+        int rc = fail(err, err_cap, "%s: result.title: expected a string, got %s", where,
+                      luaL_typename(L, -1));
         lua_pop(L, 1);
-        return -1;
+        return rc;
     }
     out->title = xstrdup(lua_isnil(L, -1) ? "" : lua_tostring(L, -1));
     lua_pop(L, 1);
@@ -285,11 +275,9 @@ static int read_result(lua_State *L, const char *where, const render_input *in, 
     else
         rc = -1;
     lua_pop(L, 1);
-    if (rc) {
-        snprintf(err, err_cap, "%s: result.mentions: expected {mobiles = {...}, user_ids = {...}, all = bool}",
-                 where);
-        return -1;
-    }
+    if (rc)
+        return fail(err, err_cap, "%s: result.mentions: expected {mobiles = {...}, user_ids = {...}, all = bool}",
+                    where);
     return 0;
 }
 
@@ -330,9 +318,8 @@ int render_template(script_state *s, const render_input *in, rendered *out, char
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->templates_ref);
     lua_getfield(L, -1, in->receiver->template_name);
     if (!lua_isfunction(L, -1)) {
-        snprintf(err, err_cap, "template \"%s\" is not loaded", in->receiver->template_name);
         lua_settop(L, top);
-        return -1;
+        return fail(err, err_cap, "template \"%s\" is not loaded", in->receiver->template_name);
     }
     int rc = sandbox_run(L, push_template_data_protected, (void *)in, 0, 1, err, err_cap) ||
                      sandbox_call(L, 1, 1, err, err_cap)

@@ -7,6 +7,7 @@
 #include <lauxlib.h>
 
 #include "lua/sandbox.h"
+#include "util/error.h"
 #include "util/strbuf.h"
 
 static void add_target(route_result *out, const receiver *r)
@@ -63,31 +64,24 @@ static int read_item(script_state *s, route_result *out, lua_Integer index, char
         sandbox_rawfield(L, -1, "receiver");
         name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
         lua_pop(L, 1); /* the string stays alive: the table holds it */
-        if (!name) {
-            snprintf(err, err_cap, "%s: result[%lld].receiver: expected a receiver name", where,
-                     (long long)index);
-            return -1;
-        }
+        if (!name)
+            return fail(err, err_cap, "%s: result[%lld].receiver: expected a receiver name", where,
+                        (long long)index);
     } else {
-        snprintf(err, err_cap, "%s: result[%lld]: expected a receiver name or a table, got %s",
-                 where, (long long)index, luaL_typename(L, -1));
-        return -1;
+        return fail(err, err_cap, "%s: result[%lld]: expected a receiver name or a table, got %s",
+                    where, (long long)index, luaL_typename(L, -1));
     }
     const receiver *r = config_receiver(conf, name);
-    if (!r) {
-        snprintf(err, err_cap, "%s: result[%lld]: no receiver named \"%s\"", where,
-                 (long long)index, name);
-        return -1;
-    }
+    if (!r)
+        return fail(err, err_cap, "%s: result[%lld]: no receiver named \"%s\"", where,
+                    (long long)index, name);
     add_target(out, r);
     if (lua_istable(L, -1)) {
         route_target *t = find_target(out, r);
         if (read_mention_list(L, "mobiles", &t->mentions, mention_set_add_mobile) ||
-            read_mention_list(L, "user_ids", &t->mentions, mention_set_add_user_id)) {
-            snprintf(err, err_cap, "%s: result[%lld]: mobiles and user_ids must be lists of strings",
-                     where, (long long)index);
-            return -1;
-        }
+            read_mention_list(L, "user_ids", &t->mentions, mention_set_add_user_id))
+            return fail(err, err_cap, "%s: result[%lld]: mobiles and user_ids must be lists of strings",
+                        where, (long long)index);
         sandbox_rawfield(L, -1, "all");
         t->mentions.all = t->mentions.all || lua_toboolean(L, -1);
         lua_pop(L, 1);
@@ -138,10 +132,9 @@ static int read_route_result(lua_State *L, void *ctx)
             lua_pop(L, 1);
         }
     } else {
-        snprintf(c->err, c->err_cap,
-                 "%s: the route function must return nil, a receiver name or a list, got %s",
-                 c->s->gen->route.path, luaL_typename(L, -1));
-        rc = -1;
+        rc = fail(c->err, c->err_cap,
+                  "%s: the route function must return nil, a receiver name or a list, got %s",
+                  c->s->gen->route.path, luaL_typename(L, -1));
     }
     c->rc = rc;
     return 0;

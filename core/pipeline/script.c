@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 
 #include "lua/sandbox.h"
+#include "util/error.h"
 
 /* Runs a chunk that must return a function, leaving that function pushed. */
 static int load_function(lua_State *L, const source_file *src, const char *what, char *err,
@@ -15,10 +16,10 @@ static int load_function(lua_State *L, const source_file *src, const char *what,
         sandbox_call(L, 0, 1, err, err_cap))
         return -1;
     if (!lua_isfunction(L, -1)) {
-        snprintf(err, err_cap, "%s: the %s must return a function, it returned %s", src->path,
-                 what, luaL_typename(L, -1));
+        int rc = fail(err, err_cap, "%s: the %s must return a function, it returned %s",
+                      src->path, what, luaL_typename(L, -1));
         lua_pop(L, 1);
-        return -1;
+        return rc;
     }
     return 0;
 }
@@ -28,10 +29,8 @@ int script_open(script_state *s, generation *g, char *err, size_t err_cap)
     memset(s, 0, sizeof *s);
     s->route_ref = s->templates_ref = LUA_NOREF;
     s->L = sandbox_new(&g->conf.lua, g->conf.zone);
-    if (!s->L) {
-        snprintf(err, err_cap, "cannot create a Lua state");
-        return -1;
-    }
+    if (!s->L)
+        return fail(err, err_cap, "cannot create a Lua state");
     s->gen = generation_ref(g);
     lua_State *L = s->L;
     if (load_function(L, &g->route, "route script", err, err_cap))

@@ -1,47 +1,32 @@
 /* Configuration validation: every error names the file, the key path and
  * what was expected. */
 #include "harness.h"
-#include "util/units.h"
 
 #include "config/conf.h"
-#include "testutil.h"
-
-static char *dir;
-
-/* A config with the repo's route script and templates and the build's
- * plugins, plus `body`. */
-static char *write_config(const char *body)
-{
-    strbuf text = STRBUF_INIT;
-    sb_printf(&text,
-              "route = \"%s/scripts/route.lua\"\ntemplates = \"%s/templates\"\n"
-              "plugin_dir = \"%s/plugins\"\n%s\n",
-              SOURCE_ROOT, SOURCE_ROOT, BUILD_ROOT, body);
-    char *path = test_write(dir, "herald.lua", sb_str(&text));
-    sb_free(&text);
-    return path;
-}
+#include "fixtures.h"
+#include "util/units.h"
 
 /* Loads `body`, which must be valid; err says why when it is not. */
-static int load_valid(const char *body, config *c, char *err, size_t cap)
+static int load_valid(const fixture *fx, const char *body, config *c, char *err, size_t cap)
 {
-    char *path = write_config(body);
+    char *path = fixture_config(fx, NULL, NULL, body);
     int rc = config_load(path, c, err, cap);
     free(path);
     return rc;
 }
 
-#define LOAD_VALID(body, c)                                                                \
+#define LOAD_VALID(fx, body, c)                                                            \
     do {                                                                                   \
         char err_[1024];                                                                   \
-        if (load_valid(body, c, err_, sizeof err_))                                        \
+        if (load_valid(fx, body, c, err_, sizeof err_))                                    \
             FAIL_AT("%s", err_);                                                           \
     } while (0)
 
 /* Loads `body` and expects it to fail with `expected` in the message. */
-static int fails_with(const char *body, const char *expected, char *err, size_t cap)
+static int fails_with(const fixture *fx, const char *body, const char *expected, char *err,
+                      size_t cap)
 {
-    char *path = write_config(body);
+    char *path = fixture_config(fx, NULL, NULL, body);
     config c;
     int rc = config_load(path, &c, err, cap);
     free(path);
@@ -53,21 +38,21 @@ static int fails_with(const char *body, const char *expected, char *err, size_t 
     return strstr(err, expected) != NULL && strstr(err, "herald.lua:") != NULL;
 }
 
-#define CHECK_FAILS(body, expected)                                                        \
+#define CHECK_FAILS(fx, body, expected)                                                    \
     do {                                                                                   \
         char err_[1024] = "";                                                              \
-        if (!fails_with(body, expected, err_, sizeof err_))                                \
+        if (!fails_with(fx, body, expected, err_, sizeof err_))                            \
             FAIL_AT("expected an error containing \"%s\", got \"%s\"", expected, err_);    \
     } while (0)
 
 static const char *const console_receivers =
     "default_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }\n";
 
-TEST(valid_config_loads)
+FIXTURE_TEST(valid_config_loads)
 {
     setenv("HERALD_TEST_SECRET", "SECtestsecret0123456789", 1);
     config c;
-    LOAD_VALID(
+    LOAD_VALID(fx,
         "listen = \"127.0.0.1:18060\"\ntimezone = \"Asia/Shanghai\"\ndefault_receiver = \"console\"\n"
         "max_body = \"2MiB\"\nlua = { timeout = \"250ms\", memory = \"16MiB\" }\n"
         "delivery = { timeout = \"5s\", retry_initial = \"500ms\", retry_max_delay = \"1m\", max_age = \"2h\",\n"
@@ -100,47 +85,47 @@ TEST(valid_config_loads)
     config_free(&c);
 }
 
-TEST(unknown_top_level_key)
+FIXTURE_TEST(unknown_top_level_key)
 {
-    CHECK_FAILS("listn = \"x\"\ndefault_receiver = \"console\"\nreceivers = {}",
+    CHECK_FAILS(fx, "listn = \"x\"\ndefault_receiver = \"console\"\nreceivers = {}",
                 "listn: unknown key (expected one of: listen,");
 }
 
-TEST(wrong_types)
+FIXTURE_TEST(wrong_types)
 {
-    CHECK_FAILS("listen = 8060\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+    CHECK_FAILS(fx, "listen = 8060\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
                 "listen: expected a string, got an integer");
-    CHECK_FAILS("default_receiver = \"console\"\nreceivers = \"all\"", "receivers: expected a table, got a string");
-    CHECK_FAILS("http_threads = \"4\"\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+    CHECK_FAILS(fx, "default_receiver = \"console\"\nreceivers = \"all\"", "receivers: expected a table, got a string");
+    CHECK_FAILS(fx, "http_threads = \"4\"\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
                 "http_threads: expected an integer, got a string");
-    CHECK_FAILS("max_body = \"lots\"\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+    CHECK_FAILS(fx, "max_body = \"lots\"\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
                 "max_body: expected a size such as \"1MiB\"");
-    CHECK_FAILS("delivery = { max_age = \"a day\" }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+    CHECK_FAILS(fx, "delivery = { max_age = \"a day\" }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
                 "delivery.max_age: expected a duration");
-    CHECK_FAILS("delivery = { max_unrecorded = 0 }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+    CHECK_FAILS(fx, "delivery = { max_unrecorded = 0 }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
                 "delivery.max_unrecorded: expected an integer from 1 to 65536");
-    CHECK_FAILS("lua = { timout = 1 }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
+    CHECK_FAILS(fx, "lua = { timout = 1 }\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
                 "lua.timout: unknown key (expected one of: timeout, memory)");
-    CHECK_FAILS("default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", "
+    CHECK_FAILS(fx, "default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", "
                 "mentions = { mobiles = { 138 } } } }",
                 "receivers.console.mentions.mobiles[1]: expected a string, got an integer");
-    CHECK_FAILS("default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", rate_per_second = -1 } }",
+    CHECK_FAILS(fx, "default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", rate_per_second = -1 } }",
                 "receivers.console.rate_per_second: expected an integer from 0 to 10000, got -1");
-    CHECK_FAILS("default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", split = \"each\" } }",
+    CHECK_FAILS(fx, "default_receiver = \"console\"\nreceivers = { console = { channel = \"console\", split = \"each\" } }",
                 "receivers.console.split: expected \"group\" or \"alert\"");
 }
 
-TEST(missing_required_option_names_the_unset_variable)
+FIXTURE_TEST(missing_required_option_names_the_unset_variable)
 {
     unsetenv("HERALD_TEST_UNSET_SECRET");
-    CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
+    CHECK_FAILS(fx, "default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
                 "url = \"https://oapi.dingtalk.com/robot/send?access_token=abc\", "
                 "secret = env(\"HERALD_TEST_UNSET_SECRET\") } }",
                 "receivers.ops.secret: missing: set secret, or secrets (a list, one per robot) "
                 "(unset environment variables: HERALD_TEST_UNSET_SECRET)");
 }
 
-TEST(auth_section_is_validated)
+FIXTURE_TEST(auth_section_is_validated)
 {
     const char *tail = "\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }";
     char body[512];
@@ -162,15 +147,15 @@ TEST(auth_section_is_validated)
     unsetenv("HERALD_TEST_UNSET_TOKEN");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         snprintf(body, sizeof body, "%s%s", cases[i].auth, tail);
-        CHECK_FAILS(body, cases[i].expected);
+        CHECK_FAILS(fx, body, cases[i].expected);
     }
 }
 
-TEST(auth_keeps_digests_not_secrets)
+FIXTURE_TEST(auth_keeps_digests_not_secrets)
 {
     setenv("HERALD_TEST_TOKEN", "tok-3f9a1c", 1);
     config c;
-    LOAD_VALID("auth = { bearer_token = env(\"HERALD_TEST_TOKEN\"), username = \"am\",\n"
+    LOAD_VALID(fx, "auth = { bearer_token = env(\"HERALD_TEST_TOKEN\"), username = \"am\",\n"
                "         password = \"pw-77\" }\n"
                "default_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
                &c);
@@ -184,69 +169,69 @@ TEST(auth_keeps_digests_not_secrets)
     config_free(&c);
 }
 
-TEST(unknown_channel_option)
+FIXTURE_TEST(unknown_channel_option)
 {
-    CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
+    CHECK_FAILS(fx, "default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
                 "url = \"https://oapi.dingtalk.com/robot/send?access_token=abc\", secret = \"SECx\", "
                 "secert = \"SECx\" } }",
                 "receivers.ops.secert: unknown key");
 }
 
-TEST(channel_rejects_a_value)
+FIXTURE_TEST(channel_rejects_a_value)
 {
-    CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
+    CHECK_FAILS(fx, "default_receiver = \"ops\"\nreceivers = { ops = { channel = \"dingtalk\", "
                 "url = \"ftp://example.com\", secret = \"SECx\" } }",
                 "receivers.ops.url: ");
 }
 
-TEST(unknown_channel_and_template)
+FIXTURE_TEST(unknown_channel_and_template)
 {
-    CHECK_FAILS("default_receiver = \"x\"\nreceivers = { x = { channel = \"pager\" } }",
+    CHECK_FAILS(fx, "default_receiver = \"x\"\nreceivers = { x = { channel = \"pager\" } }",
                 "receivers.x.channel: unknown channel \"pager\" (plugins in ");
-    CHECK_FAILS("default_receiver = \"x\"\nreceivers = { x = { channel = \"console\", template = \"nope\" } }",
+    CHECK_FAILS(fx, "default_receiver = \"x\"\nreceivers = { x = { channel = \"console\", template = \"nope\" } }",
                 "receivers.x.template: no template \"nope\" in ");
-    CHECK_FAILS("default_receiver = \"x\"\nreceivers = { x = { template = \"console\" } }",
+    CHECK_FAILS(fx, "default_receiver = \"x\"\nreceivers = { x = { template = \"console\" } }",
                 "receivers.x.channel: missing: expected a string");
 }
 
-TEST(default_receiver_must_exist)
+FIXTURE_TEST(default_receiver_must_exist)
 {
-    CHECK_FAILS("default_receiver = \"ops\"\nreceivers = { console = { channel = \"console\" } }",
+    CHECK_FAILS(fx, "default_receiver = \"ops\"\nreceivers = { console = { channel = \"console\" } }",
                 "default_receiver: no receiver named \"ops\"");
-    CHECK_FAILS("receivers = { console = { channel = \"console\" } }",
+    CHECK_FAILS(fx, "receivers = { console = { channel = \"console\" } }",
                 "default_receiver: missing: expected a string");
 }
 
-TEST(relative_paths_resolve_against_the_config_and_must_exist)
+FIXTURE_TEST(relative_paths_resolve_against_the_config_and_must_exist)
 {
     strbuf body = STRBUF_INIT;
     sb_printf(&body, "%sroute = \"scripts/missing.lua\"\n", console_receivers);
-    CHECK_FAILS(sb_str(&body), "/scripts/missing.lua: No such file or directory");
+    CHECK_FAILS(fx, sb_str(&body), "/scripts/missing.lua: No such file or directory");
     sb_reset(&body);
     sb_printf(&body, "%stemplates = \"no-such-dir\"\n", console_receivers);
-    CHECK_FAILS(sb_str(&body), "templates: ");
+    CHECK_FAILS(fx, sb_str(&body), "templates: ");
     sb_free(&body);
 }
 
-TEST(bad_timezone)
+FIXTURE_TEST(bad_timezone)
 {
     strbuf body = STRBUF_INIT;
     sb_printf(&body, "%stimezone = \"Mars/Olympus\"\n", console_receivers);
-    CHECK_FAILS(sb_str(&body), "timezone: ");
+    CHECK_FAILS(fx, sb_str(&body), "timezone: ");
     sb_free(&body);
 }
 
-TEST(lua_errors_name_file_and_line)
+FIXTURE_TEST(lua_errors_name_file_and_line)
 {
-    CHECK_FAILS("default_receiver = \"console\"\nreceivers = {\n", "herald.lua:");
-    /* The test puts three lines of paths before the body. */
-    CHECK_FAILS("local x = nil\nx.y = 1\n", "herald.lua:5:");
+    CHECK_FAILS(fx, "default_receiver = \"console\"\nreceivers = {\n", "herald.lua:");
+    /* fixture_config puts three lines of paths before the body. */
+    CHECK_FAILS(fx, "local x = nil\nx.y = 1\n", "herald.lua:5:");
 }
 
-TEST(config_runs_in_the_sandbox)
+FIXTURE_TEST(config_runs_in_the_sandbox)
 {
-    CHECK_FAILS("io.open(\"/etc/passwd\")\n", "herald.lua:4: attempt to index a nil value (global 'io')");
-    CHECK_FAILS("os.execute(\"true\")\n", "herald.lua:4: attempt to call a nil value (field 'execute')");
+    CHECK_FAILS(fx, "io.open(\"/etc/passwd\")\n", "herald.lua:4: attempt to index a nil value (global 'io')");
+    CHECK_FAILS(fx, "os.execute(\"true\")\n", "herald.lua:4: attempt to call a nil value (field 'execute')");
 }
 
 TEST(units)
@@ -271,41 +256,10 @@ TEST(units)
     CHECK_INT(parse_size_bytes("1 MiB", &bytes), -1);
 }
 
-static void setup(void) { dir = test_tmpdir(); }
-static void teardown(void)
-{
-    test_rmtree(dir);
-    free(dir);
-}
-
-#define WRAP(name)                                                                         \
-    static void wrapped_##name(void)                                                       \
-    {                                                                                      \
-        setup();                                                                           \
-        test_##name();                                                                     \
-        teardown();                                                                        \
-    }
-WRAP(valid_config_loads)
-WRAP(unknown_top_level_key)
-WRAP(wrong_types)
-WRAP(missing_required_option_names_the_unset_variable)
-WRAP(auth_section_is_validated)
-WRAP(auth_keeps_digests_not_secrets)
-WRAP(unknown_channel_option)
-WRAP(channel_rejects_a_value)
-WRAP(unknown_channel_and_template)
-WRAP(default_receiver_must_exist)
-WRAP(relative_paths_resolve_against_the_config_and_must_exist)
-WRAP(bad_timezone)
-WRAP(lua_errors_name_file_and_line)
-WRAP(config_runs_in_the_sandbox)
-
-#define WCASE(name) {#name, wrapped_##name}
-RUN_TESTS(WCASE(valid_config_loads), WCASE(unknown_top_level_key), WCASE(wrong_types),
-          WCASE(missing_required_option_names_the_unset_variable),
-          WCASE(auth_section_is_validated), WCASE(auth_keeps_digests_not_secrets),
-          WCASE(unknown_channel_option),
-          WCASE(channel_rejects_a_value), WCASE(unknown_channel_and_template),
-          WCASE(default_receiver_must_exist),
-          WCASE(relative_paths_resolve_against_the_config_and_must_exist), WCASE(bad_timezone),
-          WCASE(lua_errors_name_file_and_line), WCASE(config_runs_in_the_sandbox), CASE(units))
+RUN_TESTS(CASE(valid_config_loads), CASE(unknown_top_level_key), CASE(wrong_types),
+          CASE(missing_required_option_names_the_unset_variable), CASE(auth_section_is_validated),
+          CASE(auth_keeps_digests_not_secrets), CASE(unknown_channel_option),
+          CASE(channel_rejects_a_value), CASE(unknown_channel_and_template),
+          CASE(default_receiver_must_exist),
+          CASE(relative_paths_resolve_against_the_config_and_must_exist), CASE(bad_timezone),
+          CASE(lua_errors_name_file_and_line), CASE(config_runs_in_the_sandbox), CASE(units))

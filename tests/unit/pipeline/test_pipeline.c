@@ -2,13 +2,8 @@
  * generation built from files. */
 #include "harness.h"
 
-#include "alert/ingest.h"
-#include "config/generation.h"
-#include "pipeline/check.h"
+#include "fixtures.h"
 #include "pipeline/pipeline.h"
-#include "testutil.h"
-
-static char *dir;
 
 static const char route_script[] =
     "return function(alert, default, receivers)\n"
@@ -47,20 +42,15 @@ static const char native_template[] =
     "end\n";
 
 /* Builds a generation from the files above plus `extra` receivers. */
-static generation *build(const char *extra, char *err, size_t cap)
+static generation *build(const fixture *fx, const char *extra, char *err, size_t cap)
 {
-    strbuf path = STRBUF_INIT;
-    sb_printf(&path, "%s/templates", dir);
-    mkdir(sb_str(&path), 0755);
-    sb_free(&path);
-    free(test_write(dir, "route.lua", route_script));
-    free(test_write(dir, "templates/plain.lua", plain_template));
-    free(test_write(dir, "templates/fragile.lua", fragile_template));
-    free(test_write(dir, "templates/native.lua", native_template));
+    fixture_write(fx, "route.lua", route_script);
+    fixture_write(fx, "templates/plain.lua", plain_template);
+    fixture_write(fx, "templates/fragile.lua", fragile_template);
+    fixture_write(fx, "templates/native.lua", native_template);
     strbuf conf = STRBUF_INIT;
     sb_printf(&conf,
-              "route = 'route.lua'\ntemplates = 'templates'\nplugin_dir = '%s/plugins'\n"
-              "default_receiver = 'a'\nlua = { timeout = '50ms' }\n"
+              "default_receiver = 'a'\nlua = { timeout = '1s' }\n"
               "receivers = {\n"
               "  a = { channel = 'console', template = 'plain', mentions = { mobiles = { '100' } } },\n"
               "  b = { channel = 'console', template = 'plain', split = 'alert' },\n"
@@ -68,30 +58,10 @@ static generation *build(const char *extra, char *err, size_t cap)
               "  fragile = { channel = 'console', template = 'fragile' },\n"
               "  %s\n"
               "}\n",
-              BUILD_ROOT, extra);
-    char *file = test_write(dir, "herald.lua", sb_str(&conf));
+              extra);
+    generation *g = fixture_generation(fx, "route.lua", "templates", sb_str(&conf), err, cap);
     sb_free(&conf);
-    generation *g = generation_build(file, NULL, err, cap);
-    free(file);
     return g;
-}
-
-/* A batch whose alerts carry the given extra labels (JSON fragments). */
-static void batch_of(alert_batch *b, const char *const *labels, size_t n)
-{
-    strbuf json = STRBUF_INIT;
-    sb_puts(&json, "{\"alerts\":[");
-    for (size_t i = 0; i < n; i++)
-        sb_printf(&json, "%s{\"status\":\"firing\",\"labels\":{\"alertname\":\"A\",\"instance\":\"i%zu\"%s%s},"
-                         "\"startsAt\":\"2026-11-21T05:22:46Z\"}",
-                  i ? "," : "", i + 1, labels[i][0] ? "," : "", labels[i]);
-    sb_puts(&json, "]}");
-    char err[256];
-    if (ingest_alertmanager(json.data, json.len, b, err, sizeof err)) {
-        fprintf(stderr, "bad test batch: %s\n", err);
-        abort();
-    }
-    sb_free(&json);
 }
 
 typedef struct run_result {
@@ -109,7 +79,7 @@ static int run(generation *g, const char *const *labels, size_t n, const char *d
         return -1;
     }
     alert_batch b;
-    batch_of(&b, labels, n);
+    fixture_alerts(&b, labels, n);
     pipeline_run(&s, &b, default_name ? config_receiver(&g->conf, default_name) : NULL, &r->out,
                  &r->stats);
     alert_batch_free(&b);
@@ -125,10 +95,10 @@ static const notification *for_receiver(const run_result *r, const char *name, s
     return NULL;
 }
 
-TEST(default_route_groups_alerts_into_one_message)
+FIXTURE_TEST(default_route_groups_alerts_into_one_message)
 {
     char err[1024];
-    generation *g = build("", err, sizeof err);
+    generation *g = build(fx, "", err, sizeof err);
     if (!g)
         FAIL_AT("%s", err);
     const char *labels[] = {"", "", ""};
@@ -150,10 +120,10 @@ TEST(default_route_groups_alerts_into_one_message)
     pipeline_output_free(&r.out);
 }
 
-TEST(fan_out_split_and_per_alert_mentions)
+FIXTURE_TEST(fan_out_split_and_per_alert_mentions)
 {
     char err[1024];
-    generation *g = build("", err, sizeof err);
+    generation *g = build(fx, "", err, sizeof err);
     if (!g)
         FAIL_AT("%s", err);
     const char *labels[] = {"\"route\":\"both\",\"mobile\":\"201\"", "\"route\":\"both\",\"mobile\":\"202\""};
@@ -175,10 +145,10 @@ TEST(fan_out_split_and_per_alert_mentions)
     pipeline_output_free(&r.out);
 }
 
-TEST(muted_alerts_produce_nothing)
+FIXTURE_TEST(muted_alerts_produce_nothing)
 {
     char err[1024];
-    generation *g = build("", err, sizeof err);
+    generation *g = build(fx, "", err, sizeof err);
     if (!g)
         FAIL_AT("%s", err);
     const char *labels[] = {"\"route\":\"mute\"", ""};
@@ -191,10 +161,10 @@ TEST(muted_alerts_produce_nothing)
     pipeline_output_free(&r.out);
 }
 
-TEST(route_errors_fall_back_to_the_default_receiver)
+FIXTURE_TEST(route_errors_fall_back_to_the_default_receiver)
 {
     char err[1024];
-    generation *g = build("", err, sizeof err);
+    generation *g = build(fx, "", err, sizeof err);
     if (!g)
         FAIL_AT("%s", err);
     const char *labels[] = {"\"route\":\"error\"", "\"route\":\"unknown\""};
@@ -209,10 +179,10 @@ TEST(route_errors_fall_back_to_the_default_receiver)
     pipeline_output_free(&r.out);
 }
 
-TEST(route_sees_configured_receivers)
+FIXTURE_TEST(route_sees_configured_receivers)
 {
     char err[1024];
-    generation *g = build("", err, sizeof err);
+    generation *g = build(fx, "", err, sizeof err);
     if (!g)
         FAIL_AT("%s", err);
     const char *labels[] = {"\"route\":\"channel\""};
@@ -224,10 +194,10 @@ TEST(route_sees_configured_receivers)
     pipeline_output_free(&r.out);
 }
 
-TEST(template_errors_send_the_fallback_message)
+FIXTURE_TEST(template_errors_send_the_fallback_message)
 {
     char err[1024];
-    generation *g = build("", err, sizeof err);
+    generation *g = build(fx, "", err, sizeof err);
     if (!g)
         FAIL_AT("%s", err);
     const char *labels[] = {"\"boom\":\"1\""};
@@ -261,10 +231,10 @@ TEST(template_errors_send_the_fallback_message)
     pipeline_output_free(&r.out);
 }
 
-TEST(native_body_becomes_json)
+FIXTURE_TEST(native_body_becomes_json)
 {
     char err[1024];
-    generation *g = build("", err, sizeof err);
+    generation *g = build(fx, "", err, sizeof err);
     if (!g)
         FAIL_AT("%s", err);
     const char *labels[] = {"", ""};
@@ -278,15 +248,11 @@ TEST(native_body_becomes_json)
     pipeline_output_free(&r.out);
 }
 
-TEST(broken_template_is_refused_at_build)
+FIXTURE_TEST(broken_template_is_refused_at_build)
 {
     char err[1024] = "";
-    strbuf p = STRBUF_INIT;
-    sb_printf(&p, "%s/templates", dir);
-    mkdir(sb_str(&p), 0755);
-    sb_free(&p);
-    free(test_write(dir, "templates/bad.lua", "return function(data)\n  return data.nope.field\nend\n"));
-    generation *g = build("bad = { channel = 'console', template = 'bad' },", err, sizeof err);
+    fixture_write(fx, "templates/bad.lua", "return function(data)\n  return data.nope.field\nend\n");
+    generation *g = build(fx, "bad = { channel = 'console', template = 'bad' },", err, sizeof err);
     if (g) {
         generation_unref(g);
         FAIL_AT("a template that cannot render was accepted");
@@ -294,22 +260,22 @@ TEST(broken_template_is_refused_at_build)
     CHECK_CONTAINS(err, "receivers.bad: template bad fails on the firing sample");
     CHECK_CONTAINS(err, "templates/bad.lua:2:");
 
-    free(test_write(dir, "templates/bad.lua", "return function(data)\n  return {\nend\n"));
-    g = build("bad = { channel = 'console', template = 'bad' },", err, sizeof err);
+    fixture_write(fx, "templates/bad.lua", "return function(data)\n  return {\nend\n");
+    g = build(fx, "bad = { channel = 'console', template = 'bad' },", err, sizeof err);
     CHECK(g == NULL);
     CHECK_CONTAINS(err, "templates/bad.lua:3:");
 }
 
-TEST(installed_generation_is_shared_by_reference)
+FIXTURE_TEST(installed_generation_is_shared_by_reference)
 {
     char err[1024];
-    generation *g = build("", err, sizeof err);
+    generation *g = build(fx, "", err, sizeof err);
     if (!g)
         FAIL_AT("%s", err);
     generation_install(g);
     generation *held = generation_acquire();
     CHECK(held == g);
-    generation *next = build("", err, sizeof err);
+    generation *next = build(fx, "", err, sizeof err);
     CHECK(next != NULL);
     generation_install(next); /* the old one lives on while held */
     CHECK_INT(held->conf.receivers_len, 4);
@@ -318,30 +284,9 @@ TEST(installed_generation_is_shared_by_reference)
     generation_install(NULL);
 }
 
-static void with_dir(void (*fn)(void))
-{
-    dir = test_tmpdir();
-    fn();
-    test_rmtree(dir);
-    free(dir);
-}
-
-#define WRAP(name) \
-    static void wrapped_##name(void) { with_dir(test_##name); }
-WRAP(default_route_groups_alerts_into_one_message)
-WRAP(fan_out_split_and_per_alert_mentions)
-WRAP(muted_alerts_produce_nothing)
-WRAP(route_errors_fall_back_to_the_default_receiver)
-WRAP(route_sees_configured_receivers)
-WRAP(template_errors_send_the_fallback_message)
-WRAP(native_body_becomes_json)
-WRAP(broken_template_is_refused_at_build)
-WRAP(installed_generation_is_shared_by_reference)
-#define WCASE(name) {#name, wrapped_##name}
-
-RUN_TESTS(WCASE(default_route_groups_alerts_into_one_message),
-          WCASE(fan_out_split_and_per_alert_mentions), WCASE(muted_alerts_produce_nothing),
-          WCASE(route_errors_fall_back_to_the_default_receiver),
-          WCASE(route_sees_configured_receivers), WCASE(template_errors_send_the_fallback_message),
-          WCASE(native_body_becomes_json), WCASE(broken_template_is_refused_at_build),
-          WCASE(installed_generation_is_shared_by_reference))
+RUN_TESTS(CASE(default_route_groups_alerts_into_one_message),
+          CASE(fan_out_split_and_per_alert_mentions), CASE(muted_alerts_produce_nothing),
+          CASE(route_errors_fall_back_to_the_default_receiver),
+          CASE(route_sees_configured_receivers), CASE(template_errors_send_the_fallback_message),
+          CASE(native_body_becomes_json), CASE(broken_template_is_refused_at_build),
+          CASE(installed_generation_is_shared_by_reference))
