@@ -28,3 +28,14 @@ void rendered_as_message(const rendered *r, const char *receiver, const char *st
     msg->mentions.user_ids_len = r->mentions.user_ids_len;
     msg->mentions.all = r->mentions.all;
 }
+
+const char *format_name(herald_format f)
+{
+    switch (f) {
+    case HERALD_FORMAT_TEXT: return "text";
+    case HERALD_FORMAT_MARKDOWN: return "markdown";
+    case HERALD_FORMAT_HTML: return "html";
+    case HERALD_FORMAT_NATIVE: return "native";
+    }
+    return "?";
+}

@@ -19,5 +19,7 @@ void rendered_free(rendered *r);
 /* A view in the plugin ABI's terms; `msg` borrows from its arguments. */
 void rendered_as_message(const rendered *r, const char *receiver, const char *status,
                          size_t alert_count, herald_message *msg);
+/* "text", "markdown", "html" or "native". */
+const char *format_name(herald_format format);
 
 #endif

@@ -12,6 +12,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "util/error.h"
 #include "util/strbuf.h"
 
 /* Certificate chains are a few KiB; anything far larger is not one. */
@@ -23,16 +24,15 @@ static int read_pem(const char *key, const char *path, char **out, char *err, si
     FILE *f = fopen(path, "rb");
     struct stat st;
     if (!f || fstat(fileno(f), &st) != 0) {
-        snprintf(err, err_cap, "%s: %s: %s", key, path, strerror(errno));
+        int saved = errno;
         if (f)
             fclose(f);
-        return -1;
+        return fail_errno(err, err_cap, saved, "%s: %s", key, path);
     }
     if (!S_ISREG(st.st_mode) || st.st_size > PEM_FILE_CAP) {
-        snprintf(err, err_cap, "%s: %s: %s", key, path,
-                 S_ISREG(st.st_mode) ? "larger than 1 MiB, not a PEM file" : "not a file");
         fclose(f);
-        return -1;
+        return fail(err, err_cap, "%s: %s: %s", key, path,
+                    S_ISREG(st.st_mode) ? "larger than 1 MiB, not a PEM file" : "not a file");
     }
     size_t size = (size_t)st.st_size;
     char *text = xcalloc(1, size + 1);
@@ -40,10 +40,9 @@ static int read_pem(const char *key, const char *path, char **out, char *err, si
     int failed = ferror(f) || got != size;
     fclose(f);
     if (failed) {
-        snprintf(err, err_cap, "%s: %s: cannot read it", key, path);
         OPENSSL_cleanse(text, size);
         free(text);
-        return -1;
+        return fail(err, err_cap, "%s: %s: cannot read it", key, path);
     }
     *out = text;
     return 0;
@@ -87,18 +86,18 @@ int tls_read(const char *cert_file, const char *key_file, tls_pair *out, char *e
     EVP_PKEY *key = key_bio ? PEM_read_bio_PrivateKey(key_bio, NULL, no_passphrase, &encrypted)
                             : NULL;
     if (!cert)
-        snprintf(err, err_cap, "tls.cert_file: %s: no PEM certificate in it "
-                 "(expected -----BEGIN CERTIFICATE-----)", cert_file);
+        fail(err, err_cap, "tls.cert_file: %s: no PEM certificate in it "
+             "(expected -----BEGIN CERTIFICATE-----)", cert_file);
     else if (!key && encrypted)
-        snprintf(err, err_cap, "tls.key_file: %s: the key is encrypted; herald needs it without "
-                 "a passphrase (openssl pkey -in KEY -out PLAIN), readable by herald only",
-                 key_file);
+        fail(err, err_cap, "tls.key_file: %s: the key is encrypted; herald needs it without "
+             "a passphrase (openssl pkey -in KEY -out PLAIN), readable by herald only",
+             key_file);
     else if (!key)
-        snprintf(err, err_cap, "tls.key_file: %s: no PEM private key in it "
-                 "(expected -----BEGIN PRIVATE KEY-----)", key_file);
+        fail(err, err_cap, "tls.key_file: %s: no PEM private key in it "
+             "(expected -----BEGIN PRIVATE KEY-----)", key_file);
     else if (X509_check_private_key(cert, key) != 1)
-        snprintf(err, err_cap, "tls.key_file: %s: is not the key of the certificate in %s",
-                 key_file, cert_file);
+        fail(err, err_cap, "tls.key_file: %s: is not the key of the certificate in %s",
+             key_file, cert_file);
     else
         rc = 0;
     if (cert)

@@ -213,8 +213,8 @@ def test_reload_says_which_start_only_settings_wait_for_a_restart(herald_factory
     status, body = reload(h)
     assert status == 200 and body["generation"] == 2, body
     log = h.log()
-    assert "queue_capacity changed to 5; 100 stays until a restart" in log, h.log_tail()
-    assert "http_threads changed to 3; 2 stay until a restart" in log, h.log_tail()
+    assert "queue_capacity changed to 5; 100 stays in force until a restart" in log, h.log_tail()
+    assert "http_threads changed to 3; 2 stays in force until a restart" in log, h.log_tail()
     assert "data_dir changed" not in log and "retention changed" not in log
 
 

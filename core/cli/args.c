@@ -1,0 +1,200 @@
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "herald/plugin.h"
+
+static const char *const usage_text =
+    "usage: herald COMMAND [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve     receive alerts over HTTP and deliver them\n"
+    "  check     load and test the configuration, scripts, templates and plugins\n"
+    "  render    preview a receiver's message and request for a payload, without sending\n"
+    "  send-test send a receiver one test message now and print the service's answer\n"
+    "  route     show which receivers each alert of a payload goes to\n"
+    "  plugins   list the loaded channel plugins and their options\n"
+    "  queue     list, show, retry or drop queued notifications and dead letters\n"
+    "  history   show the alert history and its most frequent alerts\n"
+    "\n"
+    "Run 'herald COMMAND --help' for the options of a command.\n";
+
+static const struct {
+    const char *name;
+    const char *usage;
+} command_help[] = {
+    {"serve", "usage: herald serve [-c FILE] [--listen ADDR:PORT]\n"
+              "\n"
+              "Receive alerts over HTTP and deliver them. SIGHUP or POST /-/reload reloads\n"
+              "the configuration, scripts and templates; SIGTERM stops after finishing the\n"
+              "deliveries in flight (up to shutdown_timeout); the rest stays in the store.\n"
+              "\n"
+              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+              "  -l, --listen ADDR:PORT listen here instead of the configuration's listen\n"},
+    {"check", "usage: herald check [-c FILE]\n"
+              "\n"
+              "Load the configuration, every plugin, the route script and every template;\n"
+              "render each receiver's template against built-in firing and resolved samples\n"
+              "and have its channel prepare them. Exit 1 on the first problem.\n"
+              "\n"
+              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
+    {"render", "usage: herald render [-c FILE] --receiver NAME --payload FILE.json\n"
+               "\n"
+               "Render the payload's alerts with the receiver's template and print the message\n"
+               "and the exact request its channel would send (secrets in the URL redacted).\n"
+               "Nothing is sent. The payload is an Alertmanager webhook body or a Prometheus\n"
+               "alert list.\n"
+               "\n"
+               "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+               "  -r, --receiver NAME    receiver whose template and channel to use\n"
+               "  -p, --payload FILE     JSON payload to render\n"},
+    {"send-test", "usage: herald send-test [-c FILE] --receiver NAME [--payload FILE.json]\n"
+                  "\n"
+                  "Render the payload (default: a built-in firing sample of two alerts) with the\n"
+                  "receiver's template and send it once, now, through the receiver's channel;\n"
+                  "the route script is not run and nothing is stored. Exit 0 when the service\n"
+                  "took it, 1 when it refused it or could not be reached (the log says why).\n"
+                  "The running herald does not see this send in the robot's rate window.\n"
+                  "\n"
+                  "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+                  "  -r, --receiver NAME    receiver to test\n"
+                  "  -p, --payload FILE     JSON payload to send instead of the sample\n"},
+    {"route", "usage: herald route [-c FILE] --payload FILE.json [--receiver NAME]\n"
+              "\n"
+              "Run the route script on every alert of the payload and print where each goes.\n"
+              "\n"
+              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+              "  -p, --payload FILE     JSON payload to route\n"
+              "  -r, --receiver NAME    default receiver, as /webhook/NAME would give\n"},
+    {"queue", "usage: herald queue list [--dead] [--limit N] [-c FILE]\n"
+              "       herald queue show ID | retry ID | drop ID [-c FILE]\n"
+              "\n"
+              "Work on the store in the configuration's data_dir, also while herald serves.\n"
+              "  list          notifications waiting for delivery (--dead: dead letters)\n"
+              "  show ID       one notification with its text, state, attempts, last error\n"
+              "  retry ID      deliver a dead letter again (after fixing what failed)\n"
+              "  drop ID       forget a dead letter\n"
+              "\n"
+              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
+    {"history", "usage: herald history [--alertname A] [--receiver R] [--status firing|resolved]\n"
+                "                      [--since 24h] [--until TIME] [--limit N] [-c FILE]\n"
+                "       herald history top [--by alertname|instance|severity|receiver] [--since 24h]\n"
+                "\n"
+                "One row per alert per notification, newest first; `top` counts firing alerts.\n"
+                "Times are durations ago (\"24h\"), RFC 3339 or epoch milliseconds.\n"
+                "\n"
+                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
+    {"plugins", "usage: herald plugins [-c FILE]\n"
+                "\n"
+                "List the plugins in the configuration's plugin_dir with their channels,\n"
+                "limits and receiver options.\n"
+                "\n"
+                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
+};
+
+static const char *help_for(const char *command)
+{
+    for (size_t i = 0; i < sizeof command_help / sizeof command_help[0]; i++)
+        if (strcmp(command_help[i].name, command) == 0)
+            return command_help[i].usage;
+    return NULL;
+}
+
+int usage_error(const char *command, const char *fmt, const char *arg)
+{
+    fprintf(stderr, "herald%s%s: ", command ? " " : "", command ? command : "");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n\n%s", command && help_for(command) ? help_for(command) : usage_text);
+    return EXIT_USAGE;
+}
+
+int cli_parse(int argc, char **argv, cli *c)
+{
+    memset(c, 0, sizeof *c);
+    c->config = DEFAULT_CONFIG;
+    if (argc < 2)
+        return usage_error(NULL, "%s", "missing command");
+    c->command = argv[1];
+    if (strcmp(c->command, "--help") == 0 || strcmp(c->command, "-h") == 0 ||
+        strcmp(c->command, "help") == 0) {
+        fputs(usage_text, stdout);
+        return 0;
+    }
+    if (strcmp(c->command, "--version") == 0) {
+        printf("herald %s (plugin ABI %d.%d)\n", HERALD_VERSION, HERALD_ABI_MAJOR, HERALD_ABI_MINOR);
+        return 0;
+    }
+    if (!help_for(c->command))
+        return usage_error(NULL, "unknown command \"%s\"", c->command);
+    enum { OPT_DEAD = 256, OPT_ALERTNAME, OPT_STATUS, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_BY };
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
+        {"receiver", required_argument, NULL, 'r'}, {"payload", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},           {"dead", no_argument, NULL, OPT_DEAD},
+        {"alertname", required_argument, NULL, OPT_ALERTNAME},
+        {"status", required_argument, NULL, OPT_STATUS},
+        {"since", required_argument, NULL, OPT_SINCE},
+        {"until", required_argument, NULL, OPT_UNTIL},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"by", required_argument, NULL, OPT_BY},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 2;
+    opterr = 0;
+    int opt;
+    int is_queue = strcmp(c->command, "queue") == 0;
+    int is_history = strcmp(c->command, "history") == 0;
+    /* "+": stop at the first positional, which queue and history take. */
+    while (optind < argc) {
+        opt = getopt_long(argc, argv, "+:c:l:r:p:h", options, NULL);
+        if (opt == -1) {
+            if (!(is_queue || is_history) || c->args_len == 2)
+                break;
+            c->args[c->args_len++] = argv[optind++];
+            continue;
+        }
+        switch (opt) {
+        case 'c': c->config = optarg; break;
+        case 'l': c->listen = optarg; break;
+        case 'r': c->receiver = optarg; break;
+        case 'p': c->payload = optarg; break;
+        case 'h': fputs(help_for(c->command), stdout); return 0;
+        case OPT_DEAD: c->dead = 1; break;
+        case OPT_ALERTNAME: c->alertname = optarg; break;
+        case OPT_STATUS: c->status = optarg; break;
+        case OPT_SINCE: c->since = optarg; break;
+        case OPT_UNTIL: c->until = optarg; break;
+        case OPT_LIMIT: c->limit = optarg; break;
+        case OPT_BY: c->by = optarg; break;
+        case ':': return usage_error(c->command, "option %s needs a value", argv[optind - 1]);
+        default: return usage_error(c->command, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error(c->command, "unexpected argument \"%s\"", argv[optind]);
+    int is_serve = strcmp(c->command, "serve") == 0;
+    int is_render = strcmp(c->command, "render") == 0;
+    int is_send_test = strcmp(c->command, "send-test") == 0;
+    int is_route = strcmp(c->command, "route") == 0;
+    if ((c->dead || c->alertname || c->status || c->since || c->until || c->limit || c->by) &&
+        !is_queue && !is_history)
+        return usage_error(c->command, "%s", "that option is only for queue and history");
+    if (c->listen && !is_serve)
+        return usage_error(c->command, "%s", "--listen is only for serve");
+    if (c->receiver && !is_render && !is_route && !is_history && !is_send_test)
+        return usage_error(c->command, "%s",
+                           "--receiver is only for render, send-test, route and history");
+    if (c->payload && !is_render && !is_route && !is_send_test)
+        return usage_error(c->command, "%s", "--payload is only for render, send-test and route");
+    if (is_queue && (c->args_len == 0 || (strcmp(c->args[0], "list") == 0) != (c->args_len == 1)))
+        return usage_error(c->command, "%s", "expected list, or show|retry|drop and an id");
+    if (is_history && c->args_len && (strcmp(c->args[0], "top") != 0 || c->args_len > 1))
+        return usage_error(c->command, "%s", "the only subcommand is top");
+    if ((is_render || is_route) && !c->payload)
+        return usage_error(c->command, "%s", "--payload FILE is required");
+    if ((is_render || is_send_test) && !c->receiver)
+        return usage_error(c->command, "%s", "--receiver NAME is required");
+    return -1;
+}
