@@ -219,7 +219,7 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     dispatcher *disp = NULL;
     http_server *srv = NULL;
     store_settings settings = {conf->dedup_window_ms, conf->retention_ms};
-    store *db = store_open(conf->data_dir, &settings, err, sizeof err);
+    store *db = store_open(&(store_location){conf->data_dir}, &settings, err, sizeof err);
     if (!db)
         goto done;
     box = outbox_new(conf->queue_capacity, db);

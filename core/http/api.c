@@ -1,16 +1,116 @@
 #include "http/api.h"
 
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "alert/alert.h"
-#include "config/conf.h"
-#include "store/store.h"
+#include "store/query.h"
 #include "util/clock.h"
-#include "util/units.h"
+
+/* ---- rows as JSON ------------------------------------------------------- */
+
+static void text_field(strbuf *out, const char *name, const char *value)
+{
+    sb_printf(out, ",\"%s\":", name);
+    if (value)
+        sb_json_string(out, value, strlen(value));
+    else
+        sb_puts(out, "null");
+}
+
+/* Already JSON in the store (labels, mentions): embedded as is. */
+static void raw_field(strbuf *out, const char *name, const char *json)
+{
+    sb_printf(out, ",\"%s\":%s", name, json && json[0] ? json : "null");
+}
+
+static void summary_fields(strbuf *out, const queue_row *row)
+{
+    sb_printf(out, "{\"id\":%llu", (unsigned long long)row->id);
+    text_field(out, "receiver", row->receiver);
+    text_field(out, "status", row->status);
+    sb_printf(out, ",\"alerts\":%lld", (long long)row->alert_count);
+    text_field(out, "state", row->state);
+    sb_printf(out, ",\"attempts\":%lld", (long long)row->attempts);
+    text_field(out, "last_error", row->last_error);
+    sb_printf(out, ",\"created_ms\":%lld,\"next_attempt_ms\":%lld", (long long)row->created_ms,
+              (long long)row->next_attempt_ms);
+    if (row->finished_ms)
+        sb_printf(out, ",\"finished_ms\":%lld", (long long)row->finished_ms);
+    else
+        sb_puts(out, ",\"finished_ms\":null");
+    text_field(out, "title", row->title);
+}
+
+void api_queue_json(const queue_rows *rows, strbuf *out)
+{
+    sb_putc(out, '[');
+    for (size_t i = 0; i < rows->len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        summary_fields(out, &rows->items[i]);
+        sb_putc(out, '}');
+    }
+    sb_putc(out, ']');
+}
+
+void api_notification_json(const notification_detail *d, strbuf *out)
+{
+    summary_fields(out, &d->summary);
+    text_field(out, "text", d->text);
+    raw_field(out, "mentions", d->mentions_json);
+    sb_puts(out, ",\"alerts\":[");
+    for (size_t i = 0; i < d->alerts_len; i++) {
+        const alert_row *a = &d->alerts[i];
+        sb_puts(out, i ? ",{\"fingerprint\":" : "{\"fingerprint\":");
+        sb_json_string(out, a->fingerprint, strlen(a->fingerprint));
+        text_field(out, "alertname", a->alertname);
+        text_field(out, "status", a->status);
+        raw_field(out, "labels", a->labels_json);
+        sb_putc(out, '}');
+    }
+    sb_puts(out, "]}");
+}
+
+void api_history_json(const history_rows *rows, strbuf *out)
+{
+    sb_putc(out, '[');
+    for (size_t i = 0; i < rows->len; i++) {
+        const history_row *h = &rows->items[i];
+        sb_printf(out, "%s{\"id\":%lld,\"notification\":%lld,\"fingerprint\":", i ? "," : "",
+                  (long long)h->id, (long long)h->notification_id);
+        sb_json_string(out, h->fingerprint, strlen(h->fingerprint));
+        text_field(out, "alertname", h->alertname);
+        text_field(out, "instance", h->instance);
+        text_field(out, "severity", h->severity);
+        text_field(out, "status", h->status);
+        sb_printf(out, ",\"startsAt\":%.3f", h->starts_at);
+        if (h->ends_at)
+            sb_printf(out, ",\"endsAt\":%.3f", h->ends_at);
+        else
+            sb_puts(out, ",\"endsAt\":null");
+        text_field(out, "receiver", h->receiver);
+        raw_field(out, "labels", h->labels_json);
+        raw_field(out, "annotations", h->annotations_json);
+        text_field(out, "result", h->result);
+        sb_printf(out, ",\"created_ms\":%lld}", (long long)h->created_ms);
+    }
+    sb_putc(out, ']');
+}
+
+void api_top_json(history_key by, const top_rows *rows, strbuf *out)
+{
+    const char *name = history_key_name(by);
+    sb_putc(out, '[');
+    for (size_t i = 0; i < rows->len; i++) {
+        sb_printf(out, "%s{\"%s\":", i ? "," : "", name);
+        sb_json_string(out, rows->items[i].value, strlen(rows->items[i].value));
+        sb_printf(out, ",\"count\":%lld}", (long long)rows->items[i].count);
+    }
+    sb_putc(out, ']');
+}
+
+/* ---- endpoints ---------------------------------------------------------- */
 
 static unsigned fail(strbuf *out, unsigned status, const char *message)
 {
@@ -30,47 +130,6 @@ static unsigned store_result(int rc, const char *err, strbuf *out, const char *n
     return 200;
 }
 
-int parse_limit(const char *text, int *limit)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < 1 || v > 10000)
-        return -1;
-    *limit = (int)v;
-    return 0;
-}
-
-static int read_limit(const api_query *q, int *limit, strbuf *out, unsigned *status)
-{
-    const char *text = q->get(q->ctx, "limit");
-    *limit = 100;
-    if (!text)
-        return 0;
-    if (parse_limit(text, limit)) {
-        *status = fail(out, 400, "limit: expected a number from 1 to 10000");
-        return -1;
-    }
-    return 0;
-}
-
-static int read_time(const api_query *q, const char *name, int64_t *out_ms, strbuf *out,
-                     unsigned *status)
-{
-    const char *text = q->get(q->ctx, name);
-    *out_ms = 0;
-    if (!text)
-        return 0;
-    if (parse_time_ms(text, wall_ms(), out_ms) == 0)
-        return 0;
-    char message[160];
-    snprintf(message, sizeof message,
-             "%s: expected a duration with its unit such as \"24h\", an RFC 3339 time or epoch "
-             "milliseconds", name);
-    *status = fail(out, 400, message);
-    return -1;
-}
-
 /* Parses "<id>" or "<id>/<tail>"; returns the tail ("" for none) or NULL. */
 static const char *parse_id(const char *text, uint64_t *id)
 {
@@ -83,85 +142,131 @@ static const char *parse_id(const char *text, uint64_t *id)
     return *end ? end + 1 : end;
 }
 
-static unsigned list(const char *data_dir, queue_view view, const api_query *q, strbuf *out)
-{
-    unsigned status;
-    int limit;
-    if (read_limit(q, &limit, out, &status))
-        return status;
+/* One request's reader and the error it may need. */
+typedef struct request {
+    const char *data_dir;
+    const api_query *q;
+    strbuf *out;
+    store_reader *reader;
     char err[512];
-    return store_result(store_list(data_dir, view, limit, out, err, sizeof err), err, out, "");
+} request;
+
+static int open_reader(request *r)
+{
+    r->reader = store_reader_open(&(store_location){.data_dir = r->data_dir}, r->err,
+                                  sizeof r->err);
+    return r->reader ? 0 : -1;
 }
 
-static unsigned history(const char *data_dir, const api_query *q, strbuf *out)
+static unsigned list(request *r, queue_view view)
 {
-    history_filter f = {.alertname = q->get(q->ctx, "alertname"),
-                        .receiver = q->get(q->ctx, "receiver"),
-                        .status = q->get(q->ctx, "status")};
-    unsigned status;
-    if (read_limit(q, &f.limit, out, &status) || read_time(q, "since", &f.since_ms, out, &status) ||
-        read_time(q, "until", &f.until_ms, out, &status))
-        return status;
-    if (f.status && strcmp(f.status, "firing") != 0 && strcmp(f.status, "resolved") != 0)
-        return fail(out, 400, "status: expected \"firing\" or \"resolved\"");
-    char err[512];
-    return store_result(store_history(data_dir, &f, out, err, sizeof err), err, out, "");
+    int limit;
+    if (query_queue(r->q->get(r->q->ctx, "limit"), QUERY_API, &limit, r->err, sizeof r->err))
+        return fail(r->out, 400, r->err);
+    queue_rows rows;
+    int rc = open_reader(r) ? -1 : store_list(r->reader, view, limit, &rows, r->err, sizeof r->err);
+    if (rc == 0) {
+        api_queue_json(&rows, r->out);
+        queue_rows_free(&rows);
+    }
+    return store_result(rc, r->err, r->out, "");
 }
 
-static unsigned history_top(const char *data_dir, const api_query *q, strbuf *out)
+static unsigned show(request *r, uint64_t id)
 {
-    const char *by = q->get(q->ctx, "by");
-    unsigned status;
-    int limit;
-    int64_t since;
-    if (read_limit(q, &limit, out, &status) || read_time(q, "since", &since, out, &status))
-        return status;
-    if (!q->get(q->ctx, "limit"))
-        limit = 10;
-    if (!q->get(q->ctx, "since"))
-        since = wall_ms() - 24LL * 3600 * 1000;
-    char err[512];
-    int rc = store_history_top(data_dir, by ? by : "alertname", since, limit, out, err, sizeof err);
-    return rc > 0 ? fail(out, 400, err) : store_result(rc, err, out, "");
+    notification_detail d;
+    int rc = open_reader(r) ? -1 : store_show(r->reader, id, &d, r->err, sizeof r->err);
+    if (rc == 0) {
+        api_notification_json(&d, r->out);
+        notification_detail_free(&d);
+    }
+    return store_result(rc, r->err, r->out, "no such notification");
+}
+
+static unsigned history(request *r)
+{
+    const api_query *q = r->q;
+    query_args args = {.alertname = q->get(q->ctx, "alertname"),
+                       .receiver = q->get(q->ctx, "receiver"),
+                       .status = q->get(q->ctx, "status"),
+                       .since = q->get(q->ctx, "since"),
+                       .until = q->get(q->ctx, "until"),
+                       .limit = q->get(q->ctx, "limit")};
+    history_filter f;
+    if (query_history(&args, QUERY_API, wall_ms(), &f, r->err, sizeof r->err))
+        return fail(r->out, 400, r->err);
+    history_rows rows;
+    int rc = open_reader(r) ? -1 : store_history(r->reader, &f, &rows, r->err, sizeof r->err);
+    if (rc == 0) {
+        api_history_json(&rows, r->out);
+        history_rows_free(&rows);
+    }
+    return store_result(rc, r->err, r->out, "");
+}
+
+static unsigned top(request *r)
+{
+    const api_query *q = r->q;
+    query_args args = {.by = q->get(q->ctx, "by"),
+                       .since = q->get(q->ctx, "since"),
+                       .limit = q->get(q->ctx, "limit")};
+    history_top counted;
+    if (query_top(&args, QUERY_API, wall_ms(), &counted, r->err, sizeof r->err))
+        return fail(r->out, 400, r->err);
+    top_rows rows;
+    int rc = open_reader(r) ? -1
+                            : store_history_top(r->reader, &counted, &rows, r->err, sizeof r->err);
+    if (rc == 0) {
+        api_top_json(counted.by, &rows, r->out);
+        top_rows_free(&rows);
+    }
+    return store_result(rc, r->err, r->out, "");
+}
+
+/* POST .../retry or DELETE: the dead letter requeued or dropped. */
+static unsigned change_dead_letter(request *r, uint64_t id, int retry)
+{
+    int rc = open_reader(r) ? -1
+             : retry        ? store_requeue(r->reader, id, r->err, sizeof r->err)
+                            : store_drop(r->reader, id, r->err, sizeof r->err);
+    unsigned status = store_result(rc, r->err, r->out, "no dead letter with that id");
+    if (status == 200)
+        sb_printf(r->out, "{\"status\":\"success\",\"id\":%llu,\"action\":\"%s\"}\n",
+                  (unsigned long long)id, retry ? "requeued" : "dropped");
+    return status;
+}
+
+static unsigned route(request *r, const char *method, const char *path, const char **allow)
+{
+    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    uint64_t id;
+    const char *tail;
+    *allow = "GET, HEAD";
+    if (strcmp(path, "queue") == 0)
+        return get ? list(r, QUEUE_PENDING) : 405;
+    if (strcmp(path, "deadletters") == 0)
+        return get ? list(r, QUEUE_DEAD) : 405;
+    if (strcmp(path, "history") == 0)
+        return get ? history(r) : 405;
+    if (strcmp(path, "history/top") == 0)
+        return get ? top(r) : 405;
+    if (strncmp(path, "queue/", 6) == 0 && (tail = parse_id(path + 6, &id)) && !*tail)
+        return get ? show(r, id) : 405;
+    if (strncmp(path, "deadletters/", 12) == 0 && (tail = parse_id(path + 12, &id))) {
+        int retry = strcmp(tail, "retry") == 0;
+        if (!retry && *tail)
+            return fail(r->out, 404, "no such path");
+        *allow = retry ? "POST" : "DELETE";
+        return strcmp(method, *allow) == 0 ? change_dead_letter(r, id, retry) : 405;
+    }
+    return fail(r->out, 404, "no such path");
 }
 
 unsigned api_handle(const char *data_dir, const char *method, const char *url, const api_query *q,
                     strbuf *out, const char **allow)
 {
-    const char *path = url + strlen(API_PREFIX);
-    int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
-    char err[512];
-    uint64_t id;
-    const char *tail;
-    *allow = "GET, HEAD";
-    if (strcmp(path, "queue") == 0)
-        return get ? list(data_dir, QUEUE_PENDING, q, out) : 405;
-    if (strcmp(path, "deadletters") == 0)
-        return get ? list(data_dir, QUEUE_DEAD, q, out) : 405;
-    if (strcmp(path, "history") == 0)
-        return get ? history(data_dir, q, out) : 405;
-    if (strcmp(path, "history/top") == 0)
-        return get ? history_top(data_dir, q, out) : 405;
-    if (strncmp(path, "queue/", 6) == 0 && (tail = parse_id(path + 6, &id)) && !*tail) {
-        if (!get)
-            return 405;
-        return store_result(store_show(data_dir, id, out, err, sizeof err), err, out,
-                            "no such notification");
-    }
-    if (strncmp(path, "deadletters/", 12) == 0 && (tail = parse_id(path + 12, &id))) {
-        int retry = strcmp(tail, "retry") == 0;
-        if (!retry && *tail)
-            return fail(out, 404, "no such path");
-        *allow = retry ? "POST" : "DELETE";
-        if (strcmp(method, *allow) != 0)
-            return 405;
-        int rc = retry ? store_requeue(data_dir, id, err, sizeof err)
-                       : store_drop(data_dir, id, err, sizeof err);
-        unsigned status = store_result(rc, err, out, "no dead letter with that id");
-        if (status == 200)
-            sb_printf(out, "{\"status\":\"success\",\"id\":%llu,\"action\":\"%s\"}\n",
-                      (unsigned long long)id, retry ? "requeued" : "dropped");
-        return status;
-    }
-    return fail(out, 404, "no such path");
+    request r = {.data_dir = data_dir, .q = q, .out = out};
+    unsigned status = route(&r, method, url + strlen(API_PREFIX), allow);
+    store_reader_close(r.reader);
+    return status;
 }

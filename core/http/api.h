@@ -9,12 +9,15 @@
  *   DELETE /api/v1/deadletters/<id>        forget it
  *   GET    /api/v1/history                 ?alertname= &receiver= &status= &since= &until= &limit=
  *   GET    /api/v1/history/top             ?by=alertname|instance|severity|receiver &since=24h &limit=
- */
+ *
+ * The store's rows become JSON here and nowhere else: the CLI prints the
+ * same JSON with the api_*_json functions. */
 #ifndef HERALD_API_H
 #define HERALD_API_H
 
 #include <stdint.h>
 
+#include "store/store.h"
 #include "util/strbuf.h"
 
 #define API_PREFIX "/api/v1/"
@@ -29,7 +32,10 @@ typedef struct api_query {
 unsigned api_handle(const char *data_dir, const char *method, const char *url, const api_query *q,
                     strbuf *out, const char **allow);
 
-/* A row limit, 1 to 10000: 0, or -1 when text is not one. */
-int parse_limit(const char *text, int *limit);
+/* Rows as the API answers them, appended to out. */
+void api_queue_json(const queue_rows *rows, strbuf *out);
+void api_notification_json(const notification_detail *d, strbuf *out);
+void api_history_json(const history_rows *rows, strbuf *out);
+void api_top_json(history_key by, const top_rows *rows, strbuf *out);
 
 #endif

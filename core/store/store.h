@@ -1,14 +1,28 @@
-/* The durable store (SQLite in WAL mode under data_dir): the outbox of
- * notifications with their delivery state, dead letters, and the alert
- * history.
+/* The durable store: the outbox of notifications with their delivery
+ * state, dead letters, and the alert history. Everything herald keeps
+ * goes through this header; nothing outside core/store/ knows which
+ * database holds it.
  *
- * One writer thread owns the write connection. Ingest threads hand it
+ * Backends. A backend is a table of the operations below (store_backend
+ * in store/backend.h). store.c picks the backend for a store_location in
+ * one function, backend_for(), and forwards every call to it. Today that
+ * is always SQLite (core/store/sqlite/: data_dir/herald.db in WAL mode).
+ * A shared backend (PostgreSQL, for several replicas) goes in a folder of
+ * its own beside sqlite/, adds what names it (a DSN) to store_location
+ * and a line to backend_for(); callers do not change.
+ *
+ * Two sides. The daemon opens a `store` and writes through it: one
+ * writer thread owns the write connection; ingest threads hand it
  * batches and wait; it commits everything waiting in one transaction (one
  * fsync for many requests: group commit) and wakes them. Delivery results
  * are handed over without waiting and ride along in the next transaction.
- * Everything herald needs from storage goes through this header, so a
- * shared backend (PostgreSQL, for several replicas) can be added beside it
- * without touching the pipeline or the dispatcher. */
+ * The API and the CLI open a `store_reader`, a connection of their own,
+ * safe while the daemon runs; reads return rows, which the caller frees.
+ * What a reader asks for is checked once, by store/query.h: the read
+ * functions take only checked queries.
+ *
+ * Returns: 0 success, -1 failure with err set, 1 "no such id" where a
+ * function says so. */
 #ifndef HERALD_STORE_H
 #define HERALD_STORE_H
 
@@ -16,7 +30,13 @@
 #include <stdint.h>
 
 #include "delivery/notification.h"
-#include "util/strbuf.h"
+
+/* Where a store is. */
+typedef struct store_location {
+    const char *data_dir;      /* SQLite: data_dir/herald.db, locked by data_dir/herald.lock */
+} store_location;
+
+/* ---- the daemon's side ---------------------------------------------------- */
 
 typedef struct store store;
 
@@ -25,8 +45,9 @@ typedef struct store_settings {
     int64_t retention_ms;      /* history, delivered and dead rows older than this go */
 } store_settings;
 
-/* Opens (creating if needed) data_dir/herald.db. Returns NULL with err. */
-store *store_open(const char *data_dir, const store_settings *settings, char *err,
+/* Opens (creating if needed) the store and holds it: a second daemon on
+ * the same store is refused. Returns NULL with err. */
+store *store_open(const store_location *where, const store_settings *settings, char *err,
                   size_t err_cap);
 /* Finishes what was handed over, stops the writer and closes. */
 void store_close(store *s);
@@ -75,38 +96,138 @@ int store_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
 int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void *ctx,
                        char *err, size_t err_cap);
 
-/* ---- reading, for the API and the CLI (own connections; safe while the
- * daemon runs) ---------------------------------------------------------- */
+/* ---- the readers' side: the API and the CLI -------------------------------- */
+
+typedef struct store_reader store_reader;
+
+/* Never creates a store: one that does not exist yet is an error that
+ * says so. Returns NULL with err. */
+store_reader *store_reader_open(const store_location *where, char *err, size_t err_cap);
+void store_reader_close(store_reader *r);
 
 typedef enum queue_view { QUEUE_PENDING, QUEUE_DEAD } queue_view;
 
-/* Appends a JSON array of notifications in that state, newest first. */
-int store_list(const char *data_dir, queue_view view, int limit, strbuf *json, char *err,
+/* A notification as the queue shows it. */
+typedef struct queue_row {
+    uint64_t id;
+    char *receiver;
+    char *status;              /* firing | resolved */
+    int64_t alert_count;
+    char *state;               /* pending | requeued | delivered | dead */
+    int64_t attempts;
+    char *last_error;          /* NULL: none */
+    int64_t created_ms;
+    int64_t next_attempt_ms;
+    int64_t finished_ms;       /* 0: not finished */
+    char *title;
+} queue_row;
+
+typedef struct queue_rows {
+    queue_row *items;
+    size_t len;
+} queue_rows;
+
+/* The notifications in that state, newest first, at most limit (checked
+ * by query_queue). */
+int store_list(store_reader *r, queue_view view, int limit, queue_rows *rows, char *err,
                size_t err_cap);
-/* Appends one notification as JSON (with its text and alerts); 1 when
- * there is no such id. */
-int store_show(const char *data_dir, uint64_t id, strbuf *json, char *err, size_t err_cap);
+void queue_rows_free(queue_rows *rows);
+
+/* One alert of a notification, as its history row keeps it. */
+typedef struct alert_row {
+    char *fingerprint;
+    char *alertname;
+    char *status;
+    char *labels_json;         /* a JSON object */
+} alert_row;
+
+typedef struct notification_detail {
+    queue_row summary;
+    char *text;
+    char *mentions_json;       /* {"mobiles":[...],"user_ids":[...],"all":false} */
+    alert_row *alerts;
+    size_t alerts_len;
+} notification_detail;
+
+/* One notification with its text and alerts; 1 when there is no such id. */
+int store_show(store_reader *r, uint64_t id, notification_detail *out, char *err, size_t err_cap);
+void notification_detail_free(notification_detail *d);
+
 /* Dead letter -> delivered again by the running daemon (or at its next
  * start). Returns 0, 1 when id is not a dead letter, -1 on error. */
-int store_requeue(const char *data_dir, uint64_t id, char *err, size_t err_cap);
+int store_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap);
 /* Removes a dead letter. Same returns as store_requeue. */
-int store_drop(const char *data_dir, uint64_t id, char *err, size_t err_cap);
+int store_drop(store_reader *r, uint64_t id, char *err, size_t err_cap);
 
+/* Built by query_history: every field checked. */
 typedef struct history_filter {
-    const char *alertname;
-    const char *receiver;
-    const char *status;
+    const char *alertname;     /* NULL: any */
+    const char *receiver;      /* NULL: any */
+    const char *status;        /* NULL, "firing" or "resolved" */
     int64_t since_ms;          /* 0: no bound */
     int64_t until_ms;          /* 0: no bound */
-    int limit;
+    int limit;                 /* 1 to 10000 */
 } history_filter;
 
-/* Appends a JSON array of history rows, newest first. */
-int store_history(const char *data_dir, const history_filter *f, strbuf *json, char *err,
+typedef struct history_row {
+    int64_t id;
+    int64_t notification_id;
+    char *fingerprint;
+    char *alertname;
+    char *instance;
+    char *severity;
+    char *status;
+    double starts_at;          /* epoch seconds */
+    double ends_at;            /* 0: not ended */
+    char *receiver;
+    char *labels_json;
+    char *annotations_json;
+    char *result;              /* pending | delivered | dead: the notification's */
+    int64_t created_ms;
+} history_row;
+
+typedef struct history_rows {
+    history_row *items;
+    size_t len;
+} history_rows;
+
+/* One row per alert per notification, newest first. */
+int store_history(store_reader *r, const history_filter *f, history_rows *rows, char *err,
                   size_t err_cap);
-/* Appends a JSON array [{"<by>": value, "count": n}] of the most frequent
- * values of `by` (alertname, instance, severity or receiver) since then. */
-int store_history_top(const char *data_dir, const char *by, int64_t since_ms, int limit,
-                      strbuf *json, char *err, size_t err_cap);
+void history_rows_free(history_rows *rows);
+
+/* What history top counts by. */
+typedef enum history_key {
+    HISTORY_BY_ALERTNAME,
+    HISTORY_BY_INSTANCE,
+    HISTORY_BY_SEVERITY,
+    HISTORY_BY_RECEIVER
+} history_key;
+
+/* "alertname", "instance", "severity", "receiver". */
+const char *history_key_name(history_key key);
+
+/* Built by query_top: every field checked. */
+typedef struct history_top {
+    history_key by;
+    int64_t since_ms;
+    int limit;                 /* 1 to 10000 */
+} history_top;
+
+typedef struct top_row {
+    char *value;
+    int64_t count;
+} top_row;
+
+typedef struct top_rows {
+    top_row *items;
+    size_t len;
+} top_rows;
+
+/* The most frequent values of `by` among firing alerts since then, most
+ * frequent first. */
+int store_history_top(store_reader *r, const history_top *q, top_rows *rows, char *err,
+                      size_t err_cap);
+void top_rows_free(top_rows *rows);
 
 #endif

@@ -7,40 +7,25 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store/store_fixture.h"
 #include "testutil.h"
-#include "util/json.h"
 
 static char *dir;
 
-static notification *make_with_status(const char *receiver, const char *alertname,
-                                      const char *instance, int64_t created_ms,
-                                      alert_status status)
+static const store_location *here(void)
 {
-    alert a = {.status = status};
-    labelset_set(&a.labels, "alertname", alertname);
-    labelset_set(&a.labels, "instance", instance);
-    labelset_set(&a.annotations, "summary", "磁盘将满");
-    a.starts_at = 1795238566.39;
-    alert_fingerprint(&a.labels, a.fingerprint);
-    notification *n = xcalloc(1, sizeof *n);
-    n->receiver = xstrdup(receiver);
-    n->status = xstrdup(alert_status_name(status));
-    n->alert_count = 1;
-    n->content.format = HERALD_FORMAT_MARKDOWN;
-    n->content.title = xstrdup(alertname);
-    n->content.text = xstrdup("### 告警\nbody");
-    mention_set_add_mobile(&n->content.mentions, "13800000000");
-    n->created_ms = n->next_attempt_ms = created_ms;
-    const alert *list[1] = {&a};
-    notification_describe(n, "{}:{alertname=\"X\"}", list, 1);
-    alert_free(&a);
-    return n;
+    static store_location where;
+    where.data_dir = dir;
+    return &where;
 }
 
-static notification *make(const char *receiver, const char *alertname, const char *instance,
-                          int64_t created_ms)
+static store_reader *reader(void)
 {
-    return make_with_status(receiver, alertname, instance, created_ms, ALERT_FIRING);
+    char err[512];
+    store_reader *r = store_reader_open(here(), err, sizeof err);
+    if (!r)
+        fprintf(stderr, "store_reader_open: %s\n", err);
+    return r;
 }
 
 static void collect(void *ctx, notification *n)
@@ -65,18 +50,12 @@ static void count_written(void *ctx, int failed, const char *error)
         outcomes_written++;
 }
 
-static void ignore_requeued(void *ctx, notification *n)
-{
-    (void)ctx;
-    notification_free(n);
-}
-
 /* load_pending: collect into *pending before the writer starts, as serve does */
 static store *open_store_loading(int64_t dedup_ms, notification ***pending)
 {
     store_settings settings = {dedup_ms, 30LL * 86400 * 1000};
     char err[512];
-    store *s = store_open(dir, &settings, err, sizeof err);
+    store *s = store_open(here(), &settings, err, sizeof err);
     if (s && pending && store_load_pending(s, collect, pending, err, sizeof err)) {
         store_close(s);
         s = NULL;
@@ -93,36 +72,6 @@ static store *open_store_loading(int64_t dedup_ms, notification ***pending)
 static store *open_store(int64_t dedup_ms) { return open_store_loading(dedup_ms, NULL); }
 
 static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
-
-typedef struct commit_wait {
-    pthread_mutex_t lock;
-    pthread_cond_t done_cond;
-    int done;
-    int failed;
-} commit_wait;
-
-static void committed(void *ctx, int failed, const char *error)
-{
-    (void)error;
-    commit_wait *w = ctx;
-    pthread_mutex_lock(&w->lock);
-    w->done = 1;
-    w->failed = failed;
-    pthread_cond_signal(&w->done_cond);
-    pthread_mutex_unlock(&w->lock);
-}
-
-/* store_commit, waited for as an HTTP request waits for its answer. */
-static int commit(store *s, notification **items, size_t n)
-{
-    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    store_commit(s, items, n, committed, &w);
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.done_cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
-    return w.failed ? -1 : 0;
-}
 
 TEST(commit_dedup_and_recover)
 {
@@ -234,26 +183,38 @@ TEST(dead_letters_requeue_and_drop)
     store_close(s);
     CHECK_INT(outcomes_written, 2);
 
-    strbuf json = STRBUF_INIT;
-    CHECK_INT(store_list(dir, QUEUE_DEAD, 10, &json, err, sizeof err), 0);
-    CHECK_CONTAINS(sb_str(&json), "\"last_error\":\"errcode 310000: sign not match\"");
-    CHECK_CONTAINS(sb_str(&json), "\"state\":\"dead\"");
-    sb_reset(&json);
-    CHECK_INT(store_list(dir, QUEUE_PENDING, 10, &json, err, sizeof err), 0);
-    CHECK_STR(sb_str(&json), "[]");
-    sb_reset(&json);
-    CHECK_INT(store_show(dir, batch[0]->id, &json, err, sizeof err), 0);
-    CHECK_CONTAINS(sb_str(&json), "\"text\":\"### 告警\\nbody\"");
-    CHECK_CONTAINS(sb_str(&json), "\"alertname\":\"A\"");
-    CHECK_INT(store_show(dir, 9999, &json, err, sizeof err), 1);
+    store_reader *r = reader();
+    CHECK(r != NULL);
+    queue_rows rows;
+    CHECK_INT(store_list(r, QUEUE_DEAD, 10, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 2);
+    CHECK_INT(rows.items[0].id, batch[1]->id); /* newest first */
+    CHECK_STR(rows.items[1].last_error, "errcode 310000: sign not match");
+    CHECK_STR(rows.items[1].state, "dead");
+    CHECK_INT(rows.items[1].attempts, 1);
+    CHECK(rows.items[1].finished_ms >= now);
+    CHECK_STR(rows.items[1].title, "A");
+    queue_rows_free(&rows);
+    CHECK_INT(store_list(r, QUEUE_PENDING, 10, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 0);
+    notification_detail d;
+    CHECK_INT(store_show(r, batch[0]->id, &d, err, sizeof err), 0);
+    CHECK_STR(d.text, "### 告警\nbody");
+    CHECK_CONTAINS(d.mentions_json, "\"13800000000\"");
+    CHECK_INT(d.alerts_len, 1);
+    CHECK_STR(d.alerts[0].alertname, "A");
+    CHECK_STR(d.alerts[0].status, "firing");
+    CHECK_CONTAINS(d.alerts[0].labels_json, "\"instance\":\"h1\"");
+    notification_detail_free(&d);
+    CHECK_INT(store_show(r, 9999, &d, err, sizeof err), 1);
 
-    CHECK_INT(store_requeue(dir, batch[0]->id, err, sizeof err), 0);
-    CHECK_INT(store_requeue(dir, batch[0]->id, err, sizeof err), 1); /* no longer dead */
-    CHECK_INT(store_drop(dir, batch[1]->id, err, sizeof err), 0);
-    CHECK_INT(store_drop(dir, batch[1]->id, err, sizeof err), 1);
-    sb_reset(&json);
-    CHECK_INT(store_list(dir, QUEUE_DEAD, 10, &json, err, sizeof err), 0);
-    CHECK_STR(sb_str(&json), "[]");
+    CHECK_INT(store_requeue(r, batch[0]->id, err, sizeof err), 0);
+    CHECK_INT(store_requeue(r, batch[0]->id, err, sizeof err), 1); /* no longer dead */
+    CHECK_INT(store_drop(r, batch[1]->id, err, sizeof err), 0);
+    CHECK_INT(store_drop(r, batch[1]->id, err, sizeof err), 1);
+    CHECK_INT(store_list(r, QUEUE_DEAD, 10, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 0);
+    store_reader_close(r);
 
     /* the requeued one is pending again, attempts reset */
     notification **pending = xcalloc(1, sizeof *pending);
@@ -265,7 +226,6 @@ TEST(dead_letters_requeue_and_drop)
     notification_free(pending[0]);
     free(pending);
     store_close(s);
-    sb_free(&json);
     notification_free(batch[0]);
     notification_free(batch[1]);
 }
@@ -281,38 +241,48 @@ TEST(history_filters_and_top)
     store_mark_delivered(s, batch[0], count_written, NULL);
     store_close(s);
 
-    strbuf json = STRBUF_INIT;
-    history_filter f = {.alertname = "DiskFull"};
-    CHECK_INT(store_history(dir, &f, &json, err, sizeof err), 0);
-    cJSON *rows = json_parse(json.data, json.len);
-    CHECK_INT(cJSON_GetArraySize(rows), 2);
-    CHECK_STR(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 1), "result")->valuestring, "delivered");
-    CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(rows, 0), "labels"),
-                                  "instance")->valuestring,
-              "db2");
-    cJSON_Delete(rows);
+    store_reader *r = reader();
+    CHECK(r != NULL);
+    history_rows rows;
+    history_filter f = {.alertname = "DiskFull", .limit = 100};
+    CHECK_INT(store_history(r, &f, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 2);
+    CHECK_STR(rows.items[1].result, "delivered");
+    CHECK_STR(rows.items[0].result, "pending");
+    CHECK_STR(rows.items[0].instance, "db2");
+    CHECK_CONTAINS(rows.items[0].labels_json, "\"instance\":\"db2\"");
+    CHECK_CONTAINS(rows.items[0].annotations_json, "磁盘将满");
+    CHECK_INT(rows.items[0].notification_id, batch[1]->id);
+    CHECK(rows.items[0].starts_at > 1795238566.38 && rows.items[0].starts_at < 1795238566.4);
+    CHECK(rows.items[0].ends_at == 0);
+    history_rows_free(&rows);
 
     history_filter by_receiver = {.receiver = "wms", .limit = 5};
-    sb_reset(&json);
-    CHECK_INT(store_history(dir, &by_receiver, &json, err, sizeof err), 0);
-    CHECK_CONTAINS(sb_str(&json), "\"alertname\":\"HostDown\"");
-    CHECK(!strstr(sb_str(&json), "DiskFull"));
+    CHECK_INT(store_history(r, &by_receiver, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 1);
+    CHECK_STR(rows.items[0].alertname, "HostDown");
+    history_rows_free(&rows);
 
-    history_filter future = {.since_ms = now + 3600000};
-    sb_reset(&json);
-    CHECK_INT(store_history(dir, &future, &json, err, sizeof err), 0);
-    CHECK_STR(sb_str(&json), "[]");
+    history_filter future = {.since_ms = now + 3600000, .limit = 100};
+    CHECK_INT(store_history(r, &future, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 0);
 
-    sb_reset(&json);
-    CHECK_INT(store_history_top(dir, "alertname", now - 60000, 10, &json, err, sizeof err), 0);
-    CHECK_STR(sb_str(&json), "[{\"alertname\":\"DiskFull\",\"count\":2},{\"alertname\":\"CPU\",\"count\":1},"
-                             "{\"alertname\":\"HostDown\",\"count\":1}]");
-    sb_reset(&json);
-    CHECK_INT(store_history_top(dir, "instance", now - 60000, 1, &json, err, sizeof err), 0);
-    CHECK_STR(sb_str(&json), "[{\"instance\":\"db1\",\"count\":2}]");
-    CHECK_INT(store_history_top(dir, "labels", 0, 1, &json, err, sizeof err), 1);
-    CHECK_CONTAINS(err, "by: expected alertname");
-    sb_free(&json);
+    top_rows top;
+    history_top by_name = {HISTORY_BY_ALERTNAME, now - 60000, 10};
+    CHECK_INT(store_history_top(r, &by_name, &top, err, sizeof err), 0);
+    CHECK_INT(top.len, 3);
+    CHECK_STR(top.items[0].value, "DiskFull");
+    CHECK_INT(top.items[0].count, 2);
+    CHECK_STR(top.items[1].value, "CPU"); /* ties by name */
+    CHECK_STR(top.items[2].value, "HostDown");
+    top_rows_free(&top);
+    history_top by_instance = {HISTORY_BY_INSTANCE, now - 60000, 1};
+    CHECK_INT(store_history_top(r, &by_instance, &top, err, sizeof err), 0);
+    CHECK_INT(top.len, 1);
+    CHECK_STR(top.items[0].value, "db1");
+    CHECK_INT(top.items[0].count, 2);
+    top_rows_free(&top);
+    store_reader_close(r);
     for (int i = 0; i < 4; i++)
         notification_free(batch[i]);
 }
@@ -335,7 +305,10 @@ TEST(writes_go_on_after_a_duplicate_and_a_requeue)
     CHECK_INT(batch[1]->id, 0);
     store_mark_dead(s, batch[0], "errcode 310000: sign not match", count_written, NULL);
     CHECK_INT(commit(s, &batch[2], 1), 0); /* writes the mark too */
-    CHECK_INT(store_requeue(dir, batch[0]->id, err, sizeof err), 0);
+    store_reader *r = reader();
+    CHECK(r != NULL);
+    CHECK_INT(store_requeue(r, batch[0]->id, err, sizeof err), 0);
+    store_reader_close(r);
     CHECK_INT(commit(s, &batch[3], 1), 0);
     CHECK(batch[3]->id > batch[2]->id);
     store_close(s);
@@ -355,7 +328,10 @@ TEST(ids_are_not_reused_after_a_drop)
     CHECK_INT(commit(s, &batch[0], 1), 0);
     store_mark_dead(s, batch[0], "errcode 300001: token is not exist", count_written, NULL);
     store_close(s);
-    CHECK_INT(store_drop(dir, batch[0]->id, err, sizeof err), 0);
+    store_reader *r = reader();
+    CHECK(r != NULL);
+    CHECK_INT(store_drop(r, batch[0]->id, err, sizeof err), 0);
+    store_reader_close(r);
     s = open_store(0);
     CHECK(s != NULL);
     CHECK_INT(commit(s, &batch[1], 1), 0);
@@ -369,13 +345,14 @@ TEST(unusable_data_dir_is_named)
 {
     store_settings settings = {0, 0};
     char err[512];
-    store *s = store_open("/proc/herald-cannot-be-here", &settings, err, sizeof err);
+    store *s = store_open(&(store_location){"/proc/herald-cannot-be-here"}, &settings, err,
+                          sizeof err);
     CHECK(s == NULL);
     CHECK_CONTAINS(err, "data_dir: /proc/herald-cannot-be-here");
-    strbuf json = STRBUF_INIT;
-    CHECK_INT(store_list("/nonexistent-herald", QUEUE_DEAD, 1, &json, err, sizeof err), -1);
-    CHECK_CONTAINS(err, "/nonexistent-herald/herald.db");
-    sb_free(&json);
+    /* a reader never creates the store: it says there is none yet */
+    store_reader *r = store_reader_open(&(store_location){"/nonexistent-herald"}, err, sizeof err);
+    CHECK(r == NULL);
+    CHECK_CONTAINS(err, "/nonexistent-herald/herald.db: no store yet");
 }
 
 TEST(retention_removes_old_history)
@@ -389,16 +366,19 @@ TEST(retention_removes_old_history)
     store_close(s);
     /* retention one day: the writer sweeps when it starts */
     store_settings settings = {0, 86400LL * 1000};
-    s = store_open(dir, &settings, err, sizeof err);
+    s = store_open(here(), &settings, err, sizeof err);
     CHECK(s != NULL);
     CHECK_INT(store_start(s, ignore_requeued, NULL), 0);
     store_close(s);
-    strbuf json = STRBUF_INIT;
-    history_filter all = {0};
-    CHECK_INT(store_history(dir, &all, &json, err, sizeof err), 0);
-    CHECK_CONTAINS(sb_str(&json), "\"alertname\":\"New\"");
-    CHECK(!strstr(sb_str(&json), "\"alertname\":\"Old\""));
-    sb_free(&json);
+    store_reader *r = reader();
+    CHECK(r != NULL);
+    history_rows rows;
+    history_filter all = {.limit = 100};
+    CHECK_INT(store_history(r, &all, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 1);
+    CHECK_STR(rows.items[0].alertname, "New");
+    history_rows_free(&rows);
+    store_reader_close(r);
     notification_free(batch[0]);
     notification_free(batch[1]);
 }
@@ -446,7 +426,7 @@ TEST(target_sends_and_pauses_survive_a_restart)
 
     store_settings settings = {0, 0};
     char err[256];
-    s = store_open(dir, &settings, err, sizeof err);
+    s = store_open(here(), &settings, err, sizeof err);
     CHECK(s != NULL);
     loaded_targets got = {""};
     CHECK_INT(store_load_targets(s, now - 61000, now, loaded_send, loaded_pause, &got, err,
@@ -467,13 +447,13 @@ TEST(a_store_in_use_is_refused)
     CHECK(s != NULL);
     store_settings settings = {0, 0};
     char err[512], want[256];
-    store *second = store_open(dir, &settings, err, sizeof err);
+    store *second = store_open(here(), &settings, err, sizeof err);
     CHECK(second == NULL);
     snprintf(want, sizeof want, "data_dir: %s is in use by another herald serve (pid %ld)", dir,
              (long)getpid());
     CHECK_CONTAINS(err, want);
     store_close(s);
-    second = store_open(dir, &settings, err, sizeof err); /* free again */
+    second = store_open(here(), &settings, err, sizeof err); /* free again */
     CHECK(second != NULL);
     store_close(second);
 }

@@ -1,0 +1,57 @@
+/* What a backend implements: every operation of store.h, for handles it
+ * made. A backend's handles begin with the base structs below, so store.c
+ * can forward a call to the backend that made the handle. Only store.c
+ * and the backends include this. */
+#ifndef HERALD_STORE_BACKEND_H
+#define HERALD_STORE_BACKEND_H
+
+#include "store/store.h"
+
+typedef struct store_backend store_backend;
+
+struct store {
+    const store_backend *backend;
+};
+
+struct store_reader {
+    const store_backend *backend;
+};
+
+struct store_backend {
+    store *(*open)(const store_location *where, const store_settings *settings, char *err,
+                   size_t err_cap);
+    int (*start)(store *s, void (*requeued)(void *ctx, notification *n), void *ctx);
+    void (*close)(store *s);
+    void (*commit)(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);
+    void (*mark_delivered)(store *s, const notification *n, store_committed_fn done, void *ctx);
+    void (*mark_retry)(store *s, const notification *n, store_committed_fn done, void *ctx);
+    void (*mark_dead)(store *s, const notification *n, const char *reason,
+                      store_committed_fn done, void *ctx);
+    void (*record_send)(store *s, const char *target, int64_t at_ms, store_committed_fn done,
+                        void *ctx);
+    void (*record_pause)(store *s, const char *target, int64_t until_ms);
+    int (*load_targets)(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
+                        void (*sent)(void *ctx, const char *target, int64_t at_ms),
+                        void (*paused)(void *ctx, const char *target, int64_t until_ms),
+                        void *ctx, char *err, size_t err_cap);
+    int (*load_pending)(store *s, void (*each)(void *ctx, notification *n), void *ctx,
+                        char *err, size_t err_cap);
+
+    store_reader *(*reader_open)(const store_location *where, char *err, size_t err_cap);
+    void (*reader_close)(store_reader *r);
+    int (*list)(store_reader *r, queue_view view, int limit, queue_rows *rows, char *err,
+                size_t err_cap);
+    int (*show)(store_reader *r, uint64_t id, notification_detail *out, char *err,
+                size_t err_cap);
+    int (*requeue)(store_reader *r, uint64_t id, char *err, size_t err_cap);
+    int (*drop)(store_reader *r, uint64_t id, char *err, size_t err_cap);
+    int (*history)(store_reader *r, const history_filter *f, history_rows *rows, char *err,
+                   size_t err_cap);
+    int (*history_top)(store_reader *r, const history_top *q, top_rows *rows, char *err,
+                       size_t err_cap);
+};
+
+/* The backends there are. */
+extern const store_backend sqlite_backend;
+
+#endif

@@ -1,0 +1,114 @@
+#include "store/query.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+#include "util/units.h"
+
+typedef enum param { PARAM_LIMIT, PARAM_STATUS, PARAM_BY, PARAM_SINCE, PARAM_UNTIL } param;
+
+#define TIME_EXPECTED(quote)                                                                      \
+    "expected a duration with its unit such as " quote "24h" quote                               \
+    ", an RFC 3339 time or epoch milliseconds"
+
+/* The API quotes values as JSON does; the CLI names both time options in
+ * one message. */
+static const char *const expected[][2] = {
+    [PARAM_LIMIT] = {"limit: expected a number from 1 to 10000",
+                     "--limit: expected a number from 1 to 10000"},
+    [PARAM_STATUS] = {"status: expected \"firing\" or \"resolved\"",
+                      "--status: expected firing or resolved"},
+    [PARAM_BY] = {"by: expected alertname, instance, severity or receiver",
+                  "--by: expected alertname, instance, severity or receiver"},
+    [PARAM_SINCE] = {"since: " TIME_EXPECTED("\""), "--since/--until: " TIME_EXPECTED("")},
+    [PARAM_UNTIL] = {"until: " TIME_EXPECTED("\""), "--since/--until: " TIME_EXPECTED("")},
+};
+
+static int refuse(param p, query_style style, char *err, size_t err_cap)
+{
+    return fail(err, err_cap, "%s", expected[p][style == QUERY_CLI]);
+}
+
+/* What every query may carry, checked whether or not this one uses it. */
+typedef struct checked {
+    int limit;
+    history_key by;
+    int64_t since_ms;
+    int64_t until_ms;
+} checked;
+
+static int parse_limit(const char *text, int *limit)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < 1 || v > 10000)
+        return -1;
+    *limit = (int)v;
+    return 0;
+}
+
+static int parse_key(const char *text, history_key *key)
+{
+    for (history_key k = HISTORY_BY_ALERTNAME; k <= HISTORY_BY_RECEIVER; k++)
+        if (strcmp(text, history_key_name(k)) == 0) {
+            *key = k;
+            return 0;
+        }
+    return -1;
+}
+
+static int check(const query_args *a, query_style style, int64_t now_ms, checked *c, char *err,
+                 size_t err_cap)
+{
+    *c = (checked){0};
+    if (a->limit && parse_limit(a->limit, &c->limit))
+        return refuse(PARAM_LIMIT, style, err, err_cap);
+    if (a->status && strcmp(a->status, "firing") != 0 && strcmp(a->status, "resolved") != 0)
+        return refuse(PARAM_STATUS, style, err, err_cap);
+    if (a->by && parse_key(a->by, &c->by))
+        return refuse(PARAM_BY, style, err, err_cap);
+    if (a->since && parse_time_ms(a->since, now_ms, &c->since_ms))
+        return refuse(PARAM_SINCE, style, err, err_cap);
+    if (a->until && parse_time_ms(a->until, now_ms, &c->until_ms))
+        return refuse(PARAM_UNTIL, style, err, err_cap);
+    return 0;
+}
+
+int query_queue(const char *limit_text, query_style style, int *limit, char *err,
+                size_t err_cap)
+{
+    *limit = 100;
+    if (limit_text && parse_limit(limit_text, limit))
+        return refuse(PARAM_LIMIT, style, err, err_cap);
+    return 0;
+}
+
+int query_history(const query_args *args, query_style style, int64_t now_ms, history_filter *f,
+                  char *err, size_t err_cap)
+{
+    checked c;
+    if (check(args, style, now_ms, &c, err, err_cap))
+        return -1;
+    *f = (history_filter){.alertname = args->alertname,
+                          .receiver = args->receiver,
+                          .status = args->status,
+                          .since_ms = c.since_ms,
+                          .until_ms = c.until_ms,
+                          .limit = args->limit ? c.limit : 100};
+    return 0;
+}
+
+int query_top(const query_args *args, query_style style, int64_t now_ms, history_top *q,
+              char *err, size_t err_cap)
+{
+    checked c;
+    if (check(args, style, now_ms, &c, err, err_cap))
+        return -1;
+    *q = (history_top){.by = c.by, /* alertname when absent */
+                       .since_ms = args->since ? c.since_ms : now_ms - 24LL * 3600 * 1000,
+                       .limit = args->limit ? c.limit : 10};
+    return 0;
+}

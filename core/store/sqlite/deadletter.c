@@ -1,0 +1,66 @@
+#include "store/sqlite/private.h"
+
+#include "util/clock.h"
+#include "util/error.h"
+
+/* "store: <SQLite's message>" in err, the connection closed; returns -1. */
+static int failed(sqlite3 *db, char *err, size_t err_cap)
+{
+    fail(err, err_cap, "store: %s", sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return -1;
+}
+
+/* Runs the statements (each with ?1 = id, ?2 = now) in one transaction if
+ * the first changes a row: 0, 1 when it changed none, -1 on error. */
+static int change_dead_letter(store_reader *base, uint64_t id, const char *const *sql, size_t n,
+                              char *err, size_t err_cap)
+{
+    /* the reader's connection is read-only: this is the one write */
+    sqlite3 *db = sqlite_open_existing(((sqlite_reader *)base)->data_dir, 1, err, err_cap);
+    if (!db)
+        return -1;
+    char why[256];
+    if (sqlite_exec(db, "BEGIN IMMEDIATE", why, sizeof why))
+        return failed(db, err, err_cap);
+    int changed = 1;
+    for (size_t i = 0; i < n && changed; i++) {
+        sqlite3_stmt *q = NULL;
+        if (sqlite3_prepare_v2(db, sql[i], -1, &q, NULL) != SQLITE_OK)
+            return failed(db, err, err_cap);
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+        if (sqlite3_bind_parameter_count(q) >= 2)
+            sqlite3_bind_int64(q, 2, wall_ms());
+        int rc = sqlite3_step(q);
+        sqlite3_finalize(q);
+        if (rc != SQLITE_DONE)
+            return failed(db, err, err_cap);
+        if (i == 0)
+            changed = sqlite3_changes(db) > 0;
+    }
+    if (sqlite_exec(db, "COMMIT", why, sizeof why))
+        return failed(db, err, err_cap);
+    sqlite3_close(db);
+    return changed ? 0 : 1;
+}
+
+int sqlite_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap)
+{
+    /* A fresh start: attempts and age count again from now, so the
+     * maximum age does not dead-letter it at once. */
+    static const char *const sql[] = {
+        "UPDATE deliveries SET state = 'requeued', attempts = 0, next_attempt_ms = ?2,"
+        " finished_ms = NULL WHERE id = ?1 AND state = 'dead'",
+        "UPDATE messages SET created_ms = ?2 WHERE id = ?1",
+    };
+    return change_dead_letter(r, id, sql, 2, err, err_cap);
+}
+
+int sqlite_drop(store_reader *r, uint64_t id, char *err, size_t err_cap)
+{
+    static const char *const sql[] = {
+        "DELETE FROM deliveries WHERE id = ?1 AND state = 'dead'",
+        "DELETE FROM messages WHERE id = ?1",
+    };
+    return change_dead_letter(r, id, sql, 2, err, err_cap);
+}

@@ -1,0 +1,142 @@
+/* The SQLite backend's own parts, shared by its files and nothing else:
+ *
+ *   schema.c      the schema, connections and the data_dir lock; opening
+ *   writer.c      the writer thread and its job queue; closing
+ *   write.c       one transaction of inserts (with dedup), marks and sends
+ *   sweep.c       retention and old target sends
+ *   recovery.c    pending and requeued notifications, rate-limit targets
+ *   read.c        the readers' queries, as rows
+ *   deadletter.c  requeue and drop
+ *   backend.c     the table store.c calls through */
+#ifndef HERALD_STORE_SQLITE_PRIVATE_H
+#define HERALD_STORE_SQLITE_PRIVATE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "store/backend.h"
+
+/* The writer's statements, prepared once. */
+enum {
+    STMT_INSERT_MESSAGE,
+    STMT_INSERT_DELIVERY,
+    STMT_INSERT_HISTORY,
+    STMT_DUPLICATE,
+    STMT_MARK_DELIVERED,
+    STMT_MARK_RETRY,
+    STMT_MARK_DEAD,
+    STMT_RECORD_SEND,
+    STMT_RECORD_PAUSE,
+    STMT_COUNT
+};
+
+typedef enum job_kind {
+    JOB_COMMIT,
+    JOB_DELIVERED,
+    JOB_RETRY,
+    JOB_DEAD,
+    JOB_SEND,
+    JOB_PAUSE
+} job_kind;
+
+/* What the daemon handed the writer. */
+typedef struct job {
+    job_kind kind;
+    /* JOB_COMMIT */
+    notification **items;
+    size_t n;
+    store_committed_fn done;
+    void *done_ctx;
+    int failed;
+    char error[256];
+    /* marks, sends and pauses */
+    uint64_t id;
+    unsigned attempts;
+    int64_t at_ms;
+    char *text;               /* last error, dead-letter reason or target */
+    struct job *next;
+} job;
+
+typedef struct sqlite_store {
+    store base;
+    char *path;
+    sqlite3 *db;              /* the writer's connection */
+    store_settings settings;
+    pthread_t writer;
+    int started;
+    int lock_fd;              /* data_dir/herald.lock, held while open; -1: none */
+    pthread_mutex_t lock;
+    pthread_cond_t work;      /* jobs arrived, or stop */
+    job *head, *tail;
+    int stopping;
+    void (*requeued)(void *ctx, notification *n);
+    void *requeued_ctx;
+    sqlite3_stmt *stmt[STMT_COUNT];
+} sqlite_store;
+
+typedef struct sqlite_reader {
+    store_reader base;
+    char *data_dir;
+    sqlite3 *db;              /* read-only */
+} sqlite_reader;
+
+/* schema.c */
+int sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t err_cap);
+/* A connection for readers and the CLI: never creates the database. */
+sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, size_t err_cap);
+store *sqlite_open(const store_location *where, const store_settings *settings, char *err,
+                   size_t err_cap);
+
+/* writer.c */
+int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx);
+void sqlite_close(store *s);
+void sqlite_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);
+void sqlite_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx);
+void sqlite_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx);
+void sqlite_mark_dead(store *s, const notification *n, const char *reason,
+                      store_committed_fn done, void *ctx);
+void sqlite_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
+                        void *ctx);
+void sqlite_record_pause(store *s, const char *target, int64_t until_ms);
+
+/* write.c: one transaction for the jobs; 0, or -1 when it was rolled
+ * back (every job marked failed, with the reason). */
+int sqlite_write_batch(sqlite_store *s, job *jobs);
+
+/* sweep.c */
+void sqlite_sweep_retention(sqlite_store *s);
+void sqlite_sweep_targets(sqlite_store *s);
+
+/* recovery.c */
+int sqlite_load_pending(store *s, void (*each)(void *ctx, notification *n), void *ctx,
+                        char *err, size_t err_cap);
+int sqlite_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
+                        void (*sent)(void *ctx, const char *target, int64_t at_ms),
+                        void (*paused)(void *ctx, const char *target, int64_t until_ms),
+                        void *ctx, char *err, size_t err_cap);
+/* Notifications `herald queue retry` marked: back to the daemon. */
+void sqlite_take_requeued(sqlite_store *s);
+
+/* read.c */
+/* A text column copied: "" for NULL, or NULL for NULL. */
+char *sqlite_column_text(sqlite3_stmt *q, int col);
+char *sqlite_column_text_or_null(sqlite3_stmt *q, int col);
+store_reader *sqlite_reader_open(const store_location *where, char *err, size_t err_cap);
+void sqlite_reader_close(store_reader *r);
+int sqlite_list(store_reader *r, queue_view view, int limit, queue_rows *rows, char *err,
+                size_t err_cap);
+int sqlite_show(store_reader *r, uint64_t id, notification_detail *out, char *err,
+                size_t err_cap);
+int sqlite_history(store_reader *r, const history_filter *f, history_rows *rows, char *err,
+                   size_t err_cap);
+int sqlite_history_top(store_reader *r, const history_top *q, top_rows *rows, char *err,
+                       size_t err_cap);
+
+/* deadletter.c */
+int sqlite_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap);
+int sqlite_drop(store_reader *r, uint64_t id, char *err, size_t err_cap);
+
+#endif

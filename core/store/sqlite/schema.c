@@ -1,0 +1,213 @@
+#include "store/sqlite/private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_TIMEOUT_MS 5000
+
+/* A notification's content never changes after it is stored; its delivery
+ * state changes on every attempt. They live in separate tables, so an
+ * attempt rewrites a small row, not the message and its payload, and the
+ * history's result is read through the state instead of being rewritten. */
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS messages ("
+    /* never reused: history rows of a dropped or swept notification must
+     * not attach to a new one */
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  receiver TEXT NOT NULL, status TEXT NOT NULL, alert_count INTEGER NOT NULL,"
+    "  format INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,"
+    "  mentions TEXT NOT NULL, payload BLOB, group_key TEXT NOT NULL, dedup_key TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS messages_by_dedup ON messages(dedup_key, created_ms);"
+    "CREATE TABLE IF NOT EXISTS deliveries ("
+    "  id INTEGER PRIMARY KEY,"       /* the message's id */
+    "  state TEXT NOT NULL,"          /* pending | requeued | delivered | dead */
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL,"
+    "  last_error TEXT, finished_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries(state);"
+    "CREATE VIEW IF NOT EXISTS notifications AS"
+    "  SELECT m.id, m.receiver, m.status, m.alert_count, m.format, m.title, m.text, m.mentions,"
+    "         m.payload, m.group_key, m.dedup_key, m.created_ms, d.state, d.attempts,"
+    "         d.next_attempt_ms, d.last_error, d.finished_ms"
+    "  FROM messages m JOIN deliveries d ON d.id = m.id;"
+    "CREATE TABLE IF NOT EXISTS history ("
+    "  id INTEGER PRIMARY KEY, notification_id INTEGER NOT NULL,"
+    "  fingerprint TEXT NOT NULL, alertname TEXT NOT NULL, instance TEXT NOT NULL,"
+    "  severity TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
+    "  receiver TEXT NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS history_by_time ON history(created_ms);"
+    "CREATE INDEX IF NOT EXISTS history_by_notification ON history(notification_id);"
+    /* What the rate limiter must remember across a restart: recent sends
+     * to rate-limited targets and the pauses services imposed. A target
+     * is named by a digest of its key, which holds the robot's token. */
+    "CREATE TABLE IF NOT EXISTS target_sends (target TEXT NOT NULL, sent_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS target_sends_by_time ON target_sends(sent_ms);"
+    "CREATE TABLE IF NOT EXISTS target_pauses ("
+    "  target TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);"
+    "CREATE VIEW IF NOT EXISTS history_results AS"
+    "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
+    "                 ELSE 'pending' END AS result"
+    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;";
+
+static const char *const statement_sql[STMT_COUNT] = {
+    [STMT_INSERT_MESSAGE] =
+        "INSERT INTO messages(receiver, status, alert_count, format, title, text, mentions,"
+        " payload, group_key, dedup_key, created_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [STMT_INSERT_DELIVERY] =
+        "INSERT INTO deliveries(id, state, attempts, next_attempt_ms) VALUES(?1, 'pending', ?2, ?3)",
+    [STMT_INSERT_HISTORY] =
+        "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
+        " starts_at, ends_at, receiver, labels, annotations, created_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    /* The last notification of the stream (a key range: the stream is the
+     * key's first half) within the window; a dead one is no reason to
+     * hold back the next. */
+    [STMT_DUPLICATE] = "SELECT m.dedup_key FROM messages m JOIN deliveries d ON d.id = m.id"
+                       " WHERE m.dedup_key >= ?1 AND m.dedup_key < ?2 AND m.created_ms >= ?3"
+                       " AND d.state != 'dead' ORDER BY m.id DESC LIMIT 1",
+    [STMT_MARK_DELIVERED] =
+        "UPDATE deliveries SET state = 'delivered', attempts = ?2, finished_ms = ?3 WHERE id = ?1",
+    [STMT_MARK_RETRY] =
+        "UPDATE deliveries SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
+    [STMT_MARK_DEAD] = "UPDATE deliveries SET state = 'dead', attempts = ?2, finished_ms = ?3,"
+                       " last_error = ?4 WHERE id = ?1",
+    [STMT_RECORD_SEND] = "INSERT INTO target_sends(target, sent_ms) VALUES(?1, ?2)",
+    [STMT_RECORD_PAUSE] =
+        "INSERT INTO target_pauses(target, until_ms) VALUES(?1, ?2)"
+        " ON CONFLICT(target) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+};
+
+static char *db_path(const char *data_dir)
+{
+    strbuf sb = STRBUF_INIT;
+    sb_printf(&sb, "%s/herald.db", data_dir);
+    return sb_take(&sb);
+}
+
+int sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t err_cap)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    fail(err, err_cap, "%s", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, size_t err_cap)
+{
+    char *path = db_path(data_dir);
+    sqlite3 *db = NULL;
+    int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT) {
+        fail(err, err_cap, "%s: no store yet: herald serve has not run with this data_dir", path);
+    } else if (sqlite3_open_v2(path, &db, flags | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        fail(err, err_cap, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+        sqlite3_close(db);
+        db = NULL;
+    } else {
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+    }
+    free(path);
+    return db;
+}
+
+/* Two daemons on one store would both resume and deliver everything, each
+ * with its own rate windows: the second one is refused. The lock goes with
+ * the process, whatever way it ends. */
+static int lock_data_dir(const char *data_dir, char *err, size_t err_cap)
+{
+    strbuf path = STRBUF_INIT;
+    sb_printf(&path, "%s/herald.lock", data_dir);
+    int fd = open(sb_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        fail_errno(err, err_cap, errno, "data_dir: %s", sb_str(&path));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        char pid[32] = "";
+        ssize_t n = busy ? pread(fd, pid, sizeof pid - 1, 0) : -1;
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (busy)
+            fail(err, err_cap, "data_dir: %s is in use by another herald serve%s%s%s: two "
+                 "would both deliver everything",
+                 data_dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        else
+            fail_errno(err, err_cap, errno, "data_dir: %s", sb_str(&path));
+        close(fd);
+        fd = -1;
+    } else {
+        char pid[32];
+        int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+            log_warn("store", "cannot write the pid into %s", sb_str(&path));
+    }
+    sb_free(&path);
+    return fd;
+}
+
+/* The writer's connection: WAL, so readers (the API, the CLI) never block
+ * it; synchronous FULL, so a commit is on disk before ingest answers 200.
+ * An existing store opens as it is: the schema only adds what is missing. */
+static int open_writer_connection(sqlite_store *s, char *why, size_t why_cap)
+{
+    if (sqlite3_open_v2(s->path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK)
+        return fail(why, why_cap, "%s", s->db ? sqlite3_errmsg(s->db) : "cannot open");
+    sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
+    if (sqlite_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", why, why_cap) ||
+        sqlite_exec(s->db, schema, why, why_cap))
+        return -1;
+    char version[64];
+    snprintf(version, sizeof version,
+             "INSERT OR IGNORE INTO meta(key, value) VALUES('schema', '%d');", SCHEMA_VERSION);
+    if (sqlite_exec(s->db, version, why, why_cap))
+        return -1;
+    for (int i = 0; i < STMT_COUNT; i++)
+        if (sqlite3_prepare_v3(s->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
+                               NULL) != SQLITE_OK)
+            return fail(why, why_cap, "%s", sqlite3_errmsg(s->db));
+    return 0;
+}
+
+store *sqlite_open(const store_location *where, const store_settings *settings, char *err,
+                   size_t err_cap)
+{
+    if (mkdir(where->data_dir, 0750) != 0 && errno != EEXIST) {
+        fail_errno(err, err_cap, errno, "data_dir: %s", where->data_dir);
+        return NULL;
+    }
+    int lock_fd = lock_data_dir(where->data_dir, err, err_cap);
+    if (lock_fd < 0)
+        return NULL;
+    sqlite_store *s = xcalloc(1, sizeof *s);
+    s->base.backend = &sqlite_backend;
+    s->lock_fd = lock_fd;
+    s->path = db_path(where->data_dir);
+    s->settings = *settings;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->work, NULL);
+    char why[512] = "";
+    if (open_writer_connection(s, why, sizeof why)) {
+        fail(err, err_cap, "data_dir: %s: %s", s->path, why);
+        sqlite_close(&s->base);
+        return NULL;
+    }
+    return &s->base;
+}

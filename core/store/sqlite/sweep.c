@@ -1,0 +1,48 @@
+#include "store/sqlite/private.h"
+
+#include <stdio.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+
+/* Longer than any rate window: older sends cannot matter. */
+#define TARGET_SENDS_KEPT_MS (60 * 60 * 1000)
+
+void sqlite_sweep_retention(sqlite_store *s)
+{
+    if (s->settings.retention_ms <= 0)
+        return;
+    char why[256];
+    long long cutoff = (long long)(wall_ms() - s->settings.retention_ms);
+    strbuf sql = STRBUF_INIT;
+    /* One transaction: a `herald queue retry` between the two deletes
+     * would requeue a notification whose message is already gone. */
+    sb_printf(&sql,
+              "BEGIN IMMEDIATE;"
+              "DELETE FROM history WHERE created_ms < %lld;"
+              "DELETE FROM messages WHERE id IN (SELECT id FROM deliveries"
+              "  WHERE state IN ('delivered', 'dead') AND finished_ms < %lld);"
+              "DELETE FROM deliveries WHERE state IN ('delivered', 'dead') AND finished_ms < %lld;"
+              "COMMIT;",
+              cutoff, cutoff, cutoff);
+    if (sqlite_exec(s->db, sb_str(&sql), why, sizeof why)) {
+        char ignored[64];
+        sqlite_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
+        log_warn("store", "retention sweep failed: %s", why);
+    }
+    sb_free(&sql);
+}
+
+/* Sends and pauses matter for a rate window or a penalty: minutes. */
+void sqlite_sweep_targets(sqlite_store *s)
+{
+    char why[256], sql[256];
+    long long now = (long long)wall_ms();
+    snprintf(sql, sizeof sql,
+             "DELETE FROM target_sends WHERE sent_ms < %lld;"
+             "DELETE FROM target_pauses WHERE until_ms < %lld;",
+             now - TARGET_SENDS_KEPT_MS, now);
+    if (sqlite_exec(s->db, sql, why, sizeof why))
+        log_warn("store", "sweeping old target sends failed: %s", why);
+}

@@ -1,0 +1,164 @@
+#include "store/sqlite/private.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/strbuf.h"
+
+static void mentions_json(const mention_set *m, strbuf *out)
+{
+    sb_puts(out, "{\"mobiles\":[");
+    for (size_t i = 0; i < m->mobiles_len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, m->mobiles[i], strlen(m->mobiles[i]));
+    }
+    sb_puts(out, "],\"user_ids\":[");
+    for (size_t i = 0; i < m->user_ids_len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, m->user_ids[i], strlen(m->user_ids[i]));
+    }
+    sb_printf(out, "],\"all\":%s}", m->all ? "true" : "false");
+}
+
+static int is_duplicate(sqlite_store *s, const notification *n, int *dup)
+{
+    *dup = 0;
+    if (s->settings.dedup_window_ms <= 0)
+        return 0;
+    sqlite3_stmt *q = s->stmt[STMT_DUPLICATE];
+    char past_stream[DEDUP_STREAM_HEX + 2];
+    /* every key of the stream sorts below its hex prefix followed by 'g' */
+    snprintf(past_stream, sizeof past_stream, "%.*sg", DEDUP_STREAM_HEX, n->dedup_key);
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, n->dedup_key, DEDUP_STREAM_HEX, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, past_stream, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, n->created_ms - s->settings.dedup_window_ms);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *last = sqlite3_column_text(q, 0);
+        *dup = last && strcmp((const char *)last, n->dedup_key) == 0;
+    }
+    /* Left on its row, the query would keep this connection reading its
+     * snapshot past COMMIT, and once another connection (herald queue
+     * retry) had written, every later BEGIN here would fail. */
+    sqlite3_reset(q);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int insert_one(sqlite_store *s, notification *n)
+{
+    int dup;
+    if (is_duplicate(s, n, &dup))
+        return -1;
+    if (dup) {
+        n->id = 0;
+        return 0;
+    }
+    sqlite3_stmt *q = s->stmt[STMT_INSERT_MESSAGE];
+    strbuf mentions = STRBUF_INIT;
+    mentions_json(&n->content.mentions, &mentions);
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, n->receiver, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, n->status, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 3, (sqlite3_int64)n->alert_count);
+    sqlite3_bind_int(q, 4, (int)n->content.format);
+    sqlite3_bind_text(q, 5, n->content.title, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 6, n->content.text, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 7, sb_str(&mentions), -1, SQLITE_TRANSIENT);
+    if (n->payload)
+        sqlite3_bind_blob(q, 8, n->payload, (int)n->payload_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(q, 8);
+    sqlite3_bind_text(q, 9, n->group_key ? n->group_key : "", -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 10, n->dedup_key, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 11, n->created_ms);
+    int rc = sqlite3_step(q);
+    sb_free(&mentions);
+    if (rc != SQLITE_DONE)
+        return -1;
+    n->id = (uint64_t)sqlite3_last_insert_rowid(s->db);
+    q = s->stmt[STMT_INSERT_DELIVERY];
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)n->id);
+    sqlite3_bind_int64(q, 2, n->attempts);
+    sqlite3_bind_int64(q, 3, n->next_attempt_ms);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        return -1;
+    sqlite3_stmt *h = s->stmt[STMT_INSERT_HISTORY];
+    for (size_t i = 0; i < n->alerts_len; i++) {
+        const alert_record *a = &n->alerts[i];
+        sqlite3_reset(h);
+        sqlite3_bind_int64(h, 1, (sqlite3_int64)n->id);
+        sqlite3_bind_text(h, 2, a->fingerprint, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 3, a->alertname, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 4, a->instance, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 5, a->severity, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 6, alert_status_name(a->status), -1, SQLITE_STATIC);
+        sqlite3_bind_double(h, 7, a->starts_at);
+        if (a->ends_at)
+            sqlite3_bind_double(h, 8, a->ends_at);
+        else
+            sqlite3_bind_null(h, 8);
+        sqlite3_bind_text(h, 9, n->receiver, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 10, a->labels_json, -1, SQLITE_STATIC);
+        sqlite3_bind_text(h, 11, a->annotations_json, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(h, 12, n->created_ms);
+        if (sqlite3_step(h) != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}
+
+static int apply_target(sqlite_store *s, const job *j)
+{
+    sqlite3_stmt *q = s->stmt[j->kind == JOB_SEND ? STMT_RECORD_SEND : STMT_RECORD_PAUSE];
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, j->text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 2, j->at_ms);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+}
+
+static int apply_mark(sqlite_store *s, const job *j)
+{
+    sqlite3_stmt *q = s->stmt[j->kind == JOB_DELIVERED ? STMT_MARK_DELIVERED
+                              : j->kind == JOB_RETRY   ? STMT_MARK_RETRY
+                                                       : STMT_MARK_DEAD];
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)j->id);
+    sqlite3_bind_int64(q, 2, j->attempts);
+    sqlite3_bind_int64(q, 3, j->at_ms);
+    if (j->kind != JOB_DELIVERED)
+        sqlite3_bind_text(q, 4, j->text ? j->text : "", -1, SQLITE_STATIC);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+}
+
+int sqlite_write_batch(sqlite_store *s, job *jobs)
+{
+    char why[256] = "";
+    int ok = sqlite_exec(s->db, "BEGIN IMMEDIATE", why, sizeof why) == 0;
+    for (job *j = jobs; j && ok; j = j->next) {
+        if (j->kind == JOB_COMMIT) {
+            for (size_t i = 0; i < j->n && ok; i++)
+                ok = insert_one(s, j->items[i]) == 0;
+        } else if (j->kind == JOB_SEND || j->kind == JOB_PAUSE) {
+            ok = apply_target(s, j) == 0;
+        } else {
+            ok = apply_mark(s, j) == 0;
+        }
+    }
+    if (ok && sqlite_exec(s->db, "COMMIT", why, sizeof why) == 0)
+        return 0;
+    if (!why[0])
+        snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
+    char ignored[64];
+    sqlite_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
+    log_error("store", "write failed, nothing of it was stored: %s", why);
+    for (job *j = jobs; j; j = j->next) {
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "store: %s", why);
+    }
+    return -1;
+}

@@ -1,0 +1,198 @@
+#include "store/store.h"
+
+#include <stdlib.h>
+
+#include "store/backend.h"
+
+/* The one place a backend is chosen. */
+static const store_backend *backend_for(const store_location *where)
+{
+    (void)where; /* every location is a data_dir for SQLite, so far */
+    return &sqlite_backend;
+}
+
+/* ---- the daemon's side ---------------------------------------------------- */
+
+store *store_open(const store_location *where, const store_settings *settings, char *err,
+                  size_t err_cap)
+{
+    return backend_for(where)->open(where, settings, err, err_cap);
+}
+
+void store_close(store *s)
+{
+    if (s)
+        s->backend->close(s);
+}
+
+int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx)
+{
+    return s->backend->start(s, requeued, ctx);
+}
+
+void store_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx)
+{
+    s->backend->commit(s, items, n, done, ctx);
+}
+
+void store_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx)
+{
+    s->backend->mark_delivered(s, n, done, ctx);
+}
+
+void store_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx)
+{
+    s->backend->mark_retry(s, n, done, ctx);
+}
+
+void store_mark_dead(store *s, const notification *n, const char *reason,
+                     store_committed_fn done, void *ctx)
+{
+    s->backend->mark_dead(s, n, reason, done, ctx);
+}
+
+void store_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
+                       void *ctx)
+{
+    s->backend->record_send(s, target, at_ms, done, ctx);
+}
+
+void store_record_pause(store *s, const char *target, int64_t until_ms)
+{
+    s->backend->record_pause(s, target, until_ms);
+}
+
+int store_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
+                       void (*sent)(void *ctx, const char *target, int64_t at_ms),
+                       void (*paused)(void *ctx, const char *target, int64_t until_ms), void *ctx,
+                       char *err, size_t err_cap)
+{
+    return s->backend->load_targets(s, sent_since_ms, paused_at_ms, sent, paused, ctx, err,
+                                    err_cap);
+}
+
+int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void *ctx,
+                       char *err, size_t err_cap)
+{
+    return s->backend->load_pending(s, each, ctx, err, err_cap);
+}
+
+/* ---- the readers' side ---------------------------------------------------- */
+
+store_reader *store_reader_open(const store_location *where, char *err, size_t err_cap)
+{
+    return backend_for(where)->reader_open(where, err, err_cap);
+}
+
+void store_reader_close(store_reader *r)
+{
+    if (r)
+        r->backend->reader_close(r);
+}
+
+int store_list(store_reader *r, queue_view view, int limit, queue_rows *rows, char *err,
+               size_t err_cap)
+{
+    return r->backend->list(r, view, limit, rows, err, err_cap);
+}
+
+int store_show(store_reader *r, uint64_t id, notification_detail *out, char *err, size_t err_cap)
+{
+    return r->backend->show(r, id, out, err, err_cap);
+}
+
+int store_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap)
+{
+    return r->backend->requeue(r, id, err, err_cap);
+}
+
+int store_drop(store_reader *r, uint64_t id, char *err, size_t err_cap)
+{
+    return r->backend->drop(r, id, err, err_cap);
+}
+
+int store_history(store_reader *r, const history_filter *f, history_rows *rows, char *err,
+                  size_t err_cap)
+{
+    return r->backend->history(r, f, rows, err, err_cap);
+}
+
+int store_history_top(store_reader *r, const history_top *q, top_rows *rows, char *err,
+                      size_t err_cap)
+{
+    return r->backend->history_top(r, q, rows, err, err_cap);
+}
+
+const char *history_key_name(history_key key)
+{
+    static const char *const names[] = {
+        [HISTORY_BY_ALERTNAME] = "alertname",
+        [HISTORY_BY_INSTANCE] = "instance",
+        [HISTORY_BY_SEVERITY] = "severity",
+        [HISTORY_BY_RECEIVER] = "receiver",
+    };
+    return names[key];
+}
+
+/* ---- rows, whichever backend read them ------------------------------------ */
+
+static void queue_row_free(queue_row *row)
+{
+    free(row->receiver);
+    free(row->status);
+    free(row->state);
+    free(row->last_error);
+    free(row->title);
+}
+
+void queue_rows_free(queue_rows *rows)
+{
+    for (size_t i = 0; i < rows->len; i++)
+        queue_row_free(&rows->items[i]);
+    free(rows->items);
+    rows->items = NULL;
+    rows->len = 0;
+}
+
+void notification_detail_free(notification_detail *d)
+{
+    queue_row_free(&d->summary);
+    free(d->text);
+    free(d->mentions_json);
+    for (size_t i = 0; i < d->alerts_len; i++) {
+        free(d->alerts[i].fingerprint);
+        free(d->alerts[i].alertname);
+        free(d->alerts[i].status);
+        free(d->alerts[i].labels_json);
+    }
+    free(d->alerts);
+    *d = (notification_detail){0};
+}
+
+void history_rows_free(history_rows *rows)
+{
+    for (size_t i = 0; i < rows->len; i++) {
+        history_row *h = &rows->items[i];
+        free(h->fingerprint);
+        free(h->alertname);
+        free(h->instance);
+        free(h->severity);
+        free(h->status);
+        free(h->receiver);
+        free(h->labels_json);
+        free(h->annotations_json);
+        free(h->result);
+    }
+    free(rows->items);
+    rows->items = NULL;
+    rows->len = 0;
+}
+
+void top_rows_free(top_rows *rows)
+{
+    for (size_t i = 0; i < rows->len; i++)
+        free(rows->items[i].value);
+    free(rows->items);
+    rows->items = NULL;
+    rows->len = 0;
+}

@@ -1,0 +1,77 @@
+/* Notifications for the tests of the store and of what reads it (the
+ * API), and a commit waited for as an HTTP request waits for its answer. */
+#ifndef HERALD_TEST_STORE_FIXTURE_H
+#define HERALD_TEST_STORE_FIXTURE_H
+
+#include <pthread.h>
+
+#include "store/store.h"
+
+static inline notification *make_with_status(const char *receiver, const char *alertname,
+                                             const char *instance, int64_t created_ms,
+                                             alert_status status)
+{
+    alert a = {.status = status};
+    labelset_set(&a.labels, "alertname", alertname);
+    labelset_set(&a.labels, "instance", instance);
+    labelset_set(&a.annotations, "summary", "磁盘将满");
+    a.starts_at = 1795238566.39;
+    alert_fingerprint(&a.labels, a.fingerprint);
+    notification *n = xcalloc(1, sizeof *n);
+    n->receiver = xstrdup(receiver);
+    n->status = xstrdup(alert_status_name(status));
+    n->alert_count = 1;
+    n->content.format = HERALD_FORMAT_MARKDOWN;
+    n->content.title = xstrdup(alertname);
+    n->content.text = xstrdup("### 告警\nbody");
+    mention_set_add_mobile(&n->content.mentions, "13800000000");
+    n->created_ms = n->next_attempt_ms = created_ms;
+    const alert *list[1] = {&a};
+    notification_describe(n, "{}:{alertname=\"X\"}", list, 1);
+    alert_free(&a);
+    return n;
+}
+
+static inline notification *make(const char *receiver, const char *alertname,
+                                 const char *instance, int64_t created_ms)
+{
+    return make_with_status(receiver, alertname, instance, created_ms, ALERT_FIRING);
+}
+
+static inline void ignore_requeued(void *ctx, notification *n)
+{
+    (void)ctx;
+    notification_free(n);
+}
+
+typedef struct commit_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    int done;
+    int failed;
+} commit_wait;
+
+static inline void committed(void *ctx, int failed, const char *error)
+{
+    (void)error;
+    commit_wait *w = ctx;
+    pthread_mutex_lock(&w->lock);
+    w->done = 1;
+    w->failed = failed;
+    pthread_cond_signal(&w->done_cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* store_commit, waited for as an HTTP request waits for its answer. */
+static inline int commit(store *s, notification **items, size_t n)
+{
+    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    store_commit(s, items, n, committed, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.done_cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    return w.failed ? -1 : 0;
+}
+
+#endif

@@ -1,0 +1,121 @@
+/* What readers may ask of the store, checked once: the API's and the
+ * CLI's texts, their defaults, and the messages each asker gets. */
+#include "harness.h"
+
+#include "store/query.h"
+
+#define NOW 1795238566000LL
+#define DAY (24LL * 3600 * 1000)
+
+TEST(history_defaults)
+{
+    history_filter f;
+    char err[256];
+    CHECK_INT(query_history(&(query_args){0}, QUERY_API, NOW, &f, err, sizeof err), 0);
+    CHECK_INT(f.limit, 100);
+    CHECK_INT(f.since_ms, 0);
+    CHECK_INT(f.until_ms, 0);
+    CHECK(f.alertname == NULL && f.receiver == NULL && f.status == NULL);
+}
+
+TEST(history_takes_what_is_given)
+{
+    query_args args = {.alertname = "DiskFull", .receiver = "ops", .status = "resolved",
+                       .since = "2h", .until = "1795238566000", .limit = "10000"};
+    history_filter f;
+    char err[256];
+    CHECK_INT(query_history(&args, QUERY_CLI, NOW, &f, err, sizeof err), 0);
+    CHECK_STR(f.alertname, "DiskFull");
+    CHECK_STR(f.receiver, "ops");
+    CHECK_STR(f.status, "resolved");
+    CHECK_INT(f.since_ms, NOW - 2 * 3600 * 1000);
+    CHECK_INT(f.until_ms, NOW);
+    CHECK_INT(f.limit, 10000);
+}
+
+TEST(top_defaults_and_keys)
+{
+    history_top t;
+    char err[256];
+    CHECK_INT(query_top(&(query_args){0}, QUERY_API, NOW, &t, err, sizeof err), 0);
+    CHECK_INT(t.by, HISTORY_BY_ALERTNAME);
+    CHECK_INT(t.since_ms, NOW - DAY);
+    CHECK_INT(t.limit, 10);
+    const char *keys[] = {"alertname", "instance", "severity", "receiver"};
+    for (int i = 0; i < 4; i++) {
+        CHECK_INT(query_top(&(query_args){.by = keys[i], .since = "7d", .limit = "3"}, QUERY_API,
+                            NOW, &t, err, sizeof err),
+                  0);
+        CHECK_STR(history_key_name(t.by), keys[i]);
+        CHECK_INT(t.since_ms, NOW - 7 * DAY);
+        CHECK_INT(t.limit, 3);
+    }
+}
+
+TEST(queue_limit)
+{
+    int limit;
+    char err[256];
+    CHECK_INT(query_queue(NULL, QUERY_API, &limit, err, sizeof err), 0);
+    CHECK_INT(limit, 100);
+    CHECK_INT(query_queue("1", QUERY_API, &limit, err, sizeof err), 0);
+    CHECK_INT(limit, 1);
+    const char *bad[] = {"0", "10001", "abc", "5x", "", "-3"};
+    for (int i = 0; i < 6; i++) {
+        CHECK_INT(query_queue(bad[i], QUERY_CLI, &limit, err, sizeof err), -1);
+        CHECK_STR(err, "--limit: expected a number from 1 to 10000");
+    }
+}
+
+/* The API answers JSON, so it quotes values; the CLI names its options. */
+TEST(messages_name_the_parameter_as_each_asker_spells_it)
+{
+    static const struct {
+        query_args args;
+        const char *api, *cli;
+    } cases[] = {
+        {{.limit = "0"}, "limit: expected a number from 1 to 10000",
+         "--limit: expected a number from 1 to 10000"},
+        {{.status = "bogus"}, "status: expected \"firing\" or \"resolved\"",
+         "--status: expected firing or resolved"},
+        {{.by = "labels"}, "by: expected alertname, instance, severity or receiver",
+         "--by: expected alertname, instance, severity or receiver"},
+        {{.since = "yesterday"},
+         "since: expected a duration with its unit such as \"24h\", an RFC 3339 time or epoch "
+         "milliseconds",
+         "--since/--until: expected a duration with its unit such as 24h, an RFC 3339 time or "
+         "epoch milliseconds"},
+        {{.until = "3600"},
+         "until: expected a duration with its unit such as \"24h\", an RFC 3339 time or epoch "
+         "milliseconds",
+         "--since/--until: expected a duration with its unit such as 24h, an RFC 3339 time or "
+         "epoch milliseconds"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        history_filter f;
+        history_top t;
+        char err[256];
+        CHECK_INT(query_history(&cases[i].args, QUERY_API, NOW, &f, err, sizeof err), -1);
+        CHECK_STR(err, cases[i].api);
+        CHECK_INT(query_top(&cases[i].args, QUERY_CLI, NOW, &t, err, sizeof err), -1);
+        CHECK_STR(err, cases[i].cli);
+    }
+}
+
+/* A typo in a parameter the query does not use is still a typo. */
+TEST(every_given_text_is_checked)
+{
+    history_top t;
+    history_filter f;
+    char err[256];
+    CHECK_INT(query_top(&(query_args){.status = "firin"}, QUERY_CLI, NOW, &t, err, sizeof err),
+              -1);
+    CHECK_STR(err, "--status: expected firing or resolved");
+    CHECK_INT(query_history(&(query_args){.by = "host"}, QUERY_CLI, NOW, &f, err, sizeof err),
+              -1);
+    CHECK_STR(err, "--by: expected alertname, instance, severity or receiver");
+}
+
+RUN_TESTS(CASE(history_defaults), CASE(history_takes_what_is_given), CASE(top_defaults_and_keys),
+          CASE(queue_limit), CASE(messages_name_the_parameter_as_each_asker_spells_it),
+          CASE(every_given_text_is_checked))
