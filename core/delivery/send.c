@@ -85,8 +85,8 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
     char err[512] = "";
     if (prepare(t, q->len, target, item_cap, err, sizeof err)) {
         char reason[600];
-        snprintf(reason, sizeof reason, "channel %s cannot prepare the message: %s", r->channel_name,
-                 err[0] ? err : "no URL");
+        snprintf(reason, sizeof reason, "channel %s cannot prepare the message: %s",
+                 r->channel_name, err[0] ? err : "no URL");
         settle_now(d, t, HERALD_FAIL, reason);
         transfer_free(t);
         return;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -37,7 +38,8 @@ transfer *transfer_new(dispatcher *d, generation *g, const receiver *r, size_t t
     t->body = (strbuf)STRBUF_MAX(RESPONSE_BODY_CAP);
     t->response_headers = (strbuf)STRBUF_MAX(RESPONSE_HEADERS_CAP);
     request_init(&t->req);
-    channel_target_key(r->channel, r->instance, r->name, target, t->target_key, sizeof t->target_key);
+    channel_target_key(r->channel, r->instance, r->name, target, t->target_key,
+                       sizeof t->target_key);
     return t;
 }
 

@@ -188,5 +188,7 @@ RUN_TESTS(CASE(without_a_limit_each_goes_alone),
           CASE(a_trickle_goes_alone_while_the_reserve_stays_free),
           CASE(a_storm_gathers_for_a_moment_first),
           CASE(a_digest_takes_the_share_of_the_free_slots_within_the_budget),
-          CASE(few_slots_cut_each_message_to_its_first_lines), CASE(the_room_to_send_bounds_a_digest),
-          CASE(a_message_a_digest_was_refused_with_goes_alone), CASE(what_cannot_be_merged_goes_alone))
+          CASE(few_slots_cut_each_message_to_its_first_lines),
+          CASE(the_room_to_send_bounds_a_digest),
+          CASE(a_message_a_digest_was_refused_with_goes_alone),
+          CASE(what_cannot_be_merged_goes_alone))
