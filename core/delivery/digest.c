@@ -88,3 +88,11 @@ void digest_build(notification *const *items, size_t n, size_t more, size_t item
     out->title = sb_take(&title);
     out->text = sb_take(&text);
 }
+
+size_t digest_alert_count(notification *const *items, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += items[i]->alert_count;
+    return total;
+}

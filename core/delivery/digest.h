@@ -27,6 +27,9 @@ size_t digest_item_cap(size_t text_budget, size_t items, size_t messages);
 void digest_build(notification *const *items, size_t n, size_t more, size_t item_cap,
                   rendered *out);
 
+/* The alerts items[0..n) carry together. */
+size_t digest_alert_count(notification *const *items, size_t n);
+
 /* The smallest share of a digest one message is cut to: its first lines. */
 #define DIGEST_MIN_ITEM_BYTES 160
 

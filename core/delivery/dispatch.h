@@ -3,7 +3,8 @@
  * request, runs transfers concurrently on one libcurl multi handle
  * (keep-alive connections and TLS sessions are shared), has the channel
  * classify each response, and retries RETRY verdicts with exponential
- * backoff and jitter until the notification's maximum age. */
+ * backoff and jitter (delivery/backoff.h) until the notification's
+ * maximum age. */
 #ifndef HERALD_DISPATCH_H
 #define HERALD_DISPATCH_H
 
@@ -25,9 +26,5 @@ dispatcher *dispatcher_start(outbox *box, rate_limits *limits);
  * what is still in flight. Joins the thread, frees the dispatcher and
  * returns how many notifications were not delivered. */
 size_t dispatcher_stop(dispatcher *d, int64_t drain_ms);
-
-/* Delay before retry number `attempt` (1-based): initial * 2^(attempt-1)
- * capped at max_delay, then jittered to between half and all of it. */
-int64_t retry_delay_ms(unsigned attempt, int64_t initial_ms, int64_t max_delay_ms);
 
 #endif

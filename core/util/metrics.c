@@ -36,13 +36,26 @@ unsigned long long metrics_get(metric m) { return atomic_load(&counters[m]); }
 
 static void metrics_render_receivers(strbuf *out);
 
-void metrics_render(strbuf *out)
+static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
+{
+    sb_printf(out, "# HELP herald_outbox_queued Notifications waiting in the outbox for their "
+                   "turn (backoff or arrival).\n"
+                   "# TYPE herald_outbox_queued gauge\nherald_outbox_queued %zu\n"
+                   "# HELP herald_outbox_in_flight Notifications the dispatcher holds: being "
+                   "sent, or waiting for their target (rate limit, pause, a failing "
+                   "target ahead of them). Queued plus in flight is the backlog.\n"
+                   "# TYPE herald_outbox_in_flight gauge\nherald_outbox_in_flight %zu\n",
+              gauges->outbox_queued, gauges->outbox_in_flight);
+}
+
+void metrics_render(strbuf *out, const metrics_gauges *gauges)
 {
     for (int m = 0; m < METRIC_COUNT; m++)
         sb_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", descriptions[m].name,
                   descriptions[m].help, descriptions[m].name, descriptions[m].name,
                   metrics_get((metric)m));
     metrics_render_receivers(out);
+    metrics_render_gauges(out, gauges);
 }
 
 /* Outcomes per receiver, a family of their own (herald_receiver_*): one

@@ -2,6 +2,8 @@
 #ifndef HERALD_METRICS_H
 #define HERALD_METRICS_H
 
+#include <stddef.h>
+
 #include "util/strbuf.h"
 
 typedef enum metric {
@@ -29,8 +31,15 @@ void metrics_count(metric m);
 void metrics_count_receiver(metric m, const char *receiver);
 void metrics_add(metric m, unsigned long long n);
 unsigned long long metrics_get(metric m);
+/* Levels read when /metrics is asked for. The caller fills them (from
+ * outbox_get_stats), so util/ knows nothing of delivery. */
+typedef struct metrics_gauges {
+    size_t outbox_queued;
+    size_t outbox_in_flight;
+} metrics_gauges;
+
 /* Appends every counter in the Prometheus text format, the per-receiver
- * ones as herald_receiver_*{receiver="..."}. */
-void metrics_render(strbuf *out);
+ * ones as herald_receiver_*{receiver="..."}, then the gauges. */
+void metrics_render(strbuf *out, const metrics_gauges *gauges);
 
 #endif

@@ -45,20 +45,34 @@ char *xstrndup(const char *text, size_t len)
 
 char *xstrdup(const char *text) { return xstrndup(text, strlen(text)); }
 
+/* How many of `want` more bytes max lets in; fewer marks sb truncated. */
+static size_t sb_room(strbuf *sb, size_t want)
+{
+    if (!sb->max || want <= sb->max - sb->len)
+        return want;
+    sb->truncated = 1;
+    return sb->max - sb->len;
+}
+
 static void sb_reserve(strbuf *sb, size_t extra)
 {
+    if (sb->max && extra > sb->max - sb->len)
+        extra = sb->max - sb->len;
     size_t need = sb->len + extra + 1;
     if (need <= sb->cap)
         return;
     size_t cap = sb->cap ? sb->cap : 64;
     while (cap < need)
         cap *= 2;
+    if (sb->max && cap > sb->max + 1)
+        cap = sb->max + 1;
     sb->data = xrealloc(sb->data, cap);
     sb->cap = cap;
 }
 
 void sb_append(strbuf *sb, const void *data, size_t len)
 {
+    len = sb_room(sb, len);
     sb_reserve(sb, len);
     if (len)
         memcpy(sb->data + sb->len, data, len);
@@ -78,9 +92,11 @@ void sb_vprintf(strbuf *sb, const char *fmt, va_list ap)
     va_end(copy);
     if (n <= 0)
         return;
-    sb_reserve(sb, (size_t)n);
-    vsnprintf(sb->data + sb->len, (size_t)n + 1, fmt, ap);
-    sb->len += (size_t)n;
+    size_t fits = sb_room(sb, (size_t)n);
+    sb_reserve(sb, fits);
+    /* vsnprintf cuts at fits and still ends the text with a NUL. */
+    vsnprintf(sb->data + sb->len, fits + 1, fmt, ap);
+    sb->len += fits;
 }
 
 void sb_printf(strbuf *sb, const char *fmt, ...)
@@ -103,7 +119,7 @@ void sb_json_string(strbuf *sb, const char *text, size_t len)
 {
     /* Most bytes are copied verbatim: reserve once, copy runs. */
     sb_reserve(sb, len + 2);
-    sb->data[sb->len++] = '"';
+    sb_putc(sb, '"');
     size_t run = 0; /* start of the pending run of bytes copied verbatim */
     for (size_t i = 0; i < len; i++) {
         char esc = json_escape[(unsigned char)text[i]];
@@ -144,6 +160,7 @@ const char *sb_str(const strbuf *sb) { return sb->data ? sb->data : ""; }
 void sb_reset(strbuf *sb)
 {
     sb->len = 0;
+    sb->truncated = 0;
     if (sb->data)
         sb->data[0] = '\0';
 }
@@ -157,6 +174,7 @@ char *sb_take(strbuf *sb)
         p = xrealloc(p, sb->len + 1);
     sb->data = NULL;
     sb->len = sb->cap = 0;
+    sb->truncated = 0;
     return p;
 }
 
@@ -165,6 +183,7 @@ void sb_free(strbuf *sb)
     free(sb->data);
     sb->data = NULL;
     sb->len = sb->cap = 0;
+    sb->truncated = 0;
 }
 
 void strings_free(char **items, size_t len)

@@ -1,5 +1,9 @@
 /* Growable NUL-terminated byte buffer. Allocation failure aborts: herald
- * treats out-of-memory as fatal outside the Lua sandbox. */
+ * treats out-of-memory as fatal outside the Lua sandbox.
+ *
+ * A buffer filled from the network sets `max`, so that a peer cannot make
+ * herald hold more than it will read: an append that would pass it keeps
+ * what fits, later ones are dropped, and `truncated` says so. */
 #ifndef HERALD_STRBUF_H
 #define HERALD_STRBUF_H
 
@@ -9,12 +13,16 @@
 #include "herald/plugin.h"
 
 typedef struct strbuf {
-    char *data; /* always NUL-terminated once anything was appended */
+    char *data;    /* always NUL-terminated once anything was appended */
     size_t len;
     size_t cap;
+    size_t max;    /* the most len may reach; 0: unlimited. Set while empty. */
+    int truncated; /* an append was cut or dropped to stay within max */
 } strbuf;
 
-#define STRBUF_INIT {NULL, 0, 0}
+#define STRBUF_INIT {NULL, 0, 0, 0, 0}
+/* An empty buffer that never holds more than max bytes. */
+#define STRBUF_MAX(max) {NULL, 0, 0, (max), 0}
 
 void sb_append(strbuf *sb, const void *data, size_t len);
 void sb_puts(strbuf *sb, const char *text);
@@ -26,9 +34,12 @@ void sb_json_string(strbuf *sb, const char *text, size_t len);
 /* Appends a whole file. Returns 0, or -1 with errno set. */
 int sb_read_file(strbuf *sb, const char *path);
 const char *sb_str(const strbuf *sb); /* "" when empty */
+/* Empties sb (and clears truncated); max stays. */
 void sb_reset(strbuf *sb);
-/* Hands the buffer to the caller (never NULL) and leaves sb empty. */
+/* Hands the buffer to the caller (never NULL) and leaves sb empty; max
+ * stays. */
 char *sb_take(strbuf *sb);
+/* Frees the contents and leaves sb empty; max stays. */
 void sb_free(strbuf *sb);
 
 /* Aborting allocation helpers. */

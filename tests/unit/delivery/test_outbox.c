@@ -3,7 +3,6 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "delivery/dispatch.h"
 #include "delivery/outbox.h"
 #include "testutil.h"
 #include "util/strbuf.h"
@@ -83,24 +82,6 @@ TEST(due_order_and_retry)
     outbox_free(box);
 }
 
-TEST(retry_delay_grows_caps_and_jitters)
-{
-    for (int i = 0; i < 200; i++) {
-        int64_t d1 = retry_delay_ms(1, 1000, 60000);
-        int64_t d3 = retry_delay_ms(3, 1000, 60000);
-        int64_t d20 = retry_delay_ms(20, 1000, 60000);
-        CHECK(d1 >= 500 && d1 <= 1000);
-        CHECK(d3 >= 2000 && d3 <= 4000);
-        CHECK(d20 >= 30000 && d20 <= 60000);
-    }
-    /* Jitter: not every delay is the same. */
-    int64_t first = retry_delay_ms(5, 1000, 60000);
-    int differs = 0;
-    for (int i = 0; i < 50 && !differs; i++)
-        differs = retry_delay_ms(5, 1000, 60000) != first;
-    CHECK(differs);
-}
-
 static void count_wakeup(void *ctx) { atomic_fetch_add((atomic_int *)ctx, 1); }
 
 static void ignore_requeued(void *ctx, notification *n)
@@ -178,5 +159,5 @@ TEST(outcome_answered_when_the_store_closes_first)
 }
 
 RUN_TESTS(CASE(put_is_all_or_nothing), CASE(due_order_and_retry),
-          CASE(retry_delay_grows_caps_and_jitters), CASE(outcome_counts_until_written),
+          CASE(outcome_counts_until_written),
           CASE(outcome_answered_when_the_store_closes_first))

@@ -1,4 +1,5 @@
-/* /metrics: the totals and the per-receiver outcome families. */
+/* /metrics: the totals, the per-receiver outcome families and the gauges
+ * the caller reads. */
 #include "harness.h"
 
 #include "util/metrics.h"
@@ -14,7 +15,7 @@ TEST(receiver_outcomes_are_counted_per_receiver_and_in_the_totals)
     metrics_count_receiver(METRIC_DELIVERY_RETRIES, "a\"b\\c\nd");
     CHECK_INT(metrics_get(METRIC_DELIVERIES_OK), delivered + 2);
     strbuf out = STRBUF_INIT;
-    metrics_render(&out);
+    metrics_render(&out, &(metrics_gauges){0});
     const char *text = sb_str(&out);
     CHECK_CONTAINS(text, "herald_deliveries_total 2\n");
     CHECK_CONTAINS(text, "# TYPE herald_receiver_deliveries_total counter\n"
@@ -26,4 +27,19 @@ TEST(receiver_outcomes_are_counted_per_receiver_and_in_the_totals)
     sb_free(&out);
 }
 
-RUN_TESTS(CASE(receiver_outcomes_are_counted_per_receiver_and_in_the_totals))
+/* The gauges come last, after every counter family, as they always did. */
+TEST(gauges_follow_the_counters)
+{
+    strbuf out = STRBUF_INIT;
+    metrics_render(&out, &(metrics_gauges){.outbox_queued = 7, .outbox_in_flight = 3});
+    const char *text = sb_str(&out);
+    CHECK_CONTAINS(text, "# TYPE herald_outbox_queued gauge\nherald_outbox_queued 7\n");
+    const char *in_flight = "# TYPE herald_outbox_in_flight gauge\nherald_outbox_in_flight 3\n";
+    CHECK_CONTAINS(text, in_flight);
+    CHECK_INT(strlen(strstr(text, in_flight)), strlen(in_flight)); /* the end of the text */
+    CHECK(strstr(text, "herald_outbox_queued") > strstr(text, "herald_receiver_dead_letters_total"));
+    sb_free(&out);
+}
+
+RUN_TESTS(CASE(receiver_outcomes_are_counted_per_receiver_and_in_the_totals),
+          CASE(gauges_follow_the_counters))

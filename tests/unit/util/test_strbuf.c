@@ -1,5 +1,6 @@
 /* JSON string escaping: every byte that JSON forbids raw is escaped, every
- * other byte (UTF-8 included) is copied, and cJSON reads back the input. */
+ * other byte (UTF-8 included) is copied, and cJSON reads back the input.
+ * A buffer with a maximum size keeps what fits and says it was cut. */
 #include "harness.h"
 
 #include <cJSON.h>
@@ -46,5 +47,74 @@ TEST(every_byte_reads_back)
     cJSON_Delete(back);
 }
 
+TEST(a_capped_buffer_keeps_what_fits_and_says_it_was_cut)
+{
+    strbuf sb = STRBUF_MAX(8);
+    sb_puts(&sb, "abcde");
+    CHECK(!sb.truncated);
+    sb_append(&sb, "fgh", 3); /* exactly full is not cut */
+    CHECK(!sb.truncated);
+    CHECK_STR(sb_str(&sb), "abcdefgh");
+    sb_putc(&sb, 'i');
+    CHECK(sb.truncated);
+    CHECK_INT(sb.len, 8);
+    CHECK_STR(sb_str(&sb), "abcdefgh");
+    CHECK(sb.cap <= 9); /* nothing past the maximum is allocated */
+    sb_free(&sb);
+    CHECK_INT(sb.max, 8);
+    CHECK(!sb.truncated);
+}
+
+TEST(an_append_across_the_cap_keeps_its_start_then_nothing_more)
+{
+    strbuf sb = STRBUF_MAX(6);
+    sb_puts(&sb, "1234");
+    sb_puts(&sb, "5678");
+    CHECK(sb.truncated);
+    CHECK_STR(sb_str(&sb), "123456");
+    sb_puts(&sb, "9");
+    CHECK_STR(sb_str(&sb), "123456");
+    CHECK_INT(sb.len, 6);
+    /* emptied, it takes appends again, under the same cap */
+    sb_reset(&sb);
+    CHECK(!sb.truncated);
+    sb_printf(&sb, "%d-%s", 42, "abcdef");
+    CHECK(sb.truncated);
+    CHECK_STR(sb_str(&sb), "42-abc");
+    CHECK_INT(sb.len, 6);
+    sb_free(&sb);
+}
+
+TEST(every_kind_of_append_respects_the_cap)
+{
+    strbuf json = STRBUF_MAX(5);
+    sb_json_string(&json, "a\nbcdef", 8);
+    CHECK(json.truncated);
+    CHECK_INT(json.len, 5);
+    CHECK_INT(strlen(sb_str(&json)), 5); /* still NUL-terminated at the cap */
+    sb_free(&json);
+    strbuf file = STRBUF_MAX(10);
+    CHECK_INT(sb_read_file(&file, SOURCE_ROOT "/tests/unit/util/test_strbuf.c"), 0);
+    CHECK(file.truncated);
+    CHECK_STR(sb_str(&file), "/* JSON st");
+    char *taken = sb_take(&file);
+    CHECK_STR(taken, "/* JSON st");
+    free(taken);
+    CHECK(!file.truncated);
+    CHECK_INT(file.max, 10);
+}
+
+TEST(an_uncapped_buffer_grows_without_limit)
+{
+    strbuf sb = STRBUF_INIT;
+    for (int i = 0; i < 10000; i++)
+        sb_puts(&sb, "0123456789");
+    CHECK(!sb.truncated);
+    CHECK_INT(sb.len, 100000);
+    sb_free(&sb);
+}
+
 RUN_TESTS(CASE(short_escapes_and_plain_bytes), CASE(other_control_bytes_become_unicode_escapes),
-          CASE(every_byte_reads_back))
+          CASE(every_byte_reads_back), CASE(a_capped_buffer_keeps_what_fits_and_says_it_was_cut),
+          CASE(an_append_across_the_cap_keeps_its_start_then_nothing_more),
+          CASE(every_kind_of_append_respects_the_cap), CASE(an_uncapped_buffer_grows_without_limit))

@@ -1,0 +1,102 @@
+/* The dispatcher's parts share these: the dispatcher, one transfer, and
+ * what each part offers the others. Callers use delivery/dispatch.h.
+ *
+ *   dispatch.c   the thread's loop, start and stop
+ *   send.c       which held notifications go now, alone or as a digest
+ *   transport.c  a transfer: file://, HTTP or SMTP, and the answer's verdict
+ *   settle.c     what a verdict does: delivered, retried, or given up
+ *   held.c, batch.c, backoff.c, digest.c: the pure parts, tested alone */
+#ifndef HERALD_DISPATCH_INTERNAL_H
+#define HERALD_DISPATCH_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+
+#include "config/generation.h"
+#include "delivery/dispatch.h"
+#include "delivery/held.h"
+#include "plugin/host.h"
+#include "util/strbuf.h"
+
+typedef struct transfer {
+    struct dispatcher *d;
+    notification **items;          /* one notification, or the several of a digest */
+    size_t len;
+    generation *gen;
+    const receiver *r;
+    char target_key[512];
+    int sent;                      /* recorded with the rate limiter */
+    herald_request req;
+    struct curl_slist *headers;
+    struct curl_slist *recipients; /* SMTP RCPT TO, alive until the transfer ends */
+    size_t upload_offset;          /* SMTP: how much of the body curl has read */
+    int is_mail;
+    CURL *easy;
+    strbuf body;                   /* the answer, capped */
+    strbuf response_headers;       /* its header lines, each ended by a NUL, capped */
+    int64_t started_ms;
+    char curl_error[CURL_ERROR_SIZE];
+    struct transfer *prev, *next; /* the dispatcher's list of active (or recorded) transfers */
+} transfer;
+
+struct dispatcher {
+    outbox *box;
+    CURLM *multi;
+    pthread_t thread;
+    atomic_int stopping;
+    int64_t drain_deadline_ms;
+    unsigned open_requests;        /* active transfers */
+    unsigned in_flight;            /* the notifications they carry */
+    transfer *active;
+    held_queue *held;
+    rate_limits *limits;
+    /* Sends to rate-limited targets go once they are on disk: the store's
+     * writer hands their transfers back through `recorded`. */
+    unsigned recording;            /* handed to the store, not back yet */
+    pthread_mutex_t recorded_lock;
+    transfer *recorded;
+};
+
+/* ---- send.c ---- */
+
+/* Sends what held notifications their targets' limits allow now: one by
+ * one while the free slots suffice, as digests once more wait than the
+ * slots left in the window (less a reserve). Returns when to look again
+ * (-1: no need). */
+int64_t send_held(dispatcher *d, int64_t now);
+/* Transfers whose sends are on disk start; past the drain deadline they
+ * are put back instead. */
+void launch_recorded(dispatcher *d, int past_deadline);
+
+/* ---- transport.c ---- */
+
+/* A transfer of items (which it takes) to the receiver's target number
+ * `target`, with an empty request for the channel to prepare. */
+transfer *transfer_new(dispatcher *d, generation *g, const receiver *r, size_t target,
+                       notification **items, size_t len);
+void transfer_free(transfer *t);
+/* Delivers to a file at once, or starts the transfer on the multi
+ * handle; a transfer that cannot start is settled for a retry. */
+void transfer_launch(dispatcher *d, transfer *t);
+/* A transfer curl finished: the channel classifies the answer, and the
+ * verdict is settled. */
+void transfer_finish(dispatcher *d, CURL *e, CURLcode result);
+/* Takes an active transfer off the multi handle (at the drain deadline). */
+void transfer_abandon(dispatcher *d, transfer *t);
+
+/* ---- settle.c ---- */
+
+void settle(dispatcher *d, transfer *t, const herald_verdict *v);
+/* A verdict of the dispatcher's own (a file written, a transport error). */
+void settle_now(dispatcher *d, transfer *t, herald_verdict_kind kind, const char *reason);
+/* A dead letter, counted for its receiver. */
+void give_up(dispatcher *d, notification *n, const char *reason);
+/* What was taken but not sent goes back to the outbox (and stays in the
+ * store for the next start); frees t. */
+void put_back(dispatcher *d, transfer *t);
+
+#endif

@@ -1,0 +1,230 @@
+#include "delivery/dispatch_internal.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "delivery/batch.h"
+#include "delivery/digest.h"
+#include "delivery/ratelimit.h"
+
+/* Looks again at `at` unless an earlier look is due already. */
+static void wake_no_later(int64_t *next_wake, int64_t at)
+{
+    if (*next_wake < 0 || at < *next_wake)
+        *next_wake = at;
+}
+
+/* On the store's writer thread. Written or refused, the message goes: a
+ * disk that refuses the record refuses the delivery results too, and the
+ * store has logged why. */
+static void send_recorded(void *ctx, int failed, const char *error)
+{
+    (void)failed;
+    (void)error;
+    transfer *t = ctx;
+    dispatcher *d = t->d;
+    pthread_mutex_lock(&d->recorded_lock);
+    t->next = d->recorded;
+    d->recorded = t;
+    pthread_mutex_unlock(&d->recorded_lock);
+    curl_multi_wakeup(d->multi);
+}
+
+void launch_recorded(dispatcher *d, int past_deadline)
+{
+    pthread_mutex_lock(&d->recorded_lock);
+    transfer *list = d->recorded;
+    d->recorded = NULL;
+    pthread_mutex_unlock(&d->recorded_lock);
+    while (list) {
+        transfer *t = list;
+        list = t->next;
+        d->recording--;
+        if (past_deadline)
+            put_back(d, t);
+        else
+            transfer_launch(d, t);
+    }
+}
+
+/* The request for a single notification, or for a digest of several. */
+static int prepare(transfer *t, size_t more, size_t target, size_t item_cap, char *err,
+                   size_t err_cap)
+{
+    const receiver *r = t->r;
+    herald_message msg;
+    rendered merged = {0};
+    if (t->len == 1) {
+        notification_as_message(t->items[0], &msg);
+    } else {
+        digest_build(t->items, t->len, more, item_cap, &merged);
+        const char *status = "resolved";
+        for (size_t i = 0; i < t->len; i++)
+            if (strcmp(t->items[i]->status, "firing") == 0)
+                status = "firing";
+        rendered_as_message(&merged, r->name, status, digest_alert_count(t->items, t->len), &msg);
+    }
+    msg.target = target;
+    int failed = r->channel->prepare(r->instance, &msg, &t->req, err, err_cap) != 0 || !t->req.url;
+    rendered_free(&merged);
+    return failed ? -1 : 0;
+}
+
+/* Sends the first k held notifications of q (k > 1: as one digest)
+ * through the receiver's target number `target`. */
+static void start_batch(dispatcher *d, held_queue *q, generation *g, const receiver *r, size_t k,
+                        size_t target, size_t item_cap)
+{
+    notification **items = xcalloc(k, sizeof *items);
+    memcpy(items, q->items, k * sizeof *items);
+    held_remove_front(q, k);
+    transfer *t = transfer_new(d, g, r, target, items, k);
+    for (size_t i = 0; i < k; i++)
+        t->items[i]->attempts++;
+    char err[512] = "";
+    if (prepare(t, q->len, target, item_cap, err, sizeof err)) {
+        char reason[600];
+        snprintf(reason, sizeof reason, "channel %s cannot prepare the message: %s",
+                 r->channel_name, err[0] ? err : "no URL");
+        settle_now(d, t, HERALD_FAIL, reason);
+        transfer_free(t);
+        return;
+    }
+    rate_record_send(d->limits, t->target_key, &r->rate, t->started_ms);
+    t->sent = 1;
+    /* Recorded first, a send is still counted after a crash or restart,
+     * so the restarted limiter cannot overrun the window (or send into a
+     * penalty) with what it forgot. */
+    if (rate_is_limited(&r->rate) &&
+        outbox_record_send(d->box, rate_target_id(d->limits, t->target_key), t->started_ms,
+                           send_recorded, t)) {
+        d->recording++;
+        return;
+    }
+    transfer_launch(d, t);
+}
+
+/* How many notifications may go now: open requests stay under
+ * max_in_flight, and sent notifications whose outcome is not on disk yet
+ * (those of open requests included) under max_unrecorded, so that a crash
+ * sends at most that many twice. */
+static size_t room_to_send(dispatcher *d, const delivery_settings *ds, int wake_when_one_settles)
+{
+    if (d->open_requests >= ds->max_in_flight)
+        return 0;
+    size_t unrecorded = d->in_flight + outbox_unsettled(d->box, wake_when_one_settles);
+    return unrecorded < ds->max_unrecorded ? ds->max_unrecorded - unrecorded : 0;
+}
+
+/* The receiver's target that can take a message soonest (*best) and when,
+ * with the slots left across all its targets in *free_slots. */
+static int64_t soonest_target(dispatcher *d, const receiver *r, size_t targets, int64_t now,
+                              size_t *best, unsigned *free_slots)
+{
+    int64_t best_slot = INT64_MAX;
+    *best = 0;
+    *free_slots = 0;
+    for (size_t i = 0; i < targets; i++) {
+        char key[512];
+        channel_target_key(r->channel, r->instance, r->name, i, key, sizeof key);
+        int64_t slot = rate_next_slot(d->limits, key, &r->rate, now);
+        if (slot < best_slot) {
+            best_slot = slot;
+            *best = i;
+        }
+        unsigned f = rate_free_slots(d->limits, key, &r->rate, now);
+        *free_slots = f > UINT_MAX - *free_slots ? UINT_MAX : *free_slots + f;
+    }
+    return best_slot;
+}
+
+/* Notifications waiting behind a failing target reach max_age too: they
+ * are given up here, not one per failed attempt of the one in front. */
+typedef struct expiry {
+    dispatcher *d;
+    int64_t max_age_ms;
+} expiry;
+
+static void expire_one(void *ctx, notification *n)
+{
+    const expiry *e = ctx;
+    char reason[512];
+    snprintf(reason, sizeof reason,
+             "gave up at the maximum age of %lld s, waiting for its target; last error: %s",
+             (long long)(e->max_age_ms / 1000), n->last_error ? n->last_error : "none");
+    give_up(e->d, n, reason);
+}
+
+/* Sends from q what its receiver's targets allow now; returns when to
+ * look again (-1: no need). */
+static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const receiver *r,
+                         int64_t now)
+{
+    int64_t next_wake = -1;
+    const delivery_settings *ds = &g->conf.delivery;
+    size_t targets = channel_targets(r->channel, r->instance);
+    batch_limits limits = {
+        .per_minute = r->rate.per_minute,
+        .targets = targets,
+        .merge = !channel_needs_payload(r->channel, r->instance),
+        .text_budget = channel_text_budget(r->channel, r->instance),
+        .max_unrecorded = ds->max_unrecorded,
+    };
+    while (q->len) {
+        limits.room = room_to_send(d, ds, 0);
+        if (!limits.room) {
+            /* Woken when an outcome reaches the disk; at once if one did
+             * meanwhile. */
+            if (room_to_send(d, ds, 1))
+                wake_no_later(&next_wake, now);
+            break;
+        }
+        size_t best;
+        int64_t best_slot = soonest_target(d, r, targets, now, &best, &limits.free_slots);
+        if (best_slot > now) {
+            /* RATE_AFTER_ANSWER: the probe's answer wakes the loop */
+            if (best_slot != RATE_AFTER_ANSWER)
+                wake_no_later(&next_wake, best_slot);
+            break;
+        }
+        batch_plan plan = batch_next(q->items, q->len, &limits, now);
+        if (plan.action == BATCH_GATHER) {
+            wake_no_later(&next_wake, plan.until);
+            break;
+        }
+        if (plan.action == BATCH_AWAIT_ROOM) {
+            wake_no_later(&next_wake, room_to_send(d, ds, 1) > limits.room ? now : plan.until);
+            break;
+        }
+        start_batch(d, q, g, r, plan.count, best, plan.item_cap);
+    }
+    return next_wake;
+}
+
+int64_t send_held(dispatcher *d, int64_t now)
+{
+    int64_t next_wake = -1;
+    generation *g = generation_acquire();
+    for (held_queue *q = d->held; q; q = q->next) {
+        const receiver *r = g ? config_receiver(&g->conf, q->receiver) : NULL;
+        if (q->len && !r) {
+            for (size_t i = 0; i < q->len; i++)
+                give_up(d, q->items[i], "receiver is no longer in the configuration");
+            q->len = 0;
+        }
+        if (!q->len)
+            continue;
+        if (now >= q->next_age_check) {
+            expiry e = {d, g->conf.delivery.max_age_ms};
+            held_expire(q, e.max_age_ms, now, expire_one, &e);
+            q->next_age_check = now + 1000;
+        }
+        int64_t wake = send_from(d, q, g, r, now);
+        if (wake >= 0)
+            wake_no_later(&next_wake, wake);
+    }
+    if (g)
+        generation_unref(g);
+    return next_wake;
+}

@@ -1,0 +1,69 @@
+#include "http/server_internal.h"
+
+#include <stdio.h>
+
+#include "http/api.h"
+#include "util/metrics.h"
+
+enum MHD_Result answer_healthy(struct MHD_Connection *conn)
+{
+    return send_text(conn, MHD_HTTP_OK, "text/plain", "Healthy.\n", NULL, NULL);
+}
+
+enum MHD_Result answer_ready(http_server *srv, struct MHD_Connection *conn)
+{
+    if (atomic_load(&srv->stopping))
+        return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "Shutting down.\n",
+                         NULL, NULL);
+    return send_text(conn, MHD_HTTP_OK, "text/plain", "Ready.\n", NULL, NULL);
+}
+
+enum MHD_Result answer_reload(http_server *srv, struct MHD_Connection *conn)
+{
+    char err[1024];
+    int rc = srv->reload(srv->reload_ctx, err, sizeof err);
+    if (rc == RELOAD_BUSY)
+        return send_error(conn, MHD_HTTP_CONFLICT,
+                          "a reload is already running: its result is in the log; retry for yours");
+    if (rc)
+        return send_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                          "reload refused, still serving the previous configuration: %s", err);
+    generation *g = generation_acquire();
+    char body[96];
+    snprintf(body, sizeof body, "{\"status\":\"success\",\"generation\":%u}\n", g->number);
+    generation_unref(g);
+    return send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
+}
+
+enum MHD_Result answer_metrics(http_server *srv, struct MHD_Connection *conn)
+{
+    outbox_stats st = outbox_get_stats(srv->box);
+    metrics_gauges gauges = {.outbox_queued = st.queued, .outbox_in_flight = st.in_flight};
+    strbuf text = STRBUF_INIT;
+    metrics_render(&text, &gauges);
+    enum MHD_Result rc = send_text(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", sb_str(&text),
+                                   NULL, NULL);
+    sb_free(&text);
+    return rc;
+}
+
+static const char *query_argument(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, const char *url,
+                           const char *method)
+{
+    strbuf body = STRBUF_INIT;
+    api_query q = {query_argument, conn};
+    const char *allow = NULL;
+    unsigned status = api_handle(srv->data_dir, method, url, &q, &body, &allow);
+    enum MHD_Result rc;
+    if (status == 405)
+        rc = send_method_not_allowed(conn, method, url, allow);
+    else
+        rc = send_text(conn, status, "application/json", sb_str(&body), NULL, NULL);
+    sb_free(&body);
+    return rc;
+}

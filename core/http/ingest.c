@@ -1,0 +1,152 @@
+#include "http/server_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alert/ingest.h"
+#include "util/log.h"
+#include "util/metrics.h"
+
+/* The writer thread (or the put itself) reports: the connection resumes
+ * and on_request answers from what is recorded here. */
+static void ingest_committed(void *arg, outbox_put_result result, size_t duplicates,
+                             const char *error)
+{
+    request_ctx *ctx = arg;
+    ctx->put = result;
+    ctx->duplicates = duplicates;
+    snprintf(ctx->put_error, sizeof ctx->put_error, "%s", error);
+    if (result == OUTBOX_ACCEPTED) {
+        /* The outbox owns the notifications now; a client that hangs up
+         * before the answer must not free them with the request. */
+        ctx->stored = ctx->out.len - duplicates;
+        free(ctx->out.items);
+        memset(&ctx->out, 0, sizeof ctx->out);
+    }
+    ctx->phase = INGEST_COMMITTED;
+    MHD_resume_connection(ctx->conn);
+}
+
+/* Parses, routes and renders, then suspends the connection while the
+ * store commits, so an HTTP thread serves other connections meanwhile
+ * and one fsync covers every request waiting. Returns MHD_YES with
+ * *suspended set, or the result of an answer sent at once. */
+static enum MHD_Result start_ingest(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx,
+                                    int *suspended)
+{
+    *suspended = 0;
+    generation *g = generation_acquire();
+    const config *conf = &g->conf;
+    enum MHD_Result rc;
+    const receiver *def = NULL;
+    if (ctx->receiver && !(def = config_receiver(conf, ctx->receiver))) {
+        rc = reject_unknown_receiver(conn, ctx->receiver);
+        goto done;
+    }
+    alert_batch batch;
+    char err[512];
+    int bad = ctx->ep == ENDPOINT_PROMETHEUS
+                  ? ingest_prometheus(sb_str(&ctx->body), ctx->body.len, (double)time(NULL), &batch,
+                                      err, sizeof err)
+                  : ingest_alertmanager(sb_str(&ctx->body), ctx->body.len, &batch, err, sizeof err);
+    if (bad) {
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
+        goto done;
+    }
+    batch.source = sb_str(&ctx->body);
+    batch.source_len = ctx->body.len;
+    script_state *s = thread_script(srv, g, err, sizeof err);
+    if (!s) {
+        alert_batch_free(&batch);
+        log_error("http", "cannot load scripts: %s", err);
+        metrics_count(METRIC_REQUESTS_UNAVAILABLE);
+        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot load scripts: %s", err);
+        goto done;
+    }
+    pipeline_run(s, &batch, def, &ctx->out, &ctx->stats);
+    alert_batch_free(&batch);
+    size_t capacity = outbox_capacity(srv->box);
+    if (ctx->out.len > capacity) {
+        /* Not a 503: a retry could never fit, so the sender must not wait
+         * for one. */
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        rc = send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                        "alerts: they make %zu notifications, more than the queue can ever hold "
+                        "(queue_capacity %zu): send fewer alerts per request, or raise queue_capacity",
+                        ctx->out.len, capacity);
+        pipeline_output_free(&ctx->out);
+        goto done;
+    }
+    ctx->queue_capacity = capacity;
+    ctx->conn = conn;
+    ctx->phase = INGEST_COMMITTING;
+    /* Suspended before the put: its callback may resume at once. */
+    MHD_suspend_connection(conn);
+    outbox_put(srv->box, ctx->out.items, ctx->out.len, ingest_committed, ctx);
+    *suspended = 1;
+    rc = MHD_YES;
+done:
+    generation_unref(g);
+    return rc;
+}
+
+static enum MHD_Result finish_ingest(struct MHD_Connection *conn, request_ctx *ctx)
+{
+    if (ctx->put != OUTBOX_ACCEPTED) {
+        pipeline_output_free(&ctx->out);
+        metrics_count(METRIC_REQUESTS_UNAVAILABLE);
+        if (ctx->put == OUTBOX_FULL) {
+            log_warn("http", "queue full: answered 503 so the sender retries");
+            return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                              "queue full (capacity %zu): retry later", ctx->queue_capacity);
+        }
+        return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                          "cannot store the alerts (%s): retry later", ctx->put_error);
+    }
+    size_t stored = ctx->stored;
+    metrics_count(METRIC_REQUESTS_ACCEPTED);
+    metrics_add(METRIC_ALERTS_RECEIVED, ctx->stats.alerts);
+    metrics_add(METRIC_NOTIFICATIONS_QUEUED, stored);
+    metrics_add(METRIC_DUPLICATES, ctx->duplicates);
+    char body[200];
+    snprintf(body, sizeof body,
+             "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu,\"duplicates\":%zu}\n",
+             ctx->stats.alerts, stored, ctx->duplicates);
+    return send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
+}
+
+void ingest_forget(http_server *srv, request_ctx *ctx)
+{
+    if (ctx->counted) {
+        ctx->counted = 0;
+        atomic_fetch_sub(&srv->ingesting, 1);
+    }
+}
+
+/* Counts the request as in progress first, so http_stop_accepting either
+ * sees it or it sees the flag: nothing is queued after the drain began.
+ * It stays counted while suspended, until it is answered. */
+enum MHD_Result ingest_handle(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx)
+{
+    if (ctx->phase == INGEST_COMMITTED) {
+        enum MHD_Result rc = finish_ingest(conn, ctx);
+        ingest_forget(srv, ctx);
+        return rc;
+    }
+    atomic_fetch_add(&srv->ingesting, 1);
+    ctx->counted = 1;
+    enum MHD_Result rc;
+    int suspended = 0;
+    if (atomic_load(&srv->stopping)) {
+        metrics_count(METRIC_REQUESTS_UNAVAILABLE);
+        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "herald is shutting down: retry later");
+    } else {
+        rc = start_ingest(srv, conn, ctx, &suspended);
+    }
+    if (!suspended)
+        ingest_forget(srv, ctx);
+    return rc;
+}

@@ -1,0 +1,154 @@
+/* The HTTP server's parts share these: the server, one request's state
+ * and what each part offers the others. Callers outside core/http/ use
+ * http/server.h.
+ *
+ *   server.c        start, stop and libmicrohttpd's callbacks
+ *   listener.c      the listening address, HTTPS, and warnings about exposure
+ *   gate.c          what a request must pass before its body is read
+ *   route.c         which endpoint a path is, and which handler answers it
+ *   reply.c         answers and errors, all in one JSON shape
+ *   ingest.c        alerts in: parse, route, render, commit, answer
+ *   endpoints.c     the endpoints that answer at once (probes, reload, metrics, API)
+ *   thread_script.c each HTTP thread's Lua state */
+#ifndef HERALD_HTTP_SERVER_INTERNAL_H
+#define HERALD_HTTP_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "config/generation.h"
+#include "delivery/outbox.h"
+#include "herald/plugin.h"
+#include "http/auth.h"
+#include "http/server.h"
+#include "http/tls.h"
+#include "pipeline/pipeline.h"
+#include "pipeline/script.h"
+#include "util/strbuf.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    outbox *box;
+    reload_fn reload;
+    void *reload_ctx;
+    atomic_int stopping;
+    atomic_int ingesting;  /* ingest requests between their stopping check and their answer */
+    char *data_dir;
+    pthread_key_t script_key;
+    tls_pair tls;          /* kept for the daemon's life: libmicrohttpd points into it */
+};
+
+typedef enum endpoint {
+    ENDPOINT_WEBHOOK,     /* Alertmanager webhook, /webhook[/receiver] */
+    ENDPOINT_DINGTALK,    /* /dingtalk/<receiver>/send, prometheus-webhook-dingtalk's path */
+    ENDPOINT_PROMETHEUS,  /* /api/v2/alerts */
+    ENDPOINT_HEALTHY,
+    ENDPOINT_READY,
+    ENDPOINT_RELOAD,
+    ENDPOINT_METRICS,
+    ENDPOINT_API,         /* /api/v1/…, see api.h */
+} endpoint;
+
+typedef enum ingest_phase {
+    INGEST_READING = 0,
+    INGEST_COMMITTING,   /* suspended until the store has the notifications */
+    INGEST_COMMITTED,    /* resumed: answer from the fields below */
+} ingest_phase;
+
+typedef struct request_ctx {
+    endpoint ep;
+    char *receiver;      /* from the path, or NULL */
+    strbuf body;         /* max: the configuration's max_body; truncated: refused */
+    /* ingest, across the suspension */
+    ingest_phase phase;
+    struct MHD_Connection *conn;
+    pipeline_output out;
+    pipeline_stats stats;
+    size_t queue_capacity;
+    outbox_put_result put;
+    size_t duplicates;
+    size_t stored;
+    int counted;         /* in srv->ingesting until answered or closed */
+    char put_error[256];
+} request_ctx;
+
+/* ---- listener.c ---- */
+
+/* What libmicrohttpd needs to listen as configured. */
+typedef struct listener {
+    struct sockaddr_storage addr;
+    unsigned short port;
+    unsigned flags;
+    struct MHD_OptionItem tls_options[3]; /* point into srv->tls */
+} listener;
+
+/* Parses the address and, when the configuration sets tls, reads the
+ * certificate and key into srv->tls. Returns 0, or -1 with err set. */
+int listener_prepare(http_server *srv, const char *listen, const config *c, listener *out,
+                     char *err, size_t err_cap);
+/* Logs how the server is reached: HTTPS with which certificate, and a
+ * warning when the network can reach it without auth, or without TLS for
+ * the credentials auth sends. */
+void listener_report(const listener *l, const char *listen, const config *c);
+
+/* ---- gate.c ---- */
+
+/* Called with the headers of a new request: answers it at once (404, 405,
+ * 401, an unknown receiver, a body over max_body) and leaves *ctx NULL,
+ * or sets *ctx to read its body. */
+enum MHD_Result gate_admit(struct MHD_Connection *conn, const char *url, const char *method,
+                           request_ctx **ctx);
+
+/* ---- route.c ---- */
+
+/* Matches the path; returns 0 with ep and receiver set, 404 or 405 with
+ * *allow naming the methods the path takes. */
+unsigned route_match(const char *url, const char *method, endpoint *ep, char **receiver,
+                     const char **allow);
+/* Answers a request whose body has been read. */
+enum MHD_Result route_answer(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx,
+                             const char *url, const char *method);
+
+/* ---- reply.c ---- */
+
+enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *type,
+                          const char *text, const char *extra_header, const char *extra_value);
+/* The JSON error shape; a 503 carries Retry-After. 4xx are logged with
+ * the client, which does not retry them. */
+enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
+    HERALD_PRINTF(3, 4);
+enum MHD_Result send_method_not_allowed(struct MHD_Connection *conn, const char *method,
+                                        const char *url, const char *allow);
+enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, const char *receiver);
+enum MHD_Result reject_unauthorized(struct MHD_Connection *conn, const inbound_auth *auth,
+                                    auth_result result, const char *url);
+
+/* ---- ingest.c ---- */
+
+enum MHD_Result ingest_handle(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx);
+/* The client hung up before its answer: the request no longer holds up
+ * http_stop_accepting. */
+void ingest_forget(http_server *srv, request_ctx *ctx);
+
+/* ---- endpoints.c ---- */
+
+enum MHD_Result answer_healthy(struct MHD_Connection *conn);
+enum MHD_Result answer_ready(http_server *srv, struct MHD_Connection *conn);
+enum MHD_Result answer_reload(http_server *srv, struct MHD_Connection *conn);
+enum MHD_Result answer_metrics(http_server *srv, struct MHD_Connection *conn);
+enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, const char *url,
+                           const char *method);
+
+/* ---- thread_script.c ---- */
+
+/* The calling thread's script state, loaded with generation g; NULL with
+ * err set when the scripts cannot load. */
+script_state *thread_script(http_server *srv, generation *g, char *err, size_t err_cap);
+/* The destructor of srv->script_key. */
+void thread_script_free(void *state);
+
+#endif

@@ -1,0 +1,64 @@
+/* Digests: queued messages merged in order within a channel's text
+ * budget, each cut to its share when the slots left require it. */
+#include "harness.h"
+
+#include "delivery/digest.h"
+#include "util/strbuf.h"
+
+static notification *message(const char *title, const char *text, herald_format format)
+{
+    notification *n = xcalloc(1, sizeof *n);
+    n->receiver = xstrdup("ops");
+    n->status = xstrdup("firing");
+    n->alert_count = 1;
+    n->content.format = format;
+    n->content.title = xstrdup(title);
+    n->content.text = xstrdup(text);
+    return n;
+}
+
+TEST(digests_merge_in_order_within_the_budget)
+{
+    notification *items[4] = {
+        message("[故障] A", "alert A text", HERALD_FORMAT_MARKDOWN),
+        message("[故障] B", "alert B text", HERALD_FORMAT_MARKDOWN),
+        message("[故障] C", "alert C text", HERALD_FORMAT_MARKDOWN),
+        message("native", "{\"msgtype\":\"text\"}", HERALD_FORMAT_NATIVE),
+    };
+    mention_set_add_mobile(&items[0]->content.mentions, "100");
+    mention_set_add_mobile(&items[2]->content.mentions, "300");
+    CHECK_INT(digest_fit(items, 4, 0, 0), 3);        /* stops before the native body */
+    CHECK_INT(digest_fit(items, 3, 140, 0), 2);      /* overhead + two texts fit in 140 */
+    CHECK_INT(digest_fit(items, 3, 10, 0), 1);       /* always at least one */
+    CHECK_INT(digest_fit(items + 3, 1, 0, 0), 1);    /* a native body goes alone */
+    items[1]->content.format = HERALD_FORMAT_HTML;   /* its tags would show as text */
+    CHECK_INT(digest_fit(items, 3, 0, 0), 1);
+    CHECK_INT(digest_fit(items + 1, 2, 0, 0), 1);
+    items[1]->content.format = HERALD_FORMAT_MARKDOWN;
+    CHECK_INT(digest_fit(items, 3, 145, 0), 2);
+    CHECK_INT(digest_fit(items, 3, 145, 7), 3);      /* cut to 7 bytes each, three fit */
+    /* the share of each item lets all of them fit in the messages left */
+    CHECK_INT(digest_item_cap(0, 60, 20), 0);        /* no budget: no cut */
+    CHECK_INT(digest_item_cap(4000, 20, 20), 0);     /* one each: no cut */
+    size_t cap = digest_item_cap(145, 6, 2);          /* three per message */
+    CHECK(cap > 0);
+    CHECK_INT(digest_fit(items, 3, 145, cap), 3);
+    cap = digest_item_cap(1792, 60, 20);
+    CHECK(cap > 0 && cap < 1792 / 3);
+    rendered out;
+    digest_build(items, 3, 7, 0, &out);
+    CHECK_INT(out.format, HERALD_FORMAT_MARKDOWN);
+    CHECK_STR(out.title, "[故障] A (3)");
+    CHECK_STR(out.text, "alert A text\n\n---\n\nalert B text\n\n---\n\nalert C text\n\n---\n\n+7 …");
+    CHECK_INT(out.mentions.mobiles_len, 2);
+    CHECK_INT(digest_alert_count(items, 3), 3);
+    rendered_free(&out);
+    /* cut to a share: each text keeps its start and shows the cut */
+    digest_build(items, 2, 0, 11, &out); /* 7 bytes of text and " …" */
+    CHECK_STR(out.text, "alert A …\n\n---\n\nalert B …");
+    rendered_free(&out);
+    for (int i = 0; i < 4; i++)
+        notification_free(items[i]);
+}
+
+RUN_TESTS(CASE(digests_merge_in_order_within_the_budget))
