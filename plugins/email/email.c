@@ -288,6 +288,11 @@ static void *mailer_configure(const herald_host *host, const char *receiver,
                               const herald_option_value *values, char *err, size_t err_cap)
 {
     (void)receiver;
+    if (!HERALD_HAS_FIELD(herald_host, host, verdict)) {
+        snprintf(err, err_cap,
+                 "this herald is too old: its host table has no verdict (plugin ABI 1.6)");
+        return NULL;
+    }
     herald_tls tls = HERALD_TLS_DEFAULT;
     const char *problem = check_options(values, &tls);
     if (problem) {

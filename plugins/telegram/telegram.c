@@ -100,6 +100,11 @@ static void *bot_configure(const herald_host *host, const char *receiver,
                            const herald_option_value *values, char *err, size_t err_cap)
 {
     (void)receiver;
+    if (!HERALD_HAS_FIELD(herald_host, host, classify_http)) {
+        snprintf(err, err_cap,
+                 "this herald is too old: its host table has no classify_http (plugin ABI 1.6)");
+        return NULL;
+    }
     const char *token = option_string(&values[0]);
     const char *chat_id = option_string(&values[1]);
     const char *api_url = values[2].present ? option_string(&values[2]) : DEFAULT_API_URL;
