@@ -4,7 +4,7 @@
  * It is the SDK's worked example, built out of tree by its own Makefile
  * against the installed header (`pkg-config --cflags herald-plugin`), so it
  * includes nothing but <herald/plugin.h> and libc. Walkthrough: README.md
- * next to this file and plugins/README.md, "Build one out of tree".
+ * next to this file and plugins/README.md, "Build and test it".
  *
  * Request:  POST <url>
  *           Content-Type: text/plain; charset=utf-8

@@ -1,5 +1,5 @@
 """The plugin SDK used the way someone outside herald's tree uses it
-(plugins/README.md, "Build one out of tree"; plugins/example/).
+(plugins/README.md, "Build and test it"; plugins/example/).
 
 Once per module: `meson install --destdir` the build under test into a
 temporary root, copy plugins/example/ (example.c, its unit test and its

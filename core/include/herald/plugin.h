@@ -24,15 +24,16 @@
  *  - HERALD_PLUGIN_ENTRY: once, when the plugin is loaded, on the thread
  *    loading the configuration.
  *  - configure: once per receiver at every load of the configuration
- *    (start, each reload, `herald check`, `render`, `send-test`, `route`),
- *    on the loading thread: the main thread, or an HTTP thread for
- *    POST /-/reload.
- *  - prepare: at every load too, right after configure and on the same
- *    thread, against the built-in samples (a firing and a resolved alert
- *    group rendered with the receiver's template); those requests are
- *    thrown away, and a failing prepare refuses the configuration (so
- *    `herald check` shows it). Then once per delivery attempt, on the
- *    dispatcher thread; `herald render` calls it on the main thread.
+ *    (serve's start and each reload, and every command that reads it:
+ *    check, render, send-test, route, plugins), on the loading thread:
+ *    the main thread, or an HTTP thread for POST /-/reload.
+ *  - prepare: at every such load too (but `herald plugins`), after
+ *    configure and on the same thread, against the built-in samples (a
+ *    firing and a resolved alert group rendered with the receiver's
+ *    template); those requests are thrown away, and a failing prepare
+ *    refuses the configuration, which `herald check` reports. Then once
+ *    per delivery attempt, on the dispatcher thread; `herald render`
+ *    calls it on the main thread.
  *  - classify: once per completed exchange, on the dispatcher thread.
  *  - instance_needs_payload: on the loading thread after configure, and on
  *    HTTP threads for each incoming alert batch.
@@ -181,9 +182,11 @@ typedef struct herald_response {
 } herald_response;
 
 typedef enum herald_verdict_kind {
-    HERALD_OK = 0,
-    HERALD_RETRY = 1,  /* transient: try again, after retry_after_ms if > 0 */
-    HERALD_FAIL = 2,   /* permanent for this message: dead-letter it */
+    HERALD_OK = 0,     /* delivered */
+    HERALD_RETRY = 1,  /* transient (throttled, 429, 5xx): try again, after
+                          retry_after_ms if > 0 */
+    HERALD_FAIL = 2,   /* resending cannot help (bad token or signature, too
+                          long): dead-letter the message */
 } herald_verdict_kind;
 
 typedef struct herald_verdict {
