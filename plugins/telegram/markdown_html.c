@@ -7,9 +7,6 @@
 
 #include "markdown_inline.h"
 
-/* Nesting of **, * and ~~ spans tracked on one line. */
-#define MAX_SPANS 8
-
 static const char *const span_open[] = {"<b>", "<i>", "<s>"};
 static const char *const span_close[] = {"</b>", "</i>", "</s>"};
 
@@ -18,8 +15,7 @@ static const char *const span_close[] = {"</b>", "</i>", "</s>"};
 static void convert_inline(const herald_host *host, herald_buf *out, const char *line,
                            size_t len, int in_heading)
 {
-    md_span_kind open[MAX_SPANS];
-    size_t depth = 0;
+    md_spans spans = {.depth = 0};
     for (size_t i = 0; i < len;) {
         md_span tok;
         size_t label, label_len, url, url_len, link_len;
@@ -43,26 +39,15 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
             host->buf_printf(out, "</a>");
             i += link_len;
         } else if (md_span_at(line, len, i, &tok)) {
-            if (tok.kind == MD_SPAN_BOLD && in_heading) {
-                /* dropped */
-            } else if (depth && open[depth - 1] == tok.kind) {
-                host->buf_printf(out, "%s", span_close[tok.kind]);
-                depth--;
-            } else if (depth < MAX_SPANS && i + tok.len < len && line[i + tok.len] != ' ' &&
-                       md_closes_later(line, len, i + tok.len, &tok)) {
-                host->buf_printf(out, "%s", span_open[tok.kind]);
-                open[depth++] = tok.kind;
-            } else {
-                host->buf_append(out, line + i, tok.len);
-            }
+            md_span_write(host, out, &spans, line, len, i, &tok, in_heading, span_open, span_close);
             i += tok.len;
         } else {
             md_append_entities(host, out, line + i, 1, 1);
             i++;
         }
     }
-    while (depth)
-        host->buf_printf(out, "%s", span_close[open[--depth]]);
+    while (spans.depth)
+        host->buf_printf(out, "%s", span_close[spans.open[--spans.depth]]);
 }
 
 static void convert_line(const herald_host *host, herald_buf *out, const char *line, size_t len)
