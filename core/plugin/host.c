@@ -11,7 +11,6 @@
 #include <openssl/hmac.h>
 
 #include "util/clock.h"
-#include "util/hash.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/utf8.h"

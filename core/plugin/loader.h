@@ -29,8 +29,8 @@ const herald_channel *plugins_find_channel(const plugin_set *set, const char *na
                                            const loaded_plugin **from);
 void plugins_free(plugin_set *set);
 
-/* Fields appended after 1.0's first release read as zero from plugins
- * built against an older header (their structs are shorter). */
+/* The channel fields added after 1.0, read through HERALD_HAS_FIELD: a
+ * plugin built against an older header gets the default plugin.h names. */
 int channel_needs_payload(const herald_channel *ch, void *instance);
 size_t channel_targets(const herald_channel *ch, void *instance);
 /* The target's key; without the plugin's, "<receiver>#<index>". */

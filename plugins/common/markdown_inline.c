@@ -45,6 +45,24 @@ int md_closes_later(const char *line, size_t len, size_t from, const md_span *op
     return 0;
 }
 
+void md_span_write(const herald_host *host, herald_buf *out, md_spans *spans, const char *line,
+                   size_t len, size_t i, const md_span *tok, int in_heading,
+                   const char *const open_marks[], const char *const close_marks[])
+{
+    if (tok->kind == MD_SPAN_BOLD && in_heading)
+        return;
+    if (spans->depth && spans->open[spans->depth - 1] == tok->kind) {
+        host->buf_printf(out, "%s", close_marks[tok->kind]);
+        spans->depth--;
+    } else if (spans->depth < MD_MAX_SPANS && i + tok->len < len && line[i + tok->len] != ' ' &&
+               md_closes_later(line, len, i + tok->len, tok)) {
+        host->buf_printf(out, "%s", open_marks[tok->kind]);
+        spans->open[spans->depth++] = tok->kind;
+    } else {
+        host->buf_append(out, line + i, tok->len);
+    }
+}
+
 size_t md_link_at(const char *line, size_t len, size_t i, size_t *label, size_t *label_len,
                   size_t *url, size_t *url_len)
 {

@@ -16,6 +16,15 @@ typedef struct md_span {
     size_t len; /* of the markdown delimiter */
 } md_span;
 
+/* Nesting of **, * and ~~ spans tracked on one line. */
+#define MD_MAX_SPANS 8
+
+/* The spans open on one line, innermost last. */
+typedef struct md_spans {
+    md_span_kind open[MD_MAX_SPANS];
+    size_t depth;
+} md_spans;
+
 /* The emphasis delimiter (**, __, ~~ or a single *) at line[i]: 1 and *tok
  * set, or 0. */
 int md_span_at(const char *line, size_t len, size_t i, md_span *tok);
@@ -23,6 +32,15 @@ int md_span_at(const char *line, size_t len, size_t i, md_span *tok);
 /* Whether the same delimiter closes later on the line, right after a
  * non-space (backslash escapes and code spans skipped). */
 int md_closes_later(const char *line, size_t len, size_t from, const md_span *open);
+
+/* Writes the delimiter tok found at line[i]: the closing mark of the
+ * innermost span when it is that span's, else the opening mark when it
+ * opens a span that closes later on the line, else the delimiter as text.
+ * Bold is dropped in a heading (bold as a whole). marks are indexed by
+ * md_span_kind. */
+void md_span_write(const herald_host *host, herald_buf *out, md_spans *spans, const char *line,
+                   size_t len, size_t i, const md_span *tok, int in_heading,
+                   const char *const open_marks[], const char *const close_marks[]);
 
 /* [label](url) or ![alt](url) at line[i]: sets the parts and returns the
  * length, or 0 when it is not one. */

@@ -26,6 +26,11 @@ static void *console_configure(const herald_host *host, const char *receiver,
                                const herald_option_value *values, char *err, size_t err_cap)
 {
     (void)receiver;
+    if (!HERALD_HAS_FIELD(herald_host, host, json_lookup)) {
+        snprintf(err, err_cap,
+                 "this herald is too old: its host table has no json_lookup (plugin ABI 1.1)");
+        return NULL;
+    }
     const char *path = values[0].present && values[0].string ? values[0].string : "-";
     if (strcmp(path, "-") != 0 && path[0] != '/') {
         snprintf(err, err_cap, "path: must be absolute or \"-\"");

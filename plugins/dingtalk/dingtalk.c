@@ -103,6 +103,11 @@ static void *robot_configure(const herald_host *host, const char *receiver,
                              const herald_option_value *values, int is_signed, char *err,
                              size_t err_cap)
 {
+    if (!HERALD_HAS_FIELD(herald_host, host, classify_http)) {
+        snprintf(err, err_cap,
+                 "this herald is too old: its host table has no classify_http (plugin ABI 1.6)");
+        return NULL;
+    }
     robot *r = calloc(1, sizeof *r);
     if (!r || !(r->receiver = copy_string(receiver ? receiver : ""))) {
         snprintf(err, err_cap, "out of memory");
@@ -384,7 +389,7 @@ static int check_native(const robot *r, const herald_message *msg, char *err, si
  * (a core older than that field always sends through the first). */
 static size_t robot_index(const robot *r, const herald_message *msg)
 {
-    int has_target = msg->abi.size >= offsetof(herald_message, target) + sizeof msg->target;
+    int has_target = HERALD_HAS_FIELD(herald_message, msg, target);
     return has_target && msg->target < r->len ? msg->target : 0;
 }
 

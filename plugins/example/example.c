@@ -4,7 +4,7 @@
  * It is the SDK's worked example, built out of tree by its own Makefile
  * against the installed header (`pkg-config --cflags herald-plugin`), so it
  * includes nothing but <herald/plugin.h> and libc. Walkthrough: README.md
- * next to this file and plugins/README.md, "Build one out of tree".
+ * next to this file and plugins/README.md, "Build and test it".
  *
  * Request:  POST <url>
  *           Content-Type: text/plain; charset=utf-8
@@ -80,6 +80,11 @@ static void *text_hook_configure(const herald_host *host, const char *receiver,
                                  const herald_option_value *values, char *err, size_t err_cap)
 {
     (void)receiver;
+    if (!HERALD_HAS_FIELD(herald_host, host, classify_http)) {
+        snprintf(err, err_cap,
+                 "this herald is too old: its host table has no classify_http (plugin ABI 1.6)");
+        return NULL;
+    }
     const char *url = values[0].present && values[0].string ? values[0].string : "";
     const char *prefix = values[1].present && values[1].string ? values[1].string : "";
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {

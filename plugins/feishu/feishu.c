@@ -84,6 +84,11 @@ static void *bot_configure(const herald_host *host, const char *receiver,
                            const herald_option_value *values, char *err, size_t err_cap)
 {
     (void)receiver;
+    if (!HERALD_HAS_FIELD(herald_host, host, classify_http)) {
+        snprintf(err, err_cap,
+                 "this herald is too old: its host table has no classify_http (plugin ABI 1.6)");
+        return NULL;
+    }
     const herald_option_value *url = &values[OPTION_URL];
     const herald_option_value *secret = &values[OPTION_SECRET];
     const herald_option_value *msgtype = &values[OPTION_MSGTYPE];

@@ -21,8 +21,6 @@
 #define ELLIPSIS "…"
 /* How much of an unexpected response body a verdict quotes. */
 #define BODY_QUOTE_BYTES 160
-/* Nesting of **, * and ~~ spans tracked on one line. */
-#define MAX_SPANS 8
 
 typedef struct hook {
     const herald_host *host;
@@ -55,6 +53,11 @@ static void *hook_configure(const herald_host *host, const char *receiver,
                             const herald_option_value *values, char *err, size_t err_cap)
 {
     (void)receiver;
+    if (!HERALD_HAS_FIELD(herald_host, host, classify_http)) {
+        snprintf(err, err_cap,
+                 "this herald is too old: its host table has no classify_http (plugin ABI 1.6)");
+        return NULL;
+    }
     const char *url = values[0].present && values[0].string ? values[0].string : "";
     const char *scheme_end = strstr(url, "://");
     const char *services = strstr(url, SERVICES_PATH);
@@ -155,8 +158,7 @@ static void append_link(const herald_host *host, herald_buf *out, const char *ur
 static void convert_inline(const herald_host *host, herald_buf *out, const char *line,
                            size_t len, int in_heading)
 {
-    md_span_kind open[MAX_SPANS];
-    size_t depth = 0;
+    md_spans spans = {.depth = 0};
     for (size_t i = 0; i < len;) {
         md_span tok;
         size_t label, label_len, url, url_len, link_len;
@@ -173,18 +175,8 @@ static void convert_inline(const herald_host *host, herald_buf *out, const char 
             append_link(host, out, line + url, url_len, line + label, label_len);
             i += link_len;
         } else if (md_span_at(line, len, i, &tok)) {
-            if (tok.kind == MD_SPAN_BOLD && in_heading) {
-                /* dropped */
-            } else if (depth && open[depth - 1] == tok.kind) {
-                host->buf_printf(out, "%s", mrkdwn_mark[tok.kind]);
-                depth--;
-            } else if (depth < MAX_SPANS && i + tok.len < len && line[i + tok.len] != ' ' &&
-                       md_closes_later(line, len, i + tok.len, &tok)) {
-                host->buf_printf(out, "%s", mrkdwn_mark[tok.kind]);
-                open[depth++] = tok.kind;
-            } else {
-                host->buf_append(out, line + i, tok.len);
-            }
+            md_span_write(host, out, &spans, line, len, i, &tok, in_heading, mrkdwn_mark,
+                          mrkdwn_mark);
             i += tok.len;
         } else {
             md_append_entities(host, out, line + i, 1, 0);

@@ -232,6 +232,11 @@ static void *forwarder_configure(const herald_host *host, const char *receiver,
                                  const herald_option_value *values, char *err, size_t err_cap)
 {
     (void)receiver;
+    if (!HERALD_HAS_FIELD(herald_host, host, classify_http)) {
+        snprintf(err, err_cap,
+                 "this herald is too old: its host table has no classify_http (plugin ABI 1.6)");
+        return NULL;
+    }
     const char *url = option_string(&values[OPT_URL]);
     char method[8];
     const char *problem = check_url(url);
@@ -299,7 +304,7 @@ static int forwarder_prepare(void *instance, const herald_message *msg, herald_r
     const forwarder *f = instance;
     const herald_host *host = f->host;
     if (f->body == BODY_PAYLOAD) {
-        if (!msg->payload) {
+        if (!HERALD_HAS_FIELD(herald_message, msg, payload_len) || !msg->payload) {
             snprintf(err, err_cap, "body = \"payload\" but the message carries no payload");
             return -1;
         }

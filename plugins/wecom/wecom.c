@@ -91,6 +91,11 @@ static char *redacted_url(const char *url)
 static void *robot_configure(const herald_host *host, const char *receiver,
                              const herald_option_value *values, char *err, size_t err_cap)
 {
+    if (!HERALD_HAS_FIELD(herald_host, host, classify_http)) {
+        snprintf(err, err_cap,
+                 "this herald is too old: its host table has no classify_http (plugin ABI 1.6)");
+        return NULL;
+    }
     const char *url = option_string(&values[0]);
     if (!is_robot_url(url)) {
         snprintf(err, err_cap, "url: must be an http(s) URL with key=…");

@@ -1,14 +1,17 @@
 """The plugin SDK used the way someone outside herald's tree uses it
-(plugins/README.md, "Build one out of tree"; plugins/example/).
+(plugins/README.md, "Build and test it"; plugins/example/).
 
 Once per module: `meson install --destdir` the build under test into a
-temporary root, copy plugins/example/ (example.c and its Makefile, nothing
-else) out of the tree and `make` it against the *installed* SDK: pkg-config
-finds herald-plugin.pc through PKG_CONFIG_PATH and --define-variable moves
-its prefix into the temporary root. Then `make install` puts example.so into
-the installed plugin directory, beside the plugins herald installed, and the
-tests run the real herald on that directory against a small text receiver
-(stdlib http.server) on 127.0.0.1.
+temporary root, copy plugins/example/ (example.c, its unit test and its
+Makefile, nothing else) out of the tree and `make` it against the
+*installed* SDK: pkg-config finds herald-plugin.pc through PKG_CONFIG_PATH
+and --define-variable moves its prefix into the temporary root. Then `make
+install` puts example.so into the installed plugin directory, beside the
+plugins herald installed, and the tests run the real herald on that
+directory against a small text receiver (stdlib http.server) on 127.0.0.1.
+`make check` builds and runs the example's unit test against the installed
+test kit (herald/plugin_test.h, libherald-plugin-test.a), which checks the
+exact bytes its prepare() produces.
 
 Last, the same example built against an SDK whose ABI major is 2 must be
 refused by `herald check`.
@@ -29,6 +32,7 @@ import harness
 
 REPO = harness.REPO
 EXAMPLE_SRC = REPO / "plugins" / "example"
+EXAMPLE_FILES = ("example.c", "test_example.c", "Makefile")
 FIXTURE = REPO / "tests" / "fixtures" / "am-firing-1.json"
 FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
 # Test-only values. The token stands for the secret part of a real URL.
@@ -61,6 +65,11 @@ def sdk_env(pc_dir):
 
 def make(src, pkg_config, env, *args):
     return run(["make", "-C", src, "PKG_CONFIG=" + pkg_config] + list(args), env=env)
+
+
+def abi_minor(sdk):
+    header = (sdk.prefix / "include" / "herald" / "plugin.h").read_text(encoding="utf-8")
+    return int(re.search(r"^#define HERALD_ABI_MINOR (\d+)", header, re.M).group(1))
 
 
 def no_sanitizer_report(text):
@@ -107,10 +116,10 @@ def sdk(tmp_path_factory):
     plugindir = Path(r.stdout.strip())
     assert plugindir.is_relative_to(prefix), plugindir
 
-    # What a plugin author starts from: the two files, away from our tree.
+    # What a plugin author starts from: the example's files, away from our tree.
     src = root / "example"
     src.mkdir()
-    for name in ("example.c", "Makefile"):
+    for name in EXAMPLE_FILES:
         shutil.copy2(EXAMPLE_SRC / name, src / name)
     r = make(src, pkg_config, env)
     assert r.returncode == 0, "make failed: " + explain(r)
@@ -161,6 +170,35 @@ def test_make_install_respects_destdir_and_clean(sdk, tmp_path):
     # Without the SDK the Makefile says so instead of failing in the compiler.
     r = run(["make", "-C", sdk.src, "O=%s" % out], env=sdk_env(tmp_path / "nowhere"))
     assert r.returncode != 0 and "herald-plugin not found" in r.stderr, explain(r)
+
+
+def test_example_unit_test_against_installed_kit(sdk, tmp_path):
+    """`make check`: the example's own unit test, linked with the installed
+    test kit only, checks the exact request bytes and the verdicts."""
+    out = tmp_path / "out"
+    out.mkdir()
+    r = make(sdk.src, sdk.pkg_config, sdk_env(sdk.pc_dir), "check", "O=%s" % out)
+    assert r.returncode == 0, "make check failed: " + explain(r)
+    commands = r.stdout.replace("\\\n", " ")  # the recipe's continued lines, joined
+    [line] = [l for l in commands.splitlines() if "test_example.c" in l]
+    assert "-I%s" % (sdk.prefix / "include") in line.split(), line
+    assert "-lherald-plugin-test" in line.split(), line
+    assert str(REPO) not in line, "the test build reached into the source tree: " + line
+    results = [l for l in r.stdout.splitlines() if l.startswith(("ok ", "FAIL "))]
+    assert results == ["ok exact_request", "ok long_text_is_cut_to_the_limit", "ok verdicts"], \
+        r.stdout
+
+
+def test_test_kit_exports_only_its_own_names(sdk):
+    """herald's internal names (sb_*, log_*, x*alloc...) stay inside the kit,
+    so they cannot clash with a plugin author's."""
+    [kit] = sorted(sdk.prefix.glob("lib/**/libherald-plugin-test.a"))
+    r = run(["nm", "--defined-only", "--extern-only", kit])
+    assert r.returncode == 0, explain(r)
+    names = sorted(l.split()[-1] for l in r.stdout.splitlines() if len(l.split()) == 3)
+    assert names and all(n.startswith("herald_test_") for n in names), names
+    assert (sdk.prefix / "include" / "herald" / "plugin_test.h").read_bytes() == (
+        REPO / "core" / "include" / "herald" / "plugin_test.h").read_bytes()
 
 
 # ----- a text receiver ----------------------------------------------------------
@@ -257,8 +295,8 @@ def test_herald_lists_and_checks_example(sdk, text_receiver, herald_factory):
     r = h.command("plugins", "-c", h.config_path)
     stdout, stderr = r.stdout.decode(), r.stderr.decode()
     assert r.returncode == 0, (stdout, stderr)
-    assert re.search(r"^example 0\.1\.0 \(ABI 1\.0\) %s$" % re.escape(
-        str(sdk.plugindir / "example.so")), stdout, re.M), stdout
+    assert re.search(r"^example 0\.1\.0 \(ABI 1\.%d\) %s$" % (abi_minor(sdk), re.escape(
+        str(sdk.plugindir / "example.so"))), stdout, re.M), stdout
     assert "channel example_text: plain text POSTed to a URL" in stdout, stdout
     assert "formats: text markdown; max body 4096 bytes" in stdout, stdout
     assert re.search(r"option url\s+string\s+required, secret$", stdout, re.M), stdout
@@ -284,7 +322,7 @@ def test_delivers_plain_text(sdk, text_receiver, herald_factory):
     assert "FIRING InstanceDown" in body and "10.0.0.11:9100" in body, body
     assert body.endswith("\n\n@" + MOBILE), body
     delivered(h)
-    time.sleep(0.3)
+    assert harness.metrics(h.base_url)["herald_delivery_retries_total"] == 0
     assert len(text_receiver.received()) == 1
     assert TOKEN not in h.log(), "the secret URL reached herald's log"
 
@@ -316,9 +354,8 @@ def test_400_is_a_dead_letter(sdk, text_receiver, herald_factory):
     harness.wait_until(lambda: harness.metrics(h.base_url).get(
         "herald_dead_letters_total") == 1, timeout=5, message="a dead letter")
     assert "HTTP 400: unknown topic see the docs" in h.log(), h.log_tail()
-    time.sleep(0.3)
-    assert len(text_receiver.received()) == 1  # not retried
-    assert harness.metrics(h.base_url)["herald_delivery_retries_total"] == 0
+    assert harness.metrics(h.base_url)["herald_delivery_retries_total"] == 0  # not retried
+    assert len(text_receiver.received()) == 1
 
 
 def test_long_text_is_cut_to_the_limit(sdk, text_receiver, herald_factory):
@@ -349,7 +386,7 @@ def test_plugin_of_another_abi_major_is_refused(sdk, tmp_path):
     (prefix2 / "include" / "herald" / "plugin.h").write_text(header2, encoding="utf-8")
     src = tmp_path / "example"
     src.mkdir()
-    for name in ("example.c", "Makefile"):
+    for name in EXAMPLE_FILES:
         shutil.copy2(EXAMPLE_SRC / name, src / name)
     r = make(src, "pkg-config --define-variable=prefix=%s" % prefix2, sdk_env(sdk.pc_dir))
     assert r.returncode == 0, explain(r)
@@ -367,8 +404,9 @@ def test_plugin_of_another_abi_major_is_refused(sdk, tmp_path):
             cwd=tmp_path, timeout=30)
     assert r.returncode == 1, explain(r)
     assert str(wrong) in r.stderr, r.stderr
-    assert "2.0" in r.stderr and "1.0" in r.stderr, r.stderr
-    assert re.search(r"built for plugin ABI 2\.0, this herald speaks 1\.0", r.stderr), r.stderr
+    minor = abi_minor(sdk)
+    assert re.search(r"built for plugin ABI 2\.%d, this herald speaks 1\.%d" % (minor, minor),
+                     r.stderr), r.stderr
     no_sanitizer_report(r.stdout + r.stderr)
 
     os.remove(wrong)  # and without it the same configuration is fine
