@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "config/conf.h"
-#include "delivery/rendered.h"
+#include "notification/rendered.h"
 #include "plugin/loader.h"
 
 static const char *option_type_label(herald_option_type t)

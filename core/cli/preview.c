@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "alert/ingest.h"
-#include "delivery/rendered.h"
+#include "notification/rendered.h"
 #include "pipeline/render.h"
 #include "pipeline/route.h"
 #include "plugin/host.h"

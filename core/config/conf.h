@@ -8,12 +8,23 @@
 #include <stdint.h>
 
 #include "alert/mention.h"
-#include "delivery/ratelimit.h"
+#include "config/auth.h"
 #include "herald/plugin.h"
-#include "http/auth.h"
 #include "lua/sandbox.h"
 #include "lua/tz.h"
 #include "plugin/loader.h"
+
+/* The limits of one target; 0 in a field: no limit of that kind. */
+typedef struct rate_spec {
+    unsigned per_minute;
+    unsigned per_second;
+} rate_spec;
+
+/* Whether the spec sets any limit. */
+static inline int rate_is_limited(const rate_spec *rate)
+{
+    return rate->per_minute || rate->per_second;
+}
 
 typedef struct receiver {
     char *name;

@@ -10,7 +10,7 @@
 #include "config/listen.h"
 #include "config/paths.h"
 #include "config/receivers.h"
-#include "http/tls.h"
+#include "config/tls.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "delivery/notification.h"
+#include "notification/notification.h"
 
 /* How long messages waiting for a nearly spent window gather before they
  * go out as digests: a storm arrives over a moment, not all at once. */

@@ -5,8 +5,8 @@
 
 #include <stddef.h>
 
-#include "delivery/notification.h"
-#include "delivery/rendered.h"
+#include "notification/notification.h"
+#include "notification/rendered.h"
 
 /* How many of items[0..n) (from the first) one digest of at most
  * text_budget bytes of text can hold, each text cut to item_cap bytes

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "delivery/notification.h"
+#include "notification/notification.h"
 
 typedef struct held_queue {
     char *receiver;

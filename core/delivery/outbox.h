@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "delivery/notification.h"
+#include "notification/notification.h"
 #include "store/store.h"
 
 typedef struct outbox outbox;

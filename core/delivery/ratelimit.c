@@ -79,8 +79,6 @@ static unsigned ring_size(const rate_spec *rate)
     return rate->per_minute > rate->per_second ? rate->per_minute : rate->per_second;
 }
 
-int rate_is_limited(const rate_spec *rate) { return rate->per_minute || rate->per_second; }
-
 static void grow_ring(target_state *t, unsigned size)
 {
     int64_t *grown = xcalloc(size, sizeof *grown);

@@ -10,6 +10,7 @@
 
 #include <stdint.h>
 
+#include "config/conf.h"
 #include "util/hash.h"
 
 typedef struct rate_limits rate_limits;
@@ -22,15 +23,6 @@ typedef struct rate_limits rate_limits;
 /* The same for the one-second window: a quarter of it, since requests
  * sent 200 ms apart can arrive closer together. */
 #define RATE_SECOND_SAFETY_MS 250
-
-/* The limits of one target; 0 in a field: no limit of that kind. */
-typedef struct rate_spec {
-    unsigned per_minute;
-    unsigned per_second;
-} rate_spec;
-
-/* Whether the spec sets any limit. */
-int rate_is_limited(const rate_spec *rate);
 
 rate_limits *rate_limits_new(void);
 void rate_limits_free(rate_limits *limits);

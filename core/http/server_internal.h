@@ -20,12 +20,12 @@
 
 #include <microhttpd.h>
 
+#include "config/auth.h"
 #include "config/generation.h"
+#include "config/tls.h"
 #include "delivery/outbox.h"
 #include "herald/plugin.h"
-#include "http/auth.h"
 #include "http/server.h"
-#include "http/tls.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/script.h"
 #include "util/strbuf.h"

@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "alert/alert.h"
-#include "delivery/notification.h"
+#include "notification/notification.h"
 #include "pipeline/script.h"
 
 typedef struct pipeline_stats {

@@ -4,8 +4,8 @@
 
 #include "alert/alert.h"
 #include "config/conf.h"
-#include "delivery/rendered.h"
 #include "herald/plugin.h"
+#include "notification/rendered.h"
 #include "pipeline/script.h"
 
 typedef struct render_input {

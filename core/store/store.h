@@ -29,7 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "delivery/notification.h"
+#include "notification/notification.h"
 
 /* Where a store is. */
 typedef struct store_location {

@@ -1,4 +1,4 @@
-#include "delivery/notification.h"
+#include "notification/notification.h"
 
 #include <stdlib.h>
 #include <string.h>

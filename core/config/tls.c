@@ -1,4 +1,4 @@
-#include "http/tls.h"
+#include "config/tls.h"
 
 #include <errno.h>
 #include <stdio.h>

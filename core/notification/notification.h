@@ -7,8 +7,8 @@
 #include <stdint.h>
 
 #include "alert/alert.h"
-#include "delivery/rendered.h"
 #include "herald/plugin.h"
+#include "notification/rendered.h"
 #include "util/hash.h"
 
 /* What the alert history keeps of one alert of a notification. */

@@ -1,7 +1,7 @@
 /* Inbound authentication: which Authorization headers pass. */
 #include "harness.h"
 
-#include "http/auth.h"
+#include "config/auth.h"
 
 static inbound_auth bearer_only(void)
 {

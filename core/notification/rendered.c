@@ -1,4 +1,4 @@
-#include "delivery/rendered.h"
+#include "notification/rendered.h"
 
 #include <stdlib.h>
 #include <string.h>

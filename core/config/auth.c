@@ -1,4 +1,4 @@
-#include "http/auth.h"
+#include "config/auth.h"
 
 #include <string.h>
 #include <strings.h>
