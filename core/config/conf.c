@@ -70,11 +70,3 @@ void config_free(config *c)
     free(c->tls_key_file);
     memset(c, 0, sizeof *c);
 }
-
-const receiver *config_receiver(const config *c, const char *name)
-{
-    for (size_t i = 0; i < c->receivers_len; i++)
-        if (strcmp(c->receivers[i].name, name) == 0)
-            return &c->receivers[i];
-    return NULL;
-}

@@ -306,3 +306,11 @@ void receiver_free(receiver *r)
     free(r->channel_name);
     free(r->template_name);
 }
+
+const receiver *config_receiver(const config *c, const char *name)
+{
+    for (size_t i = 0; i < c->receivers_len; i++)
+        if (strcmp(c->receivers[i].name, name) == 0)
+            return &c->receivers[i];
+    return NULL;
+}

@@ -3,7 +3,8 @@
  *
  *   dispatch.c   the thread's loop, start and stop
  *   send.c       which held notifications go now, alone or as a digest
- *   transport.c  a transfer: file://, HTTP or SMTP, and the answer's verdict
+ *   transfer.c   one request's notifications, handles and answer buffers
+ *   transport.c  sending it: file://, HTTP or SMTP, and the answer's verdict
  *   settle.c     what a verdict does: delivered, retried, or given up
  *   held.c, batch.c, backoff.c, digest.c: the pure parts, tested alone */
 #ifndef HERALD_DISPATCH_INTERNAL_H
@@ -72,13 +73,16 @@ int64_t send_held(dispatcher *d, int64_t now);
  * are put back instead. */
 void launch_recorded(dispatcher *d, int past_deadline);
 
-/* ---- transport.c ---- */
+/* ---- transfer.c ---- */
 
 /* A transfer of items (which it takes) to the receiver's target number
  * `target`, with an empty request for the channel to prepare. */
 transfer *transfer_new(dispatcher *d, generation *g, const receiver *r, size_t target,
                        notification **items, size_t len);
 void transfer_free(transfer *t);
+
+/* ---- transport.c ---- */
+
 /* Delivers to a file at once, or starts the transfer on the multi
  * handle; a transfer that cannot start is settled for a retry. */
 void transfer_launch(dispatcher *d, transfer *t);

@@ -83,16 +83,27 @@ typedef struct sqlite_reader {
     sqlite3 *db;              /* read-only */
 } sqlite_reader;
 
-/* schema.c */
+/* schema.c: the schema, connections and column reads */
+char *sqlite_db_path(const char *data_dir);
 int sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t err_cap);
+/* The writer's connection, the schema made sure of, its statements
+ * prepared: 0, or -1 with why. */
+int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap);
+/* A text column copied: "" for NULL, or NULL for NULL. */
+char *sqlite_column_text(sqlite3_stmt *q, int col);
+char *sqlite_column_text_or_null(sqlite3_stmt *q, int col);
 /* A connection for readers and the CLI: never creates the database. */
 sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, size_t err_cap);
+
+/* open.c */
 store *sqlite_open(const store_location *where, const store_settings *settings, char *err,
                    size_t err_cap);
+void sqlite_close(store *s);
 
 /* writer.c */
 int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx);
-void sqlite_close(store *s);
+/* Stops the thread and answers what it will not take. */
+void sqlite_writer_stop(sqlite_store *s);
 void sqlite_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);
 void sqlite_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx);
 void sqlite_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx);
@@ -121,9 +132,6 @@ int sqlite_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
 void sqlite_take_requeued(sqlite_store *s);
 
 /* read.c */
-/* A text column copied: "" for NULL, or NULL for NULL. */
-char *sqlite_column_text(sqlite3_stmt *q, int col);
-char *sqlite_column_text_or_null(sqlite3_stmt *q, int col);
 store_reader *sqlite_reader_open(const store_location *where, char *err, size_t err_cap);
 void sqlite_reader_close(store_reader *r);
 int sqlite_list(store_reader *r, queue_view view, int limit, queue_rows *rows, char *err,

@@ -7,17 +7,6 @@
 #include "util/error.h"
 #include "util/strbuf.h"
 
-char *sqlite_column_text(sqlite3_stmt *q, int col)
-{
-    const unsigned char *t = sqlite3_column_text(q, col);
-    return xstrdup(t ? (const char *)t : "");
-}
-
-char *sqlite_column_text_or_null(sqlite3_stmt *q, int col)
-{
-    return sqlite3_column_type(q, col) == SQLITE_NULL ? NULL : sqlite_column_text(q, col);
-}
-
 store_reader *sqlite_reader_open(const store_location *where, char *err, size_t err_cap)
 {
     sqlite3 *db = sqlite_open_existing(where->data_dir, 0, err, err_cap);

@@ -1,16 +1,12 @@
 #include "store/sqlite/private.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "util/error.h"
-#include "util/log.h"
 #include "util/strbuf.h"
 
 #define SCHEMA_VERSION 1
@@ -91,7 +87,7 @@ static const char *const statement_sql[STMT_COUNT] = {
         " ON CONFLICT(target) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
 };
 
-static char *db_path(const char *data_dir)
+char *sqlite_db_path(const char *data_dir)
 {
     strbuf sb = STRBUF_INIT;
     sb_printf(&sb, "%s/herald.db", data_dir);
@@ -110,7 +106,7 @@ int sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t err_cap)
 
 sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, size_t err_cap)
 {
-    char *path = db_path(data_dir);
+    char *path = sqlite_db_path(data_dir);
     sqlite3 *db = NULL;
     int flags = writable ? SQLITE_OPEN_READWRITE : SQLITE_OPEN_READONLY;
     struct stat st;
@@ -127,44 +123,10 @@ sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, siz
     return db;
 }
 
-/* Two daemons on one store would both resume and deliver everything, each
- * with its own rate windows: the second one is refused. The lock goes with
- * the process, whatever way it ends. */
-static int lock_data_dir(const char *data_dir, char *err, size_t err_cap)
-{
-    strbuf path = STRBUF_INIT;
-    sb_printf(&path, "%s/herald.lock", data_dir);
-    int fd = open(sb_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
-    if (fd < 0) {
-        fail_errno(err, err_cap, errno, "data_dir: %s", sb_str(&path));
-    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        int busy = errno == EWOULDBLOCK;
-        char pid[32] = "";
-        ssize_t n = busy ? pread(fd, pid, sizeof pid - 1, 0) : -1;
-        pid[n > 0 ? n : 0] = '\0';
-        pid[strcspn(pid, "\n")] = '\0';
-        if (busy)
-            fail(err, err_cap, "data_dir: %s is in use by another herald serve%s%s%s: two "
-                 "would both deliver everything",
-                 data_dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
-        else
-            fail_errno(err, err_cap, errno, "data_dir: %s", sb_str(&path));
-        close(fd);
-        fd = -1;
-    } else {
-        char pid[32];
-        int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-        if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
-            log_warn("store", "cannot write the pid into %s", sb_str(&path));
-    }
-    sb_free(&path);
-    return fd;
-}
-
 /* The writer's connection: WAL, so readers (the API, the CLI) never block
  * it; synchronous FULL, so a commit is on disk before ingest answers 200.
  * An existing store opens as it is: the schema only adds what is missing. */
-static int open_writer_connection(sqlite_store *s, char *why, size_t why_cap)
+int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
 {
     if (sqlite3_open_v2(s->path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -186,28 +148,13 @@ static int open_writer_connection(sqlite_store *s, char *why, size_t why_cap)
     return 0;
 }
 
-store *sqlite_open(const store_location *where, const store_settings *settings, char *err,
-                   size_t err_cap)
+char *sqlite_column_text(sqlite3_stmt *q, int col)
 {
-    if (mkdir(where->data_dir, 0750) != 0 && errno != EEXIST) {
-        fail_errno(err, err_cap, errno, "data_dir: %s", where->data_dir);
-        return NULL;
-    }
-    int lock_fd = lock_data_dir(where->data_dir, err, err_cap);
-    if (lock_fd < 0)
-        return NULL;
-    sqlite_store *s = xcalloc(1, sizeof *s);
-    s->base.backend = &sqlite_backend;
-    s->lock_fd = lock_fd;
-    s->path = db_path(where->data_dir);
-    s->settings = *settings;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->work, NULL);
-    char why[512] = "";
-    if (open_writer_connection(s, why, sizeof why)) {
-        fail(err, err_cap, "data_dir: %s: %s", s->path, why);
-        sqlite_close(&s->base);
-        return NULL;
-    }
-    return &s->base;
+    const unsigned char *t = sqlite3_column_text(q, col);
+    return xstrdup(t ? (const char *)t : "");
+}
+
+char *sqlite_column_text_or_null(sqlite3_stmt *q, int col)
+{
+    return sqlite3_column_type(q, col) == SQLITE_NULL ? NULL : sqlite_column_text(q, col);
 }

@@ -2,7 +2,6 @@
 
 #include <stdlib.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "util/clock.h"
 #include "util/log.h"
@@ -172,15 +171,15 @@ void sqlite_record_pause(store *s, const char *target, int64_t until_ms)
     hand_over(s, new_job(JOB_PAUSE, until_ms, target, NULL, NULL));
 }
 
-void sqlite_close(store *base)
+void sqlite_writer_stop(sqlite_store *s)
 {
-    sqlite_store *s = (sqlite_store *)base;
     if (s->started) {
         pthread_mutex_lock(&s->lock);
         s->stopping = 1;
         pthread_cond_signal(&s->work);
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->writer, NULL);
+        s->started = 0;
     }
     /* What no writer will take (it never started, or the job came after
      * it stopped) is answered, so nobody waits for it forever. */
@@ -191,13 +190,5 @@ void sqlite_close(store *base)
         free(j->text);
         free(j);
     }
-    for (int i = 0; i < STMT_COUNT; i++)
-        sqlite3_finalize(s->stmt[i]);
-    sqlite3_close(s->db);
-    pthread_cond_destroy(&s->work);
-    pthread_mutex_destroy(&s->lock);
-    free(s->path);
-    if (s->lock_fd >= 0)
-        close(s->lock_fd);
-    free(s);
+    s->head = NULL;
 }

@@ -1,0 +1,91 @@
+/* Opening and closing the daemon's store: one herald per data_dir, the
+ * writer's connection, and the writer stopped before anything is freed. */
+#include "store/sqlite/private.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util/error.h"
+#include "util/log.h"
+#include "util/strbuf.h"
+
+/* Two daemons on one store would both resume and deliver everything, each
+ * with its own rate windows: the second one is refused. The lock goes with
+ * the process, whatever way it ends. */
+static int lock_data_dir(const char *data_dir, char *err, size_t err_cap)
+{
+    strbuf path = STRBUF_INIT;
+    sb_printf(&path, "%s/herald.lock", data_dir);
+    int fd = open(sb_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        fail_errno(err, err_cap, errno, "data_dir: %s", sb_str(&path));
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        char pid[32] = "";
+        ssize_t n = busy ? pread(fd, pid, sizeof pid - 1, 0) : -1;
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        if (busy)
+            fail(err, err_cap, "data_dir: %s is in use by another herald serve%s%s%s: two "
+                 "would both deliver everything",
+                 data_dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+        else
+            fail_errno(err, err_cap, errno, "data_dir: %s", sb_str(&path));
+        close(fd);
+        fd = -1;
+    } else {
+        char pid[32];
+        int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+            log_warn("store", "cannot write the pid into %s", sb_str(&path));
+    }
+    sb_free(&path);
+    return fd;
+}
+
+store *sqlite_open(const store_location *where, const store_settings *settings, char *err,
+                   size_t err_cap)
+{
+    if (mkdir(where->data_dir, 0750) != 0 && errno != EEXIST) {
+        fail_errno(err, err_cap, errno, "data_dir: %s", where->data_dir);
+        return NULL;
+    }
+    int lock_fd = lock_data_dir(where->data_dir, err, err_cap);
+    if (lock_fd < 0)
+        return NULL;
+    sqlite_store *s = xcalloc(1, sizeof *s);
+    s->base.backend = &sqlite_backend;
+    s->lock_fd = lock_fd;
+    s->path = sqlite_db_path(where->data_dir);
+    s->settings = *settings;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->work, NULL);
+    char why[512] = "";
+    if (sqlite_open_writer(s, why, sizeof why)) {
+        fail(err, err_cap, "data_dir: %s: %s", s->path, why);
+        sqlite_close(&s->base);
+        return NULL;
+    }
+    return &s->base;
+}
+
+void sqlite_close(store *base)
+{
+    sqlite_store *s = (sqlite_store *)base;
+    sqlite_writer_stop(s);
+    for (int i = 0; i < STMT_COUNT; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db);
+    pthread_cond_destroy(&s->work);
+    pthread_mutex_destroy(&s->lock);
+    free(s->path);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);
+    free(s);
+}
