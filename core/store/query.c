@@ -109,6 +109,6 @@ int query_top(const query_args *args, query_style style, int64_t now_ms, history
         return -1;
     *q = (history_top){.by = c.by, /* alertname when absent */
                        .since_ms = args->since ? c.since_ms : now_ms - 24LL * 3600 * 1000,
-                       .limit = args->limit ? c.limit : 10};
+                       .limit = args->limit ? c.limit : style == QUERY_CLI ? 100 : 10};
     return 0;
 }

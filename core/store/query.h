@@ -32,8 +32,9 @@ int query_queue(const char *limit_text, query_style style, int *limit, char *err
  * and until. */
 int query_history(const query_args *args, query_style style, int64_t now_ms, history_filter *f,
                   char *err, size_t err_cap);
-/* History top: by alertname, over the last 24 hours, 10 rows, unless
- * given. */
+/* History top: by alertname, over the last 24 hours, unless given; 10
+ * rows for the API and 100 for the CLI when no limit is given (as each
+ * always answered). */
 int query_top(const query_args *args, query_style style, int64_t now_ms, history_top *q,
               char *err, size_t err_cap);
 

@@ -41,6 +41,8 @@ TEST(top_defaults_and_keys)
     CHECK_INT(t.by, HISTORY_BY_ALERTNAME);
     CHECK_INT(t.since_ms, NOW - DAY);
     CHECK_INT(t.limit, 10);
+    CHECK_INT(query_top(&(query_args){0}, QUERY_CLI, NOW, &t, err, sizeof err), 0);
+    CHECK_INT(t.limit, 100);
     const char *keys[] = {"alertname", "instance", "severity", "receiver"};
     for (int i = 0; i < 4; i++) {
         CHECK_INT(query_top(&(query_args){.by = keys[i], .since = "7d", .limit = "3"}, QUERY_API,
