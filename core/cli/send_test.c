@@ -62,10 +62,10 @@ int cmd_send_test(const cli *c, generation *g)
     generation_install(generation_ref(g));
     outbox *box = outbox_new(messages, NULL);
     rate_limits *limits = rate_limits_new();
-    dispatcher *d = dispatcher_start(box, limits);
+    dispatcher *d = dispatcher_start(box, limits, err, sizeof err);
     int rc = EXIT_INVALID;
     if (!d) {
-        fprintf(stderr, "herald: send-test: cannot start the dispatcher\n");
+        fprintf(stderr, "herald: send-test: %s\n", err);
         pipeline_output_free(&out);
     } else {
         unsigned long long retries = metrics_get(METRIC_DELIVERY_RETRIES);

@@ -13,6 +13,7 @@
 #include "pipeline/check.h"
 #include "store/store.h"
 #include "util/clock.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -240,13 +241,11 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
                  "paused by their service", targets.sends, targets.sends == 1 ? "" : "s",
                  targets.pauses, targets.pauses == 1 ? "" : "s");
     if (store_start(db, schedule_stored, box)) {
-        snprintf(err, sizeof err, "cannot start the store's writer");
+        fail(err, sizeof err, "cannot start the store's writer");
         goto done;
     }
-    if (!(disp = dispatcher_start(box, targets.limits))) {
-        snprintf(err, sizeof err, "cannot start the dispatcher");
+    if (!(disp = dispatcher_start(box, targets.limits, err, sizeof err)))
         goto done;
-    }
     if (!(srv = http_start(listen, conf->http_threads, box, conf->data_dir, reload_unless_busy, &st,
                            err, sizeof err)))
         goto done;

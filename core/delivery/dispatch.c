@@ -4,6 +4,7 @@
 
 #include "delivery/dispatch_internal.h"
 #include "util/clock.h"
+#include "util/error.h"
 
 static void wake(void *ctx)
 {
@@ -75,17 +76,21 @@ static void *run(void *arg)
     return NULL;
 }
 
-dispatcher *dispatcher_start(outbox *box, rate_limits *limits)
+dispatcher *dispatcher_start(outbox *box, rate_limits *limits, char *err, size_t err_cap)
 {
     dispatcher *d = xcalloc(1, sizeof *d);
     d->box = box;
     d->limits = limits;
     pthread_mutex_init(&d->recorded_lock, NULL);
     d->multi = curl_multi_init();
-    if (!d->multi)
+    if (!d->multi) {
+        fail(err, err_cap, "cannot start the dispatcher: libcurl has no multi handle");
         goto fail;
+    }
     outbox_set_wakeup(box, wake, d);
-    if (pthread_create(&d->thread, NULL, run, d) != 0) {
+    int rc = pthread_create(&d->thread, NULL, run, d);
+    if (rc != 0) {
+        fail_errno(err, err_cap, rc, "cannot start the dispatcher's thread");
         outbox_set_wakeup(box, NULL, NULL);
         curl_multi_cleanup(d->multi);
         goto fail;

@@ -8,6 +8,7 @@
 #ifndef HERALD_DISPATCH_H
 #define HERALD_DISPATCH_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "delivery/outbox.h"
@@ -17,8 +18,9 @@ typedef struct dispatcher dispatcher;
 
 /* Starts the thread, which takes over `limits` (restored from the store,
  * or new). Delivery settings come from the generation current at each
- * attempt, so a reload applies to queued notifications too. */
-dispatcher *dispatcher_start(outbox *box, rate_limits *limits);
+ * attempt, so a reload applies to queued notifications too. Returns NULL
+ * with err set when the thread cannot start. */
+dispatcher *dispatcher_start(outbox *box, rate_limits *limits, char *err, size_t err_cap);
 
 /* Stops: transfers in flight finish and notifications that can go at once
  * go; what would have to wait (a backoff, a paused or rate-limited target)
