@@ -240,10 +240,8 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
         log_info("store", "rate limits resume with %zu send%s of the last minute and %zu target%s "
                  "paused by their service", targets.sends, targets.sends == 1 ? "" : "s",
                  targets.pauses, targets.pauses == 1 ? "" : "s");
-    if (store_start(db, schedule_stored, box)) {
-        fail(err, sizeof err, "cannot start the store's writer");
+    if (store_start(db, schedule_stored, box, err, sizeof err))
         goto done;
-    }
     if (!(disp = dispatcher_start(box, targets.limits, err, sizeof err)))
         goto done;
     if (!(srv = http_start(listen, conf->http_threads, box, conf->data_dir, reload_unless_busy, &st,

@@ -20,7 +20,8 @@ struct store_reader {
 struct store_backend {
     store *(*open)(const store_location *where, const store_settings *settings, char *err,
                    size_t err_cap);
-    int (*start)(store *s, void (*requeued)(void *ctx, notification *n), void *ctx);
+    int (*start)(store *s, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
+                 size_t err_cap);
     void (*close)(store *s);
     void (*commit)(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);
     void (*mark_delivered)(store *s, const notification *n, store_committed_fn done, void *ctx);

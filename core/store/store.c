@@ -25,9 +25,10 @@ void store_close(store *s)
         s->backend->close(s);
 }
 
-int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx)
+int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
+                size_t err_cap)
 {
-    return s->backend->start(s, requeued, ctx);
+    return s->backend->start(s, requeued, ctx, err, err_cap);
 }
 
 void store_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx)

@@ -54,7 +54,8 @@ void store_close(store *s);
 
 /* Starts the writer thread; requeued notifications (herald queue retry)
  * are passed to `requeued` from that thread. */
-int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx);
+int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
+                size_t err_cap);
 
 /* Called on the writer thread once a commit is on disk (failed = 0) or was
  * refused by the disk (failed = 1, with the reason). */

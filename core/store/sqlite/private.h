@@ -101,7 +101,8 @@ store *sqlite_open(const store_location *where, const store_settings *settings, 
 void sqlite_close(store *s);
 
 /* writer.c */
-int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx);
+int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
+                 size_t err_cap);
 /* Stops the thread and answers what it will not take. */
 void sqlite_writer_stop(sqlite_store *s);
 void sqlite_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "util/clock.h"
+#include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -90,14 +91,16 @@ static void *writer_main(void *arg)
     }
 }
 
-int sqlite_start(store *base, void (*requeued)(void *ctx, notification *n), void *ctx)
+int sqlite_start(store *base, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
+                 size_t err_cap)
 {
     sqlite_store *s = (sqlite_store *)base;
     s->requeued = requeued;
     s->requeued_ctx = ctx;
     sqlite_sweep_retention(s); /* then every RETENTION_SWEEP_MS on the writer */
-    if (pthread_create(&s->writer, NULL, writer_main, s) != 0)
-        return -1;
+    int rc = pthread_create(&s->writer, NULL, writer_main, s);
+    if (rc != 0)
+        return fail_errno(err, err_cap, rc, "cannot start the store's writer");
     s->started = 1;
     return 0;
 }

@@ -135,7 +135,8 @@ TEST(outcome_counts_until_written)
     CHECK_INT(outbox_get_stats(f.box).in_flight, 0);
     CHECK_INT(outbox_unsettled(f.box, 1), 1);
 
-    CHECK_INT(store_start(f.db, ignore_requeued, NULL), 0);
+    char err[256];
+    CHECK_INT(store_start(f.db, ignore_requeued, NULL, err, sizeof err), 0);
     for (int i = 0; i < 500 && outbox_unsettled(f.box, 0); i++)
         nanosleep(&(struct timespec){0, 10 * 1000000L}, NULL);
     CHECK_INT(outbox_unsettled(f.box, 0), 0);

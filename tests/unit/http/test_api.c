@@ -55,7 +55,7 @@ static int fill_store(void)
     store_settings settings = {0, 30LL * 86400 * 1000};
     char err[512];
     store *s = store_open(&(store_location){dir}, &settings, err, sizeof err);
-    if (!s || store_start(s, ignore_requeued, NULL)) {
+    if (!s || store_start(s, ignore_requeued, NULL, err, sizeof err)) {
         fprintf(stderr, "store: %s\n", err);
         return -1;
     }

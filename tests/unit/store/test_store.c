@@ -60,7 +60,7 @@ static store *open_store_loading(int64_t dedup_ms, notification ***pending)
         store_close(s);
         s = NULL;
     }
-    if (s && store_start(s, ignore_requeued, NULL)) {
+    if (s && store_start(s, ignore_requeued, NULL, err, sizeof err)) {
         store_close(s);
         s = NULL;
     }
@@ -368,7 +368,7 @@ TEST(retention_removes_old_history)
     store_settings settings = {0, 86400LL * 1000};
     s = store_open(here(), &settings, err, sizeof err);
     CHECK(s != NULL);
-    CHECK_INT(store_start(s, ignore_requeued, NULL), 0);
+    CHECK_INT(store_start(s, ignore_requeued, NULL, err, sizeof err), 0);
     store_close(s);
     store_reader *r = reader();
     CHECK(r != NULL);
