@@ -18,16 +18,13 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# harness.py beside this file; the mock servers in tests/mocks
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "mocks")]
 
 import harness  # noqa: E402
+from harness import DT_SECRET, KEYWORD, T1, T2  # noqa: E402
 from mock_dingtalk import MockDingTalk  # noqa: E402
-
-# Test values only; never a real robot's.
-DT_SECRET = "SECe2etestsecret0123456789abcdef"
-T1 = "T1"
-T2 = "T2"
-KEYWORD = "报警"
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -24,6 +24,14 @@ SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "ru
                      "UndefinedBehaviorSanitizer")
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
 
+# The robots of the mock_dingtalk fixture (conftest.py): T1 signed with
+# DT_SECRET, T2 with the keyword KEYWORD. Test values only; never a real
+# robot's.
+DT_SECRET = "SECe2etestsecret0123456789abcdef"
+T1 = "T1"
+T2 = "T2"
+KEYWORD = "报警"
+
 # Proxy variables must not reach herald (libcurl) or Alertmanager: all our
 # traffic is loopback.
 _PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "ftp_proxy",
@@ -546,6 +554,18 @@ def metrics(base_url, timeout=5.0):
         except ValueError:
             pass
     return out
+
+
+def wait_outbox_empty(herald, timeout=10.0):
+    """Wait until herald's outbox holds nothing queued and nothing in
+    flight: every notification it has accepted was delivered or given up,
+    so nothing more is on its way (a dead letter goes again only when
+    asked). Call it after herald answered the posts it is to settle: they
+    are in the outbox by then."""
+    def empty():
+        m = metrics(herald.base_url)
+        return m["herald_outbox_queued"] == 0 and m["herald_outbox_in_flight"] == 0
+    wait_until(empty, timeout=timeout, message="herald's outbox empty")
 
 
 def read_json_lines(path):

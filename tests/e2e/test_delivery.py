@@ -8,7 +8,7 @@ import signal
 import time
 
 import harness
-from conftest import DT_SECRET, KEYWORD, T1, T2
+from harness import DT_SECRET, KEYWORD, T1, T2
 from mock_webhook import MockWebhook
 
 FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
@@ -65,7 +65,7 @@ def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
                        timeout=5)
     m = harness.metrics(h.base_url)
     assert m["herald_delivery_retries_total"] == 2 and m["herald_dead_letters_total"] == 0, m
-    time.sleep(0.5)
+    harness.wait_outbox_empty(h)
     assert len(mock_dingtalk.accepted(T1)) == 1  # delivered once, not again
 
 
@@ -100,11 +100,9 @@ def test_wrong_secret_is_a_dead_letter_without_retries(mock_dingtalk, herald_fac
     fire(h)
     harness.wait_until(lambda: "dead letter" in h.log(), timeout=5,
                        message="dead letter logged")
-    first = mock_dingtalk.rejected(T1)[0]["time"]
     dead = [ln for ln in h.log().splitlines() if "dead letter" in ln]
     assert len(dead) == 1 and "sign not match" in dead[0] and "310000" in dead[0], dead
-    # give a retry storm the chance to show: 3 s after the first attempt
-    time.sleep(max(0.0, first + 3.0 - time.time()))
+    harness.wait_outbox_empty(h)  # given up: nothing left to retry
     rejected = mock_dingtalk.rejected(T1)
     assert len(rejected) == 1, [(r["errcode"], r["errmsg"]) for r in rejected]
     assert rejected[0]["errcode"] == 310000
@@ -116,32 +114,46 @@ def test_wrong_secret_is_a_dead_letter_without_retries(mock_dingtalk, herald_fac
     assert wrong.encode() not in h.log_path.read_bytes()
 
 
-def test_notifications_behind_a_failing_head_expire_at_max_age_together(herald_factory):
+def test_notifications_behind_a_failing_head_expire_at_max_age_together(mock_dingtalk,
+                                                                        herald_factory):
     """A failing target sends one message at a time; those waiting behind
-    it reach max_age too and are given up then, all together, not one per
-    failed attempt of the one in front (20 attempts, a second apart)."""
-    count, max_age = 20, 3.0
-    closed = harness.free_port()  # nothing listens here
-    url = "http://127.0.0.1:%d/robot/send?access_token=T9" % closed
+    it reach max_age too and are given up then, all together, without an
+    attempt of their own, not one per failed attempt of the one in front.
+
+    The backoff (15..30 s) outlasts max_age (3 s), so how many attempts fit
+    before max_age is fixed: the head fails once and is given up at once,
+    the target stays paused long past max_age, and every notification
+    behind it is given up by the age check alone. Were they given up one
+    per attempt instead, each would wait out a pause of its own (minutes)."""
+    count, max_age_ms = 20, 3000
     # no rate limit, so no digest carries them all through one attempt
-    h = start(herald_factory, {"ops": {"channel": "dingtalk", "url": url, "rate_per_minute": 0,
-                                       "secret": harness.lua_env("DT_SECRET")}},
-              extra={"delivery": {"retry_initial": "1s", "retry_max_delay": "1s",
+    h = start(herald_factory, {"ops": ops(mock_dingtalk, rate_per_minute=0)},
+              extra={"delivery": {"retry_initial": "30s", "retry_max_delay": "30s",
                                   "max_age": "3s"}})
-    posted = time.monotonic()
+    mock_dingtalk.fail_next(T1, 1, http_status=500)
+    # the head first, alone: while a target has not failed yet herald sends
+    # to it many at once, and each of those would fail on its own attempt
+    fire(h, name="Head")
+
+    def dead(n):
+        status, rows = harness.api_get(h, "deadletters")
+        return status == 200 and len(rows) == n and rows
+    [head] = harness.wait_until(lambda: dead(1), timeout=10, message="the head's dead letter")
+    assert head["attempts"] == 1, head
+    assert head["last_error"].startswith("gave up at the maximum age of 3 s; last error: "
+                                         "HTTP 500"), head
     for i in range(count):
         fire(h, name="Behind%02d" % i)
-
-    def all_dead():
-        status, rows = harness.api_get(h, "deadletters")
-        return status == 200 and len(rows) == count and rows
-    rows = harness.wait_until(all_dead, timeout=40, message="%d dead letters" % count)
-    took = time.monotonic() - posted
-    # one failed attempt per second would need about max_age + count seconds
-    assert took < max_age + count / 2, "the last gave up %.1f s after posting" % took
-    waited = [r for r in rows if "waiting for its target" in r["last_error"]]
-    assert len(waited) >= count - 2, [r["last_error"] for r in rows]
-    assert all("maximum age of 3 s" in r["last_error"] for r in rows), rows
+    rows = harness.wait_until(lambda: dead(count + 1), timeout=30,
+                              message="%d more dead letters" % count)
+    behind = [r for r in rows if r["id"] != head["id"]]
+    assert all(r["attempts"] == 0 for r in behind), [(r["title"], r["attempts"]) for r in behind]
+    assert all(r["last_error"].startswith("gave up at the maximum age of 3 s, waiting for its "
+                                          "target") for r in behind), [r["last_error"] for r in behind]
+    # herald's own clock: given up once max_age had passed, not before
+    assert all(r["finished_ms"] - r["created_ms"] > max_age_ms for r in behind), behind
+    assert len(mock_dingtalk.rejected(T1)) == 1 and mock_dingtalk.accepted() == [], \
+        mock_dingtalk.snapshot()
 
 
 def test_a_channel_that_sets_no_verdict_is_retried_not_delivered(herald_factory):

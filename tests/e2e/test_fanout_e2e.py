@@ -8,7 +8,7 @@ import time
 import pytest
 
 import harness
-from conftest import DT_SECRET, T1
+from harness import DT_SECRET, T1
 from mock_wecom import MockWeCom
 from smtp_server import SmtpServer
 
