@@ -1,14 +1,12 @@
 """End to end for the email channel: the real Alertmanager posts to herald,
 herald renders the Chinese HTML template and sends it through libcurl SMTP
-to a real SMTP server (aiosmtpd, tests/e2e/smtp_server.py). The received
+to a real SMTP server (aiosmtpd, tests/mocks/smtp_server.py). The received
 message is read back with Python's email package. Also: SMTP AUTH, a 4xx
-reply retried, a 5xx reply dead-lettered without a retry; and checks of the
-SMTP server fixture itself."""
+reply retried, a 5xx reply dead-lettered without a retry."""
 
 import datetime
 import email.utils
 import re
-import smtplib
 
 import pytest
 
@@ -258,43 +256,3 @@ def test_config_errors_name_the_key(smtp, herald_factory):
     err = res.stderr.decode("utf-8")
     assert "receivers.mail" in err, err
     assert "to: item 1 \"nobody\" is not an e-mail address" in err, err
-
-
-# ----- the SMTP server fixture itself -------------------------------------
-def test_fixture_records_envelope_and_refuses_on_demand(smtp):
-    client = smtplib.SMTP("127.0.0.1", smtp.port, timeout=5)
-    try:
-        client.sendmail("a@example.com", ["b@example.com", "c@example.com"],
-                        b"Subject: =?UTF-8?B?5rWL6K+V?=\r\n\r\n.line\r\nend\r\n")
-        smtp.fail_next(1, "451 4.3.0 try later")
-        with pytest.raises(smtplib.SMTPDataError) as e:
-            client.sendmail("a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nx\r\n")
-        assert e.value.smtp_code == 451
-        smtp.refuse_recipient("nobody@example.com")
-        with pytest.raises(smtplib.SMTPRecipientsRefused) as r:
-            client.sendmail("a@example.com", ["nobody@example.com"], b"Subject: x\r\n\r\nx\r\n")
-        assert r.value.recipients["nobody@example.com"][0] == 550
-    finally:
-        client.quit()
-    [rec] = smtp.accepted()
-    assert rec["mail_from"] == "a@example.com"
-    assert rec["rcpt_tos"] == ["b@example.com", "c@example.com"]
-    assert rec["message"]["Subject"] == "测试"
-    assert rec["data"].endswith(b"\r\n.line\r\nend\r\n")  # dot-unstuffed
-    assert [r["stage"] for r in smtp.rejected()] == ["DATA", "RCPT"]
-
-
-def test_fixture_requires_auth_when_users_given(smtp_auth):
-    client = smtplib.SMTP("127.0.0.1", smtp_auth.port, timeout=5)
-    try:
-        with pytest.raises(smtplib.SMTPSenderRefused) as e:
-            client.sendmail("a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nx\r\n")
-        assert e.value.smtp_code == 530
-        client.ehlo()
-        with pytest.raises(smtplib.SMTPAuthenticationError):
-            client.login(USER, "nope")
-        client.login(USER, PASSWORD)
-        client.sendmail("a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nx\r\n")
-    finally:
-        client.quit()
-    assert [r["login"] for r in smtp_auth.accepted()] == [USER]
