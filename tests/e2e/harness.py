@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import random
+import re
 import signal
 import socket
 import ssl
@@ -31,6 +32,8 @@ DT_SECRET = "SECe2etestsecret0123456789abcdef"
 T1 = "T1"
 T2 = "T2"
 KEYWORD = "报警"
+# The robot of the mock_wecom fixture.
+WECOM_KEY = "5f0e3b1a-9c2d-4e7f-8a6b-1d2c3e4f5a6b"
 
 # Proxy variables must not reach herald (libcurl) or Alertmanager: all our
 # traffic is loopback.
@@ -672,6 +675,16 @@ class CaptureProxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+# Short backoff (delivery.retry_initial / retry_max_delay) for tests of retries.
+FAST_RETRIES = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
+_RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
+
+
+def retries(herald):
+    """The retries herald has logged: [(attempt, reason, delay in ms)]."""
+    return [(int(a), reason, int(ms)) for a, reason, ms in _RETRY_RE.findall(herald.log())]
 
 
 def dead_letters(herald):

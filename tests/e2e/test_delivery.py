@@ -11,8 +11,6 @@ import harness
 from harness import DT_SECRET, KEYWORD, T1, T2
 from mock_webhook import MockWebhook
 
-FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
-RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
 
 
 def ops(mock, secret_env="DT_SECRET", **extra):
@@ -35,12 +33,8 @@ def fire(h, path="/webhook", name="DiskFull", **labels):
     assert status == 200, (status, data)
 
 
-def retries_in_log(h):
-    return [(int(a), reason, int(ms)) for a, reason, ms in RETRY_RE.findall(h.log())]
-
-
 def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
-    h = start(herald_factory, {"ops": ops(mock_dingtalk)}, extra={"delivery": FAST})
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)}, extra={"delivery": harness.FAST_RETRIES})
     mock_dingtalk.fail_next(T1, 2, http_status=500)
     fire(h)
     mock_dingtalk.wait_for(lambda m: m.accepted(T1), timeout=10)
@@ -48,7 +42,7 @@ def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
     assert "DiskFull" in rec["json"]["markdown"]["title"]
     rejected = mock_dingtalk.rejected(T1)
     assert [r["http_status"] for r in rejected] == [500, 500], rejected
-    retries = retries_in_log(h)
+    retries = harness.retries(h)
     assert [a for a, _, _ in retries] == [1, 2], h.log_tail()
     assert all("500" in reason for _, reason, _ in retries), retries
     # backoff with jitter: attempt 1 waits 50..100 ms, attempt 2 100..200 ms
@@ -72,11 +66,12 @@ def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
 def test_too_fast_130101_waits_a_minute_and_shutdown_is_bounded(mock_dingtalk, herald_factory):
     shutdown_timeout = 2.0
     h = start(herald_factory, {"ops": ops(mock_dingtalk)},
-              extra={"delivery": FAST, "shutdown_timeout": "%gs" % shutdown_timeout})
+              extra={"delivery": harness.FAST_RETRIES,
+                     "shutdown_timeout": "%gs" % shutdown_timeout})
     mock_dingtalk.fail_next(T1, 1, 130101)
     fire(h)
-    harness.wait_until(lambda: retries_in_log(h), timeout=10, message="a retry is logged")
-    [(attempt, reason, delay)] = retries_in_log(h)
+    harness.wait_until(lambda: harness.retries(h), timeout=10, message="a retry is logged")
+    [(attempt, reason, delay)] = harness.retries(h)
     assert attempt == 1 and "130101" in reason, reason
     assert delay >= 59000, delay
     assert mock_dingtalk.accepted() == []
@@ -96,18 +91,18 @@ def test_too_fast_130101_waits_a_minute_and_shutdown_is_bounded(mock_dingtalk, h
 def test_wrong_secret_is_a_dead_letter_without_retries(mock_dingtalk, herald_factory):
     wrong = "SECwrongwrongwrong0123456789abcd"
     h = start(herald_factory, {"ops": ops(mock_dingtalk, secret_env="WRONG_SECRET")},
-              env={"WRONG_SECRET": wrong}, extra={"delivery": FAST})
+              env={"WRONG_SECRET": wrong}, extra={"delivery": harness.FAST_RETRIES})
     fire(h)
     harness.wait_until(lambda: "dead letter" in h.log(), timeout=5,
                        message="dead letter logged")
-    dead = [ln for ln in h.log().splitlines() if "dead letter" in ln]
+    dead = harness.dead_letters(h)
     assert len(dead) == 1 and "sign not match" in dead[0] and "310000" in dead[0], dead
     harness.wait_outbox_empty(h)  # given up: nothing left to retry
     rejected = mock_dingtalk.rejected(T1)
     assert len(rejected) == 1, [(r["errcode"], r["errmsg"]) for r in rejected]
     assert rejected[0]["errcode"] == 310000
     assert mock_dingtalk.accepted() == []
-    assert retries_in_log(h) == []
+    assert harness.retries(h) == []
     m = harness.metrics(h.base_url)
     assert m["herald_dead_letters_total"] == 1 and m["herald_delivery_retries_total"] == 0, m
     assert wrong not in h.log()  # redacted by the harness anyway; check the raw file
@@ -148,8 +143,9 @@ def test_notifications_behind_a_failing_head_expire_at_max_age_together(mock_din
                               message="%d more dead letters" % count)
     behind = [r for r in rows if r["id"] != head["id"]]
     assert all(r["attempts"] == 0 for r in behind), [(r["title"], r["attempts"]) for r in behind]
-    assert all(r["last_error"].startswith("gave up at the maximum age of 3 s, waiting for its "
-                                          "target") for r in behind), [r["last_error"] for r in behind]
+    waiting = "gave up at the maximum age of 3 s, waiting for its target; last error: "
+    assert all(r["last_error"].startswith(waiting) for r in behind), \
+        [r["last_error"] for r in behind]
     # herald's own clock: given up once max_age had passed, not before
     assert all(r["finished_ms"] - r["created_ms"] > max_age_ms for r in behind), behind
     assert len(mock_dingtalk.rejected(T1)) == 1 and mock_dingtalk.accepted() == [], \
@@ -165,7 +161,7 @@ def test_a_channel_that_sets_no_verdict_is_retried_not_delivered(herald_factory)
         plugin_dir = harness.build_dir() / "tests" / "e2e" / "plugins"
         h = herald_factory({"nv": {"channel": "no_verdict", "url": mock.url("/hook")}},
                            default_receiver="nv",
-                           extra={"plugin_dir": str(plugin_dir), "delivery": FAST})
+                           extra={"plugin_dir": str(plugin_dir), "delivery": harness.FAST_RETRIES})
         fire(h)
         mock.wait_for(lambda m: len(m.accepted()) >= 2, timeout=15)
         assert len(mock.accepted()) >= 2, "no retry after a missing verdict"
@@ -180,11 +176,11 @@ def test_connection_refused_retries_until_max_age(herald_factory):
     url = "http://127.0.0.1:%d/robot/send?access_token=T9" % closed
     h = start(herald_factory, {"ops": {"channel": "dingtalk", "url": url,
                                        "secret": harness.lua_env("DT_SECRET")}},
-              extra={"delivery": dict(FAST, max_age="3s")})
+              extra={"delivery": dict(harness.FAST_RETRIES, max_age="3s")})
     fire(h)
     harness.wait_until(lambda: "dead letter" in h.log(), timeout=10,
                        message="dead letter after max_age")
-    retries = retries_in_log(h)
+    retries = harness.retries(h)
     # with 50..200 ms between attempts, 3 s leaves room for many more than 3
     # retries, even when each refused connect is slow on a loaded machine
     assert len(retries) >= 3, "only %d retries within max_age 3s:\n%s" % (
@@ -195,7 +191,7 @@ def test_connection_refused_retries_until_max_age(herald_factory):
         # jittered exponential backoff: [d/2, d] with d = 100 ms * 2^(n-1), at most 200 ms
         d = min(100 * 2 ** (attempt - 1), 200)
         assert d // 2 <= delay <= d, (attempt, delay)
-    [dead] = [ln for ln in h.log().splitlines() if "dead letter" in ln]
+    [dead] = harness.dead_letters(h)
     assert "maximum age" in dead and "transport:" in dead, dead
     assert re.search(r"connect|refused", dead, re.I), dead
     m = harness.metrics(h.base_url)

@@ -21,20 +21,8 @@ SENDER = "alerts@example.com"
 TO = ["ops@example.com", "张三 <zhangsan@example.com>"]
 CC = ["值班 <oncall@example.com>"]
 ENVELOPE_RCPTS = ["ops@example.com", "zhangsan@example.com", "oncall@example.com"]
-FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
-RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
 DELIVERY_TIMEOUT = 30.0
 USER, PASSWORD = "herald", "smtp-pass-0123456789"
-
-
-@pytest.fixture
-def smtp(request):
-    server = SmtpServer().start()
-    yield server
-    if getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed:
-        print("SMTP server: %d accepted, rejected: %r" % (
-            len(server.accepted()), [(r["stage"], r["reply"]) for r in server.rejected()]))
-    server.stop()
 
 
 @pytest.fixture
@@ -53,7 +41,7 @@ def mail_receiver(server, **extra):
 
 def start(herald_factory, server, env=None, **extra):
     return herald_factory({"mail": mail_receiver(server, **extra)}, default_receiver="mail",
-                          env=env, extra={"delivery": FAST})
+                          env=env, extra={"delivery": harness.FAST_RETRIES})
 
 
 def raw_log(h):
@@ -194,7 +182,7 @@ def test_wrong_password_is_a_dead_letter(smtp_auth, herald_factory):
                        message="dead letter logged")
     [dead] = harness.dead_letters(h)
     assert "SMTP 535" in dead, dead
-    assert RETRY_RE.findall(h.log()) == []
+    assert harness.retries(h) == []
     assert smtp_auth.accepted() == []
     assert "wrong-password-000" not in raw_log(h)
 
@@ -208,7 +196,7 @@ def test_4xx_reply_is_retried_then_delivered(smtp, herald_factory):
     assert rec["message"]["Subject"] == "[prod] [故障] DiskFull"
     [rejected] = smtp.rejected()
     assert rejected["stage"] == "DATA" and rejected["reply"] == "451 4.3.0 try later"
-    retries = RETRY_RE.findall(h.log())
+    retries = harness.retries(h)
     assert len(retries) == 1 and "SMTP 451" in retries[0][1], h.log_tail()
     harness.wait_until(lambda: harness.metrics(h.base_url)["herald_deliveries_total"] == 1,
                        timeout=5)
@@ -228,7 +216,7 @@ def test_5xx_reply_is_a_dead_letter_without_retry(smtp, herald_factory):
     # the dead letter carries the server's own reply, not just curl's code
     assert "SMTP 550" in dead and NO_SUCH_USER.split(" ", 1)[1] in dead, dead
     harness.wait_outbox_empty(h)  # given up: nothing left to retry
-    assert RETRY_RE.findall(h.log()) == []
+    assert harness.retries(h) == []
     assert [(r["stage"], r["address"], r["reply"]) for r in smtp.rejected()] == \
         [("RCPT", "oncall@example.com", NO_SUCH_USER)]
     assert smtp.accepted() == []
@@ -244,7 +232,7 @@ def test_5xx_at_data_is_a_dead_letter(smtp, herald_factory):
                        message="dead letter logged")
     [dead] = harness.dead_letters(h)
     assert "SMTP 552" in dead, dead
-    assert RETRY_RE.findall(h.log()) == []
+    assert harness.retries(h) == []
     assert smtp.accepted() == []
 
 

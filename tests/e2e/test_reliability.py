@@ -30,7 +30,6 @@ from harness import DT_SECRET, KEYWORD, T1, T2
 from mock_dingtalk import ERR_TOO_LONG, MockDingTalk
 
 FIXTURE_5 = harness.REPO / "tests" / "fixtures" / "am-firing-5.json"
-RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
 
 
 # ----- helpers ------------------------------------------------------------
@@ -90,10 +89,6 @@ def names_in(mock, pattern, token=None):
 
 def rejections(mock):
     return [(r["token"], r["errcode"], r["errmsg"], r["http_status"]) for r in mock.rejected()]
-
-
-def retries_in_log(h):
-    return [(int(a), reason, int(ms)) for a, reason, ms in RETRY_RE.findall(h.log())]
 
 
 def console(tmp_path):
@@ -379,9 +374,9 @@ def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory, 
                      "shutdown_timeout": "1s"})
     mock_dingtalk.fail_next(T1, 1, 130101)
     post_ok(h, [alert("Throttled0")])
-    harness.wait_until(lambda: retries_in_log(h), timeout=15, message="a retry is logged")
+    harness.wait_until(lambda: harness.retries(h), timeout=15, message="a retry is logged")
     assert "retrying in 600000 ms" in h.log(), h.log_tail()
-    [(attempt, reason, delay)] = retries_in_log(h)
+    [(attempt, reason, delay)] = harness.retries(h)
     assert attempt == 1 and "130101" in reason and delay == 600000, (attempt, reason, delay)
     post_ok(h, [alert("Throttled1")])
     post_ok(h, [alert("Throttled2")])
@@ -487,7 +482,7 @@ def test_wrong_secret_dead_letter_then_cli_retry_and_drop(mock_dingtalk, herald_
 
     harness.wait_outbox_empty(h)  # given up: nothing left to retry
     assert [(r[1], r[2]) for r in rejections(mock_dingtalk)] == [(310000, "sign not match")]
-    assert retries_in_log(h) == []
+    assert harness.retries(h) == []
 
     rc, out, err = harness.herald_cli(h, "queue", "list", "--dead")
     assert rc == 0, (rc, out, err)
@@ -657,8 +652,8 @@ def test_sigterm_keeps_queued_notifications_for_the_next_start(mock_dingtalk, he
     mock_dingtalk.fail_next(T1, 1, http_status=500)
     names = ["Shut%d" % i for i in range(3)]
     post_ok(h, [alert(names[0])])
-    harness.wait_until(lambda: retries_in_log(h), timeout=15, message="HTTP 500 retry logged")
-    [(_, reason, delay)] = retries_in_log(h)
+    harness.wait_until(lambda: harness.retries(h), timeout=15, message="HTTP 500 retry logged")
+    [(_, reason, delay)] = harness.retries(h)
     # jittered backoff: [d/2, d] with d = 30 s, so the retry cannot come
     # before SIGTERM (post answers after the commit: no sleep needed)
     assert "500" in reason and delay >= 15000, (reason, delay)

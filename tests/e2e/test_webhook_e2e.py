@@ -17,8 +17,6 @@ LABELS = {"alertname": "HostDown", "instance": "10.0.0.11:9100",
           "severity": "critical", "env": "prod"}
 ANNOTATIONS = {"summary": "主机 10.0.0.11 无法访问",
                "description": "node_exporter 已经 1 分钟没有响应"}
-FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
-RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
 DELIVERY_TIMEOUT = 30.0
 HOOK_TOKEN = "hook-token-0123456789"
 API_KEY = "api-key-abcdef0123456789"
@@ -45,7 +43,7 @@ def hook(mock, **extra):
 
 def start(herald_factory, mock, env=None, serve=True, **extra):
     return herald_factory({"hook": hook(mock, **extra)}, default_receiver="hook",
-                          env=env, extra={"delivery": FAST}, start=serve)
+                          env=env, extra={"delivery": harness.FAST_RETRIES}, start=serve)
 
 
 def raw_log(h):
@@ -163,7 +161,7 @@ def test_payload_receiver_storm_is_not_merged(mock_webhook, herald_factory):
     h = herald_factory({"hook": hook(mock_webhook, body="payload", **storm),
                         "merging": dict(storm, channel="webhook",
                                         url=mock_webhook.url("/merging"))},
-                       default_receiver="hook", extra={"delivery": FAST})
+                       default_receiver="hook", extra={"delivery": harness.FAST_RETRIES})
     payloads = []
     for i in range(10):
         payloads.append(harness.am_payload([{"labels": dict(LABELS, alertname="Storm%02d" % i),
@@ -225,7 +223,7 @@ def test_retry_after_is_honoured(mock_webhook, herald_factory, status):
     [rec] = wait_requests(mock_webhook, 1)
     [rejected] = mock_webhook.rejected()
     assert rejected["status"] == status
-    retries = RETRY_RE.findall(h.log())
+    retries = harness.retries(h)
     assert len(retries) == 1, h.log_tail()
     attempt, reason, delay = retries[0]
     assert reason == "HTTP %d: busy, come back" % status
@@ -246,7 +244,7 @@ def test_4xx_is_a_dead_letter_without_retry(herald_factory):
         harness.wait_outbox_empty(h)  # given up: nothing left to retry
         [dead] = harness.dead_letters(h)
         assert "HTTP 401: unauthorized" in dead, dead
-        assert RETRY_RE.findall(h.log()) == []
+        assert harness.retries(h) == []
         assert [r["status"] for r in mock.rejected()] == [401]
         assert mock.accepted() == []
     assert "wrong-password-000" not in raw_log(h)

@@ -14,16 +14,8 @@ USER, PASSWORD = "herald", "smtp-pass-0123456789"
 
 @pytest.fixture
 def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp_auth():
-    server = SmtpServer(users={USER: PASSWORD}).start()
-    yield server
-    server.stop()
+    with SmtpServer() as server:
+        yield server
 
 
 def test_fixture_records_envelope_and_refuses_on_demand(smtp):
@@ -49,17 +41,18 @@ def test_fixture_records_envelope_and_refuses_on_demand(smtp):
     assert [r["stage"] for r in smtp.rejected()] == ["DATA", "RCPT"]
 
 
-def test_fixture_requires_auth_when_users_given(smtp_auth):
-    client = smtplib.SMTP("127.0.0.1", smtp_auth.port, timeout=5)
-    try:
-        with pytest.raises(smtplib.SMTPSenderRefused) as e:
+def test_fixture_requires_auth_when_users_given():
+    with SmtpServer(users={USER: PASSWORD}) as smtp_auth:
+        client = smtplib.SMTP("127.0.0.1", smtp_auth.port, timeout=5)
+        try:
+            with pytest.raises(smtplib.SMTPSenderRefused) as e:
+                client.sendmail("a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nx\r\n")
+            assert e.value.smtp_code == 530
+            client.ehlo()
+            with pytest.raises(smtplib.SMTPAuthenticationError):
+                client.login(USER, "nope")
+            client.login(USER, PASSWORD)
             client.sendmail("a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nx\r\n")
-        assert e.value.smtp_code == 530
-        client.ehlo()
-        with pytest.raises(smtplib.SMTPAuthenticationError):
-            client.login(USER, "nope")
-        client.login(USER, PASSWORD)
-        client.sendmail("a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nx\r\n")
-    finally:
-        client.quit()
-    assert [r["login"] for r in smtp_auth.accepted()] == [USER]
+        finally:
+            client.quit()
+        assert [r["login"] for r in smtp_auth.accepted()] == [USER]
