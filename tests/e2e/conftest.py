@@ -2,6 +2,8 @@
 
   mock_dingtalk        an in-process mock DingTalk with two robots:
                        T1 signed with DT_SECRET, T2 keyword "报警"
+  mock_wecom           an in-process mock WeCom with the robot WECOM_KEY
+  smtp                 an in-process SMTP server (no AUTH)
   herald_factory       make(receivers, default_receiver=None, env=None, ...)
                        -> a started Herald (harness.Herald); stopped with
                        SIGTERM at teardown; the test fails if herald exited
@@ -18,16 +20,15 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# harness.py beside this file; the mock servers in tests/mocks
+HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE), str(HERE.parent / "mocks")]
 
 import harness  # noqa: E402
+from harness import DT_SECRET, KEYWORD, T1, T2, WECOM_KEY  # noqa: E402
 from mock_dingtalk import MockDingTalk  # noqa: E402
-
-# Test values only; never a real robot's.
-DT_SECRET = "SECe2etestsecret0123456789abcdef"
-T1 = "T1"
-T2 = "T2"
-KEYWORD = "报警"
+from mock_wecom import MockWeCom  # noqa: E402
+from smtp_server import SmtpServer  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -67,6 +68,29 @@ def mock_dingtalk(request):
             print("  rejected token=%s errcode=%s errmsg=%s body=%.300s"
                   % (r["token"], r["errcode"], r["errmsg"], r["body"]))
     mock.stop()
+
+
+@pytest.fixture
+def mock_wecom(request):
+    mock = MockWeCom()
+    mock.add_robot(WECOM_KEY)
+    mock.start()
+    yield mock
+    if _failed(request):
+        for r in mock.rejected():
+            print("mock WeCom rejected key=%s errcode=%s errmsg=%s body=%.300s"
+                  % (r["key"][:8], r["errcode"], r["errmsg"], r["body"]))
+    mock.stop()
+
+
+@pytest.fixture
+def smtp(request):
+    server = SmtpServer().start()
+    yield server
+    if _failed(request):
+        print("SMTP server: %d accepted, rejected: %r" % (
+            len(server.accepted()), [(r["stage"], r["reply"]) for r in server.rejected()]))
+    server.stop()
 
 
 @pytest.fixture

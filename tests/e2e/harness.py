@@ -9,6 +9,7 @@ import datetime
 import json
 import os
 import random
+import re
 import signal
 import socket
 import ssl
@@ -23,6 +24,16 @@ ALERTMANAGER_BIN = os.environ.get("ALERTMANAGER_BIN", "/usr/bin/prometheus-alert
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "ThreadSanitizer", "runtime error:",
                      "UndefinedBehaviorSanitizer")
 SHANGHAI = datetime.timezone(datetime.timedelta(hours=8), "Asia/Shanghai")
+
+# The robots of the mock_dingtalk fixture (conftest.py): T1 signed with
+# DT_SECRET, T2 with the keyword KEYWORD. Test values only; never a real
+# robot's.
+DT_SECRET = "SECe2etestsecret0123456789abcdef"
+T1 = "T1"
+T2 = "T2"
+KEYWORD = "报警"
+# The robot of the mock_wecom fixture.
+WECOM_KEY = "5f0e3b1a-9c2d-4e7f-8a6b-1d2c3e4f5a6b"
 
 # Proxy variables must not reach herald (libcurl) or Alertmanager: all our
 # traffic is loopback.
@@ -548,6 +559,18 @@ def metrics(base_url, timeout=5.0):
     return out
 
 
+def wait_outbox_empty(herald, timeout=10.0):
+    """Wait until herald's outbox holds nothing queued and nothing in
+    flight: every notification it has accepted was delivered or given up,
+    so nothing more is on its way (a dead letter goes again only when
+    asked). Call it after herald answered the posts it is to settle: they
+    are in the outbox by then."""
+    def empty():
+        m = metrics(herald.base_url)
+        return m["herald_outbox_queued"] == 0 and m["herald_outbox_in_flight"] == 0
+    wait_until(empty, timeout=timeout, message="herald's outbox empty")
+
+
 def read_json_lines(path):
     """The JSON objects of a JSON-lines file ([] when it does not exist)."""
     try:
@@ -652,6 +675,16 @@ class CaptureProxy:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+# Short backoff (delivery.retry_initial / retry_max_delay) for tests of retries.
+FAST_RETRIES = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
+_RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
+
+
+def retries(herald):
+    """The retries herald has logged: [(attempt, reason, delay in ms)]."""
+    return [(int(a), reason, int(ms)) for a, reason, ms in _RETRY_RE.findall(herald.log())]
 
 
 def dead_letters(herald):

@@ -5,7 +5,7 @@ keywords, size and rate exactly like the real service."""
 import pytest
 
 import harness
-from conftest import DT_SECRET, KEYWORD, T1, T2
+from harness import DT_SECRET, KEYWORD, T1, T2
 
 MOBILE = "13800000000"
 LABELS = {"alertname": "HostDown", "instance": "10.0.0.11:9100",

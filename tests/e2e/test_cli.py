@@ -12,7 +12,7 @@ import time
 import pytest
 
 import harness
-from conftest import DT_SECRET
+from harness import DT_SECRET
 
 REPO = harness.REPO
 BUNDLED = REPO / "conf" / "herald.lua"

@@ -8,11 +8,9 @@ import signal
 import time
 
 import harness
-from conftest import DT_SECRET, KEYWORD, T1, T2
+from harness import DT_SECRET, KEYWORD, T1, T2
 from mock_webhook import MockWebhook
 
-FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
-RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
 
 
 def ops(mock, secret_env="DT_SECRET", **extra):
@@ -35,12 +33,8 @@ def fire(h, path="/webhook", name="DiskFull", **labels):
     assert status == 200, (status, data)
 
 
-def retries_in_log(h):
-    return [(int(a), reason, int(ms)) for a, reason, ms in RETRY_RE.findall(h.log())]
-
-
 def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
-    h = start(herald_factory, {"ops": ops(mock_dingtalk)}, extra={"delivery": FAST})
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)}, extra={"delivery": harness.FAST_RETRIES})
     mock_dingtalk.fail_next(T1, 2, http_status=500)
     fire(h)
     mock_dingtalk.wait_for(lambda m: m.accepted(T1), timeout=10)
@@ -48,7 +42,7 @@ def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
     assert "DiskFull" in rec["json"]["markdown"]["title"]
     rejected = mock_dingtalk.rejected(T1)
     assert [r["http_status"] for r in rejected] == [500, 500], rejected
-    retries = retries_in_log(h)
+    retries = harness.retries(h)
     assert [a for a, _, _ in retries] == [1, 2], h.log_tail()
     assert all("500" in reason for _, reason, _ in retries), retries
     # backoff with jitter: attempt 1 waits 50..100 ms, attempt 2 100..200 ms
@@ -65,18 +59,19 @@ def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
                        timeout=5)
     m = harness.metrics(h.base_url)
     assert m["herald_delivery_retries_total"] == 2 and m["herald_dead_letters_total"] == 0, m
-    time.sleep(0.5)
+    harness.wait_outbox_empty(h)
     assert len(mock_dingtalk.accepted(T1)) == 1  # delivered once, not again
 
 
 def test_too_fast_130101_waits_a_minute_and_shutdown_is_bounded(mock_dingtalk, herald_factory):
     shutdown_timeout = 2.0
     h = start(herald_factory, {"ops": ops(mock_dingtalk)},
-              extra={"delivery": FAST, "shutdown_timeout": "%gs" % shutdown_timeout})
+              extra={"delivery": harness.FAST_RETRIES,
+                     "shutdown_timeout": "%gs" % shutdown_timeout})
     mock_dingtalk.fail_next(T1, 1, 130101)
     fire(h)
-    harness.wait_until(lambda: retries_in_log(h), timeout=10, message="a retry is logged")
-    [(attempt, reason, delay)] = retries_in_log(h)
+    harness.wait_until(lambda: harness.retries(h), timeout=10, message="a retry is logged")
+    [(attempt, reason, delay)] = harness.retries(h)
     assert attempt == 1 and "130101" in reason, reason
     assert delay >= 59000, delay
     assert mock_dingtalk.accepted() == []
@@ -96,52 +91,65 @@ def test_too_fast_130101_waits_a_minute_and_shutdown_is_bounded(mock_dingtalk, h
 def test_wrong_secret_is_a_dead_letter_without_retries(mock_dingtalk, herald_factory):
     wrong = "SECwrongwrongwrong0123456789abcd"
     h = start(herald_factory, {"ops": ops(mock_dingtalk, secret_env="WRONG_SECRET")},
-              env={"WRONG_SECRET": wrong}, extra={"delivery": FAST})
+              env={"WRONG_SECRET": wrong}, extra={"delivery": harness.FAST_RETRIES})
     fire(h)
     harness.wait_until(lambda: "dead letter" in h.log(), timeout=5,
                        message="dead letter logged")
-    first = mock_dingtalk.rejected(T1)[0]["time"]
-    dead = [ln for ln in h.log().splitlines() if "dead letter" in ln]
+    dead = harness.dead_letters(h)
     assert len(dead) == 1 and "sign not match" in dead[0] and "310000" in dead[0], dead
-    # give a retry storm the chance to show: 3 s after the first attempt
-    time.sleep(max(0.0, first + 3.0 - time.time()))
+    harness.wait_outbox_empty(h)  # given up: nothing left to retry
     rejected = mock_dingtalk.rejected(T1)
     assert len(rejected) == 1, [(r["errcode"], r["errmsg"]) for r in rejected]
     assert rejected[0]["errcode"] == 310000
     assert mock_dingtalk.accepted() == []
-    assert retries_in_log(h) == []
+    assert harness.retries(h) == []
     m = harness.metrics(h.base_url)
     assert m["herald_dead_letters_total"] == 1 and m["herald_delivery_retries_total"] == 0, m
     assert wrong not in h.log()  # redacted by the harness anyway; check the raw file
     assert wrong.encode() not in h.log_path.read_bytes()
 
 
-def test_notifications_behind_a_failing_head_expire_at_max_age_together(herald_factory):
+def test_notifications_behind_a_failing_head_expire_at_max_age_together(mock_dingtalk,
+                                                                        herald_factory):
     """A failing target sends one message at a time; those waiting behind
-    it reach max_age too and are given up then, all together, not one per
-    failed attempt of the one in front (20 attempts, a second apart)."""
-    count, max_age = 20, 3.0
-    closed = harness.free_port()  # nothing listens here
-    url = "http://127.0.0.1:%d/robot/send?access_token=T9" % closed
+    it reach max_age too and are given up then, all together, without an
+    attempt of their own, not one per failed attempt of the one in front.
+
+    The backoff (15..30 s) outlasts max_age (3 s), so how many attempts fit
+    before max_age is fixed: the head fails once and is given up at once,
+    the target stays paused long past max_age, and every notification
+    behind it is given up by the age check alone. Were they given up one
+    per attempt instead, each would wait out a pause of its own (minutes)."""
+    count, max_age_ms = 20, 3000
     # no rate limit, so no digest carries them all through one attempt
-    h = start(herald_factory, {"ops": {"channel": "dingtalk", "url": url, "rate_per_minute": 0,
-                                       "secret": harness.lua_env("DT_SECRET")}},
-              extra={"delivery": {"retry_initial": "1s", "retry_max_delay": "1s",
+    h = start(herald_factory, {"ops": ops(mock_dingtalk, rate_per_minute=0)},
+              extra={"delivery": {"retry_initial": "30s", "retry_max_delay": "30s",
                                   "max_age": "3s"}})
-    posted = time.monotonic()
+    mock_dingtalk.fail_next(T1, 1, http_status=500)
+    # the head first, alone: while a target has not failed yet herald sends
+    # to it many at once, and each of those would fail on its own attempt
+    fire(h, name="Head")
+
+    def dead(n):
+        status, rows = harness.api_get(h, "deadletters")
+        return status == 200 and len(rows) == n and rows
+    [head] = harness.wait_until(lambda: dead(1), timeout=10, message="the head's dead letter")
+    assert head["attempts"] == 1, head
+    assert head["last_error"].startswith("gave up at the maximum age of 3 s; last error: "
+                                         "HTTP 500"), head
     for i in range(count):
         fire(h, name="Behind%02d" % i)
-
-    def all_dead():
-        status, rows = harness.api_get(h, "deadletters")
-        return status == 200 and len(rows) == count and rows
-    rows = harness.wait_until(all_dead, timeout=40, message="%d dead letters" % count)
-    took = time.monotonic() - posted
-    # one failed attempt per second would need about max_age + count seconds
-    assert took < max_age + count / 2, "the last gave up %.1f s after posting" % took
-    waited = [r for r in rows if "waiting for its target" in r["last_error"]]
-    assert len(waited) >= count - 2, [r["last_error"] for r in rows]
-    assert all("maximum age of 3 s" in r["last_error"] for r in rows), rows
+    rows = harness.wait_until(lambda: dead(count + 1), timeout=30,
+                              message="%d more dead letters" % count)
+    behind = [r for r in rows if r["id"] != head["id"]]
+    assert all(r["attempts"] == 0 for r in behind), [(r["title"], r["attempts"]) for r in behind]
+    waiting = "gave up at the maximum age of 3 s, waiting for its target; last error: "
+    assert all(r["last_error"].startswith(waiting) for r in behind), \
+        [r["last_error"] for r in behind]
+    # herald's own clock: given up once max_age had passed, not before
+    assert all(r["finished_ms"] - r["created_ms"] > max_age_ms for r in behind), behind
+    assert len(mock_dingtalk.rejected(T1)) == 1 and mock_dingtalk.accepted() == [], \
+        mock_dingtalk.snapshot()
 
 
 def test_a_channel_that_sets_no_verdict_is_retried_not_delivered(herald_factory):
@@ -153,7 +161,7 @@ def test_a_channel_that_sets_no_verdict_is_retried_not_delivered(herald_factory)
         plugin_dir = harness.build_dir() / "tests" / "e2e" / "plugins"
         h = herald_factory({"nv": {"channel": "no_verdict", "url": mock.url("/hook")}},
                            default_receiver="nv",
-                           extra={"plugin_dir": str(plugin_dir), "delivery": FAST})
+                           extra={"plugin_dir": str(plugin_dir), "delivery": harness.FAST_RETRIES})
         fire(h)
         mock.wait_for(lambda m: len(m.accepted()) >= 2, timeout=15)
         assert len(mock.accepted()) >= 2, "no retry after a missing verdict"
@@ -168,11 +176,11 @@ def test_connection_refused_retries_until_max_age(herald_factory):
     url = "http://127.0.0.1:%d/robot/send?access_token=T9" % closed
     h = start(herald_factory, {"ops": {"channel": "dingtalk", "url": url,
                                        "secret": harness.lua_env("DT_SECRET")}},
-              extra={"delivery": dict(FAST, max_age="3s")})
+              extra={"delivery": dict(harness.FAST_RETRIES, max_age="3s")})
     fire(h)
     harness.wait_until(lambda: "dead letter" in h.log(), timeout=10,
                        message="dead letter after max_age")
-    retries = retries_in_log(h)
+    retries = harness.retries(h)
     # with 50..200 ms between attempts, 3 s leaves room for many more than 3
     # retries, even when each refused connect is slow on a loaded machine
     assert len(retries) >= 3, "only %d retries within max_age 3s:\n%s" % (
@@ -183,7 +191,7 @@ def test_connection_refused_retries_until_max_age(herald_factory):
         # jittered exponential backoff: [d/2, d] with d = 100 ms * 2^(n-1), at most 200 ms
         d = min(100 * 2 ** (attempt - 1), 200)
         assert d // 2 <= delay <= d, (attempt, delay)
-    [dead] = [ln for ln in h.log().splitlines() if "dead letter" in ln]
+    [dead] = harness.dead_letters(h)
     assert "maximum age" in dead and "transport:" in dead, dead
     assert re.search(r"connect|refused", dead, re.I), dead
     m = harness.metrics(h.base_url)

@@ -5,14 +5,9 @@ time; WeCom gets the message once it recovers."""
 
 import time
 
-import pytest
-
 import harness
-from conftest import DT_SECRET, T1
-from mock_wecom import MockWeCom
-from smtp_server import SmtpServer
+from harness import DT_SECRET, T1, WECOM_KEY
 
-WECOM_KEY = "693a91f6-7e2d-4bc4-97a0-0ec2b1fa5aaa"
 LABELS = {"alertname": "FanOut", "instance": "10.0.0.21:9100", "severity": "critical"}
 ANNOTATIONS = {"summary": "扇出测试 10.0.0.21", "description": "one alert, three channels"}
 ON_TIME = 12.0  # seconds from Alertmanager's post to delivery: group_wait plus slack
@@ -24,35 +19,19 @@ end
 """
 
 
-@pytest.fixture
-def wecom():
-    mock = MockWeCom()
-    mock.add_robot(WECOM_KEY)
-    mock.start()
-    yield mock
-    mock.stop()
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
 def test_one_notification_fans_out_and_a_failing_channel_delays_nothing(
-        mock_dingtalk, wecom, smtp, herald_factory, alertmanager_factory, tmp_path):
+        mock_dingtalk, mock_wecom, smtp, herald_factory, alertmanager_factory, tmp_path):
     # WeCom is down hard: 500s after 5 s, three times; a dispatcher that
     # waited on it would make the others late by 15 s or more
-    wecom.fail_next(WECOM_KEY, count=3, http_status=500)
-    wecom.set_delay(WECOM_KEY, 5)
+    mock_wecom.fail_next(WECOM_KEY, count=3, http_status=500)
+    mock_wecom.set_delay(WECOM_KEY, 5)
     route = tmp_path / "fanout.lua"
     route.write_text(ROUTE, encoding="utf-8")
     herald = herald_factory(
         {
             "ops": {"channel": "dingtalk", "url": mock_dingtalk.url(T1),
                     "secret": harness.lua_env("DT_SECRET")},
-            "wecom": {"channel": "wecom", "url": wecom.url(WECOM_KEY)},
+            "wecom": {"channel": "wecom", "url": mock_wecom.url(WECOM_KEY)},
             "mail": {"channel": "email", "url": smtp.url, "from": "herald <alerts@example.com>",
                      "to": ["ops@example.com"], "tls": "none"},
         },
@@ -72,7 +51,7 @@ def test_one_notification_fans_out_and_a_failing_channel_delays_nothing(
     assert smtp.accepted(), "the mail did not arrive"
     # on time although WeCom was failing slowly at the very same moment
     assert dingtalk_at < ON_TIME and mail_at < ON_TIME, (dingtalk_at, mail_at)
-    assert wecom.accepted(WECOM_KEY) == [], "WeCom should still be failing"
+    assert mock_wecom.accepted(WECOM_KEY) == [], "WeCom should still be failing"
 
     [ding] = mock_dingtalk.accepted(T1)
     assert "FanOut" in ding["json"]["markdown"]["text"]
@@ -80,8 +59,8 @@ def test_one_notification_fans_out_and_a_failing_channel_delays_nothing(
     assert "ops@example.com" in mail["rcpt_tos"]
 
     # WeCom is retried on its own and gets the message once it recovers
-    wecom.wait_for(lambda m: m.accepted(WECOM_KEY), timeout=60)
-    [wecom_msg] = wecom.accepted(WECOM_KEY)
+    mock_wecom.wait_for(lambda m: m.accepted(WECOM_KEY), timeout=60)
+    [wecom_msg] = mock_wecom.accepted(WECOM_KEY)
     assert "FanOut" in wecom_msg["json"]["markdown"]["content"]
     assert len(mock_dingtalk.accepted(T1)) == 1 and len(smtp.accepted()) == 1  # once each
     assert "attempt 1 failed (HTTP 500" in herald.log()

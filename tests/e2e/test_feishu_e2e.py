@@ -22,8 +22,6 @@ LABELS = {"alertname": "HostDown", "instance": "10.0.0.11:9100",
           "severity": "warning", "env": "prod"}
 ANNOTATIONS = {"summary": "主机 10.0.0.11 无法访问",
                "description": "node_exporter on 10.0.0.11:9100 has been down for 1 minute"}
-FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
-RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
 DELIVERY_TIMEOUT = 30.0
 
 
@@ -80,14 +78,6 @@ def wait_accepted(mock, token, n, timeout=DELIVERY_TIMEOUT):
                                       [(r["code"], r["msg"]) for r in mock.rejected()]),
                     pytrace=False)
     return recs[:n]
-
-
-def retries_in_log(h):
-    return [(int(a), reason, int(ms)) for a, reason, ms in RETRY_RE.findall(h.log())]
-
-
-def dead_letters(h):
-    return [ln for ln in h.log().splitlines() if "dead letter" in ln]
 
 
 def test_alertmanager_to_signed_feishu_card(mock_feishu, herald_factory, alertmanager_factory):
@@ -160,30 +150,31 @@ def wait_accepted_after_injected(mock, token, timeout=DELIVERY_TIMEOUT):
 
 
 def test_rate_limited_11232_waits_as_told_then_delivers(mock_feishu, herald_factory):
-    h = start(herald_factory, {"fs": signed_receiver(mock_feishu)}, extra={"delivery": FAST})
+    h = start(herald_factory, {"fs": signed_receiver(mock_feishu)},
+              extra={"delivery": harness.FAST_RETRIES})
     mock_feishu.fail_next(SIGNED, 1, code=11232, retry_after=1)
     mock_feishu.fail_next(SIGNED, 1, http_status=500)
     fire(h)
     [rec] = wait_accepted_after_injected(mock_feishu, SIGNED)
     assert card_parts(rec["json"])[0] == "[故障] DiskFull"
-    retries = retries_in_log(h)
+    retries = harness.retries(h)
     assert [a for a, _, _ in retries] == [1, 2], h.log_tail()
     assert "11232" in retries[0][1] and "frequency limited" in retries[0][1], retries
     assert retries[0][2] == 1000, retries  # Retry-After: 1
     assert "500" in retries[1][1], retries
     attempts = [r["time"] for r in mock_feishu.rejected(SIGNED)] + [rec["time"]]
     assert attempts[1] - attempts[0] >= 0.9, attempts
-    time.sleep(0.5)
+    harness.wait_outbox_empty(h)
     assert len(mock_feishu.accepted(SIGNED)) == 1  # delivered once, not again
 
 
 def test_rate_limited_without_retry_after_waits_ten_seconds(mock_feishu, herald_factory):
     h = start(herald_factory, {"fs": signed_receiver(mock_feishu)},
-              extra={"delivery": FAST, "shutdown_timeout": "1s"})
+              extra={"delivery": harness.FAST_RETRIES, "shutdown_timeout": "1s"})
     mock_feishu.fail_next(SIGNED, 1, code=11232)
     fire(h)
-    harness.wait_until(lambda: retries_in_log(h), timeout=10, message="a retry is logged")
-    [(attempt, reason, delay)] = retries_in_log(h)
+    harness.wait_until(lambda: harness.retries(h), timeout=10, message="a retry is logged")
+    [(attempt, reason, delay)] = harness.retries(h)
     assert attempt == 1 and "11232" in reason and delay == 10000, (attempt, reason, delay)
     assert h.stop(timeout=10) == 0 and not h.killed
     assert mock_feishu.accepted() == [] and len(mock_feishu.rejected()) == 1
@@ -200,16 +191,14 @@ def test_permanent_failures_are_dead_letters_without_retries(case, mock_feishu, 
         "unknown_token": ({"channel": "feishu", "url": mock_feishu.url("fsNoSuchBot")}, {},
                           "fsNoSuchBot", 19001, "access token invalid"),
     }[case]
-    h = start(herald_factory, {"fs": receiver}, env=env, extra={"delivery": FAST})
+    h = start(herald_factory, {"fs": receiver}, env=env, extra={"delivery": harness.FAST_RETRIES})
     fire(h)
-    harness.wait_until(lambda: dead_letters(h), timeout=10, message="dead letter logged")
-    first = mock_feishu.rejected(token)[0]["time"]
-    [dead] = dead_letters(h)
+    harness.wait_until(lambda: harness.dead_letters(h), timeout=10, message="dead letter logged")
+    [dead] = harness.dead_letters(h)
     assert ("code %d" % code) in dead and words in dead, dead
-    # give a retry storm the chance to show: 2 s after the first attempt
-    time.sleep(max(0.0, first + 2.0 - time.time()))
+    harness.wait_outbox_empty(h)  # given up: nothing left to retry
     assert [r["code"] for r in mock_feishu.rejected(token)] == [code]
-    assert mock_feishu.accepted() == [] and retries_in_log(h) == []
+    assert mock_feishu.accepted() == [] and harness.retries(h) == []
     m = harness.metrics(h.base_url)
     assert m["herald_dead_letters_total"] == 1 and m["herald_delivery_retries_total"] == 0, m
     assert wrong.encode() not in h.log_path.read_bytes()
@@ -226,6 +215,6 @@ def test_a_burst_keeps_to_five_a_second(mock_feishu, herald_factory):
     times = sorted(r["time"] for r in recs)
     assert all(b - a >= 1.0 for a, b in zip(times, times[5:])), times
     assert mock_feishu.rejected() == []
-    assert retries_in_log(h) == []
+    assert harness.retries(h) == []
     out = h.command("plugins", "-c", h.config_path)
     assert "rate 100/min, 5/s" in out.stdout.decode(), out.stdout.decode()

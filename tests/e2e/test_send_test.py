@@ -4,7 +4,7 @@ channel and dispatcher, with the service's verdict as the exit status."""
 import re
 
 import harness
-from conftest import DT_SECRET, T1
+from harness import DT_SECRET, T1
 
 FIXTURE_1 = harness.REPO / "tests" / "fixtures" / "am-firing-1.json"
 

@@ -6,16 +6,14 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 
 import harness
+from mock_base import FakeClock
 from mock_dingtalk import MockDingTalk
 
 # CHANNELS.md test vector
@@ -54,14 +52,6 @@ def send(mock, token, msg, extra_query="", raw=None, content_type="application/j
 def signed(secret, ts=None):
     ts = ts or now_ms()
     return "&timestamp=%s&sign=%s" % (ts, urllib.parse.quote(sign(secret, ts), safe=""))
-
-
-class FakeClock:
-    def __init__(self, t):
-        self.t = float(t)
-
-    def __call__(self):
-        return self.t
 
 
 @pytest.fixture
@@ -363,29 +353,15 @@ def test_concurrent_senders_all_recorded():
         assert len(m.accepted()) == 80
 
 
-def test_cli(tmp_path):
-    port = harness.free_port()
-    script = Path(__file__).with_name("mock_dingtalk.py")
-    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--quiet",
-                             "--robot", "C1:sign:" + VEC_SECRET, "--robot", "C2:keyword:报警,告警"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = "http://127.0.0.1:%d" % port
-        harness.wait_until(lambda: harness.http("GET", base + "/_received", timeout=1)[0] == 200,
-                           timeout=10, message="mock CLI not answering")
-        url = base + "/robot/send?access_token=C1" + signed(VEC_SECRET)
-        status, data = harness.http("POST", url, text_msg("x"))
-        assert json.loads(data)["errcode"] == 0
-        url = base + "/robot/send?access_token=C2"
-        assert json.loads(harness.http("POST", url, text_msg("告警"))[1])["errcode"] == 0
-        assert json.loads(harness.http("POST", url, text_msg("x"))[1])["errcode"] == 310000
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def test_cli(mock_cli):
+    base = mock_cli("mock_dingtalk.py", "--robot", "C1:sign:" + VEC_SECRET,
+                    "--robot", "C2:keyword:报警,告警")
+    url = base + "/robot/send?access_token=C1" + signed(VEC_SECRET)
+    status, data = harness.http("POST", url, text_msg("x"))
+    assert json.loads(data)["errcode"] == 0
+    url = base + "/robot/send?access_token=C2"
+    assert json.loads(harness.http("POST", url, text_msg("告警"))[1])["errcode"] == 0
+    assert json.loads(harness.http("POST", url, text_msg("x"))[1])["errcode"] == 310000
 
 
 def test_binds_loopback_only(mock):

@@ -181,6 +181,17 @@ class MockHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = _dispatch
 
 
+class FakeClock:
+    """A clock for a mock's `clock`: it stands at `t` until a test moves it
+    (rate windows and timestamp checks without waiting)."""
+
+    def __init__(self, t):
+        self.t = float(t)
+
+    def __call__(self):
+        return self.t
+
+
 class MockServer:
     """The server side of a mock.  Use as a context manager or call
     start()/stop().  Subclasses set name, record_key and handler_class."""

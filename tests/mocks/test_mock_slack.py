@@ -3,26 +3,16 @@ the real service enforces (CHANNELS.md, "Slack incoming webhook"), or the
 e2e tests prove nothing."""
 
 import json
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import harness
+from mock_base import FakeClock
 from mock_slack import MockSlack, mrkdwn_plain, mrkdwn_problems
 
 HOOK = "T000/B000/secret0"
-
-
-class FakeClock:
-    def __init__(self, t):
-        self.t = float(t)
-
-    def __call__(self):
-        return self.t
 
 
 def post(mock, path, msg=None, raw=None, content_type="application/json"):
@@ -169,26 +159,11 @@ def test_wait_for_is_bounded(mock):
     assert got and got[0]["json"]["text"] == "late"
 
 
-def test_cli():
-    port = harness.free_port()
-    script = Path(__file__).with_name("mock_slack.py")
-    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--quiet",
-                             "--hook", "T9/B9/cli"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = "http://127.0.0.1:%d" % port
-        harness.wait_until(lambda: harness.http("GET", base + "/_received", timeout=1)[0] == 200,
-                           timeout=10, message="mock CLI not answering")
-        assert harness.http("POST", base + "/services/T9/B9/cli", {"text": "x"}) == (200, b"ok")
-        assert harness.http("POST", base + "/services/T9/B9/nope", {"text": "x"}) == \
-            (404, b"no_service")
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def test_cli(mock_cli):
+    base = mock_cli("mock_slack.py", "--hook", "T9/B9/cli")
+    assert harness.http("POST", base + "/services/T9/B9/cli", {"text": "x"}) == (200, b"ok")
+    assert harness.http("POST", base + "/services/T9/B9/nope", {"text": "x"}) == \
+        (404, b"no_service")
 
 
 def test_binds_loopback_only(mock):

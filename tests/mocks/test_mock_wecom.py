@@ -3,15 +3,13 @@ service enforces (CHANNELS.md, "WeCom group robot"), or the e2e tests
 prove nothing."""
 
 import json
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import harness
+from mock_base import FakeClock
 from mock_wecom import MockWeCom
 
 KEY = "693a91f6-7aaa-4bc4-97a0-0ec2sifa5aaa"
@@ -33,14 +31,6 @@ def send(mock, key, msg, raw=None):
                                 headers={"Content-Type": "application/json"})
     assert status == 200, (status, data)
     return json.loads(data)
-
-
-class FakeClock:
-    def __init__(self, t):
-        self.t = float(t)
-
-    def __call__(self):
-        return self.t
 
 
 @pytest.fixture
@@ -220,25 +210,11 @@ def test_wait_for_is_bounded(mock):
     assert got and got[0]["json"]["text"]["content"] == "late"
 
 
-def test_cli():
-    port = harness.free_port()
-    script = Path(__file__).with_name("mock_wecom.py")
-    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--quiet",
-                             "--key", KEY], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = "http://127.0.0.1:%d" % port
-        harness.wait_until(lambda: harness.http("GET", base + "/_received", timeout=1)[0] == 200,
-                           timeout=10, message="mock CLI not answering")
-        url = base + "/cgi-bin/webhook/send?key="
-        assert json.loads(harness.http("POST", url + KEY, text_msg("x"))[1])["errcode"] == 0
-        assert json.loads(harness.http("POST", url + OTHER, text_msg("x"))[1])["errcode"] == 93000
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def test_cli(mock_cli):
+    base = mock_cli("mock_wecom.py", "--key", KEY)
+    url = base + "/cgi-bin/webhook/send?key="
+    assert json.loads(harness.http("POST", url + KEY, text_msg("x"))[1])["errcode"] == 0
+    assert json.loads(harness.http("POST", url + OTHER, text_msg("x"))[1])["errcode"] == 93000
 
 
 def test_binds_loopback_only(mock):

@@ -7,15 +7,13 @@ import base64
 import hashlib
 import hmac
 import json
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
 import harness
+from mock_base import FakeClock
 from mock_feishu import MockFeishu
 
 # CHANNELS.md test vector
@@ -64,14 +62,6 @@ def send(mock, token, msg=None, raw=None):
     status, ans = post(mock, token, msg, raw)
     assert status == 200, (status, ans)
     return ans["code"]
-
-
-class FakeClock:
-    def __init__(self, t):
-        self.t = float(t)
-
-    def __call__(self):
-        return self.t
 
 
 @pytest.fixture
@@ -357,27 +347,13 @@ def test_concurrent_senders_all_recorded():
         assert len(m.accepted()) == 80
 
 
-def test_cli():
-    port = harness.free_port()
-    script = Path(__file__).with_name("mock_feishu.py")
-    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--quiet",
-                             "--bot", "C1:sign:" + VEC_SECRET, "--bot", "C2:keyword:报警,告警"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = "http://127.0.0.1:%d" % port
-        harness.wait_until(lambda: harness.http("GET", base + "/_received", timeout=1)[0] == 200,
-                           timeout=10, message="mock CLI not answering")
-        hook = base + "/open-apis/bot/v2/hook/"
-        assert json.loads(harness.http("POST", hook + "C1", signed(text_msg("x")))[1])["code"] == 0
-        assert json.loads(harness.http("POST", hook + "C2", text_msg("告警"))[1])["code"] == 0
-        assert json.loads(harness.http("POST", hook + "C2", text_msg("x"))[1])["code"] == 19024
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def test_cli(mock_cli):
+    base = mock_cli("mock_feishu.py", "--bot", "C1:sign:" + VEC_SECRET,
+                    "--bot", "C2:keyword:报警,告警")
+    hook = base + "/open-apis/bot/v2/hook/"
+    assert json.loads(harness.http("POST", hook + "C1", signed(text_msg("x")))[1])["code"] == 0
+    assert json.loads(harness.http("POST", hook + "C2", text_msg("告警"))[1])["code"] == 0
+    assert json.loads(harness.http("POST", hook + "C2", text_msg("x"))[1])["code"] == 19024
 
 
 def test_binds_loopback_only(mock):

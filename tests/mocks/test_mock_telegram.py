@@ -3,27 +3,17 @@ service enforces (CHANNELS.md, "Telegram bot"), or the e2e tests prove
 nothing."""
 
 import json
-import subprocess
-import sys
 import threading
-from pathlib import Path
 
 import pytest
 
 import harness
+from mock_base import FakeClock
 from mock_telegram import MockTelegram, parse_html, EntityError
 
 TOKEN = "123456:TESTtoken_abc-def"
 GROUP = -1001234567890
 USER = 42
-
-
-class FakeClock:
-    def __init__(self, t):
-        self.t = float(t)
-
-    def __call__(self):
-        return self.t
 
 
 def send(mock, msg, token=TOKEN, method="sendMessage", raw=None):
@@ -179,26 +169,11 @@ def test_parse_html_helper():
         parse_html("<b>x</b")
 
 
-def test_cli():
-    port = harness.free_port()
-    script = Path(__file__).with_name("mock_telegram.py")
-    proc = subprocess.Popen([sys.executable, str(script), "--port", str(port), "--quiet",
-                             "--bot", "999:CLItoken=-100777"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = "http://127.0.0.1:%d" % port
-        harness.wait_until(lambda: harness.http("GET", base + "/_received", timeout=1)[0] == 200,
-                           timeout=10, message="mock CLI not answering")
-        status, data = harness.http("POST", base + "/bot999:CLItoken/sendMessage",
-                                    html("x", chat=-100777))
-        assert status == 200 and json.loads(data)["ok"] is True
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+def test_cli(mock_cli):
+    base = mock_cli("mock_telegram.py", "--bot", "999:CLItoken=-100777")
+    status, data = harness.http("POST", base + "/bot999:CLItoken/sendMessage",
+                                html("x", chat=-100777))
+    assert status == 200 and json.loads(data)["ok"] is True
 
 
 def test_binds_loopback_only(mock):
