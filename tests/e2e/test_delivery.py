@@ -12,7 +12,6 @@ from harness import DT_SECRET, KEYWORD, T1, T2
 from mock_webhook import MockWebhook
 
 
-
 def ops(mock, secret_env="DT_SECRET", **extra):
     spec = {"channel": "dingtalk", "url": mock.url(T1),
             "secret": harness.lua_env(secret_env), "template": "dingtalk"}

@@ -101,12 +101,18 @@ def dispatched_so_far(h, tmp_path):
     herald's dispatcher takes notifications in the order they came and
     writes a file as soon as it takes it: once the sentinel's line is
     there, whatever was posted before it met its dispatch decision, and
-    what was not sent by then was held back."""
+    what was not sent by then was held back. Returns once the sentinel's
+    delivery is on disk too, so /api/v1/queue no longer lists it."""
     name = "Sentinel%d" % len(harness.read_json_lines(tmp_path / "console.jsonl"))
     post_ok(h, [alert(name)], path="/webhook/console")
     harness.wait_until(lambda: any(name in line["title"] for line in
                                    harness.read_json_lines(tmp_path / "console.jsonl")),
                        timeout=10, message="the sentinel %s written" % name)
+
+    def recorded():
+        status, rows = harness.api_get(h, "queue")
+        return status == 200 and not any(name in r["title"] for r in rows)
+    harness.wait_until(recorded, timeout=10, message="the sentinel's delivery on disk")
 
 
 # ----- 1. crash -----------------------------------------------------------
