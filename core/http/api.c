@@ -6,6 +6,7 @@
 
 #include "store/query.h"
 #include "util/clock.h"
+#include "util/json.h"
 
 /* ---- rows as JSON ------------------------------------------------------- */
 
@@ -114,9 +115,7 @@ void api_top_json(history_key by, const top_rows *rows, strbuf *out)
 
 static unsigned fail(strbuf *out, unsigned status, const char *message)
 {
-    sb_puts(out, "{\"status\":\"error\",\"error\":");
-    sb_json_string(out, message, strlen(message));
-    sb_puts(out, "}\n");
+    json_error_body(out, message);
     return status;
 }
 

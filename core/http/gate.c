@@ -1,12 +1,85 @@
 #include "http/server_internal.h"
 
 #include <stdlib.h>
+#include <string.h>
 
+#include "http/request_rules.h"
 #include "util/metrics.h"
+#include "util/utf8.h"
 
-enum MHD_Result gate_admit(struct MHD_Connection *conn, const char *url, const char *method,
-                           request_ctx **ctx)
+static const char *header(struct MHD_Connection *conn, const char *name)
 {
+    return MHD_lookup_connection_value(conn, MHD_HEADER_KIND, name);
+}
+
+enum MHD_Result gate_refuse_nul_path(struct MHD_Connection *conn)
+{
+    metrics_count(METRIC_REQUESTS_REJECTED);
+    return send_error(conn, MHD_HTTP_BAD_REQUEST, "path: %%00 (a NUL character) is not allowed");
+}
+
+/* A request that two servers could read differently: with both lengths,
+ * a proxy in front may take one and herald the other, and the rest of
+ * the body becomes a request of its own (request smuggling). Answered
+ * with Connection: close, since where this request ends is unknown. */
+static const char *framing_error(struct MHD_Connection *conn, const char *version)
+{
+    if (header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH) &&
+        header(conn, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        return "both Content-Length and Transfer-Encoding: the body's length is ambiguous";
+    if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 && !header(conn, MHD_HTTP_HEADER_HOST))
+        return "HTTP/1.1 request without a Host header";
+    return NULL;
+}
+
+static int is_read(const char *method)
+{
+    return strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+}
+
+/* What a browser may send to another site without asking first is a
+ * form (or text/plain) POST: herald takes no such thing. Ingest needs
+ * JSON; a bodiless write (reload, retry, drop) may omit Content-Type, as
+ * curl does, but any it names must be JSON. */
+static enum MHD_Result check_browser(http_server *srv, struct MHD_Connection *conn,
+                                     const char *url, const char *method, endpoint ep, int *ok)
+{
+    *ok = 0;
+    const char *origin = header(conn, "Origin");
+    if (request_is_cross_site(origin, header(conn, "Sec-Fetch-Site"),
+                              header(conn, MHD_HTTP_HEADER_HOST), http_is_tls(srv))) {
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        return send_error(conn, MHD_HTTP_FORBIDDEN,
+                          "%s %s: refused from a page of another site (Origin %s)", method, url,
+                          origin ? origin : "not sent, Sec-Fetch-Site says so");
+    }
+    const char *type = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
+    int needs_body = ep == ENDPOINT_WEBHOOK || ep == ENDPOINT_DINGTALK || ep == ENDPOINT_PROMETHEUS;
+    if ((type || needs_body) && !content_type_is_json(type)) {
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        return send_error(conn, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                          "Content-Type: got %s%s%s, expected " JSON_MEDIA_TYPE, type ? "\"" : "",
+                          type ? type : "none", type ? "\"" : "");
+    }
+    *ok = 1;
+    return MHD_YES;
+}
+
+enum MHD_Result gate_admit(http_server *srv, struct MHD_Connection *conn, const char *url,
+                           const char *method, const char *version, request_ctx **ctx)
+{
+    const char *framing = framing_error(conn, version);
+    if (framing) {
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        return send_error_closing(conn, MHD_HTTP_BAD_REQUEST, framing);
+    }
+    size_t valid = utf8_valid_length(url, strlen(url));
+    if (url[valid]) {
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        return send_error(conn, MHD_HTTP_BAD_REQUEST,
+                          "path: byte 0x%02X at offset %zu is not UTF-8 (after percent-decoding)",
+                          (unsigned char)url[valid], valid);
+    }
     endpoint ep;
     char *receiver;
     const char *allow;
@@ -19,9 +92,7 @@ enum MHD_Result gate_admit(struct MHD_Connection *conn, const char *url, const c
     /* Probes answer without credentials: a load balancer or systemd
      * checks them, and they reveal nothing. */
     if (ep != ENDPOINT_HEALTHY && ep != ENDPOINT_READY) {
-        auth_result verdict = auth_check(
-            &g->conf.auth,
-            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+        auth_result verdict = auth_check(&g->conf.auth, header(conn, MHD_HTTP_HEADER_AUTHORIZATION));
         if (verdict != AUTH_OK) {
             enum MHD_Result rc = reject_unauthorized(conn, &g->conf.auth, verdict, url);
             generation_unref(g);
@@ -32,13 +103,20 @@ enum MHD_Result gate_admit(struct MHD_Connection *conn, const char *url, const c
     size_t limit = g->conf.max_body_bytes;
     int known = !receiver || config_receiver(&g->conf, receiver);
     generation_unref(g);
+    if (!is_read(method)) {
+        int ok;
+        enum MHD_Result rc = check_browser(srv, conn, url, method, ep, &ok);
+        if (!ok) {
+            free(receiver);
+            return rc;
+        }
+    }
     if (!known) {
         enum MHD_Result rc = reject_unknown_receiver(conn, receiver);
         free(receiver);
         return rc;
     }
-    const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *length = header(conn, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (length && strtoull(length, NULL, 10) > limit) {
         free(receiver);
         metrics_count(METRIC_REQUESTS_REJECTED);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/json.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -53,9 +54,7 @@ static enum MHD_Result send_error_with_header(struct MHD_Connection *conn, unsig
                                               const char *msg)
 {
     strbuf body = STRBUF_INIT;
-    sb_puts(&body, "{\"status\":\"error\",\"error\":");
-    sb_json_string(&body, msg, strlen(msg));
-    sb_puts(&body, "}\n");
+    json_error_body(&body, msg);
     if (status >= 400 && status < 500 && status != 404 && status != 405) {
         char client[INET6_ADDRSTRLEN + 80];
         describe_client(conn, client, sizeof client);
@@ -75,6 +74,11 @@ enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const c
     va_end(ap);
     return send_error_with_header(conn, status, status == 503 ? MHD_HTTP_HEADER_RETRY_AFTER : NULL,
                                   "5", msg);
+}
+
+enum MHD_Result send_error_closing(struct MHD_Connection *conn, unsigned status, const char *msg)
+{
+    return send_error_with_header(conn, status, MHD_HTTP_HEADER_CONNECTION, "close", msg);
 }
 
 /* Logged, unlike a stray path: the sender does not retry a 404, so these

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "http/request_rules.h"
 #include "http/server_internal.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -19,15 +20,32 @@ static void request_ctx_free(request_ctx *ctx)
     free(ctx);
 }
 
+/* libmicrohttpd hands on_request the path percent-decoded, where %00
+ * has become the end of the string: "/webhook/c1%00evil" would read as
+ * "/webhook/c1". The raw target is only seen here, so a path holding
+ * %00 is marked to be refused (this becomes the request's first
+ * *con_cls). */
+static char raw_path_had_nul;
+
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    return raw_path_has_nul(uri) ? &raw_path_had_nul : NULL;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
 {
-    (void)version;
     http_server *srv = cls;
+    if (*con_cls == &raw_path_had_nul) {
+        *con_cls = NULL;
+        return gate_refuse_nul_path(conn);
+    }
     request_ctx *ctx = *con_cls;
     if (!ctx) {
-        enum MHD_Result rc = gate_admit(conn, url, method, &ctx);
+        enum MHD_Result rc = gate_admit(srv, conn, url, method, version, &ctx);
         *con_cls = ctx; /* NULL when answered at once */
         return rc;
     }
@@ -45,7 +63,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     (void)conn;
     (void)code;
     request_ctx *ctx = *con_cls;
-    if (!ctx)
+    if (!ctx || *con_cls == &raw_path_had_nul)
         return;
     ingest_forget(cls, ctx); /* the client hung up before its answer */
     request_ctx_free(ctx);
@@ -88,6 +106,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_ARRAY, l.tls_options,
         MHD_OPTION_END);
     if (!srv->daemon) {

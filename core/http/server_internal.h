@@ -5,6 +5,7 @@
  *   server.c        start, stop and libmicrohttpd's callbacks
  *   listener.c      the listening address, HTTPS, and warnings about exposure
  *   gate.c          what a request must pass before its body is read
+ *   request_rules.c the header checks gate.c applies (framing, browsers)
  *   route.c         which endpoint a path is, and which handler answers it
  *   reply.c         answers and errors, all in one JSON shape
  *   ingest.c        alerts in: parse, route, render, commit, answer
@@ -97,11 +98,14 @@ void listener_report(const listener *l, const char *listen, const config *c);
 
 /* ---- gate.c ---- */
 
-/* Called with the headers of a new request: answers it at once (404, 405,
- * 401, an unknown receiver, a body over max_body) and leaves *ctx NULL,
- * or sets *ctx to read its body. */
-enum MHD_Result gate_admit(struct MHD_Connection *conn, const char *url, const char *method,
-                           request_ctx **ctx);
+/* Called with the headers of a new request: answers it at once (400 for
+ * ambiguous framing or a path that is not text, 404, 405, 401, 403 from
+ * a browser on another site, 415, an unknown receiver, a body over
+ * max_body) and leaves *ctx NULL, or sets *ctx to read its body. */
+enum MHD_Result gate_admit(http_server *srv, struct MHD_Connection *conn, const char *url,
+                           const char *method, const char *version, request_ctx **ctx);
+/* Answers a request whose raw path held %00 (see server.c). */
+enum MHD_Result gate_refuse_nul_path(struct MHD_Connection *conn);
 
 /* ---- route.c ---- */
 
@@ -121,6 +125,9 @@ enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const ch
  * the client, which does not retry them. */
 enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
     HERALD_PRINTF(3, 4);
+/* The same, closing the connection: what follows this request cannot be
+ * trusted to be a request of its own. */
+enum MHD_Result send_error_closing(struct MHD_Connection *conn, unsigned status, const char *msg);
 enum MHD_Result send_method_not_allowed(struct MHD_Connection *conn, const char *method,
                                         const char *url, const char *allow);
 enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, const char *receiver);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/utf8.h"
+
 /* cJSON's parser records the position of a syntax error in a process-wide
  * variable, so parses on several threads (ingest threads, and plugins on
  * the dispatcher thread) would race on it. Parsing is short; one lock is
@@ -101,4 +103,23 @@ herald_json_type json_lookup(const char *json, size_t len, const char *path, cha
     }
     cJSON_Delete(root);
     return type;
+}
+
+void json_error_body(strbuf *out, const char *message)
+{
+    strbuf text = STRBUF_INIT;
+    size_t len = strlen(message);
+    for (size_t at = 0; at < len;) {
+        size_t valid = utf8_valid_length(message + at, len - at);
+        sb_append(&text, message + at, valid);
+        at += valid;
+        if (at < len) {
+            sb_puts(&text, "\xEF\xBF\xBD"); /* U+FFFD for the byte that is not UTF-8 */
+            at++;
+        }
+    }
+    sb_puts(out, "{\"status\":\"error\",\"error\":");
+    sb_json_string(out, sb_str(&text), text.len);
+    sb_puts(out, "}\n");
+    sb_free(&text);
 }

@@ -7,6 +7,7 @@
 #include <cJSON.h>
 
 #include "herald/plugin.h"
+#include "util/strbuf.h"
 
 /* cJSON_ParseWithLength under a process-wide lock (see json.c). */
 cJSON *json_parse(const char *text, size_t len);
@@ -18,5 +19,11 @@ cJSON *json_parse_whole(const char *text, size_t len, size_t *error_at);
 /* The host service plugins use to read responses (see plugin.h). */
 herald_json_type json_lookup(const char *json, size_t len, const char *path, char *out,
                              size_t cap);
+
+/* Appends herald's error shape, {"status":"error","error":"<message>"}
+ * and a newline. The message may carry what a client sent (a path, a
+ * header): bytes that are not UTF-8 become U+FFFD, so the body is always
+ * valid JSON. */
+void json_error_body(strbuf *out, const char *message);
 
 #endif

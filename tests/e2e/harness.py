@@ -500,12 +500,15 @@ class Alertmanager(_Process):
 
 # ----- additions for the HTTP / CLI / reload / delivery suites ----------
 def http_full(method, url, body=None, headers=None, timeout=5.0):
-    """(status, headers dict with lower-case keys, body bytes); like http()."""
+    """(status, headers dict with lower-case keys, body bytes); like http().
+    A body goes as application/json unless headers name a Content-Type
+    (urllib would otherwise send a form's, which herald refuses)."""
     if body is not None and not isinstance(body, (bytes, str)):
         body = json.dumps(body).encode("utf-8")
-        headers = dict(headers or {}, **{"Content-Type": "application/json"})
     elif isinstance(body, str):
         body = body.encode("utf-8")
+    if body is not None and not any(k.lower() == "content-type" for k in (headers or {})):
+        headers = dict(headers or {}, **{"Content-Type": "application/json"})
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with _open(req, timeout) as resp:
