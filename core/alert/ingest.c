@@ -62,6 +62,16 @@ static cJSON *parse_json(const char *body, size_t len, char *err, size_t cap)
         fail(err, cap, "body: \\u0000 at byte %zu: a NUL character cannot be carried in a text", at);
         return NULL;
     }
+    /* Which one would win is a guess (cJSON's lookup takes the first, so
+     * a second "alerts" would be ignored); the sender has a bug to see. */
+    strbuf path = STRBUF_INIT;
+    sb_puts(&path, cJSON_IsArray(root) ? "alerts" : "");
+    if (json_duplicate_key(root, &path)) {
+        cJSON_Delete(root);
+        fail(err, cap, "%s: the key appears twice", sb_str(&path));
+        root = NULL;
+    }
+    sb_free(&path);
     return root;
 }
 
@@ -79,9 +89,6 @@ static int read_string_map(const cJSON *obj, const char *path, labelset *out, ch
         if (!cJSON_IsString(item))
             return fail(err, cap, "%s.%s: expected a string, got %s", path, item->string,
                         json_type_name(item));
-        /* Which one would win is a guess; the sender has a bug to see. */
-        if (labelset_get(out, item->string))
-            return fail(err, cap, "%s.%s: the key appears twice", path, item->string);
         labelset_set(out, item->string, item->valuestring);
     }
     return 0;

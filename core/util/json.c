@@ -105,6 +105,68 @@ herald_json_type json_lookup(const char *json, size_t len, const char *path, cha
     return type;
 }
 
+static int compare_keys(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends a member's name to path: ".key" ("key" at the start, "\"\""
+ * for the empty key) or "[i]". */
+static void append_member(strbuf *path, const cJSON *parent, const char *key, size_t index)
+{
+    if (cJSON_IsArray(parent))
+        sb_printf(path, "[%zu]", index);
+    else
+        sb_printf(path, "%s%s", path->len ? "." : "", *key ? key : "\"\"");
+}
+
+/* Sorted, so an object of many keys costs n log n, not n squared: a
+ * request body is up to max_body of them. */
+static const char *duplicate_in_object(const cJSON *object)
+{
+    size_t n = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, object)
+        n++;
+    if (n < 2)
+        return NULL;
+    const char **keys = xmalloc(n * sizeof *keys);
+    n = 0;
+    cJSON_ArrayForEach(item, object)
+        keys[n++] = item->string;
+    qsort(keys, n, sizeof *keys, compare_keys);
+    const char *twice = NULL;
+    for (size_t i = 1; i < n && !twice; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            twice = keys[i];
+    free(keys);
+    return twice;
+}
+
+int json_duplicate_key(const cJSON *node, strbuf *path)
+{
+    if (cJSON_IsObject(node)) {
+        const char *twice = duplicate_in_object(node);
+        if (twice) {
+            append_member(path, node, twice, 0);
+            return 1;
+        }
+    } else if (!cJSON_IsArray(node)) {
+        return 0;
+    }
+    size_t start = path->len, index = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, node)
+    {
+        append_member(path, node, item->string, index++);
+        if (json_duplicate_key(item, path))
+            return 1;
+        path->len = start;
+        path->data[start] = '\0';
+    }
+    return 0;
+}
+
 void json_error_body(strbuf *out, const char *message)
 {
     strbuf text = STRBUF_INIT;

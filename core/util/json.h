@@ -20,6 +20,11 @@ cJSON *json_parse_whole(const char *text, size_t len, size_t *error_at);
 herald_json_type json_lookup(const char *json, size_t len, const char *path, char *out,
                              size_t cap);
 
+/* Whether some object in the tree holds a key twice (cJSON keeps both,
+ * and a lookup finds only the first). Returns 1 with the key's path
+ * appended to path ("alerts[0].status", after what path held), or 0. */
+int json_duplicate_key(const cJSON *node, strbuf *path);
+
 /* Appends herald's error shape, {"status":"error","error":"<message>"}
  * and a newline. The message may carry what a client sent (a path, a
  * header): bytes that are not UTF-8 become U+FFFD, so the body is always

@@ -136,6 +136,12 @@ TEST(errors_name_the_field)
          "alerts[0].labels.a: the key appears twice"},
         {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"annotations\":{\"s\":\"1\",\"s\":\"1\"}}]}",
          "alerts[0].annotations.s: the key appears twice"},
+        /* at every level: a second "alerts" would be ignored behind a 200 */
+        {"{\"alerts\":[],\"alerts\":[{\"labels\":{\"a\":\"b\"}}]}",
+         "alerts: the key appears twice"},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"status\":\"firing\",\"status\":\"resolved\"}]}",
+         "alerts[0].status: the key appears twice"},
+        {"{\"alerts\":[],\"x\":{\"y\":[1,{\"\":0,\"\":1}]}}", "x.y[1].\"\": the key appears twice"},
         {"[]", "body: expected an Alertmanager webhook object, got an array"},
         {"{}", "alerts: missing"},
         {"{\"alerts\":{}}", "alerts: expected an array, got an object"},
@@ -212,6 +218,9 @@ TEST(prometheus_alert_list)
 
     CHECK_INT(ingest_prometheus("{}", 2, now, &b, err, sizeof err), -1);
     CHECK_CONTAINS(err, "body: expected an array of alerts, got an object");
+    const char *twice = "[{\"labels\":{\"a\":\"b\"},\"labels\":{\"a\":\"c\"}}]";
+    CHECK_INT(ingest_prometheus(twice, strlen(twice), now, &b, err, sizeof err), -1);
+    CHECK_CONTAINS(err, "alerts[0].labels: the key appears twice");
     CHECK_INT(ingest_prometheus("[{\"labels\":{\"a\":1}}]", 20, now, &b, err, sizeof err), -1);
     CHECK_CONTAINS(err, "alerts[0].labels.a: expected a string");
 }

@@ -1,0 +1,69 @@
+/* herald's JSON helpers: the error body is valid UTF-8 JSON whatever the
+ * message carries, and a key given twice is found at any depth. */
+#include "harness.h"
+
+#include "util/json.h"
+
+static void check_error_body(const char *message, const char *expected)
+{
+    strbuf out = STRBUF_INIT;
+    json_error_body(&out, message);
+    if (strcmp(sb_str(&out), expected) != 0) {
+        printf("    got %s", sb_str(&out));
+        harness_case_failed = 1;
+    }
+    sb_free(&out);
+}
+
+TEST(error_body_escapes_and_replaces_bytes_that_are_not_utf8)
+{
+    check_error_body("plain", "{\"status\":\"error\",\"error\":\"plain\"}\n");
+    check_error_body("q\"\n", "{\"status\":\"error\",\"error\":\"q\\\"\\n\"}\n");
+    check_error_body("caf\xc3\xa9", "{\"status\":\"error\",\"error\":\"caf\xc3\xa9\"}\n");
+    check_error_body("/webhook/\xff", "{\"status\":\"error\",\"error\":\"/webhook/\xef\xbf\xbd\"}\n");
+    /* a cut sequence, an overlong form: one replacement per byte */
+    check_error_body("a\xc3", "{\"status\":\"error\",\"error\":\"a\xef\xbf\xbd\"}\n");
+    check_error_body("\xc0\xaf", "{\"status\":\"error\",\"error\":\"\xef\xbf\xbd\xef\xbf\xbd\"}\n");
+    check_error_body("", "{\"status\":\"error\",\"error\":\"\"}\n");
+}
+
+/* The path json_duplicate_key reports for text, or "" for none. */
+static void check_duplicate(const char *text, const char *expected)
+{
+    cJSON *root = json_parse(text, strlen(text));
+    if (!root) {
+        printf("    does not parse: %s\n", text);
+        harness_case_failed = 1;
+        return;
+    }
+    strbuf path = STRBUF_INIT;
+    int found = json_duplicate_key(root, &path);
+    if (found != (expected[0] != '\0') || strcmp(sb_str(&path), expected) != 0) {
+        printf("    %s: got %d \"%s\", expected \"%s\"\n", text, found, sb_str(&path), expected);
+        harness_case_failed = 1;
+    }
+    sb_free(&path);
+    cJSON_Delete(root);
+}
+
+TEST(duplicate_keys_at_every_level)
+{
+    check_duplicate("{\"a\":1,\"b\":2,\"a\":3}", "a");
+    check_duplicate("{\"a\":{\"x\":1,\"y\":{\"z\":1,\"z\":2}}}", "a.y.z");
+    check_duplicate("[{\"k\":1},{\"k\":1,\"k\":1}]", "[1].k");
+    check_duplicate("{\"a\":[[],[{\"b\":[0,{\"c\":1,\"c\":2}]}]]}", "a[1][0].b[1].c");
+    check_duplicate("{\"\":1,\"\":2}", "\"\"");
+    check_duplicate("{\"a\":{\"\":{\"\":1,\"\":2}}}", "a.\"\".\"\"");
+}
+
+TEST(no_duplicates_means_an_empty_path)
+{
+    check_duplicate("{}", "");
+    check_duplicate("[]", "");
+    check_duplicate("7", "");
+    check_duplicate("{\"a\":{\"a\":{\"a\":1}},\"b\":[{\"a\":1},{\"a\":1}]}", "");
+    check_duplicate("{\"A\":1,\"a\":2}", "");
+}
+
+RUN_TESTS(CASE(error_body_escapes_and_replaces_bytes_that_are_not_utf8),
+          CASE(duplicate_keys_at_every_level), CASE(no_duplicates_means_an_empty_path))
