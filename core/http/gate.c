@@ -46,12 +46,14 @@ static enum MHD_Result check_browser(http_server *srv, struct MHD_Connection *co
 {
     *ok = 0;
     const char *origin = header(conn, "Origin");
-    if (request_is_cross_site(origin, header(conn, "Sec-Fetch-Site"),
-                              header(conn, MHD_HTTP_HEADER_HOST), http_is_tls(srv))) {
+    const char *fetch_site = header(conn, "Sec-Fetch-Site");
+    if (request_is_cross_site(origin, fetch_site, header(conn, MHD_HTTP_HEADER_HOST),
+                              http_is_tls(srv))) {
         metrics_count(METRIC_REQUESTS_REJECTED);
         return send_error(conn, MHD_HTTP_FORBIDDEN,
-                          "%s %s: refused from a page of another site (Origin %s)", method, url,
-                          origin ? origin : "not sent, Sec-Fetch-Site says so");
+                          "%s %s: refused from a page of another site (Origin: %s, "
+                          "Sec-Fetch-Site: %s)",
+                          method, url, origin ? origin : "none", fetch_site ? fetch_site : "none");
     }
     const char *type = header(conn, MHD_HTTP_HEADER_CONTENT_TYPE);
     int needs_body = ep == ENDPOINT_WEBHOOK || ep == ENDPOINT_DINGTALK || ep == ENDPOINT_PROMETHEUS;

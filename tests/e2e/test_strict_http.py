@@ -120,7 +120,8 @@ def test_writes_from_a_page_of_another_site_are_403(herald_factory, tmp_path, he
     for method, path, body in (("POST", "/webhook", FIXTURE), ("POST", "/-/reload", None),
                                ("DELETE", "/api/v1/deadletters/1", None)):
         status, data = harness.http(method, h.base_url + path, body, headers=headers)
-        json_error(status, data, 403, "refused from a page of another site")
+        json_error(status, data, 403, "%s %s: refused from a page of another site" % (method, path),
+                   "%s: %s" % next(iter(headers.items())))
     assert rejected(h) == 3
     assert "rejected with 403" in h.log(), h.log_tail()
     # reading is harmless and stays open
