@@ -18,6 +18,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "lua/isolate.h"
 #include "lua/template.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -214,6 +215,7 @@ static int sandbox_setup(lua_State *L)
     lua_pushcfunction(L, sandbox_print);
     lua_setglobal(L, "print");
     template_open_helpers(L, zone);
+    isolate_freeze_libraries(L);
     return 0;
 }
 

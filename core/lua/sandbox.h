@@ -20,7 +20,8 @@
  *   herald.sorted(t)                iterator over t in key order
  *   herald.compile(text [, name])   compile a {{ expr }} / {% code %} text
  *                                   template into function(data) -> string
- * and `print` writes to the log.
+ * and `print` writes to the log. The library tables and `herald` are
+ * read-only (lua/isolate.h).
  */
 #ifndef HERALD_SANDBOX_H
 #define HERALD_SANDBOX_H

@@ -26,6 +26,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "lua/isolate.h"
 #include "lua/sandbox.h"
 #include "lua/tz.h"
 #include "util/error.h"
@@ -531,6 +532,10 @@ static int helper_compile(lua_State *L)
     free(lua);
     if (status != LUA_OK)
         return lua_error(L);
+    /* The text reads globals where the code compiling it does: a
+     * template's own globals, never the shared ones. */
+    if (isolate_push_caller_env(L))
+        lua_setupvalue(L, -2, 1);
     lua_call(L, 0, 1);
     return 1;
 }

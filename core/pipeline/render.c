@@ -332,6 +332,7 @@ int render_template(script_state *s, const render_input *in, rendered *out, char
         sb_free(&reading.json);
     }
     lua_settop(L, top);
+    script_end_call(s, in->receiver->template_name);
     if (rc)
         rendered_free(out);
     return rc;

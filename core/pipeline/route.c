@@ -154,6 +154,7 @@ int route_alert(script_state *s, const alert *a, const receiver *default_receive
                  ? -1
                  : call.rc;
     lua_settop(L, top);
+    script_end_call(s, NULL);
     if (rc)
         route_result_free(out);
     return rc;

@@ -5,20 +5,30 @@
 
 #include <lauxlib.h>
 
+#include "lua/isolate.h"
 #include "lua/sandbox.h"
 #include "util/error.h"
 
-/* Runs a chunk that must return a function, leaving that function pushed. */
+/* Runs a chunk, in an environment of its own, that must return a
+ * function; leaves the environment and the function pushed. */
 static int load_function(lua_State *L, const source_file *src, const char *what, char *err,
                          size_t err_cap)
 {
-    if (sandbox_load(L, src->path, src->text, src->len, err, err_cap) ||
-        sandbox_call(L, 0, 1, err, err_cap))
+    if (sandbox_load(L, src->path, src->text, src->len, err, err_cap))
         return -1;
+    if (isolate_env_new(L, err, err_cap)) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    if (sandbox_call(L, 0, 1, err, err_cap)) {
+        lua_pop(L, 1);
+        return -1;
+    }
+    isolate_env_seal(L, -2);
     if (!lua_isfunction(L, -1)) {
         int rc = fail(err, err_cap, "%s: the %s must return a function, it returned %s",
                       src->path, what, luaL_typename(L, -1));
-        lua_pop(L, 1);
+        lua_pop(L, 2);
         return rc;
     }
     return 0;
@@ -27,7 +37,7 @@ static int load_function(lua_State *L, const source_file *src, const char *what,
 int script_open(script_state *s, generation *g, char *err, size_t err_cap)
 {
     memset(s, 0, sizeof *s);
-    s->route_ref = s->templates_ref = LUA_NOREF;
+    s->route_ref = s->route_env_ref = s->templates_ref = s->template_envs_ref = LUA_NOREF;
     s->L = sandbox_new(&g->conf.lua, g->conf.zone);
     if (!s->L)
         return fail(err, err_cap, "cannot create a Lua state");
@@ -36,19 +46,38 @@ int script_open(script_state *s, generation *g, char *err, size_t err_cap)
     if (load_function(L, &g->route, "route script", err, err_cap))
         goto fail;
     s->route_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_newtable(L);
+    s->route_env_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_newtable(L); /* render functions */
+    lua_newtable(L); /* environments */
     for (size_t i = 0; i < g->templates_len; i++) {
         if (load_function(L, &g->templates[i], "template", err, err_cap)) {
-            lua_pop(L, 1);
+            lua_pop(L, 2);
             goto fail;
         }
+        lua_setfield(L, -4, g->templates[i].name);
         lua_setfield(L, -2, g->templates[i].name);
     }
+    s->template_envs_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     s->templates_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
 fail:
     script_close(s);
     return -1;
+}
+
+void script_end_call(script_state *s, const char *template_name)
+{
+    lua_State *L = s->L;
+    if (template_name) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->template_envs_ref);
+        lua_getfield(L, -1, template_name);
+        lua_remove(L, -2);
+    } else {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_env_ref);
+    }
+    if (lua_istable(L, -1))
+        isolate_env_reset(L, -1);
+    lua_pop(L, 1);
 }
 
 void script_close(script_state *s)

@@ -10,16 +10,26 @@
 #include "config/conf.h"
 #include "config/generation.h"
 
+/* The route script and each template run in an environment of their own
+ * (lua/isolate.h): what one call assigns to globals, no later call and no
+ * other chunk sees. */
 typedef struct script_state {
-    generation *gen;   /* holds a reference */
+    generation *gen;       /* holds a reference */
     lua_State *L;
-    int route_ref;     /* registry reference to the route function */
-    int templates_ref; /* registry reference to {name = render function} */
+    int route_ref;         /* registry reference to the route function */
+    int route_env_ref;     /* ... to the route script's environment */
+    int templates_ref;     /* ... to {name = render function} */
+    int template_envs_ref; /* ... to {name = that template's environment} */
 } script_state;
 
 /* Returns 0, or -1 with "file:line: message" in err. */
 int script_open(script_state *s, generation *g, char *err, size_t err_cap);
 void script_close(script_state *s);
+
+/* After every call into the route function (template NULL) or a
+ * template's render function, failed calls included: forgets the globals
+ * that call assigned. */
+void script_end_call(script_state *s, const char *template_name);
 
 /* Pushes fresh plain tables shaped like Alertmanager's template data. */
 void script_push_labelset(lua_State *L, const labelset *set);
