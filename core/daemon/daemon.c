@@ -10,6 +10,7 @@
 #include "delivery/outbox.h"
 #include "delivery/ratelimit.h"
 #include "http/server.h"
+#include "lua/sandbox.h"
 #include "pipeline/check.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -252,6 +253,9 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
              started->number, conf->data_dir);
 
     wait_for_stop(&st, config_path);
+    /* lua.timeout may be longer than shutdown_timeout: requests still in a
+     * route script or template end now, and take their fallbacks. */
+    sandbox_stop_all();
     log_info("herald", "finishing deliveries in flight for up to %lld ms",
              (long long)conf->shutdown_timeout_ms);
     http_stop_accepting(srv);

@@ -19,6 +19,7 @@
 #include <lualib.h>
 
 #include "lua/isolate.h"
+#include "lua/libguard.h"
 #include "lua/pattern.h"
 #include "lua/template.h"
 #include "util/error.h"
@@ -212,6 +213,7 @@ static int sandbox_setup(lua_State *L)
     lua_setfield(L, -2, "dump");
     pattern_install(L, -1);
     lua_pop(L, 1);
+    libguard_install(L);
 
     /* A fresh os table with the harmless functions; the real library is
      * dropped from the loaded-modules registry so nothing can reach
@@ -420,3 +422,5 @@ int sandbox_rawfield(lua_State *L, int table, const char *key)
 }
 
 size_t sandbox_memory_used(lua_State *L) { return context_of(L)->used; }
+
+size_t sandbox_memory_limit(lua_State *L) { return context_of(L)->cap; }

@@ -91,7 +91,8 @@ void sandbox_check_deadline(lua_State *L);
  * never waits for a long lua.timeout. Async-signal-safe; cannot be undone. */
 void sandbox_stop_all(void);
 
-/* Bytes the state currently holds. */
+/* Bytes the state currently holds, and its cap. */
 size_t sandbox_memory_used(lua_State *L);
+size_t sandbox_memory_limit(lua_State *L);
 
 #endif
