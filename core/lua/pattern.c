@@ -55,6 +55,20 @@ static void matcher_init(matcher *m, lua_State *L, const char *s, size_t len, co
     m->steps_left = STEP_BATCH;
 }
 
+/* For find, match and gsub, where a leading '^' anchors the match at the
+ * start position: returns the pattern after it. */
+static const char *matcher_init_anchored(matcher *m, lua_State *L, const char *s, size_t len,
+                                         const char *p, size_t plen, bool *anchored)
+{
+    *anchored = *p == '^';
+    if (*anchored) {
+        p++;
+        plen--;
+    }
+    matcher_init(m, L, s, len, p, plen);
+    return p;
+}
+
 /* Before each attempt at a new subject position. */
 static void matcher_reset(matcher *m)
 {
@@ -413,13 +427,9 @@ static int find_or_match(lua_State *L, bool find)
         lua_pushinteger(L, at - s + (lua_Integer)plen);
         return 2;
     }
-    bool anchored = *p == '^';
-    if (anchored) {
-        p++;
-        plen--;
-    }
     matcher m;
-    matcher_init(&m, L, s, len, p, plen);
+    bool anchored;
+    p = matcher_init_anchored(&m, L, s, len, p, plen, &anchored);
     const char *from = s + init;
     do {
         matcher_reset(&m);
@@ -544,13 +554,9 @@ static int pattern_gsub(lua_State *L)
                             type == LUA_TTABLE, 3, "string/function/table");
     luaL_Buffer b;
     luaL_buffinit(L, &b);
-    bool anchored = *p == '^';
-    if (anchored) {
-        p++;
-        plen--;
-    }
     matcher m;
-    matcher_init(&m, L, s, len, p, plen);
+    bool anchored;
+    p = matcher_init_anchored(&m, L, s, len, p, plen, &anchored);
     const char *last_end = NULL;
     lua_Integer count = 0;
     bool changed = false;
