@@ -416,8 +416,7 @@ static int find_or_match(lua_State *L, bool find)
         return 1;
     }
     if (find && (lua_toboolean(L, 4) || !has_specials(p, plen))) {
-        /* memmem is linear in the subject, so a plain find is bounded by
-         * the memory that holds the strings. */
+        /* memmem is linear in the subject: bounded by memory */
         const char *at = memmem(s + init, len - init, p, plen);
         if (!at) {
             luaL_pushfail(L);
