@@ -237,6 +237,21 @@ def test_route(tmp_path):
     assert len(blocks["PlainAlert"]) == 1 and "-> console" in blocks["PlainAlert"][0], stdout
 
 
+def test_route_on_the_bundled_files_does_what_the_readme_shows():
+    """README "Route alerts": the bundled config has the receivers the
+    bundled route names, so the command there prints what the README shows."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    command = "build/herald route -c conf/herald.lua --payload tests/fixtures/am-firing-wms.json"
+    assert command in readme
+    # the block after the command's: its fences are the 2nd and 3rd "```" after it
+    shown = readme.split(command, 1)[1].split("```\n")[2]
+    r = run(*command.split()[1:])
+    stdout, stderr = out(r)
+    assert r.returncode == 0, (stdout, stderr)
+    assert stdout == shown, (stdout, shown)
+    assert "-> wms (channel console) mentions @13800000001" in stdout
+
+
 # ----- plugins ----------------------------------------------------------------
 def test_plugins_lists_channels():
     r = run("plugins", "-c", BUNDLED)
