@@ -170,6 +170,25 @@ def test_render_dingtalk(tmp_path):
     no_sanitizer_report(stderr)
 
 
+def test_render_shows_the_mentions_the_route_adds(tmp_path):
+    """The bundled route mentions the wms on-call phone for project="wms":
+    the preview's request carries it, as the delivered one does."""
+    url = "http://127.0.0.1:9/robot/send?access_token=" + ACCESS_TOKEN
+    cfg = write_config(tmp_path / "render.lua", {
+        "console": {"channel": "console"},
+        "wms": {"channel": "dingtalk", "url": url, "secret": harness.lua_env("DT_SECRET"),
+                "template": "dingtalk", "mentions": {"mobiles": [MOBILE]}},
+    })
+    r = run("render", "-c", cfg, "--receiver", "wms", "--payload",
+            REPO / "tests" / "fixtures" / "am-firing-wms.json", env={"DT_SECRET": DT_SECRET})
+    stdout, stderr = out(r)
+    assert r.returncode == 0, stderr
+    assert "mentions: @%s @13800000001\n" % MOBILE in stdout, stdout
+    body = request_body(stdout)
+    assert body["at"]["atMobiles"] == [MOBILE, "13800000001"], body
+    assert "@13800000001" in body["markdown"]["text"], body
+
+
 def test_render_unknown_receiver(tmp_path):
     cfg = render_config(tmp_path)
     r = run("render", "-c", cfg, "--receiver", "nobody", "--payload", FIRING5,
