@@ -54,6 +54,9 @@ typedef struct alert_batch {
     long truncated_alerts;
     labelset grafana;       /* Grafana's title, message and state, those given */
     const char *source;     /* the request body, borrowed; NULL when unknown */
+    /* The endpoint it came in on ("webhook", "dingtalk", "alerts"), static;
+     * NULL when not from HTTP. */
+    const char *endpoint;
     size_t source_len;
 } alert_batch;
 

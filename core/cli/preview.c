@@ -169,6 +169,8 @@ int cmd_route(const cli *c, generation *g)
     }
     char err[1024];
     int rc = 0;
+    /* As POST /webhook or /webhook/<receiver> would route it. */
+    const route_request request = {"webhook", c->receiver};
     for (size_t i = 0; i < batch.len; i++) {
         const alert *a = &batch.alerts[i];
         printf("%s %s {", a->fingerprint, alert_status_name(a->status));
@@ -176,7 +178,7 @@ int cmd_route(const cli *c, generation *g)
             printf("%s%s=\"%s\"", l ? ", " : "", a->labels.items[l].name, a->labels.items[l].value);
         printf("}\n");
         route_result routes;
-        if (route_alert(&s, a, def, &routes, err, sizeof err)) {
+        if (route_alert(&s, a, def, &request, &routes, err, sizeof err)) {
             printf("  -> %s (route error: %s)\n", def->name, err);
             rc = EXIT_INVALID;
             continue;

@@ -98,6 +98,8 @@ void pipeline_run(script_state *s, const alert_batch *batch, const receiver *def
     memset(out, 0, sizeof *out);
     memset(stats, 0, sizeof *stats);
     const config *conf = &s->gen->conf;
+    route_request request = {batch->endpoint ? batch->endpoint : "webhook",
+                             default_receiver ? default_receiver->name : NULL};
     if (!default_receiver)
         default_receiver = config_receiver(conf, conf->default_receiver);
     grouping groups = {0};
@@ -106,7 +108,7 @@ void pipeline_run(script_state *s, const alert_batch *batch, const receiver *def
         stats->alerts++;
         route_result routes;
         char err[512];
-        if (route_alert(s, a, default_receiver, &routes, err, sizeof err)) {
+        if (route_alert(s, a, default_receiver, &request, &routes, err, sizeof err)) {
             stats->route_errors++;
             metrics_count(METRIC_ROUTE_ERRORS);
             log_error("route", "alert %s (%s) goes to the default receiver %s: %s", a->fingerprint,
@@ -147,13 +149,14 @@ void pipeline_output_free(pipeline_output *out)
 void pipeline_route_mentions(script_state *s, const alert_batch *batch, const receiver *r,
                              mention_set *extras)
 {
+    const route_request request = {"webhook", r->name};
     for (size_t i = 0; i < batch->len; i++) {
         memset(&extras[i], 0, sizeof extras[i]);
         route_result routes;
         char err[512];
         /* A route error sends the alert to the default receiver with no
          * extras, as in pipeline_run. */
-        if (route_alert(s, &batch->alerts[i], r, &routes, err, sizeof err))
+        if (route_alert(s, &batch->alerts[i], r, &request, &routes, err, sizeof err))
             continue;
         for (size_t t = 0; t < routes.len; t++)
             if (routes.items[t].receiver == r)

@@ -126,6 +126,25 @@ def test_receiver_in_path_goes_to_signed_robot(mock_dingtalk, herald_factory, tm
     assert mock_dingtalk.accepted(T2) == []
 
 
+@pytest.mark.parametrize("path,robot", [("/dingtalk/ops/send", T1), ("/webhook/ops", T2)])
+def test_the_dingtalk_path_names_the_robot_whatever_the_project(mock_dingtalk, herald_factory,
+                                                                tmp_path, path, robot):
+    """prometheus-webhook-dingtalk's path chose the robot: with the bundled
+    route, a project="wms" alert posted to /dingtalk/ops/send goes to ops,
+    while /webhook/ops leaves the project rule to pick wms."""
+    h = start(herald_factory, mock_dingtalk, tmp_path)
+    fixture = harness.REPO / "tests" / "fixtures" / "am-firing-wms.json"
+    status, answer, raw = post(h, path, fixture.read_bytes(),
+                               headers={"Content-Type": "application/json"})
+    assert status == 200 and answer["notifications"] == 1, raw
+    mock_dingtalk.wait_for(lambda m: m.accepted() or m.rejected(), timeout=10)
+    harness.wait_outbox_empty(h)
+    assert mock_dingtalk.rejected() == []
+    [rec] = mock_dingtalk.accepted()
+    assert mock_dingtalk.accepted(robot) == [rec], rec
+    assert "WmsOrderBacklog" in harness.message_text(rec["json"])
+
+
 def test_prometheus_alert_list(mock_dingtalk, herald_factory, tmp_path):
     h = start(herald_factory, mock_dingtalk, tmp_path)
     past = harness.rfc3339(harness.now_seconds() - harness.datetime.timedelta(minutes=5))
