@@ -180,7 +180,7 @@ def test_render_shows_the_mentions_the_route_adds(tmp_path):
                 "template": "dingtalk", "mentions": {"mobiles": [MOBILE]}},
     })
     r = run("render", "-c", cfg, "--receiver", "wms", "--payload",
-            REPO / "tests" / "fixtures" / "am-firing-wms.json", env={"DT_SECRET": DT_SECRET})
+            REPO / "tests" / "fixtures" / "wms-firing.json", env={"DT_SECRET": DT_SECRET})
     stdout, stderr = out(r)
     assert r.returncode == 0, stderr
     assert "mentions: @%s @13800000001\n" % MOBILE in stdout, stdout
@@ -260,7 +260,7 @@ def test_route_on_the_bundled_files_does_what_the_readme_shows():
     """README "Route alerts": the bundled config has the receivers the
     bundled route names, so the command there prints what the README shows."""
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    command = "build/herald route -c conf/herald.lua --payload tests/fixtures/am-firing-wms.json"
+    command = "build/herald route -c conf/herald.lua --payload tests/fixtures/wms-firing.json"
     assert command in readme
     # the block after the command's: its fences are the 2nd and 3rd "```" after it
     shown = readme.split(command, 1)[1].split("```\n")[2]
