@@ -236,9 +236,16 @@ void outbox_delivered(outbox *box, notification *n)
 
 void outbox_dead_letter(outbox *box, notification *n, const char *reason)
 {
-    log_error(n->receiver, "dead letter: notification %llu (%s, %zu alert%s) after %u attempt%s: %s",
-              (unsigned long long)n->id, n->status, n->alert_count, n->alert_count == 1 ? "" : "s",
-              n->attempts, n->attempts == 1 ? "" : "s", reason);
+    /* Without a store (send-test) nothing is kept and the id numbers no
+     * stored notification: saying "dead letter" would point at another. */
+    if (box->durable)
+        log_error(n->receiver, "dead letter: notification %llu (%s, %zu alert%s) after %u attempt%s: %s",
+                  (unsigned long long)n->id, n->status, n->alert_count,
+                  n->alert_count == 1 ? "" : "s", n->attempts, n->attempts == 1 ? "" : "s", reason);
+    else
+        log_error(n->receiver, "not delivered: message (%s, %zu alert%s) after %u attempt%s: %s",
+                  n->status, n->alert_count, n->alert_count == 1 ? "" : "s", n->attempts,
+                  n->attempts == 1 ? "" : "s", reason);
     if (settling(box))
         store_mark_dead(box->durable, n, reason, outcome_written, box);
     pthread_mutex_lock(&box->lock);

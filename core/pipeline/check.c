@@ -64,7 +64,7 @@ static int self_check(generation *g, char *err, size_t err_cap)
         for (size_t i = 0; i < sample.len && rc == 0; i++) {
             route_result routes;
             char why[512];
-            rc = route_alert(&s, &sample.alerts[i], def, &routes, why, sizeof why);
+            rc = route_alert(&s, &sample.alerts[i], def, NULL, &routes, why, sizeof why);
             if (rc)
                 fail(err, err_cap, "route fails on the %s sample: %s",
                          alert_status_name(sample.status), why);

@@ -119,4 +119,21 @@ void script_push_alert(lua_State *L, const alert *a)
     lua_setfield(L, -2, "generatorURL");
     lua_pushstring(L, a->fingerprint);
     lua_setfield(L, -2, "fingerprint");
+    script_set_fields(L, &a->grafana);
+    if (a->values_len) {
+        lua_createtable(L, 0, (int)a->values_len);
+        for (size_t i = 0; i < a->values_len; i++) {
+            lua_pushnumber(L, a->values[i].value);
+            lua_setfield(L, -2, a->values[i].name);
+        }
+        lua_setfield(L, -2, "values");
+    }
+}
+
+void script_set_fields(lua_State *L, const labelset *fields)
+{
+    for (size_t i = 0; i < fields->len; i++) {
+        lua_pushstring(L, fields->items[i].value);
+        lua_setfield(L, -2, fields->items[i].name);
+    }
 }

@@ -34,5 +34,7 @@ void script_end_call(script_state *s, const char *template_name);
 /* Pushes fresh plain tables shaped like Alertmanager's template data. */
 void script_push_labelset(lua_State *L, const labelset *set);
 void script_push_alert(lua_State *L, const alert *a);
+/* Sets each of `fields` as a string field of the table on top of the stack. */
+void script_set_fields(lua_State *L, const labelset *fields);
 
 #endif
