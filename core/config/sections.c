@@ -18,7 +18,7 @@ static const char *const top_keys[] = {
     "listen", "timezone", "route", "templates", "plugin_dir", "default_receiver",
     "receivers", "log_level", "max_body", "http_threads", "queue_capacity",
     "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention", "auth",
-    "tls",
+    "tls", "env_file",
 };
 
 void set_defaults(config *c)
@@ -191,7 +191,10 @@ static int read_values(conf_reader *rd)
     config *c = rd->conf;
     char *log_level = NULL;
     long long threads = c->http_threads, capacity = (long long)c->queue_capacity;
+    char *env_file = NULL;
     int rc = check_keys(rd, NULL, top_keys, sizeof top_keys / sizeof top_keys[0]) ||
+             read_table_string(rd, NULL, "env_file", 0, &env_file) ||
+             (env_file && reader_env_file(rd, env_file)) ||
              read_table_string(rd, NULL, "listen", 0, &c->listen) ||
              read_table_string(rd, NULL, "timezone", 0, &c->timezone) ||
              read_table_string(rd, NULL, "route", 0, &c->route_path) ||
@@ -208,6 +211,7 @@ static int read_values(conf_reader *rd)
              read_table_integer(rd, NULL, "http_threads", 1, 256, &threads) ||
              read_table_integer(rd, NULL, "queue_capacity", 1, 10000000, &capacity) ||
              read_lua_section(rd) || read_delivery_section(rd) || read_auth_section(rd);
+    free(env_file);
     c->http_threads = (unsigned)threads;
     c->queue_capacity = (size_t)capacity;
     if (!rc && log_level) {
