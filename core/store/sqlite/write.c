@@ -149,13 +149,21 @@ int sqlite_write_batch(sqlite_store *s, job *jobs)
             ok = apply_mark(s, j) == 0;
         }
     }
-    if (ok && sqlite_exec(s->db, "COMMIT", why, sizeof why) == 0)
+    if (ok && sqlite_exec(s->db, "COMMIT", why, sizeof why) == 0) {
+        sqlite_disk_full_ends(s);
         return 0;
+    }
     if (!why[0])
         snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
+    int full = sqlite_is_disk_full(s->db);
     char ignored[64];
     sqlite_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
-    log_error("store", "write failed, nothing of it was stored: %s", why);
+    if (full) {
+        sqlite_disk_full_begins(s); /* logged once, not for every write */
+        snprintf(why, sizeof why, "disk full at %s", s->data_dir);
+    } else {
+        log_error("store", "write failed, nothing of it was stored: %s", why);
+    }
     for (job *j = jobs; j; j = j->next) {
         j->failed = 1;
         snprintf(j->error, sizeof j->error, "store: %s", why);
