@@ -103,13 +103,15 @@ class Sender:
         assert harness.metrics(self.herald.base_url)["herald_store_disk_full"] == 1
 
 
-def hook_receiver(port):
-    return {"hook": {"channel": "webhook", "url": "http://127.0.0.1:%d/hook" % port,
-                     "body": "payload"}}
+def hook_receiver(url):
+    return {"channel": "webhook", "url": url, "body": "payload"}
 
 
-def start_herald(herald_factory, volume, port):
-    return herald_factory(hook_receiver(port), default_receiver="hook",
+def start_herald(herald_factory, volume, port, strict=None):
+    receivers = {"hook": hook_receiver("http://127.0.0.1:%d/hook" % port)}
+    if strict:
+        receivers["strict"] = hook_receiver(strict.url("/strict"))
+    return herald_factory(receivers, default_receiver="hook",
                           extra={"data_dir": str(volume),
                                  "delivery": {"retry_initial": "200ms", "retry_max_delay": "1s"}})
 
@@ -170,24 +172,43 @@ def test_full_disk_answers_503_and_accepts_again_when_space_returns(volume, hera
 
 
 def test_restart_on_a_full_disk_comes_up_and_recovers(volume, herald_factory):
+    """Also with a dead letter that `herald queue retry` requeued while
+    herald was stopped: switching it back to pending is a write, which a
+    full disk refuses; herald starts anyway and delivers it once it can
+    write."""
     port = harness.free_port()
-    h = start_herald(herald_factory, volume, port)
-    ballast = Ballast(volume)
-    sender = Sender(h)
-    ballast.fill()
-    sender.until_refused("Before", ballast)
-    assert h.stop(timeout=30) == 0, h.log_tail()
-    ballast.fill()
-
-    again = start_herald(herald_factory, volume, port)  # ready, on the same full volume
-    sender.herald = again
-    sender.until_refused("During", ballast)
-
-    ballast.free()
-    for i in range(3):
-        assert sender.post("After%03d" % i) == 200
-    mock = MockWebhook(port=port).start()
+    strict = MockWebhook().start()
     try:
-        assert_delivered_exactly(again, mock, sender.accepted, sender.refused)
+        strict.fail_next(1, status=400, body="bad request")
+        h = start_herald(herald_factory, volume, port, strict)
+        sender = Sender(h)
+        status, data = harness.http("POST", h.base_url + "/webhook/strict",
+                                    harness.am_payload([{"labels": {"alertname": "Refused"}}]))
+        assert status == 200, (status, data)
+        dead = harness.wait_until(lambda: harness.api_get(h, "deadletters")[1], timeout=10,
+                                  message="the dead letter")
+        ballast = Ballast(volume)
+        ballast.fill()
+        sender.until_refused("Before", ballast)
+        assert h.stop(timeout=30) == 0, h.log_tail()
+        ballast.free()  # room for the CLI's write
+        rc, out, err = harness.herald_cli(h, "queue", "retry", str(dead[0]["id"]))
+        assert rc == 0, (out, err)
+        ballast.fill()
+
+        again = start_herald(herald_factory, volume, port, strict)  # ready on the full volume
+        sender.herald = again
+        sender.until_refused("During", ballast)
+
+        ballast.free()
+        for i in range(3):
+            assert sender.post("After%03d" % i) == 200
+        assert strict.wait_for(lambda m: len(m.accepted()) == 1, timeout=30), \
+            "the requeued dead letter delivered once the store can write"
+        mock = MockWebhook(port=port).start()
+        try:
+            assert_delivered_exactly(again, mock, sender.accepted, sender.refused)
+        finally:
+            mock.stop()
     finally:
-        mock.stop()
+        strict.stop()

@@ -45,13 +45,27 @@ static int count_wal_pages(void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
-int sqlite_manage_wal(sqlite_store *s, char *why, size_t why_cap)
+int sqlite_keep_wal_files(sqlite3 *db, char *why, size_t why_cap)
 {
     /* The WAL's file is cut back to this size each time it starts over,
-     * instead of staying as large as it ever was. */
+     * instead of staying as large as it ever was, and to nothing when the
+     * last connection closes. */
     char sql[64];
     snprintf(sql, sizeof sql, "PRAGMA journal_size_limit = %d", WAL_PASSIVE_BYTES);
-    if (sqlite_exec(s->db, sql, why, why_cap))
+    if (sqlite_exec(db, sql, why, why_cap))
+        return -1;
+    /* ... but neither it nor the WAL index (-shm) is deleted then: SQLite
+     * cannot open a WAL database whose index it cannot create, and on a
+     * full disk it could not, so a restart would fail. */
+    int persist = 1;
+    if (sqlite3_file_control(db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist) != SQLITE_OK)
+        return fail(why, why_cap, "cannot keep the WAL's files: %s", sqlite3_errmsg(db));
+    return 0;
+}
+
+int sqlite_manage_wal(sqlite_store *s, char *why, size_t why_cap)
+{
+    if (sqlite_keep_wal_files(s->db, why, why_cap))
         return -1;
     sqlite3_stmt *q = NULL;
     int rc = sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &q, NULL);

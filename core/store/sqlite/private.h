@@ -130,6 +130,9 @@ typedef enum checkpoint_mode { CHECKPOINT_NONE, CHECKPOINT_PASSIVE, CHECKPOINT_T
 /* What to do after a write, from the WAL's size and whether the disk is
  * full. */
 checkpoint_mode sqlite_checkpoint_policy(long long wal_bytes, int disk_full);
+/* Every connection keeps the WAL's files when it closes, the WAL cut to
+ * nothing: 0, or -1 with why. */
+int sqlite_keep_wal_files(sqlite3 *db, char *why, size_t why_cap);
 /* The writer's connection takes its checkpoints from here: 0, or -1 with
  * why. */
 int sqlite_manage_wal(sqlite_store *s, char *why, size_t why_cap);

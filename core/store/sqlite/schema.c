@@ -118,6 +118,12 @@ sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, siz
         db = NULL;
     } else {
         sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        char why[256];
+        if (sqlite_keep_wal_files(db, why, sizeof why)) {
+            fail(err, err_cap, "%s: %s", path, why);
+            sqlite3_close(db);
+            db = NULL;
+        }
     }
     free(path);
     return db;
