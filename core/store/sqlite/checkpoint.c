@@ -83,10 +83,10 @@ void sqlite_checkpoint(sqlite_store *s, checkpoint_mode mode)
 {
     if (mode == CHECKPOINT_NONE)
         return;
-    int log_pages = 0, done = 0;
     int rc = sqlite3_wal_checkpoint_v2(
-        s->db, NULL, mode == CHECKPOINT_TRUNCATE ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE,
-        &log_pages, &done);
+        s->db, NULL,
+        mode == CHECKPOINT_TRUNCATE ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, NULL,
+        NULL);
     if (rc == SQLITE_OK) {
         if (mode == CHECKPOINT_TRUNCATE)
             s->wal_pages = 0;
@@ -94,7 +94,7 @@ void sqlite_checkpoint(sqlite_store *s, checkpoint_mode mode)
     } else if (rc != SQLITE_BUSY && !s->checkpoint_failing) {
         /* Once per failing stretch: on a full disk it fails every second. */
         s->checkpoint_failing = 1;
-        log_warn("store", "cannot checkpoint the WAL of %s (the WAL keeps growing until it can): %s",
+        log_warn("store", "cannot checkpoint the WAL of %s (it keeps growing until it can): %s",
                  s->path, sqlite3_errmsg(s->db));
     }
 }

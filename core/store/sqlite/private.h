@@ -126,7 +126,11 @@ void sqlite_record_pause(store *s, const char *target, int64_t until_ms);
 int sqlite_write_batch(sqlite_store *s, job *jobs);
 
 /* checkpoint.c */
-typedef enum checkpoint_mode { CHECKPOINT_NONE, CHECKPOINT_PASSIVE, CHECKPOINT_TRUNCATE } checkpoint_mode;
+typedef enum checkpoint_mode {
+    CHECKPOINT_NONE,
+    CHECKPOINT_PASSIVE,
+    CHECKPOINT_TRUNCATE
+} checkpoint_mode;
 /* What to do after a write, from the WAL's size and whether the disk is
  * full. */
 checkpoint_mode sqlite_checkpoint_policy(long long wal_bytes, int disk_full);
