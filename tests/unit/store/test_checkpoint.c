@@ -12,14 +12,14 @@
 TEST(policy_checkpoints_by_wal_size_and_on_a_full_disk)
 {
     CHECK_INT(sqlite_checkpoint_policy(0, 0), CHECKPOINT_NONE);
-    CHECK_INT(sqlite_checkpoint_policy(256 * 1024 - 1, 0), CHECKPOINT_NONE);
-    CHECK_INT(sqlite_checkpoint_policy(256 * 1024, 0), CHECKPOINT_PASSIVE);
+    CHECK_INT(sqlite_checkpoint_policy(1024 * 1024 - 1, 0), CHECKPOINT_NONE);
+    CHECK_INT(sqlite_checkpoint_policy(1024 * 1024, 0), CHECKPOINT_PASSIVE);
     CHECK_INT(sqlite_checkpoint_policy(4 * 1024 * 1024 - 1, 0), CHECKPOINT_PASSIVE);
     /* passive ones could not start the WAL over: readers held it */
     CHECK_INT(sqlite_checkpoint_policy(4 * 1024 * 1024, 0), CHECKPOINT_TRUNCATE);
     /* a full disk gives the WAL's file back whatever its size */
     CHECK_INT(sqlite_checkpoint_policy(0, 1), CHECKPOINT_TRUNCATE);
-    CHECK_INT(sqlite_checkpoint_policy(300 * 1024, 1), CHECKPOINT_TRUNCATE);
+    CHECK_INT(sqlite_checkpoint_policy(1100 * 1024, 1), CHECKPOINT_TRUNCATE);
 }
 
 static long long file_size(const char *dir, const char *name)
@@ -30,9 +30,9 @@ static long long file_size(const char *dir, const char *name)
     return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
-/* 2 MiB committed in 64 KiB notifications: SQLite's own checkpoint would
+/* 3 MiB committed in 64 KiB notifications: SQLite's own checkpoint would
  * wait for 4 MiB of WAL and leave the database file empty; the writer's
- * keep the WAL near its quarter MiB. */
+ * keep the WAL near 1 MiB. */
 TEST(commits_land_in_the_database_file)
 {
     char *dir = test_tmpdir();
@@ -44,7 +44,7 @@ TEST(commits_land_in_the_database_file)
     char *big = xcalloc(1, 64 * 1024 + 1);
     memset(big, 'x', 64 * 1024);
     int failed = 0;
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < 48; i++) {
         notification *n = make("ops", "BigText", "db1", 1795238566000LL + i);
         free(n->content.text);
         n->content.text = xstrdup(big);
@@ -57,7 +57,7 @@ TEST(commits_land_in_the_database_file)
     test_rmtree(dir);
     free(dir);
     CHECK_INT(failed, 0);
-    if (wal > 512 * 1024 || db < 1536 * 1024)
+    if (wal > 1280 * 1024 || db < 1792 * 1024)
         FAIL_AT("WAL %lld bytes, database %lld bytes: the checkpoints did not happen", wal, db);
 }
 
