@@ -2,8 +2,10 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/log.h"
+#include "util/memory.h"
 #include "util/strbuf.h"
 
 struct outbox {
@@ -223,6 +225,16 @@ void outbox_note_retry(outbox *box, const notification *n)
         store_mark_retry(box->durable, n, outcome_written, box);
 }
 
+/* A notification of an exceptional request held its message and payload
+ * until now: what they took goes back to the system with them. */
+static void free_settled(notification *n)
+{
+    size_t size = n->payload_len + (n->content.text ? strlen(n->content.text) : 0);
+    notification_free(n);
+    if (size >= MEMORY_EXCEPTIONAL_BYTES)
+        memory_give_back();
+}
+
 void outbox_delivered(outbox *box, notification *n)
 {
     if (settling(box))
@@ -231,7 +243,7 @@ void outbox_delivered(outbox *box, notification *n)
     box->stats.in_flight--;
     box->stats.delivered++;
     pthread_mutex_unlock(&box->lock);
-    notification_free(n);
+    free_settled(n);
 }
 
 void outbox_dead_letter(outbox *box, notification *n, const char *reason)
@@ -252,7 +264,7 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
     box->stats.in_flight--;
     box->stats.dead_letters++;
     pthread_mutex_unlock(&box->lock);
-    notification_free(n);
+    free_settled(n);
 }
 
 int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,

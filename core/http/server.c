@@ -11,6 +11,7 @@
 #include "http/server_internal.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/memory.h"
 
 static void request_ctx_free(request_ctx *ctx)
 {
@@ -66,8 +67,15 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (!ctx || *con_cls == &raw_path_had_nul)
         return;
     ingest_forget(cls, ctx); /* the client hung up before its answer */
+    int exceptional = ctx->body.len >= MEMORY_EXCEPTIONAL_BYTES;
     request_ctx_free(ctx);
     *con_cls = NULL;
+    if (exceptional) { /* after the answer, on this request's thread */
+        script_state *script = pthread_getspecific(((http_server *)cls)->script_key);
+        if (script)
+            script_collect_garbage(script);
+        memory_give_back();
+    }
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)

@@ -89,6 +89,12 @@ void script_close(script_state *s)
     memset(s, 0, sizeof *s);
 }
 
+void script_collect_garbage(script_state *s)
+{
+    if (s->L)
+        lua_gc(s->L, LUA_GCCOLLECT);
+}
+
 void script_push_labelset(lua_State *L, const labelset *set)
 {
     lua_createtable(L, 0, (int)set->len);

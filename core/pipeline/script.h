@@ -31,6 +31,10 @@ void script_close(script_state *s);
  * that call assigned. */
 void script_end_call(script_state *s, const char *template_name);
 
+/* A full collection: after an exceptional request, the garbage of its
+ * calls goes now rather than when the state's next cycle comes. */
+void script_collect_garbage(script_state *s);
+
 /* Pushes fresh plain tables shaped like Alertmanager's template data. */
 void script_push_labelset(lua_State *L, const labelset *set);
 void script_push_alert(lua_State *L, const alert *a);

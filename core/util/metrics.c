@@ -13,7 +13,7 @@ static const struct {
 } descriptions[METRIC_COUNT] = {
     [METRIC_REQUESTS_ACCEPTED] = {"herald_requests_accepted_total", "Ingest requests answered 200."},
     [METRIC_REQUESTS_REJECTED] = {"herald_requests_rejected_total", "Ingest requests answered 4xx."},
-    [METRIC_REQUESTS_UNAVAILABLE] = {"herald_requests_unavailable_total", "Ingest requests answered 503 (queue full)."},
+    [METRIC_REQUESTS_UNAVAILABLE] = {"herald_requests_unavailable_total", "Ingest requests answered 503 (queue full, store cannot write, stopping)."},
     [METRIC_REQUESTS_UNAUTHORIZED] = {"herald_requests_unauthorized_total", "Requests answered 401: credentials missing or wrong."},
     [METRIC_ALERTS_RECEIVED] = {"herald_alerts_received_total", "Alerts in accepted requests."},
     [METRIC_ALERTS_MUTED] = {"herald_alerts_muted_total", "Alerts the route script sent to no receiver."},
@@ -34,6 +34,10 @@ void metrics_add(metric m, unsigned long long n) { atomic_fetch_add(&counters[m]
 
 unsigned long long metrics_get(metric m) { return atomic_load(&counters[m]); }
 
+static atomic_int store_disk_full;
+
+void metrics_set_store_disk_full(int full) { atomic_store(&store_disk_full, full); }
+
 static void metrics_render_receivers(strbuf *out);
 
 static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
@@ -46,6 +50,10 @@ static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
                    "target ahead of them). Queued plus in flight is the backlog.\n"
                    "# TYPE herald_outbox_in_flight gauge\nherald_outbox_in_flight %zu\n",
               gauges->outbox_queued, gauges->outbox_in_flight);
+    sb_printf(out, "# HELP herald_store_disk_full 1 while the store cannot write for want of "
+                   "space: ingest answers 503 until a write succeeds.\n"
+                   "# TYPE herald_store_disk_full gauge\nherald_store_disk_full %d\n",
+              atomic_load(&store_disk_full));
 }
 
 void metrics_render(strbuf *out, const metrics_gauges *gauges)

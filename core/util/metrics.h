@@ -38,6 +38,9 @@ typedef struct metrics_gauges {
     size_t outbox_in_flight;
 } metrics_gauges;
 
+/* The store's writes fail for want of space (1) or not (0): a gauge. */
+void metrics_set_store_disk_full(int full);
+
 /* Appends every counter in the Prometheus text format, the per-receiver
  * ones as herald_receiver_*{receiver="..."}, then the gauges. */
 void metrics_render(strbuf *out, const metrics_gauges *gauges);

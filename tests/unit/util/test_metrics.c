@@ -36,8 +36,14 @@ TEST(gauges_follow_the_counters)
     CHECK_CONTAINS(text, "# TYPE herald_outbox_queued gauge\nherald_outbox_queued 7\n");
     const char *in_flight = "# TYPE herald_outbox_in_flight gauge\nherald_outbox_in_flight 3\n";
     CHECK_CONTAINS(text, in_flight);
-    CHECK_INT(strlen(strstr(text, in_flight)), strlen(in_flight)); /* the end of the text */
+    const char *disk_full = "# TYPE herald_store_disk_full gauge\nherald_store_disk_full 0\n";
+    CHECK_INT(strlen(strstr(text, disk_full)), strlen(disk_full)); /* the end of the text */
     CHECK(strstr(text, "herald_outbox_queued") > strstr(text, "herald_receiver_dead_letters_total"));
+    sb_free(&out);
+    metrics_set_store_disk_full(1);
+    metrics_render(&out, &(metrics_gauges){0});
+    metrics_set_store_disk_full(0);
+    CHECK_CONTAINS(sb_str(&out), "\nherald_store_disk_full 1\n");
     sb_free(&out);
 }
 
