@@ -113,7 +113,7 @@ static int read_connections_section(conf_reader *rd)
     if (!open_section(rd, "connections"))
         return 0;
     static const char *const keys[] = {"max", "per_address", "head_timeout", "body_timeout"};
-    long long max = cs->max, per_address = cs->per_address;
+    long long max = cs->max, per_address = 0; /* 0: not set */
     int rc = expect_table(rd, "connections") || check_keys(rd, "connections", keys, 4) ||
              read_table_integer(rd, "connections", "max", 16, 1000000, &max) ||
              read_table_integer(rd, "connections", "per_address", 1, 1000000, &per_address) ||
@@ -122,10 +122,13 @@ static int read_connections_section(conf_reader *rd)
              read_table_quantity(rd, "connections", "body_timeout", 0, &cs->body_timeout_ms,
                                  NULL);
     cs->max = (unsigned)max;
-    cs->per_address = (unsigned)per_address;
-    if (!rc && cs->max && cs->per_address > cs->max)
-        rc = fail_at(rd, "connections.per_address", "%u is more than connections.max (%u)",
-                     cs->per_address, cs->max);
+    if (!rc && cs->max && per_address > cs->max)
+        rc = fail_at(rd, "connections.per_address", "%lld is more than connections.max (%u)",
+                     per_address, cs->max);
+    if (per_address)
+        cs->per_address = (unsigned)per_address;
+    else if (cs->max && cs->per_address > cs->max)
+        cs->per_address = cs->max; /* the default, within a small max */
     if (!rc && (cs->head_timeout_ms < 1000 || cs->head_timeout_ms > 3600000))
         rc = fail_at(rd, "connections.head_timeout", "expected from 1s to 1h");
     if (!rc && (cs->body_timeout_ms < 1000 || cs->body_timeout_ms > 3600000))

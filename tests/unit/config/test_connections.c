@@ -59,6 +59,18 @@ FIXTURE_TEST(every_key_is_read)
     config_free(&c);
 }
 
+/* The default per_address is no error under a small max: it shrinks. */
+FIXTURE_TEST(default_per_address_fits_under_a_small_max)
+{
+    config c;
+    char err[1024];
+    if (load(fx, "connections = { max = 20 }", &c, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_INT(c.connections.max, 20);
+    CHECK_INT(c.connections.per_address, 20);
+    config_free(&c);
+}
+
 FIXTURE_TEST(bad_values_are_refused_by_key)
 {
     CHECK_REFUSED(fx, "connections = 100", "connections: expected a table, got an integer");
@@ -82,4 +94,4 @@ FIXTURE_TEST(bad_values_are_refused_by_key)
 }
 
 RUN_TESTS(CASE(defaults_fit_keep_alive_pools_and_bound_slow_clients), CASE(every_key_is_read),
-          CASE(bad_values_are_refused_by_key))
+          CASE(default_per_address_fits_under_a_small_max), CASE(bad_values_are_refused_by_key))
