@@ -145,7 +145,7 @@ def test_slow_heads_are_closed_at_the_head_deadline_while_others_are_served(
         slow.append((s, connecting))
     assert harness.http("GET", h.base_url + "/-/healthy", timeout=BOUND)[0] == 200
     post_alert_and_see_it_delivered(h)
-    # A header line every 100 ms keeps each one active: only the deadline
+    # A header line every 500 ms keeps each one active: only the deadline
     # for a complete head ends it.
     open_ones = dict(slow)
     closed_after = []
@@ -161,7 +161,7 @@ def test_slow_heads_are_closed_at_the_head_deadline_while_others_are_served(
             except OSError:
                 closed_after.append(time.monotonic() - open_ones.pop(s))
         n += 1
-        time.sleep(0.1)  # the pace of the slow client, not a wait for herald
+        time.sleep(0.5)  # the pace of the slow client, not a wait for herald
     assert not open_ones, "%d slow heads still open after %.0f s" % (len(open_ones), BOUND)
     # the deadline, not something sooner (herald's clock counts whole ms)
     assert min(closed_after) >= 0.99, closed_after
