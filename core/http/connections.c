@@ -102,6 +102,13 @@ static size_t address_key(const struct sockaddr *sa, unsigned char key[16])
     return 0;
 }
 
+static void address_text(const struct sockaddr *sa, const unsigned char *key, size_t key_len,
+                         char out[INET6_ADDRSTRLEN])
+{
+    if (key_len == 0 || !inet_ntop(sa->sa_family, key, out, INET6_ADDRSTRLEN))
+        snprintf(out, INET6_ADDRSTRLEN, "an unknown address");
+}
+
 static address **bucket_of(conn_table *t, const unsigned char *key, size_t len)
 {
     uint32_t h = 2166136261u; /* FNV-1a */
@@ -123,8 +130,7 @@ static address *address_find(conn_table *t, const struct sockaddr *sa, int add)
     address *a = xcalloc(1, sizeof *a);
     memcpy(a->key, key, len);
     a->key_len = len;
-    if (len == 0 || !inet_ntop(sa->sa_family, key, a->text, sizeof a->text))
-        snprintf(a->text, sizeof a->text, "an unknown address");
+    address_text(sa, key, len, a->text);
     a->next = *slot;
     *slot = a;
     return a;
@@ -185,17 +191,21 @@ enum MHD_Result conn_admit(void *cls, const struct sockaddr *addr, socklen_t add
     if (t->open >= t->max) {
         refused = METRIC_CONNECTIONS_REFUSED_LIMIT;
         if (report_due(&t->refused, mono_ms(), &unreported)) {
+            unsigned char key[16];
+            char from[INET6_ADDRSTRLEN];
+            address_text(addr, key, address_key(addr, key), from);
             and_more(more, sizeof more, unreported);
             snprintf(line, sizeof line,
-                     "refusing connections: %zu are open, the limit (connections.max)%s", t->open,
-                     more);
+                     "refusing a connection from %s: %zu are open, the limit "
+                     "(connections.max)%s",
+                     from, t->open, more);
         }
     } else if (a && a->open >= t->per_address) {
         refused = METRIC_CONNECTIONS_REFUSED_PER_ADDRESS;
         if (report_due(&t->refused, mono_ms(), &unreported)) {
             and_more(more, sizeof more, unreported);
             snprintf(line, sizeof line,
-                     "refusing connections from %s: it has %u open, the limit per address "
+                     "refusing a connection from %s: it has %u open, the limit per address "
                      "(connections.per_address)%s",
                      a->text, a->open, more);
         }

@@ -215,7 +215,7 @@ def test_one_address_is_refused_past_its_limit_while_another_connects(
     assert all(get_healthy(s) == 200 for s in held)  # the eight still work
     m = harness.metrics(h.base_url, timeout=BOUND)
     assert m['herald_connections_refused_total{reason="per_address"}'] == 1
-    assert ("refusing connections from 127.0.0.2: it has 8 open, the limit per address "
+    assert ("refusing a connection from 127.0.0.2: it has 8 open, the limit per address "
             "(connections.per_address)") in h.log(), h.log_tail()
     # a place freed is a place taken again
     held.pop().close()
@@ -233,7 +233,8 @@ def test_overall_limit_refuses_beyond_max(herald_factory, tmp_path, sockets):
         assert get_healthy(connect_from(flood_address(i), h.port, sockets)) == 200
     extra = connect_from(flood_address(16), h.port, sockets)
     assert wait_closed(extra), "a connection beyond connections.max was not refused"
-    assert "refusing connections: 16 are open, the limit (connections.max)" in h.log()
+    assert ("refusing a connection from 127.0.0.18: 16 are open, the limit (connections.max)"
+            in h.log()), h.log_tail()
     sockets.pop(0).close()  # a place freed is a place taken again
     m = harness.wait_until(lambda: harness.metrics(h.base_url, timeout=BOUND), timeout=BOUND,
                            message="/metrics served once a connection closed")
