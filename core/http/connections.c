@@ -192,8 +192,9 @@ enum MHD_Result conn_admit(void *cls, const struct sockaddr *addr, socklen_t add
         refused = METRIC_CONNECTIONS_REFUSED_LIMIT;
         if (report_due(&t->refused, mono_ms(), &unreported)) {
             unsigned char key[16];
+            size_t key_len = address_key(addr, key);
             char from[INET6_ADDRSTRLEN];
-            address_text(addr, key, address_key(addr, key), from);
+            address_text(addr, key, key_len, from);
             and_more(more, sizeof more, unreported);
             snprintf(line, sizeof line,
                      "refusing a connection from %s: %zu are open, the limit "
@@ -265,7 +266,8 @@ static void connection_started(conn_table *t, struct MHD_Connection *conn, void 
 {
     conn_entry *e = xcalloc(1, sizeof *e);
     e->table = t;
-    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     e->fd = fd ? fd->connect_fd : -1;
     e->phase = PHASE_ANSWERING; /* in no list yet */
     pthread_mutex_lock(&t->lock);
