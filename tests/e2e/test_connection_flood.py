@@ -244,3 +244,16 @@ def test_overall_limit_refuses_beyond_max(herald_factory, tmp_path, sockets):
     m = harness.wait_until(lambda: harness.metrics(h.base_url, timeout=BOUND), timeout=BOUND,
                            message="/metrics served once a connection closed")
     assert m['herald_connections_refused_total{reason="limit"}'] >= 1
+
+
+def test_a_reload_says_connections_wait_for_a_restart(herald_factory, tmp_path):
+    h = start(herald_factory, tmp_path, {"per_address": 8})
+    text = h.config_path.read_text(encoding="utf-8")
+    assert "per_address = 8," in text, text
+    h.config_path.write_text(text.replace("per_address = 8,", "per_address = 9,"),
+                             encoding="utf-8")
+    status, data = harness.http("POST", h.base_url + "/-/reload", timeout=BOUND)
+    assert status == 200, data
+    assert ("connections changed to max auto, per_address 9, head_timeout 10000 ms, "
+            "body_timeout 60000 ms; max auto, per_address 8, head_timeout 10000 ms, "
+            "body_timeout 60000 ms stays in force until a restart") in h.log(), h.log_tail()
