@@ -9,8 +9,9 @@
  *   then        with bit 0, the header's value up to the first '\n';
  *               the rest is the body (any bytes, NULs included)
  *
- * Every classify sets a verdict of one of the three kinds, with a reason
- * that is one line within its buffer and a delay that is not negative. (A
+ * Every classify sets a verdict of one of the three kinds, never "sent"
+ * for a status of 400 or more, with a reason that is one line within its
+ * buffer and a delay that is not negative. (A
  * reason may quote bytes that are not UTF-8: the service sent them, and
  * herald's JSON shows them as U+FFFD.) */
 #include "fuzz.h"
@@ -25,12 +26,14 @@ static const struct {
     const char *options[4];
 } receivers[] = {
     {"dingtalk", {"url=https://oapi.dingtalk.com/robot/send?access_token=t", "secret=SECfuzz"}},
-    {"dingtalk_keyword", {"url=https://oapi.dingtalk.com/robot/send?access_token=t", "keyword=告警"}},
+    {"dingtalk_keyword",
+     {"url=https://oapi.dingtalk.com/robot/send?access_token=t", "keyword=告警"}},
     {"wecom", {"url=https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"}},
     {"feishu", {"url=https://open.feishu.cn/open-apis/bot/v2/hook/h", "secret=fuzz"}},
     {"slack", {"url=https://hooks.slack.com/services/T0/B0/x"}},
     {"telegram", {"token=123456789:AAfuzz", "chat_id=-1001234567890"}},
-    {"email", {"url=smtp://127.0.0.1:2525", "from=herald <alerts@example.com>", "to=ops@example.com"}},
+    {"email",
+     {"url=smtp://127.0.0.1:2525", "from=herald <alerts@example.com>", "to=ops@example.com"}},
     {"webhook", {"url=https://example.com/alerts"}},
 };
 
@@ -139,8 +142,11 @@ static host_response response_from(const uint8_t *data, size_t size)
     return resp;
 }
 
-static void check_verdict(const herald_channel *ch, const herald_verdict *v)
+static void check_verdict(const herald_channel *ch, long status, const herald_verdict *v)
 {
+    /* HTTP 4xx/5xx and SMTP 4xx/5xx: whatever the body says, not sent */
+    FUZZ_CHECK(status < 400 || v->kind != HERALD_OK, "%s: status %ld counted as delivered",
+               ch->name, status);
     FUZZ_CHECK(v->kind == HERALD_OK || v->kind == HERALD_RETRY || v->kind == HERALD_FAIL,
                "%s: verdict kind %d", ch->name, (int)v->kind);
     FUZZ_CHECK(v->retry_after_ms >= 0, "%s: retry after %ld ms", ch->name, v->retry_after_ms);
@@ -159,7 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         herald_verdict verdict = {.abi = HERALD_ABI_HEADER_INIT(herald_verdict),
                                   .kind = (herald_verdict_kind)-1};
         instances[i].channel->classify(instances[i].instance, &resp.pub, &verdict);
-        check_verdict(instances[i].channel, &verdict);
+        check_verdict(instances[i].channel, resp.pub.status, &verdict);
     }
     response_free(&resp);
     return 0;

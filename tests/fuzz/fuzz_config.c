@@ -12,6 +12,7 @@
 #include "config/conf.h"
 #include "plugin/loader.h"
 #include "testutil.h"
+#include "util/log.h"
 
 static char *workdir;
 static char *conf_path;
@@ -44,6 +45,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    /* the warnings and print()s of fuzzed inputs would bury libFuzzer's output */
+    log_set_level(HERALD_LOG_ERROR);
     workdir = test_tmpdir();
     link_into_workdir("scripts");
     link_into_workdir("templates");

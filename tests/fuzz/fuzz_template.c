@@ -13,6 +13,7 @@
 #include "pipeline/render.h"
 #include "pipeline/script.h"
 #include "testutil.h"
+#include "util/log.h"
 
 static const char template_lua[] =
     "return function(data)\n"
@@ -39,6 +40,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    /* the warnings and print()s of fuzzed inputs would bury libFuzzer's output */
+    log_set_level(HERALD_LOG_ERROR);
     workdir = test_tmpdir();
     strbuf path = STRBUF_INIT;
     sb_printf(&path, "%s/templates", workdir);
