@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/utf8.h"
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
@@ -30,11 +28,6 @@ static inline void fuzz_check_refusal(const char *err, size_t err_cap, const cha
 {
     FUZZ_CHECK(memchr(err, '\0', err_cap) != NULL, "%s: message not terminated", what);
     FUZZ_CHECK(err[0] != '\0' && err[0] != '\x01', "%s: refused without a message", what);
-}
-
-static inline int fuzz_is_utf8(const char *text)
-{
-    return utf8_valid_length(text, strlen(text)) == strlen(text);
 }
 
 /* A buffer for err that shows whether the callee wrote it. */
