@@ -260,7 +260,9 @@ static int read_names(conf_reader *rd, char ***names, size_t *len)
         *names = xrealloc(*names, (*len + 1) * sizeof **names);
         (*names)[(*len)++] = xstrdup(lua_tostring(L, -1));
     }
-    qsort(*names, *len, sizeof **names, strcmp_indirect);
+    /* qsort takes no NULL, even for no names (receivers = {}) */
+    if (*len > 1)
+        qsort(*names, *len, sizeof **names, strcmp_indirect);
     return 0;
 }
 
