@@ -124,6 +124,7 @@ static int reload_locked(serve_state *st, char *err, size_t err_cap)
     generation *g = generation_build(st->config_path, NULL, err, err_cap);
     if (!g) {
         metrics_count(METRIC_RELOADS_FAILED);
+        metrics_reload_result(0, 0);
         log_error("reload", "refused, the previous configuration keeps serving: %s", err);
         return -1;
     }
@@ -133,6 +134,7 @@ static int reload_locked(serve_state *st, char *err, size_t err_cap)
     unsigned number = g->number;
     generation_install(g);
     metrics_count(METRIC_RELOADS_OK);
+    metrics_reload_result(1, wall_ms());
     log_info("reload", "generation %u of %s is serving", number, st->config_path);
     return 0;
 }
@@ -188,6 +190,7 @@ static void restore_pause(void *ctx, const char *target, int64_t until_ms)
 {
     restored_targets *r = ctx;
     rate_restore_pause(r->limits, target, until_ms);
+    metrics_target_paused(target, until_ms);
     r->pauses++;
 }
 
@@ -229,6 +232,7 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     if (started->stale_note)
         log_error("config", "%s", started->stale_note);
     generation_install(g); /* from here a reload may free g, never `started` */
+    metrics_reload_result(1, wall_ms()); /* the first load counts, as in Prometheus */
 
     char err[1024] = "";
     int rc = 1;

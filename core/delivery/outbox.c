@@ -13,6 +13,7 @@ struct outbox {
     size_t capacity;
     notification *head;  /* ordered by next_attempt_ms, then arrival */
     notification *tail;  /* new notifications are due now: usually appended */
+    notification *live;  /* every one held, queued or in flight (live_next) */
     store *durable;
     size_t reserved;     /* capacity held by puts waiting for their commit */
     outbox_stats stats;
@@ -76,6 +77,27 @@ static void insert_sorted(outbox *box, notification *n)
     *at = n;
 }
 
+/* Caller holds the lock: n enters the outbox, until delivered or given up. */
+static void live_add(outbox *box, notification *n)
+{
+    n->live_prev = NULL;
+    n->live_next = box->live;
+    if (box->live)
+        box->live->live_prev = n;
+    box->live = n;
+}
+
+/* Caller holds the lock. */
+static void live_remove(outbox *box, notification *n)
+{
+    if (n->live_prev)
+        n->live_prev->live_next = n->live_next;
+    else
+        box->live = n->live_next;
+    if (n->live_next)
+        n->live_next->live_prev = n->live_prev;
+}
+
 /* Under the lock: once outbox_set_wakeup(NULL) returns, nobody calls into
  * a dispatcher that is going away. The wakeup does not block. */
 static void wake(outbox *box)
@@ -111,6 +133,7 @@ static void schedule_put(pending_put *p, int stored)
         if (!box->durable)
             p->items[i]->id = box->next_id++;
         notification_forget_alerts(p->items[i]);
+        live_add(box, p->items[i]);
         insert_sorted(box, p->items[i]);
     }
     pthread_mutex_unlock(&box->lock);
@@ -149,6 +172,7 @@ void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done,
 void outbox_restore(outbox *box, notification *n)
 {
     pthread_mutex_lock(&box->lock);
+    live_add(box, n);
     insert_sorted(box, n);
     pthread_mutex_unlock(&box->lock);
     wake(box);
@@ -240,6 +264,7 @@ void outbox_delivered(outbox *box, notification *n)
     if (settling(box))
         store_mark_delivered(box->durable, n, outcome_written, box);
     pthread_mutex_lock(&box->lock);
+    live_remove(box, n);
     box->stats.in_flight--;
     box->stats.delivered++;
     pthread_mutex_unlock(&box->lock);
@@ -261,6 +286,7 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
     if (settling(box))
         store_mark_dead(box->durable, n, reason, outcome_written, box);
     pthread_mutex_lock(&box->lock);
+    live_remove(box, n);
     box->stats.in_flight--;
     box->stats.dead_letters++;
     pthread_mutex_unlock(&box->lock);
@@ -280,6 +306,20 @@ void outbox_record_pause(outbox *box, const char *target, int64_t until_ms)
 {
     if (box->durable)
         store_record_pause(box->durable, target, until_ms);
+}
+
+int64_t outbox_oldest_created_ms(outbox *box)
+{
+    /* A walk over the backlog (at most the capacity), once a scrape: the
+     * list cannot stay in age order, since a requeued dead letter starts
+     * its age again under its old id. */
+    pthread_mutex_lock(&box->lock);
+    int64_t oldest = 0;
+    for (const notification *n = box->live; n; n = n->live_next)
+        if (oldest == 0 || n->created_ms < oldest)
+            oldest = n->created_ms;
+    pthread_mutex_unlock(&box->lock);
+    return oldest;
 }
 
 outbox_stats outbox_get_stats(outbox *box)

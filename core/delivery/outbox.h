@@ -82,4 +82,8 @@ typedef struct outbox_stats {
 
 outbox_stats outbox_get_stats(outbox *box);
 
+/* When the oldest notification still held (queued or in flight) was
+ * accepted; 0 when the outbox holds none. */
+int64_t outbox_oldest_created_ms(outbox *box);
+
 #endif

@@ -42,8 +42,11 @@ static void settle_retry(dispatcher *d, transfer *t, const herald_verdict *v, co
     /* A penalty the service imposed (DingTalk's 10-minute block) outlives
      * a restart; a backoff of our own does not: a restart often follows a
      * fix, and then the target is tried at once. */
-    if (v->retry_after_ms > 0)
-        outbox_record_pause(d->box, rate_target_id(d->limits, t->target_key), now + delay);
+    if (v->retry_after_ms > 0) {
+        const char *target = rate_target_id(d->limits, t->target_key);
+        outbox_record_pause(d->box, target, now + delay);
+        metrics_target_paused(target, now + delay);
+    }
     notification **again = xcalloc(t->len, sizeof *again);
     size_t kept = 0;
     for (size_t i = 0; i < t->len; i++) {
@@ -95,6 +98,7 @@ void settle(dispatcher *d, transfer *t, const herald_verdict *v)
                      (long long)(now - t->started_ms));
         for (size_t i = 0; i < t->len; i++) {
             metrics_count_receiver(METRIC_DELIVERIES_OK, t->items[i]->receiver);
+            metrics_observe_delivery(t->items[i]->receiver, now - t->items[i]->created_ms);
             outbox_delivered(d->box, t->items[i]);
         }
     } else if (v->kind == HERALD_FAIL && t->len > 1) {

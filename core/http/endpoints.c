@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "http/api.h"
+#include "util/clock.h"
 #include "util/metrics.h"
 
 enum MHD_Result answer_healthy(struct MHD_Connection *conn)
@@ -50,6 +51,9 @@ enum MHD_Result answer_metrics(http_server *srv, struct MHD_Connection *conn)
     metrics_gauges gauges = {.outbox_queued = st.queued,
                              .outbox_in_flight = st.in_flight,
                              .connections_open = conn_table_open(srv->conns)};
+    int64_t oldest = outbox_oldest_created_ms(srv->box), now = wall_ms();
+    if (oldest && now > oldest) /* a clock set back makes no age negative */
+        gauges.oldest_waiting_age_ms = now - oldest;
     strbuf text = STRBUF_INIT;
     metrics_render(&text, &gauges);
     enum MHD_Result rc = send_text(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", sb_str(&text),

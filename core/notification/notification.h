@@ -50,6 +50,9 @@ typedef struct notification {
     size_t alerts_len;
     int send_alone;         /* a digest with it was refused: it goes by itself */
     struct notification *next; /* outbox bookkeeping */
+    /* The outbox's list of every notification it holds, queued or in
+     * flight, for the age of the oldest. */
+    struct notification *live_prev, *live_next;
 } notification;
 
 void notification_free(notification *n);

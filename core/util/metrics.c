@@ -5,6 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
+#include "util/histogram.h"
+#include "util/log.h"
+#include "util/process_stats.h"
+
 static atomic_ullong counters[METRIC_COUNT];
 
 /* Counters of one family (the same name) differ by their label and are
@@ -45,6 +50,78 @@ static atomic_int store_disk_full;
 
 void metrics_set_store_disk_full(int full) { atomic_store(&store_disk_full, full); }
 
+static atomic_int reload_ok;
+static atomic_llong reload_success_ms;
+
+void metrics_reload_result(int ok, int64_t at_ms)
+{
+    atomic_store(&reload_ok, ok);
+    if (ok)
+        atomic_store(&reload_success_ms, at_ms);
+}
+
+static atomic_llong dead_letters;
+
+void metrics_set_dead_letters(long long count) { atomic_store(&dead_letters, count); }
+
+void metrics_add_dead_letters(long long delta) { atomic_fetch_add(&dead_letters, delta); }
+
+/* Targets a service paused, with the end of the pause: a handful (one per
+ * robot the configuration names), each kept until its pause is over. */
+typedef struct paused_target {
+    char *target;
+    int64_t until_ms;
+} paused_target;
+
+static pthread_mutex_t paused_lock = PTHREAD_MUTEX_INITIALIZER;
+static paused_target *paused;
+static size_t paused_len;
+
+/* Caller holds paused_lock. */
+static void forget_ended_pauses(int64_t now)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < paused_len; i++) {
+        if (paused[i].until_ms > now)
+            paused[kept++] = paused[i];
+        else
+            free(paused[i].target);
+    }
+    paused_len = kept;
+}
+
+void metrics_target_paused(const char *target, int64_t until_ms)
+{
+    pthread_mutex_lock(&paused_lock);
+    forget_ended_pauses(wall_ms());
+    size_t i = 0;
+    while (i < paused_len && strcmp(paused[i].target, target) != 0)
+        i++;
+    if (i == paused_len) {
+        paused = xrealloc(paused, (paused_len + 1) * sizeof *paused);
+        paused[i] = (paused_target){.target = xstrdup(target)};
+        paused_len++;
+    }
+    if (until_ms > paused[i].until_ms)
+        paused[i].until_ms = until_ms;
+    pthread_mutex_unlock(&paused_lock);
+}
+
+static size_t paused_targets_now(void)
+{
+    pthread_mutex_lock(&paused_lock);
+    forget_ended_pauses(wall_ms());
+    size_t n = paused_len;
+    pthread_mutex_unlock(&paused_lock);
+    return n;
+}
+
+/* Milliseconds since the epoch as seconds, exactly. */
+static void append_ms_as_seconds(strbuf *out, long long ms)
+{
+    sb_printf(out, "%lld.%03lld\n", ms / 1000, ms % 1000);
+}
+
 static void metrics_render_receivers(strbuf *out);
 
 static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
@@ -63,10 +140,49 @@ static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
                    "space: ingest answers 503 until a write succeeds.\n"
                    "# TYPE herald_store_disk_full gauge\nherald_store_disk_full %d\n",
               atomic_load(&store_disk_full));
+    sb_printf(out, "# HELP herald_config_last_reload_successful Whether the last configuration "
+                   "reload attempt was successful.\n"
+                   "# TYPE herald_config_last_reload_successful gauge\n"
+                   "herald_config_last_reload_successful %d\n"
+                   "# HELP herald_config_last_reload_success_timestamp_seconds Timestamp of the "
+                   "last successful configuration reload.\n"
+                   "# TYPE herald_config_last_reload_success_timestamp_seconds gauge\n"
+                   "herald_config_last_reload_success_timestamp_seconds ",
+              atomic_load(&reload_ok));
+    append_ms_as_seconds(out, atomic_load(&reload_success_ms));
+    sb_printf(out, "# HELP herald_dead_letters Notifications in the dead letters now: given up "
+                   "on, neither requeued nor dropped.\n"
+                   "# TYPE herald_dead_letters gauge\nherald_dead_letters %lld\n",
+              atomic_load(&dead_letters));
+    sb_printf(out, "# HELP herald_paused_targets Targets (robots) their service paused for "
+                   "sending too fast, whose pause is still running.\n"
+                   "# TYPE herald_paused_targets gauge\nherald_paused_targets %zu\n",
+              paused_targets_now());
+    sb_printf(out, "# HELP herald_oldest_waiting_notification_age_seconds How long the oldest "
+                   "notification not yet delivered or given up on has waited since it was "
+                   "accepted (0 when none waits).\n"
+                   "# TYPE herald_oldest_waiting_notification_age_seconds gauge\n"
+                   "herald_oldest_waiting_notification_age_seconds ");
+    append_ms_as_seconds(out, gauges->oldest_waiting_age_ms);
+}
+
+/* Omitted, with the reason logged, where /proc cannot tell (not Linux). */
+static void metrics_render_process(strbuf *out)
+{
+    process_stats st;
+    char err[256];
+    if (process_stats_read(&st, err, sizeof err)) {
+        log_warn("metrics", "process metrics left out: %s", err);
+        return;
+    }
+    process_stats_render(&st, out);
 }
 
 void metrics_render(strbuf *out, const metrics_gauges *gauges)
 {
+    sb_puts(out, "# HELP herald_build_info The version herald was built from; always 1.\n"
+                 "# TYPE herald_build_info gauge\nherald_build_info{version=\"" HERALD_VERSION
+                 "\"} 1\n");
     for (int m = 0; m < METRIC_COUNT; m++) {
         const char *name = descriptions[m].name;
         if (m == 0 || strcmp(name, descriptions[m - 1].name) != 0)
@@ -78,6 +194,7 @@ void metrics_render(strbuf *out, const metrics_gauges *gauges)
     }
     metrics_render_receivers(out);
     metrics_render_gauges(out, gauges);
+    metrics_render_process(out);
 }
 
 /* Outcomes per receiver, a family of their own (herald_receiver_*): one
@@ -96,6 +213,7 @@ static const struct {
 typedef struct receiver_counts {
     char *name;
     unsigned long long counts[RECEIVER_FAMILIES];
+    histogram latency; /* accepted to delivered */
 } receiver_counts;
 
 /* Receivers are counted from the first outcome on and kept for the
@@ -103,6 +221,20 @@ typedef struct receiver_counts {
 static pthread_mutex_t receivers_lock = PTHREAD_MUTEX_INITIALIZER;
 static receiver_counts *receivers;
 static size_t receivers_len;
+
+/* The receiver's entry, added when new; the caller holds receivers_lock. */
+static receiver_counts *receiver_entry(const char *receiver)
+{
+    size_t i = 0;
+    while (i < receivers_len && strcmp(receivers[i].name, receiver) != 0)
+        i++;
+    if (i == receivers_len) {
+        receivers = xrealloc(receivers, (receivers_len + 1) * sizeof *receivers);
+        receivers[i] = (receiver_counts){.name = xstrdup(receiver)};
+        receivers_len++;
+    }
+    return &receivers[i];
+}
 
 void metrics_count_receiver(metric m, const char *receiver)
 {
@@ -113,15 +245,14 @@ void metrics_count_receiver(metric m, const char *receiver)
     if (family == RECEIVER_FAMILIES)
         return;
     pthread_mutex_lock(&receivers_lock);
-    size_t i = 0;
-    while (i < receivers_len && strcmp(receivers[i].name, receiver) != 0)
-        i++;
-    if (i == receivers_len) {
-        receivers = xrealloc(receivers, (receivers_len + 1) * sizeof *receivers);
-        receivers[i] = (receiver_counts){.name = xstrdup(receiver)};
-        receivers_len++;
-    }
-    receivers[i].counts[family]++;
+    receiver_entry(receiver)->counts[family]++;
+    pthread_mutex_unlock(&receivers_lock);
+}
+
+void metrics_observe_delivery(const char *receiver, int64_t latency_ms)
+{
+    pthread_mutex_lock(&receivers_lock);
+    histogram_observe_ms(&receiver_entry(receiver)->latency, latency_ms);
     pthread_mutex_unlock(&receivers_lock);
 }
 
@@ -150,5 +281,17 @@ static void metrics_render_receivers(strbuf *out)
             sb_printf(out, "\"} %llu\n", receivers[i].counts[f]);
         }
     }
+    sb_puts(out, "# HELP herald_delivery_latency_seconds From accepting a notification to its "
+                 "delivery, by receiver.\n# TYPE herald_delivery_latency_seconds histogram\n");
+    strbuf label = STRBUF_INIT;
+    for (size_t i = 0; i < receivers_len; i++) {
+        sb_reset(&label);
+        sb_puts(&label, "receiver=\"");
+        append_label_value(&label, receivers[i].name);
+        sb_putc(&label, '"');
+        histogram_render(&receivers[i].latency, out, "herald_delivery_latency_seconds",
+                         sb_str(&label));
+    }
+    sb_free(&label);
     pthread_mutex_unlock(&receivers_lock);
 }

@@ -3,6 +3,7 @@
 #define HERALD_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util/strbuf.h"
 
@@ -41,14 +42,33 @@ typedef struct metrics_gauges {
     size_t outbox_queued;
     size_t outbox_in_flight;
     size_t connections_open;
+    int64_t oldest_waiting_age_ms; /* 0: nothing waits */
 } metrics_gauges;
+
+/* A notification delivered `latency_ms` after it was accepted: observed
+ * in herald_delivery_latency_seconds for its receiver. */
+void metrics_observe_delivery(const char *receiver, int64_t latency_ms);
+
+/* The last reload (the first load at start included): whether it
+ * succeeded, and the time of the last one that did. */
+void metrics_reload_result(int ok, int64_t at_ms);
+
+/* The store's dead letters: counted at start, then changed by each one
+ * added, requeued, dropped or swept. */
+void metrics_set_dead_letters(long long count);
+void metrics_add_dead_letters(long long delta);
+
+/* A service paused a target (named by its digest) until `until_ms`; the
+ * gauge counts the targets whose pause is still running. */
+void metrics_target_paused(const char *target, int64_t until_ms);
 
 /* The store's writes fail for want of space (1) or not (0): a gauge. */
 void metrics_set_store_disk_full(int full);
 
-/* Appends every counter in the Prometheus text format (counters that
- * differ by a label form one family), the per-receiver
- * ones as herald_receiver_*{receiver="..."}, then the gauges. */
+/* Appends build info, every counter in the Prometheus text format
+ * (counters that differ by a label form one family), the per-receiver
+ * ones as herald_receiver_*{receiver="..."} and the latency histogram,
+ * then the gauges and the process metrics. */
 void metrics_render(strbuf *out, const metrics_gauges *gauges);
 
 #endif

@@ -2,6 +2,8 @@
 
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/log.h"
+#include "util/metrics.h"
 
 /* "store: <SQLite's message>" in err, the connection closed; returns -1. */
 static int failed(sqlite3 *db, char *err, size_t err_cap)
@@ -63,4 +65,35 @@ int sqlite_drop(store_reader *r, uint64_t id, char *err, size_t err_cap)
         "DELETE FROM messages WHERE id = ?1",
     };
     return change_dead_letter(r, id, sql, 2, err, err_cap);
+}
+
+/* One integer from a statement without arguments; -1 on error, with why. */
+static long long query_integer(sqlite3 *db, const char *sql, char *why, size_t why_cap)
+{
+    sqlite3_stmt *q = NULL;
+    long long value = -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        value = sqlite3_column_int64(q, 0);
+    else
+        fail(why, why_cap, "%s", sqlite3_errmsg(db));
+    sqlite3_finalize(q);
+    return value;
+}
+
+void sqlite_count_dead_letters(sqlite_store *s, int changed)
+{
+    char why[256];
+    /* Only other connections change data_version: the requeues and drops
+     * of readers, in this process or another. */
+    long long version = query_integer(s->db, "PRAGMA data_version", why, sizeof why);
+    if (!changed && version == s->data_version)
+        return;
+    long long dead = query_integer(s->db, "SELECT COUNT(*) FROM deliveries WHERE state = 'dead'",
+                                   why, sizeof why);
+    if (version < 0 || dead < 0) {
+        log_warn("store", "cannot count the dead letters: %s", why);
+        return;
+    }
+    s->data_version = version;
+    metrics_set_dead_letters(dead);
 }

@@ -7,7 +7,7 @@
  *   sweep.c       retention and old target sends
  *   recovery.c    pending and requeued notifications, rate-limit targets
  *   read.c        the readers' queries, as rows
- *   deadletter.c  requeue and drop
+ *   deadletter.c  requeue and drop; the dead letters counted for the gauge
  *   backend.c     the table store.c calls through */
 #ifndef HERALD_STORE_SQLITE_PRIVATE_H
 #define HERALD_STORE_SQLITE_PRIVATE_H
@@ -82,6 +82,7 @@ typedef struct sqlite_store {
     int wal_pages;            /* in the WAL after the last commit */
     int disk_full;            /* writes fail for want of space: 503 until one succeeds */
     int checkpoint_failing;   /* logged once until a checkpoint succeeds */
+    long long data_version;   /* PRAGMA data_version at the last dead-letter count */
 } sqlite_store;
 
 typedef struct sqlite_reader {
@@ -175,6 +176,11 @@ int sqlite_history_top(store_reader *r, const history_top *q, top_rows *rows, ch
                        size_t err_cap);
 
 /* deadletter.c */
+/* Counts the dead letters into the herald_dead_letters gauge: always with
+ * `changed` (the writer added or took some), else only when another
+ * connection (a requeue or drop by the API or the CLI) wrote since the
+ * last count. On the writer's connection. */
+void sqlite_count_dead_letters(sqlite_store *s, int changed);
 int sqlite_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap);
 int sqlite_drop(store_reader *r, uint64_t id, char *err, size_t err_cap);
 

@@ -42,8 +42,10 @@ static void *writer_main(void *arg)
              * answered once written (or given up at stop). */
             job *again = NULL, *last = NULL;
             size_t kept = 0;
+            int dead_written = 0;
             for (job *j = jobs, *next; j; j = next) {
                 next = j->next;
+                dead_written |= !failed && j->kind == JOB_DEAD;
                 if (!failed || stopping || j->kind == JOB_COMMIT || j->kind == JOB_SEND ||
                     j->kind == JOB_PAUSE) {
                     if (j->done)
@@ -77,16 +79,20 @@ static void *writer_main(void *arg)
                 pthread_cond_timedwait(&s->work, &s->lock, &until);
                 pthread_mutex_unlock(&s->lock);
             }
+            if (dead_written)
+                sqlite_count_dead_letters(s, 1);
         }
         int64_t now = wall_ms();
         if (now >= next_poll && !stopping) {
             if (s->disk_full) /* gives the WAL's file back as soon as it can */
                 sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
             sqlite_take_requeued(s);
+            sqlite_count_dead_letters(s, 0);
             next_poll = now + REQUEUE_POLL_MS;
         }
         if (now >= next_sweep && !stopping) {
             sqlite_sweep_retention(s);
+            sqlite_count_dead_letters(s, 1);
             sqlite_sweep_targets(s);
             next_sweep = now + RETENTION_SWEEP_MS;
         }
@@ -102,6 +108,7 @@ int sqlite_start(store *base, void (*requeued)(void *ctx, notification *n), void
     s->requeued = requeued;
     s->requeued_ctx = ctx;
     sqlite_sweep_retention(s); /* then every RETENTION_SWEEP_MS on the writer */
+    sqlite_count_dead_letters(s, 1);
     int rc = pthread_create(&s->writer, NULL, writer_main, s);
     if (rc != 0)
         return fail_errno(err, err_cap, rc, "cannot start the store's writer");

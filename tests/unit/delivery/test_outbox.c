@@ -159,6 +159,38 @@ TEST(outcome_answered_when_the_store_closes_first)
     stored_outbox_free(&f);
 }
 
+/* The oldest notification still waiting, queued or taken, whatever its
+ * place in the schedule; gone once delivered or given up on. */
+TEST(oldest_created_counts_queued_and_taken_until_they_end)
+{
+    outbox *box = outbox_new(10, NULL);
+    CHECK_INT(outbox_oldest_created_ms(box), 0);
+    notification *items[3] = {make(300), make(100), make(200)};
+    items[0]->created_ms = 5000;
+    items[1]->created_ms = 7000;
+    items[2]->created_ms = 6000;
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(put(box, &items[i], 1), OUTBOX_ACCEPTED);
+    CHECK_INT(outbox_oldest_created_ms(box), 5000);
+    int64_t next;
+    notification *first = outbox_take_due(box, 1000, &next); /* items[1], due first */
+    notification *second = outbox_take_due(box, 1000, &next); /* items[2] */
+    notification *third = outbox_take_due(box, 1000, &next); /* items[0], the oldest */
+    CHECK(third == items[0]);
+    CHECK_INT(outbox_oldest_created_ms(box), 5000); /* in flight still waits */
+    outbox_delivered(box, third);
+    CHECK_INT(outbox_oldest_created_ms(box), 6000);
+    outbox_dead_letter(box, second, "test");
+    CHECK_INT(outbox_oldest_created_ms(box), 7000);
+    outbox_retry(box, first);
+    CHECK_INT(outbox_oldest_created_ms(box), 7000);
+    first = outbox_take_due(box, 1000, &next);
+    outbox_delivered(box, first);
+    CHECK_INT(outbox_oldest_created_ms(box), 0);
+    outbox_free(box);
+}
+
 RUN_TESTS(CASE(put_is_all_or_nothing), CASE(due_order_and_retry),
+          CASE(oldest_created_counts_queued_and_taken_until_they_end),
           CASE(outcome_counts_until_written),
           CASE(outcome_answered_when_the_store_closes_first))
