@@ -64,8 +64,6 @@ static atomic_llong dead_letters;
 
 void metrics_set_dead_letters(long long count) { atomic_store(&dead_letters, count); }
 
-void metrics_add_dead_letters(long long delta) { atomic_fetch_add(&dead_letters, delta); }
-
 /* Targets a service paused, with the end of the pause: a handful (one per
  * robot the configuration names), each kept until its pause is over. */
 typedef struct paused_target {

@@ -53,10 +53,8 @@ void metrics_observe_delivery(const char *receiver, int64_t latency_ms);
  * succeeded, and the time of the last one that did. */
 void metrics_reload_result(int ok, int64_t at_ms);
 
-/* The store's dead letters: counted at start, then changed by each one
- * added, requeued, dropped or swept. */
+/* The dead letters the store holds, as its writer counted them last. */
 void metrics_set_dead_letters(long long count);
-void metrics_add_dead_letters(long long delta);
 
 /* A service paused a target (named by its digest) until `until_ms`; the
  * gauge counts the targets whose pause is still running. */
