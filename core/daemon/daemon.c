@@ -232,7 +232,9 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     if (started->stale_note)
         log_error("config", "%s", started->stale_note);
     generation_install(g); /* from here a reload may free g, never `started` */
-    metrics_reload_result(1, wall_ms()); /* the first load counts, as in Prometheus */
+    /* The first load counts, as in Prometheus; serving the last good copy
+     * because the files do not load is a failed one. */
+    metrics_reload_result(!started->stale_note, started->stale_note ? 0 : wall_ms());
 
     char err[1024] = "";
     int rc = 1;

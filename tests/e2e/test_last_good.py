@@ -62,6 +62,7 @@ def test_a_start_whose_files_do_not_load_serves_the_last_good_copy(herald_factor
     status, body = harness.http("GET", h.base_url + "/-/ready")
     assert status == 200, body
     assert b"Warning: serving the last good configuration" in body, body
+    assert harness.metrics(h.base_url)["herald_config_last_reload_successful"] == 0
     post_alert(h, "WhileBroken")
     assert WORD_OLD in line_for(h, "WhileBroken")["text"]  # the saved template renders
 
@@ -71,6 +72,7 @@ def test_a_start_whose_files_do_not_load_serves_the_last_good_copy(herald_factor
     assert status == 200, data
     status, body = harness.http("GET", h.base_url + "/-/ready")
     assert status == 200 and body == b"Ready.\n", body
+    assert harness.metrics(h.base_url)["herald_config_last_reload_successful"] == 1
     post_alert(h, "AfterTheFix")
     assert WORD_NEW in line_for(h, "AfterTheFix")["text"]
 
