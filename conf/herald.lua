@@ -18,12 +18,18 @@ receivers = {
   -- Every message as one JSON line on standard output: works with no secrets.
   console = { channel = "console", template = "console" },
 
-  -- A signed DingTalk robot (安全设置: 加签). Uncomment and export the variables:
-  --   export DINGTALK_OPS_URL='https://oapi.dingtalk.com/robot/send?access_token=…'
-  --   export DINGTALK_OPS_SECRET='SEC…'
-  -- ops = { channel = "dingtalk", url = env("DINGTALK_OPS_URL"), secret = env("DINGTALK_OPS_SECRET"),
-  --         template = "dingtalk", mentions = { mobiles = { "13800000000" }, all = false } },
-
-  -- A keyword robot (安全设置: 自定义关键词): herald makes sure the keyword is in the message.
-  -- wms = { channel = "dingtalk_keyword", url = env("DINGTALK_WMS_URL"), keyword = "报警" },
+  -- The receivers scripts/route.lua sends to: per-project robots and the
+  -- on-call robot for critical alerts. They print to standard output too, so
+  -- the bundled route runs as written with no secrets; make each a robot by
+  -- replacing its line, for example:
+  --   export DINGTALK_WMS_URL='https://oapi.dingtalk.com/robot/send?access_token=…'
+  --   export DINGTALK_WMS_SECRET='SEC…'
+  --   wms = { channel = "dingtalk", url = env("DINGTALK_WMS_URL"), secret = env("DINGTALK_WMS_SECRET"),
+  --           template = "dingtalk" },
+  -- A keyword robot (安全设置: 自定义关键词) instead: herald makes sure the keyword is in the message.
+  --   wms = { channel = "dingtalk_keyword", url = env("DINGTALK_WMS_URL"), keyword = "报警" },
+  wms = { channel = "console", template = "console" },
+  erp = { channel = "console", template = "console" },
+  oncall = { channel = "console", template = "console",
+             mentions = { mobiles = { "13800000000" }, all = false } },
 }

@@ -6,6 +6,8 @@
 --   default_receiver  the receiver named in the request path
 --                     (/webhook/<name>), else `default_receiver` of the config
 --   receivers         { name = channel } for every configured receiver
+--   request           { endpoint = "webhook" | "dingtalk" | "alerts",
+--                       receiver = the receiver the path names, or nil }
 --
 -- Return a list of receivers. An item is a receiver name, or a table
 -- { receiver = "name", mobiles = {...}, user_ids = {...}, all = bool } that
@@ -23,9 +25,12 @@ local projects = {
 -- Critical alerts also go here, in addition to the project's or default one.
 local critical_receiver = "oncall"
 
-return function(alert, default_receiver, receivers)
+return function(alert, default_receiver, receivers, request)
   local targets = {}
-  local project = projects[alert.labels.project or ""]
+  -- prometheus-webhook-dingtalk's path, /dingtalk/<name>/send, names the
+  -- robot: that one gets the alert, whatever its project.
+  local by_path = request.endpoint == "dingtalk"
+  local project = not by_path and projects[alert.labels.project or ""]
   if project and receivers[project.receiver] then
     targets[#targets + 1] = { receiver = project.receiver, mobiles = project.mobiles }
   else

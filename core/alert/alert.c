@@ -122,6 +122,12 @@ void alert_free(alert *a)
     labelset_free(&a->annotations);
     free(a->generator_url);
     a->generator_url = NULL;
+    labelset_free(&a->grafana);
+    for (size_t i = 0; i < a->values_len; i++)
+        free(a->values[i].name);
+    free(a->values);
+    a->values = NULL;
+    a->values_len = 0;
 }
 
 void alert_batch_free(alert_batch *batch)
@@ -132,6 +138,7 @@ void alert_batch_free(alert_batch *batch)
     labelset_free(&batch->group_labels);
     labelset_free(&batch->common_labels);
     labelset_free(&batch->common_annotations);
+    labelset_free(&batch->grafana);
     free(batch->am_receiver);
     free(batch->external_url);
     free(batch->group_key);

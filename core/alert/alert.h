@@ -20,6 +20,12 @@ typedef struct labelset {
 
 typedef enum alert_status { ALERT_FIRING = 0, ALERT_RESOLVED = 1 } alert_status;
 
+/* A number Grafana evaluated for an alert: "values": {"B": 22.5}. */
+typedef struct alert_value {
+    char *name;
+    double value;
+} alert_value;
+
 typedef struct alert {
     alert_status status;
     labelset labels;
@@ -28,6 +34,11 @@ typedef struct alert {
     double ends_at;         /* epoch seconds; 0 for Alertmanager's zero time */
     char *generator_url;    /* "" when absent */
     char fingerprint[17];   /* 16 hex digits */
+    /* Grafana's extras (empty from other senders): those of valueString,
+     * silenceURL, dashboardURL, panelURL and imageURL it gave, and its values. */
+    labelset grafana;
+    alert_value *values;
+    size_t values_len;
 } alert;
 
 typedef struct alert_batch {
@@ -41,7 +52,11 @@ typedef struct alert_batch {
     char *external_url;
     char *group_key;
     long truncated_alerts;
+    labelset grafana;       /* Grafana's title, message and state, those given */
     const char *source;     /* the request body, borrowed; NULL when unknown */
+    /* The endpoint it came in on ("webhook", "dingtalk", "alerts"), static;
+     * NULL when not from HTTP. */
+    const char *endpoint;
     size_t source_len;
 } alert_batch;
 

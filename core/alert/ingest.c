@@ -108,6 +108,50 @@ static int read_optional_string(const cJSON *parent, const char *key, const char
     return 0;
 }
 
+/* Copies those of `keys` that `parent` has as strings into `out`; a key
+ * present with another type is refused. */
+static int read_string_fields(const cJSON *parent, const char *const *keys, size_t n,
+                              const char *path, labelset *out, char *err, size_t cap)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *item = cJSON_GetObjectItemCaseSensitive(parent, keys[i]);
+        if (!item || cJSON_IsNull(item))
+            continue;
+        if (!cJSON_IsString(item))
+            return fail(err, cap, "%s%s: expected a string, got %s", path, keys[i],
+                        json_type_name(item));
+        labelset_set(out, keys[i], item->valuestring);
+    }
+    return 0;
+}
+
+static const char *const grafana_alert_strings[] = {"valueString", "silenceURL", "dashboardURL",
+                                                    "panelURL", "imageURL"};
+static const char *const grafana_batch_strings[] = {"title", "message", "state"};
+
+/* Grafana's "values": an object of numbers (null: no value, skipped). */
+static int read_values(const cJSON *item, const char *path, alert *a, char *err, size_t cap)
+{
+    const cJSON *values = cJSON_GetObjectItemCaseSensitive(item, "values");
+    if (!values || cJSON_IsNull(values))
+        return 0;
+    if (!cJSON_IsObject(values))
+        return fail(err, cap, "%svalues: expected an object of numbers, got %s", path,
+                    json_type_name(values));
+    const cJSON *v;
+    cJSON_ArrayForEach(v, values)
+    {
+        if (cJSON_IsNull(v))
+            continue;
+        if (!cJSON_IsNumber(v))
+            return fail(err, cap, "%svalues.%s: expected a number, got %s", path, v->string,
+                        json_type_name(v));
+        a->values = xrealloc(a->values, (a->values_len + 1) * sizeof *a->values);
+        a->values[a->values_len++] = (alert_value){xstrdup(v->string), v->valuedouble};
+    }
+    return 0;
+}
+
 static int read_time(const cJSON *parent, const char *key, const char *path, double *out,
                      int *present, char *err, size_t cap)
 {
@@ -160,7 +204,11 @@ static int read_alert(const cJSON *item, size_t index, alert *a, int *has_end, c
     int has_start;
     if (read_time(item, "startsAt", path, &a->starts_at, &has_start, err, cap) ||
         read_time(item, "endsAt", path, &a->ends_at, has_end, err, cap) ||
-        read_optional_string(item, "generatorURL", path, &a->generator_url, err, cap))
+        read_optional_string(item, "generatorURL", path, &a->generator_url, err, cap) ||
+        read_string_fields(item, grafana_alert_strings,
+                           sizeof grafana_alert_strings / sizeof *grafana_alert_strings, path,
+                           &a->grafana, err, cap) ||
+        read_values(item, path, a, err, cap))
         return -1;
     const cJSON *fp = cJSON_GetObjectItemCaseSensitive(item, "fingerprint");
     if (cJSON_IsString(fp) && is_fingerprint(fp->valuestring)) {
@@ -282,7 +330,10 @@ int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *er
     if (read_optional_string(root, "externalURL", "", &out->external_url, err, err_cap) ||
         read_optional_string(root, "groupKey", "", &out->group_key, err, err_cap) ||
         read_string_map(cJSON_GetObjectItemCaseSensitive(root, "groupLabels"), "groupLabels",
-                        &out->group_labels, err, err_cap))
+                        &out->group_labels, err, err_cap) ||
+        read_string_fields(root, grafana_batch_strings,
+                           sizeof grafana_batch_strings / sizeof *grafana_batch_strings, "",
+                           &out->grafana, err, err_cap))
         goto done;
     if (read_or_compute_common(root, "commonLabels", out, 0, &out->common_labels, err, err_cap) ||
         read_or_compute_common(root, "commonAnnotations", out, 1, &out->common_annotations, err,

@@ -10,6 +10,7 @@
 
 #include "alert/ingest.h"
 #include "notification/rendered.h"
+#include "pipeline/pipeline.h"
 #include "pipeline/render.h"
 #include "pipeline/route.h"
 #include "plugin/host.h"
@@ -65,10 +66,12 @@ static void print_mentions(const mention_set *m)
 }
 
 static int print_render(script_state *s, const receiver *r, const alert_batch *batch,
-                        const alert **alerts, size_t len)
+                        const alert **alerts, const mention_set *extras, size_t len)
 {
     mention_set mentions = {0};
     mention_set_merge(&mentions, &r->mentions);
+    for (size_t i = 0; i < len; i++)
+        mention_set_merge(&mentions, &extras[i]);
     render_input in = {r, batch, alerts, len, &mentions};
     rendered msg;
     char err[1024];
@@ -131,15 +134,21 @@ int cmd_render(const cli *c, generation *g)
         return EXIT_INVALID;
     }
     const alert **alerts = xcalloc(batch.len ? batch.len : 1, sizeof *alerts);
+    mention_set *extras = xcalloc(batch.len ? batch.len : 1, sizeof *extras);
     for (size_t i = 0; i < batch.len; i++)
         alerts[i] = &batch.alerts[i];
+    /* The route's mentions too: the preview is the request herald sends. */
+    pipeline_route_mentions(&s, &batch, r, extras);
     int rc = 0;
     if (r->split_per_alert)
         for (size_t i = 0; i < batch.len && rc == 0; i++)
-            rc = print_render(&s, r, &batch, &alerts[i], 1);
+            rc = print_render(&s, r, &batch, &alerts[i], &extras[i], 1);
     else
-        rc = print_render(&s, r, &batch, alerts, batch.len);
+        rc = print_render(&s, r, &batch, alerts, extras, batch.len);
+    for (size_t i = 0; i < batch.len; i++)
+        mention_set_free(&extras[i]);
     free(alerts);
+    free(extras);
     script_close(&s);
     alert_batch_free(&batch);
     sb_free(&body);
@@ -160,6 +169,8 @@ int cmd_route(const cli *c, generation *g)
     }
     char err[1024];
     int rc = 0;
+    /* As POST /webhook or /webhook/<receiver> would route it. */
+    const route_request request = {"webhook", c->receiver};
     for (size_t i = 0; i < batch.len; i++) {
         const alert *a = &batch.alerts[i];
         printf("%s %s {", a->fingerprint, alert_status_name(a->status));
@@ -167,7 +178,7 @@ int cmd_route(const cli *c, generation *g)
             printf("%s%s=\"%s\"", l ? ", " : "", a->labels.items[l].name, a->labels.items[l].value);
         printf("}\n");
         route_result routes;
-        if (route_alert(&s, a, def, &routes, err, sizeof err)) {
+        if (route_alert(&s, a, def, &request, &routes, err, sizeof err)) {
             printf("  -> %s (route error: %s)\n", def->name, err);
             rc = EXIT_INVALID;
             continue;

@@ -52,6 +52,17 @@ typedef struct delivery_settings {
     unsigned max_unrecorded;
 } delivery_settings;
 
+/* Who may hold how many connections, and how long a request may take to
+ * arrive. The inactivity timeout alone lets a client that sends a byte
+ * now and then hold a connection for ever; these deadlines count from
+ * the start. */
+typedef struct connection_settings {
+    unsigned max;             /* at once; 0: sized from the file-descriptor limit */
+    unsigned per_address;     /* at once from one client address */
+    int64_t head_timeout_ms;  /* a request's head, from the connection's start or the last answer */
+    int64_t body_timeout_ms;  /* its body, from the end of its head */
+} connection_settings;
+
 typedef struct config {
     char *path;
     char *dir;                    /* relative paths are resolved against it */
@@ -76,6 +87,7 @@ typedef struct config {
     int log_level;
     sandbox_limits lua;
     delivery_settings delivery;
+    connection_settings connections;
     inbound_auth auth;            /* what requests must present; none by default */
     char *tls_cert_file;          /* HTTPS with these PEM files; NULL: plain HTTP */
     char *tls_key_file;

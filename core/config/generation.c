@@ -70,6 +70,14 @@ fail:
     return NULL;
 }
 
+void generation_drop_template(generation *g, size_t index)
+{
+    free_source(&g->templates[index]);
+    memmove(&g->templates[index], &g->templates[index + 1],
+            (g->templates_len - index - 1) * sizeof *g->templates);
+    g->templates_len--;
+}
+
 void generation_number(generation *g)
 {
     g->number = __atomic_add_fetch(&generation_counter, 1, __ATOMIC_SEQ_CST);
@@ -82,7 +90,7 @@ void generation_describe(const generation *g, strbuf *report)
     sb_printf(report, "  listen      %s\n  auth        %s\n  timezone    %s\n  route       %s\n"
                       "  templates   %s (%zu)\n",
               c->listen, auth_describe(&c->auth), c->timezone, c->route_path, c->templates_dir,
-              c->template_names_len);
+              g->templates_len);
     if (c->tls_cert_file)
         sb_printf(report, "  tls         %s (%s)\n", c->tls_cert_file, c->tls_summary);
     sb_printf(report, "  plugins     %s (%zu loaded)\n", c->plugin_dir, c->plugins.len);

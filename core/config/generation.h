@@ -32,6 +32,8 @@ typedef struct generation {
  * the file and the problem. Serving uses generation_build (pipeline/
  * check.h), which also runs the self-check. */
 generation *generation_load(const char *config_path, char *err, size_t err_cap);
+/* Removes templates[index] (one no receiver uses that fails to load). */
+void generation_drop_template(generation *g, size_t index);
 /* Gives a checked generation the next number, for logs and /-/reload. */
 void generation_number(generation *g);
 /* Appends the human summary `herald check` prints. */

@@ -250,12 +250,51 @@ int read_table_quantity(conf_reader *rd, const char *table_path, const char *key
 
 /* ---- running the file --------------------------------------------------- */
 
-/* env(name [, default]): the variable, else the default, else nil, and the
- * name is kept for the hint of a "missing" message. */
+int reader_env_file(conf_reader *rd, const char *path)
+{
+    strbuf full = STRBUF_INIT;
+    if (path[0] != '/')
+        sb_printf(&full, "%s/", rd->conf->dir);
+    sb_puts(&full, path);
+    int rc = 0;
+    if (rd->env.path && strcmp(rd->env.path, sb_str(&full)) != 0)
+        rc = fail_at(rd, "env_file", "changed after env() read %s: set it once, at the top",
+                     rd->env.path);
+    else if (!rd->env.path && rd->env_before_file)
+        rc = fail_at(rd, "env_file", "set after an env() call: set it at the top of the file, "
+                     "before the first env()");
+    else if (!rd->env.path) {
+        char why[512];
+        if (env_file_read(sb_str(&full), &rd->env, why, sizeof why))
+            rc = fail_at(rd, "env_file", "%s", why);
+    }
+    sb_free(&full);
+    return rc;
+}
+
+/* env(name [, default]): the env_file's value, else the variable, else
+ * the default, else nil, and the name is kept for the hint of a "missing"
+ * message. */
 static int lua_env(lua_State *L)
 {
     const char *name = luaL_checkstring(L, 1);
-    const char *value = getenv(name);
+    conf_reader *rd = lua_touserdata(L, lua_upvalueindex(1));
+    const char *value = NULL;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, rd->settings_ref);
+    lua_pushliteral(L, "env_file");
+    lua_rawget(L, -2);
+    if (lua_type(L, -1) == LUA_TSTRING) {
+        if (reader_env_file(rd, lua_tostring(L, -1))) {
+            lua_pushstring(L, rd->err); /* names the file and key already */
+            return lua_error(L);
+        }
+        value = env_file_get(&rd->env, name);
+    } else {
+        rd->env_before_file = 1;
+    }
+    lua_pop(L, 2);
+    if (!value)
+        value = getenv(name);
     if (value) {
         lua_pushstring(L, value);
         return 1;
@@ -264,7 +303,6 @@ static int lua_env(lua_State *L)
         lua_pushvalue(L, 2);
         return 1;
     }
-    conf_reader *rd = lua_touserdata(L, lua_upvalueindex(1));
     sb_printf(&rd->unset_env, "%s%s", rd->unset_env.len ? ", " : "", name);
     lua_pushnil(L);
     return 1;
@@ -272,7 +310,8 @@ static int lua_env(lua_State *L)
 
 int reader_open(conf_reader *rd, config *conf, char *err, size_t err_cap)
 {
-    *rd = (conf_reader){.conf = conf, .err = err, .err_cap = err_cap, .unset_env = STRBUF_INIT};
+    *rd = (conf_reader){.conf = conf, .err = err, .err_cap = err_cap, .unset_env = STRBUF_INIT,
+                        .settings_ref = LUA_NOREF};
     rd->utc = tz_load("UTC", err, err_cap);
     if (!rd->utc)
         return -1;
@@ -292,6 +331,8 @@ int reader_open(conf_reader *rd, config *conf, char *err, size_t err_cap)
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
     lua_pushvalue(L, -1);
+    rd->settings_ref = luaL_ref(L, LUA_REGISTRYINDEX); /* env() reads env_file there */
+    lua_pushvalue(L, -1);
     lua_setupvalue(L, -3, 1); /* _ENV of the chunk */
     lua_insert(L, -2);        /* settings below the chunk */
     return sandbox_call(L, 0, 0, err, err_cap);
@@ -303,5 +344,6 @@ void reader_close(conf_reader *rd)
         sandbox_close(rd->L);
     tz_free(rd->utc);
     sb_free(&rd->unset_env);
+    env_file_free(&rd->env);
     memset(rd, 0, sizeof *rd);
 }

@@ -14,6 +14,7 @@
 #include <lua.h>
 
 #include "config/conf.h"
+#include "config/env_file.h"
 #include "herald/plugin.h"
 #include "lua/tz.h"
 #include "util/strbuf.h"
@@ -29,12 +30,18 @@ typedef struct conf_reader {
     tz_zone *utc;      /* the sandbox's zone while the file runs */
     strbuf unset_env;  /* names env() was asked for but the environment lacks */
     char hint[512];
+    int settings_ref;  /* registry reference to the table the file's globals fill */
+    env_file env;      /* the env_file env() read; path NULL while none */
+    int env_before_file; /* env() ran while env_file was not set */
 } conf_reader;
 
 /* Runs conf->path in a sandbox, leaving the table of what it set on top of
  * the reader's stack. Returns 0, or -1 with err set (a Lua error names the
  * file and line). reader_close is due either way. */
 int reader_open(conf_reader *rd, config *conf, char *err, size_t err_cap);
+/* Reads the env_file the file set (a path relative to the configuration's
+ * folder), once per load. Returns 0 (also without one), or -1 with err. */
+int reader_env_file(conf_reader *rd, const char *path);
 void reader_close(conf_reader *rd);
 
 /* err = "FILE: KEY_PATH: message" ("FILE: message" without a key path);

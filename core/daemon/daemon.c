@@ -10,6 +10,7 @@
 #include "delivery/outbox.h"
 #include "delivery/ratelimit.h"
 #include "http/server.h"
+#include "lua/sandbox.h"
 #include "pipeline/check.h"
 #include "store/store.h"
 #include "util/clock.h"
@@ -59,6 +60,16 @@ static void show_shutdown_timeout(const config *c, char *out, size_t cap)
     snprintf(out, cap, "%lld ms", (long long)c->shutdown_timeout_ms);
 }
 
+static void show_connections(const config *c, char *out, size_t cap)
+{
+    const connection_settings *cs = &c->connections;
+    char max[16] = "auto";
+    if (cs->max)
+        snprintf(max, sizeof max, "%u", cs->max);
+    snprintf(out, cap, "max %s, per_address %u, head_timeout %lld ms, body_timeout %lld ms", max,
+             cs->per_address, (long long)cs->head_timeout_ms, (long long)cs->body_timeout_ms);
+}
+
 /* A renewed certificate usually keeps its file names: what the files hold
  * (subject and expiry) is part of the setting. */
 static void show_tls(const config *c, char *out, size_t cap)
@@ -78,6 +89,7 @@ static const start_only_key start_only_keys[] = {
     {"retention", show_retention},
     {"shutdown_timeout", show_shutdown_timeout},
     {"tls", show_tls},
+    {"connections", show_connections},
 };
 
 /* listen_fixed: --listen set it, so the file's listen does not count. */
@@ -252,6 +264,9 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
              started->number, conf->data_dir);
 
     wait_for_stop(&st, config_path);
+    /* lua.timeout may be longer than shutdown_timeout: requests still in a
+     * route script or template end now, and take their fallbacks. */
+    sandbox_stop_all();
     log_info("herald", "finishing deliveries in flight for up to %lld ms",
              (long long)conf->shutdown_timeout_ms);
     http_stop_accepting(srv);

@@ -9,6 +9,9 @@ static const char separator_markdown[] = "\n\n---\n\n";
 static const char separator_text[] = "\n\n";
 /* Room kept for the count in the title and the "+N" line at the end. */
 #define DIGEST_OVERHEAD 96
+/* The most bytes of the merged messages' titles a digest's title names:
+ * what fits a chat app's notification line. */
+#define DIGEST_TITLE_NAMES 120
 
 /* A native body has no text to join, and HTML joined as text would show
  * its tags: both go alone. */
@@ -65,6 +68,35 @@ size_t digest_item_cap(size_t text_budget, size_t items, size_t messages)
     return share > sizeof separator_markdown ? share - sizeof separator_markdown : 1;
 }
 
+/* "15 groups, 45 alerts: <title 1>; <title 2> +13": what the digest holds
+ * and as many of its messages' titles as fit, so a reader sees more than
+ * the first group without opening it. */
+static void digest_title(notification *const *items, size_t n, strbuf *title)
+{
+    size_t alerts = digest_alert_count(items, n);
+    sb_printf(title, "%zu group%s, %zu alert%s: ", n, n == 1 ? "" : "s", alerts,
+              alerts == 1 ? "" : "s");
+    size_t named = 0, used = 0;
+    for (; named < n; named++) {
+        const char *name = items[named]->content.title;
+        size_t len = strlen(name);
+        if (named > 0 && used + 2 + len > DIGEST_TITLE_NAMES)
+            break;
+        if (named > 0)
+            sb_puts(title, "; ");
+        if (len > DIGEST_TITLE_NAMES) { /* the first alone is too long: its start */
+            len = host_table()->text_prefix(name, len, DIGEST_TITLE_NAMES - (sizeof cut_marker - 1));
+            sb_append(title, name, len);
+            sb_puts(title, cut_marker);
+        } else {
+            sb_append(title, name, len);
+        }
+        used += len + 2;
+    }
+    if (named < n)
+        sb_printf(title, " +%zu", n - named);
+}
+
 void digest_build(notification *const *items, size_t n, size_t more, size_t item_cap,
                   rendered *out)
 {
@@ -72,7 +104,7 @@ void digest_build(notification *const *items, size_t n, size_t more, size_t item
     int markdown = is_markdown(items, n);
     out->format = markdown ? HERALD_FORMAT_MARKDOWN : HERALD_FORMAT_TEXT;
     strbuf title = STRBUF_INIT, text = STRBUF_INIT;
-    sb_printf(&title, "%s (%zu)", items[0]->content.title, n);
+    digest_title(items, n, &title);
     for (size_t i = 0; i < n; i++) {
         if (i)
             sb_puts(&text, markdown ? separator_markdown : separator_text);

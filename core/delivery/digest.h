@@ -22,7 +22,8 @@ size_t digest_item_cap(size_t text_budget, size_t items, size_t messages);
 
 /* Merges items[0..n) into one message: the texts in order (each cut to
  * item_cap bytes with a marker, 0: whole), separated, the mentions united,
- * the title of the first with the count. `more` queued messages that
+ * a title saying how many groups and alerts it holds and naming as many of
+ * their titles as fit. `more` queued messages that
  * follow in a later digest are announced at the end. */
 void digest_build(notification *const *items, size_t n, size_t more, size_t item_cap,
                   rendered *out);

@@ -2,8 +2,10 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/log.h"
+#include "util/memory.h"
 #include "util/strbuf.h"
 
 struct outbox {
@@ -223,6 +225,16 @@ void outbox_note_retry(outbox *box, const notification *n)
         store_mark_retry(box->durable, n, outcome_written, box);
 }
 
+/* A notification of an exceptional request held its message and payload
+ * until now: what they took goes back to the system with them. */
+static void free_settled(notification *n)
+{
+    size_t size = n->payload_len + (n->content.text ? strlen(n->content.text) : 0);
+    notification_free(n);
+    if (size >= MEMORY_EXCEPTIONAL_BYTES)
+        memory_give_back();
+}
+
 void outbox_delivered(outbox *box, notification *n)
 {
     if (settling(box))
@@ -231,21 +243,28 @@ void outbox_delivered(outbox *box, notification *n)
     box->stats.in_flight--;
     box->stats.delivered++;
     pthread_mutex_unlock(&box->lock);
-    notification_free(n);
+    free_settled(n);
 }
 
 void outbox_dead_letter(outbox *box, notification *n, const char *reason)
 {
-    log_error(n->receiver, "dead letter: notification %llu (%s, %zu alert%s) after %u attempt%s: %s",
-              (unsigned long long)n->id, n->status, n->alert_count, n->alert_count == 1 ? "" : "s",
-              n->attempts, n->attempts == 1 ? "" : "s", reason);
+    /* Without a store (send-test) nothing is kept and the id numbers no
+     * stored notification: saying "dead letter" would point at another. */
+    if (box->durable)
+        log_error(n->receiver, "dead letter: notification %llu (%s, %zu alert%s) after %u attempt%s: %s",
+                  (unsigned long long)n->id, n->status, n->alert_count,
+                  n->alert_count == 1 ? "" : "s", n->attempts, n->attempts == 1 ? "" : "s", reason);
+    else
+        log_error(n->receiver, "not delivered: message (%s, %zu alert%s) after %u attempt%s: %s",
+                  n->status, n->alert_count, n->alert_count == 1 ? "" : "s", n->attempts,
+                  n->attempts == 1 ? "" : "s", reason);
     if (settling(box))
         store_mark_dead(box->durable, n, reason, outcome_written, box);
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     box->stats.dead_letters++;
     pthread_mutex_unlock(&box->lock);
-    notification_free(n);
+    free_settled(n);
 }
 
 int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,

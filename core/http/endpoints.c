@@ -38,7 +38,9 @@ enum MHD_Result answer_reload(http_server *srv, struct MHD_Connection *conn)
 enum MHD_Result answer_metrics(http_server *srv, struct MHD_Connection *conn)
 {
     outbox_stats st = outbox_get_stats(srv->box);
-    metrics_gauges gauges = {.outbox_queued = st.queued, .outbox_in_flight = st.in_flight};
+    metrics_gauges gauges = {.outbox_queued = st.queued,
+                             .outbox_in_flight = st.in_flight,
+                             .connections_open = conn_table_open(srv->conns)};
     strbuf text = STRBUF_INIT;
     metrics_render(&text, &gauges);
     enum MHD_Result rc = send_text(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", sb_str(&text),

@@ -58,6 +58,9 @@ static enum MHD_Result start_ingest(http_server *srv, struct MHD_Connection *con
     }
     batch.source = sb_str(&ctx->body);
     batch.source_len = ctx->body.len;
+    batch.endpoint = ctx->ep == ENDPOINT_PROMETHEUS ? "alerts"
+                     : ctx->ep == ENDPOINT_DINGTALK ? "dingtalk"
+                                                    : "webhook";
     script_state *s = thread_script(srv, g, err, sizeof err);
     if (!s) {
         alert_batch_free(&batch);

@@ -4,6 +4,7 @@
  *
  *   server.c        start, stop and libmicrohttpd's callbacks
  *   listener.c      the listening address, HTTPS, and warnings about exposure
+ *   connections.c   connection limits, and deadlines for a request's head and body
  *   gate.c          what a request must pass before its body is read
  *   request_rules.c the header checks gate.c applies (framing, browsers)
  *   route.c         which endpoint a path is, and which handler answers it
@@ -31,8 +32,12 @@
 #include "pipeline/script.h"
 #include "util/strbuf.h"
 
+typedef struct conn_table conn_table;
+typedef struct conn_entry conn_entry;
+
 struct http_server {
     struct MHD_Daemon *daemon;
+    conn_table *conns;
     outbox *box;
     reload_fn reload;
     void *reload_ctx;
@@ -95,6 +100,33 @@ int listener_prepare(http_server *srv, const char *listen, const config *c, list
  * warning when the network can reach it without auth, or without TLS for
  * the credentials auth sends. */
 void listener_report(const listener *l, const char *listen, const config *c);
+
+/* ---- connections.c ---- */
+
+/* Raises the file-descriptor limit to its hard limit, sizes the
+ * connection limit from it (reserved_fds kept for everything else) unless
+ * cs sets one, and starts the sweeper that closes connections whose
+ * request head or body is overdue. NULL with err set when the
+ * descriptors cannot hold the connections. */
+conn_table *conn_table_start(const connection_settings *cs, size_t reserved_fds, char *err,
+                             size_t err_cap);
+/* After the daemon has stopped. */
+void conn_table_stop(conn_table *t);
+/* The connection limit in force. */
+unsigned conn_table_max(const conn_table *t);
+size_t conn_table_open(conn_table *t);
+/* libmicrohttpd's accept policy (cls: the table): refuses a connection
+ * over the limit per address or overall, counted and logged. */
+enum MHD_Result conn_admit(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* libmicrohttpd's connection notification (cls: the table). */
+void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                 enum MHD_ConnectionNotificationCode code);
+/* Where the connection's request stands, for the deadlines: its head is
+ * complete and its body is being read; it is read and being answered (no
+ * deadline); it was answered and the next head may come. */
+void conn_reading_body(struct MHD_Connection *conn);
+void conn_answering(struct MHD_Connection *conn);
+void conn_request_done(struct MHD_Connection *conn);
 
 /* ---- gate.c ---- */
 

@@ -2,13 +2,13 @@
  * memory cap enforced by the allocator and a deadline enforced by an
  * instruction-count hook.
  *
- * Limits of the time limit: the hook only runs between Lua instructions,
- * so a single long C call (a pathological string.find pattern over a large
- * subject, table.sort of a huge table) is not interrupted; memory bounds
- * what such a call can be handed. */
+ * The hook only runs between Lua instructions, so library functions whose
+ * loops memory does not bound check the deadline themselves (pattern.h,
+ * libguard.h). */
 #include "lua/sandbox.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +19,8 @@
 #include <lualib.h>
 
 #include "lua/isolate.h"
+#include "lua/libguard.h"
+#include "lua/pattern.h"
 #include "lua/template.h"
 #include "util/error.h"
 #include "util/log.h"
@@ -42,6 +44,8 @@ typedef struct sandbox_ctx {
     char timeout_message[LIMIT_MESSAGE_CAP];
     char memory_message[LIMIT_MESSAGE_CAP];
 } sandbox_ctx;
+
+static void deadline_hook(lua_State *L, lua_Debug *ar);
 
 static sandbox_ctx *context_of(lua_State *L)
 {
@@ -104,24 +108,40 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return block;
 }
 
-/* Installed on every state for its whole life: outside sandbox_call it
- * returns at once. After the deadline it fires on every instruction, so
- * Lua code that catches the timeout with pcall cannot keep running. */
-static void deadline_hook(lua_State *L, lua_Debug *ar)
+/* Set once when herald stops: every running call ends as if its deadline
+ * had passed, so no call outlives shutdown_timeout. */
+static atomic_bool stopping;
+
+void sandbox_stop_all(void) { atomic_store(&stopping, true); }
+
+void sandbox_check_deadline(lua_State *L)
 {
-    (void)ar;
     sandbox_ctx *ctx = context_of(L);
-    if (!ctx->deadline_ns || monotonic_ns() < ctx->deadline_ns)
+    if (!ctx->deadline_ns ||
+        (monotonic_ns() < ctx->deadline_ns && !atomic_load_explicit(&stopping, memory_order_relaxed)))
         return;
+    /* From now on the hook fires on every instruction, so Lua code that
+     * catches the error with pcall cannot keep running. */
     if (!ctx->timed_out) {
         ctx->timed_out = true;
         char what[64];
-        snprintf(what, sizeof what, "timeout after %u ms", ctx->timeout_ms);
+        if (atomic_load(&stopping))
+            snprintf(what, sizeof what, "stopped: herald is shutting down");
+        else
+            snprintf(what, sizeof what, "timeout after %u ms", ctx->timeout_ms);
         describe_position(L, what, ctx->timeout_message, sizeof ctx->timeout_message);
         lua_sethook(L, deadline_hook, LUA_MASKCOUNT, 1);
     }
     lua_pushstring(L, ctx->timeout_message);
     lua_error(L);
+}
+
+/* Installed on every state for its whole life: outside sandbox_call it
+ * returns at once. */
+static void deadline_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    sandbox_check_deadline(L);
 }
 
 static int sandbox_print(lua_State *L)
@@ -191,7 +211,9 @@ static int sandbox_setup(lua_State *L)
     lua_getglobal(L, LUA_STRLIBNAME);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
+    pattern_install(L, -1);
     lua_pop(L, 1);
+    libguard_install(L);
 
     /* A fresh os table with the harmless functions; the real library is
      * dropped from the loaded-modules registry so nothing can reach
@@ -400,3 +422,5 @@ int sandbox_rawfield(lua_State *L, int table, const char *key)
 }
 
 size_t sandbox_memory_used(lua_State *L) { return context_of(L)->used; }
+
+size_t sandbox_memory_limit(lua_State *L) { return context_of(L)->cap; }

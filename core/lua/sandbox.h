@@ -8,8 +8,13 @@
  * with a deadline (after it passes, every instruction raises, so pcall
  * cannot swallow the timeout) and the state's allocator refuses to grow
  * past a memory cap. Either limit leaves the state usable for the next
- * call. Long single C calls (a pathological string.find) are not
- * interrupted by the hook. States are not thread-safe: one per thread.
+ * call. The hook cannot interrupt a single C call, so every library
+ * function whose work memory does not bound checks the deadline itself:
+ * the pattern functions (find, match, gmatch, gsub) are herald's own,
+ * with a step budget (lua/pattern.h), and string.rep and the table
+ * functions are guarded (lua/libguard.h, which lists the audit of every
+ * exposed function). So every call ends within its deadline, whatever
+ * library function it runs. States are not thread-safe: one per thread.
  *
  * The global table `herald` holds the template helpers:
  *   herald.time(epoch [, fmt])      format in the configured zone,
@@ -75,7 +80,19 @@ int sandbox_run(lua_State *L, int (*fn)(lua_State *L, void *ctx), void *ctx, int
  * runs none of its code) and returns the value's type. */
 int sandbox_rawfield(lua_State *L, int table, const char *key);
 
-/* Bytes the state currently holds. */
+/* Raises the running call's timeout error (as the hook does, so that pcall
+ * cannot swallow it) once its deadline has passed or sandbox_stop_all was
+ * called; returns at once outside sandbox_call. For C functions whose
+ * loops the hook cannot interrupt: call it every few thousand steps. */
+void sandbox_check_deadline(lua_State *L);
+
+/* Makes every running and later call in every state fail at its next
+ * deadline check with "stopped: herald is shutting down", so stopping
+ * never waits for a long lua.timeout. Async-signal-safe; cannot be undone. */
+void sandbox_stop_all(void);
+
+/* Bytes the state currently holds, and its cap. */
 size_t sandbox_memory_used(lua_State *L);
+size_t sandbox_memory_limit(lua_State *L);
 
 #endif

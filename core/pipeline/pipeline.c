@@ -98,6 +98,8 @@ void pipeline_run(script_state *s, const alert_batch *batch, const receiver *def
     memset(out, 0, sizeof *out);
     memset(stats, 0, sizeof *stats);
     const config *conf = &s->gen->conf;
+    route_request request = {batch->endpoint ? batch->endpoint : "webhook",
+                             default_receiver ? default_receiver->name : NULL};
     if (!default_receiver)
         default_receiver = config_receiver(conf, conf->default_receiver);
     grouping groups = {0};
@@ -106,7 +108,7 @@ void pipeline_run(script_state *s, const alert_batch *batch, const receiver *def
         stats->alerts++;
         route_result routes;
         char err[512];
-        if (route_alert(s, a, default_receiver, &routes, err, sizeof err)) {
+        if (route_alert(s, a, default_receiver, &request, &routes, err, sizeof err)) {
             stats->route_errors++;
             metrics_count(METRIC_ROUTE_ERRORS);
             log_error("route", "alert %s (%s) goes to the default receiver %s: %s", a->fingerprint,
@@ -144,6 +146,25 @@ void pipeline_output_free(pipeline_output *out)
     memset(out, 0, sizeof *out);
 }
 
+void pipeline_route_mentions(script_state *s, const alert_batch *batch, const receiver *r,
+                             mention_set *extras)
+{
+    const route_request request = {"webhook", r->name};
+    for (size_t i = 0; i < batch->len; i++) {
+        memset(&extras[i], 0, sizeof extras[i]);
+        route_result routes;
+        char err[512];
+        /* A route error sends the alert to the default receiver with no
+         * extras, as in pipeline_run. */
+        if (route_alert(s, &batch->alerts[i], r, &request, &routes, err, sizeof err))
+            continue;
+        for (size_t t = 0; t < routes.len; t++)
+            if (routes.items[t].receiver == r)
+                mention_set_merge(&extras[i], &routes.items[t].mentions);
+        route_result_free(&routes);
+    }
+}
+
 void pipeline_render_for(script_state *s, const alert_batch *batch, const receiver *r,
                          pipeline_output *out, pipeline_stats *stats)
 {
@@ -151,14 +172,17 @@ void pipeline_render_for(script_state *s, const alert_batch *batch, const receiv
     memset(stats, 0, sizeof *stats);
     stats->alerts = batch->len;
     const alert **alerts = xcalloc(batch->len ? batch->len : 1, sizeof *alerts);
-    mention_set *no_extras = xcalloc(batch->len ? batch->len : 1, sizeof *no_extras);
+    mention_set *extras = xcalloc(batch->len ? batch->len : 1, sizeof *extras);
     for (size_t i = 0; i < batch->len; i++)
         alerts[i] = &batch->alerts[i];
+    pipeline_route_mentions(s, batch, r, extras);
     if (r->split_per_alert)
         for (size_t i = 0; i < batch->len; i++)
-            emit(s, batch, r, &alerts[i], &no_extras[i], 1, out, stats);
+            emit(s, batch, r, &alerts[i], &extras[i], 1, out, stats);
     else
-        emit(s, batch, r, alerts, no_extras, batch->len, out, stats);
+        emit(s, batch, r, alerts, extras, batch->len, out, stats);
+    for (size_t i = 0; i < batch->len; i++)
+        mention_set_free(&extras[i]);
     free(alerts);
-    free(no_extras);
+    free(extras);
 }

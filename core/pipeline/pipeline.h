@@ -28,8 +28,15 @@ typedef struct pipeline_output {
  * for the configuration's default. */
 void pipeline_run(script_state *s, const alert_batch *batch, const receiver *default_receiver,
                   pipeline_output *out, pipeline_stats *stats);
-/* What receiver `r` alone sends for all the batch's alerts, the route
- * script left out (herald send-test). */
+/* The mentions the route script adds for receiver `r` to each of the
+ * batch's alerts (extras[i] for alert i; empty where the route sends it
+ * elsewhere), `r` standing as the default receiver, as /webhook/r gives.
+ * extras holds batch->len sets, each to be freed with mention_set_free. */
+void pipeline_route_mentions(script_state *s, const alert_batch *batch, const receiver *r,
+                             mention_set *extras);
+/* What receiver `r` alone sends for all the batch's alerts, whichever
+ * receivers the route script picks, with the mentions it adds for `r`
+ * (herald send-test). */
 void pipeline_render_for(script_state *s, const alert_batch *batch, const receiver *r,
                          pipeline_output *out, pipeline_stats *stats);
 void pipeline_output_free(pipeline_output *out);

@@ -89,6 +89,7 @@ static void push_template_data(lua_State *L, const render_input *in)
     lua_setfield(L, -2, "groupKey");
     lua_pushinteger(L, in->batch->truncated_alerts);
     lua_setfield(L, -2, "truncatedAlerts");
+    script_set_fields(L, &in->batch->grafana);
     push_mentions(L, in->mentions);
     lua_setfield(L, -2, "mentions");
     struct timespec now;

@@ -96,6 +96,7 @@ typedef struct route_call {
     script_state *s;
     const alert *a;
     const receiver *default_receiver;
+    const route_request *request;
     route_result *out;
     char *err;
     size_t err_cap;
@@ -113,7 +114,14 @@ static int push_route_args(lua_State *L, void *ctx)
         lua_pushstring(L, conf->receivers[i].channel_name);
         lua_setfield(L, -2, conf->receivers[i].name);
     }
-    return 3;
+    lua_createtable(L, 0, 2);
+    lua_pushstring(L, c->request ? c->request->endpoint : "webhook");
+    lua_setfield(L, -2, "endpoint");
+    if (c->request && c->request->receiver) {
+        lua_pushstring(L, c->request->receiver);
+        lua_setfield(L, -2, "receiver");
+    }
+    return 4;
 }
 
 static int read_route_result(lua_State *L, void *ctx)
@@ -141,15 +149,15 @@ static int read_route_result(lua_State *L, void *ctx)
 }
 
 int route_alert(script_state *s, const alert *a, const receiver *default_receiver,
-                route_result *out, char *err, size_t err_cap)
+                const route_request *request, route_result *out, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof *out);
     lua_State *L = s->L;
     int top = lua_gettop(L);
-    route_call call = {s, a, default_receiver, out, err, err_cap, 0};
+    route_call call = {s, a, default_receiver, request, out, err, err_cap, 0};
     lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
-    int rc = sandbox_run(L, push_route_args, &call, 0, 3, err, err_cap) ||
-                     sandbox_call(L, 3, 1, err, err_cap) ||
+    int rc = sandbox_run(L, push_route_args, &call, 0, 4, err, err_cap) ||
+                     sandbox_call(L, 4, 1, err, err_cap) ||
                      sandbox_run(L, read_route_result, &call, 1, 0, err, err_cap)
                  ? -1
                  : call.rc;

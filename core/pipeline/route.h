@@ -16,13 +16,22 @@ typedef struct route_result {
     size_t len;            /* 0: the script muted the alert */
 } route_result;
 
-/* Calls route(alert, default_receiver, receivers), where receivers maps
- * every configured receiver name to its channel. The script returns nil (the
+/* How the alert came in, the route's 4th argument `request`:
+ * { endpoint = "webhook" | "dingtalk" | "alerts", receiver = the receiver
+ * the path names, or nil }. */
+typedef struct route_request {
+    const char *endpoint;
+    const char *receiver;  /* named in the path, or NULL */
+} route_request;
+
+/* Calls route(alert, default_receiver, receivers, request), where receivers
+ * maps every configured receiver name to its channel; request NULL is
+ * { endpoint = "webhook" } (the CLI's and the self-check's view). The script returns nil (the
  * default receiver), or a list whose items are receiver names or tables
  * {receiver = "ops", mobiles = {...}, user_ids = {...}, all = bool}.
  * Returns 0, or -1 with "file:line: message" in err and out empty. */
 int route_alert(script_state *s, const alert *a, const receiver *default_receiver,
-                route_result *out, char *err, size_t err_cap);
+                const route_request *request, route_result *out, char *err, size_t err_cap);
 void route_result_free(route_result *r);
 
 #endif

@@ -34,6 +34,16 @@ static int load_function(lua_State *L, const source_file *src, const char *what,
     return 0;
 }
 
+int script_try_template(const generation *g, const source_file *src, char *err, size_t err_cap)
+{
+    lua_State *L = sandbox_new(&g->conf.lua, g->conf.zone);
+    if (!L)
+        return fail(err, err_cap, "cannot create a Lua state");
+    int rc = load_function(L, src, "template", err, err_cap);
+    sandbox_close(L);
+    return rc;
+}
+
 int script_open(script_state *s, generation *g, char *err, size_t err_cap)
 {
     memset(s, 0, sizeof *s);
@@ -89,6 +99,12 @@ void script_close(script_state *s)
     memset(s, 0, sizeof *s);
 }
 
+void script_collect_garbage(script_state *s)
+{
+    if (s->L)
+        lua_gc(s->L, LUA_GCCOLLECT);
+}
+
 void script_push_labelset(lua_State *L, const labelset *set)
 {
     lua_createtable(L, 0, (int)set->len);
@@ -119,4 +135,21 @@ void script_push_alert(lua_State *L, const alert *a)
     lua_setfield(L, -2, "generatorURL");
     lua_pushstring(L, a->fingerprint);
     lua_setfield(L, -2, "fingerprint");
+    script_set_fields(L, &a->grafana);
+    if (a->values_len) {
+        lua_createtable(L, 0, (int)a->values_len);
+        for (size_t i = 0; i < a->values_len; i++) {
+            lua_pushnumber(L, a->values[i].value);
+            lua_setfield(L, -2, a->values[i].name);
+        }
+        lua_setfield(L, -2, "values");
+    }
+}
+
+void script_set_fields(lua_State *L, const labelset *fields)
+{
+    for (size_t i = 0; i < fields->len; i++) {
+        lua_pushstring(L, fields->items[i].value);
+        lua_setfield(L, -2, fields->items[i].name);
+    }
 }

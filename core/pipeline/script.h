@@ -26,13 +26,23 @@ typedef struct script_state {
 int script_open(script_state *s, generation *g, char *err, size_t err_cap);
 void script_close(script_state *s);
 
+/* Loads one template in a state of its own, as script_open would, and
+ * forgets it: 0, or -1 with "file:line: message" in err. */
+int script_try_template(const generation *g, const source_file *src, char *err, size_t err_cap);
+
 /* After every call into the route function (template NULL) or a
  * template's render function, failed calls included: forgets the globals
  * that call assigned. */
 void script_end_call(script_state *s, const char *template_name);
 
+/* A full collection: after an exceptional request, the garbage of its
+ * calls goes now rather than when the state's next cycle comes. */
+void script_collect_garbage(script_state *s);
+
 /* Pushes fresh plain tables shaped like Alertmanager's template data. */
 void script_push_labelset(lua_State *L, const labelset *set);
 void script_push_alert(lua_State *L, const alert *a);
+/* Sets each of `fields` as a string field of the table on top of the stack. */
+void script_set_fields(lua_State *L, const labelset *fields);
 
 #endif

@@ -404,8 +404,6 @@ static void set_urls(const robot *r, size_t index, herald_request *req)
     /* Logs keep the endpoint and the timestamp, never the token or sign. */
     host->buf_append(log_url, robot_url, strcspn(robot_url, "?"));
     host->buf_printf(log_url, "?access_token=…");
-    if (r->len > 1)
-        host->buf_printf(log_url, " (robot %zu of %zu)", index + 1, r->len);
     if (secret) {
         long long ts = (long long)host->now_ms();
         char to_sign[32];
@@ -425,6 +423,9 @@ static void set_urls(const robot *r, size_t index, herald_request *req)
                          sign);
         host->buf_printf(log_url, "&timestamp=%lld&sign=…", ts);
     }
+    /* After the whole URL, so the note never reads as part of its query. */
+    if (r->len > 1)
+        host->buf_printf(log_url, " (robot %zu of %zu)", index + 1, r->len);
     host->request_set_url(req, host->buf_data(url));
     host->request_set_log_url(req, host->buf_data(log_url));
     host->buf_free(url);

@@ -170,6 +170,25 @@ def test_render_dingtalk(tmp_path):
     no_sanitizer_report(stderr)
 
 
+def test_render_shows_the_mentions_the_route_adds(tmp_path):
+    """The bundled route mentions the wms on-call phone for project="wms":
+    the preview's request carries it, as the delivered one does."""
+    url = "http://127.0.0.1:9/robot/send?access_token=" + ACCESS_TOKEN
+    cfg = write_config(tmp_path / "render.lua", {
+        "console": {"channel": "console"},
+        "wms": {"channel": "dingtalk", "url": url, "secret": harness.lua_env("DT_SECRET"),
+                "template": "dingtalk", "mentions": {"mobiles": [MOBILE]}},
+    })
+    r = run("render", "-c", cfg, "--receiver", "wms", "--payload",
+            REPO / "tests" / "fixtures" / "wms-firing.json", env={"DT_SECRET": DT_SECRET})
+    stdout, stderr = out(r)
+    assert r.returncode == 0, stderr
+    assert "mentions: @%s @13800000001\n" % MOBILE in stdout, stdout
+    body = request_body(stdout)
+    assert body["at"]["atMobiles"] == [MOBILE, "13800000001"], body
+    assert "@13800000001" in body["markdown"]["text"], body
+
+
 def test_render_unknown_receiver(tmp_path):
     cfg = render_config(tmp_path)
     r = run("render", "-c", cfg, "--receiver", "nobody", "--payload", FIRING5,
@@ -235,6 +254,21 @@ def test_route(tmp_path):
     assert any("-> oncall" in ln for ln in blocks["WmsDown"]), stdout
     assert not any("-> console" in ln for ln in blocks["WmsDown"]), stdout
     assert len(blocks["PlainAlert"]) == 1 and "-> console" in blocks["PlainAlert"][0], stdout
+
+
+def test_route_on_the_bundled_files_does_what_the_readme_shows():
+    """README "Route alerts": the bundled config has the receivers the
+    bundled route names, so the command there prints what the README shows."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    command = "build/herald route -c conf/herald.lua --payload tests/fixtures/wms-firing.json"
+    assert command in readme
+    # the block after the command's: its fences are the 2nd and 3rd "```" after it
+    shown = readme.split(command, 1)[1].split("```\n")[2]
+    r = run(*command.split()[1:])
+    stdout, stderr = out(r)
+    assert r.returncode == 0, (stdout, stderr)
+    assert stdout == shown, (stdout, shown)
+    assert "-> wms (channel console) mentions @13800000001" in stdout
 
 
 # ----- plugins ----------------------------------------------------------------

@@ -14,7 +14,8 @@ import pytest
 import harness
 from harness import DT_SECRET, KEYWORD, T1, T2
 
-FIXTURES = sorted((harness.REPO / "tests" / "fixtures").glob("*.json"))
+# captured from a real Alertmanager (wms-firing.json is a made-up example)
+FIXTURES = sorted((harness.REPO / "tests" / "fixtures").glob("am-*.json"))
 MOBILE = "13800000000"
 
 
@@ -124,6 +125,25 @@ def test_receiver_in_path_goes_to_signed_robot(mock_dingtalk, herald_factory, tm
     harness.wait_outbox_empty(h)
     assert harness.read_json_lines(h.console) == []
     assert mock_dingtalk.accepted(T2) == []
+
+
+@pytest.mark.parametrize("path,robot", [("/dingtalk/ops/send", T1), ("/webhook/ops", T2)])
+def test_the_dingtalk_path_names_the_robot_whatever_the_project(mock_dingtalk, herald_factory,
+                                                                tmp_path, path, robot):
+    """prometheus-webhook-dingtalk's path chose the robot: with the bundled
+    route, a project="wms" alert posted to /dingtalk/ops/send goes to ops,
+    while /webhook/ops leaves the project rule to pick wms."""
+    h = start(herald_factory, mock_dingtalk, tmp_path)
+    fixture = harness.REPO / "tests" / "fixtures" / "wms-firing.json"
+    status, answer, raw = post(h, path, fixture.read_bytes(),
+                               headers={"Content-Type": "application/json"})
+    assert status == 200 and answer["notifications"] == 1, raw
+    mock_dingtalk.wait_for(lambda m: m.accepted() or m.rejected(), timeout=10)
+    harness.wait_outbox_empty(h)
+    assert mock_dingtalk.rejected() == []
+    [rec] = mock_dingtalk.accepted()
+    assert mock_dingtalk.accepted(robot) == [rec], rec
+    assert "WmsOrderBacklog" in harness.message_text(rec["json"])
 
 
 def test_prometheus_alert_list(mock_dingtalk, herald_factory, tmp_path):
@@ -329,7 +349,7 @@ def test_template_error_falls_back(mock_dingtalk, herald_factory, tmp_path):
 
 def route_script_with_error():
     src = (harness.REPO / "scripts" / "route.lua").read_text(encoding="utf-8")
-    head = "return function(alert, default_receiver, receivers)\n"
+    head = "return function(alert, default_receiver, receivers, request)\n"
     assert head in src
     before = src.split(head, 1)[0]
     line = before.count("\n") + 2  # the line after the function header

@@ -172,6 +172,44 @@ def test_make_install_respects_destdir_and_clean(sdk, tmp_path):
     assert r.returncode != 0 and "herald-plugin not found" in r.stderr, explain(r)
 
 
+def test_make_builds_any_single_file_plugin_by_name(sdk, tmp_path):
+    """`make NAME=gotify`: the same Makefile builds, tests and installs an
+    author's own gotify.c (here the example renamed), and herald loads it."""
+    src = tmp_path / "gotify"
+    src.mkdir()
+    shutil.copy2(EXAMPLE_SRC / "Makefile", src / "Makefile")
+    code = (EXAMPLE_SRC / "example.c").read_text(encoding="utf-8")
+    code = code.replace('.name = "example_text"', '.name = "gotify"')
+    code = code.replace('.name = "example"', '.name = "gotify_plugin"')
+    (src / "gotify.c").write_text(code, encoding="utf-8")
+    shutil.copy2(EXAMPLE_SRC / "test_example.c", src / "test_gotify.c")
+    env = sdk_env(sdk.pc_dir)
+    stage = tmp_path / "stage"
+    r = make(src, sdk.pkg_config, env, "NAME=gotify", "install", "DESTDIR=%s" % stage)
+    assert r.returncode == 0, explain(r)
+    assert (src / "gotify.so").is_file() and not (src / "example.so").exists(), explain(r)
+    staged = stage / str(sdk.plugindir / "gotify.so").lstrip("/")
+    assert staged.read_bytes() == (src / "gotify.so").read_bytes()
+    r = make(src, sdk.pkg_config, env, "NAME=gotify", "check")
+    assert r.returncode == 0 and "test_gotify.c" in r.stdout, explain(r)
+
+    plugin_dir = tmp_path / "plugins"
+    plugin_dir.mkdir()
+    shutil.copy2(src / "gotify.so", plugin_dir / "gotify.so")
+    config = tmp_path / "herald.lua"
+    config.write_text(harness.herald_config(harness.free_port(), {
+        "push": {"channel": "gotify", "url": "http://127.0.0.1:9/message"}},
+        "push", {"plugin_dir": str(plugin_dir)}), encoding="utf-8")
+    r = run([harness.herald_binary(), "plugins", "-c", config], env=harness.clean_env(),
+            cwd=tmp_path, timeout=30)
+    assert r.returncode == 0, explain(r)
+    assert "channel gotify: plain text POSTed to a URL" in r.stdout, r.stdout
+
+    # A name with no source says which file is missing.
+    r = make(src, sdk.pkg_config, env, "NAME=nosuch")
+    assert r.returncode != 0 and "nosuch.c not found" in r.stderr, explain(r)
+
+
 def test_example_unit_test_against_installed_kit(sdk, tmp_path):
     """`make check`: the example's own unit test, linked with the installed
     test kit only, checks the exact request bytes and the verdicts."""

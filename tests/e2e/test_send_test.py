@@ -50,6 +50,9 @@ def test_a_refusal_is_the_exit_status_and_the_reason_is_shown(mock_dingtalk, her
     rc, out, err = send_test(h, "--receiver", "ops")
     assert rc == 1, (out, err)
     assert "sign not match" in err and "0 of 1 message delivered to receiver ops" in err, err
+    # Nothing is stored, so nothing is called a dead letter or given an id.
+    assert "not delivered: message (firing, " in err, err
+    assert "dead letter" not in err and "notification 1" not in err, err
     assert len(mock_dingtalk.rejected()) == 1  # no retries
 
 

@@ -62,6 +62,7 @@ store *sqlite_open(const store_location *where, const store_settings *settings, 
     sqlite_store *s = xcalloc(1, sizeof *s);
     s->base.backend = &sqlite_backend;
     s->lock_fd = lock_fd;
+    s->data_dir = xstrdup(where->data_dir);
     s->path = sqlite_db_path(where->data_dir);
     s->settings = *settings;
     pthread_mutex_init(&s->lock, NULL);
@@ -84,6 +85,7 @@ void sqlite_close(store *base)
     sqlite3_close(s->db);
     pthread_cond_destroy(&s->work);
     pthread_mutex_destroy(&s->lock);
+    free(s->data_dir);
     free(s->path);
     if (s->lock_fd >= 0)
         close(s->lock_fd);

@@ -2,6 +2,7 @@
  *
  *   schema.c      the schema, connections and the data_dir lock; opening
  *   writer.c      the writer thread and its job queue; closing
+ *   checkpoint.c  keeping the WAL small; a full disk's episodes
  *   write.c       one transaction of inserts (with dedup), marks and sends
  *   sweep.c       retention and old target sends
  *   recovery.c    pending and requeued notifications, rate-limit targets
@@ -62,6 +63,7 @@ typedef struct job {
 
 typedef struct sqlite_store {
     store base;
+    char *data_dir;
     char *path;
     sqlite3 *db;              /* the writer's connection */
     store_settings settings;
@@ -75,6 +77,11 @@ typedef struct sqlite_store {
     void (*requeued)(void *ctx, notification *n);
     void *requeued_ctx;
     sqlite3_stmt *stmt[STMT_COUNT];
+    /* the writer's alone (and the daemon's before the writer starts) */
+    int page_size;
+    int wal_pages;            /* in the WAL after the last commit */
+    int disk_full;            /* writes fail for want of space: 503 until one succeeds */
+    int checkpoint_failing;   /* logged once until a checkpoint succeeds */
 } sqlite_store;
 
 typedef struct sqlite_reader {
@@ -117,6 +124,29 @@ void sqlite_record_pause(store *s, const char *target, int64_t until_ms);
 /* write.c: one transaction for the jobs; 0, or -1 when it was rolled
  * back (every job marked failed, with the reason). */
 int sqlite_write_batch(sqlite_store *s, job *jobs);
+
+/* checkpoint.c */
+typedef enum checkpoint_mode {
+    CHECKPOINT_NONE,
+    CHECKPOINT_PASSIVE,
+    CHECKPOINT_TRUNCATE
+} checkpoint_mode;
+/* What to do after a write, from the WAL's size and whether the disk is
+ * full. */
+checkpoint_mode sqlite_checkpoint_policy(long long wal_bytes, int disk_full);
+/* Every connection keeps the WAL's files when it closes, the WAL cut to
+ * nothing: 0, or -1 with why. */
+int sqlite_keep_wal_files(sqlite3 *db, char *why, size_t why_cap);
+/* The writer's connection takes its checkpoints from here: 0, or -1 with
+ * why. */
+int sqlite_manage_wal(sqlite_store *s, char *why, size_t why_cap);
+void sqlite_checkpoint(sqlite_store *s, checkpoint_mode mode);
+void sqlite_checkpoint_after_write(sqlite_store *s);
+/* The last statement on db failed for want of space. */
+int sqlite_is_disk_full(sqlite3 *db);
+/* A full disk's episode: logged once as it begins and once as it ends. */
+void sqlite_disk_full_begins(sqlite_store *s);
+void sqlite_disk_full_ends(sqlite_store *s);
 
 /* sweep.c */
 void sqlite_sweep_retention(sqlite_store *s);

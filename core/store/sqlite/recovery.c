@@ -57,15 +57,16 @@ static const char *const pending_columns =
     "id, receiver, status, alert_count, format, title, text, mentions, payload, group_key,"
     " dedup_key, created_ms, next_attempt_ms, attempts, last_error";
 
-/* Reads the notifications in `states` and turns the requeued ones into
- * pending ones, in one transaction: a `herald queue retry` committed in
- * between cannot be switched to pending without being read. */
-static int take_rows(sqlite_store *s, const char *states, notification ***out, size_t *len,
-                     char *err, size_t err_cap)
+/* Reads the notifications in `states` and, with `take_requeued`, turns
+ * the requeued ones into pending ones, in one transaction: a `herald queue
+ * retry` committed in between cannot be switched to pending without being
+ * read. */
+static int take_rows(sqlite_store *s, const char *states, int take_requeued,
+                     notification ***out, size_t *len, char *err, size_t err_cap)
 {
     *out = NULL;
     *len = 0;
-    if (sqlite_exec(s->db, "BEGIN IMMEDIATE", err, err_cap))
+    if (sqlite_exec(s->db, take_requeued ? "BEGIN IMMEDIATE" : "BEGIN", err, err_cap))
         return -1;
     strbuf sql = STRBUF_INIT;
     sb_printf(&sql, "SELECT %s FROM notifications WHERE state IN (%s) ORDER BY id", pending_columns,
@@ -82,10 +83,14 @@ static int take_rows(sqlite_store *s, const char *states, notification ***out, s
     char ignored[64];
     if (rc != SQLITE_DONE ||
         sqlite_exec(s->db,
-                    "UPDATE deliveries SET state = 'pending' WHERE state = 'requeued'; COMMIT",
+                    take_requeued
+                        ? "UPDATE deliveries SET state = 'pending' WHERE state = 'requeued'; COMMIT"
+                        : "COMMIT",
                     err, err_cap)) {
         if (rc != SQLITE_DONE)
             fail(err, err_cap, "%s", sqlite3_errmsg(s->db));
+        if (sqlite_is_disk_full(s->db))
+            sqlite_disk_full_begins(s);
         sqlite_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
         for (size_t i = 0; i < *len; i++)
             notification_free((*out)[i]);
@@ -102,8 +107,9 @@ void sqlite_take_requeued(sqlite_store *s)
     notification **found;
     size_t n;
     char why[256];
-    if (take_rows(s, "'requeued'", &found, &n, why, sizeof why)) {
-        log_error("store", "cannot take requeued notifications: %s", why);
+    if (take_rows(s, "'requeued'", 1, &found, &n, why, sizeof why)) {
+        if (!s->disk_full) /* tried again every second; the episode is logged once */
+            log_error("store", "cannot take requeued notifications: %s", why);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -121,9 +127,14 @@ int sqlite_load_pending(store *base, void (*each)(void *ctx, notification *n), v
     notification **found;
     size_t n;
     char why[256];
-    if (take_rows(s, "'pending', 'requeued'", &found, &n, why, sizeof why)) {
+    int rc = take_rows(s, "'pending', 'requeued'", 1, &found, &n, why, sizeof why);
+    /* On a full disk the requeued ones cannot be switched to pending: the
+     * pending ones resume now, and the writer takes the requeued ones once
+     * it can write. */
+    if (rc && s->disk_full)
+        rc = take_rows(s, "'pending'", 0, &found, &n, why, sizeof why);
+    if (rc)
         return fail(err, err_cap, "%s: %s", s->path, why);
-    }
     for (size_t i = 0; i < n; i++)
         each(ctx, found[i]);
     free(found);

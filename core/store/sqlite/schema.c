@@ -118,6 +118,12 @@ sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, siz
         db = NULL;
     } else {
         sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        char why[256];
+        if (sqlite_keep_wal_files(db, why, sizeof why)) {
+            fail(err, err_cap, "%s: %s", path, why);
+            sqlite3_close(db);
+            db = NULL;
+        }
     }
     free(path);
     return db;
@@ -134,7 +140,12 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
         return fail(why, why_cap, "%s", s->db ? sqlite3_errmsg(s->db) : "cannot open");
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     if (sqlite_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", why, why_cap) ||
-        sqlite_exec(s->db, schema, why, why_cap))
+        sqlite_manage_wal(s, why, why_cap))
+        return -1;
+    /* Before anything writes: a WAL left behind on a full disk is given
+     * back if the database file can take its pages. */
+    sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
+    if (sqlite_exec(s->db, schema, why, why_cap))
         return -1;
     char version[64];
     snprintf(version, sizeof version,

@@ -139,8 +139,10 @@ int sqlite_write_batch(sqlite_store *s, job *jobs)
 {
     char why[256] = "";
     int ok = sqlite_exec(s->db, "BEGIN IMMEDIATE", why, sizeof why) == 0;
+    int stores_alerts = 0;
     for (job *j = jobs; j && ok; j = j->next) {
         if (j->kind == JOB_COMMIT) {
+            stores_alerts = 1;
             for (size_t i = 0; i < j->n && ok; i++)
                 ok = insert_one(s, j->items[i]) == 0;
         } else if (j->kind == JOB_SEND || j->kind == JOB_PAUSE) {
@@ -149,13 +151,24 @@ int sqlite_write_batch(sqlite_store *s, job *jobs)
             ok = apply_mark(s, j) == 0;
         }
     }
-    if (ok && sqlite_exec(s->db, "COMMIT", why, sizeof why) == 0)
+    if (ok && sqlite_exec(s->db, "COMMIT", why, sizeof why) == 0) {
+        /* A delivery result is a page or two, which may still fit where
+         * alerts do not: the 503s end when alerts are stored again. */
+        if (stores_alerts)
+            sqlite_disk_full_ends(s);
         return 0;
+    }
     if (!why[0])
         snprintf(why, sizeof why, "%s", sqlite3_errmsg(s->db));
+    int full = sqlite_is_disk_full(s->db);
     char ignored[64];
     sqlite_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
-    log_error("store", "write failed, nothing of it was stored: %s", why);
+    if (full) {
+        sqlite_disk_full_begins(s); /* logged once, not for every write */
+        snprintf(why, sizeof why, "disk full at %s", s->data_dir);
+    } else {
+        log_error("store", "write failed, nothing of it was stored: %s", why);
+    }
     for (job *j = jobs; j; j = j->next) {
         j->failed = 1;
         snprintf(j->error, sizeof j->error, "store: %s", why);

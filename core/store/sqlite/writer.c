@@ -34,6 +34,7 @@ static void *writer_main(void *arg)
 
         if (jobs) {
             int failed = sqlite_write_batch(s, jobs);
+            sqlite_checkpoint_after_write(s);
             /* Commits are answered (a refusal makes the sender retry), and
              * so are sends and pauses (the message goes anyway); delivery
              * results are written again until the disk takes them, or a
@@ -62,8 +63,9 @@ static void *writer_main(void *arg)
                 free(j);
             }
             if (again) {
-                log_warn("store", "keeping %zu delivery result%s to write again in a second", kept,
-                         kept == 1 ? "" : "s");
+                if (!s->disk_full) /* that episode is logged once */
+                    log_warn("store", "keeping %zu delivery result%s to write again in a second",
+                             kept, kept == 1 ? "" : "s");
                 pthread_mutex_lock(&s->lock);
                 last->next = s->head; /* first in the next batch */
                 s->head = again;
@@ -78,6 +80,8 @@ static void *writer_main(void *arg)
         }
         int64_t now = wall_ms();
         if (now >= next_poll && !stopping) {
+            if (s->disk_full) /* gives the WAL's file back as soon as it can */
+                sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
             sqlite_take_requeued(s);
             next_poll = now + REQUEUE_POLL_MS;
         }

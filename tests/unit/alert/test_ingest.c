@@ -98,7 +98,43 @@ TEST(unknown_fields_and_grafana_superset_accepted)
     CHECK_INT(strlen(b.alerts[0].fingerprint), 16);
     /* commonLabels absent: computed from the alerts. */
     CHECK_STR(labelset_get(&b.common_labels, "alertname"), "A");
+    /* Grafana's fields are kept for the templates. */
+    CHECK_STR(labelset_get(&b.grafana, "title"), "[FIRING:1]");
+    CHECK_STR(labelset_get(&b.grafana, "message"), "m");
+    CHECK_STR(labelset_get(&b.grafana, "state"), "alerting");
+    CHECK_STR(labelset_get(&b.alerts[0].grafana, "dashboardURL"), "http://g/d");
+    CHECK_STR(labelset_get(&b.alerts[0].grafana, "silenceURL"), "");
+    CHECK_STR(labelset_get(&b.alerts[0].grafana, "valueString"), "x");
+    CHECK(labelset_get(&b.alerts[0].grafana, "panelURL") == NULL);
+    CHECK_INT(b.alerts[0].values_len, 1);
+    CHECK_STR(b.alerts[0].values[0].name, "B");
+    CHECK(b.alerts[0].values[0].value == 1.5);
     alert_batch_free(&b);
+}
+
+TEST(grafana_fields_of_the_wrong_type_are_named)
+{
+    static const struct {
+        const char *alert_fields;
+        const char *error;
+    } cases[] = {
+        {"\"values\":[1]", "alerts[0].values: expected an object of numbers, got an array"},
+        {"\"values\":{\"B\":\"1\"}", "alerts[0].values.B: expected a number, got a string"},
+        {"\"imageURL\":5", "alerts[0].imageURL: expected a string, got a number"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char json[256];
+        snprintf(json, sizeof json, "{\"alerts\":[{\"labels\":{\"a\":\"b\"},%s}]}",
+                 cases[i].alert_fields);
+        alert_batch b;
+        char err[256] = "";
+        CHECK_INT(parse(json, &b, err, sizeof err), -1);
+        CHECK_STR(err, cases[i].error);
+    }
+    alert_batch b;
+    char err[256] = "";
+    CHECK_INT(parse("{\"message\":{},\"alerts\":[]}", &b, err, sizeof err), -1);
+    CHECK_STR(err, "message: expected a string, got an object");
 }
 
 TEST(receiver_regex_quoting_removed)
@@ -290,7 +326,7 @@ TEST(rfc3339)
     CHECK_INT(parse_rfc3339("2026-11-21T05:22:46+99:99", &t), -1);
 }
 
-RUN_TESTS(CASE(fixture_firing_1), CASE(every_fixture_parses), CASE(fingerprint_in_capitals_is_the_same_alert),
+RUN_TESTS(CASE(fixture_firing_1), CASE(grafana_fields_of_the_wrong_type_are_named), CASE(every_fixture_parses), CASE(fingerprint_in_capitals_is_the_same_alert),
           CASE(webhook_alert_without_start_starts_now),
           CASE(unknown_fields_and_grafana_superset_accepted), CASE(receiver_regex_quoting_removed),
           CASE(errors_name_the_field), CASE(escaped_backslash_before_u0000_is_text),

@@ -48,7 +48,7 @@ TEST(digests_merge_in_order_within_the_budget)
     rendered out;
     digest_build(items, 3, 7, 0, &out);
     CHECK_INT(out.format, HERALD_FORMAT_MARKDOWN);
-    CHECK_STR(out.title, "[故障] A (3)");
+    CHECK_STR(out.title, "3 groups, 3 alerts: [故障] A; [故障] B; [故障] C");
     CHECK_STR(out.text, "alert A text\n\n---\n\nalert B text\n\n---\n\nalert C text\n\n---\n\n+7 …");
     CHECK_INT(out.mentions.mobiles_len, 2);
     CHECK_INT(digest_alert_count(items, 3), 3);
@@ -61,4 +61,39 @@ TEST(digests_merge_in_order_within_the_budget)
         notification_free(items[i]);
 }
 
-RUN_TESTS(CASE(digests_merge_in_order_within_the_budget))
+TEST(a_digest_title_says_what_it_holds_and_names_what_fits)
+{
+    enum { GROUPS = 15 };
+    notification *items[GROUPS];
+    char title[32];
+    for (int i = 0; i < GROUPS; i++) {
+        snprintf(title, sizeof title, "【故障】Flood%d", 11 + i);
+        items[i] = message(title, "text", HERALD_FORMAT_MARKDOWN);
+        items[i]->alert_count = 3;
+    }
+    rendered out;
+    digest_build(items, GROUPS, 0, 0, &out);
+    /* Each name is 19 bytes and its separator 2: five fit in 120. */
+    CHECK_STR(out.title, "15 groups, 45 alerts: 【故障】Flood11; 【故障】Flood12; 【故障】Flood13; "
+                         "【故障】Flood14; 【故障】Flood15 +10");
+    rendered_free(&out);
+    digest_build(items, 1, 0, 0, &out);
+    CHECK_STR(out.title, "1 group, 3 alerts: 【故障】Flood11");
+    rendered_free(&out);
+    /* A first title longer than the room is cut on a character boundary. */
+    char long_title[400] = "";
+    for (int i = 0; i < 60; i++)
+        strcat(long_title, "故障");
+    free(items[0]->content.title);
+    items[0]->content.title = xstrdup(long_title);
+    items[0]->alert_count = 1;
+    digest_build(items, 2, 0, 0, &out);
+    CHECK_CONTAINS(out.title, "2 groups, 4 alerts: 故障故障");
+    CHECK_CONTAINS(out.title, "障 … +1");
+    rendered_free(&out);
+    for (int i = 0; i < GROUPS; i++)
+        notification_free(items[i]);
+}
+
+RUN_TESTS(CASE(digests_merge_in_order_within_the_budget),
+          CASE(a_digest_title_says_what_it_holds_and_names_what_fits))

@@ -6,8 +6,11 @@
 #include "pipeline/pipeline.h"
 
 static const char route_script[] =
-    "return function(alert, default, receivers)\n"
+    "return function(alert, default, receivers, request)\n"
     "  local l = alert.labels\n"
+    "  if l.route == 'request' then\n"
+    "    return { { receiver = 'a', user_ids = { request.endpoint .. ':' .. tostring(request.receiver) } } }\n"
+    "  end\n"
     "  if l.route == 'mute' then return {} end\n"
     "  if l.route == 'error' then error('route failed on purpose') end\n"
     "  if l.route == 'unknown' then return { 'nobody' } end\n"
@@ -284,7 +287,46 @@ FIXTURE_TEST(installed_generation_is_shared_by_reference)
     generation_install(NULL);
 }
 
+/* The route's 4th argument says which endpoint and path receiver the
+ * alerts came in with (here echoed into a mention). */
+static const char *request_seen(generation *g, const char *endpoint, const char *path_receiver,
+                                char *seen, size_t cap)
+{
+    script_state s;
+    if (script_open(&s, g, seen, cap))
+        return seen;
+    const char *labels[] = {"\"route\":\"request\""};
+    alert_batch b;
+    fixture_alerts(&b, labels, 1);
+    b.endpoint = endpoint;
+    run_result r;
+    pipeline_run(&s, &b, path_receiver ? config_receiver(&g->conf, path_receiver) : NULL, &r.out,
+                 &r.stats);
+    snprintf(seen, cap, "%s", r.out.len == 1 && r.out.items[0]->content.mentions.user_ids_len == 1
+                                  ? r.out.items[0]->content.mentions.user_ids[0]
+                                  : "?");
+    pipeline_output_free(&r.out);
+    alert_batch_free(&b);
+    script_close(&s);
+    return seen;
+}
+
+FIXTURE_TEST(route_sees_the_endpoint_and_the_path_receiver)
+{
+    char err[1024];
+    generation *g = build(fx, "", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    char seen[64];
+    CHECK_STR(request_seen(g, "dingtalk", "b", seen, sizeof seen), "dingtalk:b");
+    CHECK_STR(request_seen(g, "webhook", NULL, seen, sizeof seen), "webhook:nil");
+    CHECK_STR(request_seen(g, "alerts", NULL, seen, sizeof seen), "alerts:nil");
+    CHECK_STR(request_seen(g, NULL, "a", seen, sizeof seen), "webhook:a");
+    generation_unref(g);
+}
+
 RUN_TESTS(CASE(default_route_groups_alerts_into_one_message),
+          CASE(route_sees_the_endpoint_and_the_path_receiver),
           CASE(fan_out_split_and_per_alert_mentions), CASE(muted_alerts_produce_nothing),
           CASE(route_errors_fall_back_to_the_default_receiver),
           CASE(route_sees_configured_receivers), CASE(template_errors_send_the_fallback_message),

@@ -3,6 +3,7 @@
  * file and line; the built-in fallback needs no Lua. */
 #include "harness.h"
 
+#include "alert/ingest.h"
 #include "fixtures.h"
 #include "pipeline/render.h"
 #include "pipeline/script.h"
@@ -233,7 +234,47 @@ TEST(the_status_is_firing_while_any_alert_fires)
     CHECK_STR(render_status(NULL, 0), "resolved");
 }
 
-RUN_TESTS(CASE(a_template_makes_title_text_and_format),
+FIXTURE_TEST(grafana_fields_reach_the_template)
+{
+    fixture_write(fx, "templates/grafana.lua",
+                  "return function(data)\n"
+                  "  local a = data.alerts[1]\n"
+                  "  if not data.message then return { text = 'not from Grafana' } end\n"
+                  "  return { title = data.title, text = table.concat({ data.message, data.state,\n"
+                  "    a.valueString, a.values.B, a.dashboardURL, a.panelURL, a.silenceURL,\n"
+                  "    a.imageURL, tostring(data.alerts[2].values) }, '|') }\n"
+                  "end\n");
+    script_state s;
+    char err[512];
+    if (fixture_script(fx, NULL, "templates",
+                       "default_receiver = 'r'\nreceivers = { r = { channel = 'console', "
+                       "template = 'grafana' } }",
+                       &s, err, sizeof err))
+        FAIL_AT("%s", err);
+    static const char body[] =
+        "{\"title\":\"[FIRING:1] CPU\",\"message\":\"m\",\"state\":\"alerting\",\"alerts\":["
+        "{\"labels\":{\"alertname\":\"A\"},\"valueString\":\"[ var='B' value=22.5 ]\","
+        "\"values\":{\"B\":22.5,\"C\":null},\"dashboardURL\":\"http://g/d\",\"panelURL\":\"http://g/p\","
+        "\"silenceURL\":\"http://g/s\",\"imageURL\":\"http://g/i.png\"},"
+        "{\"labels\":{\"alertname\":\"B\"}}]}";
+    alert_batch batch;
+    if (ingest_alertmanager(body, sizeof body - 1, &batch, err, sizeof err))
+        FAIL_AT("%s", err);
+    const alert *alerts[] = {&batch.alerts[0], &batch.alerts[1]};
+    const receiver *r = config_receiver(&s.gen->conf, "r");
+    render_input in = {r, &batch, alerts, 2, &r->mentions};
+    rendered msg;
+    if (render_template(&s, &in, &msg, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_STR(msg.title, "[FIRING:1] CPU");
+    CHECK_STR(msg.text, "m|alerting|[ var='B' value=22.5 ]|22.5|http://g/d|http://g/p|http://g/s|"
+                        "http://g/i.png|nil");
+    rendered_free(&msg);
+    alert_batch_free(&batch);
+    script_close(&s);
+}
+
+RUN_TESTS(CASE(a_template_makes_title_text_and_format), CASE(grafana_fields_reach_the_template),
           CASE(common_labels_are_those_of_the_messages_alerts),
           CASE(the_format_is_markdown_unless_named), CASE(a_template_may_replace_the_mentions),
           CASE(a_template_error_names_the_file_and_line), CASE(bad_results_are_named),

@@ -55,7 +55,7 @@ static int route_one(script_state *s, const char *how, const char *default_name,
     alert_batch batch;
     fixture_alerts(&batch, labels, 1);
     out->err[0] = out->receivers[0] = '\0';
-    int rc = route_alert(s, &batch.alerts[0], config_receiver(&s->gen->conf, default_name),
+    int rc = route_alert(s, &batch.alerts[0], config_receiver(&s->gen->conf, default_name), NULL,
                          &out->result, out->err, sizeof out->err);
     alert_batch_free(&batch);
     for (size_t i = 0, used = 0; i < out->result.len; i++)
