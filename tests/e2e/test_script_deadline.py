@@ -9,6 +9,8 @@ import json
 import signal
 import threading
 
+import pytest
+
 import harness
 
 # The attack: exponential backtracking in string.find.
@@ -102,6 +104,7 @@ def post_all(h, count, results, timeout):
     return threads
 
 
+@pytest.mark.concurrency
 def test_concurrent_attacks_leave_healthy_answering(herald_factory, tmp_path):
     h = start(herald_factory, tmp_path, "hang", "300ms")
     count = 13  # more than the four HTTP threads, three times over
@@ -124,6 +127,7 @@ def test_concurrent_attacks_leave_healthy_answering(herald_factory, tmp_path):
     assert m["herald_template_errors_total"] == count, m
 
 
+@pytest.mark.concurrency
 def test_sigterm_stops_herald_while_scripts_hang(herald_factory, tmp_path):
     # A call may run for 60 s, far longer than the wait below: only
     # stopping the calls themselves lets herald exit in time.
