@@ -101,6 +101,9 @@ typedef struct config {
 /* Loads and validates the file, loads the plugins it names and configures
  * one channel instance per receiver. Returns 0, or -1 with err set. */
 int config_load(const char *path, config *out, char *err, size_t err_cap);
+/* The same, with relative paths resolved against base_dir rather than the
+ * file's folder (a saved copy of a configuration, read as the original). */
+int config_load_in(const char *path, const char *base_dir, config *out, char *err, size_t err_cap);
 void config_free(config *c);
 /* Only data_dir (resolved), for commands that read the store: the rest of
  * the file is run but not validated, so they work without the secrets. */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/last_good.h"
 #include "delivery/dispatch.h"
 #include "delivery/outbox.h"
 #include "delivery/ratelimit.h"
@@ -128,6 +129,7 @@ static int reload_locked(serve_state *st, char *err, size_t err_cap)
     }
     log_set_level((herald_log_level)g->conf.log_level);
     warn_start_only_changes(&g->conf, st->started, st->listen_fixed);
+    last_good_save(g);
     unsigned number = g->number;
     generation_install(g);
     metrics_count(METRIC_RELOADS_OK);
@@ -224,6 +226,8 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     st.started = conf;
     const char *listen = listen_override ? listen_override : conf->listen;
     log_set_level((herald_log_level)conf->log_level);
+    if (started->stale_note)
+        log_error("config", "%s", started->stale_note);
     generation_install(g); /* from here a reload may free g, never `started` */
 
     char err[1024] = "";
@@ -235,6 +239,8 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     store *db = store_open(&(store_location){conf->data_dir}, &settings, err, sizeof err);
     if (!db)
         goto done;
+    if (!started->stale_note) /* into data_dir, which the store has made */
+        last_good_save(started);
     box = outbox_new(conf->queue_capacity, db);
     if (store_load_pending(db, schedule_recovered, box, err, sizeof err))
         goto done;

@@ -16,6 +16,7 @@
 static void request_ctx_free(request_ctx *ctx)
 {
     sb_free(&ctx->body);
+    sb_free(&ctx->refusal);
     free(ctx->receiver);
     pipeline_output_free(&ctx->out); /* only what the outbox did not take */
     free(ctx);
@@ -76,12 +77,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int exceptional = ctx->body.len >= MEMORY_EXCEPTIONAL_BYTES;
     request_ctx_free(ctx);
     *con_cls = NULL;
-    if (exceptional) { /* after the answer, on this request's thread */
-        script_state *script = pthread_getspecific(((http_server *)cls)->script_key);
-        if (script)
-            script_collect_garbage(script);
+    if (exceptional) /* after the answer; the worker collected its Lua state */
         memory_give_back();
-    }
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -133,6 +130,13 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         return NULL;
     }
     pthread_key_create(&srv->script_key, thread_script_free);
+    srv->workers = ingest_workers_start(srv, threads, err, err_cap);
+    if (!srv->workers) {
+        generation_unref(g);
+        pthread_key_delete(srv->script_key);
+        server_free(srv);
+        return NULL;
+    }
     /* conn_admit enforces the limits; libmicrohttpd's own limit, which it
      * splits between its threads, sits above so that it never stops
      * accepting first. The inactivity timeout still ends a connection
@@ -155,6 +159,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
              errno_text(errno, why, sizeof why),
              c->tls_cert_file ? " (or the TLS library refused the certificate; see above)" : "");
         generation_unref(g);
+        ingest_workers_stop(srv->workers);
         pthread_key_delete(srv->script_key);
         server_free(srv);
         return NULL;
@@ -180,6 +185,7 @@ void http_stop_accepting(http_server *s)
 void http_stop(http_server *s)
 {
     MHD_stop_daemon(s->daemon);
+    ingest_workers_stop(s->workers); /* after the drain: none has work left */
     pthread_key_delete(s->script_key);
     server_free(s);
 }

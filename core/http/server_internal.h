@@ -11,7 +11,8 @@
  *   reply.c         answers and errors, all in one JSON shape
  *   ingest.c        alerts in: parse, route, render, commit, answer
  *   endpoints.c     the endpoints that answer at once (probes, reload, metrics, API)
- *   thread_script.c each HTTP thread's Lua state */
+ *   workers.c       the threads that run ingest's parse, route and render
+ *   thread_script.c each ingest worker's Lua state */
 #ifndef HERALD_HTTP_SERVER_INTERNAL_H
 #define HERALD_HTTP_SERVER_INTERNAL_H
 
@@ -34,6 +35,7 @@
 
 typedef struct conn_table conn_table;
 typedef struct conn_entry conn_entry;
+typedef struct ingest_workers ingest_workers;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -44,7 +46,8 @@ struct http_server {
     atomic_int stopping;
     atomic_int ingesting;  /* ingest requests between their stopping check and their answer */
     char *data_dir;
-    pthread_key_t script_key;
+    pthread_key_t script_key;  /* each ingest worker's Lua state */
+    ingest_workers *workers;
     tls_pair tls;          /* kept for the daemon's life: libmicrohttpd points into it */
 };
 
@@ -61,8 +64,10 @@ typedef enum endpoint {
 
 typedef enum ingest_phase {
     INGEST_READING = 0,
+    INGEST_QUEUED,       /* suspended, with an ingest worker */
     INGEST_COMMITTING,   /* suspended until the store has the notifications */
     INGEST_COMMITTED,    /* resumed: answer from the fields below */
+    INGEST_REFUSED,      /* resumed: answer refusal_status with refusal */
 } ingest_phase;
 
 typedef struct request_ctx {
@@ -80,6 +85,9 @@ typedef struct request_ctx {
     size_t stored;
     int counted;         /* in srv->ingesting until answered or closed */
     char put_error[256];
+    unsigned refusal_status;
+    strbuf refusal;
+    struct request_ctx *next_queued; /* the ingest workers' queue */
 } request_ctx;
 
 /* ---- listener.c ---- */
@@ -166,9 +174,21 @@ enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, const char 
 enum MHD_Result reject_unauthorized(struct MHD_Connection *conn, const inbound_auth *auth,
                                     auth_result result, const char *url);
 
+/* ---- workers.c ---- */
+
+ingest_workers *ingest_workers_start(http_server *srv, unsigned count, char *err, size_t err_cap);
+/* Queues a suspended request; a worker runs ingest_run on it. */
+void ingest_workers_submit(ingest_workers *w, request_ctx *ctx);
+/* Runs what is queued, then joins the threads (their Lua states close). */
+void ingest_workers_stop(ingest_workers *w);
+
 /* ---- ingest.c ---- */
 
+/* Hands a request whose body is read to the ingest workers, or answers
+ * it once they are done with it. */
 enum MHD_Result ingest_handle(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx);
+/* On a worker: the request from its body to the store's commit. */
+void ingest_run(http_server *srv, request_ctx *ctx);
 /* The client hung up before its answer: the request no longer holds up
  * http_stop_accepting. */
 void ingest_forget(http_server *srv, request_ctx *ctx);

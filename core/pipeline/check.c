@@ -109,7 +109,13 @@ static int self_check(generation *g, char *err, size_t err_cap)
 
 generation *generation_build(const char *config_path, strbuf *report, char *err, size_t err_cap)
 {
-    generation *g = generation_load(config_path, err, err_cap);
+    return generation_build_in(config_path, NULL, report, err, err_cap);
+}
+
+generation *generation_build_in(const char *config_path, const char *base_dir, strbuf *report,
+                                char *err, size_t err_cap)
+{
+    generation *g = generation_load(config_path, base_dir, err, err_cap);
     if (!g)
         return NULL;
     skip_unused_broken_templates(g);
