@@ -150,6 +150,7 @@ def test_sigterm_stops_herald_while_scripts_hang(herald_factory, tmp_path):
         t.join(timeout=30.0)
 
 
+@pytest.mark.concurrency
 def test_probes_answer_while_every_ingest_worker_runs_a_script(herald_factory, tmp_path):
     """Route scripts and templates run on the ingest workers, not on the
     threads that serve connections: with both workers inside a 60 s
