@@ -39,6 +39,7 @@ typedef struct receiver {
     char *ca_file;                /*   proxy URL, CA bundle, and whether to */
     int tls_verify;               /*   verify certificates (default yes) */
     rate_spec rate;               /* per target; a 0 field: no limit of that kind */
+    size_t text_budget;           /* the channel's, asked once: 0 for no limit */
 } receiver;
 
 typedef struct delivery_settings {

@@ -91,6 +91,14 @@ FIXTURE_TEST(unknown_top_level_key)
                 "listn: unknown key (expected one of: listen,");
 }
 
+/* Found by tests/fuzz/fuzz_config: no names reached qsort as a NULL
+ * array, undefined behaviour that UBSan reports. */
+FIXTURE_TEST(empty_receivers_table)
+{
+    CHECK_FAILS(fx, "default_receiver = \"console\"\nreceivers = {}",
+                "receivers: must define at least one receiver");
+}
+
 FIXTURE_TEST(wrong_types)
 {
     CHECK_FAILS(fx, "listen = 8060\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
@@ -310,7 +318,8 @@ TEST(units)
     CHECK_INT(parse_size_bytes("1 MiB", &bytes), -1);
 }
 
-RUN_TESTS(CASE(valid_config_loads), CASE(unknown_top_level_key), CASE(wrong_types),
+RUN_TESTS(CASE(valid_config_loads), CASE(unknown_top_level_key), CASE(empty_receivers_table),
+          CASE(wrong_types),
           CASE(missing_required_option_names_the_unset_variable), CASE(auth_section_is_validated),
           CASE(auth_keeps_digests_not_secrets), CASE(connections_section_is_read),
           CASE(connections_section_is_validated), CASE(unknown_channel_option),
