@@ -7,7 +7,8 @@
   herald_factory       make(receivers, default_receiver=None, env=None, ...)
                        -> a started Herald (harness.Herald); stopped with
                        SIGTERM at teardown; the test fails if herald exited
-                       non-zero or printed a sanitizer report
+                       non-zero or printed a sanitizer report (serve, or a
+                       command run with Herald.command)
   alertmanager_factory make(webhook_url, ...) -> a started Alertmanager
   wait_until           harness.wait_until (bounded polling)
 

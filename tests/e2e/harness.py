@@ -45,6 +45,13 @@ class HarnessError(Exception):
     pass
 
 
+def sanitizer_markers(output):
+    """The SANITIZER_MARKERS in a process's output (str or bytes)."""
+    if isinstance(output, bytes):
+        output = output.decode("utf-8", "replace")
+    return [m for m in SANITIZER_MARKERS if m in output]
+
+
 # ----- paths -----------------------------------------------------------
 def build_dir():
     return Path(os.environ.get("HERALD_BUILD_DIR", str(REPO / "build"))).resolve()
@@ -368,6 +375,7 @@ class Herald(_Process):
         self.config_path = self.workdir / "herald.lua"
         self.start_failed = False
         self.scheme = "http"  # "https" when its config sets tls
+        self.command_reports = []  # sanitizer reports of command() runs, for problems()
 
     @property
     def base_url(self):
@@ -379,10 +387,14 @@ class Herald(_Process):
         return self.config_path
 
     def command(self, *args, timeout=30.0, input_bytes=None):
-        """Run `herald ARGS...` (not serve) to completion; CompletedProcess."""
-        return subprocess.run([str(herald_binary())] + [str(a) for a in args],
-                              input=input_bytes, capture_output=True, timeout=timeout,
-                              env=clean_env(self.env), cwd=str(self.workdir))
+        """Run `herald ARGS...` (not serve) to completion; CompletedProcess.
+        A sanitizer report it prints is one of problems(), as serve's is."""
+        res = subprocess.run([str(herald_binary())] + [str(a) for a in args],
+                             input=input_bytes, capture_output=True, timeout=timeout,
+                             env=clean_env(self.env), cwd=str(self.workdir))
+        self.command_reports += ["herald %s: output contains %r" % (args[0] if args else "", m)
+                                 for m in sanitizer_markers(res.stderr)]
+        return res
 
     def start(self, ready_timeout=10.0):
         binary = herald_binary()
@@ -405,10 +417,8 @@ class Herald(_Process):
             out.append("herald did not exit within the timeout after SIGTERM (killed)")
         elif self.returncode not in (0, None):
             out.append("herald exited with status %s" % self.returncode)
-        log = self.log()
-        for marker in SANITIZER_MARKERS:
-            if marker in log:
-                out.append("herald output contains %r" % marker)
+        out += ["herald output contains %r" % m for m in sanitizer_markers(self.log())]
+        out += self.command_reports
         return out
 
 

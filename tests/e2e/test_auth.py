@@ -6,6 +6,8 @@ never reach the log."""
 import base64
 import re
 
+import pytest
+
 import harness
 
 TOKEN = "tok-9f3b2a7c51e0"
@@ -106,6 +108,7 @@ def test_basic_auth_from_alertmanager(herald_factory, alertmanager_factory, tmp_
     assert status == 401 and hdrs["www-authenticate"].startswith("Basic realm=")
 
 
+@pytest.mark.concurrency
 def test_reload_rotates_the_token(herald_factory, tmp_path):
     h = start(herald_factory, tmp_path, {"bearer_token": TOKEN})
     h.write_config({"console": {"channel": "console", "path": str(h.console)}},

@@ -119,6 +119,7 @@ def post_alert_and_see_it_delivered(h):
                        message="the alert delivered to the console receiver")
 
 
+@pytest.mark.concurrency
 def test_idle_flood_from_other_addresses_leaves_probes_and_ingest_served(
         herald_factory, tmp_path, sockets):
     enough_descriptors(IDLE_FLOOD)
@@ -139,6 +140,7 @@ def test_idle_flood_from_other_addresses_leaves_probes_and_ingest_served(
     assert sized and IDLE_FLOOD < int(sized.group(1)) < int(sized.group(2)), h.log_tail()
 
 
+@pytest.mark.concurrency
 def test_slow_heads_are_closed_at_the_head_deadline_while_others_are_served(
         herald_factory, tmp_path, sockets):
     h = start(herald_factory, tmp_path, {"head_timeout": "1s"})
@@ -205,6 +207,7 @@ def test_slow_body_is_closed_at_the_body_deadline(herald_factory, tmp_path, sock
     post_alert_and_see_it_delivered(h)
 
 
+@pytest.mark.concurrency
 def test_one_address_is_refused_past_its_limit_while_another_connects(
         herald_factory, tmp_path, sockets):
     h = start(herald_factory, tmp_path, {"per_address": 8, "head_timeout": "1h"})
@@ -231,6 +234,7 @@ def test_one_address_is_refused_past_its_limit_while_another_connects(
     harness.wait_until(served_again, timeout=BOUND, message="127.0.0.2 served once it closed one")
 
 
+@pytest.mark.concurrency
 def test_overall_limit_refuses_beyond_max(herald_factory, tmp_path, sockets):
     h = start(herald_factory, tmp_path, {"max": 16, "head_timeout": "1h"})
     assert "accepting up to 16 connections, 16 per address" in h.log(), h.log_tail()

@@ -8,6 +8,8 @@ import re
 import signal
 import time
 
+import pytest
+
 import harness
 from harness import DT_SECRET, KEYWORD, T1, T2
 from mock_webhook import MockWebhook
@@ -33,6 +35,7 @@ def fire(h, path="/webhook", name="DiskFull", **labels):
     assert status == 200, (status, data)
 
 
+@pytest.mark.concurrency
 def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
     h = start(herald_factory, {"ops": ops(mock_dingtalk)}, extra={"delivery": harness.FAST_RETRIES})
     mock_dingtalk.fail_next(T1, 2, http_status=500)
@@ -63,6 +66,7 @@ def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
     assert len(mock_dingtalk.accepted(T1)) == 1  # delivered once, not again
 
 
+@pytest.mark.concurrency
 def test_too_fast_130101_waits_a_minute_and_shutdown_is_bounded(mock_dingtalk, herald_factory):
     shutdown_timeout = 2.0
     h = start(herald_factory, {"ops": ops(mock_dingtalk)},
@@ -109,6 +113,7 @@ def test_wrong_secret_is_a_dead_letter_without_retries(mock_dingtalk, herald_fac
     assert wrong.encode() not in h.log_path.read_bytes()
 
 
+@pytest.mark.concurrency
 def test_notifications_behind_a_failing_head_expire_at_max_age_together(mock_dingtalk,
                                                                         herald_factory):
     """A failing target sends one message at a time; those waiting behind
@@ -171,6 +176,7 @@ def test_a_channel_that_sets_no_verdict_is_retried_not_delivered(herald_factory)
         mock.stop()
 
 
+@pytest.mark.concurrency
 def test_connection_refused_retries_until_max_age(herald_factory):
     closed = harness.free_port()  # nothing listens here
     url = "http://127.0.0.1:%d/robot/send?access_token=T9" % closed
@@ -199,6 +205,7 @@ def test_connection_refused_retries_until_max_age(herald_factory):
     assert m["herald_delivery_retries_total"] == len(retries), m
 
 
+@pytest.mark.concurrency
 def test_sigterm_waits_for_slow_delivery(mock_dingtalk, herald_factory):
     # shutdown_timeout set explicitly (the harness default is 3 s): well
     # above the 1 s the delivery takes
@@ -242,6 +249,7 @@ def test_mentions_from_receiver_and_route_script(mock_dingtalk, herald_factory):
     assert len(mock_dingtalk.accepted(T1)) == 1  # the wms alert did not go to ops
 
 
+@pytest.mark.concurrency
 def test_ready_answers_503_while_stopping(mock_dingtalk, herald_factory):
     """README: GET /-/ready is "readiness (503 while stopping)".  Draining a
     slow delivery keeps herald stopping for about 5 s: readiness must say

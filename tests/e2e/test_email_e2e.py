@@ -188,6 +188,7 @@ def test_wrong_password_is_a_dead_letter(smtp_auth, herald_factory):
 
 
 # ----- SMTP replies ------------------------------------------------------
+@pytest.mark.concurrency
 def test_4xx_reply_is_retried_then_delivered(smtp, herald_factory):
     h = start(herald_factory, smtp)
     smtp.fail_next(1, "451 4.3.0 try later")

@@ -5,6 +5,8 @@ time; WeCom gets the message once it recovers."""
 
 import time
 
+import pytest
+
 import harness
 from harness import DT_SECRET, T1, WECOM_KEY
 
@@ -19,6 +21,7 @@ end
 """
 
 
+@pytest.mark.concurrency
 def test_one_notification_fans_out_and_a_failing_channel_delays_nothing(
         mock_dingtalk, mock_wecom, smtp, herald_factory, alertmanager_factory, tmp_path):
     # WeCom is down hard: 500s after 5 s, three times; a dispatcher that

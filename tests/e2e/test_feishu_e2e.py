@@ -204,6 +204,7 @@ def test_permanent_failures_are_dead_letters_without_retries(case, mock_feishu, 
     assert wrong.encode() not in h.log_path.read_bytes()
 
 
+@pytest.mark.concurrency
 def test_a_burst_keeps_to_five_a_second(mock_feishu, herald_factory):
     """Feishu allows 100 a minute but only 5 a second (the mock answers
     11232 to a sixth): a burst is paced, not throttled and retried."""

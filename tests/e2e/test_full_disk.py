@@ -134,6 +134,7 @@ def assert_delivered_exactly(herald, mock, accepted, refused):
     assert not set(refused) & set(names)
 
 
+@pytest.mark.concurrency
 def test_full_disk_answers_503_and_accepts_again_when_space_returns(volume, herald_factory):
     port = harness.free_port()  # the channel is down: nothing listens there yet
     h = start_herald(herald_factory, volume, port)

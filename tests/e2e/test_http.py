@@ -248,6 +248,7 @@ def test_chunked_body_within_limit_is_accepted(mock_dingtalk, herald_factory, tm
 
 
 # ----- queue full -------------------------------------------------------------
+@pytest.mark.concurrency
 def test_queue_full_answers_503(mock_dingtalk, herald_factory, tmp_path):
     h = start(herald_factory, mock_dingtalk, tmp_path, extra={"queue_capacity": 1})
     # the first delivery stays in flight (queue full) for long enough that

@@ -116,6 +116,7 @@ def dispatched_so_far(h, tmp_path):
 
 
 # ----- 1. crash -----------------------------------------------------------
+@pytest.mark.concurrency
 def test_kill9_under_load_loses_no_acknowledged_notification(herald_factory):
     """300 webhook posts (one distinct alert each) from 8 threads; kill -9
     after ~100 acknowledgements; restart on the same data_dir: every post
@@ -218,6 +219,7 @@ def test_kill9_under_load_loses_no_acknowledged_notification(herald_factory):
 
 
 # ----- 2. outage ----------------------------------------------------------
+@pytest.mark.concurrency
 def test_outage_keeps_queue_in_order_and_delivers_when_service_returns(
         mock_dingtalk, herald_factory):
     """The robot refuses connections while 10 alerts are posted one after
@@ -270,6 +272,7 @@ def test_outage_keeps_queue_in_order_and_delivers_when_service_returns(
 
 
 # ----- 3. storm and throttle ----------------------------------------------
+@pytest.mark.concurrency
 @pytest.mark.parametrize("shape", ["10x50", "500x1"])
 def test_storm_of_500_alerts_fits_in_20_messages_without_130101(
         mock_dingtalk, herald_factory, shape):
@@ -328,6 +331,7 @@ def test_storm_of_500_alerts_fits_in_20_messages_without_130101(
     assert elapsed <= 40.0, elapsed
 
 
+@pytest.mark.concurrency
 def test_digest_carries_no_more_than_max_unrecorded(mock_dingtalk, herald_factory):
     """A digest counts every notification it carries against
     delivery.max_unrecorded, so even a storm cannot put more than that many
@@ -350,6 +354,7 @@ def test_digest_carries_no_more_than_max_unrecorded(mock_dingtalk, herald_factor
     assert max(per_message) <= limit, per_message
 
 
+@pytest.mark.concurrency
 def test_refused_digest_is_sent_one_by_one(mock_dingtalk, herald_factory):
     """The robot refuses a digest for good (460101, too long): that is the
     digest's fault, not its alerts'. Each notification it carried goes
@@ -374,6 +379,7 @@ def test_refused_digest_is_sent_one_by_one(mock_dingtalk, herald_factory):
     assert status == 200 and dead == [], dead
 
 
+@pytest.mark.concurrency
 def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory, tmp_path):
     h = start(herald_factory, {"ops": ops(mock_dingtalk), "console": console(tmp_path)},
               extra={"delivery": {"retry_initial": "100ms", "retry_max_delay": "200ms"},
@@ -393,6 +399,7 @@ def test_130101_pauses_the_robot_for_ten_minutes(mock_dingtalk, herald_factory, 
     assert status == 200 and len(rows) == 3, rows
 
 
+@pytest.mark.concurrency
 def test_a_crash_keeps_the_penalty_of_a_throttled_robot(mock_dingtalk, herald_factory,
                                                         tmp_path):
     """130101 pauses the robot for 10 minutes; kill -9 and a restart do not
@@ -420,6 +427,7 @@ def test_a_crash_keeps_the_penalty_of_a_throttled_robot(mock_dingtalk, herald_fa
     assert status == 200 and len(rows) == 2, rows
 
 
+@pytest.mark.concurrency
 def test_a_crash_keeps_the_rate_window(mock_dingtalk, herald_factory, tmp_path):
     """Two messages fill a window of 2 a minute; after kill -9 and a
     restart, a third waits for the window instead of going at once (which
@@ -443,6 +451,7 @@ def test_a_crash_keeps_the_rate_window(mock_dingtalk, herald_factory, tmp_path):
 
 
 # ----- 4. several robots --------------------------------------------------
+@pytest.mark.concurrency
 def test_several_robots_share_the_messages(mock_dingtalk, herald_factory):
     secret3 = "SECe2etestsecretT3robot0f4c1d92b7"
     mock_dingtalk.add_signed("T3", secret3)
@@ -646,6 +655,7 @@ def test_a_second_herald_on_the_same_data_dir_is_refused(mock_dingtalk, herald_f
     assert harness.http("GET", h.base_url + "/-/ready")[0] == 200
 
 
+@pytest.mark.concurrency
 def test_sigterm_keeps_queued_notifications_for_the_next_start(mock_dingtalk, herald_factory):
     """HTTP 500 pauses the robot (15-30 s); two more alerts wait behind the
     first; SIGTERM exits within shutdown_timeout + margin keeping all three

@@ -9,6 +9,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 import harness
 
 WORD_OLD = "summary:"
@@ -59,6 +61,7 @@ def reload(h, timeout=10.0):
     return status, (json.loads(data) if data else None)
 
 
+@pytest.mark.concurrency
 def test_reload_endpoint_applies_template_change(herald_factory, tmp_path):
     h = start(herald_factory, tmp_path)
     post_alert(h, "BeforeReload")
@@ -82,6 +85,7 @@ def test_reload_endpoint_applies_template_change(herald_factory, tmp_path):
     assert "sommaire:" in wait_line_for(h, "ThirdGen")["text"]
 
 
+@pytest.mark.concurrency
 def test_sighup_applies_template_change(herald_factory, tmp_path):
     h = start(herald_factory, tmp_path)
     post_alert(h, "BeforeHup")
@@ -179,6 +183,7 @@ def test_unknown_config_key_is_refused(herald_factory, tmp_path):
     assert WORD_OLD in line["text"] and WORD_NEW not in line["text"], line["text"]
 
 
+@pytest.mark.concurrency
 def test_no_request_fails_during_reloads(herald_factory, tmp_path):
     h = start(herald_factory, tmp_path)
     posts, reloads = 200, 20
@@ -254,6 +259,7 @@ return function(alert, default_receiver, receivers) return nil end
 """
 
 
+@pytest.mark.concurrency
 def test_a_reload_during_a_reload_answers_409(herald_factory, tmp_path):
     """The refused one does not wait for the running one: had it waited for
     the lock, it would have reloaded and answered 200. Two requests can land

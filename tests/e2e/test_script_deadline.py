@@ -9,6 +9,8 @@ import json
 import signal
 import threading
 
+import pytest
+
 import harness
 
 # The issue's attack: exponential backtracking in string.find.
@@ -97,6 +99,7 @@ def post_all(h, count, results, timeout):
     return threads
 
 
+@pytest.mark.concurrency
 def test_concurrent_attacks_leave_healthy_answering(herald_factory, tmp_path):
     h = start(herald_factory, tmp_path, "hang", "300ms")
     count = 13  # more than the four HTTP threads, three times over
@@ -119,6 +122,7 @@ def test_concurrent_attacks_leave_healthy_answering(herald_factory, tmp_path):
     assert m["herald_template_errors_total"] == count, m
 
 
+@pytest.mark.concurrency
 def test_sigterm_stops_herald_while_scripts_hang(herald_factory, tmp_path):
     # A call may run for 60 s, far longer than the wait below: only
     # stopping the calls themselves lets herald exit in time.
@@ -141,6 +145,7 @@ def test_sigterm_stops_herald_while_scripts_hang(herald_factory, tmp_path):
         t.join(timeout=30.0)
 
 
+@pytest.mark.concurrency
 def test_probes_answer_while_every_ingest_worker_runs_a_script(herald_factory, tmp_path):
     """Route scripts and templates run on the ingest workers, not on the
     threads that serve connections: with both workers inside a 60 s

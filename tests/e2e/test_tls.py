@@ -93,6 +93,7 @@ def test_https_only_and_the_key_stays_out_of_the_log(herald_factory, tmp_path, p
     assert "BEGIN PRIVATE KEY" not in log and key_body(key)[:40] not in log
 
 
+@pytest.mark.concurrency
 def test_alertmanager_posts_over_https_with_a_token(herald_factory, alertmanager_factory,
                                                    tmp_path, pair):
     cert, key = pair
