@@ -30,6 +30,7 @@ typedef struct cli {
     const char *until;
     const char *limit;
     const char *by;
+    int json;                /* -o json: the API's JSON instead of a table */
 } cli;
 
 /* Parses argv; returns -1 to go on with the command, or the exit status

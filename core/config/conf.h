@@ -90,9 +90,12 @@ typedef struct config {
  * one channel instance per receiver. Returns 0, or -1 with err set. */
 int config_load(const char *path, config *out, char *err, size_t err_cap);
 void config_free(config *c);
-/* Only data_dir (resolved), for commands that read the store: the rest of
- * the file is run but not validated, so they work without the secrets. */
-int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap);
+/* Only what the commands that read the store need: data_dir (resolved)
+ * and the zone their tables show times in (the caller frees both). The
+ * rest of the file is run but not validated, so they work without the
+ * secrets. */
+int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *err,
+                      size_t err_cap);
 const receiver *config_receiver(const config *c, const char *name);
 
 /* The directory of the running executable's "plugins" folder when it exists

@@ -1,0 +1,20 @@
+/* What queue and history share: the configured store, opened for
+ * reading while herald serves or not, and the zone their tables show
+ * times in. */
+#ifndef HERALD_CLI_READING_H
+#define HERALD_CLI_READING_H
+
+#include "cli/cli.h"
+#include "lua/tz.h"
+#include "store/store.h"
+
+typedef struct reading {
+    store_reader *store;
+    tz_zone *zone;
+} reading;
+
+/* 0, or EXIT_INVALID having said why ("herald: <prefix><why>"). */
+int reading_open(const cli *c, const char *prefix, reading *out);
+void reading_close(reading *r);
+
+#endif
