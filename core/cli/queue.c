@@ -153,7 +153,7 @@ static void print_notification(const notification_detail *d, const tz_zone *zone
     sb_free(&mentions);
     for (const char *line = d->text ? d->text : ""; *line;) {
         size_t len = strcspn(line, "\n");
-        printf("    %.*s\n", (int)len, line);
+        printf("%s%.*s\n", len ? "    " : "", (int)len, line);
         line += len + (line[len] == '\n');
     }
     static const table_column columns[] = {
