@@ -211,7 +211,8 @@ int cli_parse(int argc, char **argv, cli *c)
     if (output && !is_history &&
         !(is_queue && c->args_len && (strcmp(c->args[0], "list") == 0 ||
                                       strcmp(c->args[0], "show") == 0)))
-        return usage_error(c->command, "%s", "--output is only for queue list, queue show and history");
+        return usage_error(c->command, "%s",
+                           "--output is only for queue list, queue show and history");
     if ((is_render || is_route) && !c->payload)
         return usage_error(c->command, "%s", "--payload FILE is required");
     if ((is_render || is_send_test) && !c->receiver)

@@ -23,7 +23,7 @@ static void format_lasted(const history_row *h, char *out, size_t cap)
     format_duration(until_ms - starts_ms, out, cap);
 }
 
-static void print_history_table(const history_rows *rows, const tz_zone *zone, strbuf *out)
+static void history_table(const history_rows *rows, const tz_zone *zone, strbuf *out)
 {
     static const table_column columns[] = {
         {"TIME", 0, 0},     {"STATUS", 0, 0},   {"ALERTNAME", 32, 0}, {"INSTANCE", 28, 0},
@@ -42,7 +42,7 @@ static void print_history_table(const history_rows *rows, const tz_zone *zone, s
     table_free(&t);
 }
 
-static void print_top_table(history_key by, const top_rows *rows, strbuf *out)
+static void top_table(history_key by, const top_rows *rows, strbuf *out)
 {
     char header[16];
     snprintf(header, sizeof header, "%s", history_key_name(by));
@@ -68,7 +68,7 @@ static int read_history(const reading *rd, const history_filter *f, int json, st
     if (json)
         api_history_json(&rows, out);
     else
-        print_history_table(&rows, rd->zone, out);
+        history_table(&rows, rd->zone, out);
     history_rows_free(&rows);
     return 0;
 }
@@ -82,7 +82,7 @@ static int read_top(const reading *rd, const history_top *q, int json, strbuf *o
     if (json)
         api_top_json(q->by, &rows, out);
     else
-        print_top_table(q->by, &rows, out);
+        top_table(q->by, &rows, out);
     top_rows_free(&rows);
     return 0;
 }
@@ -104,11 +104,5 @@ int cmd_history(const cli *c)
     strbuf out = STRBUF_INIT;
     int rc = top ? read_top(&rd, &counted, c->json, &out, err, sizeof err)
                  : read_history(&rd, &f, c->json, &out, err, sizeof err);
-    if (rc)
-        fprintf(stderr, "herald: history: %s\n", err);
-    else
-        printf("%s%s", sb_str(&out), c->json ? "\n" : "");
-    sb_free(&out);
-    reading_close(&rd);
-    return rc ? EXIT_INVALID : 0;
+    return reading_finish(&rd, c, rc, &out, "history: ", err);
 }

@@ -27,7 +27,7 @@ static void format_next_attempt(int64_t next_ms, int64_t now_ms, char *out, size
     snprintf(out, cap, "in %s", wait);
 }
 
-static void print_queue_table(const queue_rows *rows, int dead, const tz_zone *zone)
+static void queue_table(const queue_rows *rows, int dead, const tz_zone *zone, strbuf *out)
 {
     static const table_column columns[] = {
         {"ID", 0, 1},       {"CREATED", 0, 0}, {"RECEIVER", 20, 0}, {"STATUS", 0, 0},
@@ -57,28 +57,22 @@ static void print_queue_table(const queue_rows *rows, int dead, const tz_zone *z
         table_add_row(&t, (const char *[]){id, created, row->receiver, row->status, alerts,
                                            attempts, when, row->title, row->last_error});
     }
-    strbuf out = STRBUF_INIT;
-    table_print(&t, &out);
+    table_print(&t, out);
     if (rows->len == 0)
-        sb_puts(&out, "(none)\n");
-    fputs(sb_str(&out), stdout);
-    sb_free(&out);
+        sb_puts(out, "(none)\n");
     table_free(&t);
 }
 
-static int list(const reading *rd, int dead, int limit, int json, char *err, size_t err_cap)
+static int list(const reading *rd, int dead, int limit, int json, strbuf *out, char *err,
+                size_t err_cap)
 {
     queue_rows rows;
     if (store_list(rd->store, dead ? QUEUE_DEAD : QUEUE_PENDING, limit, &rows, err, err_cap))
         return -1;
-    if (json) {
-        strbuf out = STRBUF_INIT;
-        api_queue_json(&rows, &out);
-        printf("%s\n", sb_str(&out));
-        sb_free(&out);
-    } else {
-        print_queue_table(&rows, dead, rd->zone);
-    }
+    if (json)
+        api_queue_json(&rows, out);
+    else
+        queue_table(&rows, dead, rd->zone, out);
     queue_rows_free(&rows);
     return 0;
 }
@@ -123,7 +117,7 @@ static void mentions_text(const char *mentions_json, strbuf *out)
 
 /* One notification as "key: value" lines, its text indented, and its
  * alerts as a table. */
-static void print_notification(const notification_detail *d, const tz_zone *zone)
+static void notification_text(const notification_detail *d, const tz_zone *zone, strbuf *out)
 {
     const queue_row *row = &d->summary;
     char created[LOCAL_TIME_SIZE], next[LOCAL_TIME_SIZE], finished[LOCAL_TIME_SIZE],
@@ -134,7 +128,8 @@ static void print_notification(const notification_detail *d, const tz_zone *zone
     format_duration(wall_ms() - row->created_ms, age, sizeof age);
     strbuf mentions = STRBUF_INIT;
     mentions_text(d->mentions_json ? d->mentions_json : "{}", &mentions);
-    printf("id:            %llu\n"
+    sb_printf(out,
+              "id:            %llu\n"
            "receiver:      %s\n"
            "title:         %s\n"
            "status:        %s\n"
@@ -153,7 +148,7 @@ static void print_notification(const notification_detail *d, const tz_zone *zone
     sb_free(&mentions);
     for (const char *line = d->text ? d->text : ""; *line;) {
         size_t len = strcspn(line, "\n");
-        printf("%s%.*s\n", len ? "    " : "", (int)len, line);
+        sb_printf(out, "%s%.*s\n", len ? "    " : "", (int)len, line);
         line += len + (line[len] == '\n');
     }
     static const table_column columns[] = {
@@ -167,47 +162,42 @@ static void print_notification(const notification_detail *d, const tz_zone *zone
         table_add_row(&t, (const char *[]){a->fingerprint, a->alertname, a->status,
                                            sb_str(&labels)});
     }
-    sb_reset(&labels);
-    sb_putc(&labels, '\n');
-    table_print(&t, &labels);
-    fputs(sb_str(&labels), stdout);
+    sb_putc(out, '\n');
+    table_print(&t, out);
     sb_free(&labels);
     table_free(&t);
 }
 
-static int show(const reading *rd, uint64_t id, int json, char *err, size_t err_cap)
+static int show(const reading *rd, uint64_t id, int json, strbuf *out, char *err,
+                size_t err_cap)
 {
     notification_detail d;
     int rc = store_show(rd->store, id, &d, err, err_cap);
     if (rc)
         return rc;
-    if (json) {
-        strbuf out = STRBUF_INIT;
-        api_notification_json(&d, &out);
-        printf("%s\n", sb_str(&out));
-        sb_free(&out);
-    } else {
-        print_notification(&d, rd->zone);
-    }
+    if (json)
+        api_notification_json(&d, out);
+    else
+        notification_text(&d, rd->zone, out);
     notification_detail_free(&d);
     return 0;
 }
 
 /* show, retry or drop: the outcome, with "no such ..." in err for 1. */
 static int act_on(const reading *rd, const char *action, unsigned long long id, int json,
-                  char *err, size_t err_cap)
+                  strbuf *out, char *err, size_t err_cap)
 {
-    int rc = strcmp(action, "show") == 0    ? show(rd, id, json, err, err_cap)
+    int rc = strcmp(action, "show") == 0    ? show(rd, id, json, out, err, err_cap)
              : strcmp(action, "retry") == 0 ? store_requeue(rd->store, id, err, err_cap)
                                             : store_drop(rd->store, id, err, err_cap);
     if (rc == 1)
         snprintf(err, err_cap, "%s %llu: no such %s", action, id,
                  strcmp(action, "show") == 0 ? "notification" : "dead letter");
     else if (rc == 0 && strcmp(action, "show") != 0)
-        printf("%s %llu: %s\n", action, id,
-               strcmp(action, "retry") == 0
-                   ? "requeued; the running herald delivers it within a second (or at its next start)"
-                   : "dropped");
+        sb_printf(out, "%s %llu: %s\n", action, id,
+                  strcmp(action, "retry") == 0 ? "requeued; the running herald delivers it "
+                                                 "within a second (or at its next start)"
+                                               : "dropped");
     return rc;
 }
 
@@ -232,10 +222,8 @@ int cmd_queue(const cli *c)
     reading rd;
     if (reading_open(c, "queue ", &rd))
         return EXIT_INVALID;
-    int rc = listing ? list(&rd, c->dead, limit, c->json, err, sizeof err)
-                     : act_on(&rd, action, id, c->json, err, sizeof err);
-    if (rc)
-        fprintf(stderr, "herald: queue %s\n", err);
-    reading_close(&rd);
-    return rc ? EXIT_INVALID : 0;
+    strbuf out = STRBUF_INIT;
+    int rc = listing ? list(&rd, c->dead, limit, c->json, &out, err, sizeof err)
+                     : act_on(&rd, action, id, c->json, &out, err, sizeof err);
+    return reading_finish(&rd, c, rc, &out, "queue ", err);
 }

@@ -29,3 +29,15 @@ void reading_close(reading *r)
     r->store = NULL;
     r->zone = NULL;
 }
+
+int reading_finish(reading *r, const cli *c, int rc, strbuf *out, const char *prefix,
+                   const char *err)
+{
+    if (rc)
+        fprintf(stderr, "herald: %s%s\n", prefix, err);
+    else
+        printf("%s%s", sb_str(out), c->json ? "\n" : "");
+    sb_free(out);
+    reading_close(r);
+    return rc ? EXIT_INVALID : 0;
+}
