@@ -51,7 +51,7 @@ const receiver *find_receiver(const generation *g, const char *name);
 int open_payload(const char *path, generation *g, strbuf *body, alert_batch *batch,
                  script_state *s);
 
-/* plugins (cli/plugins.c); queue and history (cli/queue.c) */
+/* plugins (cli/plugins.c), queue (cli/queue.c) and history (cli/history.c) */
 int cmd_plugins(const cli *c);
 int cmd_queue(const cli *c);
 int cmd_history(const cli *c);
