@@ -40,20 +40,27 @@ int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *e
     char why[512] = "";
     int rc = reader_open(&rd, &c, err, err_cap) ||
                      read_table_string(&rd, NULL, "data_dir", 0, &c.data_dir) ||
-                     read_table_string(&rd, NULL, "timezone", 0, &c.timezone)
+                     (zone && read_table_string(&rd, NULL, "timezone", 0, &c.timezone))
                  ? -1
                  : 0;
-    if (rc == 0 && !(c.zone = tz_load(c.timezone, why, sizeof why)))
+    if (rc == 0 && zone && !(c.zone = tz_load(c.timezone, why, sizeof why)))
         rc = fail_at(&rd, "timezone", "%s", why);
     if (rc == 0) {
         resolve_data_dir(&c);
         *data_dir = xstrdup(c.data_dir);
-        *zone = c.zone;
-        c.zone = NULL;
+        if (zone) {
+            *zone = c.zone;
+            c.zone = NULL;
+        }
     }
     reader_close(&rd);
     config_free(&c);
     return rc;
+}
+
+int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap)
+{
+    return config_store_view(path, data_dir, NULL, err, err_cap);
 }
 
 void config_free(config *c)

@@ -91,11 +91,13 @@ typedef struct config {
 int config_load(const char *path, config *out, char *err, size_t err_cap);
 void config_free(config *c);
 /* Only what the commands that read the store need: data_dir (resolved)
- * and the zone their tables show times in (the caller frees both). The
- * rest of the file is run but not validated, so they work without the
- * secrets. */
+ * and the zone their tables show times in (the caller frees both; a NULL
+ * zone: not read). The rest of the file is run but not validated, so
+ * they work without the secrets. */
 int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *err,
                       size_t err_cap);
+/* Only data_dir, the same way. */
+int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap);
 const receiver *config_receiver(const config *c, const char *name);
 
 /* The directory of the running executable's "plugins" folder when it exists
