@@ -2,7 +2,9 @@
 # Install the Debian packages herald needs to build and run; with --test,
 # also what its test suite needs (the real Alertmanager, pytest, aiosmtpd,
 # nm from binutils, curl, make for the out-of-tree plugin example, openssl
-# to make test certificates, wrk for the benchmark in tests/bench).
+# to make test certificates, wrk for the benchmark in tests/bench, clang
+# and its runtime libraries for the libFuzzer harnesses in tests/fuzz:
+# libclang-rt-14-dev holds libFuzzer, -fsanitize=fuzzer's library).
 #
 #   bash conf/install-deps.sh [--test]
 #
@@ -16,13 +18,14 @@ set -euo pipefail
 packages=(build-essential meson ninja-build pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libcjson-dev libssl-dev liblua5.4-dev
           libsqlite3-dev tzdata ca-certificates)
-test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl wrk make openssl)
+test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl wrk make openssl
+               clang libclang-rt-14-dev)
 
 with_test=0
 for arg in "$@"; do
     case "$arg" in
         --test) with_test=1 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "install-deps.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "daemon/daemon.h"
+#include "daemon/last_good.h"
 #include "pipeline/check.h"
 
 /* Commands that read the store or list plugins need no checked generation. */
@@ -50,8 +51,14 @@ int main(int argc, char **argv)
     char err[1024];
     int is_check = strcmp(c.command, "check") == 0;
     generation *g = generation_build(c.config, is_check ? &report : NULL, err, sizeof err);
-    if (!g) {
+    if (!g)
         fprintf(stderr, "herald: %s\n", err);
+    if (!g && is_serve) { /* rather than down in a restart loop after a bad edit */
+        char why[1024];
+        if (!(g = last_good_build(c.config, err, why, sizeof why)))
+            fprintf(stderr, "herald: %s\n", why);
+    }
+    if (!g) {
         rc = EXIT_INVALID;
     } else if (is_serve) {
         rc = daemon_serve(c.config, c.listen, g); /* takes over g */

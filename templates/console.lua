@@ -48,6 +48,9 @@ return function(data)
   local title = data.status == "firing"
       and string.format("[FIRING:%d] %s", #(data.firing or {}), name)
       or string.format("[RESOLVED] %s", name)
-  local view = setmetatable({ title = title, alerts = alerts }, { __index = data })
+  -- a group too long for one message comes in numbered parts
+  local heading = data.part and string.format("%s (%d/%d)", title, data.part.index,
+                                             data.part.count) or title
+  local view = setmetatable({ title = heading, alerts = alerts }, { __index = data })
   return { format = "text", title = title, text = text(view) }
 end

@@ -73,7 +73,10 @@ return function(data)
   if count > 1 then
     title = string.format("%s (%d)", title, count)
   end
-  local view = setmetatable({ title = title, firing = firing, resolved = resolved },
+  -- a group too long for one message comes in numbered parts
+  local heading = data.part and string.format("%s (%d/%d)", title, data.part.index,
+                                             data.part.count) or title
+  local view = setmetatable({ title = heading, firing = firing, resolved = resolved },
                             { __index = data })
   return { format = "markdown", title = title, text = text(view) }
 end

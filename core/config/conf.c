@@ -10,19 +10,24 @@
 #include "config/sections.h"
 #include "util/strbuf.h"
 
-static void start_config(config *c, const char *path)
+static void start_config(config *c, const char *path, const char *base_dir)
 {
     memset(c, 0, sizeof *c);
     set_defaults(c);
     c->path = xstrdup(path);
     char *copy = xstrdup(path);
-    c->dir = xstrdup(dirname(copy));
+    c->dir = xstrdup(base_dir ? base_dir : dirname(copy));
     free(copy);
 }
 
 int config_load(const char *path, config *out, char *err, size_t err_cap)
 {
-    start_config(out, path);
+    return config_load_in(path, NULL, out, err, err_cap);
+}
+
+int config_load_in(const char *path, const char *base_dir, config *out, char *err, size_t err_cap)
+{
+    start_config(out, path, base_dir);
     conf_reader rd;
     int rc = reader_open(&rd, out, err, err_cap) || read_settings(&rd) ? -1 : 0;
     reader_close(&rd);
@@ -35,7 +40,7 @@ int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *e
                       size_t err_cap)
 {
     config c;
-    start_config(&c, path);
+    start_config(&c, path, NULL);
     conf_reader rd;
     char why[512] = "";
     int rc = reader_open(&rd, &c, err, err_cap) ||

@@ -39,6 +39,7 @@ typedef struct receiver {
     char *ca_file;                /*   proxy URL, CA bundle, and whether to */
     int tls_verify;               /*   verify certificates (default yes) */
     rate_spec rate;               /* per target; a 0 field: no limit of that kind */
+    size_t text_budget;           /* the channel's, asked once: 0 for no limit */
 } receiver;
 
 typedef struct delivery_settings {
@@ -51,6 +52,17 @@ typedef struct delivery_settings {
      * requests included: a crash sends at most this many twice. */
     unsigned max_unrecorded;
 } delivery_settings;
+
+/* Who may hold how many connections, and how long a request may take to
+ * arrive. The inactivity timeout alone lets a client that sends a byte
+ * now and then hold a connection for ever; these deadlines count from
+ * the start. */
+typedef struct connection_settings {
+    unsigned max;             /* at once; 0: sized from the file-descriptor limit */
+    unsigned per_address;     /* at once from one client address */
+    int64_t head_timeout_ms;  /* a request's head, from the connection's start or the last answer */
+    int64_t body_timeout_ms;  /* its body, from the end of its head */
+} connection_settings;
 
 typedef struct config {
     char *path;
@@ -76,6 +88,7 @@ typedef struct config {
     int log_level;
     sandbox_limits lua;
     delivery_settings delivery;
+    connection_settings connections;
     inbound_auth auth;            /* what requests must present; none by default */
     char *tls_cert_file;          /* HTTPS with these PEM files; NULL: plain HTTP */
     char *tls_key_file;
@@ -89,6 +102,9 @@ typedef struct config {
 /* Loads and validates the file, loads the plugins it names and configures
  * one channel instance per receiver. Returns 0, or -1 with err set. */
 int config_load(const char *path, config *out, char *err, size_t err_cap);
+/* The same, with relative paths resolved against base_dir rather than the
+ * file's folder (a saved copy of a configuration, read as the original). */
+int config_load_in(const char *path, const char *base_dir, config *out, char *err, size_t err_cap);
 void config_free(config *c);
 /* Only what the commands that read the store need: data_dir (resolved)
  * and the zone their tables show times in (the caller frees both; a NULL

@@ -33,7 +33,9 @@ static void free_source(source_file *s)
 
 static void generation_free(generation *g)
 {
+    free_source(&g->config_text);
     free_source(&g->route);
+    free(g->stale_note);
     for (size_t i = 0; i < g->templates_len; i++)
         free_source(&g->templates[i]);
     free(g->templates);
@@ -43,16 +45,18 @@ static void generation_free(generation *g)
 
 static unsigned generation_counter;
 
-generation *generation_load(const char *config_path, char *err, size_t err_cap)
+generation *generation_load(const char *config_path, const char *base_dir, char *err,
+                            size_t err_cap)
 {
     generation *g = xcalloc(1, sizeof *g);
     atomic_init(&g->refs, 1);
-    if (config_load(config_path, &g->conf, err, err_cap)) {
+    if (config_load_in(config_path, base_dir, &g->conf, err, err_cap)) {
         free(g);
         return NULL;
     }
     const config *c = &g->conf;
-    if (read_source("route", c->route_path, &g->route, err, err_cap))
+    if (read_source("config", c->path, &g->config_text, err, err_cap) ||
+        read_source("route", c->route_path, &g->route, err, err_cap))
         goto fail;
     g->templates = xcalloc(c->template_names_len ? c->template_names_len : 1, sizeof *g->templates);
     for (size_t i = 0; i < c->template_names_len; i++) {
@@ -70,6 +74,14 @@ fail:
     return NULL;
 }
 
+void generation_drop_template(generation *g, size_t index)
+{
+    free_source(&g->templates[index]);
+    memmove(&g->templates[index], &g->templates[index + 1],
+            (g->templates_len - index - 1) * sizeof *g->templates);
+    g->templates_len--;
+}
+
 void generation_number(generation *g)
 {
     g->number = __atomic_add_fetch(&generation_counter, 1, __ATOMIC_SEQ_CST);
@@ -82,7 +94,7 @@ void generation_describe(const generation *g, strbuf *report)
     sb_printf(report, "  listen      %s\n  auth        %s\n  timezone    %s\n  route       %s\n"
                       "  templates   %s (%zu)\n",
               c->listen, auth_describe(&c->auth), c->timezone, c->route_path, c->templates_dir,
-              c->template_names_len);
+              g->templates_len);
     if (c->tls_cert_file)
         sb_printf(report, "  tls         %s (%s)\n", c->tls_cert_file, c->tls_summary);
     sb_printf(report, "  plugins     %s (%zu loaded)\n", c->plugin_dir, c->plugins.len);

@@ -22,16 +22,25 @@ typedef struct generation {
     atomic_int refs;
     unsigned number;
     config conf;
+    source_file config_text; /* the configuration file as it was read */
     source_file route;
     source_file *templates;
     size_t templates_len;
+    /* Set before install when this is not what the files say now (the
+     * last good configuration, served because they do not load); /-/ready
+     * shows it. NULL normally. */
+    char *stale_note;
 } generation;
 
 /* Loads the configuration, plugins, route script and templates. Returns a
  * generation with one reference, not yet numbered, or NULL with err naming
  * the file and the problem. Serving uses generation_build (pipeline/
- * check.h), which also runs the self-check. */
-generation *generation_load(const char *config_path, char *err, size_t err_cap);
+ * check.h), which also runs the self-check. base_dir: see config_load_in
+ * (NULL: the file's folder). */
+generation *generation_load(const char *config_path, const char *base_dir, char *err,
+                            size_t err_cap);
+/* Removes templates[index] (one no receiver uses that fails to load). */
+void generation_drop_template(generation *g, size_t index);
 /* Gives a checked generation the next number, for logs and /-/reload. */
 void generation_number(generation *g);
 /* Appends the human summary `herald check` prints. */

@@ -210,8 +210,10 @@ static int configure(conf_reader *rd, const char *path, receiver *r)
         return fail_at(rd, NULL, "%s.split: \"alert\" cannot go with a receiver that forwards the "
                        "original request body: it would send the whole request once per alert",
                        path);
-    if (r->instance)
+    if (r->instance) {
+        r->text_budget = channel_text_budget(ch, r->instance);
         return 0;
+    }
     /* Channels name the option first ("url: must be …"): join it to the path. */
     for (size_t i = 0; i < ch->options_len; i++) {
         size_t n = strlen(ch->options[i].name);
@@ -258,7 +260,9 @@ static int read_names(conf_reader *rd, char ***names, size_t *len)
         *names = xrealloc(*names, (*len + 1) * sizeof **names);
         (*names)[(*len)++] = xstrdup(lua_tostring(L, -1));
     }
-    qsort(*names, *len, sizeof **names, strcmp_indirect);
+    /* qsort takes no NULL, even for no names (receivers = {}) */
+    if (*len > 1)
+        qsort(*names, *len, sizeof **names, strcmp_indirect);
     return 0;
 }
 

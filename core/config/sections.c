@@ -18,7 +18,7 @@ static const char *const top_keys[] = {
     "listen", "timezone", "route", "templates", "plugin_dir", "default_receiver",
     "receivers", "log_level", "max_body", "http_threads", "queue_capacity",
     "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention", "auth",
-    "tls", "env_file",
+    "tls", "env_file", "connections",
 };
 
 void set_defaults(config *c)
@@ -43,6 +43,9 @@ void set_defaults(config *c)
     c->delivery.max_age_ms = 24LL * 3600 * 1000;
     c->delivery.max_in_flight = 64;
     c->delivery.max_unrecorded = 256;
+    c->connections.per_address = 128;
+    c->connections.head_timeout_ms = 10000;
+    c->connections.body_timeout_ms = 60000;
 }
 
 /* Pushes the section `name`; returns 1 when the file sets it, else pops
@@ -99,6 +102,37 @@ static int read_delivery_section(conf_reader *rd)
         rc = fail_at(rd, "delivery.retry_initial", "expected at least 10ms");
     if (!rc && d->retry_max_delay_ms < d->retry_initial_ms)
         rc = fail_at(rd, "delivery.retry_max_delay", "must not be below retry_initial");
+    lua_pop(rd->L, 1);
+    return rc ? -1 : 0;
+}
+
+/* connections = { max, per_address, head_timeout, body_timeout }. */
+static int read_connections_section(conf_reader *rd)
+{
+    connection_settings *cs = &rd->conf->connections;
+    if (!open_section(rd, "connections"))
+        return 0;
+    static const char *const keys[] = {"max", "per_address", "head_timeout", "body_timeout"};
+    long long max = cs->max, per_address = 0; /* 0: not set */
+    int rc = expect_table(rd, "connections") || check_keys(rd, "connections", keys, 4) ||
+             read_table_integer(rd, "connections", "max", 16, 1000000, &max) ||
+             read_table_integer(rd, "connections", "per_address", 1, 1000000, &per_address) ||
+             read_table_quantity(rd, "connections", "head_timeout", 0, &cs->head_timeout_ms,
+                                 NULL) ||
+             read_table_quantity(rd, "connections", "body_timeout", 0, &cs->body_timeout_ms,
+                                 NULL);
+    cs->max = (unsigned)max;
+    if (!rc && cs->max && per_address > cs->max)
+        rc = fail_at(rd, "connections.per_address", "%lld is more than connections.max (%u)",
+                     per_address, cs->max);
+    if (per_address)
+        cs->per_address = (unsigned)per_address;
+    else if (cs->max && cs->per_address > cs->max)
+        cs->per_address = cs->max; /* the default, within a small max */
+    if (!rc && (cs->head_timeout_ms < 1000 || cs->head_timeout_ms > 3600000))
+        rc = fail_at(rd, "connections.head_timeout", "expected from 1s to 1h");
+    if (!rc && (cs->body_timeout_ms < 1000 || cs->body_timeout_ms > 3600000))
+        rc = fail_at(rd, "connections.body_timeout", "expected from 1s to 1h");
     lua_pop(rd->L, 1);
     return rc ? -1 : 0;
 }
@@ -210,7 +244,8 @@ static int read_values(conf_reader *rd)
                                  NULL) ||
              read_table_integer(rd, NULL, "http_threads", 1, 256, &threads) ||
              read_table_integer(rd, NULL, "queue_capacity", 1, 10000000, &capacity) ||
-             read_lua_section(rd) || read_delivery_section(rd) || read_auth_section(rd);
+             read_lua_section(rd) || read_delivery_section(rd) || read_connections_section(rd) ||
+             read_auth_section(rd);
     free(env_file);
     c->http_threads = (unsigned)threads;
     c->queue_capacity = (size_t)capacity;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/last_good.h"
 #include "delivery/dispatch.h"
 #include "delivery/outbox.h"
 #include "delivery/ratelimit.h"
@@ -60,6 +61,16 @@ static void show_shutdown_timeout(const config *c, char *out, size_t cap)
     snprintf(out, cap, "%lld ms", (long long)c->shutdown_timeout_ms);
 }
 
+static void show_connections(const config *c, char *out, size_t cap)
+{
+    const connection_settings *cs = &c->connections;
+    char max[16] = "auto";
+    if (cs->max)
+        snprintf(max, sizeof max, "%u", cs->max);
+    snprintf(out, cap, "max %s, per_address %u, head_timeout %lld ms, body_timeout %lld ms", max,
+             cs->per_address, (long long)cs->head_timeout_ms, (long long)cs->body_timeout_ms);
+}
+
 /* A renewed certificate usually keeps its file names: what the files hold
  * (subject and expiry) is part of the setting. */
 static void show_tls(const config *c, char *out, size_t cap)
@@ -79,6 +90,7 @@ static const start_only_key start_only_keys[] = {
     {"retention", show_retention},
     {"shutdown_timeout", show_shutdown_timeout},
     {"tls", show_tls},
+    {"connections", show_connections},
 };
 
 /* listen_fixed: --listen set it, so the file's listen does not count. */
@@ -117,6 +129,7 @@ static int reload_locked(serve_state *st, char *err, size_t err_cap)
     }
     log_set_level((herald_log_level)g->conf.log_level);
     warn_start_only_changes(&g->conf, st->started, st->listen_fixed);
+    last_good_save(g);
     unsigned number = g->number;
     generation_install(g);
     metrics_count(METRIC_RELOADS_OK);
@@ -213,6 +226,8 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     st.started = conf;
     const char *listen = listen_override ? listen_override : conf->listen;
     log_set_level((herald_log_level)conf->log_level);
+    if (started->stale_note)
+        log_error("config", "%s", started->stale_note);
     generation_install(g); /* from here a reload may free g, never `started` */
 
     char err[1024] = "";
@@ -224,6 +239,8 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     store *db = store_open(&(store_location){conf->data_dir}, &settings, err, sizeof err);
     if (!db)
         goto done;
+    if (!started->stale_note) /* into data_dir, which the store has made */
+        last_good_save(started);
     box = outbox_new(conf->queue_capacity, db);
     if (store_load_pending(db, schedule_recovered, box, err, sizeof err))
         goto done;

@@ -168,7 +168,7 @@ static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const rece
         .per_minute = r->rate.per_minute,
         .targets = targets,
         .merge = !channel_needs_payload(r->channel, r->instance),
-        .text_budget = channel_text_budget(r->channel, r->instance),
+        .text_budget = r->text_budget,
         .max_unrecorded = ds->max_unrecorded,
     };
     while (q->len) {

@@ -15,7 +15,16 @@ enum MHD_Result answer_ready(http_server *srv, struct MHD_Connection *conn)
     if (atomic_load(&srv->stopping))
         return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "Shutting down.\n",
                          NULL, NULL);
-    return send_text(conn, MHD_HTTP_OK, "text/plain", "Ready.\n", NULL, NULL);
+    /* Still ready (alerts are taken and delivered), but say what serves. */
+    generation *g = generation_acquire();
+    strbuf body = STRBUF_INIT;
+    sb_puts(&body, "Ready.\n");
+    if (g && g->stale_note)
+        sb_printf(&body, "Warning: %s\n", g->stale_note);
+    generation_unref(g);
+    enum MHD_Result rc = send_text(conn, MHD_HTTP_OK, "text/plain", sb_str(&body), NULL, NULL);
+    sb_free(&body);
+    return rc;
 }
 
 enum MHD_Result answer_reload(http_server *srv, struct MHD_Connection *conn)
@@ -38,7 +47,9 @@ enum MHD_Result answer_reload(http_server *srv, struct MHD_Connection *conn)
 enum MHD_Result answer_metrics(http_server *srv, struct MHD_Connection *conn)
 {
     outbox_stats st = outbox_get_stats(srv->box);
-    metrics_gauges gauges = {.outbox_queued = st.queued, .outbox_in_flight = st.in_flight};
+    metrics_gauges gauges = {.outbox_queued = st.queued,
+                             .outbox_in_flight = st.in_flight,
+                             .connections_open = conn_table_open(srv->conns)};
     strbuf text = STRBUF_INIT;
     metrics_render(&text, &gauges);
     enum MHD_Result rc = send_text(conn, MHD_HTTP_OK, "text/plain; version=0.0.4", sb_str(&text),

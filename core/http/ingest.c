@@ -1,5 +1,6 @@
 #include "http/server_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 
 #include "alert/ingest.h"
 #include "util/log.h"
+#include "util/memory.h"
 #include "util/metrics.h"
 
 /* The writer thread (or the put itself) reports: the connection resumes
@@ -29,31 +31,43 @@ static void ingest_committed(void *arg, outbox_put_result result, size_t duplica
     MHD_resume_connection(ctx->conn);
 }
 
-/* Parses, routes and renders, then suspends the connection while the
- * store commits, so an HTTP thread serves other connections meanwhile
- * and one fsync covers every request waiting. Returns MHD_YES with
- * *suspended set, or the result of an answer sent at once. */
-static enum MHD_Result start_ingest(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx,
-                                    int *suspended)
+/* A refusal found on a worker thread: answered by the connection's own
+ * thread once resumed. */
+static void refuse(request_ctx *ctx, unsigned status, const char *fmt, ...) HERALD_PRINTF(3, 4);
+static void refuse(request_ctx *ctx, unsigned status, const char *fmt, ...)
 {
-    *suspended = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    sb_vprintf(&ctx->refusal, fmt, ap);
+    va_end(ap);
+    ctx->refusal_status = status;
+    ctx->phase = INGEST_REFUSED;
+    MHD_resume_connection(ctx->conn);
+}
+
+/* On an ingest worker: parses, routes and renders, then has the store
+ * commit, so one fsync covers every request waiting. The connection stays
+ * suspended throughout; the commit's callback or a refusal resumes it. */
+void ingest_run(http_server *srv, request_ctx *ctx)
+{
     generation *g = generation_acquire();
     const config *conf = &g->conf;
-    enum MHD_Result rc;
     const receiver *def = NULL;
-    if (ctx->receiver && !(def = config_receiver(conf, ctx->receiver))) {
-        rc = reject_unknown_receiver(conn, ctx->receiver);
-        goto done;
-    }
     alert_batch batch;
     char err[512];
+    if (ctx->receiver && !(def = config_receiver(conf, ctx->receiver))) {
+        log_warn("http", "alerts for unknown receiver \"%s\" refused with 404", ctx->receiver);
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        refuse(ctx, MHD_HTTP_NOT_FOUND, "unknown receiver \"%s\"", ctx->receiver);
+        goto done;
+    }
     int bad = ctx->ep == ENDPOINT_PROMETHEUS
                   ? ingest_prometheus(sb_str(&ctx->body), ctx->body.len, (double)time(NULL), &batch,
                                       err, sizeof err)
                   : ingest_alertmanager(sb_str(&ctx->body), ctx->body.len, &batch, err, sizeof err);
     if (bad) {
         metrics_count(METRIC_REQUESTS_REJECTED);
-        rc = send_error(conn, MHD_HTTP_BAD_REQUEST, "%s", err);
+        refuse(ctx, MHD_HTTP_BAD_REQUEST, "%s", err);
         goto done;
     }
     batch.source = sb_str(&ctx->body);
@@ -66,34 +80,31 @@ static enum MHD_Result start_ingest(http_server *srv, struct MHD_Connection *con
         alert_batch_free(&batch);
         log_error("http", "cannot load scripts: %s", err);
         metrics_count(METRIC_REQUESTS_UNAVAILABLE);
-        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot load scripts: %s", err);
+        refuse(ctx, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot load scripts: %s", err);
         goto done;
     }
     pipeline_run(s, &batch, def, &ctx->out, &ctx->stats);
     alert_batch_free(&batch);
+    if (ctx->body.len >= MEMORY_EXCEPTIONAL_BYTES)
+        script_collect_garbage(s); /* what rendering it took goes back (server.c trims) */
     size_t capacity = outbox_capacity(srv->box);
     if (ctx->out.len > capacity) {
         /* Not a 503: a retry could never fit, so the sender must not wait
          * for one. */
         metrics_count(METRIC_REQUESTS_REJECTED);
-        rc = send_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                        "alerts: they make %zu notifications, more than the queue can ever hold "
-                        "(queue_capacity %zu): send fewer alerts per request, or raise queue_capacity",
-                        ctx->out.len, capacity);
+        size_t made = ctx->out.len;
         pipeline_output_free(&ctx->out);
+        refuse(ctx, MHD_HTTP_CONTENT_TOO_LARGE,
+               "alerts: they make %zu notifications, more than the queue can ever hold "
+               "(queue_capacity %zu): send fewer alerts per request, or raise queue_capacity",
+               made, capacity);
         goto done;
     }
     ctx->queue_capacity = capacity;
-    ctx->conn = conn;
     ctx->phase = INGEST_COMMITTING;
-    /* Suspended before the put: its callback may resume at once. */
-    MHD_suspend_connection(conn);
     outbox_put(srv->box, ctx->out.items, ctx->out.len, ingest_committed, ctx);
-    *suspended = 1;
-    rc = MHD_YES;
 done:
     generation_unref(g);
-    return rc;
 }
 
 static enum MHD_Result finish_ingest(struct MHD_Connection *conn, request_ctx *ctx)
@@ -134,22 +145,24 @@ void ingest_forget(http_server *srv, request_ctx *ctx)
  * It stays counted while suspended, until it is answered. */
 enum MHD_Result ingest_handle(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx)
 {
-    if (ctx->phase == INGEST_COMMITTED) {
-        enum MHD_Result rc = finish_ingest(conn, ctx);
+    if (ctx->phase == INGEST_COMMITTED || ctx->phase == INGEST_REFUSED) {
+        enum MHD_Result rc = ctx->phase == INGEST_COMMITTED
+                                 ? finish_ingest(conn, ctx)
+                                 : send_error(conn, ctx->refusal_status, "%s", sb_str(&ctx->refusal));
         ingest_forget(srv, ctx);
         return rc;
     }
     atomic_fetch_add(&srv->ingesting, 1);
     ctx->counted = 1;
-    enum MHD_Result rc;
-    int suspended = 0;
     if (atomic_load(&srv->stopping)) {
         metrics_count(METRIC_REQUESTS_UNAVAILABLE);
-        rc = send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "herald is shutting down: retry later");
-    } else {
-        rc = start_ingest(srv, conn, ctx, &suspended);
-    }
-    if (!suspended)
         ingest_forget(srv, ctx);
-    return rc;
+        return send_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "herald is shutting down: retry later");
+    }
+    ctx->conn = conn;
+    ctx->phase = INGEST_QUEUED;
+    /* Suspended before the hand-over: the worker may resume it at once. */
+    MHD_suspend_connection(conn);
+    ingest_workers_submit(srv->workers, ctx);
+    return MHD_YES;
 }

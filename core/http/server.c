@@ -16,6 +16,7 @@
 static void request_ctx_free(request_ctx *ctx)
 {
     sb_free(&ctx->body);
+    sb_free(&ctx->refusal);
     free(ctx->receiver);
     pipeline_output_free(&ctx->out); /* only what the outbox did not take */
     free(ctx);
@@ -42,12 +43,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     http_server *srv = cls;
     if (*con_cls == &raw_path_had_nul) {
         *con_cls = NULL;
+        conn_answering(conn);
         return gate_refuse_nul_path(conn);
     }
     request_ctx *ctx = *con_cls;
     if (!ctx) {
         enum MHD_Result rc = gate_admit(srv, conn, url, method, version, &ctx);
         *con_cls = ctx; /* NULL when answered at once */
+        if (ctx)
+            conn_reading_body(conn);
+        else
+            conn_answering(conn);
         return rc;
     }
     if (*upload_data_size) {
@@ -55,14 +61,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    conn_answering(conn);
     return route_answer(srv, conn, ctx, url, method);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
-    (void)conn;
     (void)code;
+    conn_request_done(conn); /* the next request's head may come */
     request_ctx *ctx = *con_cls;
     if (!ctx || *con_cls == &raw_path_had_nul)
         return;
@@ -70,12 +77,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int exceptional = ctx->body.len >= MEMORY_EXCEPTIONAL_BYTES;
     request_ctx_free(ctx);
     *con_cls = NULL;
-    if (exceptional) { /* after the answer, on this request's thread */
-        script_state *script = pthread_getspecific(((http_server *)cls)->script_key);
-        if (script)
-            script_collect_garbage(script);
+    if (exceptional) /* after the answer; the worker collected its Lua state */
         memory_give_back();
-    }
 }
 
 static void on_mhd_error(void *cls, const char *fmt, va_list ap)
@@ -87,6 +90,20 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     while (n && msg[n - 1] == '\n')
         msg[--n] = '\0';
     log_warn("http", "%s", msg);
+}
+
+/* File descriptors kept out of the connection limit: the store, the
+ * plugins, libmicrohttpd's own (epoll, listening socket) and libcurl's
+ * connections (delivery.max_in_flight, added to this). */
+#define FDS_BESIDE_CONNECTIONS 256
+
+static void server_free(http_server *srv)
+{
+    if (srv->conns)
+        conn_table_stop(srv->conns);
+    tls_pair_free(&srv->tls);
+    free(srv->data_dir);
+    free(srv);
 }
 
 http_server *http_start(const char *listen, unsigned threads, outbox *box, const char *data_dir,
@@ -105,14 +122,33 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
     srv->data_dir = xstrdup(data_dir);
     srv->reload = reload;
     srv->reload_ctx = reload_ctx;
+    srv->conns = conn_table_start(&c->connections,
+                                  FDS_BESIDE_CONNECTIONS + c->delivery.max_in_flight, err, err_cap);
+    if (!srv->conns) {
+        generation_unref(g);
+        server_free(srv);
+        return NULL;
+    }
     pthread_key_create(&srv->script_key, thread_script_free);
+    srv->workers = ingest_workers_start(srv, threads, err, err_cap);
+    if (!srv->workers) {
+        generation_unref(g);
+        pthread_key_delete(srv->script_key);
+        server_free(srv);
+        return NULL;
+    }
+    /* conn_admit enforces the limits; libmicrohttpd's own limit, which it
+     * splits between its threads, sits above so that it never stops
+     * accepting first. The inactivity timeout still ends a connection
+     * that reads its answer too slowly, or goes quiet while idle. */
     srv->daemon = MHD_start_daemon(
-        l.flags, l.port, NULL, NULL, on_request, srv,
+        l.flags, l.port, conn_admit, srv->conns, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&l.addr,
         MHD_OPTION_THREAD_POOL_SIZE, threads,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
+        MHD_OPTION_CONNECTION_LIMIT, conn_table_max(srv->conns) + threads,
+        MHD_OPTION_NOTIFY_CONNECTION, conn_notify, srv->conns,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_ARRAY, l.tls_options,
@@ -123,10 +159,9 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
              errno_text(errno, why, sizeof why),
              c->tls_cert_file ? " (or the TLS library refused the certificate; see above)" : "");
         generation_unref(g);
+        ingest_workers_stop(srv->workers);
         pthread_key_delete(srv->script_key);
-        tls_pair_free(&srv->tls);
-        free(srv->data_dir);
-        free(srv);
+        server_free(srv);
         return NULL;
     }
     listener_report(&l, listen, c);
@@ -150,8 +185,7 @@ void http_stop_accepting(http_server *s)
 void http_stop(http_server *s)
 {
     MHD_stop_daemon(s->daemon);
+    ingest_workers_stop(s->workers); /* after the drain: none has work left */
     pthread_key_delete(s->script_key);
-    tls_pair_free(&s->tls);
-    free(s->data_dir);
-    free(s);
+    server_free(s);
 }

@@ -4,13 +4,15 @@
  *
  *   server.c        start, stop and libmicrohttpd's callbacks
  *   listener.c      the listening address, HTTPS, and warnings about exposure
+ *   connections.c   connection limits, and deadlines for a request's head and body
  *   gate.c          what a request must pass before its body is read
  *   request_rules.c the header checks gate.c applies (framing, browsers)
  *   route.c         which endpoint a path is, and which handler answers it
  *   reply.c         answers and errors, all in one JSON shape
  *   ingest.c        alerts in: parse, route, render, commit, answer
  *   endpoints.c     the endpoints that answer at once (probes, reload, metrics, API)
- *   thread_script.c each HTTP thread's Lua state */
+ *   workers.c       the threads that run ingest's parse, route and render
+ *   thread_script.c each ingest worker's Lua state */
 #ifndef HERALD_HTTP_SERVER_INTERNAL_H
 #define HERALD_HTTP_SERVER_INTERNAL_H
 
@@ -31,15 +33,21 @@
 #include "pipeline/script.h"
 #include "util/strbuf.h"
 
+typedef struct conn_table conn_table;
+typedef struct conn_entry conn_entry;
+typedef struct ingest_workers ingest_workers;
+
 struct http_server {
     struct MHD_Daemon *daemon;
+    conn_table *conns;
     outbox *box;
     reload_fn reload;
     void *reload_ctx;
     atomic_int stopping;
     atomic_int ingesting;  /* ingest requests between their stopping check and their answer */
     char *data_dir;
-    pthread_key_t script_key;
+    pthread_key_t script_key;  /* each ingest worker's Lua state */
+    ingest_workers *workers;
     tls_pair tls;          /* kept for the daemon's life: libmicrohttpd points into it */
 };
 
@@ -56,8 +64,10 @@ typedef enum endpoint {
 
 typedef enum ingest_phase {
     INGEST_READING = 0,
+    INGEST_QUEUED,       /* suspended, with an ingest worker */
     INGEST_COMMITTING,   /* suspended until the store has the notifications */
     INGEST_COMMITTED,    /* resumed: answer from the fields below */
+    INGEST_REFUSED,      /* resumed: answer refusal_status with refusal */
 } ingest_phase;
 
 typedef struct request_ctx {
@@ -75,6 +85,9 @@ typedef struct request_ctx {
     size_t stored;
     int counted;         /* in srv->ingesting until answered or closed */
     char put_error[256];
+    unsigned refusal_status;
+    strbuf refusal;
+    struct request_ctx *next_queued; /* the ingest workers' queue */
 } request_ctx;
 
 /* ---- listener.c ---- */
@@ -95,6 +108,33 @@ int listener_prepare(http_server *srv, const char *listen, const config *c, list
  * warning when the network can reach it without auth, or without TLS for
  * the credentials auth sends. */
 void listener_report(const listener *l, const char *listen, const config *c);
+
+/* ---- connections.c ---- */
+
+/* Raises the file-descriptor limit to its hard limit, sizes the
+ * connection limit from it (reserved_fds kept for everything else) unless
+ * cs sets one, and starts the sweeper that closes connections whose
+ * request head or body is overdue. NULL with err set when the
+ * descriptors cannot hold the connections. */
+conn_table *conn_table_start(const connection_settings *cs, size_t reserved_fds, char *err,
+                             size_t err_cap);
+/* After the daemon has stopped. */
+void conn_table_stop(conn_table *t);
+/* The connection limit in force. */
+unsigned conn_table_max(const conn_table *t);
+size_t conn_table_open(conn_table *t);
+/* libmicrohttpd's accept policy (cls: the table): refuses a connection
+ * over the limit per address or overall, counted and logged. */
+enum MHD_Result conn_admit(void *cls, const struct sockaddr *addr, socklen_t addrlen);
+/* libmicrohttpd's connection notification (cls: the table). */
+void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                 enum MHD_ConnectionNotificationCode code);
+/* Where the connection's request stands, for the deadlines: its head is
+ * complete and its body is being read; it is read and being answered (no
+ * deadline); it was answered and the next head may come. */
+void conn_reading_body(struct MHD_Connection *conn);
+void conn_answering(struct MHD_Connection *conn);
+void conn_request_done(struct MHD_Connection *conn);
 
 /* ---- gate.c ---- */
 
@@ -134,9 +174,21 @@ enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, const char 
 enum MHD_Result reject_unauthorized(struct MHD_Connection *conn, const inbound_auth *auth,
                                     auth_result result, const char *url);
 
+/* ---- workers.c ---- */
+
+ingest_workers *ingest_workers_start(http_server *srv, unsigned count, char *err, size_t err_cap);
+/* Queues a suspended request; a worker runs ingest_run on it. */
+void ingest_workers_submit(ingest_workers *w, request_ctx *ctx);
+/* Runs what is queued, then joins the threads (their Lua states close). */
+void ingest_workers_stop(ingest_workers *w);
+
 /* ---- ingest.c ---- */
 
+/* Hands a request whose body is read to the ingest workers, or answers
+ * it once they are done with it. */
 enum MHD_Result ingest_handle(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx);
+/* On a worker: the request from its body to the store's commit. */
+void ingest_run(http_server *srv, request_ctx *ctx);
 /* The client hung up before its answer: the request no longer holds up
  * http_stop_accepting. */
 void ingest_forget(http_server *srv, request_ctx *ctx);

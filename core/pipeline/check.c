@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alert/samples.h"
 #include "pipeline/render.h"
@@ -9,6 +10,7 @@
 #include "pipeline/script.h"
 #include "plugin/host.h"
 #include "util/error.h"
+#include "util/log.h"
 
 /* Renders both samples with the receiver's template and has its channel
  * prepare them: what serving will do, minus the network. */
@@ -18,7 +20,7 @@ static int check_receiver(script_state *s, const receiver *r, const alert_batch 
     const alert **alerts = xcalloc(sample->len, sizeof *alerts);
     for (size_t i = 0; i < sample->len; i++)
         alerts[i] = &sample->alerts[i];
-    render_input in = {r, sample, alerts, sample->len, &r->mentions};
+    render_input in = {r, sample, alerts, sample->len, &r->mentions, 0, 0};
     rendered msg;
     char why[512];
     int rc = render_template(s, &in, &msg, why, sizeof why);
@@ -51,6 +53,32 @@ static int check_receiver(script_state *s, const receiver *r, const alert_batch 
     return 0;
 }
 
+static int used_by_a_receiver(const config *c, const char *template_name)
+{
+    for (size_t i = 0; i < c->receivers_len; i++)
+        if (strcmp(c->receivers[i].template_name, template_name) == 0)
+            return 1;
+    return 0;
+}
+
+/* A template no receiver uses cannot break a message: one that fails to
+ * load is left out with a warning, so a half-finished new template in the
+ * folder does not block a reload (or a start) of everything else. */
+static void skip_unused_broken_templates(generation *g)
+{
+    for (size_t i = 0; i < g->templates_len;) {
+        const source_file *t = &g->templates[i];
+        char why[512];
+        if (!used_by_a_receiver(&g->conf, t->name) && script_try_template(g, t, why, sizeof why)) {
+            log_warn("config", "template %s is used by no receiver and does not load, so it is "
+                     "left out: %s", t->name, why);
+            generation_drop_template(g, i);
+        } else {
+            i++;
+        }
+    }
+}
+
 static int self_check(generation *g, char *err, size_t err_cap)
 {
     script_state s;
@@ -81,9 +109,16 @@ static int self_check(generation *g, char *err, size_t err_cap)
 
 generation *generation_build(const char *config_path, strbuf *report, char *err, size_t err_cap)
 {
-    generation *g = generation_load(config_path, err, err_cap);
+    return generation_build_in(config_path, NULL, report, err, err_cap);
+}
+
+generation *generation_build_in(const char *config_path, const char *base_dir, strbuf *report,
+                                char *err, size_t err_cap)
+{
+    generation *g = generation_load(config_path, base_dir, err, err_cap);
     if (!g)
         return NULL;
+    skip_unused_broken_templates(g);
     if (self_check(g, err, err_cap)) {
         generation_unref(g);
         return NULL;

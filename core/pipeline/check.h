@@ -15,5 +15,8 @@
  * if report is non-NULL, appends a human summary to it. On failure returns
  * NULL with err naming the file and the problem. */
 generation *generation_build(const char *config_path, strbuf *report, char *err, size_t err_cap);
+/* The same, relative paths resolved against base_dir (config_load_in). */
+generation *generation_build_in(const char *config_path, const char *base_dir, strbuf *report,
+                                char *err, size_t err_cap);
 
 #endif

@@ -57,24 +57,23 @@ static void grouping_free(grouping *g)
     free(g->items);
 }
 
-static void emit(script_state *s, const alert_batch *batch, const receiver *r,
-                 const alert *const *alerts, const mention_set *extras, size_t len,
-                 pipeline_output *out, pipeline_stats *stats)
+/* One notification for alerts[0..len) at r, as part `part` of `parts`
+ * (parts 0: the whole group). A failed template gives the built-in
+ * message, with *failed set and the reason in err. */
+static notification *render_notification(script_state *s, const alert_batch *batch,
+                                         const receiver *r, const alert *const *alerts,
+                                         const mention_set *extras, size_t len, size_t part,
+                                         size_t parts, int *failed, char *err, size_t err_cap)
 {
     mention_set mentions = {0};
     mention_set_merge(&mentions, &r->mentions);
     for (size_t i = 0; i < len; i++)
         mention_set_merge(&mentions, &extras[i]);
-    render_input in = {r, batch, alerts, len, &mentions};
+    render_input in = {r, batch, alerts, len, &mentions, part, parts};
     rendered msg;
-    char err[512];
-    if (render_template(s, &in, &msg, err, sizeof err)) {
-        stats->template_errors++;
-        metrics_count(METRIC_TEMPLATE_ERRORS);
-        log_error(r->name, "template %s failed, sending the built-in fallback message: %s",
-                  r->template_name, err);
+    *failed = render_template(s, &in, &msg, err, err_cap) != 0;
+    if (*failed)
         render_fallback(&in, s->gen->conf.zone, &msg);
-    }
     mention_set_free(&mentions);
 
     notification *n = xcalloc(1, sizeof *n);
@@ -88,8 +87,89 @@ static void emit(script_state *s, const alert_batch *batch, const receiver *r,
     }
     n->created_ms = n->next_attempt_ms = wall_ms();
     notification_describe(n, batch->group_key, alerts, len);
+    return n;
+}
+
+/* A message whose text is over the channel's budget would be cut, and the
+ * alerts at its end lost from it. A native body has no text to measure. */
+static int too_long(const receiver *r, const notification *n)
+{
+    return r->text_budget && n->content.format != HERALD_FORMAT_NATIVE &&
+           strlen(n->content.text) > r->text_budget;
+}
+
+typedef struct span {
+    size_t from, len;
+} span;
+
+typedef struct spans {
+    span *items;
+    size_t len;
+} spans;
+
+/* Halves alerts[from, from + len) until each half's message fits (or is
+ * one alert, which the channel cuts as it must), in order. */
+static void split_to_fit(script_state *s, const alert_batch *batch, const receiver *r,
+                         const alert *const *alerts, const mention_set *extras, size_t from,
+                         size_t len, spans *out)
+{
+    if (len > 1) {
+        char err[512];
+        int failed;
+        notification *n = render_notification(s, batch, r, alerts + from, extras + from, len, 0,
+                                               0, &failed, err, sizeof err);
+        int fits = !too_long(r, n);
+        notification_free(n);
+        if (!fits) {
+            split_to_fit(s, batch, r, alerts, extras, from, len / 2, out);
+            split_to_fit(s, batch, r, alerts, extras, from + len / 2, len - len / 2, out);
+            return;
+        }
+    }
+    out->items = xrealloc(out->items, (out->len + 1) * sizeof *out->items);
+    out->items[out->len++] = (span){from, len};
+}
+
+static void push(const receiver *r, notification *n, int failed, const char *err,
+                 pipeline_output *out, pipeline_stats *stats)
+{
+    if (failed) {
+        stats->template_errors++;
+        metrics_count(METRIC_TEMPLATE_ERRORS);
+        log_error(r->name, "template %s failed, sending the built-in fallback message: %s",
+                  r->template_name, err);
+    }
     out->items = xrealloc(out->items, (out->len + 1) * sizeof *out->items);
     out->items[out->len++] = n;
+}
+
+/* Renders the group into one notification, or, when its text is over the
+ * channel's budget, into numbered parts ("TITLE (2/3)", data.part in the
+ * template) of fewer alerts each, so that no alert is cut out of the text;
+ * each part is a message of its own, sent within the rate limit. */
+static void emit(script_state *s, const alert_batch *batch, const receiver *r,
+                 const alert *const *alerts, const mention_set *extras, size_t len,
+                 pipeline_output *out, pipeline_stats *stats)
+{
+    char err[512];
+    int failed;
+    notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, &failed,
+                                              err, sizeof err);
+    if (len < 2 || !too_long(r, whole)) {
+        push(r, whole, failed, err, out, stats);
+        return;
+    }
+    notification_free(whole);
+    spans parts = {0};
+    split_to_fit(s, batch, r, alerts, extras, 0, len / 2, &parts);
+    split_to_fit(s, batch, r, alerts, extras, len / 2, len - len / 2, &parts);
+    for (size_t i = 0; i < parts.len; i++) {
+        const span *p = &parts.items[i];
+        notification *n = render_notification(s, batch, r, alerts + p->from, extras + p->from,
+                                               p->len, i + 1, parts.len, &failed, err, sizeof err);
+        push(r, n, failed, err, out, stats);
+    }
+    free(parts.items);
 }
 
 void pipeline_run(script_state *s, const alert_batch *batch, const receiver *default_receiver,

@@ -92,6 +92,14 @@ static void push_template_data(lua_State *L, const render_input *in)
     script_set_fields(L, &in->batch->grafana);
     push_mentions(L, in->mentions);
     lua_setfield(L, -2, "mentions");
+    if (in->parts > 1) {
+        lua_createtable(L, 0, 2);
+        lua_pushinteger(L, (lua_Integer)in->part);
+        lua_setfield(L, -2, "index");
+        lua_pushinteger(L, (lua_Integer)in->parts);
+        lua_setfield(L, -2, "count");
+        lua_setfield(L, -2, "part");
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     lua_pushnumber(L, (double)now.tv_sec + now.tv_nsec / 1e9);
@@ -334,8 +342,14 @@ int render_template(script_state *s, const render_input *in, rendered *out, char
     }
     lua_settop(L, top);
     script_end_call(s, in->receiver->template_name);
-    if (rc)
+    if (rc) {
         rendered_free(out);
+    } else if (in->parts > 1) {
+        strbuf title = STRBUF_INIT;
+        sb_printf(&title, "%s (%zu/%zu)", out->title ? out->title : "", in->part, in->parts);
+        free(out->title);
+        out->title = sb_take(&title);
+    }
     return rc;
 }
 
@@ -347,6 +361,8 @@ void render_fallback(const render_input *in, const tz_zone *zone, rendered *out)
     strbuf title = STRBUF_INIT, text = STRBUF_INIT;
     sb_printf(&title, "[%s:%zu] %s", strcmp(status, "firing") == 0 ? "FIRING" : "RESOLVED",
               in->len, name ? name : "alert");
+    if (in->parts > 1)
+        sb_printf(&title, " (%zu/%zu)", in->part, in->parts);
     sb_printf(&text, "%s\n", sb_str(&title));
     for (size_t i = 0; i < in->len; i++) {
         const alert *a = in->alerts[i];

@@ -14,6 +14,9 @@ typedef struct render_input {
     const alert *const *alerts;  /* the alerts of this message */
     size_t len;
     const mention_set *mentions; /* receiver's and route's, merged */
+    /* Part `part` of `parts` (from 1) of a group too long for one
+     * message; parts 0: the whole group. The title gets " (part/parts)". */
+    size_t part, parts;
 } render_input;
 
 /* Calls the receiver's template. Returns 0, or -1 with "file:line:

@@ -34,6 +34,16 @@ static int load_function(lua_State *L, const source_file *src, const char *what,
     return 0;
 }
 
+int script_try_template(const generation *g, const source_file *src, char *err, size_t err_cap)
+{
+    lua_State *L = sandbox_new(&g->conf.lua, g->conf.zone);
+    if (!L)
+        return fail(err, err_cap, "cannot create a Lua state");
+    int rc = load_function(L, src, "template", err, err_cap);
+    sandbox_close(L);
+    return rc;
+}
+
 int script_open(script_state *s, generation *g, char *err, size_t err_cap)
 {
     memset(s, 0, sizeof *s);

@@ -26,6 +26,10 @@ typedef struct script_state {
 int script_open(script_state *s, generation *g, char *err, size_t err_cap);
 void script_close(script_state *s);
 
+/* Loads one template in a state of its own, as script_open would, and
+ * forgets it: 0, or -1 with "file:line: message" in err. */
+int script_try_template(const generation *g, const source_file *src, char *err, size_t err_cap);
+
 /* After every call into the route function (template NULL) or a
  * template's render function, failed calls included: forgets the globals
  * that call assigned. */

@@ -7,9 +7,12 @@
 
 static atomic_ullong counters[METRIC_COUNT];
 
+/* Counters of one family (the same name) differ by their label and are
+ * listed next to each other. */
 static const struct {
     const char *name;
     const char *help;
+    const char *label; /* NULL, or the label pair that sets this one apart */
 } descriptions[METRIC_COUNT] = {
     [METRIC_REQUESTS_ACCEPTED] = {"herald_requests_accepted_total", "Ingest requests answered 200."},
     [METRIC_REQUESTS_REJECTED] = {"herald_requests_rejected_total", "Ingest requests answered 4xx."},
@@ -26,6 +29,10 @@ static const struct {
     [METRIC_DEAD_LETTERS] = {"herald_dead_letters_total", "Notifications given up on."},
     [METRIC_RELOADS_OK] = {"herald_reloads_total", "Successful configuration reloads."},
     [METRIC_RELOADS_FAILED] = {"herald_reload_failures_total", "Refused configuration reloads."},
+    [METRIC_CONNECTIONS_REFUSED_PER_ADDRESS] = {"herald_connections_refused_total", "Connections closed as soon as accepted: their address had connections.per_address open (per_address), or herald had connections.max (limit).", "reason=\"per_address\""},
+    [METRIC_CONNECTIONS_REFUSED_LIMIT] = {"herald_connections_refused_total", NULL, "reason=\"limit\""},
+    [METRIC_CONNECTIONS_HEAD_OVERDUE] = {"herald_connections_overdue_total", "Connections closed because a request's head (connections.head_timeout) or body (connections.body_timeout) was not complete in time.", "part=\"head\""},
+    [METRIC_CONNECTIONS_BODY_OVERDUE] = {"herald_connections_overdue_total", NULL, "part=\"body\""},
 };
 
 void metrics_count(metric m) { atomic_fetch_add(&counters[m], 1); }
@@ -48,8 +55,10 @@ static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
                    "# HELP herald_outbox_in_flight Notifications the dispatcher holds: being "
                    "sent, or waiting for their target (rate limit, pause, a failing "
                    "target ahead of them). Queued plus in flight is the backlog.\n"
-                   "# TYPE herald_outbox_in_flight gauge\nherald_outbox_in_flight %zu\n",
-              gauges->outbox_queued, gauges->outbox_in_flight);
+                   "# TYPE herald_outbox_in_flight gauge\nherald_outbox_in_flight %zu\n"
+                   "# HELP herald_connections_open HTTP connections open now.\n"
+                   "# TYPE herald_connections_open gauge\nherald_connections_open %zu\n",
+              gauges->outbox_queued, gauges->outbox_in_flight, gauges->connections_open);
     sb_printf(out, "# HELP herald_store_disk_full 1 while the store cannot write for want of "
                    "space: ingest answers 503 until a write succeeds.\n"
                    "# TYPE herald_store_disk_full gauge\nherald_store_disk_full %d\n",
@@ -58,10 +67,15 @@ static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
 
 void metrics_render(strbuf *out, const metrics_gauges *gauges)
 {
-    for (int m = 0; m < METRIC_COUNT; m++)
-        sb_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", descriptions[m].name,
-                  descriptions[m].help, descriptions[m].name, descriptions[m].name,
-                  metrics_get((metric)m));
+    for (int m = 0; m < METRIC_COUNT; m++) {
+        const char *name = descriptions[m].name;
+        if (m == 0 || strcmp(name, descriptions[m - 1].name) != 0)
+            sb_printf(out, "# HELP %s %s\n# TYPE %s counter\n", name, descriptions[m].help, name);
+        if (descriptions[m].label)
+            sb_printf(out, "%s{%s} %llu\n", name, descriptions[m].label, metrics_get((metric)m));
+        else
+            sb_printf(out, "%s %llu\n", name, metrics_get((metric)m));
+    }
     metrics_render_receivers(out);
     metrics_render_gauges(out, gauges);
 }

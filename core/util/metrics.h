@@ -22,6 +22,10 @@ typedef enum metric {
     METRIC_DEAD_LETTERS,
     METRIC_RELOADS_OK,
     METRIC_RELOADS_FAILED,
+    METRIC_CONNECTIONS_REFUSED_PER_ADDRESS,
+    METRIC_CONNECTIONS_REFUSED_LIMIT,
+    METRIC_CONNECTIONS_HEAD_OVERDUE,
+    METRIC_CONNECTIONS_BODY_OVERDUE,
     METRIC_COUNT
 } metric;
 
@@ -36,12 +40,14 @@ unsigned long long metrics_get(metric m);
 typedef struct metrics_gauges {
     size_t outbox_queued;
     size_t outbox_in_flight;
+    size_t connections_open;
 } metrics_gauges;
 
 /* The store's writes fail for want of space (1) or not (0): a gauge. */
 void metrics_set_store_disk_full(int full);
 
-/* Appends every counter in the Prometheus text format, the per-receiver
+/* Appends every counter in the Prometheus text format (counters that
+ * differ by a label form one family), the per-receiver
  * ones as herald_receiver_*{receiver="..."}, then the gauges. */
 void metrics_render(strbuf *out, const metrics_gauges *gauges);
 

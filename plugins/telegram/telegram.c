@@ -409,9 +409,12 @@ static void bot_classify(void *instance, const herald_response *resp, herald_ver
     const char *body = resp->body ? resp->body : "";
     char ok[8];
     herald_json_type type = host->json_lookup(body, resp->body_len, "ok", ok, sizeof ok);
-    if (type == HERALD_JSON_BOOLEAN && strcmp(ok, "true") == 0) {
+    int says_ok = type == HERALD_JSON_BOOLEAN && strcmp(ok, "true") == 0;
+    /* The Bot API says ok only with a 2xx; "ok" under another status came
+     * from something else, and only the status can be trusted. */
+    if (says_ok && resp->status >= 200 && resp->status <= 299) {
         host->verdict(out, HERALD_OK, 0, "ok", "", 0);
-    } else if (type == HERALD_JSON_BOOLEAN) {
+    } else if (type == HERALD_JSON_BOOLEAN && !says_ok) {
         classify_error(b, resp, body, out);
     } else if (!host->classify_http(resp, BODY_QUOTE_BYTES, out)) {
         /* Not the Bot API talking (a proxy, a gateway), so only the status

@@ -3,6 +3,7 @@ retries with backoff, 130101 throttling, permanent DingTalk errors as dead
 letters without retries, transport errors up to max_age, graceful SIGTERM
 during a delivery, and @-mentions from the receiver and the route script."""
 
+import json
 import re
 import signal
 import time
@@ -269,3 +270,29 @@ def test_ready_answers_503_while_stopping(mock_dingtalk, herald_factory):
     assert rc == 0 and len(mock_dingtalk.accepted(T1)) == 1
     assert answers, "herald stopped before readiness could be asked"
     assert all(a == 503 for a in answers), "GET /-/ready while stopping answered %r" % answers
+
+
+def test_a_group_too_long_for_one_message_goes_as_numbered_parts(mock_dingtalk, herald_factory):
+    """250 alerts in one group to one robot: instead of one message cut at
+    20,000 bytes after a few dozen alerts, numbered parts that together
+    list every alert, none cut, within the robot's rate limit."""
+    h = start(herald_factory, {"ops": ops(mock_dingtalk)})
+    count = 250
+    payload = harness.am_payload([
+        {"labels": {"alertname": "Flood", "instance": "host-%03d:9100" % i},
+         "annotations": {"summary": "disk on host-%03d is almost full" % i}}
+        for i in range(count)])
+    status, data = harness.http("POST", h.base_url + "/webhook", payload)
+    assert status == 200, (status, data)
+    parts = json.loads(data)["notifications"]
+    assert 2 <= parts <= 20, data
+    harness.wait_outbox_empty(h)
+    assert mock_dingtalk.rejected() == []
+    accepted = mock_dingtalk.accepted(T1)
+    assert len(accepted) == parts, [r["body_bytes"] for r in accepted]
+    titles = sorted(r["json"]["markdown"]["title"] for r in accepted)
+    assert all(re.search(r"\(\d+/%d\)$" % parts, t) for t in titles), titles
+    texts = "".join(r["json"]["markdown"]["text"] for r in accepted)
+    assert "truncated" not in texts
+    for i in range(count):
+        assert texts.count("host-%03d:9100" % i) >= 1, i

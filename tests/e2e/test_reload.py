@@ -129,6 +129,33 @@ def test_broken_template_is_refused(herald_factory, tmp_path):
     assert WORD_NEW in wait_line_for(h, "NowNew")["text"]
 
 
+def test_a_broken_template_no_receiver_uses_does_not_block_a_reload(herald_factory, tmp_path):
+    """A half-written new template in the folder is left out with a warning;
+    the change next to it applies."""
+    h = start(herald_factory, tmp_path)
+    edit_console_template(h, WORD_OLD, WORD_NEW)
+    (h.templates / "draft.lua").write_text("return function(data)\n  local = = 1\nend\n",
+                                          encoding="utf-8")
+    status, body = reload(h)
+    assert status == 200 and body["generation"] == 2, body
+    harness.wait_until(lambda: "template draft is used by no receiver and does not load" in h.log(),
+                       timeout=10, message="the warning about draft.lua")
+    assert "draft.lua:2" in h.log()
+    post_alert(h, "WithDraftAround")
+    assert WORD_NEW in wait_line_for(h, "WithDraftAround")["text"]
+
+    r = h.command("check", "-c", h.config_path)
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert b"template draft is used by no receiver" in r.stderr, r.stderr
+
+    # Once a receiver uses it, the same file is an error again.
+    h.receivers["drafty"] = {"channel": "console", "path": str(tmp_path / "d.jsonl"),
+                             "template": "draft"}
+    h.write_config(h.receivers, "console", h.top)
+    status, body = reload(h)
+    assert status == 500 and "draft" in body["error"], body
+
+
 def test_unknown_config_key_is_refused(herald_factory, tmp_path):
     h = start(herald_factory, tmp_path)
     edit_console_template(h, WORD_OLD, WORD_NEW)

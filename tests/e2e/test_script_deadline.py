@@ -144,3 +144,24 @@ def test_sigterm_stops_herald_while_scripts_hang(herald_factory, tmp_path):
     assert log.rstrip().endswith("herald: stopped"), h.log_tail()
     for t in threads:
         t.join(timeout=30.0)
+
+
+def test_probes_answer_while_every_ingest_worker_runs_a_script(herald_factory, tmp_path):
+    """Route scripts and templates run on the ingest workers, not on the
+    threads that serve connections: with both workers inside a 60 s
+    pattern, the probes still answer (issue 10, item 2)."""
+    h = start(herald_factory, tmp_path, "hang", "60s",
+              extra={"http_threads": 2, "shutdown_timeout": "2s"})
+    count = 4
+    results = [None] * count
+    threads = post_all(h, count, results, timeout=120.0)
+    harness.wait_until(lambda: h.log().count("route attack started") >= 2, timeout=30.0,
+                       message="both ingest workers in the route script")
+    for path in ("/-/healthy", "/-/ready", "/metrics"):
+        status, _ = harness.http("GET", h.base_url + path, timeout=30.0)
+        assert status == 200, path
+    assert results == [None] * count, results  # still running: the probes did not wait
+    h.proc.send_signal(signal.SIGTERM)  # ends the running calls
+    assert h.proc.wait(timeout=30.0) == 0, h.log_tail()
+    for t in threads:
+        t.join(timeout=30.0)

@@ -37,7 +37,8 @@
  *  - classify: once per completed exchange, on the dispatcher thread.
  *  - instance_needs_payload: on the loading thread after configure, and on
  *    HTTP threads for each incoming alert batch.
- *  - targets, target_key, text_budget: on the dispatcher thread.
+ *  - text_budget: once per instance, on the loading thread after configure.
+ *  - targets, target_key: on the dispatcher thread.
  *  - destroy: when the last holder lets go of the configuration the
  *    instance belongs to: after a reload on whichever thread that is
  *    (HTTP, dispatcher or loading thread), at exit on the main thread.

@@ -91,6 +91,14 @@ FIXTURE_TEST(unknown_top_level_key)
                 "listn: unknown key (expected one of: listen,");
 }
 
+/* Found by tests/fuzz/fuzz_config: no names reached qsort as a NULL
+ * array, undefined behaviour that UBSan reports. */
+FIXTURE_TEST(empty_receivers_table)
+{
+    CHECK_FAILS(fx, "default_receiver = \"console\"\nreceivers = {}",
+                "receivers: must define at least one receiver");
+}
+
 FIXTURE_TEST(wrong_types)
 {
     CHECK_FAILS(fx, "listen = 8060\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
@@ -167,6 +175,60 @@ FIXTURE_TEST(auth_keeps_digests_not_secrets)
     CHECK_INT(auth_check(&c.auth, NULL), AUTH_MISSING);
     CHECK(memmem(&c.auth, sizeof c.auth, "tok-3f9a1c", 10) == NULL);
     config_free(&c);
+}
+
+/* The defaults fit keep-alive pools; max 0 is sized from the file
+ * descriptors at start. */
+FIXTURE_TEST(connections_section_is_read)
+{
+    static const struct {
+        const char *section;
+        unsigned max, per_address;
+        int64_t head_ms, body_ms;
+    } cases[] = {
+        {"", 0, 128, 10000, 60000},
+        {"connections = { max = 5000, per_address = 32, head_timeout = \"2s\", "
+         "body_timeout = \"90s\" }\n", 5000, 32, 2000, 90000},
+        /* the default per_address shrinks under a small max */
+        {"connections = { max = 20 }\n", 20, 20, 10000, 60000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[512];
+        snprintf(body, sizeof body, "%s%s", cases[i].section, console_receivers);
+        config c;
+        LOAD_VALID(fx, body, &c);
+        CHECK_INT(c.connections.max, cases[i].max);
+        CHECK_INT(c.connections.per_address, cases[i].per_address);
+        CHECK_INT(c.connections.head_timeout_ms, cases[i].head_ms);
+        CHECK_INT(c.connections.body_timeout_ms, cases[i].body_ms);
+        config_free(&c);
+    }
+}
+
+FIXTURE_TEST(connections_section_is_validated)
+{
+    static const struct {
+        const char *section, *expected;
+    } cases[] = {
+        {"connections = 100", "connections: expected a table, got an integer"},
+        {"connections = { per_ip = 10 }",
+         "connections.per_ip: unknown key (expected one of: max, per_address, head_timeout, "
+         "body_timeout)"},
+        {"connections = { max = 10 }", "connections.max: expected an integer from 16 to 1000000, got 10"},
+        {"connections = { max = \"many\" }", "connections.max: expected an integer, got a string"},
+        {"connections = { per_address = 0 }",
+         "connections.per_address: expected an integer from 1 to 1000000, got 0"},
+        {"connections = { max = 100, per_address = 200 }",
+         "connections.per_address: 200 is more than connections.max (100)"},
+        {"connections = { head_timeout = \"soon\" }", "connections.head_timeout: expected a duration"},
+        {"connections = { head_timeout = \"500ms\" }", "connections.head_timeout: expected from 1s to 1h"},
+        {"connections = { body_timeout = \"2h\" }", "connections.body_timeout: expected from 1s to 1h"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[512];
+        snprintf(body, sizeof body, "%s\n%s", cases[i].section, console_receivers);
+        CHECK_FAILS(fx, body, cases[i].expected);
+    }
 }
 
 FIXTURE_TEST(unknown_channel_option)
@@ -256,9 +318,11 @@ TEST(units)
     CHECK_INT(parse_size_bytes("1 MiB", &bytes), -1);
 }
 
-RUN_TESTS(CASE(valid_config_loads), CASE(unknown_top_level_key), CASE(wrong_types),
+RUN_TESTS(CASE(valid_config_loads), CASE(unknown_top_level_key), CASE(empty_receivers_table),
+          CASE(wrong_types),
           CASE(missing_required_option_names_the_unset_variable), CASE(auth_section_is_validated),
-          CASE(auth_keeps_digests_not_secrets), CASE(unknown_channel_option),
+          CASE(auth_keeps_digests_not_secrets), CASE(connections_section_is_read),
+          CASE(connections_section_is_validated), CASE(unknown_channel_option),
           CASE(channel_rejects_a_value), CASE(unknown_channel_and_template),
           CASE(default_receiver_must_exist),
           CASE(relative_paths_resolve_against_the_config_and_must_exist), CASE(bad_timezone),

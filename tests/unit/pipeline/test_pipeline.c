@@ -325,7 +325,43 @@ FIXTURE_TEST(route_sees_the_endpoint_and_the_path_receiver)
     generation_unref(g);
 }
 
+FIXTURE_TEST(a_group_over_the_channels_budget_goes_as_numbered_parts)
+{
+    char err[1024];
+    generation *g = build(fx, "", err, sizeof err);
+    if (!g)
+        FAIL_AT("%s", err);
+    /* "i1,i2,i3,i4,i5 firing=5 resolved=0" is 34 bytes: over 30, so the
+     * ten alerts go as halves of halves, each text within 30. */
+    receiver *a = (receiver *)config_receiver(&g->conf, "a");
+    a->text_budget = 30;
+    const char *labels[10] = {"", "", "", "", "", "", "", "", "", ""};
+    run_result r;
+    CHECK_INT(run(g, labels, 10, NULL, &r), 0);
+    CHECK_INT(r.out.len, 4);
+    static const char *const titles[] = {"firing:2 (1/4)", "firing:3 (2/4)", "firing:2 (3/4)",
+                                         "firing:3 (4/4)"};
+    static const char *const texts[] = {"i1,i2", "i3,i4,i5", "i6,i7", "i8,i9,i10"};
+    for (size_t i = 0; i < 4; i++) {
+        const notification *n = r.out.items[i];
+        CHECK_STR(n->content.title, titles[i]);
+        CHECK(strncmp(n->content.text, texts[i], strlen(texts[i])) == 0 &&
+              n->content.text[strlen(texts[i])] == ' ');
+        CHECK(strlen(n->content.text) <= 30);
+    }
+    CHECK_INT(r.stats.template_errors, 0);
+    pipeline_output_free(&r.out);
+    /* One alert over the budget stays whole: the channel cuts it. */
+    a->text_budget = 10;
+    CHECK_INT(run(g, labels, 1, NULL, &r), 0);
+    CHECK_INT(r.out.len, 1);
+    CHECK_STR(r.out.items[0]->content.title, "firing:1");
+    pipeline_output_free(&r.out);
+    generation_unref(g);
+}
+
 RUN_TESTS(CASE(default_route_groups_alerts_into_one_message),
+          CASE(a_group_over_the_channels_budget_goes_as_numbered_parts),
           CASE(route_sees_the_endpoint_and_the_path_receiver),
           CASE(fan_out_split_and_per_alert_mentions), CASE(muted_alerts_produce_nothing),
           CASE(route_errors_fall_back_to_the_default_receiver),

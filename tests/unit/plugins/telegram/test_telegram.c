@@ -415,6 +415,19 @@ TEST(classify_answers)
     ch->destroy(bot);
 }
 
+/* Found by tests/fuzz/fuzz_classify_telegram: a body saying ok under an
+ * error status counted as delivered. */
+TEST(ok_body_under_an_error_status_is_not_delivered)
+{
+    void *bot = group_bot();
+    const herald_channel *ch = channel();
+    check_verdict(fixture_classify(ch, bot, 502, "{\"ok\":true}", NULL), HERALD_RETRY, 0,
+                  "HTTP 502: {\"ok\":true}");
+    check_verdict(fixture_classify(ch, bot, 403, "{\"ok\":true}", NULL), HERALD_FAIL, 0,
+                  "HTTP 403: {\"ok\":true}");
+    ch->destroy(bot);
+}
+
 TEST(classify_reason_stays_valid_utf8)
 {
     void *bot = group_bot();
@@ -484,5 +497,6 @@ RUN_TESTS(CASE(markdown_exact_request), CASE(text_to_channel_escaped),
           CASE(markdown_conversions), CASE(long_markdown_truncated_at_4096_characters),
           CASE(long_text_truncated_close_to_limit), CASE(native_body_gets_chat_id),
           CASE(unusable_messages_refused), CASE(classify_answers),
+          CASE(ok_body_under_an_error_status_is_not_delivered),
           CASE(classify_reason_stays_valid_utf8), CASE(configure_errors_name_the_key),
           CASE(descriptors))

@@ -1,0 +1,2 @@
+default_receiver = "console"
+receivers = {}
