@@ -66,13 +66,14 @@ static void print_mentions(const mention_set *m)
 }
 
 static int print_render(script_state *s, const receiver *r, const alert_batch *batch,
-                        const alert **alerts, const mention_set *extras, size_t len)
+                        const alert **alerts, const mention_set *extras, size_t len,
+                        size_t part, size_t parts)
 {
     mention_set mentions = {0};
     mention_set_merge(&mentions, &r->mentions);
     for (size_t i = 0; i < len; i++)
         mention_set_merge(&mentions, &extras[i]);
-    render_input in = {r, batch, alerts, len, &mentions, 0, 0};
+    render_input in = {r, batch, alerts, len, &mentions, part, parts};
     rendered msg;
     char err[1024];
     int rc = render_template(s, &in, &msg, err, sizeof err);
@@ -140,11 +141,18 @@ int cmd_render(const cli *c, generation *g)
     /* The route's mentions too: the preview is the request herald sends. */
     pipeline_route_mentions(&s, &batch, r, extras);
     int rc = 0;
-    if (r->split_per_alert)
+    if (r->split_per_alert) {
         for (size_t i = 0; i < batch.len && rc == 0; i++)
-            rc = print_render(&s, r, &batch, &alerts[i], &extras[i], 1);
-    else
-        rc = print_render(&s, r, &batch, alerts, extras, batch.len);
+            rc = print_render(&s, r, &batch, &alerts[i], &extras[i], 1, 0, 0);
+    } else {
+        /* In the parts serving would send, when it is too long for one. */
+        pipeline_parts parts;
+        pipeline_split(&s, &batch, r, alerts, extras, batch.len, &parts);
+        for (size_t i = 0, from = 0; i < parts.len && rc == 0; from += parts.sizes[i++])
+            rc = print_render(&s, r, &batch, alerts + from, extras + from, parts.sizes[i],
+                              parts.len > 1 ? i + 1 : 0, parts.len > 1 ? parts.len : 0);
+        free(parts.sizes);
+    }
     for (size_t i = 0; i < batch.len; i++)
         mention_set_free(&extras[i]);
     free(alerts);

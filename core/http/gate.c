@@ -48,7 +48,7 @@ static enum MHD_Result check_browser(http_server *srv, struct MHD_Connection *co
     const char *origin = header(conn, "Origin");
     const char *fetch_site = header(conn, "Sec-Fetch-Site");
     if (request_is_cross_site(origin, fetch_site, header(conn, MHD_HTTP_HEADER_HOST),
-                              http_is_tls(srv))) {
+                              srv->tls.cert_pem != NULL)) {
         metrics_count(METRIC_REQUESTS_REJECTED);
         return send_error(conn, MHD_HTTP_FORBIDDEN,
                           "%s %s: refused from a page of another site (Origin: %s, "

@@ -130,7 +130,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         return NULL;
     }
     pthread_key_create(&srv->script_key, thread_script_free);
-    srv->workers = ingest_workers_start(srv, threads, err, err_cap);
+    srv->workers = ingest_workers_start(srv, ingest_run, threads, err, err_cap);
     if (!srv->workers) {
         generation_unref(g);
         pthread_key_delete(srv->script_key);

@@ -176,8 +176,11 @@ enum MHD_Result reject_unauthorized(struct MHD_Connection *conn, const inbound_a
 
 /* ---- workers.c ---- */
 
-ingest_workers *ingest_workers_start(http_server *srv, unsigned count, char *err, size_t err_cap);
-/* Queues a suspended request; a worker runs ingest_run on it. */
+/* What a worker does with a queued request (ingest_run). */
+typedef void (*ingest_work_fn)(http_server *srv, request_ctx *ctx);
+ingest_workers *ingest_workers_start(http_server *srv, ingest_work_fn run, unsigned count,
+                                     char *err, size_t err_cap);
+/* Queues a suspended request; a worker runs `run` on it. */
 void ingest_workers_submit(ingest_workers *w, request_ctx *ctx);
 /* Runs what is queued, then joins the threads (their Lua states close). */
 void ingest_workers_stop(ingest_workers *w);

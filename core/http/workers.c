@@ -10,6 +10,7 @@
 
 struct ingest_workers {
     http_server *srv;
+    ingest_work_fn run;
     pthread_mutex_t lock;
     pthread_cond_t ready;
     request_ctx *head, *tail; /* FIFO through request_ctx.next_queued */
@@ -32,17 +33,19 @@ static void *work(void *arg)
         if (!w->head)
             w->tail = NULL;
         pthread_mutex_unlock(&w->lock);
-        ingest_run(w->srv, ctx);
+        w->run(w->srv, ctx);
         pthread_mutex_lock(&w->lock);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
 }
 
-ingest_workers *ingest_workers_start(http_server *srv, unsigned count, char *err, size_t err_cap)
+ingest_workers *ingest_workers_start(http_server *srv, ingest_work_fn run, unsigned count,
+                                     char *err, size_t err_cap)
 {
     ingest_workers *w = xcalloc(1, sizeof *w);
     w->srv = srv;
+    w->run = run;
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->ready, NULL);
     w->threads = xcalloc(count, sizeof *w->threads);

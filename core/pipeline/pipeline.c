@@ -98,20 +98,11 @@ static int too_long(const receiver *r, const notification *n)
            strlen(n->content.text) > r->text_budget;
 }
 
-typedef struct span {
-    size_t from, len;
-} span;
-
-typedef struct spans {
-    span *items;
-    size_t len;
-} spans;
-
 /* Halves alerts[from, from + len) until each half's message fits (or is
  * one alert, which the channel cuts as it must), in order. */
 static void split_to_fit(script_state *s, const alert_batch *batch, const receiver *r,
                          const alert *const *alerts, const mention_set *extras, size_t from,
-                         size_t len, spans *out)
+                         size_t len, pipeline_parts *out)
 {
     if (len > 1) {
         char err[512];
@@ -126,8 +117,39 @@ static void split_to_fit(script_state *s, const alert_batch *batch, const receiv
             return;
         }
     }
-    out->items = xrealloc(out->items, (out->len + 1) * sizeof *out->items);
-    out->items[out->len++] = (span){from, len};
+    out->sizes = xrealloc(out->sizes, (out->len + 1) * sizeof *out->sizes);
+    out->sizes[out->len++] = len;
+}
+
+/* The whole group's notification when it fits (returned), else NULL with
+ * the parts in *parts. */
+static notification *split_group(script_state *s, const alert_batch *batch, const receiver *r,
+                                 const alert *const *alerts, const mention_set *extras, size_t len,
+                                 pipeline_parts *parts, int *failed, char *err, size_t err_cap)
+{
+    memset(parts, 0, sizeof *parts);
+    notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, failed, err,
+                                              err_cap);
+    if (len < 2 || !too_long(r, whole)) {
+        split_to_fit(s, batch, r, alerts, extras, 0, len, parts); /* one part: no render */
+        return whole;
+    }
+    notification_free(whole);
+    split_to_fit(s, batch, r, alerts, extras, 0, len / 2, parts);
+    split_to_fit(s, batch, r, alerts, extras, len / 2, len - len / 2, parts);
+    return NULL;
+}
+
+void pipeline_split(script_state *s, const alert_batch *batch, const receiver *r,
+                    const alert *const *alerts, const mention_set *extras, size_t len,
+                    pipeline_parts *parts)
+{
+    char err[512];
+    int failed;
+    notification *whole = split_group(s, batch, r, alerts, extras, len, parts, &failed, err,
+                                      sizeof err);
+    if (whole)
+        notification_free(whole);
 }
 
 static void push(const receiver *r, notification *n, int failed, const char *err,
@@ -153,23 +175,20 @@ static void emit(script_state *s, const alert_batch *batch, const receiver *r,
 {
     char err[512];
     int failed;
-    notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, &failed,
-                                              err, sizeof err);
-    if (len < 2 || !too_long(r, whole)) {
+    pipeline_parts parts;
+    notification *whole = split_group(s, batch, r, alerts, extras, len, &parts, &failed, err,
+                                      sizeof err);
+    if (whole) {
         push(r, whole, failed, err, out, stats);
-        return;
+    } else {
+        for (size_t i = 0, from = 0; i < parts.len; from += parts.sizes[i++]) {
+            notification *n = render_notification(s, batch, r, alerts + from, extras + from,
+                                                   parts.sizes[i], i + 1, parts.len, &failed, err,
+                                                   sizeof err);
+            push(r, n, failed, err, out, stats);
+        }
     }
-    notification_free(whole);
-    spans parts = {0};
-    split_to_fit(s, batch, r, alerts, extras, 0, len / 2, &parts);
-    split_to_fit(s, batch, r, alerts, extras, len / 2, len - len / 2, &parts);
-    for (size_t i = 0; i < parts.len; i++) {
-        const span *p = &parts.items[i];
-        notification *n = render_notification(s, batch, r, alerts + p->from, extras + p->from,
-                                               p->len, i + 1, parts.len, &failed, err, sizeof err);
-        push(r, n, failed, err, out, stats);
-    }
-    free(parts.items);
+    free(parts.sizes);
 }
 
 void pipeline_run(script_state *s, const alert_batch *batch, const receiver *default_receiver,

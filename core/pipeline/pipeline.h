@@ -41,4 +41,18 @@ void pipeline_render_for(script_state *s, const alert_batch *batch, const receiv
                          pipeline_output *out, pipeline_stats *stats);
 void pipeline_output_free(pipeline_output *out);
 
+/* How many alerts each message of a group holds, in order: one part (the
+ * whole group), or the numbered parts a group too long for its channel
+ * goes as. */
+typedef struct pipeline_parts {
+    size_t *sizes;
+    size_t len;
+} pipeline_parts;
+
+/* The parts alerts[0..len) (with the route's extra mentions) goes to r
+ * as; free parts->sizes. For `herald render`, which shows each. */
+void pipeline_split(script_state *s, const alert_batch *batch, const receiver *r,
+                    const alert *const *alerts, const mention_set *extras, size_t len,
+                    pipeline_parts *parts);
+
 #endif

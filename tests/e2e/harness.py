@@ -603,6 +603,19 @@ def copy_templates(dest):
     return dest
 
 
+def write_scripts(folder, route, templates):
+    """A route script (text) and a templates folder ({name: text}) of a
+    test's own under `folder`; returns (route path, templates folder)."""
+    folder = Path(folder)
+    route_path = folder / "route.lua"
+    route_path.write_text(route, encoding="utf-8")
+    templates_dir = folder / "templates"
+    templates_dir.mkdir()
+    for name, text in templates.items():
+        (templates_dir / ("%s.lua" % name)).write_text(text, encoding="utf-8")
+    return route_path, templates_dir
+
+
 def am_payload(alerts, receiver="herald", status=None):
     """An Alertmanager webhook v4 body for `alerts` (each a dict with labels,
     optional annotations, status, startsAt, endsAt)."""

@@ -353,6 +353,28 @@ def test_render_shows_the_mentions_the_route_adds(tmp_path):
     assert "@13800000001" in body["markdown"]["text"], body
 
 
+def test_render_shows_the_parts_a_long_group_goes_as(tmp_path):
+    """The preview is what serving sends: a group too long for one DingTalk
+    message shows as its numbered parts, each request under the limit."""
+    cfg = render_config(tmp_path)
+    payload = tmp_path / "flood.json"
+    payload.write_text(json.dumps(harness.am_payload([
+        {"labels": {"alertname": "Flood", "instance": "host-%03d:9100" % i},
+         "annotations": {"summary": "disk on host-%03d is almost full" % i}}
+        for i in range(250)])))
+    r = run("render", "-c", cfg, "--receiver", "ops", "--payload", payload,
+            env={"DT_SECRET": DT_SECRET})
+    stdout, stderr = out(r)
+    assert r.returncode == 0, stderr
+    titles = re.findall(r"^title: (.*)$", stdout, re.M)
+    assert len(titles) > 1, stdout[:2000]
+    assert all(t.endswith("(%d/%d)" % (i + 1, len(titles))) for i, t in enumerate(titles)), titles
+    sizes = [int(n) for n in re.findall(r"^--- request \((\d+) bytes", stdout, re.M)]
+    assert len(sizes) == len(titles) and max(sizes) < 20000, sizes
+    for i in range(250):
+        assert "host-%03d:9100" % i in stdout, i
+
+
 def test_render_unknown_receiver(tmp_path):
     cfg = render_config(tmp_path)
     r = run("render", "-c", cfg, "--receiver", "nobody", "--payload", FIRING5,

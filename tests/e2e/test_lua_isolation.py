@@ -57,12 +57,7 @@ def post(h, labels):
 
 
 def test_no_request_changes_what_another_sees(herald_factory, tmp_path):
-    route = tmp_path / "route.lua"
-    route.write_text(ROUTE, encoding="utf-8")
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    (templates / "evil.lua").write_text(EVIL, encoding="utf-8")
-    (templates / "victim.lua").write_text(VICTIM, encoding="utf-8")
+    route, templates = harness.write_scripts(tmp_path, ROUTE, {"evil": EVIL, "victim": VICTIM})
     evil_out, victim_out = tmp_path / "evil.jsonl", tmp_path / "victim.jsonl"
     h = herald_factory(
         {"evil": {"channel": "console", "path": str(evil_out), "template": "evil"},

@@ -44,12 +44,7 @@ end
 
 
 def start(herald_factory, tmp_path, default_receiver, lua_timeout, extra=None):
-    route = tmp_path / "route.lua"
-    route.write_text(ROUTE, encoding="utf-8")
-    templates = tmp_path / "templates"
-    templates.mkdir()
-    (templates / "hang.lua").write_text(HANG, encoding="utf-8")
-    (templates / "plain.lua").write_text(PLAIN, encoding="utf-8")
+    route, templates = harness.write_scripts(tmp_path, ROUTE, {"hang": HANG, "plain": PLAIN})
     settings = {"route": str(route), "templates": str(templates), "http_threads": 4,
                 "lua": {"timeout": lua_timeout}}
     settings.update(extra or {})

@@ -3,6 +3,8 @@ herald, herald renders templates/telegram.lua and delivers through
 telegram.so to the mock Bot API, which parses the HTML and checks tokens,
 chats, length and rate like Telegram."""
 
+import json
+
 import pytest
 
 import harness
@@ -116,15 +118,31 @@ def test_kicked_bot_is_a_dead_letter_without_retries(mock_telegram, herald_facto
     assert TOKEN.encode() not in h.log_path.read_bytes()
 
 
-def test_long_alert_is_cut_to_4096_characters(mock_telegram, herald_factory):
+def test_long_group_goes_in_parts_and_a_long_alert_is_cut_to_4096_characters(mock_telegram,
+                                                                             herald_factory):
     h = start(herald_factory, mock_telegram)
+    # 40 alerts too long for one message: numbered parts, none cut.
     payload = harness.am_payload([{"labels": {"alertname": "LogFlood", "instance": "app:%d" % i},
                                    "annotations": {"summary": "日志暴涨 <%d> & 磁盘🔥" % i,
                                                    "description": "错误日志" * 40}}
                                   for i in range(40)])
+    status, data = harness.http("POST", h.base_url + "/webhook", payload)
+    assert status == 200
+    parts = json.loads(data)["notifications"]
+    assert parts > 1, data
+    recs = wait_accepted(mock_telegram, parts)
+    for rec in recs:
+        assert len(rec["plain"].encode("utf-16-le")) // 2 <= 4096
+        assert "…（内容过长，已截断）" not in rec["plain"]
+        assert rec["plain"].endswith("@4242 @oncall_lead")
+    text = "".join(rec["plain"] for rec in recs)
+    assert all("app:%d\n" % i in text for i in range(40))
+    # One alert longer than a message by itself is cut, mentions kept.
+    payload = harness.am_payload([{"labels": {"alertname": "OneHuge", "instance": "app:1"},
+                                   "annotations": {"description": "错误日志" * 1500}}])
     status, _ = harness.http("POST", h.base_url + "/webhook", payload)
     assert status == 200
-    [rec] = wait_accepted(mock_telegram, 1)
+    rec = wait_accepted(mock_telegram, parts + 1)[-1]
     assert len(rec["plain"].encode("utf-16-le")) // 2 <= 4096
     assert "…（内容过长，已截断）" in rec["plain"]
     assert rec["plain"].endswith("@4242 @oncall_lead")

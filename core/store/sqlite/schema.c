@@ -94,16 +94,6 @@ char *sqlite_db_path(const char *data_dir)
     return sb_take(&sb);
 }
 
-int sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t err_cap)
-{
-    char *msg = NULL;
-    if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
-        return 0;
-    fail(err, err_cap, "%s", msg ? msg : sqlite3_errmsg(db));
-    sqlite3_free(msg);
-    return -1;
-}
-
 sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, size_t err_cap)
 {
     char *path = sqlite_db_path(data_dir);

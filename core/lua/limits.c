@@ -1,0 +1,231 @@
+#include "lua/limits.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "util/error.h"
+#include "util/strbuf.h"
+
+/* How often the deadline is checked: a clock read per 1000 instructions
+ * costs well under 1% and stops a loop within microseconds of the
+ * deadline. */
+#define HOOK_INSTRUCTIONS 1000
+#define LIMIT_MESSAGE_CAP 256
+
+typedef struct sandbox_ctx {
+    size_t used;      /* bytes currently allocated by the state */
+    size_t cap;
+    unsigned timeout_ms;
+    lua_State *running; /* the thread inside sandbox_call, else NULL */
+    int64_t deadline_ns; /* CLOCK_MONOTONIC; 0 outside sandbox_call */
+    bool timed_out;
+    /* "file:line: ..." captured where the limit was hit, because neither
+     * a memory error nor the unwinding after a timeout keeps a position. */
+    char timeout_message[LIMIT_MESSAGE_CAP];
+    char memory_message[LIMIT_MESSAGE_CAP];
+} sandbox_ctx;
+
+static void deadline_hook(lua_State *L, lua_Debug *ar);
+
+static sandbox_ctx *context_of(lua_State *L)
+{
+    void *ctx;
+    lua_getallocf(L, &ctx);
+    return ctx;
+}
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+}
+
+/* "file:line: what" for the innermost Lua function on L's stack (C
+ * functions such as string.rep have no line; their caller does). Reads the
+ * stack only, allocating nothing, so the allocator may call it. */
+static void describe_position(lua_State *L, const char *what, char *out, size_t cap)
+{
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            snprintf(out, cap, "%s:%d: %s", ar.short_src, ar.currentline, what);
+            return;
+        }
+    }
+    snprintf(out, cap, "%s", what);
+}
+
+static void format_memory_message(const sandbox_ctx *ctx, char *out, size_t cap)
+{
+    snprintf(out, cap, "memory limit of %zu bytes exceeded", ctx->cap);
+}
+
+/* Lua's allocator contract: ptr == NULL means a new block (osize then
+ * encodes the object type, not a size); nsize == 0 means free. Shrinking
+ * must never fail. */
+static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    sandbox_ctx *ctx = ud;
+    size_t old_size = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        ctx->used -= old_size;
+        return NULL;
+    }
+    if (nsize > old_size && nsize - old_size > ctx->cap - ctx->used) {
+        if (ctx->running) {
+            char what[LIMIT_MESSAGE_CAP];
+            format_memory_message(ctx, what, sizeof what);
+            describe_position(ctx->running, what, ctx->memory_message, sizeof ctx->memory_message);
+        }
+        return NULL;
+    }
+    void *block = realloc(ptr, nsize);
+    if (!block)
+        return nsize <= old_size ? ptr : NULL;
+    ctx->used = ctx->used - old_size + nsize;
+    return block;
+}
+
+/* Set once when herald stops: every running call ends as if its deadline
+ * had passed, so no call outlives shutdown_timeout. */
+static atomic_bool stopping;
+
+void sandbox_stop_all(void) { atomic_store(&stopping, true); }
+
+void sandbox_check_deadline(lua_State *L)
+{
+    sandbox_ctx *ctx = context_of(L);
+    if (!ctx->deadline_ns ||
+        (monotonic_ns() < ctx->deadline_ns && !atomic_load_explicit(&stopping, memory_order_relaxed)))
+        return;
+    /* From now on the hook fires on every instruction, so Lua code that
+     * catches the error with pcall cannot keep running. */
+    if (!ctx->timed_out) {
+        ctx->timed_out = true;
+        char what[64];
+        if (atomic_load(&stopping))
+            snprintf(what, sizeof what, "stopped: herald is shutting down");
+        else
+            snprintf(what, sizeof what, "timeout after %u ms", ctx->timeout_ms);
+        describe_position(L, what, ctx->timeout_message, sizeof ctx->timeout_message);
+        lua_sethook(L, deadline_hook, LUA_MASKCOUNT, 1);
+    }
+    lua_pushstring(L, ctx->timeout_message);
+    lua_error(L);
+}
+
+/* Installed on every state for its whole life: outside sandbox_call it
+ * returns at once. */
+static void deadline_hook(lua_State *L, lua_Debug *ar)
+{
+    (void)ar;
+    sandbox_check_deadline(L);
+}
+
+lua_State *limits_new_state(const sandbox_limits *limits)
+{
+    sandbox_ctx *ctx = xcalloc(1, sizeof *ctx);
+    ctx->cap = limits && limits->memory_bytes ? limits->memory_bytes : SANDBOX_DEFAULT_MEMORY_BYTES;
+    ctx->timeout_ms = limits && limits->timeout_ms ? limits->timeout_ms : SANDBOX_DEFAULT_TIMEOUT_MS;
+    lua_State *L = lua_newstate(sandbox_alloc, ctx);
+    if (!L)
+        free(ctx);
+    return L;
+}
+
+void limits_arm(lua_State *L) { lua_sethook(L, deadline_hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS); }
+
+void limits_close_state(lua_State *L)
+{
+    sandbox_ctx *ctx = context_of(L);
+    lua_close(L);
+    free(ctx);
+}
+
+void limits_memory_message(lua_State *L, char *out, size_t cap)
+{
+    format_memory_message(context_of(L), out, cap);
+}
+
+int sandbox_call(lua_State *L, int nargs, int nresults, char *err, size_t err_cap)
+{
+    sandbox_ctx *ctx = context_of(L);
+    /* A nested call (C code called from Lua calling back in) keeps the
+     * outer deadline if that one is sooner. */
+    lua_State *outer_running = ctx->running;
+    int64_t outer_deadline = ctx->deadline_ns;
+    bool outer_timed_out = ctx->timed_out;
+    int64_t deadline = monotonic_ns() + (int64_t)ctx->timeout_ms * 1000000;
+    if (outer_deadline && outer_deadline < deadline)
+        deadline = outer_deadline;
+    ctx->running = L;
+    ctx->deadline_ns = deadline;
+    ctx->timed_out = false;
+    ctx->memory_message[0] = '\0';
+
+    int status = lua_pcall(L, nargs, nresults, 0);
+
+    bool timed_out = ctx->timed_out;
+    ctx->running = outer_running;
+    ctx->deadline_ns = outer_deadline;
+    ctx->timed_out = outer_timed_out;
+    lua_sethook(L, deadline_hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+    if (status == LUA_OK)
+        return 0;
+
+    if (timed_out) {
+        fail(err, err_cap, "%s", ctx->timeout_message);
+    } else if (status == LUA_ERRMEM) {
+        if (ctx->memory_message[0])
+            fail(err, err_cap, "%s", ctx->memory_message);
+        else
+            format_memory_message(ctx, err, err_cap);
+    } else if (lua_type(L, -1) == LUA_TSTRING || lua_type(L, -1) == LUA_TNUMBER) {
+        fail(err, err_cap, "%s", lua_tostring(L, -1));
+    } else {
+        fail(err, err_cap, "(error object is a %s value)", luaL_typename(L, -1));
+    }
+    lua_pop(L, 1);
+    /* Hand back what the aborted call left behind now rather than when the
+     * next call runs into the cap. No finalizers can run (see
+     * guarded_setmetatable), so this executes no Lua code. */
+    if (timed_out || status == LUA_ERRMEM)
+        lua_gc(L, LUA_GCCOLLECT);
+    return -1;
+}
+
+typedef struct protected_fn {
+    int (*fn)(lua_State *L, void *ctx);
+    void *ctx;
+} protected_fn;
+
+static int run_protected(lua_State *L)
+{
+    const protected_fn *p = lua_touserdata(L, 1);
+    lua_remove(L, 1);
+    return p->fn(L, p->ctx);
+}
+
+int sandbox_run(lua_State *L, int (*fn)(lua_State *L, void *ctx), void *ctx, int nargs,
+                int nresults, char *err, size_t err_cap)
+{
+    protected_fn p = {fn, ctx};
+    /* A light C function and a light userdata: pushing them allocates
+     * nothing, so nothing here can fail outside the protected call. */
+    lua_pushcfunction(L, run_protected);
+    lua_insert(L, -(nargs + 1));
+    lua_pushlightuserdata(L, &p);
+    lua_insert(L, -(nargs + 1));
+    return sandbox_call(L, nargs + 1, nresults, err, err_cap);
+}
+
+size_t sandbox_memory_used(lua_State *L) { return context_of(L)->used; }
+
+size_t sandbox_memory_limit(lua_State *L) { return context_of(L)->cap; }

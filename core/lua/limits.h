@@ -1,0 +1,25 @@
+/* The limits of a sandboxed state, private to lua/: the memory cap its
+ * allocator enforces and the deadline of the call running in it, which
+ * the count hook and the library functions that loop (pattern.c,
+ * libguard.c) check. sandbox_call, sandbox_run, sandbox_check_deadline,
+ * sandbox_stop_all and sandbox_memory_* (sandbox.h) are defined here. */
+#ifndef HERALD_LUA_LIMITS_H
+#define HERALD_LUA_LIMITS_H
+
+#include <stddef.h>
+
+#include <lua.h>
+
+#include "lua/sandbox.h"
+
+/* A bare state whose allocator enforces limits->memory_bytes (defaults
+ * for NULL or zero fields); NULL when it cannot be made. */
+lua_State *limits_new_state(const sandbox_limits *limits);
+/* Starts the deadline checks, once the state is set up. */
+void limits_arm(lua_State *L);
+/* Closes the state and frees its limits. */
+void limits_close_state(lua_State *L);
+/* "memory limit of N bytes exceeded". */
+void limits_memory_message(lua_State *L, char *out, size_t cap);
+
+#endif
