@@ -77,15 +77,22 @@ static const struct {
               "  retry ID      deliver a dead letter again (after fixing what failed)\n"
               "  drop ID       forget a dead letter\n"
               "\n"
-              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
+              "list and show print a table, times in the configuration's timezone;\n"
+              "-o json prints what GET /api/v1/queue, /deadletters or /queue/ID answers.\n"
+              "\n"
+              "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+              "  -o, --output FORMAT    table (default) or json\n"},
     {"history", "usage: herald history [--alertname A] [--receiver R] [--status firing|resolved]\n"
                 "                      [--since 24h] [--until TIME] [--limit N] [-c FILE]\n"
                 "       herald history top [--by alertname|instance|severity|receiver] [--since 24h]\n"
                 "\n"
                 "One row per alert per notification, newest first; `top` counts firing alerts.\n"
-                "Times are durations ago (\"24h\"), RFC 3339 or epoch milliseconds.\n"
+                "Times are durations ago (\"24h\"), RFC 3339 or epoch milliseconds. A table\n"
+                "shows times in the configuration's timezone; -o json prints what\n"
+                "GET /api/v1/history (or /history/top) answers.\n"
                 "\n"
-                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
+                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+                "  -o, --output FORMAT    table (default) or json\n"},
     {"plugins", "usage: herald plugins [-c FILE]\n"
                 "\n"
                 "List the plugins in the configuration's plugin_dir with their channels,\n"
@@ -139,16 +146,18 @@ int cli_parse(int argc, char **argv, cli *c)
         {"until", required_argument, NULL, OPT_UNTIL},
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"by", required_argument, NULL, OPT_BY},
+        {"output", required_argument, NULL, 'o'},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
     opterr = 0;
     int opt;
+    const char *output = NULL;
     int is_queue = strcmp(c->command, "queue") == 0;
     int is_history = strcmp(c->command, "history") == 0;
     /* "+": stop at the first positional, which queue and history take. */
     while (optind < argc) {
-        opt = getopt_long(argc, argv, "+:c:l:r:p:h", options, NULL);
+        opt = getopt_long(argc, argv, "+:c:l:r:p:o:h", options, NULL);
         if (opt == -1) {
             if (!(is_queue || is_history) || c->args_len == 2)
                 break;
@@ -160,6 +169,13 @@ int cli_parse(int argc, char **argv, cli *c)
         case 'l': c->listen = optarg; break;
         case 'r': c->receiver = optarg; break;
         case 'p': c->payload = optarg; break;
+        case 'o':
+            if (strcmp(optarg, "table") != 0 && strcmp(optarg, "json") != 0)
+                return usage_error(c->command,
+                                   "--output: expected table or json, got \"%s\"", optarg);
+            output = optarg;
+            c->json = strcmp(optarg, "json") == 0;
+            break;
         case 'h': fputs(help_for(c->command), stdout); return 0;
         case OPT_DEAD: c->dead = 1; break;
         case OPT_ALERTNAME: c->alertname = optarg; break;
@@ -192,6 +208,11 @@ int cli_parse(int argc, char **argv, cli *c)
         return usage_error(c->command, "%s", "expected list, or show|retry|drop and an id");
     if (is_history && c->args_len && (strcmp(c->args[0], "top") != 0 || c->args_len > 1))
         return usage_error(c->command, "%s", "the only subcommand is top");
+    if (output && !is_history &&
+        !(is_queue && c->args_len && (strcmp(c->args[0], "list") == 0 ||
+                                      strcmp(c->args[0], "show") == 0)))
+        return usage_error(c->command, "%s",
+                           "--output is only for queue list, queue show and history");
     if ((is_render || is_route) && !c->payload)
         return usage_error(c->command, "%s", "--payload FILE is required");
     if ((is_render || is_send_test) && !c->receiver)

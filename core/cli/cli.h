@@ -30,6 +30,7 @@ typedef struct cli {
     const char *until;
     const char *limit;
     const char *by;
+    int json;                /* -o json: the API's JSON instead of a table */
 } cli;
 
 /* Parses argv; returns -1 to go on with the command, or the exit status
@@ -50,7 +51,7 @@ const receiver *find_receiver(const generation *g, const char *name);
 int open_payload(const char *path, generation *g, strbuf *body, alert_batch *batch,
                  script_state *s);
 
-/* plugins (cli/plugins.c); queue and history (cli/queue.c) */
+/* plugins (cli/plugins.c), queue (cli/queue.c) and history (cli/history.c) */
 int cmd_plugins(const cli *c);
 int cmd_queue(const cli *c);
 int cmd_history(const cli *c);

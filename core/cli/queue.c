@@ -1,109 +1,203 @@
-/* queue and history: the store, read (and dead letters edited) while
- * herald serves or not. Lists print as a table, the rest as the API's
- * JSON. */
+/* queue: the outbox and dead letters, read (and dead letters edited)
+ * while herald serves or not. list and show print tables by default and
+ * the API's JSON with -o json. */
 #include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "config/conf.h"
+#include "cli/reading.h"
+#include "cli/table.h"
+#include "cli/timefmt.h"
 #include "http/api.h"
 #include "store/query.h"
-#include "store/store.h"
 #include "util/clock.h"
+#include "util/json.h"
 
-static char *configured_data_dir(const cli *c)
+/* "due", or "in 3m12s". */
+static void format_next_attempt(int64_t next_ms, int64_t now_ms, char *out, size_t cap)
 {
-    char *dir = NULL;
-    char err[1024];
-    if (config_data_dir(c->config, &dir, err, sizeof err))
-        fprintf(stderr, "herald: %s\n", err);
-    return dir;
-}
-
-/* The store in dir, opened for reading; NULL having said why
- * ("herald: <prefix><why>"). Frees dir. */
-static store_reader *open_store(char *dir, const char *prefix)
-{
-    char err[1024];
-    store_reader *r = store_reader_open(&(store_location){dir}, err, sizeof err);
-    if (!r)
-        fprintf(stderr, "herald: %s%s\n", prefix, err);
-    free(dir);
-    return r;
-}
-
-/* "-" for no time. */
-static void format_ms(int64_t ms, char *out, size_t cap)
-{
-    if (!ms) {
-        snprintf(out, cap, "-");
+    char wait[DURATION_SIZE];
+    if (next_ms <= now_ms) {
+        snprintf(out, cap, "due");
         return;
     }
-    time_t seconds = (time_t)(ms / 1000);
-    struct tm tm;
-    localtime_r(&seconds, &tm);
-    strftime(out, cap, "%Y-%m-%d %H:%M:%S", &tm);
+    format_duration(next_ms - now_ms, wait, sizeof wait);
+    snprintf(out, cap, "in %s", wait);
 }
 
-static void print_queue_table(const queue_rows *rows, int dead)
+static void queue_table(const queue_rows *rows, int dead, const tz_zone *zone, strbuf *out)
 {
-    printf("%-8s %-16s %-9s %6s %8s  %-19s  %s\n", "ID", "RECEIVER", "STATUS", "ALERTS", "ATTEMPTS",
-           dead ? "GAVE UP" : "NEXT ATTEMPT", dead ? "REASON" : "LAST ERROR");
+    static const table_column columns[] = {
+        {"ID", 0, 1},       {"CREATED", 0, 0}, {"RECEIVER", 20, 0}, {"STATUS", 0, 0},
+        {"ALERTS", 0, 1},   {"ATTEMPTS", 0, 1}, {"NEXT ATTEMPT", 0, 0}, {"TITLE", 40, 0},
+        {"LAST ERROR", 60, 0},
+    };
+    static const table_column dead_columns[] = {
+        {"ID", 0, 1},     {"CREATED", 0, 0},  {"RECEIVER", 20, 0}, {"STATUS", 0, 0},
+        {"ALERTS", 0, 1}, {"ATTEMPTS", 0, 1}, {"GAVE UP", 0, 0},   {"TITLE", 40, 0},
+        {"REASON", 60, 0},
+    };
+    table t = TABLE_INIT(columns);
+    if (dead)
+        t.columns = dead_columns;
+    int64_t now = wall_ms();
     for (size_t i = 0; i < rows->len; i++) {
         const queue_row *row = &rows->items[i];
-        char when[32];
-        format_ms(dead ? row->finished_ms : row->next_attempt_ms, when, sizeof when);
-        printf("%-8ld %-16s %-9s %6ld %8ld  %-19s  %s\n", (long)row->id, row->receiver,
-               row->status, (long)row->alert_count, (long)row->attempts, when,
-               row->last_error ? row->last_error : "");
+        char id[24], created[LOCAL_TIME_SIZE], alerts[24], attempts[24], when[LOCAL_TIME_SIZE];
+        snprintf(id, sizeof id, "%llu", (unsigned long long)row->id);
+        format_local_time(zone, row->created_ms, created, sizeof created);
+        snprintf(alerts, sizeof alerts, "%lld", (long long)row->alert_count);
+        snprintf(attempts, sizeof attempts, "%lld", (long long)row->attempts);
+        if (dead)
+            format_local_time(zone, row->finished_ms, when, sizeof when);
+        else
+            format_next_attempt(row->next_attempt_ms, now, when, sizeof when);
+        table_add_row(&t, (const char *[]){id, created, row->receiver, row->status, alerts,
+                                           attempts, when, row->title, row->last_error});
     }
+    table_print(&t, out);
     if (rows->len == 0)
-        printf("(none)\n");
+        sb_puts(out, "(none)\n");
+    table_free(&t);
 }
 
-static int list(store_reader *r, int dead, int limit, char *err, size_t err_cap)
+static int list(const reading *rd, int dead, int limit, int json, strbuf *out, char *err,
+                size_t err_cap)
 {
     queue_rows rows;
-    int rc = store_list(r, dead ? QUEUE_DEAD : QUEUE_PENDING, limit, &rows, err, err_cap);
-    if (rc == 0) {
-        print_queue_table(&rows, dead);
-        queue_rows_free(&rows);
-    }
-    return rc;
+    if (store_list(rd->store, dead ? QUEUE_DEAD : QUEUE_PENDING, limit, &rows, err, err_cap))
+        return -1;
+    if (json)
+        api_queue_json(&rows, out);
+    else
+        queue_table(&rows, dead, rd->zone, out);
+    queue_rows_free(&rows);
+    return 0;
 }
 
-static int show(store_reader *r, uint64_t id, char *err, size_t err_cap)
+/* {"a":"b","c":"d"} as Prometheus writes a label set: {a="b", c="d"}. */
+static void labels_text(const char *labels_json, strbuf *out)
+{
+    cJSON *labels = json_parse(labels_json, strlen(labels_json));
+    const cJSON *label;
+    sb_putc(out, '{');
+    cJSON_ArrayForEach(label, labels)
+    {
+        if (cJSON_IsString(label))
+            sb_printf(out, "%s%s=\"%s\"", label == labels->child ? "" : ", ", label->string,
+                      label->valuestring);
+    }
+    sb_putc(out, '}');
+    cJSON_Delete(labels);
+}
+
+/* {"mobiles":[...],"user_ids":[...],"all":b} as "13800000000, @all"; "-"
+ * for nobody. */
+static void mentions_text(const char *mentions_json, strbuf *out)
+{
+    cJSON *mentions = json_parse(mentions_json, strlen(mentions_json));
+    const char *const lists[] = {"mobiles", "user_ids"};
+    size_t start = out->len;
+    for (size_t i = 0; i < 2; i++) {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(mentions, lists[i]))
+        {
+            if (cJSON_IsString(item))
+                sb_printf(out, "%s%s", out->len > start ? ", " : "", item->valuestring);
+        }
+    }
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(mentions, "all")))
+        sb_printf(out, "%s@all", out->len > start ? ", " : "");
+    if (out->len == start)
+        sb_putc(out, '-');
+    cJSON_Delete(mentions);
+}
+
+/* One notification as "key: value" lines, its text indented, and its
+ * alerts as a table. */
+static void notification_text(const notification_detail *d, const tz_zone *zone, strbuf *out)
+{
+    const queue_row *row = &d->summary;
+    char created[LOCAL_TIME_SIZE], next[LOCAL_TIME_SIZE], finished[LOCAL_TIME_SIZE],
+        age[DURATION_SIZE];
+    format_local_time(zone, row->created_ms, created, sizeof created);
+    format_local_time(zone, row->finished_ms ? 0 : row->next_attempt_ms, next, sizeof next);
+    format_local_time(zone, row->finished_ms, finished, sizeof finished);
+    format_duration(wall_ms() - row->created_ms, age, sizeof age);
+    strbuf mentions = STRBUF_INIT;
+    mentions_text(d->mentions_json ? d->mentions_json : "{}", &mentions);
+    sb_printf(out,
+              "id:            %llu\n"
+           "receiver:      %s\n"
+           "title:         %s\n"
+           "status:        %s\n"
+           "state:         %s\n"
+           "alerts:        %lld\n"
+           "mentions:      %s\n"
+           "created:       %s (%s ago)\n"
+           "attempts:      %lld\n"
+           "next attempt:  %s\n"
+           "finished:      %s\n"
+           "last error:    %s\n"
+           "text:\n",
+           (unsigned long long)row->id, row->receiver, row->title ? row->title : "", row->status,
+           row->state, (long long)row->alert_count, sb_str(&mentions), created, age,
+           (long long)row->attempts, next, finished, row->last_error ? row->last_error : "-");
+    sb_free(&mentions);
+    for (const char *line = d->text ? d->text : ""; *line;) {
+        size_t len = strcspn(line, "\n");
+        sb_printf(out, "%s%.*s\n", len ? "    " : "", (int)len, line);
+        line += len + (line[len] == '\n');
+    }
+    static const table_column columns[] = {
+        {"FINGERPRINT", 0, 0}, {"ALERTNAME", 40, 0}, {"STATUS", 0, 0}, {"LABELS", 100, 0}};
+    table t = TABLE_INIT(columns);
+    strbuf labels = STRBUF_INIT;
+    for (size_t i = 0; i < d->alerts_len; i++) {
+        const alert_row *a = &d->alerts[i];
+        sb_reset(&labels);
+        labels_text(a->labels_json ? a->labels_json : "{}", &labels);
+        table_add_row(&t, (const char *[]){a->fingerprint, a->alertname, a->status,
+                                           sb_str(&labels)});
+    }
+    sb_putc(out, '\n');
+    table_print(&t, out);
+    sb_free(&labels);
+    table_free(&t);
+}
+
+static int show(const reading *rd, uint64_t id, int json, strbuf *out, char *err,
+                size_t err_cap)
 {
     notification_detail d;
-    int rc = store_show(r, id, &d, err, err_cap);
-    if (rc == 0) {
-        strbuf json = STRBUF_INIT;
-        api_notification_json(&d, &json);
-        printf("%s\n", sb_str(&json));
-        sb_free(&json);
-        notification_detail_free(&d);
-    }
-    return rc;
+    int rc = store_show(rd->store, id, &d, err, err_cap);
+    if (rc)
+        return rc;
+    if (json)
+        api_notification_json(&d, out);
+    else
+        notification_text(&d, rd->zone, out);
+    notification_detail_free(&d);
+    return 0;
 }
 
 /* show, retry or drop: the outcome, with "no such ..." in err for 1. */
-static int act_on(store_reader *r, const char *action, unsigned long long id, char *err,
-                  size_t err_cap)
+static int act_on(const reading *rd, const char *action, unsigned long long id, int json,
+                  strbuf *out, char *err, size_t err_cap)
 {
-    int rc = strcmp(action, "show") == 0    ? show(r, id, err, err_cap)
-             : strcmp(action, "retry") == 0 ? store_requeue(r, id, err, err_cap)
-                                            : store_drop(r, id, err, err_cap);
+    int rc = strcmp(action, "show") == 0    ? show(rd, id, json, out, err, err_cap)
+             : strcmp(action, "retry") == 0 ? store_requeue(rd->store, id, err, err_cap)
+                                            : store_drop(rd->store, id, err, err_cap);
     if (rc == 1)
         snprintf(err, err_cap, "%s %llu: no such %s", action, id,
                  strcmp(action, "show") == 0 ? "notification" : "dead letter");
     else if (rc == 0 && strcmp(action, "show") != 0)
-        printf("%s %llu: %s\n", action, id,
-               strcmp(action, "retry") == 0
-                   ? "requeued; the running herald delivers it within a second (or at its next start)"
-                   : "dropped");
+        sb_printf(out, "%s %llu: %s\n", action, id,
+                  strcmp(action, "retry") == 0 ? "requeued; the running herald delivers it "
+                                                 "within a second (or at its next start)"
+                                               : "dropped");
     return rc;
 }
 
@@ -113,83 +207,23 @@ int cmd_queue(const cli *c)
     char err[512];
     if (query_queue(c->limit, QUERY_CLI, &limit, err, sizeof err))
         return usage_error(c->command, "%s", err);
-    char *data_dir = configured_data_dir(c);
-    if (!data_dir)
-        return EXIT_INVALID;
     const char *action = c->args[0];
     int listing = strcmp(action, "list") == 0;
     unsigned long long id = 0;
     if (!listing) {
         char *end;
         id = strtoull(c->args[1], &end, 10);
-        if (*end || end == c->args[1]) {
-            free(data_dir);
+        if (*end || end == c->args[1])
             return usage_error(c->command, "\"%s\" is not a notification id", c->args[1]);
-        }
         if (strcmp(action, "show") != 0 && strcmp(action, "retry") != 0 &&
-            strcmp(action, "drop") != 0) {
-            free(data_dir);
+            strcmp(action, "drop") != 0)
             return usage_error(c->command, "unknown action \"%s\"", action);
-        }
     }
-    store_reader *r = open_store(data_dir, "queue ");
-    if (!r)
+    reading rd;
+    if (reading_open(c, "queue ", &rd))
         return EXIT_INVALID;
-    int rc = listing ? list(r, c->dead, limit, err, sizeof err)
-                     : act_on(r, action, id, err, sizeof err);
-    if (rc)
-        fprintf(stderr, "herald: queue %s\n", err);
-    store_reader_close(r);
-    return rc ? EXIT_INVALID : 0;
-}
-
-static int read_history_json(store_reader *r, const history_filter *f, strbuf *json, char *err,
-                              size_t err_cap)
-{
-    history_rows rows;
-    if (store_history(r, f, &rows, err, err_cap))
-        return -1;
-    api_history_json(&rows, json);
-    history_rows_free(&rows);
-    return 0;
-}
-
-static int read_top_json(store_reader *r, const history_top *q, strbuf *json, char *err,
-                          size_t err_cap)
-{
-    top_rows rows;
-    if (store_history_top(r, q, &rows, err, err_cap))
-        return -1;
-    api_top_json(q->by, &rows, json);
-    top_rows_free(&rows);
-    return 0;
-}
-
-int cmd_history(const cli *c)
-{
-    query_args args = {.alertname = c->alertname, .receiver = c->receiver, .status = c->status,
-                       .by = c->by, .since = c->since, .until = c->until, .limit = c->limit};
-    int top = c->args_len > 0;
-    history_filter f;
-    history_top counted;
-    char err[512];
-    if (top ? query_top(&args, QUERY_CLI, wall_ms(), &counted, err, sizeof err)
-            : query_history(&args, QUERY_CLI, wall_ms(), &f, err, sizeof err))
-        return usage_error(c->command, "%s", err);
-    char *data_dir = configured_data_dir(c);
-    if (!data_dir)
-        return EXIT_INVALID;
-    store_reader *r = open_store(data_dir, "history: ");
-    if (!r)
-        return EXIT_INVALID;
-    strbuf json = STRBUF_INIT;
-    int rc = top ? read_top_json(r, &counted, &json, err, sizeof err)
-                 : read_history_json(r, &f, &json, err, sizeof err);
-    if (rc == 0)
-        printf("%s\n", sb_str(&json));
-    else
-        fprintf(stderr, "herald: history: %s\n", err);
-    sb_free(&json);
-    store_reader_close(r);
-    return rc ? EXIT_INVALID : 0;
+    strbuf out = STRBUF_INIT;
+    int rc = listing ? list(&rd, c->dead, limit, c->json, &out, err, sizeof err)
+                     : act_on(&rd, action, id, c->json, &out, err, sizeof err);
+    return reading_finish(&rd, c, rc, &out, "queue ", err);
 }

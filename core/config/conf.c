@@ -36,22 +36,36 @@ int config_load_in(const char *path, const char *base_dir, config *out, char *er
     return rc;
 }
 
-int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap)
+int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *err,
+                      size_t err_cap)
 {
     config c;
     start_config(&c, path, NULL);
     conf_reader rd;
+    char why[512] = "";
     int rc = reader_open(&rd, &c, err, err_cap) ||
-                     read_table_string(&rd, NULL, "data_dir", 0, &c.data_dir)
+                     read_table_string(&rd, NULL, "data_dir", 0, &c.data_dir) ||
+                     (zone && read_table_string(&rd, NULL, "timezone", 0, &c.timezone))
                  ? -1
                  : 0;
+    if (rc == 0 && zone && !(c.zone = tz_load(c.timezone, why, sizeof why)))
+        rc = fail_at(&rd, "timezone", "%s", why);
     if (rc == 0) {
         resolve_data_dir(&c);
         *data_dir = xstrdup(c.data_dir);
+        if (zone) {
+            *zone = c.zone;
+            c.zone = NULL;
+        }
     }
     reader_close(&rd);
     config_free(&c);
     return rc;
+}
+
+int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap)
+{
+    return config_store_view(path, data_dir, NULL, err, err_cap);
 }
 
 void config_free(config *c)

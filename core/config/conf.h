@@ -106,8 +106,13 @@ int config_load(const char *path, config *out, char *err, size_t err_cap);
  * file's folder (a saved copy of a configuration, read as the original). */
 int config_load_in(const char *path, const char *base_dir, config *out, char *err, size_t err_cap);
 void config_free(config *c);
-/* Only data_dir (resolved), for commands that read the store: the rest of
- * the file is run but not validated, so they work without the secrets. */
+/* Only what the commands that read the store need: data_dir (resolved)
+ * and the zone their tables show times in (the caller frees both; a NULL
+ * zone: not read). The rest of the file is run but not validated, so
+ * they work without the secrets. */
+int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *err,
+                      size_t err_cap);
+/* Only data_dir, the same way. */
 int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap);
 const receiver *config_receiver(const config *c, const char *name);
 

@@ -1,12 +1,14 @@
 #include "http/api.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "store/query.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "util/units.h"
 
 /* ---- rows as JSON ------------------------------------------------------- */
 
@@ -25,6 +27,19 @@ static void raw_field(strbuf *out, const char *name, const char *json)
     sb_printf(out, ",\"%s\":%s", name, json && json[0] ? json : "null");
 }
 
+/* Every time the API answers is RFC 3339 in UTC with milliseconds; 0 (no
+ * such time yet) is null. */
+static void time_field(strbuf *out, const char *name, int64_t epoch_ms)
+{
+    char text[RFC3339_MS_SIZE];
+    if (!epoch_ms) {
+        sb_printf(out, ",\"%s\":null", name);
+        return;
+    }
+    format_rfc3339_ms(epoch_ms, text, sizeof text);
+    sb_printf(out, ",\"%s\":\"%s\"", name, text);
+}
+
 static void summary_fields(strbuf *out, const queue_row *row)
 {
     sb_printf(out, "{\"id\":%llu", (unsigned long long)row->id);
@@ -34,12 +49,9 @@ static void summary_fields(strbuf *out, const queue_row *row)
     text_field(out, "state", row->state);
     sb_printf(out, ",\"attempts\":%lld", (long long)row->attempts);
     text_field(out, "last_error", row->last_error);
-    sb_printf(out, ",\"created_ms\":%lld,\"next_attempt_ms\":%lld", (long long)row->created_ms,
-              (long long)row->next_attempt_ms);
-    if (row->finished_ms)
-        sb_printf(out, ",\"finished_ms\":%lld", (long long)row->finished_ms);
-    else
-        sb_puts(out, ",\"finished_ms\":null");
+    time_field(out, "created_at", row->created_ms);
+    time_field(out, "next_attempt_at", row->next_attempt_ms);
+    time_field(out, "finished_at", row->finished_ms);
     text_field(out, "title", row->title);
 }
 
@@ -73,6 +85,13 @@ void api_notification_json(const notification_detail *d, strbuf *out)
     sb_puts(out, "]}");
 }
 
+/* The store keeps an alert's own times as Alertmanager sent them, in
+ * seconds with a fraction. */
+static int64_t seconds_to_ms(double epoch_s)
+{
+    return (int64_t)llround(epoch_s * 1000);
+}
+
 void api_history_json(const history_rows *rows, strbuf *out)
 {
     sb_putc(out, '[');
@@ -85,16 +104,14 @@ void api_history_json(const history_rows *rows, strbuf *out)
         text_field(out, "instance", h->instance);
         text_field(out, "severity", h->severity);
         text_field(out, "status", h->status);
-        sb_printf(out, ",\"startsAt\":%.3f", h->starts_at);
-        if (h->ends_at)
-            sb_printf(out, ",\"endsAt\":%.3f", h->ends_at);
-        else
-            sb_puts(out, ",\"endsAt\":null");
+        time_field(out, "startsAt", seconds_to_ms(h->starts_at));
+        time_field(out, "endsAt", seconds_to_ms(h->ends_at));
         text_field(out, "receiver", h->receiver);
         raw_field(out, "labels", h->labels_json);
         raw_field(out, "annotations", h->annotations_json);
         text_field(out, "result", h->result);
-        sb_printf(out, ",\"created_ms\":%lld}", (long long)h->created_ms);
+        time_field(out, "created_at", h->created_ms);
+        sb_putc(out, '}');
     }
     sb_putc(out, ']');
 }

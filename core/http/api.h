@@ -10,8 +10,11 @@
  *   GET    /api/v1/history                 ?alertname= &receiver= &status= &since= &until= &limit=
  *   GET    /api/v1/history/top             ?by=alertname|instance|severity|receiver &since=24h &limit=
  *
- * The store's rows become JSON here and nowhere else: the CLI prints the
- * same JSON with the api_*_json functions. */
+ * Every time in an answer is RFC 3339 in UTC with milliseconds
+ * ("2026-11-21T05:22:46.390Z"), or null when there is none yet.
+ *
+ * The store's rows become JSON here and nowhere else: the CLI's -o json
+ * prints the same JSON with the api_*_json functions. */
 #ifndef HERALD_API_H
 #define HERALD_API_H
 

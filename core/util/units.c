@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -117,6 +118,20 @@ int parse_rfc3339(const char *text, double *epoch)
                     .tm_hour = hour, .tm_min = min, .tm_sec = sec};
     *epoch = (double)timegm(&tm) - (double)offset + fraction;
     return 0;
+}
+
+void format_rfc3339_ms(int64_t epoch_ms, char *out, size_t cap)
+{
+    /* Floor division, so a time before 1970 still has 0-999 ms. */
+    int64_t ms = epoch_ms % 1000;
+    if (ms < 0)
+        ms += 1000;
+    time_t seconds = (time_t)((epoch_ms - ms) / 1000);
+    struct tm tm;
+    char date[24];
+    if (!gmtime_r(&seconds, &tm) || !strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S", &tm))
+        snprintf(date, sizeof date, "0000-00-00T00:00:00");
+    snprintf(out, cap, "%s.%03dZ", date, (int)ms);
 }
 
 int parse_time_ms(const char *text, int64_t now_ms, int64_t *out)

@@ -179,6 +179,17 @@ def rfc3339(dt):
     return dt.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+# Every time in an /api/v1 answer: RFC 3339 in UTC with milliseconds.
+API_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def api_time_ms(text):
+    """Epoch milliseconds of a time the API answered ("...T05:22:46.390Z")."""
+    assert API_TIME.fullmatch(text), text
+    dt = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ")
+    return round(dt.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000)
+
+
 def shanghai(dt):
     """'YYYY-MM-DD HH:MM:SS' of dt in Asia/Shanghai (UTC+8, no DST)."""
     return dt.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")

@@ -65,8 +65,15 @@ def test_help(argv):
     (["render", "-c", str(BUNDLED), "--receiver", "console"], "--payload"),
     (["route", "-c", str(BUNDLED)], "--payload"),
     (["history", "top", "--by", "nope", "-c", str(BUNDLED)], "--by: expected alertname"),
+    (["history", "-o", "yaml", "-c", str(BUNDLED)],
+     '--output: expected table or json, got "yaml"'),
+    (["queue", "list", "--output", "xml", "-c", str(BUNDLED)],
+     '--output: expected table or json, got "xml"'),
+    (["queue", "retry", "1", "-o", "json", "-c", str(BUNDLED)],
+     "--output is only for queue list, queue show and history"),
 ], ids=["no-command", "unknown-command", "unknown-option", "render-no-payload",
-        "route-no-payload", "history-top-bad-by"])
+        "route-no-payload", "history-top-bad-by", "history-bad-output", "queue-bad-output",
+        "retry-has-no-output"])
 def test_usage_errors_exit_2(argv, needle):
     r = run(*argv)
     stdout, stderr = out(r)
@@ -81,6 +88,163 @@ def test_queue_before_the_first_serve_says_so(tmp_path):
     stdout, stderr = out(r)
     assert r.returncode == 1, (stdout, stderr)
     assert "no store yet: herald serve has not run with this data_dir" in stderr, stderr
+
+
+# ----- queue and history: tables, -o json, the API's times -------------------------
+def served_with_history(herald_factory, mock_dingtalk):
+    """A herald (timezone Asia/Shanghai) whose store holds one delivered
+    notification (HistA to ops), one dead letter (DeadA: wrong secret) and
+    one pending retry (WaitA: its webhook refuses connections, next try in
+    an hour), all settled: (herald, {alertname: history row})."""
+    closed = harness.free_port()  # nothing listens there
+    receivers = {
+        "ops": {"channel": "dingtalk", "url": mock_dingtalk.url(harness.T1),
+                "secret": harness.lua_env("DT_SECRET")},
+        "bad": {"channel": "dingtalk", "url": mock_dingtalk.url(harness.T1),
+                "secret": "SECwrongwrongwrongwrongwrong0000"},
+        "down": {"channel": "webhook", "url": "http://127.0.0.1:%d/hook" % closed},
+    }
+    h = herald_factory(receivers, default_receiver="ops", env={"DT_SECRET": DT_SECRET},
+                       extra={"timezone": "Asia/Shanghai",
+                              "delivery": {"retry_initial": "1h", "retry_max_delay": "2h"}})
+    for name, receiver in (("HistA", "ops"), ("DeadA", "bad"), ("WaitA", "down")):
+        alert = {"labels": {"alertname": name, "instance": name.lower() + "-host",
+                            "severity": "warning"},
+                 "annotations": {"summary": name + " is broken"}}
+        status, data = harness.http("POST", h.base_url + "/webhook/" + receiver,
+                                    harness.am_payload([alert]))
+        assert status == 200, (status, data)
+
+    def settled():
+        rows = {r["alertname"]: r for r in harness.api_get(h, "history")[1]}
+        queue = harness.api_get(h, "queue")[1]
+        return (len(rows) == 3 and rows["HistA"]["result"] == "delivered"
+                and rows["DeadA"]["result"] == "dead"
+                and len(queue) == 1 and queue[0]["attempts"] == 1 and rows)
+    return h, harness.wait_until(settled, timeout=20,
+                                 message="delivered, dead-lettered and retrying, on disk")
+
+
+def shanghai_time(api_time):
+    """An API time as the tables show it in Asia/Shanghai."""
+    ms = harness.api_time_ms(api_time)
+    return harness.shanghai(harness.datetime.datetime.fromtimestamp(
+        ms // 1000, harness.datetime.timezone.utc)) + " +08:00"
+
+
+def cli_ok(h, *argv):
+    rc, stdout, stderr = harness.herald_cli(h, *argv)
+    assert rc == 0, (argv, rc, stdout, stderr)
+    no_sanitizer_report(stderr)
+    return stdout
+
+
+def header_and_rows(stdout):
+    """The table's header cells and its rows (lines)."""
+    lines = stdout.rstrip("\n").split("\n")
+    return re.split(r"\s{2,}", lines[0].strip()), lines[1:]
+
+
+def test_queue_and_history_print_tables_in_the_configured_zone(herald_factory, mock_dingtalk):
+    h, rows = served_with_history(herald_factory, mock_dingtalk)
+
+    header, lines = header_and_rows(cli_ok(h, "history"))
+    assert header == ["TIME", "STATUS", "ALERTNAME", "INSTANCE", "SEVERITY", "RECEIVER",
+                      "LASTED", "RESULT"], header
+    [hist_a] = [ln for ln in lines if " HistA " in ln]
+    assert hist_a.startswith(shanghai_time(rows["HistA"]["created_at"])), (hist_a, rows)
+    assert re.search(r"\+08:00  firing  HistA +hista-host +warning +ops +\d+s  delivered$",
+                     hist_a), hist_a
+    [dead_a] = [ln for ln in lines if " DeadA " in ln]
+    assert dead_a.endswith("  dead"), dead_a
+
+    header, lines = header_and_rows(cli_ok(h, "history", "top", "--by", "alertname",
+                                           "--since", "7d"))
+    assert header == ["ALERTNAME", "COUNT"], header
+    assert sorted(re.split(r"\s+", ln.strip()) for ln in lines) == \
+        [["DeadA", "1"], ["HistA", "1"], ["WaitA", "1"]], lines
+
+    [pending] = harness.api_get(h, "queue")[1]
+    header, lines = header_and_rows(cli_ok(h, "queue", "list"))
+    assert header == ["ID", "CREATED", "RECEIVER", "STATUS", "ALERTS", "ATTEMPTS",
+                      "NEXT ATTEMPT", "TITLE", "LAST ERROR"], header
+    [line] = lines
+    # the backoff is jittered to between half and all of retry_initial
+    assert re.match(r"\s*%d  %s  down  +firing  +1  +1  in (1h|[345]\dm(\d+s)?)  " % (
+        pending["id"], re.escape(shanghai_time(pending["created_at"]))), line), line
+
+    [dead] = harness.api_get(h, "deadletters")[1]
+    header, lines = header_and_rows(cli_ok(h, "queue", "list", "--dead"))
+    assert header[6:] == ["GAVE UP", "TITLE", "REASON"], header
+    [line] = lines
+    assert shanghai_time(dead["finished_at"]) in line and "sign not match" in line, line
+
+    shown = cli_ok(h, "queue", "show", str(dead["id"]))
+    fields = dict(re.match(r"([a-z ]+):\s+(.*)$", ln).groups()
+                  for ln in shown.split("\ntext:\n")[0].splitlines())
+    assert fields["id"] == str(dead["id"]) and fields["receiver"] == "bad", shown
+    assert fields["state"] == "dead" and fields["attempts"] == "1", shown
+    assert fields["created"].startswith(shanghai_time(dead["created_at"]) + " ("), shown
+    assert fields["finished"] == shanghai_time(dead["finished_at"]), shown
+    assert "sign not match" in fields["last error"], shown
+    header, lines = header_and_rows(shown[shown.index("FINGERPRINT"):])
+    assert header == ["FINGERPRINT", "ALERTNAME", "STATUS", "LABELS"], shown
+    [line] = lines
+    assert "DeadA" in line and 'instance="deada-host"' in line, line
+
+
+def test_json_output_is_the_api_answer(herald_factory, mock_dingtalk):
+    h, _ = served_with_history(herald_factory, mock_dingtalk)
+    [dead] = harness.api_get(h, "deadletters")[1]
+    for argv, path in (
+            (["history", "-o", "json"], "history"),
+            (["history", "--alertname", "HistA", "--output", "json"], "history?alertname=HistA"),
+            (["history", "top", "--by", "alertname", "--since", "7d", "--limit", "10",
+              "-o", "json"], "history/top?by=alertname&since=7d&limit=10"),
+            (["queue", "list", "-o", "json"], "queue"),
+            (["queue", "list", "--dead", "-o", "json"], "deadletters"),
+            (["queue", "show", str(dead["id"]), "-o", "json"], "queue/%d" % dead["id"])):
+        status, answer = harness.api_get(h, path)
+        assert status == 200, (path, answer)
+        assert json.loads(cli_ok(h, *argv)) == answer, (argv, path)
+    # -o table is the default, asked for
+    assert cli_ok(h, "history", "-o", "table") == cli_ok(h, "history")
+
+
+def test_every_api_time_is_rfc3339_utc(herald_factory, mock_dingtalk):
+    """One format for every time of every /api/v1 answer: RFC 3339 in UTC
+    with milliseconds. No epoch number is left anywhere."""
+    h, _ = served_with_history(herald_factory, mock_dingtalk)
+    [dead] = harness.api_get(h, "deadletters")[1]
+    seen = []
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for key, v in value.items():
+                timelike = re.search(r"(_at|At|_ms|time)$", key, re.IGNORECASE)
+                if timelike:
+                    seen.append(key)
+                    assert not key.endswith("_ms"), where + key
+                    assert v is None or harness.API_TIME.fullmatch(v), (where + key, v)
+                walk(v, where + key + ".")
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, "%s[%d]." % (where, i))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            assert value < 1e9, ("an epoch number", where, value)
+
+    for path in ("queue", "deadletters", "queue/%d" % dead["id"], "history",
+                 "history/top?by=alertname&since=7d"):
+        status, answer = harness.api_get(h, path)
+        assert status == 200 and answer, (path, status, answer)
+        walk(answer, path + ":")
+    assert set(seen) == {"created_at", "next_attempt_at", "finished_at", "startsAt",
+                         "endsAt"}, seen
+    # since and until still take a duration, RFC 3339 and epoch milliseconds
+    for query in ("since=24h", "since=2020-01-01T00:00:00Z", "since=1577836800000",
+                  "until=2999-01-01T00:00:00%2B08:00"):
+        status, answer = harness.api_get(h, "history?" + query)
+        assert status == 200 and len(answer) == 3, (query, status, answer)
 
 
 # ----- check ------------------------------------------------------------------------

@@ -248,7 +248,7 @@ def test_outage_keeps_queue_in_order_and_delivers_when_service_returns(
     rows = harness.wait_until(listed, timeout=15, message="/api/v1/queue lists the 10 "
                               "notifications with a failed attempt")
     assert all(r["state"] == "pending" for r in rows), rows
-    assert all(k in r for r in rows for k in ("attempts", "last_error", "next_attempt_ms")), rows
+    assert all(k in r for r in rows for k in ("attempts", "last_error", "next_attempt_at")), rows
     assert sorted(re.search(r"Outage\d\d", r["title"]).group(0) for r in rows) == names, rows
     assert [r["id"] for r in rows] == sorted((r["id"] for r in rows), reverse=True), rows
     failed = [r for r in rows if r["attempts"] >= 1]
@@ -628,10 +628,11 @@ def test_history_api_filters_top_and_cli(mock_dingtalk, herald_factory):
         assert status == 400, (path, status, body)
         assert body["error"].startswith(param + ":"), (path, body)
 
-    rc, out, err = harness.herald_cli(h, "history", "top")
+    rc, out, err = harness.herald_cli(h, "history", "top", "-o", "json")
     assert rc == 0, (rc, out, err)
     assert json.loads(out) == top, out
-    rc, out, err = harness.herald_cli(h, "history", "top", "--by", "alertname", "--since", "24h")
+    rc, out, err = harness.herald_cli(h, "history", "top", "--by", "alertname", "--since", "24h",
+                                      "--output", "json")
     assert rc == 0 and json.loads(out) == top, (rc, out, err)
     # the CLI refuses what the API refuses, naming the option
     for argv, option in ((("history", "--limit", "abc"), "--limit"),

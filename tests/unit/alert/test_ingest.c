@@ -318,6 +318,13 @@ TEST(rfc3339)
     CHECK_INT(parse_rfc3339("2026-13-21T05:22:46Z", &t), -1);
     CHECK_INT(parse_rfc3339("2026-11-21T05:22:46", &t), -1);
     CHECK_INT(parse_rfc3339("2026-11-21T05:22:46Zjunk", &t), -1);
+    char text[RFC3339_MS_SIZE];
+    format_rfc3339_ms(1795238566390LL, text, sizeof text);
+    CHECK_STR(text, "2026-11-21T05:22:46.390Z");
+    format_rfc3339_ms(1795238566005LL, text, sizeof text);
+    CHECK_STR(text, "2026-11-21T05:22:46.005Z");
+    format_rfc3339_ms(-1, text, sizeof text);
+    CHECK_STR(text, "1969-12-31T23:59:59.999Z");
     /* dates that do not exist are refused, not rolled over */
     CHECK_INT(parse_rfc3339("2026-02-31T00:00:00Z", &t), -1);
     CHECK_INT(parse_rfc3339("2026-02-29T00:00:00Z", &t), -1);

@@ -8,6 +8,7 @@
 #include "http/api.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
+#include "util/units.h"
 
 static char *dir;
 
@@ -90,13 +91,15 @@ TEST(queue_lists_pending_notifications_as_before)
 {
     answer a = call("GET", "queue", NULL);
     CHECK_INT(a.status, 200);
+    char created[RFC3339_MS_SIZE], next[RFC3339_MS_SIZE];
+    format_rfc3339_ms(stored[2]->created_ms, created, sizeof created);
+    format_rfc3339_ms(stored[2]->next_attempt_ms, next, sizeof next);
     strbuf want = STRBUF_INIT;
     sb_printf(&want,
               "[{\"id\":%llu,\"receiver\":\"wms\",\"status\":\"firing\",\"alerts\":1,"
-              "\"state\":\"pending\",\"attempts\":0,\"last_error\":null,\"created_ms\":%lld,"
-              "\"next_attempt_ms\":%lld,\"finished_ms\":null,\"title\":\"HostDown\"}]",
-              (unsigned long long)stored[2]->id, (long long)stored[2]->created_ms,
-              (long long)stored[2]->next_attempt_ms);
+              "\"state\":\"pending\",\"attempts\":0,\"last_error\":null,\"created_at\":\"%s\","
+              "\"next_attempt_at\":\"%s\",\"finished_at\":null,\"title\":\"HostDown\"}]",
+              (unsigned long long)stored[2]->id, created, next);
     CHECK_STR(sb_str(&a.body), sb_str(&want));
     sb_free(&want);
     sb_free(&a.body);
@@ -111,7 +114,7 @@ TEST(deadletters_newest_first_with_the_reason)
     CHECK(strncmp(sb_str(&a.body), want, strlen(want)) == 0);
     CHECK_CONTAINS(sb_str(&a.body), "\"state\":\"dead\",\"attempts\":0,"
                                     "\"last_error\":\"errcode 300001: token is not exist\"");
-    CHECK_CONTAINS(sb_str(&a.body), "\"finished_ms\":1");
+    CHECK_CONTAINS(sb_str(&a.body), "\"finished_at\":\"2");
     CHECK(!strstr(sb_str(&a.body), "},{"));
     sb_free(&a.body);
 }
@@ -211,13 +214,15 @@ TEST(history_rows_and_filters)
     sb_printf(&want,
               "[{\"id\":4,\"notification\":%llu,\"fingerprint\":\"%s\",\"alertname\":\"CPU\","
               "\"instance\":\"db1\",\"severity\":\"\",\"status\":\"resolved\","
-              "\"startsAt\":1795238566.390,\"endsAt\":null,\"receiver\":\"ops\",\"labels\":",
+              "\"startsAt\":\"2026-11-21T05:22:46.390Z\",\"endsAt\":null,\"receiver\":\"ops\",\"labels\":",
               (unsigned long long)stored[3]->id, stored[3]->alerts[0].fingerprint);
     CHECK(strncmp(sb_str(&a.body), sb_str(&want), want.len) == 0);
     sb_reset(&want);
+    char created[RFC3339_MS_SIZE];
+    format_rfc3339_ms(stored[3]->created_ms, created, sizeof created);
     sb_printf(&want, ",\"annotations\":{\"summary\":\"磁盘将满\"},\"result\":\"delivered\","
-                     "\"created_ms\":%lld}]",
-              (long long)stored[3]->created_ms);
+                     "\"created_at\":\"%s\"}]",
+              created);
     CHECK_CONTAINS(sb_str(&a.body), sb_str(&want));
     sb_free(&want);
     sb_free(&a.body);
