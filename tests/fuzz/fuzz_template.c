@@ -58,7 +58,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     char *conf_path = test_write(workdir, "herald.lua", sb_str(&conf));
     sb_free(&conf);
     char err[1024];
-    generation *g = generation_load(conf_path, err, sizeof err);
+    generation *g = generation_load(conf_path, NULL, err, sizeof err);
     free(conf_path);
     FUZZ_CHECK(g != NULL, "%s", err);
     FUZZ_CHECK(script_open(&state, g, err, sizeof err) == 0, "%s", err);
