@@ -36,7 +36,7 @@
  *    calls it on the main thread.
  *  - classify: once per completed exchange, on the dispatcher thread.
  *  - instance_needs_payload: on the loading thread after configure, and on
- *    HTTP threads for each incoming alert batch.
+ *    ingest workers for each incoming alert batch.
  *  - text_budget: once per instance, on the loading thread after configure.
  *  - targets, target_key: on the dispatcher thread.
  *  - destroy: when the last holder lets go of the configuration the
@@ -44,7 +44,7 @@
  *    (HTTP, dispatcher or loading thread), at exit on the main thread.
  * The dispatcher is one thread, so delivery calls never overlap one
  * another; but a reload configures and prepares new instances while the
- * dispatcher prepares for the old ones, and HTTP threads ask
+ * dispatcher prepares for the old ones, and ingest workers ask
  * instance_needs_payload at any time. So an instance is read-only after
  * configure, and a plugin keeps no mutable global state. Every host
  * service may be called from any of these threads.
