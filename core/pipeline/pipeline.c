@@ -131,7 +131,8 @@ static notification *split_group(script_state *s, const alert_batch *batch, cons
     notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, failed, err,
                                               err_cap);
     if (len < 2 || !too_long(r, whole)) {
-        split_to_fit(s, batch, r, alerts, extras, 0, len, parts); /* one part: no render */
+        parts->sizes = xcalloc(1, sizeof *parts->sizes);
+        parts->sizes[parts->len++] = len;
         return whole;
     }
     notification_free(whole);
