@@ -56,8 +56,8 @@ void ingest_run(http_server *srv, request_ctx *ctx)
     alert_batch batch;
     char err[512];
     if (ctx->receiver && !(def = config_receiver(conf, ctx->receiver))) {
-        log_warn("http", "alerts for unknown receiver \"%s\" refused with 404", ctx->receiver);
-        metrics_count(METRIC_REQUESTS_REJECTED);
+        /* gone in a reload since the gate let the request in */
+        note_unknown_receiver(ctx->receiver);
         refuse(ctx, MHD_HTTP_NOT_FOUND, "unknown receiver \"%s\"", ctx->receiver);
         goto done;
     }

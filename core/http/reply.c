@@ -83,10 +83,15 @@ enum MHD_Result send_error_closing(struct MHD_Connection *conn, unsigned status,
 
 /* Logged, unlike a stray path: the sender does not retry a 404, so these
  * alerts are gone unless someone sees this. */
-enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, const char *receiver)
+void note_unknown_receiver(const char *receiver)
 {
     log_warn("http", "alerts for unknown receiver \"%s\" refused with 404", receiver);
     metrics_count(METRIC_REQUESTS_REJECTED);
+}
+
+enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, const char *receiver)
+{
+    note_unknown_receiver(receiver);
     return send_error(conn, MHD_HTTP_NOT_FOUND, "unknown receiver \"%s\"", receiver);
 }
 

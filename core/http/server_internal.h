@@ -170,6 +170,8 @@ enum MHD_Result send_error(struct MHD_Connection *conn, unsigned status, const c
 enum MHD_Result send_error_closing(struct MHD_Connection *conn, unsigned status, const char *msg);
 enum MHD_Result send_method_not_allowed(struct MHD_Connection *conn, const char *method,
                                         const char *url, const char *allow);
+/* Logs and counts a request for a receiver the configuration lacks. */
+void note_unknown_receiver(const char *receiver);
 enum MHD_Result reject_unknown_receiver(struct MHD_Connection *conn, const char *receiver);
 enum MHD_Result reject_unauthorized(struct MHD_Connection *conn, const inbound_auth *auth,
                                     auth_result result, const char *url);
