@@ -69,7 +69,7 @@ int cmd_send_test(const cli *c, generation *g)
         pipeline_output_free(&out);
     } else {
         unsigned long long retries = metrics_get(METRIC_DELIVERY_RETRIES);
-        outbox_put(box, out.items, messages, ignore_put_result, NULL);
+        outbox_put(box, out.items, messages, NULL, ignore_put_result, NULL);
         free(out.items);
         /* Past the request timeout the dispatcher has given its verdict. */
         int64_t deadline = wall_ms() + g->conf.delivery.request_timeout_ms + 5000;

@@ -150,7 +150,8 @@ static void committed(void *ctx, int failed, const char *error)
     free(p);
 }
 
-void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done, void *ctx)
+void outbox_put(outbox *box, notification **items, size_t n, const alert_report *seen,
+                outbox_put_fn done, void *ctx)
 {
     pthread_mutex_lock(&box->lock);
     int full = box->stats.queued + box->stats.in_flight + box->reserved + n > box->capacity;
@@ -164,7 +165,7 @@ void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done,
     pending_put *p = xcalloc(1, sizeof *p);
     *p = (pending_put){box, items, n, done, ctx, 0};
     if (box->durable)
-        store_commit(box->durable, items, n, committed, p);
+        store_commit(box->durable, items, n, seen, committed, p);
     else
         committed(p, 0, "");
 }

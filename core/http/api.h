@@ -8,6 +8,7 @@
  *   POST   /api/v1/deadletters/<id>/retry  deliver it again
  *   DELETE /api/v1/deadletters/<id>        forget it
  *   GET    /api/v1/history                 ?alertname= &receiver= &status= &since= &until= &limit=
+ *   GET    /api/v1/alerts                  the alert state: ?filter=<label matchers> &receiver= &status= &limit=
  *   GET    /api/v1/history/top             ?by=alertname|instance|severity|receiver &since=24h &limit=
  *
  * Every time in an answer is RFC 3339 in UTC with milliseconds
@@ -39,6 +40,7 @@ unsigned api_handle(const char *data_dir, const char *method, const char *url, c
 void api_queue_json(const queue_rows *rows, strbuf *out);
 void api_notification_json(const notification_detail *d, strbuf *out);
 void api_history_json(const history_rows *rows, strbuf *out);
+void api_alerts_json(const alert_state_rows *rows, strbuf *out);
 void api_top_json(history_key by, const top_rows *rows, strbuf *out);
 
 #endif

@@ -7,9 +7,25 @@
 #include <time.h>
 
 #include "alert/ingest.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/memory.h"
 #include "util/metrics.h"
+
+/* The request's own thread takes over: libmicrohttpd's, which answers
+ * the client from what is recorded in ctx, or the one that made it. */
+static void wake(request_ctx *ctx)
+{
+    if (!ctx->internal) {
+        MHD_resume_connection(ctx->conn);
+        return;
+    }
+    internal_wait *w = ctx->internal;
+    pthread_mutex_lock(&w->lock);
+    w->done = 1;
+    pthread_cond_signal(&w->done_cond);
+    pthread_mutex_unlock(&w->lock);
+}
 
 /* The writer thread (or the put itself) reports: the connection resumes
  * and on_request answers from what is recorded here. */
@@ -28,7 +44,7 @@ static void ingest_committed(void *arg, outbox_put_result result, size_t duplica
         memset(&ctx->out, 0, sizeof ctx->out);
     }
     ctx->phase = INGEST_COMMITTED;
-    MHD_resume_connection(ctx->conn);
+    wake(ctx);
 }
 
 /* A refusal found on a worker thread: answered by the connection's own
@@ -42,7 +58,7 @@ static void refuse(request_ctx *ctx, unsigned status, const char *fmt, ...)
     va_end(ap);
     ctx->refusal_status = status;
     ctx->phase = INGEST_REFUSED;
-    MHD_resume_connection(ctx->conn);
+    wake(ctx);
 }
 
 /* On an ingest worker: parses, routes and renders, then has the store
@@ -84,6 +100,7 @@ void ingest_run(http_server *srv, request_ctx *ctx)
         goto done;
     }
     pipeline_run(s, &batch, def, &ctx->out, &ctx->stats);
+    alert_report_fill(&ctx->seen, &batch, wall_ms());
     alert_batch_free(&batch);
     if (ctx->body.len >= MEMORY_EXCEPTIONAL_BYTES)
         script_collect_garbage(s); /* what rendering it took goes back (server.c trims) */
@@ -102,7 +119,7 @@ void ingest_run(http_server *srv, request_ctx *ctx)
     }
     ctx->queue_capacity = capacity;
     ctx->phase = INGEST_COMMITTING;
-    outbox_put(srv->box, ctx->out.items, ctx->out.len, ingest_committed, ctx);
+    outbox_put(srv->box, ctx->out.items, ctx->out.len, &ctx->seen, ingest_committed, ctx);
 done:
     generation_unref(g);
 }

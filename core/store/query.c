@@ -112,3 +112,24 @@ int query_top(const query_args *args, query_style style, int64_t now_ms, history
                        .limit = args->limit ? c.limit : style == QUERY_CLI ? 100 : 10};
     return 0;
 }
+
+int query_alerts(const query_args *args, query_style style, alert_filter *f, char *err,
+                 size_t err_cap)
+{
+    checked c;
+    *f = (alert_filter){0};
+    if (check(args, style, 0, &c, err, err_cap))
+        return -1;
+    char why[256];
+    if (args->filter && matchers_parse(args->filter, &f->matchers, why, sizeof why))
+        return fail(err, err_cap, "%s: %s", style == QUERY_CLI ? "--filter" : "filter", why);
+    f->receiver = args->receiver;
+    f->status = args->status;
+    f->limit = args->limit ? c.limit : 1000;
+    return 0;
+}
+
+void alert_filter_free(alert_filter *f)
+{
+    matchers_free(&f->matchers);
+}

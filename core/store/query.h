@@ -23,6 +23,7 @@ typedef struct query_args {
     const char *since;         /* "24h" ago, an RFC 3339 time or epoch milliseconds */
     const char *until;
     const char *limit;         /* 1 to 10000 */
+    const char *filter;        /* label matchers (alert/matcher.h) */
 } query_args;
 
 /* A queue listing's limit (NULL: 100 rows). */
@@ -37,5 +38,12 @@ int query_history(const query_args *args, query_style style, int64_t now_ms, his
  * always answered). */
 int query_top(const query_args *args, query_style style, int64_t now_ms, history_top *q,
               char *err, size_t err_cap);
+
+/* The alert state's current view: every alert (firing and recently
+ * resolved) unless status says, 1000 rows unless limit says. Free the
+ * filter with alert_filter_free. */
+int query_alerts(const query_args *args, query_style style, alert_filter *f, char *err,
+                 size_t err_cap);
+void alert_filter_free(alert_filter *f);
 
 #endif

@@ -70,10 +70,14 @@ def test_help(argv):
     (["queue", "list", "--output", "xml", "-c", str(BUNDLED)],
      '--output: expected table or json, got "xml"'),
     (["queue", "retry", "1", "-o", "json", "-c", str(BUNDLED)],
-     "--output is only for queue list, queue show and history"),
+     "--output is only for queue list, queue show, history and alerts"),
+    (["alerts", "--since", "1h", "-c", str(BUNDLED)],
+     "alerts takes --filter, --receiver, --status, --limit and -o"),
+    (["history", "--filter", "a=b", "-c", str(BUNDLED)], "--filter is only for alerts"),
+    (["alerts", "--status", "gone", "-c", str(BUNDLED)], "--status: expected firing or resolved"),
 ], ids=["no-command", "unknown-command", "unknown-option", "render-no-payload",
         "route-no-payload", "history-top-bad-by", "history-bad-output", "queue-bad-output",
-        "retry-has-no-output"])
+        "retry-has-no-output", "alerts-no-since", "filter-only-alerts", "alerts-bad-status"])
 def test_usage_errors_exit_2(argv, needle):
     r = run(*argv)
     stdout, stderr = out(r)

@@ -20,4 +20,6 @@ const store_backend sqlite_backend = {
     .drop = sqlite_drop,
     .history = sqlite_history,
     .history_top = sqlite_history_top,
+    .alerts = sqlite_alerts,
+    .expired_alerts = sqlite_expired_alerts,
 };

@@ -27,17 +27,14 @@ void sqlite_reader_close(store_reader *base)
     free(r);
 }
 
-/* The statement failed: its message in err, the statement finalized.
- * Returns -1. */
-static int read_failed(sqlite_reader *r, sqlite3_stmt *q, char *err, size_t err_cap)
+int read_failed(sqlite_reader *r, sqlite3_stmt *q, char *err, size_t err_cap)
 {
     fail(err, err_cap, "store: %s", sqlite3_errmsg(r->db));
     sqlite3_finalize(q);
     return -1;
 }
 
-/* The array of rows with one more, zeroed, at its end. */
-static void *add_row(void *items, size_t *len, size_t size)
+void *add_row(void *items, size_t *len, size_t size)
 {
     char *grown = xrealloc(items, (*len + 1) * size);
     memset(grown + *len * size, 0, size);

@@ -35,7 +35,7 @@ static void record(void *ctx, outbox_put_result result, size_t duplicates, const
 static outbox_put_result put(outbox *box, notification **items, size_t n)
 {
     put_outcome o = {0};
-    outbox_put(box, items, n, record, &o);
+    outbox_put(box, items, n, NULL, record, &o);
     return o.calls == 1 ? o.result : (outbox_put_result)99;
 }
 
@@ -103,7 +103,7 @@ typedef struct stored_outbox {
 static int stored_outbox_open(stored_outbox *f)
 {
     f->dir = test_tmpdir();
-    store_settings settings = {0, 86400000};
+    store_settings settings = {0, 86400000, 3600000};
     char err[256];
     f->db = store_open(&(store_location){f->dir}, &settings, err, sizeof err);
     if (!f->db)
