@@ -39,6 +39,6 @@ unsigned api_handle(const char *data_dir, const char *method, const char *url, c
 void api_queue_json(const queue_rows *rows, strbuf *out);
 void api_notification_json(const notification_detail *d, strbuf *out);
 void api_history_json(const history_rows *rows, strbuf *out);
-void api_top_json(history_key by, const top_rows *rows, strbuf *out);
+void api_top_json(const char *by, const top_rows *rows, strbuf *out);
 
 #endif

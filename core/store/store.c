@@ -124,17 +124,6 @@ int store_history_top(store_reader *r, const history_top *q, top_rows *rows, cha
     return r->backend->history_top(r, q, rows, err, err_cap);
 }
 
-const char *history_key_name(history_key key)
-{
-    static const char *const names[] = {
-        [HISTORY_BY_ALERTNAME] = "alertname",
-        [HISTORY_BY_INSTANCE] = "instance",
-        [HISTORY_BY_SEVERITY] = "severity",
-        [HISTORY_BY_RECEIVER] = "receiver",
-    };
-    return names[key];
-}
-
 /* ---- rows, whichever backend read them ------------------------------------ */
 
 static void queue_row_free(queue_row *row)
