@@ -116,12 +116,12 @@ void api_history_json(const history_rows *rows, strbuf *out)
     sb_putc(out, ']');
 }
 
-void api_top_json(history_key by, const top_rows *rows, strbuf *out)
+void api_top_json(const char *by, const top_rows *rows, strbuf *out)
 {
-    const char *name = history_key_name(by);
     sb_putc(out, '[');
     for (size_t i = 0; i < rows->len; i++) {
-        sb_printf(out, "%s{\"%s\":", i ? "," : "", name);
+        /* by is a label name (or receiver): nothing in it needs escaping */
+        sb_printf(out, "%s{\"%s\":", i ? "," : "", by);
         sb_json_string(out, rows->items[i].value, strlen(rows->items[i].value));
         sb_printf(out, ",\"count\":%lld}", (long long)rows->items[i].count);
     }

@@ -41,6 +41,6 @@ void api_queue_json(const queue_rows *rows, strbuf *out);
 void api_notification_json(const notification_detail *d, strbuf *out);
 void api_history_json(const history_rows *rows, strbuf *out);
 void api_alerts_json(const alert_state_rows *rows, strbuf *out);
-void api_top_json(history_key by, const top_rows *rows, strbuf *out);
+void api_top_json(const char *by, const top_rows *rows, strbuf *out);
 
 #endif

@@ -137,17 +137,6 @@ int store_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state
     return r->backend->expired_alerts(r, now_ms, limit, rows, err, err_cap);
 }
 
-const char *history_key_name(history_key key)
-{
-    static const char *const names[] = {
-        [HISTORY_BY_ALERTNAME] = "alertname",
-        [HISTORY_BY_INSTANCE] = "instance",
-        [HISTORY_BY_SEVERITY] = "severity",
-        [HISTORY_BY_RECEIVER] = "receiver",
-    };
-    return names[key];
-}
-
 /* ---- rows, whichever backend read them ------------------------------------ */
 
 static void queue_row_free(queue_row *row)

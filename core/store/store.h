@@ -204,20 +204,9 @@ int store_history(store_reader *r, const history_filter *f, history_rows *rows, 
                   size_t err_cap);
 void history_rows_free(history_rows *rows);
 
-/* What history top counts by. */
-typedef enum history_key {
-    HISTORY_BY_ALERTNAME,
-    HISTORY_BY_INSTANCE,
-    HISTORY_BY_SEVERITY,
-    HISTORY_BY_RECEIVER
-} history_key;
-
-/* "alertname", "instance", "severity", "receiver". */
-const char *history_key_name(history_key key);
-
 /* Built by query_top: every field checked. */
 typedef struct history_top {
-    history_key by;
+    const char *by;            /* a label name, or "receiver": herald's receiver */
     int64_t since_ms;
     int limit;                 /* 1 to 10000 */
 } history_top;
@@ -232,8 +221,12 @@ typedef struct top_rows {
     size_t len;
 } top_rows;
 
-/* The most frequent values of `by` among firing alerts since then, most
- * frequent first. */
+/* The most frequent values of `by` among the alerts that fired since
+ * then, most frequent first. It counts firings: an alert (its
+ * fingerprint) once for each time it started firing (its startsAt),
+ * however many receivers it went to and however often it was sent
+ * again; by receiver, each receiver's firings. Alerts without the label
+ * (or with it empty, which Prometheus takes as the same) are left out. */
 int store_history_top(store_reader *r, const history_top *q, top_rows *rows, char *err,
                       size_t err_cap);
 void top_rows_free(top_rows *rows);

@@ -64,7 +64,9 @@ def test_help(argv):
     (["check", "--no-such-option"], "--no-such-option"),
     (["render", "-c", str(BUNDLED), "--receiver", "console"], "--payload"),
     (["route", "-c", str(BUNDLED)], "--payload"),
-    (["history", "top", "--by", "nope", "-c", str(BUNDLED)], "--by: expected alertname"),
+    (["history", "top", "--by", "no-pe", "-c", str(BUNDLED)],
+     '--by: expected a label name (letters, digits and _, not starting with a digit) or '
+     'receiver, got "no-pe"'),
     (["history", "-o", "yaml", "-c", str(BUNDLED)],
      '--output: expected table or json, got "yaml"'),
     (["queue", "list", "--output", "xml", "-c", str(BUNDLED)],

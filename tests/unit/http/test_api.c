@@ -271,7 +271,10 @@ TEST(bad_arguments_are_400_with_the_reason)
          "since: expected a duration with its unit such as \\\"24h\\\", an RFC 3339 time or "
          "epoch milliseconds"},
         {"history", "until=3600", "until: expected a duration"},
-        {"history/top", "by=foo", "by: expected alertname, instance, severity or receiver"},
+        {"history/top", "by=foo-bar",
+         "by: expected a label name (letters, digits and \\\"_\\\", not starting with a digit) "
+         "or \\\"receiver\\\", got \\\"foo-bar\\\""},
+        {"history/top", "by=count", "by: a label named \\\"count\\\" cannot be counted"},
         {"history/top", "limit=10001", "limit: expected a number from 1 to 10000"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -268,7 +268,7 @@ TEST(history_filters_and_top)
     CHECK_INT(rows.len, 0);
 
     top_rows top;
-    history_top by_name = {HISTORY_BY_ALERTNAME, now - 60000, 10};
+    history_top by_name = {"alertname", now - 60000, 10};
     CHECK_INT(store_history_top(r, &by_name, &top, err, sizeof err), 0);
     CHECK_INT(top.len, 3);
     CHECK_STR(top.items[0].value, "DiskFull");
@@ -276,7 +276,7 @@ TEST(history_filters_and_top)
     CHECK_STR(top.items[1].value, "CPU"); /* ties by name */
     CHECK_STR(top.items[2].value, "HostDown");
     top_rows_free(&top);
-    history_top by_instance = {HISTORY_BY_INSTANCE, now - 60000, 1};
+    history_top by_instance = {"instance", now - 60000, 1};
     CHECK_INT(store_history_top(r, &by_instance, &top, err, sizeof err), 0);
     CHECK_INT(top.len, 1);
     CHECK_STR(top.items[0].value, "db1");
