@@ -135,6 +135,10 @@ int matchers_parse(const char *text, matcher_set *set, char *err, size_t err_cap
 bad:
     while (set->len > had)
         matcher_free(&set->items[--set->len]);
+    if (!set->len) {
+        free(set->items);
+        set->items = NULL;
+    }
     return -1;
 }
 
