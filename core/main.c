@@ -11,6 +11,7 @@
 #include "daemon/daemon.h"
 #include "daemon/last_good.h"
 #include "pipeline/check.h"
+#include "store/store.h"
 
 /* Commands that read the store or list plugins need no checked generation. */
 static int run_without_generation(const cli *c, int *rc)
@@ -66,8 +67,15 @@ int main(int argc, char **argv)
         rc = daemon_serve(c.config, c.listen, g); /* takes over g */
     } else {
         if (is_check) {
-            fputs(sb_str(&report), stdout);
-            rc = 0;
+            /* a store on a server is reached, as serve will reach it */
+            rc = store_describe(&(store_location){g->conf.data_dir, g->conf.store_dsn}, &report,
+                                err, sizeof err);
+            if (rc) {
+                fprintf(stderr, "herald: %s\n", err);
+                rc = EXIT_INVALID;
+            } else {
+                fputs(sb_str(&report), stdout);
+            }
         } else if (strcmp(c.command, "render") == 0) {
             rc = cmd_render(&c, g);
         } else if (strcmp(c.command, "route") == 0) {

@@ -2,18 +2,24 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "config/conf.h"
 
 int reading_open(const cli *c, const char *prefix, reading *out)
 {
-    char *dir = NULL;
+    char *dir = NULL, *dsn = NULL;
     char err[1024];
     out->store = NULL;
     out->zone = NULL;
-    if (config_store_view(c->config, &dir, &out->zone, err, sizeof err) == 0) {
-        out->store = store_reader_open(&(store_location){dir}, err, sizeof err);
+    if (config_store_view(c->config, &dir, &dsn, &out->zone, err, sizeof err) == 0) {
+        out->store = store_reader_open(&(store_location){dir, dsn}, err, sizeof err);
         free(dir);
+        if (dsn)
+            OPENSSL_cleanse(dsn, strlen(dsn));
+        free(dsn);
         if (out->store)
             return 0;
     }

@@ -1,13 +1,17 @@
 #include "config/conf.h"
 
 #include <libgen.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "config/paths.h"
 #include "config/reader.h"
 #include "config/receivers.h"
 #include "config/sections.h"
+#include "store/postgresql/redact.h"
 #include "util/strbuf.h"
 
 static void start_config(config *c, const char *path, const char *base_dir)
@@ -36,7 +40,7 @@ int config_load_in(const char *path, const char *base_dir, config *out, char *er
     return rc;
 }
 
-int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *err,
+int config_store_view(const char *path, char **data_dir, char **dsn, tz_zone **zone, char *err,
                       size_t err_cap)
 {
     config c;
@@ -45,6 +49,7 @@ int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *e
     char why[512] = "";
     int rc = reader_open(&rd, &c, err, err_cap) ||
                      read_table_string(&rd, NULL, "data_dir", 0, &c.data_dir) ||
+                     (dsn && read_store_section(&rd)) ||
                      (zone && read_table_string(&rd, NULL, "timezone", 0, &c.timezone))
                  ? -1
                  : 0;
@@ -53,6 +58,10 @@ int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *e
     if (rc == 0) {
         resolve_data_dir(&c);
         *data_dir = xstrdup(c.data_dir);
+        if (dsn) {
+            *dsn = c.store_dsn;
+            c.store_dsn = NULL;
+        }
         if (zone) {
             *zone = c.zone;
             c.zone = NULL;
@@ -65,7 +74,7 @@ int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *e
 
 int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap)
 {
-    return config_store_view(path, data_dir, NULL, err, err_cap);
+    return config_store_view(path, data_dir, NULL, NULL, err, err_cap);
 }
 
 void config_free(config *c)
@@ -87,5 +96,16 @@ void config_free(config *c)
     free(c->data_dir);
     free(c->tls_cert_file);
     free(c->tls_key_file);
+    if (c->store_dsn)
+        OPENSSL_cleanse(c->store_dsn, strlen(c->store_dsn));
+    free(c->store_dsn);
     memset(c, 0, sizeof *c);
+}
+
+void config_store_describe(const config *c, char *out, size_t cap)
+{
+    if (c->store_dsn)
+        pg_dsn_describe(c->store_dsn, out, cap);
+    else
+        snprintf(out, cap, "%s", c->data_dir);
 }

@@ -98,6 +98,9 @@ typedef struct config {
     char *tls_key_file;
     char tls_summary[320];        /* the certificate's subject and expiry */
     plugin_set plugins;
+    /* store = { backend = "postgresql", dsn = ... }: libpq's connection
+     * string, a secret; NULL: the SQLite store in data_dir */
+    char *store_dsn;
 } config;
 
 /* A certificate that expires sooner is warned about at every load. */
@@ -110,12 +113,16 @@ int config_load(const char *path, config *out, char *err, size_t err_cap);
  * file's folder (a saved copy of a configuration, read as the original). */
 int config_load_in(const char *path, const char *base_dir, config *out, char *err, size_t err_cap);
 void config_free(config *c);
-/* Only what the commands that read the store need: data_dir (resolved)
- * and the zone their tables show times in (the caller frees both; a NULL
- * zone: not read). The rest of the file is run but not validated, so
- * they work without the secrets. */
-int config_store_view(const char *path, char **data_dir, tz_zone **zone, char *err,
+/* Only what the commands that read the store need: data_dir (resolved),
+ * the store's DSN (NULL: SQLite in data_dir; NULL dsn: not read) and the
+ * zone their tables show times in (the caller frees them; a NULL zone:
+ * not read). The rest of the file is run but not validated, so they work
+ * without the other secrets. */
+int config_store_view(const char *path, char **data_dir, char **dsn, tz_zone **zone, char *err,
                       size_t err_cap);
+/* Where the store is, for the log: data_dir, or the PostgreSQL server and
+ * database without user or password. */
+void config_store_describe(const config *c, char *out, size_t cap);
 /* Only data_dir, the same way. */
 int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap);
 const receiver *config_receiver(const config *c, const char *name);

@@ -11,6 +11,7 @@
 #include "config/paths.h"
 #include "config/receivers.h"
 #include "config/tls.h"
+#include "store/postgresql/redact.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -18,7 +19,7 @@ static const char *const top_keys[] = {
     "listen", "timezone", "route", "templates", "plugin_dir", "default_receiver",
     "receivers", "log_level", "max_body", "http_threads", "queue_capacity",
     "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention", "auth",
-    "tls", "env_file", "connections", "resolved_retention",
+    "tls", "env_file", "connections", "resolved_retention", "store",
 };
 
 #define RESOLVED_RETENTION_DEFAULT_MS (60LL * 60 * 1000)
@@ -191,6 +192,42 @@ static int read_auth_section(conf_reader *rd)
     return rc ? -1 : 0;
 }
 
+int read_store_section(conf_reader *rd)
+{
+    if (!open_section(rd, "store"))
+        return 0;
+    static const char *const keys[] = {"backend", "dsn"};
+    char *backend = NULL, *dsn = NULL, *password = NULL;
+    int rc = expect_table(rd, "store") || check_keys(rd, "store", keys, 2) ||
+             read_table_string(rd, "store", "backend", 0, &backend) ||
+             read_table_string(rd, "store", "dsn", 0, &dsn);
+    lua_pop(rd->L, 1);
+    int postgresql = backend && strcmp(backend, "postgresql") == 0;
+    if (!rc && backend && !postgresql && strcmp(backend, "sqlite") != 0)
+        rc = fail_at(rd, "store.backend", "expected \"sqlite\" or \"postgresql\"");
+    else if (!rc && !postgresql && dsn)
+        rc = fail_at(rd, "store.dsn", "only for backend = \"postgresql\" (the SQLite store is "
+                                      "in data_dir)");
+    else if (!rc && postgresql && !dsn)
+        rc = fail_at(rd, "store.dsn", "missing: backend \"postgresql\" needs libpq's connection "
+                                      "string%s", unset_env_hint(rd));
+    else if (!rc && postgresql && !*dsn)
+        rc = fail_at(rd, "store.dsn", "must not be empty");
+    /* libpq's own message would quote the string, password and all */
+    else if (!rc && postgresql && pg_dsn_password(dsn, &password))
+        rc = fail_at(rd, "store.dsn", "not a libpq connection string (keyword=value pairs or a "
+                                      "postgresql:// URI)");
+    wipe(password);
+    free(backend);
+    if (!rc && postgresql) {
+        wipe(rd->conf->store_dsn);
+        rd->conf->store_dsn = dsn;
+    } else {
+        wipe(dsn);
+    }
+    return rc ? -1 : 0;
+}
+
 /* tls = { cert_file = ..., key_file = ... }, relative to the
  * configuration's folder. The files are read and checked here, so that
  * `herald check` and a reload name a wrong one before a start fails. */
@@ -252,7 +289,7 @@ static int read_values(conf_reader *rd)
              read_table_integer(rd, NULL, "http_threads", 1, 256, &threads) ||
              read_table_integer(rd, NULL, "queue_capacity", 1, 10000000, &capacity) ||
              read_lua_section(rd) || read_delivery_section(rd) || read_connections_section(rd) ||
-             read_auth_section(rd);
+             read_auth_section(rd) || read_store_section(rd);
     free(env_file);
     c->http_threads = (unsigned)threads;
     c->queue_capacity = (size_t)capacity;

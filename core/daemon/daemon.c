@@ -1,10 +1,12 @@
 #include "daemon/daemon.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "daemon/last_good.h"
 #include "delivery/dispatch.h"
@@ -45,6 +47,8 @@ static void show_queue_capacity(const config *c, char *out, size_t cap)
 }
 
 static void show_data_dir(const config *c, char *out, size_t cap) { snprintf(out, cap, "%s", c->data_dir); }
+
+static void show_store(const config *c, char *out, size_t cap) { config_store_describe(c, out, cap); }
 
 static void show_dedup_window(const config *c, char *out, size_t cap)
 {
@@ -97,6 +101,7 @@ static const start_only_key start_only_keys[] = {
     {"shutdown_timeout", show_shutdown_timeout},
     {"tls", show_tls},
     {"connections", show_connections},
+    {"store", show_store},
 };
 
 /* listen_fixed: --listen set it, so the file's listen does not count. */
@@ -249,9 +254,16 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     http_server *srv = NULL;
     store_settings settings = {conf->dedup_window_ms, conf->retention_ms,
                                conf->resolved_retention_ms};
-    store *db = store_open(&(store_location){conf->data_dir}, &settings, err, sizeof err);
+    store_location where = {conf->data_dir, conf->store_dsn};
+    char store_shown[512];
+    config_store_describe(conf, store_shown, sizeof store_shown);
+    store *db = store_open(&where, &settings, err, sizeof err);
     if (!db)
         goto done;
+    /* A store on a server leaves data_dir to the last good copy. */
+    if (conf->store_dsn && mkdir(conf->data_dir, 0750) != 0 && errno != EEXIST)
+        log_warn("config", "cannot create data_dir %s for the last good configuration: %s",
+                 conf->data_dir, errno_text(errno, err, sizeof err));
     if (!started->stale_note) /* into data_dir, which the store has made */
         last_good_save(started);
     box = outbox_new(conf->queue_capacity, db);
@@ -259,7 +271,7 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
         goto done;
     if (recovered_count)
         log_info("store", "resuming %zu undelivered notification%s from %s", recovered_count,
-                 recovered_count == 1 ? "" : "s", conf->data_dir);
+                 recovered_count == 1 ? "" : "s", store_shown);
     int64_t now = wall_ms();
     restored_targets targets = {.limits = rate_limits_new()};
     if (store_load_targets(db, now - RATE_WINDOW_MS - RATE_SAFETY_MS, now, restore_send,
@@ -275,12 +287,12 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
         goto done;
     if (!(disp = dispatcher_start(box, targets.limits, err, sizeof err)))
         goto done;
-    if (!(srv = http_start(listen, conf->http_threads, box, conf->data_dir, reload_unless_busy, &st,
+    if (!(srv = http_start(listen, conf->http_threads, box, &where, reload_unless_busy, &st,
                            err, sizeof err)))
         goto done;
     log_info("herald", "herald %s serving on %s://%s (%zu receivers, generation %u, store %s)",
              HERALD_VERSION, http_is_tls(srv) ? "https" : "http", listen, conf->receivers_len,
-             started->number, conf->data_dir);
+             started->number, store_shown);
 
     wait_for_stop(&st, config_path);
     /* lua.timeout may be longer than shutdown_timeout: requests still in a

@@ -191,7 +191,7 @@ static const char *parse_id(const char *text, uint64_t *id)
 
 /* One request's reader and the error it may need. */
 typedef struct request {
-    const char *data_dir;
+    const store_location *where;
     const api_query *q;
     strbuf *out;
     store_reader *reader;
@@ -200,7 +200,7 @@ typedef struct request {
 
 static int open_reader(request *r)
 {
-    r->reader = store_reader_open(&(store_location){.data_dir = r->data_dir}, r->err,
+    r->reader = store_reader_open(r->where, r->err,
                                   sizeof r->err);
     return r->reader ? 0 : -1;
 }
@@ -332,10 +332,10 @@ static unsigned route(request *r, const char *method, const char *path, const ch
     return fail(r->out, 404, "no such path");
 }
 
-unsigned api_handle(const char *data_dir, const char *method, const char *url, const api_query *q,
+unsigned api_handle(const store_location *where, const char *method, const char *url, const api_query *q,
                     strbuf *out, const char **allow)
 {
-    request r = {.data_dir = data_dir, .q = q, .out = out};
+    request r = {.where = where, .q = q, .out = out};
     unsigned status = route(&r, method, url + strlen(API_PREFIX), allow);
     store_reader_close(r.reader);
     return status;

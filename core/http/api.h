@@ -33,7 +33,7 @@ typedef struct api_query {
 
 /* Answers an API request: returns the HTTP status and appends the JSON
  * body to out; for 405 *allow names the methods the path takes. */
-unsigned api_handle(const char *data_dir, const char *method, const char *url, const api_query *q,
+unsigned api_handle(const store_location *where, const char *method, const char *url, const api_query *q,
                     strbuf *out, const char **allow);
 
 /* Rows as the API answers them, appended to out. */

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
+
 #include "http/request_rules.h"
 #include "http/server_internal.h"
 #include "util/error.h"
@@ -104,10 +106,13 @@ static void server_free(http_server *srv)
         conn_table_stop(srv->conns);
     tls_pair_free(&srv->tls);
     free(srv->data_dir);
+    if (srv->store_dsn)
+        OPENSSL_cleanse(srv->store_dsn, strlen(srv->store_dsn));
+    free(srv->store_dsn);
     free(srv);
 }
 
-http_server *http_start(const char *listen, unsigned threads, outbox *box, const char *data_dir,
+http_server *http_start(const char *listen, unsigned threads, outbox *box, const store_location *where,
                         reload_fn reload, void *reload_ctx, char *err, size_t err_cap)
 {
     http_server *srv = xcalloc(1, sizeof *srv);
@@ -120,7 +125,8 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         return NULL;
     }
     srv->box = box;
-    srv->data_dir = xstrdup(data_dir);
+    srv->data_dir = xstrdup(where->data_dir);
+    srv->store_dsn = where->dsn ? xstrdup(where->dsn) : NULL;
     srv->reload = reload;
     srv->reload_ctx = reload_ctx;
     srv->conns = conn_table_start(&c->connections,

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "delivery/outbox.h"
+#include "store/store.h"
 
 typedef struct http_server http_server;
 
@@ -17,8 +18,8 @@ typedef struct http_server http_server;
 #define RELOAD_BUSY 1
 typedef int (*reload_fn)(void *ctx, char *err, size_t err_cap);
 
-/* data_dir: the store the /api/v1/ endpoints read. */
-http_server *http_start(const char *listen, unsigned threads, outbox *box, const char *data_dir,
+/* where: the store the /api/v1/ endpoints read. */
+http_server *http_start(const char *listen, unsigned threads, outbox *box, const store_location *where,
                         reload_fn reload, void *reload_ctx, char *err, size_t err_cap);
 /* Whether it serves HTTPS (the configuration's tls at start). */
 int http_is_tls(const http_server *s);

@@ -47,6 +47,7 @@ struct http_server {
     atomic_int stopping;
     atomic_int ingesting;  /* ingest requests between their stopping check and their answer */
     char *data_dir;
+    char *store_dsn;          /* NULL: the SQLite store in data_dir */
     pthread_key_t script_key;  /* each ingest worker's Lua state */
     ingest_workers *workers;
     alert_expiry *expiry;

@@ -55,9 +55,12 @@ struct store_backend {
                           char *err, size_t err_cap);
     int (*history_top)(store_reader *r, const history_top *q, top_rows *rows, char *err,
                        size_t err_cap);
+    /* NULL: nothing to say */
+    int (*describe)(const store_location *where, strbuf *report, char *err, size_t err_cap);
 };
 
 /* The backends there are. */
 extern const store_backend sqlite_backend;
+extern const store_backend postgresql_backend;
 
 #endif

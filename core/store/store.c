@@ -7,8 +7,7 @@
 /* The one place a backend is chosen. */
 static const store_backend *backend_for(const store_location *where)
 {
-    (void)where; /* every location is a data_dir for SQLite, so far */
-    return &sqlite_backend;
+    return where->dsn ? &postgresql_backend : &sqlite_backend;
 }
 
 /* ---- the daemon's side ---------------------------------------------------- */
@@ -135,6 +134,12 @@ int store_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state
                          char *err, size_t err_cap)
 {
     return r->backend->expired_alerts(r, now_ms, limit, rows, err, err_cap);
+}
+
+int store_describe(const store_location *where, strbuf *report, char *err, size_t err_cap)
+{
+    const store_backend *b = backend_for(where);
+    return b->describe ? b->describe(where, report, err, err_cap) : 0;
 }
 
 /* ---- rows, whichever backend read them ------------------------------------ */

@@ -6,10 +6,9 @@
  * Backends. A backend is a table of the operations below (store_backend
  * in store/backend.h). store.c picks the backend for a store_location in
  * one function, backend_for(), and forwards every call to it. Today that
- * is always SQLite (core/store/sqlite/: data_dir/herald.db in WAL mode).
- * A shared backend (PostgreSQL, for several replicas) goes in a folder of
- * its own beside sqlite/, adds what names it (a DSN) to store_location
- * and a line to backend_for(); callers do not change.
+ * is SQLite (core/store/sqlite/: data_dir/herald.db in WAL mode) unless
+ * the location names a PostgreSQL database (core/store/postgresql/, one
+ * herald per database so far).
  *
  * Two sides. The daemon opens a `store` and writes through it: one
  * writer thread owns the write connection; ingest threads hand it
@@ -31,10 +30,12 @@
 
 #include "alert/matcher.h"
 #include "notification/notification.h"
+#include "util/strbuf.h"
 
 /* Where a store is. */
 typedef struct store_location {
     const char *data_dir;      /* SQLite: data_dir/herald.db, locked by data_dir/herald.lock */
+    const char *dsn;           /* PostgreSQL: libpq's connection string (a secret); NULL: SQLite */
 } store_location;
 
 /* ---- the daemon's side ---------------------------------------------------- */
@@ -280,5 +281,12 @@ int store_alerts(store_reader *r, const alert_filter *f, int64_t now_ms, alert_s
 int store_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state_rows *rows,
                          char *err, size_t err_cap);
 void alert_state_rows_free(alert_state_rows *rows);
+
+/* ---- herald check ----------------------------------------------------------- */
+
+/* For a store on a server, connects and appends a line for `herald
+ * check`: where it is, the server's version and the schema's. A store in
+ * data_dir adds nothing. */
+int store_describe(const store_location *where, strbuf *report, char *err, size_t err_cap);
 
 #endif

@@ -11,6 +11,10 @@
                        command run with Herald.command)
   alertmanager_factory make(webhook_url, ...) -> a started Alertmanager
   wait_until           harness.wait_until (bounded polling)
+  postgres             a PostgreSQL server of the tests' own (harness.Postgres),
+                       one for the session, started at first use
+  pg_herald_factory    herald_factory's make() with the store on a fresh
+                       database of that server (DSN in HERALD_PG_DSN)
 
 Environment: HERALD_BUILD_DIR (default <repo>/build) holds `herald` and
 `plugins/`; ALERTMANAGER_BIN (default /usr/bin/prometheus-alertmanager).
@@ -160,3 +164,41 @@ def alertmanager_factory(tmp_path, request):
             if am.proc is None:
                 continue
             print("----- %s log -----\n%s" % (am.workdir.name, am.log_tail(4000)))
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = harness.Postgres()
+    try:
+        server.start()
+    except harness.HarnessError:
+        server.stop()
+        raise
+    yield server
+    server.stop()
+
+
+_databases = iter(range(1, 10 ** 6))
+
+
+@pytest.fixture
+def pg_herald_factory(herald_factory, postgres):
+    """make(...) as herald_factory's, each herald on a new empty database;
+    the Herald's `dsn` and `database` say which."""
+    def make(receivers, default_receiver=None, env=None, extra=None, **kw):
+        database = postgres.create_database("herald_%d" % next(_databases))
+        dsn = postgres.dsn(database)
+        env = dict(env or {}, HERALD_PG_DSN=dsn)
+        store = {"backend": "postgresql", "dsn": harness.lua_env("HERALD_PG_DSN")}
+        extra = dict(extra or {}, store=store)
+        h = herald_factory(receivers, default_receiver, env=env, extra=extra, **kw)
+        h.dsn, h.database = dsn, database
+        write_config = h.write_config
+
+        def rewrite(receivers, default_receiver=None, extra=None):
+            """A test's new config keeps the store where it is."""
+            return write_config(receivers, default_receiver,
+                                dict(extra or {}, store=store))
+        h.write_config = rewrite
+        return h
+    return make

@@ -8,12 +8,15 @@ Everything binds and connects to 127.0.0.1 only; every wait has a timeout.
 import datetime
 import json
 import os
+import pwd
 import random
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -773,3 +776,103 @@ def message_text(msg):
     return "\n".join(v for v in (body.get("title"), body.get("text"), body.get("content"))
                      if isinstance(v, str))
 # ----- end of reliability helpers ----------------------------------------
+
+
+# ----- PostgreSQL (tests/e2e/test_postgresql.py) -------------------------
+def _postgres_bin_dir():
+    """The newest /usr/lib/postgresql/<major>/bin holding initdb and pg_ctl."""
+    found = []
+    for d in Path("/usr/lib/postgresql").glob("*/bin"):
+        if (d / "initdb").exists() and (d / "pg_ctl").exists():
+            try:
+                found.append((int(d.parent.name), d))
+            except ValueError:
+                continue
+    if not found:
+        raise HarnessError("PostgreSQL server binaries (initdb, pg_ctl) not found under "
+                           "/usr/lib/postgresql/*/bin: install the Debian package postgresql "
+                           "(bash conf/install-deps.sh --test)")
+    return max(found)[1]
+
+
+class Postgres:
+    """A PostgreSQL server of the tests' own: initdb into a temporary
+    folder, pg_ctl on 127.0.0.1 with a free port and its unix socket in that
+    folder. The server refuses to run as root, so as root (here and in CI)
+    it runs as `nobody`, which owns the folder. The superuser `herald` logs
+    in over TCP with PASSWORD (scram-sha-256); local socket logins (the
+    harness's psql) are trusted."""
+
+    PASSWORD = "pg-e2e-Secr3t-pass"
+    USER = "herald"
+
+    def __init__(self):
+        self.bin = _postgres_bin_dir()
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="herald-pg-"))
+        self.data = self.dir / "data"
+        self.log_path = self.dir / "postgres.log"
+        self.started = False
+        self._as_user = []
+        if os.geteuid() == 0:
+            runuser = shutil.which("runuser")
+            if not runuser:
+                raise HarnessError("running as root and runuser (util-linux) is missing: "
+                                   "PostgreSQL refuses to run as root")
+            self._as_user = [runuser, "-u", "nobody", "--"]
+            os.chown(self.dir, pwd.getpwnam("nobody").pw_uid, pwd.getpwnam("nobody").pw_gid)
+        os.chmod(self.dir, 0o700)
+
+    def _run(self, argv, timeout=60.0, check=True):
+        res = subprocess.run(self._as_user + [str(a) for a in argv], capture_output=True,
+                             timeout=timeout, cwd=str(self.dir), env=clean_env({"LC_ALL": "C"}))
+        if check and res.returncode != 0:
+            raise HarnessError("%s failed (%s):\n%s%s\n%s" % (
+                Path(str(argv[0])).name, res.returncode, res.stdout.decode(errors="replace"),
+                res.stderr.decode(errors="replace"), _tail(self.log_path, 3000)))
+        return res
+
+    def start(self):
+        pwfile = self.dir / "pwfile"
+        pwfile.write_text(self.PASSWORD + "\n")
+        if self._as_user:
+            os.chown(pwfile, pwd.getpwnam("nobody").pw_uid, -1)
+        self._run([self.bin / "initdb", "-D", self.data, "-U", self.USER, "--pwfile", pwfile,
+                   "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
+                   "--locale=C.UTF-8"])
+        pwfile.unlink()
+        options = ("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s "
+                   "-c fsync=off -c max_connections=200" % (self.port, self.dir))
+        # -w: returns once the server accepts connections
+        self._run([self.bin / "pg_ctl", "-D", self.data, "-l", self.log_path, "-w", "-t", "60",
+                   "-o", options, "start"])
+        self.started = True
+        return self
+
+    def stop(self):
+        if self.started:
+            self._run([self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60",
+                       "stop"], check=False)
+            self.started = False
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def psql(self, sql, dbname="postgres"):
+        """Runs sql over the unix socket as the superuser; the rows as
+        text, one a line, columns separated by |."""
+        res = self._run([self.bin / "psql", "-h", self.dir, "-p", self.port, "-U", self.USER,
+                         "-d", dbname, "-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        return res.stdout.decode("utf-8", "replace").strip()
+
+    def create_database(self, name):
+        self.psql('CREATE DATABASE "%s"' % name)
+        return name
+
+    def dsn(self, dbname, password=None):
+        """A libpq keyword DSN to dbname over TCP on 127.0.0.1."""
+        return "host=127.0.0.1 port=%d user=%s password=%s dbname=%s sslmode=disable" % (
+            self.port, self.USER, password or self.PASSWORD, dbname)
+
+    def uri(self, dbname, password=None):
+        """The same as a postgresql:// URI."""
+        return "postgresql://%s:%s@127.0.0.1:%d/%s?sslmode=disable" % (
+            self.USER, password or self.PASSWORD, self.port, dbname)

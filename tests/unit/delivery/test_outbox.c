@@ -105,7 +105,7 @@ static int stored_outbox_open(stored_outbox *f)
     f->dir = test_tmpdir();
     store_settings settings = {0, 86400000, 3600000};
     char err[256];
-    f->db = store_open(&(store_location){f->dir}, &settings, err, sizeof err);
+    f->db = store_open(&(store_location){.data_dir = f->dir}, &settings, err, sizeof err);
     if (!f->db)
         return -1;
     f->box = outbox_new(10, f->db);

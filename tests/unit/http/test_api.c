@@ -41,7 +41,7 @@ static answer call(const char *method, const char *path, const char *const *pair
     answer a = {0, NULL, STRBUF_INIT};
     strbuf url = STRBUF_INIT;
     sb_printf(&url, "%s%s", API_PREFIX, path);
-    a.status = api_handle(dir, method, sb_str(&url), &q, &a.body, &a.allow);
+    a.status = api_handle(&(store_location){dir, NULL}, method, sb_str(&url), &q, &a.body, &a.allow);
     sb_free(&url);
     return a;
 }
@@ -55,7 +55,7 @@ static int fill_store(void)
 {
     store_settings settings = {0, 30LL * 86400 * 1000, 3600000};
     char err[512];
-    store *s = store_open(&(store_location){dir}, &settings, err, sizeof err);
+    store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
     if (!s || store_start(s, ignore_requeued, NULL, err, sizeof err)) {
         fprintf(stderr, "store: %s\n", err);
         return -1;

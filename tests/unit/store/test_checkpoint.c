@@ -38,7 +38,7 @@ TEST(commits_land_in_the_database_file)
     char *dir = test_tmpdir();
     store_settings settings = {0, 30LL * 86400 * 1000, 3600000};
     char err[512];
-    store *s = store_open(&(store_location){dir}, &settings, err, sizeof err);
+    store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
     CHECK(s != NULL);
     CHECK_INT(store_start(s, ignore_requeued, NULL, err, sizeof err), 0);
     char *big = xcalloc(1, 64 * 1024 + 1);

@@ -345,12 +345,12 @@ TEST(unusable_data_dir_is_named)
 {
     store_settings settings = {0, 0, 3600000};
     char err[512];
-    store *s = store_open(&(store_location){"/proc/herald-cannot-be-here"}, &settings, err,
+    store *s = store_open(&(store_location){.data_dir = "/proc/herald-cannot-be-here"}, &settings, err,
                           sizeof err);
     CHECK(s == NULL);
     CHECK_CONTAINS(err, "data_dir: /proc/herald-cannot-be-here");
     /* a reader never creates the store: it says there is none yet */
-    store_reader *r = store_reader_open(&(store_location){"/nonexistent-herald"}, err, sizeof err);
+    store_reader *r = store_reader_open(&(store_location){.data_dir = "/nonexistent-herald"}, err, sizeof err);
     CHECK(r == NULL);
     CHECK_CONTAINS(err, "/nonexistent-herald/herald.db: no store yet");
 }

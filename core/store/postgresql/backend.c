@@ -1,0 +1,26 @@
+#include "store/postgresql/private.h"
+
+const store_backend postgresql_backend = {
+    .open = pg_open,
+    .start = pg_start,
+    .close = pg_close,
+    .commit = pg_commit,
+    .mark_delivered = pg_mark_delivered,
+    .mark_retry = pg_mark_retry,
+    .mark_dead = pg_mark_dead,
+    .record_send = pg_record_send,
+    .record_pause = pg_record_pause,
+    .load_targets = pg_load_targets,
+    .load_pending = pg_load_pending,
+    .reader_open = pg_reader_open,
+    .reader_close = pg_reader_close,
+    .list = pg_list,
+    .show = pg_show,
+    .requeue = pg_requeue,
+    .drop = pg_drop,
+    .history = pg_history,
+    .history_top = pg_history_top,
+    .alerts = pg_alerts,
+    .expired_alerts = pg_expired_alerts,
+    .describe = pg_describe,
+};

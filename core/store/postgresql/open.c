@@ -1,0 +1,95 @@
+/* Opening and closing the daemon's store: the connection, the schema
+ * migrated, and one herald per database for now. */
+#include "store/postgresql/private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "store/postgresql/redact.h"
+#include "util/error.h"
+
+/* Each herald keeps its outbox's schedule in its own memory, so two on
+ * one database would both deliver everything: the second is refused
+ * until replicas share the outbox. A session lock goes with the
+ * connection, whatever way the process ends. */
+int pg_take_serve_lock(pg_store *s, char *why, size_t why_cap)
+{
+    char sql[96];
+    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%lld)", PG_LOCK_SERVE);
+    PGresult *r = pg_run(s->db, sql, NULL);
+    if (!pg_ok(r))
+        return pg_failed(s->db, r, why, why_cap);
+    int taken = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+    PQclear(r);
+    s->serving = taken;
+    if (!taken)
+        return fail(why, why_cap, "another herald serve already uses this database: several "
+                                  "herald replicas on one PostgreSQL are not supported yet (two "
+                                  "would both deliver everything)");
+    return 0;
+}
+
+store *pg_open(const store_location *where, const store_settings *settings, char *err,
+               size_t err_cap)
+{
+    pg_store *s = xcalloc(1, sizeof *s);
+    s->base.backend = &postgresql_backend;
+    s->dsn = xstrdup(where->dsn);
+    char shown[256];
+    pg_dsn_describe(where->dsn, shown, sizeof shown);
+    s->where = xstrdup(shown);
+    s->settings = *settings;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->work, NULL);
+    char why[512];
+    if (!(s->db = pg_connect(s->dsn, err, err_cap))) {
+        pg_close(&s->base);
+        return NULL;
+    }
+    if (pg_migrate(s->db, why, sizeof why) || pg_take_serve_lock(s, why, sizeof why)) {
+        fail(err, err_cap, "store: %s: %s", s->where, why);
+        pg_close(&s->base);
+        return NULL;
+    }
+    return &s->base;
+}
+
+void pg_close(store *base)
+{
+    pg_store *s = (pg_store *)base;
+    pg_writer_stop(s);
+    PQfinish(s->db);
+    pthread_cond_destroy(&s->work);
+    pthread_mutex_destroy(&s->lock);
+    if (s->dsn)
+        OPENSSL_cleanse(s->dsn, strlen(s->dsn));
+    free(s->dsn);
+    free(s->where);
+    free(s);
+}
+
+int pg_describe(const store_location *where, strbuf *out, char *err, size_t err_cap)
+{
+    PGconn *db = pg_connect(where->dsn, err, err_cap);
+    if (!db)
+        return -1;
+    char why[512], shown[256];
+    int version = pg_schema_version(db, why, sizeof why);
+    const char *server = PQparameterStatus(db, "server_version");
+    pg_dsn_describe(where->dsn, shown, sizeof shown);
+    if (version < 0) {
+        fail(err, err_cap, "store: %s: %s", shown, why);
+    } else {
+        sb_printf(out, "  store       %s (PostgreSQL %s, ", shown,
+                  server ? server : "of unknown version");
+        if (version)
+            sb_printf(out, "schema version %d of %d)\n", version, pg_schema_latest());
+        else
+            sb_puts(out, "no schema yet: herald serve creates it)\n");
+    }
+    PQfinish(db);
+    return version < 0 ? -1 : 0;
+}

@@ -1,0 +1,221 @@
+/* The PostgreSQL backend's own parts, shared by its files and nothing
+ * else (the same split as the SQLite backend's):
+ *
+ *   connect.c     connections, parameters, cells, errors (redacted)
+ *   schema.c      the versioned migrations, applied under a lock
+ *   open.c        opening and closing; the one-herald lock
+ *   writer.c      the writer thread and its job queue
+ *   write.c       one transaction of inserts (with dedup), marks and sends
+ *   state.c       the alert state: what was seen, what each receiver was told
+ *   sweep.c       retention and old target sends
+ *   recovery.c    pending and requeued notifications, rate-limit targets
+ *   read.c        the readers' queries, as rows
+ *   alerts.c      the alert state as readers see it
+ *   deadletter.c  requeue and drop; the dead letters counted for the gauge
+ *   backend.c     the table store.c calls through
+ *
+ * Times are what SQLite keeps: epoch milliseconds as BIGINT, alert times
+ * as epoch seconds in double precision. Every value goes to the server
+ * as a parameter, never inside the SQL text. */
+#ifndef HERALD_STORE_PG_PRIVATE_H
+#define HERALD_STORE_PG_PRIVATE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "store/backend.h"
+#include "util/strbuf.h"
+
+/* Advisory lock keys: herald's, whatever else shares the database. */
+#define PG_LOCK_MIGRATE 7234017150001LL /* held by the transaction that migrates */
+#define PG_LOCK_SERVE 7234017150002LL   /* held by the one herald serving */
+
+typedef enum pg_job_kind {
+    PG_JOB_COMMIT,
+    PG_JOB_DELIVERED,
+    PG_JOB_RETRY,
+    PG_JOB_DEAD,
+    PG_JOB_SEND,
+    PG_JOB_PAUSE
+} pg_job_kind;
+
+/* What the daemon handed the writer. */
+typedef struct pg_job {
+    pg_job_kind kind;
+    /* PG_JOB_COMMIT */
+    notification **items;
+    size_t n;
+    const alert_report *seen;
+    store_committed_fn done;
+    void *done_ctx;
+    int failed;
+    char error[256];
+    /* marks, sends and pauses */
+    uint64_t id;
+    unsigned attempts;
+    int64_t at_ms;
+    char *text;               /* last error, dead-letter reason or target */
+    struct pg_job *next;
+} pg_job;
+
+typedef struct pg_store {
+    store base;
+    char *dsn;
+    char *where;              /* the DSN described: no user, no password */
+    PGconn *db;               /* the writer's connection, holding PG_LOCK_SERVE */
+    store_settings settings;
+    pthread_t writer;
+    int started;
+    pthread_mutex_t lock;
+    pthread_cond_t work;      /* jobs arrived, or stop */
+    pg_job *head, *tail;
+    int stopping;
+    void (*requeued)(void *ctx, notification *n);
+    void *requeued_ctx;
+    int serving;              /* PG_LOCK_SERVE held on db */
+    int unreachable;          /* the connection is lost: logged once until it is back */
+} pg_store;
+
+typedef struct pg_reader {
+    store_reader base;
+    char *dsn;
+    PGconn *db;
+} pg_reader;
+
+/* ---- connect.c ---- */
+
+/* A statement's parameters, all as text but bytea; at most PG_MAX_PARAMS
+ * (the statements here have at most 13). */
+#define PG_MAX_PARAMS 16
+typedef struct pg_params {
+    int n;
+    const char *values[PG_MAX_PARAMS];
+    int lengths[PG_MAX_PARAMS];
+    int formats[PG_MAX_PARAMS];
+    char numbers[PG_MAX_PARAMS][32];
+} pg_params;
+
+#define PG_PARAMS_INIT {0}
+void pp_text(pg_params *p, const char *text); /* NULL: SQL NULL */
+void pp_int(pg_params *p, int64_t v);
+void pp_double(pg_params *p, double v);
+void pp_double_or_null(pg_params *p, double v); /* 0 or less: NULL */
+void pp_bytes(pg_params *p, const char *data, size_t len);
+
+/* A connection to dsn (checked first), or NULL with err saying why,
+ * redacted. */
+PGconn *pg_connect(const char *dsn, char *err, size_t err_cap);
+/* Runs sql with the parameters (NULL: none); the result, which the
+ * caller clears, is never NULL. */
+PGresult *pg_run(PGconn *db, const char *sql, const pg_params *p);
+/* Whether the result is a success. */
+int pg_ok(const PGresult *r);
+/* Runs sql (several statements allowed, no parameters): 0, or -1 with
+ * why. */
+int pg_exec(PGconn *db, const char *sql, char *why, size_t why_cap);
+/* Runs sql with the parameters for its success alone: 0, or -1 with why. */
+int pg_command(PGconn *db, const char *sql, const pg_params *p, char *why, size_t why_cap);
+/* The result's error (or the connection's), redacted, in why; returns -1.
+ * Clears r. */
+int pg_failed(PGconn *db, PGresult *r, char *why, size_t why_cap);
+/* The SQLSTATE of a failed result, "" if none. */
+const char *pg_sqlstate(const PGresult *r);
+/* Cells: "" or NULL for NULL as said; numbers read 0 for NULL. */
+char *pg_text(const PGresult *r, int row, int col);
+char *pg_text_or_null(const PGresult *r, int row, int col);
+int64_t pg_int(const PGresult *r, int row, int col);
+double pg_double(const PGresult *r, int row, int col);
+/* A lost connection is made again (and err says so if it cannot be):
+ * 0 when the connection is usable. */
+int pg_reconnect_if_lost(PGconn *db, char *err, size_t err_cap);
+
+/* ---- schema.c ---- */
+
+/* The schema's version this herald makes. */
+int pg_schema_latest(void);
+/* Brings the schema to the latest version, one herald at a time: 0, or -1
+ * with why. */
+int pg_migrate(PGconn *db, char *why, size_t why_cap);
+/* The schema's version: 0 when none was made, -1 on error with why. */
+int pg_schema_version(PGconn *db, char *why, size_t why_cap);
+
+/* ---- open.c ---- */
+store *pg_open(const store_location *where, const store_settings *settings, char *err,
+               size_t err_cap);
+void pg_close(store *s);
+/* Takes the one-herald lock on the writer's connection: 0, or -1 with
+ * why (another herald holds it). */
+int pg_take_serve_lock(pg_store *s, char *why, size_t why_cap);
+int pg_describe(const store_location *where, strbuf *out, char *err, size_t err_cap);
+
+/* ---- writer.c ---- */
+int pg_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
+             size_t err_cap);
+/* Stops the thread and answers what it will not take. */
+void pg_writer_stop(pg_store *s);
+void pg_commit(store *s, notification **items, size_t n, const alert_report *seen,
+               store_committed_fn done, void *ctx);
+void pg_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx);
+void pg_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx);
+void pg_mark_dead(store *s, const notification *n, const char *reason, store_committed_fn done,
+                  void *ctx);
+void pg_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
+                    void *ctx);
+void pg_record_pause(store *s, const char *target, int64_t until_ms);
+/* The writer's connection usable again after a loss (the lock taken
+ * again), logged once per outage: 0, or -1 with why. */
+int pg_writer_connection(pg_store *s, char *why, size_t why_cap);
+
+/* ---- write.c: one transaction for the jobs; 0, or -1 when it was
+ * rolled back (every job marked failed, with the reason). ---- */
+int pg_write_batch(pg_store *s, pg_job *jobs);
+
+/* ---- state.c, on the writer's connection inside its transaction ---- */
+int pg_state_seen(pg_store *s, const alert_report *seen);
+int pg_state_is_repeat(pg_store *s, const notification *n, int *repeat);
+int pg_state_notified(pg_store *s, const notification *n);
+void pg_state_sweep(pg_store *s);
+
+/* ---- sweep.c ---- */
+void pg_sweep_retention(pg_store *s);
+void pg_sweep_targets(pg_store *s);
+
+/* ---- recovery.c ---- */
+int pg_load_pending(store *s, void (*each)(void *ctx, notification *n), void *ctx, char *err,
+                    size_t err_cap);
+int pg_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
+                    void (*sent)(void *ctx, const char *target, int64_t at_ms),
+                    void (*paused)(void *ctx, const char *target, int64_t until_ms), void *ctx,
+                    char *err, size_t err_cap);
+void pg_take_requeued(pg_store *s);
+
+/* ---- read.c ---- */
+store_reader *pg_reader_open(const store_location *where, char *err, size_t err_cap);
+void pg_reader_close(store_reader *r);
+int pg_list(store_reader *r, queue_view view, int limit, queue_rows *rows, char *err,
+            size_t err_cap);
+int pg_show(store_reader *r, uint64_t id, notification_detail *out, char *err, size_t err_cap);
+int pg_history(store_reader *r, const history_filter *f, history_rows *rows, char *err,
+               size_t err_cap);
+int pg_history_top(store_reader *r, const history_top *q, top_rows *rows, char *err,
+                   size_t err_cap);
+/* "store: <why>" in err from a failed result; returns -1. */
+int pg_read_failed(pg_reader *r, PGresult *res, char *err, size_t err_cap);
+/* The array of rows with one more, zeroed, at its end. */
+void *pg_add_row(void *items, size_t *len, size_t size);
+
+/* ---- alerts.c ---- */
+int pg_alerts(store_reader *r, const alert_filter *f, int64_t now_ms, alert_state_rows *rows,
+              char *err, size_t err_cap);
+int pg_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state_rows *rows,
+                      char *err, size_t err_cap);
+
+/* ---- deadletter.c ---- */
+void pg_count_dead_letters(pg_store *s);
+int pg_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap);
+int pg_drop(store_reader *r, uint64_t id, char *err, size_t err_cap);
+
+#endif

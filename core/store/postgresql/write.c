@@ -1,0 +1,207 @@
+/* One transaction for everything the writer took: new notifications
+ * (with dedup and the repeat check), the alert state, delivery results,
+ * target sends and pauses. */
+#include "store/postgresql/private.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "util/log.h"
+#include "util/strbuf.h"
+
+static void mentions_json(const mention_set *m, strbuf *out)
+{
+    sb_puts(out, "{\"mobiles\":[");
+    for (size_t i = 0; i < m->mobiles_len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, m->mobiles[i], strlen(m->mobiles[i]));
+    }
+    sb_puts(out, "],\"user_ids\":[");
+    for (size_t i = 0; i < m->user_ids_len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, m->user_ids[i], strlen(m->user_ids[i]));
+    }
+    sb_printf(out, "],\"all\":%s}", m->all ? "true" : "false");
+}
+
+/* The last notification of the stream (a key range: the stream is the
+ * key's first half) within the window; a dead one is no reason to hold
+ * back the next. */
+static int is_duplicate(pg_store *s, const notification *n, int *dup, char *why, size_t why_cap)
+{
+    *dup = 0;
+    if (s->settings.dedup_window_ms <= 0)
+        return 0;
+    char stream[DEDUP_STREAM_HEX + 1], past_stream[DEDUP_STREAM_HEX + 2];
+    snprintf(stream, sizeof stream, "%.*s", DEDUP_STREAM_HEX, n->dedup_key);
+    /* every key of the stream sorts below its hex prefix followed by 'g' */
+    snprintf(past_stream, sizeof past_stream, "%sg", stream);
+    pg_params p = PG_PARAMS_INIT;
+    pp_text(&p, stream);
+    pp_text(&p, past_stream);
+    pp_int(&p, n->created_ms - s->settings.dedup_window_ms);
+    PGresult *r = pg_run(s->db,
+                         "SELECT m.dedup_key FROM messages m JOIN deliveries d ON d.id = m.id"
+                         " WHERE m.dedup_key >= $1 AND m.dedup_key < $2"
+                         " AND m.created_ms >= $3::bigint AND d.state <> 'dead'"
+                         " ORDER BY m.id DESC LIMIT 1",
+                         &p);
+    if (!pg_ok(r))
+        return pg_failed(s->db, r, why, why_cap);
+    *dup = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), n->dedup_key) == 0;
+    PQclear(r);
+    return 0;
+}
+
+static int insert_history(pg_store *s, const notification *n, char *why, size_t why_cap)
+{
+    for (size_t i = 0; i < n->alerts_len; i++) {
+        const alert_record *a = &n->alerts[i];
+        pg_params p = PG_PARAMS_INIT;
+        pp_int(&p, (int64_t)n->id);
+        pp_text(&p, a->fingerprint);
+        pp_text(&p, a->alertname);
+        pp_text(&p, a->instance);
+        pp_text(&p, a->severity);
+        pp_text(&p, alert_status_name(a->status));
+        pp_double(&p, a->starts_at);
+        pp_double_or_null(&p, a->ends_at);
+        pp_text(&p, n->receiver);
+        pp_text(&p, a->labels_json);
+        pp_text(&p, a->annotations_json);
+        pp_int(&p, n->created_ms);
+        if (pg_command(s->db,
+                       "INSERT INTO history(notification_id, fingerprint, alertname, instance,"
+                       " severity, status, starts_at, ends_at, receiver, labels, annotations,"
+                       " created_ms) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                       &p, why, why_cap))
+            return -1;
+    }
+    return 0;
+}
+
+static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
+{
+    int repeat, dup = 0;
+    if (pg_state_is_repeat(s, n, &repeat) ||
+        (!repeat && is_duplicate(s, n, &dup, why, why_cap)))
+        return -1;
+    if (repeat || dup) {
+        n->id = 0;
+        return 0;
+    }
+    if (pg_state_notified(s, n))
+        return -1;
+    strbuf mentions = STRBUF_INIT;
+    mentions_json(&n->content.mentions, &mentions);
+    pg_params p = PG_PARAMS_INIT;
+    pp_text(&p, n->receiver);
+    pp_text(&p, n->status);
+    pp_int(&p, (int64_t)n->alert_count);
+    pp_int(&p, (int64_t)n->content.format);
+    pp_text(&p, n->content.title);
+    pp_text(&p, n->content.text);
+    pp_text(&p, sb_str(&mentions));
+    if (n->payload)
+        pp_bytes(&p, n->payload, n->payload_len);
+    else
+        pp_text(&p, NULL);
+    pp_text(&p, n->group_key ? n->group_key : "");
+    pp_text(&p, n->dedup_key);
+    pp_int(&p, n->created_ms);
+    pp_int(&p, n->attempts);
+    pp_int(&p, n->next_attempt_ms);
+    /* the message and its delivery state in one statement */
+    PGresult *r = pg_run(s->db,
+                         "WITH m AS (INSERT INTO messages(receiver, status, alert_count, format,"
+                         " title, text, mentions, payload, group_key, dedup_key, created_ms)"
+                         " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id)"
+                         " INSERT INTO deliveries(id, state, attempts, next_attempt_ms)"
+                         " SELECT id, 'pending', $12, $13 FROM m RETURNING id",
+                         &p);
+    sb_free(&mentions);
+    if (!pg_ok(r) || PQntuples(r) != 1)
+        return pg_failed(s->db, r, why, why_cap);
+    n->id = (uint64_t)pg_int(r, 0, 0);
+    PQclear(r);
+    return insert_history(s, n, why, why_cap);
+}
+
+static int apply_target(pg_store *s, const pg_job *j, char *why, size_t why_cap)
+{
+    pg_params p = PG_PARAMS_INIT;
+    pp_text(&p, j->text);
+    pp_int(&p, j->at_ms);
+    return pg_command(s->db,
+                      j->kind == PG_JOB_SEND
+                          ? "INSERT INTO target_sends(target, sent_ms) VALUES($1, $2)"
+                          : "INSERT INTO target_pauses(target, until_ms) VALUES($1, $2)"
+                            " ON CONFLICT(target) DO UPDATE SET"
+                            " until_ms = greatest(target_pauses.until_ms, excluded.until_ms)",
+                      &p, why, why_cap);
+}
+
+static int apply_mark(pg_store *s, const pg_job *j, char *why, size_t why_cap)
+{
+    pg_params p = PG_PARAMS_INIT;
+    pp_int(&p, (int64_t)j->id);
+    pp_int(&p, j->attempts);
+    pp_int(&p, j->at_ms);
+    if (j->kind != PG_JOB_DELIVERED)
+        pp_text(&p, j->text ? j->text : "");
+    const char *sql =
+        j->kind == PG_JOB_DELIVERED
+            ? "UPDATE deliveries SET state = 'delivered', attempts = $2, finished_ms = $3"
+              " WHERE id = $1"
+        : j->kind == PG_JOB_RETRY
+            ? "UPDATE deliveries SET attempts = $2, next_attempt_ms = $3, last_error = $4"
+              " WHERE id = $1"
+            : "UPDATE deliveries SET state = 'dead', attempts = $2, finished_ms = $3,"
+              " last_error = $4 WHERE id = $1";
+    return pg_command(s->db, sql, &p, why, why_cap);
+}
+
+static int apply_all(pg_store *s, pg_job *jobs, char *why, size_t why_cap)
+{
+    for (pg_job *j = jobs; j; j = j->next) {
+        int rc = 0;
+        if (j->kind == PG_JOB_COMMIT) {
+            rc = pg_state_seen(s, j->seen);
+            for (size_t i = 0; i < j->n && rc == 0; i++)
+                rc = insert_one(s, j->items[i], why, why_cap);
+        } else if (j->kind == PG_JOB_SEND || j->kind == PG_JOB_PAUSE) {
+            rc = apply_target(s, j, why, why_cap);
+        } else {
+            rc = apply_mark(s, j, why, why_cap);
+        }
+        if (rc) {
+            if (!why[0]) /* the state's statements leave the reason on the connection */
+                pg_failed(s->db, NULL, why, why_cap);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int pg_write_batch(pg_store *s, pg_job *jobs)
+{
+    char why[256] = "";
+    int lost = pg_writer_connection(s, why, sizeof why) != 0;
+    if (!lost && pg_exec(s->db, "BEGIN", why, sizeof why) == 0) {
+        if (apply_all(s, jobs, why, sizeof why) == 0 &&
+            pg_exec(s->db, "COMMIT", why, sizeof why) == 0)
+            return 0;
+        char ignored[64];
+        pg_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
+    }
+    /* A lost connection is logged once, when it is found lost. */
+    if (!lost && PQstatus(s->db) == CONNECTION_OK)
+        log_error("store", "write failed, nothing of it was stored: %s", why);
+    for (pg_job *j = jobs; j; j = j->next) {
+        j->failed = 1;
+        snprintf(j->error, sizeof j->error, "store: %s", why);
+    }
+    return -1;
+}

@@ -1,0 +1,254 @@
+"""The PostgreSQL store for one herald (README.md, "PostgreSQL store (one
+herald)"): `store = { backend = "postgresql", dsn = env("HERALD_PG_DSN") }`.
+
+The tests start their own PostgreSQL (the `postgres` fixture,
+harness.Postgres) and give each herald a new database. Where the SQLite
+store has a test of what herald answers, the same test runs here on
+PostgreSQL: the answers must be the same."""
+
+import json
+import threading
+
+import pytest
+
+import harness
+import test_alert_state as alert_state
+import test_reliability as reliability
+
+
+def console(tmp_path, name="console", **spec):
+    return dict({"channel": "console", "path": str(tmp_path / ("%s.jsonl" % name))}, **spec)
+
+
+def console_lines(tmp_path, name="console"):
+    return harness.read_json_lines(tmp_path / ("%s.jsonl" % name))
+
+
+def pg_config(postgres, tmp_path, dsn, name="herald"):
+    """A Herald (not started) whose config puts the store at `dsn`."""
+    h = harness.Herald(tmp_path / name, env={"HERALD_PG_DSN": dsn})
+    h.write_config({"console": console(tmp_path)}, "console",
+                   {"store": {"backend": "postgresql", "dsn": harness.lua_env("HERALD_PG_DSN")}})
+    return h
+
+
+def raw_output(h, result=None):
+    """Everything herald printed, unredacted: its log and a command's."""
+    text = harness._tail(h.log_path, limit=10 ** 7)
+    if result is not None:
+        text += result.stdout.decode(errors="replace") + result.stderr.decode(errors="replace")
+    return text
+
+
+# ----- delivery and reading back ---------------------------------------------
+def test_accepts_and_delivers_to_the_console_and_reads_back(pg_herald_factory, postgres,
+                                                            tmp_path):
+    h = pg_herald_factory({"console": console(tmp_path)}, "console")
+    reliability.post_ok(h, [reliability.alert("PgFirst", severity="page")])
+    harness.wait_until(lambda: console_lines(tmp_path), timeout=10, message="the console line")
+    [line] = console_lines(tmp_path)
+    assert "PgFirst" in line["title"], line
+    harness.wait_outbox_empty(h)
+
+    def delivered():
+        status, rows = harness.api_get(h, "history")
+        return status == 200 and len(rows) == 1 and rows[0]["result"] == "delivered" and rows
+    [row] = harness.wait_until(delivered, timeout=10, message="history says delivered")
+    assert row["alertname"] == "PgFirst" and row["labels"]["severity"] == "page", row
+    assert postgres.psql("SELECT state FROM deliveries", h.database) == "delivered"
+    assert harness.api_get(h, "queue") == (200, [])
+    status, alerts = harness.api_get(h, "alerts")
+    assert status == 200 and [a["labels"]["alertname"] for a in alerts] == ["PgFirst"], alerts
+    rc, out, err = harness.herald_cli(h, "history")
+    assert rc == 0 and "PgFirst" in out, (rc, out, err)
+    rc, out, err = harness.herald_cli(h, "alerts")
+    assert rc == 0 and "PgFirst" in out, (rc, out, err)
+    rc, out, err = harness.herald_cli(h, "queue", "list")
+    assert rc == 0 and "(none)" in out, (rc, out, err)
+
+
+# The SQLite store's own tests of what herald answers, on PostgreSQL.
+def test_history_api_filters_top_and_cli(mock_dingtalk, pg_herald_factory):
+    reliability.test_history_api_filters_top_and_cli(mock_dingtalk, pg_herald_factory)
+
+
+def test_dead_letter_then_cli_retry_and_drop(mock_dingtalk, pg_herald_factory):
+    reliability.test_wrong_secret_dead_letter_then_cli_retry_and_drop(mock_dingtalk,
+                                                                      pg_herald_factory)
+
+
+def test_alerts_api_and_cli_show_what_is_firing(pg_herald_factory, tmp_path):
+    alert_state.test_alerts_api_and_cli_show_what_is_firing(pg_herald_factory, tmp_path)
+
+
+def test_direct_alert_resolves_once_when_its_endsat_passes(pg_herald_factory, tmp_path):
+    alert_state.test_direct_alert_resolves_once_when_its_endsat_passes(pg_herald_factory,
+                                                                      tmp_path)
+
+
+@pytest.mark.parametrize("window,messages,second_duplicates", [("1m", 1, 1), ("0s", 2, 0)])
+def test_dedup_window(mock_dingtalk, pg_herald_factory, window, messages, second_duplicates):
+    reliability.test_dedup_window(mock_dingtalk, pg_herald_factory, window, messages,
+                                  second_duplicates)
+
+
+def test_dedup_lets_a_flapping_alert_through(mock_dingtalk, pg_herald_factory):
+    reliability.test_dedup_lets_a_flapping_alert_through(mock_dingtalk, pg_herald_factory)
+
+
+def test_repeat_interval_holds_back_a_repeat(pg_herald_factory, tmp_path):
+    """The same alert in the same state, posted again within the receiver's
+    repeat_interval: stored and sent once."""
+    h = pg_herald_factory({"oncall": console(tmp_path, "oncall", repeat_interval="4h"),
+                           "console": console(tmp_path)}, "oncall")
+    firing = reliability.alert("PgRepeat", fingerprint="%016x" % 0x5e)
+    assert reliability.post_ok(h, [firing])["notifications"] == 1
+    assert reliability.post_ok(h, [firing])["notifications"] == 0
+    harness.wait_until(lambda: console_lines(tmp_path, "oncall"), timeout=10,
+                       message="the first one sent")
+    # everything posted before it met its dispatch decision
+    reliability.dispatched_so_far(h, tmp_path)
+    assert len(console_lines(tmp_path, "oncall")) == 1
+    rows = json.loads(harness.herald_cli(h, "history", "-o", "json")[1])
+    assert [r["alertname"] for r in rows].count("PgRepeat") == 1, rows
+
+
+def test_alert_state_reminder_after_the_repeat_interval(pg_herald_factory, tmp_path):
+    alert_state.test_reminder_after_the_repeat_interval(pg_herald_factory, tmp_path)
+
+
+# ----- restarts ----------------------------------------------------------------
+@pytest.mark.concurrency
+def test_a_restart_resumes_undelivered_notifications(mock_dingtalk, pg_herald_factory):
+    reliability.test_sigterm_keeps_queued_notifications_for_the_next_start(mock_dingtalk,
+                                                                          pg_herald_factory)
+
+
+def test_a_crash_keeps_the_rate_window(mock_dingtalk, pg_herald_factory, tmp_path):
+    reliability.test_a_crash_keeps_the_rate_window(mock_dingtalk, pg_herald_factory, tmp_path)
+
+
+def test_a_second_herald_on_the_same_database_is_refused(mock_dingtalk, pg_herald_factory):
+    """Each keeps its outbox's schedule in memory: both would deliver
+    everything. Until replicas share the outbox, the second is refused."""
+    h = reliability.start(pg_herald_factory, {"ops": reliability.ops(mock_dingtalk)})
+    r = h.command("serve", "-c", h.config_path, "--listen", "127.0.0.1:%d" % harness.free_port(),
+                  timeout=20)
+    err = r.stderr.decode()
+    assert r.returncode != 0, err
+    assert "another herald serve already uses this database" in err, err
+    assert "replicas on one PostgreSQL are not supported yet" in err, err
+    assert harness.http("GET", h.base_url + "/-/ready")[0] == 200
+
+
+# ----- the DSN is a secret ----------------------------------------------------
+def test_the_password_never_shows(pg_herald_factory, postgres, tmp_path):
+    h = pg_herald_factory({"console": console(tmp_path)}, "console")
+    reliability.post_ok(h, [reliability.alert("PgSecret")])
+    harness.wait_until(lambda: console_lines(tmp_path), timeout=10, message="the console line")
+    check = h.command("check", "-c", h.config_path)
+    assert check.returncode == 0, check.stderr
+    assert postgres.PASSWORD not in raw_output(h, check)
+    assert "postgresql://127.0.0.1:%d/%s" % (postgres.port, h.database) in raw_output(h), \
+        "the log names the server and database"
+
+    # a wrong password: a clear error, the password still hidden, in
+    # every form a DSN may carry it
+    wrong = "WrongPass-ab12cd34"
+    for dsn in (postgres.dsn(h.database, password=wrong),
+                postgres.uri(h.database, password=wrong),
+                postgres.dsn(h.database, password="'%s'" % wrong)):
+        bad = pg_config(postgres, tmp_path, dsn, name="wrong-%d" % len(dsn))
+        for argv in (("check",), ("serve", "--listen", "127.0.0.1:%d" % harness.free_port()),
+                     ("history",)):
+            r = bad.command(argv[0], "-c", bad.config_path, *argv[1:], timeout=20)
+            text = raw_output(bad, r)
+            assert r.returncode != 0, (argv, text)
+            assert "password authentication failed" in text, (argv, text)
+            assert wrong not in text and postgres.PASSWORD not in text, (argv, text)
+
+    # a DSN libpq cannot parse: its message would quote it
+    bad = pg_config(postgres, tmp_path, "host=127.0.0.1 password=%s oops" % wrong, name="parse")
+    r = bad.command("check", "-c", bad.config_path)
+    text = raw_output(bad, r)
+    assert r.returncode != 0 and "store.dsn: not a libpq connection string" in text, text
+    assert wrong not in text, text
+
+
+def test_a_missing_dsn_names_the_key_and_the_variable(tmp_path):
+    h = harness.Herald(tmp_path / "h")
+    h.write_config({"console": console(tmp_path)}, "console",
+                   {"store": {"backend": "postgresql", "dsn": harness.lua_env("HERALD_PG_DSN")}})
+    r = h.command("check", "-c", h.config_path)
+    err = r.stderr.decode()
+    assert r.returncode != 0 and "store.dsn: missing" in err and "HERALD_PG_DSN" in err, err
+    h.write_config({"console": console(tmp_path)}, "console", {"store": {"backend": "mysql"}})
+    r = h.command("check", "-c", h.config_path)
+    err = r.stderr.decode()
+    assert r.returncode != 0 and "store.backend: expected" in err, err
+
+
+# ----- check and migrations ------------------------------------------------------
+def test_check_prints_the_server_and_schema_versions(postgres, tmp_path):
+    database = postgres.create_database("herald_check")
+    h = pg_config(postgres, tmp_path, postgres.dsn(database))
+    server = postgres.psql("SHOW server_version")
+    r = h.command("check", "-c", h.config_path)
+    out = r.stdout.decode()
+    assert r.returncode == 0, r.stderr
+    assert "PostgreSQL %s" % server in out and "no schema yet" in out, out
+    h.start()
+    try:
+        r = h.command("check", "-c", h.config_path)
+        out = r.stdout.decode()
+        assert r.returncode == 0, r.stderr
+        assert "PostgreSQL %s, schema version 1 of 1" % server in out, out
+    finally:
+        h.stop()
+    assert h.problems() == [], h.log_tail()
+
+
+def test_two_heralds_migrating_one_empty_database_at_once(postgres, tmp_path):
+    """Both create and migrate the schema at the same moment: neither fails
+    on the other's half-made schema; one serves, and the other one serves
+    or is refused as the second herald."""
+    database = postgres.create_database("herald_race")
+    hs = [pg_config(postgres, tmp_path, postgres.dsn(database), name="race%d" % i)
+          for i in range(2)]
+    results = [None, None]
+
+    def run(i):
+        h = hs[i]
+        h._spawn([str(harness.herald_binary()), "serve", "-c", str(h.config_path)],
+                 harness.clean_env(h.env))
+        try:
+            h.wait_ready(h.base_url + "/-/ready", 20)
+            results[i] = "ready"
+        except harness.HarnessError as e:
+            results[i] = str(e)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        ready = [i for i in range(2) if results[i] == "ready"]
+        assert len(ready) == 1, results
+        refused = hs[1 - ready[0]]
+        refused.proc.wait(timeout=10)
+        assert "another herald serve already uses this database" in refused.log(), refused.log()
+        assert "migration" not in refused.log() and "already exists" not in refused.log()
+        assert postgres.psql("SELECT version FROM schema_migrations", database) == "1"
+    finally:
+        for h in hs:
+            h.stop()
+
+
+def test_a_reader_before_the_first_serve_says_so(postgres, tmp_path):
+    database = postgres.create_database("herald_empty")
+    h = pg_config(postgres, tmp_path, postgres.dsn(database))
+    rc, out, err = harness.herald_cli(h, "queue", "list")
+    assert rc != 0 and "no store yet in this database" in err, (rc, out, err)
+    # and it made nothing
+    assert postgres.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                         database) == "0"
