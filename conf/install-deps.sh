@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages herald needs to build and run; with --test,
-# also what its test suite needs (the real Alertmanager, pytest, aiosmtpd,
+# also what its test suite needs (the real Alertmanager, PostgreSQL's server
+# for the PostgreSQL store's tests, which start their own, pytest, aiosmtpd,
 # nm from binutils, curl, make for the out-of-tree plugin example, openssl
 # to make test certificates, wrk for the benchmark in tests/bench, clang
 # and its runtime libraries for the libFuzzer harnesses in tests/fuzz:
@@ -9,17 +10,17 @@
 #   bash conf/install-deps.sh [--test]
 #
 # Uses sudo when not root.  Does nothing (and needs no network) when every
-# package is already installed.  Installing prometheus-alertmanager would
-# start its service listening on all interfaces: while installing, a
-# /usr/sbin/policy-rc.d that forbids starting services is put in place
-# (only when none exists, and removed afterwards).
+# package is already installed.  Installing prometheus-alertmanager or
+# postgresql (whose tests start servers of their own) would start its
+# service: while installing, a /usr/sbin/policy-rc.d that forbids starting
+# services is put in place (only when none exists, and removed afterwards).
 set -euo pipefail
 
 packages=(build-essential meson ninja-build pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libcjson-dev libssl-dev liblua5.4-dev
-          libsqlite3-dev tzdata ca-certificates)
+          libsqlite3-dev libpq-dev tzdata ca-certificates)
 test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl wrk make openssl
-               clang libclang-rt-14-dev)
+               clang libclang-rt-14-dev postgresql)
 
 with_test=0
 for arg in "$@"; do

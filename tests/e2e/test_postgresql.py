@@ -166,6 +166,7 @@ def test_the_password_never_shows(pg_herald_factory, postgres, tmp_path):
             assert r.returncode != 0, (argv, text)
             assert "password authentication failed" in text, (argv, text)
             assert wrong not in text and postgres.PASSWORD not in text, (argv, text)
+            assert harness.sanitizer_markers(text) == [], text
 
     # a DSN libpq cannot parse: its message would quote it
     bad = pg_config(postgres, tmp_path, "host=127.0.0.1 password=%s oops" % wrong, name="parse")
@@ -173,6 +174,7 @@ def test_the_password_never_shows(pg_herald_factory, postgres, tmp_path):
     text = raw_output(bad, r)
     assert r.returncode != 0 and "store.dsn: not a libpq connection string" in text, text
     assert wrong not in text, text
+    assert harness.sanitizer_markers(text) == [], text
 
 
 def test_a_missing_dsn_names_the_key_and_the_variable(tmp_path):
@@ -242,6 +244,9 @@ def test_two_heralds_migrating_one_empty_database_at_once(postgres, tmp_path):
     finally:
         for h in hs:
             h.stop()
+    for h in hs:
+        assert not any("Sanitizer" in p or "runtime error" in p for p in h.problems()), \
+            h.log_tail()
 
 
 def test_a_reader_before_the_first_serve_says_so(postgres, tmp_path):

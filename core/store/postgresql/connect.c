@@ -65,9 +65,12 @@ PGconn *pg_connect(const char *dsn, char *err, size_t err_cap)
                            "postgresql:// URI)");
         return NULL;
     }
-    static const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *const values[] = {dsn, "herald", NULL};
-    PGconn *db = PQconnectdbParams(keys, values, 1);
+    /* Before the DSN, so that its own connect_timeout wins: without one a
+     * server that does not answer holds the writer for minutes. */
+    static const char *const keys[] = {"connect_timeout", "dbname", "fallback_application_name",
+                                       NULL};
+    const char *const values[] = {"10", dsn, "herald", NULL};
+    PGconn *db = PQconnectdbParams(keys, values, 1); /* 1: dbname holds the DSN */
     if (PQstatus(db) != CONNECTION_OK) {
         char said[512];
         snprintf(said, sizeof said, "%s", db ? PQerrorMessage(db) : "out of memory");
