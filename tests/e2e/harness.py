@@ -841,6 +841,10 @@ class Postgres:
                    "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
                    "--locale=C.UTF-8"])
         pwfile.unlink()
+        return self.start_server()
+
+    def start_server(self):
+        """(Again) on the same port and data."""
         options = ("-c listen_addresses=127.0.0.1 -p %d -c unix_socket_directories=%s "
                    "-c fsync=off -c max_connections=200" % (self.port, self.dir))
         # -w: returns once the server accepts connections
@@ -849,11 +853,15 @@ class Postgres:
         self.started = True
         return self
 
-    def stop(self):
+    def stop_server(self):
+        """Stops the server (its clients' connections end), keeping the data."""
         if self.started:
             self._run([self.bin / "pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60",
                        "stop"], check=False)
             self.started = False
+
+    def stop(self):
+        self.stop_server()
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def psql(self, sql, dbname="postgres"):

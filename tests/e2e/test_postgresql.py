@@ -141,6 +141,44 @@ def test_a_second_herald_on_the_same_database_is_refused(mock_dingtalk, pg_heral
     assert harness.http("GET", h.base_url + "/-/ready")[0] == 200
 
 
+@pytest.mark.concurrency
+def test_a_database_outage_answers_503_and_recovers_without_a_restart(herald_factory, tmp_path):
+    """The server stops: ingest answers 503 (Alertmanager retries), the
+    loss is logged once; it comes back: herald connects again by itself
+    and stores and delivers what is posted then."""
+    server = harness.Postgres().start()
+    try:
+        database = server.create_database("herald_outage")
+        h = herald_factory({"console": console(tmp_path)}, "console",
+                           env={"HERALD_PG_DSN": server.dsn(database)},
+                           extra={"store": {"backend": "postgresql",
+                                            "dsn": harness.lua_env("HERALD_PG_DSN")}})
+        reliability.post_ok(h, [reliability.alert("BeforeOutage")])
+        harness.wait_until(lambda: len(console_lines(tmp_path)) == 1, timeout=10,
+                           message="the first alert delivered")
+        harness.wait_outbox_empty(h)
+
+        server.stop_server()
+        status, answer = reliability.post(h, [reliability.alert("DuringOutage")])
+        assert status == 503, (status, answer)
+        assert reliability.post(h, [reliability.alert("DuringOutage")])[0] == 503
+        assert h.log().count("lost the connection to postgresql://127.0.0.1:%d/%s"
+                             % (server.port, database)) == 1, h.log_tail()
+
+        server.start_server()
+        harness.wait_until(lambda: reliability.post(h, [reliability.alert("AfterOutage")])[0]
+                           == 200, timeout=30, interval=0.5, message="ingest answers 200 again")
+        harness.wait_until(lambda: any("AfterOutage" in line["title"]
+                                       for line in console_lines(tmp_path)),
+                           timeout=10, message="the alert posted after the outage delivered")
+        assert "connected to postgresql://" in h.log(), h.log_tail()
+        assert not any("DuringOutage" in line["title"] for line in console_lines(tmp_path))
+        harness.wait_outbox_empty(h)
+        h.stop()
+    finally:
+        server.stop()
+
+
 # ----- the DSN is a secret ----------------------------------------------------
 def test_the_password_never_shows(pg_herald_factory, postgres, tmp_path):
     h = pg_herald_factory({"console": console(tmp_path)}, "console")
