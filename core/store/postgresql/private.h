@@ -173,10 +173,18 @@ int pg_writer_connection(pg_store *s, char *why, size_t why_cap);
  * rolled back (every job marked failed, with the reason). ---- */
 int pg_write_batch(pg_store *s, pg_job *jobs);
 
-/* ---- state.c, on the writer's connection inside its transaction ---- */
-int pg_state_seen(pg_store *s, const alert_report *seen);
-int pg_state_is_repeat(pg_store *s, const notification *n, int *repeat);
-int pg_state_notified(pg_store *s, const notification *n);
+/* ---- state.c, on the writer's connection inside its transaction (0, or
+ * -1 with why), and its sweep ---- */
+/* Every alert of the report, as now seen. */
+int pg_state_seen(pg_store *s, const alert_report *seen, char *why, size_t why_cap);
+/* Whether each alert of n went to its receiver in the same state (status
+ * and start) within n's repeat interval. */
+int pg_state_is_repeat(pg_store *s, const notification *n, int *repeat, char *why,
+                       size_t why_cap);
+/* n's receiver was told of its alerts now. */
+int pg_state_notified(pg_store *s, const notification *n, char *why, size_t why_cap);
+/* Resolved alerts past the resolved retention, and firing ones not seen
+ * within the history's retention, leave the state. */
 void pg_state_sweep(pg_store *s);
 
 /* ---- sweep.c ---- */

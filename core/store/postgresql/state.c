@@ -30,9 +30,8 @@ static const char state_seen_sql[] =
     "    ELSE excluded.expires_ms END,"
     "  status = excluded.status";
 
-int pg_state_seen(pg_store *s, const alert_report *seen)
+int pg_state_seen(pg_store *s, const alert_report *seen, char *why, size_t why_cap)
 {
-    char why[256];
     for (size_t i = 0; seen && i < seen->len; i++) {
         const alert_record *a = &seen->alerts[i];
         pg_params p = PG_PARAMS_INIT;
@@ -46,7 +45,7 @@ int pg_state_seen(pg_store *s, const alert_report *seen)
         pp_text(&p, seen->source);
         pp_int(&p, seen->seen_ms);
         pp_int(&p, s->settings.resolved_retention_ms);
-        if (pg_command(s->db, state_seen_sql, &p, why, sizeof why))
+        if (pg_command(s->db, state_seen_sql, &p, why, why_cap))
             return -1;
     }
     return 0;
@@ -55,7 +54,7 @@ int pg_state_seen(pg_store *s, const alert_report *seen)
 /* One alert: told to the receiver in this state (status and start)
  * since `since_ms`. */
 static int told_since(pg_store *s, const char *receiver, const alert_record *a,
-                      int64_t since_ms, int *told)
+                      int64_t since_ms, int *told, char *why, size_t why_cap)
 {
     pg_params p = PG_PARAMS_INIT;
     pp_text(&p, a->fingerprint);
@@ -65,10 +64,8 @@ static int told_since(pg_store *s, const char *receiver, const alert_record *a,
                          " WHERE fingerprint = $1 AND receiver = $2",
                          &p);
     *told = 0;
-    if (!pg_ok(r)) {
-        PQclear(r);
-        return -1;
-    }
+    if (!pg_ok(r))
+        return pg_failed(s->db, r, why, why_cap);
     if (PQntuples(r) == 1)
         *told = strcmp(PQgetvalue(r, 0, 0), alert_status_name(a->status)) == 0 &&
                 pg_double(r, 0, 1) == a->starts_at && pg_int(r, 0, 2) > since_ms;
@@ -76,19 +73,19 @@ static int told_since(pg_store *s, const char *receiver, const alert_record *a,
     return 0;
 }
 
-int pg_state_is_repeat(pg_store *s, const notification *n, int *repeat)
+int pg_state_is_repeat(pg_store *s, const notification *n, int *repeat, char *why,
+                       size_t why_cap)
 {
     *repeat = n->repeat_interval_ms > 0 && n->alerts_len > 0;
     for (size_t i = 0; i < n->alerts_len && *repeat; i++)
         if (told_since(s, n->receiver, &n->alerts[i], n->created_ms - n->repeat_interval_ms,
-                       repeat))
+                       repeat, why, why_cap))
             return -1;
     return 0;
 }
 
-int pg_state_notified(pg_store *s, const notification *n)
+int pg_state_notified(pg_store *s, const notification *n, char *why, size_t why_cap)
 {
-    char why[256];
     for (size_t i = 0; i < n->alerts_len; i++) {
         const alert_record *a = &n->alerts[i];
         pg_params p = PG_PARAMS_INIT;
@@ -103,7 +100,7 @@ int pg_state_notified(pg_store *s, const notification *n)
                        " ON CONFLICT(fingerprint, receiver) DO UPDATE SET"
                        " status = excluded.status, starts_at = excluded.starts_at,"
                        " notified_ms = excluded.notified_ms",
-                       &p, why, sizeof why))
+                       &p, why, why_cap))
             return -1;
     }
     return 0;

@@ -85,14 +85,14 @@ static int insert_history(pg_store *s, const notification *n, char *why, size_t 
 static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
 {
     int repeat, dup = 0;
-    if (pg_state_is_repeat(s, n, &repeat) ||
+    if (pg_state_is_repeat(s, n, &repeat, why, why_cap) ||
         (!repeat && is_duplicate(s, n, &dup, why, why_cap)))
         return -1;
     if (repeat || dup) {
         n->id = 0;
         return 0;
     }
-    if (pg_state_notified(s, n))
+    if (pg_state_notified(s, n, why, why_cap))
         return -1;
     strbuf mentions = STRBUF_INIT;
     mentions_json(&n->content.mentions, &mentions);
@@ -168,7 +168,7 @@ static int apply_all(pg_store *s, pg_job *jobs, char *why, size_t why_cap)
     for (pg_job *j = jobs; j; j = j->next) {
         int rc = 0;
         if (j->kind == PG_JOB_COMMIT) {
-            rc = pg_state_seen(s, j->seen);
+            rc = pg_state_seen(s, j->seen, why, why_cap);
             for (size_t i = 0; i < j->n && rc == 0; i++)
                 rc = insert_one(s, j->items[i], why, why_cap);
         } else if (j->kind == PG_JOB_SEND || j->kind == PG_JOB_PAUSE) {
@@ -176,11 +176,8 @@ static int apply_all(pg_store *s, pg_job *jobs, char *why, size_t why_cap)
         } else {
             rc = apply_mark(s, j, why, why_cap);
         }
-        if (rc) {
-            if (!why[0]) /* the state's statements leave the reason on the connection */
-                pg_failed(s->db, NULL, why, why_cap);
+        if (rc)
             return -1;
-        }
     }
     return 0;
 }
