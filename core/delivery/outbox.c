@@ -20,6 +20,7 @@ struct outbox {
     size_t unsettled;    /* outcomes handed to the store, not yet on disk */
     int settle_waiter;   /* the dispatcher waits for one of them */
     uint64_t next_id;
+    queue_request *requests, **requests_tail; /* an operator's, for the dispatcher */
     void (*wakeup)(void *ctx);
     void *wakeup_ctx;
 };
@@ -31,6 +32,7 @@ outbox *outbox_new(size_t capacity, store *durable)
     box->capacity = capacity;
     box->durable = durable;
     box->next_id = 1;
+    box->requests_tail = &box->requests;
     return box;
 }
 
@@ -44,6 +46,12 @@ void outbox_free(outbox *box)
         notification *n = box->head;
         box->head = n->next;
         notification_free(n);
+    }
+    queue_request *q = outbox_take_requests(box);
+    while (q) {
+        queue_request *next = q->next;
+        queue_request_free(q);
+        q = next;
     }
     pthread_mutex_destroy(&box->lock);
     free(box);
@@ -237,16 +245,18 @@ void outbox_retry(outbox *box, notification *n)
 {
     if (settling(box))
         store_mark_retry(box->durable, n, outcome_written, box);
+    n->attempted = 0;
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     insert_sorted(box, n);
     pthread_mutex_unlock(&box->lock);
 }
 
-void outbox_note_retry(outbox *box, const notification *n)
+void outbox_note_retry(outbox *box, notification *n)
 {
     if (settling(box))
         store_mark_retry(box->durable, n, outcome_written, box);
+    n->attempted = 0;
 }
 
 /* A notification of an exceptional request held its message and payload
@@ -291,6 +301,78 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
     box->stats.dead_letters++;
     pthread_mutex_unlock(&box->lock);
     free_settled(n);
+}
+
+void outbox_request(outbox *box, queue_request *q)
+{
+    pthread_mutex_lock(&box->lock);
+    q->next = NULL;
+    *box->requests_tail = q;
+    box->requests_tail = &q->next;
+    pthread_mutex_unlock(&box->lock);
+    wake(box);
+}
+
+queue_request *outbox_take_requests(outbox *box)
+{
+    pthread_mutex_lock(&box->lock);
+    queue_request *list = box->requests;
+    box->requests = NULL;
+    box->requests_tail = &box->requests;
+    pthread_mutex_unlock(&box->lock);
+    return list;
+}
+
+notification *outbox_find(outbox *box, uint64_t id)
+{
+    pthread_mutex_lock(&box->lock);
+    notification *n = box->live;
+    while (n && n->id != id)
+        n = n->live_next;
+    pthread_mutex_unlock(&box->lock);
+    return n;
+}
+
+int outbox_take(outbox *box, notification *n)
+{
+    pthread_mutex_lock(&box->lock);
+    notification **at = &box->head, *before = NULL;
+    while (*at && *at != n) {
+        before = *at;
+        at = &(*at)->next;
+    }
+    int queued = *at != NULL;
+    if (queued) {
+        *at = n->next;
+        if (box->tail == n)
+            box->tail = before;
+        n->next = NULL;
+        box->stats.queued--;
+        box->stats.in_flight++;
+    }
+    pthread_mutex_unlock(&box->lock);
+    return queued;
+}
+
+void outbox_forget(outbox *box, notification *n, int permanent)
+{
+    if (n->attempted && settling(box)) {
+        if (permanent)
+            store_mark_dead(box->durable, n, n->last_error, outcome_written, box);
+        else
+            store_mark_retry(box->durable, n, outcome_written, box);
+    }
+    pthread_mutex_lock(&box->lock);
+    live_remove(box, n);
+    box->stats.in_flight--;
+    pthread_mutex_unlock(&box->lock);
+    free_settled(n);
+}
+
+void outbox_clear_pause(outbox *box, const char *target)
+{
+    if (box->durable)
+        store_clear_pause(box->durable, target);
 }
 
 int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,

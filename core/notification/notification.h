@@ -49,6 +49,9 @@ typedef struct notification {
     alert_record *alerts;
     size_t alerts_len;
     int send_alone;         /* a digest with it was refused: it goes by itself */
+    int attempted;          /* sent since its last outcome was handed to the store */
+    int send_now;           /* an operator asked: the next attempt goes past the target's pause */
+    int dropped;            /* an operator dropped it while in flight: nothing follows */
     struct notification *next; /* outbox bookkeeping */
     /* The outbox's list of every notification it holds, queued or in
      * flight, for the age of the oldest. */

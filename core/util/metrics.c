@@ -105,6 +105,16 @@ void metrics_target_paused(const char *target, int64_t until_ms)
     pthread_mutex_unlock(&paused_lock);
 }
 
+void metrics_target_unpaused(const char *target)
+{
+    pthread_mutex_lock(&paused_lock);
+    for (size_t i = 0; i < paused_len; i++)
+        if (strcmp(paused[i].target, target) == 0)
+            paused[i].until_ms = 0; /* ended: forgotten below */
+    forget_ended_pauses(wall_ms());
+    pthread_mutex_unlock(&paused_lock);
+}
+
 static size_t paused_targets_now(void)
 {
     pthread_mutex_lock(&paused_lock);

@@ -20,4 +20,9 @@ const store_backend sqlite_backend = {
     .drop = sqlite_drop,
     .history = sqlite_history,
     .history_top = sqlite_history_top,
+    .on_requests = sqlite_on_requests,
+    .clear_pause = sqlite_clear_pause,
+    .send_now = sqlite_send_now,
+    .drop_pending = sqlite_drop_pending,
+    .unpause = sqlite_unpause,
 };

@@ -29,7 +29,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS messages_by_dedup ON messages(dedup_key, created_ms);"
     "CREATE TABLE IF NOT EXISTS deliveries ("
     "  id INTEGER PRIMARY KEY,"       /* the message's id */
-    "  state TEXT NOT NULL,"          /* pending | requeued | delivered | dead */
+    "  state TEXT NOT NULL,"          /* pending | requeued | delivered | dead | dropped */
     "  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL,"
     "  last_error TEXT, finished_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries(state);"
@@ -53,10 +53,25 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS target_sends_by_time ON target_sends(sent_ms);"
     "CREATE TABLE IF NOT EXISTS target_pauses ("
     "  target TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);"
-    "CREATE VIEW IF NOT EXISTS history_results AS"
+    /* made again at every open: a store from before 'dropped' has it without */
+    "DROP VIEW IF EXISTS history_results;"
+    "CREATE VIEW history_results AS"
     "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
-    "                 ELSE 'pending' END AS result"
-    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;";
+    "                 WHEN 'dropped' THEN 'dropped' ELSE 'pending' END AS result"
+    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
+    /* Each attempt's outcome, written with the delivery state it sets, and
+     * an operator's drop: what `herald queue show` lists. */
+    "CREATE TABLE IF NOT EXISTS attempts ("
+    "  id INTEGER PRIMARY KEY, notification_id INTEGER NOT NULL, at_ms INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL,"        /* delivered | retry | dead | dropped */
+    "  detail TEXT, actor TEXT);"     /* the error or the drop's reason; who dropped it */
+    "CREATE INDEX IF NOT EXISTS attempts_by_notification ON attempts(notification_id);"
+    /* What operators asked of the running daemon (send-now, drop, unpause),
+     * taken by its writer: the daemon's memory, not only the store, must
+     * change. Never reused ids: the writer takes them in order. */
+    "CREATE TABLE IF NOT EXISTS queue_requests ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, notification_id INTEGER,"
+    "  receiver TEXT, requested_ms INTEGER NOT NULL);";
 
 static const char *const statement_sql[STMT_COUNT] = {
     [STMT_INSERT_MESSAGE] =
@@ -75,16 +90,22 @@ static const char *const statement_sql[STMT_COUNT] = {
     [STMT_DUPLICATE] = "SELECT m.dedup_key FROM messages m JOIN deliveries d ON d.id = m.id"
                        " WHERE m.dedup_key >= ?1 AND m.dedup_key < ?2 AND m.created_ms >= ?3"
                        " AND d.state != 'dead' ORDER BY m.id DESC LIMIT 1",
+    /* Only a pending notification: one an operator dropped while it was
+     * in flight stays dropped, whatever the attempt's outcome. */
     [STMT_MARK_DELIVERED] =
-        "UPDATE deliveries SET state = 'delivered', attempts = ?2, finished_ms = ?3 WHERE id = ?1",
-    [STMT_MARK_RETRY] =
-        "UPDATE deliveries SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
+        "UPDATE deliveries SET state = 'delivered', attempts = ?2, finished_ms = ?3,"
+        " last_error = NULL WHERE id = ?1 AND state = 'pending'",
+    [STMT_MARK_RETRY] = "UPDATE deliveries SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4"
+                        " WHERE id = ?1 AND state = 'pending'",
     [STMT_MARK_DEAD] = "UPDATE deliveries SET state = 'dead', attempts = ?2, finished_ms = ?3,"
-                       " last_error = ?4 WHERE id = ?1",
+                       " last_error = ?4 WHERE id = ?1 AND state = 'pending'",
     [STMT_RECORD_SEND] = "INSERT INTO target_sends(target, sent_ms) VALUES(?1, ?2)",
     [STMT_RECORD_PAUSE] =
         "INSERT INTO target_pauses(target, until_ms) VALUES(?1, ?2)"
         " ON CONFLICT(target) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+    [STMT_INSERT_ATTEMPT] =
+        "INSERT INTO attempts(notification_id, at_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4)",
+    [STMT_CLEAR_PAUSE] = "DELETE FROM target_pauses WHERE target = ?1",
 };
 
 char *sqlite_db_path(const char *data_dir)
