@@ -97,9 +97,10 @@ TEST(found_by_id_taken_early_and_forgotten)
     outbox_stats s = outbox_get_stats(box);
     CHECK_INT(s.queued, 2);
     CHECK_INT(s.in_flight, 1);
-    CHECK(outbox_find(box, items[2]->id) == items[2]); /* still held, in flight */
+    uint64_t forgotten = items[2]->id;
+    CHECK(outbox_find(box, forgotten) == items[2]); /* still held, in flight */
     outbox_forget(box, items[2], 0);
-    CHECK(outbox_find(box, items[2]->id) == NULL);
+    CHECK(outbox_find(box, forgotten) == NULL);
     /* the queue is whole: a new tail goes after what is left */
     notification *late = make(400);
     CHECK_INT(put(box, &late, 1), OUTBOX_ACCEPTED);
