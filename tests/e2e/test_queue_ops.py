@@ -18,6 +18,8 @@ import http.server
 import json
 import threading
 
+import pytest
+
 import harness
 from harness import DT_SECRET, T1
 
@@ -74,6 +76,7 @@ def paused_by_130101(h, mock, name):
         timeout=15, message="%s waiting after a 130101" % name)
 
 
+@pytest.mark.concurrency
 def test_send_now_beats_a_130101_pause_and_show_lists_the_attempts(mock_dingtalk,
                                                                    herald_factory):
     h = start(herald_factory, {"ops": ops(mock_dingtalk)})
@@ -187,6 +190,7 @@ class GatedHook:
         self.server.server_close()
 
 
+@pytest.mark.concurrency
 def test_a_drop_while_in_flight_stays_dropped_when_the_answer_comes(herald_factory):
     hook = GatedHook()
     try:
@@ -213,6 +217,7 @@ def test_a_drop_while_in_flight_stays_dropped_when_the_answer_comes(herald_facto
         hook.stop()
 
 
+@pytest.mark.concurrency
 def test_unpause_resumes_a_paused_robot(mock_dingtalk, herald_factory):
     h = start(herald_factory, {"ops": ops(mock_dingtalk)})
     paused_by_130101(h, mock_dingtalk, "Pause1")
