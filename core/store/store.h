@@ -231,7 +231,7 @@ typedef struct history_row {
     char *receiver;
     char *labels_json;
     char *annotations_json;
-    char *result;              /* pending | delivered | dead: the notification's */
+    char *result;              /* pending | delivered | dead | dropped: the notification's */
     int64_t created_ms;
 } history_row;
 

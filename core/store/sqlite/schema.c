@@ -53,9 +53,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS target_sends_by_time ON target_sends(sent_ms);"
     "CREATE TABLE IF NOT EXISTS target_pauses ("
     "  target TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);"
-    /* made again at every open: a store from before 'dropped' has it without */
-    "DROP VIEW IF EXISTS history_results;"
-    "CREATE VIEW history_results AS"
+    "CREATE VIEW IF NOT EXISTS history_results AS"
     "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
     "                 WHEN 'dropped' THEN 'dropped' ELSE 'pending' END AS result"
     "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
@@ -72,6 +70,26 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS queue_requests ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, notification_id INTEGER,"
     "  receiver TEXT, requested_ms INTEGER NOT NULL);";
+
+/* A store made before notifications could be dropped has the history's
+ * view without 'dropped': it is made again, once. Only then, since every
+ * write at open would fail a restart on a full disk. */
+static int upgrade_history_view(sqlite3 *db, char *why, size_t why_cap)
+{
+    sqlite3_stmt *q = NULL;
+    int outdated = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT instr(sql, 'dropped') = 0 FROM sqlite_master"
+                           " WHERE type = 'view' AND name = 'history_results'",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        outdated = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return outdated && (sqlite_exec(db, "DROP VIEW history_results", why, why_cap) ||
+                        sqlite_exec(db, schema, why, why_cap))
+               ? -1
+               : 0;
+}
 
 static const char *const statement_sql[STMT_COUNT] = {
     [STMT_INSERT_MESSAGE] =
@@ -156,7 +174,7 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
     /* Before anything writes: a WAL left behind on a full disk is given
      * back if the database file can take its pages. */
     sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
-    if (sqlite_exec(s->db, schema, why, why_cap))
+    if (sqlite_exec(s->db, schema, why, why_cap) || upgrade_history_view(s->db, why, why_cap))
         return -1;
     char version[64];
     snprintf(version, sizeof version,

@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <time.h>
 
+#include <sqlite3.h>
+
 #include "store/store.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
@@ -328,6 +330,45 @@ TEST(requests_made_while_stopped_reach_the_next_start)
     notification_free(n);
 }
 
+/* A store from before 'dropped' gets the history's view that knows it. */
+TEST(an_older_store_learns_dropped_in_its_history)
+{
+    store *s = open_store();
+    notification *n = make("ops", "A", "h1", wall_ms());
+    CHECK_INT(commit(s, &n, 1), 0);
+    store_close(s);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db,
+                           "DROP VIEW history_results;"
+                           "CREATE VIEW history_results AS SELECT h.*, CASE d.state"
+                           " WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
+                           " ELSE 'pending' END AS result FROM history h"
+                           " LEFT JOIN deliveries d ON d.id = h.notification_id;",
+                           NULL, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(db);
+    s = open_store();
+    char err[256];
+    store_reader *r = reader();
+    CHECK_INT(store_drop_pending(r, n->id, NULL, "alice", err, sizeof err), 0);
+    history_filter f = {.limit = 10};
+    history_rows h;
+    CHECK_INT(store_history(r, &f, &h, err, sizeof err), 0);
+    CHECK_INT(h.len, 1);
+    CHECK_STR(h.items[0].result, "dropped");
+    history_rows_free(&h);
+    notification_detail d;
+    CHECK_INT(store_show(r, n->id, &d, err, sizeof err), 0);
+    CHECK_STR(d.summary.last_error, "dropped by operator");
+    notification_detail_free(&d);
+    store_reader_close(r);
+    store_close(s);
+    notification_free(n);
+}
+
 static void with_dir(void (*fn)(void))
 {
     dir = test_tmpdir();
@@ -343,10 +384,12 @@ WRAP(send_now_is_for_waiting_notifications_and_reaches_the_daemon)
 WRAP(a_dropped_notification_stays_dropped)
 WRAP(unpause_reaches_the_daemon_and_a_cleared_pause_is_gone)
 WRAP(requests_made_while_stopped_reach_the_next_start)
+WRAP(an_older_store_learns_dropped_in_its_history)
 #define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(WCASE(attempts_are_listed_and_a_delivery_clears_the_last_error),
           WCASE(send_now_is_for_waiting_notifications_and_reaches_the_daemon),
           WCASE(a_dropped_notification_stays_dropped),
           WCASE(unpause_reaches_the_daemon_and_a_cleared_pause_is_gone),
-          WCASE(requests_made_while_stopped_reach_the_next_start))
+          WCASE(requests_made_while_stopped_reach_the_next_start),
+          WCASE(an_older_store_learns_dropped_in_its_history))
