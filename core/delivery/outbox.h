@@ -33,10 +33,10 @@ typedef enum outbox_put_result {
 } outbox_put_result;
 
 /* How a put ended. On OUTBOX_ACCEPTED the outbox owns the notifications
- * (duplicates the store recognised are already freed and counted); on a
- * refusal the caller still owns them. */
+ * (those the store held back, as duplicates or as repeats, are already
+ * freed and counted); on a refusal the caller still owns them. */
 typedef void (*outbox_put_fn)(void *ctx, outbox_put_result result, size_t duplicates,
-                              const char *error);
+                              size_t repeats, const char *error);
 
 /* Puts the notifications in, all or none, and tells the store's alert
  * state what was seen (NULL: nothing, as for a test message). `done` runs once they are

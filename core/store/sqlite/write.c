@@ -55,6 +55,7 @@ static int insert_one(sqlite_store *s, notification *n)
         return -1;
     if (repeat || dup) {
         n->id = 0;
+        n->held = repeat ? HELD_REPEAT : HELD_DUPLICATE;
         return 0;
     }
     if (sqlite_state_notified(s, n))

@@ -19,15 +19,18 @@ static notification *make(int64_t due)
 typedef struct put_outcome {
     outbox_put_result result;
     size_t duplicates;
+    size_t repeats;
     int calls;
 } put_outcome;
 
-static void record(void *ctx, outbox_put_result result, size_t duplicates, const char *error)
+static void record(void *ctx, outbox_put_result result, size_t duplicates, size_t repeats,
+                   const char *error)
 {
     (void)error;
     put_outcome *o = ctx;
     o->result = result;
     o->duplicates = duplicates;
+    o->repeats = repeats;
     o->calls++;
 }
 
