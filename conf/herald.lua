@@ -14,6 +14,8 @@ default_receiver = "console"
 -- Require a token from senders (Alertmanager: http_config.authorization); see conf/README.md.
 -- auth = { bearer_token = env("HERALD_TOKEN") }
 
+-- A receiver is told of an unchanged alert again only after its
+-- repeat_interval (default "4h", as in Alertmanager; "0s": every time).
 receivers = {
   -- Every message as one JSON line on standard output: works with no secrets.
   console = { channel = "console", template = "console" },

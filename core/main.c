@@ -21,6 +21,8 @@ static int run_without_generation(const cli *c, int *rc)
         *rc = cmd_queue(c);
     else if (strcmp(c->command, "history") == 0)
         *rc = cmd_history(c);
+    else if (strcmp(c->command, "alerts") == 0)
+        *rc = cmd_alerts(c);
     else
         return 0;
     return 1;

@@ -18,6 +18,7 @@ static const char *const usage_text =
     "  plugins   list the loaded channel plugins and their options\n"
     "  queue     list, show, retry, send now or drop notifications; unpause a receiver\n"
     "  history   show the alert history and its most frequent alerts\n"
+    "  alerts    show what is firing now (and what resolved lately)\n"
     "\n"
     "Run 'herald COMMAND --help' for the options of a command.\n";
 
@@ -90,15 +91,31 @@ static const struct {
               "  -o, --output FORMAT    table (default) or json\n"},
     {"history", "usage: herald history [--alertname A] [--receiver R] [--status firing|resolved]\n"
                 "                      [--since 24h] [--until TIME] [--limit N] [-c FILE]\n"
-                "       herald history top [--by alertname|instance|severity|receiver] [--since 24h]\n"
+                "       herald history top [--by LABEL|receiver] [--since 24h] [--limit N]\n"
                 "\n"
-                "One row per alert per notification, newest first; `top` counts firing alerts.\n"
+                "One row per alert per notification, newest first. `top` counts firings by a\n"
+                "label (any name; alertname by default) or by receiver: an alert once each\n"
+                "time it started firing (its startsAt), however many receivers it went to and\n"
+                "however often it was sent again; by receiver, once for each receiver. Alerts\n"
+                "without the label are not counted.\n"
                 "Times are durations ago (\"24h\"), RFC 3339 or epoch milliseconds. A table\n"
                 "shows times in the configuration's timezone; -o json prints what\n"
                 "GET /api/v1/history (or /history/top) answers.\n"
                 "\n"
                 "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
                 "  -o, --output FORMAT    table (default) or json\n"},
+    {"alerts", "usage: herald alerts [--filter MATCHERS] [--receiver R] [--status firing|resolved]\n"
+               "                     [--limit N] [-c FILE]\n"
+               "\n"
+               "The alert state: every alert herald was sent that is firing, or resolved\n"
+               "within resolved_retention, oldest start first, with the receivers told of\n"
+               "it and when. MATCHERS are Alertmanager's: 'project=wms,severity=~crit.*'\n"
+               "(=, !=, =~, !~). --receiver: alerts that receiver was told of. A table\n"
+               "shows times in the configuration's timezone; -o json prints what\n"
+               "GET /api/v1/alerts answers.\n"
+               "\n"
+               "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+               "  -o, --output FORMAT    table (default) or json\n"},
     {"plugins", "usage: herald plugins [-c FILE]\n"
                 "\n"
                 "List the plugins in the configuration's plugin_dir with their channels,\n"
@@ -142,7 +159,7 @@ int cli_parse(int argc, char **argv, cli *c)
     if (!help_for(c->command))
         return usage_error(NULL, "unknown command \"%s\"", c->command);
     enum { OPT_DEAD = 256, OPT_ALERTNAME, OPT_STATUS, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_BY,
-           OPT_REASON };
+           OPT_FILTER, OPT_REASON };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
         {"receiver", required_argument, NULL, 'r'}, {"payload", required_argument, NULL, 'p'},
@@ -153,6 +170,7 @@ int cli_parse(int argc, char **argv, cli *c)
         {"until", required_argument, NULL, OPT_UNTIL},
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"by", required_argument, NULL, OPT_BY},
+        {"filter", required_argument, NULL, OPT_FILTER},
         {"output", required_argument, NULL, 'o'},
         {"reason", required_argument, NULL, OPT_REASON},
         {NULL, 0, NULL, 0},
@@ -192,6 +210,7 @@ int cli_parse(int argc, char **argv, cli *c)
         case OPT_UNTIL: c->until = optarg; break;
         case OPT_LIMIT: c->limit = optarg; break;
         case OPT_BY: c->by = optarg; break;
+        case OPT_FILTER: c->filter = optarg; break;
         case OPT_REASON: c->reason = optarg; break;
         case ':': return usage_error(c->command, "option %s needs a value", argv[optind - 1]);
         default: return usage_error(c->command, "unknown option %s", argv[optind - 1]);
@@ -203,14 +222,20 @@ int cli_parse(int argc, char **argv, cli *c)
     int is_render = strcmp(c->command, "render") == 0;
     int is_send_test = strcmp(c->command, "send-test") == 0;
     int is_route = strcmp(c->command, "route") == 0;
+    int is_alerts = strcmp(c->command, "alerts") == 0;
+    if (is_alerts && (c->dead || c->alertname || c->since || c->until || c->by))
+        return usage_error(c->command, "%s",
+                           "alerts takes --filter, --receiver, --status, --limit and -o");
+    if (c->filter && !is_alerts)
+        return usage_error(c->command, "%s", "--filter is only for alerts");
     if ((c->dead || c->alertname || c->status || c->since || c->until || c->limit || c->by) &&
-        !is_queue && !is_history)
-        return usage_error(c->command, "%s", "that option is only for queue and history");
+        !is_queue && !is_history && !is_alerts)
+        return usage_error(c->command, "%s", "that option is only for queue, history and alerts");
     if (c->listen && !is_serve)
         return usage_error(c->command, "%s", "--listen is only for serve");
-    if (c->receiver && !is_render && !is_route && !is_history && !is_send_test)
+    if (c->receiver && !is_render && !is_route && !is_history && !is_send_test && !is_alerts)
         return usage_error(c->command, "%s",
-                           "--receiver is only for render, send-test, route and history");
+                           "--receiver is only for render, send-test, route, history and alerts");
     if (c->payload && !is_render && !is_route && !is_send_test)
         return usage_error(c->command, "%s", "--payload is only for render, send-test and route");
     if (is_queue && (c->args_len == 0 || (strcmp(c->args[0], "list") == 0) != (c->args_len == 1)))
@@ -221,11 +246,11 @@ int cli_parse(int argc, char **argv, cli *c)
         return usage_error(c->command, "%s", "--reason is only for queue drop");
     if (is_history && c->args_len && (strcmp(c->args[0], "top") != 0 || c->args_len > 1))
         return usage_error(c->command, "%s", "the only subcommand is top");
-    if (output && !is_history &&
+    if (output && !is_history && !is_alerts &&
         !(is_queue && c->args_len && (strcmp(c->args[0], "list") == 0 ||
                                       strcmp(c->args[0], "show") == 0)))
         return usage_error(c->command, "%s",
-                           "--output is only for queue list, queue show and history");
+                           "--output is only for queue list, queue show, history and alerts");
     if ((is_render || is_route) && !c->payload)
         return usage_error(c->command, "%s", "--payload FILE is required");
     if ((is_render || is_send_test) && !c->receiver)

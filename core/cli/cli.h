@@ -30,6 +30,7 @@ typedef struct cli {
     const char *until;
     const char *limit;
     const char *by;
+    const char *filter;      /* alerts: label matchers */
     int json;                /* -o json: the API's JSON instead of a table */
     const char *reason;      /* queue drop --reason */
 } cli;
@@ -56,5 +57,7 @@ int open_payload(const char *path, generation *g, strbuf *body, alert_batch *bat
 int cmd_plugins(const cli *c);
 int cmd_queue(const cli *c);
 int cmd_history(const cli *c);
+/* alerts (cli/alerts.c) */
+int cmd_alerts(const cli *c);
 
 #endif

@@ -42,10 +42,9 @@ static void history_table(const history_rows *rows, const tz_zone *zone, strbuf 
     table_free(&t);
 }
 
-static void top_table(history_key by, const top_rows *rows, strbuf *out)
+static void top_table(const char *by, const top_rows *rows, strbuf *out)
 {
-    char header[16];
-    snprintf(header, sizeof header, "%s", history_key_name(by));
+    char *header = xstrdup(by);
     for (char *p = header; *p; p++)
         *p = (char)toupper((unsigned char)*p);
     const table_column columns[] = {{header, 60, 0}, {"COUNT", 0, 1}};
@@ -57,6 +56,7 @@ static void top_table(history_key by, const top_rows *rows, strbuf *out)
     }
     table_print(&t, out);
     table_free(&t);
+    free(header);
 }
 
 static int read_history(const reading *rd, const history_filter *f, int json, strbuf *out,

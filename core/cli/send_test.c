@@ -13,12 +13,13 @@
 #include "util/metrics.h"
 
 static void ignore_put_result(void *ctx, outbox_put_result result, size_t duplicates,
-                              const char *error)
+                              size_t repeats, const char *error)
 {
     /* Without a store the outbox takes everything at once. */
     (void)ctx;
     (void)result;
     (void)duplicates;
+    (void)repeats;
     (void)error;
 }
 
@@ -69,7 +70,7 @@ int cmd_send_test(const cli *c, generation *g)
         pipeline_output_free(&out);
     } else {
         unsigned long long retries = metrics_get(METRIC_DELIVERY_RETRIES);
-        outbox_put(box, out.items, messages, ignore_put_result, NULL);
+        outbox_put(box, out.items, messages, NULL, ignore_put_result, NULL);
         free(out.items);
         /* Past the request timeout the dispatcher has given its verdict. */
         int64_t deadline = wall_ms() + g->conf.delivery.request_timeout_ms + 5000;

@@ -40,6 +40,9 @@ typedef struct receiver {
     int tls_verify;               /*   verify certificates (default yes) */
     rate_spec rate;               /* per target; a 0 field: no limit of that kind */
     size_t text_budget;           /* the channel's, asked once: 0 for no limit */
+    /* Alerts it was told of in the same state are not sent again sooner
+     * (0: every time they come). */
+    int64_t repeat_interval_ms;
 } receiver;
 
 typedef struct delivery_settings {
@@ -85,6 +88,7 @@ typedef struct config {
     char *data_dir;               /* where the store lives */
     int64_t dedup_window_ms;
     int64_t retention_ms;
+    int64_t resolved_retention_ms; /* a resolved alert stays in the current view so long */
     int log_level;
     sandbox_limits lua;
     delivery_settings delivery;

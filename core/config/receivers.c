@@ -13,7 +13,8 @@
 
 static const char *const receiver_core_keys[] = {"channel", "template", "split", "mentions",
                                                  "proxy", "ca_file", "tls_verify",
-                                                 "rate_per_minute", "rate_per_second"};
+                                                 "rate_per_minute", "rate_per_second",
+                                                 "repeat_interval"};
 #define RECEIVER_CORE_KEYS (sizeof receiver_core_keys / sizeof receiver_core_keys[0])
 
 static int strcmp_indirect(const void *a, const void *b)
@@ -184,6 +185,15 @@ static int read_rate(conf_reader *rd, const char *path, receiver *r)
     return 0;
 }
 
+/* Alertmanager's default, so the direct path repeats as Alertmanager does. */
+#define DEFAULT_REPEAT_INTERVAL_MS (4LL * 3600 * 1000)
+
+static int read_repeat_interval(conf_reader *rd, const char *path, receiver *r)
+{
+    r->repeat_interval_ms = DEFAULT_REPEAT_INTERVAL_MS;
+    return read_table_quantity(rd, path, "repeat_interval", 0, &r->repeat_interval_ms, NULL);
+}
+
 static int read_channel_options(conf_reader *rd, const char *path, receiver *r)
 {
     const herald_channel *ch = r->channel;
@@ -237,7 +247,7 @@ static int read_receiver(conf_reader *rd, receiver *r)
     int rc = read_mentions(rd, mentions, &r->mentions);
     lua_pop(rd->L, 1);
     if (rc || read_transport_options(rd, path, r) || read_rate(rd, path, r) ||
-        read_channel_options(rd, path, r))
+        read_repeat_interval(rd, path, r) || read_channel_options(rd, path, r))
         return -1;
     return configure(rd, path, r);
 }

@@ -18,8 +18,12 @@ static const char *const top_keys[] = {
     "listen", "timezone", "route", "templates", "plugin_dir", "default_receiver",
     "receivers", "log_level", "max_body", "http_threads", "queue_capacity",
     "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention", "auth",
-    "tls", "env_file", "connections",
+    "tls", "env_file", "connections", "resolved_retention",
 };
+
+#define RESOLVED_RETENTION_DEFAULT_MS (60LL * 60 * 1000)
+/* How long Prometheus goes on sending an alert after it resolved. */
+#define RESOLVED_RESENT_MS (15LL * 60 * 1000)
 
 void set_defaults(config *c)
 {
@@ -34,6 +38,7 @@ void set_defaults(config *c)
     c->data_dir = xstrdup("data");
     c->dedup_window_ms = 5 * 60 * 1000;
     c->retention_ms = 30LL * 86400 * 1000;
+    c->resolved_retention_ms = RESOLVED_RETENTION_DEFAULT_MS;
     c->log_level = HERALD_LOG_INFO;
     c->lua.timeout_ms = SANDBOX_DEFAULT_TIMEOUT_MS;
     c->lua.memory_bytes = SANDBOX_DEFAULT_MEMORY_BYTES;
@@ -239,6 +244,8 @@ static int read_values(conf_reader *rd)
              read_table_string(rd, NULL, "data_dir", 0, &c->data_dir) ||
              read_table_quantity(rd, NULL, "dedup_window", 0, &c->dedup_window_ms, NULL) ||
              read_table_quantity(rd, NULL, "retention", 0, &c->retention_ms, NULL) ||
+             read_table_quantity(rd, NULL, "resolved_retention", 0, &c->resolved_retention_ms,
+                                 NULL) ||
              read_table_quantity(rd, NULL, "max_body", 1, NULL, &c->max_body_bytes) ||
              read_table_quantity(rd, NULL, "shutdown_timeout", 0, &c->shutdown_timeout_ms,
                                  NULL) ||
@@ -255,6 +262,9 @@ static int read_values(conf_reader *rd)
             rc = fail_at(rd, "log_level", "expected \"debug\", \"info\", \"warn\" or \"error\"");
     }
     free(log_level);
+    if (!rc && c->resolved_retention_ms < RESOLVED_RESENT_MS)
+        log_warn("config", "resolved_retention is under 15m: Prometheus sends a resolved alert "
+                 "again for 15 minutes, and one that left the alert state is notified again");
     if (!rc && (c->max_body_bytes < 1024 || c->max_body_bytes > ((size_t)1 << 30)))
         rc = fail_at(rd, "max_body", "expected from 1KiB to 1GiB");
     return rc ? -1 : 0;

@@ -56,6 +56,11 @@ static void show_retention(const config *c, char *out, size_t cap)
     snprintf(out, cap, "%lld ms", (long long)c->retention_ms);
 }
 
+static void show_resolved_retention(const config *c, char *out, size_t cap)
+{
+    snprintf(out, cap, "%lld ms", (long long)c->resolved_retention_ms);
+}
+
 static void show_shutdown_timeout(const config *c, char *out, size_t cap)
 {
     snprintf(out, cap, "%lld ms", (long long)c->shutdown_timeout_ms);
@@ -88,6 +93,7 @@ static const start_only_key start_only_keys[] = {
     {"data_dir", show_data_dir},
     {"dedup_window", show_dedup_window},
     {"retention", show_retention},
+    {"resolved_retention", show_resolved_retention},
     {"shutdown_timeout", show_shutdown_timeout},
     {"tls", show_tls},
     {"connections", show_connections},
@@ -244,7 +250,8 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     outbox *box = NULL;
     dispatcher *disp = NULL;
     http_server *srv = NULL;
-    store_settings settings = {conf->dedup_window_ms, conf->retention_ms};
+    store_settings settings = {conf->dedup_window_ms, conf->retention_ms,
+                               conf->resolved_retention_ms};
     store *db = store_open(&(store_location){conf->data_dir}, &settings, err, sizeof err);
     if (!db)
         goto done;

@@ -122,20 +122,21 @@ typedef struct pending_put {
     size_t n;
     outbox_put_fn done;
     void *ctx;
-    size_t duplicates;
+    size_t held[HELD_REPEAT + 1]; /* by reason */
 } pending_put;
 
 /* Schedules what the store took (or everything, without a store). */
 static void schedule_put(pending_put *p, int stored)
 {
     outbox *box = p->box;
-    size_t duplicates = 0;
+    size_t held_back = 0;
     pthread_mutex_lock(&box->lock);
     box->reserved -= p->n;
     for (size_t i = 0; i < p->n && stored; i++) {
         if (box->durable && p->items[i]->id == 0) {
+            p->held[p->items[i]->held]++;
             notification_free(p->items[i]);
-            duplicates++;
+            held_back++;
             continue;
         }
         if (!box->durable)
@@ -145,20 +146,21 @@ static void schedule_put(pending_put *p, int stored)
         insert_sorted(box, p->items[i]);
     }
     pthread_mutex_unlock(&box->lock);
-    if (stored && p->n > duplicates)
+    if (stored && p->n > held_back)
         wake(box);
-    p->duplicates = duplicates;
 }
 
 static void committed(void *ctx, int failed, const char *error)
 {
     pending_put *p = ctx;
     schedule_put(p, !failed);
-    p->done(p->ctx, failed ? OUTBOX_STORE_FAILED : OUTBOX_ACCEPTED, p->duplicates, error);
+    p->done(p->ctx, failed ? OUTBOX_STORE_FAILED : OUTBOX_ACCEPTED, p->held[HELD_DUPLICATE],
+            p->held[HELD_REPEAT], error);
     free(p);
 }
 
-void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done, void *ctx)
+void outbox_put(outbox *box, notification **items, size_t n, const alert_report *seen,
+                outbox_put_fn done, void *ctx)
 {
     pthread_mutex_lock(&box->lock);
     int full = box->stats.queued + box->stats.in_flight + box->reserved + n > box->capacity;
@@ -166,13 +168,13 @@ void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done,
         box->reserved += n;
     pthread_mutex_unlock(&box->lock);
     if (full) {
-        done(ctx, OUTBOX_FULL, 0, "");
+        done(ctx, OUTBOX_FULL, 0, 0, "");
         return;
     }
     pending_put *p = xcalloc(1, sizeof *p);
-    *p = (pending_put){box, items, n, done, ctx, 0};
+    *p = (pending_put){box, items, n, done, ctx, {0}};
     if (box->durable)
-        store_commit(box->durable, items, n, committed, p);
+        store_commit(box->durable, items, n, seen, committed, p);
     else
         committed(p, 0, "");
 }

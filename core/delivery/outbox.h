@@ -33,16 +33,18 @@ typedef enum outbox_put_result {
 } outbox_put_result;
 
 /* How a put ended. On OUTBOX_ACCEPTED the outbox owns the notifications
- * (duplicates the store recognised are already freed and counted); on a
- * refusal the caller still owns them. */
+ * (those the store held back, as duplicates or as repeats, are already
+ * freed and counted); on a refusal the caller still owns them. */
 typedef void (*outbox_put_fn)(void *ctx, outbox_put_result result, size_t duplicates,
-                              const char *error);
+                              size_t repeats, const char *error);
 
-/* Puts the notifications in, all or none. `done` runs once they are
+/* Puts the notifications in, all or none, and tells the store's alert
+ * state what was seen (NULL: nothing, as for a test message). `done` runs once they are
  * durable and scheduled, or refused: right away when the backlog is full
  * or there is no store, else later on the store's writer thread, so one
  * fsync covers many requests. items must stay alive until then. */
-void outbox_put(outbox *box, notification **items, size_t n, outbox_put_fn done, void *ctx);
+void outbox_put(outbox *box, notification **items, size_t n, const alert_report *seen,
+                outbox_put_fn done, void *ctx);
 /* Schedules a notification that is already durable (recovered at start,
  * or requeued by `herald queue retry`), whatever the capacity. */
 void outbox_restore(outbox *box, notification *n);

@@ -138,14 +138,45 @@ void api_history_json(const history_rows *rows, strbuf *out)
     sb_putc(out, ']');
 }
 
-void api_top_json(history_key by, const top_rows *rows, strbuf *out)
+void api_top_json(const char *by, const top_rows *rows, strbuf *out)
 {
-    const char *name = history_key_name(by);
     sb_putc(out, '[');
     for (size_t i = 0; i < rows->len; i++) {
-        sb_printf(out, "%s{\"%s\":", i ? "," : "", name);
+        /* by is a label name (or receiver): nothing in it needs escaping */
+        sb_printf(out, "%s{\"%s\":", i ? "," : "", by);
         sb_json_string(out, rows->items[i].value, strlen(rows->items[i].value));
         sb_printf(out, ",\"count\":%lld}", (long long)rows->items[i].count);
+    }
+    sb_putc(out, ']');
+}
+
+void api_alerts_json(const alert_state_rows *rows, strbuf *out)
+{
+    sb_putc(out, '[');
+    for (size_t i = 0; i < rows->len; i++) {
+        const alert_state_row *a = &rows->items[i];
+        sb_puts(out, i ? ",{\"fingerprint\":" : "{\"fingerprint\":");
+        sb_json_string(out, a->fingerprint, strlen(a->fingerprint));
+        text_field(out, "alertname", a->alertname);
+        text_field(out, "status", a->status);
+        raw_field(out, "labels", a->labels_json);
+        raw_field(out, "annotations", a->annotations_json);
+        time_field(out, "startsAt", seconds_to_ms(a->starts_at));
+        time_field(out, "endsAt", seconds_to_ms(a->ends_at));
+        time_field(out, "resolved_at", a->resolved_ms);
+        time_field(out, "first_seen_at", a->first_seen_ms);
+        time_field(out, "last_seen_at", a->last_seen_ms);
+        text_field(out, "source", a->source);
+        sb_puts(out, ",\"receivers\":[");
+        for (size_t k = 0; k < a->receivers_len; k++) {
+            const alert_notice *n = &a->receivers[k];
+            sb_puts(out, k ? ",{\"receiver\":" : "{\"receiver\":");
+            sb_json_string(out, n->receiver, strlen(n->receiver));
+            text_field(out, "status", n->status);
+            time_field(out, "notified_at", n->notified_ms);
+            sb_putc(out, '}');
+        }
+        sb_puts(out, "]}");
     }
     sb_putc(out, ']');
 }
@@ -261,6 +292,27 @@ static unsigned top(request *r)
     return store_result(rc, r->err, r->out, "");
 }
 
+static unsigned alerts(request *r)
+{
+    const api_query *q = r->q;
+    query_args args = {.filter = q->get(q->ctx, "filter"),
+                       .receiver = q->get(q->ctx, "receiver"),
+                       .status = q->get(q->ctx, "status"),
+                       .limit = q->get(q->ctx, "limit")};
+    alert_filter f;
+    if (query_alerts(&args, QUERY_API, &f, r->err, sizeof r->err))
+        return fail(r->out, 400, r->err);
+    alert_state_rows rows;
+    int rc = open_reader(r) ? -1
+                            : store_alerts(r->reader, &f, wall_ms(), &rows, r->err, sizeof r->err);
+    alert_filter_free(&f);
+    if (rc == 0) {
+        api_alerts_json(&rows, r->out);
+        alert_state_rows_free(&rows);
+    }
+    return store_result(rc, r->err, r->out, "");
+}
+
 /* POST .../retry or DELETE: the dead letter requeued or dropped. */
 static unsigned change_dead_letter(request *r, uint64_t id, int retry)
 {
@@ -323,6 +375,8 @@ static unsigned route(request *r, const char *method, const char *path, const ch
         return get ? list(r, QUEUE_DEAD) : 405;
     if (strcmp(path, "history") == 0)
         return get ? history(r) : 405;
+    if (strcmp(path, "alerts") == 0)
+        return get ? alerts(r) : 405;
     if (strcmp(path, "history/top") == 0)
         return get ? top(r) : 405;
     if (strncmp(path, "queue/", 6) == 0 && (tail = parse_id(path + 6, &id))) {

@@ -11,6 +11,7 @@
  *   DELETE /api/v1/deadletters/<id>        forget it
  *   POST   /api/v1/receivers/<name>/unpause  clear the pauses of its targets
  *   GET    /api/v1/history                 ?alertname= &receiver= &status= &since= &until= &limit=
+ *   GET    /api/v1/alerts                  the alert state: ?filter=<label matchers> &receiver= &status= &limit=
  *   GET    /api/v1/history/top             ?by=alertname|instance|severity|receiver &since=24h &limit=
  *
  * Every time in an answer is RFC 3339 in UTC with milliseconds
@@ -42,6 +43,7 @@ unsigned api_handle(const char *data_dir, const char *method, const char *url, c
 void api_queue_json(const queue_rows *rows, strbuf *out);
 void api_notification_json(const notification_detail *d, strbuf *out);
 void api_history_json(const history_rows *rows, strbuf *out);
-void api_top_json(history_key by, const top_rows *rows, strbuf *out);
+void api_alerts_json(const alert_state_rows *rows, strbuf *out);
+void api_top_json(const char *by, const top_rows *rows, strbuf *out);
 
 #endif

@@ -7,28 +7,45 @@
 #include <time.h>
 
 #include "alert/ingest.h"
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/memory.h"
 #include "util/metrics.h"
 
+/* The request's own thread takes over: libmicrohttpd's, which answers
+ * the client from what is recorded in ctx, or the one that made it. */
+static void wake(request_ctx *ctx)
+{
+    if (!ctx->internal) {
+        MHD_resume_connection(ctx->conn);
+        return;
+    }
+    internal_wait *w = ctx->internal;
+    pthread_mutex_lock(&w->lock);
+    w->done = 1;
+    pthread_cond_signal(&w->done_cond);
+    pthread_mutex_unlock(&w->lock);
+}
+
 /* The writer thread (or the put itself) reports: the connection resumes
  * and on_request answers from what is recorded here. */
 static void ingest_committed(void *arg, outbox_put_result result, size_t duplicates,
-                             const char *error)
+                             size_t repeats, const char *error)
 {
     request_ctx *ctx = arg;
     ctx->put = result;
     ctx->duplicates = duplicates;
+    ctx->repeats = repeats;
     snprintf(ctx->put_error, sizeof ctx->put_error, "%s", error);
     if (result == OUTBOX_ACCEPTED) {
         /* The outbox owns the notifications now; a client that hangs up
          * before the answer must not free them with the request. */
-        ctx->stored = ctx->out.len - duplicates;
+        ctx->stored = ctx->out.len - duplicates - repeats;
         free(ctx->out.items);
         memset(&ctx->out, 0, sizeof ctx->out);
     }
     ctx->phase = INGEST_COMMITTED;
-    MHD_resume_connection(ctx->conn);
+    wake(ctx);
 }
 
 /* A refusal found on a worker thread: answered by the connection's own
@@ -42,7 +59,7 @@ static void refuse(request_ctx *ctx, unsigned status, const char *fmt, ...)
     va_end(ap);
     ctx->refusal_status = status;
     ctx->phase = INGEST_REFUSED;
-    MHD_resume_connection(ctx->conn);
+    wake(ctx);
 }
 
 /* On an ingest worker: parses, routes and renders, then has the store
@@ -84,6 +101,7 @@ void ingest_run(http_server *srv, request_ctx *ctx)
         goto done;
     }
     pipeline_run(s, &batch, def, &ctx->out, &ctx->stats);
+    alert_report_fill(&ctx->seen, &batch, wall_ms());
     alert_batch_free(&batch);
     if (ctx->body.len >= MEMORY_EXCEPTIONAL_BYTES)
         script_collect_garbage(s); /* what rendering it took goes back (server.c trims) */
@@ -102,7 +120,7 @@ void ingest_run(http_server *srv, request_ctx *ctx)
     }
     ctx->queue_capacity = capacity;
     ctx->phase = INGEST_COMMITTING;
-    outbox_put(srv->box, ctx->out.items, ctx->out.len, ingest_committed, ctx);
+    outbox_put(srv->box, ctx->out.items, ctx->out.len, &ctx->seen, ingest_committed, ctx);
 done:
     generation_unref(g);
 }
@@ -125,10 +143,12 @@ static enum MHD_Result finish_ingest(struct MHD_Connection *conn, request_ctx *c
     metrics_add(METRIC_ALERTS_RECEIVED, ctx->stats.alerts);
     metrics_add(METRIC_NOTIFICATIONS_QUEUED, stored);
     metrics_add(METRIC_DUPLICATES, ctx->duplicates);
+    metrics_add(METRIC_REPEATS, ctx->repeats);
     char body[200];
     snprintf(body, sizeof body,
-             "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu,\"duplicates\":%zu}\n",
-             ctx->stats.alerts, stored, ctx->duplicates);
+             "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu,\"duplicates\":%zu,"
+             "\"repeats\":%zu}\n",
+             ctx->stats.alerts, stored, ctx->duplicates, ctx->repeats);
     return send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
 }
 

@@ -19,6 +19,7 @@ static void request_ctx_free(request_ctx *ctx)
     sb_free(&ctx->refusal);
     free(ctx->receiver);
     pipeline_output_free(&ctx->out); /* only what the outbox did not take */
+    alert_report_free(&ctx->seen);
     free(ctx);
 }
 
@@ -166,6 +167,11 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
     }
     listener_report(&l, listen, c);
     generation_unref(g);
+    srv->expiry = alert_expiry_start(srv, err, err_cap);
+    if (!srv->expiry) {
+        http_stop(srv);
+        return NULL;
+    }
     return srv;
 }
 
@@ -173,6 +179,8 @@ int http_is_tls(const http_server *s) { return s->tls.cert_pem != NULL; }
 
 void http_stop_accepting(http_server *s)
 {
+    alert_expiry_stop(s->expiry); /* nothing it resolves is left behind */
+    s->expiry = NULL;
     atomic_store(&s->stopping, 1);
     /* Every suspended request is resumed by the store's writer, which
      * answers each commit (a busy database gives up after its timeout);
@@ -184,6 +192,7 @@ void http_stop_accepting(http_server *s)
 
 void http_stop(http_server *s)
 {
+    alert_expiry_stop(s->expiry);
     MHD_stop_daemon(s->daemon);
     ingest_workers_stop(s->workers); /* after the drain: none has work left */
     pthread_key_delete(s->script_key);

@@ -36,6 +36,7 @@
 typedef struct conn_table conn_table;
 typedef struct conn_entry conn_entry;
 typedef struct ingest_workers ingest_workers;
+typedef struct alert_expiry alert_expiry;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -48,6 +49,7 @@ struct http_server {
     char *data_dir;
     pthread_key_t script_key;  /* each ingest worker's Lua state */
     ingest_workers *workers;
+    alert_expiry *expiry;
     tls_pair tls;          /* kept for the daemon's life: libmicrohttpd points into it */
 };
 
@@ -70,6 +72,13 @@ typedef enum ingest_phase {
     INGEST_REFUSED,      /* resumed: answer refusal_status with refusal */
 } ingest_phase;
 
+/* A request herald makes itself (alert_expiry's): who waits for it. */
+typedef struct internal_wait {
+    pthread_mutex_t lock;
+    pthread_cond_t done_cond;
+    int done;
+} internal_wait;
+
 typedef struct request_ctx {
     endpoint ep;
     char *receiver;      /* from the path, or NULL */
@@ -79,9 +88,12 @@ typedef struct request_ctx {
     struct MHD_Connection *conn;
     pipeline_output out;
     pipeline_stats stats;
+    alert_report seen;   /* every alert of it, for the alert state */
+    internal_wait *internal; /* NULL: a client's, on ctx->conn */
     size_t queue_capacity;
     outbox_put_result put;
     size_t duplicates;
+    size_t repeats;
     size_t stored;
     int counted;         /* in srv->ingesting until answered or closed */
     char put_error[256];
@@ -197,6 +209,16 @@ void ingest_run(http_server *srv, request_ctx *ctx);
 /* The client hung up before its answer: the request no longer holds up
  * http_stop_accepting. */
 void ingest_forget(http_server *srv, request_ctx *ctx);
+
+/* ---- expiry.c ---- */
+
+/* Alerts Prometheus posted directly stay firing until their endsAt; one
+ * it stopped sending resolves then. alert_expiry finds those every second
+ * and runs them, resolved, through ingest on its own thread (with its own
+ * Lua state), as if Prometheus had posted the resolution. */
+alert_expiry *alert_expiry_start(http_server *srv, char *err, size_t err_cap);
+/* Finishes the resolution under way and joins the thread. */
+void alert_expiry_stop(alert_expiry *e);
 
 /* ---- endpoints.c ---- */
 

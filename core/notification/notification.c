@@ -19,17 +19,22 @@ void notification_free(notification *n)
     free(n);
 }
 
-void notification_forget_alerts(notification *n)
+static void records_free(alert_record *records, size_t len)
 {
-    for (size_t i = 0; i < n->alerts_len; i++) {
-        alert_record *a = &n->alerts[i];
+    for (size_t i = 0; i < len; i++) {
+        alert_record *a = &records[i];
         free(a->alertname);
         free(a->instance);
         free(a->severity);
         free(a->labels_json);
         free(a->annotations_json);
     }
-    free(n->alerts);
+    free(records);
+}
+
+void notification_forget_alerts(notification *n)
+{
+    records_free(n->alerts, n->alerts_len);
     n->alerts = NULL;
     n->alerts_len = 0;
 }
@@ -58,28 +63,46 @@ static int compare_fingerprints(const void *a, const void *b)
     return strcmp(((const alert_record *)a)->fingerprint, ((const alert_record *)b)->fingerprint);
 }
 
+static void record_fill(alert_record *r, const alert *a)
+{
+    memcpy(r->fingerprint, a->fingerprint, sizeof r->fingerprint);
+    r->alertname = label_or_empty(&a->labels, "alertname");
+    r->instance = label_or_empty(&a->labels, "instance");
+    r->severity = label_or_empty(&a->labels, "severity");
+    r->status = a->status;
+    r->starts_at = a->starts_at;
+    r->ends_at = a->ends_at;
+    strbuf json = STRBUF_INIT;
+    labelset_to_json(&a->labels, &json);
+    r->labels_json = sb_take(&json);
+    labelset_to_json(&a->annotations, &json);
+    r->annotations_json = sb_take(&json);
+}
+
+void alert_report_fill(alert_report *rep, const alert_batch *batch, int64_t now_ms)
+{
+    rep->alerts = xcalloc(batch->len ? batch->len : 1, sizeof *rep->alerts);
+    rep->len = batch->len;
+    for (size_t i = 0; i < batch->len; i++)
+        record_fill(&rep->alerts[i], &batch->alerts[i]);
+    rep->source = batch->endpoint ? batch->endpoint : "webhook";
+    rep->seen_ms = now_ms;
+}
+
+void alert_report_free(alert_report *rep)
+{
+    records_free(rep->alerts, rep->len);
+    memset(rep, 0, sizeof *rep);
+}
+
 void notification_describe(notification *n, const char *group_key, const alert *const *alerts,
                            size_t len)
 {
     n->group_key = xstrdup(group_key ? group_key : "");
     n->alerts = xcalloc(len ? len : 1, sizeof *n->alerts);
     n->alerts_len = len;
-    for (size_t i = 0; i < len; i++) {
-        const alert *a = alerts[i];
-        alert_record *r = &n->alerts[i];
-        memcpy(r->fingerprint, a->fingerprint, sizeof r->fingerprint);
-        r->alertname = label_or_empty(&a->labels, "alertname");
-        r->instance = label_or_empty(&a->labels, "instance");
-        r->severity = label_or_empty(&a->labels, "severity");
-        r->status = a->status;
-        r->starts_at = a->starts_at;
-        r->ends_at = a->ends_at;
-        strbuf json = STRBUF_INIT;
-        labelset_to_json(&a->labels, &json);
-        r->labels_json = sb_take(&json);
-        labelset_to_json(&a->annotations, &json);
-        r->annotations_json = sb_take(&json);
-    }
+    for (size_t i = 0; i < len; i++)
+        record_fill(&n->alerts[i], alerts[i]);
     /* The key hashes the sorted fingerprints, so alert order is irrelevant. */
     alert_record *sorted = xcalloc(len ? len : 1, sizeof *sorted);
     memcpy(sorted, n->alerts, len * sizeof *sorted);

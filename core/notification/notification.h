@@ -24,6 +24,24 @@ typedef struct alert_record {
     char *annotations_json;
 } alert_record;
 
+/* Every alert of one request, routed or not, as the alert state keeps
+ * it: what herald knows is firing now. */
+typedef struct alert_report {
+    alert_record *alerts;
+    size_t len;
+    /* The endpoint it came in on ("alerts" is Prometheus posting
+     * directly, whose alerts resolve when their endsAt passes), static. */
+    const char *source;
+    int64_t seen_ms;
+} alert_report;
+
+/* Why the store did not take a notification (its id stays 0). */
+typedef enum held_back {
+    HELD_NOT = 0,
+    HELD_DUPLICATE,    /* the same as the last of its stream, within dedup_window */
+    HELD_REPEAT        /* its receiver was told of it all, within repeat_interval */
+} held_back;
+
 #define DEDUP_STREAM_HEX (SHA256_HEX128_SIZE - 1)
 
 typedef struct notification {
@@ -48,6 +66,10 @@ typedef struct notification {
     char dedup_key[2 * DEDUP_STREAM_HEX + 1];
     alert_record *alerts;
     size_t alerts_len;
+    /* The receiver's repeat_interval: the same alerts in the same state
+     * are not sent to it again sooner (0: every time). */
+    int64_t repeat_interval_ms;
+    held_back held;
     int send_alone;         /* a digest with it was refused: it goes by itself */
     int attempted;          /* sent since its last outcome was handed to the store */
     int send_now;           /* an operator asked: the next attempt goes past the target's pause */
@@ -64,6 +86,10 @@ void notification_forget_alerts(notification *n);
 /* Fills alerts and dedup_key from the alerts the notification carries. */
 void notification_describe(notification *n, const char *group_key, const alert *const *alerts,
                            size_t len);
+/* The report of all the batch's alerts, seen at now_ms; free with
+ * alert_report_free. */
+void alert_report_fill(alert_report *rep, const alert_batch *batch, int64_t now_ms);
+void alert_report_free(alert_report *rep);
 void notification_set_error(notification *n, const char *error);
 /* A view of the notification in the plugin ABI's terms; `msg` borrows
  * from `n` and must not outlive it. */

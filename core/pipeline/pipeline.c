@@ -86,6 +86,7 @@ static notification *render_notification(script_state *s, const alert_batch *bat
         n->payload_len = batch->source_len;
     }
     n->created_ms = n->next_attempt_ms = wall_ms();
+    n->repeat_interval_ms = r->repeat_interval_ms;
     notification_describe(n, batch->group_key, alerts, len);
     return n;
 }

@@ -23,7 +23,8 @@ struct store_backend {
     int (*start)(store *s, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
                  size_t err_cap);
     void (*close)(store *s);
-    void (*commit)(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);
+    void (*commit)(store *s, notification **items, size_t n, const alert_report *seen,
+                   store_committed_fn done, void *ctx);
     void (*mark_delivered)(store *s, const notification *n, store_committed_fn done, void *ctx);
     void (*mark_retry)(store *s, const notification *n, store_committed_fn done, void *ctx);
     void (*mark_dead)(store *s, const notification *n, const char *reason,
@@ -48,6 +49,10 @@ struct store_backend {
     int (*drop)(store_reader *r, uint64_t id, char *err, size_t err_cap);
     int (*history)(store_reader *r, const history_filter *f, history_rows *rows, char *err,
                    size_t err_cap);
+    int (*alerts)(store_reader *r, const alert_filter *f, int64_t now_ms, alert_state_rows *rows,
+                  char *err, size_t err_cap);
+    int (*expired_alerts)(store_reader *r, int64_t now_ms, int limit, alert_state_rows *rows,
+                          char *err, size_t err_cap);
     int (*history_top)(store_reader *r, const history_top *q, top_rows *rows, char *err,
                        size_t err_cap);
     void (*on_requests)(store *s, void (*requested)(void *ctx, queue_request *q), void *ctx);

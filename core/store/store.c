@@ -31,9 +31,10 @@ int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ct
     return s->backend->start(s, requeued, ctx, err, err_cap);
 }
 
-void store_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx)
+void store_commit(store *s, notification **items, size_t n, const alert_report *seen,
+                  store_committed_fn done, void *ctx)
 {
-    s->backend->commit(s, items, n, done, ctx);
+    s->backend->commit(s, items, n, seen, done, ctx);
 }
 
 void store_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx)
@@ -156,15 +157,16 @@ int store_history_top(store_reader *r, const history_top *q, top_rows *rows, cha
     return r->backend->history_top(r, q, rows, err, err_cap);
 }
 
-const char *history_key_name(history_key key)
+int store_alerts(store_reader *r, const alert_filter *f, int64_t now_ms, alert_state_rows *rows,
+                 char *err, size_t err_cap)
 {
-    static const char *const names[] = {
-        [HISTORY_BY_ALERTNAME] = "alertname",
-        [HISTORY_BY_INSTANCE] = "instance",
-        [HISTORY_BY_SEVERITY] = "severity",
-        [HISTORY_BY_RECEIVER] = "receiver",
-    };
-    return names[key];
+    return r->backend->alerts(r, f, now_ms, rows, err, err_cap);
+}
+
+int store_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state_rows *rows,
+                         char *err, size_t err_cap)
+{
+    return r->backend->expired_alerts(r, now_ms, limit, rows, err, err_cap);
 }
 
 /* ---- rows, whichever backend read them ------------------------------------ */
@@ -231,6 +233,27 @@ void top_rows_free(top_rows *rows)
 {
     for (size_t i = 0; i < rows->len; i++)
         free(rows->items[i].value);
+    free(rows->items);
+    rows->items = NULL;
+    rows->len = 0;
+}
+
+void alert_state_rows_free(alert_state_rows *rows)
+{
+    for (size_t i = 0; i < rows->len; i++) {
+        alert_state_row *a = &rows->items[i];
+        free(a->fingerprint);
+        free(a->alertname);
+        free(a->labels_json);
+        free(a->annotations_json);
+        free(a->status);
+        free(a->source);
+        for (size_t k = 0; k < a->receivers_len; k++) {
+            free(a->receivers[k].receiver);
+            free(a->receivers[k].status);
+        }
+        free(a->receivers);
+    }
     free(rows->items);
     rows->items = NULL;
     rows->len = 0;

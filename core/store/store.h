@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alert/matcher.h"
 #include "notification/notification.h"
 
 /* Where a store is. */
@@ -43,6 +44,7 @@ typedef struct store store;
 typedef struct store_settings {
     int64_t dedup_window_ms;   /* 0: no deduplication */
     int64_t retention_ms;      /* history, delivered and dead rows older than this go */
+    int64_t resolved_retention_ms; /* a resolved alert stays in the alert state so long */
 } store_settings;
 
 /* Opens (creating if needed) the store and holds it: a second daemon on
@@ -63,9 +65,14 @@ typedef void (*store_committed_fn)(void *ctx, int failed, const char *error);
 
 /* Hands the notifications and their history rows to the writer, which
  * makes them durable with whatever else is waiting and then calls `done`.
- * A notification that duplicates one stored within the dedup window is not
- * stored: its id stays 0. The items must stay alive until `done`. */
-void store_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);
+ * In the same transaction the alert state takes every alert of `seen`
+ * (NULL: none) and the receivers each notification goes to. A
+ * notification is not stored (its id stays 0) when it duplicates one
+ * stored within the dedup window, or when every alert it carries went to
+ * its receiver in the same state within the receiver's repeat interval.
+ * The items and `seen` must stay alive until `done`. */
+void store_commit(store *s, notification **items, size_t n, const alert_report *seen,
+                  store_committed_fn done, void *ctx);
 
 /* Delivery results, recorded in the background: `done` runs on the writer
  * thread once the result is on disk (a failed write is tried again until
@@ -245,20 +252,9 @@ int store_history(store_reader *r, const history_filter *f, history_rows *rows, 
                   size_t err_cap);
 void history_rows_free(history_rows *rows);
 
-/* What history top counts by. */
-typedef enum history_key {
-    HISTORY_BY_ALERTNAME,
-    HISTORY_BY_INSTANCE,
-    HISTORY_BY_SEVERITY,
-    HISTORY_BY_RECEIVER
-} history_key;
-
-/* "alertname", "instance", "severity", "receiver". */
-const char *history_key_name(history_key key);
-
 /* Built by query_top: every field checked. */
 typedef struct history_top {
-    history_key by;
+    const char *by;            /* a label name, or "receiver": herald's receiver */
     int64_t since_ms;
     int limit;                 /* 1 to 10000 */
 } history_top;
@@ -273,10 +269,64 @@ typedef struct top_rows {
     size_t len;
 } top_rows;
 
-/* The most frequent values of `by` among firing alerts since then, most
- * frequent first. */
+/* The most frequent values of `by` among the alerts that fired since
+ * then, most frequent first. It counts firings: an alert (its
+ * fingerprint) once for each time it started firing (its startsAt),
+ * however many receivers it went to and however often it was sent
+ * again; by receiver, each receiver's firings. Alerts without the label
+ * (or with it empty, which Prometheus takes as the same) are left out. */
 int store_history_top(store_reader *r, const history_top *q, top_rows *rows, char *err,
                       size_t err_cap);
 void top_rows_free(top_rows *rows);
+
+/* ---- the alert state ---------------------------------------------------- */
+
+/* What a receiver was last told of an alert. */
+typedef struct alert_notice {
+    char *receiver;
+    char *status;
+    int64_t notified_ms;
+} alert_notice;
+
+typedef struct alert_state_row {
+    char *fingerprint;
+    char *alertname;
+    char *labels_json;
+    char *annotations_json;
+    char *status;              /* firing | resolved */
+    double starts_at;          /* epoch seconds */
+    double ends_at;            /* 0: none given */
+    char *source;              /* the endpoint it came in on last: alerts, webhook, dingtalk */
+    int64_t first_seen_ms;
+    int64_t last_seen_ms;
+    int64_t resolved_ms;       /* 0: firing */
+    alert_notice *receivers;   /* by name */
+    size_t receivers_len;
+} alert_state_row;
+
+typedef struct alert_state_rows {
+    alert_state_row *items;
+    size_t len;
+} alert_state_rows;
+
+/* Built by query_alerts: every field checked. */
+typedef struct alert_filter {
+    matcher_set matchers;      /* on the labels; none: every alert */
+    const char *receiver;      /* NULL: any; else alerts that receiver was told of */
+    const char *status;        /* NULL: both; "firing" or "resolved" */
+    int limit;                 /* 1 to 10000 */
+} alert_filter;
+
+/* The alerts in the current view (firing, and resolved ones until their
+ * resolved_retention passes), oldest start first. */
+int store_alerts(store_reader *r, const alert_filter *f, int64_t now_ms, alert_state_rows *rows,
+                 char *err, size_t err_cap);
+/* Firing alerts from Prometheus's direct path whose endsAt has passed
+ * at now_ms without a newer one: they are resolved. One posted without
+ * endsAt ends 5 minutes (Alertmanager's resolve_timeout) after it was
+ * last seen, which ends_at then gives. At most limit. */
+int store_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state_rows *rows,
+                         char *err, size_t err_cap);
+void alert_state_rows_free(alert_state_rows *rows);
 
 #endif

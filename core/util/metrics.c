@@ -29,6 +29,7 @@ static const struct {
     [METRIC_TEMPLATE_ERRORS] = {"herald_template_errors_total", "Template errors (fallback message sent).", NULL},
     [METRIC_NOTIFICATIONS_QUEUED] = {"herald_notifications_queued_total", "Notifications put in the outbox.", NULL},
     [METRIC_DUPLICATES] = {"herald_notifications_deduplicated_total", "Notifications not stored again: the same one arrived within dedup_window.", NULL},
+    [METRIC_REPEATS] = {"herald_notifications_repeated_total", "Notifications not stored: their receiver was told of every alert in them, in the same state, within its repeat_interval.", NULL},
     [METRIC_DELIVERIES_OK] = {"herald_deliveries_total", "Notifications delivered.", NULL},
     [METRIC_DELIVERY_RETRIES] = {"herald_delivery_retries_total", "Delivery attempts that will be retried.", NULL},
     [METRIC_DEAD_LETTERS] = {"herald_dead_letters_total", "Notifications given up on.", NULL},

@@ -287,7 +287,12 @@ def herald_config(listen_port, receivers, default_receiver=None, extra=None):
     if default_receiver:
         top["default_receiver"] = default_receiver
     top.update(extra or {})
-    top["receivers"] = receivers
+    # The same reason as dedup_window: a receiver's repeat_interval (4h by
+    # default) would hold back every second post of an alert. Tests of
+    # repeats set their own.
+    top["receivers"] = {name: ({"repeat_interval": "0s", **spec}
+                               if isinstance(spec, dict) else spec)
+                        for name, spec in receivers.items()}
     lines = ["-- written by tests/e2e/harness.py"]
     for k, v in top.items():
         lines.append("%s = %s" % (k, lua_value(v)))

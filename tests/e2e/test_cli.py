@@ -64,16 +64,22 @@ def test_help(argv):
     (["check", "--no-such-option"], "--no-such-option"),
     (["render", "-c", str(BUNDLED), "--receiver", "console"], "--payload"),
     (["route", "-c", str(BUNDLED)], "--payload"),
-    (["history", "top", "--by", "nope", "-c", str(BUNDLED)], "--by: expected alertname"),
+    (["history", "top", "--by", "no-pe", "-c", str(BUNDLED)],
+     '--by: expected a label name (letters, digits and _, not starting with a digit) or '
+     'receiver, got "no-pe"'),
     (["history", "-o", "yaml", "-c", str(BUNDLED)],
      '--output: expected table or json, got "yaml"'),
     (["queue", "list", "--output", "xml", "-c", str(BUNDLED)],
      '--output: expected table or json, got "xml"'),
     (["queue", "retry", "1", "-o", "json", "-c", str(BUNDLED)],
-     "--output is only for queue list, queue show and history"),
+     "--output is only for queue list, queue show, history and alerts"),
+    (["alerts", "--since", "1h", "-c", str(BUNDLED)],
+     "alerts takes --filter, --receiver, --status, --limit and -o"),
+    (["history", "--filter", "a=b", "-c", str(BUNDLED)], "--filter is only for alerts"),
+    (["alerts", "--status", "gone", "-c", str(BUNDLED)], "--status: expected firing or resolved"),
 ], ids=["no-command", "unknown-command", "unknown-option", "render-no-payload",
         "route-no-payload", "history-top-bad-by", "history-bad-output", "queue-bad-output",
-        "retry-has-no-output"])
+        "retry-has-no-output", "alerts-no-since", "filter-only-alerts", "alerts-bad-status"])
 def test_usage_errors_exit_2(argv, needle):
     r = run(*argv)
     stdout, stderr = out(r)

@@ -622,7 +622,7 @@ def test_history_api_filters_top_and_cli(mock_dingtalk, herald_factory):
     for path, param in (("history?limit=0", "limit"), ("history?since=yesterday", "since"),
                         # epoch seconds, or a duration without its unit: not guessed
                         ("history?since=1700000000", "since"), ("history?until=3600", "until"),
-                        ("history/top?by=foo", "by"), ("history/top?since=yesterday", "since"),
+                        ("history/top?by=foo-bar", "by"), ("history/top?since=yesterday", "since"),
                         ("history/top?limit=0", "limit")):
         status, body = harness.api_get(h, path)
         assert status == 400, (path, status, body)

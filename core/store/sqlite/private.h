@@ -4,6 +4,7 @@
  *   writer.c      the writer thread and its job queue; closing
  *   checkpoint.c  keeping the WAL small; a full disk's episodes
  *   write.c       one transaction of inserts (with dedup), marks and sends
+ *   state.c       the alert state: what was seen, what each receiver was told
  *   sweep.c       retention and old target sends
  *   recovery.c    pending and requeued notifications, rate-limit targets
  *   read.c        the readers' queries, as rows
@@ -32,6 +33,9 @@ enum {
     STMT_MARK_DEAD,
     STMT_RECORD_SEND,
     STMT_RECORD_PAUSE,
+    STMT_STATE_SEEN,
+    STMT_LAST_NOTIFIED,
+    STMT_NOTIFIED,
     STMT_INSERT_ATTEMPT,
     STMT_CLEAR_PAUSE,
     STMT_COUNT
@@ -53,6 +57,7 @@ typedef struct job {
     /* JOB_COMMIT */
     notification **items;
     size_t n;
+    const alert_report *seen;
     store_committed_fn done;
     void *done_ctx;
     int failed;
@@ -122,7 +127,8 @@ int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *c
                  size_t err_cap);
 /* Stops the thread and answers what it will not take. */
 void sqlite_writer_stop(sqlite_store *s);
-void sqlite_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx);
+void sqlite_commit(store *s, notification **items, size_t n, const alert_report *seen,
+                   store_committed_fn done, void *ctx);
 void sqlite_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx);
 void sqlite_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx);
 void sqlite_mark_dead(store *s, const notification *n, const char *reason,
@@ -134,6 +140,18 @@ void sqlite_record_pause(store *s, const char *target, int64_t until_ms);
 /* write.c: one transaction for the jobs; 0, or -1 when it was rolled
  * back (every job marked failed, with the reason). */
 int sqlite_write_batch(sqlite_store *s, job *jobs);
+
+/* state.c, on the writer's connection inside its transaction */
+/* Every alert of the report, as now seen. */
+int sqlite_state_seen(sqlite_store *s, const alert_report *seen);
+/* Whether each alert of n went to its receiver in the same state (status
+ * and start) within n's repeat interval. */
+int sqlite_state_is_repeat(sqlite_store *s, const notification *n, int *repeat);
+/* n's receiver was told of its alerts now. */
+int sqlite_state_notified(sqlite_store *s, const notification *n);
+/* Resolved alerts past the resolved retention, and firing ones not seen
+ * within the history's retention, leave the state. */
+void sqlite_state_sweep(sqlite_store *s);
 
 /* checkpoint.c */
 typedef enum checkpoint_mode {
@@ -183,6 +201,17 @@ int sqlite_history(store_reader *r, const history_filter *f, history_rows *rows,
                    size_t err_cap);
 int sqlite_history_top(store_reader *r, const history_top *q, top_rows *rows, char *err,
                        size_t err_cap);
+/* The statement failed: its message in err, the statement finalized.
+ * Returns -1. */
+int read_failed(sqlite_reader *r, sqlite3_stmt *q, char *err, size_t err_cap);
+/* The array of rows with one more, zeroed, at its end. */
+void *add_row(void *items, size_t *len, size_t size);
+
+/* alerts.c: the alert state as readers see it */
+int sqlite_alerts(store_reader *r, const alert_filter *f, int64_t now_ms, alert_state_rows *rows,
+                  char *err, size_t err_cap);
+int sqlite_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state_rows *rows,
+                          char *err, size_t err_cap);
 
 /* deadletter.c */
 /* Counts the dead letters into the herald_dead_letters gauge: always with

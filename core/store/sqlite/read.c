@@ -27,17 +27,14 @@ void sqlite_reader_close(store_reader *base)
     free(r);
 }
 
-/* The statement failed: its message in err, the statement finalized.
- * Returns -1. */
-static int read_failed(sqlite_reader *r, sqlite3_stmt *q, char *err, size_t err_cap)
+int read_failed(sqlite_reader *r, sqlite3_stmt *q, char *err, size_t err_cap)
 {
     fail(err, err_cap, "store: %s", sqlite3_errmsg(r->db));
     sqlite3_finalize(q);
     return -1;
 }
 
-/* The array of rows with one more, zeroed, at its end. */
-static void *add_row(void *items, size_t *len, size_t size)
+void *add_row(void *items, size_t *len, size_t size)
 {
     char *grown = xrealloc(items, (*len + 1) * size);
     memset(grown + *len * size, 0, size);
@@ -226,24 +223,37 @@ int sqlite_history(store_reader *base, const history_filter *f, history_rows *ro
     return 0;
 }
 
+/* A firing is one alert (fingerprint) from one startsAt: the rows of
+ * its notifications to several receivers, and of its repeats, are one.
+ * The label's JSON path is bound, so no asked-for text is ever SQL. */
 int sqlite_history_top(store_reader *base, const history_top *t, top_rows *rows, char *err,
                        size_t err_cap)
 {
     sqlite_reader *r = (sqlite_reader *)base;
     *rows = (top_rows){0};
-    /* the column is one of history_key's names, never the asker's text */
-    const char *column = history_key_name(t->by);
-    char sql[256];
+    int by_receiver = strcmp(t->by, "receiver") == 0;
+    char sql[512];
     /* Firing rows only: the TOP of what alerted, not of what recovered. */
     snprintf(sql, sizeof sql,
-             "SELECT %s, COUNT(*) FROM history WHERE created_ms >= ?1 AND status = 'firing'"
-             " GROUP BY %s ORDER BY COUNT(*) DESC, %s LIMIT ?2",
-             column, column, column);
+             "SELECT value, COUNT(*) FROM ("
+             " SELECT DISTINCT %s AS value, fingerprint, starts_at FROM history"
+             " WHERE created_ms >= ?1 AND status = 'firing')"
+             " WHERE value IS NOT NULL AND value != ''"
+             " GROUP BY value ORDER BY COUNT(*) DESC, value LIMIT ?2",
+             by_receiver ? "receiver" : "json_extract(labels, ?3)");
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(r->db, sql, -1, &q, NULL) != SQLITE_OK)
         return read_failed(r, q, err, err_cap);
     sqlite3_bind_int64(q, 1, t->since_ms);
     sqlite3_bind_int(q, 2, t->limit);
+    strbuf path = STRBUF_INIT;
+    if (!by_receiver) {
+        /* query_top let through only label names, which need no escaping
+         * inside the quotes */
+        sb_printf(&path, "$.\"%s\"", t->by);
+        sqlite3_bind_text(q, 3, sb_str(&path), -1, SQLITE_TRANSIENT);
+    }
+    sb_free(&path);
     int rc;
     while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
         rows->items = add_row(rows->items, &rows->len, sizeof *rows->items);

@@ -53,6 +53,21 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS target_sends_by_time ON target_sends(sent_ms);"
     "CREATE TABLE IF NOT EXISTS target_pauses ("
     "  target TEXT PRIMARY KEY, until_ms INTEGER NOT NULL);"
+    /* Each alert's current state, one row per fingerprint: what is firing
+     * now. expires_ms is set when it resolves: the row leaves the view
+     * then, and the table at the next sweep. */
+    "CREATE TABLE IF NOT EXISTS alert_state ("
+    "  fingerprint TEXT PRIMARY KEY, alertname TEXT NOT NULL, labels TEXT NOT NULL,"
+    "  annotations TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
+    "  source TEXT NOT NULL, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
+    "  resolved_ms INTEGER, expires_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS alert_state_by_end ON alert_state(status, source, ends_at);"
+    /* What each receiver was last told of an alert, and when: the repeat
+     * interval is counted from here. */
+    "CREATE TABLE IF NOT EXISTS alert_notified ("
+    "  fingerprint TEXT NOT NULL, receiver TEXT NOT NULL, status TEXT NOT NULL,"
+    "  starts_at REAL, notified_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (fingerprint, receiver)) WITHOUT ROWID;"
     "CREATE VIEW IF NOT EXISTS history_results AS"
     "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
     "                 WHEN 'dropped' THEN 'dropped' ELSE 'pending' END AS result"
@@ -121,6 +136,33 @@ static const char *const statement_sql[STMT_COUNT] = {
     [STMT_RECORD_PAUSE] =
         "INSERT INTO target_pauses(target, until_ms) VALUES(?1, ?2)"
         " ON CONFLICT(target) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
+    /* Every SET reads the row as it was: a resolution keeps the time it
+     * was first seen resolved, and firing again clears both times. */
+    [STMT_STATE_SEEN] =
+        "INSERT INTO alert_state(fingerprint, alertname, labels, annotations, status, starts_at,"
+        " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9,"
+        "  CASE WHEN ?5 = 'resolved' THEN coalesce(CAST(?7 * 1000 AS INTEGER), ?9) END,"
+        "  CASE WHEN ?5 = 'resolved' THEN ?9 + ?10 END)"
+        " ON CONFLICT(fingerprint) DO UPDATE SET alertname = excluded.alertname,"
+        "  labels = excluded.labels, annotations = excluded.annotations,"
+        "  starts_at = excluded.starts_at, ends_at = excluded.ends_at, source = excluded.source,"
+        "  last_seen_ms = excluded.last_seen_ms,"
+        "  resolved_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
+        "    WHEN alert_state.status = 'resolved' THEN alert_state.resolved_ms"
+        "    ELSE excluded.resolved_ms END,"
+        "  expires_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
+        "    WHEN alert_state.status = 'resolved' THEN alert_state.expires_ms"
+        "    ELSE excluded.expires_ms END,"
+        "  status = excluded.status",
+    [STMT_LAST_NOTIFIED] =
+        "SELECT status, starts_at, notified_ms FROM alert_notified"
+        " WHERE fingerprint = ?1 AND receiver = ?2",
+    [STMT_NOTIFIED] =
+        "INSERT INTO alert_notified(fingerprint, receiver, status, starts_at, notified_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(fingerprint, receiver) DO UPDATE SET"
+        " status = excluded.status, starts_at = excluded.starts_at,"
+        " notified_ms = excluded.notified_ms",
     [STMT_INSERT_ATTEMPT] =
         "INSERT INTO attempts(notification_id, at_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4)",
     [STMT_CLEAR_PAUSE] = "DELETE FROM target_pauses WHERE target = ?1",

@@ -50,13 +50,16 @@ static int is_duplicate(sqlite_store *s, const notification *n, int *dup)
 
 static int insert_one(sqlite_store *s, notification *n)
 {
-    int dup;
-    if (is_duplicate(s, n, &dup))
+    int repeat, dup = 0;
+    if (sqlite_state_is_repeat(s, n, &repeat) || (!repeat && is_duplicate(s, n, &dup)))
         return -1;
-    if (dup) {
+    if (repeat || dup) {
         n->id = 0;
+        n->held = repeat ? HELD_REPEAT : HELD_DUPLICATE;
         return 0;
     }
+    if (sqlite_state_notified(s, n))
+        return -1;
     sqlite3_stmt *q = s->stmt[STMT_INSERT_MESSAGE];
     strbuf mentions = STRBUF_INIT;
     mentions_json(&n->content.mentions, &mentions);
@@ -165,6 +168,7 @@ int sqlite_write_batch(sqlite_store *s, job *jobs)
     for (job *j = jobs; j && ok; j = j->next) {
         if (j->kind == JOB_COMMIT) {
             stores_alerts = 1;
+            ok = sqlite_state_seen(s, j->seen) == 0;
             for (size_t i = 0; i < j->n && ok; i++)
                 ok = insert_one(s, j->items[i]) == 0;
         } else if (j->kind == JOB_SEND || j->kind == JOB_PAUSE || j->kind == JOB_CLEAR_PAUSE) {

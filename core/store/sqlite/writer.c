@@ -93,6 +93,7 @@ static void *writer_main(void *arg)
         }
         if (now >= next_sweep && !stopping) {
             sqlite_sweep_retention(s);
+            sqlite_state_sweep(s);
             sqlite_count_dead_letters(s, 1);
             sqlite_sweep_targets(s);
             next_sweep = now + RETENTION_SWEEP_MS;
@@ -109,6 +110,7 @@ int sqlite_start(store *base, void (*requeued)(void *ctx, notification *n), void
     s->requeued = requeued;
     s->requeued_ctx = ctx;
     sqlite_sweep_retention(s); /* then every RETENTION_SWEEP_MS on the writer */
+    sqlite_state_sweep(s);
     sqlite_count_dead_letters(s, 1);
     int rc = pthread_create(&s->writer, NULL, writer_main, s);
     if (rc != 0)
@@ -142,11 +144,13 @@ static job *new_job(job_kind kind, int64_t at_ms, const char *text, store_commit
     return j;
 }
 
-void sqlite_commit(store *s, notification **items, size_t n, store_committed_fn done, void *ctx)
+void sqlite_commit(store *s, notification **items, size_t n, const alert_report *seen,
+                   store_committed_fn done, void *ctx)
 {
     job *j = new_job(JOB_COMMIT, 0, NULL, done, ctx);
     j->items = items;
     j->n = n;
+    j->seen = seen;
     hand_over(s, j);
 }
 

@@ -19,15 +19,18 @@ static notification *make(int64_t due)
 typedef struct put_outcome {
     outbox_put_result result;
     size_t duplicates;
+    size_t repeats;
     int calls;
 } put_outcome;
 
-static void record(void *ctx, outbox_put_result result, size_t duplicates, const char *error)
+static void record(void *ctx, outbox_put_result result, size_t duplicates, size_t repeats,
+                   const char *error)
 {
     (void)error;
     put_outcome *o = ctx;
     o->result = result;
     o->duplicates = duplicates;
+    o->repeats = repeats;
     o->calls++;
 }
 
@@ -35,7 +38,7 @@ static void record(void *ctx, outbox_put_result result, size_t duplicates, const
 static outbox_put_result put(outbox *box, notification **items, size_t n)
 {
     put_outcome o = {0};
-    outbox_put(box, items, n, record, &o);
+    outbox_put(box, items, n, NULL, record, &o);
     return o.calls == 1 ? o.result : (outbox_put_result)99;
 }
 
@@ -139,7 +142,7 @@ typedef struct stored_outbox {
 static int stored_outbox_open(stored_outbox *f)
 {
     f->dir = test_tmpdir();
-    store_settings settings = {0, 86400000};
+    store_settings settings = {0, 86400000, 3600000};
     char err[256];
     f->db = store_open(&(store_location){f->dir}, &settings, err, sizeof err);
     if (!f->db)

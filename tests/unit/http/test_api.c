@@ -53,7 +53,7 @@ static notification *stored[4];
 
 static int fill_store(void)
 {
-    store_settings settings = {0, 30LL * 86400 * 1000};
+    store_settings settings = {0, 30LL * 86400 * 1000, 3600000};
     char err[512];
     store *s = store_open(&(store_location){dir}, &settings, err, sizeof err);
     if (!s || store_start(s, ignore_requeued, NULL, err, sizeof err)) {
@@ -321,7 +321,10 @@ TEST(bad_arguments_are_400_with_the_reason)
          "since: expected a duration with its unit such as \\\"24h\\\", an RFC 3339 time or "
          "epoch milliseconds"},
         {"history", "until=3600", "until: expected a duration"},
-        {"history/top", "by=foo", "by: expected alertname, instance, severity or receiver"},
+        {"history/top", "by=foo-bar",
+         "by: expected a label name (letters, digits and \\\"_\\\", not starting with a digit) "
+         "or \\\"receiver\\\", got \\\"foo-bar\\\""},
+        {"history/top", "by=count", "by: a label named \\\"count\\\" cannot be counted"},
         {"history/top", "limit=10001", "limit: expected a number from 1 to 10000"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -66,7 +66,7 @@ static inline void committed(void *ctx, int failed, const char *error)
 static inline int commit(store *s, notification **items, size_t n)
 {
     commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    store_commit(s, items, n, committed, &w);
+    store_commit(s, items, n, NULL, committed, &w);
     pthread_mutex_lock(&w.lock);
     while (!w.done)
         pthread_cond_wait(&w.done_cond, &w.lock);

@@ -38,20 +38,61 @@ TEST(top_defaults_and_keys)
     history_top t;
     char err[256];
     CHECK_INT(query_top(&(query_args){0}, QUERY_API, NOW, &t, err, sizeof err), 0);
-    CHECK_INT(t.by, HISTORY_BY_ALERTNAME);
+    CHECK_STR(t.by, "alertname");
     CHECK_INT(t.since_ms, NOW - DAY);
     CHECK_INT(t.limit, 10);
     CHECK_INT(query_top(&(query_args){0}, QUERY_CLI, NOW, &t, err, sizeof err), 0);
     CHECK_INT(t.limit, 100);
-    const char *keys[] = {"alertname", "instance", "severity", "receiver"};
-    for (int i = 0; i < 4; i++) {
+    /* any label name, and receiver */
+    const char *keys[] = {"alertname", "instance", "severity", "receiver", "project",
+                          "_x", "Team_2", "__name__"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         CHECK_INT(query_top(&(query_args){.by = keys[i], .since = "7d", .limit = "3"}, QUERY_API,
                             NOW, &t, err, sizeof err),
                   0);
-        CHECK_STR(history_key_name(t.by), keys[i]);
+        CHECK_STR(t.by, keys[i]);
         CHECK_INT(t.since_ms, NOW - 7 * DAY);
         CHECK_INT(t.limit, 3);
     }
+}
+
+/* Prometheus's rule, [a-zA-Z_][a-zA-Z0-9_]*: anything else is named back. */
+TEST(top_refuses_what_is_not_a_label_name)
+{
+    const char *bad[] = {"", "2xx", "project-name", "a.b", "label name", "é", "x\"y", "$.a"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        history_top t;
+        char err[256], want[256];
+        CHECK_INT(query_top(&(query_args){.by = bad[i]}, QUERY_API, NOW, &t, err, sizeof err),
+                  -1);
+        snprintf(want, sizeof want,
+                 "by: expected a label name (letters, digits and \"_\", not starting with a "
+                 "digit) or \"receiver\", got \"%s\"",
+                 bad[i]);
+        CHECK_STR(err, want);
+        CHECK_INT(query_top(&(query_args){.by = bad[i]}, QUERY_CLI, NOW, &t, err, sizeof err),
+                  -1);
+        snprintf(want, sizeof want,
+                 "--by: expected a label name (letters, digits and _, not starting with a "
+                 "digit) or receiver, got \"%s\"",
+                 bad[i]);
+        CHECK_STR(err, want);
+    }
+}
+
+/* Each answered row names its number "count": a label of that name
+ * would make a row with the key twice. */
+TEST(top_refuses_a_label_named_count)
+{
+    history_top t;
+    char err[256];
+    CHECK_INT(query_top(&(query_args){.by = "count"}, QUERY_API, NOW, &t, err, sizeof err), -1);
+    CHECK_STR(err, "by: a label named \"count\" cannot be counted: each row's number is named "
+                   "\"count\"");
+    CHECK_INT(query_top(&(query_args){.by = "count"}, QUERY_CLI, NOW, &t, err, sizeof err), -1);
+    CHECK_STR(err, "--by: a label named count cannot be counted: each row's number is named "
+                   "count");
+    CHECK_INT(query_top(&(query_args){.by = "counts"}, QUERY_CLI, NOW, &t, err, sizeof err), 0);
 }
 
 TEST(queue_limit)
@@ -80,8 +121,11 @@ TEST(messages_name_the_parameter_as_each_asker_spells_it)
          "--limit: expected a number from 1 to 10000"},
         {{.status = "bogus"}, "status: expected \"firing\" or \"resolved\"",
          "--status: expected firing or resolved"},
-        {{.by = "labels"}, "by: expected alertname, instance, severity or receiver",
-         "--by: expected alertname, instance, severity or receiver"},
+        {{.by = "labels{}"},
+         "by: expected a label name (letters, digits and \"_\", not starting with a digit) or "
+         "\"receiver\", got \"labels{}\"",
+         "--by: expected a label name (letters, digits and _, not starting with a digit) or "
+         "receiver, got \"labels{}\""},
         {{.since = "yesterday"},
          "since: expected a duration with its unit such as \"24h\", an RFC 3339 time or epoch "
          "milliseconds",
@@ -113,11 +157,13 @@ TEST(every_given_text_is_checked)
     CHECK_INT(query_top(&(query_args){.status = "firin"}, QUERY_CLI, NOW, &t, err, sizeof err),
               -1);
     CHECK_STR(err, "--status: expected firing or resolved");
-    CHECK_INT(query_history(&(query_args){.by = "host"}, QUERY_CLI, NOW, &f, err, sizeof err),
+    CHECK_INT(query_history(&(query_args){.by = "host-"}, QUERY_CLI, NOW, &f, err, sizeof err),
               -1);
-    CHECK_STR(err, "--by: expected alertname, instance, severity or receiver");
+    CHECK_STR(err, "--by: expected a label name (letters, digits and _, not starting with a "
+                   "digit) or receiver, got \"host-\"");
 }
 
 RUN_TESTS(CASE(history_defaults), CASE(history_takes_what_is_given), CASE(top_defaults_and_keys),
+          CASE(top_refuses_what_is_not_a_label_name), CASE(top_refuses_a_label_named_count),
           CASE(queue_limit), CASE(messages_name_the_parameter_as_each_asker_spells_it),
           CASE(every_given_text_is_checked))

@@ -53,7 +53,7 @@ static void count_written(void *ctx, int failed, const char *error)
 /* load_pending: collect into *pending before the writer starts, as serve does */
 static store *open_store_loading(int64_t dedup_ms, notification ***pending)
 {
-    store_settings settings = {dedup_ms, 30LL * 86400 * 1000};
+    store_settings settings = {dedup_ms, 30LL * 86400 * 1000, 3600000};
     char err[512];
     store *s = store_open(here(), &settings, err, sizeof err);
     if (s && pending && store_load_pending(s, collect, pending, err, sizeof err)) {
@@ -268,7 +268,7 @@ TEST(history_filters_and_top)
     CHECK_INT(rows.len, 0);
 
     top_rows top;
-    history_top by_name = {HISTORY_BY_ALERTNAME, now - 60000, 10};
+    history_top by_name = {"alertname", now - 60000, 10};
     CHECK_INT(store_history_top(r, &by_name, &top, err, sizeof err), 0);
     CHECK_INT(top.len, 3);
     CHECK_STR(top.items[0].value, "DiskFull");
@@ -276,7 +276,7 @@ TEST(history_filters_and_top)
     CHECK_STR(top.items[1].value, "CPU"); /* ties by name */
     CHECK_STR(top.items[2].value, "HostDown");
     top_rows_free(&top);
-    history_top by_instance = {HISTORY_BY_INSTANCE, now - 60000, 1};
+    history_top by_instance = {"instance", now - 60000, 1};
     CHECK_INT(store_history_top(r, &by_instance, &top, err, sizeof err), 0);
     CHECK_INT(top.len, 1);
     CHECK_STR(top.items[0].value, "db1");
@@ -343,7 +343,7 @@ TEST(ids_are_not_reused_after_a_drop)
 
 TEST(unusable_data_dir_is_named)
 {
-    store_settings settings = {0, 0};
+    store_settings settings = {0, 0, 3600000};
     char err[512];
     store *s = store_open(&(store_location){"/proc/herald-cannot-be-here"}, &settings, err,
                           sizeof err);
@@ -365,7 +365,7 @@ TEST(retention_removes_old_history)
     CHECK_INT(commit(s, batch, 2), 0);
     store_close(s);
     /* retention one day: the writer sweeps when it starts */
-    store_settings settings = {0, 86400LL * 1000};
+    store_settings settings = {0, 86400LL * 1000, 3600000};
     s = store_open(here(), &settings, err, sizeof err);
     CHECK(s != NULL);
     CHECK_INT(store_start(s, ignore_requeued, NULL, err, sizeof err), 0);
@@ -424,7 +424,7 @@ TEST(target_sends_and_pauses_survive_a_restart)
     CHECK_INT(w.failed, 0);
     store_close(s);
 
-    store_settings settings = {0, 0};
+    store_settings settings = {0, 0, 3600000};
     char err[256];
     s = store_open(here(), &settings, err, sizeof err);
     CHECK(s != NULL);
@@ -445,7 +445,7 @@ TEST(a_store_in_use_is_refused)
 {
     store *s = open_store(0);
     CHECK(s != NULL);
-    store_settings settings = {0, 0};
+    store_settings settings = {0, 0, 3600000};
     char err[512], want[256];
     store *second = store_open(here(), &settings, err, sizeof err);
     CHECK(second == NULL);
