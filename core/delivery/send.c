@@ -188,8 +188,12 @@ static int send_asked(dispatcher *d, held_queue *q, generation *g, const receive
                 wake_no_later(next_wake, now);
             return 0;
         }
+        /* a robot that is not paused first, if the receiver has one free */
         size_t best;
-        int64_t slot = soonest_window(d, r, targets, now, &best);
+        unsigned free_slots;
+        int64_t slot = soonest_target(d, r, targets, now, &best, &free_slots);
+        if (slot > now)
+            slot = soonest_window(d, r, targets, now, &best);
         if (slot > now) {
             if (slot != RATE_AFTER_ANSWER)
                 wake_no_later(next_wake, slot);
