@@ -16,7 +16,7 @@ static const char *const usage_text =
     "  send-test send a receiver one test message now and print the service's answer\n"
     "  route     show which receivers each alert of a payload goes to\n"
     "  plugins   list the loaded channel plugins and their options\n"
-    "  queue     list, show, retry or drop queued notifications and dead letters\n"
+    "  queue     list, show, retry, send now or drop notifications; unpause a receiver\n"
     "  history   show the alert history and its most frequent alerts\n"
     "  alerts    show what is firing now (and what resolved lately)\n"
     "\n"
@@ -70,13 +70,19 @@ static const struct {
               "  -p, --payload FILE     JSON payload to route\n"
               "  -r, --receiver NAME    default receiver, as /webhook/NAME would give\n"},
     {"queue", "usage: herald queue list [--dead] [--limit N] [-c FILE]\n"
-              "       herald queue show ID | retry ID | drop ID [-c FILE]\n"
+              "       herald queue show ID | retry ID | send-now ID [-c FILE]\n"
+              "       herald queue drop ID [--reason TEXT] | unpause RECEIVER [-c FILE]\n"
               "\n"
-              "Work on the store in the configuration's data_dir, also while herald serves.\n"
+              "Work on the store in the configuration's data_dir, also while herald serves\n"
+              "(which applies a change within a second, or at its next start).\n"
               "  list          notifications waiting for delivery (--dead: dead letters)\n"
-              "  show ID       one notification with its text, state, attempts, last error\n"
+              "  show ID       one notification with its text, state and each attempt\n"
               "  retry ID      deliver a dead letter again (after fixing what failed)\n"
-              "  drop ID       forget a dead letter\n"
+              "  send-now ID   attempt a waiting notification at once, past its backoff and\n"
+              "                its robot's pause, within the robot's rate limit\n"
+              "  drop ID       never deliver a waiting notification: kept as dropped with the\n"
+              "                reason (default \"dropped by operator\"); a dead letter is forgotten\n"
+              "  unpause RECEIVER  clear the pauses of the receiver's robots: send at once\n"
               "\n"
               "list and show print a table, times in the configuration's timezone;\n"
               "-o json prints what GET /api/v1/queue, /deadletters or /queue/ID answers.\n"
@@ -152,7 +158,8 @@ int cli_parse(int argc, char **argv, cli *c)
     }
     if (!help_for(c->command))
         return usage_error(NULL, "unknown command \"%s\"", c->command);
-    enum { OPT_DEAD = 256, OPT_ALERTNAME, OPT_STATUS, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_BY, OPT_FILTER };
+    enum { OPT_DEAD = 256, OPT_ALERTNAME, OPT_STATUS, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_BY,
+           OPT_FILTER, OPT_REASON };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
         {"receiver", required_argument, NULL, 'r'}, {"payload", required_argument, NULL, 'p'},
@@ -165,6 +172,7 @@ int cli_parse(int argc, char **argv, cli *c)
         {"by", required_argument, NULL, OPT_BY},
         {"filter", required_argument, NULL, OPT_FILTER},
         {"output", required_argument, NULL, 'o'},
+        {"reason", required_argument, NULL, OPT_REASON},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
@@ -203,6 +211,7 @@ int cli_parse(int argc, char **argv, cli *c)
         case OPT_LIMIT: c->limit = optarg; break;
         case OPT_BY: c->by = optarg; break;
         case OPT_FILTER: c->filter = optarg; break;
+        case OPT_REASON: c->reason = optarg; break;
         case ':': return usage_error(c->command, "option %s needs a value", argv[optind - 1]);
         default: return usage_error(c->command, "unknown option %s", argv[optind - 1]);
         }
@@ -230,7 +239,11 @@ int cli_parse(int argc, char **argv, cli *c)
     if (c->payload && !is_render && !is_route && !is_send_test)
         return usage_error(c->command, "%s", "--payload is only for render, send-test and route");
     if (is_queue && (c->args_len == 0 || (strcmp(c->args[0], "list") == 0) != (c->args_len == 1)))
-        return usage_error(c->command, "%s", "expected list, or show|retry|drop and an id");
+        return usage_error(c->command, "%s",
+                           "expected list, show|retry|send-now|drop and an id, or unpause and "
+                           "a receiver");
+    if (c->reason && !(is_queue && strcmp(c->args[0], "drop") == 0))
+        return usage_error(c->command, "%s", "--reason is only for queue drop");
     if (is_history && c->args_len && (strcmp(c->args[0], "top") != 0 || c->args_len > 1))
         return usage_error(c->command, "%s", "the only subcommand is top");
     if (output && !is_history && !is_alerts &&

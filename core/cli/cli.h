@@ -21,7 +21,7 @@ typedef struct cli {
     const char *listen;
     const char *receiver;
     const char *payload;
-    const char *args[2];     /* queue and history: action and id */
+    const char *args[2];     /* queue and history: action and id (or receiver) */
     size_t args_len;
     int dead;
     const char *alertname;
@@ -32,6 +32,7 @@ typedef struct cli {
     const char *by;
     const char *filter;      /* alerts: label matchers */
     int json;                /* -o json: the API's JSON instead of a table */
+    const char *reason;      /* queue drop --reason */
 } cli;
 
 /* Parses argv; returns -1 to go on with the command, or the exit status

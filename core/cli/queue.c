@@ -1,15 +1,18 @@
-/* queue: the outbox and dead letters, read (and dead letters edited)
- * while herald serves or not. list and show print tables by default and
- * the API's JSON with -o json. */
+/* queue: the outbox and dead letters, read and changed while herald
+ * serves or not. list and show print tables by default and the API's
+ * JSON with -o json. */
 #include "cli/cli.h"
 
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/reading.h"
 #include "cli/table.h"
 #include "cli/timefmt.h"
+#include "config/conf.h"
 #include "http/api.h"
 #include "store/query.h"
 #include "util/clock.h"
@@ -115,8 +118,27 @@ static void mentions_text(const char *mentions_json, strbuf *out)
     cJSON_Delete(mentions);
 }
 
-/* One notification as "key: value" lines, its text indented, and its
- * alerts as a table. */
+/* What came of each attempt, oldest first, and who dropped it. */
+static void attempts_table(const notification_detail *d, const tz_zone *zone, strbuf *out)
+{
+    static const table_column columns[] = {
+        {"ATTEMPTED", 0, 0}, {"OUTCOME", 0, 0}, {"DETAIL", 80, 0}, {"BY", 30, 0}};
+    table t = TABLE_INIT(columns);
+    for (size_t i = 0; i < d->attempts_len; i++) {
+        const attempt_row *a = &d->attempts[i];
+        char at[LOCAL_TIME_SIZE];
+        format_local_time(zone, a->at_ms, at, sizeof at);
+        table_add_row(&t, (const char *[]){at, a->outcome, a->detail ? a->detail : "-",
+                                           a->actor ? a->actor : "-"});
+    }
+    table_print(&t, out);
+    if (d->attempts_len == 0)
+        sb_puts(out, "(no attempt yet)\n");
+    table_free(&t);
+}
+
+/* One notification as "key: value" lines, its text indented, what came
+ * of its attempts and its alerts, as tables. */
 static void notification_text(const notification_detail *d, const tz_zone *zone, strbuf *out)
 {
     const queue_row *row = &d->summary;
@@ -151,6 +173,8 @@ static void notification_text(const notification_detail *d, const tz_zone *zone,
         sb_printf(out, "%s%.*s\n", len ? "    " : "", (int)len, line);
         line += len + (line[len] == '\n');
     }
+    sb_putc(out, '\n');
+    attempts_table(d, zone, out);
     static const table_column columns[] = {
         {"FINGERPRINT", 0, 0}, {"ALERTNAME", 40, 0}, {"STATUS", 0, 0}, {"LABELS", 100, 0}};
     table t = TABLE_INIT(columns);
@@ -183,47 +207,98 @@ static int show(const reading *rd, uint64_t id, int json, strbuf *out, char *err
     return 0;
 }
 
-/* show, retry or drop: the outcome, with "no such ..." in err for 1. */
-static int act_on(const reading *rd, const char *action, unsigned long long id, int json,
-                  strbuf *out, char *err, size_t err_cap)
+/* Who drops a notification, as its attempts keep it. */
+static void operator_name(char *out, size_t cap)
 {
-    int rc = strcmp(action, "show") == 0    ? show(rd, id, json, out, err, err_cap)
-             : strcmp(action, "retry") == 0 ? store_requeue(rd->store, id, err, err_cap)
-                                            : store_drop(rd->store, id, err, err_cap);
+    const struct passwd *pw = getpwuid(geteuid());
+    if (pw && pw->pw_name)
+        snprintf(out, cap, "%s (herald queue)", pw->pw_name);
+    else
+        snprintf(out, cap, "uid %ld (herald queue)", (long)geteuid());
+}
+
+/* retry, send-now or drop: the outcome, with "no such ..." in err for 1. */
+static int change(const reading *rd, const char *action, unsigned long long id,
+                  const char *reason, strbuf *out, char *err, size_t err_cap)
+{
+    int rc;
+    const char *done, *missing;
+    if (strcmp(action, "retry") == 0) {
+        rc = store_requeue(rd->store, id, err, err_cap);
+        done = "requeued; the running herald delivers it within a second (or at its next start)";
+        missing = "dead letter";
+    } else if (strcmp(action, "send-now") == 0) {
+        rc = store_send_now(rd->store, id, err, err_cap);
+        done = "the running herald attempts it within a second (or at its next start)";
+        missing = "waiting notification";
+    } else {
+        char actor[256];
+        operator_name(actor, sizeof actor);
+        rc = store_drop_pending(rd->store, id, reason, actor, err, err_cap);
+        done = "dropped; it will not be delivered";
+        if (rc == 1) {
+            rc = store_drop(rd->store, id, err, err_cap);
+            done = "dead letter forgotten";
+        }
+        missing = "waiting notification or dead letter";
+    }
     if (rc == 1)
-        snprintf(err, err_cap, "%s %llu: no such %s", action, id,
-                 strcmp(action, "show") == 0 ? "notification" : "dead letter");
-    else if (rc == 0 && strcmp(action, "show") != 0)
-        sb_printf(out, "%s %llu: %s\n", action, id,
-                  strcmp(action, "retry") == 0 ? "requeued; the running herald delivers it "
-                                                 "within a second (or at its next start)"
-                                               : "dropped");
+        snprintf(err, err_cap, "%s %llu: no such %s", action, id, missing);
+    else if (rc == 0)
+        sb_printf(out, "%s %llu: %s\n", action, id, done);
     return rc;
 }
+
+static int unpause(const cli *c, const reading *rd, const char *receiver, strbuf *out,
+                   char *err, size_t err_cap)
+{
+    char why[512];
+    int rc = config_defines_receiver(c->config, receiver, why, sizeof why);
+    if (rc == 0)
+        rc = store_unpause(rd->store, receiver, why, sizeof why);
+    if (rc)
+        snprintf(err, err_cap, "unpause %s: %s", receiver, why);
+    else
+        sb_printf(out, "unpause %s: the running herald clears the pauses of its robots and "
+                  "sends to them within a second (or at its next start)\n", receiver);
+    return rc;
+}
+
+static const char *const id_actions[] = {"show", "retry", "send-now", "drop"};
 
 int cmd_queue(const cli *c)
 {
     int limit;
-    char err[512];
+    char err[1024];
     if (query_queue(c->limit, QUERY_CLI, &limit, err, sizeof err))
         return usage_error(c->command, "%s", err);
     const char *action = c->args[0];
-    int listing = strcmp(action, "list") == 0;
+    int listing = strcmp(action, "list") == 0, unpausing = strcmp(action, "unpause") == 0;
     unsigned long long id = 0;
-    if (!listing) {
+    if (!listing && !unpausing) {
+        size_t known = 0;
+        while (known < sizeof id_actions / sizeof *id_actions &&
+               strcmp(action, id_actions[known]) != 0)
+            known++;
+        if (known == sizeof id_actions / sizeof *id_actions)
+            return usage_error(c->command, "unknown action \"%s\"", action);
         char *end;
         id = strtoull(c->args[1], &end, 10);
         if (*end || end == c->args[1])
             return usage_error(c->command, "\"%s\" is not a notification id", c->args[1]);
-        if (strcmp(action, "show") != 0 && strcmp(action, "retry") != 0 &&
-            strcmp(action, "drop") != 0)
-            return usage_error(c->command, "unknown action \"%s\"", action);
     }
+    if (c->reason && !c->reason[0])
+        return usage_error(c->command, "%s", "--reason: give a reason, or leave the option out");
     reading rd;
     if (reading_open(c, "queue ", &rd))
         return EXIT_INVALID;
     strbuf out = STRBUF_INIT;
-    int rc = listing ? list(&rd, c->dead, limit, c->json, &out, err, sizeof err)
-                     : act_on(&rd, action, id, c->json, &out, err, sizeof err);
+    int rc = listing     ? list(&rd, c->dead, limit, c->json, &out, err, sizeof err)
+             : unpausing ? unpause(c, &rd, c->args[1], &out, err, sizeof err)
+             : strcmp(action, "show") == 0
+                 ? show(&rd, id, c->json, &out, err, sizeof err)
+                 : change(&rd, action, id, c->reason, &out, err, sizeof err);
+    if (rc == 1 && strcmp(action, "show") == 0)
+        snprintf(err, sizeof err, "show %llu: no such notification", id);
     return reading_finish(&rd, c, rc, &out, "queue ", err);
 }

@@ -13,12 +13,13 @@
 #include "util/metrics.h"
 
 static void ignore_put_result(void *ctx, outbox_put_result result, size_t duplicates,
-                              const char *error)
+                              size_t repeats, const char *error)
 {
     /* Without a store the outbox takes everything at once. */
     (void)ctx;
     (void)result;
     (void)duplicates;
+    (void)repeats;
     (void)error;
 }
 

@@ -12,6 +12,7 @@
 #include "config/receivers.h"
 #include "config/sections.h"
 #include "store/postgresql/redact.h"
+#include "util/error.h"
 #include "util/strbuf.h"
 
 static void start_config(config *c, const char *path, const char *base_dir)
@@ -75,6 +76,24 @@ int config_store_view(const char *path, char **data_dir, char **dsn, tz_zone **z
 int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap)
 {
     return config_store_view(path, data_dir, NULL, NULL, err, err_cap);
+}
+
+int config_defines_receiver(const char *path, const char *name, char *err, size_t err_cap)
+{
+    config c;
+    start_config(&c, path, NULL);
+    conf_reader rd;
+    int rc = reader_open(&rd, &c, err, err_cap) ? -1 : 1;
+    if (rc == 1) {
+        lua_getfield(rd.L, -1, "receivers");
+        if (lua_istable(rd.L, -1) && lua_getfield(rd.L, -1, name) == LUA_TTABLE)
+            rc = 0;
+        else
+            fail(err, err_cap, "%s defines no receiver \"%s\"", path, name);
+    }
+    reader_close(&rd);
+    config_free(&c);
+    return rc;
 }
 
 void config_free(config *c)

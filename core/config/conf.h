@@ -125,6 +125,9 @@ int config_store_view(const char *path, char **data_dir, char **dsn, tz_zone **z
 void config_store_describe(const config *c, char *out, size_t cap);
 /* Only data_dir, the same way. */
 int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap);
+/* Whether the file defines the receiver, read the same way: 0 yes, 1 no
+ * (err names the file), -1 when the file does not run (err says why). */
+int config_defines_receiver(const char *path, const char *name, char *err, size_t err_cap);
 const receiver *config_receiver(const config *c, const char *name);
 
 /* The directory of the running executable's "plugins" folder when it exists

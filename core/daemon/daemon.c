@@ -173,6 +173,9 @@ static int reload_after_others(serve_state *st, char *err, size_t err_cap)
 
 static void schedule_stored(void *ctx, notification *n) { outbox_restore(ctx, n); }
 
+/* On the store's writer: the dispatcher applies it on its own thread. */
+static void pass_request(void *ctx, queue_request *q) { outbox_request(ctx, q); }
+
 static size_t recovered_count;
 
 /* After a restart everything pending is due at once, in arrival order:
@@ -283,6 +286,7 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
         log_info("store", "rate limits resume with %zu send%s of the last minute and %zu target%s "
                  "paused by their service", targets.sends, targets.sends == 1 ? "" : "s",
                  targets.pauses, targets.pauses == 1 ? "" : "s");
+    store_on_requests(db, pass_request, box);
     if (store_start(db, schedule_stored, box, err, sizeof err))
         goto done;
     if (!(disp = dispatcher_start(box, targets.limits, err, sizeof err)))

@@ -39,6 +39,7 @@ static void *run(void *arg)
         /* Not while the store holds a transfer: it is handed back soon. */
         if (past_deadline && !d->recording)
             break;
+        apply_requests(d);
         int64_t next_due = -1;
         notification *n;
         while ((n = outbox_take_due(d->box, now, &next_due)))

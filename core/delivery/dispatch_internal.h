@@ -6,6 +6,7 @@
  *   transfer.c   one request's notifications, handles and answer buffers
  *   transport.c  sending it: file://, HTTP or SMTP, and the answer's verdict
  *   settle.c     what a verdict does: delivered, retried, or given up
+ *   requests.c   an operator's send-now, drop and unpause
  *   held.c, batch.c, backoff.c, digest.c: the pure parts, tested alone */
 #ifndef HERALD_DISPATCH_INTERNAL_H
 #define HERALD_DISPATCH_INTERNAL_H
@@ -102,5 +103,10 @@ void give_up(dispatcher *d, notification *n, const char *reason);
 /* What was taken but not sent goes back to the outbox (and stays in the
  * store for the next start); frees t. */
 void put_back(dispatcher *d, transfer *t);
+
+/* ---- requests.c ---- */
+
+/* Applies what operators asked since the last call. */
+void apply_requests(dispatcher *d);
 
 #endif

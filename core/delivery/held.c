@@ -35,6 +35,20 @@ void held_put_back(held_queue *q, notification *n)
     held_insert(q, at, n);
 }
 
+long held_find(const held_queue *q, const notification *n)
+{
+    for (size_t i = 0; i < q->len; i++)
+        if (q->items[i] == n)
+            return (long)i;
+    return -1;
+}
+
+void held_remove_at(held_queue *q, size_t at)
+{
+    memmove(q->items + at, q->items + at + 1, (q->len - at - 1) * sizeof *q->items);
+    q->len--;
+}
+
 void held_remove_front(held_queue *q, size_t n)
 {
     memmove(q->items, q->items + n, (q->len - n) * sizeof *q->items);

@@ -26,6 +26,10 @@ void held_append(held_queue *q, notification *n);
  * that arrived after it (a higher id), so the queue stays in arrival
  * order whatever order failed transfers finish in. */
 void held_put_back(held_queue *q, notification *n);
+/* Where n is in the queue; -1 when it is not there. */
+long held_find(const held_queue *q, const notification *n);
+/* Removes the one at `at`, keeping the others' order. */
+void held_remove_at(held_queue *q, size_t at);
 /* Removes the first n (they are being sent). */
 void held_remove_front(held_queue *q, size_t n);
 /* Removes every notification older than max_age_ms at `now` and hands

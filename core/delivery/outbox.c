@@ -20,6 +20,7 @@ struct outbox {
     size_t unsettled;    /* outcomes handed to the store, not yet on disk */
     int settle_waiter;   /* the dispatcher waits for one of them */
     uint64_t next_id;
+    queue_request *requests, **requests_tail; /* an operator's, for the dispatcher */
     void (*wakeup)(void *ctx);
     void *wakeup_ctx;
 };
@@ -31,6 +32,7 @@ outbox *outbox_new(size_t capacity, store *durable)
     box->capacity = capacity;
     box->durable = durable;
     box->next_id = 1;
+    box->requests_tail = &box->requests;
     return box;
 }
 
@@ -44,6 +46,12 @@ void outbox_free(outbox *box)
         notification *n = box->head;
         box->head = n->next;
         notification_free(n);
+    }
+    queue_request *q = outbox_take_requests(box);
+    while (q) {
+        queue_request *next = q->next;
+        queue_request_free(q);
+        q = next;
     }
     pthread_mutex_destroy(&box->lock);
     free(box);
@@ -114,20 +122,21 @@ typedef struct pending_put {
     size_t n;
     outbox_put_fn done;
     void *ctx;
-    size_t duplicates;
+    size_t held[HELD_REPEAT + 1]; /* by reason */
 } pending_put;
 
 /* Schedules what the store took (or everything, without a store). */
 static void schedule_put(pending_put *p, int stored)
 {
     outbox *box = p->box;
-    size_t duplicates = 0;
+    size_t held_back = 0;
     pthread_mutex_lock(&box->lock);
     box->reserved -= p->n;
     for (size_t i = 0; i < p->n && stored; i++) {
         if (box->durable && p->items[i]->id == 0) {
+            p->held[p->items[i]->held]++;
             notification_free(p->items[i]);
-            duplicates++;
+            held_back++;
             continue;
         }
         if (!box->durable)
@@ -137,16 +146,16 @@ static void schedule_put(pending_put *p, int stored)
         insert_sorted(box, p->items[i]);
     }
     pthread_mutex_unlock(&box->lock);
-    if (stored && p->n > duplicates)
+    if (stored && p->n > held_back)
         wake(box);
-    p->duplicates = duplicates;
 }
 
 static void committed(void *ctx, int failed, const char *error)
 {
     pending_put *p = ctx;
     schedule_put(p, !failed);
-    p->done(p->ctx, failed ? OUTBOX_STORE_FAILED : OUTBOX_ACCEPTED, p->duplicates, error);
+    p->done(p->ctx, failed ? OUTBOX_STORE_FAILED : OUTBOX_ACCEPTED, p->held[HELD_DUPLICATE],
+            p->held[HELD_REPEAT], error);
     free(p);
 }
 
@@ -159,11 +168,11 @@ void outbox_put(outbox *box, notification **items, size_t n, const alert_report 
         box->reserved += n;
     pthread_mutex_unlock(&box->lock);
     if (full) {
-        done(ctx, OUTBOX_FULL, 0, "");
+        done(ctx, OUTBOX_FULL, 0, 0, "");
         return;
     }
     pending_put *p = xcalloc(1, sizeof *p);
-    *p = (pending_put){box, items, n, done, ctx, 0};
+    *p = (pending_put){box, items, n, done, ctx, {0}};
     if (box->durable)
         store_commit(box->durable, items, n, seen, committed, p);
     else
@@ -238,16 +247,18 @@ void outbox_retry(outbox *box, notification *n)
 {
     if (settling(box))
         store_mark_retry(box->durable, n, outcome_written, box);
+    n->attempted = 0;
     pthread_mutex_lock(&box->lock);
     box->stats.in_flight--;
     insert_sorted(box, n);
     pthread_mutex_unlock(&box->lock);
 }
 
-void outbox_note_retry(outbox *box, const notification *n)
+void outbox_note_retry(outbox *box, notification *n)
 {
     if (settling(box))
         store_mark_retry(box->durable, n, outcome_written, box);
+    n->attempted = 0;
 }
 
 /* A notification of an exceptional request held its message and payload
@@ -292,6 +303,78 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
     box->stats.dead_letters++;
     pthread_mutex_unlock(&box->lock);
     free_settled(n);
+}
+
+void outbox_request(outbox *box, queue_request *q)
+{
+    pthread_mutex_lock(&box->lock);
+    q->next = NULL;
+    *box->requests_tail = q;
+    box->requests_tail = &q->next;
+    pthread_mutex_unlock(&box->lock);
+    wake(box);
+}
+
+queue_request *outbox_take_requests(outbox *box)
+{
+    pthread_mutex_lock(&box->lock);
+    queue_request *list = box->requests;
+    box->requests = NULL;
+    box->requests_tail = &box->requests;
+    pthread_mutex_unlock(&box->lock);
+    return list;
+}
+
+notification *outbox_find(outbox *box, uint64_t id)
+{
+    pthread_mutex_lock(&box->lock);
+    notification *n = box->live;
+    while (n && n->id != id)
+        n = n->live_next;
+    pthread_mutex_unlock(&box->lock);
+    return n;
+}
+
+int outbox_take(outbox *box, notification *n)
+{
+    pthread_mutex_lock(&box->lock);
+    notification **at = &box->head, *before = NULL;
+    while (*at && *at != n) {
+        before = *at;
+        at = &(*at)->next;
+    }
+    int queued = *at != NULL;
+    if (queued) {
+        *at = n->next;
+        if (box->tail == n)
+            box->tail = before;
+        n->next = NULL;
+        box->stats.queued--;
+        box->stats.in_flight++;
+    }
+    pthread_mutex_unlock(&box->lock);
+    return queued;
+}
+
+void outbox_forget(outbox *box, notification *n, int permanent)
+{
+    if (n->attempted && settling(box)) {
+        if (permanent)
+            store_mark_dead(box->durable, n, n->last_error, outcome_written, box);
+        else
+            store_mark_retry(box->durable, n, outcome_written, box);
+    }
+    pthread_mutex_lock(&box->lock);
+    live_remove(box, n);
+    box->stats.in_flight--;
+    pthread_mutex_unlock(&box->lock);
+    free_settled(n);
+}
+
+void outbox_clear_pause(outbox *box, const char *target)
+{
+    if (box->durable)
+        store_clear_pause(box->durable, target);
 }
 
 int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,

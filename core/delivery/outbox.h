@@ -33,10 +33,10 @@ typedef enum outbox_put_result {
 } outbox_put_result;
 
 /* How a put ended. On OUTBOX_ACCEPTED the outbox owns the notifications
- * (duplicates the store recognised are already freed and counted); on a
- * refusal the caller still owns them. */
+ * (those the store held back, as duplicates or as repeats, are already
+ * freed and counted); on a refusal the caller still owns them. */
 typedef void (*outbox_put_fn)(void *ctx, outbox_put_result result, size_t duplicates,
-                              const char *error);
+                              size_t repeats, const char *error);
 
 /* Puts the notifications in, all or none, and tells the store's alert
  * state what was seen (NULL: nothing, as for a test message). `done` runs once they are
@@ -56,7 +56,7 @@ notification *outbox_take_due(outbox *box, int64_t now_ms, int64_t *next_due_ms)
 void outbox_retry(outbox *box, notification *n);
 /* Records a failed attempt of a taken notification that the dispatcher
  * keeps, to retry it first when its target is free again. */
-void outbox_note_retry(outbox *box, const notification *n);
+void outbox_note_retry(outbox *box, notification *n);
 /* Ends a taken notification: delivered, or given up (dead letter). */
 void outbox_delivered(outbox *box, notification *n);
 void outbox_dead_letter(outbox *box, notification *n, const char *reason);
@@ -74,6 +74,24 @@ int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_com
                        void *ctx);
 /* A pause a service imposed on a target, kept for the next start. */
 void outbox_record_pause(outbox *box, const char *target, int64_t until_ms);
+
+/* An operator's request (store_on_requests), for the dispatcher's thread:
+ * outbox_request queues it and wakes the dispatcher, which takes them all,
+ * oldest first, and frees them. */
+void outbox_request(outbox *box, queue_request *q);
+queue_request *outbox_take_requests(outbox *box);
+/* The notification `id` if the outbox holds it (queued, or taken and not
+ * ended); for the dispatcher's thread, which alone may touch a taken one. */
+notification *outbox_find(outbox *box, uint64_t id);
+/* Takes n (from outbox_find) out of the queue as outbox_take_due would;
+ * 0 when it was not queued (the dispatcher has it). */
+int outbox_take(outbox *box, notification *n);
+/* Ends a taken notification an operator dropped (the store has it
+ * dropped already). An attempt that was in flight failed: recorded as a
+ * retry, or with `permanent` as dead, for the reason in n->last_error. */
+void outbox_forget(outbox *box, notification *n, int permanent);
+/* An operator cleared the target's pause: forgotten by the store too. */
+void outbox_clear_pause(outbox *box, const char *target);
 
 typedef struct outbox_stats {
     size_t queued;      /* waiting in the outbox */

@@ -111,7 +111,7 @@ static int64_t expiry_of(const target_state *t, unsigned back, int64_t window_ms
     return t->sends[(t->oldest + t->count - back) % t->capacity] + window_ms;
 }
 
-int64_t rate_next_slot(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now)
+int64_t rate_window_slot(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now)
 {
     target_state *t = find(limits, key);
     /* One at a time to a failing target (the probe), and to a rate-limited
@@ -130,7 +130,24 @@ int64_t rate_next_slot(rate_limits *limits, const char *key, const rate_spec *ra
                 slot = second;
         }
     }
-    return t->paused_until > slot ? t->paused_until : slot;
+    return slot;
+}
+
+int64_t rate_next_slot(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now)
+{
+    int64_t slot = rate_window_slot(limits, key, rate, now);
+    if (slot == RATE_AFTER_ANSWER)
+        return slot;
+    int64_t paused_until = find(limits, key)->paused_until;
+    return paused_until > slot ? paused_until : slot;
+}
+
+int rate_unpause(rate_limits *limits, const char *key, int64_t now)
+{
+    target_state *t = find(limits, key);
+    int was_paused = t->paused_until > now;
+    t->paused_until = 0;
+    return was_paused;
 }
 
 unsigned rate_free_slots(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now)

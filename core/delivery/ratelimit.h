@@ -39,6 +39,11 @@ void rate_restore_pause(rate_limits *limits, const char *id, int64_t until);
 /* The earliest time a message may go to `key` (now when it may go now).
  * With no limits set, only pauses apply. */
 int64_t rate_next_slot(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now);
+/* The same, past the target's pause: what its windows allow (an
+ * operator's send-now, and an answer still awaited, wait for them). */
+int64_t rate_window_slot(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now);
+/* An operator cleared the target's pause. Returns 1 if one was running. */
+int rate_unpause(rate_limits *limits, const char *key, int64_t now);
 /* How many more messages may go to `key` within the current minute. */
 unsigned rate_free_slots(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now);
 /* A message goes to the target now; rate_record_done when it is answered.

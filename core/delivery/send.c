@@ -7,6 +7,7 @@
 #include "delivery/batch.h"
 #include "delivery/digest.h"
 #include "delivery/ratelimit.h"
+#include "util/log.h"
 
 /* Looks again at `at` unless an earlier look is due already. */
 static void wake_no_later(int64_t *next_wake, int64_t at)
@@ -71,19 +72,19 @@ static int prepare(transfer *t, size_t more, size_t target, size_t item_cap, cha
     return failed ? -1 : 0;
 }
 
-/* Sends the first k held notifications of q (k > 1: as one digest)
- * through the receiver's target number `target`. */
-static void start_batch(dispatcher *d, held_queue *q, generation *g, const receiver *r, size_t k,
-                        size_t target, size_t item_cap)
+/* Sends the k items (which it takes; k > 1: as one digest, with `more`
+ * still waiting) through the receiver's target number `target`. */
+static void start_items(dispatcher *d, generation *g, const receiver *r, notification **items,
+                        size_t k, size_t more, size_t target, size_t item_cap)
 {
-    notification **items = xcalloc(k, sizeof *items);
-    memcpy(items, q->items, k * sizeof *items);
-    held_remove_front(q, k);
     transfer *t = transfer_new(d, g, r, target, items, k);
-    for (size_t i = 0; i < k; i++)
+    for (size_t i = 0; i < k; i++) {
         t->items[i]->attempts++;
+        t->items[i]->attempted = 1;
+        t->items[i]->send_now = 0;
+    }
     char err[512] = "";
-    if (prepare(t, q->len, target, item_cap, err, sizeof err)) {
+    if (prepare(t, more, target, item_cap, err, sizeof err)) {
         char reason[600];
         snprintf(reason, sizeof reason, "channel %s cannot prepare the message: %s",
                  r->channel_name, err[0] ? err : "no URL");
@@ -103,6 +104,16 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
         return;
     }
     transfer_launch(d, t);
+}
+
+/* Sends the first k held notifications of q (k > 1: as one digest). */
+static void start_batch(dispatcher *d, held_queue *q, generation *g, const receiver *r, size_t k,
+                        size_t target, size_t item_cap)
+{
+    notification **items = xcalloc(k, sizeof *items);
+    memcpy(items, q->items, k * sizeof *items);
+    held_remove_front(q, k);
+    start_items(d, g, r, items, k, q->len, target, item_cap);
 }
 
 /* How many notifications may go now: open requests stay under
@@ -139,6 +150,65 @@ static int64_t soonest_target(dispatcher *d, const receiver *r, size_t targets, 
     return best_slot;
 }
 
+/* The receiver's target whose rate windows take a message soonest, past
+ * any pause (*best), and when. */
+static int64_t soonest_window(dispatcher *d, const receiver *r, size_t targets, int64_t now,
+                              size_t *best)
+{
+    int64_t best_slot = INT64_MAX;
+    *best = 0;
+    for (size_t i = 0; i < targets; i++) {
+        char key[512];
+        channel_target_key(r->channel, r->instance, r->name, i, key, sizeof key);
+        int64_t slot = rate_window_slot(d->limits, key, &r->rate, now);
+        if (slot < best_slot) {
+            best_slot = slot;
+            *best = i;
+        }
+    }
+    return best_slot;
+}
+
+/* What an operator asked to send now goes first, each alone, out of
+ * order: past its target's pause (a service's penalty included: the
+ * operator asked, for this one message), never past the rate windows,
+ * which only bring that penalty on. Returns 0 when one still waits for
+ * a slot (the normal flow waits behind it then), 1 when none is left. */
+static int send_asked(dispatcher *d, held_queue *q, generation *g, const receiver *r,
+                      size_t targets, int64_t now, int64_t *next_wake)
+{
+    const delivery_settings *ds = &g->conf.delivery;
+    for (size_t i = 0; i < q->len;) {
+        if (!q->items[i]->send_now) {
+            i++;
+            continue;
+        }
+        if (!room_to_send(d, ds, 0)) {
+            if (room_to_send(d, ds, 1))
+                wake_no_later(next_wake, now);
+            return 0;
+        }
+        /* a robot that is not paused first, if the receiver has one free */
+        size_t best;
+        unsigned free_slots;
+        int64_t slot = soonest_target(d, r, targets, now, &best, &free_slots);
+        if (slot > now)
+            slot = soonest_window(d, r, targets, now, &best);
+        if (slot > now) {
+            if (slot != RATE_AFTER_ANSWER)
+                wake_no_later(next_wake, slot);
+            return 0;
+        }
+        notification **items = xcalloc(1, sizeof *items);
+        items[0] = q->items[i];
+        held_remove_at(q, i);
+        log_info(r->name, "notification %llu: sent now, as an operator asked",
+                 (unsigned long long)items[0]->id);
+        start_items(d, g, r, items, 1, 0, best, 0);
+    }
+    return 1;
+}
+
 /* Notifications waiting behind a failing target reach max_age too: they
  * are given up here, not one per failed attempt of the one in front. */
 typedef struct expiry {
@@ -171,6 +241,8 @@ static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const rece
         .text_budget = r->text_budget,
         .max_unrecorded = ds->max_unrecorded,
     };
+    if (!send_asked(d, q, g, r, targets, now, &next_wake))
+        return next_wake;
     while (q->len) {
         limits.room = room_to_send(d, ds, 0);
         if (!limits.room) {

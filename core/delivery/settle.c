@@ -24,10 +24,24 @@ void give_up(dispatcher *d, notification *n, const char *reason)
 
 void put_back(dispatcher *d, transfer *t)
 {
-    for (size_t i = 0; i < t->len; i++)
+    /* Not an attempt's outcome: its answer never came, or it never went. */
+    for (size_t i = 0; i < t->len; i++) {
+        t->items[i]->attempted = 0;
         outbox_retry(d->box, t->items[i]);
+    }
     t->len = 0;
     transfer_free(t);
+}
+
+/* An operator dropped n while this attempt was in flight: the attempt is
+ * recorded (the store keeps n dropped) and nothing follows it. A success
+ * goes through outbox_delivered like any: it did reach the service. */
+static void end_dropped(dispatcher *d, notification *n, int permanent, const char *error)
+{
+    log_info(n->receiver, "notification %llu, dropped while in flight: attempt %u failed (%s); "
+             "not retried", (unsigned long long)n->id, n->attempts, error);
+    notification_set_error(n, error);
+    outbox_forget(d->box, n, permanent);
 }
 
 static void settle_retry(dispatcher *d, transfer *t, const herald_verdict *v, const char *where,
@@ -51,6 +65,10 @@ static void settle_retry(dispatcher *d, transfer *t, const herald_verdict *v, co
     size_t kept = 0;
     for (size_t i = 0; i < t->len; i++) {
         notification *n = t->items[i];
+        if (n->dropped) {
+            end_dropped(d, n, 0, v->reason);
+            continue;
+        }
         notification_set_error(n, v->reason);
         if (now + delay - n->created_ms > ds->max_age_ms) {
             char reason[512];
@@ -109,14 +127,22 @@ void settle(dispatcher *d, transfer *t, const herald_verdict *v)
         held_queue *q = held_for(&d->held, t->r->name);
         for (size_t i = 0; i < t->len; i++) {
             notification *n = t->items[i];
+            if (n->dropped) {
+                end_dropped(d, n, 0, v->reason);
+                continue;
+            }
             n->send_alone = 1;
             notification_set_error(n, v->reason);
             outbox_note_retry(d->box, n);
             held_put_back(q, n);
         }
     } else if (v->kind == HERALD_FAIL) {
-        for (size_t i = 0; i < t->len; i++)
-            give_up(d, t->items[i], v->reason);
+        for (size_t i = 0; i < t->len; i++) {
+            if (t->items[i]->dropped)
+                end_dropped(d, t->items[i], 1, v->reason);
+            else
+                give_up(d, t->items[i], v->reason);
+        }
     } else {
         settle_retry(d, t, v, where, now);
     }

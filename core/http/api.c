@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/generation.h"
 #include "store/query.h"
 #include "util/clock.h"
 #include "util/json.h"
@@ -67,6 +68,25 @@ void api_queue_json(const queue_rows *rows, strbuf *out)
     sb_putc(out, ']');
 }
 
+/* Each attempt, oldest first: when, what came of it, the error (or a
+ * drop's reason) and, for a drop, who. Not "attempts": that has always
+ * been their number. */
+static void attempts_json(const notification_detail *d, strbuf *out)
+{
+    sb_puts(out, ",\"attempt_history\":[");
+    for (size_t i = 0; i < d->attempts_len; i++) {
+        const attempt_row *a = &d->attempts[i];
+        char at[RFC3339_MS_SIZE];
+        format_rfc3339_ms(a->at_ms, at, sizeof at);
+        sb_printf(out, "%s{\"at\":\"%s\"", i ? "," : "", at);
+        text_field(out, "outcome", a->outcome);
+        text_field(out, "detail", a->detail);
+        text_field(out, "by", a->actor);
+        sb_putc(out, '}');
+    }
+    sb_putc(out, ']');
+}
+
 void api_notification_json(const notification_detail *d, strbuf *out)
 {
     summary_fields(out, &d->summary);
@@ -82,7 +102,9 @@ void api_notification_json(const notification_detail *d, strbuf *out)
         raw_field(out, "labels", a->labels_json);
         sb_putc(out, '}');
     }
-    sb_puts(out, "]}");
+    sb_putc(out, ']');
+    attempts_json(d, out);
+    sb_putc(out, '}');
 }
 
 /* The store keeps an alert's own times as Alertmanager sent them, in
@@ -304,6 +326,43 @@ static unsigned change_dead_letter(request *r, uint64_t id, int retry)
     return status;
 }
 
+/* POST /queue/<id>/send-now, DELETE /queue/<id>[?reason=]: a waiting
+ * notification sent at once, or dropped. */
+static unsigned change_pending(request *r, uint64_t id, int send_now)
+{
+    const char *reason = r->q->get(r->q->ctx, "reason");
+    if (!send_now && reason && !reason[0])
+        return fail(r->out, 400, "reason: give a reason, or leave the parameter out");
+    int rc = open_reader(r) ? -1
+             : send_now     ? store_send_now(r->reader, id, r->err, sizeof r->err)
+                            : store_drop_pending(r->reader, id, reason, "HTTP API", r->err,
+                                                 sizeof r->err);
+    unsigned status = store_result(rc, r->err, r->out, "no waiting notification with that id");
+    if (status == 200)
+        sb_printf(r->out, "{\"status\":\"success\",\"id\":%llu,\"action\":\"%s\"}\n",
+                  (unsigned long long)id, send_now ? "send-now" : "dropped");
+    return status;
+}
+
+/* POST /receivers/<name>/unpause: the running configuration names it. */
+static unsigned unpause(request *r, const char *name)
+{
+    generation *g = generation_acquire();
+    int known = g && config_receiver(&g->conf, name);
+    if (g)
+        generation_unref(g);
+    if (!known)
+        return fail(r->out, 404, "no receiver by that name in the configuration");
+    int rc = open_reader(r) ? -1 : store_unpause(r->reader, name, r->err, sizeof r->err);
+    unsigned status = store_result(rc, r->err, r->out, "");
+    if (status == 200) {
+        sb_puts(r->out, "{\"status\":\"success\",\"receiver\":");
+        sb_json_string(r->out, name, strlen(name));
+        sb_puts(r->out, ",\"action\":\"unpause\"}\n");
+    }
+    return status;
+}
+
 static unsigned route(request *r, const char *method, const char *path, const char **allow)
 {
     int get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
@@ -320,8 +379,29 @@ static unsigned route(request *r, const char *method, const char *path, const ch
         return get ? alerts(r) : 405;
     if (strcmp(path, "history/top") == 0)
         return get ? top(r) : 405;
-    if (strncmp(path, "queue/", 6) == 0 && (tail = parse_id(path + 6, &id)) && !*tail)
-        return get ? show(r, id) : 405;
+    if (strncmp(path, "queue/", 6) == 0 && (tail = parse_id(path + 6, &id))) {
+        if (!*tail) {
+            *allow = "GET, HEAD, DELETE";
+            return get ? show(r, id) : strcmp(method, "DELETE") == 0 ? change_pending(r, id, 0)
+                                                                     : 405;
+        }
+        if (strcmp(tail, "send-now") != 0)
+            return fail(r->out, 404, "no such path");
+        *allow = "POST";
+        return strcmp(method, "POST") == 0 ? change_pending(r, id, 1) : 405;
+    }
+    static const char unpause_tail[] = "/unpause";
+    size_t len = strlen(path), tail_len = sizeof unpause_tail - 1;
+    if (strncmp(path, "receivers/", 10) == 0 && len > 10 + tail_len &&
+        strcmp(path + len - tail_len, unpause_tail) == 0) {
+        *allow = "POST";
+        if (strcmp(method, "POST") != 0)
+            return 405;
+        char *name = xstrndup(path + 10, len - 10 - tail_len);
+        unsigned status = unpause(r, name);
+        free(name);
+        return status;
+    }
     if (strncmp(path, "deadletters/", 12) == 0 && (tail = parse_id(path + 12, &id))) {
         int retry = strcmp(tail, "retry") == 0;
         if (!retry && *tail)

@@ -3,10 +3,13 @@
  * libmicrohttpd and reads like the list of endpoints it is:
  *
  *   GET    /api/v1/queue                   pending notifications
- *   GET    /api/v1/queue/<id>              one notification, with its text and alerts
+ *   GET    /api/v1/queue/<id>              one notification, with its text, alerts, attempts
+ *   POST   /api/v1/queue/<id>/send-now     attempt a waiting one at once
+ *   DELETE /api/v1/queue/<id>?reason=      never deliver a waiting one: kept as dropped
  *   GET    /api/v1/deadletters             dead letters, with the reason
  *   POST   /api/v1/deadletters/<id>/retry  deliver it again
  *   DELETE /api/v1/deadletters/<id>        forget it
+ *   POST   /api/v1/receivers/<name>/unpause  clear the pauses of its targets
  *   GET    /api/v1/history                 ?alertname= &receiver= &status= &since= &until= &limit=
  *   GET    /api/v1/alerts                  the alert state: ?filter=<label matchers> &receiver= &status= &limit=
  *   GET    /api/v1/history/top             ?by=alertname|instance|severity|receiver &since=24h &limit=

@@ -30,16 +30,17 @@ static void wake(request_ctx *ctx)
 /* The writer thread (or the put itself) reports: the connection resumes
  * and on_request answers from what is recorded here. */
 static void ingest_committed(void *arg, outbox_put_result result, size_t duplicates,
-                             const char *error)
+                             size_t repeats, const char *error)
 {
     request_ctx *ctx = arg;
     ctx->put = result;
     ctx->duplicates = duplicates;
+    ctx->repeats = repeats;
     snprintf(ctx->put_error, sizeof ctx->put_error, "%s", error);
     if (result == OUTBOX_ACCEPTED) {
         /* The outbox owns the notifications now; a client that hangs up
          * before the answer must not free them with the request. */
-        ctx->stored = ctx->out.len - duplicates;
+        ctx->stored = ctx->out.len - duplicates - repeats;
         free(ctx->out.items);
         memset(&ctx->out, 0, sizeof ctx->out);
     }
@@ -142,10 +143,12 @@ static enum MHD_Result finish_ingest(struct MHD_Connection *conn, request_ctx *c
     metrics_add(METRIC_ALERTS_RECEIVED, ctx->stats.alerts);
     metrics_add(METRIC_NOTIFICATIONS_QUEUED, stored);
     metrics_add(METRIC_DUPLICATES, ctx->duplicates);
+    metrics_add(METRIC_REPEATS, ctx->repeats);
     char body[200];
     snprintf(body, sizeof body,
-             "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu,\"duplicates\":%zu}\n",
-             ctx->stats.alerts, stored, ctx->duplicates);
+             "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu,\"duplicates\":%zu,"
+             "\"repeats\":%zu}\n",
+             ctx->stats.alerts, stored, ctx->duplicates, ctx->repeats);
     return send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
 }
 

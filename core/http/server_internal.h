@@ -94,6 +94,7 @@ typedef struct request_ctx {
     size_t queue_capacity;
     outbox_put_result put;
     size_t duplicates;
+    size_t repeats;
     size_t stored;
     int counted;         /* in srv->ingesting until answered or closed */
     char put_error[256];

@@ -35,6 +35,13 @@ typedef struct alert_report {
     int64_t seen_ms;
 } alert_report;
 
+/* Why the store did not take a notification (its id stays 0). */
+typedef enum held_back {
+    HELD_NOT = 0,
+    HELD_DUPLICATE,    /* the same as the last of its stream, within dedup_window */
+    HELD_REPEAT        /* its receiver was told of it all, within repeat_interval */
+} held_back;
+
 #define DEDUP_STREAM_HEX (SHA256_HEX128_SIZE - 1)
 
 typedef struct notification {
@@ -62,7 +69,11 @@ typedef struct notification {
     /* The receiver's repeat_interval: the same alerts in the same state
      * are not sent to it again sooner (0: every time). */
     int64_t repeat_interval_ms;
+    held_back held;
     int send_alone;         /* a digest with it was refused: it goes by itself */
+    int attempted;          /* sent since its last outcome was handed to the store */
+    int send_now;           /* an operator asked: the next attempt goes past the target's pause */
+    int dropped;            /* an operator dropped it while in flight: nothing follows */
     struct notification *next; /* outbox bookkeeping */
     /* The outbox's list of every notification it holds, queued or in
      * flight, for the age of the oldest. */

@@ -55,6 +55,12 @@ struct store_backend {
                           char *err, size_t err_cap);
     int (*history_top)(store_reader *r, const history_top *q, top_rows *rows, char *err,
                        size_t err_cap);
+    void (*on_requests)(store *s, void (*requested)(void *ctx, queue_request *q), void *ctx);
+    void (*clear_pause)(store *s, const char *target);
+    int (*send_now)(store_reader *r, uint64_t id, char *err, size_t err_cap);
+    int (*drop_pending)(store_reader *r, uint64_t id, const char *reason, const char *actor,
+                        char *err, size_t err_cap);
+    int (*unpause)(store_reader *r, const char *receiver, char *err, size_t err_cap);
     /* NULL: nothing to say */
     int (*describe)(const store_location *where, strbuf *report, char *err, size_t err_cap);
 };

@@ -78,6 +78,21 @@ int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void 
     return s->backend->load_pending(s, each, ctx, err, err_cap);
 }
 
+void store_on_requests(store *s, void (*requested)(void *ctx, queue_request *q), void *ctx)
+{
+    s->backend->on_requests(s, requested, ctx);
+}
+
+void store_clear_pause(store *s, const char *target) { s->backend->clear_pause(s, target); }
+
+void queue_request_free(queue_request *q)
+{
+    if (q) {
+        free(q->receiver);
+        free(q);
+    }
+}
+
 /* ---- the readers' side ---------------------------------------------------- */
 
 store_reader *store_reader_open(const store_location *where, char *err, size_t err_cap)
@@ -110,6 +125,23 @@ int store_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap)
 int store_drop(store_reader *r, uint64_t id, char *err, size_t err_cap)
 {
     return r->backend->drop(r, id, err, err_cap);
+}
+
+int store_send_now(store_reader *r, uint64_t id, char *err, size_t err_cap)
+{
+    return r->backend->send_now(r, id, err, err_cap);
+}
+
+int store_drop_pending(store_reader *r, uint64_t id, const char *reason, const char *actor,
+                       char *err, size_t err_cap)
+{
+    return r->backend->drop_pending(r, id, reason ? reason : "dropped by operator", actor, err,
+                                    err_cap);
+}
+
+int store_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap)
+{
+    return r->backend->unpause(r, receiver, err, err_cap);
 }
 
 int store_history(store_reader *r, const history_filter *f, history_rows *rows, char *err,
@@ -174,6 +206,12 @@ void notification_detail_free(notification_detail *d)
         free(d->alerts[i].labels_json);
     }
     free(d->alerts);
+    for (size_t i = 0; i < d->attempts_len; i++) {
+        free(d->attempts[i].outcome);
+        free(d->attempts[i].detail);
+        free(d->attempts[i].actor);
+    }
+    free(d->attempts);
     *d = (notification_detail){0};
 }
 

@@ -105,6 +105,31 @@ int store_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
 int store_load_pending(store *s, void (*each)(void *ctx, notification *n), void *ctx,
                        char *err, size_t err_cap);
 
+/* What an operator asked of the running daemon about its queue (herald
+ * queue send-now, drop, unpause, or the API): the store has recorded it,
+ * and the daemon's memory must follow. */
+typedef enum queue_request_kind {
+    QUEUE_SEND_NOW,   /* attempt notification `id` at once */
+    QUEUE_DROP,       /* stop delivering notification `id`: the store has it dropped */
+    QUEUE_UNPAUSE     /* clear the pauses of `receiver`'s targets */
+} queue_request_kind;
+
+typedef struct queue_request {
+    queue_request_kind kind;
+    uint64_t id;
+    char *receiver;
+    struct queue_request *next; /* for whoever queues it */
+} queue_request;
+
+void queue_request_free(queue_request *q);
+
+/* Before store_start: requests are passed to `requested` (which owns
+ * them) from the writer thread, within a second of being made, and those
+ * made while no daemon ran right after the start. */
+void store_on_requests(store *s, void (*requested)(void *ctx, queue_request *q), void *ctx);
+/* An operator cleared a target's pause: a restart must not restore it. */
+void store_clear_pause(store *s, const char *target);
+
 /* ---- the readers' side: the API and the CLI -------------------------------- */
 
 typedef struct store_reader store_reader;
@@ -122,9 +147,9 @@ typedef struct queue_row {
     char *receiver;
     char *status;              /* firing | resolved */
     int64_t alert_count;
-    char *state;               /* pending | requeued | delivered | dead */
+    char *state;               /* pending | requeued | delivered | dead | dropped */
     int64_t attempts;
-    char *last_error;          /* NULL: none */
+    char *last_error;          /* NULL: none; dead and dropped: the reason */
     int64_t created_ms;
     int64_t next_attempt_ms;
     int64_t finished_ms;       /* 0: not finished */
@@ -150,12 +175,22 @@ typedef struct alert_row {
     char *labels_json;         /* a JSON object */
 } alert_row;
 
+/* One attempt's outcome, or an operator's drop. */
+typedef struct attempt_row {
+    int64_t at_ms;
+    char *outcome;             /* delivered | retry | dead | dropped */
+    char *detail;              /* the error, or the reason; NULL: none */
+    char *actor;               /* who dropped it; NULL for an attempt */
+} attempt_row;
+
 typedef struct notification_detail {
     queue_row summary;
     char *text;
     char *mentions_json;       /* {"mobiles":[...],"user_ids":[...],"all":false} */
     alert_row *alerts;
     size_t alerts_len;
+    attempt_row *attempts;     /* oldest first */
+    size_t attempts_len;
 } notification_detail;
 
 /* One notification with its text and alerts; 1 when there is no such id. */
@@ -167,6 +202,19 @@ void notification_detail_free(notification_detail *d);
 int store_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap);
 /* Removes a dead letter. Same returns as store_requeue. */
 int store_drop(store_reader *r, uint64_t id, char *err, size_t err_cap);
+
+/* A pending notification is attempted at once by the running daemon (or
+ * at its next start), past its backoff and its targets' pauses, within
+ * their rate windows. Returns 0, 1 when id is not pending, -1 on error. */
+int store_send_now(store_reader *r, uint64_t id, char *err, size_t err_cap);
+/* A pending notification is never delivered: kept as dropped, with the
+ * reason (NULL: "dropped by operator") and who asked (actor). Same
+ * returns as store_send_now. */
+int store_drop_pending(store_reader *r, uint64_t id, const char *reason, const char *actor,
+                       char *err, size_t err_cap);
+/* The running daemon (or the next to start) clears the pauses of the
+ * receiver's targets and sends to them at once. Returns 0 or -1. */
+int store_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
 
 /* Built by query_history: every field checked. */
 typedef struct history_filter {
@@ -191,7 +239,7 @@ typedef struct history_row {
     char *receiver;
     char *labels_json;
     char *annotations_json;
-    char *result;              /* pending | delivered | dead: the notification's */
+    char *result;              /* pending | delivered | dead | dropped: the notification's */
     int64_t created_ms;
 } history_row;
 

@@ -29,6 +29,7 @@ static const struct {
     [METRIC_TEMPLATE_ERRORS] = {"herald_template_errors_total", "Template errors (fallback message sent).", NULL},
     [METRIC_NOTIFICATIONS_QUEUED] = {"herald_notifications_queued_total", "Notifications put in the outbox.", NULL},
     [METRIC_DUPLICATES] = {"herald_notifications_deduplicated_total", "Notifications not stored again: the same one arrived within dedup_window.", NULL},
+    [METRIC_REPEATS] = {"herald_notifications_repeated_total", "Notifications not stored: their receiver was told of every alert in them, in the same state, within its repeat_interval.", NULL},
     [METRIC_DELIVERIES_OK] = {"herald_deliveries_total", "Notifications delivered.", NULL},
     [METRIC_DELIVERY_RETRIES] = {"herald_delivery_retries_total", "Delivery attempts that will be retried.", NULL},
     [METRIC_DEAD_LETTERS] = {"herald_dead_letters_total", "Notifications given up on.", NULL},
@@ -102,6 +103,16 @@ void metrics_target_paused(const char *target, int64_t until_ms)
     }
     if (until_ms > paused[i].until_ms)
         paused[i].until_ms = until_ms;
+    pthread_mutex_unlock(&paused_lock);
+}
+
+void metrics_target_unpaused(const char *target)
+{
+    pthread_mutex_lock(&paused_lock);
+    for (size_t i = 0; i < paused_len; i++)
+        if (strcmp(paused[i].target, target) == 0)
+            paused[i].until_ms = 0; /* ended: forgotten below */
+    forget_ended_pauses(wall_ms());
     pthread_mutex_unlock(&paused_lock);
 }
 

@@ -18,6 +18,7 @@ typedef enum metric {
     METRIC_TEMPLATE_ERRORS,
     METRIC_NOTIFICATIONS_QUEUED,
     METRIC_DUPLICATES,
+    METRIC_REPEATS,
     METRIC_DELIVERIES_OK,
     METRIC_DELIVERY_RETRIES,
     METRIC_DEAD_LETTERS,
@@ -59,6 +60,8 @@ void metrics_set_dead_letters(long long count);
 /* A service paused a target (named by its digest) until `until_ms`; the
  * gauge counts the targets whose pause is still running. */
 void metrics_target_paused(const char *target, int64_t until_ms);
+/* An operator cleared the target's pause. */
+void metrics_target_unpaused(const char *target);
 
 /* The store's writes fail for want of space (1) or not (0): a gauge. */
 void metrics_set_store_disk_full(int full);

@@ -62,7 +62,8 @@ def test_direct_path_sends_once_per_state_like_alertmanager(herald_factory, tmp_
     answers = [post(h, "/api/v2/alerts", [firing]) for _ in range(3)]
     # both receivers each time, but oncall only the first time
     assert [a["notifications"] for a in answers] == [2, 1, 1], answers
-    assert [a["duplicates"] for a in answers] == [0, 1, 1], answers
+    assert [a["repeats"] for a in answers] == [0, 1, 1], answers
+    assert all(a["duplicates"] == 0 for a in answers), answers
     resolved = dict(firing, endsAt=harness.rfc3339(now - datetime.timedelta(seconds=5)))
     answers = [post(h, "/api/v2/alerts", [resolved]) for _ in range(2)]
     assert [a["notifications"] for a in answers] == [2, 1], answers
@@ -87,7 +88,7 @@ def test_new_alert_in_a_group_sends_the_group_at_once(herald_factory, tmp_path):
     a = {"labels": {"alertname": "HostDown", "instance": "10.0.0.1"}, "startsAt": harness.rfc3339(now)}
     b = {"labels": {"alertname": "HostDown", "instance": "10.0.0.2"}, "startsAt": harness.rfc3339(now)}
     assert post(h, "/webhook", harness.am_payload([a]))["notifications"] == 1
-    assert post(h, "/webhook", harness.am_payload([a]))["duplicates"] == 1
+    assert post(h, "/webhook", harness.am_payload([a]))["repeats"] == 1
     assert post(h, "/webhook", harness.am_payload([a, b]))["notifications"] == 1
     harness.wait_outbox_empty(h)
     sent = lines(tmp_path, "oncall")
@@ -106,8 +107,9 @@ def test_same_alert_through_alertmanager_and_directly_is_sent_once(herald_factor
     assert post(h, "/webhook", via_am)["notifications"] == 1
     direct = post(h, "/api/v2/alerts", [dict(prom_alert("HostDown", now - HOUR, now + HOUR,
                                                         **labels), labels=labels)])
-    assert direct["notifications"] == 0 and direct["duplicates"] == 1, direct
+    assert direct["notifications"] == 0 and direct["repeats"] == 1, direct
     harness.wait_outbox_empty(h)
+    assert harness.metrics(h.base_url)["herald_notifications_repeated_total"] == 1
     assert len(lines(tmp_path, "oncall")) == 1
 
 

@@ -244,8 +244,9 @@ def test_every_api_time_is_rfc3339_utc(herald_factory, mock_dingtalk):
         status, answer = harness.api_get(h, path)
         assert status == 200 and answer, (path, status, answer)
         walk(answer, path + ":")
+    # "at": each entry of a notification's attempt_history
     assert set(seen) == {"created_at", "next_attempt_at", "finished_at", "startsAt",
-                         "endsAt"}, seen
+                         "endsAt", "at"}, seen
     # since and until still take a duration, RFC 3339 and epoch milliseconds
     for query in ("since=24h", "since=2020-01-01T00:00:00Z", "since=1577836800000",
                   "until=2999-01-01T00:00:00%2B08:00"):

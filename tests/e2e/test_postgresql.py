@@ -13,6 +13,7 @@ import pytest
 
 import harness
 import test_alert_state as alert_state
+import test_queue_ops as queue_ops
 import test_reliability as reliability
 
 
@@ -84,6 +85,30 @@ def test_alerts_api_and_cli_show_what_is_firing(pg_herald_factory, tmp_path):
 def test_direct_alert_resolves_once_when_its_endsat_passes(pg_herald_factory, tmp_path):
     alert_state.test_direct_alert_resolves_once_when_its_endsat_passes(pg_herald_factory,
                                                                       tmp_path)
+
+
+@pytest.mark.concurrency
+def test_send_now_beats_a_130101_pause_and_show_lists_the_attempts(mock_dingtalk,
+                                                                   pg_herald_factory):
+    queue_ops.test_send_now_beats_a_130101_pause_and_show_lists_the_attempts(mock_dingtalk,
+                                                                             pg_herald_factory)
+
+
+def test_drop_of_a_waiting_message_never_delivers_it(mock_dingtalk, pg_herald_factory):
+    queue_ops.test_drop_of_a_waiting_message_never_delivers_it(mock_dingtalk, pg_herald_factory)
+
+
+@pytest.mark.concurrency
+def test_a_drop_while_in_flight_stays_dropped_when_the_answer_comes(pg_herald_factory):
+    queue_ops.test_a_drop_while_in_flight_stays_dropped_when_the_answer_comes(pg_herald_factory)
+
+
+def test_unpause_resumes_a_paused_robot(mock_dingtalk, pg_herald_factory):
+    queue_ops.test_unpause_resumes_a_paused_robot(mock_dingtalk, pg_herald_factory)
+
+
+def test_what_does_not_exist_is_refused(mock_dingtalk, pg_herald_factory):
+    queue_ops.test_what_does_not_exist_is_refused(mock_dingtalk, pg_herald_factory)
 
 
 @pytest.mark.parametrize("window,messages,second_duplicates", [("1m", 1, 1), ("0s", 2, 0)])

@@ -22,5 +22,10 @@ const store_backend postgresql_backend = {
     .history_top = pg_history_top,
     .alerts = pg_alerts,
     .expired_alerts = pg_expired_alerts,
+    .on_requests = pg_on_requests,
+    .clear_pause = pg_clear_pause,
+    .send_now = pg_send_now,
+    .drop_pending = pg_drop_pending,
+    .unpause = pg_unpause,
     .describe = pg_describe,
 };

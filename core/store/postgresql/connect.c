@@ -9,23 +9,31 @@
 #include "util/error.h"
 
 /* libpq reads a text parameter up to its NUL: the length is for bytea. */
-static void add(pg_params *p, const char *value, size_t len, int binary)
+static void add(pg_params *p, const char *value, size_t len, int binary, Oid type)
 {
     p->values[p->n] = value;
     p->lengths[p->n] = (int)len;
     p->formats[p->n] = binary;
+    p->types[p->n] = type;
     p->n++;
 }
 
+/* The types of pg_type.h, which is the server's header. */
+#define INT8OID 20
+#define FLOAT8OID 701
+#define BYTEAOID 17
+
+/* Text is left untyped: the server reads it as the column or cast that
+ * takes it (json, text). */
 void pp_text(pg_params *p, const char *text)
 {
-    add(p, text, 0, 0);
+    add(p, text, 0, 0, 0);
 }
 
 void pp_int(pg_params *p, int64_t v)
 {
     snprintf(p->numbers[p->n], sizeof p->numbers[p->n], "%" PRId64, v);
-    pp_text(p, p->numbers[p->n]);
+    add(p, p->numbers[p->n], 0, 0, INT8OID);
 }
 
 /* %.17g reads back as the same double: a repeat compares starts_at
@@ -33,7 +41,7 @@ void pp_int(pg_params *p, int64_t v)
 void pp_double(pg_params *p, double v)
 {
     snprintf(p->numbers[p->n], sizeof p->numbers[p->n], "%.17g", v);
-    pp_text(p, p->numbers[p->n]);
+    add(p, p->numbers[p->n], 0, 0, FLOAT8OID);
 }
 
 void pp_double_or_null(pg_params *p, double v)
@@ -46,7 +54,7 @@ void pp_double_or_null(pg_params *p, double v)
 
 void pp_bytes(pg_params *p, const char *data, size_t len)
 {
-    add(p, data, len, 1);
+    add(p, data, len, 1, BYTEAOID);
 }
 
 /* NOTICEs ("relation already exists, skipping") would go to stderr. */
@@ -89,7 +97,7 @@ PGconn *pg_connect(const char *dsn, char *err, size_t err_cap)
 
 PGresult *pg_run(PGconn *db, const char *sql, const pg_params *p)
 {
-    PGresult *r = PQexecParams(db, sql, p ? p->n : 0, NULL, p ? p->values : NULL,
+    PGresult *r = PQexecParams(db, sql, p ? p->n : 0, p ? p->types : NULL, p ? p->values : NULL,
                                p ? p->lengths : NULL, p ? p->formats : NULL, 0);
     return r ? r : PQmakeEmptyPGresult(db, PGRES_FATAL_ERROR);
 }

@@ -1,17 +1,25 @@
 #include "store/postgresql/private.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
-/* Runs the statements (each with $1 = id, and $2 = now with `with_now`)
- * in one transaction if the first changes a row: 0, 1 when it changed
- * none, -1 on error. */
-static int change_dead_letter(store_reader *base, uint64_t id, int with_now,
-                              const char *const *sql, size_t n, char *err, size_t err_cap)
+/* The highest $N the statement uses: it is given that many parameters. */
+static int parameters_used(const char *sql)
+{
+    int most = 0;
+    for (const char *p = strchr(sql, '$'); p; p = strchr(p + 1, '$'))
+        if (p[1] >= '1' && p[1] <= '9' && p[1] - '0' > most)
+            most = p[1] - '0';
+    return most;
+}
+
+int pg_change_queue(store_reader *base, uint64_t id, const char *text3, const char *text4,
+                    const char *const *sql, size_t n, char *err, size_t err_cap)
 {
     pg_reader *r = (pg_reader *)base;
     char why[256];
@@ -20,11 +28,14 @@ static int change_dead_letter(store_reader *base, uint64_t id, int with_now,
         return fail(err, err_cap, "store: %s", why);
     pg_params p = PG_PARAMS_INIT;
     pp_int(&p, (int64_t)id);
-    if (with_now)
-        pp_int(&p, wall_ms());
+    pp_int(&p, wall_ms());
+    pp_text(&p, text3);
+    pp_text(&p, text4);
     int changed = 1;
     for (size_t i = 0; i < n && changed; i++) {
-        PGresult *res = pg_run(r->db, sql[i], &p);
+        pg_params used = p; /* its numbers still those of p */
+        used.n = parameters_used(sql[i]);
+        PGresult *res = pg_run(r->db, sql[i], &used);
         if (!pg_ok(res)) {
             pg_failed(r->db, res, why, sizeof why);
             char ignored[64];
@@ -49,7 +60,7 @@ int pg_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap)
         " finished_ms = NULL WHERE id = $1::bigint AND state = 'dead'",
         "UPDATE messages SET created_ms = $2::bigint WHERE id = $1::bigint",
     };
-    return change_dead_letter(r, id, 1, sql, 2, err, err_cap);
+    return pg_change_queue(r, id, NULL, NULL, sql, 2, err, err_cap);
 }
 
 int pg_drop(store_reader *r, uint64_t id, char *err, size_t err_cap)
@@ -57,8 +68,9 @@ int pg_drop(store_reader *r, uint64_t id, char *err, size_t err_cap)
     static const char *const sql[] = {
         "DELETE FROM deliveries WHERE id = $1::bigint AND state = 'dead'",
         "DELETE FROM messages WHERE id = $1::bigint",
+        "DELETE FROM attempts WHERE notification_id = $1::bigint",
     };
-    return change_dead_letter(r, id, 0, sql, 2, err, err_cap);
+    return pg_change_queue(r, id, NULL, NULL, sql, 3, err, err_cap);
 }
 
 /* Counted at every poll: the requeues and drops of readers, in this

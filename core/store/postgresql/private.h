@@ -12,6 +12,7 @@
  *   read.c        the readers' queries, as rows
  *   alerts.c      the alert state as readers see it
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
+ *   requests.c    send-now, drop and unpause of pending notifications
  *   backend.c     the table store.c calls through
  *
  * Times are what SQLite keeps: epoch milliseconds as BIGINT, alert times
@@ -39,7 +40,8 @@ typedef enum pg_job_kind {
     PG_JOB_RETRY,
     PG_JOB_DEAD,
     PG_JOB_SEND,
-    PG_JOB_PAUSE
+    PG_JOB_PAUSE,
+    PG_JOB_CLEAR_PAUSE
 } pg_job_kind;
 
 /* What the daemon handed the writer. */
@@ -59,6 +61,9 @@ typedef struct pg_job {
     int64_t at_ms;
     char *text;               /* last error, dead-letter reason or target */
     struct pg_job *next;
+    /* marks: the mark ends an attempt, recorded in attempts at outcome_ms */
+    int attempted;
+    int64_t outcome_ms;
 } pg_job;
 
 typedef struct pg_store {
@@ -75,6 +80,8 @@ typedef struct pg_store {
     int stopping;
     void (*requeued)(void *ctx, notification *n);
     void *requeued_ctx;
+    void (*requested)(void *ctx, queue_request *q); /* NULL: requests stay in the store */
+    void *requested_ctx;
     int serving;              /* PG_LOCK_SERVE held on db */
     int unreachable;          /* the connection is lost: logged once until it is back */
 } pg_store;
@@ -95,6 +102,7 @@ typedef struct pg_params {
     const char *values[PG_MAX_PARAMS];
     int lengths[PG_MAX_PARAMS];
     int formats[PG_MAX_PARAMS];
+    Oid types[PG_MAX_PARAMS]; /* numbers and bytes typed; text left to the server */
     char numbers[PG_MAX_PARAMS][32];
 } pg_params;
 
@@ -223,7 +231,22 @@ int pg_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state_ro
 
 /* ---- deadletter.c ---- */
 void pg_count_dead_letters(pg_store *s);
+/* Runs the statements (each with $1 = id, $2 = now, $3 and $4 the texts,
+ * as many as it uses) on the reader's connection, in one transaction if
+ * the first changes a row: 0, 1 when it changed none, -1 on error. */
+int pg_change_queue(store_reader *r, uint64_t id, const char *text3, const char *text4,
+                    const char *const *sql, size_t n, char *err, size_t err_cap);
 int pg_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap);
 int pg_drop(store_reader *r, uint64_t id, char *err, size_t err_cap);
+
+/* ---- requests.c ---- */
+void pg_on_requests(store *s, void (*requested)(void *ctx, queue_request *q), void *ctx);
+void pg_clear_pause(store *s, const char *target);
+int pg_send_now(store_reader *r, uint64_t id, char *err, size_t err_cap);
+int pg_drop_pending(store_reader *r, uint64_t id, const char *reason, const char *actor,
+                    char *err, size_t err_cap);
+int pg_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
+/* What operators asked since the last call: to the daemon, oldest first. */
+void pg_take_requests(pg_store *s);
 
 #endif

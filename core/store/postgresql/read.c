@@ -122,6 +122,30 @@ static int read_alerts(pg_reader *r, uint64_t id, notification_detail *d, char *
     return 0;
 }
 
+/* Oldest first: the order they happened in. */
+static int read_attempts(pg_reader *r, uint64_t id, notification_detail *d, char *err,
+                         size_t err_cap)
+{
+    pg_params p = PG_PARAMS_INIT;
+    pp_int(&p, (int64_t)id);
+    PGresult *res = pg_run(r->db,
+                           "SELECT at_ms, outcome, detail, actor FROM attempts"
+                           " WHERE notification_id = $1 ORDER BY id",
+                           &p);
+    if (!pg_ok(res))
+        return pg_read_failed(r, res, err, err_cap);
+    for (int i = 0; i < PQntuples(res); i++) {
+        d->attempts = pg_add_row(d->attempts, &d->attempts_len, sizeof *d->attempts);
+        attempt_row *a = &d->attempts[d->attempts_len - 1];
+        a->at_ms = pg_int(res, i, 0);
+        a->outcome = pg_text(res, i, 1);
+        a->detail = pg_text_or_null(res, i, 2);
+        a->actor = pg_text_or_null(res, i, 3);
+    }
+    PQclear(res);
+    return 0;
+}
+
 int pg_show(store_reader *base, uint64_t id, notification_detail *out, char *err,
             size_t err_cap)
 {
@@ -143,7 +167,7 @@ int pg_show(store_reader *base, uint64_t id, notification_detail *out, char *err
     out->text = pg_text(res, 0, 11);
     out->mentions_json = pg_text(res, 0, 12);
     PQclear(res);
-    if (read_alerts(r, id, out, err, err_cap)) {
+    if (read_alerts(r, id, out, err, err_cap) || read_attempts(r, id, out, err, err_cap)) {
         notification_detail_free(out);
         return -1;
     }

@@ -31,7 +31,7 @@ static const char *const migrations[] = {
     "CREATE INDEX messages_by_dedup ON messages(dedup_key, created_ms);"
     "CREATE TABLE deliveries ("
     "  id BIGINT PRIMARY KEY," /* the message's id */
-    "  state TEXT NOT NULL,"   /* pending | requeued | delivered | dead */
+    "  state TEXT NOT NULL,"   /* pending | requeued | delivered | dead | dropped */
     "  attempts BIGINT NOT NULL DEFAULT 0, next_attempt_ms BIGINT NOT NULL,"
     "  last_error TEXT, finished_ms BIGINT,"
     "  claimed_by TEXT, lease_until_ms BIGINT);"
@@ -65,8 +65,18 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (fingerprint, receiver));"
     "CREATE VIEW history_results AS"
     "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
-    "                 ELSE 'pending' END AS result"
-    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;",
+    "                 WHEN 'dropped' THEN 'dropped' ELSE 'pending' END AS result"
+    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
+    /* each attempt's outcome, and an operator's drop */
+    "CREATE TABLE attempts ("
+    "  id BIGSERIAL PRIMARY KEY, notification_id BIGINT NOT NULL, at_ms BIGINT NOT NULL,"
+    "  outcome TEXT NOT NULL," /* delivered | retry | dead | dropped */
+    "  detail TEXT, actor TEXT);"
+    "CREATE INDEX attempts_by_notification ON attempts(notification_id);"
+    /* what operators asked of the running daemon, taken by its writer */
+    "CREATE TABLE queue_requests ("
+    "  id BIGSERIAL PRIMARY KEY, action TEXT NOT NULL, notification_id BIGINT,"
+    "  receiver TEXT, requested_ms BIGINT NOT NULL);",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

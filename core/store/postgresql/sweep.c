@@ -19,8 +19,11 @@ void pg_sweep_retention(pg_store *s)
              pg_command(s->db, "DELETE FROM history WHERE created_ms < $1::bigint", &p, why,
                         sizeof why) ||
              pg_command(s->db,
-                        "WITH gone AS (DELETE FROM deliveries WHERE state IN ('delivered', 'dead')"
-                        " AND finished_ms < $1::bigint RETURNING id)"
+                        "WITH gone AS (DELETE FROM deliveries"
+                        "  WHERE state IN ('delivered', 'dead', 'dropped')"
+                        "  AND finished_ms < $1::bigint RETURNING id),"
+                        " attempts_gone AS (DELETE FROM attempts"
+                        "  WHERE notification_id IN (SELECT id FROM gone))"
                         " DELETE FROM messages WHERE id IN (SELECT id FROM gone)",
                         &p, why, sizeof why) ||
              pg_exec(s->db, "COMMIT", why, sizeof why);

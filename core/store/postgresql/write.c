@@ -90,6 +90,7 @@ static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
         return -1;
     if (repeat || dup) {
         n->id = 0;
+        n->held = repeat ? HELD_REPEAT : HELD_DUPLICATE;
         return 0;
     }
     if (pg_state_notified(s, n, why, why_cap))
@@ -133,6 +134,9 @@ static int apply_target(pg_store *s, const pg_job *j, char *why, size_t why_cap)
 {
     pg_params p = PG_PARAMS_INIT;
     pp_text(&p, j->text);
+    if (j->kind == PG_JOB_CLEAR_PAUSE)
+        return pg_command(s->db, "DELETE FROM target_pauses WHERE target = $1", &p, why,
+                          why_cap);
     pp_int(&p, j->at_ms);
     return pg_command(s->db,
                       j->kind == PG_JOB_SEND
@@ -140,6 +144,22 @@ static int apply_target(pg_store *s, const pg_job *j, char *why, size_t why_cap)
                           : "INSERT INTO target_pauses(target, until_ms) VALUES($1, $2)"
                             " ON CONFLICT(target) DO UPDATE SET"
                             " until_ms = greatest(target_pauses.until_ms, excluded.until_ms)",
+                      &p, why, why_cap);
+}
+
+/* The attempt a mark ends, beside the state it sets. */
+static int record_attempt(pg_store *s, const pg_job *j, char *why, size_t why_cap)
+{
+    pg_params p = PG_PARAMS_INIT;
+    pp_int(&p, (int64_t)j->id);
+    pp_int(&p, j->outcome_ms);
+    pp_text(&p, j->kind == PG_JOB_DELIVERED ? "delivered"
+                : j->kind == PG_JOB_RETRY   ? "retry"
+                                            : "dead");
+    pp_text(&p, j->kind == PG_JOB_DELIVERED ? NULL : j->text);
+    return pg_command(s->db,
+                      "INSERT INTO attempts(notification_id, at_ms, outcome, detail)"
+                      " VALUES($1, $2, $3, $4)",
                       &p, why, why_cap);
 }
 
@@ -151,16 +171,20 @@ static int apply_mark(pg_store *s, const pg_job *j, char *why, size_t why_cap)
     pp_int(&p, j->at_ms);
     if (j->kind != PG_JOB_DELIVERED)
         pp_text(&p, j->text ? j->text : "");
+    /* Only a pending notification: one an operator dropped while it was
+     * in flight stays dropped, whatever the attempt's outcome. */
     const char *sql =
         j->kind == PG_JOB_DELIVERED
-            ? "UPDATE deliveries SET state = 'delivered', attempts = $2, finished_ms = $3"
-              " WHERE id = $1"
+            ? "UPDATE deliveries SET state = 'delivered', attempts = $2, finished_ms = $3,"
+              " last_error = NULL WHERE id = $1 AND state = 'pending'"
         : j->kind == PG_JOB_RETRY
             ? "UPDATE deliveries SET attempts = $2, next_attempt_ms = $3, last_error = $4"
-              " WHERE id = $1"
+              " WHERE id = $1 AND state = 'pending'"
             : "UPDATE deliveries SET state = 'dead', attempts = $2, finished_ms = $3,"
-              " last_error = $4 WHERE id = $1";
-    return pg_command(s->db, sql, &p, why, why_cap);
+              " last_error = $4 WHERE id = $1 AND state = 'pending'";
+    if (pg_command(s->db, sql, &p, why, why_cap))
+        return -1;
+    return j->attempted ? record_attempt(s, j, why, why_cap) : 0;
 }
 
 static int apply_all(pg_store *s, pg_job *jobs, char *why, size_t why_cap)
@@ -171,7 +195,8 @@ static int apply_all(pg_store *s, pg_job *jobs, char *why, size_t why_cap)
             rc = pg_state_seen(s, j->seen, why, why_cap);
             for (size_t i = 0; i < j->n && rc == 0; i++)
                 rc = insert_one(s, j->items[i], why, why_cap);
-        } else if (j->kind == PG_JOB_SEND || j->kind == PG_JOB_PAUSE) {
+        } else if (j->kind == PG_JOB_SEND || j->kind == PG_JOB_PAUSE ||
+                   j->kind == PG_JOB_CLEAR_PAUSE) {
             rc = apply_target(s, j, why, why_cap);
         } else {
             rc = apply_mark(s, j, why, why_cap);

@@ -60,7 +60,7 @@ static int answer(pg_store *s, pg_job *jobs, int failed, int stopping)
         next = j->next;
         dead_written |= !failed && j->kind == PG_JOB_DEAD;
         if (!failed || stopping || j->kind == PG_JOB_COMMIT || j->kind == PG_JOB_SEND ||
-            j->kind == PG_JOB_PAUSE) {
+            j->kind == PG_JOB_PAUSE || j->kind == PG_JOB_CLEAR_PAUSE) {
             if (j->done)
                 j->done(j->done_ctx, j->failed, j->error);
         } else {
@@ -114,7 +114,8 @@ static void *writer_main(void *arg)
         char why[256];
         if (now >= next_poll && !stopping) {
             if (pg_writer_connection(s, why, sizeof why) == 0) {
-                pg_take_requeued(s);
+                pg_take_requeued(s); /* first: a request may name one of them */
+                pg_take_requests(s);
                 pg_count_dead_letters(s);
             }
             next_poll = now + REQUEUE_POLL_MS;
@@ -188,6 +189,8 @@ static void mark(store *s, pg_job_kind kind, const notification *n, int64_t at_m
     pg_job *j = new_job(kind, at_ms, text, done, ctx);
     j->id = n->id;
     j->attempts = n->attempts;
+    j->attempted = n->attempted;
+    j->outcome_ms = wall_ms();
     hand_over(s, j);
 }
 
@@ -216,6 +219,11 @@ void pg_record_send(store *s, const char *target, int64_t at_ms, store_committed
 void pg_record_pause(store *s, const char *target, int64_t until_ms)
 {
     hand_over(s, new_job(PG_JOB_PAUSE, until_ms, target, NULL, NULL));
+}
+
+void pg_clear_pause(store *s, const char *target)
+{
+    hand_over(s, new_job(PG_JOB_CLEAR_PAUSE, 0, target, NULL, NULL));
 }
 
 void pg_writer_stop(pg_store *s)

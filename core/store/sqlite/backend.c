@@ -22,4 +22,9 @@ const store_backend sqlite_backend = {
     .history_top = sqlite_history_top,
     .alerts = sqlite_alerts,
     .expired_alerts = sqlite_expired_alerts,
+    .on_requests = sqlite_on_requests,
+    .clear_pause = sqlite_clear_pause,
+    .send_now = sqlite_send_now,
+    .drop_pending = sqlite_drop_pending,
+    .unpause = sqlite_unpause,
 };

@@ -13,10 +13,8 @@ static int failed(sqlite3 *db, char *err, size_t err_cap)
     return -1;
 }
 
-/* Runs the statements (each with ?1 = id, ?2 = now) in one transaction if
- * the first changes a row: 0, 1 when it changed none, -1 on error. */
-static int change_dead_letter(store_reader *base, uint64_t id, const char *const *sql, size_t n,
-                              char *err, size_t err_cap)
+int sqlite_change_queue(store_reader *base, uint64_t id, const char *text3, const char *text4,
+                        const char *const *sql, size_t n, char *err, size_t err_cap)
 {
     /* the reader's connection is read-only: this is the one write */
     sqlite3 *db = sqlite_open_existing(((sqlite_reader *)base)->data_dir, 1, err, err_cap);
@@ -30,9 +28,14 @@ static int change_dead_letter(store_reader *base, uint64_t id, const char *const
         sqlite3_stmt *q = NULL;
         if (sqlite3_prepare_v2(db, sql[i], -1, &q, NULL) != SQLITE_OK)
             return failed(db, err, err_cap);
+        int params = sqlite3_bind_parameter_count(q);
         sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
-        if (sqlite3_bind_parameter_count(q) >= 2)
+        if (params >= 2)
             sqlite3_bind_int64(q, 2, wall_ms());
+        if (params >= 3)
+            sqlite3_bind_text(q, 3, text3, -1, SQLITE_STATIC);
+        if (params >= 4)
+            sqlite3_bind_text(q, 4, text4, -1, SQLITE_STATIC);
         int rc = sqlite3_step(q);
         sqlite3_finalize(q);
         if (rc != SQLITE_DONE)
@@ -55,7 +58,7 @@ int sqlite_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap)
         " finished_ms = NULL WHERE id = ?1 AND state = 'dead'",
         "UPDATE messages SET created_ms = ?2 WHERE id = ?1",
     };
-    return change_dead_letter(r, id, sql, 2, err, err_cap);
+    return sqlite_change_queue(r, id, NULL, NULL, sql, 2, err, err_cap);
 }
 
 int sqlite_drop(store_reader *r, uint64_t id, char *err, size_t err_cap)
@@ -63,8 +66,9 @@ int sqlite_drop(store_reader *r, uint64_t id, char *err, size_t err_cap)
     static const char *const sql[] = {
         "DELETE FROM deliveries WHERE id = ?1 AND state = 'dead'",
         "DELETE FROM messages WHERE id = ?1",
+        "DELETE FROM attempts WHERE notification_id = ?1",
     };
-    return change_dead_letter(r, id, sql, 2, err, err_cap);
+    return sqlite_change_queue(r, id, NULL, NULL, sql, 3, err, err_cap);
 }
 
 /* One integer from a statement without arguments; -1 on error, with why. */

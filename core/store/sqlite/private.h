@@ -9,6 +9,7 @@
  *   recovery.c    pending and requeued notifications, rate-limit targets
  *   read.c        the readers' queries, as rows
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
+ *   requests.c    send-now, drop and unpause of pending notifications
  *   backend.c     the table store.c calls through */
 #ifndef HERALD_STORE_SQLITE_PRIVATE_H
 #define HERALD_STORE_SQLITE_PRIVATE_H
@@ -35,6 +36,8 @@ enum {
     STMT_STATE_SEEN,
     STMT_LAST_NOTIFIED,
     STMT_NOTIFIED,
+    STMT_INSERT_ATTEMPT,
+    STMT_CLEAR_PAUSE,
     STMT_COUNT
 };
 
@@ -44,7 +47,8 @@ typedef enum job_kind {
     JOB_RETRY,
     JOB_DEAD,
     JOB_SEND,
-    JOB_PAUSE
+    JOB_PAUSE,
+    JOB_CLEAR_PAUSE
 } job_kind;
 
 /* What the daemon handed the writer. */
@@ -64,6 +68,9 @@ typedef struct job {
     int64_t at_ms;
     char *text;               /* last error, dead-letter reason or target */
     struct job *next;
+    /* marks: the mark ends an attempt, recorded in attempts at outcome_ms */
+    int attempted;
+    int64_t outcome_ms;
 } job;
 
 typedef struct sqlite_store {
@@ -81,6 +88,8 @@ typedef struct sqlite_store {
     int stopping;
     void (*requeued)(void *ctx, notification *n);
     void *requeued_ctx;
+    void (*requested)(void *ctx, queue_request *q); /* NULL: requests stay in the store */
+    void *requested_ctx;
     sqlite3_stmt *stmt[STMT_COUNT];
     /* the writer's alone (and the daemon's before the writer starts) */
     int page_size;
@@ -210,7 +219,22 @@ int sqlite_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_stat
  * connection (a requeue or drop by the API or the CLI) wrote since the
  * last count. On the writer's connection. */
 void sqlite_count_dead_letters(sqlite_store *s, int changed);
+/* Runs the statements (each with ?1 = id, ?2 = now, ?3 and ?4 the
+ * texts) on a connection of their own, in one transaction if the first
+ * changes a row: 0, 1 when it changed none, -1 on error. */
+int sqlite_change_queue(store_reader *r, uint64_t id, const char *text3, const char *text4,
+                        const char *const *sql, size_t n, char *err, size_t err_cap);
 int sqlite_requeue(store_reader *r, uint64_t id, char *err, size_t err_cap);
 int sqlite_drop(store_reader *r, uint64_t id, char *err, size_t err_cap);
+
+/* requests.c */
+void sqlite_on_requests(store *s, void (*requested)(void *ctx, queue_request *q), void *ctx);
+void sqlite_clear_pause(store *s, const char *target);
+int sqlite_send_now(store_reader *r, uint64_t id, char *err, size_t err_cap);
+int sqlite_drop_pending(store_reader *r, uint64_t id, const char *reason, const char *actor,
+                        char *err, size_t err_cap);
+int sqlite_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
+/* What operators asked since the last call: to the daemon, oldest first. */
+void sqlite_take_requests(sqlite_store *s);
 
 #endif

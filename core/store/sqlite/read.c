@@ -112,6 +112,32 @@ static int read_alerts(sqlite_reader *r, uint64_t id, notification_detail *d, ch
     return 0;
 }
 
+/* Oldest first: the order they happened in. */
+static int read_attempts(sqlite_reader *r, uint64_t id, notification_detail *d, char *err,
+                         size_t err_cap)
+{
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(r->db,
+                           "SELECT at_ms, outcome, detail, actor FROM attempts"
+                           " WHERE notification_id = ?1 ORDER BY id",
+                           -1, &q, NULL) != SQLITE_OK)
+        return read_failed(r, q, err, err_cap);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        d->attempts = add_row(d->attempts, &d->attempts_len, sizeof *d->attempts);
+        attempt_row *a = &d->attempts[d->attempts_len - 1];
+        a->at_ms = sqlite3_column_int64(q, 0);
+        a->outcome = sqlite_column_text(q, 1);
+        a->detail = sqlite_column_text_or_null(q, 2);
+        a->actor = sqlite_column_text_or_null(q, 3);
+    }
+    if (rc != SQLITE_DONE)
+        return read_failed(r, q, err, err_cap);
+    sqlite3_finalize(q);
+    return 0;
+}
+
 int sqlite_show(store_reader *base, uint64_t id, notification_detail *out, char *err,
                 size_t err_cap)
 {
@@ -136,7 +162,7 @@ int sqlite_show(store_reader *base, uint64_t id, notification_detail *out, char 
     out->text = sqlite_column_text(q, 11);
     out->mentions_json = sqlite_column_text(q, 12);
     sqlite3_finalize(q);
-    if (read_alerts(r, id, out, err, err_cap)) {
+    if (read_alerts(r, id, out, err, err_cap) || read_attempts(r, id, out, err, err_cap)) {
         notification_detail_free(out);
         return -1;
     }

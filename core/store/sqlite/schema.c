@@ -29,7 +29,7 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS messages_by_dedup ON messages(dedup_key, created_ms);"
     "CREATE TABLE IF NOT EXISTS deliveries ("
     "  id INTEGER PRIMARY KEY,"       /* the message's id */
-    "  state TEXT NOT NULL,"          /* pending | requeued | delivered | dead */
+    "  state TEXT NOT NULL,"          /* pending | requeued | delivered | dead | dropped */
     "  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL,"
     "  last_error TEXT, finished_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries(state);"
@@ -70,8 +70,41 @@ static const char schema[] =
     "  PRIMARY KEY (fingerprint, receiver)) WITHOUT ROWID;"
     "CREATE VIEW IF NOT EXISTS history_results AS"
     "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
-    "                 ELSE 'pending' END AS result"
-    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;";
+    "                 WHEN 'dropped' THEN 'dropped' ELSE 'pending' END AS result"
+    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
+    /* Each attempt's outcome, written with the delivery state it sets, and
+     * an operator's drop: what `herald queue show` lists. */
+    "CREATE TABLE IF NOT EXISTS attempts ("
+    "  id INTEGER PRIMARY KEY, notification_id INTEGER NOT NULL, at_ms INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL,"        /* delivered | retry | dead | dropped */
+    "  detail TEXT, actor TEXT);"     /* the error or the drop's reason; who dropped it */
+    "CREATE INDEX IF NOT EXISTS attempts_by_notification ON attempts(notification_id);"
+    /* What operators asked of the running daemon (send-now, drop, unpause),
+     * taken by its writer: the daemon's memory, not only the store, must
+     * change. Never reused ids: the writer takes them in order. */
+    "CREATE TABLE IF NOT EXISTS queue_requests ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, notification_id INTEGER,"
+    "  receiver TEXT, requested_ms INTEGER NOT NULL);";
+
+/* A store made before notifications could be dropped has the history's
+ * view without 'dropped': it is made again, once. Only then, since every
+ * write at open would fail a restart on a full disk. */
+static int upgrade_history_view(sqlite3 *db, char *why, size_t why_cap)
+{
+    sqlite3_stmt *q = NULL;
+    int outdated = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT instr(sql, 'dropped') = 0 FROM sqlite_master"
+                           " WHERE type = 'view' AND name = 'history_results'",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        outdated = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return outdated && (sqlite_exec(db, "DROP VIEW history_results", why, why_cap) ||
+                        sqlite_exec(db, schema, why, why_cap))
+               ? -1
+               : 0;
+}
 
 static const char *const statement_sql[STMT_COUNT] = {
     [STMT_INSERT_MESSAGE] =
@@ -90,12 +123,15 @@ static const char *const statement_sql[STMT_COUNT] = {
     [STMT_DUPLICATE] = "SELECT m.dedup_key FROM messages m JOIN deliveries d ON d.id = m.id"
                        " WHERE m.dedup_key >= ?1 AND m.dedup_key < ?2 AND m.created_ms >= ?3"
                        " AND d.state != 'dead' ORDER BY m.id DESC LIMIT 1",
+    /* Only a pending notification: one an operator dropped while it was
+     * in flight stays dropped, whatever the attempt's outcome. */
     [STMT_MARK_DELIVERED] =
-        "UPDATE deliveries SET state = 'delivered', attempts = ?2, finished_ms = ?3 WHERE id = ?1",
-    [STMT_MARK_RETRY] =
-        "UPDATE deliveries SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4 WHERE id = ?1",
+        "UPDATE deliveries SET state = 'delivered', attempts = ?2, finished_ms = ?3,"
+        " last_error = NULL WHERE id = ?1 AND state = 'pending'",
+    [STMT_MARK_RETRY] = "UPDATE deliveries SET attempts = ?2, next_attempt_ms = ?3, last_error = ?4"
+                        " WHERE id = ?1 AND state = 'pending'",
     [STMT_MARK_DEAD] = "UPDATE deliveries SET state = 'dead', attempts = ?2, finished_ms = ?3,"
-                       " last_error = ?4 WHERE id = ?1",
+                       " last_error = ?4 WHERE id = ?1 AND state = 'pending'",
     [STMT_RECORD_SEND] = "INSERT INTO target_sends(target, sent_ms) VALUES(?1, ?2)",
     [STMT_RECORD_PAUSE] =
         "INSERT INTO target_pauses(target, until_ms) VALUES(?1, ?2)"
@@ -127,6 +163,9 @@ static const char *const statement_sql[STMT_COUNT] = {
         " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(fingerprint, receiver) DO UPDATE SET"
         " status = excluded.status, starts_at = excluded.starts_at,"
         " notified_ms = excluded.notified_ms",
+    [STMT_INSERT_ATTEMPT] =
+        "INSERT INTO attempts(notification_id, at_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4)",
+    [STMT_CLEAR_PAUSE] = "DELETE FROM target_pauses WHERE target = ?1",
 };
 
 char *sqlite_db_path(const char *data_dir)
@@ -177,7 +216,7 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
     /* Before anything writes: a WAL left behind on a full disk is given
      * back if the database file can take its pages. */
     sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
-    if (sqlite_exec(s->db, schema, why, why_cap))
+    if (sqlite_exec(s->db, schema, why, why_cap) || upgrade_history_view(s->db, why, why_cap))
         return -1;
     char version[64];
     snprintf(version, sizeof version,

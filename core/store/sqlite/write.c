@@ -55,6 +55,7 @@ static int insert_one(sqlite_store *s, notification *n)
         return -1;
     if (repeat || dup) {
         n->id = 0;
+        n->held = repeat ? HELD_REPEAT : HELD_DUPLICATE;
         return 0;
     }
     if (sqlite_state_notified(s, n))
@@ -116,10 +117,30 @@ static int insert_one(sqlite_store *s, notification *n)
 
 static int apply_target(sqlite_store *s, const job *j)
 {
-    sqlite3_stmt *q = s->stmt[j->kind == JOB_SEND ? STMT_RECORD_SEND : STMT_RECORD_PAUSE];
+    sqlite3_stmt *q = s->stmt[j->kind == JOB_SEND    ? STMT_RECORD_SEND
+                              : j->kind == JOB_PAUSE ? STMT_RECORD_PAUSE
+                                                     : STMT_CLEAR_PAUSE];
     sqlite3_reset(q);
     sqlite3_bind_text(q, 1, j->text, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 2, j->at_ms);
+    if (j->kind != JOB_CLEAR_PAUSE)
+        sqlite3_bind_int64(q, 2, j->at_ms);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+}
+
+/* The attempt a mark ends, beside the state it sets. */
+static int record_attempt(sqlite_store *s, const job *j)
+{
+    sqlite3_stmt *q = s->stmt[STMT_INSERT_ATTEMPT];
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)j->id);
+    sqlite3_bind_int64(q, 2, j->outcome_ms);
+    sqlite3_bind_text(q, 3, j->kind == JOB_DELIVERED ? "delivered" : j->kind == JOB_RETRY ? "retry"
+                                                                                         : "dead",
+                      -1, SQLITE_STATIC);
+    if (j->kind == JOB_DELIVERED || !j->text)
+        sqlite3_bind_null(q, 4);
+    else
+        sqlite3_bind_text(q, 4, j->text, -1, SQLITE_STATIC);
     return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 }
 
@@ -134,7 +155,9 @@ static int apply_mark(sqlite_store *s, const job *j)
     sqlite3_bind_int64(q, 3, j->at_ms);
     if (j->kind != JOB_DELIVERED)
         sqlite3_bind_text(q, 4, j->text ? j->text : "", -1, SQLITE_STATIC);
-    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+    if (sqlite3_step(q) != SQLITE_DONE)
+        return -1;
+    return j->attempted ? record_attempt(s, j) : 0;
 }
 
 int sqlite_write_batch(sqlite_store *s, job *jobs)
@@ -148,7 +171,7 @@ int sqlite_write_batch(sqlite_store *s, job *jobs)
             ok = sqlite_state_seen(s, j->seen) == 0;
             for (size_t i = 0; i < j->n && ok; i++)
                 ok = insert_one(s, j->items[i]) == 0;
-        } else if (j->kind == JOB_SEND || j->kind == JOB_PAUSE) {
+        } else if (j->kind == JOB_SEND || j->kind == JOB_PAUSE || j->kind == JOB_CLEAR_PAUSE) {
             ok = apply_target(s, j) == 0;
         } else {
             ok = apply_mark(s, j) == 0;

@@ -47,7 +47,7 @@ static void *writer_main(void *arg)
                 next = j->next;
                 dead_written |= !failed && j->kind == JOB_DEAD;
                 if (!failed || stopping || j->kind == JOB_COMMIT || j->kind == JOB_SEND ||
-                    j->kind == JOB_PAUSE) {
+                    j->kind == JOB_PAUSE || j->kind == JOB_CLEAR_PAUSE) {
                     if (j->done)
                         j->done(j->done_ctx, j->failed, j->error);
                 } else {
@@ -86,7 +86,8 @@ static void *writer_main(void *arg)
         if (now >= next_poll && !stopping) {
             if (s->disk_full) /* gives the WAL's file back as soon as it can */
                 sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
-            sqlite_take_requeued(s);
+            sqlite_take_requeued(s); /* first: a request may name one of them */
+            sqlite_take_requests(s);
             sqlite_count_dead_letters(s, 0);
             next_poll = now + REQUEUE_POLL_MS;
         }
@@ -159,6 +160,8 @@ static void mark(store *s, job_kind kind, const notification *n, int64_t at_ms, 
     job *j = new_job(kind, at_ms, text, done, ctx);
     j->id = n->id;
     j->attempts = n->attempts;
+    j->attempted = n->attempted;
+    j->outcome_ms = wall_ms();
     hand_over(s, j);
 }
 
@@ -187,6 +190,11 @@ void sqlite_record_send(store *s, const char *target, int64_t at_ms, store_commi
 void sqlite_record_pause(store *s, const char *target, int64_t until_ms)
 {
     hand_over(s, new_job(JOB_PAUSE, until_ms, target, NULL, NULL));
+}
+
+void sqlite_clear_pause(store *s, const char *target)
+{
+    hand_over(s, new_job(JOB_CLEAR_PAUSE, 0, target, NULL, NULL));
 }
 
 void sqlite_writer_stop(sqlite_store *s)

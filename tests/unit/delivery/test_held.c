@@ -102,5 +102,29 @@ TEST(expiry_at_max_age_keeps_the_rest_in_order)
     held_free_all(&list);
 }
 
+/* An operator's send-now or drop takes one out of the middle. */
+TEST(one_is_found_and_taken_out_of_the_middle)
+{
+    held_queue *list = NULL;
+    held_queue *q = held_for(&list, "ops");
+    notification *n[3] = {make(1, 0), make(2, 0), make(3, 0)};
+    for (int i = 0; i < 3; i++)
+        held_append(q, n[i]);
+    notification *stranger = make(4, 0);
+    CHECK_INT(held_find(q, n[1]), 1);
+    CHECK_INT(held_find(q, stranger), -1);
+    held_remove_at(q, 1);
+    char buf[64];
+    CHECK_STR(ids(q, buf, sizeof buf), "1 3");
+    CHECK_INT(held_find(q, n[1]), -1);
+    held_remove_at(q, 1);
+    CHECK_STR(ids(q, buf, sizeof buf), "1");
+    for (int i = 0; i < 3; i++)
+        notification_free(n[i]);
+    notification_free(stranger);
+    held_free_all(&list);
+}
+
 RUN_TESTS(CASE(one_queue_per_receiver), CASE(retried_notifications_go_back_in_arrival_order),
-          CASE(expiry_at_max_age_keeps_the_rest_in_order))
+          CASE(expiry_at_max_age_keeps_the_rest_in_order),
+          CASE(one_is_found_and_taken_out_of_the_middle))

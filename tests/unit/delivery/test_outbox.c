@@ -19,15 +19,18 @@ static notification *make(int64_t due)
 typedef struct put_outcome {
     outbox_put_result result;
     size_t duplicates;
+    size_t repeats;
     int calls;
 } put_outcome;
 
-static void record(void *ctx, outbox_put_result result, size_t duplicates, const char *error)
+static void record(void *ctx, outbox_put_result result, size_t duplicates, size_t repeats,
+                   const char *error)
 {
     (void)error;
     put_outcome *o = ctx;
     o->result = result;
     o->duplicates = duplicates;
+    o->repeats = repeats;
     o->calls++;
 }
 
@@ -79,6 +82,42 @@ TEST(due_order_and_retry)
     CHECK_INT(s.delivered, 2);
     CHECK_INT(s.dead_letters, 1);
     CHECK_INT(s.in_flight, 0);
+    outbox_free(box);
+}
+
+/* What an operator's request needs: one found by id wherever it waits,
+ * taken out of the queue early, ended without an outcome. */
+TEST(found_by_id_taken_early_and_forgotten)
+{
+    outbox *box = outbox_new(10, NULL);
+    notification *items[3] = {make(100), make(200), make(300)};
+    for (int i = 0; i < 3; i++)
+        CHECK_INT(put(box, &items[i], 1), OUTBOX_ACCEPTED);
+    CHECK(outbox_find(box, items[1]->id) == items[1]);
+    CHECK(outbox_find(box, 999) == NULL);
+    CHECK_INT(outbox_take(box, items[2]), 1); /* the tail, long before it is due */
+    CHECK_INT(outbox_take(box, items[2]), 0); /* taken: not queued any more */
+    outbox_stats s = outbox_get_stats(box);
+    CHECK_INT(s.queued, 2);
+    CHECK_INT(s.in_flight, 1);
+    uint64_t forgotten = items[2]->id;
+    CHECK(outbox_find(box, forgotten) == items[2]); /* still held, in flight */
+    outbox_forget(box, items[2], 0);
+    CHECK(outbox_find(box, forgotten) == NULL);
+    /* the queue is whole: a new tail goes after what is left */
+    notification *late = make(400);
+    CHECK_INT(put(box, &late, 1), OUTBOX_ACCEPTED);
+    int64_t next = 0;
+    CHECK(outbox_take_due(box, 1000, &next) == items[0]);
+    CHECK(outbox_take_due(box, 1000, &next) == items[1]);
+    CHECK(outbox_take_due(box, 1000, &next) == late);
+    s = outbox_get_stats(box);
+    CHECK_INT(s.queued, 0);
+    CHECK_INT(s.in_flight, 3);
+    CHECK_INT(s.delivered + s.dead_letters, 0);
+    outbox_delivered(box, items[0]);
+    outbox_delivered(box, items[1]);
+    outbox_delivered(box, late);
     outbox_free(box);
 }
 
@@ -191,6 +230,7 @@ TEST(oldest_created_counts_queued_and_taken_until_they_end)
 }
 
 RUN_TESTS(CASE(put_is_all_or_nothing), CASE(due_order_and_retry),
+          CASE(found_by_id_taken_early_and_forgotten),
           CASE(oldest_created_counts_queued_and_taken_until_they_end),
           CASE(outcome_counts_until_written),
           CASE(outcome_answered_when_the_store_closes_first))

@@ -166,6 +166,36 @@ TEST(restored_sends_and_pauses_hold_after_a_restart)
     rate_limits_free(after);
 }
 
+/* An operator's send-now goes past a pause, never past the window; an
+ * unpause ends the pause for every message. */
+TEST(window_slot_ignores_the_pause_and_unpause_ends_it)
+{
+    rate_limits *limits = rate_limits_new();
+    int64_t now = 5000000;
+    for (int i = 0; i < 2; i++) {
+        rate_record_send(limits, "robot", PER_MINUTE(2), now + i);
+        rate_record_done(limits, "robot");
+    }
+    rate_pause(limits, "robot", now + 600000); /* a 130101's ten minutes */
+    CHECK_INT(rate_next_slot(limits, "robot", PER_MINUTE(2), now + 10), now + 600000);
+    /* the window is full until its oldest send leaves it */
+    CHECK_INT(rate_window_slot(limits, "robot", PER_MINUTE(2), now + 10),
+              now + WINDOW + RATE_SAFETY_MS);
+    int64_t later = now + WINDOW + RATE_SAFETY_MS;
+    CHECK_INT(rate_window_slot(limits, "robot", PER_MINUTE(2), later), later);
+    CHECK_INT(rate_next_slot(limits, "robot", PER_MINUTE(2), later), now + 600000);
+    /* an answer awaited holds a send-now back too: one at a time */
+    rate_record_send(limits, "robot", PER_MINUTE(2), later);
+    CHECK(rate_window_slot(limits, "robot", PER_MINUTE(2), later) == RATE_AFTER_ANSWER);
+    rate_record_done(limits, "robot");
+    CHECK_INT(rate_unpause(limits, "robot", later), 1);
+    CHECK_INT(rate_unpause(limits, "robot", later), 0); /* nothing left to clear */
+    int64_t free_again = later + WINDOW + RATE_SAFETY_MS;
+    CHECK_INT(rate_next_slot(limits, "robot", PER_MINUTE(2), free_again), free_again);
+    rate_limits_free(limits);
+}
+
 RUN_TESTS(CASE(no_window_ever_exceeds_the_rate), CASE(free_slots_pause_and_keys),
           CASE(restored_sends_and_pauses_hold_after_a_restart),
-          CASE(per_second_and_per_minute_limits_hold_together))
+          CASE(per_second_and_per_minute_limits_hold_together),
+          CASE(window_slot_ignores_the_pause_and_unpause_ends_it))

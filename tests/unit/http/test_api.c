@@ -206,6 +206,56 @@ TEST(retry_and_drop_dead_letters)
     sb_free(&a.body);
 }
 
+/* The waiting one: sent now, then dropped with a reason, which shows. */
+TEST(send_now_and_drop_waiting_notifications)
+{
+    char path[64], want[128];
+    unsigned long long pending = stored[2]->id, dead = stored[0]->id;
+    snprintf(path, sizeof path, "queue/%llu/send-now", pending);
+    answer a = call("POST", path, NULL);
+    CHECK_INT(a.status, 200);
+    snprintf(want, sizeof want, "{\"status\":\"success\",\"id\":%llu,\"action\":\"send-now\"}\n",
+             pending);
+    CHECK_STR(sb_str(&a.body), want);
+    sb_free(&a.body);
+    snprintf(path, sizeof path, "queue/%llu/send-now", dead);
+    a = call("POST", path, NULL);
+    CHECK_INT(a.status, 404);
+    CHECK_STR(sb_str(&a.body),
+              "{\"status\":\"error\",\"error\":\"no waiting notification with that id\"}\n");
+    sb_free(&a.body);
+
+    snprintf(path, sizeof path, "queue/%llu", pending);
+    a = call("DELETE", path, (const char *[]){"reason=", NULL});
+    CHECK_INT(a.status, 400);
+    sb_free(&a.body);
+    a = call("DELETE", path, (const char *[]){"reason=fixed by hand", NULL});
+    CHECK_INT(a.status, 200);
+    sb_free(&a.body);
+    a = call("DELETE", path, NULL); /* dropped: not waiting any more */
+    CHECK_INT(a.status, 404);
+    sb_free(&a.body);
+    a = call("GET", path, NULL);
+    CHECK_CONTAINS(sb_str(&a.body), "\"state\":\"dropped\",\"attempts\":0,"
+                                    "\"last_error\":\"fixed by hand\"");
+    CHECK_CONTAINS(sb_str(&a.body), "\"outcome\":\"dropped\",\"detail\":\"fixed by hand\","
+                                    "\"by\":\"HTTP API\"}]}");
+    sb_free(&a.body);
+    a = call("GET", "queue", NULL);
+    CHECK_STR(sb_str(&a.body), "[]");
+    sb_free(&a.body);
+    a = call("GET", "queue/1/resend", NULL);
+    CHECK_INT(a.status, 404);
+    sb_free(&a.body);
+    a = call("PUT", path, NULL);
+    CHECK_INT(a.status, 405);
+    CHECK_STR(a.allow, "GET, HEAD, DELETE");
+    /* no configuration is serving here: no receiver to unpause */
+    a = call("POST", "receivers/ops/unpause", NULL);
+    CHECK_INT(a.status, 404);
+    sb_free(&a.body);
+}
+
 TEST(history_rows_and_filters)
 {
     answer a = call("GET", "history", (const char *[]){"alertname=CPU", NULL});
@@ -320,6 +370,7 @@ WRAP(show_has_text_mentions_and_alerts)
 WRAP(unknown_ids_and_paths_are_404)
 WRAP(wrong_methods_name_the_allowed_ones)
 WRAP(retry_and_drop_dead_letters)
+WRAP(send_now_and_drop_waiting_notifications)
 WRAP(history_rows_and_filters)
 WRAP(top_counts_firing_alerts)
 WRAP(bad_arguments_are_400_with_the_reason)
@@ -329,7 +380,8 @@ WRAP(parameters_an_endpoint_does_not_read_are_ignored)
 RUN_TESTS(WCASE(queue_lists_pending_notifications_as_before),
           WCASE(deadletters_newest_first_with_the_reason), WCASE(show_has_text_mentions_and_alerts),
           WCASE(unknown_ids_and_paths_are_404), WCASE(wrong_methods_name_the_allowed_ones),
-          WCASE(retry_and_drop_dead_letters), WCASE(history_rows_and_filters),
+          WCASE(retry_and_drop_dead_letters), WCASE(send_now_and_drop_waiting_notifications),
+          WCASE(history_rows_and_filters),
           WCASE(top_counts_firing_alerts), WCASE(bad_arguments_are_400_with_the_reason),
           WCASE(parameters_an_endpoint_does_not_read_are_ignored),
           CASE(a_data_dir_without_a_store_is_500_saying_so))

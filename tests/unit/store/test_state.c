@@ -1,0 +1,182 @@
+/* The alert state on a real SQLite file: a receiver's repeat interval,
+ * the current view and the direct path's expired alerts. */
+#include "harness.h"
+
+#include <time.h>
+
+#include "store/query.h"
+#include "store/store.h"
+#include "store/store_fixture.h"
+#include "testutil.h"
+
+#define HOUR_MS (3600LL * 1000)
+
+static char *dir;
+
+static store *open_state_store(void)
+{
+    store_settings settings = {0, 30LL * 86400 * 1000, HOUR_MS};
+    char err[512];
+    store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
+    if (s && store_start(s, ignore_requeued, NULL, err, sizeof err)) {
+        store_close(s);
+        s = NULL;
+    }
+    if (!s)
+        fprintf(stderr, "store_open: %s\n", err);
+    return s;
+}
+
+static store_reader *open_reader(void)
+{
+    char err[512];
+    store_reader *r = store_reader_open(&(store_location){.data_dir = dir}, err, sizeof err);
+    if (!r)
+        fprintf(stderr, "store_reader_open: %s\n", err);
+    return r;
+}
+
+static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
+
+/* Commits one notification and says whether the store took it. */
+static int stored(store *s, notification *n, int64_t repeat_ms)
+{
+    n->repeat_interval_ms = repeat_ms;
+    if (commit(s, &n, 1))
+        return -1;
+    int took = n->id != 0;
+    notification_free(n);
+    return took;
+}
+
+TEST(repeat_interval_holds_back_the_same_state)
+{
+    store *s = open_state_store();
+    CHECK(s != NULL);
+    int64_t t = now_ms();
+    CHECK_INT(stored(s, make("oncall", "HostDown", "h1", t), HOUR_MS), 1);
+    /* the same alert, the same state: held back, however often */
+    CHECK_INT(stored(s, make("oncall", "HostDown", "h1", t + 1000), HOUR_MS), 0);
+    CHECK_INT(stored(s, make("oncall", "HostDown", "h1", t + 2000), HOUR_MS), 0);
+    /* another receiver was never told */
+    CHECK_INT(stored(s, make("audit", "HostDown", "h1", t + 2000), HOUR_MS), 1);
+    /* a status change goes at once, once */
+    CHECK_INT(stored(s, make_with_status("oncall", "HostDown", "h1", t + 3000, ALERT_RESOLVED),
+                     HOUR_MS), 1);
+    CHECK_INT(stored(s, make_with_status("oncall", "HostDown", "h1", t + 4000, ALERT_RESOLVED),
+                     HOUR_MS), 0);
+    /* a reminder once the interval has passed since it was last told */
+    CHECK_INT(stored(s, make("oncall", "Disk", "h2", t), HOUR_MS), 1);
+    CHECK_INT(stored(s, make("oncall", "Disk", "h2", t + HOUR_MS - 1), HOUR_MS), 0);
+    CHECK_INT(stored(s, make("oncall", "Disk", "h2", t + HOUR_MS), HOUR_MS), 1);
+    /* no interval: every time */
+    CHECK_INT(stored(s, make("oncall", "Disk", "h2", t + HOUR_MS + 1), 0), 1);
+    store_close(s);
+}
+
+TEST(a_new_start_is_a_new_firing)
+{
+    store *s = open_state_store();
+    CHECK(s != NULL);
+    int64_t t = now_ms();
+    notification *first = make("oncall", "Flap", "h3", t);
+    notification *again = make("oncall", "Flap", "h3", t + 1000);
+    again->alerts[0].starts_at += 60; /* fired, resolved unseen, fired anew */
+    CHECK_INT(stored(s, first, HOUR_MS), 1);
+    CHECK_INT(stored(s, again, HOUR_MS), 1);
+    store_close(s);
+}
+
+/* A report of one alert as ingest makes it, from `source`. */
+static void report_one(store *s, const char *source, const char *name, alert_status status,
+                       double ends_at, int64_t seen_ms)
+{
+    alert a = {.status = status, .starts_at = (double)(seen_ms / 1000 - 600), .ends_at = ends_at};
+    labelset_set(&a.labels, "alertname", name);
+    labelset_set(&a.labels, "project", "wms");
+    alert_fingerprint(&a.labels, a.fingerprint);
+    alert_batch batch = {.alerts = &a, .len = 1, .endpoint = source};
+    alert_report seen;
+    alert_report_fill(&seen, &batch, seen_ms);
+    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    store_commit(s, NULL, 0, &seen, committed, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.done_cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    alert_report_free(&seen);
+    alert_free(&a);
+}
+
+static char *names(const alert_state_rows *rows)
+{
+    strbuf sb = STRBUF_INIT;
+    for (size_t i = 0; i < rows->len; i++)
+        sb_printf(&sb, "%s%s", i ? "," : "", rows->items[i].alertname);
+    return sb_take(&sb);
+}
+
+TEST(expired_alerts_are_the_direct_paths_past_their_end)
+{
+    store *s = open_state_store();
+    CHECK(s != NULL);
+    int64_t now = now_ms();
+    double past = (double)(now - 1000) / 1000, later = (double)(now + HOUR_MS) / 1000;
+    report_one(s, "alerts", "Ended", ALERT_FIRING, past, now - 60000);
+    report_one(s, "alerts", "Later", ALERT_FIRING, later, now);
+    report_one(s, "alerts", "NoEndStale", ALERT_FIRING, 0, now - 6 * 60 * 1000);
+    report_one(s, "alerts", "NoEndFresh", ALERT_FIRING, 0, now);
+    report_one(s, "webhook", "FromAlertmanager", ALERT_FIRING, past, now);
+    report_one(s, "alerts", "Resolved", ALERT_RESOLVED, past, now);
+    store_close(s);
+    store_reader *r = open_reader();
+    CHECK(r != NULL);
+    alert_state_rows rows;
+    char err[256];
+    CHECK_INT(store_expired_alerts(r, now, 100, &rows, err, sizeof err), 0);
+    char *got = names(&rows);
+    CHECK_STR(got, "NoEndStale,Ended");
+    free(got);
+    /* without endsAt: it ends resolve_timeout (5m) after it was last seen */
+    CHECK(rows.items[0].ends_at > 0);
+    alert_state_rows_free(&rows);
+
+    query_args args = {.filter = "alertname=~\"No.*\"", .status = "firing"};
+    alert_filter f;
+    CHECK_INT(query_alerts(&args, QUERY_API, &f, err, sizeof err), 0);
+    CHECK_INT(store_alerts(r, &f, now, &rows, err, sizeof err), 0);
+    alert_filter_free(&f);
+    got = names(&rows);
+    CHECK_STR(got, "NoEndStale,NoEndFresh");
+    free(got);
+    alert_state_rows_free(&rows);
+    /* a resolved alert leaves the view when resolved_retention passes */
+    args = (query_args){.status = "resolved"};
+    CHECK_INT(query_alerts(&args, QUERY_API, &f, err, sizeof err), 0);
+    CHECK_INT(store_alerts(r, &f, now, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 1);
+    alert_state_rows_free(&rows);
+    CHECK_INT(store_alerts(r, &f, now + 2 * HOUR_MS, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 0);
+    alert_state_rows_free(&rows);
+    alert_filter_free(&f);
+    store_reader_close(r);
+}
+
+static void with_dir(void (*fn)(void))
+{
+    dir = test_tmpdir();
+    fn();
+    test_rmtree(dir);
+    free(dir);
+}
+
+#define WRAP(name) \
+    static void wrapped_##name(void) { with_dir(test_##name); }
+WRAP(repeat_interval_holds_back_the_same_state)
+WRAP(a_new_start_is_a_new_firing)
+WRAP(expired_alerts_are_the_direct_paths_past_their_end)
+#define WCASE(name) {#name, wrapped_##name}
+
+RUN_TESTS(WCASE(repeat_interval_holds_back_the_same_state), WCASE(a_new_start_is_a_new_firing),
+          WCASE(expired_alerts_are_the_direct_paths_past_their_end))
