@@ -99,6 +99,46 @@ FIXTURE_TEST(empty_receivers_table)
                 "receivers: must define at least one receiver");
 }
 
+/* The DSN is kept for the store, checked, and never quoted back. */
+FIXTURE_TEST(store_section_is_validated)
+{
+    char body[512];
+    config c;
+    snprintf(body, sizeof body,
+             "store = { backend = \"postgresql\", dsn = \"host=db password=s3cret dbname=h\" }\n%s",
+             console_receivers);
+    LOAD_VALID(fx, body, &c);
+    CHECK_STR(c.store_dsn, "host=db password=s3cret dbname=h");
+    char shown[128];
+    config_store_describe(&c, shown, sizeof shown);
+    CHECK_STR(shown, "postgresql://db/h");
+    config_free(&c);
+    snprintf(body, sizeof body, "store = { backend = \"sqlite\" }\n%s", console_receivers);
+    LOAD_VALID(fx, body, &c);
+    CHECK(c.store_dsn == NULL);
+    config_free(&c);
+
+    snprintf(body, sizeof body, "store = { backend = \"mysql\" }\n%s", console_receivers);
+    CHECK_FAILS(fx, body, "store.backend: expected \"sqlite\" or \"postgresql\"");
+    snprintf(body, sizeof body, "store = { dsn = \"host=db\" }\n%s", console_receivers);
+    CHECK_FAILS(fx, body, "store.dsn: only for backend = \"postgresql\"");
+    snprintf(body, sizeof body, "store = { backend = \"postgresql\" }\n%s", console_receivers);
+    CHECK_FAILS(fx, body, "store.dsn: missing");
+    snprintf(body, sizeof body, "store = { backend = \"postgresql\", dsn = \"\" }\n%s",
+             console_receivers);
+    CHECK_FAILS(fx, body, "store.dsn: must not be empty");
+    snprintf(body, sizeof body, "store = { backend = \"postgresql\", port = 5432 }\n%s",
+             console_receivers);
+    CHECK_FAILS(fx, body, "store.port: unknown key");
+    /* libpq's own message would quote the string, password and all */
+    char err[1024] = "";
+    snprintf(body, sizeof body,
+             "store = { backend = \"postgresql\", dsn = \"password=s3cret oops\" }\n%s",
+             console_receivers);
+    CHECK(fails_with(fx, body, "store.dsn: not a libpq connection string", err, sizeof err));
+    CHECK(strstr(err, "s3cret") == NULL);
+}
+
 FIXTURE_TEST(wrong_types)
 {
     CHECK_FAILS(fx, "listen = 8060\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
@@ -319,7 +359,7 @@ TEST(units)
 }
 
 RUN_TESTS(CASE(valid_config_loads), CASE(unknown_top_level_key), CASE(empty_receivers_table),
-          CASE(wrong_types),
+          CASE(wrong_types), CASE(store_section_is_validated),
           CASE(missing_required_option_names_the_unset_variable), CASE(auth_section_is_validated),
           CASE(auth_keeps_digests_not_secrets), CASE(connections_section_is_read),
           CASE(connections_section_is_validated), CASE(unknown_channel_option),
