@@ -6,12 +6,12 @@
 
 #include "store/query.h"
 #include "store/store.h"
+#include "store/fresh_dir.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
 
 #define HOUR_MS (3600LL * 1000)
 
-static char *dir;
 
 static store *open_state_store(void)
 {
@@ -163,20 +163,9 @@ TEST(expired_alerts_are_the_direct_paths_past_their_end)
     store_reader_close(r);
 }
 
-static void with_dir(void (*fn)(void))
-{
-    dir = test_tmpdir();
-    fn();
-    test_rmtree(dir);
-    free(dir);
-}
-
-#define WRAP(name) \
-    static void wrapped_##name(void) { with_dir(test_##name); }
 WRAP(repeat_interval_holds_back_the_same_state)
 WRAP(a_new_start_is_a_new_firing)
 WRAP(expired_alerts_are_the_direct_paths_past_their_end)
-#define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(WCASE(repeat_interval_holds_back_the_same_state), WCASE(a_new_start_is_a_new_firing),
           WCASE(expired_alerts_are_the_direct_paths_past_their_end))
