@@ -179,6 +179,8 @@ int cli_parse(int argc, char **argv, cli *c)
     opterr = 0;
     int opt;
     const char *output = NULL;
+    /* An option given twice would keep its last value alone: refused. */
+    unsigned char given[OPT_REASON + 1] = {0};
     int is_queue = strcmp(c->command, "queue") == 0;
     int is_history = strcmp(c->command, "history") == 0;
     /* "+": stop at the first positional, which queue and history take. */
@@ -189,6 +191,11 @@ int cli_parse(int argc, char **argv, cli *c)
                 break;
             c->args[c->args_len++] = argv[optind++];
             continue;
+        }
+        if (opt != ':' && opt != '?' && opt != 'h' && given[opt]++) {
+            for (const struct option *o = options; o->name; o++)
+                if (o->val == opt)
+                    return usage_error(c->command, "--%s is given more than once", o->name);
         }
         switch (opt) {
         case 'c': c->config = optarg; break;
