@@ -110,7 +110,8 @@ int find_templates(conf_reader *rd)
         c->shipped_templates_dir = xstrdup(shipped);
         rc = add_folder(rd, shipped, &list);
     }
-    qsort(list.items, list.len, sizeof *list.items, by_name);
+    if (list.len) /* qsort's array must not be NULL, even empty */
+        qsort(list.items, list.len, sizeof *list.items, by_name);
     c->template_names = xcalloc(list.len ? list.len : 1, sizeof *c->template_names);
     c->template_paths = xcalloc(list.len ? list.len : 1, sizeof *c->template_paths);
     for (size_t i = 0; i < list.len; i++) {
