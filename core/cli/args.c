@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/layout.h"
 #include "herald/plugin.h"
 
 static const char *const usage_text =
@@ -132,18 +133,30 @@ static const char *help_for(const char *command)
     return NULL;
 }
 
+/* A help text with this binary's default configuration in it. */
+static void print_help(FILE *out, const char *text)
+{
+    const char *mark;
+    while ((mark = strstr(text, DEFAULT_CONFIG))) {
+        fprintf(out, "%.*s%s", (int)(mark - text), text, install_layout_get()->config);
+        text = mark + strlen(DEFAULT_CONFIG);
+    }
+    fputs(text, out);
+}
+
 int usage_error(const char *command, const char *fmt, const char *arg)
 {
     fprintf(stderr, "herald%s%s: ", command ? " " : "", command ? command : "");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n\n%s", command && help_for(command) ? help_for(command) : usage_text);
+    fputs("\n\n", stderr);
+    print_help(stderr, command && help_for(command) ? help_for(command) : usage_text);
     return EXIT_USAGE;
 }
 
 int cli_parse(int argc, char **argv, cli *c)
 {
     memset(c, 0, sizeof *c);
-    c->config = DEFAULT_CONFIG;
+    c->config = install_layout_get()->config;
     if (argc < 2)
         return usage_error(NULL, "%s", "missing command");
     c->command = argv[1];
@@ -209,7 +222,7 @@ int cli_parse(int argc, char **argv, cli *c)
             output = optarg;
             c->json = strcmp(optarg, "json") == 0;
             break;
-        case 'h': fputs(help_for(c->command), stdout); return 0;
+        case 'h': print_help(stdout, help_for(c->command)); return 0;
         case OPT_DEAD: c->dead = 1; break;
         case OPT_ALERTNAME: c->alertname = optarg; break;
         case OPT_STATUS: c->status = optarg; break;
