@@ -354,7 +354,8 @@ def test_bash_completion_offers_the_commands_and_options_of_help(destdir):
     for command in commands:
         offered = {o[2:] for o in complete(script, "herald", command, "--")}
         assert offered == long_options(help_text(command)) | {"help"}, command
-    assert complete(script, "herald", "queue", "") == ["list", "show", "retry", "drop"]
+    assert complete(script, "herald", "queue", "") == ["list", "show", "retry", "drop",
+                                                      "send-now", "unpause"]
     assert complete(script, "herald", "alerts", "-o", "j") == ["json"]
 
 
