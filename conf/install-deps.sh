@@ -5,7 +5,8 @@
 # nm from binutils, curl, make for the out-of-tree plugin example, openssl
 # to make test certificates, wrk for the benchmark in tests/bench, clang
 # and its runtime libraries for the libFuzzer harnesses in tests/fuzz:
-# libclang-rt-14-dev holds libFuzzer, -fsanitize=fuzzer's library).
+# libclang-rt-14-dev holds libFuzzer, -fsanitize=fuzzer's library; groff,
+# man and systemd-analyze for the install test, tests/e2e/test_install.py).
 #
 #   bash conf/install-deps.sh [--test]
 #
@@ -20,13 +21,13 @@ packages=(build-essential meson ninja-build pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libcjson-dev libssl-dev liblua5.4-dev
           libsqlite3-dev libpq-dev tzdata ca-certificates)
 test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl wrk make openssl
-               clang libclang-rt-14-dev postgresql)
+               clang libclang-rt-14-dev groff-base man-db systemd postgresql)
 
 with_test=0
 for arg in "$@"; do
     case "$arg" in
         --test) with_test=1 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "install-deps.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/json.h"
 #include "util/strbuf.h"
@@ -305,7 +305,7 @@ int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *er
     if (!root)
         return -1;
     int rc = -1;
-    double now = (double)time(NULL);
+    double now = wall_ms() / 1000.0;
     if (!cJSON_IsObject(root)) {
         fail(err, err_cap, "body: expected an Alertmanager webhook object, got %s",
              json_type_name(root));

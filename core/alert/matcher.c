@@ -58,7 +58,10 @@ static int read_matcher(const char **p, matcher *m, char *err, size_t err_cap)
     else if (*s == '=')
         m->op = MATCH_EQUAL, s += 1;
     else
-        return fail(err, err_cap, "%s: expected =, !=, =~ or !~ after the label name", m->name);
+        return fail(err, err_cap,
+                    "%s: expected =, !=, =~ or !~ after the label name (a label name is letters, "
+                    "digits and _)",
+                    m->name);
     s = skip_space(s);
     if (*s == '"') {
         s++;

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/layout.h"
 #include "herald/plugin.h"
 
 static const char *const usage_text =
@@ -132,18 +133,30 @@ static const char *help_for(const char *command)
     return NULL;
 }
 
+/* A help text with this binary's default configuration in it. */
+static void print_help(FILE *out, const char *text)
+{
+    const char *mark;
+    while ((mark = strstr(text, DEFAULT_CONFIG))) {
+        fprintf(out, "%.*s%s", (int)(mark - text), text, install_layout_get()->config);
+        text = mark + strlen(DEFAULT_CONFIG);
+    }
+    fputs(text, out);
+}
+
 int usage_error(const char *command, const char *fmt, const char *arg)
 {
     fprintf(stderr, "herald%s%s: ", command ? " " : "", command ? command : "");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\n\n%s", command && help_for(command) ? help_for(command) : usage_text);
+    fputs("\n\n", stderr);
+    print_help(stderr, command && help_for(command) ? help_for(command) : usage_text);
     return EXIT_USAGE;
 }
 
 int cli_parse(int argc, char **argv, cli *c)
 {
     memset(c, 0, sizeof *c);
-    c->config = DEFAULT_CONFIG;
+    c->config = install_layout_get()->config;
     if (argc < 2)
         return usage_error(NULL, "%s", "missing command");
     c->command = argv[1];
@@ -179,6 +192,8 @@ int cli_parse(int argc, char **argv, cli *c)
     opterr = 0;
     int opt;
     const char *output = NULL;
+    /* An option given twice would keep its last value alone: refused. */
+    unsigned char given[OPT_REASON + 1] = {0};
     int is_queue = strcmp(c->command, "queue") == 0;
     int is_history = strcmp(c->command, "history") == 0;
     /* "+": stop at the first positional, which queue and history take. */
@@ -189,6 +204,11 @@ int cli_parse(int argc, char **argv, cli *c)
                 break;
             c->args[c->args_len++] = argv[optind++];
             continue;
+        }
+        if (opt != ':' && opt != '?' && opt != 'h' && given[opt]++) {
+            for (const struct option *o = options; o->name; o++)
+                if (o->val == opt)
+                    return usage_error(c->command, "--%s is given more than once", o->name);
         }
         switch (opt) {
         case 'c': c->config = optarg; break;
@@ -202,7 +222,7 @@ int cli_parse(int argc, char **argv, cli *c)
             output = optarg;
             c->json = strcmp(optarg, "json") == 0;
             break;
-        case 'h': fputs(help_for(c->command), stdout); return 0;
+        case 'h': print_help(stdout, help_for(c->command)); return 0;
         case OPT_DEAD: c->dead = 1; break;
         case OPT_ALERTNAME: c->alertname = optarg; break;
         case OPT_STATUS: c->status = optarg; break;

@@ -13,7 +13,9 @@
 
 #define EXIT_INVALID 1
 #define EXIT_USAGE 2
-#define DEFAULT_CONFIG "conf/herald.lua"
+/* In the help texts, where the default for -c goes: the installed
+ * configuration, or conf/herald.lua from a build tree (config/layout.h). */
+#define DEFAULT_CONFIG "{default config}"
 
 typedef struct cli {
     const char *command;

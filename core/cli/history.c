@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/reading.h"
 #include "cli/table.h"
@@ -19,7 +20,10 @@
 static void format_lasted(const history_row *h, char *out, size_t cap)
 {
     int64_t starts_ms = (int64_t)llround(h->starts_at * 1000);
-    int64_t until_ms = h->ends_at ? (int64_t)llround(h->ends_at * 1000) : h->created_ms;
+    /* a firing alert's endsAt, from Prometheus, is a time to come */
+    int64_t until_ms = h->ends_at && strcmp(h->status, "resolved") == 0
+                           ? (int64_t)llround(h->ends_at * 1000)
+                           : h->created_ms;
     format_duration(until_ms - starts_ms, out, cap);
 }
 

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "alert/ingest.h"
 #include "notification/rendered.h"
@@ -15,6 +14,7 @@
 #include "pipeline/route.h"
 #include "plugin/host.h"
 #include "plugin/loader.h"
+#include "util/clock.h"
 #include "util/error.h"
 
 /* The payload (its text kept in `body`, which batch->source points at)
@@ -28,7 +28,7 @@ int open_payload(const char *path, generation *g, strbuf *body, alert_batch *bat
         return EXIT_INVALID;
     }
     char err[1024];
-    if (ingest_any(sb_str(body), body->len, (double)time(NULL), batch, err, sizeof err)) {
+    if (ingest_any(sb_str(body), body->len, wall_ms() / 1000.0, batch, err, sizeof err)) {
         fprintf(stderr, "herald: %s: %s\n", path, err);
         return EXIT_INVALID;
     }

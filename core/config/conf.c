@@ -102,6 +102,8 @@ void config_free(config *c)
         receiver_free(&c->receivers[i]);
     free(c->receivers);
     strings_free(c->template_names, c->template_names_len);
+    strings_free(c->template_paths, c->template_names_len);
+    free(c->shipped_templates_dir);
     plugins_free(&c->plugins);
     tz_free(c->zone);
     free(c->path);

@@ -79,8 +79,10 @@ typedef struct config {
     char *default_receiver;
     receiver *receivers;
     size_t receivers_len;
-    char **template_names;        /* every *.lua in templates_dir, sorted */
+    char **template_names;        /* every template found (config/search_path.h), sorted */
+    char **template_paths;        /* each one's file, by the same index */
     size_t template_names_len;
+    char *shipped_templates_dir;  /* searched after templates_dir; NULL: not searched */
     size_t max_body_bytes;
     unsigned http_threads;
     size_t queue_capacity;
@@ -130,8 +132,8 @@ int config_data_dir(const char *path, char **data_dir, char *err, size_t err_cap
 int config_defines_receiver(const char *path, const char *name, char *err, size_t err_cap);
 const receiver *config_receiver(const config *c, const char *name);
 
-/* The directory of the running executable's "plugins" folder when it exists
- * (the build tree), else the installed plugin directory. Caller frees. */
+/* The build tree's plugins folder beside the running executable, else the
+ * installed plugin directory (config/layout.h). Caller frees. */
 char *default_plugin_dir(void);
 
 #endif

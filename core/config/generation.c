@@ -60,11 +60,9 @@ generation *generation_load(const char *config_path, const char *base_dir, char 
         goto fail;
     g->templates = xcalloc(c->template_names_len ? c->template_names_len : 1, sizeof *g->templates);
     for (size_t i = 0; i < c->template_names_len; i++) {
-        strbuf path = STRBUF_INIT;
-        sb_printf(&path, "%s/%s.lua", c->templates_dir, c->template_names[i]);
-        int rc = read_source(c->template_names[i], sb_str(&path), &g->templates[i], err, err_cap);
+        int rc = read_source(c->template_names[i], c->template_paths[i], &g->templates[i], err,
+                             err_cap);
         g->templates_len++;
-        sb_free(&path);
         if (rc)
             goto fail;
     }
@@ -92,9 +90,13 @@ void generation_describe(const generation *g, strbuf *report)
     const config *c = &g->conf;
     sb_printf(report, "%s: ok\n", c->path);
     sb_printf(report, "  listen      %s\n  auth        %s\n  timezone    %s\n  route       %s\n"
-                      "  templates   %s (%zu)\n",
+                      "  templates   %s%s%s (%zu)\n",
               c->listen, auth_describe(&c->auth), c->timezone, c->route_path, c->templates_dir,
-              g->templates_len);
+              c->shipped_templates_dir ? ", then " : "",
+              c->shipped_templates_dir ? c->shipped_templates_dir : "", g->templates_len);
+    /* Which file each template is, when an operator's may hide a shipped one. */
+    for (size_t i = 0; c->shipped_templates_dir && i < g->templates_len; i++)
+        sb_printf(report, "    %-16s %s\n", g->templates[i].name, g->templates[i].path);
     if (c->tls_cert_file)
         sb_printf(report, "  tls         %s (%s)\n", c->tls_cert_file, c->tls_summary);
     sb_printf(report, "  plugins     %s (%zu loaded)\n", c->plugin_dir, c->plugins.len);

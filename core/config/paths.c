@@ -9,36 +9,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config/layout.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 
-#ifndef HERALD_PLUGIN_INSTALL_DIR
-#error "the build defines HERALD_PLUGIN_INSTALL_DIR"
-#endif
-
-static int strcmp_indirect(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 char *default_plugin_dir(void)
 {
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0) {
-        exe[n] = '\0';
-        strbuf candidate = STRBUF_INIT;
-        sb_printf(&candidate, "%s/plugins", dirname(exe));
-        struct stat st;
-        if (stat(sb_str(&candidate), &st) == 0 && S_ISDIR(st.st_mode))
-            return sb_take(&candidate);
-        sb_free(&candidate);
-    }
-    return xstrdup(HERALD_PLUGIN_INSTALL_DIR);
+    return xstrdup(install_layout_get()->plugin_dir);
 }
 
-/* dir/path unless path is absolute. */
-static void make_absolute(const char *dir, char **path)
+void make_absolute(const char *dir, char **path)
 {
     if ((*path)[0] == '/')
         return;
@@ -112,24 +92,3 @@ int check_data_dir(conf_reader *rd)
     return rc;
 }
 
-int read_template_names(conf_reader *rd)
-{
-    config *c = rd->conf;
-    DIR *d = opendir(c->templates_dir);
-    char why[ERRNO_TEXT_SIZE];
-    if (!d)
-        return fail_at(rd, "templates", "%s: %s", c->templates_dir,
-                       errno_text(errno, why, sizeof why));
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t len = strlen(e->d_name);
-        if (len > 4 && strcmp(e->d_name + len - 4, ".lua") == 0 && e->d_name[0] != '.') {
-            c->template_names = xrealloc(c->template_names,
-                                         (c->template_names_len + 1) * sizeof(char *));
-            c->template_names[c->template_names_len++] = xstrndup(e->d_name, len - 4);
-        }
-    }
-    closedir(d);
-    qsort(c->template_names, c->template_names_len, sizeof(char *), strcmp_indirect);
-    return 0;
-}

@@ -16,7 +16,7 @@ int resolve_path(conf_reader *rd, const char *key, char **path, int want_dir);
 void resolve_data_dir(config *c);
 /* data_dir must be a writable folder, or creatable in one. */
 int check_data_dir(conf_reader *rd);
-/* Fills template_names with every *.lua in templates_dir, sorted. */
-int read_template_names(conf_reader *rd);
+/* Replaces *path by dir/path unless it is absolute. */
+void make_absolute(const char *dir, char **path);
 
 #endif

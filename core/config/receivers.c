@@ -136,8 +136,10 @@ static int read_template(conf_reader *rd, const char *path, receiver *r)
         sb_printf(&names, "%s%s", i ? ", " : "", c->template_names[i]);
     char key[KEY_PATH_CAP];
     key_path(key, sizeof key, path, "template");
-    int rc = fail_at(rd, key, "no template \"%s\" in %s (have: %s)", r->template_name,
-                     c->templates_dir, names.len ? sb_str(&names) : "none");
+    int rc = fail_at(rd, key, "no template \"%s\" in %s%s%s (have: %s)", r->template_name,
+                     c->templates_dir, c->shipped_templates_dir ? " or " : "",
+                     c->shipped_templates_dir ? c->shipped_templates_dir : "",
+                     names.len ? sb_str(&names) : "none");
     sb_free(&names);
     return rc;
 }

@@ -8,8 +8,10 @@
 #include <openssl/crypto.h>
 
 #include "config/listen.h"
+#include "config/layout.h"
 #include "config/paths.h"
 #include "config/receivers.h"
+#include "config/search_path.h"
 #include "config/tls.h"
 #include "store/postgresql/redact.h"
 #include "util/log.h"
@@ -30,8 +32,11 @@ void set_defaults(config *c)
 {
     c->listen = xstrdup("127.0.0.1:8060");
     c->timezone = xstrdup("Local");
-    c->route_path = xstrdup("../scripts/route.lua");
-    c->templates_dir = xstrdup("../templates");
+    /* Beside the configuration when installed (/etc/herald/...), beside
+     * conf/ in a source checkout. */
+    int installed = install_layout_get()->installed;
+    c->route_path = xstrdup(installed ? "scripts/route.lua" : "../scripts/route.lua");
+    c->templates_dir = xstrdup(installed ? "templates" : "../templates");
     c->max_body_bytes = (size_t)1 << 20;
     c->http_threads = 4;
     c->queue_capacity = 10000;
@@ -322,10 +327,8 @@ int read_settings(conf_reader *rd)
     struct sockaddr_storage addr;
     if (listen_parse(c->listen, &addr, why, sizeof why))
         return fail_at(rd, "listen", "%s", why);
-    if (check_data_dir(rd) || resolve_path(rd, "route", &c->route_path, 0) ||
-        resolve_path(rd, "templates", &c->templates_dir, 1) ||
-        resolve_path(rd, "plugin_dir", &c->plugin_dir, 1) || read_template_names(rd) ||
-        read_tls_section(rd))
+    if (check_data_dir(rd) || find_route(rd) || find_templates(rd) ||
+        resolve_path(rd, "plugin_dir", &c->plugin_dir, 1) || read_tls_section(rd))
         return -1;
     if (plugins_load_dir(&c->plugins, c->plugin_dir, why, sizeof why))
         return fail_at(rd, "plugin_dir", "%s", why);

@@ -129,41 +129,28 @@ static size_t room_to_send(dispatcher *d, const delivery_settings *ds, int wake_
 }
 
 /* The receiver's target that can take a message soonest (*best) and when,
- * with the slots left across all its targets in *free_slots. */
+ * with the slots left across all its targets in *free_slots (NULL: not
+ * wanted). past_pauses: by the rate windows alone, as if no target were
+ * paused (a send the operator asked for). */
 static int64_t soonest_target(dispatcher *d, const receiver *r, size_t targets, int64_t now,
-                              size_t *best, unsigned *free_slots)
+                              int past_pauses, size_t *best, unsigned *free_slots)
 {
     int64_t best_slot = INT64_MAX;
     *best = 0;
-    *free_slots = 0;
+    if (free_slots)
+        *free_slots = 0;
     for (size_t i = 0; i < targets; i++) {
         char key[512];
         channel_target_key(r->channel, r->instance, r->name, i, key, sizeof key);
-        int64_t slot = rate_next_slot(d->limits, key, &r->rate, now);
+        int64_t slot = past_pauses ? rate_window_slot(d->limits, key, &r->rate, now)
+                                   : rate_next_slot(d->limits, key, &r->rate, now);
         if (slot < best_slot) {
             best_slot = slot;
             *best = i;
         }
-        unsigned f = rate_free_slots(d->limits, key, &r->rate, now);
-        *free_slots = f > UINT_MAX - *free_slots ? UINT_MAX : *free_slots + f;
-    }
-    return best_slot;
-}
-
-/* The receiver's target whose rate windows take a message soonest, past
- * any pause (*best), and when. */
-static int64_t soonest_window(dispatcher *d, const receiver *r, size_t targets, int64_t now,
-                              size_t *best)
-{
-    int64_t best_slot = INT64_MAX;
-    *best = 0;
-    for (size_t i = 0; i < targets; i++) {
-        char key[512];
-        channel_target_key(r->channel, r->instance, r->name, i, key, sizeof key);
-        int64_t slot = rate_window_slot(d->limits, key, &r->rate, now);
-        if (slot < best_slot) {
-            best_slot = slot;
-            *best = i;
+        if (free_slots) {
+            unsigned f = rate_free_slots(d->limits, key, &r->rate, now);
+            *free_slots = f > UINT_MAX - *free_slots ? UINT_MAX : *free_slots + f;
         }
     }
     return best_slot;
@@ -190,10 +177,9 @@ static int send_asked(dispatcher *d, held_queue *q, generation *g, const receive
         }
         /* a robot that is not paused first, if the receiver has one free */
         size_t best;
-        unsigned free_slots;
-        int64_t slot = soonest_target(d, r, targets, now, &best, &free_slots);
+        int64_t slot = soonest_target(d, r, targets, now, 0, &best, NULL);
         if (slot > now)
-            slot = soonest_window(d, r, targets, now, &best);
+            slot = soonest_target(d, r, targets, now, 1, &best, NULL);
         if (slot > now) {
             if (slot != RATE_AFTER_ANSWER)
                 wake_no_later(next_wake, slot);
@@ -253,7 +239,7 @@ static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const rece
             break;
         }
         size_t best;
-        int64_t best_slot = soonest_target(d, r, targets, now, &best, &limits.free_slots);
+        int64_t best_slot = soonest_target(d, r, targets, now, 0, &best, &limits.free_slots);
         if (best_slot > now) {
             /* RATE_AFTER_ANSWER: the probe's answer wakes the loop */
             if (best_slot != RATE_AFTER_ANSWER)

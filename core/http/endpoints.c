@@ -1,6 +1,7 @@
 #include "http/server_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "http/api.h"
 #include "util/clock.h"
@@ -67,9 +68,41 @@ static const char *query_argument(void *ctx, const char *name)
     return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
 }
 
+/* The first query parameter given more than once, which would otherwise
+ * be read as its first value alone. */
+typedef struct repeated_argument {
+    strbuf seen;               /* "\nfirst\nsecond\n": the names so far */
+    const char *name;
+} repeated_argument;
+
+static enum MHD_Result note_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    (void)value;
+    repeated_argument *r = cls;
+    strbuf wrapped = STRBUF_INIT;
+    sb_printf(&wrapped, "\n%s\n", key);
+    int again = strstr(sb_str(&r->seen), sb_str(&wrapped)) != NULL;
+    if (again)
+        r->name = key;
+    else
+        sb_puts(&r->seen, sb_str(&wrapped) + 1);
+    sb_free(&wrapped);
+    return again ? MHD_NO : MHD_YES;
+}
+
 enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, const char *url,
                            const char *method)
 {
+    repeated_argument repeated = {STRBUF_INIT, NULL};
+    sb_putc(&repeated.seen, '\n');
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, note_argument, &repeated);
+    sb_free(&repeated.seen);
+    if (repeated.name)
+        return send_error(conn, MHD_HTTP_BAD_REQUEST,
+                          "%s: given more than once (matchers go in one filter, comma-separated)",
+                          repeated.name);
     strbuf body = STRBUF_INIT;
     api_query q = {query_argument, conn};
     const char *allow = NULL;

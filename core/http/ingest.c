@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "alert/ingest.h"
 #include "util/clock.h"
@@ -79,7 +78,7 @@ void ingest_run(http_server *srv, request_ctx *ctx)
         goto done;
     }
     int bad = ctx->ep == ENDPOINT_PROMETHEUS
-                  ? ingest_prometheus(sb_str(&ctx->body), ctx->body.len, (double)time(NULL), &batch,
+                  ? ingest_prometheus(sb_str(&ctx->body), ctx->body.len, wall_ms() / 1000.0, &batch,
                                       err, sizeof err)
                   : ingest_alertmanager(sb_str(&ctx->body), ctx->body.len, &batch, err, sizeof err);
     if (bad) {

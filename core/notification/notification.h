@@ -69,6 +69,9 @@ typedef struct notification {
     /* The receiver's repeat_interval: the same alerts in the same state
      * are not sent to it again sooner (0: every time). */
     int64_t repeat_interval_ms;
+    /* The endpoint its alerts came in on (alert_batch.endpoint), static;
+     * NULL when it was read back from the store. */
+    const char *source;
     held_back held;
     int send_alone;         /* a digest with it was refused: it goes by itself */
     int attempted;          /* sent since its last outcome was handed to the store */

@@ -87,6 +87,7 @@ static notification *render_notification(script_state *s, const alert_batch *bat
     }
     n->created_ms = n->next_attempt_ms = wall_ms();
     n->repeat_interval_ms = r->repeat_interval_ms;
+    n->source = batch->endpoint;
     notification_describe(n, batch->group_key, alerts, len);
     return n;
 }

@@ -24,9 +24,9 @@ static const char *const expected[][2] = {
     [PARAM_UNTIL] = {"until: " TIME_EXPECTED("\""), "--since/--until: " TIME_EXPECTED("")},
 };
 
-static int refuse(param p, query_style style, char *err, size_t err_cap)
+static int refuse(param p, const char *given, query_style style, char *err, size_t err_cap)
 {
-    return fail(err, err_cap, "%s", expected[p][style == QUERY_CLI]);
+    return fail(err, err_cap, "%s, got \"%s\"", expected[p][style == QUERY_CLI], given);
 }
 
 /* What every query may carry, checked whether or not this one uses it. */
@@ -90,15 +90,15 @@ static int check(const query_args *a, query_style style, int64_t now_ms, checked
 {
     *c = (checked){0};
     if (a->limit && parse_limit(a->limit, &c->limit))
-        return refuse(PARAM_LIMIT, style, err, err_cap);
+        return refuse(PARAM_LIMIT, a->limit, style, err, err_cap);
     if (a->status && strcmp(a->status, "firing") != 0 && strcmp(a->status, "resolved") != 0)
-        return refuse(PARAM_STATUS, style, err, err_cap);
+        return refuse(PARAM_STATUS, a->status, style, err, err_cap);
     if (a->by && check_by(a->by, style, err, err_cap))
         return -1;
     if (a->since && parse_time_ms(a->since, now_ms, &c->since_ms))
-        return refuse(PARAM_SINCE, style, err, err_cap);
+        return refuse(PARAM_SINCE, a->since, style, err, err_cap);
     if (a->until && parse_time_ms(a->until, now_ms, &c->until_ms))
-        return refuse(PARAM_UNTIL, style, err, err_cap);
+        return refuse(PARAM_UNTIL, a->until, style, err, err_cap);
     return 0;
 }
 
@@ -107,7 +107,7 @@ int query_queue(const char *limit_text, query_style style, int *limit, char *err
 {
     *limit = 100;
     if (limit_text && parse_limit(limit_text, limit))
-        return refuse(PARAM_LIMIT, style, err, err_cap);
+        return refuse(PARAM_LIMIT, limit_text, style, err, err_cap);
     return 0;
 }
 

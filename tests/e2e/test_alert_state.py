@@ -8,6 +8,7 @@ so what was sent is counted exactly."""
 
 import datetime
 import json
+import re
 
 import pytest
 
@@ -181,6 +182,10 @@ def test_alerts_api_and_cli_show_what_is_firing(herald_factory, tmp_path):
         "HostDown", "OrderBacklog"]
     status, data = harness.http("GET", h.base_url + "/api/v1/alerts?filter=project%3D%22wms")
     assert status == 400 and b"filter: project: the quoted value has no closing quote" in data
+    # a second filter would be read as the first alone
+    status, data = harness.http("GET", h.base_url + "/api/v1/alerts?filter=project%3Dwms"
+                                "&filter=instance%3Dx")
+    assert status == 400 and b"filter: given more than once" in data, data
 
     r = h.command("alerts", "-c", h.config_path, "--status", "firing")
     out = r.stdout.decode()
@@ -195,6 +200,8 @@ def test_alerts_api_and_cli_show_what_is_firing(herald_factory, tmp_path):
     assert r.returncode == 0 and [a["alertname"] for a in json.loads(r.stdout)] == ["OrderBacklog"]
     r = h.command("alerts", "-c", h.config_path, "--filter", "project")
     assert r.returncode == 2 and b"--filter: project: expected =, !=, =~ or !~" in r.stderr
+    r = h.command("alerts", "-c", h.config_path, "--filter", "project=wms", "--filter", "a=b")
+    assert r.returncode == 2 and b"--filter is given more than once" in r.stderr
 
 
 def project_route(tmp_path):
@@ -218,3 +225,16 @@ def test_resolved_alerts_leave_the_view_after_resolved_retention(herald_factory,
     harness.wait_until(lambda: api_alerts(short) == [], timeout=30,
                        message="the resolved alert out of the view")
     assert "resolved_retention is under 15m" in short.log()
+
+
+def test_history_lasted_of_a_direct_firing_alert_is_until_its_notification(herald_factory,
+                                                                          tmp_path):
+    """Prometheus's endsAt of a firing alert is a time to come, not its end."""
+    h = start(herald_factory, tmp_path)
+    now = harness.now_seconds()
+    post(h, "/api/v2/alerts", [prom_alert("Slow", now - HOUR, now + 50 * 60 * (HOUR / 3600))])
+    r = h.command("history", "-c", h.config_path)
+    assert r.returncode == 0, r.stderr
+    [row] = r.stdout.decode().splitlines()[1:]
+    # about an hour (a second more on a slow machine), not the 1h50m to its endsAt
+    assert re.search(r"\s1h(\d+s)?\s", row), row

@@ -112,14 +112,16 @@ int sqlite_expired_alerts(store_reader *base, int64_t now_ms, int limit, alert_s
     sqlite_reader *r = (sqlite_reader *)base;
     *rows = (alert_state_rows){0};
     /* An alert posted without endsAt ends resolve_timeout after it was
-     * last seen, as Alertmanager has it. */
+     * last seen, as Alertmanager has it. One that also came through
+     * Alertmanager while it fires is Alertmanager's to resolve. */
     sqlite3_stmt *q = NULL;
     if (sqlite3_prepare_v2(
             r->db,
             "SELECT fingerprint, alertname, labels, annotations, status, starts_at, ends,"
             " source, first_seen_ms, last_seen_ms, resolved_ms FROM"
             " (SELECT *, coalesce(ends_at, (last_seen_ms + ?2) / 1000.0) AS ends FROM alert_state"
-            "  WHERE status = 'firing' AND source = 'alerts')"
+            "  WHERE status = 'firing' AND source = 'alerts'"
+            "  AND (webhook_seen_ms IS NULL OR webhook_seen_ms < starts_at * 1000))"
             " WHERE ends * 1000 <= ?1 ORDER BY ends",
             -1, &q, NULL) != SQLITE_OK)
         return read_failed(r, q, err, err_cap);

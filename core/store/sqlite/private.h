@@ -145,7 +145,8 @@ int sqlite_write_batch(sqlite_store *s, job *jobs);
 /* Every alert of the report, as now seen. */
 int sqlite_state_seen(sqlite_store *s, const alert_report *seen);
 /* Whether each alert of n went to its receiver in the same state (status
- * and start) within n's repeat interval. */
+ * and start) within n's repeat interval (or is a resolution from
+ * Prometheus's direct path it was never told of firing). */
 int sqlite_state_is_repeat(sqlite_store *s, const notification *n, int *repeat);
 /* n's receiver was told of its alerts now. */
 int sqlite_state_notified(sqlite_store *s, const notification *n);

@@ -87,51 +87,38 @@ int sqlite_list(store_reader *base, queue_view view, int limit, queue_rows *rows
     return 0;
 }
 
-static int read_alerts(sqlite_reader *r, uint64_t id, notification_detail *d, char *err,
-                       size_t err_cap)
+static void add_alert(sqlite3_stmt *q, notification_detail *d)
 {
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(r->db,
-                           "SELECT fingerprint, alertname, status, labels FROM history"
-                           " WHERE notification_id = ?1 ORDER BY id",
-                           -1, &q, NULL) != SQLITE_OK)
-        return read_failed(r, q, err, err_cap);
-    sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
-    int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        d->alerts = add_row(d->alerts, &d->alerts_len, sizeof *d->alerts);
-        alert_row *a = &d->alerts[d->alerts_len - 1];
-        a->fingerprint = sqlite_column_text(q, 0);
-        a->alertname = sqlite_column_text(q, 1);
-        a->status = sqlite_column_text(q, 2);
-        a->labels_json = sqlite_column_text(q, 3);
-    }
-    if (rc != SQLITE_DONE)
-        return read_failed(r, q, err, err_cap);
-    sqlite3_finalize(q);
-    return 0;
+    d->alerts = add_row(d->alerts, &d->alerts_len, sizeof *d->alerts);
+    alert_row *a = &d->alerts[d->alerts_len - 1];
+    a->fingerprint = sqlite_column_text(q, 0);
+    a->alertname = sqlite_column_text(q, 1);
+    a->status = sqlite_column_text(q, 2);
+    a->labels_json = sqlite_column_text(q, 3);
 }
 
-/* Oldest first: the order they happened in. */
-static int read_attempts(sqlite_reader *r, uint64_t id, notification_detail *d, char *err,
-                         size_t err_cap)
+static void add_attempt(sqlite3_stmt *q, notification_detail *d)
+{
+    d->attempts = add_row(d->attempts, &d->attempts_len, sizeof *d->attempts);
+    attempt_row *a = &d->attempts[d->attempts_len - 1];
+    a->at_ms = sqlite3_column_int64(q, 0);
+    a->outcome = sqlite_column_text(q, 1);
+    a->detail = sqlite_column_text_or_null(q, 2);
+    a->actor = sqlite_column_text_or_null(q, 3);
+}
+
+/* Hands each row `sql` selects for notification id (?1) to add. */
+static int read_rows_of(sqlite_reader *r, const char *sql, uint64_t id,
+                        void (*add)(sqlite3_stmt *q, notification_detail *d),
+                        notification_detail *d, char *err, size_t err_cap)
 {
     sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(r->db,
-                           "SELECT at_ms, outcome, detail, actor FROM attempts"
-                           " WHERE notification_id = ?1 ORDER BY id",
-                           -1, &q, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(r->db, sql, -1, &q, NULL) != SQLITE_OK)
         return read_failed(r, q, err, err_cap);
     sqlite3_bind_int64(q, 1, (sqlite3_int64)id);
     int rc;
-    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-        d->attempts = add_row(d->attempts, &d->attempts_len, sizeof *d->attempts);
-        attempt_row *a = &d->attempts[d->attempts_len - 1];
-        a->at_ms = sqlite3_column_int64(q, 0);
-        a->outcome = sqlite_column_text(q, 1);
-        a->detail = sqlite_column_text_or_null(q, 2);
-        a->actor = sqlite_column_text_or_null(q, 3);
-    }
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW)
+        add(q, d);
     if (rc != SQLITE_DONE)
         return read_failed(r, q, err, err_cap);
     sqlite3_finalize(q);
@@ -162,7 +149,15 @@ int sqlite_show(store_reader *base, uint64_t id, notification_detail *out, char 
     out->text = sqlite_column_text(q, 11);
     out->mentions_json = sqlite_column_text(q, 12);
     sqlite3_finalize(q);
-    if (read_alerts(r, id, out, err, err_cap) || read_attempts(r, id, out, err, err_cap)) {
+    /* attempts oldest first: the order they happened in */
+    if (read_rows_of(r,
+                     "SELECT fingerprint, alertname, status, labels FROM history"
+                     " WHERE notification_id = ?1 ORDER BY id",
+                     id, add_alert, out, err, err_cap) ||
+        read_rows_of(r,
+                     "SELECT at_ms, outcome, detail, actor FROM attempts"
+                     " WHERE notification_id = ?1 ORDER BY id",
+                     id, add_attempt, out, err, err_cap)) {
         notification_detail_free(out);
         return -1;
     }

@@ -60,7 +60,7 @@ static const char schema[] =
     "  fingerprint TEXT PRIMARY KEY, alertname TEXT NOT NULL, labels TEXT NOT NULL,"
     "  annotations TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
     "  source TEXT NOT NULL, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
-    "  resolved_ms INTEGER, expires_ms INTEGER);"
+    "  resolved_ms INTEGER, expires_ms INTEGER, webhook_seen_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS alert_state_by_end ON alert_state(status, source, ends_at);"
     /* What each receiver was last told of an alert, and when: the repeat
      * interval is counted from here. */
@@ -137,16 +137,24 @@ static const char *const statement_sql[STMT_COUNT] = {
         "INSERT INTO target_pauses(target, until_ms) VALUES(?1, ?2)"
         " ON CONFLICT(target) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
     /* Every SET reads the row as it was: a resolution keeps the time it
-     * was first seen resolved, and firing again clears both times. */
+     * was first seen resolved, and firing again clears both times. While
+     * it fires, the earliest start stays, as Alertmanager merges: two
+     * Prometheus replicas (or a sender that leaves startsAt out) give
+     * one alert several starts. webhook_seen_ms: the last time it came
+     * through Alertmanager (or Grafana), which then says when it resolves. */
     [STMT_STATE_SEEN] =
         "INSERT INTO alert_state(fingerprint, alertname, labels, annotations, status, starts_at,"
-        " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms)"
+        " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms, webhook_seen_ms)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9,"
         "  CASE WHEN ?5 = 'resolved' THEN coalesce(CAST(?7 * 1000 AS INTEGER), ?9) END,"
-        "  CASE WHEN ?5 = 'resolved' THEN ?9 + ?10 END)"
+        "  CASE WHEN ?5 = 'resolved' THEN ?9 + ?10 END,"
+        "  CASE WHEN ?8 != 'alerts' THEN ?9 END)"
         " ON CONFLICT(fingerprint) DO UPDATE SET alertname = excluded.alertname,"
         "  labels = excluded.labels, annotations = excluded.annotations,"
-        "  starts_at = excluded.starts_at, ends_at = excluded.ends_at, source = excluded.source,"
+        "  starts_at = CASE WHEN alert_state.status = 'firing'"
+        "    THEN min(alert_state.starts_at, excluded.starts_at) ELSE excluded.starts_at END,"
+        "  ends_at = excluded.ends_at, source = excluded.source,"
+        "  webhook_seen_ms = coalesce(excluded.webhook_seen_ms, alert_state.webhook_seen_ms),"
         "  last_seen_ms = excluded.last_seen_ms,"
         "  resolved_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
         "    WHEN alert_state.status = 'resolved' THEN alert_state.resolved_ms"
@@ -155,12 +163,18 @@ static const char *const statement_sql[STMT_COUNT] = {
         "    WHEN alert_state.status = 'resolved' THEN alert_state.expires_ms"
         "    ELSE excluded.expires_ms END,"
         "  status = excluded.status",
+    /* The same firing as told: the state keeps its earliest start (see
+     * STMT_STATE_SEEN), which an earlier start learnt later lowers, and a
+     * new firing raises. The alert's own start where the state has none. */
     [STMT_LAST_NOTIFIED] =
-        "SELECT status, starts_at, notified_ms FROM alert_notified"
-        " WHERE fingerprint = ?1 AND receiver = ?2",
+        "SELECT n.status, n.starts_at >= coalesce(s.starts_at, ?3), n.notified_ms"
+        " FROM alert_notified n LEFT JOIN alert_state s ON s.fingerprint = n.fingerprint"
+        " WHERE n.fingerprint = ?1 AND n.receiver = ?2",
     [STMT_NOTIFIED] =
         "INSERT INTO alert_notified(fingerprint, receiver, status, starts_at, notified_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(fingerprint, receiver) DO UPDATE SET"
+        " VALUES(?1, ?2, ?3,"
+        "  coalesce((SELECT starts_at FROM alert_state WHERE fingerprint = ?1), ?4), ?5)"
+        " ON CONFLICT(fingerprint, receiver) DO UPDATE SET"
         " status = excluded.status, starts_at = excluded.starts_at,"
         " notified_ms = excluded.notified_ms",
     [STMT_INSERT_ATTEMPT] =

@@ -36,22 +36,26 @@ int sqlite_state_seen(sqlite_store *s, const alert_report *seen)
     return 0;
 }
 
-/* One alert: told to the receiver in this state (status and start)
- * since `since_ms`. */
-static int told_since(sqlite_store *s, const char *receiver, const alert_record *a,
-                      int64_t since_ms, int *told)
+/* One alert of n: no news to its receiver, since it was told of it in
+ * this state (status, and the same firing) since `since_ms`. A resolution it was
+ * never told of firing is no news either when Prometheus posted it
+ * directly: Prometheus goes on sending resolved alerts for 15 minutes,
+ * told or not, where Alertmanager only resolves what it notified. */
+static int no_news(sqlite_store *s, const notification *n, const alert_record *a,
+                   int64_t since_ms, int *told)
 {
     sqlite3_stmt *q = s->stmt[STMT_LAST_NOTIFIED];
     sqlite3_reset(q);
     sqlite3_bind_text(q, 1, a->fingerprint, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 2, receiver, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, n->receiver, -1, SQLITE_STATIC);
+    sqlite3_bind_double(q, 3, a->starts_at);
     int rc = sqlite3_step(q);
-    *told = 0;
+    *told = rc == SQLITE_DONE && a->status == ALERT_RESOLVED && n->source &&
+            strcmp(n->source, "alerts") == 0;
     if (rc == SQLITE_ROW) {
         const unsigned char *status = sqlite3_column_text(q, 0);
         *told = status && strcmp((const char *)status, alert_status_name(a->status)) == 0 &&
-                sqlite3_column_double(q, 1) == a->starts_at &&
-                sqlite3_column_int64(q, 2) > since_ms;
+                sqlite3_column_int(q, 1) && sqlite3_column_int64(q, 2) > since_ms;
     }
     sqlite3_reset(q); /* no snapshot held past the commit (see write.c) */
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
@@ -61,8 +65,7 @@ int sqlite_state_is_repeat(sqlite_store *s, const notification *n, int *repeat)
 {
     *repeat = n->repeat_interval_ms > 0 && n->alerts_len > 0;
     for (size_t i = 0; i < n->alerts_len && *repeat; i++)
-        if (told_since(s, n->receiver, &n->alerts[i], n->created_ms - n->repeat_interval_ms,
-                       repeat))
+        if (no_news(s, n, &n->alerts[i], n->created_ms - n->repeat_interval_ms, repeat))
             return -1;
     return 0;
 }

@@ -51,7 +51,11 @@ static int is_duplicate(sqlite_store *s, const notification *n, int *dup)
 static int insert_one(sqlite_store *s, notification *n)
 {
     int repeat, dup = 0;
-    if (sqlite_state_is_repeat(s, n, &repeat) || (!repeat && is_duplicate(s, n, &dup)))
+    /* A receiver with a repeat interval is past the dedup window: the
+     * repeat check holds back all the window would, and the window would
+     * hold back a reminder due sooner than it. */
+    if (sqlite_state_is_repeat(s, n, &repeat) ||
+        (!repeat && n->repeat_interval_ms == 0 && is_duplicate(s, n, &dup)))
         return -1;
     if (repeat || dup) {
         n->id = 0;

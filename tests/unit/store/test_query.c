@@ -106,7 +106,10 @@ TEST(queue_limit)
     const char *bad[] = {"0", "10001", "abc", "5x", "", "-3"};
     for (int i = 0; i < 6; i++) {
         CHECK_INT(query_queue(bad[i], QUERY_CLI, &limit, err, sizeof err), -1);
-        CHECK_STR(err, "--limit: expected a number from 1 to 10000");
+        char want[128];
+        snprintf(want, sizeof want, "--limit: expected a number from 1 to 10000, got \"%s\"",
+                 bad[i]);
+        CHECK_STR(err, want);
     }
 }
 
@@ -117,10 +120,10 @@ TEST(messages_name_the_parameter_as_each_asker_spells_it)
         query_args args;
         const char *api, *cli;
     } cases[] = {
-        {{.limit = "0"}, "limit: expected a number from 1 to 10000",
-         "--limit: expected a number from 1 to 10000"},
-        {{.status = "bogus"}, "status: expected \"firing\" or \"resolved\"",
-         "--status: expected firing or resolved"},
+        {{.limit = "0"}, "limit: expected a number from 1 to 10000, got \"0\"",
+         "--limit: expected a number from 1 to 10000, got \"0\""},
+        {{.status = "bogus"}, "status: expected \"firing\" or \"resolved\", got \"bogus\"",
+         "--status: expected firing or resolved, got \"bogus\""},
         {{.by = "labels{}"},
          "by: expected a label name (letters, digits and \"_\", not starting with a digit) or "
          "\"receiver\", got \"labels{}\"",
@@ -128,14 +131,14 @@ TEST(messages_name_the_parameter_as_each_asker_spells_it)
          "receiver, got \"labels{}\""},
         {{.since = "yesterday"},
          "since: expected a duration with its unit such as \"24h\", an RFC 3339 time or epoch "
-         "milliseconds",
+         "milliseconds, got \"yesterday\"",
          "--since/--until: expected a duration with its unit such as 24h, an RFC 3339 time or "
-         "epoch milliseconds"},
+         "epoch milliseconds, got \"yesterday\""},
         {{.until = "3600"},
          "until: expected a duration with its unit such as \"24h\", an RFC 3339 time or epoch "
-         "milliseconds",
+         "milliseconds, got \"3600\"",
          "--since/--until: expected a duration with its unit such as 24h, an RFC 3339 time or "
-         "epoch milliseconds"},
+         "epoch milliseconds, got \"3600\""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         history_filter f;
@@ -156,7 +159,7 @@ TEST(every_given_text_is_checked)
     char err[256];
     CHECK_INT(query_top(&(query_args){.status = "firin"}, QUERY_CLI, NOW, &t, err, sizeof err),
               -1);
-    CHECK_STR(err, "--status: expected firing or resolved");
+    CHECK_STR(err, "--status: expected firing or resolved, got \"firin\"");
     CHECK_INT(query_history(&(query_args){.by = "host-"}, QUERY_CLI, NOW, &f, err, sizeof err),
               -1);
     CHECK_STR(err, "--by: expected a label name (letters, digits and _, not starting with a "

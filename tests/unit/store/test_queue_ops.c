@@ -10,11 +10,11 @@
 #include <sqlite3.h>
 
 #include "store/store.h"
+#include "store/fresh_dir.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
 #include "util/clock.h"
 
-static char *dir;
 
 static const store_location *here(void)
 {
@@ -369,23 +369,12 @@ TEST(an_older_store_learns_dropped_in_its_history)
     notification_free(n);
 }
 
-static void with_dir(void (*fn)(void))
-{
-    dir = test_tmpdir();
-    fn();
-    test_rmtree(dir);
-    free(dir);
-}
-
-#define WRAP(name) \
-    static void wrapped_##name(void) { with_dir(test_##name); }
 WRAP(attempts_are_listed_and_a_delivery_clears_the_last_error)
 WRAP(send_now_is_for_waiting_notifications_and_reaches_the_daemon)
 WRAP(a_dropped_notification_stays_dropped)
 WRAP(unpause_reaches_the_daemon_and_a_cleared_pause_is_gone)
 WRAP(requests_made_while_stopped_reach_the_next_start)
 WRAP(an_older_store_learns_dropped_in_its_history)
-#define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(WCASE(attempts_are_listed_and_a_delivery_clears_the_last_error),
           WCASE(send_now_is_for_waiting_notifications_and_reaches_the_daemon),

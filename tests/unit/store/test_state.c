@@ -6,16 +6,16 @@
 
 #include "store/query.h"
 #include "store/store.h"
+#include "store/fresh_dir.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
 
 #define HOUR_MS (3600LL * 1000)
 
-static char *dir;
 
-static store *open_state_store(void)
+static store *open_state_store_dedup(int64_t dedup_ms)
 {
-    store_settings settings = {0, 30LL * 86400 * 1000, HOUR_MS};
+    store_settings settings = {dedup_ms, 30LL * 86400 * 1000, HOUR_MS};
     char err[512];
     store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
     if (s && store_start(s, ignore_requeued, NULL, err, sizeof err)) {
@@ -26,6 +26,8 @@ static store *open_state_store(void)
         fprintf(stderr, "store_open: %s\n", err);
     return s;
 }
+
+static store *open_state_store(void) { return open_state_store_dedup(0); }
 
 static store_reader *open_reader(void)
 {
@@ -87,6 +89,85 @@ TEST(a_new_start_is_a_new_firing)
     store_close(s);
 }
 
+TEST(a_reminder_sooner_than_the_dedup_window_still_goes)
+{
+    store *s = open_state_store_dedup(5 * 60 * 1000);
+    CHECK(s != NULL);
+    int64_t t = now_ms();
+    CHECK_INT(stored(s, make("oncall", "Disk", "h2", t), 40000), 1);
+    CHECK_INT(stored(s, make("oncall", "Disk", "h2", t + 39999), 40000), 0);
+    CHECK_INT(stored(s, make("oncall", "Disk", "h2", t + 40000), 40000), 1);
+    /* without a repeat interval the window holds it back */
+    CHECK_INT(stored(s, make("audit", "Disk", "h2", t), 0), 1);
+    CHECK_INT(stored(s, make("audit", "Disk", "h2", t + 40000), 0), 0);
+    store_close(s);
+}
+
+/* One alert notified to oncall, with the alert state told of it as ingest
+ * tells it: from `source`, starting at starts_at. */
+static int stored_seen(store *s, const char *source, alert_status status, double starts_at,
+                       int64_t at_ms)
+{
+    alert a = {.status = status, .starts_at = starts_at};
+    labelset_set(&a.labels, "alertname", "HostDown");
+    labelset_set(&a.labels, "instance", "h1");
+    alert_fingerprint(&a.labels, a.fingerprint);
+    alert_batch batch = {.alerts = &a, .len = 1, .endpoint = source};
+    alert_report seen;
+    alert_report_fill(&seen, &batch, at_ms);
+    notification *n = make_with_status("oncall", "HostDown", "h1", at_ms, status);
+    n->alerts[0].starts_at = starts_at;
+    n->repeat_interval_ms = HOUR_MS;
+    n->source = source;
+    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    store_commit(s, &n, 1, &seen, committed, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.done_cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    int took = w.failed ? -1 : n->id != 0;
+    notification_free(n);
+    alert_report_free(&seen);
+    alert_free(&a);
+    return took;
+}
+
+TEST(two_prometheus_replicas_starts_are_one_firing)
+{
+    store *s = open_state_store();
+    CHECK(s != NULL);
+    int64_t t = now_ms();
+    double start = (double)(t / 1000 - 600);
+    CHECK_INT(stored_seen(s, "alerts", ALERT_FIRING, start + 7.5, t), 1);
+    /* the other replica evaluated earlier: the same firing, the earlier start */
+    CHECK_INT(stored_seen(s, "alerts", ALERT_FIRING, start, t + 1000), 0);
+    CHECK_INT(stored_seen(s, "alerts", ALERT_FIRING, start + 7.5, t + 2000), 0);
+    store_close(s);
+    store_reader *r = open_reader();
+    CHECK(r != NULL);
+    alert_state_rows rows;
+    char err[256];
+    alert_filter f = {.limit = 10};
+    CHECK_INT(store_alerts(r, &f, t, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, 1);
+    CHECK(rows.items[0].starts_at == start);
+    alert_state_rows_free(&rows);
+    store_reader_close(r);
+}
+
+TEST(a_resolution_never_told_is_news_only_from_alertmanager)
+{
+    store *s = open_state_store();
+    CHECK(s != NULL);
+    int64_t t = now_ms();
+    double start = (double)(t / 1000 - 600);
+    /* Prometheus re-sends resolved alerts for 15 minutes, told or not */
+    CHECK_INT(stored_seen(s, "alerts", ALERT_RESOLVED, start, t), 0);
+    /* Alertmanager resolves only what it notified */
+    CHECK_INT(stored_seen(s, "webhook", ALERT_RESOLVED, start, t + 1000), 1);
+    store_close(s);
+}
+
 /* A report of one alert as ingest makes it, from `source`. */
 static void report_one(store *s, const char *source, const char *name, alert_status status,
                        double ends_at, int64_t seen_ms)
@@ -128,6 +209,10 @@ TEST(expired_alerts_are_the_direct_paths_past_their_end)
     report_one(s, "alerts", "NoEndFresh", ALERT_FIRING, 0, now);
     report_one(s, "webhook", "FromAlertmanager", ALERT_FIRING, past, now);
     report_one(s, "alerts", "Resolved", ALERT_RESOLVED, past, now);
+    /* through Alertmanager as well while it fires: Alertmanager resolves it */
+    report_one(s, "alerts", "BothWays", ALERT_FIRING, past, now - 60000);
+    report_one(s, "webhook", "BothWays", ALERT_FIRING, 0, now - 30000);
+    report_one(s, "alerts", "BothWays", ALERT_FIRING, past, now - 20000);
     store_close(s);
     store_reader *r = open_reader();
     CHECK(r != NULL);
@@ -163,20 +248,15 @@ TEST(expired_alerts_are_the_direct_paths_past_their_end)
     store_reader_close(r);
 }
 
-static void with_dir(void (*fn)(void))
-{
-    dir = test_tmpdir();
-    fn();
-    test_rmtree(dir);
-    free(dir);
-}
-
-#define WRAP(name) \
-    static void wrapped_##name(void) { with_dir(test_##name); }
 WRAP(repeat_interval_holds_back_the_same_state)
 WRAP(a_new_start_is_a_new_firing)
 WRAP(expired_alerts_are_the_direct_paths_past_their_end)
-#define WCASE(name) {#name, wrapped_##name}
+WRAP(a_reminder_sooner_than_the_dedup_window_still_goes)
+WRAP(two_prometheus_replicas_starts_are_one_firing)
+WRAP(a_resolution_never_told_is_news_only_from_alertmanager)
 
 RUN_TESTS(WCASE(repeat_interval_holds_back_the_same_state), WCASE(a_new_start_is_a_new_firing),
-          WCASE(expired_alerts_are_the_direct_paths_past_their_end))
+          WCASE(expired_alerts_are_the_direct_paths_past_their_end),
+          WCASE(a_reminder_sooner_than_the_dedup_window_still_goes),
+          WCASE(two_prometheus_replicas_starts_are_one_firing),
+          WCASE(a_resolution_never_told_is_news_only_from_alertmanager))

@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "store/fresh_dir.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
 
-static char *dir;
 
 static const store_location *here(void)
 {
@@ -458,16 +458,6 @@ TEST(a_store_in_use_is_refused)
     store_close(second);
 }
 
-static void with_dir(void (*fn)(void))
-{
-    dir = test_tmpdir();
-    fn();
-    test_rmtree(dir);
-    free(dir);
-}
-
-#define WRAP(name) \
-    static void wrapped_##name(void) { with_dir(test_##name); }
 WRAP(commit_dedup_and_recover)
 WRAP(dead_letters_requeue_and_drop)
 WRAP(history_filters_and_top)
@@ -477,7 +467,6 @@ WRAP(ids_are_not_reused_after_a_drop)
 WRAP(target_sends_and_pauses_survive_a_restart)
 WRAP(dedup_compares_with_the_last_of_the_stream)
 WRAP(a_store_in_use_is_refused)
-#define WCASE(name) {#name, wrapped_##name}
 
 RUN_TESTS(CASE(dedup_key_sees_each_alert_status), WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
           WCASE(history_filters_and_top), WCASE(retention_removes_old_history),
