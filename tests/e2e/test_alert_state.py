@@ -238,3 +238,19 @@ def test_history_lasted_of_a_direct_firing_alert_is_until_its_notification(heral
     [row] = r.stdout.decode().splitlines()[1:]
     # about an hour (a second more on a slow machine), not the 1h50m to its endsAt
     assert re.search(r"\s1h(\d+s)?\s", row), row
+
+
+def test_two_prometheus_replicas_are_one_alert(herald_factory, tmp_path):
+    """An HA pair evaluates at different offsets: the same alert with two
+    starts, posted in turn, is one firing (the earlier start), told once."""
+    h = start(herald_factory, tmp_path)
+    now = harness.now_seconds()
+    late = prom_alert("HostDown", now - HOUR + datetime.timedelta(seconds=7), now + HOUR,
+                      instance="10.0.0.9")
+    early = prom_alert("HostDown", now - HOUR, now + HOUR, instance="10.0.0.9")
+    answers = [post(h, "/api/v2/alerts", [a]) for a in (late, early, late, early)]
+    assert [a["notifications"] for a in answers] == [1, 0, 0, 0], answers
+    [state] = api_alerts(h)
+    assert harness.api_time_ms(state["startsAt"]) == round((now - HOUR).timestamp() * 1000)
+    harness.wait_outbox_empty(h)
+    assert len(lines(tmp_path, "oncall")) == 1

@@ -142,6 +142,20 @@ def test_alert_state_reminder_after_the_repeat_interval(pg_herald_factory, tmp_p
     alert_state.test_reminder_after_the_repeat_interval(pg_herald_factory, tmp_path)
 
 
+def test_direct_path_sends_once_per_state_like_alertmanager(pg_herald_factory, tmp_path):
+    alert_state.test_direct_path_sends_once_per_state_like_alertmanager(pg_herald_factory,
+                                                                        tmp_path)
+
+
+def test_same_alert_through_alertmanager_and_directly_is_sent_once(pg_herald_factory, tmp_path):
+    alert_state.test_same_alert_through_alertmanager_and_directly_is_sent_once(
+        pg_herald_factory, tmp_path)
+
+
+def test_two_prometheus_replicas_are_one_alert(pg_herald_factory, tmp_path):
+    alert_state.test_two_prometheus_replicas_are_one_alert(pg_herald_factory, tmp_path)
+
+
 # ----- restarts ----------------------------------------------------------------
 @pytest.mark.concurrency
 def test_a_restart_resumes_undelivered_notifications(mock_dingtalk, pg_herald_factory):

@@ -101,13 +101,15 @@ int pg_expired_alerts(store_reader *base, int64_t now_ms, int limit, alert_state
     pp_int(&p, RESOLVE_TIMEOUT_MS);
     pp_int(&p, limit);
     /* An alert posted without endsAt ends resolve_timeout after it was
-     * last seen, as Alertmanager has it. */
+     * last seen, as Alertmanager has it. One that also came through
+     * Alertmanager while it fires is Alertmanager's to resolve. */
     PGresult *res = pg_run(
         r->db,
         "SELECT fingerprint, alertname, labels, annotations, status, starts_at, ends, source,"
         " first_seen_ms, last_seen_ms, resolved_ms FROM"
         " (SELECT *, coalesce(ends_at, (last_seen_ms + $2::bigint) / 1000.0::double precision)"
-        "  AS ends FROM alert_state WHERE status = 'firing' AND source = 'alerts') s"
+        "  AS ends FROM alert_state WHERE status = 'firing' AND source = 'alerts'"
+        "  AND (webhook_seen_ms IS NULL OR webhook_seen_ms < starts_at * 1000)) s"
         " WHERE ends * 1000 <= $1::bigint ORDER BY ends LIMIT $3::bigint",
         &p);
     return read_alerts(r, res, NULL, limit, rows, err, err_cap);

@@ -57,7 +57,7 @@ static const char *const migrations[] = {
     "  labels JSON NOT NULL, annotations JSON NOT NULL, status TEXT NOT NULL,"
     "  starts_at DOUBLE PRECISION, ends_at DOUBLE PRECISION, source TEXT NOT NULL,"
     "  first_seen_ms BIGINT NOT NULL, last_seen_ms BIGINT NOT NULL,"
-    "  resolved_ms BIGINT, expires_ms BIGINT);"
+    "  resolved_ms BIGINT, expires_ms BIGINT, webhook_seen_ms BIGINT);"
     "CREATE INDEX alert_state_by_end ON alert_state(status, source, ends_at);"
     "CREATE TABLE alert_notified ("
     "  fingerprint TEXT COLLATE \"C\" NOT NULL, receiver TEXT COLLATE \"C\" NOT NULL,"

@@ -2,25 +2,33 @@
  * each receiver was told (the repeat interval counts from there). */
 #include "store/postgresql/private.h"
 
+#include "store/repeat.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "util/clock.h"
 #include "util/log.h"
 
-/* Every SET reads the row as it was: a resolution keeps the time it was
- * first seen resolved, and firing again clears both times. SQLite's CAST
- * to an integer truncates; trunc() does here. */
+/* As SQLite's STMT_STATE_SEEN (see its comment): every SET reads the row
+ * as it was; the earliest start stays while it fires; webhook_seen_ms is
+ * the last time Alertmanager (or Grafana) sent it. SQLite's CAST to an
+ * integer truncates; trunc() does here. */
 static const char state_seen_sql[] =
     "INSERT INTO alert_state(fingerprint, alertname, labels, annotations, status, starts_at,"
-    " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms)"
-    " VALUES($1, $2, $3, $4, $5::text, $6, $7::double precision, $8, $9::bigint, $9::bigint,"
+    " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms, webhook_seen_ms)"
+    " VALUES($1, $2, $3, $4, $5::text, $6, $7::double precision, $8::text, $9::bigint,"
+    "  $9::bigint,"
     "  CASE WHEN $5::text = 'resolved'"
     "   THEN coalesce(trunc($7::double precision * 1000)::bigint, $9::bigint) END,"
-    "  CASE WHEN $5::text = 'resolved' THEN $9::bigint + $10::bigint END)"
+    "  CASE WHEN $5::text = 'resolved' THEN $9::bigint + $10::bigint END,"
+    "  CASE WHEN $8::text != 'alerts' THEN $9::bigint END)"
     " ON CONFLICT(fingerprint) DO UPDATE SET alertname = excluded.alertname,"
     "  labels = excluded.labels, annotations = excluded.annotations,"
-    "  starts_at = excluded.starts_at, ends_at = excluded.ends_at, source = excluded.source,"
+    "  starts_at = CASE WHEN alert_state.status = 'firing'"
+    "    THEN least(alert_state.starts_at, excluded.starts_at) ELSE excluded.starts_at END,"
+    "  ends_at = excluded.ends_at, source = excluded.source,"
+    "  webhook_seen_ms = coalesce(excluded.webhook_seen_ms, alert_state.webhook_seen_ms),"
     "  last_seen_ms = excluded.last_seen_ms,"
     "  resolved_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
     "    WHEN alert_state.status = 'resolved' THEN alert_state.resolved_ms"
@@ -51,24 +59,33 @@ int pg_state_seen(pg_store *s, const alert_report *seen, char *why, size_t why_c
     return 0;
 }
 
-/* One alert: told to the receiver in this state (status and start)
- * since `since_ms`. */
-static int told_since(pg_store *s, const char *receiver, const alert_record *a,
-                      int64_t since_ms, int *told, char *why, size_t why_cap)
+/* What n's receiver was last told of a (store/repeat.h). */
+typedef struct told_lookup {
+    pg_store *s;
+    char *why;
+    size_t why_cap;
+    char status[16];
+} told_lookup;
+
+static int last_told(void *ctx, const notification *n, const alert_record *a, told_alert *out)
 {
+    told_lookup *l = ctx;
     pg_params p = PG_PARAMS_INIT;
     pp_text(&p, a->fingerprint);
-    pp_text(&p, receiver);
-    PGresult *r = pg_run(s->db,
-                         "SELECT status, starts_at, notified_ms FROM alert_notified"
-                         " WHERE fingerprint = $1 AND receiver = $2",
+    pp_text(&p, n->receiver);
+    PGresult *r = pg_run(l->s->db,
+                         "SELECT n.status, n.starts_at, s.starts_at, n.notified_ms"
+                         " FROM alert_notified n LEFT JOIN alert_state s"
+                         " ON s.fingerprint = n.fingerprint"
+                         " WHERE n.fingerprint = $1 AND n.receiver = $2",
                          &p);
-    *told = 0;
     if (!pg_ok(r))
-        return pg_failed(s->db, r, why, why_cap);
-    if (PQntuples(r) == 1)
-        *told = strcmp(PQgetvalue(r, 0, 0), alert_status_name(a->status)) == 0 &&
-                pg_double(r, 0, 1) == a->starts_at && pg_int(r, 0, 2) > since_ms;
+        return pg_failed(l->s->db, r, l->why, l->why_cap);
+    if (PQntuples(r) == 1) {
+        snprintf(l->status, sizeof l->status, "%s", PQgetvalue(r, 0, 0));
+        *out = (told_alert){1, l->status, pg_double(r, 0, 1), !PQgetisnull(r, 0, 2),
+                            pg_double(r, 0, 2), pg_int(r, 0, 3)};
+    }
     PQclear(r);
     return 0;
 }
@@ -76,12 +93,8 @@ static int told_since(pg_store *s, const char *receiver, const alert_record *a,
 int pg_state_is_repeat(pg_store *s, const notification *n, int *repeat, char *why,
                        size_t why_cap)
 {
-    *repeat = n->repeat_interval_ms > 0 && n->alerts_len > 0;
-    for (size_t i = 0; i < n->alerts_len && *repeat; i++)
-        if (told_since(s, n->receiver, &n->alerts[i], n->created_ms - n->repeat_interval_ms,
-                       repeat, why, why_cap))
-            return -1;
-    return 0;
+    told_lookup l = {s, why, why_cap, ""};
+    return store_is_repeat(n, last_told, &l, repeat);
 }
 
 int pg_state_notified(pg_store *s, const notification *n, char *why, size_t why_cap)
@@ -96,7 +109,9 @@ int pg_state_notified(pg_store *s, const notification *n, char *why, size_t why_
         pp_int(&p, n->created_ms);
         if (pg_command(s->db,
                        "INSERT INTO alert_notified(fingerprint, receiver, status, starts_at,"
-                       " notified_ms) VALUES($1, $2, $3, $4, $5)"
+                       " notified_ms) VALUES($1, $2, $3,"
+                       "  coalesce((SELECT starts_at FROM alert_state WHERE fingerprint = $1),"
+                       "   $4::double precision), $5)"
                        " ON CONFLICT(fingerprint, receiver) DO UPDATE SET"
                        " status = excluded.status, starts_at = excluded.starts_at,"
                        " notified_ms = excluded.notified_ms",

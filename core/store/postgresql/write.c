@@ -85,8 +85,10 @@ static int insert_history(pg_store *s, const notification *n, char *why, size_t 
 static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
 {
     int repeat, dup = 0;
+    /* As in SQLite's write.c: the dedup window is for receivers without a
+     * repeat interval. */
     if (pg_state_is_repeat(s, n, &repeat, why, why_cap) ||
-        (!repeat && is_duplicate(s, n, &dup, why, why_cap)))
+        (!repeat && n->repeat_interval_ms == 0 && is_duplicate(s, n, &dup, why, why_cap)))
         return -1;
     if (repeat || dup) {
         n->id = 0;

@@ -97,6 +97,7 @@ typedef struct sqlite_store {
     int disk_full;            /* writes fail for want of space: 503 until one succeeds */
     int checkpoint_failing;   /* logged once until a checkpoint succeeds */
     long long data_version;   /* PRAGMA data_version at the last dead-letter count */
+    char told_status[16];     /* the last status read by the repeat check */
 } sqlite_store;
 
 typedef struct sqlite_reader {

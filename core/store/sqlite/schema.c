@@ -163,11 +163,8 @@ static const char *const statement_sql[STMT_COUNT] = {
         "    WHEN alert_state.status = 'resolved' THEN alert_state.expires_ms"
         "    ELSE excluded.expires_ms END,"
         "  status = excluded.status",
-    /* The same firing as told: the state keeps its earliest start (see
-     * STMT_STATE_SEEN), which an earlier start learnt later lowers, and a
-     * new firing raises. The alert's own start where the state has none. */
     [STMT_LAST_NOTIFIED] =
-        "SELECT n.status, n.starts_at >= coalesce(s.starts_at, ?3), n.notified_ms"
+        "SELECT n.status, n.starts_at, s.starts_at, n.notified_ms"
         " FROM alert_notified n LEFT JOIN alert_state s ON s.fingerprint = n.fingerprint"
         " WHERE n.fingerprint = ?1 AND n.receiver = ?2",
     [STMT_NOTIFIED] =

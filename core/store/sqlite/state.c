@@ -1,5 +1,7 @@
 #include "store/sqlite/private.h"
 
+#include "store/repeat.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -36,38 +38,31 @@ int sqlite_state_seen(sqlite_store *s, const alert_report *seen)
     return 0;
 }
 
-/* One alert of n: no news to its receiver, since it was told of it in
- * this state (status, and the same firing) since `since_ms`. A resolution it was
- * never told of firing is no news either when Prometheus posted it
- * directly: Prometheus goes on sending resolved alerts for 15 minutes,
- * told or not, where Alertmanager only resolves what it notified. */
-static int no_news(sqlite_store *s, const notification *n, const alert_record *a,
-                   int64_t since_ms, int *told)
+/* What n's receiver was last told of a (store/repeat.h). */
+static int last_told(void *ctx, const notification *n, const alert_record *a, told_alert *out)
 {
+    sqlite_store *s = ctx;
     sqlite3_stmt *q = s->stmt[STMT_LAST_NOTIFIED];
     sqlite3_reset(q);
     sqlite3_bind_text(q, 1, a->fingerprint, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, n->receiver, -1, SQLITE_STATIC);
-    sqlite3_bind_double(q, 3, a->starts_at);
     int rc = sqlite3_step(q);
-    *told = rc == SQLITE_DONE && a->status == ALERT_RESOLVED && n->source &&
-            strcmp(n->source, "alerts") == 0;
     if (rc == SQLITE_ROW) {
         const unsigned char *status = sqlite3_column_text(q, 0);
-        *told = status && strcmp((const char *)status, alert_status_name(a->status)) == 0 &&
-                sqlite3_column_int(q, 1) && sqlite3_column_int64(q, 2) > since_ms;
+        snprintf(s->told_status, sizeof s->told_status, "%s", status ? (const char *)status : "");
+        *out = (told_alert){1, s->told_status, sqlite3_column_double(q, 1),
+                            sqlite3_column_type(q, 2) != SQLITE_NULL,
+                            sqlite3_column_double(q, 2), sqlite3_column_int64(q, 3)};
     }
-    sqlite3_reset(q); /* no snapshot held past the commit (see write.c) */
+    /* Left on its row, the query would keep this connection reading its
+     * snapshot past COMMIT (see write.c). */
+    sqlite3_reset(q);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
 int sqlite_state_is_repeat(sqlite_store *s, const notification *n, int *repeat)
 {
-    *repeat = n->repeat_interval_ms > 0 && n->alerts_len > 0;
-    for (size_t i = 0; i < n->alerts_len && *repeat; i++)
-        if (no_news(s, n, &n->alerts[i], n->created_ms - n->repeat_interval_ms, repeat))
-            return -1;
-    return 0;
+    return store_is_repeat(n, last_told, s, repeat);
 }
 
 int sqlite_state_notified(sqlite_store *s, const notification *n)
