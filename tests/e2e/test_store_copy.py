@@ -170,3 +170,107 @@ def test_a_copied_store_goes_on_on_postgresql(mock_dingtalk, herald_factory, pg_
     assert ids[:len(copied_ids)] == copied_ids and len(ids) == len(copied_ids) + 2, ids
     # the 130101 and the wrong secret, both before the copy
     assert len(mock_dingtalk.rejected()) == 2, reliability.rejections(mock_dingtalk)
+
+
+def one_notification_store(herald_factory, tmp_path, name="CopyOne"):
+    """A SQLite herald that delivered one alert to the console, running."""
+    h = herald_factory({"console": reliability.console(tmp_path)}, "console",
+                       extra={"data_dir": str(tmp_path / ("data-" + name))})
+    post(h, name, "console")
+    harness.wait_until(lambda: harness.read_json_lines(tmp_path / "console.jsonl"), timeout=10,
+                       message="%s delivered" % name)
+    harness.wait_outbox_empty(h)
+    return h, tmp_path / ("data-" + name)
+
+
+def count(postgres, database, table):
+    return int(postgres.psql("SELECT count(*) FROM %s" % table, database))
+
+
+def test_a_running_source_or_a_non_empty_destination_is_refused(herald_factory, postgres,
+                                                                 tmp_path):
+    h, data_dir = one_notification_store(herald_factory, tmp_path)
+    database = postgres.create_database("copy_refusals")
+    h.env["TO"] = postgres.dsn(database)
+    rc, out, err = copy(h, "--from", data_dir, "--to-env", "TO")
+    assert rc == 1 and out == "", (out, err)
+    assert "herald store copy: --from: data_dir: %s is in use by another herald serve (pid %d):" \
+        " stop it before copying its store" % (data_dir, h.proc.pid) in err, err
+    assert err.rstrip().endswith("nothing was copied"), err
+    assert count(postgres, database, "messages") == 0
+
+    h.stop()
+    rc, out, err = copy(h, "--from", data_dir, "--to-env", "TO")
+    assert rc == 0 and "1 notifications (0 pending, 0 requeued, 0 dead, 0 dropped, " \
+        "1 delivered), 1 history rows" in out, (out, err)
+    rc, out, err = copy(h, "--from", data_dir, "--to-env", "TO")
+    assert rc == 1 and out == "", (out, err)
+    assert "--to: postgresql://127.0.0.1:%d/%s: the database is not empty (1 notifications, " \
+        "1 history rows, 1 alert states): copy into a database no herald has served" \
+        % (postgres.port, database) in err, err
+    assert count(postgres, database, "messages") == 1
+    assert harness.Postgres.PASSWORD not in out + err
+
+
+def test_a_failure_half_way_copies_nothing(herald_factory, postgres, tmp_path):
+    """The receivers told come after the notifications: one already there
+    fails the copy when they are written, and the notifications written
+    before it are rolled back."""
+    h, data_dir = one_notification_store(herald_factory, tmp_path)
+    h.stop()
+    database = postgres.create_database("copy_half_way")
+    rc, out, err = copy(h, "--from", data_dir, "--to", postgres.dsn(database))
+    assert rc == 0, (out, err)
+    postgres.psql("DELETE FROM messages; DELETE FROM deliveries; DELETE FROM history;"
+                  " DELETE FROM attempts; DELETE FROM alert_state", database)
+    rc, out, err = copy(h, "--from", data_dir, "--to", postgres.dsn(database))
+    assert rc == 1 and out == "", (out, err)
+    assert "writing alert_notified: ERROR:  duplicate key value violates unique constraint" \
+        in err, err
+    assert err.rstrip().endswith("nothing was copied"), err
+    assert harness.Postgres.PASSWORD not in out + err
+    for table in ("messages", "deliveries", "history", "attempts", "alert_state"):
+        assert count(postgres, database, table) == 0, table
+
+
+def test_a_bad_dsn_or_data_dir_is_refused_and_the_dsn_never_shown(herald_factory, postgres,
+                                                                  tmp_path):
+    h, data_dir = one_notification_store(herald_factory, tmp_path)
+    h.stop()
+    secret = "NeverShownPassw0rd"
+    unreachable = "host=127.0.0.1 port=%d user=herald password=%s dbname=x sslmode=disable" % (
+        harness.free_port(), secret)
+    wrong_password = postgres.uri("postgres", password=secret)
+    for dsn, said in ((unreachable, "--to: store: cannot connect to PostgreSQL: connection to "
+                                    "server at \"127.0.0.1\""),
+                      (wrong_password, "password authentication failed for user \"herald\""),
+                      ("host='unterminated password=%s" % secret,
+                       "not a libpq connection string")):
+        for argv, env in ((["--to", dsn], {}), (["--to-env", "TO"], {"TO": dsn})):
+            h.env.update(env)
+            rc, out, err = copy(h, "--from", data_dir, *argv)
+            assert rc == 1 and out == "", (dsn, out, err)
+            assert said in err and secret not in err, (dsn, err)
+
+    h.env["TO"] = postgres.dsn(postgres.create_database("copy_bad_source"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for source, said in ((tmp_path / "nowhere", "--from: %s: No such file or directory"
+                          % (tmp_path / "nowhere")),
+                         (empty, "--from: %s/herald.db: no store yet" % empty),
+                         (tmp_path / "console.jsonl", "--from: %s: not a directory"
+                          % (tmp_path / "console.jsonl"))):
+        rc, out, err = copy(h, "--from", source, "--to-env", "TO")
+        assert rc == 1 and said in err, (source, out, err)
+
+    h.env.pop("UNSET", None)
+    rc, out, err = copy(h, "--from", data_dir, "--to-env", "UNSET")
+    assert rc == 1 and "--to-env: the environment variable UNSET is not set" in err, err
+    for argv, said in ((["--to-env", "TO"], "--from DATA_DIR is required"),
+                       (["--from", data_dir], "give the destination by --to-env NAME or --to DSN"),
+                       (["--from", data_dir, "--to", "x", "--to-env", "TO"],
+                        "give the destination by --to-env NAME or --to DSN")):
+        rc, out, err = copy(h, *argv)
+        assert rc == 2 and said in err, (argv, err)
+    r = h.command("store", "move", "--from", data_dir, "--to-env", "TO")
+    assert r.returncode == 2 and "the only subcommand is copy" in r.stderr.decode()

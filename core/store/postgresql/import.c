@@ -64,8 +64,8 @@ static int lock_empty(store_import *im, char *why, size_t why_cap)
     PQclear(r);
     if (notifications || history || alerts)
         return fail(why, why_cap,
-                    "the database already holds %" PRId64 " notifications, %" PRId64
-                    " history rows and %" PRId64 " alert states: copy into a database no "
+                    "the database is not empty (%" PRId64 " notifications, %" PRId64
+                    " history rows, %" PRId64 " alert states): copy into a database no "
                     "herald has served",
                     notifications, history, alerts);
     return 0;
