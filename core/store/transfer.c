@@ -40,11 +40,18 @@ static const store_backend *backend_for(const store_location *where)
     return where->dsn ? &postgresql_backend : &sqlite_backend;
 }
 
+/* The destination is opened at the first row (or after an empty
+ * export): a source that is missing, or still served, is refused before
+ * anything touches the database. */
 typedef struct copying {
     const store_backend *to;
+    const store_location *where;
     store_import *import;
     store_copy_counts *counts;
 } copying;
+
+/* deliveries' second column, in store_tables */
+#define DELIVERY_STATE_COLUMN 1
 
 static void count_state(store_copy_counts *c, const store_cell *state)
 {
@@ -64,11 +71,13 @@ static void count_state(store_copy_counts *c, const store_cell *state)
 static int copy_row(void *ctx, const store_row *row, char *err, size_t err_cap)
 {
     copying *c = ctx;
+    if (!c->import && !(c->import = c->to->import_begin(c->where, err, err_cap)))
+        return -1;
     if (c->to->import_row(c->import, row, err, err_cap))
         return -1;
     c->counts->rows[row->table]++;
     if (row->table == STORE_TABLE_DELIVERIES)
-        count_state(c->counts, &row->cells[1]);
+        count_state(c->counts, &row->cells[DELIVERY_STATE_COLUMN]);
     return 0;
 }
 
@@ -80,17 +89,17 @@ int store_copy(const store_location *from, const store_location *to, store_copy_
     if (!source->export_rows || !destination->import_begin)
         return fail(err, err_cap, "copying from %s to %s is not supported",
                     from->dsn ? "PostgreSQL" : "SQLite", to->dsn ? "PostgreSQL" : "SQLite");
-    copying c = {destination, NULL, counts};
-    c.import = destination->import_begin(to, err, err_cap);
-    if (!c.import)
-        return -1;
+    copying c = {destination, to, NULL, counts};
+    int rc = source->export_rows(from, copy_row, &c, err, err_cap);
+    if (rc == 0 && !c.import && !(c.import = destination->import_begin(to, err, err_cap)))
+        rc = -1;
+    if (rc == 0)
+        return destination->import_end(c.import, 1, err, err_cap);
     char ignored[64];
-    if (source->export_rows(from, copy_row, &c, err, err_cap)) {
+    if (c.import)
         destination->import_end(c.import, 0, ignored, sizeof ignored);
-        memset(counts, 0, sizeof *counts);
-        return -1;
-    }
-    return destination->import_end(c.import, 1, err, err_cap);
+    memset(counts, 0, sizeof *counts);
+    return -1;
 }
 
 void store_copy_summary(const store_copy_counts *c, strbuf *out)

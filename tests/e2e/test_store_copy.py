@@ -197,7 +197,9 @@ def test_a_running_source_or_a_non_empty_destination_is_refused(herald_factory, 
     assert "herald store copy: --from: data_dir: %s is in use by another herald serve (pid %d):" \
         " stop it before copying its store" % (data_dir, h.proc.pid) in err, err
     assert err.rstrip().endswith("nothing was copied"), err
-    assert count(postgres, database, "messages") == 0
+    # refused before the database was touched
+    assert postgres.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                         database) == "0"
 
     h.stop()
     rc, out, err = copy(h, "--from", data_dir, "--to-env", "TO")
@@ -274,3 +276,14 @@ def test_a_bad_dsn_or_data_dir_is_refused_and_the_dsn_never_shown(herald_factory
         assert rc == 2 and said in err, (argv, err)
     r = h.command("store", "move", "--from", data_dir, "--to-env", "TO")
     assert r.returncode == 2 and "the only subcommand is copy" in r.stderr.decode()
+
+
+def test_an_empty_store_copies_into_a_migrated_database(herald_factory, postgres, tmp_path):
+    """Nothing to copy still leaves the schema made: herald starts on it."""
+    h = herald_factory({"console": reliability.console(tmp_path)}, "console",
+                       extra={"data_dir": str(tmp_path / "data-empty")})
+    h.stop()
+    database = postgres.create_database("copy_empty")
+    rc, out, err = copy(h, "--from", tmp_path / "data-empty", "--to", postgres.dsn(database))
+    assert rc == 0 and "0 notifications (0 pending" in out and "0 robot pauses" in out, (out, err)
+    assert postgres.psql("SELECT max(version) FROM schema_migrations", database) != ""
