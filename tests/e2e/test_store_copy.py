@@ -43,8 +43,8 @@ def receivers(mock, tmp_path, hook_url):
 
 
 def post(h, name, receiver, status="firing"):
-    alert = reliability.alert(name, fingerprint="%016x" % zlib.crc32(name.encode()))
-    alert["status"] = status
+    alert = reliability.alert(name, fingerprint="%016x" % zlib.crc32(name.encode()),
+                              status=status)
     reliability.post_ok(h, [alert], path="/webhook/" + receiver)
 
 
@@ -265,7 +265,6 @@ def test_a_bad_dsn_or_data_dir_is_refused_and_the_dsn_never_shown(herald_factory
         rc, out, err = copy(h, "--from", source, "--to-env", "TO")
         assert rc == 1 and said in err, (source, out, err)
 
-    h.env.pop("UNSET", None)
     rc, out, err = copy(h, "--from", data_dir, "--to-env", "UNSET")
     assert rc == 1 and "--to-env: the environment variable UNSET is not set" in err, err
     for argv, said in ((["--to-env", "TO"], "--from DATA_DIR is required"),
