@@ -20,6 +20,7 @@ static const char *const usage_text =
     "  queue     list, show, retry, send now or drop notifications; unpause a receiver\n"
     "  history   show the alert history and its most frequent alerts\n"
     "  alerts    show what is firing now (and what resolved lately)\n"
+    "  store     copy a stopped herald's SQLite store into PostgreSQL\n"
     "\n"
     "Run 'herald COMMAND --help' for the options of a command.\n";
 
@@ -117,6 +118,19 @@ static const struct {
                "\n"
                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
                "  -o, --output FORMAT    table (default) or json\n"},
+    {"store", "usage: herald store copy --from DATA_DIR (--to-env NAME | --to DSN)\n"
+              "\n"
+              "Copy the SQLite store in DATA_DIR into an empty PostgreSQL database: pending\n"
+              "notifications with their attempts and next attempt, dead letters, requeued\n"
+              "and dropped ones, each attempt, the history, the alert state and the robots'\n"
+              "recent sends and pauses, with their ids; all in one transaction, so a failure\n"
+              "copies nothing. The herald serving DATA_DIR must be stopped first, and the\n"
+              "database must hold no notifications, history or alert state (the schema is\n"
+              "made if missing). The DSN is never printed; --to-env keeps it out of ps.\n"
+              "\n"
+              "  --from DATA_DIR        the data_dir of the SQLite store to copy\n"
+              "  --to-env NAME          the environment variable holding the libpq DSN\n"
+              "  --to DSN               the libpq DSN (connection string or URI)\n"},
     {"plugins", "usage: herald plugins [-c FILE]\n"
                 "\n"
                 "List the plugins in the configuration's plugin_dir with their channels,\n"
@@ -172,7 +186,7 @@ int cli_parse(int argc, char **argv, cli *c)
     if (!help_for(c->command))
         return usage_error(NULL, "unknown command \"%s\"", c->command);
     enum { OPT_DEAD = 256, OPT_ALERTNAME, OPT_STATUS, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_BY,
-           OPT_FILTER, OPT_REASON };
+           OPT_FILTER, OPT_REASON, OPT_FROM, OPT_TO, OPT_TO_ENV };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
         {"receiver", required_argument, NULL, 'r'}, {"payload", required_argument, NULL, 'p'},
@@ -186,6 +200,9 @@ int cli_parse(int argc, char **argv, cli *c)
         {"filter", required_argument, NULL, OPT_FILTER},
         {"output", required_argument, NULL, 'o'},
         {"reason", required_argument, NULL, OPT_REASON},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
+        {"to-env", required_argument, NULL, OPT_TO_ENV},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
@@ -193,14 +210,15 @@ int cli_parse(int argc, char **argv, cli *c)
     int opt;
     const char *output = NULL;
     /* An option given twice would keep its last value alone: refused. */
-    unsigned char given[OPT_REASON + 1] = {0};
+    unsigned char given[OPT_TO_ENV + 1] = {0};
     int is_queue = strcmp(c->command, "queue") == 0;
     int is_history = strcmp(c->command, "history") == 0;
+    int is_store = strcmp(c->command, "store") == 0;
     /* "+": stop at the first positional, which queue and history take. */
     while (optind < argc) {
         opt = getopt_long(argc, argv, "+:c:l:r:p:o:h", options, NULL);
         if (opt == -1) {
-            if (!(is_queue || is_history) || c->args_len == 2)
+            if (!(is_queue || is_history || is_store) || c->args_len == 2)
                 break;
             c->args[c->args_len++] = argv[optind++];
             continue;
@@ -232,6 +250,9 @@ int cli_parse(int argc, char **argv, cli *c)
         case OPT_BY: c->by = optarg; break;
         case OPT_FILTER: c->filter = optarg; break;
         case OPT_REASON: c->reason = optarg; break;
+        case OPT_FROM: c->from = optarg; break;
+        case OPT_TO: c->to = optarg; break;
+        case OPT_TO_ENV: c->to_env = optarg; break;
         case ':': return usage_error(c->command, "option %s needs a value", argv[optind - 1]);
         default: return usage_error(c->command, "unknown option %s", argv[optind - 1]);
         }
@@ -271,6 +292,16 @@ int cli_parse(int argc, char **argv, cli *c)
                                       strcmp(c->args[0], "show") == 0)))
         return usage_error(c->command, "%s",
                            "--output is only for queue list, queue show, history and alerts");
+    if ((c->from || c->to || c->to_env) && !is_store)
+        return usage_error(c->command, "%s", "--from, --to and --to-env are only for store copy");
+    if (is_store && (c->args_len != 1 || strcmp(c->args[0], "copy") != 0))
+        return usage_error(c->command, "%s", "the only subcommand is copy");
+    if (is_store && !c->from)
+        return usage_error(c->command, "%s", "--from DATA_DIR is required");
+    if (is_store && !c->to == !c->to_env)
+        return usage_error(c->command, "%s", "give the destination by --to-env NAME or --to DSN");
+    if (is_store && c->to && !*c->to)
+        return usage_error(c->command, "%s", "--to: the DSN is empty");
     if ((is_render || is_route) && !c->payload)
         return usage_error(c->command, "%s", "--payload FILE is required");
     if ((is_render || is_send_test) && !c->receiver)

@@ -35,6 +35,9 @@ typedef struct cli {
     const char *filter;      /* alerts: label matchers */
     int json;                /* -o json: the API's JSON instead of a table */
     const char *reason;      /* queue drop --reason */
+    const char *from;        /* store copy: the source data_dir */
+    const char *to;          /* store copy: the destination DSN (a secret) */
+    const char *to_env;      /* store copy: the variable holding it */
 } cli;
 
 /* Parses argv; returns -1 to go on with the command, or the exit status
@@ -61,5 +64,7 @@ int cmd_queue(const cli *c);
 int cmd_history(const cli *c);
 /* alerts (cli/alerts.c) */
 int cmd_alerts(const cli *c);
+/* store copy (cli/store_copy.c) */
+int cmd_store(const cli *c);
 
 #endif

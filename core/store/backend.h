@@ -6,6 +6,7 @@
 #define HERALD_STORE_BACKEND_H
 
 #include "store/store.h"
+#include "store/transfer.h"
 
 typedef struct store_backend store_backend;
 
@@ -63,6 +64,15 @@ struct store_backend {
     int (*unpause)(store_reader *r, const char *receiver, char *err, size_t err_cap);
     /* NULL: nothing to say */
     int (*describe)(const store_location *where, strbuf *report, char *err, size_t err_cap);
+    /* herald store copy (store/transfer.h); NULL where the backend is not
+     * a source, or not a destination. export_rows passes every row of
+     * a store no daemon serves to `row`. import_end commits (commit 1) or
+     * rolls back, and frees. */
+    int (*export_rows)(const store_location *from, store_row_fn row, void *ctx, char *err,
+                       size_t err_cap);
+    store_import *(*import_begin)(const store_location *to, char *err, size_t err_cap);
+    int (*import_row)(store_import *im, const store_row *row, char *err, size_t err_cap);
+    int (*import_end)(store_import *im, int commit, char *err, size_t err_cap);
 };
 
 /* The backends there are. */

@@ -357,6 +357,7 @@ def test_bash_completion_offers_the_commands_and_options_of_help(destdir):
     assert complete(script, "herald", "queue", "") == ["list", "show", "retry", "drop",
                                                       "send-now", "unpause"]
     assert complete(script, "herald", "alerts", "-o", "j") == ["json"]
+    assert complete(script, "herald", "store", "") == ["copy"]
 
 
 # ----- the build tree ---------------------------------------------------------------

@@ -28,4 +28,7 @@ const store_backend postgresql_backend = {
     .drop_pending = pg_drop_pending,
     .unpause = pg_unpause,
     .describe = pg_describe,
+    .import_begin = pg_import_begin,
+    .import_row = pg_import_row,
+    .import_end = pg_import_end,
 };

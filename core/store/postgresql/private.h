@@ -249,4 +249,9 @@ int pg_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap)
 /* What operators asked since the last call: to the daemon, oldest first. */
 void pg_take_requests(pg_store *s);
 
+/* ---- import.c: herald store copy's destination ---- */
+store_import *pg_import_begin(const store_location *to, char *err, size_t err_cap);
+int pg_import_row(store_import *im, const store_row *row, char *err, size_t err_cap);
+int pg_import_end(store_import *im, int commit, char *err, size_t err_cap);
+
 #endif

@@ -27,4 +27,5 @@ const store_backend sqlite_backend = {
     .send_now = sqlite_send_now,
     .drop_pending = sqlite_drop_pending,
     .unpause = sqlite_unpause,
+    .export_rows = sqlite_export_rows,
 };

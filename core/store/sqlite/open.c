@@ -18,7 +18,7 @@
 /* Two daemons on one store would both resume and deliver everything, each
  * with its own rate windows: the second one is refused. The lock goes with
  * the process, whatever way it ends. */
-static int lock_data_dir(const char *data_dir, char *err, size_t err_cap)
+int sqlite_lock_data_dir(const char *data_dir, const char *busy_reason, char *err, size_t err_cap)
 {
     strbuf path = STRBUF_INIT;
     sb_printf(&path, "%s/herald.lock", data_dir);
@@ -32,9 +32,8 @@ static int lock_data_dir(const char *data_dir, char *err, size_t err_cap)
         pid[n > 0 ? n : 0] = '\0';
         pid[strcspn(pid, "\n")] = '\0';
         if (busy)
-            fail(err, err_cap, "data_dir: %s is in use by another herald serve%s%s%s: two "
-                 "would both deliver everything",
-                 data_dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+            fail(err, err_cap, "data_dir: %s is in use by another herald serve%s%s%s: %s",
+                 data_dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "", busy_reason);
         else
             fail_errno(err, err_cap, errno, "data_dir: %s", sb_str(&path));
         close(fd);
@@ -56,7 +55,8 @@ store *sqlite_open(const store_location *where, const store_settings *settings, 
         fail_errno(err, err_cap, errno, "data_dir: %s", where->data_dir);
         return NULL;
     }
-    int lock_fd = lock_data_dir(where->data_dir, err, err_cap);
+    int lock_fd = sqlite_lock_data_dir(where->data_dir, "two would both deliver everything",
+                                       err, err_cap);
     if (lock_fd < 0)
         return NULL;
     sqlite_store *s = xcalloc(1, sizeof *s);

@@ -239,4 +239,14 @@ int sqlite_unpause(store_reader *r, const char *receiver, char *err, size_t err_
 /* What operators asked since the last call: to the daemon, oldest first. */
 void sqlite_take_requests(sqlite_store *s);
 
+/* ---- open.c and export.c ---- */
+
+/* Takes data_dir/herald.lock, held by a serving herald: its descriptor,
+ * or -1 with err (ending in busy_reason when a herald holds it). */
+int sqlite_lock_data_dir(const char *data_dir, const char *busy_reason, char *err,
+                         size_t err_cap);
+/* herald store copy's source: every row of a store no herald serves. */
+int sqlite_export_rows(const store_location *from, store_row_fn row, void *ctx, char *err,
+                       size_t err_cap);
+
 #endif
