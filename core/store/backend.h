@@ -75,6 +75,9 @@ struct store_backend {
     int (*import_end)(store_import *im, int commit, char *err, size_t err_cap);
 };
 
+/* The backend that keeps a store at `where` (store.c). */
+const store_backend *store_backend_for(const store_location *where);
+
 /* The backends there are. */
 extern const store_backend sqlite_backend;
 extern const store_backend postgresql_backend;

@@ -5,7 +5,7 @@
 #include "store/backend.h"
 
 /* The one place a backend is chosen. */
-static const store_backend *backend_for(const store_location *where)
+const store_backend *store_backend_for(const store_location *where)
 {
     return where->dsn ? &postgresql_backend : &sqlite_backend;
 }
@@ -15,7 +15,7 @@ static const store_backend *backend_for(const store_location *where)
 store *store_open(const store_location *where, const store_settings *settings, char *err,
                   size_t err_cap)
 {
-    return backend_for(where)->open(where, settings, err, err_cap);
+    return store_backend_for(where)->open(where, settings, err, err_cap);
 }
 
 void store_close(store *s)
@@ -97,7 +97,7 @@ void queue_request_free(queue_request *q)
 
 store_reader *store_reader_open(const store_location *where, char *err, size_t err_cap)
 {
-    return backend_for(where)->reader_open(where, err, err_cap);
+    return store_backend_for(where)->reader_open(where, err, err_cap);
 }
 
 void store_reader_close(store_reader *r)
@@ -170,7 +170,7 @@ int store_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state
 
 int store_describe(const store_location *where, strbuf *report, char *err, size_t err_cap)
 {
-    const store_backend *b = backend_for(where);
+    const store_backend *b = store_backend_for(where);
     return b->describe ? b->describe(where, report, err, err_cap) : 0;
 }
 

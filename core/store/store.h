@@ -5,7 +5,7 @@
  *
  * Backends. A backend is a table of the operations below (store_backend
  * in store/backend.h). store.c picks the backend for a store_location in
- * one function, backend_for(), and forwards every call to it. Today that
+ * one function, store_backend_for(), and forwards every call to it. Today that
  * is SQLite (core/store/sqlite/: data_dir/herald.db in WAL mode) unless
  * the location names a PostgreSQL database (core/store/postgresql/, one
  * herald per database so far).

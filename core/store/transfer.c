@@ -7,9 +7,7 @@
 #include "store/postgresql/redact.h"
 #include "util/error.h"
 
-/* The columns both schemas have under these names. alert_state's
- * webhook_seen_ms is SQLite's alone: the copy forgets that an alert came
- * through Alertmanager, which its next webhook says again. */
+/* The columns both schemas have under these names. */
 const store_table_def store_tables[STORE_TABLE_COUNT] = {
     [STORE_TABLE_MESSAGES] = {"messages", "notifications", 12,
                               {"id", "receiver", "status", "alert_count", "format", "title",
@@ -24,21 +22,17 @@ const store_table_def store_tables[STORE_TABLE_COUNT] = {
                               "annotations", "created_ms"}},
     [STORE_TABLE_ATTEMPTS] = {"attempts", "attempts", 6,
                               {"id", "notification_id", "at_ms", "outcome", "detail", "actor"}},
-    [STORE_TABLE_ALERT_STATE] = {"alert_state", "alert states", 12,
+    [STORE_TABLE_ALERT_STATE] = {"alert_state", "alert states", 13,
                                  {"fingerprint", "alertname", "labels", "annotations", "status",
                                   "starts_at", "ends_at", "source", "first_seen_ms",
-                                  "last_seen_ms", "resolved_ms", "expires_ms"}},
+                                  "last_seen_ms", "resolved_ms", "expires_ms",
+                                  "webhook_seen_ms"}},
     [STORE_TABLE_ALERT_NOTIFIED] = {"alert_notified", "receivers told", 5,
                                     {"fingerprint", "receiver", "status", "starts_at",
                                      "notified_ms"}},
     [STORE_TABLE_TARGET_SENDS] = {"target_sends", "robot sends", 2, {"target", "sent_ms"}},
     [STORE_TABLE_TARGET_PAUSES] = {"target_pauses", "robot pauses", 2, {"target", "until_ms"}},
 };
-
-static const store_backend *backend_for(const store_location *where)
-{
-    return where->dsn ? &postgresql_backend : &sqlite_backend;
-}
 
 /* The destination is opened at the first row (or after an empty
  * export): a source that is missing, or still served, is refused before
@@ -85,7 +79,7 @@ int store_copy(const store_location *from, const store_location *to, store_copy_
                char *err, size_t err_cap)
 {
     memset(counts, 0, sizeof *counts);
-    const store_backend *source = backend_for(from), *destination = backend_for(to);
+    const store_backend *source = store_backend_for(from), *destination = store_backend_for(to);
     if (!source->export_rows || !destination->import_begin)
         return fail(err, err_cap, "copying from %s to %s is not supported",
                     from->dsn ? "PostgreSQL" : "SQLite", to->dsn ? "PostgreSQL" : "SQLite");
