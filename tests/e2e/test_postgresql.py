@@ -153,19 +153,6 @@ def test_a_crash_keeps_the_rate_window(mock_dingtalk, pg_herald_factory, tmp_pat
     reliability.test_a_crash_keeps_the_rate_window(mock_dingtalk, pg_herald_factory, tmp_path)
 
 
-def test_a_second_herald_on_the_same_database_is_refused(mock_dingtalk, pg_herald_factory):
-    """Each keeps its outbox's schedule in memory: both would deliver
-    everything. Until replicas share the outbox, the second is refused."""
-    h = reliability.start(pg_herald_factory, {"ops": reliability.ops(mock_dingtalk)})
-    r = h.command("serve", "-c", h.config_path, "--listen", "127.0.0.1:%d" % harness.free_port(),
-                  timeout=20)
-    err = r.stderr.decode()
-    assert r.returncode != 0, err
-    assert "another herald serve already uses this database" in err, err
-    assert "replicas on one PostgreSQL are not supported yet" in err, err
-    assert harness.http("GET", h.base_url + "/-/ready")[0] == 200
-
-
 @pytest.mark.concurrency
 def test_a_database_outage_answers_503_and_recovers_without_a_restart(herald_factory, tmp_path):
     """The server stops: ingest answers 503 (Alertmanager retries), the
