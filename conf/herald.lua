@@ -8,7 +8,7 @@ timezone = "Asia/Shanghai"         -- for herald.time() in templates
 route = "../scripts/route.lua"
 templates = "../templates"
 data_dir = "../data"               -- the durable outbox and alert history (SQLite)
--- Or the store in PostgreSQL (one herald per database for now); see conf/README.md.
+-- Or the store in PostgreSQL (several replicas may share it); see conf/README.md.
 -- store = { backend = "postgresql", dsn = env("HERALD_PG_DSN") }
 -- plugin_dir defaults to the plugins built beside the herald binary,
 -- or the installed plugin directory.

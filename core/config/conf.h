@@ -103,6 +103,9 @@ typedef struct config {
     /* store = { backend = "postgresql", dsn = ... }: libpq's connection
      * string, a secret; NULL: the SQLite store in data_dir */
     char *store_dsn;
+    /* store.lease: how long a replica's claim on a notification outlives
+     * its last renewal (PostgreSQL) */
+    int64_t store_lease_ms;
 } config;
 
 /* A certificate that expires sooner is warned about at every load. */

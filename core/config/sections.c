@@ -43,6 +43,7 @@ void set_defaults(config *c)
     c->shutdown_timeout_ms = 10000;
     c->data_dir = xstrdup("data");
     c->dedup_window_ms = 5 * 60 * 1000;
+    c->store_lease_ms = 30 * 1000;
     c->retention_ms = 30LL * 86400 * 1000;
     c->resolved_retention_ms = RESOLVED_RETENTION_DEFAULT_MS;
     c->log_level = HERALD_LOG_INFO;
@@ -201,15 +202,18 @@ int read_store_section(conf_reader *rd)
 {
     if (!open_section(rd, "store"))
         return 0;
-    static const char *const keys[] = {"backend", "dsn"};
+    static const char *const keys[] = {"backend", "dsn", "lease"};
     char *backend = NULL, *dsn = NULL, *password = NULL;
-    int rc = expect_table(rd, "store") || check_keys(rd, "store", keys, 2) ||
+    int rc = expect_table(rd, "store") || check_keys(rd, "store", keys, 3) ||
              read_table_string(rd, "store", "backend", 0, &backend) ||
-             read_table_string(rd, "store", "dsn", 0, &dsn);
+             read_table_string(rd, "store", "dsn", 0, &dsn) ||
+             read_table_quantity(rd, "store", "lease", 0, &rd->conf->store_lease_ms, NULL);
     lua_pop(rd->L, 1);
     int postgresql = backend && strcmp(backend, "postgresql") == 0;
     if (!rc && backend && !postgresql && strcmp(backend, "sqlite") != 0)
         rc = fail_at(rd, "store.backend", "expected \"sqlite\" or \"postgresql\"");
+    else if (!rc && rd->conf->store_lease_ms < 3000)
+        rc = fail_at(rd, "store.lease", "must be at least 3s (it is renewed every third of it)");
     else if (!rc && !postgresql && dsn)
         rc = fail_at(rd, "store.dsn", "only for backend = \"postgresql\" (the SQLite store is "
                                       "in data_dir)");

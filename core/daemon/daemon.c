@@ -256,7 +256,7 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     dispatcher *disp = NULL;
     http_server *srv = NULL;
     store_settings settings = {conf->dedup_window_ms, conf->retention_ms,
-                               conf->resolved_retention_ms};
+                               conf->resolved_retention_ms, conf->store_lease_ms};
     store_location where = {conf->data_dir, conf->store_dsn};
     char store_shown[512];
     config_store_describe(conf, store_shown, sizeof store_shown);

@@ -46,6 +46,7 @@ typedef struct store_settings {
     int64_t dedup_window_ms;   /* 0: no deduplication */
     int64_t retention_ms;      /* history, delivered and dead rows older than this go */
     int64_t resolved_retention_ms; /* a resolved alert stays in the alert state so long */
+    int64_t lease_ms;          /* PostgreSQL: a replica's claim outlives its renewal so long */
 } store_settings;
 
 /* Opens (creating if needed) the store and holds it: a second daemon on

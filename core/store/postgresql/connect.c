@@ -108,8 +108,16 @@ int pg_ok(const PGresult *r)
     return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
 }
 
+static _Thread_local char last_failure_state[6];
+
+const char *pg_last_failure_state(void)
+{
+    return last_failure_state;
+}
+
 int pg_failed(PGconn *db, PGresult *r, char *why, size_t why_cap)
 {
+    snprintf(last_failure_state, sizeof last_failure_state, "%s", r ? pg_sqlstate(r) : "");
     const char *said = r ? PQresultErrorMessage(r) : "";
     if (!*said)
         said = PQerrorMessage(db);

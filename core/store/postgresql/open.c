@@ -1,5 +1,5 @@
 /* Opening and closing the daemon's store: the connection, the schema
- * migrated, and one herald per database for now. */
+ * migrated, and this process named among the replicas. */
 #include "store/postgresql/private.h"
 
 #include <stdio.h>
@@ -10,27 +10,7 @@
 
 #include "store/postgresql/redact.h"
 #include "util/error.h"
-
-/* Each herald keeps its outbox's schedule in its own memory, so two on
- * one database would both deliver everything: the second is refused
- * until replicas share the outbox. A session lock goes with the
- * connection, whatever way the process ends. */
-int pg_take_serve_lock(pg_store *s, char *why, size_t why_cap)
-{
-    char sql[96];
-    snprintf(sql, sizeof sql, "SELECT pg_try_advisory_lock(%lld)", PG_LOCK_SERVE);
-    PGresult *r = pg_run(s->db, sql, NULL);
-    if (!pg_ok(r))
-        return pg_failed(s->db, r, why, why_cap);
-    int taken = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-    PQclear(r);
-    s->serving = taken;
-    if (!taken)
-        return fail(why, why_cap, "another herald serve already uses this database: several "
-                                  "herald replicas on one PostgreSQL are not supported yet (two "
-                                  "would both deliver everything)");
-    return 0;
-}
+#include "util/log.h"
 
 store *pg_open(const store_location *where, const store_settings *settings, char *err,
                size_t err_cap)
@@ -42,6 +22,9 @@ store *pg_open(const store_location *where, const store_settings *settings, char
     pg_dsn_describe(where->dsn, shown, sizeof shown);
     s->where = xstrdup(shown);
     s->settings = *settings;
+    if (s->settings.lease_ms <= 0)
+        s->settings.lease_ms = 30 * 1000;
+    pg_name_replica(s);
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
     char why[512];
@@ -49,11 +32,13 @@ store *pg_open(const store_location *where, const store_settings *settings, char
         pg_close(&s->base);
         return NULL;
     }
-    if (pg_migrate(s->db, why, sizeof why) || pg_take_serve_lock(s, why, sizeof why)) {
+    if (pg_migrate(s->db, why, sizeof why)) {
         fail(err, err_cap, "store: %s: %s", s->where, why);
         pg_close(&s->base);
         return NULL;
     }
+    log_info("store", "replica %s on %s (lease %llds)", s->replica, s->where,
+             (long long)(s->settings.lease_ms / 1000));
     return &s->base;
 }
 

@@ -3,7 +3,8 @@
  *
  *   connect.c     connections, parameters, cells, errors (redacted)
  *   schema.c      the versioned migrations, applied under a lock
- *   open.c        opening and closing; the one-herald lock
+ *   open.c        opening and closing
+ *   claims.c      replicas sharing the outbox: claims, leases, dedup locks
  *   writer.c      the writer thread and its job queue
  *   write.c       one transaction of inserts (with dedup), marks and sends
  *   state.c       the alert state: what was seen, what each receiver was told
@@ -32,7 +33,6 @@
 
 /* Advisory lock keys: herald's, whatever else shares the database. */
 #define PG_LOCK_MIGRATE 7234017150001LL /* held by the transaction that migrates */
-#define PG_LOCK_SERVE 7234017150002LL   /* held by the one herald serving */
 
 typedef enum pg_job_kind {
     PG_JOB_COMMIT,
@@ -70,7 +70,9 @@ typedef struct pg_store {
     store base;
     char *dsn;
     char *where;              /* the DSN described: no user, no password */
-    PGconn *db;               /* the writer's connection, holding PG_LOCK_SERVE */
+    PGconn *db;               /* the writer's connection */
+    char replica[160];        /* this process among the replicas: host:pid:random */
+    int64_t next_renew_ms;    /* when the writer renews its leases next */
     store_settings settings;
     pthread_t writer;
     int started;
@@ -82,7 +84,6 @@ typedef struct pg_store {
     void *requeued_ctx;
     void (*requested)(void *ctx, queue_request *q); /* NULL: requests stay in the store */
     void *requested_ctx;
-    int serving;              /* PG_LOCK_SERVE held on db */
     int unreachable;          /* the connection is lost: logged once until it is back */
 } pg_store;
 
@@ -129,6 +130,8 @@ int pg_command(PGconn *db, const char *sql, const pg_params *p, char *why, size_
 /* The result's error (or the connection's), redacted, in why; returns -1.
  * Clears r. */
 int pg_failed(PGconn *db, PGresult *r, char *why, size_t why_cap);
+/* The SQLSTATE of the last failure pg_failed reported on this thread. */
+const char *pg_last_failure_state(void);
 /* The SQLSTATE of a failed result, "" if none. */
 const char *pg_sqlstate(const PGresult *r);
 /* Cells: "" or NULL for NULL as said; numbers read 0 for NULL. */
@@ -154,9 +157,6 @@ int pg_schema_version(PGconn *db, char *why, size_t why_cap);
 store *pg_open(const store_location *where, const store_settings *settings, char *err,
                size_t err_cap);
 void pg_close(store *s);
-/* Takes the one-herald lock on the writer's connection: 0, or -1 with
- * why (another herald holds it). */
-int pg_take_serve_lock(pg_store *s, char *why, size_t why_cap);
 int pg_describe(const store_location *where, strbuf *out, char *err, size_t err_cap);
 
 /* ---- writer.c ---- */
@@ -173,8 +173,8 @@ void pg_mark_dead(store *s, const notification *n, const char *reason, store_com
 void pg_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
                     void *ctx);
 void pg_record_pause(store *s, const char *target, int64_t until_ms);
-/* The writer's connection usable again after a loss (the lock taken
- * again), logged once per outage: 0, or -1 with why. */
+/* The writer's connection usable again after a loss, logged once per
+ * outage: 0, or -1 with why. */
 int pg_writer_connection(pg_store *s, char *why, size_t why_cap);
 
 /* ---- write.c: one transaction for the jobs; 0, or -1 when it was
@@ -206,7 +206,31 @@ int pg_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
                     void (*sent)(void *ctx, const char *target, int64_t at_ms),
                     void (*paused)(void *ctx, const char *target, int64_t until_ms), void *ctx,
                     char *err, size_t err_cap);
-void pg_take_requeued(pg_store *s);
+
+/* ---- claims.c ---- */
+/* This process's name among the replicas, in s->replica. */
+void pg_name_replica(pg_store *s);
+/* Claims free pending notifications (unclaimed, a dead replica's whose
+ * lease expired, or requeued dead letters), at most `limit`, oldest
+ * first, and passes each to `each`: how many, or -1 with why. */
+int pg_claim_free(pg_store *s, int limit, void (*each)(void *ctx, notification *n), void *ctx,
+                  char *why, size_t why_cap);
+/* Renews the leases of what this replica holds, when due. */
+void pg_renew_leases(pg_store *s);
+/* Gives back what this replica holds (at a stop), for the others to claim
+ * at once. */
+void pg_release_claims(pg_store *s);
+/* In the writer's transaction, before the repeat and dedup checks: the
+ * locks serializing them with other replicas' commits of the same
+ * alerts. */
+int pg_lock_checks(pg_store *s, const pg_job *jobs, char *why, size_t why_cap);
+/* recovery.c's row of a notification, columns PG_PENDING_COLUMNS (m
+ * being messages, t the delivery state). */
+#define PG_PENDING_COLUMNS                                                                       \
+    "m.id, m.receiver, m.status, m.alert_count, m.format, m.title, m.text, m.mentions,"         \
+    " m.payload, m.group_key, m.dedup_key, m.created_ms, t.next_attempt_ms, t.attempts,"       \
+    " t.last_error"
+notification *pg_row_to_notification(const PGresult *r, int row);
 
 /* ---- read.c ---- */
 store_reader *pg_reader_open(const store_location *where, char *err, size_t err_cap);

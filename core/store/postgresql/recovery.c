@@ -1,5 +1,6 @@
-/* What a start resumes: notifications still to deliver, those `herald
- * queue retry` requeued, and the rate limiter's recent sends and pauses. */
+/* What a start resumes: notifications still to deliver that no live
+ * replica holds, those `herald queue retry` requeued, and the rate
+ * limiter's recent sends and pauses. */
 #include "store/postgresql/private.h"
 
 #include <stdio.h>
@@ -26,14 +27,7 @@ static void mentions_from_json(const char *json, mention_set *m)
     cJSON_Delete(root);
 }
 
-/* The columns row_to_notification reads, m being messages and t the
- * delivery state. */
-#define PENDING_COLUMNS                                                                          \
-    "m.id, m.receiver, m.status, m.alert_count, m.format, m.title, m.text, m.mentions,"         \
-    " m.payload, m.group_key, m.dedup_key, m.created_ms, t.next_attempt_ms, t.attempts,"       \
-    " t.last_error"
-
-static notification *row_to_notification(const PGresult *r, int row)
+notification *pg_row_to_notification(const PGresult *r, int row)
 {
     notification *n = xcalloc(1, sizeof *n);
     n->id = (uint64_t)pg_int(r, row, 0);
@@ -62,58 +56,20 @@ static notification *row_to_notification(const PGresult *r, int row)
     return n;
 }
 
-/* The requeued notifications turned into pending ones, read in the same
- * statement (a retry committed meanwhile is left for the next poll, never
- * switched unread); with `and_pending`, the pending ones too. */
-static PGresult *take_rows(pg_store *s, int and_pending)
-{
-    return pg_run(s->db,
-                  and_pending
-                      ? "WITH taken AS (UPDATE deliveries SET state = 'pending'"
-                        "  WHERE state = 'requeued' RETURNING id)"
-                        " SELECT " PENDING_COLUMNS " FROM messages m JOIN deliveries t"
-                        " ON t.id = m.id WHERE t.state = 'pending'"
-                        " OR m.id IN (SELECT id FROM taken) ORDER BY m.id"
-                      : "WITH t AS (UPDATE deliveries SET state = 'pending'"
-                        "  WHERE state = 'requeued'"
-                        "  RETURNING id, next_attempt_ms, attempts, last_error)"
-                        " SELECT " PENDING_COLUMNS " FROM messages m JOIN t ON t.id = m.id"
-                        " ORDER BY m.id",
-                  NULL);
-}
-
-void pg_take_requeued(pg_store *s)
-{
-    PGresult *r = take_rows(s, 0);
-    if (!pg_ok(r)) {
-        char why[256];
-        pg_failed(s->db, r, why, sizeof why);
-        if (PQstatus(s->db) == CONNECTION_OK) /* a lost one is logged once */
-            log_error("store", "cannot take requeued notifications: %s", why);
-        return;
-    }
-    for (int i = 0; i < PQntuples(r); i++) {
-        notification *n = row_to_notification(r, i);
-        log_info(n->receiver, "notification %llu requeued for delivery",
-                 (unsigned long long)n->id);
-        s->requeued(s->requeued_ctx, n);
-    }
-    PQclear(r);
-}
-
+/* What is free at the start, claimed round by round: not what another
+ * live replica holds (its lease runs). */
 int pg_load_pending(store *base, void (*each)(void *ctx, notification *n), void *ctx,
                     char *err, size_t err_cap)
 {
     pg_store *s = (pg_store *)base;
-    PGresult *r = take_rows(s, 1);
+    enum { ROUND = 1000 };
     char why[256];
-    if (!pg_ok(r)) {
-        pg_failed(s->db, r, why, sizeof why);
-        return fail(err, err_cap, "store: %s: %s", s->where, why);
-    }
-    for (int i = 0; i < PQntuples(r); i++)
-        each(ctx, row_to_notification(r, i));
-    PQclear(r);
+    int claimed;
+    do {
+        claimed = pg_claim_free(s, ROUND, each, ctx, why, sizeof why);
+        if (claimed < 0)
+            return fail(err, err_cap, "store: %s: %s", s->where, why);
+    } while (claimed == ROUND);
     return 0;
 }
 

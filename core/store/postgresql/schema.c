@@ -18,8 +18,8 @@
  * what was posted); `labels->>'name'` reads them all the same.
  * Columns sorted or compared as byte strings (dedup keys, label values in
  * a TOP) use the "C" collation, as SQLite compares, whatever the
- * database's locale. deliveries.claimed_by and lease_until_ms are for
- * replicas sharing the outbox, unused so far. */
+ * database's locale. deliveries.claimed_by and lease_until_ms are the
+ * replica holding a pending notification and until when (claims.c). */
 static const char *const migrations[] = {
     /* 1 */
     "CREATE TABLE messages ("
@@ -77,6 +77,10 @@ static const char *const migrations[] = {
     "CREATE TABLE queue_requests ("
     "  id BIGSERIAL PRIMARY KEY, action TEXT NOT NULL, notification_id BIGINT,"
     "  receiver TEXT, requested_ms BIGINT NOT NULL);",
+    /* 2: what replicas claim every second, and renew */
+    "CREATE INDEX deliveries_claimable ON deliveries(id, lease_until_ms)"
+    "  WHERE state IN ('pending', 'requeued');"
+    "CREATE INDEX deliveries_by_claim ON deliveries(claimed_by) WHERE state = 'pending';",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -85,6 +86,7 @@ static int insert_history(pg_store *s, const notification *n, char *why, size_t 
 static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
 {
     int repeat, dup = 0;
+    n->held = HELD_NOT; /* a transaction tried again decides afresh */
     /* As in SQLite's write.c: the dedup window is for receivers without a
      * repeat interval. */
     if (pg_state_is_repeat(s, n, &repeat, why, why_cap) ||
@@ -116,13 +118,17 @@ static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
     pp_int(&p, n->created_ms);
     pp_int(&p, n->attempts);
     pp_int(&p, n->next_attempt_ms);
-    /* the message and its delivery state in one statement */
+    pp_text(&p, s->replica);
+    pp_int(&p, wall_ms() + s->settings.lease_ms);
+    /* the message and its delivery state, claimed by this replica, in one
+     * statement */
     PGresult *r = pg_run(s->db,
                          "WITH m AS (INSERT INTO messages(receiver, status, alert_count, format,"
                          " title, text, mentions, payload, group_key, dedup_key, created_ms)"
                          " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id)"
-                         " INSERT INTO deliveries(id, state, attempts, next_attempt_ms)"
-                         " SELECT id, 'pending', $12, $13 FROM m RETURNING id",
+                         " INSERT INTO deliveries(id, state, attempts, next_attempt_ms,"
+                         " claimed_by, lease_until_ms)"
+                         " SELECT id, 'pending', $12, $13, $14, $15 FROM m RETURNING id",
                          &p);
     sb_free(&mentions);
     if (!pg_ok(r) || PQntuples(r) != 1)
@@ -171,19 +177,25 @@ static int apply_mark(pg_store *s, const pg_job *j, char *why, size_t why_cap)
     pp_int(&p, (int64_t)j->id);
     pp_int(&p, j->attempts);
     pp_int(&p, j->at_ms);
-    if (j->kind != PG_JOB_DELIVERED)
+    if (j->kind != PG_JOB_DELIVERED) {
         pp_text(&p, j->text ? j->text : "");
+        pp_text(&p, s->replica);
+    }
     /* Only a pending notification: one an operator dropped while it was
-     * in flight stays dropped, whatever the attempt's outcome. */
+     * in flight stays dropped, whatever the attempt's outcome. A message
+     * that went is delivered whoever holds it now; a retry or a dead
+     * letter is the holder's to decide, and another replica that took
+     * the row (this one's lease ran out) goes on with its own schedule. */
     const char *sql =
         j->kind == PG_JOB_DELIVERED
             ? "UPDATE deliveries SET state = 'delivered', attempts = $2, finished_ms = $3,"
               " last_error = NULL WHERE id = $1 AND state = 'pending'"
         : j->kind == PG_JOB_RETRY
             ? "UPDATE deliveries SET attempts = $2, next_attempt_ms = $3, last_error = $4"
-              " WHERE id = $1 AND state = 'pending'"
+              " WHERE id = $1 AND state = 'pending' AND claimed_by IS NOT DISTINCT FROM $5"
             : "UPDATE deliveries SET state = 'dead', attempts = $2, finished_ms = $3,"
-              " last_error = $4 WHERE id = $1 AND state = 'pending'";
+              " last_error = $4 WHERE id = $1 AND state = 'pending'"
+              " AND claimed_by IS NOT DISTINCT FROM $5";
     if (pg_command(s->db, sql, &p, why, why_cap))
         return -1;
     return j->attempted ? record_attempt(s, j, why, why_cap) : 0;
@@ -191,6 +203,8 @@ static int apply_mark(pg_store *s, const pg_job *j, char *why, size_t why_cap)
 
 static int apply_all(pg_store *s, pg_job *jobs, char *why, size_t why_cap)
 {
+    if (pg_lock_checks(s, jobs, why, why_cap))
+        return -1;
     for (pg_job *j = jobs; j; j = j->next) {
         int rc = 0;
         if (j->kind == PG_JOB_COMMIT) {
@@ -209,16 +223,30 @@ static int apply_all(pg_store *s, pg_job *jobs, char *why, size_t why_cap)
     return 0;
 }
 
+/* A deadlock with another replica's transaction (rows of the alert state
+ * or of deliveries locked in another order) or a serialization failure:
+ * the server rolled one back, which goes again. */
+static int worth_again(void)
+{
+    const char *state = pg_last_failure_state();
+    return strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0;
+}
+
 int pg_write_batch(pg_store *s, pg_job *jobs)
 {
+    enum { TRIES = 5 };
     char why[256] = "";
     int lost = pg_writer_connection(s, why, sizeof why) != 0;
-    if (!lost && pg_exec(s->db, "BEGIN", why, sizeof why) == 0) {
+    for (int tries = 1; !lost && pg_exec(s->db, "BEGIN", why, sizeof why) == 0; tries++) {
         if (apply_all(s, jobs, why, sizeof why) == 0 &&
             pg_exec(s->db, "COMMIT", why, sizeof why) == 0)
             return 0;
+        int again = worth_again() && tries < TRIES;
         char ignored[64];
         pg_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
+        if (!again)
+            break;
+        log_info("store", "write rolled back by the server (%s), trying again", why);
     }
     /* A lost connection is logged once, when it is found lost. */
     if (!lost && PQstatus(s->db) == CONNECTION_OK)

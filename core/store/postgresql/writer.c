@@ -12,23 +12,21 @@
 #include "util/strbuf.h"
 
 #define REQUEUE_POLL_MS 1000
+#define CLAIMS_PER_ROUND 500
 #define RETENTION_SWEEP_MS (10 * 60 * 1000)
 
 int pg_writer_connection(pg_store *s, char *why, size_t why_cap)
 {
-    if (PQstatus(s->db) == CONNECTION_OK && s->serving)
+    if (PQstatus(s->db) == CONNECTION_OK && !s->unreachable)
         return 0;
     if (!s->unreachable) {
         s->unreachable = 1;
         log_error("store", "lost the connection to %s; answering 503 until it is back", s->where);
     }
-    /* The session's lock went with the lost connection: nothing is
-     * written until this herald holds it again. */
-    s->serving = 0;
-    if (pg_reconnect_if_lost(s->db, why, why_cap) || pg_take_serve_lock(s, why, why_cap))
+    if (pg_reconnect_if_lost(s->db, why, why_cap))
         return -1;
-    s->serving = 1;
     s->unreachable = 0;
+    s->next_renew_ms = 0; /* what it holds, before its leases run out */
     log_info("store", "connected to %s again", s->where);
     return 0;
 }
@@ -92,6 +90,23 @@ static int answer(pg_store *s, pg_job *jobs, int failed, int stopping)
     return dead_written;
 }
 
+static void pass_claimed(void *ctx, notification *n)
+{
+    pg_store *s = ctx;
+    log_info(n->receiver, "notification %llu taken for delivery (requeued, or left by a "
+             "replica that stopped)", (unsigned long long)n->id);
+    s->requeued(s->requeued_ctx, n);
+}
+
+/* Requeued dead letters and what other replicas left: to the daemon. */
+static void claim_free(pg_store *s)
+{
+    char why[256];
+    if (pg_claim_free(s, CLAIMS_PER_ROUND, pass_claimed, s, why, sizeof why) < 0 &&
+        PQstatus(s->db) == CONNECTION_OK) /* a lost one is logged once */
+        log_error("store", "cannot take free notifications: %s", why);
+}
+
 static void *writer_main(void *arg)
 {
     pg_store *s = arg;
@@ -114,7 +129,8 @@ static void *writer_main(void *arg)
         char why[256];
         if (now >= next_poll && !stopping) {
             if (pg_writer_connection(s, why, sizeof why) == 0) {
-                pg_take_requeued(s); /* first: a request may name one of them */
+                pg_renew_leases(s);
+                claim_free(s); /* first: a request may name one of them */
                 pg_take_requests(s);
                 pg_count_dead_letters(s);
             }
@@ -127,8 +143,10 @@ static void *writer_main(void *arg)
             pg_sweep_targets(s);
             next_sweep = now + RETENTION_SWEEP_MS;
         }
-        if (stopping && !jobs)
+        if (stopping && !jobs) {
+            pg_release_claims(s);
             return NULL;
+        }
     }
 }
 

@@ -139,6 +139,28 @@ FIXTURE_TEST(store_section_is_validated)
     CHECK(strstr(err, "s3cret") == NULL);
 }
 
+/* How long a replica's claim outlives its renewal: 30 s unless set. */
+FIXTURE_TEST(store_lease_is_read_and_bounded)
+{
+    char body[512];
+    config c;
+    snprintf(body, sizeof body, "store = { backend = \"postgresql\", dsn = \"host=db\" }\n%s",
+             console_receivers);
+    LOAD_VALID(fx, body, &c);
+    CHECK_INT(c.store_lease_ms, 30000);
+    config_free(&c);
+    snprintf(body, sizeof body,
+             "store = { backend = \"postgresql\", dsn = \"host=db\", lease = \"5s\" }\n%s",
+             console_receivers);
+    LOAD_VALID(fx, body, &c);
+    CHECK_INT(c.store_lease_ms, 5000);
+    config_free(&c);
+    snprintf(body, sizeof body,
+             "store = { backend = \"postgresql\", dsn = \"host=db\", lease = \"1s\" }\n%s",
+             console_receivers);
+    CHECK_FAILS(fx, body, "store.lease: must be at least 3s");
+}
+
 FIXTURE_TEST(wrong_types)
 {
     CHECK_FAILS(fx, "listen = 8060\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }",
@@ -359,7 +381,7 @@ TEST(units)
 }
 
 RUN_TESTS(CASE(valid_config_loads), CASE(unknown_top_level_key), CASE(empty_receivers_table),
-          CASE(wrong_types), CASE(store_section_is_validated),
+          CASE(wrong_types), CASE(store_section_is_validated), CASE(store_lease_is_read_and_bounded),
           CASE(missing_required_option_names_the_unset_variable), CASE(auth_section_is_validated),
           CASE(auth_keeps_digests_not_secrets), CASE(connections_section_is_read),
           CASE(connections_section_is_validated), CASE(unknown_channel_option),

@@ -142,7 +142,7 @@ typedef struct stored_outbox {
 static int stored_outbox_open(stored_outbox *f)
 {
     f->dir = test_tmpdir();
-    store_settings settings = {0, 86400000, 3600000};
+    store_settings settings = {0, 86400000, 3600000, 0};
     char err[256];
     f->db = store_open(&(store_location){.data_dir = f->dir}, &settings, err, sizeof err);
     if (!f->db)

@@ -53,7 +53,7 @@ static notification *stored[4];
 
 static int fill_store(void)
 {
-    store_settings settings = {0, 30LL * 86400 * 1000, 3600000};
+    store_settings settings = {0, 30LL * 86400 * 1000, 3600000, 0};
     char err[512];
     store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
     if (!s || store_start(s, ignore_requeued, NULL, err, sizeof err)) {

@@ -36,7 +36,7 @@ static long long file_size(const char *dir, const char *name)
 TEST(commits_land_in_the_database_file)
 {
     char *dir = test_tmpdir();
-    store_settings settings = {0, 30LL * 86400 * 1000, 3600000};
+    store_settings settings = {0, 30LL * 86400 * 1000, 3600000, 0};
     char err[512];
     store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
     CHECK(s != NULL);

@@ -65,7 +65,7 @@ static store *open_store(void)
 {
     seen.head = NULL;
     seen.tail = &seen.head;
-    store_settings settings = {0, 30LL * 86400 * 1000, 3600000};
+    store_settings settings = {0, 30LL * 86400 * 1000, 3600000, 0};
     char err[512];
     store *s = store_open(here(), &settings, err, sizeof err);
     if (s) {
@@ -250,7 +250,7 @@ TEST(a_dropped_notification_stays_dropped)
     notification_free(n);
 
     /* a restart does not load it */
-    store_settings settings = {0, 0, 3600000};
+    store_settings settings = {0, 0, 3600000, 0};
     s = store_open(here(), &settings, err, sizeof err);
     CHECK(s != NULL);
     size_t loaded = 0;
@@ -275,7 +275,7 @@ static void ignore_send(void *ctx, const char *target, int64_t at_ms)
 
 static int pauses_stored(void)
 {
-    store_settings settings = {0, 0, 3600000};
+    store_settings settings = {0, 0, 3600000, 0};
     char err[256];
     store *s = store_open(here(), &settings, err, sizeof err);
     int pauses = 0;

@@ -15,7 +15,7 @@
 
 static store *open_state_store_dedup(int64_t dedup_ms)
 {
-    store_settings settings = {dedup_ms, 30LL * 86400 * 1000, HOUR_MS};
+    store_settings settings = {dedup_ms, 30LL * 86400 * 1000, HOUR_MS, 0};
     char err[512];
     store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
     if (s && store_start(s, ignore_requeued, NULL, err, sizeof err)) {

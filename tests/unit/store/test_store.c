@@ -53,7 +53,7 @@ static void count_written(void *ctx, int failed, const char *error)
 /* load_pending: collect into *pending before the writer starts, as serve does */
 static store *open_store_loading(int64_t dedup_ms, notification ***pending)
 {
-    store_settings settings = {dedup_ms, 30LL * 86400 * 1000, 3600000};
+    store_settings settings = {dedup_ms, 30LL * 86400 * 1000, 3600000, 0};
     char err[512];
     store *s = store_open(here(), &settings, err, sizeof err);
     if (s && pending && store_load_pending(s, collect, pending, err, sizeof err)) {
@@ -343,7 +343,7 @@ TEST(ids_are_not_reused_after_a_drop)
 
 TEST(unusable_data_dir_is_named)
 {
-    store_settings settings = {0, 0, 3600000};
+    store_settings settings = {0, 0, 3600000, 0};
     char err[512];
     store *s = store_open(&(store_location){.data_dir = "/proc/herald-cannot-be-here"}, &settings, err,
                           sizeof err);
@@ -365,7 +365,7 @@ TEST(retention_removes_old_history)
     CHECK_INT(commit(s, batch, 2), 0);
     store_close(s);
     /* retention one day: the writer sweeps when it starts */
-    store_settings settings = {0, 86400LL * 1000, 3600000};
+    store_settings settings = {0, 86400LL * 1000, 3600000, 0};
     s = store_open(here(), &settings, err, sizeof err);
     CHECK(s != NULL);
     CHECK_INT(store_start(s, ignore_requeued, NULL, err, sizeof err), 0);
@@ -424,7 +424,7 @@ TEST(target_sends_and_pauses_survive_a_restart)
     CHECK_INT(w.failed, 0);
     store_close(s);
 
-    store_settings settings = {0, 0, 3600000};
+    store_settings settings = {0, 0, 3600000, 0};
     char err[256];
     s = store_open(here(), &settings, err, sizeof err);
     CHECK(s != NULL);
@@ -445,7 +445,7 @@ TEST(a_store_in_use_is_refused)
 {
     store *s = open_store(0);
     CHECK(s != NULL);
-    store_settings settings = {0, 0, 3600000};
+    store_settings settings = {0, 0, 3600000, 0};
     char err[512], want[256];
     store *second = store_open(here(), &settings, err, sizeof err);
     CHECK(second == NULL);

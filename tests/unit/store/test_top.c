@@ -51,7 +51,7 @@ static const char *const empty_project[] = {"alertname", "EmptyProject", "projec
 static void store_the_story(const char *dir)
 {
     store_location where = {.data_dir = dir};
-    store_settings settings = {0, 30LL * 86400 * 1000, 3600000}; /* no dedup: every repeat is a row */
+    store_settings settings = {0, 30LL * 86400 * 1000, 3600000, 0}; /* no dedup: every repeat is a row */
     char err[512];
     store *s = store_open(&where, &settings, err, sizeof err);
     CHECK(s != NULL);
