@@ -63,10 +63,21 @@ struct store_backend {
     int (*unpause)(store_reader *r, const char *receiver, char *err, size_t err_cap);
     /* NULL: nothing to say */
     int (*describe)(const store_location *where, strbuf *report, char *err, size_t err_cap);
+    /* NULL: always healthy */
+    int (*healthy)(store *s);
+    /* NULL: this process is the one replica */
+    int (*replicas)(store_reader *r, replica_rows *rows, char *err, size_t err_cap);
 };
 
 /* The backends there are. */
 extern const store_backend sqlite_backend;
 extern const store_backend postgresql_backend;
+
+/* For a backend's replicas: this process as one (live, self; the caller
+ * frees the row's strings), and what its heartbeat saw of them all: the
+ * gauges set, and a warning logged when the live ones serve different
+ * configurations. */
+void replica_self(replica_row *out);
+void replica_review(const replica_rows *rows);
 
 #endif

@@ -28,4 +28,6 @@ const store_backend postgresql_backend = {
     .drop_pending = pg_drop_pending,
     .unpause = pg_unpause,
     .describe = pg_describe,
+    .healthy = pg_healthy,
+    .replicas = pg_replicas,
 };

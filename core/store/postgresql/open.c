@@ -60,6 +60,7 @@ store *pg_open(const store_location *where, const store_settings *settings, char
 void pg_close(store *base)
 {
     pg_store *s = (pg_store *)base;
+    pg_heartbeat_stop(s);
     pg_writer_stop(s);
     PQfinish(s->db);
     pthread_cond_destroy(&s->work);

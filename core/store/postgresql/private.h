@@ -13,6 +13,7 @@
  *   alerts.c      the alert state as readers see it
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
  *   requests.c    send-now, drop and unpause of pending notifications
+ *   replicas.c    this replica's heartbeat, the replicas as read, health
  *   backend.c     the table store.c calls through
  *
  * Times are what SQLite keeps: epoch milliseconds as BIGINT, alert times
@@ -22,6 +23,7 @@
 #define HERALD_STORE_PG_PRIVATE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -83,7 +85,15 @@ typedef struct pg_store {
     void (*requested)(void *ctx, queue_request *q); /* NULL: requests stay in the store */
     void *requested_ctx;
     int serving;              /* PG_LOCK_SERVE held on db */
-    int unreachable;          /* the connection is lost: logged once until it is back */
+    atomic_int unreachable;   /* the connection is lost: logged once until it is back */
+    /* replicas.c: the heartbeat, on a connection of its own */
+    pthread_t heartbeat;
+    int heartbeat_started;
+    PGconn *heartbeat_db;
+    atomic_int heartbeat_ok;  /* its last beat reached the database */
+    pthread_mutex_t heartbeat_lock;
+    pthread_cond_t heartbeat_wake; /* stop */
+    int heartbeat_stopping;
 } pg_store;
 
 typedef struct pg_reader {
@@ -248,5 +258,14 @@ int pg_drop_pending(store_reader *r, uint64_t id, const char *reason, const char
 int pg_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
 /* What operators asked since the last call: to the daemon, oldest first. */
 void pg_take_requests(pg_store *s);
+
+/* ---- replicas.c ---- */
+/* Starts the thread that writes this replica's heartbeat every
+ * STORE_HEARTBEAT_MS: 0, or -1 with err. */
+int pg_heartbeat_start(pg_store *s, char *err, size_t err_cap);
+/* Stops it and removes this replica's row (a clean stop is not "gone"). */
+void pg_heartbeat_stop(pg_store *s);
+int pg_healthy(store *s);
+int pg_replicas(store_reader *r, replica_rows *rows, char *err, size_t err_cap);
 
 #endif

@@ -77,6 +77,11 @@ static const char *const migrations[] = {
     "CREATE TABLE queue_requests ("
     "  id BIGSERIAL PRIMARY KEY, action TEXT NOT NULL, notification_id BIGINT,"
     "  receiver TEXT, requested_ms BIGINT NOT NULL);",
+    /* 2: the replicas serving from this database, each writing its
+     * heartbeat (times from the database's clock, which all share) */
+    "CREATE TABLE replicas ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY, version TEXT NOT NULL,"
+    "  config_digest TEXT NOT NULL, started_ms BIGINT NOT NULL, heartbeat_ms BIGINT NOT NULL);",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
