@@ -24,6 +24,8 @@ static int run_without_generation(const cli *c, int *rc)
         *rc = cmd_history(c);
     else if (strcmp(c->command, "alerts") == 0)
         *rc = cmd_alerts(c);
+    else if (strcmp(c->command, "replicas") == 0)
+        *rc = cmd_replicas(c);
     else
         return 0;
     return 1;

@@ -61,5 +61,7 @@ int cmd_queue(const cli *c);
 int cmd_history(const cli *c);
 /* alerts (cli/alerts.c) */
 int cmd_alerts(const cli *c);
+/* replicas (cli/replicas.c) */
+int cmd_replicas(const cli *c);
 
 #endif

@@ -71,6 +71,11 @@ int store_replicas(store_reader *r, replica_rows *rows, char *err, size_t err_ca
 {
     *rows = (replica_rows){0};
     if (!r->backend->replicas) {
+        pthread_mutex_lock(&self_lock);
+        int serving = self_started_ms != 0;
+        pthread_mutex_unlock(&self_lock);
+        if (!serving) /* a command reading the store, not its one herald */
+            return 0;
         rows->items = xcalloc(1, sizeof *rows->items);
         replica_self(&rows->items[0]);
         rows->len = 1;

@@ -8,6 +8,7 @@ Until replicas share the outbox a second herald on one database is
 refused, so a second replica here is a row written into the replicas
 table, as its heartbeat would write it."""
 
+import json
 import re
 
 import pytest
@@ -52,6 +53,9 @@ def test_a_sqlite_herald_lists_itself_alone(herald_factory, tmp_path):
     assert m["herald_replicas"] == 1 and m["herald_replica_config_mismatch"] == 0, m
     assert ready(h) == (200, "Ready.\n")
     assert harness.http("POST", h.base_url + "/api/v1/replicas")[0] == 405
+    # the command line is not the serving herald: SQLite keeps no heartbeats
+    rc, out, err = harness.herald_cli(h, "replicas")
+    assert rc == 0 and "no replica heartbeats in this store" in out, (rc, out, err)
 
 
 # ----- on PostgreSQL ------------------------------------------------------------
@@ -93,6 +97,19 @@ def test_the_heartbeat_advances_and_a_replica_serving_another_configuration_is_f
                        timeout=10, message="the warning logged")
     assert "other-host:4242 serves %s" % other_digest in h.log(), h.log_tail()
     assert h.log().count("live replicas serve different configurations") == 1, h.log_tail()
+
+    rc, out, err = harness.herald_cli(h, "replicas")
+    assert rc == 0, err
+    lines = out.splitlines()
+    assert lines[0].split() == ["ID", "VERSION", "CONFIG", "DIGEST", "STARTED", "LAST",
+                                "HEARTBEAT", "STATE"], out
+    assert [(line.split()[0], line.split()[2], line.split()[-1]) for line in lines[1:3]] == \
+        sorted([(me["id"], digest, "live"), ("other-host:4242", other_digest, "live")]), out
+    assert lines[3] == "warning: the live replicas serve different configurations", out
+    rc, out, err = harness.herald_cli(h, "replicas", "-o", "json")
+    assert rc == 0, err
+    assert [r["id"] for r in json.loads(out)["replicas"]] == \
+        [r["id"] for r in replicas(h)["replicas"]], out
 
     # that replica falls silent: shown as gone, no longer counted
     postgres.psql("UPDATE replicas SET heartbeat_ms = %s - 60000 WHERE id = 'other-host:4242'"
