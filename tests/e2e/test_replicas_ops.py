@@ -135,9 +135,11 @@ def test_a_reload_changes_the_digest_a_replica_reports(pg_herald_factory, tmp_pa
     h = pg_herald_factory({"console": console(tmp_path)}, "console")
     before = logged_digest(h)
     h.write_config({"console": console(tmp_path), "second": console(tmp_path)}, "console")
-    assert harness.http("POST", h.base_url + "/-/reload")[0] == 200
-    found = re.search(r"generation 2 of .* is serving \(config digest ([0-9a-f]{32})\)", h.log())
-    assert found and found.group(1) != before, h.log_tail()
+    assert harness.http("POST", h.base_url + "/-/reload", timeout=30)[0] == 200
+    found = harness.wait_until(
+        lambda: re.search(r"generation 2 of .* is serving \(config digest ([0-9a-f]{32})\)",
+                          h.log()), timeout=10, message="the reload's line with its digest")
+    assert found.group(1) != before, h.log_tail()
 
     def reported():
         [me] = replicas(h)["replicas"]
