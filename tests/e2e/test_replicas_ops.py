@@ -22,9 +22,10 @@ def console(tmp_path):
 
 
 def logged_digest(h):
-    """The configuration digest herald's start line reports."""
-    found = re.search(r"config digest ([0-9a-f]{32})", h.log())
-    assert found, h.log_tail()
+    """The configuration digest herald's start line reports (written just
+    after it starts answering)."""
+    found = harness.wait_until(lambda: re.search(r"config digest ([0-9a-f]{32})", h.log()),
+                               timeout=10, message="the start line with the config digest")
     return found.group(1)
 
 
