@@ -26,6 +26,8 @@ static int run_without_generation(const cli *c, int *rc)
         *rc = cmd_alerts(c);
     else if (strcmp(c->command, "store") == 0)
         *rc = cmd_store(c);
+    else if (strcmp(c->command, "replicas") == 0)
+        *rc = cmd_replicas(c);
     else
         return 0;
     return 1;

@@ -21,6 +21,7 @@ static const char *const usage_text =
     "  history   show the alert history and its most frequent alerts\n"
     "  alerts    show what is firing now (and what resolved lately)\n"
     "  store     copy a stopped herald's SQLite store into PostgreSQL\n"
+    "  replicas  show the heralds serving from the store and the configuration each serves\n"
     "\n"
     "Run 'herald COMMAND --help' for the options of a command.\n";
 
@@ -131,6 +132,15 @@ static const struct {
               "  --from DATA_DIR        the data_dir of the SQLite store to copy\n"
               "  --to-env NAME          the environment variable holding the libpq DSN\n"
               "  --to DSN               the libpq DSN (connection string or URI)\n"},
+    {"replicas", "usage: herald replicas [-c FILE] [-o table|json]\n"
+                 "\n"
+                 "The herald replicas serving from the configured PostgreSQL store, as their\n"
+                 "heartbeats left them: id (host:pid:random), version, the digest of the\n"
+                 "configuration each serves, and live or gone. -o json prints what\n"
+                 "GET /api/v1/replicas answers.\n"
+                 "\n"
+                 "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+                 "  -o, --output FORMAT    table (default) or json\n"},
     {"plugins", "usage: herald plugins [-c FILE]\n"
                 "\n"
                 "List the plugins in the configuration's plugin_dir with their channels,\n"
@@ -264,6 +274,7 @@ int cli_parse(int argc, char **argv, cli *c)
     int is_send_test = strcmp(c->command, "send-test") == 0;
     int is_route = strcmp(c->command, "route") == 0;
     int is_alerts = strcmp(c->command, "alerts") == 0;
+    int is_replicas = strcmp(c->command, "replicas") == 0;
     if (is_alerts && (c->dead || c->alertname || c->since || c->until || c->by))
         return usage_error(c->command, "%s",
                            "alerts takes --filter, --receiver, --status, --limit and -o");
@@ -287,11 +298,12 @@ int cli_parse(int argc, char **argv, cli *c)
         return usage_error(c->command, "%s", "--reason is only for queue drop");
     if (is_history && c->args_len && (strcmp(c->args[0], "top") != 0 || c->args_len > 1))
         return usage_error(c->command, "%s", "the only subcommand is top");
-    if (output && !is_history && !is_alerts &&
+    if (output && !is_history && !is_alerts && !is_replicas &&
         !(is_queue && c->args_len && (strcmp(c->args[0], "list") == 0 ||
                                       strcmp(c->args[0], "show") == 0)))
         return usage_error(c->command, "%s",
-                           "--output is only for queue list, queue show, history and alerts");
+                           "--output is only for queue list, queue show, history, alerts and "
+                           "replicas");
     if ((c->from || c->to || c->to_env) && !is_store)
         return usage_error(c->command, "%s", "--from, --to and --to-env are only for store copy");
     if (is_store && (c->args_len != 1 || strcmp(c->args[0], "copy") != 0))

@@ -66,5 +66,7 @@ int cmd_history(const cli *c);
 int cmd_alerts(const cli *c);
 /* store copy (cli/store_copy.c) */
 int cmd_store(const cli *c);
+/* replicas (cli/replicas.c) */
+int cmd_replicas(const cli *c);
 
 #endif

@@ -43,6 +43,23 @@ static void generation_free(generation *g)
     free(g);
 }
 
+static void digest_part(strbuf *parts, const char *name, const char *text, size_t len)
+{
+    sb_printf(parts, "%zu:%s%zu:", strlen(name), name, len);
+    sb_append(parts, text ? text : "", text ? len : 0);
+}
+
+void generation_digest(const generation *g, char out[CONFIG_DIGEST_SIZE])
+{
+    strbuf parts = STRBUF_INIT;
+    digest_part(&parts, "config", g->config_text.text, g->config_text.len);
+    digest_part(&parts, "route", g->route.text, g->route.len);
+    for (size_t i = 0; i < g->templates_len; i++)
+        digest_part(&parts, g->templates[i].name, g->templates[i].text, g->templates[i].len);
+    sha256_hex128(sb_str(&parts), parts.len, out);
+    sb_free(&parts);
+}
+
 static unsigned generation_counter;
 
 generation *generation_load(const char *config_path, const char *base_dir, char *err,
@@ -66,6 +83,7 @@ generation *generation_load(const char *config_path, const char *base_dir, char 
         if (rc)
             goto fail;
     }
+    generation_digest(g, g->config_digest);
     return g;
 fail:
     generation_free(g);

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "config/conf.h"
+#include "util/hash.h"
 #include "util/strbuf.h"
 
 typedef struct source_file {
@@ -17,6 +18,8 @@ typedef struct source_file {
     char *text;
     size_t len;
 } source_file;
+
+#define CONFIG_DIGEST_SIZE SHA256_HEX128_SIZE
 
 typedef struct generation {
     atomic_int refs;
@@ -30,6 +33,9 @@ typedef struct generation {
      * last good configuration, served because they do not load); /-/ready
      * shows it. NULL normally. */
     char *stale_note;
+    /* What the configuration says, whatever folder it is in: replicas
+     * serving the same files have the same digest (generation_digest). */
+    char config_digest[CONFIG_DIGEST_SIZE];
 } generation;
 
 /* Loads the configuration, plugins, route script and templates. Returns a
@@ -39,6 +45,11 @@ typedef struct generation {
  * (NULL: the file's folder). */
 generation *generation_load(const char *config_path, const char *base_dir, char *err,
                             size_t err_cap);
+/* SHA-256 (128 bits, in hex) of the configuration text, the route
+ * script and each template's name and text: their contents, never their
+ * paths. Each part is hashed with its length, so no two different sets
+ * of files run together into the same bytes. */
+void generation_digest(const generation *g, char out[CONFIG_DIGEST_SIZE]);
 /* Removes templates[index] (one no receiver uses that fails to load). */
 void generation_drop_template(generation *g, size_t index);
 /* Gives a checked generation the next number, for logs and /-/reload. */

@@ -143,10 +143,14 @@ static int reload_locked(serve_state *st, char *err, size_t err_cap)
     warn_start_only_changes(&g->conf, st->started, st->listen_fixed);
     last_good_save(g);
     unsigned number = g->number;
+    char digest[CONFIG_DIGEST_SIZE];
+    memcpy(digest, g->config_digest, sizeof digest);
+    store_replica_serving(digest);
     generation_install(g);
     metrics_count(METRIC_RELOADS_OK);
     metrics_reload_result(1, wall_ms());
-    log_info("reload", "generation %u of %s is serving", number, st->config_path);
+    log_info("reload", "generation %u of %s is serving (config digest %s)", number,
+             st->config_path, digest);
     return 0;
 }
 
@@ -258,6 +262,7 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     store_settings settings = {conf->dedup_window_ms, conf->retention_ms,
                                conf->resolved_retention_ms, conf->store_lease_ms};
     store_location where = {conf->data_dir, conf->store_dsn};
+    store_replica_serving(started->config_digest); /* before the store's heartbeat starts */
     char store_shown[512];
     config_store_describe(conf, store_shown, sizeof store_shown);
     store *db = store_open(&where, &settings, err, sizeof err);
@@ -294,9 +299,10 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     if (!(srv = http_start(listen, conf->http_threads, box, &where, reload_unless_busy, &st,
                            err, sizeof err)))
         goto done;
-    log_info("herald", "herald %s serving on %s://%s (%zu receivers, generation %u, store %s)",
-             HERALD_VERSION, http_is_tls(srv) ? "https" : "http", listen, conf->receivers_len,
-             started->number, store_shown);
+    log_info("herald", "herald %s serving on %s://%s (%zu receivers, generation %u, config "
+             "digest %s, replica %s, store %s)", HERALD_VERSION, http_is_tls(srv) ? "https" : "http",
+             listen, conf->receivers_len, started->number, started->config_digest,
+             store_replica_id(), store_shown);
 
     wait_for_stop(&st, config_path);
     /* lua.timeout may be longer than shutdown_timeout: requests still in a

@@ -38,6 +38,8 @@ outbox *outbox_new(size_t capacity, store *durable)
 
 size_t outbox_capacity(const outbox *box) { return box->capacity; }
 
+store *outbox_store(const outbox *box) { return box->durable; }
+
 void outbox_free(outbox *box)
 {
     if (!box)

@@ -22,6 +22,8 @@ outbox *outbox_new(size_t capacity, store *durable);
 void outbox_free(outbox *box);
 /* Fixed at creation: the most notifications queued and in flight at once. */
 size_t outbox_capacity(const outbox *box);
+/* The store it was made with (NULL: none). */
+store *outbox_store(const outbox *box);
 
 /* Called (from the putting thread) after notifications were added. */
 void outbox_set_wakeup(outbox *box, void (*wakeup)(void *ctx), void *ctx);

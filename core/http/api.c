@@ -181,6 +181,23 @@ void api_alerts_json(const alert_state_rows *rows, strbuf *out)
     sb_putc(out, ']');
 }
 
+void api_replicas_json(const replica_rows *rows, strbuf *out)
+{
+    sb_puts(out, "{\"replicas\":[");
+    for (size_t i = 0; i < rows->len; i++) {
+        const replica_row *row = &rows->items[i];
+        sb_puts(out, i ? ",{\"id\":" : "{\"id\":");
+        sb_json_string(out, row->id, strlen(row->id));
+        text_field(out, "version", row->version);
+        text_field(out, "config_digest", row->config_digest);
+        time_field(out, "started_at", row->started_ms);
+        time_field(out, "heartbeat_at", row->heartbeat_ms);
+        sb_printf(out, ",\"live\":%s,\"self\":%s}", row->live ? "true" : "false",
+                  row->self ? "true" : "false");
+    }
+    sb_printf(out, "],\"configs_differ\":%s}", replica_configs_differ(rows) ? "true" : "false");
+}
+
 /* ---- endpoints ---------------------------------------------------------- */
 
 static unsigned fail(strbuf *out, unsigned status, const char *message)
@@ -313,6 +330,17 @@ static unsigned alerts(request *r)
     return store_result(rc, r->err, r->out, "");
 }
 
+static unsigned replicas(request *r)
+{
+    replica_rows rows;
+    int rc = open_reader(r) ? -1 : store_replicas(r->reader, &rows, r->err, sizeof r->err);
+    if (rc == 0) {
+        api_replicas_json(&rows, r->out);
+        replica_rows_free(&rows);
+    }
+    return store_result(rc, r->err, r->out, "");
+}
+
 /* POST .../retry or DELETE: the dead letter requeued or dropped. */
 static unsigned change_dead_letter(request *r, uint64_t id, int retry)
 {
@@ -379,6 +407,8 @@ static unsigned route(request *r, const char *method, const char *path, const ch
         return get ? alerts(r) : 405;
     if (strcmp(path, "history/top") == 0)
         return get ? top(r) : 405;
+    if (strcmp(path, "replicas") == 0)
+        return get ? replicas(r) : 405;
     if (strncmp(path, "queue/", 6) == 0 && (tail = parse_id(path + 6, &id))) {
         if (!*tail) {
             *allow = "GET, HEAD, DELETE";

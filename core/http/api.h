@@ -13,6 +13,7 @@
  *   GET    /api/v1/history                 ?alertname= &receiver= &status= &since= &until= &limit=
  *   GET    /api/v1/alerts                  the alert state: ?filter=<label matchers> &receiver= &status= &limit=
  *   GET    /api/v1/history/top             ?by=alertname|instance|severity|receiver &since=24h &limit=
+ *   GET    /api/v1/replicas                the heralds serving from the store, live or gone
  *
  * Every time in an answer is RFC 3339 in UTC with milliseconds
  * ("2026-11-21T05:22:46.390Z"), or null when there is none yet.
@@ -45,5 +46,6 @@ void api_notification_json(const notification_detail *d, strbuf *out);
 void api_history_json(const history_rows *rows, strbuf *out);
 void api_alerts_json(const alert_state_rows *rows, strbuf *out);
 void api_top_json(const char *by, const top_rows *rows, strbuf *out);
+void api_replicas_json(const replica_rows *rows, strbuf *out);
 
 #endif

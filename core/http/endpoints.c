@@ -17,6 +17,11 @@ enum MHD_Result answer_ready(http_server *srv, struct MHD_Connection *conn)
     if (atomic_load(&srv->stopping))
         return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "Shutting down.\n",
                          NULL, NULL);
+    /* Ingest answers 503 meanwhile: a load balancer sends elsewhere. */
+    store *durable = outbox_store(srv->box);
+    if (durable && !store_healthy(durable))
+        return send_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                         "Not ready: the store's database is unreachable.\n", NULL, NULL);
     /* Still ready (alerts are taken and delivered), but say what serves. */
     generation *g = generation_acquire();
     strbuf body = STRBUF_INIT;

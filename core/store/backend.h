@@ -73,6 +73,10 @@ struct store_backend {
     store_import *(*import_begin)(const store_location *to, char *err, size_t err_cap);
     int (*import_row)(store_import *im, const store_row *row, char *err, size_t err_cap);
     int (*import_end)(store_import *im, int commit, char *err, size_t err_cap);
+    /* NULL: always healthy */
+    int (*healthy)(store *s);
+    /* NULL: this process is the one replica */
+    int (*replicas)(store_reader *r, replica_rows *rows, char *err, size_t err_cap);
 };
 
 /* The backend that keeps a store at `where` (store.c). */
@@ -81,5 +85,12 @@ const store_backend *store_backend_for(const store_location *where);
 /* The backends there are. */
 extern const store_backend sqlite_backend;
 extern const store_backend postgresql_backend;
+
+/* For a backend's replicas: this process as one (live, self; the caller
+ * frees the row's strings), and what its heartbeat saw of them all: the
+ * gauges set, and a warning logged when the live ones serve different
+ * configurations. */
+void replica_self(replica_row *out);
+void replica_review(const replica_rows *rows);
 
 #endif

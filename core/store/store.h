@@ -338,4 +338,44 @@ void alert_state_rows_free(alert_state_rows *rows);
  * data_dir adds nothing. */
 int store_describe(const store_location *where, strbuf *report, char *err, size_t err_cap);
 
+/* ---- replicas: the heralds serving from one store ------------------------ */
+
+/* A replica writes its heartbeat so often; one silent for
+ * STORE_REPLICA_GONE_MS is gone (shown so, no longer counted), and its
+ * row is swept after STORE_REPLICA_SWEEP_MS. */
+#define STORE_HEARTBEAT_MS 2000
+#define STORE_REPLICA_GONE_MS (3 * STORE_HEARTBEAT_MS)
+#define STORE_REPLICA_SWEEP_MS (10 * 60 * 1000)
+
+typedef struct replica_row {
+    char *id;                  /* store_replica_id() of that process */
+    char *version;
+    char *config_digest;       /* generation_digest() of what it serves */
+    int64_t started_ms;
+    int64_t heartbeat_ms;
+    int live;                  /* its heartbeat is recent */
+    int self;                  /* the process asking */
+} replica_row;
+
+typedef struct replica_rows {
+    replica_row *items;        /* live ones first, then by id */
+    size_t len;
+} replica_rows;
+
+/* This process as a replica: "hostname:pid:random", the name its claims
+ * and its heartbeat go by. */
+const char *store_replica_id(void);
+/* The configuration this process serves now (at start and after each
+ * reload): its heartbeats carry the digest. */
+void store_replica_serving(const char *config_digest);
+/* Whether the daemon's store can write now: a store on a server that is
+ * unreachable is not (the daemon answers 503 until it is back). */
+int store_healthy(store *s);
+/* The replicas that serve from this store, gone ones included; a store
+ * in data_dir has one, this process. */
+int store_replicas(store_reader *r, replica_rows *rows, char *err, size_t err_cap);
+/* Whether the live replicas serve different configurations. */
+int replica_configs_differ(const replica_rows *rows);
+void replica_rows_free(replica_rows *rows);
+
 #endif

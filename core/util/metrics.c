@@ -65,6 +65,16 @@ static atomic_llong dead_letters;
 
 void metrics_set_dead_letters(long long count) { atomic_store(&dead_letters, count); }
 
+/* A herald alone on its store is the one live replica. */
+static atomic_llong live_replicas = 1;
+static atomic_int replica_config_mismatch;
+
+void metrics_set_replicas(long long live, int config_mismatch)
+{
+    atomic_store(&live_replicas, live);
+    atomic_store(&replica_config_mismatch, config_mismatch);
+}
+
 /* Targets a service paused, with the end of the pause: a handful (one per
  * robot the configuration names), each kept until its pause is over. */
 typedef struct paused_target {
@@ -167,6 +177,14 @@ static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
                    "sending too fast, whose pause is still running.\n"
                    "# TYPE herald_paused_targets gauge\nherald_paused_targets %zu\n",
               paused_targets_now());
+    sb_printf(out, "# HELP herald_replicas Live herald replicas on this store (their heartbeat "
+                   "is recent), this one included.\n"
+                   "# TYPE herald_replicas gauge\nherald_replicas %lld\n"
+                   "# HELP herald_replica_config_mismatch 1 when live replicas serve different "
+                   "configurations.\n"
+                   "# TYPE herald_replica_config_mismatch gauge\n"
+                   "herald_replica_config_mismatch %d\n",
+              atomic_load(&live_replicas), atomic_load(&replica_config_mismatch));
     sb_printf(out, "# HELP herald_oldest_waiting_notification_age_seconds How long the oldest "
                    "notification not yet delivered or given up on has waited since it was "
                    "accepted (0 when none waits).\n"

@@ -63,6 +63,10 @@ void metrics_target_paused(const char *target, int64_t until_ms);
 /* An operator cleared the target's pause. */
 void metrics_target_unpaused(const char *target);
 
+/* The live replicas on the store, as the last heartbeat saw them, and
+ * whether they serve different configurations. */
+void metrics_set_replicas(long long live, int config_mismatch);
+
 /* The store's writes fail for want of space (1) or not (0): a gauge. */
 void metrics_set_store_disk_full(int full);
 

@@ -8,6 +8,7 @@ DingTalk robot with its rate limit off (one alert, one message), where
 deliveries are counted by alert name."""
 
 import itertools
+import json
 import re
 import threading
 
@@ -78,6 +79,16 @@ def test_three_replicas_deliver_each_alert_once(herald_factory, postgres, robot)
     assert postgres.psql("SELECT count(DISTINCT claimed_by) FROM deliveries",
                          replicas[0].database) == "3"
     assert not any("left by a replica that stopped" in h.log() for h in replicas)
+    # each lists the three, itself marked (their files differ in `listen`,
+    # which the configuration digest counts)
+    for h in replicas:
+        status, data = harness.http("GET", h.base_url + "/api/v1/replicas")
+        assert status == 200, data
+        answer = json.loads(data)
+        live = [r for r in answer["replicas"] if r["live"]]
+        assert {r["id"] for r in live} == names, answer
+        assert [r["id"] for r in live if r["self"]] == [replica_name(h)], answer
+        assert answer["configs_differ"] is True, answer
 
 
 @pytest.mark.concurrency

@@ -31,4 +31,6 @@ const store_backend postgresql_backend = {
     .import_begin = pg_import_begin,
     .import_row = pg_import_row,
     .import_end = pg_import_end,
+    .healthy = pg_healthy,
+    .replicas = pg_replicas,
 };

@@ -18,23 +18,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/rand.h>
-
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strbuf.h"
-
-void pg_name_replica(pg_store *s)
-{
-    char host[64] = "";
-    if (gethostname(host, sizeof host - 1) != 0 || !*host)
-        snprintf(host, sizeof host, "unknown-host");
-    unsigned char random[4] = {0};
-    if (RAND_bytes(random, sizeof random) != 1) /* the pid still tells two apart */
-        memset(random, 0, sizeof random);
-    snprintf(s->replica, sizeof s->replica, "%s:%ld:%02x%02x%02x%02x", host, (long)getpid(),
-             random[0], random[1], random[2], random[3]);
-}
 
 int pg_claim_free(pg_store *s, int limit, void (*each)(void *ctx, notification *n), void *ctx,
                   char *why, size_t why_cap)

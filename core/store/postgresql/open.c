@@ -24,7 +24,7 @@ store *pg_open(const store_location *where, const store_settings *settings, char
     s->settings = *settings;
     if (s->settings.lease_ms <= 0)
         s->settings.lease_ms = 30 * 1000;
-    pg_name_replica(s);
+    snprintf(s->replica, sizeof s->replica, "%s", store_replica_id());
     pthread_mutex_init(&s->lock, NULL);
     pthread_cond_init(&s->work, NULL);
     char why[512];
@@ -45,6 +45,7 @@ store *pg_open(const store_location *where, const store_settings *settings, char
 void pg_close(store *base)
 {
     pg_store *s = (pg_store *)base;
+    pg_heartbeat_stop(s);
     pg_writer_stop(s);
     PQfinish(s->db);
     pthread_cond_destroy(&s->work);

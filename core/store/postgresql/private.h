@@ -14,6 +14,7 @@
  *   alerts.c      the alert state as readers see it
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
  *   requests.c    send-now, drop and unpause of pending notifications
+ *   replicas.c    this replica's heartbeat, the replicas as read, health
  *   backend.c     the table store.c calls through
  *
  * Times are what SQLite keeps: epoch milliseconds as BIGINT, alert times
@@ -23,6 +24,7 @@
 #define HERALD_STORE_PG_PRIVATE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -84,7 +86,15 @@ typedef struct pg_store {
     void *requeued_ctx;
     void (*requested)(void *ctx, queue_request *q); /* NULL: requests stay in the store */
     void *requested_ctx;
-    int unreachable;          /* the connection is lost: logged once until it is back */
+    atomic_int unreachable;   /* the connection is lost: logged once until it is back */
+    /* replicas.c: the heartbeat, on a connection of its own */
+    pthread_t heartbeat;
+    int heartbeat_started;
+    PGconn *heartbeat_db;
+    atomic_int heartbeat_ok;  /* its last beat reached the database */
+    pthread_mutex_t heartbeat_lock;
+    pthread_cond_t heartbeat_wake; /* stop */
+    int heartbeat_stopping;
 } pg_store;
 
 typedef struct pg_reader {
@@ -208,8 +218,6 @@ int pg_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
                     char *err, size_t err_cap);
 
 /* ---- claims.c ---- */
-/* This process's name among the replicas, in s->replica. */
-void pg_name_replica(pg_store *s);
 /* Claims free pending notifications (unclaimed, a dead replica's whose
  * lease expired, or requeued dead letters), at most `limit`, oldest
  * first, and passes each to `each`: how many, or -1 with why. */
@@ -277,5 +285,13 @@ void pg_take_requests(pg_store *s);
 store_import *pg_import_begin(const store_location *to, char *err, size_t err_cap);
 int pg_import_row(store_import *im, const store_row *row, char *err, size_t err_cap);
 int pg_import_end(store_import *im, int commit, char *err, size_t err_cap);
+/* ---- replicas.c ---- */
+/* Starts the thread that writes this replica's heartbeat every
+ * STORE_HEARTBEAT_MS: 0, or -1 with err. */
+int pg_heartbeat_start(pg_store *s, char *err, size_t err_cap);
+/* Stops it and removes this replica's row (a clean stop is not "gone"). */
+void pg_heartbeat_stop(pg_store *s);
+int pg_healthy(store *s);
+int pg_replicas(store_reader *r, replica_rows *rows, char *err, size_t err_cap);
 
 #endif

@@ -81,6 +81,11 @@ static const char *const migrations[] = {
     "CREATE INDEX deliveries_claimable ON deliveries(id, lease_until_ms)"
     "  WHERE state IN ('pending', 'requeued');"
     "CREATE INDEX deliveries_by_claim ON deliveries(claimed_by) WHERE state = 'pending';",
+    /* 3: the replicas serving from this database, each writing its
+     * heartbeat (times from the database's clock, which all share) */
+    "CREATE TABLE replicas ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY, version TEXT NOT NULL,"
+    "  config_digest TEXT NOT NULL, started_ms BIGINT NOT NULL, heartbeat_ms BIGINT NOT NULL);",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

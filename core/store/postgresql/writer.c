@@ -163,7 +163,7 @@ int pg_start(store *base, void (*requeued)(void *ctx, notification *n), void *ct
     if (rc != 0)
         return fail_errno(err, err_cap, rc, "cannot start the store's writer");
     s->started = 1;
-    return 0;
+    return pg_heartbeat_start(s, err, err_cap);
 }
 
 static void hand_over(store *base, pg_job *j)
