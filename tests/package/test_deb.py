@@ -221,6 +221,19 @@ def test_serves_as_the_package_user_with_the_units_command_line(install, tmp_pat
     assert stored and all(p.stat().st_uid == herald_uid for p in stored), stored
 
 
+def test_reinstall_keeps_the_secrets_and_the_store(install):
+    """postinst again, as on an upgrade: the user exists, herald.env holds
+    a secret and the store has data; none of it is replaced."""
+    ENV_FILE.write_text(ENV_FILE.read_text() + "HERALD_TOKEN=kept\n")
+    stored = sorted(p for p in STATE.rglob("*") if p.is_file())
+    run(["dpkg", "-i", install["herald"]], timeout=300)
+    assert ENV_FILE.read_text().endswith("HERALD_TOKEN=kept\n")
+    st = ENV_FILE.stat()
+    assert (st.st_uid, grp.getgrgid(st.st_gid).gr_name, stat.S_IMODE(st.st_mode)) == \
+        (0, "herald", 0o640)
+    assert sorted(p for p in STATE.rglob("*") if p.is_file()) == stored
+
+
 def test_herald_dev_compiles_a_plugin(install, tmp_path):
     _, cflags = run(["pkg-config", "--cflags", "herald-plugin"])
     _, plugindir = run(["pkg-config", "--variable=plugindir", "herald-plugin"])
