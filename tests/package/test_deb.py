@@ -123,11 +123,15 @@ def unit_value(key):
     return values[-1] if values else None
 
 
-def test_lintian_reports_no_errors(debs):
-    r, text = run(["lintian", "--fail-on", "error"] + [debs[p] for p in PACKAGES],
+def test_lintian_reports_no_errors_or_warnings(debs):
+    # Its infos stay: package-supports-alternative-init-but-no-init.d-script
+    # (herald ships a systemd unit only) and
+    # systemd-service-file-missing-documentation-key (a Documentation=
+    # man: URL would fail systemd-analyze verify of a prefix install).
+    r, text = run(["lintian", "--fail-on", "error,warning"] + [debs[p] for p in PACKAGES],
                   timeout=300, check=False)
     assert r.returncode == 0, text
-    assert not re.search(r"^E: ", text, re.M), text
+    assert not re.search(r"^[EW]: ", text, re.M), text
 
 
 def test_packages_split_the_installed_files(install):
