@@ -6,7 +6,9 @@
 # to make test certificates, wrk for the benchmark in tests/bench, clang
 # and its runtime libraries for the libFuzzer harnesses in tests/fuzz:
 # libclang-rt-14-dev holds libFuzzer, -fsanitize=fuzzer's library; groff,
-# man and systemd-analyze for the install test, tests/e2e/test_install.py).
+# man and systemd-analyze for the install test, tests/e2e/test_install.py;
+# debhelper, dpkg-dev, fakeroot and lintian to build and check the Debian
+# package in tests/package).
 #
 #   bash conf/install-deps.sh [--test]
 #
@@ -21,13 +23,14 @@ packages=(build-essential meson ninja-build pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libcjson-dev libssl-dev liblua5.4-dev
           libsqlite3-dev libpq-dev tzdata ca-certificates)
 test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl wrk make openssl
-               clang libclang-rt-14-dev groff-base man-db systemd postgresql)
+               clang libclang-rt-14-dev groff-base man-db systemd postgresql
+               debhelper dpkg-dev fakeroot lintian)
 
 with_test=0
 for arg in "$@"; do
     case "$arg" in
         --test) with_test=1 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
         *) echo "install-deps.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
