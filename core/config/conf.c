@@ -11,7 +11,7 @@
 #include "config/reader.h"
 #include "config/receivers.h"
 #include "config/sections.h"
-#include "store/postgresql/redact.h"
+#include "util/dsn.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 

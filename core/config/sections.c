@@ -13,7 +13,7 @@
 #include "config/receivers.h"
 #include "config/search_path.h"
 #include "config/tls.h"
-#include "store/postgresql/redact.h"
+#include "util/dsn.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 

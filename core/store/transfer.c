@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "store/backend.h"
-#include "store/postgresql/redact.h"
+#include "util/dsn.h"
 #include "util/error.h"
 
 /* The columns both schemas have under these names. */

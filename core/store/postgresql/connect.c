@@ -5,8 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/postgresql/redact.h"
+#include "util/dsn.h"
 #include "util/error.h"
+#include "util/log.h"
 
 /* libpq reads a text parameter up to its NUL: the length is for bytea. */
 static void add(pg_params *p, const char *value, size_t len, int binary, Oid type)
@@ -182,4 +183,20 @@ int pg_reconnect_if_lost(PGconn *db, char *err, size_t err_cap)
     if (PQstatus(db) == CONNECTION_OK)
         return 0;
     return pg_failed(db, NULL, err, err_cap);
+}
+
+int pg_writer_connection(pg_store *s, char *why, size_t why_cap)
+{
+    if (PQstatus(s->db) == CONNECTION_OK && !s->unreachable)
+        return 0;
+    if (!s->unreachable) {
+        s->unreachable = 1;
+        log_error("store", "lost the connection to %s; answering 503 until it is back", s->where);
+    }
+    if (pg_reconnect_if_lost(s->db, why, why_cap))
+        return -1;
+    s->unreachable = 0;
+    s->next_renew_ms = 0; /* what it holds, before its leases run out */
+    log_info("store", "connected to %s again", s->where);
+    return 0;
 }

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "store/postgresql/redact.h"
+#include "util/dsn.h"
 #include "util/error.h"
 
 struct store_import {

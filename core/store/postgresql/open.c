@@ -8,7 +8,7 @@
 
 #include <openssl/crypto.h>
 
-#include "store/postgresql/redact.h"
+#include "util/dsn.h"
 #include "util/error.h"
 #include "util/log.h"
 

@@ -1,7 +1,8 @@
 /* The PostgreSQL backend's own parts, shared by its files and nothing
  * else (the same split as the SQLite backend's):
  *
- *   connect.c     connections, parameters, cells, errors (redacted)
+ *   connect.c     connections (and the writer's, kept), parameters, cells, errors
+ *                 (redacted)
  *   schema.c      the versioned migrations, applied under a lock
  *   open.c        opening and closing
  *   claims.c      replicas sharing the outbox: claims, leases, dedup locks
@@ -9,6 +10,7 @@
  *   write.c       one transaction of inserts (with dedup), marks and sends
  *   state.c       the alert state: what was seen, what each receiver was told
  *   sweep.c       retention and old target sends
+ *   rows.c        a notification read back from its row
  *   recovery.c    pending and requeued notifications, rate-limit targets
  *   read.c        the readers' queries, as rows
  *   alerts.c      the alert state as readers see it

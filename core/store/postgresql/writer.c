@@ -15,22 +15,6 @@
 #define CLAIMS_PER_ROUND 500
 #define RETENTION_SWEEP_MS (10 * 60 * 1000)
 
-int pg_writer_connection(pg_store *s, char *why, size_t why_cap)
-{
-    if (PQstatus(s->db) == CONNECTION_OK && !s->unreachable)
-        return 0;
-    if (!s->unreachable) {
-        s->unreachable = 1;
-        log_error("store", "lost the connection to %s; answering 503 until it is back", s->where);
-    }
-    if (pg_reconnect_if_lost(s->db, why, why_cap))
-        return -1;
-    s->unreachable = 0;
-    s->next_renew_ms = 0; /* what it holds, before its leases run out */
-    log_info("store", "connected to %s again", s->where);
-    return 0;
-}
-
 static void wait_until(pg_store *s, int64_t ms_from_now)
 {
     struct timespec until;

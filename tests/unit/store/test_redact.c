@@ -4,7 +4,7 @@
 
 #include <stdlib.h>
 
-#include "store/postgresql/redact.h"
+#include "util/dsn.h"
 
 static const char *redact(const char *text, const char *secret)
 {

@@ -2,8 +2,8 @@
  * prints or logs shows one. What libpq says about a connection goes
  * through pg_redact first, and a DSN is shown as pg_dsn_describe makes
  * it: where the server is, never who logs in with what. */
-#ifndef HERALD_STORE_PG_REDACT_H
-#define HERALD_STORE_PG_REDACT_H
+#ifndef HERALD_UTIL_DSN_H
+#define HERALD_UTIL_DSN_H
 
 #include <stddef.h>
 

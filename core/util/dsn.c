@@ -1,4 +1,4 @@
-#include "store/postgresql/redact.h"
+#include "util/dsn.h"
 
 #include <ctype.h>
 #include <stdio.h>
