@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/json.h"
 #include "util/strbuf.h"
 
 static void list_add_unique(char ***items, size_t *len, const char *value)
@@ -37,4 +38,37 @@ void mention_set_free(mention_set *m)
     strings_free(m->mobiles, m->mobiles_len);
     strings_free(m->user_ids, m->user_ids_len);
     memset(m, 0, sizeof *m);
+}
+
+void mention_set_to_json(const mention_set *m, strbuf *out)
+{
+    sb_puts(out, "{\"mobiles\":[");
+    for (size_t i = 0; i < m->mobiles_len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, m->mobiles[i], strlen(m->mobiles[i]));
+    }
+    sb_puts(out, "],\"user_ids\":[");
+    for (size_t i = 0; i < m->user_ids_len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        sb_json_string(out, m->user_ids[i], strlen(m->user_ids[i]));
+    }
+    sb_printf(out, "],\"all\":%s}", m->all ? "true" : "false");
+}
+
+void mention_set_from_json(const char *json, mention_set *m)
+{
+    cJSON *root = json_parse(json, strlen(json));
+    static const char *const keys[] = {"mobiles", "user_ids"};
+    void (*const add[])(mention_set *, const char *) = {mention_set_add_mobile,
+                                                         mention_set_add_user_id};
+    for (int k = 0; k < 2; k++) {
+        const cJSON *item;
+        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, keys[k]))
+            if (cJSON_IsString(item))
+                add[k](m, item->valuestring);
+    }
+    m->all = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "all"));
+    cJSON_Delete(root);
 }

@@ -5,6 +5,7 @@
 #ifndef HERALD_STORE_BACKEND_H
 #define HERALD_STORE_BACKEND_H
 
+#include "store/jobs.h"
 #include "store/store.h"
 #include "store/transfer.h"
 
@@ -12,6 +13,8 @@ typedef struct store_backend store_backend;
 
 struct store {
     const store_backend *backend;
+    /* what the daemon hands the backend's writer thread (store/jobs.c) */
+    job_queue jobs;
 };
 
 struct store_reader {
@@ -24,15 +27,6 @@ struct store_backend {
     int (*start)(store *s, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
                  size_t err_cap);
     void (*close)(store *s);
-    void (*commit)(store *s, notification **items, size_t n, const alert_report *seen,
-                   store_committed_fn done, void *ctx);
-    void (*mark_delivered)(store *s, const notification *n, store_committed_fn done, void *ctx);
-    void (*mark_retry)(store *s, const notification *n, store_committed_fn done, void *ctx);
-    void (*mark_dead)(store *s, const notification *n, const char *reason,
-                      store_committed_fn done, void *ctx);
-    void (*record_send)(store *s, const char *target, int64_t at_ms, store_committed_fn done,
-                        void *ctx);
-    void (*record_pause)(store *s, const char *target, int64_t until_ms);
     int (*load_targets)(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
                         void (*sent)(void *ctx, const char *target, int64_t at_ms),
                         void (*paused)(void *ctx, const char *target, int64_t until_ms),
@@ -57,7 +51,6 @@ struct store_backend {
     int (*history_top)(store_reader *r, const history_top *q, top_rows *rows, char *err,
                        size_t err_cap);
     void (*on_requests)(store *s, void (*requested)(void *ctx, queue_request *q), void *ctx);
-    void (*clear_pause)(store *s, const char *target);
     int (*send_now)(store_reader *r, uint64_t id, char *err, size_t err_cap);
     int (*drop_pending)(store_reader *r, uint64_t id, const char *reason, const char *actor,
                         char *err, size_t err_cap);

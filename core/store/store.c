@@ -30,39 +30,6 @@ int store_start(store *s, void (*requeued)(void *ctx, notification *n), void *ct
     return s->backend->start(s, requeued, ctx, err, err_cap);
 }
 
-void store_commit(store *s, notification **items, size_t n, const alert_report *seen,
-                  store_committed_fn done, void *ctx)
-{
-    s->backend->commit(s, items, n, seen, done, ctx);
-}
-
-void store_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx)
-{
-    s->backend->mark_delivered(s, n, done, ctx);
-}
-
-void store_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx)
-{
-    s->backend->mark_retry(s, n, done, ctx);
-}
-
-void store_mark_dead(store *s, const notification *n, const char *reason,
-                     store_committed_fn done, void *ctx)
-{
-    s->backend->mark_dead(s, n, reason, done, ctx);
-}
-
-void store_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
-                       void *ctx)
-{
-    s->backend->record_send(s, target, at_ms, done, ctx);
-}
-
-void store_record_pause(store *s, const char *target, int64_t until_ms)
-{
-    s->backend->record_pause(s, target, until_ms);
-}
-
 int store_load_targets(store *s, int64_t sent_since_ms, int64_t paused_at_ms,
                        void (*sent)(void *ctx, const char *target, int64_t at_ms),
                        void (*paused)(void *ctx, const char *target, int64_t until_ms), void *ctx,
@@ -82,8 +49,6 @@ void store_on_requests(store *s, void (*requested)(void *ctx, queue_request *q),
 {
     s->backend->on_requests(s, requested, ctx);
 }
-
-void store_clear_pause(store *s, const char *target) { s->backend->clear_pause(s, target); }
 
 void queue_request_free(queue_request *q)
 {

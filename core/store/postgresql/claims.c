@@ -135,11 +135,11 @@ static void add_checks(pg_store *s, const notification *n, key_list *l)
     }
 }
 
-int pg_lock_checks(pg_store *s, const pg_job *jobs, char *why, size_t why_cap)
+int pg_lock_checks(pg_store *s, const job *jobs, char *why, size_t why_cap)
 {
     key_list l = {0};
-    for (const pg_job *j = jobs; j; j = j->next)
-        for (size_t i = 0; j->kind == PG_JOB_COMMIT && i < j->n; i++)
+    for (const job *j = jobs; j; j = j->next)
+        for (size_t i = 0; j->kind == JOB_COMMIT && i < j->n; i++)
             add_checks(s, j->items[i], &l);
     if (!l.len)
         return 0;

@@ -25,8 +25,7 @@ store *pg_open(const store_location *where, const store_settings *settings, char
     if (s->settings.lease_ms <= 0)
         s->settings.lease_ms = 30 * 1000;
     snprintf(s->replica, sizeof s->replica, "%s", store_replica_id());
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->work, NULL);
+    job_queue_init(&s->base.jobs);
     char why[512];
     if (!(s->db = pg_connect(s->dsn, err, err_cap))) {
         pg_close(&s->base);
@@ -46,10 +45,9 @@ void pg_close(store *base)
 {
     pg_store *s = (pg_store *)base;
     pg_heartbeat_stop(s);
-    pg_writer_stop(s);
+    job_queue_stop(&s->base.jobs, s->writer, &s->started);
     PQfinish(s->db);
-    pthread_cond_destroy(&s->work);
-    pthread_mutex_destroy(&s->lock);
+    job_queue_destroy(&s->base.jobs);
     if (s->dsn)
         OPENSSL_cleanse(s->dsn, strlen(s->dsn));
     free(s->dsn);

@@ -38,38 +38,6 @@
 /* Advisory lock keys: herald's, whatever else shares the database. */
 #define PG_LOCK_MIGRATE 7234017150001LL /* held by the transaction that migrates */
 
-typedef enum pg_job_kind {
-    PG_JOB_COMMIT,
-    PG_JOB_DELIVERED,
-    PG_JOB_RETRY,
-    PG_JOB_DEAD,
-    PG_JOB_SEND,
-    PG_JOB_PAUSE,
-    PG_JOB_CLEAR_PAUSE
-} pg_job_kind;
-
-/* What the daemon handed the writer. */
-typedef struct pg_job {
-    pg_job_kind kind;
-    /* PG_JOB_COMMIT */
-    notification **items;
-    size_t n;
-    const alert_report *seen;
-    store_committed_fn done;
-    void *done_ctx;
-    int failed;
-    char error[256];
-    /* marks, sends and pauses */
-    uint64_t id;
-    unsigned attempts;
-    int64_t at_ms;
-    char *text;               /* last error, dead-letter reason or target */
-    struct pg_job *next;
-    /* marks: the mark ends an attempt, recorded in attempts at outcome_ms */
-    int attempted;
-    int64_t outcome_ms;
-} pg_job;
-
 typedef struct pg_store {
     store base;
     char *dsn;
@@ -80,10 +48,6 @@ typedef struct pg_store {
     store_settings settings;
     pthread_t writer;
     int started;
-    pthread_mutex_t lock;
-    pthread_cond_t work;      /* jobs arrived, or stop */
-    pg_job *head, *tail;
-    int stopping;
     void (*requeued)(void *ctx, notification *n);
     void *requeued_ctx;
     void (*requested)(void *ctx, queue_request *q); /* NULL: requests stay in the store */
@@ -174,24 +138,13 @@ int pg_describe(const store_location *where, strbuf *out, char *err, size_t err_
 /* ---- writer.c ---- */
 int pg_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
              size_t err_cap);
-/* Stops the thread and answers what it will not take. */
-void pg_writer_stop(pg_store *s);
-void pg_commit(store *s, notification **items, size_t n, const alert_report *seen,
-               store_committed_fn done, void *ctx);
-void pg_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx);
-void pg_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx);
-void pg_mark_dead(store *s, const notification *n, const char *reason, store_committed_fn done,
-                  void *ctx);
-void pg_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
-                    void *ctx);
-void pg_record_pause(store *s, const char *target, int64_t until_ms);
 /* The writer's connection usable again after a loss, logged once per
  * outage: 0, or -1 with why. */
 int pg_writer_connection(pg_store *s, char *why, size_t why_cap);
 
 /* ---- write.c: one transaction for the jobs; 0, or -1 when it was
  * rolled back (every job marked failed, with the reason). ---- */
-int pg_write_batch(pg_store *s, pg_job *jobs);
+int pg_write_batch(pg_store *s, job *jobs);
 
 /* ---- state.c, on the writer's connection inside its transaction (0, or
  * -1 with why), and its sweep ---- */
@@ -233,7 +186,7 @@ void pg_release_claims(pg_store *s);
 /* In the writer's transaction, before the repeat and dedup checks: the
  * locks serializing them with other replicas' commits of the same
  * alerts. */
-int pg_lock_checks(pg_store *s, const pg_job *jobs, char *why, size_t why_cap);
+int pg_lock_checks(pg_store *s, const job *jobs, char *why, size_t why_cap);
 /* recovery.c's row of a notification, columns PG_PENDING_COLUMNS (m
  * being messages, t the delivery state). */
 #define PG_PENDING_COLUMNS                                                                       \
@@ -275,7 +228,6 @@ int pg_drop(store_reader *r, uint64_t id, char *err, size_t err_cap);
 
 /* ---- requests.c ---- */
 void pg_on_requests(store *s, void (*requested)(void *ctx, queue_request *q), void *ctx);
-void pg_clear_pause(store *s, const char *target);
 int pg_send_now(store_reader *r, uint64_t id, char *err, size_t err_cap);
 int pg_drop_pending(store_reader *r, uint64_t id, const char *reason, const char *actor,
                     char *err, size_t err_cap);

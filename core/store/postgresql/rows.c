@@ -6,23 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "util/json.h"
-
-static void mentions_from_json(const char *json, mention_set *m)
-{
-    cJSON *root = json_parse(json, strlen(json));
-    static const char *const keys[] = {"mobiles", "user_ids"};
-    void (*const add[])(mention_set *, const char *) = {mention_set_add_mobile,
-                                                         mention_set_add_user_id};
-    for (int k = 0; k < 2; k++) {
-        const cJSON *item;
-        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, keys[k]))
-            if (cJSON_IsString(item))
-                add[k](m, item->valuestring);
-    }
-    m->all = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "all"));
-    cJSON_Delete(root);
-}
 
 notification *pg_row_to_notification(const PGresult *r, int row)
 {
@@ -34,7 +17,7 @@ notification *pg_row_to_notification(const PGresult *r, int row)
     n->content.format = (herald_format)pg_int(r, row, 4);
     n->content.title = pg_text(r, row, 5);
     n->content.text = pg_text(r, row, 6);
-    mentions_from_json(PQgetisnull(r, row, 7) ? "{}" : PQgetvalue(r, row, 7),
+    mention_set_from_json(PQgetisnull(r, row, 7) ? "{}" : PQgetvalue(r, row, 7),
                        &n->content.mentions);
     if (!PQgetisnull(r, row, 8)) {
         size_t len = 0;

@@ -10,23 +10,6 @@
 #include "util/log.h"
 #include "util/strbuf.h"
 
-static void mentions_json(const mention_set *m, strbuf *out)
-{
-    sb_puts(out, "{\"mobiles\":[");
-    for (size_t i = 0; i < m->mobiles_len; i++) {
-        if (i)
-            sb_putc(out, ',');
-        sb_json_string(out, m->mobiles[i], strlen(m->mobiles[i]));
-    }
-    sb_puts(out, "],\"user_ids\":[");
-    for (size_t i = 0; i < m->user_ids_len; i++) {
-        if (i)
-            sb_putc(out, ',');
-        sb_json_string(out, m->user_ids[i], strlen(m->user_ids[i]));
-    }
-    sb_printf(out, "],\"all\":%s}", m->all ? "true" : "false");
-}
-
 /* The last notification of the stream (a key range: the stream is the
  * key's first half) within the window; a dead one is no reason to hold
  * back the next. */
@@ -100,7 +83,7 @@ static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
     if (pg_state_notified(s, n, why, why_cap))
         return -1;
     strbuf mentions = STRBUF_INIT;
-    mentions_json(&n->content.mentions, &mentions);
+    mention_set_to_json(&n->content.mentions, &mentions);
     pg_params p = PG_PARAMS_INIT;
     pp_text(&p, n->receiver);
     pp_text(&p, n->status);
@@ -138,16 +121,16 @@ static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
     return insert_history(s, n, why, why_cap);
 }
 
-static int apply_target(pg_store *s, const pg_job *j, char *why, size_t why_cap)
+static int apply_target(pg_store *s, const job *j, char *why, size_t why_cap)
 {
     pg_params p = PG_PARAMS_INIT;
     pp_text(&p, j->text);
-    if (j->kind == PG_JOB_CLEAR_PAUSE)
+    if (j->kind == JOB_CLEAR_PAUSE)
         return pg_command(s->db, "DELETE FROM target_pauses WHERE target = $1", &p, why,
                           why_cap);
     pp_int(&p, j->at_ms);
     return pg_command(s->db,
-                      j->kind == PG_JOB_SEND
+                      j->kind == JOB_SEND
                           ? "INSERT INTO target_sends(target, sent_ms) VALUES($1, $2)"
                           : "INSERT INTO target_pauses(target, until_ms) VALUES($1, $2)"
                             " ON CONFLICT(target) DO UPDATE SET"
@@ -156,28 +139,28 @@ static int apply_target(pg_store *s, const pg_job *j, char *why, size_t why_cap)
 }
 
 /* The attempt a mark ends, beside the state it sets. */
-static int record_attempt(pg_store *s, const pg_job *j, char *why, size_t why_cap)
+static int record_attempt(pg_store *s, const job *j, char *why, size_t why_cap)
 {
     pg_params p = PG_PARAMS_INIT;
     pp_int(&p, (int64_t)j->id);
     pp_int(&p, j->outcome_ms);
-    pp_text(&p, j->kind == PG_JOB_DELIVERED ? "delivered"
-                : j->kind == PG_JOB_RETRY   ? "retry"
+    pp_text(&p, j->kind == JOB_DELIVERED ? "delivered"
+                : j->kind == JOB_RETRY   ? "retry"
                                             : "dead");
-    pp_text(&p, j->kind == PG_JOB_DELIVERED ? NULL : j->text);
+    pp_text(&p, j->kind == JOB_DELIVERED ? NULL : j->text);
     return pg_command(s->db,
                       "INSERT INTO attempts(notification_id, at_ms, outcome, detail)"
                       " VALUES($1, $2, $3, $4)",
                       &p, why, why_cap);
 }
 
-static int apply_mark(pg_store *s, const pg_job *j, char *why, size_t why_cap)
+static int apply_mark(pg_store *s, const job *j, char *why, size_t why_cap)
 {
     pg_params p = PG_PARAMS_INIT;
     pp_int(&p, (int64_t)j->id);
     pp_int(&p, j->attempts);
     pp_int(&p, j->at_ms);
-    if (j->kind != PG_JOB_DELIVERED) {
+    if (j->kind != JOB_DELIVERED) {
         pp_text(&p, j->text ? j->text : "");
         pp_text(&p, s->replica);
     }
@@ -187,10 +170,10 @@ static int apply_mark(pg_store *s, const pg_job *j, char *why, size_t why_cap)
      * letter is the holder's to decide, and another replica that took
      * the row (this one's lease ran out) goes on with its own schedule. */
     const char *sql =
-        j->kind == PG_JOB_DELIVERED
+        j->kind == JOB_DELIVERED
             ? "UPDATE deliveries SET state = 'delivered', attempts = $2, finished_ms = $3,"
               " last_error = NULL WHERE id = $1 AND state = 'pending'"
-        : j->kind == PG_JOB_RETRY
+        : j->kind == JOB_RETRY
             ? "UPDATE deliveries SET attempts = $2, next_attempt_ms = $3, last_error = $4"
               " WHERE id = $1 AND state = 'pending' AND claimed_by IS NOT DISTINCT FROM $5"
             : "UPDATE deliveries SET state = 'dead', attempts = $2, finished_ms = $3,"
@@ -201,18 +184,18 @@ static int apply_mark(pg_store *s, const pg_job *j, char *why, size_t why_cap)
     return j->attempted ? record_attempt(s, j, why, why_cap) : 0;
 }
 
-static int apply_all(pg_store *s, pg_job *jobs, char *why, size_t why_cap)
+static int apply_all(pg_store *s, job *jobs, char *why, size_t why_cap)
 {
     if (pg_lock_checks(s, jobs, why, why_cap))
         return -1;
-    for (pg_job *j = jobs; j; j = j->next) {
+    for (job *j = jobs; j; j = j->next) {
         int rc = 0;
-        if (j->kind == PG_JOB_COMMIT) {
+        if (j->kind == JOB_COMMIT) {
             rc = pg_state_seen(s, j->seen, why, why_cap);
             for (size_t i = 0; i < j->n && rc == 0; i++)
                 rc = insert_one(s, j->items[i], why, why_cap);
-        } else if (j->kind == PG_JOB_SEND || j->kind == PG_JOB_PAUSE ||
-                   j->kind == PG_JOB_CLEAR_PAUSE) {
+        } else if (j->kind == JOB_SEND || j->kind == JOB_PAUSE ||
+                   j->kind == JOB_CLEAR_PAUSE) {
             rc = apply_target(s, j, why, why_cap);
         } else {
             rc = apply_mark(s, j, why, why_cap);
@@ -232,7 +215,7 @@ static int worth_again(void)
     return strcmp(state, "40P01") == 0 || strcmp(state, "40001") == 0;
 }
 
-int pg_write_batch(pg_store *s, pg_job *jobs)
+int pg_write_batch(pg_store *s, job *jobs)
 {
     enum { TRIES = 5 };
     char why[256] = "";
@@ -251,7 +234,7 @@ int pg_write_batch(pg_store *s, pg_job *jobs)
     /* A lost connection is logged once, when it is found lost. */
     if (!lost && PQstatus(s->db) == CONNECTION_OK)
         log_error("store", "write failed, nothing of it was stored: %s", why);
-    for (pg_job *j = jobs; j; j = j->next) {
+    for (job *j = jobs; j; j = j->next) {
         j->failed = 1;
         snprintf(j->error, sizeof j->error, "store: %s", why);
     }

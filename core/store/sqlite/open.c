@@ -65,8 +65,7 @@ store *sqlite_open(const store_location *where, const store_settings *settings, 
     s->data_dir = xstrdup(where->data_dir);
     s->path = sqlite_db_path(where->data_dir);
     s->settings = *settings;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_cond_init(&s->work, NULL);
+    job_queue_init(&s->base.jobs);
     char why[512] = "";
     if (sqlite_open_writer(s, why, sizeof why)) {
         fail(err, err_cap, "data_dir: %s: %s", s->path, why);
@@ -79,12 +78,11 @@ store *sqlite_open(const store_location *where, const store_settings *settings, 
 void sqlite_close(store *base)
 {
     sqlite_store *s = (sqlite_store *)base;
-    sqlite_writer_stop(s);
+    job_queue_stop(&s->base.jobs, s->writer, &s->started);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
     sqlite3_close(s->db);
-    pthread_cond_destroy(&s->work);
-    pthread_mutex_destroy(&s->lock);
+    job_queue_destroy(&s->base.jobs);
     free(s->data_dir);
     free(s->path);
     if (s->lock_fd >= 0)

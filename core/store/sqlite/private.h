@@ -41,38 +41,6 @@ enum {
     STMT_COUNT
 };
 
-typedef enum job_kind {
-    JOB_COMMIT,
-    JOB_DELIVERED,
-    JOB_RETRY,
-    JOB_DEAD,
-    JOB_SEND,
-    JOB_PAUSE,
-    JOB_CLEAR_PAUSE
-} job_kind;
-
-/* What the daemon handed the writer. */
-typedef struct job {
-    job_kind kind;
-    /* JOB_COMMIT */
-    notification **items;
-    size_t n;
-    const alert_report *seen;
-    store_committed_fn done;
-    void *done_ctx;
-    int failed;
-    char error[256];
-    /* marks, sends and pauses */
-    uint64_t id;
-    unsigned attempts;
-    int64_t at_ms;
-    char *text;               /* last error, dead-letter reason or target */
-    struct job *next;
-    /* marks: the mark ends an attempt, recorded in attempts at outcome_ms */
-    int attempted;
-    int64_t outcome_ms;
-} job;
-
 typedef struct sqlite_store {
     store base;
     char *data_dir;
@@ -82,10 +50,6 @@ typedef struct sqlite_store {
     pthread_t writer;
     int started;
     int lock_fd;              /* data_dir/herald.lock, held while open; -1: none */
-    pthread_mutex_t lock;
-    pthread_cond_t work;      /* jobs arrived, or stop */
-    job *head, *tail;
-    int stopping;
     void (*requeued)(void *ctx, notification *n);
     void *requeued_ctx;
     void (*requested)(void *ctx, queue_request *q); /* NULL: requests stay in the store */
@@ -126,17 +90,6 @@ void sqlite_close(store *s);
 /* writer.c */
 int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *ctx, char *err,
                  size_t err_cap);
-/* Stops the thread and answers what it will not take. */
-void sqlite_writer_stop(sqlite_store *s);
-void sqlite_commit(store *s, notification **items, size_t n, const alert_report *seen,
-                   store_committed_fn done, void *ctx);
-void sqlite_mark_delivered(store *s, const notification *n, store_committed_fn done, void *ctx);
-void sqlite_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx);
-void sqlite_mark_dead(store *s, const notification *n, const char *reason,
-                      store_committed_fn done, void *ctx);
-void sqlite_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
-                        void *ctx);
-void sqlite_record_pause(store *s, const char *target, int64_t until_ms);
 
 /* write.c: one transaction for the jobs; 0, or -1 when it was rolled
  * back (every job marked failed, with the reason). */
@@ -231,7 +184,6 @@ int sqlite_drop(store_reader *r, uint64_t id, char *err, size_t err_cap);
 
 /* requests.c */
 void sqlite_on_requests(store *s, void (*requested)(void *ctx, queue_request *q), void *ctx);
-void sqlite_clear_pause(store *s, const char *target);
 int sqlite_send_now(store_reader *r, uint64_t id, char *err, size_t err_cap);
 int sqlite_drop_pending(store_reader *r, uint64_t id, const char *reason, const char *actor,
                         char *err, size_t err_cap);

@@ -5,25 +5,8 @@
 #include <string.h>
 
 #include "util/error.h"
-#include "util/json.h"
 #include "util/log.h"
 #include "util/strbuf.h"
-
-static void mentions_from_json(const char *json, mention_set *m)
-{
-    cJSON *root = json_parse(json, strlen(json));
-    static const char *const keys[] = {"mobiles", "user_ids"};
-    void (*const add[])(mention_set *, const char *) = {mention_set_add_mobile,
-                                                         mention_set_add_user_id};
-    for (int k = 0; k < 2; k++) {
-        const cJSON *item;
-        cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(root, keys[k]))
-            if (cJSON_IsString(item))
-                add[k](m, item->valuestring);
-    }
-    m->all = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(root, "all"));
-    cJSON_Delete(root);
-}
 
 /* Builds a notification from a row of pending_columns. */
 static notification *row_to_notification(sqlite3_stmt *q)
@@ -37,7 +20,7 @@ static notification *row_to_notification(sqlite3_stmt *q)
     n->content.title = sqlite_column_text(q, 5);
     n->content.text = sqlite_column_text(q, 6);
     const unsigned char *mentions = sqlite3_column_text(q, 7);
-    mentions_from_json(mentions ? (const char *)mentions : "{}", &n->content.mentions);
+    mention_set_from_json(mentions ? (const char *)mentions : "{}", &n->content.mentions);
     if (sqlite3_column_type(q, 8) != SQLITE_NULL) {
         n->payload_len = (size_t)sqlite3_column_bytes(q, 8);
         n->payload = xstrndup(sqlite3_column_blob(q, 8), n->payload_len);

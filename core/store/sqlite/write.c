@@ -6,23 +6,6 @@
 #include "util/log.h"
 #include "util/strbuf.h"
 
-static void mentions_json(const mention_set *m, strbuf *out)
-{
-    sb_puts(out, "{\"mobiles\":[");
-    for (size_t i = 0; i < m->mobiles_len; i++) {
-        if (i)
-            sb_putc(out, ',');
-        sb_json_string(out, m->mobiles[i], strlen(m->mobiles[i]));
-    }
-    sb_puts(out, "],\"user_ids\":[");
-    for (size_t i = 0; i < m->user_ids_len; i++) {
-        if (i)
-            sb_putc(out, ',');
-        sb_json_string(out, m->user_ids[i], strlen(m->user_ids[i]));
-    }
-    sb_printf(out, "],\"all\":%s}", m->all ? "true" : "false");
-}
-
 static int is_duplicate(sqlite_store *s, const notification *n, int *dup)
 {
     *dup = 0;
@@ -66,7 +49,7 @@ static int insert_one(sqlite_store *s, notification *n)
         return -1;
     sqlite3_stmt *q = s->stmt[STMT_INSERT_MESSAGE];
     strbuf mentions = STRBUF_INIT;
-    mentions_json(&n->content.mentions, &mentions);
+    mention_set_to_json(&n->content.mentions, &mentions);
     sqlite3_reset(q);
     sqlite3_bind_text(q, 1, n->receiver, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, n->status, -1, SQLITE_STATIC);
