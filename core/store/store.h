@@ -5,10 +5,13 @@
  *
  * Backends. A backend is a table of the operations below (store_backend
  * in store/backend.h). store.c picks the backend for a store_location in
- * one function, store_backend_for(), and forwards every call to it. Today that
- * is SQLite (core/store/sqlite/: data_dir/herald.db in WAL mode) unless
- * the location names a PostgreSQL database (core/store/postgresql/, one
- * herald per database so far).
+ * one function, store_backend_for(), and forwards every call to it. Today
+ * that is SQLite (core/store/sqlite/: data_dir/herald.db in WAL mode)
+ * unless the location names a PostgreSQL database (core/store/postgresql/,
+ * shared by several replicas). What is the same whatever the database is
+ * written once: the writer's job queue (store/jobs.c, which also holds
+ * the operations that only hand the writer a job) and whether a
+ * notification repeats what its receiver was told (store/repeat.c).
  *
  * Two sides. The daemon opens a `store` and writes through it: one
  * writer thread owns the write connection; ingest threads hand it
