@@ -111,7 +111,7 @@ enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, const 
     strbuf body = STRBUF_INIT;
     api_query q = {query_argument, conn};
     const char *allow = NULL;
-    unsigned status = api_handle(&(store_location){srv->data_dir, srv->store_dsn}, method, url, &q, &body, &allow);
+    unsigned status = api_handle(&srv->store, method, url, &q, &body, &allow);
     enum MHD_Result rc;
     if (status == 405)
         rc = send_method_not_allowed(conn, method, url, allow);

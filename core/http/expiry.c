@@ -67,8 +67,7 @@ static void run_request(alert_expiry *e, request_ctx *ctx)
 static int resolve_expired(alert_expiry *e)
 {
     char err[512];
-    if (!e->reader && !(e->reader = store_reader_open(&(store_location){e->srv->data_dir, e->srv->store_dsn}, err,
-                                                       sizeof err))) {
+    if (!e->reader && !(e->reader = store_reader_open(&e->srv->store, err, sizeof err))) {
         log_warn("expiry", "cannot read the alert state: %s", err);
         return 0;
     }

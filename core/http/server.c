@@ -127,6 +127,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
     srv->box = box;
     srv->data_dir = xstrdup(where->data_dir);
     srv->store_dsn = where->dsn ? xstrdup(where->dsn) : NULL;
+    srv->store = (store_location){srv->data_dir, srv->store_dsn};
     srv->reload = reload;
     srv->reload_ctx = reload_ctx;
     srv->conns = conn_table_start(&c->connections,

@@ -48,6 +48,7 @@ struct http_server {
     atomic_int ingesting;  /* ingest requests between their stopping check and their answer */
     char *data_dir;
     char *store_dsn;          /* NULL: the SQLite store in data_dir */
+    store_location store;     /* the two above, as the API and the expiry open it */
     pthread_key_t script_key;  /* each ingest worker's Lua state */
     ingest_workers *workers;
     alert_expiry *expiry;
