@@ -72,6 +72,17 @@ struct store_backend {
     int (*replicas)(store_reader *r, replica_rows *rows, char *err, size_t err_cap);
 };
 
+/* What every backend's writer does alike, and when. */
+/* Requeued notifications and operators' requests are looked for so often. */
+#define REQUEUE_POLL_MS 1000
+/* Retention and the alert state are swept so often. */
+#define RETENTION_SWEEP_MS (10 * 60 * 1000)
+/* Longer than any rate window: older sends cannot matter. */
+#define TARGET_SENDS_KEPT_MS (60 * 60 * 1000)
+/* Alertmanager's resolve_timeout default: a direct-path alert posted
+ * without endsAt ends so long after it was last seen. */
+#define RESOLVE_TIMEOUT_MS (5 * 60 * 1000)
+
 /* The backend that keeps a store at `where` (store.c). */
 const store_backend *store_backend_for(const store_location *where);
 

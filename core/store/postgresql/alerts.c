@@ -4,9 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Alertmanager's resolve_timeout default. */
-#define RESOLVE_TIMEOUT_MS (5 * 60 * 1000)
-
 #define STATE_COLUMNS                                                                            \
     "fingerprint, alertname, labels, annotations, status, starts_at, ends_at, source,"          \
     " first_seen_ms, last_seen_ms, resolved_ms"

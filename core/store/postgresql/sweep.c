@@ -3,9 +3,6 @@
 #include "util/clock.h"
 #include "util/log.h"
 
-/* Longer than any rate window: older sends cannot matter. */
-#define TARGET_SENDS_KEPT_MS (60 * 60 * 1000)
-
 void pg_sweep_retention(pg_store *s)
 {
     if (s->settings.retention_ms <= 0)

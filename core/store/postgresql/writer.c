@@ -11,9 +11,7 @@
 #include "util/log.h"
 #include "util/strbuf.h"
 
-#define REQUEUE_POLL_MS 1000
 #define CLAIMS_PER_ROUND 500
-#define RETENTION_SWEEP_MS (10 * 60 * 1000)
 
 static void wait_until(pg_store *s, int64_t ms_from_now)
 {

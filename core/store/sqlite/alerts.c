@@ -5,9 +5,6 @@
 
 #include "util/strbuf.h"
 
-/* Alertmanager's resolve_timeout default. */
-#define RESOLVE_TIMEOUT_MS (5 * 60 * 1000)
-
 static const char *const state_columns =
     "fingerprint, alertname, labels, annotations, status, starts_at, ends_at, source,"
     " first_seen_ms, last_seen_ms, resolved_ms";

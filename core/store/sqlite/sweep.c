@@ -6,9 +6,6 @@
 #include "util/log.h"
 #include "util/strbuf.h"
 
-/* Longer than any rate window: older sends cannot matter. */
-#define TARGET_SENDS_KEPT_MS (60 * 60 * 1000)
-
 void sqlite_sweep_retention(sqlite_store *s)
 {
     if (s->settings.retention_ms <= 0)

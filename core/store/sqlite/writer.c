@@ -8,9 +8,6 @@
 #include "util/log.h"
 #include "util/strbuf.h"
 
-#define REQUEUE_POLL_MS 1000
-#define RETENTION_SWEEP_MS (10 * 60 * 1000)
-
 static void *writer_main(void *arg)
 {
     sqlite_store *s = arg;
