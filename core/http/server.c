@@ -186,9 +186,11 @@ int http_is_tls(const http_server *s) { return s->tls.cert_pem != NULL; }
 
 void http_stop_accepting(http_server *s)
 {
+    /* Readiness says 503 from the first moment (the log has said
+     * "stopping"), before waiting for the expiry's request to finish. */
+    atomic_store(&s->stopping, 1);
     alert_expiry_stop(s->expiry); /* nothing it resolves is left behind */
     s->expiry = NULL;
-    atomic_store(&s->stopping, 1);
     /* Every suspended request is resumed by the store's writer, which
      * answers each commit (a busy database gives up after its timeout);
      * libmicrohttpd must not stop with one still suspended. */
