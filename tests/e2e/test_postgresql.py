@@ -127,6 +127,9 @@ def test_repeat_interval_holds_back_a_repeat(pg_herald_factory, tmp_path):
     h = pg_herald_factory({"oncall": console(tmp_path, "oncall", repeat_interval="4h"),
                            "console": console(tmp_path)}, "oncall")
     firing = reliability.alert("PgRepeat", fingerprint="%016x" % 0x5e)
+    # one start for both posts: am_payload's default start is "now", which
+    # a second post a second later would move
+    firing["startsAt"] = harness.rfc3339(harness.now_seconds())
     assert reliability.post_ok(h, [firing])["notifications"] == 1
     assert reliability.post_ok(h, [firing])["notifications"] == 0
     harness.wait_until(lambda: console_lines(tmp_path, "oncall"), timeout=10,
