@@ -24,14 +24,19 @@ batch_plan batch_next(notification *const *items, size_t len, const batch_limits
     /* Half of each window stays for digests, so a trickle sent one by one
      * cannot use up the slots a storm will need. */
     size_t reserve = (size_t)(limits->per_minute / 2) * limits->targets;
-    if (limits->free_slots == UINT_MAX || len + reserve <= limits->free_slots || !limits->merge)
+    /* Replicas sharing the window each plan as if every other held as
+     * many as this one: behind one load balancer they take alerts from
+     * the same senders, and none can see the others' queues. */
+    size_t waiting = len * (limits->replicas > 1 ? limits->replicas : 1);
+    if (limits->free_slots == UINT_MAX || waiting + reserve <= limits->free_slots ||
+        !limits->merge)
         return plan;
     /* A storm: gather for a moment, then share the window's remaining
      * slots among everything waiting. */
     int64_t gathered_at = items[0]->next_attempt_ms + DIGEST_GATHER_MS;
     if (now < gathered_at)
         return (batch_plan){.action = BATCH_GATHER, .until = gathered_at};
-    size_t item_cap = share_of_budget(limits->text_budget, len, limits->free_slots);
+    size_t item_cap = share_of_budget(limits->text_budget, waiting, limits->free_slots);
     size_t k = digest_fit(items, len, limits->text_budget, item_cap);
     if (k > limits->room && limits->room < limits->max_unrecorded &&
         now < gathered_at + DIGEST_GATHER_MS) {

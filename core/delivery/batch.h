@@ -25,6 +25,7 @@ typedef struct batch_limits {
     size_t text_budget;    /* bytes of text one message carries; 0: any */
     size_t room;           /* notifications that may go now, at least 1 */
     size_t max_unrecorded; /* the most that may ever go unrecorded */
+    unsigned replicas;     /* replicas sharing the targets' windows (0 or 1: this one) */
 } batch_limits;
 
 typedef enum batch_action {

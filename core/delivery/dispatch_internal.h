@@ -32,6 +32,8 @@ typedef struct transfer {
     const receiver *r;
     char target_key[512];
     int sent;                      /* recorded with the rate limiter */
+    send_admission admission;      /* to a rate-limited target: the store's answer */
+    int admission_failed;          /* the store could not answer: the message goes */
     herald_request req;
     struct curl_slist *headers;
     struct curl_slist *recipients; /* SMTP RCPT TO, alive until the transfer ends */
@@ -70,8 +72,9 @@ struct dispatcher {
  * slots left in the window (less a reserve). Returns when to look again
  * (-1: no need). */
 int64_t send_held(dispatcher *d, int64_t now);
-/* Transfers whose sends are on disk start; past the drain deadline they
- * are put back instead. */
+/* Transfers whose sends the store admitted (and has on disk) start; a
+ * refused one's notifications wait again for the window's next slot;
+ * past the drain deadline they are put back instead. */
 void launch_recorded(dispatcher *d, int past_deadline);
 
 /* ---- transfer.c ---- */

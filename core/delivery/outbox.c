@@ -379,14 +379,16 @@ void outbox_clear_pause(outbox *box, const char *target)
         store_clear_pause(box->durable, target);
 }
 
-int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,
-                       void *ctx)
+int outbox_admit_send(outbox *box, const char *target, int64_t at_ms, send_admission *admission,
+                      store_committed_fn answered, void *ctx)
 {
     if (!box->durable)
         return 0;
-    store_record_send(box->durable, target, at_ms, recorded, ctx);
+    store_admit_send(box->durable, target, at_ms, admission, answered, ctx);
     return 1;
 }
+
+unsigned outbox_replicas(outbox *box) { return box->durable ? store_live_replicas() : 1; }
 
 void outbox_record_pause(outbox *box, const char *target, int64_t until_ms)
 {

@@ -69,11 +69,13 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason);
  * wakeup runs when the next one is written. */
 size_t outbox_unsettled(outbox *box, int wake_when_one_settles);
 
-/* A send to a rate-limited target (named by a digest), made durable
- * before it goes: returns 1 and calls `recorded` as store_record_send
- * does, or returns 0 without a store (send at once). */
-int outbox_record_send(outbox *box, const char *target, int64_t at_ms, store_committed_fn recorded,
-                       void *ctx);
+/* A send to a rate-limited target (named by a digest), admitted and made
+ * durable before it goes: returns 1 and calls `answered` as
+ * store_admit_send does, or returns 0 without a store (send at once). */
+int outbox_admit_send(outbox *box, const char *target, int64_t at_ms, send_admission *admission,
+                      store_committed_fn answered, void *ctx);
+/* How many replicas share the targets' windows (1: this process alone). */
+unsigned outbox_replicas(outbox *box);
 /* A pause a service imposed on a target, kept for the next start. */
 void outbox_record_pause(outbox *box, const char *target, int64_t until_ms);
 

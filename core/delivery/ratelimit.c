@@ -231,3 +231,29 @@ void rate_forget_send(rate_limits *limits, const char *key, int64_t at)
         return;
     }
 }
+
+send_admission rate_admission_ask(const rate_spec *rate, int past_pause)
+{
+    return (send_admission){.per_minute = rate->per_minute,
+                            .per_second = rate->per_second,
+                            .minute_window_ms = RATE_WINDOW_MS + RATE_SAFETY_MS,
+                            .second_window_ms = SECOND_MS + RATE_SECOND_SAFETY_MS,
+                            .past_pause = past_pause};
+}
+
+void rate_follow(rate_limits *limits, const char *key, const rate_spec *rate,
+                 const send_admission *answer)
+{
+    if (!answer->window)
+        return;
+    target_state *t = find(limits, key);
+    size_t keep = answer->window_len;
+    if (keep > t->capacity || ring_size(rate) > t->capacity)
+        grow_ring(t, keep > ring_size(rate) ? (unsigned)keep : ring_size(rate));
+    t->oldest = 0;
+    t->count = (unsigned)keep;
+    if (keep)
+        memcpy(t->sends, answer->window, keep * sizeof *t->sends);
+    if (answer->paused_until_ms > t->paused_until)
+        t->paused_until = answer->paused_until_ms;
+}

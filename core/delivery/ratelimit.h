@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "config/conf.h"
+#include "store/store.h"
 #include "util/hash.h"
 
 typedef struct rate_limits rate_limits;
@@ -57,6 +58,15 @@ void rate_record_done(rate_limits *limits, const char *key);
 void rate_forget_send(rate_limits *limits, const char *key, int64_t at);
 
 #define RATE_AFTER_ANSWER INT64_MAX
+
+/* What the store is asked when admitting a send to a target with these
+ * limits (store_admit_send): the limits and the windows they span, the
+ * answer cleared. */
+send_admission rate_admission_ask(const rate_spec *rate, int past_pause);
+/* The store's answer for `key`: where replicas share the target, its
+ * window as they all filled it, and its pause, become this limiter's. */
+void rate_follow(rate_limits *limits, const char *key, const rate_spec *rate,
+                 const send_admission *answer);
 
 /* Returns how many times in a row the target has failed, this one
  * included. Failures of transfers that were in flight together, while the

@@ -8,6 +8,7 @@
 #include "delivery/digest.h"
 #include "delivery/ratelimit.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 /* Looks again at `at` unless an earlier look is due already. */
 static void wake_no_later(int64_t *next_wake, int64_t at)
@@ -16,20 +17,44 @@ static void wake_no_later(int64_t *next_wake, int64_t at)
         *next_wake = at;
 }
 
-/* On the store's writer thread. Written or refused, the message goes: a
- * disk that refuses the record refuses the delivery results too, and the
- * store has logged why. */
-static void send_recorded(void *ctx, int failed, const char *error)
+/* On the store's writer thread. Written or not, admitted or refused, the
+ * transfer goes back to the dispatcher, which decides (launch_recorded).
+ * A store that cannot write admits: the message goes (a disk that refuses
+ * the record refuses the delivery results too, and the store has logged
+ * why). */
+static void send_answered(void *ctx, int failed, const char *error)
 {
-    (void)failed;
     (void)error;
     transfer *t = ctx;
     dispatcher *d = t->d;
+    t->admission_failed = failed;
     pthread_mutex_lock(&d->recorded_lock);
     t->next = d->recorded;
     d->recorded = t;
     pthread_mutex_unlock(&d->recorded_lock);
     curl_multi_wakeup(d->multi);
+}
+
+/* Another replica took the window's last slot, or paused the target: the
+ * transfer never went, and its notifications wait again in order, as if
+ * never taken, for the slot the window (now the shared one) gives. */
+static void wait_again(dispatcher *d, transfer *t)
+{
+    rate_record_done(d->limits, t->target_key);
+    held_queue *q = held_for(&d->held, t->r->name);
+    for (size_t i = 0; i < t->len; i++) {
+        notification *n = t->items[i];
+        n->attempts--;
+        n->attempted = 0;
+        n->send_now = t->admission.past_pause;
+        held_put_back(q, n);
+    }
+    log_debug(t->r->name, "%zu notification%s wait: %s", t->len, t->len == 1 ? "" : "s",
+              t->admission.paused_until_ms && !t->admission.past_pause
+                  ? "another replica saw the target paused"
+                  : "other replicas used the target's window");
+    t->len = 0;
+    transfer_free(t);
 }
 
 void launch_recorded(dispatcher *d, int past_deadline)
@@ -42,8 +67,18 @@ void launch_recorded(dispatcher *d, int past_deadline)
         transfer *t = list;
         list = t->next;
         d->recording--;
+        int refused = !t->admission_failed && t->admission.refused;
+        if (!t->admission_failed) {
+            rate_follow(d->limits, t->target_key, &t->r->rate, &t->admission);
+            /* a pause another replica saw shows in this one's metrics too */
+            if (t->admission.paused_until_ms)
+                metrics_target_paused(rate_target_id(d->limits, t->target_key),
+                                      t->admission.paused_until_ms);
+        }
         if (past_deadline)
             put_back(d, t);
+        else if (refused)
+            wait_again(d, t);
         else
             transfer_launch(d, t);
     }
@@ -78,6 +113,7 @@ static void start_items(dispatcher *d, generation *g, const receiver *r, notific
                         size_t k, size_t more, size_t target, size_t item_cap)
 {
     transfer *t = transfer_new(d, g, r, target, items, k);
+    int operator_asked = k == 1 && items[0]->send_now;
     for (size_t i = 0; i < k; i++) {
         t->items[i]->attempts++;
         t->items[i]->attempted = 1;
@@ -94,14 +130,17 @@ static void start_items(dispatcher *d, generation *g, const receiver *r, notific
     }
     rate_record_send(d->limits, t->target_key, &r->rate, t->started_ms);
     t->sent = 1;
-    /* Recorded first, a send is still counted after a crash or restart,
+    /* Admitted first: a send is still counted after a crash or restart,
      * so the restarted limiter cannot overrun the window (or send into a
-     * penalty) with what it forgot. */
-    if (rate_is_limited(&r->rate) &&
-        outbox_record_send(d->box, rate_target_id(d->limits, t->target_key), t->started_ms,
-                           send_recorded, t)) {
-        d->recording++;
-        return;
+     * penalty) with what it forgot; and replicas sharing the target never
+     * overrun it together. */
+    if (rate_is_limited(&r->rate)) {
+        t->admission = rate_admission_ask(&r->rate, operator_asked);
+        if (outbox_admit_send(d->box, rate_target_id(d->limits, t->target_key), t->started_ms,
+                              &t->admission, send_answered, t)) {
+            d->recording++;
+            return;
+        }
     }
     transfer_launch(d, t);
 }
@@ -226,6 +265,7 @@ static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const rece
         .merge = !channel_needs_payload(r->channel, r->instance),
         .text_budget = r->text_budget,
         .max_unrecorded = ds->max_unrecorded,
+        .replicas = outbox_replicas(d->box),
     };
     if (!send_asked(d, q, g, r, targets, now, &next_wake))
         return next_wake;

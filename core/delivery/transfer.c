@@ -44,6 +44,7 @@ void transfer_free(transfer *t)
     sb_free(&t->body);
     sb_free(&t->response_headers);
     free(t->items);
+    free(t->admission.window);
     if (t->gen)
         generation_unref(t->gen);
     free(t);

@@ -142,10 +142,12 @@ void store_mark_dead(store *s, const notification *n, const char *reason,
     mark(s, JOB_DEAD, n, wall_ms(), reason, done, ctx);
 }
 
-void store_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
-                       void *ctx)
+void store_admit_send(store *s, const char *target, int64_t at_ms, send_admission *admission,
+                      store_committed_fn done, void *ctx)
 {
-    job_queue_add(&s->jobs, new_job(JOB_SEND, at_ms, target, done, ctx));
+    job *j = new_job(JOB_SEND, at_ms, target, done, ctx);
+    j->admission = admission;
+    job_queue_add(&s->jobs, j);
 }
 
 void store_record_pause(store *s, const char *target, int64_t until_ms)

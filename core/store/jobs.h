@@ -36,6 +36,7 @@ typedef struct job {
     unsigned attempts;
     int64_t at_ms;
     char *text;               /* last error, dead-letter reason or target */
+    send_admission *admission; /* JOB_SEND: asked and answered (the caller's) */
     struct job *next;
     /* marks: the mark ends an attempt, recorded in attempts at outcome_ms */
     int attempted;

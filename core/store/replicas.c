@@ -4,6 +4,7 @@
 #include "store/backend.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static char self_id[300];
 static char self_digest[80];
 static int64_t self_started_ms;
 static char mismatch_logged[1024]; /* the heartbeat's last warning: said once */
+static atomic_uint live_replicas = 1;
 
 const char *store_replica_id(void)
 {
@@ -67,6 +69,8 @@ int store_healthy(store *s)
 {
     return !s->backend->healthy || s->backend->healthy(s);
 }
+
+unsigned store_live_replicas(void) { return atomic_load(&live_replicas); }
 
 static int live_first_then_by_id(const void *a, const void *b)
 {
@@ -121,6 +125,8 @@ void replica_review(const replica_rows *rows)
         live += rows->items[i].live != 0;
     int differ = replica_configs_differ(rows);
     metrics_set_replicas((long long)live, differ);
+    /* this one counts even when its own row is late */
+    atomic_store(&live_replicas, live ? (unsigned)live : 1);
 
     replica_row self;
     replica_self(&self);

@@ -88,14 +88,35 @@ void store_mark_retry(store *s, const notification *n, store_committed_fn done, 
 void store_mark_dead(store *s, const notification *n, const char *reason,
                      store_committed_fn done, void *ctx);
 
-/* What the rate limiter must know after a restart. A target is named by
- * a digest, never by its URL. store_record_send calls `done` (on the
- * writer thread) once the send is on disk, or failed = 1 if the disk
- * refused it: a message to a rate-limited target goes out only after
- * that, so a restart cannot forget a send and overrun the window. A
+/* What the rate limiter must know after a restart, and what replicas
+ * sharing a robot must agree on. A target is named by a digest, never by
+ * its URL. A message to a rate-limited target goes out only after
+ * store_admit_send has answered (`done`, on the writer thread): the send
+ * is on disk, so a restart cannot forget it and overrun the window. Where
+ * replicas share the store, the admission is also the decision: made under
+ * a lock on the target, against every replica's sends and the target's
+ * pause, it refuses a send the window has no room for (and records
+ * nothing), and answers the window as all replicas filled it, for the
+ * dispatcher's limiter to follow. A failed write admits: the message goes
+ * (a store that refuses the record refuses the delivery results too). A
  * pause (the service's penalty) is recorded in the background. */
-void store_record_send(store *s, const char *target, int64_t at_ms, store_committed_fn done,
-                       void *ctx);
+typedef struct send_admission {
+    /* asked: the target's limits, and the windows they are judged over */
+    unsigned per_minute, per_second;  /* 0: none */
+    int64_t minute_window_ms, second_window_ms;
+    int past_pause;                   /* an operator's send-now: the pause does not refuse */
+    /* answered */
+    int refused;
+    int64_t paused_until_ms;          /* 0: not paused */
+    int64_t *window;                  /* the target's sends within the minute window, oldest
+                                       * first, this one included if admitted; NULL: nothing
+                                       * shared (one process: its limiter is the truth).
+                                       * The caller frees it. */
+    size_t window_len;
+} send_admission;
+
+void store_admit_send(store *s, const char *target, int64_t at_ms, send_admission *admission,
+                      store_committed_fn done, void *ctx);
 void store_record_pause(store *s, const char *target, int64_t until_ms);
 /* The sends since sent_since_ms, oldest first, and the pauses that last
  * past paused_at_ms. Before store_start, like store_load_pending. */
@@ -374,6 +395,9 @@ void store_replica_serving(const char *config_digest);
 /* Whether the daemon's store can write now: a store on a server that is
  * unreachable is not (the daemon answers 503 until it is back). */
 int store_healthy(store *s);
+/* How many live replicas the last heartbeat saw, this one included (1
+ * before the first, and for a store in data_dir). */
+unsigned store_live_replicas(void);
 /* The replicas that serve from this store, gone ones included; a store
  * in data_dir has one, this process. */
 int store_replicas(store_reader *r, replica_rows *rows, char *err, size_t err_cap);

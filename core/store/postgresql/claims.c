@@ -9,8 +9,9 @@
  * The repeat interval and the dedup window compare a new notification
  * with what was committed before it; two replicas committing the same
  * alert at once would each see nothing yet. So each commit first takes a
- * transaction lock per (receiver, alert) and per dedup stream, in sorted
- * order so that two commits never wait for each other in a cycle. */
+ * transaction lock per (receiver, alert) and per dedup stream, and per
+ * target it admits a send to (admission.c), all in sorted order so that
+ * two commits never wait for each other in a cycle. */
 #include "store/postgresql/private.h"
 
 #include <stdio.h>
@@ -138,9 +139,12 @@ static void add_checks(pg_store *s, const notification *n, key_list *l)
 int pg_lock_checks(pg_store *s, const job *jobs, char *why, size_t why_cap)
 {
     key_list l = {0};
-    for (const job *j = jobs; j; j = j->next)
+    for (const job *j = jobs; j; j = j->next) {
         for (size_t i = 0; j->kind == JOB_COMMIT && i < j->n; i++)
             add_checks(s, j->items[i], &l);
+        if (j->kind == JOB_SEND)
+            add_key(&l, lock_key("target", j->text, NULL));
+    }
     if (!l.len)
         return 0;
     qsort(l.keys, l.len, sizeof *l.keys, compare_keys);

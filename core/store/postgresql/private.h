@@ -5,7 +5,8 @@
  *                 (redacted)
  *   schema.c      the versioned migrations, applied under a lock
  *   open.c        opening and closing
- *   claims.c      replicas sharing the outbox: claims, leases, dedup locks
+ *   claims.c      replicas sharing the outbox: claims, leases, the writer's locks
+ *   admission.c   replicas sharing robots' rate windows and pauses
  *   writer.c      the writer thread and its job queue
  *   write.c       one transaction of inserts (with dedup), marks and sends
  *   state.c       the alert state: what was seen, what each receiver was told
@@ -52,6 +53,7 @@ typedef struct pg_store {
     void *requeued_ctx;
     void (*requested)(void *ctx, queue_request *q); /* NULL: requests stay in the store */
     void *requested_ctx;
+    int64_t last_unpause_id;  /* the newest operator's unpause this replica applied */
     atomic_int unreachable;   /* the connection is lost: logged once until it is back */
     /* replicas.c: the heartbeat, on a connection of its own */
     pthread_t heartbeat;
@@ -183,10 +185,16 @@ void pg_renew_leases(pg_store *s);
 /* Gives back what this replica holds (at a stop), for the others to claim
  * at once. */
 void pg_release_claims(pg_store *s);
-/* In the writer's transaction, before the repeat and dedup checks: the
- * locks serializing them with other replicas' commits of the same
- * alerts. */
+/* In the writer's transaction, before anything else: the locks
+ * serializing the repeat and dedup checks with other replicas' commits of
+ * the same alerts, and admissions to the same targets. */
 int pg_lock_checks(pg_store *s, const job *jobs, char *why, size_t why_cap);
+
+/* ---- admission.c ---- */
+/* In the writer's transaction, the target locked: admits j's send (and
+ * records it) or refuses it, answering j->admission: 0, or -1 with why. */
+int pg_admit_send(pg_store *s, const job *j, char *why, size_t why_cap);
+
 /* recovery.c's row of a notification, columns PG_PENDING_COLUMNS (m
  * being messages, t the delivery state). */
 #define PG_PENDING_COLUMNS                                                                       \

@@ -3,13 +3,15 @@
  * API records each (what it changes in the store at once, and a row of
  * queue_requests); the writer takes the rows every second, as it takes
  * requeued dead letters, and hands them to the daemon, whose dispatcher
- * changes its memory to match. */
+ * changes its memory to match. Among replicas, each request reaches the
+ * replica that must apply it (pg_take_requests). */
 #include "store/postgresql/private.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/log.h"
 
 int pg_send_now(store_reader *r, uint64_t id, char *err, size_t err_cap)
@@ -71,25 +73,55 @@ static queue_request *row_to_request(const PGresult *r, int row)
     return req;
 }
 
-void pg_take_requests(pg_store *s)
+/* Passes the request rows of r to the daemon; -1 (logged) if r failed. */
+static int pass_requests(pg_store *s, PGresult *r, int64_t *last_id)
 {
-    if (!s->requested)
-        return;
-    /* Taken and deleted in one statement, oldest first. A crash before
-     * they are applied loses nothing the store does not already say, and
-     * applying one twice changes nothing. */
-    PGresult *r = pg_run(s->db,
-                         "WITH taken AS (DELETE FROM queue_requests RETURNING *)"
-                         " SELECT action, notification_id, receiver FROM taken ORDER BY id",
-                         NULL);
     if (!pg_ok(r)) {
         char why[256];
         pg_failed(s->db, r, why, sizeof why);
         if (PQstatus(s->db) == CONNECTION_OK) /* a lost one is logged once */
             log_error("store", "cannot take the operators' queue requests: %s", why);
-        return;
+        return -1;
     }
-    for (int i = 0; i < PQntuples(r); i++)
+    for (int i = 0; i < PQntuples(r); i++) {
         s->requested(s->requested_ctx, row_to_request(r, i));
+        if (last_id)
+            *last_id = pg_int(r, i, 3);
+    }
     PQclear(r);
+    return 0;
+}
+
+void pg_take_requests(pg_store *s)
+{
+    if (!s->requested)
+        return;
+    pg_params p = PG_PARAMS_INIT;
+    pp_text(&p, s->replica);
+    pp_int(&p, wall_ms());
+    /* A send-now or a drop is the holder's to apply: taken (and deleted,
+     * oldest first) by the replica that holds the notification, or by
+     * any when no live replica does. A crash before they are applied
+     * loses nothing the store does not already say, and applying one
+     * twice changes nothing. */
+    PGresult *r = pg_run(s->db,
+                         "WITH taken AS (DELETE FROM queue_requests q"
+                         "  WHERE q.action <> 'unpause' AND NOT EXISTS ("
+                         "   SELECT 1 FROM deliveries d WHERE d.id = q.notification_id"
+                         "   AND d.claimed_by <> $1 AND d.lease_until_ms >= $2::bigint)"
+                         "  RETURNING *)"
+                         " SELECT action, notification_id, receiver, id FROM taken ORDER BY id",
+                         &p);
+    if (pass_requests(s, r, NULL))
+        return;
+    /* An unpause is every replica's: each keeps its own pauses. Each
+     * applies every unpause it has not yet seen, those of the last hour
+     * at its start (the sweep forgets older ones: pg_sweep_targets). */
+    pg_params seen = PG_PARAMS_INIT;
+    pp_int(&seen, s->last_unpause_id);
+    r = pg_run(s->db,
+               "SELECT action, notification_id, receiver, id FROM queue_requests"
+               " WHERE action = 'unpause' AND id > $1::bigint ORDER BY id",
+               &seen);
+    pass_requests(s, r, &s->last_unpause_id);
 }

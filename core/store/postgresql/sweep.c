@@ -31,7 +31,9 @@ void pg_sweep_retention(pg_store *s)
     }
 }
 
-/* Sends and pauses matter for a rate window or a penalty: minutes. */
+/* Sends and pauses matter for a rate window or a penalty: minutes; an
+ * operator's unpause is kept as long, for replicas that start meanwhile
+ * (requests.c). */
 void pg_sweep_targets(pg_store *s)
 {
     char why[256];
@@ -42,6 +44,10 @@ void pg_sweep_targets(pg_store *s)
     if (pg_command(s->db, "DELETE FROM target_sends WHERE sent_ms < $1::bigint", &sent, why,
                    sizeof why) ||
         pg_command(s->db, "DELETE FROM target_pauses WHERE until_ms < $1::bigint", &paused, why,
-                   sizeof why))
+                   sizeof why) ||
+        pg_command(s->db,
+                   "DELETE FROM queue_requests WHERE action = 'unpause'"
+                   " AND requested_ms < $1::bigint",
+                   &sent, why, sizeof why))
         log_warn("store", "sweeping old target sends failed: %s", why);
 }

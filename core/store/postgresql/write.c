@@ -1,6 +1,6 @@
 /* One transaction for everything the writer took: new notifications
  * (with dedup and the repeat check), the alert state, delivery results,
- * target sends and pauses. */
+ * target sends (admitted: admission.c) and pauses. */
 #include "store/postgresql/private.h"
 
 #include <stdio.h>
@@ -123,6 +123,8 @@ static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
 
 static int apply_target(pg_store *s, const job *j, char *why, size_t why_cap)
 {
+    if (j->kind == JOB_SEND)
+        return pg_admit_send(s, j, why, why_cap);
     pg_params p = PG_PARAMS_INIT;
     pp_text(&p, j->text);
     if (j->kind == JOB_CLEAR_PAUSE)
@@ -130,11 +132,9 @@ static int apply_target(pg_store *s, const job *j, char *why, size_t why_cap)
                           why_cap);
     pp_int(&p, j->at_ms);
     return pg_command(s->db,
-                      j->kind == JOB_SEND
-                          ? "INSERT INTO target_sends(target, sent_ms) VALUES($1, $2)"
-                          : "INSERT INTO target_pauses(target, until_ms) VALUES($1, $2)"
-                            " ON CONFLICT(target) DO UPDATE SET"
-                            " until_ms = greatest(target_pauses.until_ms, excluded.until_ms)",
+                      "INSERT INTO target_pauses(target, until_ms) VALUES($1, $2)"
+                      " ON CONFLICT(target) DO UPDATE SET"
+                      " until_ms = greatest(target_pauses.until_ms, excluded.until_ms)",
                       &p, why, why_cap);
 }
 

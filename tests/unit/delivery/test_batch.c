@@ -184,6 +184,28 @@ TEST(what_cannot_be_merged_goes_alone)
     queue_free(&q);
 }
 
+/* Three replicas share the robot: each plans as if the other two held as
+ * many as it does. Four waiting here are twelve in all, a storm past the
+ * reserve; and sixty long ones share the twenty slots with 120 more, so
+ * each digest takes nine, cut to fit, where one replica alone sends three
+ * whole. */
+TEST(replicas_sharing_a_robot_plan_with_its_share_of_the_window)
+{
+    queue q;
+    queue_fill(&q, QUEUED, 1000);
+    batch_limits lim = robot(20);
+    CHECK_INT(batch_next(q.items, 4, &lim, GATHERED).count, 1);
+    lim.replicas = 3;
+    CHECK_INT(batch_next(q.items, 3, &lim, GATHERED).count, 1);
+    batch_plan p = batch_next(q.items, 4, &lim, GATHERED - 1);
+    CHECK_INT(p.action, BATCH_GATHER);
+    p = batch_next(q.items, q.len, &lim, GATHERED);
+    CHECK_INT(p.action, BATCH_SEND);
+    CHECK_INT(p.count, 9);
+    CHECK(p.item_cap > 0 && p.item_cap < 1000);
+    queue_free(&q);
+}
+
 RUN_TESTS(CASE(without_a_limit_each_goes_alone),
           CASE(a_trickle_goes_alone_while_the_reserve_stays_free),
           CASE(a_storm_gathers_for_a_moment_first),
@@ -191,4 +213,5 @@ RUN_TESTS(CASE(without_a_limit_each_goes_alone),
           CASE(few_slots_cut_each_message_to_its_first_lines),
           CASE(the_room_to_send_bounds_a_digest),
           CASE(a_message_a_digest_was_refused_with_goes_alone),
-          CASE(what_cannot_be_merged_goes_alone))
+          CASE(what_cannot_be_merged_goes_alone),
+          CASE(replicas_sharing_a_robot_plan_with_its_share_of_the_window))

@@ -195,7 +195,46 @@ TEST(window_slot_ignores_the_pause_and_unpause_ends_it)
     rate_limits_free(limits);
 }
 
+/* Replicas share a robot: the store's answer to an admission is the
+ * window as all of them filled it, and the limiter takes it for its own,
+ * so its free slots and next slot are the shared ones; a pause another
+ * replica saw holds here too. An answer with no window (one process)
+ * changes nothing. */
+TEST(the_limiter_follows_the_shared_window)
+{
+    rate_limits *limits = rate_limits_new();
+    int64_t now = 7000000;
+    rate_record_send(limits, "robot", PER_MINUTE(3), now);
+    rate_record_done(limits, "robot");
+    CHECK_INT(rate_free_slots(limits, "robot", PER_MINUTE(3), now + 10), 2);
+
+    send_admission alone = rate_admission_ask(PER_MINUTE(3), 0);
+    rate_follow(limits, "robot", PER_MINUTE(3), &alone);
+    CHECK_INT(rate_free_slots(limits, "robot", PER_MINUTE(3), now + 10), 2);
+
+    int64_t shared[3] = {now - 2000, now - 1000, now};
+    send_admission answer = rate_admission_ask(PER_MINUTE(3), 0);
+    CHECK_INT(answer.minute_window_ms, WINDOW + RATE_SAFETY_MS);
+    answer.window = shared;
+    answer.window_len = 3;
+    answer.paused_until_ms = now + 600000;
+    rate_follow(limits, "robot", PER_MINUTE(3), &answer);
+    CHECK_INT(rate_free_slots(limits, "robot", PER_MINUTE(3), now + 10), 0);
+    CHECK_INT(rate_window_slot(limits, "robot", PER_MINUTE(3), now + 10),
+              now - 2000 + WINDOW + RATE_SAFETY_MS);
+    CHECK_INT(rate_next_slot(limits, "robot", PER_MINUTE(3), now + 10), now + 600000);
+    /* the window names more sends than the rate (older settings): kept */
+    int64_t busy[5] = {now - 4, now - 3, now - 2, now - 1, now};
+    answer.window = busy;
+    answer.window_len = 5;
+    rate_follow(limits, "robot", PER_MINUTE(3), &answer);
+    CHECK_INT(rate_window_slot(limits, "robot", PER_MINUTE(3), now + 10),
+              now - 2 + WINDOW + RATE_SAFETY_MS);
+    rate_limits_free(limits);
+}
+
 RUN_TESTS(CASE(no_window_ever_exceeds_the_rate), CASE(free_slots_pause_and_keys),
           CASE(restored_sends_and_pauses_hold_after_a_restart),
           CASE(per_second_and_per_minute_limits_hold_together),
+          CASE(the_limiter_follows_the_shared_window),
           CASE(window_slot_ignores_the_pause_and_unpause_ends_it))

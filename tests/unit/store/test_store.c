@@ -410,13 +410,15 @@ TEST(target_sends_and_pauses_survive_a_restart)
     CHECK(s != NULL);
     int64_t now = now_ms();
     commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    store_record_send(s, "aa", now - 90000, count_written, NULL); /* outside the window */
-    store_record_send(s, "bb", now - 2000, count_written, NULL);
-    store_record_send(s, "aa", now - 1000, count_written, NULL);
+    send_admission asks[4] = {{.per_minute = 20}, {.per_minute = 20}, {.per_minute = 20},
+                              {.per_minute = 20}};
+    store_admit_send(s, "aa", now - 90000, &asks[0], count_written, NULL); /* outside the window */
+    store_admit_send(s, "bb", now - 2000, &asks[1], count_written, NULL);
+    store_admit_send(s, "aa", now - 1000, &asks[2], count_written, NULL);
     store_record_pause(s, "bb", now + 600000);
     store_record_pause(s, "bb", now + 5000);
     store_record_pause(s, "cc", now - 1);     /* over */
-    store_record_send(s, "cc", now, committed, &w);
+    store_admit_send(s, "cc", now, &asks[3], committed, &w);
     pthread_mutex_lock(&w.lock);
     while (!w.done)
         pthread_cond_wait(&w.done_cond, &w.lock);
