@@ -28,6 +28,14 @@ from test_replicas import delivered_counts, replica_name, robot, start_replicas 
 HAPROXY_BIN = os.environ.get("HAPROXY_BIN", "/usr/sbin/haproxy")
 EXAMPLE = harness.REPO / "conf" / "haproxy.cfg"
 
+def missing_haproxy():
+    """Why haproxy cannot run, or None."""
+    if os.access(HAPROXY_BIN, os.X_OK):
+        return None
+    return ("haproxy not found at %s: install the Debian package haproxy "
+            "(bash conf/install-deps.sh --test) or set HAPROXY_BIN" % HAPROXY_BIN)
+
+
 _NEEDS_ROOT = re.compile(r"\s*(chroot|user|group)\s")
 _BIND = re.compile(r"(\s*bind\s+)\S+(.*)")
 _SERVER = re.compile(r"(\s*server\s+\S+\s+)\S+(.*)")
@@ -73,10 +81,8 @@ class HAProxy(harness._Process):
         return "http://127.0.0.1:%d" % self.port
 
     def start(self, ready_timeout=15.0):
-        if not os.access(HAPROXY_BIN, os.X_OK):
-            raise harness.HarnessError(
-                "haproxy not found at %s: install the Debian package haproxy "
-                "(bash conf/install-deps.sh --test) or set HAPROXY_BIN" % HAPROXY_BIN)
+        if missing_haproxy():
+            raise harness.HarnessError(missing_haproxy())
         self._spawn([HAPROXY_BIN, "-db", "-f", str(self.config_path)], harness.clean_env())
         # through HAProxy to a replica's readiness
         self.wait_ready(self.base_url + "/-/ready", ready_timeout)
@@ -95,10 +101,13 @@ def haproxy_factory(tmp_path, request):
     def make(replicas):
         lb = HAProxy(tmp_path / ("haproxy-%d" % len(started)), replicas)
         started.append(lb)
+        error = None
         try:
             lb.start()
         except harness.HarnessError as e:
-            pytest.fail(str(e), pytrace=False)
+            error = str(e)
+        if error:
+            pytest.fail(error, pytrace=False)
         return lb
 
     yield make
@@ -108,7 +117,9 @@ def haproxy_factory(tmp_path, request):
     if any(getattr(getattr(request.node, "rep_" + w, None), "failed", False)
            for w in ("setup", "call")):
         for lb in started:
-            print("----- %s log -----\n%s" % (lb.workdir.name, lb.log_tail(6000)))
+            if lb.proc is None:
+                continue
+            print("----- %s log -----\n%s" % (lb.workdir.name, lb.log_tail(20000)))
 
 
 def accepted(h):
@@ -121,9 +132,8 @@ def firing(name, n):
 
 def test_the_example_is_valid_as_shipped():
     """What the README has an operator run on the copied file."""
-    if not os.access(HAPROXY_BIN, os.X_OK):
-        pytest.fail("haproxy not found at %s: install the Debian package haproxy "
-                    "(bash conf/install-deps.sh --test)" % HAPROXY_BIN, pytrace=False)
+    if missing_haproxy():
+        pytest.fail(missing_haproxy(), pytrace=False)
     res = subprocess.run([HAPROXY_BIN, "-c", "-f", str(EXAMPLE)], capture_output=True,
                          timeout=30)
     out = (res.stdout + res.stderr).decode("utf-8", "replace")
