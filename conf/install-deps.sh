@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages herald needs to build and run; with --test,
 # also what its test suite needs (the real Alertmanager, PostgreSQL's server
-# for the PostgreSQL store's tests, which start their own, pytest, aiosmtpd,
+# for the PostgreSQL store's tests, which start their own, HAProxy for
+# tests/e2e/test_haproxy.py, which runs conf/haproxy.cfg, pytest, aiosmtpd,
 # nm from binutils, curl, make for the out-of-tree plugin example, openssl
 # to make test certificates, wrk for the benchmark in tests/bench, clang
 # and its runtime libraries for the libFuzzer harnesses in tests/fuzz:
@@ -13,24 +14,25 @@
 #   bash conf/install-deps.sh [--test]
 #
 # Uses sudo when not root.  Does nothing (and needs no network) when every
-# package is already installed.  Installing prometheus-alertmanager or
-# postgresql (whose tests start servers of their own) would start its
-# service: while installing, a /usr/sbin/policy-rc.d that forbids starting
-# services is put in place (only when none exists, and removed afterwards).
+# package is already installed.  Installing prometheus-alertmanager,
+# postgresql or haproxy (whose tests start servers of their own) would start
+# its service: while installing, a /usr/sbin/policy-rc.d that forbids
+# starting services is put in place (only when none exists, and removed
+# afterwards).
 set -euo pipefail
 
 packages=(build-essential meson ninja-build pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libcjson-dev libssl-dev liblua5.4-dev
           libsqlite3-dev libpq-dev tzdata ca-certificates)
 test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl wrk make openssl
-               clang libclang-rt-14-dev groff-base man-db systemd postgresql
+               clang libclang-rt-14-dev groff-base man-db systemd postgresql haproxy
                debhelper dpkg-dev fakeroot lintian)
 
 with_test=0
 for arg in "$@"; do
     case "$arg" in
         --test) with_test=1 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "install-deps.sh: unknown argument: $arg (try --help)" >&2; exit 2 ;;
     esac
 done
