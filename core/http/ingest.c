@@ -42,6 +42,13 @@ static void ingest_committed(void *arg, outbox_put_result result, size_t duplica
         ctx->stored = ctx->out.len - duplicates - repeats;
         free(ctx->out.items);
         memset(&ctx->out, 0, sizeof ctx->out);
+        /* Counted here, not with the answer: a client that hangs up now
+         * still has its alerts delivered. */
+        metrics_count(METRIC_REQUESTS_ACCEPTED);
+        metrics_add(METRIC_ALERTS_RECEIVED, ctx->stats.alerts);
+        metrics_add(METRIC_NOTIFICATIONS_QUEUED, ctx->stored);
+        metrics_add(METRIC_DUPLICATES, duplicates);
+        metrics_add(METRIC_REPEATS, repeats);
     }
     ctx->phase = INGEST_COMMITTED;
     wake(ctx);
@@ -138,11 +145,6 @@ static enum MHD_Result finish_ingest(struct MHD_Connection *conn, request_ctx *c
                           "cannot store the alerts (%s): retry later", ctx->put_error);
     }
     size_t stored = ctx->stored;
-    metrics_count(METRIC_REQUESTS_ACCEPTED);
-    metrics_add(METRIC_ALERTS_RECEIVED, ctx->stats.alerts);
-    metrics_add(METRIC_NOTIFICATIONS_QUEUED, stored);
-    metrics_add(METRIC_DUPLICATES, ctx->duplicates);
-    metrics_add(METRIC_REPEATS, ctx->repeats);
     char body[200];
     snprintf(body, sizeof body,
              "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu,\"duplicates\":%zu,"

@@ -80,7 +80,8 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     }
     if (nsize > old_size && nsize - old_size > ctx->cap - ctx->used) {
         if (ctx->running) {
-            char what[LIMIT_MESSAGE_CAP];
+            /* room left for the position in front: "source:line: " */
+            char what[LIMIT_MESSAGE_CAP - LUA_IDSIZE - 16];
             format_memory_message(ctx, what, sizeof what);
             describe_position(ctx->running, what, ctx->memory_message, sizeof ctx->memory_message);
         }
