@@ -549,7 +549,10 @@ static void *dispatcher(void *arg)
                 finish_send(m->easy_handle, m->data.result);
         if (stop && !in_flight)
             break;
-        if (!(in_flight < MAX_IN_FLIGHT && waiting))
+        /* Sends just finished may have freed slots for waiting jobs:
+         * start those first, since with nothing in flight the poll would
+         * sleep its whole timeout. */
+        if (stop || !(in_flight < MAX_IN_FLIGHT && waiting))
             curl_multi_poll(multi, NULL, 0, 1000, NULL);
     }
     for (job *j = waiting, *next; j; j = next) {
