@@ -25,8 +25,9 @@
  * The secret comes from the environment so that it is never on a command
  * line. Binds 127.0.0.1; --port 0 (the default) takes a free port, printed
  * as "port N" once serving. GET /-/ready answers 200; GET /stats answers
- * "accepted R\nalerts A\ndelivered D\nfailed F\n" (requests committed, their
- * alerts, messages the sink took, sends that failed). Stops on SIGTERM or
+ * "committing C\naccepted R\nalerts A\ndelivered D\nfailed F\n" (requests
+ * waiting for their commit, requests committed, their alerts, messages the
+ * sink took, sends that failed). Stops on SIGTERM or
  * SIGINT, or after --max-seconds (default 300).
  */
 #include <arpa/inet.h>
@@ -201,10 +202,11 @@ static enum MHD_Result answer_get(struct MHD_Connection *conn, const char *url)
     if (strcmp(url, "/-/ready") == 0)
         return answer(conn, MHD_HTTP_OK, "text/plain", "Ready.\n");
     if (strcmp(url, "/stats") == 0) {
-        char text[160];
-        snprintf(text, sizeof text, "accepted %llu\nalerts %llu\ndelivered %llu\nfailed %llu\n",
-                 atomic_load(&accepted), atomic_load(&accepted_alerts), atomic_load(&delivered),
-                 atomic_load(&failed));
+        char text[192];
+        snprintf(text, sizeof text,
+                 "committing %d\naccepted %llu\nalerts %llu\ndelivered %llu\nfailed %llu\n",
+                 atomic_load(&suspended), atomic_load(&accepted), atomic_load(&accepted_alerts),
+                 atomic_load(&delivered), atomic_load(&failed));
         return answer(conn, MHD_HTTP_OK, "text/plain", text);
     }
     return answer(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
