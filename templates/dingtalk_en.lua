@@ -78,5 +78,7 @@ return function(data)
                                              data.part.count) or title
   local view = setmetatable({ title = heading, firing = firing, resolved = resolved },
                             { __index = data })
-  return { format = "markdown", title = title, text = text(view) }
+  -- a storm's digest lists every alert under "<alertname> 🔥 FIRING ×N"
+  return { format = "markdown", title = title, text = text(view),
+           digest = { firing = "🔥 FIRING", resolved = "✅ RESOLVED" } }
 end

@@ -80,5 +80,7 @@ return function(data)
   local view = setmetatable({ firing = firing, resolved = resolved, escape = card_escape },
                             { __index = data })
   -- no trailing newline: the plugin puts the mentions one blank line below
-  return { format = "markdown", title = title, text = (text(view):gsub("%s+$", "")) }
+  -- a storm's digest lists every alert under "<alertname> 🔥 故障 ×N"
+  return { format = "markdown", title = title, text = (text(view):gsub("%s+$", "")),
+           digest = { firing = "🔥 故障", resolved = "✅ 恢复" } }
 end

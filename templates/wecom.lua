@@ -84,5 +84,7 @@ return function(data)
                                              data.part.count) or title
   local view = setmetatable({ title = heading, firing = firing, resolved = resolved },
                             { __index = data })
-  return { format = "markdown", title = title, text = text(view) }
+  -- a storm's digest lists every alert under "<alertname> 🔥 故障 ×N"
+  return { format = "markdown", title = title, text = text(view),
+           digest = { firing = "🔥 故障", resolved = "✅ 恢复" } }
 end

@@ -36,6 +36,10 @@ batch_plan batch_next(notification *const *items, size_t len, const batch_limits
     int64_t gathered_at = items[0]->next_attempt_ms + DIGEST_GATHER_MS;
     if (now < gathered_at)
         return (batch_plan){.action = BATCH_GATHER, .until = gathered_at};
+    /* paced: a digest, not one message alone, nor one a refused digest
+     * left to go by itself */
+    if (len > 1 && !items[0]->send_alone && now < limits->paced_from)
+        return (batch_plan){.action = BATCH_GATHER, .until = limits->paced_from};
     size_t item_cap = share_of_budget(limits->text_budget, waiting, limits->free_slots);
     size_t k = digest_fit(items, len, limits->text_budget, item_cap);
     if (k > limits->room && limits->room < limits->max_unrecorded &&

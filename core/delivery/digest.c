@@ -1,5 +1,6 @@
 #include "delivery/digest.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "plugin/host.h"
@@ -42,10 +43,162 @@ static size_t item_len(const notification *n, size_t item_cap, size_t *cut)
     return *cut + sizeof cut_marker - 1;
 }
 
+/* ---- the compact form: every alert named, grouped by name and state ---- */
+
+/* Notifications stored before digests named each alert have no entries:
+ * a digest with one of them merges texts instead. */
+static int all_have_entries(notification *const *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!items[i]->content.entries_len)
+            return 0;
+    return 1;
+}
+
+typedef struct group_list {
+    const char **names;   /* in order of first appearance */
+    size_t *counts;
+    size_t len, cap;
+} group_list;
+
+/* The index of `name` among the groups, added if new (*added set). */
+static size_t group_index(group_list *g, const char *name, int *added)
+{
+    *added = 0;
+    for (size_t i = g->len; i-- > 0;) /* the latest first: storms repeat one group */
+        if (strcmp(g->names[i], name) == 0)
+            return i;
+    if (g->len == g->cap) {
+        g->cap = g->cap ? 2 * g->cap : 8;
+        g->names = xrealloc(g->names, g->cap * sizeof *g->names);
+        g->counts = xrealloc(g->counts, g->cap * sizeof *g->counts);
+    }
+    g->names[g->len] = name;
+    g->counts[g->len] = 0;
+    *added = 1;
+    return g->len++;
+}
+
+static void group_list_free(group_list *g)
+{
+    free(g->names);
+    free(g->counts);
+}
+
+/* A group's heading: its name, its count (up to 6 digits) and markup. */
+#define GROUP_HEADING_BYTES 24
+
+/* The bytes the compact form of items[0..n) takes: each group's heading
+ * once, each alert's item with its comma. */
+static size_t compact_fit(notification *const *items, size_t n, size_t text_budget)
+{
+    group_list groups = {0};
+    size_t used = DIGEST_OVERHEAD, taken = 0;
+    for (; taken < n; taken++) {
+        const rendered *c = &items[taken]->content;
+        size_t add = 0;
+        for (size_t e = 0; e < c->entries_len; e++) {
+            int added;
+            group_index(&groups, c->entries[e].group, &added);
+            if (added)
+                add += strlen(c->entries[e].group) + GROUP_HEADING_BYTES;
+            add += strlen(c->entries[e].item) + 2;
+        }
+        if (taken > 0 && text_budget && used + add > text_budget)
+            break;
+        used += add;
+    }
+    group_list_free(&groups);
+    return taken;
+}
+
+/* Each group in order: its heading with the count, then its alerts, one
+ * line each with the detail (`detailed`) or as one comma-separated list. */
+static void compact_text(notification *const *items, size_t n, const group_list *groups,
+                         int markdown, int detailed, strbuf *text)
+{
+    for (size_t g = 0; g < groups->len; g++) {
+        if (g)
+            sb_puts(text, "\n\n");
+        sb_printf(text, markdown ? "**%s** ×%zu\n" : "%s ×%zu\n", groups->names[g],
+                  groups->counts[g]);
+        size_t listed = 0;
+        for (size_t i = 0; i < n; i++) {
+            const rendered *c = &items[i]->content;
+            for (size_t e = 0; e < c->entries_len; e++) {
+                const digest_entry *entry = &c->entries[e];
+                if (strcmp(entry->group, groups->names[g]) != 0)
+                    continue;
+                if (detailed)
+                    sb_printf(text, "%s- %s%s%s", listed ? "\n" : "", entry->item,
+                              entry->detail[0] ? ": " : "", entry->detail);
+                else
+                    sb_printf(text, "%s%s", listed ? ", " : "", entry->item);
+                listed++;
+            }
+        }
+    }
+}
+
+/* "45 alerts: DiskFull firing ×40; HostDown firing ×5": what the digest
+ * holds, naming as many groups as fit a notification line. */
+static void compact_title(const group_list *groups, size_t alerts, strbuf *title)
+{
+    sb_printf(title, "%zu alert%s: ", alerts, alerts == 1 ? "" : "s");
+    size_t start = title->len;
+    size_t named = 0;
+    for (; named < groups->len; named++) {
+        size_t len = strlen(groups->names[named]) + 12;
+        if (named > 0 && title->len - start + len > DIGEST_TITLE_NAMES)
+            break;
+        sb_printf(title, "%s%s ×%zu", named ? "; " : "", groups->names[named],
+                  groups->counts[named]);
+    }
+    if (named < groups->len)
+        sb_printf(title, " +%zu", groups->len - named);
+}
+
+static void compact_build(notification *const *items, size_t n, size_t more, size_t text_budget,
+                          rendered *out)
+{
+    group_list groups = {0};
+    size_t details = 0;
+    for (size_t i = 0; i < n; i++) {
+        const rendered *c = &items[i]->content;
+        for (size_t e = 0; e < c->entries_len; e++) {
+            int added;
+            size_t g = group_index(&groups, c->entries[e].group, &added); /* may move counts */
+            groups.counts[g]++;
+            details += strlen(c->entries[e].detail) + 5;
+        }
+        mention_set_merge(&out->mentions, &items[i]->content.mentions);
+    }
+    int markdown = is_markdown(items, n);
+    out->format = markdown ? HERALD_FORMAT_MARKDOWN : HERALD_FORMAT_TEXT;
+    strbuf text = STRBUF_INIT, title = STRBUF_INIT;
+    compact_text(items, n, &groups, markdown, 0, &text);
+    /* the details too, where they fit */
+    if (!text_budget || DIGEST_OVERHEAD + text.len + details <= text_budget) {
+        sb_free(&text);
+        compact_text(items, n, &groups, markdown, 1, &text);
+    }
+    if (more)
+        sb_printf(&text, "%s+%zu …", markdown ? separator_markdown : separator_text, more);
+    compact_title(&groups, digest_alert_count(items, n), &title);
+    group_list_free(&groups);
+    out->title = sb_take(&title);
+    out->text = sb_take(&text);
+}
+
 size_t digest_fit(notification *const *items, size_t n, size_t text_budget, size_t item_cap)
 {
     if (n == 0 || !mergeable(items[0]))
         return n ? 1 : 0;
+    size_t mergeable_run = 1;
+    while (mergeable_run < n && mergeable(items[mergeable_run]))
+        mergeable_run++;
+    if (all_have_entries(items, mergeable_run))
+        return compact_fit(items, mergeable_run, text_budget);
     size_t used = DIGEST_OVERHEAD, taken = 0;
     while (taken < n && mergeable(items[taken])) {
         size_t cut;
@@ -98,9 +251,13 @@ static void digest_title(notification *const *items, size_t n, strbuf *title)
 }
 
 void digest_build(notification *const *items, size_t n, size_t more, size_t item_cap,
-                  rendered *out)
+                  size_t text_budget, rendered *out)
 {
     memset(out, 0, sizeof *out);
+    if (all_have_entries(items, n)) {
+        compact_build(items, n, more, text_budget, out);
+        return;
+    }
     int markdown = is_markdown(items, n);
     out->format = markdown ? HERALD_FORMAT_MARKDOWN : HERALD_FORMAT_TEXT;
     strbuf title = STRBUF_INIT, text = STRBUF_INIT;

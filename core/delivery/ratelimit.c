@@ -142,6 +142,12 @@ int64_t rate_next_slot(rate_limits *limits, const char *key, const rate_spec *ra
     return paused_until > slot ? paused_until : slot;
 }
 
+int64_t rate_last_send(rate_limits *limits, const char *key)
+{
+    const target_state *t = find(limits, key);
+    return t->count ? t->sends[(t->oldest + t->count - 1) % t->capacity] : 0;
+}
+
 int rate_unpause(rate_limits *limits, const char *key, int64_t now)
 {
     target_state *t = find(limits, key);

@@ -43,6 +43,8 @@ int64_t rate_next_slot(rate_limits *limits, const char *key, const rate_spec *ra
 /* The same, past the target's pause: what its windows allow (an
  * operator's send-now, and an answer still awaited, wait for them). */
 int64_t rate_window_slot(rate_limits *limits, const char *key, const rate_spec *rate, int64_t now);
+/* When the last message went to `key` (0: none within the window). */
+int64_t rate_last_send(rate_limits *limits, const char *key);
 /* An operator cleared the target's pause. Returns 1 if one was running. */
 int rate_unpause(rate_limits *limits, const char *key, int64_t now);
 /* How many more messages may go to `key` within the current minute. */

@@ -94,7 +94,7 @@ static int prepare(transfer *t, size_t more, size_t target, size_t item_cap, cha
     if (t->len == 1) {
         notification_as_message(t->items[0], &msg);
     } else {
-        digest_build(t->items, t->len, more, item_cap, &merged);
+        digest_build(t->items, t->len, more, item_cap, r->text_budget, &merged);
         const char *status = "resolved";
         for (size_t i = 0; i < t->len; i++)
             if (strcmp(t->items[i]->status, "firing") == 0)
@@ -108,7 +108,7 @@ static int prepare(transfer *t, size_t more, size_t target, size_t item_cap, cha
 }
 
 /* Sends the k items (which it takes; k > 1: as one digest, with `more`
- * still waiting) through the receiver's target number `target`. */
+ * alerts still waiting) through the receiver's target number `target`. */
 static void start_items(dispatcher *d, generation *g, const receiver *r, notification **items,
                         size_t k, size_t more, size_t target, size_t item_cap)
 {
@@ -152,7 +152,7 @@ static void start_batch(dispatcher *d, held_queue *q, generation *g, const recei
     notification **items = xcalloc(k, sizeof *items);
     memcpy(items, q->items, k * sizeof *items);
     held_remove_front(q, k);
-    start_items(d, g, r, items, k, q->len, target, item_cap);
+    start_items(d, g, r, items, k, digest_alert_count(q->items, q->len), target, item_cap);
 }
 
 /* How many notifications may go now: open requests stay under
@@ -193,6 +193,23 @@ static int64_t soonest_target(dispatcher *d, const receiver *r, size_t targets, 
         }
     }
     return best_slot;
+}
+
+/* When a storm's next digest may go: the receiver's last send and the
+ * window's share of one message (0: no rate to pace by). */
+static int64_t paced_from(dispatcher *d, const receiver *r, size_t targets)
+{
+    if (!r->rate.per_minute)
+        return 0;
+    int64_t last = 0;
+    for (size_t i = 0; i < targets; i++) {
+        char key[512];
+        channel_target_key(r->channel, r->instance, r->name, i, key, sizeof key);
+        int64_t sent = rate_last_send(d->limits, key);
+        if (sent > last)
+            last = sent;
+    }
+    return last ? last + RATE_WINDOW_MS / ((int64_t)r->rate.per_minute * (int64_t)targets) : 0;
 }
 
 /* What an operator asked to send now goes first, each alone, out of
@@ -280,6 +297,7 @@ static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const rece
         }
         size_t best;
         int64_t best_slot = soonest_target(d, r, targets, now, 0, &best, &limits.free_slots);
+        limits.paced_from = paced_from(d, r, targets);
         if (best_slot > now) {
             /* RATE_AFTER_ANSWER: the probe's answer wakes the loop */
             if (best_slot != RATE_AFTER_ANSWER)

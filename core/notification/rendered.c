@@ -3,12 +3,60 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
+#include "util/strbuf.h"
+
 void rendered_free(rendered *r)
 {
     free(r->title);
     free(r->text);
     mention_set_free(&r->mentions);
+    for (size_t i = 0; i < r->entries_len; i++) {
+        free(r->entries[i].group);
+        free(r->entries[i].item);
+        free(r->entries[i].detail);
+    }
+    free(r->entries);
     memset(r, 0, sizeof *r);
+}
+
+void rendered_add_entry(rendered *r, const char *group, const char *item, const char *detail)
+{
+    r->entries = xrealloc(r->entries, (r->entries_len + 1) * sizeof *r->entries);
+    r->entries[r->entries_len++] = (digest_entry){xstrdup(group), xstrdup(item),
+                                                  xstrdup(detail ? detail : "")};
+}
+
+char *rendered_entries_to_json(const rendered *r)
+{
+    if (!r->entries_len)
+        return NULL;
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = 0; i < r->entries_len; i++) {
+        const digest_entry *e = &r->entries[i];
+        const char *fields[3] = {e->group, e->item, e->detail};
+        cJSON_AddItemToArray(list, cJSON_CreateStringArray(fields, 3));
+    }
+    char *json = cJSON_PrintUnformatted(list);
+    cJSON_Delete(list);
+    char *owned = xstrdup(json); /* freed with free(), as every string here */
+    cJSON_free(json);
+    return owned;
+}
+
+void rendered_entries_from_json(rendered *r, const char *json)
+{
+    cJSON *list = json ? cJSON_Parse(json) : NULL;
+    const cJSON *entry;
+    cJSON_ArrayForEach(entry, list) {
+        const cJSON *g = cJSON_GetArrayItem(entry, 0), *i = cJSON_GetArrayItem(entry, 1),
+                    *d = cJSON_GetArrayItem(entry, 2);
+        if (cJSON_IsString(g) && cJSON_IsString(i))
+            rendered_add_entry(r, g->valuestring, i->valuestring,
+                               cJSON_IsString(d) ? d->valuestring : "");
+    }
+    cJSON_Delete(list);
 }
 
 void rendered_as_message(const rendered *r, const char *receiver, const char *status,

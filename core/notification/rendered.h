@@ -8,14 +8,32 @@
 #include "alert/mention.h"
 #include "herald/plugin.h"
 
+/* One alert as a storm's digest names it: messages merged into a digest
+ * show their entries grouped by `group` (the alert's name and state) with
+ * each `item` (what tells the alert from the others) listed, and each
+ * `detail` (its summary) where the room allows. */
+typedef struct digest_entry {
+    char *group;
+    char *item;
+    char *detail;          /* "" when none */
+} digest_entry;
+
 typedef struct rendered {
     herald_format format;
     char *title;
     char *text;            /* for NATIVE: the channel body as JSON */
     mention_set mentions;
+    digest_entry *entries; /* one per alert, for digests */
+    size_t entries_len;
 } rendered;
 
 void rendered_free(rendered *r);
+void rendered_add_entry(rendered *r, const char *group, const char *item, const char *detail);
+/* The entries as stored: a JSON array of [group, item, detail]; NULL when
+ * there are none. */
+char *rendered_entries_to_json(const rendered *r);
+/* Adds the entries of stored JSON (NULL or malformed: none). */
+void rendered_entries_from_json(rendered *r, const char *json);
 /* A view in the plugin ABI's terms; `msg` borrows from its arguments. */
 void rendered_as_message(const rendered *r, const char *receiver, const char *status,
                          size_t alert_count, herald_message *msg);

@@ -100,24 +100,37 @@ static int too_long(const receiver *r, const notification *n)
            strlen(n->content.text) > r->text_budget;
 }
 
+/* Whether the message of alerts[0..len) fits the channel's budget: the
+ * template alone, without the notification's records (a trial). */
+static int fits(script_state *s, const alert_batch *batch, const receiver *r,
+                const alert *const *alerts, const mention_set *extras, size_t len)
+{
+    mention_set mentions = {0};
+    mention_set_merge(&mentions, &r->mentions);
+    for (size_t i = 0; i < len; i++)
+        mention_set_merge(&mentions, &extras[i]);
+    render_input in = {r, batch, alerts, len, &mentions, 0, 0};
+    rendered msg;
+    char err[512];
+    if (render_template(s, &in, &msg, err, sizeof err))
+        render_fallback(&in, s->gen->conf.zone, &msg);
+    mention_set_free(&mentions);
+    int ok = !r->text_budget || msg.format == HERALD_FORMAT_NATIVE ||
+             strlen(msg.text) <= r->text_budget;
+    rendered_free(&msg);
+    return ok;
+}
+
 /* Halves alerts[from, from + len) until each half's message fits (or is
  * one alert, which the channel cuts as it must), in order. */
 static void split_to_fit(script_state *s, const alert_batch *batch, const receiver *r,
                          const alert *const *alerts, const mention_set *extras, size_t from,
                          size_t len, pipeline_parts *out)
 {
-    if (len > 1) {
-        char err[512];
-        int failed;
-        notification *n = render_notification(s, batch, r, alerts + from, extras + from, len, 0,
-                                               0, &failed, err, sizeof err);
-        int fits = !too_long(r, n);
-        notification_free(n);
-        if (!fits) {
-            split_to_fit(s, batch, r, alerts, extras, from, len / 2, out);
-            split_to_fit(s, batch, r, alerts, extras, from + len / 2, len - len / 2, out);
-            return;
-        }
+    if (len > 1 && !fits(s, batch, r, alerts + from, extras + from, len)) {
+        split_to_fit(s, batch, r, alerts, extras, from, len / 2, out);
+        split_to_fit(s, batch, r, alerts, extras, from + len / 2, len - len / 2, out);
+        return;
     }
     out->sizes = xrealloc(out->sizes, (out->len + 1) * sizeof *out->sizes);
     out->sizes[out->len++] = len;
@@ -137,9 +150,19 @@ static notification *split_group(script_state *s, const alert_batch *batch, cons
         parts->sizes[parts->len++] = len;
         return whole;
     }
+    /* As many equal parts as the whole's length needs, and one more for
+     * the heading each repeats; only a part still too long is halved
+     * again. (Halving the whole from the top rendered every alert once
+     * per level: five times for 250 alerts.) */
+    size_t guess = strlen(whole->content.text) / r->text_budget + 2;
+    if (guess > len)
+        guess = len;
     notification_free(whole);
-    split_to_fit(s, batch, r, alerts, extras, 0, len / 2, parts);
-    split_to_fit(s, batch, r, alerts, extras, len / 2, len - len / 2, parts);
+    for (size_t i = 0, from = 0; i < guess; i++) {
+        size_t size = len / guess + (i < len % guess);
+        split_to_fit(s, batch, r, alerts, extras, from, size, parts);
+        from += size;
+    }
     return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include <lauxlib.h>
 
 #include "lua/sandbox.h"
+#include "pipeline/entries.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 
@@ -287,7 +288,7 @@ static int read_result(lua_State *L, const char *where, const render_input *in, 
     if (rc)
         return fail(err, err_cap, "%s: result.mentions: expected {mobiles = {...}, user_ids = {...}, all = bool}",
                     where);
-    return 0;
+    return entries_read(L, where, in, out, err, err_cap);
 }
 
 /* read_result and push_template_data run through sandbox_run: a Lua
@@ -384,6 +385,7 @@ void render_fallback(const render_input *in, const tz_zone *zone, rendered *out)
         sb_putc(&text, '\n');
     }
     out->format = HERALD_FORMAT_TEXT;
+    entries_default(in, "firing", "resolved", out);
     out->title = sb_take(&title);
     out->text = sb_take(&text);
     mention_set_merge(&out->mentions, in->mentions);

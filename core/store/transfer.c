@@ -9,10 +9,10 @@
 
 /* The columns both schemas have under these names. */
 const store_table_def store_tables[STORE_TABLE_COUNT] = {
-    [STORE_TABLE_MESSAGES] = {"messages", "notifications", 12,
+    [STORE_TABLE_MESSAGES] = {"messages", "notifications", 13,
                               {"id", "receiver", "status", "alert_count", "format", "title",
                                "text", "mentions", "payload", "group_key", "dedup_key",
-                               "created_ms"}},
+                               "created_ms", "entries"}},
     [STORE_TABLE_DELIVERIES] = {"deliveries", "delivery states", 6,
                                 {"id", "state", "attempts", "next_attempt_ms", "last_error",
                                  "finished_ms"}},

@@ -200,7 +200,7 @@ int pg_admit_send(pg_store *s, const job *j, char *why, size_t why_cap);
 #define PG_PENDING_COLUMNS                                                                       \
     "m.id, m.receiver, m.status, m.alert_count, m.format, m.title, m.text, m.mentions,"         \
     " m.payload, m.group_key, m.dedup_key, m.created_ms, t.next_attempt_ms, t.attempts,"       \
-    " t.last_error"
+    " t.last_error, m.entries"
 notification *pg_row_to_notification(const PGresult *r, int row);
 
 /* ---- read.c ---- */

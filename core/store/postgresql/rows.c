@@ -33,5 +33,6 @@ notification *pg_row_to_notification(const PGresult *r, int row)
     n->next_attempt_ms = pg_int(r, row, 12);
     n->attempts = (unsigned)pg_int(r, row, 13);
     n->last_error = pg_text_or_null(r, row, 14);
+    rendered_entries_from_json(&n->content, PQgetisnull(r, row, 15) ? NULL : PQgetvalue(r, row, 15));
     return n;
 }

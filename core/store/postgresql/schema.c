@@ -86,6 +86,8 @@ static const char *const migrations[] = {
     "CREATE TABLE replicas ("
     "  id TEXT COLLATE \"C\" PRIMARY KEY, version TEXT NOT NULL,"
     "  config_digest TEXT NOT NULL, started_ms BIGINT NOT NULL, heartbeat_ms BIGINT NOT NULL);",
+    /* 4: the alerts as a storm's digest names them (notification/rendered.h) */
+    "ALTER TABLE messages ADD COLUMN entries TEXT;",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -4,6 +4,7 @@
 #include "store/postgresql/private.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/clock.h"
@@ -103,16 +104,20 @@ static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
     pp_int(&p, n->next_attempt_ms);
     pp_text(&p, s->replica);
     pp_int(&p, wall_ms() + s->settings.lease_ms);
+    char *entries = rendered_entries_to_json(&n->content);
+    pp_text(&p, entries); /* NULL: none */
     /* the message and its delivery state, claimed by this replica, in one
      * statement */
     PGresult *r = pg_run(s->db,
                          "WITH m AS (INSERT INTO messages(receiver, status, alert_count, format,"
-                         " title, text, mentions, payload, group_key, dedup_key, created_ms)"
-                         " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id)"
+                         " title, text, mentions, payload, group_key, dedup_key, created_ms,"
+                         " entries)"
+                         " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $16) RETURNING id)"
                          " INSERT INTO deliveries(id, state, attempts, next_attempt_ms,"
                          " claimed_by, lease_until_ms)"
                          " SELECT id, 'pending', $12, $13, $14, $15 FROM m RETURNING id",
                          &p);
+    free(entries);
     sb_free(&mentions);
     if (!pg_ok(r) || PQntuples(r) != 1)
         return pg_failed(s->db, r, why, why_cap);

@@ -33,12 +33,14 @@ static notification *row_to_notification(sqlite3_stmt *q)
     n->attempts = (unsigned)sqlite3_column_int64(q, 13);
     if (sqlite3_column_type(q, 14) != SQLITE_NULL)
         n->last_error = sqlite_column_text(q, 14);
+    rendered_entries_from_json(&n->content, (const char *)sqlite3_column_text(q, 15));
     return n;
 }
 
 static const char *const pending_columns =
     "id, receiver, status, alert_count, format, title, text, mentions, payload, group_key,"
-    " dedup_key, created_ms, next_attempt_ms, attempts, last_error";
+    " dedup_key, created_ms, next_attempt_ms, attempts, last_error,"
+    " (SELECT entries FROM messages m WHERE m.id = notifications.id)";
 
 /* Reads the notifications in `states` and, with `take_requeued`, turns
  * the requeued ones into pending ones, in one transaction: a `herald queue

@@ -25,7 +25,8 @@ static const char schema[] =
     "  receiver TEXT NOT NULL, status TEXT NOT NULL, alert_count INTEGER NOT NULL,"
     "  format INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,"
     "  mentions TEXT NOT NULL, payload BLOB, group_key TEXT NOT NULL, dedup_key TEXT NOT NULL,"
-    "  created_ms INTEGER NOT NULL);"
+    "  created_ms INTEGER NOT NULL,"
+    "  entries TEXT);" /* the alerts as a digest names them (notification/rendered.h) */
     "CREATE INDEX IF NOT EXISTS messages_by_dedup ON messages(dedup_key, created_ms);"
     "CREATE TABLE IF NOT EXISTS deliveries ("
     "  id INTEGER PRIMARY KEY,"       /* the message's id */
@@ -106,11 +107,29 @@ static int upgrade_history_view(sqlite3 *db, char *why, size_t why_cap)
                : 0;
 }
 
+/* A store made before digests named each alert has messages without
+ * their entries: the column is added, once (its old rows have none, and
+ * go in digests as their text). */
+static int upgrade_messages(sqlite3 *db, char *why, size_t why_cap)
+{
+    sqlite3_stmt *q = NULL;
+    int missing = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) = 0 FROM pragma_table_info('messages')"
+                           " WHERE name = 'entries'",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        missing = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return missing ? sqlite_exec(db, "ALTER TABLE messages ADD COLUMN entries TEXT", why, why_cap)
+                   : 0;
+}
+
 static const char *const statement_sql[STMT_COUNT] = {
     [STMT_INSERT_MESSAGE] =
         "INSERT INTO messages(receiver, status, alert_count, format, title, text, mentions,"
-        " payload, group_key, dedup_key, created_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        " payload, group_key, dedup_key, created_ms, entries)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [STMT_INSERT_DELIVERY] =
         "INSERT INTO deliveries(id, state, attempts, next_attempt_ms) VALUES(?1, 'pending', ?2, ?3)",
     [STMT_INSERT_HISTORY] =
@@ -227,7 +246,8 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
     /* Before anything writes: a WAL left behind on a full disk is given
      * back if the database file can take its pages. */
     sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
-    if (sqlite_exec(s->db, schema, why, why_cap) || upgrade_history_view(s->db, why, why_cap))
+    if (sqlite_exec(s->db, schema, why, why_cap) || upgrade_messages(s->db, why, why_cap) ||
+        upgrade_history_view(s->db, why, why_cap))
         return -1;
     char version[64];
     snprintf(version, sizeof version,

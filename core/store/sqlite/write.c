@@ -1,6 +1,7 @@
 #include "store/sqlite/private.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/log.h"
@@ -65,7 +66,10 @@ static int insert_one(sqlite_store *s, notification *n)
     sqlite3_bind_text(q, 9, n->group_key ? n->group_key : "", -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 10, n->dedup_key, -1, SQLITE_STATIC);
     sqlite3_bind_int64(q, 11, n->created_ms);
+    char *entries = rendered_entries_to_json(&n->content);
+    sqlite3_bind_text(q, 12, entries, -1, SQLITE_STATIC); /* NULL: none */
     int rc = sqlite3_step(q);
+    free(entries);
     sb_free(&mentions);
     if (rc != SQLITE_DONE)
         return -1;

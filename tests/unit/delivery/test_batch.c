@@ -206,6 +206,29 @@ TEST(replicas_sharing_a_robot_plan_with_its_share_of_the_window)
     queue_free(&q);
 }
 
+/* A storm's digests are paced over the window: the next waits for the
+ * last send plus the window's share of one message; a message alone, or
+ * one a refused digest left to go by itself, is not held. */
+TEST(a_storms_digests_are_paced_over_the_window)
+{
+    queue q;
+    queue_fill(&q, QUEUED, 10);
+    batch_limits lim = robot(5);
+    lim.paced_from = GATHERED + 3000;
+    batch_plan p = batch_next(q.items, q.len, &lim, GATHERED);
+    CHECK_INT(p.action, BATCH_GATHER);
+    CHECK_INT(p.until, GATHERED + 3000);
+    p = batch_next(q.items, q.len, &lim, GATHERED + 3000);
+    CHECK_INT(p.action, BATCH_SEND);
+    CHECK_INT(p.count, QUEUED);
+    CHECK_INT(batch_next(q.items, 1, &lim, GATHERED).action, BATCH_SEND);
+    q.items[0]->send_alone = 1;
+    p = batch_next(q.items, q.len, &lim, GATHERED);
+    CHECK_INT(p.action, BATCH_SEND);
+    CHECK_INT(p.count, 1);
+    queue_free(&q);
+}
+
 RUN_TESTS(CASE(without_a_limit_each_goes_alone),
           CASE(a_trickle_goes_alone_while_the_reserve_stays_free),
           CASE(a_storm_gathers_for_a_moment_first),
@@ -214,4 +237,5 @@ RUN_TESTS(CASE(without_a_limit_each_goes_alone),
           CASE(the_room_to_send_bounds_a_digest),
           CASE(a_message_a_digest_was_refused_with_goes_alone),
           CASE(what_cannot_be_merged_goes_alone),
-          CASE(replicas_sharing_a_robot_plan_with_its_share_of_the_window))
+          CASE(replicas_sharing_a_robot_plan_with_its_share_of_the_window),
+          CASE(a_storms_digests_are_paced_over_the_window))

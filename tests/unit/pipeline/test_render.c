@@ -20,6 +20,14 @@ static const char cases_template[] =
     "  if case == 'bad-mentions' then return { text = 'x', mentions = 'everyone' } end\n"
     "  if case == 'body' then return { body = { callback = function() end } } end\n"
     "  if case == 'markdown' then return { title = '**' .. data.receiver .. '**', text = '*x*' } end\n"
+    "  if case == 'digest-words' then\n"
+    "    return { text = 'x', digest = { firing = 'F!', resolved = 'R!' } }\n"
+    "  end\n"
+    "  if case == 'digest-list' then\n"
+    "    return { text = 'x', digest = { { group = 'G', item = 'I' }, { group = 'G', item = 'J', detail = 'D' } } }\n"
+    "  end\n"
+    "  if case == 'digest-bad' then return { text = 'x', digest = 'all of it' } end\n"
+    "  if case == 'digest-bad-entry' then return { text = 'x', digest = { { group = 'G' } } } end\n"
     "  if case == 'mentions' then\n"
     "    return { text = 'x', mentions = { mobiles = { '300' }, user_ids = { 'u9' }, all = true } }\n"
     "  end\n"
@@ -111,6 +119,48 @@ FIXTURE_TEST(the_format_is_markdown_unless_named)
     rendered_free(&msg);
 }
 
+/* Each alert's digest entry: herald's own (its name and state, then what
+ * tells it from the others: the instance, and labels that differ within
+ * the message), with the template's words for the states, or the
+ * template's own entries. */
+FIXTURE_TEST(every_alert_gets_a_digest_entry)
+{
+    const char *labels[] = {"\"disk\":\"/var\"", "\"disk\":\"/home\""};
+    rendered msg;
+    char err[512];
+    if (render_alerts(fx, labels, 2, 2, &msg, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_INT(msg.entries_len, 2);
+    CHECK_STR(msg.entries[0].group, "A firing");
+    CHECK_STR(msg.entries[0].item, "i1 /var");
+    CHECK_STR(msg.entries[1].item, "i2 /home");
+    CHECK_STR(msg.entries[1].detail, "");
+    rendered_free(&msg);
+
+    if (render_case(fx, "digest-words", &msg, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_INT(msg.entries_len, 1);
+    CHECK_STR(msg.entries[0].group, "A F!");
+    CHECK_STR(msg.entries[0].item, "i1"); /* render=… is the same for all: not listed */
+    rendered_free(&msg);
+
+    if (render_case(fx, "digest-list", &msg, err, sizeof err))
+        FAIL_AT("%s", err);
+    CHECK_INT(msg.entries_len, 2);
+    CHECK_STR(msg.entries[1].group, "G");
+    CHECK_STR(msg.entries[1].item, "J");
+    CHECK_STR(msg.entries[1].detail, "D");
+    char *json = rendered_entries_to_json(&msg);
+    CHECK_STR(json, "[[\"G\",\"I\",\"\"],[\"G\",\"J\",\"D\"]]");
+    rendered back = {0};
+    rendered_entries_from_json(&back, json);
+    CHECK_INT(back.entries_len, 2);
+    CHECK_STR(back.entries[1].detail, "D");
+    free(json);
+    rendered_free(&back);
+    rendered_free(&msg);
+}
+
 FIXTURE_TEST(a_template_may_replace_the_mentions)
 {
     rendered msg;
@@ -146,6 +196,9 @@ FIXTURE_TEST(bad_results_are_named)
         {"bad-mentions", "cases.lua: result.mentions: expected {mobiles = {...}, user_ids = {...}, "
                          "all = bool}"},
         {"body", "cases.lua: result.body: a function cannot be sent"},
+        {"digest-bad", "cases.lua: result.digest: expected a table, got string"},
+        {"digest-bad-entry", "cases.lua: result.digest[1]: expected {group = string, item = "
+                             "string, detail = string or nil}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !harness_case_failed; i++) {
         rendered msg;
@@ -277,6 +330,7 @@ FIXTURE_TEST(grafana_fields_reach_the_template)
 RUN_TESTS(CASE(a_template_makes_title_text_and_format), CASE(grafana_fields_reach_the_template),
           CASE(common_labels_are_those_of_the_messages_alerts),
           CASE(the_format_is_markdown_unless_named), CASE(a_template_may_replace_the_mentions),
+          CASE(every_alert_gets_a_digest_entry),
           CASE(a_template_error_names_the_file_and_line), CASE(bad_results_are_named),
           CASE(a_template_not_loaded_is_named), CASE(the_fallback_lists_every_alert_in_the_zone),
           CASE(the_status_is_firing_while_any_alert_fires))

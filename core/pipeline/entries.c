@@ -1,0 +1,120 @@
+#include "pipeline/entries.h"
+
+#include <lauxlib.h>
+#include <string.h>
+
+#include "lua/sandbox.h"
+#include "util/error.h"
+#include "util/strbuf.h"
+
+/* Labels that name an alert's kind and urgency, not which alert it is. */
+static int is_kind_label(const char *name)
+{
+    return strcmp(name, "alertname") == 0 || strcmp(name, "severity") == 0;
+}
+
+/* Whether `name` has another value (or none) in another alert of the
+ * message: a label that tells its alerts apart. */
+static int differs(const render_input *in, const alert *a, const char *name)
+{
+    const char *mine = labelset_get(&a->labels, name);
+    for (size_t i = 0; i < in->len; i++) {
+        const char *theirs = labelset_get(&in->alerts[i]->labels, name);
+        if (!theirs || strcmp(theirs, mine) != 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The instance, then the values of the labels that differ within the
+ * message; with no instance and nothing differing (an alert alone), its
+ * labels but its name and severity, as name=value. */
+static void identity(const render_input *in, const alert *a, strbuf *out)
+{
+    const char *instance = labelset_get(&a->labels, "instance");
+    if (instance)
+        sb_puts(out, instance);
+    for (size_t i = 0; i < a->labels.len; i++) {
+        const label *l = &a->labels.items[i];
+        if (is_kind_label(l->name) || strcmp(l->name, "instance") == 0 || !differs(in, a, l->name))
+            continue;
+        sb_printf(out, "%s%s", out->len ? " " : "", l->value);
+    }
+    if (out->len)
+        return;
+    for (size_t i = 0; i < a->labels.len; i++)
+        if (!is_kind_label(a->labels.items[i].name))
+            sb_printf(out, "%s%s=%s", out->len ? " " : "", a->labels.items[i].name,
+                      a->labels.items[i].value);
+    if (!out->len)
+        sb_puts(out, a->fingerprint);
+}
+
+void entries_default(const render_input *in, const char *firing, const char *resolved,
+                     rendered *out)
+{
+    for (size_t i = 0; i < in->len; i++) {
+        const alert *a = in->alerts[i];
+        const char *name = labelset_get(&a->labels, "alertname");
+        strbuf group = STRBUF_INIT, item = STRBUF_INIT;
+        sb_printf(&group, "%s %s", name ? name : "?",
+                  a->status == ALERT_FIRING ? firing : resolved);
+        identity(in, a, &item);
+        rendered_add_entry(out, sb_str(&group), sb_str(&item),
+                           labelset_get(&a->annotations, "summary"));
+        sb_free(&group);
+        sb_free(&item);
+    }
+}
+
+/* A string field of the table at the top, or NULL (not a string). */
+static const char *string_field(lua_State *L, const char *name)
+{
+    sandbox_rawfield(L, -1, name);
+    const char *value = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1); /* the string stays: the table holds it */
+    return value;
+}
+
+static int read_list(lua_State *L, const char *where, rendered *out, char *err, size_t err_cap)
+{
+    lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer i = 1; i <= n; i++) {
+        lua_rawgeti(L, -1, i);
+        const char *group = lua_istable(L, -1) ? string_field(L, "group") : NULL;
+        const char *item = group ? string_field(L, "item") : NULL;
+        const char *detail = item ? string_field(L, "detail") : NULL;
+        if (!item) {
+            lua_pop(L, 1);
+            return fail(err, err_cap, "%s: result.digest[%lld]: expected {group = string, item = "
+                        "string, detail = string or nil}", where, (long long)i);
+        }
+        rendered_add_entry(out, group, item, detail);
+        lua_pop(L, 1);
+    }
+    return 0;
+}
+
+int entries_read(lua_State *L, const char *where, const render_input *in, rendered *out,
+                 char *err, size_t err_cap)
+{
+    sandbox_rawfield(L, -1, "digest");
+    int rc = 0;
+    if (lua_isnil(L, -1)) {
+        entries_default(in, "firing", "resolved", out);
+    } else if (!lua_istable(L, -1)) {
+        rc = fail(err, err_cap, "%s: result.digest: expected a table, got %s", where,
+                  luaL_typename(L, -1));
+    } else if (lua_rawlen(L, -1) > 0) {
+        rc = read_list(L, where, out, err, err_cap);
+    } else {
+        const char *firing = string_field(L, "firing"), *resolved = string_field(L, "resolved");
+        if (firing && resolved)
+            entries_default(in, firing, resolved, out);
+        else
+            rc = fail(err, err_cap, "%s: result.digest: expected a list of {group, item, detail} "
+                      "or {firing = string, resolved = string}", where);
+    }
+    lua_pop(L, 1);
+    return rc;
+}
