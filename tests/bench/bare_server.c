@@ -30,6 +30,8 @@
 
 #include <microhttpd.h>
 
+#include "bench_server.h"
+
 static const char ok_body[] = "{\"errcode\":0,\"errmsg\":\"ok\"}";
 
 static atomic_ullong posts;       /* POST requests answered 200 */
@@ -38,19 +40,6 @@ static atomic_ullong body_bytes;  /* POST body bytes read */
 /* The first call for a request sees *con_cls == NULL; later ones (body
  * chunks, then the final call) see this marker. */
 static int request_marker;
-
-static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *type,
-                              const char *text, size_t len)
-{
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return rc;
-}
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
@@ -81,17 +70,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (strcmp(method, MHD_HTTP_METHOD_GET) == 0 && strcmp(url, "/-/ready") == 0)
         return answer(conn, MHD_HTTP_OK, "text/plain", "Ready.\n", 7);
     return answer(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n", 10);
-}
-
-static int parse_number(const char *text, unsigned long max, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end || end == text || v > max)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 static void usage(void)
@@ -143,12 +121,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bare_server: cannot serve on 127.0.0.1:%lu: %s\n", port, strerror(errno));
         return 1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-    printf("port %u\n", info ? (unsigned)info->port : (unsigned)port);
-    fflush(stdout);
-
-    struct timespec until = {(time_t)max_seconds, 0};
-    int sig = sigtimedwait(&stop, NULL, &until);
+    announce_port(daemon, port);
+    int sig = wait_for_stop(&stop, max_seconds);
     MHD_stop_daemon(daemon);
     printf("posts %llu bytes %llu (%s)\n", (unsigned long long)atomic_load(&posts),
            (unsigned long long)atomic_load(&body_bytes),

@@ -46,6 +46,8 @@
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <microhttpd.h>
+
+#include "bench_server.h"
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <sqlite3.h>
@@ -184,32 +186,25 @@ static char *build_message(const char *body, size_t len, int *alerts)
 
 /* ---- HTTP --------------------------------------------------------------- */
 
-static enum MHD_Result answer(struct MHD_Connection *conn, unsigned status, const char *type,
-                              const char *text)
+static enum MHD_Result answer_text(struct MHD_Connection *conn, unsigned status, const char *type,
+                                   const char *text)
 {
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    enum MHD_Result rc = MHD_queue_response(conn, status, resp);
-    MHD_destroy_response(resp);
-    return rc;
+    return answer(conn, status, type, text, strlen(text));
 }
 
 static enum MHD_Result answer_get(struct MHD_Connection *conn, const char *url)
 {
     if (strcmp(url, "/-/ready") == 0)
-        return answer(conn, MHD_HTTP_OK, "text/plain", "Ready.\n");
+        return answer_text(conn, MHD_HTTP_OK, "text/plain", "Ready.\n");
     if (strcmp(url, "/stats") == 0) {
         char text[192];
         snprintf(text, sizeof text,
                  "committing %d\naccepted %llu\nalerts %llu\ndelivered %llu\nfailed %llu\n",
                  atomic_load(&suspended), atomic_load(&accepted), atomic_load(&accepted_alerts),
                  atomic_load(&delivered), atomic_load(&failed));
-        return answer(conn, MHD_HTTP_OK, "text/plain", text);
+        return answer_text(conn, MHD_HTTP_OK, "text/plain", text);
     }
-    return answer(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
+    return answer_text(conn, MHD_HTTP_NOT_FOUND, "text/plain", "not found\n");
 }
 
 /* Suspended first: the writer may resume it as soon as it is queued. */
@@ -236,7 +231,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (strcmp(method, MHD_HTTP_METHOD_GET) == 0)
             return answer_get(conn, url);
         if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
-            return answer(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "POST only\n");
+            return answer_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", "POST only\n");
         if (!(r = calloc(1, sizeof *r)))
             return MHD_NO;
         r->conn = conn;
@@ -253,21 +248,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (r->state == ANSWERING)
-        return answer(conn, r->status, "application/json",
-                      r->status == MHD_HTTP_OK ? "{\"status\":\"success\"}"
-                                               : "{\"status\":\"error\"}");
+        return answer_text(conn, r->status, "application/json",
+                           r->status == MHD_HTTP_OK ? "{\"status\":\"success\"}"
+                                                    : "{\"status\":\"error\"}");
     if (r->too_large)
-        return answer(conn, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain", "body too large\n");
+        return answer_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "text/plain", "body too large\n");
     r->message = build_message(r->body.data ? r->body.data : "", r->body.len, &r->alerts);
     /* Only the message is kept while the request waits for its commit. */
     free(r->body.data);
     r->body = (buf){0};
     if (!r->message)
-        return answer(conn, MHD_HTTP_BAD_REQUEST, "text/plain", "not an Alertmanager payload\n");
+        return answer_text(conn, MHD_HTTP_BAD_REQUEST, "text/plain", "not an Alertmanager payload\n");
     atomic_fetch_add(&suspended, 1);
     if (atomic_load(&stopping)) {
         atomic_fetch_sub(&suspended, 1);
-        return answer(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "stopping\n");
+        return answer_text(conn, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain", "stopping\n");
     }
     hand_to_writer(r);
     return MHD_YES;
@@ -567,17 +562,6 @@ static void *dispatcher(void *arg)
 
 /* ---- main --------------------------------------------------------------- */
 
-static int parse_number(const char *text, unsigned long max, unsigned long *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(text, &end, 10);
-    if (errno || *end || end == text || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 static int usage(void)
 {
     fprintf(stderr, "usage: FLOOR_DINGTALK_SECRET=SEC... floor_relay --db FILE --sink URL "
@@ -645,12 +629,8 @@ int main(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_BIND_PORT);
-    printf("port %u\n", info ? (unsigned)info->port : (unsigned)port);
-    fflush(stdout);
-
-    struct timespec until = {(time_t)max_seconds, 0};
-    int sig = sigtimedwait(&stop, NULL, &until);
+    announce_port(daemon, port);
+    int sig = wait_for_stop(&stop, max_seconds);
 
     /* libmicrohttpd must not stop with a connection suspended: new requests
      * are refused from here on, and those committing are answered first. */

@@ -727,6 +727,36 @@ FAST_RETRIES = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
 _RETRY_RE = re.compile(r"attempt (\d+) failed \((.*)\); retrying in (\d+) ms")
 
 
+def post_concurrently(count, post_one, threads=8, timeout=120.0):
+    """post_one(i) for i in range(count), from `threads` threads taking
+    the next index in turn; returns the answers in completion order.
+    Fails if posting is not over within `timeout`."""
+    import threading
+    lock = threading.Lock()
+    next_index = [0]
+    answers = []
+
+    def worker():
+        while True:
+            with lock:
+                i = next_index[0]
+                if i >= count:
+                    return
+                next_index[0] += 1
+            answer = post_one(i)
+            with lock:
+                answers.append(answer)
+
+    workers = [threading.Thread(target=worker, daemon=True) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(timeout=timeout)
+    if any(t.is_alive() for t in workers):
+        raise HarnessError("posting %d requests did not finish within %.0f s" % (count, timeout))
+    return answers
+
+
 def retries(herald):
     """The retries herald has logged: [(attempt, reason, delay in ms)]."""
     return [(int(a), reason, int(ms)) for a, reason, ms in _RETRY_RE.findall(herald.log())]

@@ -16,7 +16,6 @@ log, the database)."""
 
 import itertools
 import re
-import threading
 
 import pytest
 
@@ -69,32 +68,17 @@ def test_a_storm_over_three_replicas_keeps_the_robot_under_its_limit(
     total = 300
     replicas = start_replicas(herald_factory, postgres, strict_robot, 3, split="alert")
     names = ["Storm%03d" % i for i in range(total)]
-    # long enough that one replica's share of the storm needs eight or more
-    # digests whole, so replicas judging the window alone overrun it
-    description = "The disk fills up. " * 80
-    lock = threading.Lock()
-    next_index = [0]
-    answers = []
+    # instances long enough (a digest lists each) that one replica's share
+    # of the storm needs six digests or more, so replicas judging the
+    # window alone overrun it
+    padding = "-" + "x" * 1000
 
-    def sender():
-        while True:
-            with lock:
-                i = next_index[0]
-                if i >= total:
-                    return
-                next_index[0] += 1
-            alert = reliability.alert(names[i], instance="s%03d" % i,
-                                      fingerprint="%016x" % (0x7000 + i))
-            alert["annotations"]["description"] = description
-            answer = reliability.post(replicas[i % 3], [alert], timeout=10)
-            with lock:
-                answers.append(answer)
+    def post_one(i):
+        alert = reliability.alert(names[i], instance="s%03d%s" % (i, padding),
+                                  fingerprint="%016x" % (0x7000 + i))
+        return reliability.post(replicas[i % 3], [alert], timeout=10)
 
-    senders = [threading.Thread(target=sender, daemon=True) for _ in range(8)]
-    for t in senders:
-        t.start()
-    for t in senders:
-        t.join(timeout=60)
+    answers = harness.post_concurrently(total, post_one)
     assert len(answers) == total and all(s == 200 for s, _ in answers), answers[:5]
     strict_robot.wait_for(lambda m: len(set(reliability.names_in(m, r"Storm\d{3}"))) >= total
                           or m.rejected(), timeout=150)

@@ -8,7 +8,6 @@ and the first 20 messages, all the robot takes in its first minute, name
 every one of the 3,000 instances."""
 
 import re
-import threading
 import time
 
 import harness
@@ -22,35 +21,19 @@ def test_a_storm_of_3000_alerts_names_every_instance_in_the_first_window(
         mock_dingtalk, herald_factory):
     h = reliability.start(herald_factory, {"ops": reliability.ops(mock_dingtalk)})
     instances = ["10.9.%d.%d" % (i // 250, i % 250) for i in range(TOTAL)]
-    lock = threading.Lock()
-    next_index = [0]
-    answers = []
     start = time.monotonic()
 
-    def sender():
-        while True:
-            with lock:
-                i = next_index[0]
-                if i >= TOTAL:
-                    return
-                next_index[0] += 1
-            # the load's shape, 100 a second, not a wait for herald
-            due = start + i / PER_SECOND
-            if due > time.monotonic():
-                time.sleep(due - time.monotonic())
-            a = reliability.alert("HostHighCpuLoad", instance=instances[i],
-                                  fingerprint="%016x" % (0x30000 + i), severity="critical")
-            a["annotations"]["summary"] = "CPU load above 90% on " + instances[i]
-            answer = reliability.post(h, [a], timeout=10)
-            with lock:
-                answers.append(answer)
+    def post_one(i):
+        # the load's shape, 100 a second, not a wait for herald
+        due = start + i / PER_SECOND
+        if due > time.monotonic():
+            time.sleep(due - time.monotonic())
+        a = reliability.alert("HostHighCpuLoad", instance=instances[i],
+                              fingerprint="%016x" % (0x30000 + i), severity="critical")
+        a["annotations"]["summary"] = "CPU load above 90% on " + instances[i]
+        return reliability.post(h, [a], timeout=10)
 
-    senders = [threading.Thread(target=sender, daemon=True) for _ in range(8)]
-    for t in senders:
-        t.start()
-    for t in senders:
-        t.join(timeout=120)
-    assert not any(t.is_alive() for t in senders), "posting did not finish"
+    answers = harness.post_concurrently(TOTAL, post_one)
     assert len(answers) == TOTAL and all(s == 200 for s, _ in answers), \
         [a for a in answers if a[0] != 200][:5]
     posted_in = time.monotonic() - start
