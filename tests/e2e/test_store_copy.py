@@ -286,3 +286,37 @@ def test_an_empty_store_copies_into_a_migrated_database(herald_factory, postgres
     rc, out, err = copy(h, "--from", tmp_path / "data-empty", "--to", postgres.dsn(database))
     assert rc == 0 and "0 notifications (0 pending" in out and "0 robot pauses" in out, (out, err)
     assert postgres.psql("SELECT max(version) FROM schema_migrations", database) != ""
+
+
+def test_a_store_from_before_digest_entries_copies_and_serves(herald_factory, postgres,
+                                                              tmp_path):
+    """A store an older herald wrote has messages without their digest
+    entries: it copies (the entries as NULL), and a herald started on it
+    adds the column and delivers what was pending."""
+    data_dir = tmp_path / "data-old"
+    h = herald_factory({"console": reliability.console(tmp_path)}, "console",
+                       extra={"data_dir": str(data_dir)})
+    post(h, "BeforeEntries", "console")
+    harness.wait_outbox_empty(h)
+    h.stop()
+    db = sqlite3.connect(str(data_dir / "herald.db"))
+    try:
+        db.execute("ALTER TABLE messages DROP COLUMN entries")
+        db.commit()
+    finally:
+        db.close()
+    database = postgres.create_database("copy_old")
+    rc, out, err = copy(h, "--from", data_dir, "--to", postgres.dsn(database))
+    assert rc == 0 and "1 notifications (0 pending" in out, (out, err)
+    assert postgres.psql("SELECT count(*) FROM messages WHERE entries IS NULL", database) == "1"
+    h.start()
+    post(h, "AfterEntries", "console")
+    harness.wait_until(lambda: "AfterEntries" in json.dumps(
+                           harness.read_json_lines(tmp_path / "console.jsonl")),
+                       timeout=15, message="AfterEntries delivered")
+    db = sqlite3.connect("file:%s/herald.db?mode=ro" % data_dir, uri=True)
+    try:
+        entries = [e for (e,) in db.execute("SELECT entries FROM messages ORDER BY id")]
+    finally:
+        db.close()
+    assert entries[0] is None and "AfterEntries" in entries[1], entries

@@ -39,6 +39,22 @@ static void read_cell(sqlite3_stmt *q, int col, store_cell *cell)
     }
 }
 
+/* A store written by an older herald lacks the newer columns (messages'
+ * entries): they are copied as NULL, as its daemon would have read them. */
+static int has_column(sqlite3 *db, const char *table, const char *column)
+{
+    sqlite3_stmt *q = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", -1,
+                           &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, column, -1, SQLITE_STATIC);
+        found = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) > 0;
+    }
+    sqlite3_finalize(q);
+    return found;
+}
+
 static int export_table(sqlite3 *db, store_table table, store_row_fn row, void *ctx, char *err,
                         size_t err_cap)
 {
@@ -46,7 +62,9 @@ static int export_table(sqlite3 *db, store_table table, store_row_fn row, void *
     strbuf sql = STRBUF_INIT;
     sb_printf(&sql, "SELECT ");
     for (int c = 0; c < def->columns_len; c++)
-        sb_printf(&sql, "%s%s", c ? ", " : "", def->columns[c]);
+        sb_printf(&sql, "%s%s", c ? ", " : "", has_column(db, def->name, def->columns[c])
+                                                   ? def->columns[c]
+                                                   : "NULL");
     sb_printf(&sql, " FROM %s", def->name);
     sqlite3_stmt *q = NULL;
     int rc = 0;
