@@ -46,6 +46,10 @@ static void wait_again(dispatcher *d, transfer *t)
         notification *n = t->items[i];
         n->attempts--;
         n->attempted = 0;
+        if (n->dropped) { /* by an operator meanwhile: it never went, and now never will */
+            outbox_forget(d->box, n, 0);
+            continue;
+        }
         n->send_now = t->admission.past_pause;
         held_put_back(q, n);
     }
