@@ -28,17 +28,19 @@ batch_plan batch_next(notification *const *items, size_t len, const batch_limits
      * many as this one: behind one load balancer they take alerts from
      * the same senders, and none can see the others' queues. */
     size_t waiting = len * (limits->replicas > 1 ? limits->replicas : 1);
-    if (limits->free_slots == UINT_MAX || waiting + reserve <= limits->free_slots ||
-        !limits->merge)
+    if (limits->free_slots == UINT_MAX || !limits->merge ||
+        (!limits->in_storm && waiting + reserve <= limits->free_slots))
         return plan;
     /* A storm: gather for a moment, then share the window's remaining
      * slots among everything waiting. */
     int64_t gathered_at = items[0]->next_attempt_ms + DIGEST_GATHER_MS;
     if (now < gathered_at)
         return (batch_plan){.action = BATCH_GATHER, .until = gathered_at};
-    /* paced: a digest, not one message alone, nor one a refused digest
-     * left to go by itself */
-    if (len > 1 && !items[0]->send_alone && now < limits->paced_from)
+    /* Paced once the window is down to its reserve: what arrives later in
+     * the storm needs slots too. Not one message alone, nor one a refused
+     * digest left to go by itself. */
+    if (len > 1 && !items[0]->send_alone && limits->free_slots <= reserve &&
+        now < limits->paced_from)
         return (batch_plan){.action = BATCH_GATHER, .until = limits->paced_from};
     size_t item_cap = share_of_budget(limits->text_budget, waiting, limits->free_slots);
     size_t k = digest_fit(items, len, limits->text_budget, item_cap);

@@ -13,10 +13,11 @@
 #include "notification/notification.h"
 
 /* How long messages waiting for a nearly spent window gather before they
- * go out as digests: a storm arrives over a moment, not all at once. Then
- * its digests are paced, one per window / rate (3 s at 20 a minute),
- * so that the window lasts the storm: what arrives late in it goes
- * seconds later, not after the window slides on. */
+ * go out as digests: a storm arrives over a moment, not all at once. Once
+ * the window is down to its reserve, its digests are paced, one per
+ * window / rate (3 s at 20 a minute), so that the window lasts the storm:
+ * what arrives late in it goes seconds later, not after the window slides
+ * on. */
 #define DIGEST_GATHER_MS 2000
 
 typedef struct batch_limits {
@@ -30,6 +31,8 @@ typedef struct batch_limits {
     size_t max_unrecorded; /* the most that may ever go unrecorded */
     unsigned replicas;     /* replicas sharing the targets' windows (0 or 1: this one) */
     int64_t paced_from;    /* a storm's next digest goes no sooner (0: at once) */
+    int in_storm;          /* a digest went within the window: the storm goes on, and
+                            * what arrives now gathers too, not one by one */
 } batch_limits;
 
 typedef enum batch_action {

@@ -15,6 +15,7 @@ typedef struct held_queue {
     notification **items;
     size_t len;
     int64_t next_age_check;
+    int64_t storm_until;   /* a digest went: what follows within the window is the storm's */
     struct held_queue *next;
 } held_queue;
 

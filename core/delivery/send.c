@@ -151,11 +151,13 @@ static void start_items(dispatcher *d, generation *g, const receiver *r, notific
 
 /* Sends the first k held notifications of q (k > 1: as one digest). */
 static void start_batch(dispatcher *d, held_queue *q, generation *g, const receiver *r, size_t k,
-                        size_t target, size_t item_cap)
+                        size_t target, size_t item_cap, int64_t now)
 {
     notification **items = xcalloc(k, sizeof *items);
     memcpy(items, q->items, k * sizeof *items);
     held_remove_front(q, k);
+    if (k > 1)
+        q->storm_until = now + RATE_WINDOW_MS;
     start_items(d, g, r, items, k, digest_alert_count(q->items, q->len), target, item_cap);
 }
 
@@ -302,6 +304,7 @@ static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const rece
         size_t best;
         int64_t best_slot = soonest_target(d, r, targets, now, 0, &best, &limits.free_slots);
         limits.paced_from = paced_from(d, r, targets);
+        limits.in_storm = now < q->storm_until;
         if (best_slot > now) {
             /* RATE_AFTER_ANSWER: the probe's answer wakes the loop */
             if (best_slot != RATE_AFTER_ANSWER)
@@ -317,7 +320,7 @@ static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const rece
             wake_no_later(&next_wake, room_to_send(d, ds, 1) > limits.room ? now : plan.until);
             break;
         }
-        start_batch(d, q, g, r, plan.count, best, plan.item_cap);
+        start_batch(d, q, g, r, plan.count, best, plan.item_cap, now);
     }
     return next_wake;
 }

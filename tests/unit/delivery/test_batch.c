@@ -206,15 +206,18 @@ TEST(replicas_sharing_a_robot_plan_with_its_share_of_the_window)
     queue_free(&q);
 }
 
-/* A storm's digests are paced over the window: the next waits for the
- * last send plus the window's share of one message; a message alone, or
- * one a refused digest left to go by itself, is not held. */
+/* A storm's digests are paced over the window once it is down to its
+ * reserve (half): the next waits for the last send plus the window's
+ * share of one message; a message alone, or one a refused digest left to
+ * go by itself, is not held. */
 TEST(a_storms_digests_are_paced_over_the_window)
 {
     queue q;
     queue_fill(&q, QUEUED, 10);
-    batch_limits lim = robot(5);
+    batch_limits lim = robot(11);
     lim.paced_from = GATHERED + 3000;
+    CHECK_INT(batch_next(q.items, q.len, &lim, GATHERED).action, BATCH_SEND);
+    lim.free_slots = 10;
     batch_plan p = batch_next(q.items, q.len, &lim, GATHERED);
     CHECK_INT(p.action, BATCH_GATHER);
     CHECK_INT(p.until, GATHERED + 3000);
@@ -229,6 +232,24 @@ TEST(a_storms_digests_are_paced_over_the_window)
     queue_free(&q);
 }
 
+/* Once a digest went, the storm goes on for the window: a few alerts
+ * arriving between its digests gather for the next one instead of each
+ * spending a slot alone. */
+TEST(within_a_storm_even_a_few_gather)
+{
+    queue q;
+    queue_fill(&q, 2, 10);
+    batch_limits lim = robot(19);
+    CHECK_INT(batch_next(q.items, 2, &lim, GATHERED - 1).action, BATCH_SEND);
+    lim.in_storm = 1;
+    batch_plan p = batch_next(q.items, 2, &lim, GATHERED - 1);
+    CHECK_INT(p.action, BATCH_GATHER);
+    p = batch_next(q.items, 2, &lim, GATHERED);
+    CHECK_INT(p.action, BATCH_SEND);
+    CHECK_INT(p.count, 2);
+    queue_free(&q);
+}
+
 RUN_TESTS(CASE(without_a_limit_each_goes_alone),
           CASE(a_trickle_goes_alone_while_the_reserve_stays_free),
           CASE(a_storm_gathers_for_a_moment_first),
@@ -238,4 +259,5 @@ RUN_TESTS(CASE(without_a_limit_each_goes_alone),
           CASE(a_message_a_digest_was_refused_with_goes_alone),
           CASE(what_cannot_be_merged_goes_alone),
           CASE(replicas_sharing_a_robot_plan_with_its_share_of_the_window),
-          CASE(a_storms_digests_are_paced_over_the_window))
+          CASE(a_storms_digests_are_paced_over_the_window),
+          CASE(within_a_storm_even_a_few_gather))
