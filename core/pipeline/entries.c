@@ -76,6 +76,17 @@ static const char *string_field(lua_State *L, const char *name)
     return value;
 }
 
+/* The detail of the entry at the top: a string, or none; 0 if it is
+ * something else. */
+static int detail_field(lua_State *L, const char **detail)
+{
+    sandbox_rawfield(L, -1, "detail");
+    int type = lua_type(L, -1);
+    *detail = type == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    lua_pop(L, 1);
+    return type == LUA_TSTRING || type == LUA_TNIL;
+}
+
 static int read_list(lua_State *L, const char *where, rendered *out, char *err, size_t err_cap)
 {
     lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
@@ -83,8 +94,8 @@ static int read_list(lua_State *L, const char *where, rendered *out, char *err, 
         lua_rawgeti(L, -1, i);
         const char *group = lua_istable(L, -1) ? string_field(L, "group") : NULL;
         const char *item = group ? string_field(L, "item") : NULL;
-        const char *detail = item ? string_field(L, "detail") : NULL;
-        if (!item) {
+        const char *detail = NULL;
+        if (!item || !detail_field(L, &detail)) {
             lua_pop(L, 1);
             return fail(err, err_cap, "%s: result.digest[%lld]: expected {group = string, item = "
                         "string, detail = string or nil}", where, (long long)i);

@@ -28,6 +28,9 @@ static const char cases_template[] =
     "  end\n"
     "  if case == 'digest-bad' then return { text = 'x', digest = 'all of it' } end\n"
     "  if case == 'digest-bad-entry' then return { text = 'x', digest = { { group = 'G' } } } end\n"
+    "  if case == 'digest-bad-detail' then\n"
+    "    return { text = 'x', digest = { { group = 'G', item = 'I' }, { group = 'G', item = 'J', detail = 7 } } }\n"
+    "  end\n"
     "  if case == 'mentions' then\n"
     "    return { text = 'x', mentions = { mobiles = { '300' }, user_ids = { 'u9' }, all = true } }\n"
     "  end\n"
@@ -199,6 +202,8 @@ FIXTURE_TEST(bad_results_are_named)
         {"digest-bad", "cases.lua: result.digest: expected a table, got string"},
         {"digest-bad-entry", "cases.lua: result.digest[1]: expected {group = string, item = "
                              "string, detail = string or nil}"},
+        {"digest-bad-detail", "cases.lua: result.digest[2]: expected {group = string, item = "
+                              "string, detail = string or nil}"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0] && !harness_case_failed; i++) {
         rendered msg;
