@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -95,14 +96,7 @@ static void *heartbeat_main(void *arg)
             log_info("store", "replica heartbeat to %s is back", s->where);
         atomic_store(&s->heartbeat_ok, ok);
         pthread_mutex_lock(&s->heartbeat_lock);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += STORE_HEARTBEAT_MS / 1000;
-        until.tv_nsec += (STORE_HEARTBEAT_MS % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = wall_deadline(STORE_HEARTBEAT_MS);
         if (!s->heartbeat_stopping)
             pthread_cond_timedwait(&s->heartbeat_wake, &s->heartbeat_lock, &until);
     }

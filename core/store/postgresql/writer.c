@@ -15,14 +15,7 @@
 
 static void wait_until(pg_store *s, int64_t ms_from_now)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms_from_now / 1000;
-    until.tv_nsec += (ms_from_now % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    struct timespec until = wall_deadline(ms_from_now);
     pthread_cond_timedwait(&s->base.jobs.work, &s->base.jobs.lock, &until);
 }
 

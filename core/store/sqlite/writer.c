@@ -15,13 +15,7 @@ static void *writer_main(void *arg)
     for (;;) {
         pthread_mutex_lock(&s->base.jobs.lock);
         while (!s->base.jobs.head && !s->base.jobs.stopping && wall_ms() < next_poll) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_nsec += 200 * 1000000L;
-            if (until.tv_nsec >= 1000000000L) {
-                until.tv_sec++;
-                until.tv_nsec -= 1000000000L;
-            }
+            struct timespec until = wall_deadline(200);
             pthread_cond_timedwait(&s->base.jobs.work, &s->base.jobs.lock, &until);
         }
         job *jobs = s->base.jobs.head;
