@@ -28,6 +28,7 @@
 
 #include "lua/isolate.h"
 #include "lua/sandbox.h"
+#include "lua/template_output.h"
 #include "lua/tz.h"
 #include "util/error.h"
 #include "util/strbuf.h"
@@ -209,7 +210,7 @@ typedef struct pending_text {
 static void flush_pending(strbuf *out, pending_text *pending)
 {
     if (pending->text.len) {
-        sb_puts(out, "__h_put(");
+        sb_puts(out, "__h_append(__h_out, ");
         append_lua_string(out, pending->text.data, pending->text.len);
         sb_puts(out, ");");
     }
@@ -231,17 +232,15 @@ static bool is_blank(const char *text, size_t len)
  * sandbox globals; assignments to undeclared names stay in a per-call table
  * instead of leaking into the shared globals. */
 static const char prologue[] =
-    "local __h_tostring, __h_setmetatable, __h_concat, __h_G = tostring, setmetatable, "
-    "table.concat, _ENV; "
+    "local __h_output, __h_append, __h_finish = ...; "
+    "local __h_setmetatable, __h_G = setmetatable, _ENV; "
     "return function(data) "
-    "local __h_out, __h_n = {}, 0; "
-    "local function __h_put(value) if value ~= nil then __h_n = __h_n + 1; "
-    "__h_out[__h_n] = __h_tostring(value) end end; "
+    "local __h_out = __h_output(); "
     "local __h_data = data or {}; "
     "local _ENV = __h_setmetatable({}, {__index = function(_, key) local value = __h_data[key]; "
     "if value == nil then value = __h_G[key] end; return value end}); ";
 
-static const char epilogue[] = " return __h_concat(__h_out) end\n";
+static const char epilogue[] = " return __h_finish(__h_out) end\n";
 
 int template_to_lua(const char *name, const char *text, size_t len, char **lua_out,
                     char *err, size_t err_cap)
@@ -281,7 +280,7 @@ int template_to_lua(const char *name, const char *text, size_t len, char **lua_o
                 break;
             case PIECE_EXPR:
                 flush_pending(&out, &pending);
-                sb_puts(&out, "__h_put(");
+                sb_puts(&out, "__h_append(__h_out, ");
                 sb_append(&out, text + p->start, p->len);
                 sb_puts(&out, ");");
                 break;
@@ -388,6 +387,30 @@ static int helper_truncate(lua_State *L)
  *                     the "." or ")" of "1. " / "1) "  (ordered lists)
  * Characters that only matter next to an escaped one ( ! ( ) ) and those
  * CommonMark never treats specially ( { } . | ) are left alone. */
+static bool escaped_anywhere(unsigned char c)
+{
+    return c == '\\' || c == '`' || c == '*' || c == '_' || c == '[' || c == ']' || c == '<';
+}
+
+static bool block_mark(unsigned char c)
+{
+    return c == '#' || c == '>' || c == '+' || c == '-' || c == '=';
+}
+
+/* Whether s needs no escape at all, the common case: it is then returned
+ * as it is, without a copy. */
+static bool plain_markdown(const char *s, size_t len)
+{
+    bool line_start = true;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (escaped_anywhere(c) || (line_start && (block_mark(c) || isdigit(c))))
+            return false;
+        line_start = c == '\n' || (line_start && (c == ' ' || c == '\t'));
+    }
+    return true;
+}
+
 static int helper_md_escape(lua_State *L)
 {
     if (lua_isnoneornil(L, 1)) {
@@ -396,6 +419,10 @@ static int helper_md_escape(lua_State *L)
     }
     size_t len;
     const char *s = luaL_checklstring(L, 1, &len);
+    if (plain_markdown(s, len)) {
+        lua_settop(L, 1);
+        return 1;
+    }
     luaL_Buffer buffer;
     luaL_buffinit(L, &buffer);
     bool line_start = true; /* only indentation seen on this line so far */
@@ -406,7 +433,7 @@ static int helper_md_escape(lua_State *L)
             luaL_addchar(&buffer, c);
             continue;
         }
-        if (line_start && strchr("#>+-=", c)) {
+        if (line_start && block_mark((unsigned char)c)) {
             luaL_addchar(&buffer, '\\');
         } else if (line_start && isdigit((unsigned char)c)) {
             size_t end = i;
@@ -420,7 +447,7 @@ static int helper_md_escape(lua_State *L)
                 i = end;
                 c = s[i];
             }
-        } else if (strchr("\\`*_[]<", c)) {
+        } else if (escaped_anywhere((unsigned char)c)) {
             luaL_addchar(&buffer, '\\');
         }
         line_start = false;
@@ -536,7 +563,8 @@ static int helper_compile(lua_State *L)
      * template's own globals, never the shared ones. */
     if (isolate_push_caller_env(L))
         lua_setupvalue(L, -2, 1);
-    lua_call(L, 0, 1);
+    template_output_push_functions(L);
+    lua_call(L, 3, 1);
     return 1;
 }
 

@@ -1,0 +1,13 @@
+/* Where a compiled template's text goes while it renders. */
+#ifndef HERALD_TEMPLATE_OUTPUT_H
+#define HERALD_TEMPLATE_OUTPUT_H
+
+#include <lua.h>
+
+/* Pushes the three functions the chunk template_to_lua makes takes as its
+ * arguments, in order: new() makes an output, append(output, value)
+ * appends tostring(value) (nothing for nil), finish(output) returns the
+ * text. */
+void template_output_push_functions(lua_State *L);
+
+#endif
