@@ -7,14 +7,23 @@
 #include "util/metrics.h"
 
 /* "quiet hours (night): held until 2026-12-03 08:00 CST", what the queue
- * shows; found 0: the end is further than the lookup goes. */
-static char *hold_note(const config *c, const char *why, int64_t until_ms, int found)
+ * shows (found 0: the end is further than the lookup goes), or for a
+ * receiver that drops "quiet hours (night): dropped". */
+static char *quiet_note(const config *c, const receiver *r, const char *why, int64_t until_ms,
+                        int found)
 {
+    strbuf sb = STRBUF_INIT;
+    int outside = 1;
+    for (size_t i = 0; i < r->quiet.mute_len; i++)
+        outside &= r->quiet.mute[i]->name != why;
+    sb_printf(&sb, "quiet hours (%s%s): ", outside ? "outside " : "", why);
+    if (r->quiet.drop) {
+        sb_puts(&sb, "dropped (muted = \"drop\")");
+        return sb_take(&sb);
+    }
     char when[64] = "";
     tz_format(c->zone, until_ms / 1000, "%Y-%m-%d %H:%M %Z", when, sizeof when);
-    strbuf sb = STRBUF_INIT;
-    sb_printf(&sb, "quiet hours (%s%s): held %s %s", why ? "" : "outside ",
-              why ? why : "active_time_intervals", found ? "until" : "at least until", when);
+    sb_printf(&sb, "held %s %s", found ? "until" : "at least until", when);
     return sb_take(&sb);
 }
 
@@ -38,7 +47,7 @@ static void evaluate(held_queue *q, const generation *g, const receiver *r, int6
     int64_t end_s = quiet_hours_next_change(&r->quiet, now / 1000, &found);
     int64_t until = end_s * 1000;
     free(q->quiet_note);
-    q->quiet_note = hold_note(&g->conf, why, until, found);
+    q->quiet_note = quiet_note(&g->conf, r, why, until, found);
     if (until != q->quiet_until)
         log_info(r->name, "%s", q->quiet_note);
     q->quiet_until = until;
