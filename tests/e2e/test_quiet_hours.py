@@ -12,10 +12,14 @@ clock; herald's clock is never faked:
   3. a receiver outside its active_time_intervals holds; a reload that
      makes the present active releases it.
 
+2 and 3 run on the SQLite store and on PostgreSQL.
+
 Every wait polls an observable event (the mock, the API) with a deadline."""
 
 import datetime
 import json
+
+import pytest
 
 import harness
 from harness import DT_SECRET, T1
@@ -117,8 +121,13 @@ def test_an_interval_covering_the_present_holds_until_it_ends(mock_dingtalk, her
         assert status == 200 and detail["state"] == "delivered", detail
 
 
-def test_a_drop_receiver_records_and_sends_nothing(mock_dingtalk, herald_factory):
-    h = herald_factory({"ops": robot(mock_dingtalk),
+STORES = pytest.mark.parametrize("factory", ["herald_factory", "pg_herald_factory"],
+                                 ids=["sqlite", "postgresql"])
+
+
+@STORES
+def test_a_drop_receiver_records_and_sends_nothing(mock_dingtalk, factory, request):
+    h = request.getfixturevalue(factory)({"ops": robot(mock_dingtalk),
                         "night": {**robot(mock_dingtalk), "mute_time_intervals": ["always"],
                                   "muted": "drop"}},
                        default_receiver="ops", env={"DT_SECRET": DT_SECRET},
@@ -145,11 +154,12 @@ def test_a_drop_receiver_records_and_sends_nothing(mock_dingtalk, herald_factory
     assert len(sent) == 1 and "Loud" in sent[0], sent
 
 
-def test_outside_active_intervals_holds_until_a_reload_makes_it_active(mock_dingtalk,
-                                                                      herald_factory):
+@STORES
+def test_outside_active_intervals_holds_until_a_reload_makes_it_active(mock_dingtalk, factory,
+                                                                      request):
     next_year = str(datetime.datetime.now(datetime.timezone.utc).year + 1)
     receivers = {"day": {**robot(mock_dingtalk), "active_time_intervals": ["office"]}}
-    h = herald_factory(receivers, default_receiver="day", env={"DT_SECRET": DT_SECRET},
+    h = request.getfixturevalue(factory)(receivers, default_receiver="day", env={"DT_SECRET": DT_SECRET},
                        extra={"time_intervals": {"office": [{"years": [next_year]}]}})
     post(h, "day", "AfterHours")
     row = harness.wait_until(lambda: held(h, "AfterHours"), timeout=15,
