@@ -19,7 +19,7 @@ int interval_parse_time(const char *text, int is_end, int *minutes, char *why, s
 {
     int hours = 0, mins = 0;
     size_t len = strlen(text);
-    int shape = (len == 5 && text[2] == ':') || (len == 4 && text[1] == ':');
+    int shape = len == 5 && text[2] == ':';
     for (size_t i = 0; shape && i < len; i++)
         shape = text[i] == ':' || isdigit((unsigned char)text[i]);
     if (shape)

@@ -61,8 +61,9 @@ TEST(times_parse)
     char why[256];
     CHECK_INT(interval_parse_time("22:00", 0, &m, why, sizeof why), 0);
     CHECK_INT(m, 22 * 60);
-    CHECK_INT(interval_parse_time("7:30", 0, &m, why, sizeof why), 0);
+    CHECK_INT(interval_parse_time("07:30", 0, &m, why, sizeof why), 0);
     CHECK_INT(m, 7 * 60 + 30);
+    CHECK_INT(interval_parse_time("7:30", 0, &m, why, sizeof why), -1); /* HH:MM, as Alertmanager */
     CHECK_INT(interval_parse_time("24:00", 1, &m, why, sizeof why), 0);
     CHECK_INT(m, 1440);
     CHECK_INT(interval_parse_time("24:00", 0, &m, why, sizeof why), -1);
