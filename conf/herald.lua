@@ -18,6 +18,10 @@ default_receiver = "console"
 
 -- A receiver is told of an unchanged alert again only after its
 -- repeat_interval (default "4h", as in Alertmanager; "0s": every time).
+-- Quiet hours (README.md, "Quiet hours"): name intervals, then give a receiver
+-- mute_time_intervals = { "night" } (or active_time_intervals), muted = "hold" | "drop".
+-- time_intervals = { night = { { times = { { start_time = "22:00", end_time = "24:00" },
+--   { start_time = "00:00", end_time = "08:00" } }, location = "Asia/Shanghai" } } }
 receivers = {
   -- Every message as one JSON line on standard output: works with no secrets.
   console = { channel = "console", template = "console" },

@@ -101,6 +101,9 @@ void config_free(config *c)
     for (size_t i = 0; i < c->receivers_len; i++)
         receiver_free(&c->receivers[i]);
     free(c->receivers);
+    for (size_t i = 0; i < c->time_intervals_len; i++)
+        time_interval_free(&c->time_intervals[i]);
+    free(c->time_intervals);
     strings_free(c->template_names, c->template_names_len);
     strings_free(c->template_paths, c->template_names_len);
     free(c->shipped_templates_dir);

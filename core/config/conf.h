@@ -9,6 +9,7 @@
 
 #include "alert/mention.h"
 #include "config/auth.h"
+#include "config/time_interval.h"
 #include "herald/plugin.h"
 #include "lua/sandbox.h"
 #include "lua/tz.h"
@@ -43,6 +44,7 @@ typedef struct receiver {
     /* Alerts it was told of in the same state are not sent again sooner
      * (0: every time they come). */
     int64_t repeat_interval_ms;
+    quiet_hours quiet;            /* mute_time_intervals, active_time_intervals, muted */
 } receiver;
 
 typedef struct delivery_settings {
@@ -79,6 +81,8 @@ typedef struct config {
     char *default_receiver;
     receiver *receivers;
     size_t receivers_len;
+    time_interval *time_intervals; /* named, for quiet hours; sorted by name */
+    size_t time_intervals_len;
     char **template_names;        /* every template found (config/search_path.h), sorted */
     char **template_paths;        /* each one's file, by the same index */
     size_t template_names_len;

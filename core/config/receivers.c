@@ -7,6 +7,7 @@
 #include <lua.h>
 
 #include "config/paths.h"
+#include "config/quiet_hours.h"
 #include "plugin/host.h"
 #include "util/log.h"
 #include "util/strbuf.h"
@@ -14,7 +15,8 @@
 static const char *const receiver_core_keys[] = {"channel", "template", "split", "mentions",
                                                  "proxy", "ca_file", "tls_verify",
                                                  "rate_per_minute", "rate_per_second",
-                                                 "repeat_interval"};
+                                                 "repeat_interval", "mute_time_intervals",
+                                                 "active_time_intervals", "muted"};
 #define RECEIVER_CORE_KEYS (sizeof receiver_core_keys / sizeof receiver_core_keys[0])
 
 static int strcmp_indirect(const void *a, const void *b)
@@ -249,7 +251,8 @@ static int read_receiver(conf_reader *rd, receiver *r)
     int rc = read_mentions(rd, mentions, &r->mentions);
     lua_pop(rd->L, 1);
     if (rc || read_transport_options(rd, path, r) || read_rate(rd, path, r) ||
-        read_repeat_interval(rd, path, r) || read_channel_options(rd, path, r))
+        read_repeat_interval(rd, path, r) || read_receiver_quiet_hours(rd, path, &r->quiet) ||
+        read_channel_options(rd, path, r))
         return -1;
     return configure(rd, path, r);
 }
@@ -316,6 +319,7 @@ void receiver_free(receiver *r)
         free(r->values);
     }
     mention_set_free(&r->mentions);
+    quiet_hours_free(&r->quiet);
     free(r->proxy);
     free(r->ca_file);
     free(r->name);

@@ -10,6 +10,7 @@
 #include "config/listen.h"
 #include "config/layout.h"
 #include "config/paths.h"
+#include "config/quiet_hours.h"
 #include "config/receivers.h"
 #include "config/search_path.h"
 #include "config/tls.h"
@@ -22,6 +23,7 @@ static const char *const top_keys[] = {
     "receivers", "log_level", "max_body", "http_threads", "queue_capacity",
     "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention", "auth",
     "tls", "env_file", "connections", "resolved_retention", "store",
+    "time_intervals",
 };
 
 #define RESOLVED_RETENTION_DEFAULT_MS (60LL * 60 * 1000)
@@ -336,8 +338,13 @@ int read_settings(conf_reader *rd)
         return -1;
     if (plugins_load_dir(&c->plugins, c->plugin_dir, why, sizeof why))
         return fail_at(rd, "plugin_dir", "%s", why);
+    lua_getfield(rd->L, -1, "time_intervals");
+    int rc = read_time_intervals(rd);
+    lua_pop(rd->L, 1);
+    if (rc)
+        return -1;
     lua_getfield(rd->L, -1, "receivers");
-    int rc = read_receivers(rd);
+    rc = read_receivers(rd);
     lua_pop(rd->L, 1);
     if (rc)
         return -1;

@@ -7,6 +7,7 @@
  *   transport.c  sending it: file://, HTTP or SMTP, and the answer's verdict
  *   settle.c     what a verdict does: delivered, retried, or given up
  *   requests.c   an operator's send-now, drop and unpause
+ *   quiet.c      quiet hours: what a muted receiver holds or drops
  *   held.c, batch.c, backoff.c, digest.c: the pure parts, tested alone */
 #ifndef HERALD_DISPATCH_INTERNAL_H
 #define HERALD_DISPATCH_INTERNAL_H
@@ -106,6 +107,18 @@ void give_up(dispatcher *d, notification *n, const char *reason);
 /* What was taken but not sent goes back to the outbox (and stays in the
  * store for the next start); frees t. */
 void put_back(dispatcher *d, transfer *t);
+
+/* ---- quiet.c ---- */
+
+/* The receiver's quiet hours at `now`: while it is muted, q's
+ * notifications are held (each recorded once as waiting until the end)
+ * or, with muted = "drop", dropped; returns when the mute ends (looked at
+ * again then, or at the next generation), 0 when it is not muted. */
+int64_t quiet_hold(dispatcher *d, held_queue *q, const generation *g, const receiver *r,
+                   int64_t now);
+/* How many at the front of q were held through quiet hours that ended:
+ * they go together, as digests. */
+size_t quiet_released(const held_queue *q);
 
 /* ---- requests.c ---- */
 

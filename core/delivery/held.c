@@ -61,7 +61,8 @@ void held_expire(held_queue *q, int64_t max_age_ms, int64_t now,
     size_t kept = 0;
     for (size_t i = 0; i < q->len; i++) {
         notification *n = q->items[i];
-        if (now - n->created_ms <= max_age_ms)
+        int64_t aged_from = n->created_ms > q->quiet_ended_ms ? n->created_ms : q->quiet_ended_ms;
+        if (now - aged_from <= max_age_ms)
             q->items[kept++] = n;
         else
             expired(ctx, n);
@@ -75,6 +76,7 @@ void held_free_all(held_queue **list)
         held_queue *q = *list;
         *list = q->next;
         free(q->receiver);
+        free(q->quiet_note);
         free(q->items);
         free(q);
     }

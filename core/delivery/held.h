@@ -16,6 +16,13 @@ typedef struct held_queue {
     size_t len;
     int64_t next_age_check;
     int64_t storm_until;   /* a digest went: what follows within the window is the storm's */
+    /* Quiet hours (delivery/quiet.c): muted until then (0: not muted), as
+     * the generation numbered quiet_generation says, with the note the
+     * held notifications show; their age counts from when the last ended. */
+    int64_t quiet_until;
+    unsigned quiet_generation;
+    char *quiet_note;
+    int64_t quiet_ended_ms;
     struct held_queue *next;
 } held_queue;
 
@@ -33,7 +40,8 @@ long held_find(const held_queue *q, const notification *n);
 void held_remove_at(held_queue *q, size_t at);
 /* Removes the first n (they are being sent). */
 void held_remove_front(held_queue *q, size_t n);
-/* Removes every notification older than max_age_ms at `now` and hands
+/* Removes every notification older than max_age_ms at `now` (counted
+ * from the end of the queue's last quiet hours, if later) and hands
  * each to `expired`, in queue order; the rest keep their order. */
 void held_expire(held_queue *q, int64_t max_age_ms, int64_t now,
                  void (*expired)(void *ctx, notification *n), void *ctx);

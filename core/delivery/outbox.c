@@ -307,6 +307,20 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
     free_settled(n);
 }
 
+void outbox_dropped(outbox *box, notification *n, const char *reason)
+{
+    log_info(n->receiver, "notification %llu (%s, %zu alert%s) not delivered: %s",
+             (unsigned long long)n->id, n->status, n->alert_count,
+             n->alert_count == 1 ? "" : "s", reason);
+    if (settling(box))
+        store_mark_dropped(box->durable, n, reason, outcome_written, box);
+    pthread_mutex_lock(&box->lock);
+    live_remove(box, n);
+    box->stats.in_flight--;
+    pthread_mutex_unlock(&box->lock);
+    free_settled(n);
+}
+
 void outbox_request(outbox *box, queue_request *q)
 {
     pthread_mutex_lock(&box->lock);

@@ -62,6 +62,9 @@ void outbox_note_retry(outbox *box, notification *n);
 /* Ends a taken notification: delivered, or given up (dead letter). */
 void outbox_delivered(outbox *box, notification *n);
 void outbox_dead_letter(outbox *box, notification *n, const char *reason);
+/* Ends a taken notification herald chose not to deliver (quiet hours with
+ * muted = "drop"): kept as dropped, for the reason. */
+void outbox_dropped(outbox *box, notification *n, const char *reason);
 
 /* How many outcomes (delivered, retry, dead letter) are not on disk yet:
  * a crash now would send those notifications again, so the dispatcher

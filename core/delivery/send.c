@@ -274,10 +274,35 @@ static void expire_one(void *ctx, notification *n)
     give_up(e->d, n, reason);
 }
 
-/* Sends from q what its receiver's targets allow now; returns when to
- * look again (-1: no need). */
+/* What quiet hours held goes together when they end: as many digests
+ * as it takes, while the receiver's targets and the room allow. */
+static void send_released(dispatcher *d, held_queue *q, generation *g, const receiver *r,
+                          size_t targets, int64_t now)
+{
+    const delivery_settings *ds = &g->conf.delivery;
+    size_t released;
+    while ((released = quiet_released(q)) > 1) {
+        size_t room = room_to_send(d, ds, 0), best;
+        if (room < 2 || soonest_target(d, r, targets, now, 0, &best, NULL) > now)
+            return;
+        size_t k = digest_fit(q->items, released < room ? released : room, r->text_budget, 0);
+        if (k < 2)
+            return;
+        notification **items = xcalloc(k, sizeof *items);
+        memcpy(items, q->items, k * sizeof *items);
+        held_remove_front(q, k);
+        for (size_t i = 0; i < k; i++)
+            items[i]->quiet_until_ms = 0;
+        log_info(r->name, "%zu notifications held by quiet hours go as one digest", k);
+        start_items(d, g, r, items, k, 0, best, 0);
+    }
+}
+
+/* Sends from q what its receiver's targets allow now (while it is muted,
+ * only what an operator asked for); returns when to look again (-1: no
+ * need). */
 static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const receiver *r,
-                         int64_t now)
+                         int muted, int64_t now)
 {
     int64_t next_wake = -1;
     const delivery_settings *ds = &g->conf.delivery;
@@ -290,8 +315,10 @@ static int64_t send_from(dispatcher *d, held_queue *q, generation *g, const rece
         .max_unrecorded = ds->max_unrecorded,
         .replicas = outbox_replicas(d->box),
     };
-    if (!send_asked(d, q, g, r, targets, now, &next_wake))
+    if (!send_asked(d, q, g, r, targets, now, &next_wake) || muted)
         return next_wake;
+    if (limits.merge)
+        send_released(d, q, g, r, targets, now);
     while (q->len) {
         limits.room = room_to_send(d, ds, 0);
         if (!limits.room) {
@@ -336,14 +363,18 @@ int64_t send_held(dispatcher *d, int64_t now)
                 give_up(d, q->items[i], "receiver is no longer in the configuration");
             q->len = 0;
         }
+        int64_t quiet_until = q->len ? quiet_hold(d, q, g, r, now) : 0;
+        if (quiet_until)
+            wake_no_later(&next_wake, quiet_until);
         if (!q->len)
             continue;
-        if (now >= q->next_age_check) {
+        /* held by quiet hours: they age from the end, not in them */
+        if (!quiet_until && now >= q->next_age_check) {
             expiry e = {d, g->conf.delivery.max_age_ms};
             held_expire(q, e.max_age_ms, now, expire_one, &e);
             q->next_age_check = now + 1000;
         }
-        int64_t wake = send_from(d, q, g, r, now);
+        int64_t wake = send_from(d, q, g, r, quiet_until != 0, now);
         if (wake >= 0)
             wake_no_later(&next_wake, wake);
     }

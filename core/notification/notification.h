@@ -77,6 +77,7 @@ typedef struct notification {
     int attempted;          /* sent since its last outcome was handed to the store */
     int send_now;           /* an operator asked: the next attempt goes past the target's pause */
     int dropped;            /* an operator dropped it while in flight: nothing follows */
+    int64_t quiet_until_ms; /* held by its receiver's quiet hours until then (0: not) */
     struct notification *next; /* outbox bookkeeping */
     /* The outbox's list of every notification it holds, queued or in
      * flight, for the age of the oldest. */

@@ -142,6 +142,12 @@ void store_mark_dead(store *s, const notification *n, const char *reason,
     mark(s, JOB_DEAD, n, wall_ms(), reason, done, ctx);
 }
 
+void store_mark_dropped(store *s, const notification *n, const char *reason,
+                        store_committed_fn done, void *ctx)
+{
+    mark(s, JOB_DROPPED, n, wall_ms(), reason, done, ctx);
+}
+
 void store_admit_send(store *s, const char *target, int64_t at_ms, send_admission *admission,
                       store_committed_fn done, void *ctx)
 {

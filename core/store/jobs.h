@@ -16,6 +16,7 @@ typedef enum job_kind {
     JOB_DELIVERED,
     JOB_RETRY,
     JOB_DEAD,
+    JOB_DROPPED,
     JOB_SEND,
     JOB_PAUSE,
     JOB_CLEAR_PAUSE

@@ -87,6 +87,11 @@ void store_mark_delivered(store *s, const notification *n, store_committed_fn do
 void store_mark_retry(store *s, const notification *n, store_committed_fn done, void *ctx);
 void store_mark_dead(store *s, const notification *n, const char *reason,
                      store_committed_fn done, void *ctx);
+/* Herald itself does not deliver it (quiet hours, muted = "drop"): kept
+ * as dropped, with the reason, and an attempt row by the actor below. */
+void store_mark_dropped(store *s, const notification *n, const char *reason,
+                        store_committed_fn done, void *ctx);
+#define STORE_QUIET_HOURS_ACTOR "quiet hours"
 
 /* What the rate limiter must know after a restart, and what replicas
  * sharing a robot must agree on. A target is named by a digest, never by

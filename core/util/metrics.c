@@ -39,6 +39,8 @@ static const struct {
     [METRIC_CONNECTIONS_REFUSED_LIMIT] = {"herald_connections_refused_total", NULL, "reason=\"limit\""},
     [METRIC_CONNECTIONS_HEAD_OVERDUE] = {"herald_connections_overdue_total", "Connections closed because a request's head (connections.head_timeout) or body (connections.body_timeout) was not complete in time.", "part=\"head\""},
     [METRIC_CONNECTIONS_BODY_OVERDUE] = {"herald_connections_overdue_total", NULL, "part=\"body\""},
+    [METRIC_QUIET_HOURS_HELD] = {"herald_notifications_quiet_hours_total", "Notifications that came in their receiver's quiet hours: held until the hours end (hold), or not delivered (drop).", "action=\"hold\""},
+    [METRIC_QUIET_HOURS_DROPPED] = {"herald_notifications_quiet_hours_total", NULL, "action=\"drop\""},
 };
 
 void metrics_count(metric m) { atomic_fetch_add(&counters[m], 1); }

@@ -159,8 +159,30 @@ static int record_attempt(pg_store *s, const job *j, char *why, size_t why_cap)
                       &p, why, why_cap);
 }
 
+/* Dropped by herald itself (quiet hours): the drop is the attempt's row,
+ * unless the notification was no longer pending (an operator's drop) or
+ * is another replica's now. */
+static int apply_drop(pg_store *s, const job *j, char *why, size_t why_cap)
+{
+    pg_params p = PG_PARAMS_INIT;
+    pp_int(&p, (int64_t)j->id);
+    pp_int(&p, j->attempts);
+    pp_int(&p, j->at_ms);
+    pp_text(&p, j->text ? j->text : "");
+    pp_text(&p, s->replica);
+    return pg_command(s->db,
+                      "WITH dropped AS (UPDATE deliveries SET state = 'dropped', attempts = $2,"
+                      " finished_ms = $3::bigint, last_error = $4::text WHERE id = $1 AND state = 'pending'"
+                      " AND claimed_by IS NOT DISTINCT FROM $5 RETURNING id)"
+                      " INSERT INTO attempts(notification_id, at_ms, outcome, detail, actor)"
+                      " SELECT id, $3::bigint, 'dropped', $4::text, '" STORE_QUIET_HOURS_ACTOR "' FROM dropped",
+                      &p, why, why_cap);
+}
+
 static int apply_mark(pg_store *s, const job *j, char *why, size_t why_cap)
 {
+    if (j->kind == JOB_DROPPED)
+        return apply_drop(s, j, why, why_cap);
     pg_params p = PG_PARAMS_INIT;
     pp_int(&p, (int64_t)j->id);
     pp_int(&p, j->attempts);

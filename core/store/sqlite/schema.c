@@ -196,6 +196,10 @@ static const char *const statement_sql[STMT_COUNT] = {
     [STMT_INSERT_ATTEMPT] =
         "INSERT INTO attempts(notification_id, at_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4)",
     [STMT_CLEAR_PAUSE] = "DELETE FROM target_pauses WHERE target = ?1",
+    [STMT_MARK_DROPPED] = "UPDATE deliveries SET state = 'dropped', attempts = ?2, finished_ms = ?3,"
+                          " last_error = ?4 WHERE id = ?1 AND state = 'pending'",
+    [STMT_RECORD_DROP] = "INSERT INTO attempts(notification_id, at_ms, outcome, detail, actor)"
+                         " VALUES(?1, ?2, 'dropped', ?3, '" STORE_QUIET_HOURS_ACTOR "')",
 };
 
 char *sqlite_db_path(const char *data_dir)

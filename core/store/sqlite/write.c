@@ -135,8 +135,32 @@ static int record_attempt(sqlite_store *s, const job *j)
     return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 }
 
+/* Dropped by herald itself (quiet hours): the drop is the attempt's row,
+ * unless the notification was no longer pending (an operator's drop). */
+static int apply_drop(sqlite_store *s, const job *j)
+{
+    sqlite3_stmt *q = s->stmt[STMT_MARK_DROPPED];
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)j->id);
+    sqlite3_bind_int64(q, 2, j->attempts);
+    sqlite3_bind_int64(q, 3, j->at_ms);
+    sqlite3_bind_text(q, 4, j->text ? j->text : "", -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        return -1;
+    if (sqlite3_changes(s->db) == 0)
+        return 0;
+    q = s->stmt[STMT_RECORD_DROP];
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)j->id);
+    sqlite3_bind_int64(q, 2, j->at_ms);
+    sqlite3_bind_text(q, 3, j->text ? j->text : "", -1, SQLITE_STATIC);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+}
+
 static int apply_mark(sqlite_store *s, const job *j)
 {
+    if (j->kind == JOB_DROPPED)
+        return apply_drop(s, j);
     sqlite3_stmt *q = s->stmt[j->kind == JOB_DELIVERED ? STMT_MARK_DELIVERED
                               : j->kind == JOB_RETRY   ? STMT_MARK_RETRY
                                                        : STMT_MARK_DEAD];

@@ -102,6 +102,29 @@ TEST(expiry_at_max_age_keeps_the_rest_in_order)
     held_free_all(&list);
 }
 
+/* What quiet hours held ages from their end: a night's mute does not
+ * spend a notification's max_age. */
+TEST(expiry_counts_from_the_end_of_quiet_hours)
+{
+    held_queue *list = NULL;
+    held_queue *q = held_for(&list, "ops");
+    notification *n[2] = {make(1, 1000), make(2, 9000)};
+    for (int i = 0; i < 2; i++)
+        held_append(q, n[i]);
+    q->quiet_ended_ms = 8000;
+    expired_list gone = {0};
+    held_expire(q, 1000, 9000, collect, &gone);
+    char text[64];
+    CHECK_INT(gone.len, 0);
+    held_expire(q, 1000, 9001, collect, &gone);
+    CHECK_INT(gone.len, 1);
+    CHECK(gone.items[0] == n[0]);
+    CHECK_STR(ids(q, text, sizeof text), "2");
+    for (int i = 0; i < 2; i++)
+        notification_free(n[i]);
+    held_free_all(&list);
+}
+
 /* An operator's send-now or drop takes one out of the middle. */
 TEST(one_is_found_and_taken_out_of_the_middle)
 {
@@ -127,4 +150,5 @@ TEST(one_is_found_and_taken_out_of_the_middle)
 
 RUN_TESTS(CASE(one_queue_per_receiver), CASE(retried_notifications_go_back_in_arrival_order),
           CASE(expiry_at_max_age_keeps_the_rest_in_order),
+          CASE(expiry_counts_from_the_end_of_quiet_hours),
           CASE(one_is_found_and_taken_out_of_the_middle))
