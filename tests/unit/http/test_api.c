@@ -37,7 +37,7 @@ typedef struct answer {
 static answer call(const char *method, const char *path, const char *const *pairs)
 {
     params p = {pairs};
-    api_query q = {param, &p};
+    api_query q = {.get = param, .ctx = &p};
     answer a = {0, NULL, STRBUF_INIT};
     strbuf url = STRBUF_INIT;
     sb_printf(&url, "%s%s", API_PREFIX, path);
