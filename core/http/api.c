@@ -132,8 +132,8 @@ void api_history_json(const history_rows *rows, strbuf *out)
         raw_field(out, "labels", h->labels_json);
         raw_field(out, "annotations", h->annotations_json);
         text_field(out, "result", h->result);
-        text_field(out, "silenced_by", h->silenced_by);
         time_field(out, "created_at", h->created_ms);
+        text_field(out, "silenced_by", h->silenced_by);
         sb_putc(out, '}');
     }
     sb_putc(out, ']');
@@ -168,7 +168,6 @@ void api_alerts_json(const alert_state_rows *rows, strbuf *out)
         time_field(out, "first_seen_at", a->first_seen_ms);
         time_field(out, "last_seen_at", a->last_seen_ms);
         text_field(out, "source", a->source);
-        text_field(out, "silenced_by", a->silenced_by);
         sb_puts(out, ",\"receivers\":[");
         for (size_t k = 0; k < a->receivers_len; k++) {
             const alert_notice *n = &a->receivers[k];
@@ -178,7 +177,9 @@ void api_alerts_json(const alert_state_rows *rows, strbuf *out)
             time_field(out, "notified_at", n->notified_ms);
             sb_putc(out, '}');
         }
-        sb_puts(out, "]}");
+        sb_putc(out, ']');
+        text_field(out, "silenced_by", a->silenced_by);
+        sb_putc(out, '}');
     }
     sb_putc(out, ']');
 }

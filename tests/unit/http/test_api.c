@@ -271,7 +271,7 @@ TEST(history_rows_and_filters)
     char created[RFC3339_MS_SIZE];
     format_rfc3339_ms(stored[3]->created_ms, created, sizeof created);
     sb_printf(&want, ",\"annotations\":{\"summary\":\"磁盘将满\"},\"result\":\"delivered\","
-                     "\"created_at\":\"%s\"}]",
+                     "\"created_at\":\"%s\",\"silenced_by\":null}]",
               created);
     CHECK_CONTAINS(sb_str(&a.body), sb_str(&want));
     sb_free(&want);
