@@ -144,6 +144,23 @@ static int string_field(const cJSON *body, const char *key, const char **out, ch
     return 0;
 }
 
+/* A key the request may not hold: a silence starts when it is made, so
+ * Alertmanager's startsAt would be silently wrong if it were ignored. */
+static const char *unknown_key(const cJSON *root)
+{
+    static const char *const known[] = {"matchers", "duration", "endsAt", "createdBy", "comment"};
+    const cJSON *item;
+    cJSON_ArrayForEach(item, root)
+    {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(item->string, known[i]) != 0)
+            i++;
+        if (i == sizeof known / sizeof known[0])
+            return item->string;
+    }
+    return NULL;
+}
+
 int silence_from_json(const char *body, size_t len, int64_t now_ms, silence *out, char *err,
                       size_t err_cap)
 {
@@ -157,9 +174,14 @@ int silence_from_json(const char *body, size_t len, int64_t now_ms, silence *out
                     error_at);
     int rc = -1;
     strbuf path = STRBUF_INIT;
-    const char *matchers, *duration, *until, *author, *comment;
+    const char *matchers, *duration, *until, *author, *comment, *unknown;
     if (!cJSON_IsObject(root)) {
         fail(err, err_cap, "%s", "body: expected a JSON object");
+    } else if ((unknown = unknown_key(root))) {
+        fail(err, err_cap,
+             "%s: not a field of a silence (matchers, duration or endsAt, createdBy, comment; "
+             "it starts when it is made)",
+             unknown);
     } else if (json_duplicate_key(root, &path)) {
         fail(err, err_cap, "%s: the key appears twice", sb_str(&path));
     } else if (!string_field(root, "matchers", &matchers, err, err_cap) &&

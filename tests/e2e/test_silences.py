@@ -10,6 +10,7 @@ so what was delivered is counted exactly."""
 import datetime
 import itertools
 import json
+import sqlite3
 
 import pytest
 
@@ -208,6 +209,8 @@ BAD_SILENCES = [
     ({"matchers": "alertname=A", "duration": "2h"}, "createdBy"),
     ({"matchers": 5, "duration": "2h", "createdBy": "x"}, "matchers: expected a string"),
     ([], "expected a JSON object"),
+    ({"matchers": "alertname=A", "duration": "2h", "createdBy": "x",
+      "startsAt": "2030-01-01T00:00:00Z"}, "startsAt: not a field of a silence"),
 ]
 
 
@@ -272,3 +275,31 @@ def test_a_silence_added_through_one_replica_holds_back_alerts_on_another(
     harness.wait_outbox_empty(first)
     assert len(delivered(tmp_path, "oncall-0")) == 1
     assert delivered(tmp_path, "oncall-1") == []
+
+
+def test_a_sqlite_store_made_before_silences_is_upgraded(herald_factory, tmp_path):
+    """A store an older herald made (no silences table, no silenced_by
+    columns, the history's view without 'silenced') takes silences at the
+    next start, its rows kept."""
+    h = start(herald_factory, tmp_path)
+    assert post_alerts(h, [prom_alert("Before", "10.1.0.1")])["notifications"] == 1
+    harness.wait_outbox_empty(h)
+    h.stop()
+    db = sqlite3.connect(str(h.workdir / "data" / "herald.db"))
+    db.executescript(
+        "DROP VIEW history_results; DROP TABLE silences;"
+        "ALTER TABLE history DROP COLUMN silenced_by;"
+        "ALTER TABLE alert_state DROP COLUMN silenced_by;"
+        "CREATE VIEW history_results AS"
+        "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
+        "                 WHEN 'dropped' THEN 'dropped' ELSE 'pending' END AS result"
+        "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;")
+    db.close()
+
+    h.start()
+    status, answer = api(h, "POST", "silences",
+                         {"matchers": "alertname=After", "duration": "1h", "createdBy": "x"})
+    assert status == 200, answer
+    assert post_alerts(h, [prom_alert("After", "10.1.0.2")])["silenced"] == 1
+    assert [(r["alertname"], r["result"]) for r in history(h)] == \
+        [("After", "silenced"), ("Before", "delivered")]

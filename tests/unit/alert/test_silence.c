@@ -193,6 +193,9 @@ TEST(a_bad_api_request_names_the_field)
                   "matchers: the key appears twice");
     check_refused("{\"matchers\":\"alertname=A\",", "body: not JSON");
     check_refused("[]", "body: expected a JSON object");
+    check_refused("{\"matchers\":\"alertname=A\",\"duration\":\"1h\",\"createdBy\":\"x\","
+                  "\"startsAt\":\"2026-11-21T06:00:00Z\"}",
+                  "startsAt: not a field of a silence");
     check_refused("{\"matchers\":\"alertname=A\",\"duration\":\"1h\",\"endsAt\":"
                   "\"2026-11-21T06:00:00Z\",\"createdBy\":\"x\"}",
                   "give either duration or endsAt, not both");
