@@ -136,8 +136,12 @@ def test_cli_silence_holds_back_a_direct_alert_until_expired(herald_factory, tmp
     harness.wait_outbox_empty(h)
     sent = delivered(tmp_path)
     assert len(sent) == 2 and "10.0.0.7" in sent[1]["text"], sent
+    # the delivery's result is recorded just after the send
+    harness.wait_until(lambda: [r["result"] for r in history(h)
+                                if r["instance"] == "10.0.0.7"][0] == "delivered",
+                       timeout=10, message="the history row delivered")
     rows = [r for r in history(h) if r["instance"] == "10.0.0.7"]
-    assert rows[0]["result"] == "delivered" and rows[0]["silenced_by"] is None, rows
+    assert rows[0]["silenced_by"] is None and len(rows) == 3, rows
     status, alerts = harness.api_get(h, "alerts?filter=instance%3D%2210.0.0.7%22")
     assert alerts[0]["silenced_by"] is None and alerts[0]["receivers"], alerts
 
