@@ -57,6 +57,8 @@ enum MHD_Result answer_metrics(http_server *srv, struct MHD_Connection *conn)
     metrics_gauges gauges = {.outbox_queued = st.queued,
                              .outbox_in_flight = st.in_flight,
                              .connections_open = conn_table_open(srv->conns)};
+    body_budget_levels(srv->budget, &gauges.body_bytes_in_progress,
+                       &gauges.requests_waiting_for_memory);
     int64_t oldest = outbox_oldest_created_ms(srv->box), now = wall_ms();
     if (oldest && now > oldest) /* a clock set back makes no age negative */
         gauges.oldest_waiting_age_ms = now - oldest;

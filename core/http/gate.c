@@ -131,6 +131,8 @@ enum MHD_Result gate_admit(http_server *srv, struct MHD_Connection *conn, const 
     /* A body without Content-Length (chunked) stops growing at the limit
      * and is refused once read (route_answer). */
     admitted->body = (strbuf)STRBUF_MAX(limit);
+    admitted->budget_limit = limit;
+    admitted->body_claim = length ? (size_t)strtoull(length, NULL, 10) : limit;
     *ctx = admitted;
     return MHD_YES;
 }

@@ -60,6 +60,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return rc;
     }
     if (*upload_data_size) {
+        if (ctx->budget != BODY_ADMITTED) {
+            if (!body_budget_admit(srv->budget, conn, ctx)) {
+                /* Waiting is not the client's delay: no body deadline
+                 * until it may send. */
+                ctx->waited_for_budget = 1;
+                conn_answering(conn);
+                return MHD_YES; /* its bytes come again once resumed */
+            }
+        } else if (ctx->waited_for_budget) {
+            ctx->waited_for_budget = 0;
+            conn_reading_body(conn);
+        }
         sb_append(&ctx->body, upload_data, *upload_data_size);
         *upload_data_size = 0;
         return MHD_YES;
@@ -76,7 +88,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     request_ctx *ctx = *con_cls;
     if (!ctx || *con_cls == &raw_path_had_nul)
         return;
-    ingest_forget(cls, ctx); /* the client hung up before its answer */
+    http_server *srv = cls;
+    ingest_forget(srv, ctx); /* the client hung up before its answer */
+    body_budget_release(srv->budget, ctx);
     int exceptional = ctx->body.len >= MEMORY_EXCEPTIONAL_BYTES;
     request_ctx_free(ctx);
     *con_cls = NULL;
@@ -105,6 +119,7 @@ static void server_free(http_server *srv)
     if (srv->conns)
         conn_table_stop(srv->conns);
     silence_cache_stop(srv->silences);
+    body_budget_free(srv->budget);
     tls_pair_free(&srv->tls);
     free(srv->data_dir);
     if (srv->store_dsn)
@@ -131,6 +146,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
     srv->store = (store_location){srv->data_dir, srv->store_dsn};
     srv->reload = reload;
     srv->reload_ctx = reload_ctx;
+    srv->budget = body_budget_new();
     srv->conns = conn_table_start(&c->connections,
                                   FDS_BESIDE_CONNECTIONS + c->delivery.max_in_flight, err, err_cap);
     if (!srv->conns) {
@@ -196,6 +212,7 @@ void http_stop_accepting(http_server *s)
     /* Readiness says 503 from the first moment (the log has said
      * "stopping"), before waiting for the expiry's request to finish. */
     atomic_store(&s->stopping, 1);
+    body_budget_stop(s->budget);
     alert_expiry_stop(s->expiry); /* nothing it resolves is left behind */
     s->expiry = NULL;
     /* Every suspended request is resumed by the store's writer, which

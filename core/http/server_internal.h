@@ -6,6 +6,7 @@
  *   listener.c      the listening address, HTTPS, and warnings about exposure
  *   connections.c   connection limits, and deadlines for a request's head and body
  *   gate.c          what a request must pass before its body is read
+ *   body_budget.c   how many bodies' bytes the requests in progress may hold
  *   request_rules.c the header checks gate.c applies (framing, browsers)
  *   route.c         which endpoint a path is, and which handler answers it
  *   reply.c         answers and errors, all in one JSON shape
@@ -40,6 +41,7 @@ typedef struct ingest_workers ingest_workers;
 typedef struct alert_expiry alert_expiry;
 typedef struct silence_cache silence_cache;
 typedef struct silence_snapshot silence_snapshot;
+typedef struct body_budget body_budget;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -54,6 +56,7 @@ struct http_server {
     store_location store;     /* the two above, as the API and the expiry open it */
     pthread_key_t script_key;  /* each ingest worker's Lua state */
     ingest_workers *workers;
+    body_budget *budget;
     alert_expiry *expiry;
     silence_cache *silences;
     tls_pair tls;          /* kept for the daemon's life: libmicrohttpd points into it */
@@ -85,10 +88,22 @@ typedef struct internal_wait {
     int done;
 } internal_wait;
 
+/* Where a request stands with the body budget (body_budget.c). */
+typedef enum body_claim_state {
+    BODY_NOT_CLAIMED = 0,
+    BODY_WAITING,        /* suspended until its claim fits */
+    BODY_ADMITTED,       /* its claim is counted until it is freed */
+} body_claim_state;
+
 typedef struct request_ctx {
     endpoint ep;
     char *receiver;      /* from the path, or NULL */
     strbuf body;         /* max: the configuration's max_body; truncated: refused */
+    size_t body_claim;   /* its Content-Length, or max_body without one */
+    size_t budget_limit; /* max_body when it came */
+    body_claim_state budget;
+    int waited_for_budget;
+    struct request_ctx *next_waiting;
     /* ingest, across the suspension */
     ingest_phase phase;
     struct MHD_Connection *conn;
@@ -154,6 +169,22 @@ void conn_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
 void conn_reading_body(struct MHD_Connection *conn);
 void conn_answering(struct MHD_Connection *conn);
 void conn_request_done(struct MHD_Connection *conn);
+
+/* ---- body_budget.c ---- */
+
+body_budget *body_budget_new(void);
+void body_budget_free(body_budget *b);
+/* Before the first byte of ctx's body is taken: 1 when its claim fits
+ * now; else 0 with the connection suspended, to be resumed when it fits
+ * (its bytes are left unread until then). */
+int body_budget_admit(body_budget *b, struct MHD_Connection *conn, request_ctx *ctx);
+/* When ctx is freed: its claim (or its place in the queue) goes, and
+ * those waiting that now fit are resumed. */
+void body_budget_release(body_budget *b, request_ctx *ctx);
+/* Stopping: every request waiting is let in, to be answered 503. */
+void body_budget_stop(body_budget *b);
+/* For /metrics: the bytes claimed, and how many requests wait. */
+void body_budget_levels(body_budget *b, size_t *in_use, size_t *waiting);
 
 /* ---- gate.c ---- */
 

@@ -230,15 +230,18 @@ static bool is_blank(const char *text, size_t len)
 /* Everything before the body sits on line 1 so body lines keep their
  * numbers. Names resolve to template locals, then fields of data, then the
  * sandbox globals; assignments to undeclared names stay in a per-call table
- * instead of leaking into the shared globals. */
+ * instead of leaking into the shared globals. A name found among the
+ * globals is kept in that per-call table, so the rest of the render reads
+ * it without the lookup function (`herald` is read once per row). */
 static const char prologue[] =
     "local __h_output, __h_append, __h_finish = ...; "
-    "local __h_setmetatable, __h_G = setmetatable, _ENV; "
+    "local __h_setmetatable, __h_rawset, __h_G = setmetatable, rawset, _ENV; "
     "return function(data) "
     "local __h_out = __h_output(); "
     "local __h_data = data or {}; "
-    "local _ENV = __h_setmetatable({}, {__index = function(_, key) local value = __h_data[key]; "
-    "if value == nil then value = __h_G[key] end; return value end}); ";
+    "local _ENV = __h_setmetatable({}, {__index = function(env, key) local value = __h_data[key]; "
+    "if value == nil then value = __h_G[key]; if value ~= nil then __h_rawset(env, key, value) end "
+    "end; return value end}); ";
 
 static const char epilogue[] = " return __h_finish(__h_out) end\n";
 

@@ -1,5 +1,6 @@
 #include "pipeline/pipeline.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -10,6 +11,9 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/strbuf.h"
+
+/* Room for a template error, as the log shows it. */
+#define ERROR_CAP 512
 
 /* The alerts one receiver gets from this request, with the extra mentions
  * the route gave each of them. */
@@ -100,82 +104,133 @@ static int too_long(const receiver *r, const notification *n)
            strlen(n->content.text) > r->text_budget;
 }
 
-/* Whether the message of alerts[0..len) fits the channel's budget: the
- * template alone, without the notification's records (a trial). */
-static int fits(script_state *s, const alert_batch *batch, const receiver *r,
-                const alert *const *alerts, const mention_set *extras, size_t len)
+/* A group's messages as rendered, in order, with what each holds. */
+typedef struct group_messages {
+    notification **items;
+    size_t *sizes;            /* alerts in each */
+    int *failed;              /* its template failed: it is the fallback */
+    char (*errors)[ERROR_CAP];
+    size_t len;
+} group_messages;
+
+static void messages_add(group_messages *m, notification *n, size_t size, int failed,
+                         const char *error)
 {
-    mention_set mentions = {0};
-    mention_set_merge(&mentions, &r->mentions);
-    for (size_t i = 0; i < len; i++)
-        mention_set_merge(&mentions, &extras[i]);
-    render_input in = {r, batch, alerts, len, &mentions, 0, 0};
-    rendered msg;
-    char err[512];
-    if (render_template(s, &in, &msg, err, sizeof err))
-        render_fallback(&in, s->gen->conf.zone, &msg);
-    mention_set_free(&mentions);
-    int ok = !r->text_budget || msg.format == HERALD_FORMAT_NATIVE ||
-             strlen(msg.text) <= r->text_budget;
-    rendered_free(&msg);
-    return ok;
+    m->items = xrealloc(m->items, (m->len + 1) * sizeof *m->items);
+    m->sizes = xrealloc(m->sizes, (m->len + 1) * sizeof *m->sizes);
+    m->failed = xrealloc(m->failed, (m->len + 1) * sizeof *m->failed);
+    m->errors = xrealloc(m->errors, (m->len + 1) * sizeof *m->errors);
+    m->items[m->len] = n;
+    m->sizes[m->len] = size;
+    m->failed[m->len] = failed;
+    snprintf(m->errors[m->len], ERROR_CAP, "%s", failed ? error : "");
+    m->len++;
+}
+
+/* Frees the messages not taken (taken: their items are NULL). */
+static void messages_free(group_messages *m)
+{
+    for (size_t i = 0; i < m->len; i++)
+        notification_free(m->items[i]);
+    free(m->items);
+    free(m->sizes);
+    free(m->failed);
+    free(m->errors);
+    memset(m, 0, sizeof *m);
 }
 
 /* Halves alerts[from, from + len) until each half's message fits (or is
- * one alert, which the channel cuts as it must), in order. */
+ * one alert, which the channel cuts as it must), in order: the sizes of
+ * the parts. A trial renders without part numbers. */
 static void split_to_fit(script_state *s, const alert_batch *batch, const receiver *r,
                          const alert *const *alerts, const mention_set *extras, size_t from,
                          size_t len, pipeline_parts *out)
 {
-    if (len > 1 && !fits(s, batch, r, alerts + from, extras + from, len)) {
-        split_to_fit(s, batch, r, alerts, extras, from, len / 2, out);
-        split_to_fit(s, batch, r, alerts, extras, from + len / 2, len - len / 2, out);
-        return;
+    if (len > 1) {
+        int failed;
+        char err[ERROR_CAP];
+        notification *trial = render_notification(s, batch, r, alerts + from, extras + from, len,
+                                                   0, 0, &failed, err, sizeof err);
+        int fits = !too_long(r, trial);
+        notification_free(trial);
+        if (!fits) {
+            split_to_fit(s, batch, r, alerts, extras, from, len / 2, out);
+            split_to_fit(s, batch, r, alerts, extras, from + len / 2, len - len / 2, out);
+            return;
+        }
     }
     out->sizes = xrealloc(out->sizes, (out->len + 1) * sizeof *out->sizes);
     out->sizes[out->len++] = len;
 }
 
-/* The whole group's notification when it fits (returned), else NULL with
- * the parts in *parts. */
-static notification *split_group(script_state *s, const alert_batch *batch, const receiver *r,
-                                 const alert *const *alerts, const mention_set *extras, size_t len,
-                                 pipeline_parts *parts, int *failed, char *err, size_t err_cap)
+/* Renders alerts[0..len) split into the parts `sizes` gives, numbered. */
+static void render_parts(script_state *s, const alert_batch *batch, const receiver *r,
+                         const alert *const *alerts, const mention_set *extras,
+                         const size_t *sizes, size_t parts, group_messages *out)
 {
-    memset(parts, 0, sizeof *parts);
-    notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, failed, err,
-                                              err_cap);
-    if (len < 2 || !too_long(r, whole)) {
-        parts->sizes = xcalloc(1, sizeof *parts->sizes);
-        parts->sizes[parts->len++] = len;
-        return whole;
+    for (size_t i = 0, from = 0; i < parts; from += sizes[i++]) {
+        int failed;
+        char err[ERROR_CAP];
+        notification *n = render_notification(s, batch, r, alerts + from, extras + from, sizes[i],
+                                               i + 1, parts, &failed, err, sizeof err);
+        messages_add(out, n, sizes[i], failed, err);
     }
-    /* As many equal parts as the whole's length needs, and one more for
-     * the heading each repeats; only a part still too long is halved
-     * again. (Halving the whole from the top rendered every alert once
-     * per level: five times for 250 alerts.) */
+}
+
+/* The group's messages: the whole group when its text fits the channel's
+ * budget; else numbered parts ("TITLE (2/3)", data.part in the template)
+ * of fewer alerts each, so that no alert is cut out of the text. The
+ * parts are first as many equal ones as the whole's length needs, and
+ * one more for the heading each repeats, rendered numbered at once: when
+ * each fits, as it nearly always does, they are the messages. Only when
+ * one does not is it halved until it fits, and all are rendered again
+ * with the new count. (Halving the whole from the top rendered every
+ * alert once per level: five times for 250 alerts.) */
+static void render_group(script_state *s, const alert_batch *batch, const receiver *r,
+                         const alert *const *alerts, const mention_set *extras, size_t len,
+                         group_messages *out)
+{
+    memset(out, 0, sizeof *out);
+    int failed;
+    char err[ERROR_CAP];
+    notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, &failed, err,
+                                              sizeof err);
+    if (len < 2 || !too_long(r, whole)) {
+        messages_add(out, whole, len, failed, err);
+        return;
+    }
     size_t guess = strlen(whole->content.text) / r->text_budget + 2;
     if (guess > len)
         guess = len;
     notification_free(whole);
-    for (size_t i = 0, from = 0; i < guess; i++) {
-        size_t size = len / guess + (i < len % guess);
-        split_to_fit(s, batch, r, alerts, extras, from, size, parts);
-        from += size;
+    size_t *equal = xcalloc(guess, sizeof *equal);
+    for (size_t i = 0; i < guess; i++)
+        equal[i] = len / guess + (i < len % guess);
+    render_parts(s, batch, r, alerts, extras, equal, guess, out);
+    int all_fit = 1;
+    for (size_t i = 0; i < out->len; i++)
+        all_fit = all_fit && (out->sizes[i] < 2 || !too_long(r, out->items[i]));
+    if (!all_fit) {
+        messages_free(out);
+        pipeline_parts parts = {NULL, 0};
+        for (size_t i = 0, from = 0; i < guess; from += equal[i++])
+            split_to_fit(s, batch, r, alerts, extras, from, equal[i], &parts);
+        render_parts(s, batch, r, alerts, extras, parts.sizes, parts.len, out);
+        free(parts.sizes);
     }
-    return NULL;
+    free(equal);
 }
 
 void pipeline_split(script_state *s, const alert_batch *batch, const receiver *r,
                     const alert *const *alerts, const mention_set *extras, size_t len,
                     pipeline_parts *parts)
 {
-    char err[512];
-    int failed;
-    notification *whole = split_group(s, batch, r, alerts, extras, len, parts, &failed, err,
-                                      sizeof err);
-    if (whole)
-        notification_free(whole);
+    group_messages messages;
+    render_group(s, batch, r, alerts, extras, len, &messages);
+    parts->len = messages.len;
+    parts->sizes = messages.sizes;
+    messages.sizes = NULL;
+    messages_free(&messages);
 }
 
 static void push(const receiver *r, notification *n, int failed, const char *err,
@@ -191,30 +246,19 @@ static void push(const receiver *r, notification *n, int failed, const char *err
     out->items[out->len++] = n;
 }
 
-/* Renders the group into one notification, or, when its text is over the
- * channel's budget, into numbered parts ("TITLE (2/3)", data.part in the
- * template) of fewer alerts each, so that no alert is cut out of the text;
- * each part is a message of its own, sent within the rate limit. */
+/* Renders the group into its messages (render_group), each a
+ * notification of its own, sent within the rate limit. */
 static void emit(script_state *s, const alert_batch *batch, const receiver *r,
                  const alert *const *alerts, const mention_set *extras, size_t len,
                  pipeline_output *out, pipeline_stats *stats)
 {
-    char err[512];
-    int failed;
-    pipeline_parts parts;
-    notification *whole = split_group(s, batch, r, alerts, extras, len, &parts, &failed, err,
-                                      sizeof err);
-    if (whole) {
-        push(r, whole, failed, err, out, stats);
-    } else {
-        for (size_t i = 0, from = 0; i < parts.len; from += parts.sizes[i++]) {
-            notification *n = render_notification(s, batch, r, alerts + from, extras + from,
-                                                   parts.sizes[i], i + 1, parts.len, &failed, err,
-                                                   sizeof err);
-            push(r, n, failed, err, out, stats);
-        }
+    group_messages messages;
+    render_group(s, batch, r, alerts, extras, len, &messages);
+    for (size_t i = 0; i < messages.len; i++) {
+        push(r, messages.items[i], messages.failed[i], messages.errors[i], out, stats);
+        messages.items[i] = NULL;
     }
-    free(parts.sizes);
+    messages_free(&messages);
 }
 
 void pipeline_run(script_state *s, const alert_batch *batch, const receiver *default_receiver,

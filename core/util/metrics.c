@@ -159,6 +159,16 @@ static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
                    "# HELP herald_connections_open HTTP connections open now.\n"
                    "# TYPE herald_connections_open gauge\nherald_connections_open %zu\n",
               gauges->outbox_queued, gauges->outbox_in_flight, gauges->connections_open);
+    sb_printf(out, "# HELP herald_request_body_bytes_in_progress Bytes of request bodies that "
+                   "requests in progress claim (their Content-Length): at most max_body, "
+                   "unless one request alone claims more.\n"
+                   "# TYPE herald_request_body_bytes_in_progress gauge\n"
+                   "herald_request_body_bytes_in_progress %zu\n"
+                   "# HELP herald_requests_waiting_for_memory Requests whose body is left "
+                   "unread until those in progress are answered.\n"
+                   "# TYPE herald_requests_waiting_for_memory gauge\n"
+                   "herald_requests_waiting_for_memory %zu\n",
+              gauges->body_bytes_in_progress, gauges->requests_waiting_for_memory);
     sb_printf(out, "# HELP herald_store_disk_full 1 while the store cannot write for want of "
                    "space: ingest answers 503 until a write succeeds.\n"
                    "# TYPE herald_store_disk_full gauge\nherald_store_disk_full %d\n",

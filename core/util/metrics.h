@@ -44,6 +44,8 @@ typedef struct metrics_gauges {
     size_t outbox_queued;
     size_t outbox_in_flight;
     size_t connections_open;
+    size_t body_bytes_in_progress; /* the body budget's claims (http/body_budget.c) */
+    size_t requests_waiting_for_memory;
     int64_t oldest_waiting_age_ms; /* 0: nothing waits */
 } metrics_gauges;
 

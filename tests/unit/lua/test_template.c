@@ -126,6 +126,37 @@ TEST(globals_do_not_leak)
     sandbox_close(L);
 }
 
+/* Data shadows the globals; a global read once is read again the same
+ * way, and an assignment still wins over it for the rest of the render. */
+TEST(names_resolve_to_data_then_globals)
+{
+    lua_State *L = sandbox_new(NULL, NULL);
+    CHECK_STR(render(L, "{{ type(herald) }} {{ type(herald) }}", "{}"), "table table");
+    CHECK_STR(render(L, "{{ herald }}", "{herald = 'from data'}"), "from data");
+    CHECK_STR(render(L, "{{ type(ipairs) }}{% ipairs = 'mine' %} {{ ipairs }}", "{}"),
+              "function mine");
+    CHECK_STR(eval(L, "return type(ipairs)"), "function");
+    CHECK_STR(render(L, "{{ type(next) }}", "{}"), "function");
+    sandbox_close(L);
+}
+
+/* Each piece goes through tostring: numbers as Lua writes them, booleans,
+ * and tables by their __tostring. */
+TEST(output_of_every_type)
+{
+    lua_State *L = sandbox_new(NULL, NULL);
+    CHECK_STR(render(L, "{{ 3 }} {{ 2.5 }} {{ 1e300 }} {{ true }} {{ t }}",
+                     "{t = setmetatable({}, {__tostring = function() return 'T!' end})}"),
+              "3 2.5 1e+300 true T!");
+    CHECK_CONTAINS(render(L, "{{ t }}", "{t = setmetatable({}, {__tostring = function() return {} end})}"),
+                   "'__tostring' must return a string");
+    /* an output larger than the first block */
+    CHECK_STR(render(L, "{{ string.rep('ab', 3000):sub(5999) }}{% for i = 1, 3 do %}{{ i }}{% end %}",
+                     "{}"),
+              "ab123");
+    sandbox_close(L);
+}
+
 TEST(compile_errors_name_template_and_line)
 {
     lua_State *L = sandbox_new(NULL, NULL);
@@ -203,6 +234,10 @@ TEST(md_escape)
     CHECK_STR(eval(L, "return herald.md_escape('2024) year\\n3.')"), "2024\\) year\n3\\.");
     CHECK_STR(eval(L, "return herald.md_escape('告警_详情')"), "告警\\_详情");
     CHECK_STR(eval(L, "return herald.md_escape(nil)"), "");
+    /* text needing no escape comes back as it is */
+    CHECK_STR(eval(L, "return herald.md_escape('plain 10.0.0.1 text\\n  indented')"),
+              "plain 10.0.0.1 text\n  indented");
+    CHECK_STR(eval(L, "return herald.md_escape('a\\n2. b')"), "a\n2\\. b");
     sandbox_close(L);
 }
 
@@ -257,5 +292,6 @@ TEST(time_in_configured_zone)
 
 RUN_TESTS(CASE(expressions), CASE(closers_inside_lua_syntax), CASE(code_blocks_and_tag_only_lines),
           CASE(text_bytes_survive), CASE(globals_do_not_leak),
+          CASE(names_resolve_to_data_then_globals), CASE(output_of_every_type),
           CASE(compile_errors_name_template_and_line), CASE(runtime_errors_point_at_template_lines),
           CASE(truncate), CASE(md_escape), CASE(sorted), CASE(time_in_configured_zone))
