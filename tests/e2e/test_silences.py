@@ -307,3 +307,39 @@ def test_a_sqlite_store_made_before_silences_is_upgraded(herald_factory, tmp_pat
     assert post_alerts(h, [prom_alert("After", "10.1.0.2")])["silenced"] == 1
     assert [(r["alertname"], r["result"]) for r in history(h)] == \
         [("After", "silenced"), ("Before", "delivered")]
+
+
+@pytest.mark.concurrency
+def test_silences_change_while_alerts_pour_in(herald_factory, tmp_path):
+    """Ingest workers match against the silences while the API adds and
+    expires them: every alert is either delivered or silenced, once."""
+    import threading
+    h = start(herald_factory, tmp_path)
+    total = 120
+    stop = threading.Event()
+    changes = []
+
+    def churn():
+        while not stop.is_set() and len(changes) < 40:
+            status, answer = api(h, "POST", "silences",
+                                 {"matchers": 'alertname="Pour", lane=~"[0-4]"',
+                                  "duration": "1h", "createdBy": "churn"})
+            assert status == 200, answer
+            status, _ = api(h, "DELETE", "silences/" + answer["silence"]["id"])
+            changes.append(status)
+
+    churner = threading.Thread(target=churn, daemon=True)
+    churner.start()
+    answers = harness.post_concurrently(total, lambda i: post_alerts(
+        h, [{"labels": {"alertname": "Pour", "lane": str(i % 10), "n": str(i)},
+             "startsAt": harness.rfc3339(harness.now_seconds())}]), threads=4)
+    stop.set()
+    churner.join(timeout=60)
+    assert changes and set(changes) == {200}, changes
+    silenced = sum(a["silenced"] for a in answers)
+    notified = sum(a["notifications"] for a in answers)
+    assert silenced + notified == total, answers
+    harness.wait_outbox_empty(h)
+    assert len(delivered(tmp_path)) == notified
+    assert harness.metrics(h.base_url)["herald_alerts_silenced_total"] == silenced
+    assert len([r for r in history(h, limit=1000) if r["result"] == "silenced"]) == silenced
