@@ -10,6 +10,7 @@ so what was delivered is counted exactly."""
 import datetime
 import itertools
 import json
+import os
 import sqlite3
 
 import pytest
@@ -255,7 +256,8 @@ def test_cli_refuses_bad_input_naming_what_is_wrong(herald_factory, tmp_path):
 @pytest.mark.concurrency
 def test_a_silence_added_through_one_replica_holds_back_alerts_on_another(
         herald_factory, postgres, tmp_path):
-    database = postgres.create_database("silences_%d" % next(_databases))
+    # the process's id too: parallel test processes may share the server
+    database = postgres.create_database("silences_%d_%d" % (os.getpid(), next(_databases)))
     env = {"HERALD_PG_DSN": postgres.dsn(database)}
     extra = {"shutdown_timeout": "2s",
              "store": {"backend": "postgresql", "dsn": harness.lua_env("HERALD_PG_DSN")}}
