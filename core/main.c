@@ -28,6 +28,8 @@ static int run_without_generation(const cli *c, int *rc)
         *rc = cmd_store(c);
     else if (strcmp(c->command, "replicas") == 0)
         *rc = cmd_replicas(c);
+    else if (strcmp(c->command, "silence") == 0)
+        *rc = cmd_silence(c);
     else
         return 0;
     return 1;

@@ -178,3 +178,18 @@ int matchers_match_json(const matcher_set *set, const char *labels_json)
     cJSON_Delete(labels);
     return ok;
 }
+
+int matchers_match_labels(const matcher_set *set, const labelset *labels)
+{
+    for (size_t i = 0; set && i < set->len; i++) {
+        const char *value = labelset_get(labels, set->items[i].name);
+        if (!matches(&set->items[i], value ? value : ""))
+            return 0;
+    }
+    return 1;
+}
+
+int matcher_matches_empty(const matcher *m)
+{
+    return matches(m, "");
+}

@@ -10,6 +10,8 @@
 #include <regex.h>
 #include <stddef.h>
 
+#include "alert/alert.h"
+
 typedef enum matcher_op { MATCH_EQUAL, MATCH_NOT_EQUAL, MATCH_REGEX, MATCH_NOT_REGEX } matcher_op;
 
 typedef struct matcher {
@@ -30,5 +32,9 @@ int matchers_parse(const char *text, matcher_set *set, char *err, size_t err_cap
 void matchers_free(matcher_set *set);
 /* Whether labels (a JSON object of strings) satisfy every matcher. */
 int matchers_match_json(const matcher_set *set, const char *labels_json);
+/* The same for an alert's labels. */
+int matchers_match_labels(const matcher_set *set, const labelset *labels);
+/* Whether the matcher is satisfied by a label that is absent (or empty). */
+int matcher_matches_empty(const matcher *m);
 
 #endif

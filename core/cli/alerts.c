@@ -43,6 +43,7 @@ static void alerts_table(const alert_state_rows *rows, const tz_zone *zone, strb
     static const table_column columns[] = {
         {"ALERTNAME", 32, 0}, {"LABELS", 60, 0},   {"STATUS", 0, 0},        {"SINCE", 0, 0},
         {"DURATION", 0, 1},   {"RECEIVERS", 40, 0}, {"LAST NOTIFIED", 0, 0},
+        {"SILENCED BY", 0, 0},
     };
     table t = TABLE_INIT(columns);
     int64_t now = wall_ms();
@@ -63,7 +64,7 @@ static void alerts_table(const alert_state_rows *rows, const tz_zone *zone, strb
             format_local_time(zone, last_ms, last, sizeof last);
         table_add_row(&t, (const char *[]){a->alertname, sb_str(&labels), a->status, since,
                                            lasting, receivers.len ? sb_str(&receivers) : "-",
-                                           last});
+                                           last, a->silenced_by ? a->silenced_by : "-"});
         sb_free(&labels);
         sb_free(&receivers);
     }

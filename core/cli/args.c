@@ -22,6 +22,7 @@ static const char *const usage_text =
     "  alerts    show what is firing now (and what resolved lately)\n"
     "  store     copy a stopped herald's SQLite store into PostgreSQL\n"
     "  replicas  show the heralds serving from the store and the configuration each serves\n"
+    "  silence   add, list or expire silences: alerts they match are recorded, not delivered\n"
     "\n"
     "Run 'herald COMMAND --help' for the options of a command.\n";
 
@@ -141,6 +142,28 @@ static const struct {
                  "\n"
                  "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
                  "  -o, --output FORMAT    table (default) or json\n"},
+    {"silence", "usage: herald silence add MATCHERS (--duration D | --until TIME) [--comment TEXT]\n"
+                "                         [--author NAME] [-c FILE]\n"
+                "       herald silence list [--all] [-o table|json] [-c FILE]\n"
+                "       herald silence expire ID [-c FILE]\n"
+                "\n"
+                "Alerts a silence matches while it is active are recorded (the alert state,\n"
+                "and the history as silenced) but go to no receiver, firing or resolved.\n"
+                "For alerts posted to herald directly (Prometheus, Grafana, scripts);\n"
+                "Alertmanager's own silences act before herald hears of an alert. A running\n"
+                "herald (every replica on a shared store) applies a change within a second.\n"
+                "  add MATCHERS  Alertmanager's matchers: 'alertname=\"HostDown\", instance=~\"10.0.0.*\"'\n"
+                "                (=, !=, =~, !~; a regular expression matches the whole value);\n"
+                "                at least one must need a label to be there. Prints the id.\n"
+                "  list          the active silences (--all: the ended ones too)\n"
+                "  expire ID     end a silence now\n"
+                "\n"
+                "  --duration D           how long it lasts: 90m, 2h, 1d (at most a year)\n"
+                "  --until TIME           or until when: RFC 3339, 2026-11-21T18:00:00+08:00\n"
+                "  --comment TEXT         why\n"
+                "  --author NAME          who (default: the Unix user)\n"
+                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
+                "  -o, --output FORMAT    table (default) or json: what GET /api/v1/silences answers\n"},
     {"plugins", "usage: herald plugins [-c FILE]\n"
                 "\n"
                 "List the plugins in the configuration's plugin_dir with their channels,\n"
@@ -196,7 +219,8 @@ int cli_parse(int argc, char **argv, cli *c)
     if (!help_for(c->command))
         return usage_error(NULL, "unknown command \"%s\"", c->command);
     enum { OPT_DEAD = 256, OPT_ALERTNAME, OPT_STATUS, OPT_SINCE, OPT_UNTIL, OPT_LIMIT, OPT_BY,
-           OPT_FILTER, OPT_REASON, OPT_FROM, OPT_TO, OPT_TO_ENV };
+           OPT_FILTER, OPT_REASON, OPT_FROM, OPT_TO, OPT_TO_ENV, OPT_DURATION, OPT_COMMENT,
+           OPT_AUTHOR, OPT_ALL };
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
         {"receiver", required_argument, NULL, 'r'}, {"payload", required_argument, NULL, 'p'},
@@ -213,6 +237,10 @@ int cli_parse(int argc, char **argv, cli *c)
         {"from", required_argument, NULL, OPT_FROM},
         {"to", required_argument, NULL, OPT_TO},
         {"to-env", required_argument, NULL, OPT_TO_ENV},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"comment", required_argument, NULL, OPT_COMMENT},
+        {"author", required_argument, NULL, OPT_AUTHOR},
+        {"all", no_argument, NULL, OPT_ALL},
         {NULL, 0, NULL, 0},
     };
     optind = 2;
@@ -220,15 +248,16 @@ int cli_parse(int argc, char **argv, cli *c)
     int opt;
     const char *output = NULL;
     /* An option given twice would keep its last value alone: refused. */
-    unsigned char given[OPT_TO_ENV + 1] = {0};
+    unsigned char given[OPT_ALL + 1] = {0};
     int is_queue = strcmp(c->command, "queue") == 0;
     int is_history = strcmp(c->command, "history") == 0;
     int is_store = strcmp(c->command, "store") == 0;
+    int is_silence = strcmp(c->command, "silence") == 0;
     /* "+": stop at the first positional, which queue and history take. */
     while (optind < argc) {
         opt = getopt_long(argc, argv, "+:c:l:r:p:o:h", options, NULL);
         if (opt == -1) {
-            if (!(is_queue || is_history || is_store) || c->args_len == 2)
+            if (!(is_queue || is_history || is_store || is_silence) || c->args_len == 2)
                 break;
             c->args[c->args_len++] = argv[optind++];
             continue;
@@ -263,6 +292,10 @@ int cli_parse(int argc, char **argv, cli *c)
         case OPT_FROM: c->from = optarg; break;
         case OPT_TO: c->to = optarg; break;
         case OPT_TO_ENV: c->to_env = optarg; break;
+        case OPT_DURATION: c->duration = optarg; break;
+        case OPT_COMMENT: c->comment = optarg; break;
+        case OPT_AUTHOR: c->author = optarg; break;
+        case OPT_ALL: c->all = 1; break;
         case ':': return usage_error(c->command, "option %s needs a value", argv[optind - 1]);
         default: return usage_error(c->command, "unknown option %s", argv[optind - 1]);
         }
@@ -280,7 +313,20 @@ int cli_parse(int argc, char **argv, cli *c)
                            "alerts takes --filter, --receiver, --status, --limit and -o");
     if (c->filter && !is_alerts)
         return usage_error(c->command, "%s", "--filter is only for alerts");
-    if ((c->dead || c->alertname || c->status || c->since || c->until || c->limit || c->by) &&
+    const char *action = is_silence && c->args_len ? c->args[0] : "";
+    int silence_add = strcmp(action, "add") == 0;
+    if (is_silence && !((silence_add || strcmp(action, "expire") == 0) ? c->args_len == 2
+                        : strcmp(action, "list") == 0                    ? c->args_len == 1
+                                                                         : 0))
+        return usage_error(c->command, "%s",
+                           "expected add and the matchers, list, or expire and an id");
+    if ((c->duration || c->comment || c->author || (is_silence && c->until)) && !silence_add)
+        return usage_error(c->command, "%s",
+                           "--duration, --until, --comment and --author are only for silence add");
+    if (c->all && !(is_silence && strcmp(action, "list") == 0))
+        return usage_error(c->command, "%s", "--all is only for silence list");
+    if ((c->dead || c->alertname || c->status || c->since || (c->until && !is_silence) ||
+         c->limit || c->by) &&
         !is_queue && !is_history && !is_alerts)
         return usage_error(c->command, "%s", "that option is only for queue, history and alerts");
     if (c->listen && !is_serve)
@@ -298,12 +344,13 @@ int cli_parse(int argc, char **argv, cli *c)
         return usage_error(c->command, "%s", "--reason is only for queue drop");
     if (is_history && c->args_len && (strcmp(c->args[0], "top") != 0 || c->args_len > 1))
         return usage_error(c->command, "%s", "the only subcommand is top");
-    if (output && !is_history && !is_alerts && !is_replicas &&
+    if (output && !is_history && !is_alerts && !is_replicas && !silence_add &&
+        !(is_silence && strcmp(action, "list") == 0) &&
         !(is_queue && c->args_len && (strcmp(c->args[0], "list") == 0 ||
                                       strcmp(c->args[0], "show") == 0)))
         return usage_error(c->command, "%s",
-                           "--output is only for queue list, queue show, history, alerts and "
-                           "replicas");
+                           "--output is only for queue list, queue show, history, alerts, "
+                           "replicas, silence add and silence list");
     if ((c->from || c->to || c->to_env) && !is_store)
         return usage_error(c->command, "%s", "--from, --to and --to-env are only for store copy");
     if (is_store && (c->args_len != 1 || strcmp(c->args[0], "copy") != 0))

@@ -38,6 +38,10 @@ typedef struct cli {
     const char *from;        /* store copy: the source data_dir */
     const char *to;          /* store copy: the destination DSN (a secret) */
     const char *to_env;      /* store copy: the variable holding it */
+    const char *duration;    /* silence add */
+    const char *comment;     /* silence add */
+    const char *author;      /* silence add; NULL: the Unix user */
+    int all;                 /* silence list --all */
 } cli;
 
 /* Parses argv; returns -1 to go on with the command, or the exit status
@@ -68,5 +72,7 @@ int cmd_alerts(const cli *c);
 int cmd_store(const cli *c);
 /* replicas (cli/replicas.c) */
 int cmd_replicas(const cli *c);
+/* silence add|list|expire (cli/silence.c) */
+int cmd_silence(const cli *c);
 
 #endif

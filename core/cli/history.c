@@ -40,7 +40,8 @@ static void history_table(const history_rows *rows, const tz_zone *zone, strbuf 
         format_local_time(zone, h->created_ms, when, sizeof when);
         format_lasted(h, lasted, sizeof lasted);
         table_add_row(&t, (const char *[]){when, h->status, h->alertname, h->instance,
-                                           h->severity, h->receiver, lasted, h->result});
+                                           h->severity, h->receiver[0] ? h->receiver : "-", lasted,
+                                           h->result});
     }
     table_print(&t, out);
     table_free(&t);

@@ -133,6 +133,7 @@ void api_history_json(const history_rows *rows, strbuf *out)
         raw_field(out, "annotations", h->annotations_json);
         text_field(out, "result", h->result);
         time_field(out, "created_at", h->created_ms);
+        text_field(out, "silenced_by", h->silenced_by);
         sb_putc(out, '}');
     }
     sb_putc(out, ']');
@@ -176,7 +177,9 @@ void api_alerts_json(const alert_state_rows *rows, strbuf *out)
             time_field(out, "notified_at", n->notified_ms);
             sb_putc(out, '}');
         }
-        sb_puts(out, "]}");
+        sb_putc(out, ']');
+        text_field(out, "silenced_by", a->silenced_by);
+        sb_putc(out, '}');
     }
     sb_putc(out, ']');
 }
@@ -196,6 +199,31 @@ void api_replicas_json(const replica_rows *rows, strbuf *out)
                   row->self ? "true" : "false");
     }
     sb_printf(out, "],\"configs_differ\":%s}", replica_configs_differ(rows) ? "true" : "false");
+}
+
+void api_silence_json(const silence *s, int64_t now_ms, strbuf *out)
+{
+    sb_puts(out, "{\"id\":");
+    sb_json_string(out, s->id, strlen(s->id));
+    text_field(out, "matchers", s->matchers);
+    text_field(out, "state", silence_active(s, now_ms) ? "active" : "expired");
+    time_field(out, "startsAt", s->starts_ms);
+    time_field(out, "endsAt", s->ends_ms);
+    text_field(out, "createdBy", s->created_by);
+    text_field(out, "comment", s->comment);
+    time_field(out, "createdAt", s->created_ms);
+    sb_putc(out, '}');
+}
+
+void api_silences_json(const silence_rows *rows, int64_t now_ms, strbuf *out)
+{
+    sb_putc(out, '[');
+    for (size_t i = 0; i < rows->len; i++) {
+        if (i)
+            sb_putc(out, ',');
+        api_silence_json(&rows->items[i], now_ms, out);
+    }
+    sb_putc(out, ']');
 }
 
 /* ---- endpoints ---------------------------------------------------------- */
@@ -341,6 +369,66 @@ static unsigned replicas(request *r)
     return store_result(rc, r->err, r->out, "");
 }
 
+static unsigned silences(request *r)
+{
+    const char *all = r->q->get(r->q->ctx, "all");
+    if (all && strcmp(all, "true") != 0 && strcmp(all, "false") != 0)
+        return fail(r->out, 400, "all: expected true or false");
+    silence_rows rows;
+    int64_t now = wall_ms();
+    int rc = open_reader(r) ? -1
+                            : store_silences(r->reader, all && strcmp(all, "true") == 0, now,
+                                             &rows, r->err, sizeof r->err);
+    if (rc == 0) {
+        api_silences_json(&rows, now, r->out);
+        silence_rows_free(&rows);
+    }
+    return store_result(rc, r->err, r->out, "");
+}
+
+static void silences_changed(request *r)
+{
+    if (r->q->silences_changed)
+        r->q->silences_changed(r->q->silences_cls);
+}
+
+/* POST /silences: the body is the silence. */
+static unsigned add_silence(request *r)
+{
+    silence s;
+    int64_t now = wall_ms();
+    if (silence_from_json(r->q->body ? r->q->body : "", r->q->body_len, now, &s, r->err,
+                          sizeof r->err))
+        return fail(r->out, 400, r->err);
+    int rc = open_reader(r) ? -1 : store_silence_add(r->reader, &s, r->err, sizeof r->err);
+    unsigned status = store_result(rc, r->err, r->out, "");
+    if (status == 200) {
+        silences_changed(r);
+        sb_puts(r->out, "{\"status\":\"success\",\"action\":\"silenced\",\"silence\":");
+        api_silence_json(&s, now, r->out);
+        sb_puts(r->out, "}\n");
+    }
+    silence_free(&s);
+    return status;
+}
+
+/* DELETE /silences/<id>: it ends now. */
+static unsigned expire_silence(request *r, const char *id)
+{
+    int rc = open_reader(r) ? -1 : store_silence_expire(r->reader, id, wall_ms(), r->err,
+                                                       sizeof r->err);
+    if (rc == 2)
+        return fail(r->out, 409, "that silence has already ended");
+    unsigned status = store_result(rc, r->err, r->out, "no silence with that id");
+    if (status == 200) {
+        silences_changed(r);
+        sb_puts(r->out, "{\"status\":\"success\",\"id\":");
+        sb_json_string(r->out, id, strlen(id));
+        sb_puts(r->out, ",\"action\":\"expired\"}\n");
+    }
+    return status;
+}
+
 /* POST .../retry or DELETE: the dead letter requeued or dropped. */
 static unsigned change_dead_letter(request *r, uint64_t id, int retry)
 {
@@ -409,6 +497,14 @@ static unsigned route(request *r, const char *method, const char *path, const ch
         return get ? top(r) : 405;
     if (strcmp(path, "replicas") == 0)
         return get ? replicas(r) : 405;
+    if (strcmp(path, "silences") == 0) {
+        *allow = "GET, HEAD, POST";
+        return get ? silences(r) : strcmp(method, "POST") == 0 ? add_silence(r) : 405;
+    }
+    if (strncmp(path, "silences/", 9) == 0 && path[9] && !strchr(path + 9, '/')) {
+        *allow = "DELETE";
+        return strcmp(method, "DELETE") == 0 ? expire_silence(r, path + 9) : 405;
+    }
     if (strncmp(path, "queue/", 6) == 0 && (tail = parse_id(path + 6, &id))) {
         if (!*tail) {
             *allow = "GET, HEAD, DELETE";

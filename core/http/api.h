@@ -14,6 +14,9 @@
  *   GET    /api/v1/alerts                  the alert state: ?filter=<label matchers> &receiver= &status= &limit=
  *   GET    /api/v1/history/top             ?by=alertname|instance|severity|receiver &since=24h &limit=
  *   GET    /api/v1/replicas                the heralds serving from the store, live or gone
+ *   GET    /api/v1/silences                the silences in force (?all=true: ended ones too)
+ *   POST   /api/v1/silences                a new silence: {matchers, duration|endsAt, createdBy, comment}
+ *   DELETE /api/v1/silences/<id>           expire one now
  *
  * Every time in an answer is RFC 3339 in UTC with milliseconds
  * ("2026-11-21T05:22:46.390Z"), or null when there is none yet.
@@ -33,6 +36,11 @@
 typedef struct api_query {
     const char *(*get)(void *ctx, const char *name); /* NULL when absent */
     void *ctx;
+    const char *body;          /* the request's body ("" when none) */
+    size_t body_len;
+    /* A silence was added or expired: the daemon applies it at once. */
+    void (*silences_changed)(void *cls);
+    void *silences_cls;
 } api_query;
 
 /* Answers an API request: returns the HTTP status and appends the JSON
@@ -47,5 +55,7 @@ void api_history_json(const history_rows *rows, strbuf *out);
 void api_alerts_json(const alert_state_rows *rows, strbuf *out);
 void api_top_json(const char *by, const top_rows *rows, strbuf *out);
 void api_replicas_json(const replica_rows *rows, strbuf *out);
+void api_silences_json(const silence_rows *rows, int64_t now_ms, strbuf *out);
+void api_silence_json(const silence *s, int64_t now_ms, strbuf *out);
 
 #endif

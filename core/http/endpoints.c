@@ -99,8 +99,13 @@ static enum MHD_Result note_argument(void *cls, enum MHD_ValueKind kind, const c
     return again ? MHD_NO : MHD_YES;
 }
 
-enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, const char *url,
-                           const char *method)
+static void silences_changed(void *srv)
+{
+    silence_cache_reload(((http_server *)srv)->silences);
+}
+
+enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx,
+                           const char *url, const char *method)
 {
     repeated_argument repeated = {STRBUF_INIT, NULL};
     sb_putc(&repeated.seen, '\n');
@@ -111,7 +116,7 @@ enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, const 
                           "%s: given more than once (matchers go in one filter, comma-separated)",
                           repeated.name);
     strbuf body = STRBUF_INIT;
-    api_query q = {query_argument, conn};
+    api_query q = {query_argument, conn, sb_str(&ctx->body), ctx->body.len, silences_changed, srv};
     const char *allow = NULL;
     unsigned status = api_handle(&srv->store, method, url, &q, &body, &allow);
     enum MHD_Result rc;

@@ -46,6 +46,7 @@ static void ingest_committed(void *arg, outbox_put_result result, size_t duplica
          * still has its alerts delivered. */
         metrics_count(METRIC_REQUESTS_ACCEPTED);
         metrics_add(METRIC_ALERTS_RECEIVED, ctx->stats.alerts);
+        metrics_add(METRIC_ALERTS_SILENCED, ctx->silenced);
         metrics_add(METRIC_NOTIFICATIONS_QUEUED, ctx->stored);
         metrics_add(METRIC_DUPLICATES, duplicates);
         metrics_add(METRIC_REPEATS, repeats);
@@ -66,6 +67,32 @@ static void refuse(request_ctx *ctx, unsigned status, const char *fmt, ...)
     ctx->refusal_status = status;
     ctx->phase = INGEST_REFUSED;
     wake(ctx);
+}
+
+/* Alerts an active silence matches leave the batch before routing: no
+ * receiver hears of them, firing or resolved (as Alertmanager holds back
+ * both). Their records in `seen` name the silence, so the alert state
+ * still follows them and the history says they were silenced. */
+static size_t hold_back_silenced(http_server *srv, alert_batch *batch, alert_report *seen,
+                                 int64_t now_ms)
+{
+    silence_snapshot *snap = silence_cache_acquire(srv->silences);
+    size_t kept = 0;
+    for (size_t i = 0; i < batch->len; i++) {
+        const char *id = silence_snapshot_match(snap, &batch->alerts[i].labels, now_ms);
+        if (id) {
+            seen->alerts[i].silenced_by = xstrdup(id);
+            log_debug("silences", "alert %s held back by silence %s", seen->alerts[i].fingerprint,
+                      id);
+            alert_free(&batch->alerts[i]);
+        } else {
+            batch->alerts[kept++] = batch->alerts[i];
+        }
+    }
+    silence_cache_release(srv->silences, snap);
+    size_t held = batch->len - kept;
+    batch->len = kept;
+    return held;
 }
 
 /* On an ingest worker: parses, routes and renders, then has the store
@@ -106,8 +133,11 @@ void ingest_run(http_server *srv, request_ctx *ctx)
         refuse(ctx, MHD_HTTP_SERVICE_UNAVAILABLE, "cannot load scripts: %s", err);
         goto done;
     }
+    int64_t now = wall_ms();
+    alert_report_fill(&ctx->seen, &batch, now);
+    ctx->silenced = hold_back_silenced(srv, &batch, &ctx->seen, now);
     pipeline_run(s, &batch, def, &ctx->out, &ctx->stats);
-    alert_report_fill(&ctx->seen, &batch, wall_ms());
+    ctx->stats.alerts += ctx->silenced;
     alert_batch_free(&batch);
     if (ctx->body.len >= MEMORY_EXCEPTIONAL_BYTES)
         script_collect_garbage(s); /* what rendering it took goes back (server.c trims) */
@@ -148,8 +178,8 @@ static enum MHD_Result finish_ingest(struct MHD_Connection *conn, request_ctx *c
     char body[200];
     snprintf(body, sizeof body,
              "{\"status\":\"success\",\"alerts\":%zu,\"notifications\":%zu,\"duplicates\":%zu,"
-             "\"repeats\":%zu}\n",
-             ctx->stats.alerts, stored, ctx->duplicates, ctx->repeats);
+             "\"repeats\":%zu,\"silenced\":%zu}\n",
+             ctx->stats.alerts, stored, ctx->duplicates, ctx->repeats, ctx->silenced);
     return send_text(conn, MHD_HTTP_OK, "application/json", body, NULL, NULL);
 }
 

@@ -82,7 +82,7 @@ enum MHD_Result route_answer(http_server *srv, struct MHD_Connection *conn, requ
 {
     switch (ctx->ep) {
     case ENDPOINT_API:
-        return answer_api(srv, conn, url, method);
+        return answer_api(srv, conn, ctx, url, method);
     case ENDPOINT_HEALTHY:
         return answer_healthy(conn);
     case ENDPOINT_READY:

@@ -118,6 +118,7 @@ static void server_free(http_server *srv)
 {
     if (srv->conns)
         conn_table_stop(srv->conns);
+    silence_cache_stop(srv->silences);
     body_budget_free(srv->budget);
     tls_pair_free(&srv->tls);
     free(srv->data_dir);
@@ -149,6 +150,12 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
     srv->conns = conn_table_start(&c->connections,
                                   FDS_BESIDE_CONNECTIONS + c->delivery.max_in_flight, err, err_cap);
     if (!srv->conns) {
+        generation_unref(g);
+        server_free(srv);
+        return NULL;
+    }
+    srv->silences = silence_cache_start(&srv->store, err, err_cap);
+    if (!srv->silences) {
         generation_unref(g);
         server_free(srv);
         return NULL;

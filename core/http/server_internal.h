@@ -13,7 +13,8 @@
  *   ingest.c        alerts in: parse, route, render, commit, answer
  *   endpoints.c     the endpoints that answer at once (probes, reload, metrics, API)
  *   workers.c       the threads that run ingest's parse, route and render
- *   thread_script.c each ingest worker's Lua state */
+ *   thread_script.c each ingest worker's Lua state
+ *   silence_cache.c the silences ingest holds alerts back by, kept in memory */
 #ifndef HERALD_HTTP_SERVER_INTERNAL_H
 #define HERALD_HTTP_SERVER_INTERNAL_H
 
@@ -38,6 +39,8 @@ typedef struct conn_table conn_table;
 typedef struct conn_entry conn_entry;
 typedef struct ingest_workers ingest_workers;
 typedef struct alert_expiry alert_expiry;
+typedef struct silence_cache silence_cache;
+typedef struct silence_snapshot silence_snapshot;
 typedef struct body_budget body_budget;
 
 struct http_server {
@@ -55,6 +58,7 @@ struct http_server {
     ingest_workers *workers;
     body_budget *budget;
     alert_expiry *expiry;
+    silence_cache *silences;
     tls_pair tls;          /* kept for the daemon's life: libmicrohttpd points into it */
 };
 
@@ -112,6 +116,7 @@ typedef struct request_ctx {
     size_t duplicates;
     size_t repeats;
     size_t stored;
+    size_t silenced;     /* alerts a silence held back: recorded, not routed */
     int counted;         /* in srv->ingesting until answered or closed */
     char put_error[256];
     unsigned refusal_status;
@@ -253,14 +258,31 @@ alert_expiry *alert_expiry_start(http_server *srv, char *err, size_t err_cap);
 /* Finishes the resolution under way and joins the thread. */
 void alert_expiry_stop(alert_expiry *e);
 
+/* ---- silence_cache.c ---- */
+
+/* Reads the active silences now, then every SILENCE_REFRESH_MS on a
+ * thread of its own (a failed read is logged, and tried again). NULL
+ * with err when the thread cannot start. */
+silence_cache *silence_cache_start(const store_location *where, char *err, size_t err_cap);
+void silence_cache_stop(silence_cache *c);
+/* Reads them again now: this process changed one (the API). */
+void silence_cache_reload(silence_cache *c);
+/* The silences in force, held until released (NULL for a NULL cache). */
+silence_snapshot *silence_cache_acquire(silence_cache *c);
+void silence_cache_release(silence_cache *c, silence_snapshot *snap);
+/* The id of the silence that holds back an alert with these labels, or
+ * NULL. */
+const char *silence_snapshot_match(const silence_snapshot *snap, const labelset *labels,
+                                   int64_t now_ms);
+
 /* ---- endpoints.c ---- */
 
 enum MHD_Result answer_healthy(struct MHD_Connection *conn);
 enum MHD_Result answer_ready(http_server *srv, struct MHD_Connection *conn);
 enum MHD_Result answer_reload(http_server *srv, struct MHD_Connection *conn);
 enum MHD_Result answer_metrics(http_server *srv, struct MHD_Connection *conn);
-enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, const char *url,
-                           const char *method);
+enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx,
+                           const char *url, const char *method);
 
 /* ---- thread_script.c ---- */
 

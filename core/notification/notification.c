@@ -28,6 +28,7 @@ static void records_free(alert_record *records, size_t len)
         free(a->severity);
         free(a->labels_json);
         free(a->annotations_json);
+        free(a->silenced_by);
     }
     free(records);
 }

@@ -22,6 +22,8 @@ typedef struct alert_record {
     double ends_at;
     char *labels_json;
     char *annotations_json;
+    /* The silence that holds it back (alert state only); NULL: none. */
+    char *silenced_by;
 } alert_record;
 
 /* Every alert of one request, routed or not, as the alert state keeps

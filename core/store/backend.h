@@ -55,6 +55,11 @@ struct store_backend {
     int (*drop_pending)(store_reader *r, uint64_t id, const char *reason, const char *actor,
                         char *err, size_t err_cap);
     int (*unpause)(store_reader *r, const char *receiver, char *err, size_t err_cap);
+    int (*silence_add)(store_reader *r, const silence *s, char *err, size_t err_cap);
+    int (*silence_expire)(store_reader *r, const char *id, int64_t now_ms, char *err,
+                          size_t err_cap);
+    int (*silences)(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
+                    size_t err_cap);
     /* NULL: nothing to say */
     int (*describe)(const store_location *where, strbuf *report, char *err, size_t err_cap);
     /* herald store copy (store/transfer.h); NULL where the backend is not

@@ -180,6 +180,23 @@ void notification_detail_free(notification_detail *d)
     *d = (notification_detail){0};
 }
 
+int store_silence_add(store_reader *r, const silence *s, char *err, size_t err_cap)
+{
+    return r->backend->silence_add(r, s, err, err_cap);
+}
+
+int store_silence_expire(store_reader *r, const char *id, int64_t now_ms, char *err,
+                         size_t err_cap)
+{
+    return r->backend->silence_expire(r, id, now_ms, err, err_cap);
+}
+
+int store_silences(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
+                   size_t err_cap)
+{
+    return r->backend->silences(r, all, now_ms, rows, err, err_cap);
+}
+
 void history_rows_free(history_rows *rows)
 {
     for (size_t i = 0; i < rows->len; i++) {
@@ -193,6 +210,7 @@ void history_rows_free(history_rows *rows)
         free(h->labels_json);
         free(h->annotations_json);
         free(h->result);
+        free(h->silenced_by);
     }
     free(rows->items);
     rows->items = NULL;
@@ -218,6 +236,7 @@ void alert_state_rows_free(alert_state_rows *rows)
         free(a->annotations_json);
         free(a->status);
         free(a->source);
+        free(a->silenced_by);
         for (size_t k = 0; k < a->receivers_len; k++) {
             free(a->receivers[k].receiver);
             free(a->receivers[k].status);

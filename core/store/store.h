@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "alert/matcher.h"
+#include "alert/silence.h"
 #include "notification/notification.h"
 #include "util/strbuf.h"
 
@@ -269,7 +270,9 @@ typedef struct history_row {
     char *receiver;
     char *labels_json;
     char *annotations_json;
-    char *result;              /* pending | delivered | dead | dropped: the notification's */
+    char *result;              /* pending | delivered | dead | dropped: the notification's;
+                                * silenced: not routed (no notification, receiver "") */
+    char *silenced_by;         /* the silence's id; NULL: not silenced */
     int64_t created_ms;
 } history_row;
 
@@ -331,6 +334,7 @@ typedef struct alert_state_row {
     int64_t first_seen_ms;
     int64_t last_seen_ms;
     int64_t resolved_ms;       /* 0: firing */
+    char *silenced_by;         /* the silence that held its last post back; NULL: none */
     alert_notice *receivers;   /* by name */
     size_t receivers_len;
 } alert_state_row;
@@ -359,6 +363,24 @@ int store_alerts(store_reader *r, const alert_filter *f, int64_t now_ms, alert_s
 int store_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state_rows *rows,
                          char *err, size_t err_cap);
 void alert_state_rows_free(alert_state_rows *rows);
+
+/* ---- silences (alert/silence.h) ------------------------------------------ */
+
+/* Like the queue's changes, made by the CLI or the API on a connection
+ * of their own; every daemon on the store reads the active ones again
+ * every second (SILENCE_REFRESH_MS). */
+#define SILENCE_REFRESH_MS 1000
+
+/* Stores a new silence: 0, or -1 with err. */
+int store_silence_add(store_reader *r, const silence *s, char *err, size_t err_cap);
+/* Ends silence `id` at now_ms: 0, 1 when there is no such silence, 2
+ * when it had already ended; -1 with err. */
+int store_silence_expire(store_reader *r, const char *id, int64_t now_ms, char *err,
+                         size_t err_cap);
+/* The silences active at now_ms, or (all) also those that ended within
+ * the history's retention; newest first. */
+int store_silences(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
+                   size_t err_cap);
 
 /* ---- herald check ----------------------------------------------------------- */
 

@@ -24,10 +24,11 @@ typedef enum store_table {
     STORE_TABLE_ALERT_NOTIFIED, /* what each receiver was told, for repeat intervals */
     STORE_TABLE_TARGET_SENDS,   /* recent sends to rate-limited robots */
     STORE_TABLE_TARGET_PAUSES,  /* pauses the services imposed */
+    STORE_TABLE_SILENCES,       /* silences, active and ended */
     STORE_TABLE_COUNT
 } store_table;
 
-#define STORE_TABLE_MAX_COLUMNS 13
+#define STORE_TABLE_MAX_COLUMNS 14
 
 typedef struct store_table_def {
     const char *name;

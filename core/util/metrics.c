@@ -25,6 +25,7 @@ static const struct {
     [METRIC_REQUESTS_UNAUTHORIZED] = {"herald_requests_unauthorized_total", "Requests answered 401: credentials missing or wrong.", NULL},
     [METRIC_ALERTS_RECEIVED] = {"herald_alerts_received_total", "Alerts in accepted requests.", NULL},
     [METRIC_ALERTS_MUTED] = {"herald_alerts_muted_total", "Alerts the route script sent to no receiver.", NULL},
+    [METRIC_ALERTS_SILENCED] = {"herald_alerts_silenced_total", "Alerts held back by a silence: recorded, not routed or delivered.", NULL},
     [METRIC_ROUTE_ERRORS] = {"herald_route_errors_total", "Route script errors (alert sent to the default receiver).", NULL},
     [METRIC_TEMPLATE_ERRORS] = {"herald_template_errors_total", "Template errors (fallback message sent).", NULL},
     [METRIC_NOTIFICATIONS_QUEUED] = {"herald_notifications_queued_total", "Notifications put in the outbox.", NULL},
@@ -64,6 +65,9 @@ void metrics_reload_result(int ok, int64_t at_ms)
 }
 
 static atomic_llong dead_letters;
+static atomic_llong silences_active;
+
+void metrics_set_silences_active(long long count) { atomic_store(&silences_active, count); }
 
 void metrics_set_dead_letters(long long count) { atomic_store(&dead_letters, count); }
 
@@ -185,6 +189,9 @@ static void metrics_render_gauges(strbuf *out, const metrics_gauges *gauges)
                    "on, neither requeued nor dropped.\n"
                    "# TYPE herald_dead_letters gauge\nherald_dead_letters %lld\n",
               atomic_load(&dead_letters));
+    sb_printf(out, "# HELP herald_silences_active Silences in force now (herald silence list).\n"
+                   "# TYPE herald_silences_active gauge\nherald_silences_active %lld\n",
+              atomic_load(&silences_active));
     sb_printf(out, "# HELP herald_paused_targets Targets (robots) their service paused for "
                    "sending too fast, whose pause is still running.\n"
                    "# TYPE herald_paused_targets gauge\nherald_paused_targets %zu\n",

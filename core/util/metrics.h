@@ -14,6 +14,7 @@ typedef enum metric {
     METRIC_REQUESTS_UNAUTHORIZED,
     METRIC_ALERTS_RECEIVED,
     METRIC_ALERTS_MUTED,
+    METRIC_ALERTS_SILENCED,
     METRIC_ROUTE_ERRORS,
     METRIC_TEMPLATE_ERRORS,
     METRIC_NOTIFICATIONS_QUEUED,
@@ -70,6 +71,9 @@ void metrics_target_unpaused(const char *target);
 /* The live replicas on the store, as the last heartbeat saw them, and
  * whether they serve different configurations. */
 void metrics_set_replicas(long long live, int config_mismatch);
+
+/* The silences active now, as the daemon last read them. */
+void metrics_set_silences_active(long long count);
 
 /* The store's writes fail for want of space (1) or not (0): a gauge. */
 void metrics_set_store_disk_full(int full);

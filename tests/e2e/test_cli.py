@@ -72,7 +72,8 @@ def test_help(argv):
     (["queue", "list", "--output", "xml", "-c", str(BUNDLED)],
      '--output: expected table or json, got "xml"'),
     (["queue", "retry", "1", "-o", "json", "-c", str(BUNDLED)],
-     "--output is only for queue list, queue show, history, alerts and replicas"),
+     "--output is only for queue list, queue show, history, alerts, replicas, silence add and "
+     "silence list"),
     (["alerts", "--since", "1h", "-c", str(BUNDLED)],
      "alerts takes --filter, --receiver, --status, --limit and -o"),
     (["history", "--filter", "a=b", "-c", str(BUNDLED)], "--filter is only for alerts"),

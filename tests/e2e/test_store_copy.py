@@ -119,6 +119,10 @@ def test_a_copied_store_goes_on_on_postgresql(mock_dingtalk, herald_factory, pg_
     before = answers(sqlite)
     assert len(before["queue"]) == 3 and len(before["dead"]) == 1, before
     copied_ids = sqlite_ids(data_dir)
+    rc, out, err = harness.herald_cli(sqlite, "silence", "add", 'alertname="CopySilenced"',
+                                      "--duration", "1h", "--author", "ops")
+    assert rc == 0, (out, err)
+    silence_id = out.splitlines()[0]
 
     pg = pg_herald_factory(receivers(mock_dingtalk, tmp_path, mock_dingtalk.url(T4)), "console",
                            env={"DT_SECRET": DT_SECRET, "T3_SECRET": T3_SECRET,
@@ -130,10 +134,13 @@ def test_a_copied_store_goes_on_on_postgresql(mock_dingtalk, herald_factory, pg_
     assert re.search(r"copied %s into postgresql://127\.0\.0\.1:%d/%s: 7 notifications \(3 "
                      r"pending, 0 requeued, 1 dead, 0 dropped, 3 delivered\), 7 history rows, "
                      r"6 attempts, 6 alert states, 6 receivers told, 3 robot sends, "
-                     r"1 robot pauses$" % (re.escape(str(data_dir)), postgres.port, pg.database),
+                     r"1 robot pauses, 1 silences$"
+                     % (re.escape(str(data_dir)), postgres.port, pg.database),
                      out.strip()), out
     # what the reading commands answer, before anything runs on PostgreSQL
     assert answers(pg) == before
+    silences = cli_json(pg, "silence", "list")
+    assert [(s["id"], s["createdBy"]) for s in silences] == [(silence_id, "ops")], silences
 
     pg.start()
     assert re.search(r"1 target paused by their service", pg.log()), pg.log_tail()

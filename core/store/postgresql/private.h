@@ -17,6 +17,7 @@
  *   alerts.c      the alert state as readers see it
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
  *   requests.c    send-now, drop and unpause of pending notifications
+ *   silences.c    silences added, expired and listed
  *   replicas.c    this replica's heartbeat, the replicas as read, health
  *   backend.c     the table store.c calls through
  *
@@ -242,6 +243,13 @@ int pg_drop_pending(store_reader *r, uint64_t id, const char *reason, const char
 int pg_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
 /* What operators asked since the last call: to the daemon, oldest first. */
 void pg_take_requests(pg_store *s);
+
+/* ---- silences.c ---- */
+int pg_silence_add(store_reader *r, const silence *s, char *err, size_t err_cap);
+int pg_silence_expire(store_reader *r, const char *id, int64_t now_ms, char *err,
+                      size_t err_cap);
+int pg_silences(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
+                size_t err_cap);
 
 /* ---- import.c: herald store copy's destination ---- */
 store_import *pg_import_begin(const store_location *to, char *err, size_t err_cap);

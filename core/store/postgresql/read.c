@@ -197,7 +197,7 @@ int pg_history(store_reader *base, const history_filter *f, history_rows *rows, 
         r->db,
         "SELECT h.id, h.notification_id, h.fingerprint, h.alertname, h.instance, h.severity,"
         " h.status, h.starts_at, h.ends_at, h.receiver, h.labels, h.annotations, h.result,"
-        " h.created_ms FROM history_results h"
+        " h.created_ms, h.silenced_by FROM history_results h"
         " WHERE ($1::text IS NULL OR h.alertname = $1) AND ($2::text IS NULL OR h.receiver = $2)"
         " AND ($3::text IS NULL OR h.status = $3)"
         " AND ($4::bigint IS NULL OR h.created_ms >= $4)"
@@ -222,6 +222,7 @@ int pg_history(store_reader *base, const history_filter *f, history_rows *rows, 
         h->annotations_json = pg_text(res, i, 11);
         h->result = pg_text(res, i, 12);
         h->created_ms = pg_int(res, i, 13);
+        h->silenced_by = pg_text_or_null(res, i, 14);
     }
     PQclear(res);
     return 0;

@@ -88,6 +88,23 @@ static const char *const migrations[] = {
     "  config_digest TEXT NOT NULL, started_ms BIGINT NOT NULL, heartbeat_ms BIGINT NOT NULL);",
     /* 4: the alerts as a storm's digest names them (notification/rendered.h) */
     "ALTER TABLE messages ADD COLUMN entries TEXT;",
+    /* 5: silences (alert/silence.h), shared by every replica; a silenced
+     * alert's history row (no notification, receiver '') and its state
+     * name the silence. The view is made again: h.* was expanded when it
+     * was made. */
+    "CREATE TABLE silences ("
+    "  id TEXT COLLATE \"C\" PRIMARY KEY, matchers TEXT NOT NULL, starts_ms BIGINT NOT NULL,"
+    "  ends_ms BIGINT NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,"
+    "  created_ms BIGINT NOT NULL);"
+    "CREATE INDEX silences_by_end ON silences(ends_ms);"
+    "ALTER TABLE history ADD COLUMN silenced_by TEXT;"
+    "ALTER TABLE alert_state ADD COLUMN silenced_by TEXT;"
+    "DROP VIEW history_results;"
+    "CREATE VIEW history_results AS"
+    "  SELECT h.*, CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
+    "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
+    "                 ELSE 'pending' END AS result"
+    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

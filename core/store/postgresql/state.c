@@ -16,20 +16,21 @@
  * integer truncates; trunc() does here. */
 static const char state_seen_sql[] =
     "INSERT INTO alert_state(fingerprint, alertname, labels, annotations, status, starts_at,"
-    " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms, webhook_seen_ms)"
+    " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms, webhook_seen_ms,"
+    " silenced_by)"
     " VALUES($1, $2, $3, $4, $5::text, $6, $7::double precision, $8::text, $9::bigint,"
     "  $9::bigint,"
     "  CASE WHEN $5::text = 'resolved'"
     "   THEN coalesce(trunc($7::double precision * 1000)::bigint, $9::bigint) END,"
     "  CASE WHEN $5::text = 'resolved' THEN $9::bigint + $10::bigint END,"
-    "  CASE WHEN $8::text != 'alerts' THEN $9::bigint END)"
+    "  CASE WHEN $8::text != 'alerts' THEN $9::bigint END, $11::text)"
     " ON CONFLICT(fingerprint) DO UPDATE SET alertname = excluded.alertname,"
     "  labels = excluded.labels, annotations = excluded.annotations,"
     "  starts_at = CASE WHEN alert_state.status = 'firing'"
     "    THEN least(alert_state.starts_at, excluded.starts_at) ELSE excluded.starts_at END,"
     "  ends_at = excluded.ends_at, source = excluded.source,"
     "  webhook_seen_ms = coalesce(excluded.webhook_seen_ms, alert_state.webhook_seen_ms),"
-    "  last_seen_ms = excluded.last_seen_ms,"
+    "  last_seen_ms = excluded.last_seen_ms, silenced_by = excluded.silenced_by,"
     "  resolved_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
     "    WHEN alert_state.status = 'resolved' THEN alert_state.resolved_ms"
     "    ELSE excluded.resolved_ms END,"
@@ -38,10 +39,41 @@ static const char state_seen_sql[] =
     "    ELSE excluded.expires_ms END,"
     "  status = excluded.status";
 
+/* As SQLite's STMT_SILENCED_HISTORY: a silenced alert's history row once
+ * per state it is held back in, before the state takes it. */
+static const char silenced_history_sql[] =
+    "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
+    " starts_at, ends_at, receiver, labels, annotations, created_ms, silenced_by)"
+    " SELECT 0, $1, $2, $3, $4, $5::text, $6::double precision, $7::double precision, '',"
+    "  $8::json, $9::json, $10::bigint, $11::text"
+    " WHERE NOT EXISTS (SELECT 1 FROM alert_state WHERE fingerprint = $1 AND status = $5::text"
+    "  AND silenced_by = $11::text"
+    "  AND ($5::text = 'resolved' OR starts_at <= $6::double precision))";
+
+static int record_silenced(pg_store *s, const alert_report *seen, const alert_record *a,
+                           char *why, size_t why_cap)
+{
+    pg_params p = PG_PARAMS_INIT;
+    pp_text(&p, a->fingerprint);
+    pp_text(&p, a->alertname);
+    pp_text(&p, a->instance);
+    pp_text(&p, a->severity);
+    pp_text(&p, alert_status_name(a->status));
+    pp_double(&p, a->starts_at);
+    pp_double_or_null(&p, a->ends_at);
+    pp_text(&p, a->labels_json);
+    pp_text(&p, a->annotations_json);
+    pp_int(&p, seen->seen_ms);
+    pp_text(&p, a->silenced_by);
+    return pg_command(s->db, silenced_history_sql, &p, why, why_cap);
+}
+
 int pg_state_seen(pg_store *s, const alert_report *seen, char *why, size_t why_cap)
 {
     for (size_t i = 0; seen && i < seen->len; i++) {
         const alert_record *a = &seen->alerts[i];
+        if (a->silenced_by && record_silenced(s, seen, a, why, why_cap))
+            return -1;
         pg_params p = PG_PARAMS_INIT;
         pp_text(&p, a->fingerprint);
         pp_text(&p, a->alertname);
@@ -53,6 +85,7 @@ int pg_state_seen(pg_store *s, const alert_report *seen, char *why, size_t why_c
         pp_text(&p, seen->source);
         pp_int(&p, seen->seen_ms);
         pp_int(&p, s->settings.resolved_retention_ms);
+        pp_text(&p, a->silenced_by); /* NULL: not silenced */
         if (pg_command(s->db, state_seen_sql, &p, why, why_cap))
             return -1;
     }

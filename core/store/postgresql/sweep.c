@@ -15,6 +15,8 @@ void pg_sweep_retention(pg_store *s)
     int rc = pg_exec(s->db, "BEGIN", why, sizeof why) ||
              pg_command(s->db, "DELETE FROM history WHERE created_ms < $1::bigint", &p, why,
                         sizeof why) ||
+             pg_command(s->db, "DELETE FROM silences WHERE ends_ms < $1::bigint", &p, why,
+                        sizeof why) ||
              pg_command(s->db,
                         "WITH gone AS (DELETE FROM deliveries"
                         "  WHERE state IN ('delivered', 'dead', 'dropped')"

@@ -20,5 +20,8 @@ const store_backend sqlite_backend = {
     .send_now = sqlite_send_now,
     .drop_pending = sqlite_drop_pending,
     .unpause = sqlite_unpause,
+    .silence_add = sqlite_silence_add,
+    .silence_expire = sqlite_silence_expire,
+    .silences = sqlite_silences,
     .export_rows = sqlite_export_rows,
 };

@@ -59,6 +59,9 @@ static int export_table(sqlite3 *db, store_table table, store_row_fn row, void *
                         size_t err_cap)
 {
     const store_table_def *def = &store_tables[table];
+    /* nor the newer tables (silences): nothing to copy */
+    if (!has_column(db, def->name, def->columns[0]))
+        return 0;
     strbuf sql = STRBUF_INIT;
     sb_printf(&sql, "SELECT ");
     for (int c = 0; c < def->columns_len; c++)

@@ -10,6 +10,7 @@
  *   read.c        the readers' queries, as rows
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
  *   requests.c    send-now, drop and unpause of pending notifications
+ *   silences.c    silences added, expired and listed
  *   backend.c     the table store.c calls through */
 #ifndef HERALD_STORE_SQLITE_PRIVATE_H
 #define HERALD_STORE_SQLITE_PRIVATE_H
@@ -40,6 +41,7 @@ enum {
     STMT_CLEAR_PAUSE,
     STMT_MARK_DROPPED,
     STMT_RECORD_DROP,
+    STMT_SILENCED_HISTORY,
     STMT_COUNT
 };
 
@@ -192,6 +194,13 @@ int sqlite_drop_pending(store_reader *r, uint64_t id, const char *reason, const 
 int sqlite_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
 /* What operators asked since the last call: to the daemon, oldest first. */
 void sqlite_take_requests(sqlite_store *s);
+
+/* silences.c */
+int sqlite_silence_add(store_reader *r, const silence *s, char *err, size_t err_cap);
+int sqlite_silence_expire(store_reader *r, const char *id, int64_t now_ms, char *err,
+                          size_t err_cap);
+int sqlite_silences(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
+                    size_t err_cap);
 
 /* ---- open.c and export.c ---- */
 

@@ -174,7 +174,7 @@ int sqlite_history(store_reader *base, const history_filter *f, history_rows *ro
     const char *sql =
         "SELECT h.id, h.notification_id, h.fingerprint, h.alertname, h.instance, h.severity,"
         " h.status, h.starts_at, h.ends_at, h.receiver, h.labels, h.annotations, h.result,"
-        " h.created_ms FROM history_results h"
+        " h.created_ms, h.silenced_by FROM history_results h"
         " WHERE (?1 IS NULL OR h.alertname = ?1) AND (?2 IS NULL OR h.receiver = ?2)"
         " AND (?3 IS NULL OR h.status = ?3) AND (?4 IS NULL OR h.created_ms >= ?4)"
         " AND (?5 IS NULL OR h.created_ms <= ?5) ORDER BY h.id DESC LIMIT ?6";
@@ -209,6 +209,7 @@ int sqlite_history(store_reader *base, const history_filter *f, history_rows *ro
         h->annotations_json = sqlite_column_text(q, 11);
         h->result = sqlite_column_text(q, 12);
         h->created_ms = sqlite3_column_int64(q, 13);
+        h->silenced_by = sqlite_column_text_or_null(q, 14);
     }
     if (rc != SQLITE_DONE) {
         history_rows_free(rows);

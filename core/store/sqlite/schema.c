@@ -44,7 +44,8 @@ static const char schema[] =
     "  fingerprint TEXT NOT NULL, alertname TEXT NOT NULL, instance TEXT NOT NULL,"
     "  severity TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
     "  receiver TEXT NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL,"
-    "  created_ms INTEGER NOT NULL);"
+    "  created_ms INTEGER NOT NULL,"
+    "  silenced_by TEXT);" /* a silenced alert's row: no notification (0), receiver '' */
     "CREATE INDEX IF NOT EXISTS history_by_time ON history(created_ms);"
     "CREATE INDEX IF NOT EXISTS history_by_notification ON history(notification_id);"
     /* What the rate limiter must remember across a restart: recent sends
@@ -61,7 +62,8 @@ static const char schema[] =
     "  fingerprint TEXT PRIMARY KEY, alertname TEXT NOT NULL, labels TEXT NOT NULL,"
     "  annotations TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
     "  source TEXT NOT NULL, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
-    "  resolved_ms INTEGER, expires_ms INTEGER, webhook_seen_ms INTEGER);"
+    "  resolved_ms INTEGER, expires_ms INTEGER, webhook_seen_ms INTEGER,"
+    "  silenced_by TEXT);"
     "CREATE INDEX IF NOT EXISTS alert_state_by_end ON alert_state(status, source, ends_at);"
     /* What each receiver was last told of an alert, and when: the repeat
      * interval is counted from here. */
@@ -70,8 +72,9 @@ static const char schema[] =
     "  starts_at REAL, notified_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (fingerprint, receiver)) WITHOUT ROWID;"
     "CREATE VIEW IF NOT EXISTS history_results AS"
-    "  SELECT h.*, CASE d.state WHEN 'delivered' THEN 'delivered' WHEN 'dead' THEN 'dead'"
-    "                 WHEN 'dropped' THEN 'dropped' ELSE 'pending' END AS result"
+    "  SELECT h.*, CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
+    "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
+    "                 ELSE 'pending' END AS result"
     "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
     /* Each attempt's outcome, written with the delivery state it sets, and
      * an operator's drop: what `herald queue show` lists. */
@@ -85,17 +88,24 @@ static const char schema[] =
      * change. Never reused ids: the writer takes them in order. */
     "CREATE TABLE IF NOT EXISTS queue_requests ("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, action TEXT NOT NULL, notification_id INTEGER,"
-    "  receiver TEXT, requested_ms INTEGER NOT NULL);";
+    "  receiver TEXT, requested_ms INTEGER NOT NULL);"
+    /* Silences (alert/silence.h): the daemon reads the active ones every
+     * second; ended ones stay for `silence list --all` until retention. */
+    "CREATE TABLE IF NOT EXISTS silences ("
+    "  id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
+    "  ends_ms INTEGER NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);";
 
-/* A store made before notifications could be dropped has the history's
- * view without 'dropped': it is made again, once. Only then, since every
+/* A store made before notifications could be dropped, or alerts
+ * silenced, has the history's view without them: it is made again, once. Only then, since every
  * write at open would fail a restart on a full disk. */
 static int upgrade_history_view(sqlite3 *db, char *why, size_t why_cap)
 {
     sqlite3_stmt *q = NULL;
     int outdated = 0;
     if (sqlite3_prepare_v2(db,
-                           "SELECT instr(sql, 'dropped') = 0 FROM sqlite_master"
+                           "SELECT instr(sql, 'silenced') = 0 FROM sqlite_master"
                            " WHERE type = 'view' AND name = 'history_results'",
                            -1, &q, NULL) == SQLITE_OK &&
         sqlite3_step(q) == SQLITE_ROW)
@@ -123,6 +133,28 @@ static int upgrade_messages(sqlite3 *db, char *why, size_t why_cap)
     sqlite3_finalize(q);
     return missing ? sqlite_exec(db, "ALTER TABLE messages ADD COLUMN entries TEXT", why, why_cap)
                    : 0;
+}
+
+/* A store made before silences has neither table's silenced_by column:
+ * added, once (before the history's view is made again to read it). */
+static int upgrade_silenced(sqlite3 *db, char *why, size_t why_cap)
+{
+    static const char *const tables[] = {"history", "alert_state"};
+    for (size_t i = 0; i < 2; i++) {
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) = 0 FROM pragma_table_info('%s') WHERE name = 'silenced_by'",
+                 tables[i]);
+        sqlite3_stmt *q = NULL;
+        int missing = 0;
+        if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+            missing = sqlite3_column_int(q, 0);
+        sqlite3_finalize(q);
+        snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN silenced_by TEXT", tables[i]);
+        if (missing && sqlite_exec(db, sql, why, why_cap))
+            return -1;
+    }
+    return 0;
 }
 
 static const char *const statement_sql[STMT_COUNT] = {
@@ -163,18 +195,19 @@ static const char *const statement_sql[STMT_COUNT] = {
      * through Alertmanager (or Grafana), which then says when it resolves. */
     [STMT_STATE_SEEN] =
         "INSERT INTO alert_state(fingerprint, alertname, labels, annotations, status, starts_at,"
-        " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms, webhook_seen_ms)"
+        " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms, webhook_seen_ms,"
+        " silenced_by)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9,"
         "  CASE WHEN ?5 = 'resolved' THEN coalesce(CAST(?7 * 1000 AS INTEGER), ?9) END,"
         "  CASE WHEN ?5 = 'resolved' THEN ?9 + ?10 END,"
-        "  CASE WHEN ?8 != 'alerts' THEN ?9 END)"
+        "  CASE WHEN ?8 != 'alerts' THEN ?9 END, ?11)"
         " ON CONFLICT(fingerprint) DO UPDATE SET alertname = excluded.alertname,"
         "  labels = excluded.labels, annotations = excluded.annotations,"
         "  starts_at = CASE WHEN alert_state.status = 'firing'"
         "    THEN min(alert_state.starts_at, excluded.starts_at) ELSE excluded.starts_at END,"
         "  ends_at = excluded.ends_at, source = excluded.source,"
         "  webhook_seen_ms = coalesce(excluded.webhook_seen_ms, alert_state.webhook_seen_ms),"
-        "  last_seen_ms = excluded.last_seen_ms,"
+        "  last_seen_ms = excluded.last_seen_ms, silenced_by = excluded.silenced_by,"
         "  resolved_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
         "    WHEN alert_state.status = 'resolved' THEN alert_state.resolved_ms"
         "    ELSE excluded.resolved_ms END,"
@@ -200,6 +233,16 @@ static const char *const statement_sql[STMT_COUNT] = {
                           " last_error = ?4 WHERE id = ?1 AND state = 'pending'",
     [STMT_RECORD_DROP] = "INSERT INTO attempts(notification_id, at_ms, outcome, detail, actor)"
                          " VALUES(?1, ?2, 'dropped', ?3, '" STORE_QUIET_HOURS_ACTOR "')",
+    /* Before the state takes the alert: a history row once each time an
+     * alert is held back by a silence in a new state (its status, its
+     * start, the silence), not at every post of it (Prometheus posts a
+     * firing alert every evaluation). */
+    [STMT_SILENCED_HISTORY] =
+        "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
+        " starts_at, ends_at, receiver, labels, annotations, created_ms, silenced_by)"
+        " SELECT 0, ?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10, ?11"
+        " WHERE NOT EXISTS (SELECT 1 FROM alert_state WHERE fingerprint = ?1 AND status = ?5"
+        "  AND silenced_by = ?11 AND (?5 = 'resolved' OR starts_at <= ?6))",
 };
 
 char *sqlite_db_path(const char *data_dir)
@@ -251,7 +294,7 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
      * back if the database file can take its pages. */
     sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
     if (sqlite_exec(s->db, schema, why, why_cap) || upgrade_messages(s->db, why, why_cap) ||
-        upgrade_history_view(s->db, why, why_cap))
+        upgrade_silenced(s->db, why, why_cap) || upgrade_history_view(s->db, why, why_cap))
         return -1;
     char version[64];
     snprintf(version, sizeof version,

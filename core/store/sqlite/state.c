@@ -16,11 +16,33 @@ static void bind_ends_at(sqlite3_stmt *q, int col, double ends_at)
         sqlite3_bind_null(q, col);
 }
 
+/* A silenced alert's history row, unless its last post was silenced
+ * alike (STMT_SILENCED_HISTORY). */
+static int record_silenced(sqlite_store *s, const alert_report *seen, const alert_record *a)
+{
+    sqlite3_stmt *q = s->stmt[STMT_SILENCED_HISTORY];
+    sqlite3_reset(q);
+    sqlite3_bind_text(q, 1, a->fingerprint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 2, a->alertname, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, a->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 4, a->severity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 5, alert_status_name(a->status), -1, SQLITE_STATIC);
+    sqlite3_bind_double(q, 6, a->starts_at);
+    bind_ends_at(q, 7, a->ends_at);
+    sqlite3_bind_text(q, 8, a->labels_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 9, a->annotations_json, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, 10, seen->seen_ms);
+    sqlite3_bind_text(q, 11, a->silenced_by, -1, SQLITE_STATIC);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+}
+
 int sqlite_state_seen(sqlite_store *s, const alert_report *seen)
 {
     sqlite3_stmt *q = s->stmt[STMT_STATE_SEEN];
     for (size_t i = 0; seen && i < seen->len; i++) {
         const alert_record *a = &seen->alerts[i];
+        if (a->silenced_by && record_silenced(s, seen, a))
+            return -1;
         sqlite3_reset(q);
         sqlite3_bind_text(q, 1, a->fingerprint, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, a->alertname, -1, SQLITE_STATIC);
@@ -32,6 +54,7 @@ int sqlite_state_seen(sqlite_store *s, const alert_report *seen)
         sqlite3_bind_text(q, 8, seen->source, -1, SQLITE_STATIC);
         sqlite3_bind_int64(q, 9, seen->seen_ms);
         sqlite3_bind_int64(q, 10, s->settings.resolved_retention_ms);
+        sqlite3_bind_text(q, 11, a->silenced_by, -1, SQLITE_STATIC); /* NULL: not silenced */
         if (sqlite3_step(q) != SQLITE_DONE)
             return -1;
     }

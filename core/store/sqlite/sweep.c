@@ -18,6 +18,7 @@ void sqlite_sweep_retention(sqlite_store *s)
     sb_printf(&sql,
               "BEGIN IMMEDIATE;"
               "DELETE FROM history WHERE created_ms < %lld;"
+              "DELETE FROM silences WHERE ends_ms < %lld;"
               "DELETE FROM attempts WHERE notification_id IN (SELECT id FROM deliveries"
               "  WHERE state IN ('delivered', 'dead', 'dropped') AND finished_ms < %lld);"
               "DELETE FROM messages WHERE id IN (SELECT id FROM deliveries"
@@ -25,7 +26,7 @@ void sqlite_sweep_retention(sqlite_store *s)
               "DELETE FROM deliveries WHERE state IN ('delivered', 'dead', 'dropped')"
               "  AND finished_ms < %lld;"
               "COMMIT;",
-              cutoff, cutoff, cutoff, cutoff);
+              cutoff, cutoff, cutoff, cutoff, cutoff);
     if (sqlite_exec(s->db, sb_str(&sql), why, sizeof why)) {
         char ignored[64];
         sqlite_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
