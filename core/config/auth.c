@@ -6,12 +6,13 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
+#include "util/hash.h"
 #include "util/strbuf.h"
 
 static void digest(const void *data, size_t len, unsigned char out[32])
 {
     unsigned int out_len = 0;
-    EVP_Digest(data, len, out, &out_len, EVP_sha256(), NULL);
+    EVP_Digest(data, len, out, &out_len, hash_sha256(), NULL);
 }
 
 void auth_set_bearer(inbound_auth *a, const char *token)

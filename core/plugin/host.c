@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 
 #include "util/clock.h"
+#include "util/hash.h"
 #include "util/json.h"
 #include "util/log.h"
 #include "util/utf8.h"
@@ -32,7 +33,7 @@ static void host_hmac_sha256(const void *key, size_t key_len, const void *data,
      * path; an empty key has to be a real pointer to mean "empty". */
     static const unsigned char empty[1];
     unsigned int out_len = 32;
-    HMAC(EVP_sha256(), key ? key : empty, (int)key_len, data ? data : empty,
+    HMAC(hash_sha256(), key ? key : empty, (int)key_len, data ? data : empty,
          data_len, out, &out_len);
 }
 

@@ -4,10 +4,17 @@
 
 #include <stddef.h>
 
+#include <openssl/evp.h>
+
 /* 128 bits of SHA-256 of data as 32 lowercase hex digits and a NUL: a
  * name for something on disk (a dedup stream, a robot) that does not
  * show what it names. */
 #define SHA256_HEX128_SIZE 33
 void sha256_hex128(const void *data, size_t len, char out[SHA256_HEX128_SIZE]);
+
+/* SHA-256 as fetched from OpenSSL's providers once: EVP_sha256() makes
+ * OpenSSL look it up again at every digest or HMAC, a lock and a search
+ * that cost more than hashing a short text. */
+const EVP_MD *hash_sha256(void);
 
 #endif
