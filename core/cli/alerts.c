@@ -43,7 +43,7 @@ static void alerts_table(const alert_state_rows *rows, const tz_zone *zone, strb
     static const table_column columns[] = {
         {"ALERTNAME", 32, 0}, {"LABELS", 60, 0},   {"STATUS", 0, 0},        {"SINCE", 0, 0},
         {"DURATION", 0, 1},   {"RECEIVERS", 40, 0}, {"LAST NOTIFIED", 0, 0},
-        {"SILENCED BY", 0, 0}, {"ACKNOWLEDGED", 40, 0},
+        {"SILENCED BY", 0, 0}, {"ACKNOWLEDGED", 40, 0}, {"ESCALATED", 40, 0},
     };
     table t = TABLE_INIT(columns);
     int64_t now = wall_ms();
@@ -58,11 +58,16 @@ static void alerts_table(const alert_state_rows *rows, const tz_zone *zone, strb
                 last_ms = a->receivers[k].notified_ms;
         }
         char since[LOCAL_TIME_SIZE], lasting[DURATION_SIZE], last[LOCAL_TIME_SIZE] = "-",
-            acked_at[LOCAL_TIME_SIZE];
+            when[LOCAL_TIME_SIZE];
         strbuf acked = STRBUF_INIT;
         if (a->acknowledged_by) {
-            format_local_time(zone, a->acknowledged_ms, acked_at, sizeof acked_at);
-            sb_printf(&acked, "%s at %s", a->acknowledged_by, acked_at);
+            format_local_time(zone, a->acknowledged_ms, when, sizeof when);
+            sb_printf(&acked, "%s at %s", a->acknowledged_by, when);
+        }
+        strbuf escalated = STRBUF_INIT;
+        if (a->escalated_to) {
+            format_local_time(zone, a->escalated_ms, when, sizeof when);
+            sb_printf(&escalated, "to %s at %s", a->escalated_to, when);
         }
         format_local_time(zone, (int64_t)llround(a->starts_at * 1000), since, sizeof since);
         format_lasting(a, now, lasting, sizeof lasting);
@@ -71,8 +76,10 @@ static void alerts_table(const alert_state_rows *rows, const tz_zone *zone, strb
         table_add_row(&t, (const char *[]){a->alertname, sb_str(&labels), a->status, since,
                                            lasting, receivers.len ? sb_str(&receivers) : "-",
                                            last, a->silenced_by ? a->silenced_by : "-",
-                                           acked.len ? sb_str(&acked) : "-"});
+                                           acked.len ? sb_str(&acked) : "-",
+                                           escalated.len ? sb_str(&escalated) : "-"});
         sb_free(&acked);
+        sb_free(&escalated);
         sb_free(&labels);
         sb_free(&receivers);
     }

@@ -73,7 +73,7 @@ static int print_render(script_state *s, const receiver *r, const alert_batch *b
     mention_set_merge(&mentions, &r->mentions);
     for (size_t i = 0; i < len; i++)
         mention_set_merge(&mentions, &extras[i]);
-    render_input in = {r, batch, alerts, len, &mentions, part, parts};
+    render_input in = {r, batch, alerts, len, &mentions, part, parts, NULL, NULL};
     rendered msg;
     char err[1024];
     int rc = render_template(s, &in, &msg, err, sizeof err);

@@ -190,6 +190,15 @@ void api_alerts_json(const alert_state_rows *rows, strbuf *out)
         } else {
             sb_puts(out, "null");
         }
+        sb_puts(out, ",\"escalated\":");
+        if (a->escalated_to) {
+            sb_puts(out, "{\"to\":");
+            sb_json_string(out, a->escalated_to, strlen(a->escalated_to));
+            time_field(out, "at", a->escalated_ms);
+            sb_putc(out, '}');
+        } else {
+            sb_puts(out, "null");
+        }
         sb_putc(out, '}');
     }
     sb_putc(out, ']');

@@ -63,13 +63,16 @@ static void grouping_free(grouping *g)
 static notification *render_notification(script_state *s, const alert_batch *batch,
                                          const receiver *r, const alert *const *alerts,
                                          const mention_set *extras, size_t len, size_t part,
-                                         size_t parts, int *failed, char *err, size_t err_cap)
+                                         size_t parts, const escalation_step *escalated,
+                                         const char *escalated_from, int *failed, char *err,
+                                         size_t err_cap)
 {
     mention_set mentions = {0};
     mention_set_merge(&mentions, &r->mentions);
     for (size_t i = 0; i < len; i++)
         mention_set_merge(&mentions, &extras[i]);
-    render_input in = {r, batch, alerts, len, &mentions, part, parts};
+    render_input in = {r,     batch, alerts,         len, &mentions,
+                       part,  parts, escalated_from, escalated ? escalated->after : NULL};
     rendered msg;
     *failed = render_template(s, &in, &msg, err, err_cap) != 0;
     if (*failed)
@@ -89,6 +92,10 @@ static notification *render_notification(script_state *s, const alert_batch *bat
     n->repeat_interval_ms = r->repeat_interval_ms;
     n->source = batch->endpoint;
     notification_describe(n, batch->group_key, alerts, len);
+    if (escalated) {
+        n->escalate_at_ms = n->created_ms + escalated->after_ms;
+        n->escalated_from = xstrdup(escalated_from);
+    }
     return n;
 }
 
@@ -109,7 +116,7 @@ static int fits(script_state *s, const alert_batch *batch, const receiver *r,
     mention_set_merge(&mentions, &r->mentions);
     for (size_t i = 0; i < len; i++)
         mention_set_merge(&mentions, &extras[i]);
-    render_input in = {r, batch, alerts, len, &mentions, 0, 0};
+    render_input in = {r, batch, alerts, len, &mentions, 0, 0, NULL, NULL};
     rendered msg;
     char err[512];
     if (render_template(s, &in, &msg, err, sizeof err))
@@ -143,8 +150,8 @@ static notification *split_group(script_state *s, const alert_batch *batch, cons
                                  pipeline_parts *parts, int *failed, char *err, size_t err_cap)
 {
     memset(parts, 0, sizeof *parts);
-    notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, failed, err,
-                                              err_cap);
+    notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, NULL, NULL,
+                                              failed, err, err_cap);
     if (len < 2 || !too_long(r, whole)) {
         parts->sizes = xcalloc(1, sizeof *parts->sizes);
         parts->sizes[parts->len++] = len;
@@ -209,12 +216,32 @@ static void emit(script_state *s, const alert_batch *batch, const receiver *r,
     } else {
         for (size_t i = 0, from = 0; i < parts.len; from += parts.sizes[i++]) {
             notification *n = render_notification(s, batch, r, alerts + from, extras + from,
-                                                   parts.sizes[i], i + 1, parts.len, &failed, err,
-                                                   sizeof err);
+                                                   parts.sizes[i], i + 1, parts.len, NULL, NULL,
+                                                   &failed, err, sizeof err);
             push(r, n, failed, err, out, stats);
         }
     }
     free(parts.sizes);
+}
+
+/* The escalations of a firing alert the route sends to t->receiver: one
+ * notification per step, to the step's receiver and by its template,
+ * which the store keeps until the step's time. */
+static void emit_escalations(script_state *s, const alert_batch *batch, const route_target *t,
+                             const alert *a, pipeline_output *out, pipeline_stats *stats)
+{
+    if (a->status != ALERT_FIRING)
+        return;
+    for (size_t k = 0; k < t->escalate.len; k++) {
+        const escalation_step *step = &t->escalate.steps[k];
+        const char *from = k ? t->escalate.steps[k - 1].to->name : t->receiver->name;
+        const mention_set none = {0};
+        char err[512];
+        int failed;
+        notification *n = render_notification(s, batch, step->to, &a, &none, 1, 0, 0, step, from,
+                                               &failed, err, sizeof err);
+        push(step->to, n, failed, err, out, stats);
+    }
 }
 
 void pipeline_run(script_state *s, const alert_batch *batch, const receiver *default_receiver,
@@ -247,8 +274,10 @@ void pipeline_run(script_state *s, const alert_batch *batch, const receiver *def
             metrics_count(METRIC_ALERTS_MUTED);
             log_debug("route", "alert %s muted by the route script", a->fingerprint);
         }
-        for (size_t t = 0; t < routes.len; t++)
+        for (size_t t = 0; t < routes.len; t++) {
             group_add(&groups, routes.items[t].receiver, a, &routes.items[t].mentions);
+            emit_escalations(s, batch, &routes.items[t], a, out, stats);
+        }
         route_result_free(&routes);
     }
     for (size_t g = 0; g < groups.len; g++) {

@@ -245,6 +245,7 @@ void alert_state_rows_free(alert_state_rows *rows)
         free(a->silenced_by);
         free(a->acknowledged_by);
         free(a->ack_comment);
+        free(a->escalated_to);
         for (size_t k = 0; k < a->receivers_len; k++) {
             free(a->receivers[k].receiver);
             free(a->receivers[k].status);

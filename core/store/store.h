@@ -333,6 +333,8 @@ typedef struct alert_state_row {
     char *acknowledged_by;     /* who acknowledged this firing; NULL: nobody */
     int64_t acknowledged_ms;
     char *ack_comment;         /* NULL: none given */
+    char *escalated_to;        /* the last receiver this firing was escalated to; NULL: none */
+    int64_t escalated_ms;
     alert_notice *receivers;   /* by name */
     size_t receivers_len;
 } alert_state_row;

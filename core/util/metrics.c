@@ -26,6 +26,8 @@ static const struct {
     [METRIC_ALERTS_RECEIVED] = {"herald_alerts_received_total", "Alerts in accepted requests.", NULL},
     [METRIC_ALERTS_MUTED] = {"herald_alerts_muted_total", "Alerts the route script sent to no receiver.", NULL},
     [METRIC_ALERTS_SILENCED] = {"herald_alerts_silenced_total", "Alerts held back by a silence: recorded, not routed or delivered.", NULL},
+    [METRIC_ESCALATIONS_SENT] = {"herald_escalations_total", "Escalations sent: alerts still firing, unacknowledged and unsilenced when their escalation was due.", NULL},
+    [METRIC_ESCALATIONS_CANCELLED] = {"herald_escalations_cancelled_total", "Escalations not sent when due: the alert had resolved, or was acknowledged or silenced.", NULL},
     [METRIC_ALERTS_ACKNOWLEDGED] = {"herald_alerts_acknowledged_total", "Alerts acknowledged through this process's API: no repeats or escalations until they resolve.", NULL},
     [METRIC_ROUTE_ERRORS] = {"herald_route_errors_total", "Route script errors (alert sent to the default receiver).", NULL},
     [METRIC_TEMPLATE_ERRORS] = {"herald_template_errors_total", "Template errors (fallback message sent).", NULL},

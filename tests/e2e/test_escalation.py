@@ -9,9 +9,12 @@ escalation) is asserted once a later event proves its time has passed:
 a control alert delivered after it, or escalated with the same delay."""
 
 import datetime
+import itertools
 import json
 
 import harness
+
+_databases = itertools.count()
 
 
 def console(tmp_path, name, **extra):
@@ -163,3 +166,133 @@ def test_cli_ack_and_the_alerts_table(herald_factory, tmp_path):
     assert rc == 2 and "ack and a fingerprint" in err, err
     rc, out, err = harness.herald_cli(h, "alerts", "ack", fingerprint, "--status", "firing")
     assert rc == 2 and "alerts ack takes" in err, err
+
+
+# ---- escalation ----------------------------------------------------------------
+
+# ops is told at once; oncall after 3 s unless acknowledged, silenced or
+# resolved; alerts named Chain go on to manager after 6 s.
+ROUTE = """
+return function(alert, default_receiver, receivers, request)
+  local escalate = { after = "3s", to = "oncall" }
+  if alert.labels.alertname == "Chain" then
+    escalate = { { after = "3s", to = "oncall" }, { after = "6s", to = "manager" } }
+  end
+  return { { receiver = "ops", escalate = escalate } }
+end
+"""
+
+
+def start_escalating(herald_factory, tmp_path, route=ROUTE):
+    route_path = tmp_path / "route.lua"
+    route_path.write_text(route, encoding="utf-8")
+    return herald_factory({name: console(tmp_path, name)
+                           for name in ("ops", "oncall", "manager")},
+                          default_receiver="ops", extra={"route": str(route_path)})
+
+
+def escalations(h):
+    m = harness.metrics(h.base_url)
+    return m["herald_escalations_total"], m["herald_escalations_cancelled_total"]
+
+
+def wait_escalations(h, sent, cancelled):
+    harness.wait_until(lambda: escalations(h) == (sent, cancelled), timeout=30,
+                       message="escalations sent, cancelled == %d, %d" % (sent, cancelled))
+
+
+def test_unacknowledged_alert_is_escalated_after_the_delay(herald_factory, tmp_path):
+    h = start_escalating(herald_factory, tmp_path)
+    posted = harness.now_seconds().timestamp()
+    answer = post_alerts(h, [prom_alert("HostDown", "db1")])
+    assert answer["notifications"] == 1, answer
+    assert len(wait_texts(tmp_path, "ops", 1, "ops told")) == 1
+    # posted again while it fires: still one escalation
+    post_alerts(h, [prom_alert("HostDown", "db1")])
+    sent = wait_texts(tmp_path, "oncall", 1, "oncall told after the delay")
+    assert harness.now_seconds().timestamp() - posted >= 3
+    assert "escalated from ops after 3s" in sent[0] and "db1" in sent[0], sent
+    wait_escalations(h, 1, 0)
+    state = alert_state(h, "db1")
+    assert state["escalated"]["to"] == "oncall", state
+    assert {r["receiver"] for r in state["receivers"]} == {"ops", "oncall"}, state
+    rows = [r for r in harness.api_get(h, "history")[1] if r["receiver"] == "oncall"]
+    assert len(rows) == 1 and rows[0]["instance"] == "db1", rows
+    rc, out, err = harness.herald_cli(h, "alerts")
+    assert rc == 0 and "to oncall at " in out, (out, err)
+    harness.wait_outbox_empty(h)
+    assert len(texts(tmp_path, "oncall")) == 1
+    assert texts(tmp_path, "manager") == []
+
+
+def test_a_chain_escalates_step_by_step(herald_factory, tmp_path):
+    h = start_escalating(herald_factory, tmp_path)
+    post_alerts(h, [prom_alert("Chain", "db1")])
+    oncall = wait_texts(tmp_path, "oncall", 1, "oncall told")
+    manager = wait_texts(tmp_path, "manager", 1, "manager told")
+    assert "escalated from ops after 3s" in oncall[0], oncall
+    assert "escalated from oncall after 6s" in manager[0], manager
+    wait_escalations(h, 2, 0)
+    assert alert_state(h, "db1")["escalated"]["to"] == "manager"
+
+
+def test_acknowledged_or_resolved_before_the_delay_is_not_escalated(herald_factory, tmp_path):
+    h = start_escalating(herald_factory, tmp_path)
+    post_alerts(h, [prom_alert("HostDown", "acked"), prom_alert("HostDown", "resolved"),
+                    prom_alert("HostDown", "control")])
+    wait_texts(tmp_path, "ops", 1, "ops told")
+    status, answer = ack(h, alert_state(h, "acked")["fingerprint"], "alice")
+    assert status == 200, answer
+    post_alerts(h, [prom_alert("HostDown", "resolved", "resolved")])
+    # the control alert, escalated with the same delay, proves the time passed
+    sent = wait_texts(tmp_path, "oncall", 1, "the control alert escalated")
+    wait_escalations(h, 1, 2)
+    harness.wait_outbox_empty(h)
+    sent = texts(tmp_path, "oncall")
+    assert len(sent) == 1 and "control" in sent[0], sent
+    assert alert_state(h, "acked")["escalated"] is None
+    assert alert_state(h, "resolved")["escalated"] is None
+    log = h.log()
+    assert "cancelled: acknowledged by alice" in log and "cancelled: the alert resolved" in log
+
+
+def test_a_restart_in_between_neither_loses_nor_repeats_it(herald_factory, tmp_path):
+    h = start_escalating(herald_factory, tmp_path)
+    post_alerts(h, [prom_alert("HostDown", "db1")])
+    wait_texts(tmp_path, "ops", 1, "ops told")
+    h.stop()
+    h.start()
+    sent = wait_texts(tmp_path, "oncall", 1, "oncall told after the restart")
+    assert "escalated from ops after 3s" in sent[0], sent
+    # posted again after the restart: the escalation of this firing is made
+    post_alerts(h, [prom_alert("HostDown", "db1")])
+    post_alerts(h, [prom_alert("HostDown", "control")])
+    wait_texts(tmp_path, "oncall", 2, "the control alert escalated")
+    harness.wait_outbox_empty(h)
+    sent = texts(tmp_path, "oncall")
+    assert len(sent) == 2 and "db1" in sent[0] and "control" in sent[1], sent
+
+
+def test_two_replicas_escalate_once(herald_factory, postgres, tmp_path):
+    database = postgres.create_database("escalation_%d" % next(_databases))
+    route_path = tmp_path / "route.lua"
+    route_path.write_text(ROUTE, encoding="utf-8")
+    env = {"HERALD_PG_DSN": postgres.dsn(database)}
+    extra = {"shutdown_timeout": "2s", "route": str(route_path),
+             "store": {"backend": "postgresql", "dsn": harness.lua_env("HERALD_PG_DSN")}}
+    receivers = {name: console(tmp_path, name) for name in ("ops", "oncall", "manager")}
+    first, second = [herald_factory(receivers, "ops", env=env, extra=extra) for _ in range(2)]
+    post_alerts(first, [prom_alert("HostDown", "db1"), prom_alert("HostDown", "acked")])
+    # Prometheus posts to both: the same firing, one escalation
+    post_alerts(second, [prom_alert("HostDown", "db1"), prom_alert("HostDown", "acked")])
+    status, answer = ack(second, alert_state(first, "acked")["fingerprint"], "alice")
+    assert status == 200, answer
+    wait_texts(tmp_path, "oncall", 1, "oncall told by one replica")
+    post_alerts(second, [prom_alert("HostDown", "control")])
+    wait_texts(tmp_path, "oncall", 2, "the control alert escalated")
+    harness.wait_outbox_empty(first)
+    harness.wait_outbox_empty(second)
+    sent = texts(tmp_path, "oncall")
+    assert len(sent) == 2 and "db1" in sent[0] and "control" in sent[1], sent
+    totals = [sum(x) for x in zip(escalations(first), escalations(second))]
+    assert totals == [2, 1], totals

@@ -62,7 +62,7 @@ static int read_alerts(pg_reader *r, PGresult *res, const matcher_set *matchers,
         rows->items = pg_add_row(rows->items, &rows->len, sizeof *rows->items);
         alert_state_row *a = &rows->items[rows->len - 1];
         read_state(res, i, a);
-        if (read_receivers(r, a, err, err_cap)) {
+        if (read_receivers(r, a, err, err_cap) || pg_alert_escalated(r, a, err, err_cap)) {
             PQclear(res);
             alert_state_rows_free(rows);
             return -1;

@@ -180,6 +180,10 @@ void pg_state_sweep(pg_store *s)
                         "DELETE FROM alert_state WHERE expires_ms < $1::bigint"
                         " OR last_seen_ms < $2::bigint",
                         &p, why, sizeof why) ||
+             pg_exec(s->db,
+                     "DELETE FROM escalations WHERE state != 'waiting'"
+                     " AND fingerprint NOT IN (SELECT fingerprint FROM alert_state)",
+                     why, sizeof why) ||
              pg_exec(s->db, "COMMIT", why, sizeof why);
     if (rc) {
         char ignored[64];

@@ -64,7 +64,7 @@ static int read_alerts(sqlite_reader *r, sqlite3_stmt *q, const matcher_set *mat
         rows->items = add_row(rows->items, &rows->len, sizeof *rows->items);
         alert_state_row *a = &rows->items[rows->len - 1];
         read_state(q, a);
-        if (read_receivers(told, a)) {
+        if (read_receivers(told, a) || sqlite_alert_escalated(r->db, a)) {
             rc = SQLITE_ERROR;
             break;
         }

@@ -118,6 +118,8 @@ void sqlite_state_sweep(sqlite_store *s)
              "DELETE FROM alert_notified WHERE fingerprint IN (SELECT fingerprint FROM alert_state"
              "  WHERE expires_ms < %lld OR last_seen_ms < %lld);"
              "DELETE FROM alert_state WHERE expires_ms < %lld OR last_seen_ms < %lld;"
+             "DELETE FROM escalations WHERE state != 'waiting'"
+             "  AND fingerprint NOT IN (SELECT fingerprint FROM alert_state);"
              "COMMIT;",
              now, stale, now, stale);
     if (sqlite_exec(s->db, sql, why, sizeof why)) {
