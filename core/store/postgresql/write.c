@@ -95,7 +95,6 @@ int pg_insert_message(pg_store *s, notification *n, int pending, char *why, size
         pp_text(&p, NULL);
     char *entries = rendered_entries_to_json(&n->content);
     pp_text(&p, entries); /* NULL: none */
-    pp_text(&p, pending ? "pending" : "escalation");
     /* the message and its delivery state (a pending one claimed by this
      * replica; an escalation waits unclaimed) in one statement */
     PGresult *r = pg_run(s->db,
@@ -105,7 +104,8 @@ int pg_insert_message(pg_store *s, notification *n, int pending, char *why, size
                          " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $16) RETURNING id)"
                          " INSERT INTO deliveries(id, state, attempts, next_attempt_ms,"
                          " claimed_by, lease_until_ms)"
-                         " SELECT id, $17, $12, $13, $14, $15::bigint FROM m RETURNING id",
+                         " SELECT id, CASE WHEN $14::text IS NULL THEN 'escalation' ELSE 'pending'"
+                         " END, $12, $13, $14, $15::bigint FROM m RETURNING id",
                          &p);
     free(entries);
     sb_free(&mentions);
