@@ -203,6 +203,10 @@ int cmd_route(const cli *c, generation *g)
                 printf(" mentions");
                 print_mentions(&all);
             }
+            const escalation *e = &target->escalate;
+            for (size_t k = 0; k < e->len; k++)
+                printf("%s %s after %s", k ? "," : " escalates to", e->steps[k].to->name,
+                       e->steps[k].after);
             printf("\n");
             mention_set_free(&all);
         }

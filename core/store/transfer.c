@@ -36,6 +36,9 @@ const store_table_def store_tables[STORE_TABLE_COUNT] = {
     [STORE_TABLE_SILENCES] = {"silences", "silences", 7,
                               {"id", "matchers", "starts_ms", "ends_ms", "created_by", "comment",
                                "created_ms"}},
+    [STORE_TABLE_ESCALATIONS] = {"escalations", "escalations", 9,
+                                 {"notification_id", "fingerprint", "starts_at", "receiver",
+                                  "from_receiver", "due_ms", "state", "done_ms", "reason"}},
 };
 
 /* The destination is opened at the first row (or after an empty
