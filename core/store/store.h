@@ -376,8 +376,8 @@ typedef enum ack_outcome {
 
 /* Acknowledges the firing alert `fingerprint` as `by` (comment may be
  * NULL) at now_ms, on a connection of its own like the queue's changes:
- * its repeats and its escalations stop until it resolves or fires anew,
- * and its pending escalations are cancelled in the same transaction.
+ * its repeats and its escalations stop until it resolves or fires anew
+ * (an escalation still waiting is cancelled when its time comes).
  * Only one of several callers racing on one firing gets ACK_DONE, so a
  * reused acknowledgement (a link followed twice) is refused. Returns an
  * ack_outcome, or -1 with err. */
