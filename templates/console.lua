@@ -4,6 +4,9 @@
 local text = herald.compile([[
 {{ title }}
 receiver: {{ receiver }}
+{% if escalation then %}
+escalated from {{ escalation.from }} after {{ escalation.after }}
+{% end %}
 {% for _, a in ipairs(alerts) do %}
 
 {{ string.upper(a.status) }} {{ a.labels.alertname }}

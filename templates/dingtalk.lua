@@ -37,6 +37,10 @@ local text = herald.compile([[
 ### <font color="#00B050">✅ {{ title }}</font>
 {% end %}
 
+{% if escalation then %}
+**⏫ 升级告警**：{{ herald.md_escape(escalation.from) }} 超过 {{ escalation.after }} 未确认，已升级
+
+{% end %}
 {% if #firing > 0 and #resolved > 0 then %}
 #### <font color="#FF0000">🔥 故障 {{ #firing }} 条</font>
 

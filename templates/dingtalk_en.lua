@@ -37,6 +37,10 @@ local text = herald.compile([[
 ### <font color="#00B050">✅ {{ title }}</font>
 {% end %}
 
+{% if escalation then %}
+**⏫ Escalated** from {{ herald.md_escape(escalation.from) }} after {{ escalation.after }} unacknowledged
+
+{% end %}
 {% if #firing > 0 and #resolved > 0 then %}
 #### <font color="#FF0000">🔥 Firing: {{ #firing }}</font>
 

@@ -41,6 +41,10 @@ local text = herald.compile([[
 [查看详情]({{ a.generatorURL }})
 {% end %}
 {% end end %}
+{% if escalation then %}
+**⏫ 升级告警**：{{ herald.md_escape(escalation.from) }} 超过 {{ escalation.after }} 未确认，已升级
+
+{% end %}
 {% if #firing > 0 and #resolved > 0 then %}
 **<font color='red'>🔥 故障 {{ #firing }} 条</font>**
 

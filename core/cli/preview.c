@@ -73,7 +73,7 @@ static int print_render(script_state *s, const receiver *r, const alert_batch *b
     mention_set_merge(&mentions, &r->mentions);
     for (size_t i = 0; i < len; i++)
         mention_set_merge(&mentions, &extras[i]);
-    render_input in = {r, batch, alerts, len, &mentions, part, parts};
+    render_input in = {r, batch, alerts, len, &mentions, part, parts, NULL, NULL};
     rendered msg;
     char err[1024];
     int rc = render_template(s, &in, &msg, err, sizeof err);
@@ -203,6 +203,10 @@ int cmd_route(const cli *c, generation *g)
                 printf(" mentions");
                 print_mentions(&all);
             }
+            const escalation *e = &target->escalate;
+            for (size_t k = 0; k < e->len; k++)
+                printf("%s %s after %s", k ? "," : " escalates to", e->steps[k].to->name,
+                       e->steps[k].after);
             printf("\n");
             mention_set_free(&all);
         }

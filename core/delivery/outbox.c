@@ -124,7 +124,7 @@ typedef struct pending_put {
     size_t n;
     outbox_put_fn done;
     void *ctx;
-    size_t held[HELD_REPEAT + 1]; /* by reason */
+    size_t held[HELD_ESCALATION + 1]; /* by reason */
 } pending_put;
 
 /* Schedules what the store took (or everything, without a store). */
@@ -135,7 +135,8 @@ static void schedule_put(pending_put *p, int stored)
     pthread_mutex_lock(&box->lock);
     box->reserved -= p->n;
     for (size_t i = 0; i < p->n && stored; i++) {
-        if (box->durable && p->items[i]->id == 0) {
+        /* an escalation waits in the store: without one, it is never sent */
+        if (box->durable ? p->items[i]->id == 0 : p->items[i]->escalate_at_ms != 0) {
             p->held[p->items[i]->held]++;
             notification_free(p->items[i]);
             held_back++;

@@ -39,7 +39,7 @@ static void ingest_committed(void *arg, outbox_put_result result, size_t duplica
     if (result == OUTBOX_ACCEPTED) {
         /* The outbox owns the notifications now; a client that hangs up
          * before the answer must not free them with the request. */
-        ctx->stored = ctx->out.len - duplicates - repeats;
+        ctx->stored = ctx->out.len - duplicates - repeats - ctx->escalations;
         free(ctx->out.items);
         memset(&ctx->out, 0, sizeof ctx->out);
         /* Counted here, not with the answer: a client that hangs up now
@@ -155,6 +155,10 @@ void ingest_run(http_server *srv, request_ctx *ctx)
         goto done;
     }
     ctx->queue_capacity = capacity;
+    /* counted now: the outbox frees them once stored */
+    ctx->escalations = 0;
+    for (size_t i = 0; i < ctx->out.len; i++)
+        ctx->escalations += ctx->out.items[i]->escalate_at_ms != 0;
     ctx->phase = INGEST_COMMITTING;
     outbox_put(srv->box, ctx->out.items, ctx->out.len, &ctx->seen, ingest_committed, ctx);
 done:

@@ -115,6 +115,7 @@ typedef struct request_ctx {
     outbox_put_result put;
     size_t duplicates;
     size_t repeats;
+    size_t escalations;      /* of out: kept by the store until due, not sent now */
     size_t stored;
     size_t silenced;     /* alerts a silence held back: recorded, not routed */
     int counted;         /* in srv->ingesting until answered or closed */

@@ -14,6 +14,7 @@ void notification_free(notification *n)
     free(n->last_error);
     free(n->payload);
     free(n->group_key);
+    free(n->escalated_from);
     notification_forget_alerts(n);
     rendered_free(&n->content);
     free(n);

@@ -41,7 +41,8 @@ typedef struct alert_report {
 typedef enum held_back {
     HELD_NOT = 0,
     HELD_DUPLICATE,    /* the same as the last of its stream, within dedup_window */
-    HELD_REPEAT        /* its receiver was told of it all, within repeat_interval */
+    HELD_REPEAT,       /* its receiver was told of it all, within repeat_interval */
+    HELD_ESCALATION    /* an escalation: stored to wait for its time, not sent now */
 } held_back;
 
 #define DEDUP_STREAM_HEX (SHA256_HEX128_SIZE - 1)
@@ -75,6 +76,11 @@ typedef struct notification {
      * NULL when it was read back from the store. */
     const char *source;
     held_back held;
+    /* An escalation of its one alert (pipeline/escalate.h): the store
+     * keeps it until then, and sends it only if the alert still fires,
+     * unacknowledged and unsilenced; 0: an ordinary notification. */
+    int64_t escalate_at_ms;
+    char *escalated_from;   /* the receiver it escalates from */
     int send_alone;         /* a digest with it was refused: it goes by itself */
     int attempted;          /* sent since its last outcome was handed to the store */
     int send_now;           /* an operator asked: the next attempt goes past the target's pause */

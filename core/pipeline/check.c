@@ -20,7 +20,7 @@ static int check_receiver(script_state *s, const receiver *r, const alert_batch 
     const alert **alerts = xcalloc(sample->len, sizeof *alerts);
     for (size_t i = 0; i < sample->len; i++)
         alerts[i] = &sample->alerts[i];
-    render_input in = {r, sample, alerts, sample->len, &r->mentions, 0, 0};
+    render_input in = {r, sample, alerts, sample->len, &r->mentions, 0, 0, NULL, NULL};
     rendered msg;
     char why[512];
     int rc = render_template(s, &in, &msg, why, sizeof why);

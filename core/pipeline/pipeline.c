@@ -67,13 +67,16 @@ static void grouping_free(grouping *g)
 static notification *render_notification(script_state *s, const alert_batch *batch,
                                          const receiver *r, const alert *const *alerts,
                                          const mention_set *extras, size_t len, size_t part,
-                                         size_t parts, int *failed, char *err, size_t err_cap)
+                                         size_t parts, const escalation_step *escalated,
+                                         const char *escalated_from, int *failed, char *err,
+                                         size_t err_cap)
 {
     mention_set mentions = {0};
     mention_set_merge(&mentions, &r->mentions);
     for (size_t i = 0; i < len; i++)
         mention_set_merge(&mentions, &extras[i]);
-    render_input in = {r, batch, alerts, len, &mentions, part, parts};
+    render_input in = {r,     batch, alerts,         len, &mentions,
+                       part,  parts, escalated_from, escalated ? escalated->after : NULL};
     rendered msg;
     *failed = render_template(s, &in, &msg, err, err_cap) != 0;
     if (*failed)
@@ -93,6 +96,10 @@ static notification *render_notification(script_state *s, const alert_batch *bat
     n->repeat_interval_ms = r->repeat_interval_ms;
     n->source = batch->endpoint;
     notification_describe(n, batch->group_key, alerts, len);
+    if (escalated) {
+        n->escalate_at_ms = n->created_ms + escalated->after_ms;
+        n->escalated_from = xstrdup(escalated_from);
+    }
     return n;
 }
 
@@ -150,7 +157,7 @@ static void split_to_fit(script_state *s, const alert_batch *batch, const receiv
         int failed;
         char err[ERROR_CAP];
         notification *trial = render_notification(s, batch, r, alerts + from, extras + from, len,
-                                                   0, 0, &failed, err, sizeof err);
+                                                   0, 0, NULL, NULL, &failed, err, sizeof err);
         int fits = !too_long(r, trial);
         notification_free(trial);
         if (!fits) {
@@ -172,7 +179,7 @@ static void render_parts(script_state *s, const alert_batch *batch, const receiv
         int failed;
         char err[ERROR_CAP];
         notification *n = render_notification(s, batch, r, alerts + from, extras + from, sizes[i],
-                                               i + 1, parts, &failed, err, sizeof err);
+                                               i + 1, parts, NULL, NULL, &failed, err, sizeof err);
         messages_add(out, n, sizes[i], failed, err);
     }
 }
@@ -193,8 +200,8 @@ static void render_group(script_state *s, const alert_batch *batch, const receiv
     memset(out, 0, sizeof *out);
     int failed;
     char err[ERROR_CAP];
-    notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, &failed, err,
-                                              sizeof err);
+    notification *whole = render_notification(s, batch, r, alerts, extras, len, 0, 0, NULL, NULL,
+                                              &failed, err, sizeof err);
     if (len < 2 || !too_long(r, whole)) {
         messages_add(out, whole, len, failed, err);
         return;
@@ -261,6 +268,26 @@ static void emit(script_state *s, const alert_batch *batch, const receiver *r,
     messages_free(&messages);
 }
 
+/* The escalations of a firing alert the route sends to t->receiver: one
+ * notification per step, to the step's receiver and by its template,
+ * which the store keeps until the step's time. */
+static void emit_escalations(script_state *s, const alert_batch *batch, const route_target *t,
+                             const alert *a, pipeline_output *out, pipeline_stats *stats)
+{
+    if (a->status != ALERT_FIRING)
+        return;
+    for (size_t k = 0; k < t->escalate.len; k++) {
+        const escalation_step *step = &t->escalate.steps[k];
+        const char *from = k ? t->escalate.steps[k - 1].to->name : t->receiver->name;
+        const mention_set none = {0};
+        char err[ERROR_CAP];
+        int failed;
+        notification *n = render_notification(s, batch, step->to, &a, &none, 1, 0, 0, step, from,
+                                               &failed, err, sizeof err);
+        push(step->to, n, failed, err, out, stats);
+    }
+}
+
 void pipeline_run(script_state *s, const alert_batch *batch, const receiver *default_receiver,
                   pipeline_output *out, pipeline_stats *stats)
 {
@@ -291,8 +318,10 @@ void pipeline_run(script_state *s, const alert_batch *batch, const receiver *def
             metrics_count(METRIC_ALERTS_MUTED);
             log_debug("route", "alert %s muted by the route script", a->fingerprint);
         }
-        for (size_t t = 0; t < routes.len; t++)
+        for (size_t t = 0; t < routes.len; t++) {
             group_add(&groups, routes.items[t].receiver, a, &routes.items[t].mentions);
+            emit_escalations(s, batch, &routes.items[t], a, out, stats);
+        }
         route_result_free(&routes);
     }
     for (size_t g = 0; g < groups.len; g++) {

@@ -101,6 +101,16 @@ static void push_template_data(lua_State *L, const render_input *in)
         lua_setfield(L, -2, "count");
         lua_setfield(L, -2, "part");
     }
+    if (in->escalated_from) {
+        lua_createtable(L, 0, 3);
+        lua_pushstring(L, in->escalated_from);
+        lua_setfield(L, -2, "from");
+        lua_pushstring(L, in->escalated_after);
+        lua_setfield(L, -2, "after");
+        lua_pushstring(L, in->receiver->name);
+        lua_setfield(L, -2, "to");
+        lua_setfield(L, -2, "escalation");
+    }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     lua_pushnumber(L, (double)now.tv_sec + now.tv_nsec / 1e9);
@@ -365,6 +375,9 @@ void render_fallback(const render_input *in, const tz_zone *zone, rendered *out)
     if (in->parts > 1)
         sb_printf(&title, " (%zu/%zu)", in->part, in->parts);
     sb_printf(&text, "%s\n", sb_str(&title));
+    if (in->escalated_from)
+        sb_printf(&text, "escalated from %s after %s\n", in->escalated_from,
+                  in->escalated_after);
     for (size_t i = 0; i < in->len; i++) {
         const alert *a = in->alerts[i];
         sb_printf(&text, "\n[%s]", alert_status_name(a->status));

@@ -17,6 +17,9 @@ typedef struct render_input {
     /* Part `part` of `parts` (from 1) of a group too long for one
      * message; parts 0: the whole group. The title gets " (part/parts)". */
     size_t part, parts;
+    /* An escalation's message: data.escalation = { from = "ops", after =
+     * "15m", to = <this receiver> }; NULL: an ordinary one. */
+    const char *escalated_from, *escalated_after;
 } render_input;
 
 /* Calls the receiver's template. Returns 0, or -1 with "file:line:

@@ -85,6 +85,16 @@ static int read_item(script_state *s, route_result *out, lua_Integer index, char
         sandbox_rawfield(L, -1, "all");
         t->mentions.all = t->mentions.all || lua_toboolean(L, -1);
         lua_pop(L, 1);
+        char item[300];
+        snprintf(item, sizeof item, "%s: result[%lld]", where, (long long)index);
+        escalation escalate;
+        sandbox_rawfield(L, -1, "escalate");
+        int rc = escalation_read(L, conf, r, item, &escalate, err, err_cap);
+        lua_pop(L, 1);
+        if (rc)
+            return -1;
+        if (!t->escalate.len) /* the receiver's first item that escalates says how */
+            t->escalate = escalate;
     }
     return 0;
 }

@@ -60,6 +60,8 @@ struct store_backend {
                           size_t err_cap);
     int (*silences)(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
                     size_t err_cap);
+    int (*acknowledge)(store_reader *r, const char *fingerprint, const char *by,
+                       const char *comment, int64_t now_ms, char *err, size_t err_cap);
     /* NULL: nothing to say */
     int (*describe)(const store_location *where, strbuf *report, char *err, size_t err_cap);
     /* herald store copy (store/transfer.h); NULL where the backend is not

@@ -22,11 +22,12 @@ const store_table_def store_tables[STORE_TABLE_COUNT] = {
                               "annotations", "created_ms", "silenced_by"}},
     [STORE_TABLE_ATTEMPTS] = {"attempts", "attempts", 6,
                               {"id", "notification_id", "at_ms", "outcome", "detail", "actor"}},
-    [STORE_TABLE_ALERT_STATE] = {"alert_state", "alert states", 14,
+    [STORE_TABLE_ALERT_STATE] = {"alert_state", "alert states", 17,
                                  {"fingerprint", "alertname", "labels", "annotations", "status",
                                   "starts_at", "ends_at", "source", "first_seen_ms",
                                   "last_seen_ms", "resolved_ms", "expires_ms",
-                                  "webhook_seen_ms", "silenced_by"}},
+                                  "webhook_seen_ms", "silenced_by", "ack_by", "ack_ms",
+                                  "ack_comment"}},
     [STORE_TABLE_ALERT_NOTIFIED] = {"alert_notified", "receivers told", 5,
                                     {"fingerprint", "receiver", "status", "starts_at",
                                      "notified_ms"}},
@@ -35,6 +36,9 @@ const store_table_def store_tables[STORE_TABLE_COUNT] = {
     [STORE_TABLE_SILENCES] = {"silences", "silences", 7,
                               {"id", "matchers", "starts_ms", "ends_ms", "created_by", "comment",
                                "created_ms"}},
+    [STORE_TABLE_ESCALATIONS] = {"escalations", "escalations", 9,
+                                 {"notification_id", "fingerprint", "starts_at", "receiver",
+                                  "from_receiver", "due_ms", "state", "done_ms", "reason"}},
 };
 
 /* The destination is opened at the first row (or after an empty

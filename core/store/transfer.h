@@ -25,10 +25,11 @@ typedef enum store_table {
     STORE_TABLE_TARGET_SENDS,   /* recent sends to rate-limited robots */
     STORE_TABLE_TARGET_PAUSES,  /* pauses the services imposed */
     STORE_TABLE_SILENCES,       /* silences, active and ended */
+    STORE_TABLE_ESCALATIONS,    /* escalations waiting, sent and cancelled */
     STORE_TABLE_COUNT
 } store_table;
 
-#define STORE_TABLE_MAX_COLUMNS 14
+#define STORE_TABLE_MAX_COLUMNS 17
 
 typedef struct store_table_def {
     const char *name;

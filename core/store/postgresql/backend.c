@@ -23,6 +23,7 @@ const store_backend postgresql_backend = {
     .silence_add = pg_silence_add,
     .silence_expire = pg_silence_expire,
     .silences = pg_silences,
+    .acknowledge = pg_acknowledge,
     .describe = pg_describe,
     .import_begin = pg_import_begin,
     .import_row = pg_import_row,

@@ -18,6 +18,8 @@
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
  *   requests.c    send-now, drop and unpause of pending notifications
  *   silences.c    silences added, expired and listed
+ *   acks.c        acknowledgements
+ *   escalations.c escalations stored, then sent or cancelled when due, by one replica
  *   replicas.c    this replica's heartbeat, the replicas as read, health
  *   backend.c     the table store.c calls through
  *
@@ -148,6 +150,9 @@ int pg_writer_connection(pg_store *s, char *why, size_t why_cap);
 /* ---- write.c: one transaction for the jobs; 0, or -1 when it was
  * rolled back (every job marked failed, with the reason). ---- */
 int pg_write_batch(pg_store *s, job *jobs);
+/* n's message and its delivery: pending and claimed by this replica, or
+ * (pending 0) waiting as an escalation; n->id set. */
+int pg_insert_message(pg_store *s, notification *n, int pending, char *why, size_t why_cap);
 
 /* ---- state.c, on the writer's connection inside its transaction (0, or
  * -1 with why), and its sweep ---- */
@@ -243,6 +248,16 @@ int pg_drop_pending(store_reader *r, uint64_t id, const char *reason, const char
 int pg_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
 /* What operators asked since the last call: to the daemon, oldest first. */
 void pg_take_requests(pg_store *s);
+
+/* ---- escalations.c ---- */
+/* As SQLite's (sqlite/private.h), on the writer's connection. */
+int pg_escalation_insert(pg_store *s, notification *n, char *why, size_t why_cap);
+void pg_release_escalations(pg_store *s);
+int pg_alert_escalated(pg_reader *r, alert_state_row *a, char *err, size_t err_cap);
+
+/* ---- acks.c ---- */
+int pg_acknowledge(store_reader *r, const char *fingerprint, const char *by,
+                   const char *comment, int64_t now_ms, char *err, size_t err_cap);
 
 /* ---- silences.c ---- */
 int pg_silence_add(store_reader *r, const silence *s, char *err, size_t err_cap);

@@ -105,6 +105,20 @@ static const char *const migrations[] = {
     "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
     "                 ELSE 'pending' END AS result"
     "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;",
+    /* 6: acknowledgements (store_acknowledge): who acknowledged an
+     * alert's firing, cleared as it resolves; escalations
+     * (pipeline/escalate.h), as in the SQLite store (its schema.c) */
+    "ALTER TABLE alert_state ADD COLUMN ack_by TEXT;"
+    "ALTER TABLE alert_state ADD COLUMN ack_ms BIGINT;"
+    "ALTER TABLE alert_state ADD COLUMN ack_comment TEXT;"
+    "CREATE TABLE escalations ("
+    "  notification_id BIGINT PRIMARY KEY, fingerprint TEXT COLLATE \"C\" NOT NULL,"
+    "  starts_at DOUBLE PRECISION NOT NULL, receiver TEXT COLLATE \"C\" NOT NULL,"
+    "  from_receiver TEXT NOT NULL, due_ms BIGINT NOT NULL,"
+    "  state TEXT NOT NULL," /* waiting | sent | cancelled */
+    "  done_ms BIGINT, reason TEXT);"
+    "CREATE INDEX escalations_by_due ON escalations(state, due_ms);"
+    "CREATE INDEX escalations_by_alert ON escalations(fingerprint, receiver);",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

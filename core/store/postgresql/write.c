@@ -67,22 +67,8 @@ static int insert_history(pg_store *s, const notification *n, char *why, size_t 
     return 0;
 }
 
-static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
+int pg_insert_message(pg_store *s, notification *n, int pending, char *why, size_t why_cap)
 {
-    int repeat, dup = 0;
-    n->held = HELD_NOT; /* a transaction tried again decides afresh */
-    /* As in SQLite's write.c: the dedup window is for receivers without a
-     * repeat interval. */
-    if (pg_state_is_repeat(s, n, &repeat, why, why_cap) ||
-        (!repeat && n->repeat_interval_ms == 0 && is_duplicate(s, n, &dup, why, why_cap)))
-        return -1;
-    if (repeat || dup) {
-        n->id = 0;
-        n->held = repeat ? HELD_REPEAT : HELD_DUPLICATE;
-        return 0;
-    }
-    if (pg_state_notified(s, n, why, why_cap))
-        return -1;
     strbuf mentions = STRBUF_INIT;
     mention_set_to_json(&n->content.mentions, &mentions);
     pg_params p = PG_PARAMS_INIT;
@@ -102,12 +88,15 @@ static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
     pp_int(&p, n->created_ms);
     pp_int(&p, n->attempts);
     pp_int(&p, n->next_attempt_ms);
-    pp_text(&p, s->replica);
-    pp_int(&p, wall_ms() + s->settings.lease_ms);
+    pp_text(&p, pending ? s->replica : NULL);
+    if (pending)
+        pp_int(&p, wall_ms() + s->settings.lease_ms);
+    else
+        pp_text(&p, NULL);
     char *entries = rendered_entries_to_json(&n->content);
     pp_text(&p, entries); /* NULL: none */
-    /* the message and its delivery state, claimed by this replica, in one
-     * statement */
+    /* the message and its delivery state (a pending one claimed by this
+     * replica; an escalation waits unclaimed) in one statement */
     PGresult *r = pg_run(s->db,
                          "WITH m AS (INSERT INTO messages(receiver, status, alert_count, format,"
                          " title, text, mentions, payload, group_key, dedup_key, created_ms,"
@@ -115,7 +104,8 @@ static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
                          " VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $16) RETURNING id)"
                          " INSERT INTO deliveries(id, state, attempts, next_attempt_ms,"
                          " claimed_by, lease_until_ms)"
-                         " SELECT id, 'pending', $12, $13, $14, $15 FROM m RETURNING id",
+                         " SELECT id, CASE WHEN $14::text IS NULL THEN 'escalation' ELSE 'pending'"
+                         " END, $12, $13, $14, $15::bigint FROM m RETURNING id",
                          &p);
     free(entries);
     sb_free(&mentions);
@@ -123,7 +113,29 @@ static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
         return pg_failed(s->db, r, why, why_cap);
     n->id = (uint64_t)pg_int(r, 0, 0);
     PQclear(r);
-    return insert_history(s, n, why, why_cap);
+    return 0;
+}
+
+static int insert_one(pg_store *s, notification *n, char *why, size_t why_cap)
+{
+    int repeat, dup = 0;
+    n->held = HELD_NOT; /* a transaction tried again decides afresh */
+    if (n->escalate_at_ms)
+        return pg_escalation_insert(s, n, why, why_cap);
+    /* As in SQLite's write.c: the dedup window is for receivers without a
+     * repeat interval. */
+    if (pg_state_is_repeat(s, n, &repeat, why, why_cap) ||
+        (!repeat && n->repeat_interval_ms == 0 && is_duplicate(s, n, &dup, why, why_cap)))
+        return -1;
+    if (repeat || dup) {
+        n->id = 0;
+        n->held = repeat ? HELD_REPEAT : HELD_DUPLICATE;
+        return 0;
+    }
+    return pg_state_notified(s, n, why, why_cap) || pg_insert_message(s, n, 1, why, why_cap) ||
+                   insert_history(s, n, why, why_cap)
+               ? -1
+               : 0;
 }
 
 static int apply_target(pg_store *s, const job *j, char *why, size_t why_cap)

@@ -77,6 +77,7 @@ static void *writer_main(void *arg)
         if (now >= next_poll && !stopping) {
             if (pg_writer_connection(s, why, sizeof why) == 0) {
                 pg_renew_leases(s);
+                pg_release_escalations(s); /* first: those due are claimed below */
                 claim_free(s); /* first: a request may name one of them */
                 pg_take_requests(s);
                 pg_count_dead_letters(s);

@@ -23,5 +23,6 @@ const store_backend sqlite_backend = {
     .silence_add = sqlite_silence_add,
     .silence_expire = sqlite_silence_expire,
     .silences = sqlite_silences,
+    .acknowledge = sqlite_acknowledge,
     .export_rows = sqlite_export_rows,
 };

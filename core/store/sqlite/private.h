@@ -11,6 +11,8 @@
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
  *   requests.c    send-now, drop and unpause of pending notifications
  *   silences.c    silences added, expired and listed
+ *   acks.c        acknowledgements
+ *   escalations.c escalations stored, then sent or cancelled when due
  *   backend.c     the table store.c calls through */
 #ifndef HERALD_STORE_SQLITE_PRIVATE_H
 #define HERALD_STORE_SQLITE_PRIVATE_H
@@ -42,6 +44,10 @@ enum {
     STMT_MARK_DROPPED,
     STMT_RECORD_DROP,
     STMT_SILENCED_HISTORY,
+    STMT_ESCALATION_KNOWN,
+    STMT_ESCALATION_INSERT,
+    STMT_ESCALATION_WAIT,
+    STMT_ESCALATIONS_DUE,
     STMT_COUNT
 };
 
@@ -98,6 +104,8 @@ int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *c
 /* write.c: one transaction for the jobs; 0, or -1 when it was rolled
  * back (every job marked failed, with the reason). */
 int sqlite_write_batch(sqlite_store *s, job *jobs);
+/* n's message and its pending delivery; n->id set. */
+int sqlite_insert_message(sqlite_store *s, notification *n);
 
 /* state.c, on the writer's connection inside its transaction */
 /* Every alert of the report, as now seen. */
@@ -194,6 +202,22 @@ int sqlite_drop_pending(store_reader *r, uint64_t id, const char *reason, const 
 int sqlite_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
 /* What operators asked since the last call: to the daemon, oldest first. */
 void sqlite_take_requests(sqlite_store *s);
+
+/* escalations.c, on the writer's connection */
+/* An escalation notification (n->escalate_at_ms), stored waiting unless
+ * its receiver has one for this firing already; either way held back
+ * from the dispatcher (HELD_ESCALATION). Inside the writer's transaction. */
+int sqlite_escalation_insert(sqlite_store *s, notification *n);
+/* The due ones sent (requeued for the daemon, with their history rows)
+ * or cancelled (their notification dropped with the reason), in one
+ * transaction of their own. */
+void sqlite_release_escalations(sqlite_store *s);
+/* The last escalation sent of a's firing, into a (readers). */
+int sqlite_alert_escalated(sqlite3 *db, alert_state_row *a);
+
+/* acks.c */
+int sqlite_acknowledge(store_reader *r, const char *fingerprint, const char *by,
+                       const char *comment, int64_t now_ms, char *err, size_t err_cap);
 
 /* silences.c */
 int sqlite_silence_add(store_reader *r, const silence *s, char *err, size_t err_cap);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/escalation_sql.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 
@@ -30,7 +31,8 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS messages_by_dedup ON messages(dedup_key, created_ms);"
     "CREATE TABLE IF NOT EXISTS deliveries ("
     "  id INTEGER PRIMARY KEY,"       /* the message's id */
-    "  state TEXT NOT NULL,"          /* pending | requeued | delivered | dead | dropped */
+    "  state TEXT NOT NULL,"          /* pending | requeued | delivered | dead | dropped
+                                       * | escalation (waiting: store/escalation_sql.h) */
     "  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL,"
     "  last_error TEXT, finished_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries(state);"
@@ -63,7 +65,10 @@ static const char schema[] =
     "  annotations TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
     "  source TEXT NOT NULL, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
     "  resolved_ms INTEGER, expires_ms INTEGER, webhook_seen_ms INTEGER,"
-    "  silenced_by TEXT);"
+    "  silenced_by TEXT,"
+    /* who acknowledged this firing (store_acknowledge); cleared as it
+     * resolves */
+    "  ack_by TEXT, ack_ms INTEGER, ack_comment TEXT);"
     "CREATE INDEX IF NOT EXISTS alert_state_by_end ON alert_state(status, source, ends_at);"
     /* What each receiver was last told of an alert, and when: the repeat
      * interval is counted from here. */
@@ -95,7 +100,18 @@ static const char schema[] =
     "  id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
     "  ends_ms INTEGER NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);";
+    "CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);"
+    /* Escalations (pipeline/escalate.h): each waits with its message (its
+     * delivery in the state 'escalation') until due_ms, then is sent or
+     * cancelled. Kept while the alert is in the state: a post of the same
+     * firing finds it made. starts_at: the state's start of the firing. */
+    "CREATE TABLE IF NOT EXISTS escalations ("
+    "  notification_id INTEGER PRIMARY KEY, fingerprint TEXT NOT NULL, starts_at REAL NOT NULL,"
+    "  receiver TEXT NOT NULL, from_receiver TEXT NOT NULL, due_ms INTEGER NOT NULL,"
+    "  state TEXT NOT NULL," /* waiting | sent | cancelled */
+    "  done_ms INTEGER, reason TEXT);"
+    "CREATE INDEX IF NOT EXISTS escalations_by_due ON escalations(state, due_ms);"
+    "CREATE INDEX IF NOT EXISTS escalations_by_alert ON escalations(fingerprint, receiver);";
 
 /* A store made before notifications could be dropped, or alerts
  * silenced, has the history's view without them: it is made again, once. Only then, since every
@@ -157,6 +173,27 @@ static int upgrade_silenced(sqlite3 *db, char *why, size_t why_cap)
     return 0;
 }
 
+/* A store made before acknowledgements has an alert state without their
+ * columns: added, once. */
+static int upgrade_acknowledged(sqlite3 *db, char *why, size_t why_cap)
+{
+    sqlite3_stmt *q = NULL;
+    int missing = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) = 0 FROM pragma_table_info('alert_state')"
+                           " WHERE name = 'ack_by'",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        missing = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return missing ? sqlite_exec(db,
+                                 "ALTER TABLE alert_state ADD COLUMN ack_by TEXT;"
+                                 "ALTER TABLE alert_state ADD COLUMN ack_ms INTEGER;"
+                                 "ALTER TABLE alert_state ADD COLUMN ack_comment TEXT;",
+                                 why, why_cap)
+                   : 0;
+}
+
 static const char *const statement_sql[STMT_COUNT] = {
     [STMT_INSERT_MESSAGE] =
         "INSERT INTO messages(receiver, status, alert_count, format, title, text, mentions,"
@@ -214,9 +251,16 @@ static const char *const statement_sql[STMT_COUNT] = {
         "  expires_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
         "    WHEN alert_state.status = 'resolved' THEN alert_state.expires_ms"
         "    ELSE excluded.expires_ms END,"
+        /* an acknowledgement lasts while the firing it was given to does */
+        "  ack_by = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+        "    THEN alert_state.ack_by END,"
+        "  ack_ms = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+        "    THEN alert_state.ack_ms END,"
+        "  ack_comment = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+        "    THEN alert_state.ack_comment END,"
         "  status = excluded.status",
     [STMT_LAST_NOTIFIED] =
-        "SELECT n.status, n.starts_at, s.starts_at, n.notified_ms"
+        "SELECT n.status, n.starts_at, s.starts_at, n.notified_ms, s.ack_by IS NOT NULL"
         " FROM alert_notified n LEFT JOIN alert_state s ON s.fingerprint = n.fingerprint"
         " WHERE n.fingerprint = ?1 AND n.receiver = ?2",
     [STMT_NOTIFIED] =
@@ -243,6 +287,24 @@ static const char *const statement_sql[STMT_COUNT] = {
         " SELECT 0, ?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10, ?11"
         " WHERE NOT EXISTS (SELECT 1 FROM alert_state WHERE fingerprint = ?1 AND status = ?5"
         "  AND silenced_by = ?11 AND (?5 = 'resolved' OR starts_at <= ?6))",
+    /* One escalation per receiver per firing: a later post of it (the
+     * state's start is no later) finds the first. */
+    [STMT_ESCALATION_KNOWN] =
+        "SELECT 1 FROM escalations WHERE fingerprint = ?1 AND receiver = ?2 AND starts_at >="
+        " coalesce((SELECT starts_at FROM alert_state WHERE fingerprint = ?1), ?3) LIMIT 1",
+    [STMT_ESCALATION_INSERT] =
+        "INSERT INTO escalations(notification_id, fingerprint, starts_at, receiver,"
+        " from_receiver, due_ms, state) VALUES(?1, ?2,"
+        " coalesce((SELECT starts_at FROM alert_state WHERE fingerprint = ?2), ?3), ?4, ?5, ?6,"
+        " 'waiting')",
+    [STMT_ESCALATION_WAIT] =
+        "UPDATE deliveries SET state = 'escalation',"
+        " next_attempt_ms = (SELECT due_ms FROM escalations WHERE notification_id = ?1)"
+        " WHERE id = ?1",
+    [STMT_ESCALATIONS_DUE] =
+        "SELECT e.notification_id, " ESCALATION_CANCEL_REASON
+        " FROM escalations e LEFT JOIN alert_state s ON s.fingerprint = e.fingerprint"
+        " WHERE e.state = 'waiting' AND e.due_ms <= ?1 ORDER BY e.due_ms LIMIT ?2",
 };
 
 char *sqlite_db_path(const char *data_dir)
@@ -294,7 +356,8 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
      * back if the database file can take its pages. */
     sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
     if (sqlite_exec(s->db, schema, why, why_cap) || upgrade_messages(s->db, why, why_cap) ||
-        upgrade_silenced(s->db, why, why_cap) || upgrade_history_view(s->db, why, why_cap))
+        upgrade_silenced(s->db, why, why_cap) || upgrade_acknowledged(s->db, why, why_cap) ||
+        upgrade_history_view(s->db, why, why_cap))
         return -1;
     char version[64];
     snprintf(version, sizeof version,

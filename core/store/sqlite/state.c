@@ -75,7 +75,8 @@ static int last_told(void *ctx, const notification *n, const alert_record *a, to
         snprintf(s->told_status, sizeof s->told_status, "%s", status ? (const char *)status : "");
         *out = (told_alert){1, s->told_status, sqlite3_column_double(q, 1),
                             sqlite3_column_type(q, 2) != SQLITE_NULL,
-                            sqlite3_column_double(q, 2), sqlite3_column_int64(q, 3)};
+                            sqlite3_column_double(q, 2), sqlite3_column_int64(q, 3),
+                            sqlite3_column_int(q, 4)};
     }
     /* Left on its row, the query would keep this connection reading its
      * snapshot past COMMIT (see write.c). */
@@ -117,6 +118,8 @@ void sqlite_state_sweep(sqlite_store *s)
              "DELETE FROM alert_notified WHERE fingerprint IN (SELECT fingerprint FROM alert_state"
              "  WHERE expires_ms < %lld OR last_seen_ms < %lld);"
              "DELETE FROM alert_state WHERE expires_ms < %lld OR last_seen_ms < %lld;"
+             "DELETE FROM escalations WHERE state != 'waiting'"
+             "  AND fingerprint NOT IN (SELECT fingerprint FROM alert_state);"
              "COMMIT;",
              now, stale, now, stale);
     if (sqlite_exec(s->db, sql, why, sizeof why)) {

@@ -32,22 +32,8 @@ static int is_duplicate(sqlite_store *s, const notification *n, int *dup)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int insert_one(sqlite_store *s, notification *n)
+int sqlite_insert_message(sqlite_store *s, notification *n)
 {
-    int repeat, dup = 0;
-    /* A receiver with a repeat interval is past the dedup window: the
-     * repeat check holds back all the window would, and the window would
-     * hold back a reminder due sooner than it. */
-    if (sqlite_state_is_repeat(s, n, &repeat) ||
-        (!repeat && n->repeat_interval_ms == 0 && is_duplicate(s, n, &dup)))
-        return -1;
-    if (repeat || dup) {
-        n->id = 0;
-        n->held = repeat ? HELD_REPEAT : HELD_DUPLICATE;
-        return 0;
-    }
-    if (sqlite_state_notified(s, n))
-        return -1;
     sqlite3_stmt *q = s->stmt[STMT_INSERT_MESSAGE];
     strbuf mentions = STRBUF_INIT;
     mention_set_to_json(&n->content.mentions, &mentions);
@@ -80,6 +66,27 @@ static int insert_one(sqlite_store *s, notification *n)
     sqlite3_bind_int64(q, 2, n->attempts);
     sqlite3_bind_int64(q, 3, n->next_attempt_ms);
     if (sqlite3_step(q) != SQLITE_DONE)
+        return -1;
+    return 0;
+}
+
+static int insert_one(sqlite_store *s, notification *n)
+{
+    if (n->escalate_at_ms)
+        return sqlite_escalation_insert(s, n);
+    int repeat, dup = 0;
+    /* A receiver with a repeat interval is past the dedup window: the
+     * repeat check holds back all the window would, and the window would
+     * hold back a reminder due sooner than it. */
+    if (sqlite_state_is_repeat(s, n, &repeat) ||
+        (!repeat && n->repeat_interval_ms == 0 && is_duplicate(s, n, &dup)))
+        return -1;
+    if (repeat || dup) {
+        n->id = 0;
+        n->held = repeat ? HELD_REPEAT : HELD_DUPLICATE;
+        return 0;
+    }
+    if (sqlite_state_notified(s, n) || sqlite_insert_message(s, n))
         return -1;
     sqlite3_stmt *h = s->stmt[STMT_INSERT_HISTORY];
     for (size_t i = 0; i < n->alerts_len; i++) {

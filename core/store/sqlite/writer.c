@@ -46,6 +46,7 @@ static void *writer_main(void *arg)
         if (now >= next_poll && !stopping) {
             if (s->disk_full) /* gives the WAL's file back as soon as it can */
                 sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
+            sqlite_release_escalations(s); /* first: those due are taken below */
             sqlite_take_requeued(s); /* first: a request may name one of them */
             sqlite_take_requests(s);
             sqlite_count_dead_letters(s, 0);

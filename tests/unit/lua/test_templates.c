@@ -47,6 +47,10 @@ static const char *const groups[] = {
     [1] = "group('resolved', {}, {down}, down.labels)",
     [2] = "group('firing', {cpu, cpu2}, {down}, {env = 'prod', severity = 'critical'})",
     [3] = "group('firing', {cpu, cpu2}, {}, {alertname = 'HostHighCpuLoad'})",
+    /* an escalation's message: data.escalation set */
+    [4] = "(function() local g = group('firing', {cpu}, {}, cpu.labels)\n"
+          "  g.escalation = {from = 'ops_team', after = '15m', to = 'oncall'}\n"
+          "  return g end)()",
 };
 
 typedef struct rendered {
@@ -204,5 +208,30 @@ TEST(console)
     }
 }
 
+/* Every template for a chat says it was escalated, from where, after how
+ * long; an ordinary message does not. */
+TEST(escalation_line)
+{
+    static const struct {
+        const char *file, *line;
+    } cases[] = {
+        {"dingtalk.lua", "**⏫ 升级告警**：ops\\_team 超过 15m 未确认，已升级"},
+        {"wecom.lua", "**⏫ 升级告警**：ops\\_team 超过 15m 未确认，已升级"},
+        {"feishu.lua", "**⏫ 升级告警**：ops\\_team 超过 15m 未确认，已升级"},
+        {"dingtalk_en.lua", "**⏫ Escalated** from ops\\_team after 15m unacknowledged"},
+        {"console.lua", "escalated from ops_team after 15m\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        {
+            RENDER_OK(cases[i].file, 4);
+            CHECK_CONTAINS(r->text, cases[i].line);
+        }
+        {
+            RENDER_OK(cases[i].file, 0);
+            CHECK(strstr(r->text, "升级") == NULL && strstr(r->text, "scalated") == NULL);
+        }
+    }
+}
+
 RUN_TESTS(CASE(dingtalk_firing), CASE(dingtalk_resolved), CASE(dingtalk_mixed_lists_firing_first),
-          CASE(dingtalk_count_in_title), CASE(dingtalk_en), CASE(console))
+          CASE(dingtalk_count_in_title), CASE(dingtalk_en), CASE(console), CASE(escalation_line))

@@ -65,7 +65,7 @@ static int render_alerts(const fixture *fx, const char *const *labels, size_t n,
     for (size_t i = 0; i < n; i++)
         alerts[i] = &batch.alerts[i];
     const receiver *r = config_receiver(&s.gen->conf, "r");
-    render_input in = {r, &batch, alerts, len, &r->mentions, 0, 0};
+    render_input in = {r, &batch, alerts, len, &r->mentions, 0, 0, NULL, NULL};
     int rc = render_template(&s, &in, out, err, cap);
     alert_batch_free(&batch);
     script_close(&s);
@@ -232,7 +232,7 @@ FIXTURE_TEST(a_template_not_loaded_is_named)
     alert_batch batch;
     fixture_alerts(&batch, labels, 1);
     const alert *alerts[] = {&batch.alerts[0]};
-    render_input in = {&other, &batch, alerts, 1, &other.mentions, 0, 0};
+    render_input in = {&other, &batch, alerts, 1, &other.mentions, 0, 0, NULL, NULL};
     rendered msg;
     int rc = render_template(&s, &in, &msg, err, sizeof err);
     alert_batch_free(&batch);
@@ -258,7 +258,7 @@ TEST(the_fallback_lists_every_alert_in_the_zone)
     const alert *alerts[] = {&batch.alerts[0], &batch.alerts[1]};
     mention_set mentions = {0};
     mention_set_add_user_id(&mentions, "u1");
-    render_input in = {NULL, &batch, alerts, 2, &mentions, 0, 0};
+    render_input in = {NULL, &batch, alerts, 2, &mentions, 0, 0, NULL, NULL};
     rendered both, resolved_only;
     render_fallback(&in, zone, &both);
     in.alerts = &alerts[1];
@@ -320,7 +320,7 @@ FIXTURE_TEST(grafana_fields_reach_the_template)
         FAIL_AT("%s", err);
     const alert *alerts[] = {&batch.alerts[0], &batch.alerts[1]};
     const receiver *r = config_receiver(&s.gen->conf, "r");
-    render_input in = {r, &batch, alerts, 2, &r->mentions, 0, 0};
+    render_input in = {r, &batch, alerts, 2, &r->mentions, 0, 0, NULL, NULL};
     rendered msg;
     if (render_template(&s, &in, &msg, err, sizeof err))
         FAIL_AT("%s", err);
