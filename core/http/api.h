@@ -22,8 +22,8 @@
  * Every time in an answer is RFC 3339 in UTC with milliseconds
  * ("2026-11-21T05:22:46.390Z"), or null when there is none yet.
  *
- * The store's rows become JSON here and nowhere else: the CLI's -o json
- * prints the same JSON with the api_*_json functions. */
+ * The store's rows become JSON in api_json.c and nowhere else: the CLI's
+ * -o json prints the same JSON with the api_*_json functions. */
 #ifndef HERALD_API_H
 #define HERALD_API_H
 
