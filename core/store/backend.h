@@ -60,6 +60,14 @@ struct store_backend {
                           size_t err_cap);
     int (*silences)(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
                     size_t err_cap);
+    int (*action_keys)(store_reader *r, int64_t now_ms, action_keyring *ring, char *err,
+                       size_t err_cap);
+    int (*action_key_rotate)(store_reader *r, int64_t now_ms, action_key *out, char *err,
+                             size_t err_cap);
+    int (*action_use)(store_reader *r, const char *nonce, const char *who, int64_t now_ms,
+                      int64_t expires_ms, char **prior_who, int64_t *prior_ms, char *err,
+                      size_t err_cap);
+    int (*action_unuse)(store_reader *r, const char *nonce, char *err, size_t err_cap);
     /* NULL: nothing to say */
     int (*describe)(const store_location *where, strbuf *report, char *err, size_t err_cap);
     /* herald store copy (store/transfer.h); NULL where the backend is not

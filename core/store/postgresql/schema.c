@@ -105,6 +105,14 @@ static const char *const migrations[] = {
     "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
     "                 ELSE 'pending' END AS result"
     "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;",
+    /* 7: action links (action/token.h): the keys that sign them, shared by
+     * every replica (hex, newest signs), and the links used, kept until
+     * they expire */
+    "CREATE TABLE action_keys ("
+    "  id BIGINT PRIMARY KEY, secret TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+    "CREATE TABLE action_uses ("
+    "  nonce TEXT COLLATE \"C\" PRIMARY KEY, used_by TEXT NOT NULL, used_ms BIGINT NOT NULL,"
+    "  expires_ms BIGINT NOT NULL);",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

@@ -23,5 +23,9 @@ const store_backend sqlite_backend = {
     .silence_add = sqlite_silence_add,
     .silence_expire = sqlite_silence_expire,
     .silences = sqlite_silences,
+    .action_keys = sqlite_action_keys,
+    .action_key_rotate = sqlite_action_key_rotate,
+    .action_use = sqlite_action_use,
+    .action_unuse = sqlite_action_unuse,
     .export_rows = sqlite_export_rows,
 };

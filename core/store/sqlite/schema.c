@@ -95,7 +95,14 @@ static const char schema[] =
     "  id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
     "  ends_ms INTEGER NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);";
+    "CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);"
+    /* Action links (action/token.h): the keys that sign them (hex, newest
+     * signs), and the links used, kept until they expire. */
+    "CREATE TABLE IF NOT EXISTS action_keys ("
+    "  id INTEGER PRIMARY KEY, secret TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS action_uses ("
+    "  nonce TEXT PRIMARY KEY, used_by TEXT NOT NULL, used_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL);";
 
 /* A store made before notifications could be dropped, or alerts
  * silenced, has the history's view without them: it is made again, once. Only then, since every
