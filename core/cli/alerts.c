@@ -43,7 +43,7 @@ static void alerts_table(const alert_state_rows *rows, const tz_zone *zone, strb
     static const table_column columns[] = {
         {"ALERTNAME", 32, 0}, {"LABELS", 60, 0},   {"STATUS", 0, 0},        {"SINCE", 0, 0},
         {"DURATION", 0, 1},   {"RECEIVERS", 40, 0}, {"LAST NOTIFIED", 0, 0},
-        {"SILENCED BY", 0, 0},
+        {"SILENCED BY", 0, 0}, {"ACKNOWLEDGED", 40, 0},
     };
     table t = TABLE_INIT(columns);
     int64_t now = wall_ms();
@@ -57,14 +57,22 @@ static void alerts_table(const alert_state_rows *rows, const tz_zone *zone, strb
             if (a->receivers[k].notified_ms > last_ms)
                 last_ms = a->receivers[k].notified_ms;
         }
-        char since[LOCAL_TIME_SIZE], lasting[DURATION_SIZE], last[LOCAL_TIME_SIZE] = "-";
+        char since[LOCAL_TIME_SIZE], lasting[DURATION_SIZE], last[LOCAL_TIME_SIZE] = "-",
+            acked_at[LOCAL_TIME_SIZE];
+        strbuf acked = STRBUF_INIT;
+        if (a->acknowledged_by) {
+            format_local_time(zone, a->acknowledged_ms, acked_at, sizeof acked_at);
+            sb_printf(&acked, "%s at %s", a->acknowledged_by, acked_at);
+        }
         format_local_time(zone, (int64_t)llround(a->starts_at * 1000), since, sizeof since);
         format_lasting(a, now, lasting, sizeof lasting);
         if (last_ms)
             format_local_time(zone, last_ms, last, sizeof last);
         table_add_row(&t, (const char *[]){a->alertname, sb_str(&labels), a->status, since,
                                            lasting, receivers.len ? sb_str(&receivers) : "-",
-                                           last, a->silenced_by ? a->silenced_by : "-"});
+                                           last, a->silenced_by ? a->silenced_by : "-",
+                                           acked.len ? sb_str(&acked) : "-"});
+        sb_free(&acked);
         sb_free(&labels);
         sb_free(&receivers);
     }
@@ -72,8 +80,33 @@ static void alerts_table(const alert_state_rows *rows, const tz_zone *zone, strb
     table_free(&t);
 }
 
+/* alerts ack FINGERPRINT: what the API's POST .../ack does. */
+static int acknowledge(const cli *c)
+{
+    const char *fingerprint = c->args[1];
+    reading rd;
+    if (reading_open(c, "alerts ack: ", &rd))
+        return EXIT_INVALID;
+    const char *by = c->author ? c->author : reading_unix_user();
+    char err[512];
+    strbuf out = STRBUF_INIT;
+    int rc = store_acknowledge(rd.store, fingerprint, by, c->comment, wall_ms(), err, sizeof err);
+    if (rc == ACK_UNKNOWN)
+        snprintf(err, sizeof err, "no alert with fingerprint \"%s\" (herald alerts -o json lists them)",
+                 fingerprint);
+    else if (rc == ACK_NOT_FIRING)
+        snprintf(err, sizeof err, "alert %s is not firing: it has resolved", fingerprint);
+    else if (rc == ACK_ALREADY)
+        snprintf(err, sizeof err, "alert %s is already acknowledged in this firing", fingerprint);
+    else if (rc == ACK_DONE)
+        sb_printf(&out, "acknowledged alert %s as %s\n", fingerprint, by);
+    return reading_finish(&rd, c, rc ? -1 : 0, &out, "alerts ack: ", err);
+}
+
 int cmd_alerts(const cli *c)
 {
+    if (c->args_len)
+        return acknowledge(c);
     query_args args = {.filter = c->filter, .receiver = c->receiver, .status = c->status,
                        .limit = c->limit};
     alert_filter f;

@@ -111,14 +111,20 @@ static const struct {
                 "  -o, --output FORMAT    table (default) or json\n"},
     {"alerts", "usage: herald alerts [--filter MATCHERS] [--receiver R] [--status firing|resolved]\n"
                "                     [--limit N] [-c FILE]\n"
+               "       herald alerts ack FINGERPRINT [--author NAME] [--comment TEXT] [-c FILE]\n"
                "\n"
                "The alert state: every alert herald was sent that is firing, or resolved\n"
                "within resolved_retention, oldest start first, with the receivers told of\n"
-               "it and when. MATCHERS are Alertmanager's: 'project=wms,severity=~crit.*'\n"
-               "(=, !=, =~, !~). --receiver: alerts that receiver was told of. A table\n"
-               "shows times in the configuration's timezone; -o json prints what\n"
-               "GET /api/v1/alerts answers.\n"
+               "it and when, and who acknowledged it. MATCHERS are Alertmanager's:\n"
+               "'project=wms,severity=~crit.*' (=, !=, =~, !~). --receiver: alerts that\n"
+               "receiver was told of. A table shows times in the configuration's timezone;\n"
+               "-o json prints what GET /api/v1/alerts answers.\n"
+               "  ack FINGERPRINT  acknowledge a firing alert (the fingerprint from -o json):\n"
+               "                   no repeats and no escalations of it until it resolves or\n"
+               "                   fires anew\n"
                "\n"
+               "  --author NAME          ack: who (default: the Unix user)\n"
+               "  --comment TEXT         ack: why, or what is being done\n"
                "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
                "  -o, --output FORMAT    table (default) or json\n"},
     {"store", "usage: herald store copy --from DATA_DIR (--to-env NAME | --to DSN)\n"
@@ -263,11 +269,13 @@ int cli_parse(int argc, char **argv, cli *c)
     int is_store = strcmp(c->command, "store") == 0;
     int is_silence = strcmp(c->command, "silence") == 0;
     int is_action_key = strcmp(c->command, "action-key") == 0;
+    int is_alerts = strcmp(c->command, "alerts") == 0;
     /* "+": stop at the first positional, which queue and history take. */
     while (optind < argc) {
         opt = getopt_long(argc, argv, "+:c:l:r:p:o:h", options, NULL);
         if (opt == -1) {
-            if (!(is_queue || is_history || is_store || is_silence || is_action_key) ||
+            if (!(is_queue || is_history || is_store || is_silence || is_alerts ||
+                  is_action_key) ||
                 c->args_len == 2)
                 break;
             c->args[c->args_len++] = argv[optind++];
@@ -317,13 +325,17 @@ int cli_parse(int argc, char **argv, cli *c)
     int is_render = strcmp(c->command, "render") == 0;
     int is_send_test = strcmp(c->command, "send-test") == 0;
     int is_route = strcmp(c->command, "route") == 0;
-    int is_alerts = strcmp(c->command, "alerts") == 0;
     int is_replicas = strcmp(c->command, "replicas") == 0;
     if (is_alerts && (c->dead || c->alertname || c->since || c->until || c->by))
         return usage_error(c->command, "%s",
                            "alerts takes --filter, --receiver, --status, --limit and -o");
     if (c->filter && !is_alerts)
         return usage_error(c->command, "%s", "--filter is only for alerts");
+    int alerts_ack = is_alerts && c->args_len;
+    if (alerts_ack && (strcmp(c->args[0], "ack") != 0 || c->args_len != 2))
+        return usage_error(c->command, "%s", "the only subcommand is ack and a fingerprint");
+    if (alerts_ack && (c->filter || c->receiver || c->status || c->limit || c->json))
+        return usage_error(c->command, "%s", "alerts ack takes --author, --comment and -c");
     const char *action = is_silence && c->args_len ? c->args[0] : "";
     int silence_add = strcmp(action, "add") == 0;
     if (is_silence && !((silence_add || strcmp(action, "expire") == 0) ? c->args_len == 2
@@ -333,9 +345,11 @@ int cli_parse(int argc, char **argv, cli *c)
                            "expected add and the matchers, list, or expire and an id");
     if (is_action_key && (c->args_len != 1 || strcmp(c->args[0], "rotate") != 0))
         return usage_error(c->command, "%s", "the only subcommand is rotate");
-    if ((c->duration || c->comment || c->author || (is_silence && c->until)) && !silence_add)
+    if ((c->comment || c->author) && !silence_add && !alerts_ack)
         return usage_error(c->command, "%s",
-                           "--duration, --until, --comment and --author are only for silence add");
+                           "--comment and --author are only for silence add and alerts ack");
+    if ((c->duration || (is_silence && c->until)) && !silence_add)
+        return usage_error(c->command, "%s", "--duration and --until are only for silence add");
     if (c->all && !(is_silence && strcmp(action, "list") == 0))
         return usage_error(c->command, "%s", "--all is only for silence list");
     if ((c->dead || c->alertname || c->status || c->since || (c->until && !is_silence) ||

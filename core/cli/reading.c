@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <pwd.h>
 
 #include <openssl/crypto.h>
 
@@ -46,4 +48,13 @@ int reading_finish(reading *r, const cli *c, int rc, strbuf *out, const char *pr
     sb_free(out);
     reading_close(r);
     return rc ? EXIT_INVALID : 0;
+}
+
+const char *reading_unix_user(void)
+{
+    const struct passwd *pw = getpwuid(getuid());
+    if (pw && pw->pw_name && pw->pw_name[0])
+        return pw->pw_name;
+    const char *user = getenv("USER");
+    return user && user[0] ? user : "unknown";
 }

@@ -22,5 +22,8 @@ void reading_close(reading *r);
  * frees out, closes r and returns the exit status. */
 int reading_finish(reading *r, const cli *c, int rc, strbuf *out, const char *prefix,
                    const char *err);
+/* Who runs the command, as the Unix user: the default author of what
+ * it changes (a silence, an acknowledgement). */
+const char *reading_unix_user(void);
 
 #endif

@@ -3,27 +3,15 @@
  * every replica on a shared store alike. */
 #include "cli/cli.h"
 
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli/reading.h"
 #include "cli/table.h"
 #include "cli/timefmt.h"
 #include "http/api.h"
 #include "util/clock.h"
-
-/* Who runs the command, as the Unix user. */
-static const char *unix_user(void)
-{
-    const struct passwd *pw = getpwuid(getuid());
-    if (pw && pw->pw_name && pw->pw_name[0])
-        return pw->pw_name;
-    const char *user = getenv("USER");
-    return user && user[0] ? user : "unknown";
-}
 
 static void silences_table(const silence_rows *rows, const tz_zone *zone, int64_t now_ms,
                            strbuf *out)
@@ -51,7 +39,7 @@ static int add(const cli *c, reading *rd, strbuf *out, char *err, size_t err_cap
 {
     silence s;
     int64_t now = wall_ms();
-    if (silence_make(c->args[1], c->duration, c->until, c->author ? c->author : unix_user(),
+    if (silence_make(c->args[1], c->duration, c->until, c->author ? c->author : reading_unix_user(),
                      c->comment, now, &silence_cli_words, &s, err, err_cap))
         return -1;
     int rc = store_silence_add(rd->store, &s, err, err_cap);

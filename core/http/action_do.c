@@ -13,6 +13,7 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/units.h"
 
 /* Alertmanager answers a silence at once; a page waits no longer. */
@@ -224,7 +225,39 @@ int action_silence(action_request *a, strbuf *outcome, char *err, size_t err_cap
 
 int action_acknowledge(action_request *a, strbuf *outcome, char *err, size_t err_cap)
 {
-    (void)a;
-    (void)outcome;
-    return fail(err, err_cap, "acknowledgement is not available yet");
+    size_t done = 0, already = 0, gone = 0;
+    for (size_t i = 0; i < a->token.fingerprints_len; i++) {
+        int rc = store_acknowledge(a->reader, a->token.fingerprints[i], a->who, a->comment,
+                                   a->now_ms, err, err_cap);
+        if (rc < 0)
+            return -1;
+        done += rc == ACK_DONE;
+        already += rc == ACK_ALREADY;
+        gone += rc == ACK_UNKNOWN || rc == ACK_NOT_FIRING;
+    }
+    if (!done) {
+        snprintf(err, err_cap, "没有可认领的告警 · Nothing to acknowledge: %zu already "
+                 "acknowledged, %zu resolved or gone", already, gone);
+        return 1;
+    }
+    for (size_t i = 0; i < done; i++)
+        metrics_count(METRIC_ALERTS_ACKNOWLEDGED);
+    log_info("action", "%s acknowledged %zu alert%s for %s", a->who, done, done == 1 ? "" : "s",
+             a->token.receiver);
+    strbuf subject = {0}, text_zh = {0}, text_en = {0};
+    subject_of(&a->token, &subject);
+    sb_printf(&text_zh, "%s 已认领，by %s", sb_str(&subject), a->who);
+    sb_printf(&text_en, "%s acknowledged by %s", sb_str(&subject), a->who);
+    sb_puts(outcome, "<p>");
+    html_escape(outcome, sb_str(&text_zh));
+    sb_puts(outcome, "<br>");
+    html_escape(outcome, sb_str(&text_en));
+    sb_printf(outcome, "</p>\n<p class=\"state\">%zu 条告警已认领，不再重复通知，直到恢复或再次告警 · "
+                       "%zu acknowledged: no repeats until they resolve or fire anew</p>\n",
+              done, done);
+    post_confirmation(a, sb_str(&text_zh), sb_str(&text_en));
+    sb_free(&subject);
+    sb_free(&text_zh);
+    sb_free(&text_en);
+    return 0;
 }

@@ -153,6 +153,10 @@ static void list_alerts(action_request *a, strbuf *page)
         sb_printf(page, "</code><br><span class=\"state\">%s · %s %s",
                   strcmp(row->status, "firing") == 0 ? "告警中 firing" : "已恢复 resolved",
                   "since", since);
+        if (row->acknowledged_by) {
+            sb_puts(page, " · 已认领 acknowledged by ");
+            html_escape(page, row->acknowledged_by);
+        }
         sb_puts(page, "</span></li>\n");
     }
     if (!shown)
@@ -232,7 +236,11 @@ static enum MHD_Result confirm(action_request *a, const char *body, size_t len)
             store_action_unuse(a->reader, a->token.nonce, ignored, sizeof ignored);
             log_warn("action", "%s by %s failed: %s", action_kind_name(a->token.kind), who, err);
             sb_free(&outcome);
-            rc = send_action_refusal(a->conn, MHD_HTTP_BAD_GATEWAY, "没有完成 · Not done", err);
+            rc = send_action_refusal(a->conn, failed > 0 ? MHD_HTTP_CONFLICT
+                                              : a->token.kind == ACTION_SILENCE
+                                                  ? MHD_HTTP_BAD_GATEWAY
+                                                  : MHD_HTTP_SERVICE_UNAVAILABLE,
+                                     "没有完成 · Not done", err);
         } else {
             char title[96];
             title_of(&a->token, title, sizeof title);

@@ -9,6 +9,7 @@
 #include "store/query.h"
 #include "util/clock.h"
 #include "util/json.h"
+#include "util/metrics.h"
 #include "util/units.h"
 
 /* ---- rows as JSON ------------------------------------------------------- */
@@ -179,6 +180,16 @@ void api_alerts_json(const alert_state_rows *rows, strbuf *out)
         }
         sb_putc(out, ']');
         text_field(out, "silenced_by", a->silenced_by);
+        sb_puts(out, ",\"acknowledged\":");
+        if (a->acknowledged_by) {
+            sb_puts(out, "{\"by\":");
+            sb_json_string(out, a->acknowledged_by, strlen(a->acknowledged_by));
+            time_field(out, "at", a->acknowledged_ms);
+            text_field(out, "comment", a->ack_comment);
+            sb_putc(out, '}');
+        } else {
+            sb_puts(out, "null");
+        }
         sb_putc(out, '}');
     }
     sb_putc(out, ']');
@@ -429,6 +440,49 @@ static unsigned expire_silence(request *r, const char *id)
     return status;
 }
 
+static unsigned acknowledged(request *r, const char *fingerprint, const char *by,
+                             const char *comment)
+{
+    int rc = open_reader(r) ? -1
+                            : store_acknowledge(r->reader, fingerprint, by, comment, wall_ms(),
+                                                r->err, sizeof r->err);
+    if (rc == ACK_ALREADY)
+        return fail(r->out, 409, "that alert's firing is already acknowledged");
+    if (rc == ACK_NOT_FIRING)
+        return fail(r->out, 409, "that alert is not firing: it has resolved");
+    unsigned status = store_result(rc, r->err, r->out, "no alert with that fingerprint");
+    if (status == 200) {
+        metrics_count(METRIC_ALERTS_ACKNOWLEDGED);
+        sb_puts(r->out, "{\"status\":\"success\",\"fingerprint\":");
+        sb_json_string(r->out, fingerprint, strlen(fingerprint));
+        sb_puts(r->out, ",\"action\":\"acknowledged\",\"by\":");
+        sb_json_string(r->out, by, strlen(by));
+        sb_puts(r->out, "}\n");
+    }
+    return status;
+}
+
+/* POST /alerts/<fingerprint>/ack: {"by": "...", "comment": "..."}. */
+static unsigned acknowledge(request *r, const char *fingerprint)
+{
+    cJSON *body = json_parse(r->q->body ? r->q->body : "", r->q->body_len);
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(body, "by");
+    const cJSON *comment = cJSON_GetObjectItemCaseSensitive(body, "comment");
+    unsigned status;
+    if (!cJSON_IsObject(body))
+        status = fail(r->out, 400, "the body must be a JSON object: {\"by\": \"who\", "
+                                   "\"comment\": \"why\"}");
+    else if (!cJSON_IsString(by) || !by->valuestring[0])
+        status = fail(r->out, 400, "by: say who acknowledges, as a non-empty string");
+    else if (comment && !cJSON_IsNull(comment) && !cJSON_IsString(comment))
+        status = fail(r->out, 400, "comment: expected a string");
+    else
+        status = acknowledged(r, fingerprint, by->valuestring,
+                              cJSON_IsString(comment) ? comment->valuestring : NULL);
+    cJSON_Delete(body);
+    return status;
+}
+
 /* POST .../retry or DELETE: the dead letter requeued or dropped. */
 static unsigned change_dead_letter(request *r, uint64_t id, int retry)
 {
@@ -493,6 +547,19 @@ static unsigned route(request *r, const char *method, const char *path, const ch
         return get ? history(r) : 405;
     if (strcmp(path, "alerts") == 0)
         return get ? alerts(r) : 405;
+    static const char ack_tail[] = "/ack";
+    size_t path_len = strlen(path), ack_len = sizeof ack_tail - 1;
+    if (strncmp(path, "alerts/", 7) == 0 && path_len > 7 + ack_len &&
+        strcmp(path + path_len - ack_len, ack_tail) == 0) {
+        *allow = "POST";
+        if (strcmp(method, "POST") != 0)
+            return 405;
+        char *fingerprint = xstrndup(path + 7, path_len - 7 - ack_len);
+        unsigned status = strchr(fingerprint, '/') ? fail(r->out, 404, "no such path")
+                                                   : acknowledge(r, fingerprint);
+        free(fingerprint);
+        return status;
+    }
     if (strcmp(path, "history/top") == 0)
         return get ? top(r) : 405;
     if (strcmp(path, "replicas") == 0)

@@ -12,6 +12,7 @@
  *   POST   /api/v1/receivers/<name>/unpause  clear the pauses of its targets
  *   GET    /api/v1/history                 ?alertname= &receiver= &status= &since= &until= &limit=
  *   GET    /api/v1/alerts                  the alert state: ?filter=<label matchers> &receiver= &status= &limit=
+ *   POST   /api/v1/alerts/<fp>/ack        acknowledge a firing alert: {by, comment}
  *   GET    /api/v1/history/top             ?by=alertname|instance|severity|receiver &since=24h &limit=
  *   GET    /api/v1/replicas                the heralds serving from the store, live or gone
  *   GET    /api/v1/silences                the silences in force (?all=true: ended ones too)

@@ -281,7 +281,8 @@ typedef struct action_request {
 enum MHD_Result answer_action(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx,
                               const char *url, const char *method);
 /* Each does what a confirmed link asks, appends what came of it to
- * outcome (HTML) and posts the confirmation: 0, or -1 with err. */
+ * outcome (HTML) and posts the confirmation: 0, or -1 with err (1 with
+ * err: the alerts were all acknowledged already, or are gone). */
 int action_silence(action_request *a, strbuf *outcome, char *err, size_t err_cap);
 int action_acknowledge(action_request *a, strbuf *outcome, char *err, size_t err_cap);
 /* "2 小时" or "2h". */

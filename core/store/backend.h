@@ -60,6 +60,8 @@ struct store_backend {
                           size_t err_cap);
     int (*silences)(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
                     size_t err_cap);
+    int (*acknowledge)(store_reader *r, const char *fingerprint, const char *by,
+                       const char *comment, int64_t now_ms, char *err, size_t err_cap);
     int (*action_keys)(store_reader *r, int64_t now_ms, action_keyring *ring, char *err,
                        size_t err_cap);
     int (*action_key_rotate)(store_reader *r, int64_t now_ms, action_key *out, char *err,

@@ -21,14 +21,23 @@ static int no_news(const notification *n, const alert_record *a, const told_aler
            t->notified_ms > since_ms;
 }
 
+/* Someone is on it: the receiver that was told need not be reminded. */
+static int acknowledged(const told_alert *t, const alert_record *a)
+{
+    return t->found && t->acknowledged && a->status == ALERT_FIRING &&
+           strcmp(t->status, "firing") == 0 && same_firing(t, a);
+}
+
 int store_is_repeat(const notification *n, last_told_fn last_told, void *ctx, int *repeat)
 {
-    *repeat = n->repeat_interval_ms > 0 && n->alerts_len > 0;
+    *repeat = n->alerts_len > 0;
     for (size_t i = 0; i < n->alerts_len && *repeat; i++) {
         told_alert t = {0};
         if (last_told(ctx, n, &n->alerts[i], &t))
             return -1;
-        *repeat = no_news(n, &n->alerts[i], &t, n->created_ms - n->repeat_interval_ms);
+        *repeat = acknowledged(&t, &n->alerts[i]) ||
+                  (n->repeat_interval_ms > 0 &&
+                   no_news(n, &n->alerts[i], &t, n->created_ms - n->repeat_interval_ms));
     }
     return 0;
 }

@@ -191,6 +191,12 @@ int store_silence_expire(store_reader *r, const char *id, int64_t now_ms, char *
     return r->backend->silence_expire(r, id, now_ms, err, err_cap);
 }
 
+int store_acknowledge(store_reader *r, const char *fingerprint, const char *by,
+                      const char *comment, int64_t now_ms, char *err, size_t err_cap)
+{
+    return r->backend->acknowledge(r, fingerprint, by, comment, now_ms, err, err_cap);
+}
+
 int store_silences(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
                    size_t err_cap)
 {
@@ -262,6 +268,8 @@ void alert_state_rows_free(alert_state_rows *rows)
         free(a->status);
         free(a->source);
         free(a->silenced_by);
+        free(a->acknowledged_by);
+        free(a->ack_comment);
         for (size_t k = 0; k < a->receivers_len; k++) {
             free(a->receivers[k].receiver);
             free(a->receivers[k].status);

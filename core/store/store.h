@@ -331,6 +331,9 @@ typedef struct alert_state_row {
     int64_t last_seen_ms;
     int64_t resolved_ms;       /* 0: firing */
     char *silenced_by;         /* the silence that held its last post back; NULL: none */
+    char *acknowledged_by;     /* who acknowledged this firing; NULL: nobody */
+    int64_t acknowledged_ms;
+    char *ack_comment;         /* NULL: none given */
     alert_notice *receivers;   /* by name */
     size_t receivers_len;
 } alert_state_row;
@@ -359,6 +362,26 @@ int store_alerts(store_reader *r, const alert_filter *f, int64_t now_ms, alert_s
 int store_expired_alerts(store_reader *r, int64_t now_ms, int limit, alert_state_rows *rows,
                          char *err, size_t err_cap);
 void alert_state_rows_free(alert_state_rows *rows);
+
+/* ---- acknowledgements ------------------------------------------------------ */
+
+/* What store_acknowledge found. */
+typedef enum ack_outcome {
+    ACK_DONE = 0,              /* acknowledged now */
+    ACK_UNKNOWN = 1,           /* no alert with that fingerprint in the state */
+    ACK_NOT_FIRING = 2,        /* it has resolved */
+    ACK_ALREADY = 3            /* this firing was acknowledged before */
+} ack_outcome;
+
+/* Acknowledges the firing alert `fingerprint` as `by` (comment may be
+ * NULL) at now_ms, on a connection of its own like the queue's changes:
+ * its repeats and its escalations stop until it resolves or fires anew,
+ * and its pending escalations are cancelled in the same transaction.
+ * Only one of several callers racing on one firing gets ACK_DONE, so a
+ * reused acknowledgement (a link followed twice) is refused. Returns an
+ * ack_outcome, or -1 with err. */
+int store_acknowledge(store_reader *r, const char *fingerprint, const char *by,
+                      const char *comment, int64_t now_ms, char *err, size_t err_cap);
 
 /* ---- silences (alert/silence.h) ------------------------------------------ */
 

@@ -28,7 +28,7 @@ typedef enum store_table {
     STORE_TABLE_COUNT
 } store_table;
 
-#define STORE_TABLE_MAX_COLUMNS 14
+#define STORE_TABLE_MAX_COLUMNS 17
 
 typedef struct store_table_def {
     const char *name;

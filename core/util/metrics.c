@@ -26,6 +26,7 @@ static const struct {
     [METRIC_ALERTS_RECEIVED] = {"herald_alerts_received_total", "Alerts in accepted requests.", NULL},
     [METRIC_ALERTS_MUTED] = {"herald_alerts_muted_total", "Alerts the route script sent to no receiver.", NULL},
     [METRIC_ALERTS_SILENCED] = {"herald_alerts_silenced_total", "Alerts held back by a silence: recorded, not routed or delivered.", NULL},
+    [METRIC_ALERTS_ACKNOWLEDGED] = {"herald_alerts_acknowledged_total", "Alerts acknowledged through this process's API: no repeats or escalations until they resolve.", NULL},
     [METRIC_ROUTE_ERRORS] = {"herald_route_errors_total", "Route script errors (alert sent to the default receiver).", NULL},
     [METRIC_TEMPLATE_ERRORS] = {"herald_template_errors_total", "Template errors (fallback message sent).", NULL},
     [METRIC_NOTIFICATIONS_QUEUED] = {"herald_notifications_queued_total", "Notifications put in the outbox.", NULL},

@@ -228,3 +228,31 @@ def test_pages_are_rate_limited_per_client(mock_dingtalk, herald_factory):
     assert answers[0] == 403 and 429 in answers, answers
     # another client is still answered
     assert page("GET", bogus, source="127.0.0.1")[0] == 403
+
+
+def acknowledgement(h, fingerprint=None):
+    alerts = harness.http_json("GET", h.base_url + "/api/v1/alerts")[1]
+    return [a["acknowledged"] for a in alerts if fingerprint in (None, a["fingerprint"])]
+
+
+def test_ack_link_acknowledges_once(mock_dingtalk, herald_factory):
+    h = start_herald(herald_factory, mock_dingtalk)
+    status, _, _ = harness.http_full("POST", h.base_url + "/api/v2/alerts",
+                                     [{"labels": LABELS}])
+    assert status == 200
+    first = links(wait_text(mock_dingtalk, "认领"))
+    status, body = page("GET", first["认领"])
+    assert status == 200 and "认领" in body and "HostDown" in body
+    status, body = page("POST", first["认领"], {"name": "张三", "comment": "looking"})
+    assert status == 200 and "已认领" in body, body
+    [ack] = acknowledgement(h)
+    assert ack["by"] == "张三" and ack["comment"] == "looking"
+    wait_text(mock_dingtalk, "已认领，by 张三")
+    status, body = page("GET", first["认领"])
+    assert "acknowledged by 张三" in body
+
+    # the same link again: refused, and the acknowledgement stays
+    status, body = page("POST", first["认领"], {"name": "李四"})
+    assert status == 403 and "已被 张三" in body, body
+    assert acknowledgement(h) == [ack]
+    assert "already used" in h.log()

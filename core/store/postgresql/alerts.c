@@ -6,7 +6,7 @@
 
 #define STATE_COLUMNS                                                                            \
     "fingerprint, alertname, labels, annotations, status, starts_at, ends_at, source,"          \
-    " first_seen_ms, last_seen_ms, resolved_ms, silenced_by"
+    " first_seen_ms, last_seen_ms, resolved_ms, silenced_by, ack_by, ack_ms, ack_comment"
 
 static void read_state(const PGresult *r, int row, alert_state_row *a)
 {
@@ -22,6 +22,9 @@ static void read_state(const PGresult *r, int row, alert_state_row *a)
     a->last_seen_ms = pg_int(r, row, 9);
     a->resolved_ms = pg_int(r, row, 10);
     a->silenced_by = pg_text_or_null(r, row, 11);
+    a->acknowledged_by = pg_text_or_null(r, row, 12);
+    a->acknowledged_ms = pg_int(r, row, 13);
+    a->ack_comment = pg_text_or_null(r, row, 14);
 }
 
 static int read_receivers(pg_reader *r, alert_state_row *a, char *err, size_t err_cap)
@@ -104,7 +107,8 @@ int pg_expired_alerts(store_reader *base, int64_t now_ms, int limit, alert_state
     PGresult *res = pg_run(
         r->db,
         "SELECT fingerprint, alertname, labels, annotations, status, starts_at, ends, source,"
-        " first_seen_ms, last_seen_ms, resolved_ms, silenced_by FROM"
+        " first_seen_ms, last_seen_ms, resolved_ms, silenced_by, ack_by, ack_ms, ack_comment"
+        " FROM"
         " (SELECT *, coalesce(ends_at, (last_seen_ms + $2::bigint) / 1000.0::double precision)"
         "  AS ends FROM alert_state WHERE status = 'firing' AND source = 'alerts'"
         "  AND (webhook_seen_ms IS NULL OR webhook_seen_ms < starts_at * 1000)) s"

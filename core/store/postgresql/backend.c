@@ -23,6 +23,7 @@ const store_backend postgresql_backend = {
     .silence_add = pg_silence_add,
     .silence_expire = pg_silence_expire,
     .silences = pg_silences,
+    .acknowledge = pg_acknowledge,
     .action_keys = pg_action_keys,
     .action_key_rotate = pg_action_key_rotate,
     .action_use = pg_action_use,

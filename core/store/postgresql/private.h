@@ -18,6 +18,7 @@
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
  *   requests.c    send-now, drop and unpause of pending notifications
  *   silences.c    silences added, expired and listed
+ *   acks.c        acknowledgements
  *   replicas.c    this replica's heartbeat, the replicas as read, health
  *   backend.c     the table store.c calls through
  *
@@ -243,6 +244,10 @@ int pg_drop_pending(store_reader *r, uint64_t id, const char *reason, const char
 int pg_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
 /* What operators asked since the last call: to the daemon, oldest first. */
 void pg_take_requests(pg_store *s);
+
+/* ---- acks.c ---- */
+int pg_acknowledge(store_reader *r, const char *fingerprint, const char *by,
+                   const char *comment, int64_t now_ms, char *err, size_t err_cap);
 
 /* ---- silences.c ---- */
 int pg_silence_add(store_reader *r, const silence *s, char *err, size_t err_cap);

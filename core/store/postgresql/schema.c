@@ -105,6 +105,11 @@ static const char *const migrations[] = {
     "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
     "                 ELSE 'pending' END AS result"
     "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;",
+    /* 6: acknowledgements (store_acknowledge): who acknowledged an
+     * alert's firing, cleared as it resolves */
+    "ALTER TABLE alert_state ADD COLUMN ack_by TEXT;"
+    "ALTER TABLE alert_state ADD COLUMN ack_ms BIGINT;"
+    "ALTER TABLE alert_state ADD COLUMN ack_comment TEXT;",
     /* 7: action links (action/token.h): the keys that sign them, shared by
      * every replica (hex, newest signs), and the links used, kept until
      * they expire */

@@ -37,6 +37,12 @@ static const char state_seen_sql[] =
     "  expires_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
     "    WHEN alert_state.status = 'resolved' THEN alert_state.expires_ms"
     "    ELSE excluded.expires_ms END,"
+    "  ack_by = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+    "    THEN alert_state.ack_by END,"
+    "  ack_ms = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+    "    THEN alert_state.ack_ms END,"
+    "  ack_comment = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+    "    THEN alert_state.ack_comment END,"
     "  status = excluded.status";
 
 /* As SQLite's STMT_SILENCED_HISTORY: a silenced alert's history row once
@@ -107,7 +113,8 @@ static int last_told(void *ctx, const notification *n, const alert_record *a, to
     pp_text(&p, a->fingerprint);
     pp_text(&p, n->receiver);
     PGresult *r = pg_run(l->s->db,
-                         "SELECT n.status, n.starts_at, s.starts_at, n.notified_ms"
+                         "SELECT n.status, n.starts_at, s.starts_at, n.notified_ms,"
+                         " (s.ack_by IS NOT NULL)::int"
                          " FROM alert_notified n LEFT JOIN alert_state s"
                          " ON s.fingerprint = n.fingerprint"
                          " WHERE n.fingerprint = $1 AND n.receiver = $2",
@@ -117,7 +124,7 @@ static int last_told(void *ctx, const notification *n, const alert_record *a, to
     if (PQntuples(r) == 1) {
         snprintf(l->status, sizeof l->status, "%s", PQgetvalue(r, 0, 0));
         *out = (told_alert){1, l->status, pg_double(r, 0, 1), !PQgetisnull(r, 0, 2),
-                            pg_double(r, 0, 2), pg_int(r, 0, 3)};
+                            pg_double(r, 0, 2), pg_int(r, 0, 3), (int)pg_int(r, 0, 4)};
     }
     PQclear(r);
     return 0;

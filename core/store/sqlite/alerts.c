@@ -7,7 +7,7 @@
 
 static const char *const state_columns =
     "fingerprint, alertname, labels, annotations, status, starts_at, ends_at, source,"
-    " first_seen_ms, last_seen_ms, resolved_ms, silenced_by";
+    " first_seen_ms, last_seen_ms, resolved_ms, silenced_by, ack_by, ack_ms, ack_comment";
 
 static void read_state(sqlite3_stmt *q, alert_state_row *a)
 {
@@ -23,6 +23,9 @@ static void read_state(sqlite3_stmt *q, alert_state_row *a)
     a->last_seen_ms = sqlite3_column_int64(q, 9);
     a->resolved_ms = sqlite3_column_int64(q, 10);
     a->silenced_by = sqlite_column_text_or_null(q, 11);
+    a->acknowledged_by = sqlite_column_text_or_null(q, 12);
+    a->acknowledged_ms = sqlite3_column_int64(q, 13);
+    a->ack_comment = sqlite_column_text_or_null(q, 14);
 }
 
 static int read_receivers(sqlite3_stmt *q, alert_state_row *a)
@@ -116,7 +119,8 @@ int sqlite_expired_alerts(store_reader *base, int64_t now_ms, int limit, alert_s
     if (sqlite3_prepare_v2(
             r->db,
             "SELECT fingerprint, alertname, labels, annotations, status, starts_at, ends,"
-            " source, first_seen_ms, last_seen_ms, resolved_ms, silenced_by FROM"
+            " source, first_seen_ms, last_seen_ms, resolved_ms, silenced_by, ack_by, ack_ms,"
+            " ack_comment FROM"
             " (SELECT *, coalesce(ends_at, (last_seen_ms + ?2) / 1000.0) AS ends FROM alert_state"
             "  WHERE status = 'firing' AND source = 'alerts'"
             "  AND (webhook_seen_ms IS NULL OR webhook_seen_ms < starts_at * 1000))"

@@ -23,6 +23,7 @@ const store_backend sqlite_backend = {
     .silence_add = sqlite_silence_add,
     .silence_expire = sqlite_silence_expire,
     .silences = sqlite_silences,
+    .acknowledge = sqlite_acknowledge,
     .action_keys = sqlite_action_keys,
     .action_key_rotate = sqlite_action_key_rotate,
     .action_use = sqlite_action_use,

@@ -11,6 +11,7 @@
  *   deadletter.c  requeue and drop; the dead letters counted for the gauge
  *   requests.c    send-now, drop and unpause of pending notifications
  *   silences.c    silences added, expired and listed
+ *   acks.c        acknowledgements
  *   backend.c     the table store.c calls through */
 #ifndef HERALD_STORE_SQLITE_PRIVATE_H
 #define HERALD_STORE_SQLITE_PRIVATE_H
@@ -192,6 +193,10 @@ int sqlite_drop_pending(store_reader *r, uint64_t id, const char *reason, const 
 int sqlite_unpause(store_reader *r, const char *receiver, char *err, size_t err_cap);
 /* What operators asked since the last call: to the daemon, oldest first. */
 void sqlite_take_requests(sqlite_store *s);
+
+/* acks.c */
+int sqlite_acknowledge(store_reader *r, const char *fingerprint, const char *by,
+                       const char *comment, int64_t now_ms, char *err, size_t err_cap);
 
 /* silences.c */
 int sqlite_silence_add(store_reader *r, const silence *s, char *err, size_t err_cap);

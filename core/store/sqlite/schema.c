@@ -63,7 +63,10 @@ static const char schema[] =
     "  annotations TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
     "  source TEXT NOT NULL, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
     "  resolved_ms INTEGER, expires_ms INTEGER, webhook_seen_ms INTEGER,"
-    "  silenced_by TEXT);"
+    "  silenced_by TEXT,"
+    /* who acknowledged this firing (store_acknowledge); cleared as it
+     * resolves */
+    "  ack_by TEXT, ack_ms INTEGER, ack_comment TEXT);"
     "CREATE INDEX IF NOT EXISTS alert_state_by_end ON alert_state(status, source, ends_at);"
     /* What each receiver was last told of an alert, and when: the repeat
      * interval is counted from here. */
@@ -164,6 +167,27 @@ static int upgrade_silenced(sqlite3 *db, char *why, size_t why_cap)
     return 0;
 }
 
+/* A store made before acknowledgements has an alert state without their
+ * columns: added, once. */
+static int upgrade_acknowledged(sqlite3 *db, char *why, size_t why_cap)
+{
+    sqlite3_stmt *q = NULL;
+    int missing = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) = 0 FROM pragma_table_info('alert_state')"
+                           " WHERE name = 'ack_by'",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        missing = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return missing ? sqlite_exec(db,
+                                 "ALTER TABLE alert_state ADD COLUMN ack_by TEXT;"
+                                 "ALTER TABLE alert_state ADD COLUMN ack_ms INTEGER;"
+                                 "ALTER TABLE alert_state ADD COLUMN ack_comment TEXT;",
+                                 why, why_cap)
+                   : 0;
+}
+
 static const char *const statement_sql[STMT_COUNT] = {
     [STMT_INSERT_MESSAGE] =
         "INSERT INTO messages(receiver, status, alert_count, format, title, text, mentions,"
@@ -221,9 +245,16 @@ static const char *const statement_sql[STMT_COUNT] = {
         "  expires_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
         "    WHEN alert_state.status = 'resolved' THEN alert_state.expires_ms"
         "    ELSE excluded.expires_ms END,"
+        /* an acknowledgement lasts while the firing it was given to does */
+        "  ack_by = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+        "    THEN alert_state.ack_by END,"
+        "  ack_ms = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+        "    THEN alert_state.ack_ms END,"
+        "  ack_comment = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+        "    THEN alert_state.ack_comment END,"
         "  status = excluded.status",
     [STMT_LAST_NOTIFIED] =
-        "SELECT n.status, n.starts_at, s.starts_at, n.notified_ms"
+        "SELECT n.status, n.starts_at, s.starts_at, n.notified_ms, s.ack_by IS NOT NULL"
         " FROM alert_notified n LEFT JOIN alert_state s ON s.fingerprint = n.fingerprint"
         " WHERE n.fingerprint = ?1 AND n.receiver = ?2",
     [STMT_NOTIFIED] =
@@ -297,7 +328,8 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
      * back if the database file can take its pages. */
     sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
     if (sqlite_exec(s->db, schema, why, why_cap) || upgrade_messages(s->db, why, why_cap) ||
-        upgrade_silenced(s->db, why, why_cap) || upgrade_history_view(s->db, why, why_cap))
+        upgrade_silenced(s->db, why, why_cap) || upgrade_acknowledged(s->db, why, why_cap) ||
+        upgrade_history_view(s->db, why, why_cap))
         return -1;
     char version[64];
     snprintf(version, sizeof version,

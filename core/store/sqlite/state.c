@@ -75,7 +75,8 @@ static int last_told(void *ctx, const notification *n, const alert_record *a, to
         snprintf(s->told_status, sizeof s->told_status, "%s", status ? (const char *)status : "");
         *out = (told_alert){1, s->told_status, sqlite3_column_double(q, 1),
                             sqlite3_column_type(q, 2) != SQLITE_NULL,
-                            sqlite3_column_double(q, 2), sqlite3_column_int64(q, 3)};
+                            sqlite3_column_double(q, 2), sqlite3_column_int64(q, 3),
+                            sqlite3_column_int(q, 4)};
     }
     /* Left on its row, the query would keep this connection reading its
      * snapshot past COMMIT (see write.c). */
