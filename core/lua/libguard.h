@@ -24,7 +24,7 @@
  *     linear; pcall and xpcall run Lua code under the hook.
  *   herald.*: linear in their strings; herald.sorted copies and sorts a
  *     table's keys, bounded by the table's size; herald.action_url reads
- *     at most 50 alerts and one table of labels.
+ *     a group's alerts (twice at most) and one table of labels.
  *
  * So: string.rep returns "" at once for an empty string and separator
  * (what Lua would return, eventually); table.move, insert, remove and
