@@ -82,6 +82,7 @@ def herald_silences(h):
     return json.loads(out)
 
 
+@pytest.mark.concurrency
 def test_silence_link_creates_a_silence_in_alertmanager(mock_dingtalk, herald_factory,
                                                         alertmanager_factory):
     am_port = harness.free_port()
@@ -256,3 +257,53 @@ def test_ack_link_acknowledges_once(mock_dingtalk, herald_factory):
     assert status == 403 and "已被 张三" in body, body
     assert acknowledgement(h) == [ack]
     assert "already used" in h.log()
+
+
+def test_key_rotation_keeps_old_links(mock_dingtalk, herald_factory):
+    h = start_herald(herald_factory, mock_dingtalk)
+    harness.http_full("POST", h.base_url + "/api/v2/alerts", [{"labels": LABELS}])
+    old = links(wait_text(mock_dingtalk, "静默"))
+    rc, out, err = harness.herald_cli(h, "action-key", "rotate")
+    assert rc == 0 and "key 2" in out, err
+    status, _, _ = harness.http_full("POST", h.base_url + "/-/reload")
+    assert status == 200
+    before = len(texts(mock_dingtalk))
+    other = dict(LABELS, instance="10.0.0.12:9100")
+    harness.http_full("POST", h.base_url + "/api/v2/alerts", [{"labels": other}])
+    new = links(wait_text(mock_dingtalk, "静默", skip=before))
+    # signed with the new key, and the old key's link still works
+    new_token = new["1小时"].rsplit("/", 1)[1].split(".")[0]
+    payload = json.loads(base64.urlsafe_b64decode(new_token + "=" * (-len(new_token) % 4)))
+    assert payload["k"] == 2
+    assert page("POST", old["1小时"], {"name": "carol"})[0] == 200
+    assert page("POST", new["1小时"], {"name": "carol"})[0] == 200
+    assert len(herald_silences(h)) == 2
+
+
+def test_links_on_postgresql_are_shared_by_replicas(mock_dingtalk, pg_herald_factory):
+    """Two replicas on one database: a link one signed works on the other,
+    once."""
+    made = []
+    for _ in range(2):
+        h = pg_herald_factory(receivers(mock_dingtalk), "ops", env={"DT_SECRET": DT_SECRET},
+                              start=False)
+        made.append(h)
+    for h in made:
+        h.write_config(receivers(mock_dingtalk), "ops",
+                       {"external_url": "http://127.0.0.1:%d" % h.port})
+    made[1].dsn = made[0].dsn
+    made[1].env["HERALD_PG_DSN"] = made[0].dsn
+    for h in made:
+        h.start()
+    first, second = made
+    harness.http_full("POST", first.base_url + "/api/v2/alerts", [{"labels": LABELS}])
+    link = links(wait_text(mock_dingtalk, "认领"))
+    on_second = link["1小时"].replace(first.base_url, second.base_url)
+    status, body = page("POST", on_second, {"name": "dave"})
+    assert status == 200, body
+    assert len(herald_silences(first)) == 1
+    status, body = page("POST", link["1小时"], {"name": "erin"})
+    assert status == 403 and "已被 dave" in body, body
+    status, body = page("POST", link["认领"], {"name": "erin"})
+    assert status == 200, body
+    assert acknowledgement(first)[0]["by"] == "erin"
