@@ -36,6 +36,10 @@ const store_table_def store_tables[STORE_TABLE_COUNT] = {
     [STORE_TABLE_SILENCES] = {"silences", "silences", 7,
                               {"id", "matchers", "starts_ms", "ends_ms", "created_by", "comment",
                                "created_ms"}},
+    [STORE_TABLE_ACTION_KEYS] = {"action_keys", "action link keys", 3,
+                                 {"id", "secret", "created_ms"}},
+    [STORE_TABLE_ACTION_USES] = {"action_uses", "action links used", 4,
+                                 {"nonce", "used_by", "used_ms", "expires_ms"}},
 };
 
 /* The destination is opened at the first row (or after an empty

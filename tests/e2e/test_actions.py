@@ -307,3 +307,24 @@ def test_links_on_postgresql_are_shared_by_replicas(mock_dingtalk, pg_herald_fac
     status, body = page("POST", link["认领"], {"name": "erin"})
     assert status == 200, body
     assert acknowledgement(first)[0]["by"] == "erin"
+
+
+def test_store_copy_keeps_links_working(mock_dingtalk, herald_factory, pg_herald_factory):
+    sqlite = start_herald(herald_factory, mock_dingtalk)
+    harness.http_full("POST", sqlite.base_url + "/api/v2/alerts", [{"labels": LABELS}])
+    link = links(wait_text(mock_dingtalk, "认领"))
+    assert page("POST", link["认领"], {"name": "frank"})[0] == 200
+    sqlite.stop()
+    pg = pg_herald_factory(receivers(mock_dingtalk), "ops", env={"DT_SECRET": DT_SECRET},
+                           start=False)
+    pg.write_config(receivers(mock_dingtalk), "ops",
+                    {"external_url": "http://127.0.0.1:%d" % pg.port})
+    rc, out, err = harness.herald_cli(pg, "store", "copy", "--from", sqlite.workdir / "data",
+                                      "--to-env", "HERALD_PG_DSN")
+    assert rc == 0 and "1 action link keys, 1 action links used" in out, (out, err)
+    pg.start()
+    moved = {k: v.replace(sqlite.base_url, pg.base_url) for k, v in link.items()}
+    status, body = page("POST", moved["1小时"], {"name": "frank"})
+    assert status == 200, body
+    status, body = page("POST", moved["认领"], {"name": "grace"})
+    assert status == 403 and "已被 frank" in body, body
