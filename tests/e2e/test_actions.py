@@ -328,3 +328,15 @@ def test_store_copy_keeps_links_working(mock_dingtalk, herald_factory, pg_herald
     assert status == 200, body
     status, body = page("POST", moved["认领"], {"name": "grace"})
     assert status == 403 and "已被 frank" in body, body
+
+
+def test_a_failed_alertmanager_call_leaves_the_link_usable(mock_dingtalk, herald_factory):
+    nobody = harness.free_port()
+    h = start_herald(herald_factory, mock_dingtalk,
+                     {"alertmanager": {"url": "http://127.0.0.1:%d" % nobody}})
+    harness.http_full("POST", h.base_url + "/api/v2/alerts", [{"labels": LABELS}])
+    link = links(wait_text(mock_dingtalk, "静默"))["1小时"]
+    for _ in range(2):
+        status, body = page("POST", link, {"name": "henry"})
+        assert status == 502 and "cannot reach Alertmanager" in body, body
+    assert not [t for t in texts(mock_dingtalk) if "已静默" in t]
