@@ -76,8 +76,8 @@ typedef struct pg_reader {
 /* ---- connect.c ---- */
 
 /* A statement's parameters, all as text but bytea; at most PG_MAX_PARAMS
- * (the statements here have at most 13). */
-#define PG_MAX_PARAMS 16
+ * (the most is store copy's row of a table, STORE_TABLE_MAX_COLUMNS). */
+#define PG_MAX_PARAMS 24
 typedef struct pg_params {
     int n;
     const char *values[PG_MAX_PARAMS];
