@@ -289,6 +289,9 @@ enum MHD_Result answer_action(http_server *srv, struct MHD_Connection *conn, req
         snprintf(why, sizeof why, "此链接已于 %s 过期 · This link expired at %s", when, when);
         snprintf(logged, sizeof logged, "expired (nonce %.8s…)", a.token.nonce);
         rc = refuse(&a, "链接已过期 · Link expired", why, logged);
+    } else if (strcmp(method, MHD_HTTP_METHOD_POST) == 0 && ctx->body.truncated) {
+        rc = send_action_refusal(conn, MHD_HTTP_CONTENT_TOO_LARGE, "太长 · Too long",
+                                 "表单太长 · The form is too long");
     } else if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
         rc = confirm(&a, sb_str(&ctx->body), ctx->body.len);
     } else {

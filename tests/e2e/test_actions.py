@@ -211,6 +211,9 @@ def test_refusals_change_nothing(mock_dingtalk, herald_factory):
     assert status == 403 and "过期" in body and "expired" in body, body
     assert herald_silences(h) == []
 
+    # a form over 4 KiB is refused, and uses nothing
+    status, body = page("POST", link, {"name": "bob", "comment": "x" * 5000})
+    assert status == 413, body
     # a form without a name is asked again, and uses nothing
     status, body = page("POST", link, {"name": "  "})
     assert status == 400 and "<form" in body
