@@ -197,6 +197,30 @@ static enum MHD_Result refuse(action_request *a, const char *title, const char *
     return send_action_refusal(a->conn, MHD_HTTP_FORBIDDEN, title, why);
 }
 
+static enum MHD_Result refuse_used(action_request *a, const char *who, int64_t used_ms)
+{
+    char when[64], why[256], logged[128];
+    tz_format(a->conf->zone, used_ms / 1000, "%Y-%m-%d %H:%M", when, sizeof when);
+    snprintf(why, sizeof why, "此链接已被 %s 于 %s 使用 · This link was already used by %s at %s",
+             who ? who : "?", when, who ? who : "?", when);
+    snprintf(logged, sizeof logged, "already used (nonce %.8s…)", a->token.nonce);
+    return refuse(a, "链接已使用 · Link already used", why, logged);
+}
+
+/* GET: the form, or the refusal of a link used already. */
+static enum MHD_Result show(action_request *a)
+{
+    char err[512], *who = NULL;
+    int64_t used_ms = 0;
+    int used = store_action_used(a->reader, a->token.nonce, &who, &used_ms, err, sizeof err);
+    if (used < 0)
+        log_warn("action", "cannot tell whether a link was used: %s", err);
+    enum MHD_Result rc = used == 1 ? refuse_used(a, who, used_ms)
+                                   : show_form(a, MHD_HTTP_OK, NULL);
+    free(who);
+    return rc;
+}
+
 static enum MHD_Result confirm(action_request *a, const char *body, size_t len)
 {
     char *who = clean_text(form_value(body, len, "name"), NAME_MAX_BYTES);
@@ -220,12 +244,7 @@ static enum MHD_Result confirm(action_request *a, const char *body, size_t len)
         rc = send_action_refusal(a->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "暂时无法处理 · Try again",
                                  "herald 的存储不可用 · herald's store is unavailable");
     } else if (used == 1) {
-        char when[64], why[256], logged[128];
-        tz_format(a->conf->zone, prior_ms / 1000, "%Y-%m-%d %H:%M", when, sizeof when);
-        snprintf(why, sizeof why, "此链接已被 %s 于 %s 使用 · This link was already used by %s at %s",
-                 prior ? prior : "?", when, prior ? prior : "?", when);
-        snprintf(logged, sizeof logged, "already used (nonce %.8s…)", a->token.nonce);
-        rc = refuse(a, "链接已使用 · Link already used", why, logged);
+        rc = refuse_used(a, prior, prior_ms);
     } else {
         strbuf outcome = {0};
         int failed = a->token.kind == ACTION_SILENCE ? action_silence(a, &outcome, err, sizeof err)
@@ -295,7 +314,7 @@ enum MHD_Result answer_action(http_server *srv, struct MHD_Connection *conn, req
     } else if (strcmp(method, MHD_HTTP_METHOD_POST) == 0) {
         rc = confirm(&a, sb_str(&ctx->body), ctx->body.len);
     } else {
-        rc = show_form(&a, MHD_HTTP_OK, NULL);
+        rc = show(&a);
     }
     action_token_free(&a.token);
     generation_unref(g);

@@ -69,6 +69,8 @@ struct store_backend {
     int (*action_use)(store_reader *r, const char *nonce, const char *who, int64_t now_ms,
                       int64_t expires_ms, char **prior_who, int64_t *prior_ms, char *err,
                       size_t err_cap);
+    int (*action_used)(store_reader *r, const char *nonce, char **who, int64_t *used_ms,
+                       char *err, size_t err_cap);
     int (*action_unuse)(store_reader *r, const char *nonce, char *err, size_t err_cap);
     /* NULL: nothing to say */
     int (*describe)(const store_location *where, strbuf *report, char *err, size_t err_cap);

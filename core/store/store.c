@@ -223,6 +223,12 @@ int store_action_use(store_reader *r, const char *nonce, const char *who, int64_
                                   err_cap);
 }
 
+int store_action_used(store_reader *r, const char *nonce, char **who, int64_t *used_ms,
+                      char *err, size_t err_cap)
+{
+    return r->backend->action_used(r, nonce, who, used_ms, err, err_cap);
+}
+
 int store_action_unuse(store_reader *r, const char *nonce, char *err, size_t err_cap)
 {
     return r->backend->action_unuse(r, nonce, err, err_cap);

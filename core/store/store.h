@@ -418,6 +418,10 @@ int store_action_key_rotate(store_reader *r, int64_t now_ms, action_key *out, ch
 int store_action_use(store_reader *r, const char *nonce, const char *who, int64_t now_ms,
                      int64_t expires_ms, char **prior_who, int64_t *prior_ms, char *err,
                      size_t err_cap);
+/* Whether link `nonce` was used: 0 no; 1 yes, with who and when as
+ * store_action_use gives them; -1 with err. */
+int store_action_used(store_reader *r, const char *nonce, char **who, int64_t *used_ms,
+                      char *err, size_t err_cap);
 /* Forgets a use whose action then failed: the link may be tried again. */
 int store_action_unuse(store_reader *r, const char *nonce, char *err, size_t err_cap);
 

@@ -252,9 +252,13 @@ def test_ack_link_acknowledges_once(mock_dingtalk, herald_factory):
     [ack] = acknowledgement(h)
     assert ack["by"] == "张三" and ack["comment"] == "looking"
     wait_text(mock_dingtalk, "已认领，by 张三")
-    status, body = page("GET", first["认领"])
-    assert "acknowledged by 张三" in body
+    # the page of another link of the message shows who acknowledged
+    status, body = page("GET", first["1小时"])
+    assert status == 200 and "acknowledged by 张三" in body, body
+    # the used link's page says it was used
 
+    status, body = page("GET", first["认领"])
+    assert status == 403 and "已被 张三" in body, body
     # the same link again: refused, and the acknowledgement stays
     status, body = page("POST", first["认领"], {"name": "李四"})
     assert status == 403 and "已被 张三" in body, body
@@ -306,6 +310,8 @@ def test_links_on_postgresql_are_shared_by_replicas(mock_dingtalk, pg_herald_fac
     assert status == 200, body
     assert len(herald_silences(first)) == 1
     status, body = page("POST", link["1小时"], {"name": "erin"})
+    assert status == 403 and "已被 dave" in body, body
+    status, body = page("GET", link["1小时"])
     assert status == 403 and "已被 dave" in body, body
     status, body = page("POST", link["认领"], {"name": "erin"})
     assert status == 200, body

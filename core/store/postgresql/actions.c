@@ -132,6 +132,28 @@ int pg_action_use(store_reader *base, const char *nonce, const char *who, int64_
     return taken ? 0 : 1;
 }
 
+int pg_action_used(store_reader *base, const char *nonce, char **who, int64_t *used_ms,
+                   char *err, size_t err_cap)
+{
+    pg_reader *r = (pg_reader *)base;
+    *who = NULL;
+    *used_ms = 0;
+    if (usable(r, err, err_cap))
+        return -1;
+    pg_params p = PG_PARAMS_INIT;
+    pp_text(&p, nonce);
+    PGresult *res = pg_run(r->db, "SELECT used_by, used_ms FROM action_uses WHERE nonce = $1", &p);
+    if (!pg_ok(res))
+        return pg_read_failed(r, res, err, err_cap);
+    int used = PQntuples(res) > 0;
+    if (used) {
+        *who = pg_text(res, 0, 0);
+        *used_ms = pg_int(res, 0, 1);
+    }
+    PQclear(res);
+    return used;
+}
+
 int pg_action_unuse(store_reader *base, const char *nonce, char *err, size_t err_cap)
 {
     pg_reader *r = (pg_reader *)base;

@@ -27,6 +27,7 @@ const store_backend postgresql_backend = {
     .action_keys = pg_action_keys,
     .action_key_rotate = pg_action_key_rotate,
     .action_use = pg_action_use,
+    .action_used = pg_action_used,
     .action_unuse = pg_action_unuse,
     .describe = pg_describe,
     .import_begin = pg_import_begin,

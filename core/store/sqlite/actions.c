@@ -166,6 +166,28 @@ int sqlite_action_use(store_reader *base, const char *nonce, const char *who, in
     return 1;
 }
 
+int sqlite_action_used(store_reader *base, const char *nonce, char **who, int64_t *used_ms,
+                       char *err, size_t err_cap)
+{
+    sqlite_reader *r = (sqlite_reader *)base;
+    *who = NULL;
+    *used_ms = 0;
+    sqlite3_stmt *q = NULL;
+    if (sqlite3_prepare_v2(r->db, "SELECT used_by, used_ms FROM action_uses WHERE nonce = ?1",
+                           -1, &q, NULL) != SQLITE_OK)
+        return read_failed(r, q, err, err_cap);
+    sqlite3_bind_text(q, 1, nonce, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        *who = sqlite_column_text(q, 0);
+        *used_ms = sqlite3_column_int64(q, 1);
+    } else if (rc != SQLITE_DONE) {
+        return read_failed(r, q, err, err_cap);
+    }
+    sqlite3_finalize(q);
+    return rc == SQLITE_ROW;
+}
+
 int sqlite_action_unuse(store_reader *base, const char *nonce, char *err, size_t err_cap)
 {
     sqlite3 *db = sqlite_open_existing(((sqlite_reader *)base)->data_dir, 1, err, err_cap);
