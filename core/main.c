@@ -30,6 +30,8 @@ static int run_without_generation(const cli *c, int *rc)
         *rc = cmd_replicas(c);
     else if (strcmp(c->command, "silence") == 0)
         *rc = cmd_silence(c);
+    else if (strcmp(c->command, "action-key") == 0)
+        *rc = cmd_action_key(c);
     else
         return 0;
     return 1;

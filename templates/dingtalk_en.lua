@@ -56,6 +56,10 @@ local text = herald.compile([[
 
 {{ truncatedAlerts }} more alerts not shown
 {% end %}
+{% if actions then %}
+
+{{ actions }}
+{% end %}
 ]], "dingtalk_en text")
 
 -- The group's alert name; "… and more" when the alerts differ.
@@ -69,6 +73,21 @@ local function alert_name(data)
   return name and name .. " and more" or "Alert"
 end
 
+-- Signed links to herald's page (templates/README.md), on firing messages
+-- when the configuration sets external_url: silence the group, or acknowledge it.
+local function action_line(data)
+  if data.status ~= "firing" then
+    return nil
+  end
+  local hour = herald.action_url(data, "silence", "1h")
+  if not hour then
+    return nil
+  end
+  return string.format("Silence [1h](%s) · [4h](%s) · [24h](%s) · [Acknowledge](%s)", hour,
+                       herald.action_url(data, "silence", "4h"),
+                       herald.action_url(data, "silence", "24h"), herald.action_url(data, "ack"))
+end
+
 return function(data)
   local firing, resolved = data.firing or {}, data.resolved or {}
   local is_firing = data.status == "firing"
@@ -80,7 +99,8 @@ return function(data)
   -- a group too long for one message comes in numbered parts
   local heading = data.part and string.format("%s (%d/%d)", title, data.part.index,
                                              data.part.count) or title
-  local view = setmetatable({ title = heading, firing = firing, resolved = resolved },
+  local view = setmetatable({ actions = action_line(data),
+                              title = heading, firing = firing, resolved = resolved },
                             { __index = data })
   -- a storm's digest lists every alert under "<alertname> 🔥 FIRING ×N"
   return { format = "markdown", title = title, text = text(view),

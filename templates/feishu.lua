@@ -60,6 +60,10 @@ local text = herald.compile([[
 
 另有 {{ truncatedAlerts }} 条告警未列出
 {% end %}
+{% if actions then %}
+
+{{ actions }}
+{% end %}
 ]], "feishu text")
 
 -- The group's alert name; "…等" when the alerts differ.
@@ -73,6 +77,21 @@ local function alert_name(data)
   return name and name .. " 等" or "告警"
 end
 
+-- Signed links to herald's page (templates/README.md), on firing messages
+-- when the configuration sets external_url: silence the group, or claim it.
+local function action_line(data)
+  if data.status ~= "firing" then
+    return nil
+  end
+  local hour = herald.action_url(data, "silence", "1h")
+  if not hour then
+    return nil
+  end
+  return string.format("静默 [1小时](%s) · [4小时](%s) · [24小时](%s) · [认领](%s)", hour,
+                       herald.action_url(data, "silence", "4h"),
+                       herald.action_url(data, "silence", "24h"), herald.action_url(data, "ack"))
+end
+
 return function(data)
   local firing, resolved = data.firing or {}, data.resolved or {}
   local is_firing = data.status == "firing"
@@ -81,7 +100,8 @@ return function(data)
   if count > 1 then
     title = string.format("%s (%d)", title, count)
   end
-  local view = setmetatable({ firing = firing, resolved = resolved, escape = card_escape },
+  local view = setmetatable({ actions = action_line(data),
+                              firing = firing, resolved = resolved, escape = card_escape },
                             { __index = data })
   -- no trailing newline: the plugin puts the mentions one blank line below
   -- a storm's digest lists every alert under "<alertname> 🔥 故障 ×N"

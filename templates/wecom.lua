@@ -62,6 +62,10 @@ local text = herald.compile([[
 
 <font color="comment">另有 {{ truncatedAlerts }} 条告警未列出</font>
 {% end %}
+{% if actions then %}
+
+{{ actions }}
+{% end %}
 ]], "wecom text")
 
 -- The group's alert name; "…等" when the alerts differ.
@@ -75,6 +79,21 @@ local function alert_name(data)
   return name and name .. " 等" or "告警"
 end
 
+-- Signed links to herald's page (templates/README.md), on firing messages
+-- when the configuration sets external_url: silence the group, or claim it.
+local function action_line(data)
+  if data.status ~= "firing" then
+    return nil
+  end
+  local hour = herald.action_url(data, "silence", "1h")
+  if not hour then
+    return nil
+  end
+  return string.format("静默 [1小时](%s) · [4小时](%s) · [24小时](%s) · [认领](%s)", hour,
+                       herald.action_url(data, "silence", "4h"),
+                       herald.action_url(data, "silence", "24h"), herald.action_url(data, "ack"))
+end
+
 return function(data)
   local firing, resolved = data.firing or {}, data.resolved or {}
   local is_firing = data.status == "firing"
@@ -86,7 +105,8 @@ return function(data)
   -- a group too long for one message comes in numbered parts
   local heading = data.part and string.format("%s (%d/%d)", title, data.part.index,
                                              data.part.count) or title
-  local view = setmetatable({ title = heading, firing = firing, resolved = resolved },
+  local view = setmetatable({ actions = action_line(data),
+                              title = heading, firing = firing, resolved = resolved },
                             { __index = data })
   -- a storm's digest lists every alert under "<alertname> 🔥 故障 ×N"
   return { format = "markdown", title = title, text = text(view),

@@ -23,6 +23,7 @@ static const char *const usage_text =
     "  store     copy a stopped herald's SQLite store into PostgreSQL\n"
     "  replicas  show the heralds serving from the store and the configuration each serves\n"
     "  silence   add, list or expire silences: alerts they match are recorded, not delivered\n"
+    "  action-key rotate the key that signs action links\n"
     "\n"
     "Run 'herald COMMAND --help' for the options of a command.\n";
 
@@ -170,6 +171,14 @@ static const struct {
                 "  --author NAME          who (default: the Unix user)\n"
                 "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"
                 "  -o, --output FORMAT    table (default) or json: what GET /api/v1/silences answers\n"},
+    {"action-key", "usage: herald action-key rotate [-c FILE]\n"
+                   "\n"
+                   "Make a new key to sign action links with (the store keeps it; every\n"
+                   "replica on a shared store uses it). Links signed with the previous key stay\n"
+                   "valid until they expire (30 days at most); a running herald signs with the\n"
+                   "new key after its next reload.\n"
+                   "\n"
+                   "  -c, --config FILE      configuration file (default " DEFAULT_CONFIG ")\n"},
     {"plugins", "usage: herald plugins [-c FILE]\n"
                 "\n"
                 "List the plugins in the configuration's plugin_dir with their channels,\n"
@@ -259,12 +268,14 @@ int cli_parse(int argc, char **argv, cli *c)
     int is_history = strcmp(c->command, "history") == 0;
     int is_store = strcmp(c->command, "store") == 0;
     int is_silence = strcmp(c->command, "silence") == 0;
+    int is_action_key = strcmp(c->command, "action-key") == 0;
     int is_alerts = strcmp(c->command, "alerts") == 0;
     /* "+": stop at the first positional, which queue and history take. */
     while (optind < argc) {
         opt = getopt_long(argc, argv, "+:c:l:r:p:o:h", options, NULL);
         if (opt == -1) {
-            if (!(is_queue || is_history || is_store || is_silence || is_alerts) ||
+            if (!(is_queue || is_history || is_store || is_silence || is_alerts ||
+                  is_action_key) ||
                 c->args_len == 2)
                 break;
             c->args[c->args_len++] = argv[optind++];
@@ -332,6 +343,8 @@ int cli_parse(int argc, char **argv, cli *c)
                                                                          : 0))
         return usage_error(c->command, "%s",
                            "expected add and the matchers, list, or expire and an id");
+    if (is_action_key && (c->args_len != 1 || strcmp(c->args[0], "rotate") != 0))
+        return usage_error(c->command, "%s", "the only subcommand is rotate");
     if ((c->comment || c->author) && !silence_add && !alerts_ack)
         return usage_error(c->command, "%s",
                            "--comment and --author are only for silence add and alerts ack");

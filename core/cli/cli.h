@@ -74,5 +74,7 @@ int cmd_store(const cli *c);
 int cmd_replicas(const cli *c);
 /* silence add|list|expire (cli/silence.c) */
 int cmd_silence(const cli *c);
+/* action-key rotate (cli/action_key.c) */
+int cmd_action_key(const cli *c);
 
 #endif

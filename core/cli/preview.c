@@ -7,7 +7,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "action/links.h"
 #include "alert/ingest.h"
+#include "daemon/action_keys.h"
 #include "notification/rendered.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/render.h"
@@ -134,6 +136,10 @@ int cmd_render(const cli *c, generation *g)
         sb_free(&body);
         return EXIT_INVALID;
     }
+    /* The links as the daemon would make them (a store not made yet makes
+     * none: logged). */
+    store_location where = {g->conf.data_dir, g->conf.store_dsn};
+    daemon_action_links(&where, &g->conf);
     const alert **alerts = xcalloc(batch.len ? batch.len : 1, sizeof *alerts);
     mention_set *extras = xcalloc(batch.len ? batch.len : 1, sizeof *extras);
     for (size_t i = 0; i < batch.len; i++)
@@ -160,6 +166,7 @@ int cmd_render(const cli *c, generation *g)
     script_close(&s);
     alert_batch_free(&batch);
     sb_free(&body);
+    action_links_reset();
     return rc;
 }
 

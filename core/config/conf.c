@@ -123,6 +123,11 @@ void config_free(config *c)
     if (c->store_dsn)
         OPENSSL_cleanse(c->store_dsn, strlen(c->store_dsn));
     free(c->store_dsn);
+    free(c->external_url);
+    free(c->alertmanager_url);
+    if (c->alertmanager_authorization)
+        OPENSSL_cleanse(c->alertmanager_authorization, strlen(c->alertmanager_authorization));
+    free(c->alertmanager_authorization);
     memset(c, 0, sizeof *c);
 }
 

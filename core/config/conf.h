@@ -110,6 +110,12 @@ typedef struct config {
     /* store.lease: how long a replica's claim on a notification outlives
      * its last renewal (PostgreSQL) */
     int64_t store_lease_ms;
+    /* Where herald's action page is reached (action links); NULL: no links. */
+    char *external_url;
+    /* alertmanager = { url, auth }: action links silence there (NULL: in
+     * herald); the Authorization header's value, a secret (NULL: none). */
+    char *alertmanager_url;
+    char *alertmanager_authorization;
 } config;
 
 /* A certificate that expires sooner is warned about at every load. */

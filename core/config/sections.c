@@ -7,6 +7,7 @@
 #include <lua.h>
 #include <openssl/crypto.h>
 
+#include "config/actions.h"
 #include "config/listen.h"
 #include "config/layout.h"
 #include "config/paths.h"
@@ -22,8 +23,8 @@ static const char *const top_keys[] = {
     "listen", "timezone", "route", "templates", "plugin_dir", "default_receiver",
     "receivers", "log_level", "max_body", "http_threads", "queue_capacity",
     "shutdown_timeout", "lua", "delivery", "data_dir", "dedup_window", "retention", "auth",
-    "tls", "env_file", "connections", "resolved_retention", "store",
-    "time_intervals",
+    "tls", "env_file", "connections", "resolved_retention", "store", "external_url",
+    "alertmanager", "time_intervals",
 };
 
 #define RESOLVED_RETENTION_DEFAULT_MS (60LL * 60 * 1000)
@@ -300,7 +301,8 @@ static int read_values(conf_reader *rd)
              read_table_integer(rd, NULL, "http_threads", 1, 256, &threads) ||
              read_table_integer(rd, NULL, "queue_capacity", 1, 10000000, &capacity) ||
              read_lua_section(rd) || read_delivery_section(rd) || read_connections_section(rd) ||
-             read_auth_section(rd) || read_store_section(rd);
+             read_auth_section(rd) || read_store_section(rd) ||
+             read_actions_section(rd);
     free(env_file);
     c->http_threads = (unsigned)threads;
     c->queue_capacity = (size_t)capacity;

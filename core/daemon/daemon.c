@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "action/links.h"
+#include "daemon/action_keys.h"
 #include "daemon/last_good.h"
 #include "delivery/dispatch.h"
 #include "delivery/outbox.h"
@@ -146,6 +148,8 @@ static int reload_locked(serve_state *st, char *err, size_t err_cap)
     char digest[CONFIG_DIGEST_SIZE];
     memcpy(digest, g->config_digest, sizeof digest);
     store_replica_serving(digest);
+    store_location where = {st->started->data_dir, st->started->store_dsn};
+    daemon_action_links(&where, &g->conf);
     generation_install(g);
     metrics_count(METRIC_RELOADS_OK);
     metrics_reload_result(1, wall_ms());
@@ -296,6 +300,7 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
         goto done;
     if (!(disp = dispatcher_start(box, targets.limits, err, sizeof err)))
         goto done;
+    daemon_action_links(&where, conf);
     if (!(srv = http_start(listen, conf->http_threads, box, &where, reload_unless_busy, &st,
                            err, sizeof err)))
         goto done;
@@ -329,6 +334,7 @@ done:
     store_close(db); /* after the dispatcher: its last results are written */
     outbox_free(box);
     generation_install(NULL);
+    action_links_reset();
     generation_unref(started);
     pthread_mutex_destroy(&st.reload_lock);
     if (rc == 0)

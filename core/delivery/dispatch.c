@@ -16,6 +16,7 @@ static void wake(void *ctx)
  * outbox (and stays in the store for the next start). */
 static void return_unfinished(dispatcher *d)
 {
+    abandon_calls(d);
     while (d->active) {
         transfer *t = d->active;
         transfer_abandon(d, t);
@@ -40,6 +41,7 @@ static void *run(void *arg)
         if (past_deadline && !d->recording)
             break;
         apply_requests(d);
+        launch_calls(d);
         int64_t next_due = -1;
         notification *n;
         while ((n = outbox_take_due(d->box, now, &next_due)))
@@ -56,7 +58,7 @@ static void *run(void *arg)
         CURLMsg *msg;
         int left, settled = 0;
         while ((msg = curl_multi_info_read(d->multi, &left)))
-            if (msg->msg == CURLMSG_DONE) {
+            if (msg->msg == CURLMSG_DONE && !finish_call(d, msg->easy_handle, msg->data.result)) {
                 transfer_finish(d, msg->easy_handle, msg->data.result);
                 settled++;
             }

@@ -8,6 +8,7 @@
  *   settle.c     what a verdict does: delivered, retried, or given up
  *   requests.c   an operator's send-now, drop and unpause
  *   quiet.c      quiet hours: what a muted receiver holds or drops
+ *   call_run.c   herald's own requests (delivery/call.h)
  *   held.c, batch.c, backoff.c, digest.c: the pure parts, tested alone */
 #ifndef HERALD_DISPATCH_INTERNAL_H
 #define HERALD_DISPATCH_INTERNAL_H
@@ -64,6 +65,7 @@ struct dispatcher {
     unsigned recording;            /* handed to the store, not back yet */
     pthread_mutex_t recorded_lock;
     transfer *recorded;
+    http_call *calls;              /* herald's own requests in flight */
 };
 
 /* ---- send.c ---- */
@@ -124,5 +126,14 @@ size_t quiet_released(const held_queue *q);
 
 /* Applies what operators asked since the last call. */
 void apply_requests(dispatcher *d);
+
+/* ---- call_run.c ---- */
+
+/* Starts the calls queued since the last look. */
+void launch_calls(dispatcher *d);
+/* 1 when e was a call's (now answered), 0 when it is a transfer's. */
+int finish_call(dispatcher *d, CURL *e, CURLcode result);
+/* Stopping: calls in flight end unanswered. */
+void abandon_calls(dispatcher *d);
 
 #endif

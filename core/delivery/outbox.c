@@ -21,6 +21,7 @@ struct outbox {
     int settle_waiter;   /* the dispatcher waits for one of them */
     uint64_t next_id;
     queue_request *requests, **requests_tail; /* an operator's, for the dispatcher */
+    http_call *calls, **calls_tail;           /* herald's own requests, for the dispatcher */
     void (*wakeup)(void *ctx);
     void *wakeup_ctx;
 };
@@ -33,6 +34,7 @@ outbox *outbox_new(size_t capacity, store *durable)
     box->durable = durable;
     box->next_id = 1;
     box->requests_tail = &box->requests;
+    box->calls_tail = &box->calls;
     return box;
 }
 
@@ -54,6 +56,13 @@ void outbox_free(outbox *box)
         queue_request *next = q->next;
         queue_request_free(q);
         q = next;
+    }
+    http_call *c = outbox_take_calls(box);
+    while (c) {
+        http_call *next = c->next;
+        http_call_finish(c, 0, "herald is stopping");
+        http_call_release(c);
+        c = next;
     }
     pthread_mutex_destroy(&box->lock);
     free(box);
@@ -330,6 +339,26 @@ void outbox_request(outbox *box, queue_request *q)
     box->requests_tail = &q->next;
     pthread_mutex_unlock(&box->lock);
     wake(box);
+}
+
+void outbox_call(outbox *box, http_call *c)
+{
+    pthread_mutex_lock(&box->lock);
+    c->next = NULL;
+    *box->calls_tail = c;
+    box->calls_tail = &c->next;
+    pthread_mutex_unlock(&box->lock);
+    wake(box);
+}
+
+http_call *outbox_take_calls(outbox *box)
+{
+    pthread_mutex_lock(&box->lock);
+    http_call *list = box->calls;
+    box->calls = NULL;
+    box->calls_tail = &box->calls;
+    pthread_mutex_unlock(&box->lock);
+    return list;
 }
 
 queue_request *outbox_take_requests(outbox *box)

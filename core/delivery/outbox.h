@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "delivery/call.h"
 #include "notification/notification.h"
 #include "store/store.h"
 
@@ -87,6 +88,11 @@ void outbox_record_pause(outbox *box, const char *target, int64_t until_ms);
  * oldest first, and frees them. */
 void outbox_request(outbox *box, queue_request *q);
 queue_request *outbox_take_requests(outbox *box);
+/* A request of herald's own (delivery/call.h), for the dispatcher's
+ * thread: outbox_call queues it (the dispatcher then holds one of its
+ * references) and wakes the dispatcher, which takes them all. */
+void outbox_call(outbox *box, http_call *c);
+http_call *outbox_take_calls(outbox *box);
 /* The notification `id` if the outbox holds it (queued, or taken and not
  * ended); for the dispatcher's thread, which alone may touch a taken one. */
 notification *outbox_find(outbox *box, uint64_t id);

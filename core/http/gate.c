@@ -4,8 +4,13 @@
 #include <string.h>
 
 #include "http/request_rules.h"
+#include "util/clock.h"
+#include "util/log.h"
 #include "util/metrics.h"
 #include "util/utf8.h"
+
+/* A name and a comment, form-encoded. */
+#define ACTION_BODY_MAX 4096
 
 static const char *header(struct MHD_Connection *conn, const char *name)
 {
@@ -67,6 +72,29 @@ static enum MHD_Result check_browser(http_server *srv, struct MHD_Connection *co
     return MHD_YES;
 }
 
+/* An action link's page: its signed token is the authorization (a phone
+ * follows the link without herald's API credentials), and its form is
+ * what a browser sends, so neither auth nor the browser checks apply;
+ * each client address is held to a small rate instead. */
+static enum MHD_Result admit_action(http_server *srv, struct MHD_Connection *conn,
+                                    request_ctx **ctx)
+{
+    char address[INET6_ADDRSTRLEN];
+    client_address(conn, address);
+    if (!action_rate_take(srv->action_rate, address, wall_ms())) {
+        metrics_count(METRIC_REQUESTS_REJECTED);
+        log_warn("action", "refused a request from %s: over its rate", address);
+        return send_action_refusal(conn, MHD_HTTP_TOO_MANY_REQUESTS, "请稍后再试 · Slow down",
+                                   "请求太频繁，请稍后再试 · Too many requests: try again in a "
+                                   "minute");
+    }
+    request_ctx *admitted = xcalloc(1, sizeof *admitted);
+    admitted->ep = ENDPOINT_ACTION;
+    admitted->body = (strbuf)STRBUF_MAX(ACTION_BODY_MAX);
+    *ctx = admitted;
+    return MHD_YES;
+}
+
 enum MHD_Result gate_admit(http_server *srv, struct MHD_Connection *conn, const char *url,
                            const char *method, const char *version, request_ctx **ctx)
 {
@@ -90,6 +118,8 @@ enum MHD_Result gate_admit(http_server *srv, struct MHD_Connection *conn, const 
         return send_error(conn, MHD_HTTP_NOT_FOUND, "no such path: %s", url);
     if (status == 405)
         return send_method_not_allowed(conn, method, url, allow);
+    if (ep == ENDPOINT_ACTION)
+        return admit_action(srv, conn, ctx);
     generation *g = generation_acquire();
     /* Probes answer without credentials: a load balancer or systemd
      * checks them, and they reveal nothing. */

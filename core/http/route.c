@@ -38,6 +38,11 @@ unsigned route_match(const char *url, const char *method, endpoint *ep, char **r
         *ep = ENDPOINT_API; /* api_handle judges paths and methods */
         return 0;
     }
+    if ((rest = after_prefix(url, "/action/")) && *rest && !has_slash(rest)) {
+        *ep = ENDPOINT_ACTION;
+        *allow = "GET, HEAD, POST";
+        return is_post(method) || is_get(method) ? 0 : 405;
+    }
     if (strcmp(url, "/webhook") == 0) {
         *ep = ENDPOINT_WEBHOOK;
     } else if ((rest = after_prefix(url, "/webhook/")) && *rest && !has_slash(rest)) {
@@ -91,6 +96,8 @@ enum MHD_Result route_answer(http_server *srv, struct MHD_Connection *conn, requ
         return answer_metrics(srv, conn);
     case ENDPOINT_RELOAD:
         return answer_reload(srv, conn);
+    case ENDPOINT_ACTION:
+        return answer_action(srv, conn, ctx, url, method);
     default:
         /* A body without Content-Length (chunked) past the limit was read
          * and dropped: it is refused as a whole. */

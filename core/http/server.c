@@ -120,6 +120,7 @@ static void server_free(http_server *srv)
         conn_table_stop(srv->conns);
     silence_cache_stop(srv->silences);
     body_budget_free(srv->budget);
+    action_rate_free(srv->action_rate);
     tls_pair_free(&srv->tls);
     free(srv->data_dir);
     if (srv->store_dsn)
@@ -160,6 +161,7 @@ http_server *http_start(const char *listen, unsigned threads, outbox *box, const
         server_free(srv);
         return NULL;
     }
+    srv->action_rate = action_rate_new();
     pthread_key_create(&srv->script_key, thread_script_free);
     srv->workers = ingest_workers_start(srv, ingest_run, threads, err, err_cap);
     if (!srv->workers) {

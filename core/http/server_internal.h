@@ -14,17 +14,23 @@
  *   endpoints.c     the endpoints that answer at once (probes, reload, metrics, API)
  *   workers.c       the threads that run ingest's parse, route and render
  *   thread_script.c each ingest worker's Lua state
- *   silence_cache.c the silences ingest holds alerts back by, kept in memory */
+ *   silence_cache.c the silences ingest holds alerts back by, kept in memory
+ *   action_page.c   /action/<token>: the page of a signed action link
+ *   action_do.c     what a confirmed link does, and its confirmation
+ *   action_html.c   that page's HTML
+ *   action_rate.c   the page's rate limit per client address */
 #ifndef HERALD_HTTP_SERVER_INTERNAL_H
 #define HERALD_HTTP_SERVER_INTERNAL_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <microhttpd.h>
 
+#include "action/token.h"
 #include "config/auth.h"
 #include "config/generation.h"
 #include "config/tls.h"
@@ -42,6 +48,7 @@ typedef struct alert_expiry alert_expiry;
 typedef struct silence_cache silence_cache;
 typedef struct silence_snapshot silence_snapshot;
 typedef struct body_budget body_budget;
+typedef struct action_rate action_rate;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -59,6 +66,7 @@ struct http_server {
     body_budget *budget;
     alert_expiry *expiry;
     silence_cache *silences;
+    action_rate *action_rate;  /* the action page's, per client address */
     tls_pair tls;          /* kept for the daemon's life: libmicrohttpd points into it */
 };
 
@@ -71,6 +79,7 @@ typedef enum endpoint {
     ENDPOINT_RELOAD,
     ENDPOINT_METRICS,
     ENDPOINT_API,         /* /api/v1/…, see api.h */
+    ENDPOINT_ACTION,      /* /action/<token>: an action link's page (no API auth) */
 } endpoint;
 
 typedef enum ingest_phase {
@@ -284,6 +293,45 @@ enum MHD_Result answer_reload(http_server *srv, struct MHD_Connection *conn);
 enum MHD_Result answer_metrics(http_server *srv, struct MHD_Connection *conn);
 enum MHD_Result answer_api(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx,
                            const char *url, const char *method);
+
+/* ---- action_page.c, action_do.c, action_html.c, action_rate.c ---- */
+
+/* One confirmed or shown link, on the connection's thread. */
+typedef struct action_request {
+    http_server *srv;
+    struct MHD_Connection *conn;
+    const config *conf;
+    store_reader *reader;
+    action_token token;
+    const char *who;             /* the name the form gave */
+    const char *comment;         /* NULL: none */
+    int64_t now_ms;
+    char client[INET6_ADDRSTRLEN];
+} action_request;
+
+/* GET shows what the link does and asks who; POST does it. */
+enum MHD_Result answer_action(http_server *srv, struct MHD_Connection *conn, request_ctx *ctx,
+                              const char *url, const char *method);
+/* Each does what a confirmed link asks, appends what came of it to
+ * outcome (HTML) and posts the confirmation: 0, or -1 with err (1 with
+ * err: the alerts were all acknowledged already, or are gone). */
+int action_silence(action_request *a, strbuf *outcome, char *err, size_t err_cap);
+int action_acknowledge(action_request *a, strbuf *outcome, char *err, size_t err_cap);
+/* "2 小时" or "2h". */
+void action_duration_text(int64_t ms, int english, char *out, size_t cap);
+/* The token's matchers as Alertmanager's text: name="value", ... */
+void action_matchers_text(const action_token *t, strbuf *out);
+void html_escape(strbuf *out, const char *text);
+void action_page_begin(strbuf *out, const char *title);
+/* Ends and sends the page (freed), uncached and never framed. */
+enum MHD_Result send_action_page(struct MHD_Connection *conn, unsigned status, strbuf *page);
+enum MHD_Result send_action_refusal(struct MHD_Connection *conn, unsigned status,
+                                    const char *title, const char *why);
+action_rate *action_rate_new(void);
+void action_rate_free(action_rate *r);
+/* 1: a request from address may be served now; 0: it is over its rate. */
+int action_rate_take(action_rate *r, const char *address, int64_t now_ms);
+void client_address(struct MHD_Connection *conn, char out[INET6_ADDRSTRLEN]);
 
 /* ---- thread_script.c ---- */
 

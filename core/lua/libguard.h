@@ -23,7 +23,8 @@
  *     tonumber, rawlen, rawequal, rawget, error, assert, type: constant or
  *     linear; pcall and xpcall run Lua code under the hook.
  *   herald.*: linear in their strings; herald.sorted copies and sorts a
- *     table's keys, bounded by the table's size.
+ *     table's keys, bounded by the table's size; herald.action_url reads
+ *     a group's alerts (twice at most) and one table of labels.
  *
  * So: string.rep returns "" at once for an empty string and separator
  * (what Lua would return, eventually); table.move, insert, remove and

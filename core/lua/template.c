@@ -26,6 +26,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 
+#include "lua/action_helper.h"
 #include "lua/isolate.h"
 #include "lua/sandbox.h"
 #include "lua/template_output.h"
@@ -582,5 +583,6 @@ void template_open_helpers(lua_State *L, const tz_zone *zone)
     lua_pushlightuserdata(L, (void *)(uintptr_t)zone);
     lua_pushcclosure(L, helper_time, 1);
     lua_setfield(L, -2, "time");
+    action_helper_open(L);
     lua_setglobal(L, "herald");
 }

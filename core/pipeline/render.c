@@ -8,6 +8,7 @@
 
 #include <lauxlib.h>
 
+#include "lua/action_helper.h"
 #include "lua/sandbox.h"
 #include "pipeline/entries.h"
 #include "util/error.h"
@@ -43,6 +44,7 @@ static void push_mentions(lua_State *L, const mention_set *m)
 
 static void push_template_data(lua_State *L, const render_input *in)
 {
+    action_helper_set_receiver(L, in->receiver->name);
     lua_createtable(L, 0, 14);
     lua_pushstring(L, in->receiver->name);
     lua_setfield(L, -2, "receiver");

@@ -62,6 +62,16 @@ struct store_backend {
                     size_t err_cap);
     int (*acknowledge)(store_reader *r, const char *fingerprint, const char *by,
                        const char *comment, int64_t now_ms, char *err, size_t err_cap);
+    int (*action_keys)(store_reader *r, int64_t now_ms, action_keyring *ring, char *err,
+                       size_t err_cap);
+    int (*action_key_rotate)(store_reader *r, int64_t now_ms, action_key *out, char *err,
+                             size_t err_cap);
+    int (*action_use)(store_reader *r, const char *nonce, const char *who, int64_t now_ms,
+                      int64_t expires_ms, char **prior_who, int64_t *prior_ms, char *err,
+                      size_t err_cap);
+    int (*action_used)(store_reader *r, const char *nonce, char **who, int64_t *used_ms,
+                       char *err, size_t err_cap);
+    int (*action_unuse)(store_reader *r, const char *nonce, char *err, size_t err_cap);
     /* NULL: nothing to say */
     int (*describe)(const store_location *where, strbuf *report, char *err, size_t err_cap);
     /* herald store copy (store/transfer.h); NULL where the backend is not

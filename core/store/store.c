@@ -203,6 +203,37 @@ int store_silences(store_reader *r, int all, int64_t now_ms, silence_rows *rows,
     return r->backend->silences(r, all, now_ms, rows, err, err_cap);
 }
 
+int store_action_keys(store_reader *r, int64_t now_ms, action_keyring *ring, char *err,
+                      size_t err_cap)
+{
+    return r->backend->action_keys(r, now_ms, ring, err, err_cap);
+}
+
+int store_action_key_rotate(store_reader *r, int64_t now_ms, action_key *out, char *err,
+                            size_t err_cap)
+{
+    return r->backend->action_key_rotate(r, now_ms, out, err, err_cap);
+}
+
+int store_action_use(store_reader *r, const char *nonce, const char *who, int64_t now_ms,
+                     int64_t expires_ms, char **prior_who, int64_t *prior_ms, char *err,
+                     size_t err_cap)
+{
+    return r->backend->action_use(r, nonce, who, now_ms, expires_ms, prior_who, prior_ms, err,
+                                  err_cap);
+}
+
+int store_action_used(store_reader *r, const char *nonce, char **who, int64_t *used_ms,
+                      char *err, size_t err_cap)
+{
+    return r->backend->action_used(r, nonce, who, used_ms, err, err_cap);
+}
+
+int store_action_unuse(store_reader *r, const char *nonce, char *err, size_t err_cap)
+{
+    return r->backend->action_unuse(r, nonce, err, err_cap);
+}
+
 void history_rows_free(history_rows *rows)
 {
     for (size_t i = 0; i < rows->len; i++) {

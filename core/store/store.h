@@ -32,6 +32,7 @@
 #include <stdint.h>
 
 #include "alert/matcher.h"
+#include "action/token.h"
 #include "alert/silence.h"
 #include "notification/notification.h"
 #include "util/strbuf.h"
@@ -406,6 +407,30 @@ int store_silence_expire(store_reader *r, const char *id, int64_t now_ms, char *
  * the history's retention; newest first. */
 int store_silences(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
                    size_t err_cap);
+
+/* ---- action links (action/token.h) ------------------------------------------ */
+
+/* The keys that sign and verify action links, oldest first; when the
+ * store has none, one is made first (replicas that start together agree
+ * on it: the first stored wins). 0, or -1 with err. */
+int store_action_keys(store_reader *r, int64_t now_ms, action_keyring *ring, char *err,
+                      size_t err_cap);
+/* A new key signs from now on; those replaced more than
+ * ACTION_MAX_TTL_MS ago are deleted. The new key in *out. */
+int store_action_key_rotate(store_reader *r, int64_t now_ms, action_key *out, char *err,
+                            size_t err_cap);
+/* Records that link `nonce` was used by `who` at now_ms (kept until
+ * expires_ms): 0; 1 when it had been used, with who and when in
+ * *prior_who (the caller frees it) and *prior_ms; -1 with err. */
+int store_action_use(store_reader *r, const char *nonce, const char *who, int64_t now_ms,
+                     int64_t expires_ms, char **prior_who, int64_t *prior_ms, char *err,
+                     size_t err_cap);
+/* Whether link `nonce` was used: 0 no; 1 yes, with who and when as
+ * store_action_use gives them; -1 with err. */
+int store_action_used(store_reader *r, const char *nonce, char **who, int64_t *used_ms,
+                      char *err, size_t err_cap);
+/* Forgets a use whose action then failed: the link may be tried again. */
+int store_action_unuse(store_reader *r, const char *nonce, char *err, size_t err_cap);
 
 /* ---- herald check ----------------------------------------------------------- */
 

@@ -39,6 +39,10 @@ const store_table_def store_tables[STORE_TABLE_COUNT] = {
     [STORE_TABLE_ESCALATIONS] = {"escalations", "escalations", 9,
                                  {"notification_id", "fingerprint", "starts_at", "receiver",
                                   "from_receiver", "due_ms", "state", "done_ms", "reason"}},
+    [STORE_TABLE_ACTION_KEYS] = {"action_keys", "action link keys", 3,
+                                 {"id", "secret", "created_ms"}},
+    [STORE_TABLE_ACTION_USES] = {"action_uses", "action links used", 4,
+                                 {"nonce", "used_by", "used_ms", "expires_ms"}},
 };
 
 /* The destination is opened at the first row (or after an empty

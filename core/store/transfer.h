@@ -26,6 +26,8 @@ typedef enum store_table {
     STORE_TABLE_TARGET_PAUSES,  /* pauses the services imposed */
     STORE_TABLE_SILENCES,       /* silences, active and ended */
     STORE_TABLE_ESCALATIONS,    /* escalations waiting, sent and cancelled */
+    STORE_TABLE_ACTION_KEYS,    /* the keys that sign action links: links keep working */
+    STORE_TABLE_ACTION_USES,    /* action links used: they stay refused */
     STORE_TABLE_COUNT
 } store_table;
 

@@ -134,7 +134,7 @@ def test_a_copied_store_goes_on_on_postgresql(mock_dingtalk, herald_factory, pg_
     assert re.search(r"copied %s into postgresql://127\.0\.0\.1:%d/%s: 7 notifications \(3 "
                      r"pending, 0 requeued, 1 dead, 0 dropped, 3 delivered\), 7 history rows, "
                      r"6 attempts, 6 alert states, 6 receivers told, 3 robot sends, "
-                     r"1 robot pauses, 1 silences, 0 escalations$"
+                     r"1 robot pauses, 1 silences, 0 escalations, 0 action link keys, 0 action links used$"
                      % (re.escape(str(data_dir)), postgres.port, pg.database),
                      out.strip()), out
     # what the reading commands answer, before anything runs on PostgreSQL

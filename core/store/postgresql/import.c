@@ -12,6 +12,9 @@
 #include "util/dsn.h"
 #include "util/error.h"
 
+_Static_assert(STORE_TABLE_MAX_COLUMNS <= PG_MAX_PARAMS,
+               "a copied row is one statement's parameters");
+
 struct store_import {
     PGconn *db;
     char where[256];                    /* the DSN described */

@@ -77,8 +77,8 @@ typedef struct pg_reader {
 /* ---- connect.c ---- */
 
 /* A statement's parameters, all as text but bytea; at most PG_MAX_PARAMS
- * (the statements here have at most 13). */
-#define PG_MAX_PARAMS 16
+ * (the most is store copy's row of a table, STORE_TABLE_MAX_COLUMNS). */
+#define PG_MAX_PARAMS 24
 typedef struct pg_params {
     int n;
     const char *values[PG_MAX_PARAMS];
@@ -265,6 +265,17 @@ int pg_silence_expire(store_reader *r, const char *id, int64_t now_ms, char *err
                       size_t err_cap);
 int pg_silences(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
                 size_t err_cap);
+/* actions.c */
+int pg_action_keys(store_reader *r, int64_t now_ms, action_keyring *ring, char *err,
+                     size_t err_cap);
+int pg_action_key_rotate(store_reader *r, int64_t now_ms, action_key *out, char *err,
+                           size_t err_cap);
+int pg_action_use(store_reader *r, const char *nonce, const char *who, int64_t now_ms,
+                    int64_t expires_ms, char **prior_who, int64_t *prior_ms, char *err,
+                    size_t err_cap);
+int pg_action_used(store_reader *r, const char *nonce, char **who, int64_t *used_ms,
+                     char *err, size_t err_cap);
+int pg_action_unuse(store_reader *r, const char *nonce, char *err, size_t err_cap);
 
 /* ---- import.c: herald store copy's destination ---- */
 store_import *pg_import_begin(const store_location *to, char *err, size_t err_cap);

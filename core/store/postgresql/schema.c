@@ -119,6 +119,14 @@ static const char *const migrations[] = {
     "  done_ms BIGINT, reason TEXT);"
     "CREATE INDEX escalations_by_due ON escalations(state, due_ms);"
     "CREATE INDEX escalations_by_alert ON escalations(fingerprint, receiver);",
+    /* 7: action links (action/token.h): the keys that sign them, shared by
+     * every replica (hex, newest signs), and the links used, kept until
+     * they expire */
+    "CREATE TABLE action_keys ("
+    "  id BIGINT PRIMARY KEY, secret TEXT NOT NULL, created_ms BIGINT NOT NULL);"
+    "CREATE TABLE action_uses ("
+    "  nonce TEXT COLLATE \"C\" PRIMARY KEY, used_by TEXT NOT NULL, used_ms BIGINT NOT NULL,"
+    "  expires_ms BIGINT NOT NULL);",
 };
 
 #define MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))

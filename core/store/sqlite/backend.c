@@ -24,5 +24,10 @@ const store_backend sqlite_backend = {
     .silence_expire = sqlite_silence_expire,
     .silences = sqlite_silences,
     .acknowledge = sqlite_acknowledge,
+    .action_keys = sqlite_action_keys,
+    .action_key_rotate = sqlite_action_key_rotate,
+    .action_use = sqlite_action_use,
+    .action_used = sqlite_action_used,
+    .action_unuse = sqlite_action_unuse,
     .export_rows = sqlite_export_rows,
 };

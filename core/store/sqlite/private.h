@@ -225,6 +225,17 @@ int sqlite_silence_expire(store_reader *r, const char *id, int64_t now_ms, char 
                           size_t err_cap);
 int sqlite_silences(store_reader *r, int all, int64_t now_ms, silence_rows *rows, char *err,
                     size_t err_cap);
+/* actions.c */
+int sqlite_action_keys(store_reader *r, int64_t now_ms, action_keyring *ring, char *err,
+                         size_t err_cap);
+int sqlite_action_key_rotate(store_reader *r, int64_t now_ms, action_key *out, char *err,
+                               size_t err_cap);
+int sqlite_action_use(store_reader *r, const char *nonce, const char *who, int64_t now_ms,
+                        int64_t expires_ms, char **prior_who, int64_t *prior_ms, char *err,
+                        size_t err_cap);
+int sqlite_action_used(store_reader *r, const char *nonce, char **who, int64_t *used_ms,
+                         char *err, size_t err_cap);
+int sqlite_action_unuse(store_reader *r, const char *nonce, char *err, size_t err_cap);
 
 /* ---- open.c and export.c ---- */
 

@@ -100,7 +100,11 @@ static const char schema[] =
     "  id TEXT PRIMARY KEY, matchers TEXT NOT NULL, starts_ms INTEGER NOT NULL,"
     "  ends_ms INTEGER NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);"
+    "CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);";
+
+/* What closing the loop keeps, beside the schema above (one string would
+ * pass the length C compilers must take). */
+static const char loop_schema[] =
     /* Escalations (pipeline/escalate.h): each waits with its message (its
      * delivery in the state 'escalation') until due_ms, then is sent or
      * cancelled. Kept while the alert is in the state: a post of the same
@@ -111,7 +115,14 @@ static const char schema[] =
     "  state TEXT NOT NULL," /* waiting | sent | cancelled */
     "  done_ms INTEGER, reason TEXT);"
     "CREATE INDEX IF NOT EXISTS escalations_by_due ON escalations(state, due_ms);"
-    "CREATE INDEX IF NOT EXISTS escalations_by_alert ON escalations(fingerprint, receiver);";
+    "CREATE INDEX IF NOT EXISTS escalations_by_alert ON escalations(fingerprint, receiver);"
+    /* Action links (action/token.h): the keys that sign them (hex, newest
+     * signs), and the links used, kept until they expire. */
+    "CREATE TABLE IF NOT EXISTS action_keys ("
+    "  id INTEGER PRIMARY KEY, secret TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS action_uses ("
+    "  nonce TEXT PRIMARY KEY, used_by TEXT NOT NULL, used_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER NOT NULL);";
 
 /* A store made before notifications could be dropped, or alerts
  * silenced, has the history's view without them: it is made again, once. Only then, since every
@@ -355,7 +366,8 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
     /* Before anything writes: a WAL left behind on a full disk is given
      * back if the database file can take its pages. */
     sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
-    if (sqlite_exec(s->db, schema, why, why_cap) || upgrade_messages(s->db, why, why_cap) ||
+    if (sqlite_exec(s->db, schema, why, why_cap) || sqlite_exec(s->db, loop_schema, why, why_cap) ||
+        upgrade_messages(s->db, why, why_cap) ||
         upgrade_silenced(s->db, why, why_cap) || upgrade_acknowledged(s->db, why, why_cap) ||
         upgrade_history_view(s->db, why, why_cap))
         return -1;

@@ -380,7 +380,46 @@ TEST(units)
     CHECK_INT(parse_size_bytes("1 MiB", &bytes), -1);
 }
 
-RUN_TESTS(CASE(valid_config_loads), CASE(unknown_top_level_key), CASE(empty_receivers_table),
+FIXTURE_TEST(action_links_settings)
+{
+    const char *tail = "\ndefault_receiver = \"console\"\nreceivers = { console = { channel = \"console\" } }";
+    char body[512];
+    static const struct {
+        const char *keys, *expected;
+    } cases[] = {
+        {"external_url = \"herald.example.com\"", "external_url: expected an http:// or https:// URL"},
+        {"alertmanager = \"http://am:9093\"", "alertmanager: expected a table, got a string"},
+        {"alertmanager = {}", "alertmanager.url: missing"},
+        {"alertmanager = { url = \"am:9093\" }", "alertmanager.url: expected an http:// or https:// URL"},
+        {"alertmanager = { url = \"http://am:9093\", token = \"x\" }", "alertmanager.token: unknown key"},
+        {"alertmanager = { url = \"http://am\", auth = {} }",
+         "alertmanager.auth: expected bearer_token, or username and password"},
+        {"alertmanager = { url = \"http://am\", auth = { bearer_token = \"t\", username = \"u\","
+         " password = \"p\" } }", "alertmanager.auth: expected bearer_token or username, not both"},
+        {"alertmanager = { url = \"http://am\", auth = { username = \"u\" } }",
+         "alertmanager.auth.password: missing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(body, sizeof body, "%s%s", cases[i].keys, tail);
+        CHECK_FAILS(fx, body, cases[i].expected);
+    }
+    config c;
+    snprintf(body, sizeof body, "external_url = \"https://h.example/\"\nalertmanager = { url = "
+             "\"http://am:9093/\", auth = { username = \"u\", password = \"p\" } }%s", tail);
+    LOAD_VALID(fx, body, &c);
+    CHECK_STR(c.external_url, "https://h.example/");
+    CHECK_STR(c.alertmanager_url, "http://am:9093");
+    CHECK_STR(c.alertmanager_authorization, "Basic dTpw");
+    config_free(&c);
+    snprintf(body, sizeof body, "alertmanager = { url = \"http://am:9093\", auth = { bearer_token"
+             " = \"tok\" } }%s", tail);
+    LOAD_VALID(fx, body, &c);
+    CHECK_STR(c.alertmanager_authorization, "Bearer tok");
+    CHECK(c.external_url == NULL);
+    config_free(&c);
+}
+
+RUN_TESTS(CASE(valid_config_loads), CASE(action_links_settings), CASE(unknown_top_level_key), CASE(empty_receivers_table),
           CASE(wrong_types), CASE(store_section_is_validated), CASE(store_lease_is_read_and_bounded),
           CASE(missing_required_option_names_the_unset_variable), CASE(auth_section_is_validated),
           CASE(auth_keeps_digests_not_secrets), CASE(connections_section_is_read),

@@ -96,7 +96,8 @@ TEST(read_only_tables_read_and_list_as_before)
                       "for name, value in pairs(herald) do names[#names + 1] = name .. ':' .. type(value) end\n"
                       "table.sort(names)\n"
                       "return table.concat(names, ',')"),
-              "compile:function,md_escape:function,sorted:function,time:function,truncate:function");
+              "action_url:function,compile:function,md_escape:function,sorted:function,"
+              "time:function,truncate:function");
     CHECK_STR(eval(L, "return tostring(getmetatable('').__index == string)"), "true");
     CHECK_STR(eval(L, "return ('%d-%s'):format(5, 'x')"), "5-x");
     CHECK_STR(eval(L, "return tostring(getmetatable(string))"), "false");

@@ -5,6 +5,7 @@
 #include <lauxlib.h>
 
 #include "harness.h"
+#include "action/links.h"
 #include "lua/sandbox.h"
 #include "lua/tz.h"
 
@@ -233,5 +234,41 @@ TEST(escalation_line)
     }
 }
 
+/* The action links, on firing messages only, and only with external_url
+ * and a key. */
+TEST(action_links_on_firing_messages)
+{
+    static const struct {
+        const char *file, *line;
+    } chats[] = {
+        {"dingtalk.lua", "静默 [1小时](https://h.example/action/"},
+        {"wecom.lua", "静默 [1小时](https://h.example/action/"},
+        {"feishu.lua", "静默 [1小时](https://h.example/action/"},
+        {"dingtalk_en.lua", "Silence [1h](https://h.example/action/"},
+    };
+    action_key key = {.id = 1};
+    action_links_set_key(&key);
+    for (size_t i = 0; i < sizeof chats / sizeof chats[0]; i++) {
+        action_links_set_url(NULL);
+        {
+            RENDER_OK(chats[i].file, 0);
+            CHECK(strstr(r->text, "/action/") == NULL);
+        }
+        action_links_set_url("https://h.example");
+        {
+            RENDER_OK(chats[i].file, 0);
+            CHECK_CONTAINS(r->text, chats[i].line);
+            CHECK_CONTAINS(r->text, "24");
+            CHECK(strstr(r->text, "·") && strstr(r->text, "](https://h.example/action/"));
+        }
+        {
+            RENDER_OK(chats[i].file, 1);
+            CHECK(strstr(r->text, "/action/") == NULL);
+        }
+    }
+    action_links_reset();
+}
+
 RUN_TESTS(CASE(dingtalk_firing), CASE(dingtalk_resolved), CASE(dingtalk_mixed_lists_firing_first),
-          CASE(dingtalk_count_in_title), CASE(dingtalk_en), CASE(console), CASE(escalation_line))
+          CASE(dingtalk_count_in_title), CASE(dingtalk_en), CASE(console), CASE(escalation_line),
+          CASE(action_links_on_firing_messages))
