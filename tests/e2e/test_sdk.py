@@ -34,6 +34,10 @@ REPO = harness.REPO
 EXAMPLE_SRC = REPO / "plugins" / "example"
 EXAMPLE_FILES = ("example.c", "test_example.c", "Makefile")
 FIXTURE = REPO / "tests" / "fixtures" / "am-firing-1.json"
+# One pytest-xdist worker runs this file and test_install.py / test_sdk.py
+# one after the other (tests/README.md): the module fixtures install once,
+# and two `meson install`s of one build tree never run at once.
+pytestmark = pytest.mark.xdist_group("meson_install")
 FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
 # Test-only values. The token stands for the secret part of a real URL.
 TOKEN = "tok3nSDKe2e0123456789abcdef"
