@@ -328,7 +328,7 @@ def post(h, payload):
 
 def delivered(h, count=1):
     harness.wait_until(lambda: harness.metrics(h.base_url).get(
-        "herald_deliveries_total") == count, timeout=5, message="%d deliveries" % count)
+        "herald_deliveries_total") == count, timeout=30, message="%d deliveries" % count)
 
 
 # ----- herald with the out-of-tree plugin ----------------------------------------
@@ -394,7 +394,7 @@ def test_400_is_a_dead_letter(sdk, text_receiver, herald_factory):
     post(h, FIXTURE.read_bytes())
     text_receiver.wait_for(1)
     harness.wait_until(lambda: harness.metrics(h.base_url).get(
-        "herald_dead_letters_total") == 1, timeout=5, message="a dead letter")
+        "herald_dead_letters_total") == 1, timeout=30, message="a dead letter")
     assert "HTTP 400: unknown topic see the docs" in h.log(), h.log_tail()
     assert harness.metrics(h.base_url)["herald_delivery_retries_total"] == 0  # not retried
     assert len(text_receiver.received()) == 1
