@@ -2,7 +2,8 @@
 # Install the Debian packages herald needs to build and run; with --test,
 # also what its test suite needs (the real Alertmanager, PostgreSQL's server
 # for the PostgreSQL store's tests, which start their own, HAProxy for
-# tests/e2e/test_haproxy.py, which runs conf/haproxy.cfg, pytest, aiosmtpd,
+# tests/e2e/test_haproxy.py, which runs conf/haproxy.cfg, pytest, pytest-xdist
+# to run the end-to-end tests in parallel workers (tests/run), aiosmtpd,
 # nm from binutils, curl, make for the out-of-tree plugin example, openssl
 # to make test certificates, wrk for the benchmark in tests/bench, clang
 # and its runtime libraries for the libFuzzer harnesses in tests/fuzz:
@@ -24,7 +25,7 @@ set -euo pipefail
 packages=(build-essential meson ninja-build pkg-config libmicrohttpd-dev
           libcurl4-openssl-dev libcjson-dev libssl-dev liblua5.4-dev
           libsqlite3-dev libpq-dev tzdata ca-certificates)
-test_packages=(prometheus-alertmanager python3-pytest python3-aiosmtpd binutils curl wrk make openssl
+test_packages=(prometheus-alertmanager python3-pytest python3-pytest-xdist python3-aiosmtpd binutils curl wrk make openssl
                clang libclang-rt-14-dev groff-base man-db systemd postgresql haproxy
                debhelper dpkg-dev fakeroot lintian)
 

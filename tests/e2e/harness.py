@@ -80,16 +80,36 @@ def _ephemeral_low():
 _handed_out = set()
 
 
+def _worker_share(first, end):
+    """This process's part of the ports [first, end): all of them, or under
+    pytest-xdist (PYTEST_XDIST_WORKER "gw<i>" of PYTEST_XDIST_WORKER_COUNT)
+    worker i's slice, disjoint from the other workers'. Each worker only
+    remembers the ports it handed out, so without the slices two workers
+    could pick the same free port for servers that bind later."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    try:
+        index = int(worker[2:]) if worker.startswith("gw") else 0
+        count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    except ValueError:
+        index, count = 0, 1
+    if count <= 1 or not 0 <= index < count:
+        return first, end
+    size = (end - first) // count
+    return first + index * size, first + (index + 1) * size
+
+
 def free_port():
     """A currently free TCP port on 127.0.0.1 for a server to bind later.
 
     Taken below the kernel's ephemeral range: a port from bind(0) lies
     inside it, and an outgoing connection (curl, a test's client) may take
-    it before the server binds. Never the same port twice in a run."""
+    it before the server binds. Never the same port twice in a run, and
+    under pytest-xdist never one another worker may hand out."""
     low = _ephemeral_low()
     if low > 11000:
+        first, end = _worker_share(low - 10000, low)
         for _ in range(200):
-            port = random.randrange(low - 10000, low)
+            port = random.randrange(first, end)
             if port in _handed_out:
                 continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

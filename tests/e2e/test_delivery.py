@@ -51,15 +51,16 @@ def test_http_500_is_retried_then_delivered(mock_dingtalk, herald_factory):
     # backoff with jitter: attempt 1 waits 50..100 ms, attempt 2 100..200 ms
     assert 50 <= retries[0][2] <= 100 and 100 <= retries[1][2] <= 200, retries
     # ... and the retries really happen after the announced delay (the mock
-    # stamps each attempt; allow 1.5 s of scheduling slack on a loaded machine)
+    # stamps each attempt; allow 3 s of scheduling slack on a loaded machine,
+    # shared by pytest-xdist workers, and under the sanitizers)
     attempts = [r["time"] for r in rejected] + [rec["time"]]
     for i, (_, _, delay) in enumerate(retries):
         gap = attempts[i + 1] - attempts[i]
-        assert gap <= delay / 1000.0 + 1.5, \
+        assert gap <= delay / 1000.0 + 3.0, \
             "attempt %d came %.0f ms after attempt %d, announced 'retrying in %d ms'" % (
                 i + 2, gap * 1000, i + 1, delay)
     harness.wait_until(lambda: harness.metrics(h.base_url)["herald_deliveries_total"] == 1,
-                       timeout=5)
+                       timeout=30)
     m = harness.metrics(h.base_url)
     assert m["herald_delivery_retries_total"] == 2 and m["herald_dead_letters_total"] == 0, m
     harness.wait_outbox_empty(h)
@@ -97,7 +98,7 @@ def test_wrong_secret_is_a_dead_letter_without_retries(mock_dingtalk, herald_fac
     h = start(herald_factory, {"ops": ops(mock_dingtalk, secret_env="WRONG_SECRET")},
               env={"WRONG_SECRET": wrong}, extra={"delivery": harness.FAST_RETRIES})
     fire(h)
-    harness.wait_until(lambda: "dead letter" in h.log(), timeout=5,
+    harness.wait_until(lambda: "dead letter" in h.log(), timeout=30,
                        message="dead letter logged")
     dead = harness.dead_letters(h)
     assert len(dead) == 1 and "sign not match" in dead[0] and "310000" in dead[0], dead
@@ -214,7 +215,7 @@ def test_sigterm_waits_for_slow_delivery(mock_dingtalk, herald_factory):
     mock_dingtalk.set_delay(T1, 1.0)
     fire(h)
     harness.wait_until(lambda: harness.metrics(h.base_url)["herald_outbox_in_flight"] == 1,
-                       timeout=5, message="delivery in flight")
+                       timeout=30, message="delivery in flight")
     rc = h.stop(timeout=30)
     assert not h.killed and rc == 0, (rc, h.log_tail())
     assert len(mock_dingtalk.accepted(T1)) == 1, mock_dingtalk.snapshot()
@@ -261,9 +262,9 @@ def test_ready_answers_503_while_stopping(mock_dingtalk, herald_factory):
     mock_dingtalk.set_delay(T1, 5.0)
     fire(h)
     harness.wait_until(lambda: harness.metrics(h.base_url)["herald_outbox_in_flight"] == 1,
-                       timeout=5, message="delivery in flight")
+                       timeout=30, message="delivery in flight")
     h.proc.send_signal(signal.SIGTERM)
-    harness.wait_until(lambda: "stopping" in h.log(), timeout=5, message="SIGTERM logged")
+    harness.wait_until(lambda: "stopping" in h.log(), timeout=30, message="SIGTERM logged")
     # ask for about 1 s, or until 3 answers of 503, whichever comes first:
     # the delivery keeps herald stopping for several seconds more
     answers = []

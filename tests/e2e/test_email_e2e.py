@@ -200,7 +200,7 @@ def test_4xx_reply_is_retried_then_delivered(smtp, herald_factory):
     retries = harness.retries(h)
     assert len(retries) == 1 and "SMTP 451" in retries[0][1], h.log_tail()
     harness.wait_until(lambda: harness.metrics(h.base_url)["herald_deliveries_total"] == 1,
-                       timeout=5)
+                       timeout=30)
     m = harness.metrics(h.base_url)
     assert m["herald_delivery_retries_total"] == 1 and m["herald_dead_letters_total"] == 0, m
     harness.wait_outbox_empty(h)

@@ -30,6 +30,10 @@ import harness
 REPO = harness.REPO
 FIXTURE = REPO / "tests" / "fixtures" / "am-firing-1.json"
 PREFIX = "/usr/local"   # meson's default, that of the tree under test
+# One pytest-xdist worker runs this file and test_install.py / test_sdk.py
+# one after the other (tests/README.md): the module fixtures install once,
+# and two `meson install`s of one build tree never run at once.
+pytestmark = pytest.mark.xdist_group("meson_install")
 
 
 def run(argv, cwd="/", timeout=120, check=True):

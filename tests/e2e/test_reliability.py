@@ -549,7 +549,7 @@ def test_dedup_window(mock_dingtalk, herald_factory, window, messages, second_du
         answers.append(json.loads(data))
     assert answers[0]["duplicates"] == 0, answers
     assert answers[1]["duplicates"] == second_duplicates, answers
-    mock_dingtalk.wait_for(lambda m: len(m.accepted()) >= messages or m.rejected(), timeout=5)
+    mock_dingtalk.wait_for(lambda m: len(m.accepted()) >= messages or m.rejected(), timeout=30)
     harness.wait_outbox_empty(h)
     assert rejections(mock_dingtalk) == []
     assert len(mock_dingtalk.accepted(T1)) == messages, texts(mock_dingtalk)

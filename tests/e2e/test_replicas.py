@@ -108,6 +108,10 @@ def test_a_replica_killed_under_load_leaves_its_notifications_to_the_others(
     lock = threading.Lock()
     next_index = [0]
     acked, failed = set(), {}
+    # set before the kill, not read from victim.proc: Popen.poll() answers
+    # None while kill9's wait() holds the process, and a dying herald can
+    # take a while to go, so a thread could post to it more than once
+    victim_gone = threading.Event()
 
     def worker():
         while True:
@@ -117,7 +121,7 @@ def test_a_replica_killed_under_load_leaves_its_notifications_to_the_others(
                     return
                 next_index[0] += 1
             target = replicas[i % 3]
-            if target.proc.poll() is not None:  # the dead one: to the next
+            if target is victim and victim_gone.is_set():  # the dead one: to the next
                 target = survivors[i % 2]
             try:
                 status, _ = reliability.post(target, [reliability.alert(
@@ -132,6 +136,7 @@ def test_a_replica_killed_under_load_leaves_its_notifications_to_the_others(
         t.start()
     harness.wait_until(lambda: len(acked) >= 100, timeout=60, interval=0.01,
                        message="100 posts acknowledged")
+    victim_gone.set()
     assert harness.kill9(victim) == -9
     for t in threads:
         t.join(timeout=60)

@@ -34,6 +34,10 @@ REPO = harness.REPO
 EXAMPLE_SRC = REPO / "plugins" / "example"
 EXAMPLE_FILES = ("example.c", "test_example.c", "Makefile")
 FIXTURE = REPO / "tests" / "fixtures" / "am-firing-1.json"
+# One pytest-xdist worker runs this file and test_install.py / test_sdk.py
+# one after the other (tests/README.md): the module fixtures install once,
+# and two `meson install`s of one build tree never run at once.
+pytestmark = pytest.mark.xdist_group("meson_install")
 FAST = {"retry_initial": "100ms", "retry_max_delay": "200ms"}
 # Test-only values. The token stands for the secret part of a real URL.
 TOKEN = "tok3nSDKe2e0123456789abcdef"
@@ -324,7 +328,7 @@ def post(h, payload):
 
 def delivered(h, count=1):
     harness.wait_until(lambda: harness.metrics(h.base_url).get(
-        "herald_deliveries_total") == count, timeout=5, message="%d deliveries" % count)
+        "herald_deliveries_total") == count, timeout=30, message="%d deliveries" % count)
 
 
 # ----- herald with the out-of-tree plugin ----------------------------------------
@@ -390,7 +394,7 @@ def test_400_is_a_dead_letter(sdk, text_receiver, herald_factory):
     post(h, FIXTURE.read_bytes())
     text_receiver.wait_for(1)
     harness.wait_until(lambda: harness.metrics(h.base_url).get(
-        "herald_dead_letters_total") == 1, timeout=5, message="a dead letter")
+        "herald_dead_letters_total") == 1, timeout=30, message="a dead letter")
     assert "HTTP 400: unknown topic see the docs" in h.log(), h.log_tail()
     assert harness.metrics(h.base_url)["herald_delivery_retries_total"] == 0  # not retried
     assert len(text_receiver.received()) == 1

@@ -99,7 +99,7 @@ def test_rate_limited_429_waits_retry_after_then_delivers(mock_slack, herald_fac
     # Slack said one second: the second attempt did not come sooner
     assert rejected[1]["time"] - rejected[0]["time"] >= 0.95
     harness.wait_until(lambda: harness.metrics(h.base_url)["herald_deliveries_total"] == 1,
-                       timeout=5)
+                       timeout=30)
 
 
 def test_revoked_hook_is_a_dead_letter_without_retries(mock_slack, herald_factory):
