@@ -1,9 +1,10 @@
-/* The action page's HTML: one small page that reads on a phone, no
- * script, no outside resource. Every answer forbids caching, framing and
+/* The action page's HTML and the words it and the confirmations use: one
+ * small page that reads on a phone, no script, no outside resource. Every answer forbids caching, framing and
  * the Referer (the link is the authorization: a page opened from it must
  * not hand it to Alertmanager's link or anywhere else). */
 #include "http/server_internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 void html_escape(strbuf *out, const char *text)
@@ -64,4 +65,28 @@ enum MHD_Result send_action_refusal(struct MHD_Connection *conn, unsigned status
     html_escape(&page, why);
     sb_puts(&page, "</p>\n");
     return send_action_page(conn, status, &page);
+}
+
+void action_duration_text(int64_t ms, int english, char *out, size_t cap)
+{
+    int64_t minutes = ms / 60000;
+    if (minutes % (24 * 60) == 0)
+        snprintf(out, cap, english ? "%lldd" : "%lld 天", (long long)(minutes / (24 * 60)));
+    else if (minutes % 60 == 0)
+        snprintf(out, cap, english ? "%lldh" : "%lld 小时", (long long)(minutes / 60));
+    else
+        snprintf(out, cap, english ? "%lldm" : "%lld 分钟", (long long)minutes);
+}
+
+void action_matchers_text(const action_token *t, strbuf *out)
+{
+    for (size_t i = 0; i < t->matchers.len; i++) {
+        sb_printf(out, "%s%s=\"", i ? ", " : "", t->matchers.items[i].name);
+        for (const char *v = t->matchers.items[i].value; *v; v++) {
+            if (*v == '"' || *v == '\\')
+                sb_putc(out, '\\');
+            sb_putc(out, *v);
+        }
+        sb_putc(out, '"');
+    }
 }

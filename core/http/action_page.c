@@ -19,17 +19,6 @@
 #define NAME_MAX_BYTES 64
 #define COMMENT_MAX_BYTES 256
 
-void action_duration_text(int64_t ms, int english, char *out, size_t cap)
-{
-    int64_t minutes = ms / 60000;
-    if (minutes % (24 * 60) == 0)
-        snprintf(out, cap, english ? "%lldd" : "%lld 天", (long long)(minutes / (24 * 60)));
-    else if (minutes % 60 == 0)
-        snprintf(out, cap, english ? "%lldh" : "%lld 小时", (long long)(minutes / 60));
-    else
-        snprintf(out, cap, english ? "%lldm" : "%lld 分钟", (long long)minutes);
-}
-
 static void title_of(const action_token *t, char *out, size_t cap)
 {
     if (t->kind == ACTION_ACK) {
@@ -107,19 +96,6 @@ static int names_fingerprint(const action_token *t, const char *fingerprint)
         if (strcmp(t->fingerprints[i], fingerprint) == 0)
             return 1;
     return 0;
-}
-
-void action_matchers_text(const action_token *t, strbuf *out)
-{
-    for (size_t i = 0; i < t->matchers.len; i++) {
-        sb_printf(out, "%s%s=\"", i ? ", " : "", t->matchers.items[i].name);
-        for (const char *v = t->matchers.items[i].value; *v; v++) {
-            if (*v == '"' || *v == '\\')
-                sb_putc(out, '\\');
-            sb_putc(out, *v);
-        }
-        sb_putc(out, '"');
-    }
 }
 
 /* The alerts the link names as the alert state has them now. */

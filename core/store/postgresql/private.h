@@ -9,6 +9,7 @@
  *   admission.c   replicas sharing robots' rate windows and pauses
  *   writer.c      the writer thread and its job queue
  *   write.c       one transaction of inserts (with dedup), marks and sends
+ *   message.c     a notification's message and delivery rows
  *   state.c       the alert state: what was seen, what each receiver was told
  *   sweep.c       retention and old target sends
  *   rows.c        a notification read back from its row
@@ -150,7 +151,7 @@ int pg_writer_connection(pg_store *s, char *why, size_t why_cap);
 /* ---- write.c: one transaction for the jobs; 0, or -1 when it was
  * rolled back (every job marked failed, with the reason). ---- */
 int pg_write_batch(pg_store *s, job *jobs);
-/* n's message and its delivery: pending and claimed by this replica, or
+/* message.c: n's message and its delivery: pending and claimed by this replica, or
  * (pending 0) waiting as an escalation; n->id set. */
 int pg_insert_message(pg_store *s, notification *n, int pending, char *why, size_t why_cap);
 

@@ -4,6 +4,7 @@
  *   writer.c      the writer thread and its job queue; closing
  *   checkpoint.c  keeping the WAL small; a full disk's episodes
  *   write.c       one transaction of inserts (with dedup), marks and sends
+ *   message.c     a notification's message and delivery rows
  *   state.c       the alert state: what was seen, what each receiver was told
  *   sweep.c       retention and old target sends
  *   recovery.c    pending and requeued notifications, rate-limit targets
@@ -104,7 +105,7 @@ int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *c
 /* write.c: one transaction for the jobs; 0, or -1 when it was rolled
  * back (every job marked failed, with the reason). */
 int sqlite_write_batch(sqlite_store *s, job *jobs);
-/* n's message and its pending delivery; n->id set. */
+/* message.c: n's message and its pending delivery; n->id set. */
 int sqlite_insert_message(sqlite_store *s, notification *n);
 
 /* state.c, on the writer's connection inside its transaction */
