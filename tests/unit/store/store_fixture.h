@@ -4,6 +4,7 @@
 #define HERALD_TEST_STORE_FIXTURE_H
 
 #include <pthread.h>
+#include <stdio.h>
 
 #include "store/store.h"
 
@@ -42,6 +43,33 @@ static inline void ignore_requeued(void *ctx, notification *n)
 {
     (void)ctx;
     notification_free(n);
+}
+
+/* The SQLite store in dir, started (requeued: what its writer hands back),
+ * keeping history 30 days and resolved alerts an hour; NULL with the
+ * reason on stderr. */
+static inline store *fixture_store_open(const char *dir, void (*requeued)(void *, notification *),
+                                        void *ctx)
+{
+    store_settings settings = {0, 30LL * 86400 * 1000, 3600LL * 1000, 0};
+    char err[512];
+    store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
+    if (s && store_start(s, requeued, ctx, err, sizeof err)) {
+        store_close(s);
+        s = NULL;
+    }
+    if (!s)
+        fprintf(stderr, "store_open: %s\n", err);
+    return s;
+}
+
+static inline store_reader *fixture_reader_open(const char *dir)
+{
+    char err[512];
+    store_reader *r = store_reader_open(&(store_location){.data_dir = dir}, err, sizeof err);
+    if (!r)
+        fprintf(stderr, "store_reader_open: %s\n", err);
+    return r;
 }
 
 typedef struct commit_wait {

@@ -13,28 +13,9 @@
 
 #define HOUR_MS (3600LL * 1000)
 
-static store *open_store(void)
-{
-    store_settings settings = {0, 30LL * 86400 * 1000, HOUR_MS, 0};
-    char err[512];
-    store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
-    if (s && store_start(s, ignore_requeued, NULL, err, sizeof err)) {
-        store_close(s);
-        s = NULL;
-    }
-    if (!s)
-        fprintf(stderr, "store_open: %s\n", err);
-    return s;
-}
+static store *open_store(void) { return fixture_store_open(dir, ignore_requeued, NULL); }
 
-static store_reader *open_reader(void)
-{
-    char err[512];
-    store_reader *r = store_reader_open(&(store_location){.data_dir = dir}, err, sizeof err);
-    if (!r)
-        fprintf(stderr, "store_reader_open: %s\n", err);
-    return r;
-}
+static store_reader *open_reader(void) { return fixture_reader_open(dir); }
 
 static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 

@@ -40,28 +40,9 @@ static size_t released_count(released *r)
     return n;
 }
 
-static store *open_store(released *r)
-{
-    store_settings settings = {0, 30LL * 86400 * 1000, HOUR_MS, 0};
-    char err[512];
-    store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
-    if (s && store_start(s, on_requeued, r, err, sizeof err)) {
-        store_close(s);
-        s = NULL;
-    }
-    if (!s)
-        fprintf(stderr, "store_open: %s\n", err);
-    return s;
-}
+static store *open_store(released *r) { return fixture_store_open(dir, on_requeued, r); }
 
-static store_reader *open_reader(void)
-{
-    char err[512];
-    store_reader *r = store_reader_open(&(store_location){.data_dir = dir}, err, sizeof err);
-    if (!r)
-        fprintf(stderr, "store_reader_open: %s\n", err);
-    return r;
-}
+static store_reader *open_reader(void) { return fixture_reader_open(dir); }
 
 /* HostDown on `instance` seen firing (or resolved) and an escalation of
  * it to oncall due at due_ms, committed as ingest commits them: the

@@ -29,14 +29,7 @@ static store *open_state_store_dedup(int64_t dedup_ms)
 
 static store *open_state_store(void) { return open_state_store_dedup(0); }
 
-static store_reader *open_reader(void)
-{
-    char err[512];
-    store_reader *r = store_reader_open(&(store_location){.data_dir = dir}, err, sizeof err);
-    if (!r)
-        fprintf(stderr, "store_reader_open: %s\n", err);
-    return r;
-}
+static store_reader *open_reader(void) { return fixture_reader_open(dir); }
 
 static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
