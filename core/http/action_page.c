@@ -256,7 +256,7 @@ enum MHD_Result answer_action(http_server *srv, struct MHD_Connection *conn, req
                               const char *url, const char *method)
 {
     action_request a = {.srv = srv, .conn = conn, .now_ms = wall_ms()};
-    client_address(conn, a.client);
+    client_address(conn, "unknown", a.client);
     char err[512];
     a.reader = store_reader_open(&srv->store, err, sizeof err);
     action_keyring ring = {0};

@@ -5,7 +5,6 @@
  * to another, so a flood of addresses costs no memory. */
 #include "http/server_internal.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -40,20 +39,6 @@ void action_rate_free(action_rate *r)
         return;
     pthread_mutex_destroy(&r->lock);
     free(r);
-}
-
-void client_address(struct MHD_Connection *conn, char out[INET6_ADDRSTRLEN])
-{
-    strcpy(out, "unknown");
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (info && info->client_addr) {
-        const struct sockaddr *sa = info->client_addr;
-        const void *raw = sa->sa_family == AF_INET6
-                              ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-                              : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-        inet_ntop(sa->sa_family, raw, out, INET6_ADDRSTRLEN);
-    }
 }
 
 static size_t slot_of(const char *address)

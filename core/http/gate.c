@@ -80,7 +80,7 @@ static enum MHD_Result admit_action(http_server *srv, struct MHD_Connection *con
                                     request_ctx **ctx)
 {
     char address[INET6_ADDRSTRLEN];
-    client_address(conn, address);
+    client_address(conn, "unknown", address);
     if (!action_rate_take(srv->action_rate, address, wall_ms())) {
         metrics_count(METRIC_REQUESTS_REJECTED);
         log_warn("action", "refused a request from %s: over its rate", address);

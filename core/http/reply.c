@@ -25,11 +25,10 @@ enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const ch
     return rc;
 }
 
-/* "10.0.0.5, Alertmanager/0.25.0": which sender to fix, since a sender
- * does not retry a 4xx. */
-static void describe_client(struct MHD_Connection *conn, char *out, size_t cap)
+void client_address(struct MHD_Connection *conn, const char *unknown,
+                    char out[INET6_ADDRSTRLEN])
 {
-    char address[INET6_ADDRSTRLEN] = "unknown address";
+    snprintf(out, INET6_ADDRSTRLEN, "%s", unknown);
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     if (info && info->client_addr) {
@@ -37,8 +36,16 @@ static void describe_client(struct MHD_Connection *conn, char *out, size_t cap)
         const void *raw = sa->sa_family == AF_INET6
                               ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
                               : (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
-        inet_ntop(sa->sa_family, raw, address, sizeof address);
+        inet_ntop(sa->sa_family, raw, out, INET6_ADDRSTRLEN);
     }
+}
+
+/* "10.0.0.5, Alertmanager/0.25.0": which sender to fix, since a sender
+ * does not retry a 4xx. */
+static void describe_client(struct MHD_Connection *conn, char *out, size_t cap)
+{
+    char address[INET6_ADDRSTRLEN];
+    client_address(conn, "unknown address", address);
     const char *agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_USER_AGENT);
     if (agent)

@@ -219,6 +219,10 @@ enum MHD_Result route_answer(http_server *srv, struct MHD_Connection *conn, requ
 
 /* ---- reply.c ---- */
 
+/* The client's address as text, or `unknown` when libmicrohttpd has none. */
+void client_address(struct MHD_Connection *conn, const char *unknown,
+                    char out[INET6_ADDRSTRLEN]);
+
 enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *type,
                           const char *text, const char *extra_header, const char *extra_value);
 /* The JSON error shape; a 503 carries Retry-After. 4xx are logged with
@@ -331,7 +335,6 @@ action_rate *action_rate_new(void);
 void action_rate_free(action_rate *r);
 /* 1: a request from address may be served now; 0: it is over its rate. */
 int action_rate_take(action_rate *r, const char *address, int64_t now_ms);
-void client_address(struct MHD_Connection *conn, char out[INET6_ADDRSTRLEN]);
 
 /* ---- thread_script.c ---- */
 
