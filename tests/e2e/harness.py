@@ -623,6 +623,26 @@ def wait_outbox_empty(herald, timeout=10.0):
     wait_until(empty, timeout=timeout, message="herald's outbox empty")
 
 
+def prometheus_alert(name, instance, status="firing", started_min_ago=1):
+    """An alert as Prometheus posts it to /api/v2/alerts: critical, started
+    started_min_ago minutes ago; resolved a second ago when status says so."""
+    now = now_seconds()
+    alert = {"labels": {"alertname": name, "instance": instance, "severity": "critical"},
+             "annotations": {"summary": "%s on %s" % (name, instance)},
+             "startsAt": rfc3339(now - datetime.timedelta(minutes=started_min_ago))}
+    if status == "resolved":
+        alert["endsAt"] = rfc3339(now - datetime.timedelta(seconds=1))
+    return alert
+
+
+def post_prometheus_alerts(herald, alerts):
+    """POSTs alerts to herald's /api/v2/alerts as Prometheus does; its
+    answer, which must be a 200."""
+    status, data = http("POST", herald.base_url + "/api/v2/alerts", json.dumps(alerts).encode())
+    assert status == 200, data
+    return json.loads(data)
+
+
 def read_json_lines(path):
     """The JSON objects of a JSON-lines file ([] when it does not exist)."""
     try:

@@ -8,7 +8,6 @@ so what was delivered is counted exactly. A non-event (no repeat, no
 escalation) is asserted once a later event proves its time has passed:
 a control alert delivered after it, or escalated with the same delay."""
 
-import datetime
 import itertools
 import json
 
@@ -29,21 +28,6 @@ def texts(tmp_path, name="ops"):
     return [m["text"] for m in delivered(tmp_path, name)]
 
 
-def prom_alert(name, instance, status="firing", started_min_ago=1):
-    now = harness.now_seconds()
-    alert = {"labels": {"alertname": name, "instance": instance, "severity": "critical"},
-             "annotations": {"summary": "%s on %s" % (name, instance)},
-             "startsAt": harness.rfc3339(now - datetime.timedelta(minutes=started_min_ago))}
-    if status == "resolved":
-        alert["endsAt"] = harness.rfc3339(now - datetime.timedelta(seconds=1))
-    return alert
-
-
-def post_alerts(h, alerts):
-    status, data = harness.http("POST", h.base_url + "/api/v2/alerts",
-                                json.dumps(alerts).encode())
-    assert status == 200, data
-    return json.loads(data)
 
 
 def api(h, method, path, body=None, raw=None):
@@ -78,8 +62,8 @@ def wait_texts(tmp_path, name, count, what):
 def test_api_ack_stops_repeats_until_the_alert_resolves(herald_factory, tmp_path):
     # repeat_interval 0s: every post is sent again, until acknowledged
     h = herald_factory({"ops": console(tmp_path, "ops")}, default_receiver="ops")
-    post_alerts(h, [prom_alert("HostDown", "db1")])
-    post_alerts(h, [prom_alert("HostDown", "db1")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1")])
     assert len(wait_texts(tmp_path, "ops", 2, "two sends before the ack")) == 2
     fingerprint = alert_state(h, "db1")["fingerprint"]
 
@@ -95,8 +79,8 @@ def test_api_ack_stops_repeats_until_the_alert_resolves(herald_factory, tmp_path
     assert harness.metrics(h.base_url)["herald_alerts_acknowledged_total"] == 1
 
     # posted again: held back; a control alert posted after it goes out
-    post_alerts(h, [prom_alert("HostDown", "db1")])
-    post_alerts(h, [prom_alert("HostDown", "control")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "control")])
     sent = wait_texts(tmp_path, "ops", 3, "the control alert")
     harness.wait_outbox_empty(h)
     sent = texts(tmp_path, "ops")
@@ -108,13 +92,13 @@ def test_api_ack_stops_repeats_until_the_alert_resolves(herald_factory, tmp_path
     assert alert_state(h, "db1")["acknowledged"]["by"] == "alice"
 
     # the resolution goes out and clears it; firing anew is news again
-    post_alerts(h, [prom_alert("HostDown", "db1", "resolved")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1", "resolved")])
     wait_texts(tmp_path, "ops", 4, "the resolution")
     state = alert_state(h, "db1")
     assert state["status"] == "resolved" and state["acknowledged"] is None, state
     status, answer = ack(h, fingerprint)
     assert status == 409 and "not firing" in answer["error"], answer
-    post_alerts(h, [prom_alert("HostDown", "db1", started_min_ago=0)])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1", started_min_ago=0)])
     sent = wait_texts(tmp_path, "ops", 5, "the new firing")
     assert "db1" in sent[4], sent
     assert alert_state(h, "db1")["acknowledged"] is None
@@ -122,7 +106,7 @@ def test_api_ack_stops_repeats_until_the_alert_resolves(herald_factory, tmp_path
 
 def test_api_ack_errors(herald_factory, tmp_path):
     h = herald_factory({"ops": console(tmp_path, "ops")}, default_receiver="ops")
-    post_alerts(h, [prom_alert("HostDown", "db1")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1")])
     fingerprint = alert_state(h, "db1")["fingerprint"]
 
     status, answer = ack(h, "0123456789abcdef")
@@ -140,7 +124,7 @@ def test_api_ack_errors(herald_factory, tmp_path):
 
 def test_cli_ack_and_the_alerts_table(herald_factory, tmp_path):
     h = herald_factory({"ops": console(tmp_path, "ops")}, default_receiver="ops")
-    post_alerts(h, [prom_alert("HostDown", "db1"), prom_alert("HostDown", "db2")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1"), harness.prometheus_alert("HostDown", "db2")])
     fingerprint = alert_state(h, "db1")["fingerprint"]
 
     rc, out, err = harness.herald_cli(h, "alerts", "ack", fingerprint, "--author", "carol",
@@ -204,11 +188,11 @@ def wait_escalations(h, sent, cancelled):
 def test_unacknowledged_alert_is_escalated_after_the_delay(herald_factory, tmp_path):
     h = start_escalating(herald_factory, tmp_path)
     posted = harness.now_seconds().timestamp()
-    answer = post_alerts(h, [prom_alert("HostDown", "db1")])
+    answer = harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1")])
     assert answer["notifications"] == 1, answer
     assert len(wait_texts(tmp_path, "ops", 1, "ops told")) == 1
     # posted again while it fires: still one escalation
-    post_alerts(h, [prom_alert("HostDown", "db1")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1")])
     sent = wait_texts(tmp_path, "oncall", 1, "oncall told after the delay")
     assert harness.now_seconds().timestamp() - posted >= 3
     assert "escalated from ops after 3s" in sent[0] and "db1" in sent[0], sent
@@ -227,7 +211,7 @@ def test_unacknowledged_alert_is_escalated_after_the_delay(herald_factory, tmp_p
 
 def test_a_chain_escalates_step_by_step(herald_factory, tmp_path):
     h = start_escalating(herald_factory, tmp_path)
-    post_alerts(h, [prom_alert("Chain", "db1")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("Chain", "db1")])
     oncall = wait_texts(tmp_path, "oncall", 1, "oncall told")
     manager = wait_texts(tmp_path, "manager", 1, "manager told")
     assert "escalated from ops after 3s" in oncall[0], oncall
@@ -238,12 +222,12 @@ def test_a_chain_escalates_step_by_step(herald_factory, tmp_path):
 
 def test_acknowledged_or_resolved_before_the_delay_is_not_escalated(herald_factory, tmp_path):
     h = start_escalating(herald_factory, tmp_path)
-    post_alerts(h, [prom_alert("HostDown", "acked"), prom_alert("HostDown", "resolved"),
-                    prom_alert("HostDown", "control")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "acked"), harness.prometheus_alert("HostDown", "resolved"),
+                    harness.prometheus_alert("HostDown", "control")])
     wait_texts(tmp_path, "ops", 1, "ops told")
     status, answer = ack(h, alert_state(h, "acked")["fingerprint"], "alice")
     assert status == 200, answer
-    post_alerts(h, [prom_alert("HostDown", "resolved", "resolved")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "resolved", "resolved")])
     # the control alert, escalated with the same delay, proves the time passed
     sent = wait_texts(tmp_path, "oncall", 1, "the control alert escalated")
     wait_escalations(h, 1, 2)
@@ -258,15 +242,15 @@ def test_acknowledged_or_resolved_before_the_delay_is_not_escalated(herald_facto
 
 def test_a_restart_in_between_neither_loses_nor_repeats_it(herald_factory, tmp_path):
     h = start_escalating(herald_factory, tmp_path)
-    post_alerts(h, [prom_alert("HostDown", "db1")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1")])
     wait_texts(tmp_path, "ops", 1, "ops told")
     h.stop()
     h.start()
     sent = wait_texts(tmp_path, "oncall", 1, "oncall told after the restart")
     assert "escalated from ops after 3s" in sent[0], sent
     # posted again after the restart: the escalation of this firing is made
-    post_alerts(h, [prom_alert("HostDown", "db1")])
-    post_alerts(h, [prom_alert("HostDown", "control")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "db1")])
+    harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "control")])
     wait_texts(tmp_path, "oncall", 2, "the control alert escalated")
     harness.wait_outbox_empty(h)
     sent = texts(tmp_path, "oncall")
@@ -282,13 +266,13 @@ def test_two_replicas_escalate_once(herald_factory, postgres, tmp_path):
              "store": {"backend": "postgresql", "dsn": harness.lua_env("HERALD_PG_DSN")}}
     receivers = {name: console(tmp_path, name) for name in ("ops", "oncall", "manager")}
     first, second = [herald_factory(receivers, "ops", env=env, extra=extra) for _ in range(2)]
-    post_alerts(first, [prom_alert("HostDown", "db1"), prom_alert("HostDown", "acked")])
+    harness.post_prometheus_alerts(first, [harness.prometheus_alert("HostDown", "db1"), harness.prometheus_alert("HostDown", "acked")])
     # Prometheus posts to both: the same firing, one escalation
-    post_alerts(second, [prom_alert("HostDown", "db1"), prom_alert("HostDown", "acked")])
+    harness.post_prometheus_alerts(second, [harness.prometheus_alert("HostDown", "db1"), harness.prometheus_alert("HostDown", "acked")])
     status, answer = ack(second, alert_state(first, "acked")["fingerprint"], "alice")
     assert status == 200, answer
     wait_texts(tmp_path, "oncall", 1, "oncall told by one replica")
-    post_alerts(second, [prom_alert("HostDown", "control")])
+    harness.post_prometheus_alerts(second, [harness.prometheus_alert("HostDown", "control")])
     wait_texts(tmp_path, "oncall", 2, "the control alert escalated")
     harness.wait_outbox_empty(first)
     harness.wait_outbox_empty(second)

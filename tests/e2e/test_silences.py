@@ -7,7 +7,6 @@ an expired silence lets the next post through. Silences are made with
 Receivers write JSON lines into files in tmp_path (the console channel),
 so what was delivered is counted exactly."""
 
-import datetime
 import itertools
 import json
 import os
@@ -34,21 +33,6 @@ def delivered(tmp_path, name="oncall"):
     return harness.read_json_lines(path) if path.exists() else []
 
 
-def prom_alert(name, instance, status="firing"):
-    now = harness.now_seconds()
-    alert = {"labels": {"alertname": name, "instance": instance, "severity": "critical"},
-             "annotations": {"summary": "%s on %s" % (name, instance)},
-             "startsAt": harness.rfc3339(now - datetime.timedelta(minutes=1))}
-    if status == "resolved":
-        alert["endsAt"] = harness.rfc3339(now - datetime.timedelta(seconds=1))
-    return alert
-
-
-def post_alerts(h, alerts):
-    status, data = harness.http("POST", h.base_url + "/api/v2/alerts",
-                                json.dumps(alerts).encode())
-    assert status == 200, data
-    return json.loads(data)
 
 
 def api(h, method, path, body=None):
@@ -95,8 +79,8 @@ def test_cli_silence_holds_back_a_direct_alert_until_expired(herald_factory, tmp
     assert silence_id in out and "alice" in out and "maintenance of rack 3" in out, out
     assert "active" in out and "MATCHERS" in out, out
 
-    answer = post_alerts(h, [prom_alert("HostDown", "10.0.0.7"),
-                             prom_alert("HostDown", "10.9.0.1")])
+    answer = harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "10.0.0.7"),
+                             harness.prometheus_alert("HostDown", "10.9.0.1")])
     assert answer["silenced"] == 1 and answer["alerts"] == 2 and answer["notifications"] == 1
     harness.wait_outbox_empty(h)
     sent = delivered(tmp_path)
@@ -121,10 +105,10 @@ def test_cli_silence_holds_back_a_direct_alert_until_expired(herald_factory, tmp
     assert harness.metrics(h.base_url)["herald_alerts_silenced_total"] == 1
 
     # Prometheus posts it again each evaluation: held back, no second history row
-    assert post_alerts(h, [prom_alert("HostDown", "10.0.0.7")])["silenced"] == 1
+    assert harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "10.0.0.7")])["silenced"] == 1
     assert len([r for r in history(h) if r["instance"] == "10.0.0.7"]) == 1
     # its resolution is held back too
-    assert post_alerts(h, [prom_alert("HostDown", "10.0.0.7", "resolved")])["silenced"] == 1
+    assert harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "10.0.0.7", "resolved")])["silenced"] == 1
     rows = [r for r in history(h) if r["instance"] == "10.0.0.7"]
     assert [r["status"] for r in rows] == ["resolved", "firing"], rows
     assert {r["result"] for r in rows} == {"silenced"}, rows
@@ -132,7 +116,7 @@ def test_cli_silence_holds_back_a_direct_alert_until_expired(herald_factory, tmp
     rc, out, err = cli(h, "expire", silence_id)
     assert rc == 0 and "expired silence %s" % silence_id in out, (out, err)
     wait_active(h, 0)
-    answer = post_alerts(h, [prom_alert("HostDown", "10.0.0.7")])
+    answer = harness.post_prometheus_alerts(h, [harness.prometheus_alert("HostDown", "10.0.0.7")])
     assert answer["silenced"] == 0 and answer["notifications"] == 1, answer
     harness.wait_outbox_empty(h)
     sent = delivered(tmp_path)
@@ -171,7 +155,7 @@ def test_api_silence_applies_at_once_and_delete_expires_it(herald_factory, tmp_p
     # no wait: the API's own herald reads the silences again before answering
     disk = {"labels": {"alertname": "DiskFull", "mountpoint": "/data1", "instance": "db1"},
             "startsAt": harness.rfc3339(harness.now_seconds())}
-    assert post_alerts(h, [disk])["silenced"] == 1
+    assert harness.post_prometheus_alerts(h, [disk])["silenced"] == 1
     # the Alertmanager webhook path is matched alike
     payload = harness.am_payload([disk])
     status, data = harness.http("POST", h.base_url + "/webhook", json.dumps(payload).encode())
@@ -193,7 +177,7 @@ def test_api_silence_applies_at_once_and_delete_expires_it(herald_factory, tmp_p
     status, listed = api(h, "GET", "silences?all=true")
     assert status == 200 and listed[0]["state"] == "expired", listed
 
-    assert post_alerts(h, [disk])["notifications"] == 1
+    assert harness.post_prometheus_alerts(h, [disk])["notifications"] == 1
     harness.wait_outbox_empty(h)
     assert len(delivered(tmp_path)) == 1
 
@@ -267,7 +251,7 @@ def test_a_silence_added_through_one_replica_holds_back_alerts_on_another(
     assert rc == 0, err
     silence_id = out.splitlines()[0]
     wait_active(second, 1)
-    assert post_alerts(second, [prom_alert("HostDown", "10.0.0.1")])["silenced"] == 1
+    assert harness.post_prometheus_alerts(second, [harness.prometheus_alert("HostDown", "10.0.0.1")])["silenced"] == 1
     rows = history(second)
     assert [(r["result"], r["silenced_by"]) for r in rows] == [("silenced", silence_id)], rows
     # the author defaulted to the Unix user; the other replica lists it
@@ -277,7 +261,7 @@ def test_a_silence_added_through_one_replica_holds_back_alerts_on_another(
     status, answer = api(second, "DELETE", "silences/" + silence_id)
     assert status == 200, answer
     wait_active(first, 0)
-    assert post_alerts(first, [prom_alert("HostDown", "10.0.0.1")])["notifications"] == 1
+    assert harness.post_prometheus_alerts(first, [harness.prometheus_alert("HostDown", "10.0.0.1")])["notifications"] == 1
     harness.wait_outbox_empty(first)
     assert len(delivered(tmp_path, "oncall-0")) == 1
     assert delivered(tmp_path, "oncall-1") == []
@@ -288,7 +272,7 @@ def test_a_sqlite_store_made_before_silences_is_upgraded(herald_factory, tmp_pat
     columns, the history's view without 'silenced') takes silences at the
     next start, its rows kept."""
     h = start(herald_factory, tmp_path)
-    assert post_alerts(h, [prom_alert("Before", "10.1.0.1")])["notifications"] == 1
+    assert harness.post_prometheus_alerts(h, [harness.prometheus_alert("Before", "10.1.0.1")])["notifications"] == 1
     harness.wait_outbox_empty(h)
     h.stop()
     db = sqlite3.connect(str(h.workdir / "data" / "herald.db"))
@@ -306,7 +290,7 @@ def test_a_sqlite_store_made_before_silences_is_upgraded(herald_factory, tmp_pat
     status, answer = api(h, "POST", "silences",
                          {"matchers": "alertname=After", "duration": "1h", "createdBy": "x"})
     assert status == 200, answer
-    assert post_alerts(h, [prom_alert("After", "10.1.0.2")])["silenced"] == 1
+    assert harness.post_prometheus_alerts(h, [harness.prometheus_alert("After", "10.1.0.2")])["silenced"] == 1
     assert [(r["alertname"], r["result"]) for r in history(h)] == \
         [("After", "silenced"), ("Before", "delivered")]
 
@@ -332,7 +316,7 @@ def test_silences_change_while_alerts_pour_in(herald_factory, tmp_path):
 
     churner = threading.Thread(target=churn, daemon=True)
     churner.start()
-    answers = harness.post_concurrently(total, lambda i: post_alerts(
+    answers = harness.post_concurrently(total, lambda i: harness.post_prometheus_alerts(
         h, [{"labels": {"alertname": "Pour", "lane": str(i % 10), "n": str(i)},
              "startsAt": harness.rfc3339(harness.now_seconds())}]), threads=4)
     stop.set()
