@@ -283,17 +283,26 @@ static void free_settled(notification *n)
         memory_give_back();
 }
 
+/* A notification the dispatcher is done with leaves those in flight,
+ * counted in `tally` (delivered, dead letters) when it is one of them. */
+static void let_go(outbox *box, notification *n, uint64_t *tally)
+{
+    pthread_mutex_lock(&box->lock);
+    live_remove(box, n);
+    box->stats.in_flight--;
+    if (tally)
+        (*tally)++;
+    pthread_mutex_unlock(&box->lock);
+    free_settled(n);
+}
+
 void outbox_delivered(outbox *box, notification *n)
 {
     if (settling(box))
         store_mark_delivered(box->durable, n, outcome_written, box);
-    pthread_mutex_lock(&box->lock);
-    live_remove(box, n);
-    box->stats.in_flight--;
-    box->stats.delivered++;
-    pthread_mutex_unlock(&box->lock);
-    free_settled(n);
+    let_go(box, n, &box->stats.delivered);
 }
+
 
 void outbox_dead_letter(outbox *box, notification *n, const char *reason)
 {
@@ -309,12 +318,7 @@ void outbox_dead_letter(outbox *box, notification *n, const char *reason)
                   n->attempts == 1 ? "" : "s", reason);
     if (settling(box))
         store_mark_dead(box->durable, n, reason, outcome_written, box);
-    pthread_mutex_lock(&box->lock);
-    live_remove(box, n);
-    box->stats.in_flight--;
-    box->stats.dead_letters++;
-    pthread_mutex_unlock(&box->lock);
-    free_settled(n);
+    let_go(box, n, &box->stats.dead_letters);
 }
 
 void outbox_dropped(outbox *box, notification *n, const char *reason)
@@ -324,11 +328,7 @@ void outbox_dropped(outbox *box, notification *n, const char *reason)
              n->alert_count == 1 ? "" : "s", reason);
     if (settling(box))
         store_mark_dropped(box->durable, n, reason, outcome_written, box);
-    pthread_mutex_lock(&box->lock);
-    live_remove(box, n);
-    box->stats.in_flight--;
-    pthread_mutex_unlock(&box->lock);
-    free_settled(n);
+    let_go(box, n, NULL);
 }
 
 void outbox_request(outbox *box, queue_request *q)
@@ -410,11 +410,7 @@ void outbox_forget(outbox *box, notification *n, int permanent)
         else
             store_mark_retry(box->durable, n, outcome_written, box);
     }
-    pthread_mutex_lock(&box->lock);
-    live_remove(box, n);
-    box->stats.in_flight--;
-    pthread_mutex_unlock(&box->lock);
-    free_settled(n);
+    let_go(box, n, NULL);
 }
 
 void outbox_clear_pause(outbox *box, const char *target)
