@@ -21,6 +21,7 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/memory.h"
 #include "util/metrics.h"
 
 /* ---- settings read once at start ---------------------------------------- */
@@ -251,6 +252,7 @@ int daemon_serve(const char *config_path, const char *listen_override, generatio
     st.started = conf;
     const char *listen = listen_override ? listen_override : conf->listen;
     log_set_level((herald_log_level)conf->log_level);
+    memory_map_large_blocks(); /* before the store's and the server's threads */
     if (started->stale_note)
         log_error("config", "%s", started->stale_note);
     generation_install(g); /* from here a reload may free g, never `started` */

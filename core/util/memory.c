@@ -6,6 +6,13 @@
 #include <malloc.h>
 #endif
 
+void memory_map_large_blocks(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, MEMORY_MAPPED_BYTES);
+#endif
+}
+
 void memory_give_back(void)
 {
 #ifdef __GLIBC__

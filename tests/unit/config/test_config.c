@@ -6,6 +6,8 @@
 #include "fixtures.h"
 #include "util/units.h"
 
+#include <unistd.h>
+
 /* Loads `body`, which must be valid; err says why when it is not. */
 static int load_valid(const fixture *fx, const char *body, config *c, char *err, size_t cap)
 {
@@ -82,6 +84,21 @@ FIXTURE_TEST(valid_config_loads)
     CHECK_INT(ops->mentions.mobiles_len, 1);
     CHECK_STR(ops->mentions.mobiles[0], "13800000000");
     CHECK(ops->instance != NULL);
+    config_free(&c);
+}
+
+/* Unset, the ingest workers are as many as the processors, from 2 to 16:
+ * they only compute, and each costs a Lua state and a malloc arena. */
+FIXTURE_TEST(http_threads_default_to_the_processors)
+{
+    config c;
+    LOAD_VALID(fx, console_receivers, &c);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    CHECK_INT(c.http_threads, online < 2 ? 2 : online > 16 ? 16 : online);
+    config_free(&c);
+    LOAD_VALID(fx, "http_threads = 5\n" "default_receiver = \"console\"\n"
+                   "receivers = { console = { channel = \"console\" } }\n", &c);
+    CHECK_INT(c.http_threads, 5);
     config_free(&c);
 }
 
@@ -419,7 +436,7 @@ FIXTURE_TEST(action_links_settings)
     config_free(&c);
 }
 
-RUN_TESTS(CASE(valid_config_loads), CASE(action_links_settings), CASE(unknown_top_level_key), CASE(empty_receivers_table),
+RUN_TESTS(CASE(valid_config_loads), CASE(http_threads_default_to_the_processors), CASE(action_links_settings), CASE(unknown_top_level_key), CASE(empty_receivers_table),
           CASE(wrong_types), CASE(store_section_is_validated), CASE(store_lease_is_read_and_bounded),
           CASE(missing_required_option_names_the_unset_variable), CASE(auth_section_is_validated),
           CASE(auth_keeps_digests_not_secrets), CASE(connections_section_is_read),
