@@ -69,7 +69,8 @@ TEST(the_same_alert_is_stored_once)
     int64_t now = now_ms();
     /* two receivers, posted again (as every group_interval), another
      * instance, and the first silenced */
-    notification *batch[5] = {make("ops", "DiskFull", "db1", now), make("wms", "DiskFull", "db1", now),
+    notification *batch[5] = {make("ops", "DiskFull", "db1", now),
+                              make("wms", "DiskFull", "db1", now),
                               make("ops", "DiskFull", "db1", now + 1),
                               make("wms", "DiskFull", "db1", now + 1),
                               make("ops", "DiskFull", "db2", now + 2)};
@@ -85,7 +86,8 @@ TEST(the_same_alert_is_stored_once)
     CHECK_INT(rows.len, 6);
     for (size_t i = 0; i < rows.len; i++) {
         CHECK_CONTAINS(rows.items[i].labels_json, "\"alertname\":\"DiskFull\"");
-        CHECK_CONTAINS(rows.items[i].labels_json, i == 1 ? "\"instance\":\"db2\"" : "\"instance\":\"db1\"");
+        CHECK_CONTAINS(rows.items[i].labels_json,
+                       i == 1 ? "\"instance\":\"db2\"" : "\"instance\":\"db1\"");
         CHECK_CONTAINS(rows.items[i].annotations_json, "\"summary\":\"磁盘将满\"");
     }
     CHECK_STR(rows.items[0].result, "silenced");
