@@ -18,7 +18,8 @@
 typedef enum store_table {
     STORE_TABLE_MESSAGES,       /* a notification's content */
     STORE_TABLE_DELIVERIES,     /* its delivery state: attempts, next attempt, last error */
-    STORE_TABLE_HISTORY,        /* one row per alert per notification */
+    STORE_TABLE_HISTORY,        /* one row per alert per notification, with its labels and
+                                 * annotations (each store keeps those once: store/content.h) */
     STORE_TABLE_ATTEMPTS,       /* each attempt's outcome, and operators' drops */
     STORE_TABLE_ALERT_STATE,    /* what is firing */
     STORE_TABLE_ALERT_NOTIFIED, /* what each receiver was told, for repeat intervals */

@@ -8,6 +8,7 @@ PostgreSQL: the answers must be the same."""
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -255,6 +256,76 @@ def test_a_missing_dsn_names_the_key_and_the_variable(tmp_path):
     r = h.command("check", "-c", h.config_path)
     err = r.stderr.decode()
     assert r.returncode != 0 and "store.backend: expected" in err, err
+
+
+# ----- each alert's labels and annotations stored once --------------------------
+# store_content_id (core/store/content.h) in SQL, as the store computes it
+CONTENT_ID = ("(('x' || encode(substring(sha256(convert_to(labels::text, 'UTF8') || '\\x00'::bytea"
+              " || convert_to(annotations::text, 'UTF8')) from 1 for 8), 'hex'))::bit(64)::bigint"
+              " & 9223372036854775807)")
+
+
+def history_rows(h, count):
+    def rows():
+        status, got = harness.api_get(h, "history")
+        return status == 200 and len(got) == count and got
+    return harness.wait_until(rows, timeout=10, message="%d history rows" % count)
+
+
+def test_an_alert_posted_again_stores_its_labels_once(pg_herald_factory, postgres, tmp_path):
+    h = pg_herald_factory({"console": console(tmp_path)}, "console")
+    once = reliability.alert("PgOnce", severity="page")
+    reliability.post_ok(h, [once])
+    reliability.post_ok(h, [dict(once, status="resolved")])
+    reliability.post_ok(h, [reliability.alert("PgOther")])
+    rows = history_rows(h, 3)
+    assert [r["labels"]["alertname"] for r in rows] == ["PgOther", "PgOnce", "PgOnce"], rows
+    assert [r["annotations"]["summary"] for r in rows[1:]] == ["PgOnce is broken"] * 2, rows
+    assert rows[1]["labels"]["severity"] == "page" and rows[1]["status"] == "resolved", rows
+    assert postgres.psql("SELECT count(*) FROM alert_content", h.database) == "2"
+    # the writer's id (C) is the SQL's of the same text
+    assert postgres.psql("SELECT count(*) FROM alert_content WHERE id <> %s" % CONTENT_ID,
+                         h.database) == "0"
+
+
+def test_history_stored_before_migration_8_keeps_its_labels(pg_herald_factory, postgres,
+                                                            tmp_path):
+    h = pg_herald_factory({"console": console(tmp_path)}, "console")
+    h.stop()
+    # the schema as migration 7 left it, and rows each with their own labels
+    now = int(time.time() * 1000)
+    row = ("INSERT INTO history(notification_id, fingerprint, alertname, instance, severity,"
+           " status, starts_at, receiver, labels, annotations, created_ms, silenced_by)"
+           " VALUES(0, 'f', 'Old', '%s', 'page', 'firing', 1.5, '%s',"
+           " '{\"alertname\":\"Old\",\"instance\":\"%s\"}', '{\"summary\":\"%s\"}', %d, %s);")
+    postgres.psql(
+        "DROP VIEW history_results; DROP TABLE alert_content;"
+        "ALTER TABLE history DROP COLUMN content_id, ADD COLUMN labels JSON NOT NULL,"
+        " ADD COLUMN annotations JSON NOT NULL;"
+        "CREATE VIEW history_results AS"
+        "  SELECT h.*, CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
+        "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
+        "                 ELSE 'pending' END AS result"
+        "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
+        "DELETE FROM schema_migrations WHERE version = 8;"
+        + row % ("h1", "ops", "h1", "one", now, "NULL")
+        + row % ("h1", "wms", "h1", "one", now, "NULL")
+        + row % ("h2", "", "h2", "two", now, "'sil-1'"), h.database)
+    h.start()
+    rows = history_rows(h, 3)
+    assert [(r["receiver"], r["labels"], r["annotations"]) for r in rows] == [
+        ("", {"alertname": "Old", "instance": "h2"}, {"summary": "two"}),
+        ("wms", {"alertname": "Old", "instance": "h1"}, {"summary": "one"}),
+        ("ops", {"alertname": "Old", "instance": "h1"}, {"summary": "one"})], rows
+    assert rows[0]["result"] == "silenced", rows
+    assert postgres.psql("SELECT count(*) FROM alert_content", h.database) == "2"
+    assert postgres.psql("SELECT count(*) FROM information_schema.columns WHERE"
+                         " table_name = 'history' AND column_name = 'labels'", h.database) == "0"
+    reliability.post_ok(h, [reliability.alert("PgAfter")])
+    rows = history_rows(h, 4)
+    assert rows[0]["labels"]["alertname"] == "PgAfter", rows
+    assert postgres.psql("SELECT count(*) FROM alert_content WHERE id <> %s" % CONTENT_ID,
+                         h.database) == "0"
 
 
 # ----- check and migrations ------------------------------------------------------

@@ -194,6 +194,47 @@ def count(postgres, database, table):
     return int(postgres.psql("SELECT count(*) FROM %s" % table, database))
 
 
+def copied_labels(postgres, database):
+    return postgres.psql("SELECT labels->>'alertname', annotations->>'summary'"
+                         " FROM history_results", database)
+
+
+def test_history_keeps_its_labels_from_a_store_of_either_schema(herald_factory, postgres,
+                                                                tmp_path):
+    """A store whose labels and annotations are stored once (alert_content)
+    and one made before, each history row with its own: the copy's rows
+    read back with theirs, each stored once."""
+    h, data_dir = one_notification_store(herald_factory, tmp_path, name="CopyLabels")
+    h.stop()
+    database = postgres.create_database("copy_labels")
+    rc, out, err = copy(h, "--from", data_dir, "--to", postgres.dsn(database))
+    assert rc == 0, (out, err)
+    assert copied_labels(postgres, database) == "CopyLabels|CopyLabels is broken"
+    assert count(postgres, database, "alert_content") == 1
+
+    db = sqlite3.connect(str(data_dir / "herald.db"))
+    try:
+        db.executescript(
+            "ALTER TABLE history ADD COLUMN labels TEXT;"
+            "ALTER TABLE history ADD COLUMN annotations TEXT;"
+            "UPDATE history SET (labels, annotations) ="
+            "  (SELECT labels, annotations FROM alert_content WHERE id = content_id);"
+            "DROP VIEW history_results; DROP INDEX history_by_content;"
+            "ALTER TABLE history DROP COLUMN content_id; DROP TABLE alert_content;"
+            "CREATE VIEW history_results AS"
+            "  SELECT h.*, CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
+            "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
+            "                 ELSE 'pending' END AS result"
+            "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;")
+    finally:
+        db.close()
+    older = postgres.create_database("copy_labels_older")
+    rc, out, err = copy(h, "--from", data_dir, "--to", postgres.dsn(older))
+    assert rc == 0 and "1 history rows" in out, (out, err)
+    assert copied_labels(postgres, older) == "CopyLabels|CopyLabels is broken"
+    assert count(postgres, older, "alert_content") == 1
+
+
 def test_a_running_source_or_a_non_empty_destination_is_refused(herald_factory, postgres,
                                                                  tmp_path):
     h, data_dir = one_notification_store(herald_factory, tmp_path)

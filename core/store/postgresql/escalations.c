@@ -90,13 +90,20 @@ static int cancel(pg_store *s, int64_t id, int64_t now, const char *reason, char
 static int send(pg_store *s, int64_t id, int64_t now, char *why, size_t why_cap)
 {
     return run(s,
-               "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity,"
-               " status, starts_at, ends_at, receiver, labels, annotations, created_ms)"
+               "WITH recorded AS (INSERT INTO history(notification_id, fingerprint, alertname,"
+               "  instance, severity, status, starts_at, ends_at, receiver, content_id,"
+               "  created_ms)"
                " SELECT e.notification_id, s.fingerprint, s.alertname,"
                "  coalesce(s.labels->>'instance', ''), coalesce(s.labels->>'severity', ''),"
-               "  'firing', s.starts_at, s.ends_at, e.receiver, s.labels, s.annotations,"
+               "  'firing', s.starts_at, s.ends_at, e.receiver,"
+               "  " PG_CONTENT_ID("s.labels", "s.annotations") ","
                "  $2::bigint FROM escalations e JOIN alert_state s"
-               "  ON s.fingerprint = e.fingerprint WHERE e.notification_id = $1",
+               "  ON s.fingerprint = e.fingerprint WHERE e.notification_id = $1"
+               "  RETURNING content_id, fingerprint)"
+               " INSERT INTO alert_content(id, labels, annotations)"
+               " SELECT r.content_id, s.labels, s.annotations FROM recorded r"
+               " JOIN alert_state s ON s.fingerprint = r.fingerprint"
+               " ON CONFLICT (id) DO NOTHING",
                id, now, NULL, why, why_cap) ||
            run(s,
                "INSERT INTO alert_notified(fingerprint, receiver, status, starts_at, notified_ms)"
@@ -166,7 +173,7 @@ void pg_release_escalations(pg_store *s)
     if (!due)
         return;
     int cancelled = 0, sent = -1;
-    if (pg_exec(s->db, "BEGIN", why, sizeof why) == 0) {
+    if (pg_exec(s->db, PG_BEGIN_STORING_HISTORY, why, sizeof why) == 0) {
         sent = release_locked(s, now, &cancelled, why, sizeof why);
         if (sent >= 0 && pg_exec(s->db, "COMMIT", why, sizeof why))
             sent = -1;

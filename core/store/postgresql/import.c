@@ -9,11 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "store/content.h"
 #include "util/dsn.h"
 #include "util/error.h"
 
-_Static_assert(STORE_TABLE_MAX_COLUMNS <= PG_MAX_PARAMS,
-               "a copied row is one statement's parameters");
+_Static_assert(STORE_TABLE_MAX_COLUMNS + 1 <= PG_MAX_PARAMS,
+               "a copied row is one statement's parameters, and a history row's content id");
 
 struct store_import {
     PGconn *db;
@@ -21,9 +22,38 @@ struct store_import {
     char *insert[STORE_TABLE_COUNT];    /* made at the table's first row */
 };
 
+/* A history row's labels and annotations, in store_tables' order */
+#define HISTORY_LABELS_COLUMN 10
+#define HISTORY_ANNOTATIONS_COLUMN 11
+
+/* The history's rows come with their labels and annotations: stored as
+ * the writer stores them (write.c), once each, the row naming them by
+ * the id its last parameter carries. */
+static char *insert_history_sql(void)
+{
+    const store_table_def *def = &store_tables[STORE_TABLE_HISTORY];
+    strbuf sql = STRBUF_INIT;
+    int id_param = def->columns_len + 1;
+    sb_printf(&sql,
+              "WITH content AS (INSERT INTO alert_content(id, labels, annotations)"
+              " VALUES($%d, $%d, $%d) ON CONFLICT (id) DO NOTHING) INSERT INTO history(",
+              id_param, HISTORY_LABELS_COLUMN + 1, HISTORY_ANNOTATIONS_COLUMN + 1);
+    for (int c = 0; c < def->columns_len; c++)
+        if (c != HISTORY_LABELS_COLUMN && c != HISTORY_ANNOTATIONS_COLUMN)
+            sb_printf(&sql, "%s, ", def->columns[c]);
+    sb_puts(&sql, "content_id) VALUES(");
+    for (int c = 0; c < def->columns_len; c++)
+        if (c != HISTORY_LABELS_COLUMN && c != HISTORY_ANNOTATIONS_COLUMN)
+            sb_printf(&sql, "$%d, ", c + 1);
+    sb_printf(&sql, "$%d)", id_param);
+    return sb_take(&sql);
+}
+
 static char *insert_sql(store_table table)
 {
     const store_table_def *def = &store_tables[table];
+    if (table == STORE_TABLE_HISTORY)
+        return insert_history_sql();
     strbuf sql = STRBUF_INIT;
     sb_printf(&sql, "INSERT INTO %s(", def->name);
     for (int c = 0; c < def->columns_len; c++)
@@ -105,6 +135,13 @@ int pg_import_row(store_import *im, const store_row *row, char *err, size_t err_
         case STORE_CELL_BLOB: pp_bytes(&p, cell->bytes, cell->len); break;
         case STORE_CELL_NULL: pp_text(&p, NULL); break;
         }
+    }
+    if (row->table == STORE_TABLE_HISTORY) {
+        const store_cell *labels = &row->cells[HISTORY_LABELS_COLUMN];
+        const store_cell *annotations = &row->cells[HISTORY_ANNOTATIONS_COLUMN];
+        pp_int(&p, store_content_id(labels->kind == STORE_CELL_TEXT ? labels->bytes : "{}",
+                                    annotations->kind == STORE_CELL_TEXT ? annotations->bytes
+                                                                         : "{}"));
     }
     char why[512];
     if (pg_command(im->db, im->insert[row->table], &p, why, sizeof why))

@@ -105,7 +105,7 @@ static int read_alerts(pg_reader *r, uint64_t id, notification_detail *d, char *
     pg_params p = PG_PARAMS_INIT;
     pp_int(&p, (int64_t)id);
     PGresult *res = pg_run(r->db,
-                           "SELECT fingerprint, alertname, status, labels FROM history"
+                           "SELECT fingerprint, alertname, status, labels FROM history_results"
                            " WHERE notification_id = $1::bigint ORDER BY id",
                            &p);
     if (!pg_ok(res))
@@ -252,7 +252,7 @@ int pg_history_top(store_reader *base, const history_top *t, top_rows *rows, cha
               " WHERE value IS NOT NULL AND value <> ''"
               " GROUP BY value ORDER BY count(*) DESC, value COLLATE \"C\" LIMIT $2::bigint"
             : "SELECT value, count(*) FROM (SELECT DISTINCT labels->>$3::text AS value,"
-              " fingerprint, starts_at FROM history WHERE created_ms >= $1::bigint"
+              " fingerprint, starts_at FROM history_results WHERE created_ms >= $1::bigint"
               " AND status = 'firing') f WHERE value IS NOT NULL AND value <> ''"
               " GROUP BY value ORDER BY count(*) DESC, value COLLATE \"C\" LIMIT $2::bigint",
         &p);

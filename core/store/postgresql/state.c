@@ -2,6 +2,7 @@
  * each receiver was told (the repeat interval counts from there). */
 #include "store/postgresql/private.h"
 
+#include "store/content.h"
 #include "store/repeat.h"
 
 #include <stdio.h>
@@ -46,15 +47,19 @@ static const char state_seen_sql[] =
     "  status = excluded.status";
 
 /* As SQLite's STMT_SILENCED_HISTORY: a silenced alert's history row once
- * per state it is held back in, before the state takes it. */
+ * per state it is held back in, before the state takes it; its content
+ * if the row was made. */
 static const char silenced_history_sql[] =
-    "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
-    " starts_at, ends_at, receiver, labels, annotations, created_ms, silenced_by)"
+    "WITH recorded AS (INSERT INTO history(notification_id, fingerprint, alertname, instance,"
+    "  severity, status, starts_at, ends_at, receiver, content_id, created_ms, silenced_by)"
     " SELECT 0, $1, $2, $3, $4, $5::text, $6::double precision, $7::double precision, '',"
-    "  $8::json, $9::json, $10::bigint, $11::text"
+    "  $8::bigint, $9::bigint, $10::text"
     " WHERE NOT EXISTS (SELECT 1 FROM alert_state WHERE fingerprint = $1 AND status = $5::text"
-    "  AND silenced_by = $11::text"
-    "  AND ($5::text = 'resolved' OR starts_at <= $6::double precision))";
+    "  AND silenced_by = $10::text"
+    "  AND ($5::text = 'resolved' OR starts_at <= $6::double precision))"
+    " RETURNING content_id)"
+    " INSERT INTO alert_content(id, labels, annotations)"
+    " SELECT content_id, $11::json, $12::json FROM recorded ON CONFLICT (id) DO NOTHING";
 
 static int record_silenced(pg_store *s, const alert_report *seen, const alert_record *a,
                            char *why, size_t why_cap)
@@ -67,10 +72,11 @@ static int record_silenced(pg_store *s, const alert_report *seen, const alert_re
     pp_text(&p, alert_status_name(a->status));
     pp_double(&p, a->starts_at);
     pp_double_or_null(&p, a->ends_at);
-    pp_text(&p, a->labels_json);
-    pp_text(&p, a->annotations_json);
+    pp_int(&p, store_content_id(a->labels_json, a->annotations_json));
     pp_int(&p, seen->seen_ms);
     pp_text(&p, a->silenced_by);
+    pp_text(&p, a->labels_json);
+    pp_text(&p, a->annotations_json);
     return pg_command(s->db, silenced_history_sql, &p, why, why_cap);
 }
 

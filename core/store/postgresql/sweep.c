@@ -30,6 +30,22 @@ void pg_sweep_retention(pg_store *s)
         char ignored[64];
         pg_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
         log_warn("store", "retention sweep failed: %s", why);
+        return;
+    }
+    /* Content no history row names, in a transaction of its own: it
+     * waits for every replica's writes of history in flight, and holds
+     * theirs back (PG_LOCK_CONTENT), only while it runs. One probe of
+     * history_by_content per content, not a scan of the history. */
+    rc = pg_exec(s->db,
+                 "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_CONTENT ");"
+                 "DELETE FROM alert_content c WHERE NOT EXISTS"
+                 "  (SELECT 1 FROM history h WHERE h.content_id = c.id);"
+                 "COMMIT;",
+                 why, sizeof why);
+    if (rc) {
+        char ignored[64];
+        pg_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
+        log_warn("store", "sweeping unnamed alert content failed: %s", why);
     }
 }
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/content.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strbuf.h"
@@ -40,6 +41,8 @@ static int is_duplicate(pg_store *s, const notification *n, int *dup, char *why,
     return 0;
 }
 
+/* Each alert's row, and its content unless stored already (a repeat is
+ * a lookup, not a write): one statement. */
 static int insert_history(pg_store *s, const notification *n, char *why, size_t why_cap)
 {
     for (size_t i = 0; i < n->alerts_len; i++) {
@@ -54,13 +57,16 @@ static int insert_history(pg_store *s, const notification *n, char *why, size_t 
         pp_double(&p, a->starts_at);
         pp_double_or_null(&p, a->ends_at);
         pp_text(&p, n->receiver);
+        pp_int(&p, store_content_id(a->labels_json, a->annotations_json));
+        pp_int(&p, n->created_ms);
         pp_text(&p, a->labels_json);
         pp_text(&p, a->annotations_json);
-        pp_int(&p, n->created_ms);
         if (pg_command(s->db,
-                       "INSERT INTO history(notification_id, fingerprint, alertname, instance,"
-                       " severity, status, starts_at, ends_at, receiver, labels, annotations,"
-                       " created_ms) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                       "WITH content AS (INSERT INTO alert_content(id, labels, annotations)"
+                       "  VALUES($10, $12, $13) ON CONFLICT (id) DO NOTHING)"
+                       " INSERT INTO history(notification_id, fingerprint, alertname, instance,"
+                       " severity, status, starts_at, ends_at, receiver, content_id,"
+                       " created_ms) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                        &p, why, why_cap))
             return -1;
     }
@@ -210,7 +216,8 @@ int pg_write_batch(pg_store *s, job *jobs)
     enum { TRIES = 5 };
     char why[256] = "";
     int lost = pg_writer_connection(s, why, sizeof why) != 0;
-    for (int tries = 1; !lost && pg_exec(s->db, "BEGIN", why, sizeof why) == 0; tries++) {
+    for (int tries = 1; !lost && pg_exec(s->db, PG_BEGIN_STORING_HISTORY, why, sizeof why) == 0;
+         tries++) {
         if (apply_all(s, jobs, why, sizeof why) == 0 &&
             pg_exec(s->db, "COMMIT", why, sizeof why) == 0)
             return 0;

@@ -84,11 +84,17 @@ static int send(sqlite_store *s, int64_t id, int64_t now)
 {
     return run(s,
                "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity,"
-               " status, starts_at, ends_at, receiver, labels, annotations, created_ms)"
+               " status, starts_at, ends_at, receiver, content_id, created_ms)"
                " SELECT e.notification_id, s.fingerprint, s.alertname,"
                "  coalesce(json_extract(s.labels, '$.instance'), ''),"
                "  coalesce(json_extract(s.labels, '$.severity'), ''), 'firing', s.starts_at,"
-               "  s.ends_at, e.receiver, s.labels, s.annotations, ?2"
+               "  s.ends_at, e.receiver, herald_content_id(s.labels, s.annotations), ?2"
+               " FROM escalations e JOIN alert_state s ON s.fingerprint = e.fingerprint"
+               " WHERE e.notification_id = ?1",
+               id, now, NULL) ||
+           run(s,
+               "INSERT OR IGNORE INTO alert_content(id, labels, annotations)"
+               " SELECT herald_content_id(s.labels, s.annotations), s.labels, s.annotations"
                " FROM escalations e JOIN alert_state s ON s.fingerprint = e.fingerprint"
                " WHERE e.notification_id = ?1",
                id, now, NULL) ||

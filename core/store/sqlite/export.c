@@ -59,16 +59,21 @@ static int export_table(sqlite3 *db, store_table table, store_row_fn row, void *
                         size_t err_cap)
 {
     const store_table_def *def = &store_tables[table];
+    /* The history as it is read, each row with its labels and
+     * annotations: from their own table (store/content.h), or from the
+     * row in a store not upgraded to that yet, whose view reads them
+     * there (this connection upgrades nothing). */
+    const char *source = table == STORE_TABLE_HISTORY ? "history_results" : def->name;
     /* nor the newer tables (silences): nothing to copy */
-    if (!has_column(db, def->name, def->columns[0]))
+    if (!has_column(db, source, def->columns[0]))
         return 0;
     strbuf sql = STRBUF_INIT;
     sb_printf(&sql, "SELECT ");
     for (int c = 0; c < def->columns_len; c++)
-        sb_printf(&sql, "%s%s", c ? ", " : "", has_column(db, def->name, def->columns[c])
+        sb_printf(&sql, "%s%s", c ? ", " : "", has_column(db, source, def->columns[c])
                                                    ? def->columns[c]
                                                    : "NULL");
-    sb_printf(&sql, " FROM %s", def->name);
+    sb_printf(&sql, " FROM %s", source);
     sqlite3_stmt *q = NULL;
     int rc = 0;
     if (sqlite3_prepare_v2(db, sb_str(&sql), -1, &q, NULL) != SQLITE_OK) {

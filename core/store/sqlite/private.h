@@ -31,6 +31,7 @@ enum {
     STMT_INSERT_MESSAGE,
     STMT_INSERT_DELIVERY,
     STMT_INSERT_HISTORY,
+    STMT_INSERT_CONTENT,
     STMT_DUPLICATE,
     STMT_MARK_DELIVERED,
     STMT_MARK_RETRY,
@@ -105,6 +106,8 @@ int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *c
 /* write.c: one transaction for the jobs; 0, or -1 when it was rolled
  * back (every job marked failed, with the reason). */
 int sqlite_write_batch(sqlite_store *s, job *jobs);
+/* a's labels and annotations under content_id, unless stored already */
+int sqlite_insert_content(sqlite_store *s, int64_t content_id, const alert_record *a);
 /* message.c: n's message and its pending delivery; n->id set. */
 int sqlite_insert_message(sqlite_store *s, notification *n);
 

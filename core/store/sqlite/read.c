@@ -151,7 +151,7 @@ int sqlite_show(store_reader *base, uint64_t id, notification_detail *out, char 
     sqlite3_finalize(q);
     /* attempts oldest first: the order they happened in */
     if (read_rows_of(r,
-                     "SELECT fingerprint, alertname, status, labels FROM history"
+                     "SELECT fingerprint, alertname, status, labels FROM history_results"
                      " WHERE notification_id = ?1 ORDER BY id",
                      id, add_alert, out, err, err_cap) ||
         read_rows_of(r,
@@ -232,7 +232,7 @@ int sqlite_history_top(store_reader *base, const history_top *t, top_rows *rows,
     /* Firing rows only: the TOP of what alerted, not of what recovered. */
     snprintf(sql, sizeof sql,
              "SELECT value, COUNT(*) FROM ("
-             " SELECT DISTINCT %s AS value, fingerprint, starts_at FROM history"
+             " SELECT DISTINCT %s AS value, fingerprint, starts_at FROM history_results"
              " WHERE created_ms >= ?1 AND status = 'firing')"
              " WHERE value IS NOT NULL AND value != ''"
              " GROUP BY value ORDER BY COUNT(*) DESC, value LIMIT ?2",

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "store/content.h"
 #include "store/escalation_sql.h"
 #include "util/error.h"
 #include "util/strbuf.h"
@@ -45,9 +46,14 @@ static const char schema[] =
     "  id INTEGER PRIMARY KEY, notification_id INTEGER NOT NULL,"
     "  fingerprint TEXT NOT NULL, alertname TEXT NOT NULL, instance TEXT NOT NULL,"
     "  severity TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
-    "  receiver TEXT NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL,"
+    "  receiver TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL,"
-    "  silenced_by TEXT);" /* a silenced alert's row: no notification (0), receiver '' */
+    "  silenced_by TEXT," /* a silenced alert's row: no notification (0), receiver '' */
+    "  content_id INTEGER NOT NULL);" /* its labels and annotations (store/content.h) */
+    /* Written once per labels and annotations, however many rows name
+     * them; the retention sweep deletes those no row names. */
+    "CREATE TABLE IF NOT EXISTS alert_content ("
+    "  id INTEGER PRIMARY KEY, labels TEXT NOT NULL, annotations TEXT NOT NULL);"
     "CREATE INDEX IF NOT EXISTS history_by_time ON history(created_ms);"
     "CREATE INDEX IF NOT EXISTS history_by_notification ON history(notification_id);"
     /* What the rate limiter must remember across a restart: recent sends
@@ -76,11 +82,6 @@ static const char schema[] =
     "  fingerprint TEXT NOT NULL, receiver TEXT NOT NULL, status TEXT NOT NULL,"
     "  starts_at REAL, notified_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (fingerprint, receiver)) WITHOUT ROWID;"
-    "CREATE VIEW IF NOT EXISTS history_results AS"
-    "  SELECT h.*, CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
-    "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
-    "                 ELSE 'pending' END AS result"
-    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
     /* Each attempt's outcome, written with the delivery state it sets, and
      * an operator's drop: what `herald queue show` lists. */
     "CREATE TABLE IF NOT EXISTS attempts ("
@@ -101,6 +102,20 @@ static const char schema[] =
     "  ends_ms INTEGER NOT NULL, created_by TEXT NOT NULL, comment TEXT NOT NULL,"
     "  created_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);";
+
+/* How the history is read: each row with its labels and annotations and
+ * its notification's result. Made after the upgrades, which need the
+ * history's content_id before it can be read or indexed. */
+static const char history_schema[] =
+    "CREATE VIEW IF NOT EXISTS history_results AS"
+    "  SELECT h.*, c.labels, c.annotations,"
+    "         CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
+    "              WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
+    "              ELSE 'pending' END AS result"
+    "  FROM history h JOIN alert_content c ON c.id = h.content_id"
+    "  LEFT JOIN deliveries d ON d.id = h.notification_id;"
+    /* the sweep's test of whether any row still names a content */
+    "CREATE INDEX IF NOT EXISTS history_by_content ON history(content_id);";
 
 /* What closing the loop keeps, beside the schema above (one string would
  * pass the length C compilers must take). */
@@ -124,24 +139,68 @@ static const char loop_schema[] =
     "  nonce TEXT PRIMARY KEY, used_by TEXT NOT NULL, used_ms INTEGER NOT NULL,"
     "  expires_ms INTEGER NOT NULL);";
 
-/* A store made before notifications could be dropped, or alerts
- * silenced, has the history's view without them: it is made again, once. Only then, since every
- * write at open would fail a restart on a full disk. */
+/* A store made before notifications could be dropped, alerts silenced
+ * or contents stored once has the history's view without them: it is
+ * dropped, once, and made again with history_schema. Only then, since
+ * every write at open would fail a restart on a full disk. */
 static int upgrade_history_view(sqlite3 *db, char *why, size_t why_cap)
 {
     sqlite3_stmt *q = NULL;
     int outdated = 0;
     if (sqlite3_prepare_v2(db,
-                           "SELECT instr(sql, 'silenced') = 0 FROM sqlite_master"
+                           "SELECT instr(sql, 'alert_content') = 0 FROM sqlite_master"
                            " WHERE type = 'view' AND name = 'history_results'",
                            -1, &q, NULL) == SQLITE_OK &&
         sqlite3_step(q) == SQLITE_ROW)
         outdated = sqlite3_column_int(q, 0);
     sqlite3_finalize(q);
-    return outdated && (sqlite_exec(db, "DROP VIEW history_results", why, why_cap) ||
-                        sqlite_exec(db, schema, why, why_cap))
-               ? -1
-               : 0;
+    return outdated ? sqlite_exec(db, "DROP VIEW history_results", why, why_cap) : 0;
+}
+
+/* herald_content_id(labels, annotations): store_content_id in SQL, for
+ * what stores a history row from rows (escalations.c, the upgrade below). */
+static void content_id_function(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const unsigned char *labels = sqlite3_value_text(argv[0]);
+    const unsigned char *annotations = sqlite3_value_text(argv[1]);
+    sqlite3_result_int64(ctx, store_content_id(labels ? (const char *)labels : "",
+                                               annotations ? (const char *)annotations : ""));
+}
+
+/* A store made before contents were stored once has each history row's
+ * labels and annotations in the row: they move to alert_content, once,
+ * in one transaction, and the columns go (one way to read them: the
+ * view). Rewrites the history table: a large store takes a while. */
+static int upgrade_history_content(sqlite3 *db, char *why, size_t why_cap)
+{
+    sqlite3_stmt *q = NULL;
+    int outdated = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) > 0 FROM pragma_table_info('history')"
+                           " WHERE name = 'labels'",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        outdated = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (!outdated)
+        return 0;
+    if (sqlite_exec(db,
+                    "BEGIN IMMEDIATE;"
+                    "ALTER TABLE history ADD COLUMN content_id INTEGER NOT NULL DEFAULT 0;"
+                    "INSERT OR IGNORE INTO alert_content(id, labels, annotations)"
+                    "  SELECT herald_content_id(labels, annotations), labels, annotations"
+                    "  FROM history;"
+                    "UPDATE history SET content_id = herald_content_id(labels, annotations);"
+                    "DROP VIEW IF EXISTS history_results;"
+                    "ALTER TABLE history DROP COLUMN labels;"
+                    "ALTER TABLE history DROP COLUMN annotations;"
+                    "COMMIT;",
+                    why, why_cap) == 0)
+        return 0;
+    char ignored[64];
+    sqlite_exec(db, "ROLLBACK", ignored, sizeof ignored);
+    return -1;
 }
 
 /* A store made before digests named each alert has messages without
@@ -214,8 +273,11 @@ static const char *const statement_sql[STMT_COUNT] = {
         "INSERT INTO deliveries(id, state, attempts, next_attempt_ms) VALUES(?1, 'pending', ?2, ?3)",
     [STMT_INSERT_HISTORY] =
         "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
-        " starts_at, ends_at, receiver, labels, annotations, created_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        " starts_at, ends_at, receiver, content_id, created_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    /* a repeat of content already stored is a lookup, not a write */
+    [STMT_INSERT_CONTENT] =
+        "INSERT OR IGNORE INTO alert_content(id, labels, annotations) VALUES(?1, ?2, ?3)",
     /* The last notification of the stream (a key range: the stream is the
      * key's first half) within the window; a dead one is no reason to
      * hold back the next. */
@@ -294,10 +356,10 @@ static const char *const statement_sql[STMT_COUNT] = {
      * firing alert every evaluation). */
     [STMT_SILENCED_HISTORY] =
         "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
-        " starts_at, ends_at, receiver, labels, annotations, created_ms, silenced_by)"
-        " SELECT 0, ?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10, ?11"
+        " starts_at, ends_at, receiver, content_id, created_ms, silenced_by)"
+        " SELECT 0, ?1, ?2, ?3, ?4, ?5, ?6, ?7, '', ?8, ?9, ?10"
         " WHERE NOT EXISTS (SELECT 1 FROM alert_state WHERE fingerprint = ?1 AND status = ?5"
-        "  AND silenced_by = ?11 AND (?5 = 'resolved' OR starts_at <= ?6))",
+        "  AND silenced_by = ?10 AND (?5 = 'resolved' OR starts_at <= ?6))",
     /* One escalation per receiver per firing: a later post of it (the
      * state's start is no later) finds the first. */
     [STMT_ESCALATION_KNOWN] =
@@ -366,10 +428,16 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
     /* Before anything writes: a WAL left behind on a full disk is given
      * back if the database file can take its pages. */
     sqlite_checkpoint(s, CHECKPOINT_TRUNCATE);
+    if (sqlite3_create_function(s->db, "herald_content_id", 2,
+                                SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_DIRECTONLY, NULL,
+                                content_id_function, NULL, NULL) != SQLITE_OK)
+        return fail(why, why_cap, "%s", sqlite3_errmsg(s->db));
     if (sqlite_exec(s->db, schema, why, why_cap) || sqlite_exec(s->db, loop_schema, why, why_cap) ||
         upgrade_messages(s->db, why, why_cap) ||
         upgrade_silenced(s->db, why, why_cap) || upgrade_acknowledged(s->db, why, why_cap) ||
-        upgrade_history_view(s->db, why, why_cap))
+        upgrade_history_content(s->db, why, why_cap) ||
+        upgrade_history_view(s->db, why, why_cap) ||
+        sqlite_exec(s->db, history_schema, why, why_cap))
         return -1;
     char version[64];
     snprintf(version, sizeof version,

@@ -1,5 +1,6 @@
 #include "store/sqlite/private.h"
 
+#include "store/content.h"
 #include "store/repeat.h"
 
 #include <stdio.h>
@@ -17,10 +18,11 @@ static void bind_ends_at(sqlite3_stmt *q, int col, double ends_at)
 }
 
 /* A silenced alert's history row, unless its last post was silenced
- * alike (STMT_SILENCED_HISTORY). */
+ * alike (STMT_SILENCED_HISTORY), and its content if a row was made. */
 static int record_silenced(sqlite_store *s, const alert_report *seen, const alert_record *a)
 {
     sqlite3_stmt *q = s->stmt[STMT_SILENCED_HISTORY];
+    int64_t content_id = store_content_id(a->labels_json, a->annotations_json);
     sqlite3_reset(q);
     sqlite3_bind_text(q, 1, a->fingerprint, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, a->alertname, -1, SQLITE_STATIC);
@@ -29,11 +31,12 @@ static int record_silenced(sqlite_store *s, const alert_report *seen, const aler
     sqlite3_bind_text(q, 5, alert_status_name(a->status), -1, SQLITE_STATIC);
     sqlite3_bind_double(q, 6, a->starts_at);
     bind_ends_at(q, 7, a->ends_at);
-    sqlite3_bind_text(q, 8, a->labels_json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 9, a->annotations_json, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(q, 10, seen->seen_ms);
-    sqlite3_bind_text(q, 11, a->silenced_by, -1, SQLITE_STATIC);
-    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+    sqlite3_bind_int64(q, 8, content_id);
+    sqlite3_bind_int64(q, 9, seen->seen_ms);
+    sqlite3_bind_text(q, 10, a->silenced_by, -1, SQLITE_STATIC);
+    if (sqlite3_step(q) != SQLITE_DONE)
+        return -1;
+    return sqlite3_changes(s->db) ? sqlite_insert_content(s, content_id, a) : 0;
 }
 
 int sqlite_state_seen(sqlite_store *s, const alert_report *seen)

@@ -18,6 +18,10 @@ void sqlite_sweep_retention(sqlite_store *s)
     sb_printf(&sql,
               "BEGIN IMMEDIATE;"
               "DELETE FROM history WHERE created_ms < %lld;"
+              /* one probe of history_by_content per content, not a scan
+               * of the history */
+              "DELETE FROM alert_content WHERE NOT EXISTS"
+              "  (SELECT 1 FROM history WHERE content_id = alert_content.id);"
               "DELETE FROM silences WHERE ends_ms < %lld;"
               "DELETE FROM attempts WHERE notification_id IN (SELECT id FROM deliveries"
               "  WHERE state IN ('delivered', 'dead', 'dropped') AND finished_ms < %lld);"

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/content.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -32,6 +33,16 @@ static int is_duplicate(sqlite_store *s, const notification *n, int *dup)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
+int sqlite_insert_content(sqlite_store *s, int64_t content_id, const alert_record *a)
+{
+    sqlite3_stmt *q = s->stmt[STMT_INSERT_CONTENT];
+    sqlite3_reset(q);
+    sqlite3_bind_int64(q, 1, content_id);
+    sqlite3_bind_text(q, 2, a->labels_json, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, 3, a->annotations_json, -1, SQLITE_STATIC);
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
+}
+
 static int insert_one(sqlite_store *s, notification *n)
 {
     if (n->escalate_at_ms)
@@ -53,6 +64,9 @@ static int insert_one(sqlite_store *s, notification *n)
     sqlite3_stmt *h = s->stmt[STMT_INSERT_HISTORY];
     for (size_t i = 0; i < n->alerts_len; i++) {
         const alert_record *a = &n->alerts[i];
+        int64_t content_id = store_content_id(a->labels_json, a->annotations_json);
+        if (sqlite_insert_content(s, content_id, a))
+            return -1;
         sqlite3_reset(h);
         sqlite3_bind_int64(h, 1, (sqlite3_int64)n->id);
         sqlite3_bind_text(h, 2, a->fingerprint, -1, SQLITE_STATIC);
@@ -66,9 +80,8 @@ static int insert_one(sqlite_store *s, notification *n)
         else
             sqlite3_bind_null(h, 8);
         sqlite3_bind_text(h, 9, n->receiver, -1, SQLITE_STATIC);
-        sqlite3_bind_text(h, 10, a->labels_json, -1, SQLITE_STATIC);
-        sqlite3_bind_text(h, 11, a->annotations_json, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(h, 12, n->created_ms);
+        sqlite3_bind_int64(h, 10, content_id);
+        sqlite3_bind_int64(h, 11, n->created_ms);
         if (sqlite3_step(h) != SQLITE_DONE)
             return -1;
     }

@@ -1,0 +1,220 @@
+/* Each alert's labels and annotations stored once (store/content.h),
+ * however many history rows name them; read back through the history
+ * as before, swept when no row names them, and moved there from the
+ * rows of a store made before. */
+#include "harness.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "store/fresh_dir.h"
+#include "store/store.h"
+#include "store/store_fixture.h"
+#include "testutil.h"
+
+static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
+
+/* What `sql` counts in the store of `dir`, -1 when it cannot. */
+static long long count(const char *sql)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    long long n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int64(q, 0);
+    else
+        fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
+}
+
+static history_rows read_history(void)
+{
+    history_rows rows = {0};
+    char err[512];
+    store_reader *r = fixture_reader_open(dir);
+    history_filter all = {.limit = 100};
+    if (!r || store_history(r, &all, &rows, err, sizeof err))
+        fprintf(stderr, "store_history: %s\n", r ? err : "no reader");
+    if (r)
+        store_reader_close(r);
+    return rows;
+}
+
+/* The alert of `make`, seen and held back by a silence. */
+static int seen_silenced(store *s, int64_t at_ms)
+{
+    notification *n = make("any", "DiskFull", "db1", at_ms);
+    alert_report rep = {n->alerts, 1, "alerts", at_ms};
+    n->alerts[0].silenced_by = xstrdup("sil-1");
+    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    store_commit(s, NULL, 0, &rep, committed, &w);
+    pthread_mutex_lock(&w.lock);
+    while (!w.done)
+        pthread_cond_wait(&w.done_cond, &w.lock);
+    pthread_mutex_unlock(&w.lock);
+    notification_free(n);
+    return w.failed ? -1 : 0;
+}
+
+TEST(the_same_alert_is_stored_once)
+{
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    int64_t now = now_ms();
+    /* two receivers, posted again (as every group_interval), another
+     * instance, and the first silenced */
+    notification *batch[5] = {make("ops", "DiskFull", "db1", now),
+                              make("wms", "DiskFull", "db1", now),
+                              make("ops", "DiskFull", "db1", now + 1),
+                              make("wms", "DiskFull", "db1", now + 1),
+                              make("ops", "DiskFull", "db2", now + 2)};
+    CHECK_INT(commit(s, batch, 2), 0);
+    CHECK_INT(commit(s, batch + 2, 3), 0);
+    CHECK_INT(seen_silenced(s, now + 3), 0);
+    store_close(s);
+
+    CHECK_INT(count("SELECT count(*) FROM history"), 6);
+    CHECK_INT(count("SELECT count(*) FROM alert_content"), 2);
+    CHECK_INT(count("SELECT count(*) FROM pragma_table_info('history') WHERE name = 'labels'"), 0);
+    history_rows rows = read_history();
+    CHECK_INT(rows.len, 6);
+    for (size_t i = 0; i < rows.len; i++) {
+        CHECK_CONTAINS(rows.items[i].labels_json, "\"alertname\":\"DiskFull\"");
+        CHECK_CONTAINS(rows.items[i].labels_json,
+                       i == 1 ? "\"instance\":\"db2\"" : "\"instance\":\"db1\"");
+        CHECK_CONTAINS(rows.items[i].annotations_json, "\"summary\":\"磁盘将满\"");
+    }
+    CHECK_STR(rows.items[0].result, "silenced");
+    history_rows_free(&rows);
+
+    /* a notification's alerts, as `herald queue show` reads them */
+    store_reader *r = fixture_reader_open(dir);
+    CHECK(r != NULL);
+    notification_detail d;
+    char err[512];
+    CHECK_INT(store_show(r, batch[4]->id, &d, err, sizeof err), 0);
+    CHECK_INT(d.alerts_len, 1);
+    CHECK_CONTAINS(d.alerts[0].labels_json, "\"instance\":\"db2\"");
+    notification_detail_free(&d);
+    store_reader_close(r);
+    for (int i = 0; i < 5; i++)
+        notification_free(batch[i]);
+}
+
+TEST(content_no_row_names_is_swept)
+{
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    int64_t now = now_ms();
+    notification *batch[3] = {make("ops", "Old", "h1", now - 3LL * 86400 * 1000),
+                              make("ops", "Both", "h2", now - 3LL * 86400 * 1000),
+                              make("ops", "Both", "h2", now)};
+    CHECK_INT(commit(s, batch, 3), 0);
+    store_close(s);
+    CHECK_INT(count("SELECT count(*) FROM alert_content"), 2);
+    /* retention one day: the writer sweeps when it starts */
+    store_settings settings = {0, 86400LL * 1000, 3600000, 0};
+    char err[512];
+    s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_INT(store_start(s, ignore_requeued, NULL, err, sizeof err), 0);
+    store_close(s);
+    CHECK_INT(count("SELECT count(*) FROM history"), 1);
+    CHECK_INT(count("SELECT count(*) FROM alert_content"), 1);
+    history_rows rows = read_history();
+    CHECK_INT(rows.len, 1);
+    CHECK_CONTAINS(rows.items[0].labels_json, "\"alertname\":\"Both\"");
+    history_rows_free(&rows);
+    for (int i = 0; i < 3; i++)
+        notification_free(batch[i]);
+}
+
+/* The tables and view an earlier herald made, each history row with its
+ * own labels and annotations: two rows alike, one not, and a silenced. */
+static const char old_store[] =
+    "CREATE TABLE messages (id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  receiver TEXT NOT NULL, status TEXT NOT NULL, alert_count INTEGER NOT NULL,"
+    "  format INTEGER NOT NULL, title TEXT NOT NULL, text TEXT NOT NULL,"
+    "  mentions TEXT NOT NULL, payload BLOB, group_key TEXT NOT NULL, dedup_key TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, entries TEXT);"
+    "CREATE TABLE deliveries (id INTEGER PRIMARY KEY, state TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL,"
+    "  last_error TEXT, finished_ms INTEGER);"
+    "CREATE TABLE history (id INTEGER PRIMARY KEY, notification_id INTEGER NOT NULL,"
+    "  fingerprint TEXT NOT NULL, alertname TEXT NOT NULL, instance TEXT NOT NULL,"
+    "  severity TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
+    "  receiver TEXT NOT NULL, labels TEXT NOT NULL, annotations TEXT NOT NULL,"
+    "  created_ms INTEGER NOT NULL, silenced_by TEXT);"
+    "CREATE INDEX history_by_time ON history(created_ms);"
+    "CREATE VIEW history_results AS"
+    "  SELECT h.*, CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
+    "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
+    "                 ELSE 'pending' END AS result"
+    "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
+    "INSERT INTO messages VALUES(1, 'ops', 'firing', 1, 0, 't', 'x', '[]', NULL, 'g', 'k',"
+    "  %lld, NULL);"
+    "INSERT INTO deliveries VALUES(1, 'delivered', 1, 0, NULL, %lld);"
+    "INSERT INTO history VALUES(1, 1, 'f1', 'Old', 'h1', 'page', 'firing', 1.5, NULL, 'ops',"
+    "  '{\"alertname\":\"Old\",\"instance\":\"h1\"}', '{\"summary\":\"one\"}', %lld, NULL);"
+    "INSERT INTO history VALUES(2, 1, 'f1', 'Old', 'h1', 'page', 'firing', 1.5, NULL, 'wms',"
+    "  '{\"alertname\":\"Old\",\"instance\":\"h1\"}', '{\"summary\":\"one\"}', %lld, NULL);"
+    "INSERT INTO history VALUES(3, 1, 'f2', 'Old', 'h2', 'page', 'firing', 1.5, NULL, 'ops',"
+    "  '{\"alertname\":\"Old\",\"instance\":\"h2\"}', '{\"summary\":\"two\"}', %lld, NULL);"
+    "INSERT INTO history VALUES(4, 0, 'f2', 'Old', 'h2', 'page', 'firing', 1.5, NULL, '',"
+    "  '{\"alertname\":\"Old\",\"instance\":\"h2\"}', '{\"summary\":\"two\"}', %lld, 'sil-1');";
+
+TEST(an_older_store_keeps_its_history_labels)
+{
+    char path[4096], sql[sizeof old_store + 128];
+    long long now = (long long)now_ms();
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    snprintf(sql, sizeof sql, old_store, now, now, now, now, now, now);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    notification *n = make("ops", "DiskFull", "db1", now);
+    CHECK_INT(commit(s, &n, 1), 0);
+    store_close(s);
+
+    CHECK_INT(count("SELECT count(*) FROM alert_content"), 3);
+    CHECK_INT(count("SELECT count(*) FROM pragma_table_info('history') WHERE name = 'labels'"), 0);
+    history_rows rows = read_history();
+    CHECK_INT(rows.len, 5);
+    CHECK_CONTAINS(rows.items[0].labels_json, "\"alertname\":\"DiskFull\"");
+    CHECK_STR(rows.items[1].labels_json, "{\"alertname\":\"Old\",\"instance\":\"h2\"}");
+    CHECK_STR(rows.items[1].annotations_json, "{\"summary\":\"two\"}");
+    CHECK_STR(rows.items[1].result, "silenced");
+    CHECK_STR(rows.items[2].labels_json, "{\"alertname\":\"Old\",\"instance\":\"h2\"}");
+    CHECK_STR(rows.items[3].labels_json, "{\"alertname\":\"Old\",\"instance\":\"h1\"}");
+    CHECK_STR(rows.items[3].receiver, "wms");
+    CHECK_STR(rows.items[4].annotations_json, "{\"summary\":\"one\"}");
+    CHECK_STR(rows.items[4].result, "delivered");
+    history_rows_free(&rows);
+
+    /* opened again: nothing left to move, nothing moved twice */
+    s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    store_close(s);
+    CHECK_INT(count("SELECT count(*) FROM alert_content"), 3);
+    rows = read_history();
+    CHECK_INT(rows.len, 5);
+    history_rows_free(&rows);
+    notification_free(n);
+}
+
+WRAP(the_same_alert_is_stored_once)
+WRAP(content_no_row_names_is_swept)
+WRAP(an_older_store_keeps_its_history_labels)
+
+RUN_TESTS(WCASE(the_same_alert_is_stored_once), WCASE(content_no_row_names_is_swept),
+          WCASE(an_older_store_keeps_its_history_labels))
