@@ -5,6 +5,7 @@
 #include "delivery/dispatch_internal.h"
 #include "util/clock.h"
 #include "util/error.h"
+#include "util/thread_name.h"
 
 static void wake(void *ctx)
 {
@@ -31,6 +32,7 @@ static void return_unfinished(dispatcher *d)
 
 static void *run(void *arg)
 {
+    thread_name("dispatcher");
     dispatcher *d = arg;
     for (;;) {
         int64_t now = wall_ms();

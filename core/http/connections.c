@@ -22,6 +22,7 @@
 #include "util/fdlimit.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/thread_name.h"
 
 #define ADDRESS_BUCKETS 4096
 /* Sized from the file descriptors, but no more than this: at up to
@@ -364,6 +365,7 @@ static void expire(conn_table *t, conn_phase phase, int64_t now, char *line, siz
 
 static void *sweep(void *arg)
 {
+    thread_name("conn-sweeper");
     conn_table *t = arg;
     int64_t shortest = t->waiting[PHASE_HEAD].timeout_ms < t->waiting[PHASE_BODY].timeout_ms
                            ? t->waiting[PHASE_HEAD].timeout_ms

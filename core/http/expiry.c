@@ -8,6 +8,7 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 #include "util/units.h"
 
 /* How often the alert state is asked for alerts past their endsAt. */
@@ -100,6 +101,7 @@ static int resolve_expired(alert_expiry *e)
 
 static void *expiry_main(void *arg)
 {
+    thread_name("http-expiry");
     alert_expiry *e = arg;
     pthread_mutex_lock(&e->lock);
     while (!e->stopping) {

@@ -13,6 +13,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/thread_name.h"
 
 struct silence_snapshot {
     silence_set set;
@@ -79,6 +80,7 @@ static int load(silence_cache *c, char *err, size_t err_cap)
 
 static void *refresh_main(void *arg)
 {
+    thread_name("silences");
     silence_cache *c = arg;
     pthread_mutex_lock(&c->lock);
     while (!c->stopping) {

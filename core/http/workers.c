@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "util/error.h"
+#include "util/thread_name.h"
 
 struct ingest_workers {
     http_server *srv;
@@ -21,6 +22,7 @@ struct ingest_workers {
 
 static void *work(void *arg)
 {
+    thread_name("ingest");
     ingest_workers *w = arg;
     pthread_mutex_lock(&w->lock);
     for (;;) {

@@ -14,6 +14,7 @@
 #include "util/clock.h"
 #include "util/error.h"
 #include "util/log.h"
+#include "util/thread_name.h"
 
 #define DB_NOW_MS "(extract(epoch from clock_timestamp()) * 1000)::bigint"
 
@@ -83,6 +84,7 @@ static int beat(pg_store *s, char *why, size_t why_cap)
 
 static void *heartbeat_main(void *arg)
 {
+    thread_name("heartbeat");
     pg_store *s = arg;
     pthread_mutex_lock(&s->heartbeat_lock);
     while (!s->heartbeat_stopping) {

@@ -10,6 +10,7 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/thread_name.h"
 
 #define CLAIMS_PER_ROUND 500
 
@@ -56,6 +57,7 @@ static void claim_free(pg_store *s)
 
 static void *writer_main(void *arg)
 {
+    thread_name("store-writer");
     pg_store *s = arg;
     int64_t next_poll = 0, next_sweep = wall_ms() + RETENTION_SWEEP_MS;
     for (;;) {

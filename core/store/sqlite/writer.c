@@ -7,9 +7,11 @@
 #include "util/error.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "util/thread_name.h"
 
 static void *writer_main(void *arg)
 {
+    thread_name("store-writer");
     sqlite_store *s = arg;
     int64_t next_poll = 0, next_sweep = wall_ms() + RETENTION_SWEEP_MS;
     for (;;) {
