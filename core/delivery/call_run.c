@@ -13,7 +13,7 @@ static size_t on_answer(char *data, size_t size, size_t count, void *ctx)
 
 static void start(dispatcher *d, http_call *c)
 {
-    CURL *e = curl_easy_init();
+    CURL *e = dispatcher_easy(d);
     if (!e) {
         http_call_finish(c, 0, "libcurl has no handle");
         http_call_release(c);
@@ -58,7 +58,8 @@ void launch_calls(dispatcher *d)
     }
 }
 
-/* Takes c off the dispatcher's list and the multi handle. */
+/* Takes c off the dispatcher's list and the multi handle, and gives its
+ * handle back. */
 static void unlist(dispatcher *d, http_call *c)
 {
     for (http_call **at = &d->calls; *at; at = &(*at)->next)
@@ -67,6 +68,8 @@ static void unlist(dispatcher *d, http_call *c)
             break;
         }
     curl_multi_remove_handle(d->multi, c->easy);
+    dispatcher_easy_done(d, c->easy);
+    c->easy = NULL;
 }
 
 int finish_call(dispatcher *d, CURL *e, CURLcode result)
@@ -76,10 +79,10 @@ int finish_call(dispatcher *d, CURL *e, CURLcode result)
         c = c->next;
     if (!c)
         return 0;
-    unlist(d, c);
     long status = 0;
     if (result == CURLE_OK)
         curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    unlist(d, c);
     http_call_finish(c, status, result == CURLE_OK ? NULL : curl_easy_strerror(result));
     http_call_release(c);
     return 1;
