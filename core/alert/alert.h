@@ -39,6 +39,10 @@ typedef struct alert {
     labelset grafana;
     alert_value *values;
     size_t values_len;
+    /* What the request's alert state keeps of it, once made
+     * (notification/notification.h): its notifications copy that, rather
+     * than describe it again. Not owned. */
+    const struct alert_record *record;
 } alert;
 
 typedef struct alert_batch {

@@ -23,13 +23,8 @@ void notification_free(notification *n)
 static void records_free(alert_record *records, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        alert_record *a = &records[i];
-        free(a->alertname);
-        free(a->instance);
-        free(a->severity);
-        free(a->labels_json);
-        free(a->annotations_json);
-        free(a->silenced_by);
+        free(records[i].text);
+        free(records[i].silenced_by);
     }
     free(records);
 }
@@ -54,39 +49,69 @@ void notification_as_message(const notification *n, herald_message *msg)
     msg->payload_len = n->payload_len;
 }
 
-static char *label_or_empty(const labelset *labels, const char *name)
-{
-    const char *v = labelset_get(labels, name);
-    return xstrdup(v ? v : "");
-}
-
 static int compare_fingerprints(const void *a, const void *b)
 {
     return strcmp(((const alert_record *)a)->fingerprint, ((const alert_record *)b)->fingerprint);
 }
 
+static void label_value(strbuf *block, const labelset *labels, const char *name)
+{
+    const char *v = labelset_get(labels, name);
+    if (v)
+        sb_puts(block, v);
+    sb_putc(block, '\0');
+}
+
 static void record_fill(alert_record *r, const alert *a)
 {
     memcpy(r->fingerprint, a->fingerprint, sizeof r->fingerprint);
-    r->alertname = label_or_empty(&a->labels, "alertname");
-    r->instance = label_or_empty(&a->labels, "instance");
-    r->severity = label_or_empty(&a->labels, "severity");
     r->status = a->status;
     r->starts_at = a->starts_at;
     r->ends_at = a->ends_at;
-    strbuf json = STRBUF_INIT;
-    labelset_to_json(&a->labels, &json);
-    r->labels_json = sb_take(&json);
-    labelset_to_json(&a->annotations, &json);
-    r->annotations_json = sb_take(&json);
+    strbuf block = STRBUF_INIT;
+    size_t at[5];
+    at[0] = block.len;
+    label_value(&block, &a->labels, "alertname");
+    at[1] = block.len;
+    label_value(&block, &a->labels, "instance");
+    at[2] = block.len;
+    label_value(&block, &a->labels, "severity");
+    at[3] = block.len;
+    labelset_to_json(&a->labels, &block);
+    sb_putc(&block, '\0');
+    at[4] = block.len;
+    labelset_to_json(&a->annotations, &block);
+    r->text_len = block.len + 1;
+    r->text = sb_take(&block);
+    r->alertname = r->text + at[0];
+    r->instance = r->text + at[1];
+    r->severity = r->text + at[2];
+    r->labels_json = r->text + at[3];
+    r->annotations_json = r->text + at[4];
 }
 
-void alert_report_fill(alert_report *rep, const alert_batch *batch, int64_t now_ms)
+/* The same record in a block of its own. */
+static void record_copy(alert_record *to, const alert_record *from)
+{
+    *to = *from;
+    to->text = xmalloc(from->text_len);
+    memcpy(to->text, from->text, from->text_len);
+    to->alertname = to->text + (from->alertname - from->text);
+    to->instance = to->text + (from->instance - from->text);
+    to->severity = to->text + (from->severity - from->text);
+    to->labels_json = to->text + (from->labels_json - from->text);
+    to->annotations_json = to->text + (from->annotations_json - from->text);
+    to->silenced_by = from->silenced_by ? xstrdup(from->silenced_by) : NULL;
+}
+
+void alert_report_fill(alert_report *rep, alert_batch *batch, int64_t now_ms)
 {
     rep->alerts = xcalloc(batch->len ? batch->len : 1, sizeof *rep->alerts);
     rep->len = batch->len;
-    for (size_t i = 0; i < batch->len; i++)
+    for (size_t i = 0; i < batch->len; i++) {
         record_fill(&rep->alerts[i], &batch->alerts[i]);
+        batch->alerts[i].record = &rep->alerts[i];
+    }
     rep->source = batch->endpoint ? batch->endpoint : "webhook";
     rep->seen_ms = now_ms;
 }
@@ -103,8 +128,12 @@ void notification_describe(notification *n, const char *group_key, const alert *
     n->group_key = xstrdup(group_key ? group_key : "");
     n->alerts = xcalloc(len ? len : 1, sizeof *n->alerts);
     n->alerts_len = len;
-    for (size_t i = 0; i < len; i++)
-        record_fill(&n->alerts[i], alerts[i]);
+    for (size_t i = 0; i < len; i++) {
+        if (alerts[i]->record)
+            record_copy(&n->alerts[i], alerts[i]->record);
+        else
+            record_fill(&n->alerts[i], alerts[i]);
+    }
     /* The key hashes the sorted fingerprints, so alert order is irrelevant. */
     alert_record *sorted = xcalloc(len ? len : 1, sizeof *sorted);
     memcpy(sorted, n->alerts, len * sizeof *sorted);

@@ -11,17 +11,21 @@
 #include "notification/rendered.h"
 #include "util/hash.h"
 
-/* What the alert history keeps of one alert of a notification. */
+/* What the alert history keeps of one alert of a notification. Its five
+ * strings share one block (`text`): a record is one allocation to make,
+ * to copy and to free. */
 typedef struct alert_record {
     char fingerprint[17];
-    char *alertname;        /* "" when the label is absent */
-    char *instance;
-    char *severity;
+    char *text;
+    size_t text_len;        /* the block's size, its last NUL included */
+    const char *alertname;  /* "" when the label is absent */
+    const char *instance;
+    const char *severity;
     alert_status status;
     double starts_at;
     double ends_at;
-    char *labels_json;
-    char *annotations_json;
+    const char *labels_json;
+    const char *annotations_json;
     /* The silence that holds it back (alert state only); NULL: none. */
     char *silenced_by;
 } alert_record;
@@ -99,8 +103,9 @@ void notification_forget_alerts(notification *n);
 void notification_describe(notification *n, const char *group_key, const alert *const *alerts,
                            size_t len);
 /* The report of all the batch's alerts, seen at now_ms; free with
- * alert_report_free. */
-void alert_report_fill(alert_report *rep, const alert_batch *batch, int64_t now_ms);
+ * alert_report_free, after the batch's notifications are described (each
+ * alert's `record` points into it). */
+void alert_report_fill(alert_report *rep, alert_batch *batch, int64_t now_ms);
 void alert_report_free(alert_report *rep);
 void notification_set_error(notification *n, const char *error);
 /* A view of the notification in the plugin ABI's terms; `msg` borrows

@@ -32,17 +32,24 @@ char *rendered_entries_to_json(const rendered *r)
 {
     if (!r->entries_len)
         return NULL;
-    cJSON *list = cJSON_CreateArray();
+    /* Written directly, not built as a cJSON tree: the store's writer
+     * makes one per notification, and the tree's allocations were most of
+     * its cost. */
+    strbuf json = STRBUF_INIT;
+    sb_putc(&json, '[');
     for (size_t i = 0; i < r->entries_len; i++) {
         const digest_entry *e = &r->entries[i];
         const char *fields[3] = {e->group, e->item, e->detail};
-        cJSON_AddItemToArray(list, cJSON_CreateStringArray(fields, 3));
+        sb_puts(&json, i ? ",[" : "[");
+        for (size_t f = 0; f < 3; f++) {
+            if (f)
+                sb_putc(&json, ',');
+            sb_json_string(&json, fields[f], strlen(fields[f]));
+        }
+        sb_putc(&json, ']');
     }
-    char *json = cJSON_PrintUnformatted(list);
-    cJSON_Delete(list);
-    char *owned = xstrdup(json); /* freed with free(), as every string here */
-    cJSON_free(json);
-    return owned;
+    sb_putc(&json, ']');
+    return sb_take(&json);
 }
 
 void rendered_entries_from_json(rendered *r, const char *json)

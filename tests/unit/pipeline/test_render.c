@@ -162,6 +162,20 @@ FIXTURE_TEST(every_alert_gets_a_digest_entry)
     free(json);
     rendered_free(&back);
     rendered_free(&msg);
+
+    /* what needs escaping in JSON comes back as it was */
+    rendered odd = {0};
+    rendered_add_entry(&odd, "say \"hi\"\\", "line\nnext\ttab\x01", "中文 ✅");
+    json = rendered_entries_to_json(&odd);
+    CHECK_STR(json, "[[\"say \\\"hi\\\"\\\\\",\"line\\nnext\\ttab\\u0001\",\"中文 ✅\"]]");
+    rendered_entries_from_json(&back, json);
+    CHECK_INT(back.entries_len, 1);
+    CHECK_STR(back.entries[0].group, odd.entries[0].group);
+    CHECK_STR(back.entries[0].item, odd.entries[0].item);
+    CHECK_STR(back.entries[0].detail, odd.entries[0].detail);
+    free(json);
+    rendered_free(&back);
+    rendered_free(&odd);
 }
 
 FIXTURE_TEST(a_template_may_replace_the_mentions)

@@ -1,0 +1,68 @@
+/* What a notification keeps of each alert for the history and the store:
+ * the same record whether it is described from the alert or copied from
+ * the request's alert state, and its own to keep once that is freed. */
+#include "harness.h"
+
+#include "alert/ingest.h"
+#include "notification/notification.h"
+
+static const char payload[] =
+    "{\"version\":\"4\",\"status\":\"firing\",\"receiver\":\"ops\",\"groupKey\":\"{}:{}\","
+    "\"alerts\":["
+    "{\"status\":\"firing\",\"labels\":{\"alertname\":\"DiskFull\",\"instance\":\"db1:9100\","
+    "\"severity\":\"critical\",\"job\":\"node\"},\"annotations\":{\"summary\":\"say \\\"full\\\"\"},"
+    "\"startsAt\":\"2026-12-01T08:00:00Z\",\"endsAt\":\"0001-01-01T00:00:00Z\"},"
+    "{\"status\":\"resolved\",\"labels\":{\"alertname\":\"NoInstance\"},\"annotations\":{},"
+    "\"startsAt\":\"2026-12-01T07:00:00Z\",\"endsAt\":\"2026-12-01T07:30:00Z\"}]}";
+
+static void check_same(const alert_record *a, const alert_record *b)
+{
+    CHECK_STR(a->fingerprint, b->fingerprint);
+    CHECK_STR(a->alertname, b->alertname);
+    CHECK_STR(a->instance, b->instance);
+    CHECK_STR(a->severity, b->severity);
+    CHECK_STR(a->labels_json, b->labels_json);
+    CHECK_STR(a->annotations_json, b->annotations_json);
+    CHECK_INT(a->status, b->status);
+    CHECK(a->starts_at == b->starts_at && a->ends_at == b->ends_at);
+    CHECK(a->silenced_by == NULL && b->silenced_by == NULL);
+}
+
+TEST(a_copied_record_is_the_described_one_and_outlives_the_state)
+{
+    alert_batch batch;
+    char err[256];
+    if (ingest_alertmanager(payload, sizeof payload - 1, &batch, err, sizeof err))
+        FAIL_AT("%s", err);
+    const alert *alerts[2] = {&batch.alerts[0], &batch.alerts[1]};
+    notification *described = xcalloc(1, sizeof *described);
+    described->receiver = xstrdup("ops");
+    described->status = xstrdup("firing");
+    notification_describe(described, batch.group_key, alerts, 2); /* no state yet */
+
+    alert_report seen;
+    alert_report_fill(&seen, &batch, 1000);
+    CHECK(batch.alerts[0].record == &seen.alerts[0]);
+    notification *copied = xcalloc(1, sizeof *copied);
+    copied->receiver = xstrdup("ops");
+    copied->status = xstrdup("firing");
+    notification_describe(copied, batch.group_key, alerts, 2);
+    alert_report_free(&seen);
+    alert_batch_free(&batch);
+
+    CHECK_INT(copied->alerts_len, 2);
+    CHECK_STR(copied->alerts[0].alertname, "DiskFull");
+    CHECK_STR(copied->alerts[0].instance, "db1:9100");
+    CHECK_STR(copied->alerts[0].severity, "critical");
+    CHECK_CONTAINS(copied->alerts[0].labels_json, "\"job\":\"node\"");
+    CHECK_STR(copied->alerts[0].annotations_json, "{\"summary\":\"say \\\"full\\\"\"}");
+    CHECK_STR(copied->alerts[1].instance, ""); /* absent label */
+    CHECK_STR(copied->alerts[1].annotations_json, "{}");
+    for (size_t i = 0; i < 2; i++)
+        check_same(&copied->alerts[i], &described->alerts[i]);
+    CHECK_STR(copied->dedup_key, described->dedup_key);
+    notification_free(described);
+    notification_free(copied);
+}
+
+RUN_TESTS(CASE(a_copied_record_is_the_described_one_and_outlives_the_state))
