@@ -15,7 +15,6 @@
 #include <stdalign.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <string.h>
 
 #include <sys/mman.h>
 
