@@ -33,12 +33,13 @@ static const char *json_type_name(const cJSON *item)
  * character is enough to tell \\u0000 (a backslash, then text) apart. */
 static size_t nul_escape_at(const char *body, size_t len)
 {
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (body[i] != '\\')
-            continue;
+    for (const char *backslash = memchr(body, '\\', len); backslash;) {
+        size_t i = (size_t)(backslash - body);
+        if (i + 1 >= len)
+            break;
         if (body[i + 1] == 'u' && i + 6 <= len && memcmp(body + i + 2, "0000", 4) == 0)
             return i;
-        i++;
+        backslash = i + 2 < len ? memchr(body + i + 2, '\\', len - i - 2) : NULL;
     }
     return len;
 }

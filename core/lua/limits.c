@@ -4,10 +4,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <lauxlib.h>
 
+#include "lua/pool.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 
@@ -20,6 +22,7 @@
 typedef struct sandbox_ctx {
     size_t used;      /* bytes currently allocated by the state */
     size_t cap;
+    lua_pool pool;    /* the blocks of up to POOL_MAX_BLOCK bytes */
     unsigned timeout_ms;
     lua_State *running; /* the thread inside sandbox_call, else NULL */
     int64_t deadline_ns; /* CLOCK_MONOTONIC; 0 outside sandbox_call */
@@ -66,6 +69,32 @@ static void format_memory_message(const sandbox_ctx *ctx, char *out, size_t cap)
     snprintf(out, cap, "memory limit of %zu bytes exceeded", ctx->cap);
 }
 
+/* A block's size says where it lives: up to POOL_MAX_BLOCK bytes in the
+ * pool, else malloc's. */
+static void free_block(lua_pool *pool, void *block, size_t size)
+{
+    if (size <= POOL_MAX_BLOCK)
+        pool_free(pool, block);
+    else
+        free(block);
+}
+
+/* NULL when there is no memory; ptr is then unchanged. */
+static void *resize_block(lua_pool *pool, void *ptr, size_t old_size, size_t nsize)
+{
+    bool was_pooled = ptr && old_size <= POOL_MAX_BLOCK, pooled = nsize <= POOL_MAX_BLOCK;
+    if (ptr && !was_pooled && !pooled)
+        return realloc(ptr, nsize);
+    if (was_pooled && pooled && pool_resize_in_place(ptr, nsize))
+        return ptr;
+    void *block = pooled ? pool_alloc(pool, nsize) : malloc(nsize);
+    if (block && ptr) {
+        memcpy(block, ptr, old_size < nsize ? old_size : nsize);
+        free_block(pool, ptr, old_size);
+    }
+    return block;
+}
+
 /* Lua's allocator contract: ptr == NULL means a new block (osize then
  * encodes the object type, not a size); nsize == 0 means free. Shrinking
  * must never fail. */
@@ -74,7 +103,8 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     sandbox_ctx *ctx = ud;
     size_t old_size = ptr ? osize : 0;
     if (nsize == 0) {
-        free(ptr);
+        if (ptr)
+            free_block(&ctx->pool, ptr, old_size);
         ctx->used -= old_size;
         return NULL;
     }
@@ -87,9 +117,18 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         }
         return NULL;
     }
-    void *block = realloc(ptr, nsize);
-    if (!block)
-        return nsize <= old_size ? ptr : NULL;
+    void *block = resize_block(&ctx->pool, ptr, old_size, nsize);
+    if (!block) {
+        if (nsize > old_size)
+            return NULL;
+        /* A shrunk block keeps its place, but a malloc block cannot stay
+         * under a size that says it is the pool's. */
+        if (old_size > POOL_MAX_BLOCK && nsize <= POOL_MAX_BLOCK) {
+            fputs("herald: out of memory\n", stderr);
+            abort();
+        }
+        return ptr;
+    }
     ctx->used = ctx->used - old_size + nsize;
     return block;
 }
@@ -147,6 +186,7 @@ void limits_close_state(lua_State *L)
 {
     sandbox_ctx *ctx = context_of(L);
     lua_close(L);
+    pool_destroy(&ctx->pool);
     free(ctx);
 }
 

@@ -5,7 +5,15 @@
  *
  * The bytes live in a Lua userdata (the output's user value), so they
  * count against the state's memory cap, and a block too large for it
- * raises Lua's own memory error, as a string would. */
+ * raises Lua's own memory error, as a string would.
+ *
+ * A finished output hands its block to the state's spare (in the
+ * registry), which the next output starts with: growing a fresh block from
+ * 1 KiB on every render was a fifth of the render's allocations, and its
+ * large blocks made malloc consolidate. One spare of at most SPARE_MAX
+ * bytes is kept, so a huge render does not pin its block; it stays
+ * counted against the cap. An output a Lua error abandons keeps its block
+ * until collected; the next output then starts a new one. */
 #include "lua/template_output.h"
 
 #include <string.h>
@@ -13,6 +21,10 @@
 #include <lauxlib.h>
 
 #define FIRST_BLOCK 1024
+#define SPARE_MAX ((size_t)64 << 10)
+
+/* Its address is the registry key of the spare block. */
+static const char spare_key = 0;
 
 typedef struct output {
     char *bytes; /* the block held as the user value */
@@ -23,6 +35,15 @@ static int output_new(lua_State *L)
 {
     output *o = lua_newuserdatauv(L, sizeof *o, 1);
     memset(o, 0, sizeof *o);
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &spare_key) == LUA_TUSERDATA) {
+        o->bytes = lua_touserdata(L, -1);
+        o->cap = lua_rawlen(L, -1);
+        lua_setiuservalue(L, -2, 1);
+        lua_pushnil(L);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &spare_key);
+    } else {
+        lua_pop(L, 1);
+    }
     return 1;
 }
 
@@ -59,10 +80,36 @@ static int output_append(lua_State *L)
     return 0;
 }
 
+/* Keeps the block at the top as the spare, unless the spare already kept
+ * is at least as large; pops it. */
+static void offer_spare(lua_State *L)
+{
+    size_t offered = lua_rawlen(L, -1);
+    if (offered <= SPARE_MAX &&
+        (lua_rawgetp(L, LUA_REGISTRYINDEX, &spare_key) != LUA_TUSERDATA ||
+         lua_rawlen(L, -1) < offered)) {
+        lua_pop(L, 1);
+        lua_rawsetp(L, LUA_REGISTRYINDEX, &spare_key);
+        return;
+    }
+    lua_pop(L, offered <= SPARE_MAX ? 2 : 1);
+}
+
+/* The output then holds its text as a string instead of its block, so a
+ * second finish returns the same text and an append after finish goes on
+ * from it (into a new block, as the string is full). */
 static int output_finish(lua_State *L)
 {
     output *o = check_output(L);
-    lua_pushlstring(L, o->len ? o->bytes : "", o->len);
+    const char *text = lua_pushlstring(L, o->len ? o->bytes : "", o->len);
+    if (lua_getiuservalue(L, 1, 1) == LUA_TUSERDATA)
+        offer_spare(L);
+    else
+        lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_setiuservalue(L, 1, 1);
+    o->bytes = (char *)text; /* read only: cap == len, so an append copies it first */
+    o->cap = o->len;
     return 1;
 }
 

@@ -1,5 +1,8 @@
 #include "util/utf8.h"
 
+#include <stdint.h>
+#include <string.h>
+
 size_t utf8_prefix(const char *text, size_t len, size_t max_bytes)
 {
     if (len <= max_bytes)
@@ -17,6 +20,16 @@ size_t utf8_valid_length(const char *text, size_t len)
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
     while (i < len) {
+        /* Bodies are mostly ASCII: eight bytes at a time while they are.
+         * Byte by byte, this check was a twentieth of parsing a request. */
+        uint64_t eight;
+        if (len - i >= sizeof eight) {
+            memcpy(&eight, s + i, sizeof eight);
+            if ((eight & 0x8080808080808080ULL) == 0) {
+                i += sizeof eight;
+                continue;
+            }
+        }
         unsigned char c = s[i];
         if (c < 0x80) {
             i++;

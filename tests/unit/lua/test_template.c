@@ -157,6 +157,43 @@ TEST(output_of_every_type)
     sandbox_close(L);
 }
 
+/* Renders reuse one output block (lua/template_output.c): a render inside
+ * another's {{ }} gets a block of its own, a render a Lua error abandoned
+ * spoils none that follow, and an output finished early keeps its text. */
+TEST(outputs_share_a_block_safely)
+{
+    lua_State *L = sandbox_new(NULL, NULL);
+    CHECK_STR(eval(L, "local inner = herald.compile('[{{ s }}]') "
+                      "local outer = herald.compile('{{ a }}{{ inner({s = b}) }}{{ a }}') "
+                      "local big = string.rep('x', 3000) "
+                      "local one = outer({a = big, b = 'y', inner = inner}) "
+                      "local two = outer({a = 'p', b = big, inner = inner}) "
+                      "return #one .. one:sub(2999, 3004) .. #two .. two:sub(1, 3)"),
+              "6003xx[y]x3004p[x");
+    CHECK_CONTAINS(render(L, "{{ string.rep('z', 2000) }}{% error('boom') %}", "{}"), "boom");
+    CHECK_STR(render(L, "{{ 'after' }}", "{}"), "after");
+    CHECK_STR(render(L, "a{% local early = __h_finish(__h_out) %}b{{ early }}{{ __h_finish(__h_out) }}",
+                     "{}"),
+              "abaaba");
+    sandbox_close(L);
+}
+
+/* The block kept for the next render is bounded: a huge render's block
+ * is garbage once it is done. */
+TEST(a_huge_render_does_not_pin_its_block)
+{
+    lua_State *L = sandbox_new(NULL, NULL);
+    CHECK_STR(render(L, "{{ 'warm' }}", "{}"), "warm");
+    lua_gc(L, LUA_GCCOLLECT);
+    size_t before = sandbox_memory_used(L);
+    CHECK_STR(render(L, "{% for i = 1, 512 do %}{{ string.rep('m', 1024) }}{% end %}{{ '' }}", "{}")
+                  [0] == 'm' ? "ok" : "not rendered", "ok");
+    lua_gc(L, LUA_GCCOLLECT);
+    if (sandbox_memory_used(L) > before + (80 << 10))
+        FAIL_AT("%zu bytes used after a huge render, %zu before", sandbox_memory_used(L), before);
+    sandbox_close(L);
+}
+
 TEST(compile_errors_name_template_and_line)
 {
     lua_State *L = sandbox_new(NULL, NULL);
@@ -293,5 +330,6 @@ TEST(time_in_configured_zone)
 RUN_TESTS(CASE(expressions), CASE(closers_inside_lua_syntax), CASE(code_blocks_and_tag_only_lines),
           CASE(text_bytes_survive), CASE(globals_do_not_leak),
           CASE(names_resolve_to_data_then_globals), CASE(output_of_every_type),
+          CASE(outputs_share_a_block_safely), CASE(a_huge_render_does_not_pin_its_block),
           CASE(compile_errors_name_template_and_line), CASE(runtime_errors_point_at_template_lines),
           CASE(truncate), CASE(md_escape), CASE(sorted), CASE(time_in_configured_zone))
