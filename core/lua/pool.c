@@ -37,9 +37,6 @@
 
 #define GRANULE 16
 #define SLAB_BYTES ((size_t)64 << 10)
-/* Empty slabs kept for the next request rather than unmapped and mapped
- * again (and their pages faulted in again). */
-#define EMPTY_KEPT 2
 
 static_assert(GRANULE % alignof(max_align_t) == 0, "blocks must be aligned for any type");
 static_assert(POOL_MAX_BLOCK % GRANULE == 0, "classes are whole granules");
@@ -172,7 +169,7 @@ void pool_free(lua_pool *pool, void *block)
     }
     if (s->listed)
         unlist(pool, s);
-    if (pool->empty_len < EMPTY_KEPT) {
+    if (pool->empty_len < POOL_EMPTY_KEPT) {
         s->next = pool->empty;
         pool->empty = s;
         pool->empty_len++;
