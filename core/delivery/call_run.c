@@ -13,7 +13,7 @@ static size_t on_answer(char *data, size_t size, size_t count, void *ctx)
 
 static void start(dispatcher *d, http_call *c)
 {
-    CURL *e = dispatcher_easy(d);
+    CURL *e = easy_pool_take(&d->easy);
     if (!e) {
         http_call_finish(c, 0, "libcurl has no handle");
         http_call_release(c);
@@ -68,7 +68,7 @@ static void unlist(dispatcher *d, http_call *c)
             break;
         }
     curl_multi_remove_handle(d->multi, c->easy);
-    dispatcher_easy_done(d, c->easy);
+    easy_pool_give(&d->easy, c->easy);
     c->easy = NULL;
 }
 

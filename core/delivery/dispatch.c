@@ -15,21 +15,6 @@ static void wake(void *ctx)
 
 /* At the drain deadline: what is in flight or held goes back to the
  * outbox (and stays in the store for the next start). */
-CURL *dispatcher_easy(dispatcher *d)
-{
-    return d->idle_easy_len ? d->idle_easy[--d->idle_easy_len] : curl_easy_init();
-}
-
-void dispatcher_easy_done(dispatcher *d, CURL *e)
-{
-    if (d->idle_easy_len == EASY_POOL_CAP) {
-        curl_easy_cleanup(e);
-        return;
-    }
-    curl_easy_reset(e); /* nothing of the last transfer's options stays */
-    d->idle_easy[d->idle_easy_len++] = e;
-}
-
 static void return_unfinished(dispatcher *d)
 {
     abandon_calls(d);
@@ -135,8 +120,7 @@ size_t dispatcher_stop(dispatcher *d, int64_t drain_ms)
     pthread_join(d->thread, NULL);
     outbox_set_wakeup(d->box, NULL, NULL);
     outbox_stats s = outbox_get_stats(d->box);
-    while (d->idle_easy_len)
-        curl_easy_cleanup(d->idle_easy[--d->idle_easy_len]);
+    easy_pool_free(&d->easy);
     curl_multi_cleanup(d->multi);
     rate_limits_free(d->limits);
     pthread_mutex_destroy(&d->recorded_lock);

@@ -22,12 +22,10 @@
 
 #include "config/generation.h"
 #include "delivery/dispatch.h"
+#include "delivery/easy_pool.h"
 #include "delivery/held.h"
 #include "plugin/host.h"
 #include "util/strbuf.h"
-
-/* Idle easy handles kept: as many as delivery.max_in_flight's default. */
-#define EASY_POOL_CAP 64
 
 typedef struct transfer {
     struct dispatcher *d;
@@ -69,8 +67,7 @@ struct dispatcher {
     pthread_mutex_t recorded_lock;
     transfer *recorded;
     http_call *calls;              /* herald's own requests in flight */
-    CURL *idle_easy[EASY_POOL_CAP]; /* dispatcher_easy */
-    unsigned idle_easy_len;
+    easy_pool easy;                /* the transfers' and calls' handles */
 };
 
 /* ---- send.c ---- */
@@ -89,14 +86,6 @@ void launch_recorded(dispatcher *d, int past_deadline);
 
 /* A transfer of items (which it takes) to the receiver's target number
  * `target`, with an empty request for the channel to prepare. */
-/* curl's easy handles are reused: a fresh one allocates and sets up some
- * 20 KiB (its buffers among them), and at thousands of sends a second
- * that was a tenth of the dispatcher's CPU, most of it in glibc's slow
- * paths. Taken and given back on the dispatcher's thread only; one given
- * back must be off the multi handle. */
-CURL *dispatcher_easy(dispatcher *d);
-void dispatcher_easy_done(dispatcher *d, CURL *e);
-
 transfer *transfer_new(dispatcher *d, generation *g, const receiver *r, size_t target,
                        notification **items, size_t len);
 void transfer_free(transfer *t);

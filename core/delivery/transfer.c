@@ -40,7 +40,7 @@ void transfer_free(transfer *t)
     curl_slist_free_all(t->headers);
     curl_slist_free_all(t->recipients);
     if (t->easy)
-        dispatcher_easy_done(t->d, t->easy);
+        easy_pool_give(&t->d->easy, t->easy);
     sb_free(&t->body);
     sb_free(&t->response_headers);
     free(t->items);

@@ -168,7 +168,7 @@ static int start_transfer(dispatcher *d, transfer *t, char *err, size_t err_cap)
 {
     const delivery_settings *ds = &t->gen->conf.delivery;
     const receiver *r = t->r;
-    CURL *e = dispatcher_easy(d);
+    CURL *e = easy_pool_take(&d->easy);
     if (!e)
         return fail(err, err_cap, "cannot start a transfer");
     t->easy = e;
