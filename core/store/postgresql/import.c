@@ -35,14 +35,12 @@ static char *insert_history_sql(void)
     const store_table_def *def = &store_tables[STORE_TABLE_HISTORY];
     strbuf sql = STRBUF_INIT;
     int id_param = def->columns_len + 1;
-    char created_ms[16];
-    snprintf(created_ms, sizeof created_ms, "$%d", HISTORY_CREATED_MS_COLUMN + 1);
     sb_printf(&sql,
               "WITH content AS (INSERT INTO alert_content(day, id, labels, annotations)"
-              " VALUES(%s / %d, $%d, $%d, $%d) ON CONFLICT (day, id) DO NOTHING)"
+              " VALUES($%d / %d, $%d, $%d, $%d) ON CONFLICT (day, id) DO NOTHING)"
               " INSERT INTO history(",
-              created_ms, STORE_CONTENT_DAY_MS, id_param, HISTORY_LABELS_COLUMN + 1,
-              HISTORY_ANNOTATIONS_COLUMN + 1);
+              HISTORY_CREATED_MS_COLUMN + 1, STORE_CONTENT_DAY_MS, id_param,
+              HISTORY_LABELS_COLUMN + 1, HISTORY_ANNOTATIONS_COLUMN + 1);
     for (int c = 0; c < def->columns_len; c++)
         if (c != HISTORY_LABELS_COLUMN && c != HISTORY_ANNOTATIONS_COLUMN)
             sb_printf(&sql, "%s, ", def->columns[c]);

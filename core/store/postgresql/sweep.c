@@ -20,7 +20,8 @@ void pg_sweep_retention(pg_store *s)
                         sizeof why) ||
              /* A day wholly before the cutoff: only rows now deleted
               * named its content (store/content.h). No lock against the
-              * replicas' writers: they store rows of their own day. */
+              * replicas' writers: the rows they store are of today, no
+              * day before a cutoff's. */
              pg_command(s->db, "DELETE FROM alert_content WHERE day < $1::bigint", &day, why,
                         sizeof why) ||
              pg_command(s->db, "DELETE FROM silences WHERE ends_ms < $1::bigint", &p, why,
