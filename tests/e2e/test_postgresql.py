@@ -258,7 +258,7 @@ def test_a_missing_dsn_names_the_key_and_the_variable(tmp_path):
     assert r.returncode != 0 and "store.backend: expected" in err, err
 
 
-# ----- each alert's labels and annotations stored once --------------------------
+# ----- each alert's labels and annotations stored once a day --------------------
 # store_content_id (core/store/content.h) in SQL, as the store computes it
 CONTENT_ID = ("(('x' || encode(substring(sha256(convert_to(labels::text, 'UTF8') || '\\x00'::bytea"
               " || convert_to(annotations::text, 'UTF8')) from 1 for 8), 'hex'))::bit(64)::bigint"
@@ -270,6 +270,9 @@ def history_rows(h, count):
         status, got = harness.api_get(h, "history")
         return status == 200 and len(got) == count and got
     return harness.wait_until(rows, timeout=10, message="%d history rows" % count)
+
+
+DAY_MS = 86400 * 1000
 
 
 def test_an_alert_posted_again_stores_its_labels_once(pg_herald_factory, postgres, tmp_path):
@@ -286,13 +289,39 @@ def test_an_alert_posted_again_stores_its_labels_once(pg_herald_factory, postgre
     # the writer's id (C) is the SQL's of the same text
     assert postgres.psql("SELECT count(*) FROM alert_content WHERE id <> %s" % CONTENT_ID,
                          h.database) == "0"
+    assert postgres.psql("SELECT count(*) FROM alert_content WHERE day <> %d"
+                         % (int(time.time() * 1000) // DAY_MS), h.database) == "0"
+
+
+def test_content_is_kept_by_day_and_swept_with_its_days(pg_herald_factory, postgres, tmp_path):
+    h = pg_herald_factory({"console": console(tmp_path)}, "console", extra={"retention": "1d"})
+    alert = reliability.alert("PgDays")
+    reliability.post_ok(h, [alert])
+    history_rows(h, 1)
+    # the row and its content as if stored three days ago
+    postgres.psql("UPDATE history SET created_ms = created_ms - 3 * %d;"
+                  "UPDATE alert_content SET day = day - 3" % DAY_MS, h.database)
+    reliability.post_ok(h, [dict(alert, status="resolved")])
+    rows = history_rows(h, 2)
+    assert [r["labels"]["alertname"] for r in rows] == ["PgDays"] * 2, rows
+    assert [r["annotations"]["summary"] for r in rows] == ["PgDays is broken"] * 2, rows
+    assert postgres.psql("SELECT count(*), count(DISTINCT id) FROM alert_content",
+                         h.database) == "2|1"
+    # the retention sweep at start: the days before the cutoff's go, today's stays
+    h.stop()
+    h.start()
+    rows = history_rows(h, 1)
+    assert rows[0]["status"] == "resolved" and rows[0]["labels"]["alertname"] == "PgDays", rows
+    assert postgres.psql("SELECT count(*), min(day) = (SELECT created_ms / %d FROM history)"
+                         " FROM alert_content" % DAY_MS, h.database) == "1|t"
 
 
 def test_history_stored_before_migration_8_keeps_its_labels(pg_herald_factory, postgres,
                                                             tmp_path):
     h = pg_herald_factory({"console": console(tmp_path)}, "console")
     h.stop()
-    # the schema as migration 7 left it, and rows each with their own labels
+    # the schema as migration 7 left it, and rows each with their own
+    # labels, one of them the day before
     now = int(time.time() * 1000)
     row = ("INSERT INTO history(notification_id, fingerprint, alertname, instance, severity,"
            " status, starts_at, receiver, labels, annotations, created_ms, silenced_by)"
@@ -309,7 +338,7 @@ def test_history_stored_before_migration_8_keeps_its_labels(pg_herald_factory, p
         "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
         "DELETE FROM schema_migrations WHERE version = 8;"
         + row % ("h1", "ops", "h1", "one", now, "NULL")
-        + row % ("h1", "wms", "h1", "one", now, "NULL")
+        + row % ("h1", "wms", "h1", "one", now - DAY_MS, "NULL")
         + row % ("h2", "", "h2", "two", now, "'sil-1'"), h.database)
     h.start()
     rows = history_rows(h, 3)
@@ -318,7 +347,7 @@ def test_history_stored_before_migration_8_keeps_its_labels(pg_herald_factory, p
         ("wms", {"alertname": "Old", "instance": "h1"}, {"summary": "one"}),
         ("ops", {"alertname": "Old", "instance": "h1"}, {"summary": "one"})], rows
     assert rows[0]["result"] == "silenced", rows
-    assert postgres.psql("SELECT count(*) FROM alert_content", h.database) == "2"
+    assert postgres.psql("SELECT count(*) FROM alert_content", h.database) == "3"
     assert postgres.psql("SELECT count(*) FROM information_schema.columns WHERE"
                          " table_name = 'history' AND column_name = 'labels'", h.database) == "0"
     reliability.post_ok(h, [reliability.alert("PgAfter")])

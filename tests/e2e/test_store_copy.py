@@ -201,25 +201,37 @@ def copied_labels(postgres, database):
 
 def test_history_keeps_its_labels_from_a_store_of_either_schema(herald_factory, postgres,
                                                                 tmp_path):
-    """A store whose labels and annotations are stored once (alert_content)
-    and one made before, each history row with its own: the copy's rows
-    read back with theirs, each stored once."""
+    """A store whose labels and annotations are stored once a day
+    (alert_content) and one made before, each history row with its own:
+    the copy's rows read back with theirs, each stored once a day."""
     h, data_dir = one_notification_store(herald_factory, tmp_path, name="CopyLabels")
     h.stop()
+    db = sqlite3.connect(str(data_dir / "herald.db"))
+    try:
+        # the same alert the day before, stored under that day
+        db.executescript(
+            "CREATE TEMP TABLE earlier AS SELECT * FROM history;"
+            "UPDATE earlier SET id = id + 1000, created_ms = created_ms - 86400000;"
+            "INSERT INTO history SELECT * FROM earlier;"
+            "INSERT INTO alert_content SELECT day - 1, id, labels, annotations"
+            "  FROM alert_content;")
+    finally:
+        db.close()
     database = postgres.create_database("copy_labels")
     rc, out, err = copy(h, "--from", data_dir, "--to", postgres.dsn(database))
-    assert rc == 0, (out, err)
-    assert copied_labels(postgres, database) == "CopyLabels|CopyLabels is broken"
-    assert count(postgres, database, "alert_content") == 1
+    assert rc == 0 and "2 history rows" in out, (out, err)
+    assert copied_labels(postgres, database) == "\n".join(["CopyLabels|CopyLabels is broken"] * 2)
+    assert postgres.psql("SELECT count(*), count(DISTINCT id) FROM alert_content",
+                         database) == "2|1"
 
     db = sqlite3.connect(str(data_dir / "herald.db"))
     try:
         db.executescript(
             "ALTER TABLE history ADD COLUMN labels TEXT;"
             "ALTER TABLE history ADD COLUMN annotations TEXT;"
-            "UPDATE history SET (labels, annotations) ="
-            "  (SELECT labels, annotations FROM alert_content WHERE id = content_id);"
-            "DROP VIEW history_results; DROP INDEX history_by_content;"
+            "UPDATE history SET (labels, annotations) = (SELECT labels, annotations"
+            "  FROM alert_content WHERE day = created_ms / 86400000 AND id = content_id);"
+            "DROP VIEW history_results;"
             "ALTER TABLE history DROP COLUMN content_id; DROP TABLE alert_content;"
             "CREATE VIEW history_results AS"
             "  SELECT h.*, CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
@@ -230,9 +242,10 @@ def test_history_keeps_its_labels_from_a_store_of_either_schema(herald_factory, 
         db.close()
     older = postgres.create_database("copy_labels_older")
     rc, out, err = copy(h, "--from", data_dir, "--to", postgres.dsn(older))
-    assert rc == 0 and "1 history rows" in out, (out, err)
-    assert copied_labels(postgres, older) == "CopyLabels|CopyLabels is broken"
-    assert count(postgres, older, "alert_content") == 1
+    assert rc == 0 and "2 history rows" in out, (out, err)
+    assert copied_labels(postgres, older) == "\n".join(["CopyLabels|CopyLabels is broken"] * 2)
+    assert postgres.psql("SELECT count(*), count(DISTINCT id) FROM alert_content",
+                         older) == "2|1"
 
 
 def test_a_running_source_or_a_non_empty_destination_is_refused(herald_factory, postgres,

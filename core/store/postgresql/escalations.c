@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "store/content.h"
 #include "store/escalation_sql.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -99,11 +100,11 @@ static int send(pg_store *s, int64_t id, int64_t now, char *why, size_t why_cap)
                "  " PG_CONTENT_ID("s.labels", "s.annotations") ","
                "  $2::bigint FROM escalations e JOIN alert_state s"
                "  ON s.fingerprint = e.fingerprint WHERE e.notification_id = $1"
-               "  RETURNING content_id, fingerprint)"
-               " INSERT INTO alert_content(id, labels, annotations)"
-               " SELECT r.content_id, s.labels, s.annotations FROM recorded r"
-               " JOIN alert_state s ON s.fingerprint = r.fingerprint"
-               " ON CONFLICT (id) DO NOTHING",
+               "  RETURNING content_id, fingerprint, created_ms)"
+               " INSERT INTO alert_content(day, id, labels, annotations)"
+               " SELECT " STORE_CONTENT_DAY_SQL("r.created_ms") ", r.content_id, s.labels,"
+               "  s.annotations FROM recorded r JOIN alert_state s"
+               "  ON s.fingerprint = r.fingerprint ON CONFLICT (day, id) DO NOTHING",
                id, now, NULL, why, why_cap) ||
            run(s,
                "INSERT INTO alert_notified(fingerprint, receiver, status, starts_at, notified_ms)"
@@ -173,7 +174,7 @@ void pg_release_escalations(pg_store *s)
     if (!due)
         return;
     int cancelled = 0, sent = -1;
-    if (pg_exec(s->db, PG_BEGIN_STORING_HISTORY, why, sizeof why) == 0) {
+    if (pg_exec(s->db, "BEGIN", why, sizeof why) == 0) {
         sent = release_locked(s, now, &cancelled, why, sizeof why);
         if (sent >= 0 && pg_exec(s->db, "COMMIT", why, sizeof why))
             sent = -1;

@@ -22,22 +22,25 @@ struct store_import {
     char *insert[STORE_TABLE_COUNT];    /* made at the table's first row */
 };
 
-/* A history row's labels and annotations, in store_tables' order */
+/* A history row's labels, annotations and time, in store_tables' order */
 #define HISTORY_LABELS_COLUMN 10
 #define HISTORY_ANNOTATIONS_COLUMN 11
+#define HISTORY_CREATED_MS_COLUMN 12
 
 /* The history's rows come with their labels and annotations: stored as
- * the writer stores them (write.c), once each, the row naming them by
- * the id its last parameter carries. */
+ * the writer stores them (write.c), once a day each, the row naming them
+ * by the id its last parameter carries. */
 static char *insert_history_sql(void)
 {
     const store_table_def *def = &store_tables[STORE_TABLE_HISTORY];
     strbuf sql = STRBUF_INIT;
     int id_param = def->columns_len + 1;
     sb_printf(&sql,
-              "WITH content AS (INSERT INTO alert_content(id, labels, annotations)"
-              " VALUES($%d, $%d, $%d) ON CONFLICT (id) DO NOTHING) INSERT INTO history(",
-              id_param, HISTORY_LABELS_COLUMN + 1, HISTORY_ANNOTATIONS_COLUMN + 1);
+              "WITH content AS (INSERT INTO alert_content(day, id, labels, annotations)"
+              " VALUES($%d / %d, $%d, $%d, $%d) ON CONFLICT (day, id) DO NOTHING)"
+              " INSERT INTO history(",
+              HISTORY_CREATED_MS_COLUMN + 1, STORE_CONTENT_DAY_MS, id_param,
+              HISTORY_LABELS_COLUMN + 1, HISTORY_ANNOTATIONS_COLUMN + 1);
     for (int c = 0; c < def->columns_len; c++)
         if (c != HISTORY_LABELS_COLUMN && c != HISTORY_ANNOTATIONS_COLUMN)
             sb_printf(&sql, "%s, ", def->columns[c]);

@@ -42,11 +42,6 @@
 
 /* Advisory lock keys: herald's, whatever else shares the database. */
 #define PG_LOCK_MIGRATE 7234017150001LL /* held by the transaction that migrates */
-/* Shared by every transaction that stores history rows, taken alone by
- * the sweep of content no row names (sweep.c): a row stored meanwhile
- * would name content the sweep could not see named. */
-#define PG_LOCK_CONTENT "7234017150002"
-#define PG_BEGIN_STORING_HISTORY "BEGIN; SELECT pg_advisory_xact_lock_shared(" PG_LOCK_CONTENT ")"
 
 /* store_content_id (store/content.h) in SQL, of two json values: the
  * first 8 bytes of SHA-256 of labels, a NUL and annotations, big-endian,

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "store/content.h"
 #include "util/clock.h"
 #include "util/error.h"
 
@@ -127,25 +128,28 @@ static const char *const migrations[] = {
     "CREATE TABLE action_uses ("
     "  nonce TEXT COLLATE \"C\" PRIMARY KEY, used_by TEXT NOT NULL, used_ms BIGINT NOT NULL,"
     "  expires_ms BIGINT NOT NULL);",
-    /* 8: each alert's labels and annotations once (store/content.h),
-     * named by every history row; the rows' own move there, and the view
-     * reads them there */
+    /* 8: each alert's labels and annotations once a day
+     * (store/content.h), named by every history row of the day; the
+     * rows' own move there, and the view reads them there */
     "CREATE TABLE alert_content ("
-    "  id BIGINT PRIMARY KEY, labels JSON NOT NULL, annotations JSON NOT NULL);"
+    "  day BIGINT NOT NULL, id BIGINT NOT NULL, labels JSON NOT NULL,"
+    "  annotations JSON NOT NULL, PRIMARY KEY (day, id));"
     "ALTER TABLE history ADD COLUMN content_id BIGINT;"
     "UPDATE history SET content_id = " PG_CONTENT_ID("labels", "annotations") ";"
-    "INSERT INTO alert_content(id, labels, annotations)"
-    "  SELECT DISTINCT ON (content_id) content_id, labels, annotations FROM history;"
+    "INSERT INTO alert_content(day, id, labels, annotations)"
+    "  SELECT DISTINCT ON (" STORE_CONTENT_DAY_SQL("created_ms") ", content_id)"
+    "    " STORE_CONTENT_DAY_SQL("created_ms") ", content_id, labels, annotations"
+    "  FROM history;"
     "DROP VIEW history_results;"
     "ALTER TABLE history DROP COLUMN labels, DROP COLUMN annotations,"
     "  ALTER COLUMN content_id SET NOT NULL;"
-    "CREATE INDEX history_by_content ON history(content_id);"
     "CREATE VIEW history_results AS"
     "  SELECT h.*, c.labels, c.annotations,"
     "         CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
     "              WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
     "              ELSE 'pending' END AS result"
-    "  FROM history h JOIN alert_content c ON c.id = h.content_id"
+    "  FROM history h JOIN alert_content c"
+    "    ON c.day = " STORE_CONTENT_DAY_SQL("h.created_ms") " AND c.id = h.content_id"
     "  LEFT JOIN deliveries d ON d.id = h.notification_id;",
 };
 

@@ -57,9 +57,10 @@ static const char silenced_history_sql[] =
     " WHERE NOT EXISTS (SELECT 1 FROM alert_state WHERE fingerprint = $1 AND status = $5::text"
     "  AND silenced_by = $10::text"
     "  AND ($5::text = 'resolved' OR starts_at <= $6::double precision))"
-    " RETURNING content_id)"
-    " INSERT INTO alert_content(id, labels, annotations)"
-    " SELECT content_id, $11::json, $12::json FROM recorded ON CONFLICT (id) DO NOTHING";
+    " RETURNING content_id, created_ms)"
+    " INSERT INTO alert_content(day, id, labels, annotations)"
+    " SELECT " STORE_CONTENT_DAY_SQL("created_ms") ", content_id, $11::json, $12::json"
+    " FROM recorded ON CONFLICT (day, id) DO NOTHING";
 
 static int record_silenced(pg_store *s, const alert_report *seen, const alert_record *a,
                            char *why, size_t why_cap)

@@ -1,5 +1,6 @@
 #include "store/postgresql/private.h"
 
+#include "store/content.h"
 #include "util/clock.h"
 #include "util/log.h"
 
@@ -8,12 +9,20 @@ void pg_sweep_retention(pg_store *s)
     if (s->settings.retention_ms <= 0)
         return;
     char why[256];
-    pg_params p = PG_PARAMS_INIT;
-    pp_int(&p, wall_ms() - s->settings.retention_ms);
+    int64_t cutoff = wall_ms() - s->settings.retention_ms;
+    pg_params p = PG_PARAMS_INIT, day = PG_PARAMS_INIT;
+    pp_int(&p, cutoff);
+    pp_int(&day, store_content_day(cutoff));
     /* One transaction: a `herald queue retry` between the deletes would
      * requeue a notification whose message is already gone. */
     int rc = pg_exec(s->db, "BEGIN", why, sizeof why) ||
              pg_command(s->db, "DELETE FROM history WHERE created_ms < $1::bigint", &p, why,
+                        sizeof why) ||
+             /* A day wholly before the cutoff: only rows now deleted
+              * named its content (store/content.h). No lock against the
+              * replicas' writers: the rows they store are of today, no
+              * day before a cutoff's. */
+             pg_command(s->db, "DELETE FROM alert_content WHERE day < $1::bigint", &day, why,
                         sizeof why) ||
              pg_command(s->db, "DELETE FROM silences WHERE ends_ms < $1::bigint", &p, why,
                         sizeof why) ||
@@ -30,22 +39,6 @@ void pg_sweep_retention(pg_store *s)
         char ignored[64];
         pg_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
         log_warn("store", "retention sweep failed: %s", why);
-        return;
-    }
-    /* Content no history row names, in a transaction of its own: it
-     * waits for every replica's writes of history in flight, and holds
-     * theirs back (PG_LOCK_CONTENT), only while it runs. One probe of
-     * history_by_content per content, not a scan of the history. */
-    rc = pg_exec(s->db,
-                 "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_CONTENT ");"
-                 "DELETE FROM alert_content c WHERE NOT EXISTS"
-                 "  (SELECT 1 FROM history h WHERE h.content_id = c.id);"
-                 "COMMIT;",
-                 why, sizeof why);
-    if (rc) {
-        char ignored[64];
-        pg_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
-        log_warn("store", "sweeping unnamed alert content failed: %s", why);
     }
 }
 

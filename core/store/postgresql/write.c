@@ -62,8 +62,9 @@ static int insert_history(pg_store *s, const notification *n, char *why, size_t 
         pp_text(&p, a->labels_json);
         pp_text(&p, a->annotations_json);
         if (pg_command(s->db,
-                       "WITH content AS (INSERT INTO alert_content(id, labels, annotations)"
-                       "  VALUES($10, $12, $13) ON CONFLICT (id) DO NOTHING)"
+                       "WITH content AS (INSERT INTO alert_content(day, id, labels,"
+                       "  annotations) VALUES(" STORE_CONTENT_DAY_SQL("$11") ", $10, $12, $13)"
+                       "  ON CONFLICT (day, id) DO NOTHING)"
                        " INSERT INTO history(notification_id, fingerprint, alertname, instance,"
                        " severity, status, starts_at, ends_at, receiver, content_id,"
                        " created_ms) VALUES($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -216,8 +217,7 @@ int pg_write_batch(pg_store *s, job *jobs)
     enum { TRIES = 5 };
     char why[256] = "";
     int lost = pg_writer_connection(s, why, sizeof why) != 0;
-    for (int tries = 1; !lost && pg_exec(s->db, PG_BEGIN_STORING_HISTORY, why, sizeof why) == 0;
-         tries++) {
+    for (int tries = 1; !lost && pg_exec(s->db, "BEGIN", why, sizeof why) == 0; tries++) {
         if (apply_all(s, jobs, why, sizeof why) == 0 &&
             pg_exec(s->db, "COMMIT", why, sizeof why) == 0)
             return 0;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "store/content.h"
 #include "store/escalation_sql.h"
 #include "util/clock.h"
 #include "util/log.h"
@@ -93,8 +94,9 @@ static int send(sqlite_store *s, int64_t id, int64_t now)
                " WHERE e.notification_id = ?1",
                id, now, NULL) ||
            run(s,
-               "INSERT OR IGNORE INTO alert_content(id, labels, annotations)"
-               " SELECT herald_content_id(s.labels, s.annotations), s.labels, s.annotations"
+               "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
+               " SELECT " STORE_CONTENT_DAY_SQL("?2") ","
+               "  herald_content_id(s.labels, s.annotations), s.labels, s.annotations"
                " FROM escalations e JOIN alert_state s ON s.fingerprint = e.fingerprint"
                " WHERE e.notification_id = ?1",
                id, now, NULL) ||

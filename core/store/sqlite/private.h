@@ -106,8 +106,10 @@ int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *c
 /* write.c: one transaction for the jobs; 0, or -1 when it was rolled
  * back (every job marked failed, with the reason). */
 int sqlite_write_batch(sqlite_store *s, job *jobs);
-/* a's labels and annotations under content_id, unless stored already */
-int sqlite_insert_content(sqlite_store *s, int64_t content_id, const alert_record *a);
+/* a's labels and annotations under content_id and the day of
+ * created_ms (store/content.h), unless stored already */
+int sqlite_insert_content(sqlite_store *s, int64_t created_ms, int64_t content_id,
+                          const alert_record *a);
 /* message.c: n's message and its pending delivery; n->id set. */
 int sqlite_insert_message(sqlite_store *s, notification *n);
 

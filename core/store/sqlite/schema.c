@@ -14,6 +14,13 @@
 #define SCHEMA_VERSION 1
 #define BUSY_TIMEOUT_MS 5000
 
+/* Written once a day per labels and annotations, however many rows of
+ * the day name them (store/content.h); the retention sweep deletes the
+ * days past. */
+#define ALERT_CONTENT_COLUMNS                                                                  \
+    "day INTEGER NOT NULL, id INTEGER NOT NULL, labels TEXT NOT NULL,"                         \
+    " annotations TEXT NOT NULL, PRIMARY KEY (day, id)"
+
 /* A notification's content never changes after it is stored; its delivery
  * state changes on every attempt. They live in separate tables, so an
  * attempt rewrites a small row, not the message and its payload, and the
@@ -50,10 +57,7 @@ static const char schema[] =
     "  created_ms INTEGER NOT NULL,"
     "  silenced_by TEXT," /* a silenced alert's row: no notification (0), receiver '' */
     "  content_id INTEGER NOT NULL);" /* its labels and annotations (store/content.h) */
-    /* Written once per labels and annotations, however many rows name
-     * them; the retention sweep deletes those no row names. */
-    "CREATE TABLE IF NOT EXISTS alert_content ("
-    "  id INTEGER PRIMARY KEY, labels TEXT NOT NULL, annotations TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS alert_content (" ALERT_CONTENT_COLUMNS ") WITHOUT ROWID;"
     "CREATE INDEX IF NOT EXISTS history_by_time ON history(created_ms);"
     "CREATE INDEX IF NOT EXISTS history_by_notification ON history(notification_id);"
     /* What the rate limiter must remember across a restart: recent sends
@@ -105,17 +109,16 @@ static const char schema[] =
 
 /* How the history is read: each row with its labels and annotations and
  * its notification's result. Made after the upgrades, which need the
- * history's content_id before it can be read or indexed. */
+ * history's content_id and the content's day before it can be read. */
 static const char history_schema[] =
     "CREATE VIEW IF NOT EXISTS history_results AS"
     "  SELECT h.*, c.labels, c.annotations,"
     "         CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
     "              WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
     "              ELSE 'pending' END AS result"
-    "  FROM history h JOIN alert_content c ON c.id = h.content_id"
-    "  LEFT JOIN deliveries d ON d.id = h.notification_id;"
-    /* the sweep's test of whether any row still names a content */
-    "CREATE INDEX IF NOT EXISTS history_by_content ON history(content_id);";
+    "  FROM history h JOIN alert_content c"
+    "    ON c.day = " STORE_CONTENT_DAY_SQL("h.created_ms") " AND c.id = h.content_id"
+    "  LEFT JOIN deliveries d ON d.id = h.notification_id;";
 
 /* What closing the loop keeps, beside the schema above (one string would
  * pass the length C compilers must take). */
@@ -188,13 +191,49 @@ static int upgrade_history_content(sqlite3 *db, char *why, size_t why_cap)
     if (sqlite_exec(db,
                     "BEGIN IMMEDIATE;"
                     "ALTER TABLE history ADD COLUMN content_id INTEGER NOT NULL DEFAULT 0;"
-                    "INSERT OR IGNORE INTO alert_content(id, labels, annotations)"
-                    "  SELECT herald_content_id(labels, annotations), labels, annotations"
+                    "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
+                    "  SELECT " STORE_CONTENT_DAY_SQL("created_ms") ","
+                    "    herald_content_id(labels, annotations), labels, annotations"
                     "  FROM history;"
                     "UPDATE history SET content_id = herald_content_id(labels, annotations);"
                     "DROP VIEW IF EXISTS history_results;"
                     "ALTER TABLE history DROP COLUMN labels;"
                     "ALTER TABLE history DROP COLUMN annotations;"
+                    "COMMIT;",
+                    why, why_cap) == 0)
+        return 0;
+    char ignored[64];
+    sqlite_exec(db, "ROLLBACK", ignored, sizeof ignored);
+    return -1;
+}
+
+/* A store opened by a herald that keyed content by id alone (never
+ * released) has it undated, and an index of the history by content id:
+ * the content is stored again under each day that names it, once. */
+static int upgrade_content_days(sqlite3 *db, char *why, size_t why_cap)
+{
+    sqlite3_stmt *q = NULL;
+    int outdated = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT count(*) = 0 FROM pragma_table_info('alert_content')"
+                           " WHERE name = 'day'",
+                           -1, &q, NULL) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+        outdated = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    if (!outdated)
+        return 0;
+    if (sqlite_exec(db,
+                    "BEGIN IMMEDIATE;"
+                    "DROP INDEX IF EXISTS history_by_content;"
+                    "DROP VIEW IF EXISTS history_results;"
+                    "ALTER TABLE alert_content RENAME TO alert_content_undated;"
+                    "CREATE TABLE alert_content (" ALERT_CONTENT_COLUMNS ") WITHOUT ROWID;"
+                    "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
+                    "  SELECT " STORE_CONTENT_DAY_SQL("h.created_ms") ", c.id, c.labels,"
+                    "    c.annotations"
+                    "  FROM history h JOIN alert_content_undated c ON c.id = h.content_id;"
+                    "DROP TABLE alert_content_undated;"
                     "COMMIT;",
                     why, why_cap) == 0)
         return 0;
@@ -276,8 +315,8 @@ static const char *const statement_sql[STMT_COUNT] = {
         " starts_at, ends_at, receiver, content_id, created_ms)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     /* a repeat of content already stored is a lookup, not a write */
-    [STMT_INSERT_CONTENT] =
-        "INSERT OR IGNORE INTO alert_content(id, labels, annotations) VALUES(?1, ?2, ?3)",
+    [STMT_INSERT_CONTENT] = "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
+                            " VALUES(?1, ?2, ?3, ?4)",
     /* The last notification of the stream (a key range: the stream is the
      * key's first half) within the window; a dead one is no reason to
      * hold back the next. */
@@ -436,6 +475,7 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
         upgrade_messages(s->db, why, why_cap) ||
         upgrade_silenced(s->db, why, why_cap) || upgrade_acknowledged(s->db, why, why_cap) ||
         upgrade_history_content(s->db, why, why_cap) ||
+        upgrade_content_days(s->db, why, why_cap) ||
         upgrade_history_view(s->db, why, why_cap) ||
         sqlite_exec(s->db, history_schema, why, why_cap))
         return -1;

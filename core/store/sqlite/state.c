@@ -36,7 +36,7 @@ static int record_silenced(sqlite_store *s, const alert_report *seen, const aler
     sqlite3_bind_text(q, 10, a->silenced_by, -1, SQLITE_STATIC);
     if (sqlite3_step(q) != SQLITE_DONE)
         return -1;
-    return sqlite3_changes(s->db) ? sqlite_insert_content(s, content_id, a) : 0;
+    return sqlite3_changes(s->db) ? sqlite_insert_content(s, seen->seen_ms, content_id, a) : 0;
 }
 
 int sqlite_state_seen(sqlite_store *s, const alert_report *seen)

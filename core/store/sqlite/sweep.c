@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 
+#include "store/content.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "util/strbuf.h"
@@ -18,10 +19,9 @@ void sqlite_sweep_retention(sqlite_store *s)
     sb_printf(&sql,
               "BEGIN IMMEDIATE;"
               "DELETE FROM history WHERE created_ms < %lld;"
-              /* one probe of history_by_content per content, not a scan
-               * of the history */
-              "DELETE FROM alert_content WHERE NOT EXISTS"
-              "  (SELECT 1 FROM history WHERE content_id = alert_content.id);"
+              /* a day wholly before the cutoff: only rows just deleted
+               * named its content (store/content.h) */
+              "DELETE FROM alert_content WHERE day < %lld;"
               "DELETE FROM silences WHERE ends_ms < %lld;"
               "DELETE FROM attempts WHERE notification_id IN (SELECT id FROM deliveries"
               "  WHERE state IN ('delivered', 'dead', 'dropped') AND finished_ms < %lld);"
@@ -30,7 +30,7 @@ void sqlite_sweep_retention(sqlite_store *s)
               "DELETE FROM deliveries WHERE state IN ('delivered', 'dead', 'dropped')"
               "  AND finished_ms < %lld;"
               "COMMIT;",
-              cutoff, cutoff, cutoff, cutoff, cutoff);
+              cutoff, (long long)store_content_day(cutoff), cutoff, cutoff, cutoff, cutoff);
     if (sqlite_exec(s->db, sb_str(&sql), why, sizeof why)) {
         char ignored[64];
         sqlite_exec(s->db, "ROLLBACK", ignored, sizeof ignored);

@@ -1,7 +1,7 @@
-/* Each alert's labels and annotations stored once (store/content.h),
- * however many history rows name them; read back through the history
- * as before, swept when no row names them, and moved there from the
- * rows of a store made before. */
+/* Each alert's labels and annotations stored once a day
+ * (store/content.h), however many history rows of the day name them;
+ * read back through the history as before, swept with the days past the
+ * retention, and moved there from the rows of a store made before. */
 #include "harness.h"
 
 #include <sqlite3.h>
@@ -13,7 +13,12 @@
 #include "store/store_fixture.h"
 #include "testutil.h"
 
+#define DAY_MS (86400LL * 1000)
+
 static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
+
+/* Where today's UTC day begins. */
+static int64_t midnight_ms(void) { return now_ms() / DAY_MS * DAY_MS; }
 
 /* What `sql` counts in the store of `dir`, -1 when it cannot. */
 static long long count(const char *sql)
@@ -62,11 +67,11 @@ static int seen_silenced(store *s, int64_t at_ms)
     return w.failed ? -1 : 0;
 }
 
-TEST(the_same_alert_is_stored_once)
+TEST(the_same_alert_is_stored_once_a_day)
 {
     store *s = fixture_store_open(dir, ignore_requeued, NULL);
     CHECK(s != NULL);
-    int64_t now = now_ms();
+    int64_t now = midnight_ms() + 1; /* all on one day, whatever the time */
     /* two receivers, posted again (as every group_interval), another
      * instance, and the first silenced */
     notification *batch[5] = {make("ops", "DiskFull", "db1", now),
@@ -107,18 +112,49 @@ TEST(the_same_alert_is_stored_once)
         notification_free(batch[i]);
 }
 
-TEST(content_no_row_names_is_swept)
+TEST(a_day_stores_its_own_content)
+{
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    int64_t midnight = midnight_ms();
+    /* the same alert a millisecond before midnight, at midnight, and
+     * silenced a millisecond after */
+    notification *batch[2] = {make("ops", "DiskFull", "db1", midnight - 1),
+                              make("ops", "DiskFull", "db1", midnight)};
+    CHECK_INT(commit(s, batch, 2), 0);
+    CHECK_INT(seen_silenced(s, midnight + 1), 0);
+    store_close(s);
+
+    CHECK_INT(count("SELECT count(*) FROM history"), 3);
+    CHECK_INT(count("SELECT count(*) FROM alert_content"), 2);
+    CHECK_INT(count("SELECT count(DISTINCT id) FROM alert_content"), 1);
+    history_rows rows = read_history();
+    CHECK_INT(rows.len, 3);
+    for (size_t i = 0; i < rows.len; i++) {
+        CHECK_CONTAINS(rows.items[i].labels_json, "\"instance\":\"db1\"");
+        CHECK_CONTAINS(rows.items[i].annotations_json, "\"summary\":\"磁盘将满\"");
+    }
+    CHECK_INT(rows.items[2].created_ms, midnight - 1);
+    history_rows_free(&rows);
+    for (int i = 0; i < 2; i++)
+        notification_free(batch[i]);
+}
+
+TEST(the_days_past_retention_are_swept)
 {
     store *s = fixture_store_open(dir, ignore_requeued, NULL);
     CHECK(s != NULL);
     int64_t now = now_ms();
-    notification *batch[3] = {make("ops", "Old", "h1", now - 3LL * 86400 * 1000),
-                              make("ops", "Both", "h2", now - 3LL * 86400 * 1000),
+    notification *batch[4] = {make("ops", "Old", "h1", now - 3 * DAY_MS),
+                              make("ops", "Both", "h2", now - 3 * DAY_MS),
+                              make("ops", "Both", "h2", now - 2 * DAY_MS),
                               make("ops", "Both", "h2", now)};
-    CHECK_INT(commit(s, batch, 3), 0);
+    CHECK_INT(commit(s, batch, 4), 0);
     store_close(s);
-    CHECK_INT(count("SELECT count(*) FROM alert_content"), 2);
-    /* retention one day: the writer sweeps when it starts */
+    CHECK_INT(count("SELECT count(*) FROM alert_content"), 4);
+    /* Retention one day: the writer sweeps when it starts. Its cutoff's
+     * day is yesterday (today, past midnight since): the days before it
+     * go, today's stays. */
     store_settings settings = {0, 86400LL * 1000, 3600000, 0};
     char err[512];
     s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
@@ -131,7 +167,7 @@ TEST(content_no_row_names_is_swept)
     CHECK_INT(rows.len, 1);
     CHECK_CONTAINS(rows.items[0].labels_json, "\"alertname\":\"Both\"");
     history_rows_free(&rows);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         notification_free(batch[i]);
 }
 
@@ -212,9 +248,64 @@ TEST(an_older_store_keeps_its_history_labels)
     notification_free(n);
 }
 
-WRAP(the_same_alert_is_stored_once)
-WRAP(content_no_row_names_is_swept)
-WRAP(an_older_store_keeps_its_history_labels)
+/* A store as a herald that keyed content by id alone left it. */
+static const char undated_store[] =
+    "CREATE TABLE undated (id INTEGER PRIMARY KEY, labels TEXT NOT NULL,"
+    "  annotations TEXT NOT NULL);"
+    "INSERT OR IGNORE INTO undated SELECT id, labels, annotations FROM alert_content;"
+    "DROP VIEW history_results; DROP TABLE alert_content;"
+    "ALTER TABLE undated RENAME TO alert_content;"
+    "CREATE INDEX history_by_content ON history(content_id);"
+    "CREATE VIEW history_results AS"
+    "  SELECT h.*, c.labels, c.annotations,"
+    "         CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
+    "              WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
+    "              ELSE 'pending' END AS result"
+    "  FROM history h JOIN alert_content c ON c.id = h.content_id"
+    "  LEFT JOIN deliveries d ON d.id = h.notification_id;";
 
-RUN_TESTS(WCASE(the_same_alert_is_stored_once), WCASE(content_no_row_names_is_swept),
-          WCASE(an_older_store_keeps_its_history_labels))
+TEST(an_undated_store_dates_its_content)
+{
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    int64_t midnight = midnight_ms();
+    notification *batch[3] = {make("ops", "DiskFull", "db1", midnight - 1),
+                              make("ops", "DiskFull", "db1", midnight),
+                              make("ops", "DiskFull", "db2", midnight)};
+    CHECK_INT(commit(s, batch, 3), 0);
+    store_close(s);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    sqlite3 *db = NULL;
+    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT(sqlite3_exec(db, undated_store, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT(count("SELECT count(*) FROM alert_content"), 2);
+
+    s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    store_close(s);
+    CHECK_INT(count("SELECT count(*) FROM alert_content WHERE day = 0"), 0);
+    CHECK_INT(count("SELECT count(*) FROM alert_content"), 3);
+    CHECK_INT(count("SELECT count(*) FROM sqlite_master WHERE name = 'history_by_content'"), 0);
+    CHECK_INT(count("SELECT count(*) FROM sqlite_master WHERE name = 'alert_content_undated'"),
+              0);
+    history_rows rows = read_history();
+    CHECK_INT(rows.len, 3);
+    CHECK_CONTAINS(rows.items[0].labels_json, "\"instance\":\"db2\"");
+    CHECK_CONTAINS(rows.items[1].labels_json, "\"instance\":\"db1\"");
+    CHECK_CONTAINS(rows.items[2].labels_json, "\"instance\":\"db1\"");
+    history_rows_free(&rows);
+    for (int i = 0; i < 3; i++)
+        notification_free(batch[i]);
+}
+
+WRAP(the_same_alert_is_stored_once_a_day)
+WRAP(a_day_stores_its_own_content)
+WRAP(the_days_past_retention_are_swept)
+WRAP(an_older_store_keeps_its_history_labels)
+WRAP(an_undated_store_dates_its_content)
+
+RUN_TESTS(WCASE(the_same_alert_is_stored_once_a_day), WCASE(a_day_stores_its_own_content),
+          WCASE(the_days_past_retention_are_swept), WCASE(an_older_store_keeps_its_history_labels),
+          WCASE(an_undated_store_dates_its_content))
