@@ -207,41 +207,6 @@ static int upgrade_history_content(sqlite3 *db, char *why, size_t why_cap)
     return -1;
 }
 
-/* A store opened by a herald that keyed content by id alone (never
- * released) has it undated, and an index of the history by content id:
- * the content is stored again under each day that names it, once. */
-static int upgrade_content_days(sqlite3 *db, char *why, size_t why_cap)
-{
-    sqlite3_stmt *q = NULL;
-    int outdated = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(*) = 0 FROM pragma_table_info('alert_content')"
-                           " WHERE name = 'day'",
-                           -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        outdated = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    if (!outdated)
-        return 0;
-    if (sqlite_exec(db,
-                    "BEGIN IMMEDIATE;"
-                    "DROP INDEX IF EXISTS history_by_content;"
-                    "DROP VIEW IF EXISTS history_results;"
-                    "ALTER TABLE alert_content RENAME TO alert_content_undated;"
-                    "CREATE TABLE alert_content (" ALERT_CONTENT_COLUMNS ") WITHOUT ROWID;"
-                    "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
-                    "  SELECT " STORE_CONTENT_DAY_SQL("h.created_ms") ", c.id, c.labels,"
-                    "    c.annotations"
-                    "  FROM history h JOIN alert_content_undated c ON c.id = h.content_id;"
-                    "DROP TABLE alert_content_undated;"
-                    "COMMIT;",
-                    why, why_cap) == 0)
-        return 0;
-    char ignored[64];
-    sqlite_exec(db, "ROLLBACK", ignored, sizeof ignored);
-    return -1;
-}
-
 /* A store made before digests named each alert has messages without
  * their entries: the column is added, once (its old rows have none, and
  * go in digests as their text). */
@@ -475,7 +440,6 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
         upgrade_messages(s->db, why, why_cap) ||
         upgrade_silenced(s->db, why, why_cap) || upgrade_acknowledged(s->db, why, why_cap) ||
         upgrade_history_content(s->db, why, why_cap) ||
-        upgrade_content_days(s->db, why, why_cap) ||
         upgrade_history_view(s->db, why, why_cap) ||
         sqlite_exec(s->db, history_schema, why, why_cap))
         return -1;

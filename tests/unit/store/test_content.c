@@ -248,64 +248,10 @@ TEST(an_older_store_keeps_its_history_labels)
     notification_free(n);
 }
 
-/* A store as a herald that keyed content by id alone left it. */
-static const char undated_store[] =
-    "CREATE TABLE undated (id INTEGER PRIMARY KEY, labels TEXT NOT NULL,"
-    "  annotations TEXT NOT NULL);"
-    "INSERT OR IGNORE INTO undated SELECT id, labels, annotations FROM alert_content;"
-    "DROP VIEW history_results; DROP TABLE alert_content;"
-    "ALTER TABLE undated RENAME TO alert_content;"
-    "CREATE INDEX history_by_content ON history(content_id);"
-    "CREATE VIEW history_results AS"
-    "  SELECT h.*, c.labels, c.annotations,"
-    "         CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
-    "              WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
-    "              ELSE 'pending' END AS result"
-    "  FROM history h JOIN alert_content c ON c.id = h.content_id"
-    "  LEFT JOIN deliveries d ON d.id = h.notification_id;";
-
-TEST(an_undated_store_dates_its_content)
-{
-    store *s = fixture_store_open(dir, ignore_requeued, NULL);
-    CHECK(s != NULL);
-    int64_t midnight = midnight_ms();
-    notification *batch[3] = {make("ops", "DiskFull", "db1", midnight - 1),
-                              make("ops", "DiskFull", "db1", midnight),
-                              make("ops", "DiskFull", "db2", midnight)};
-    CHECK_INT(commit(s, batch, 3), 0);
-    store_close(s);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/herald.db", dir);
-    sqlite3 *db = NULL;
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db, undated_store, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
-    CHECK_INT(count("SELECT count(*) FROM alert_content"), 2);
-
-    s = fixture_store_open(dir, ignore_requeued, NULL);
-    CHECK(s != NULL);
-    store_close(s);
-    CHECK_INT(count("SELECT count(*) FROM alert_content WHERE day = 0"), 0);
-    CHECK_INT(count("SELECT count(*) FROM alert_content"), 3);
-    CHECK_INT(count("SELECT count(*) FROM sqlite_master WHERE name = 'history_by_content'"), 0);
-    CHECK_INT(count("SELECT count(*) FROM sqlite_master WHERE name = 'alert_content_undated'"),
-              0);
-    history_rows rows = read_history();
-    CHECK_INT(rows.len, 3);
-    CHECK_CONTAINS(rows.items[0].labels_json, "\"instance\":\"db2\"");
-    CHECK_CONTAINS(rows.items[1].labels_json, "\"instance\":\"db1\"");
-    CHECK_CONTAINS(rows.items[2].labels_json, "\"instance\":\"db1\"");
-    history_rows_free(&rows);
-    for (int i = 0; i < 3; i++)
-        notification_free(batch[i]);
-}
-
 WRAP(the_same_alert_is_stored_once_a_day)
 WRAP(a_day_stores_its_own_content)
 WRAP(the_days_past_retention_are_swept)
 WRAP(an_older_store_keeps_its_history_labels)
-WRAP(an_undated_store_dates_its_content)
 
 RUN_TESTS(WCASE(the_same_alert_is_stored_once_a_day), WCASE(a_day_stores_its_own_content),
-          WCASE(the_days_past_retention_are_swept), WCASE(an_older_store_keeps_its_history_labels),
-          WCASE(an_undated_store_dates_its_content))
+          WCASE(the_days_past_retention_are_swept), WCASE(an_older_store_keeps_its_history_labels))
