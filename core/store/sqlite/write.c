@@ -33,18 +33,6 @@ static int is_duplicate(sqlite_store *s, const notification *n, int *dup)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-int sqlite_insert_content(sqlite_store *s, int64_t created_ms, int64_t content_id,
-                          const alert_record *a)
-{
-    sqlite3_stmt *q = s->stmt[STMT_INSERT_CONTENT];
-    sqlite3_reset(q);
-    sqlite3_bind_int64(q, 1, store_content_day(created_ms));
-    sqlite3_bind_int64(q, 2, content_id);
-    sqlite3_bind_text(q, 3, a->labels_json, -1, SQLITE_STATIC);
-    sqlite3_bind_text(q, 4, a->annotations_json, -1, SQLITE_STATIC);
-    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
-}
-
 static int insert_one(sqlite_store *s, notification *n)
 {
     if (n->escalate_at_ms)
