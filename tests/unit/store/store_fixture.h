@@ -90,16 +90,22 @@ static inline void committed(void *ctx, int failed, const char *error)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* store_commit, waited for as an HTTP request waits for its answer. */
-static inline int commit(store *s, notification **items, size_t n)
+/* store_commit of the notifications and the alerts seen (either may be
+ * none), waited for as an HTTP request waits for its answer. */
+static inline int commit_seen(store *s, notification **items, size_t n, alert_report *seen)
 {
     commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    store_commit(s, items, n, NULL, committed, &w);
+    store_commit(s, items, n, seen, committed, &w);
     pthread_mutex_lock(&w.lock);
     while (!w.done)
         pthread_cond_wait(&w.done_cond, &w.lock);
     pthread_mutex_unlock(&w.lock);
     return w.failed ? -1 : 0;
+}
+
+static inline int commit(store *s, notification **items, size_t n)
+{
+    return commit_seen(s, items, n, NULL);
 }
 
 #endif

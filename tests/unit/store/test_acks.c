@@ -37,13 +37,7 @@ static int post(store *s, alert_status status, double starts_at, int64_t at_ms,
     n->alerts[0].starts_at = starts_at;
     n->repeat_interval_ms = repeat_ms;
     n->source = "webhook";
-    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    store_commit(s, &n, 1, &seen, committed, &w);
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.done_cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
-    int took = w.failed ? -1 : n->id != 0;
+    int took = commit_seen(s, &n, 1, &seen) ? -1 : n->id != 0;
     notification_free(n);
     alert_report_free(&seen);
     alert_free(&a);

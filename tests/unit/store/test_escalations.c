@@ -61,13 +61,7 @@ static int post(store *s, const char *instance, alert_status status, int64_t due
     notification *n = make_with_status("oncall", "HostDown", instance, wall_ms(), status);
     n->escalate_at_ms = due_ms;
     n->escalated_from = xstrdup("ops");
-    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    store_commit(s, &n, 1, &seen, committed, &w);
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.done_cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
-    int held = w.failed || n->id ? -1 : (int)n->held;
+    int held = commit_seen(s, &n, 1, &seen) || n->id ? -1 : (int)n->held;
     notification_free(n);
     alert_report_free(&seen);
     alert_free(&a);

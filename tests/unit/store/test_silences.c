@@ -80,14 +80,9 @@ static int seen(store *s, alert_status status, const char *by, int64_t at_ms)
     alert_report rep = {n->alerts, 1, "alerts", at_ms};
     free(n->alerts[0].silenced_by);
     n->alerts[0].silenced_by = by ? xstrdup(by) : NULL;
-    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    store_commit(s, NULL, 0, &rep, committed, &w);
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.done_cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
+    int rc = commit_seen(s, NULL, 0, &rep);
     notification_free(n);
-    return w.failed ? -1 : 0;
+    return rc;
 }
 
 static history_rows read_history(store_reader *r)

@@ -112,13 +112,7 @@ static int stored_seen(store *s, const char *source, alert_status status, double
     n->alerts[0].starts_at = starts_at;
     n->repeat_interval_ms = HOUR_MS;
     n->source = source;
-    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    store_commit(s, &n, 1, &seen, committed, &w);
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.done_cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
-    int took = w.failed ? -1 : n->id != 0;
+    int took = commit_seen(s, &n, 1, &seen) ? -1 : n->id != 0;
     notification_free(n);
     alert_report_free(&seen);
     alert_free(&a);
@@ -172,12 +166,7 @@ static void report_one(store *s, const char *source, const char *name, alert_sta
     alert_batch batch = {.alerts = &a, .len = 1, .endpoint = source};
     alert_report seen;
     alert_report_fill(&seen, &batch, seen_ms);
-    commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    store_commit(s, NULL, 0, &seen, committed, &w);
-    pthread_mutex_lock(&w.lock);
-    while (!w.done)
-        pthread_cond_wait(&w.done_cond, &w.lock);
-    pthread_mutex_unlock(&w.lock);
+    commit_seen(s, NULL, 0, &seen);
     alert_report_free(&seen);
     alert_free(&a);
 }
