@@ -194,7 +194,7 @@ int plugins_load_dir(plugin_set *set, const char *dir, char *err, size_t err_cap
 {
     path_list list = {NULL, 0};
     int rc = collect(&list, dir, 1, err, err_cap);
-    if (rc == 0) {
+    if (rc == 0 && list.len) { /* qsort takes no NULL, even for nothing */
         /* Name order makes "which plugin won" questions reproducible. */
         qsort(list.items, list.len, sizeof *list.items, compare_paths);
         for (size_t i = 0; rc == 0 && i < list.len; i++)

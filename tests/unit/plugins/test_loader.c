@@ -2,6 +2,9 @@
 #include "harness.h"
 #include "plugin/loader.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
 TEST(loads_real_plugins_and_finds_channels)
 {
     plugin_set set = {0};
@@ -49,6 +52,21 @@ TEST(load_dir_reports_missing_dir)
     CHECK_INT(plugins_load_dir(&set, "/nonexistent/herald-plugins", err, sizeof err), -1);
     CHECK_CONTAINS(err, "/nonexistent/herald-plugins");
     CHECK_CONTAINS(err, "No such file");
+    plugins_free(&set);
+}
+
+/* A plugin_dir with nothing in it loads no plugin (found by the fuzzer:
+ * it sorted an empty list, which UBSan reports). */
+TEST(load_dir_of_nothing_loads_nothing)
+{
+    char dir[] = "/tmp/herald-empty-plugins-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    plugin_set set = {0};
+    char err[512] = "";
+    int rc = plugins_load_dir(&set, dir, err, sizeof err);
+    rmdir(dir);
+    CHECK_INT(rc, 0);
+    CHECK_INT(set.len, 0);
     plugins_free(&set);
 }
 
@@ -129,6 +147,7 @@ TEST(loading_one_file_twice_is_a_duplicate)
 
 RUN_TESTS(CASE(loads_real_plugins_and_finds_channels),
           CASE(load_dir_descends_one_level_in_name_order), CASE(load_dir_reports_missing_dir),
+          CASE(load_dir_of_nothing_loads_nothing),
           CASE(refuses_other_major), CASE(refuses_newer_minor),
           CASE(refuses_missing_entry_symbol), CASE(refuses_unloadable_file),
           CASE(refuses_duplicate_channel_naming_both_files),
