@@ -1,9 +1,7 @@
 /* The plugin loader against the real plugins and deliberately bad ones. */
 #include "harness.h"
 #include "plugin/loader.h"
-
-#include <stdlib.h>
-#include <unistd.h>
+#include "testutil.h"
 
 TEST(loads_real_plugins_and_finds_channels)
 {
@@ -59,12 +57,12 @@ TEST(load_dir_reports_missing_dir)
  * it sorted an empty list, which UBSan reports). */
 TEST(load_dir_of_nothing_loads_nothing)
 {
-    char dir[] = "/tmp/herald-empty-plugins-XXXXXX";
-    CHECK(mkdtemp(dir) != NULL);
+    char *dir = test_tmpdir();
     plugin_set set = {0};
     char err[512] = "";
     int rc = plugins_load_dir(&set, dir, err, sizeof err);
-    rmdir(dir);
+    test_rmtree(dir);
+    free(dir);
     CHECK_INT(rc, 0);
     CHECK_INT(set.len, 0);
     plugins_free(&set);
