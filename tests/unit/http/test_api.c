@@ -3,11 +3,11 @@
  * refusals with their messages. */
 #include "harness.h"
 
-#include <time.h>
 
 #include "http/api.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
+#include "util/clock.h"
 #include "util/units.h"
 
 static char *dir;
@@ -46,7 +46,6 @@ static answer call(const char *method, const char *path, const char *const *pair
     return a;
 }
 
-static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
 /* Four notifications: 0 and 1 dead letters, 2 pending, 3 delivered. */
 static notification *stored[4];
@@ -60,7 +59,7 @@ static int fill_store(void)
         fprintf(stderr, "store: %s\n", err);
         return -1;
     }
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     stored[0] = make("ops", "DiskFull", "db1", now);
     stored[1] = make("ops", "DiskFull", "db2", now);
     stored[2] = make("wms", "HostDown", "web1", now);

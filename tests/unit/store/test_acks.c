@@ -3,13 +3,13 @@
  * and the repeats it stops whatever the receiver's repeat interval. */
 #include "harness.h"
 
-#include <time.h>
 
 #include "store/fresh_dir.h"
 #include "store/query.h"
 #include "store/store.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
+#include "util/clock.h"
 
 #define HOUR_MS (3600LL * 1000)
 
@@ -17,7 +17,6 @@ static store *open_store(void) { return fixture_store_open(dir, ignore_requeued,
 
 static store_reader *open_reader(void) { return fixture_reader_open(dir); }
 
-static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
 /* HostDown on h1 seen in `status` from Alertmanager and notified to
  * oncall (whose repeat interval is repeat_ms), as ingest commits it:
@@ -50,7 +49,7 @@ static int acked_by(store_reader *r, char *by, size_t cap, char *comment, size_t
     alert_filter f = {.limit = 10};
     alert_state_rows rows;
     char err[512];
-    if (store_alerts(r, &f, now_ms(), &rows, err, sizeof err) || rows.len != 1)
+    if (store_alerts(r, &f, wall_ms(), &rows, err, sizeof err) || rows.len != 1)
         return -1;
     snprintf(by, cap, "%s", rows.items[0].acknowledged_by ? rows.items[0].acknowledged_by : "");
     snprintf(comment, comment_cap, "%s", rows.items[0].ack_comment ? rows.items[0].ack_comment : "");
@@ -65,7 +64,7 @@ TEST(acknowledged_once_per_firing)
     store_reader *r = open_reader();
     CHECK(s && r);
     char err[512], fp[17], by[64], comment[64];
-    int64_t t = now_ms();
+    int64_t t = wall_ms();
     double start = (double)(t / 1000 - 60);
     CHECK_INT(store_acknowledge(r, "0123456789abcdef", "alice", NULL, t, err, sizeof err),
               ACK_UNKNOWN);
@@ -104,7 +103,7 @@ TEST(acknowledged_alerts_are_not_repeated_whatever_the_interval)
     store_reader *r = open_reader();
     CHECK(s && r);
     char err[512], fp[17];
-    int64_t t = now_ms();
+    int64_t t = wall_ms();
     double start = (double)(t / 1000 - 60);
     /* a repeat interval: the reminder after it would go */
     CHECK_INT(post(s, ALERT_FIRING, start, t, HOUR_MS, fp), 1);

@@ -6,19 +6,18 @@
 
 #include <sqlite3.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "store/fresh_dir.h"
 #include "store/store.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
+#include "util/clock.h"
 
 #define DAY_MS (86400LL * 1000)
 
-static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
 /* Where today's UTC day begins. */
-static int64_t midnight_ms(void) { return now_ms() / DAY_MS * DAY_MS; }
+static int64_t midnight_ms(void) { return wall_ms() / DAY_MS * DAY_MS; }
 
 /* What `sql` counts in the store of `dir`, -1 when it cannot. */
 static long long count(const char *sql)
@@ -139,7 +138,7 @@ TEST(the_days_past_retention_are_swept)
 {
     store *s = fixture_store_open(dir, ignore_requeued, NULL);
     CHECK(s != NULL);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     notification *batch[4] = {make("ops", "Old", "h1", now - 3 * DAY_MS),
                               make("ops", "Both", "h2", now - 3 * DAY_MS),
                               make("ops", "Both", "h2", now - 2 * DAY_MS),
@@ -203,7 +202,7 @@ static const char old_store[] =
 TEST(an_older_store_keeps_its_history_labels)
 {
     char path[4096], sql[sizeof old_store + 128];
-    long long now = (long long)now_ms();
+    long long now = (long long)wall_ms();
     snprintf(path, sizeof path, "%s/herald.db", dir);
     snprintf(sql, sizeof sql, old_store, now, now, now, now, now, now);
     sqlite3 *db = NULL;

@@ -3,13 +3,13 @@
  * state it is held back in, and its alert state naming the silence. */
 #include "harness.h"
 
-#include <time.h>
 
 #include "store/fresh_dir.h"
 #include "store/query.h"
 #include "store/store.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
+#include "util/clock.h"
 
 #define HOUR_MS (3600LL * 1000)
 
@@ -17,7 +17,6 @@ static store *open_store(void) { return fixture_store_open(dir, ignore_requeued,
 
 static store_reader *open_reader(void) { return fixture_reader_open(dir); }
 
-static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
 static silence make_silence(const char *matchers, int64_t now, int64_t duration_ms)
 {
@@ -36,7 +35,7 @@ TEST(added_listed_and_expired)
     store_reader *r = open_reader();
     CHECK(s && r);
     char err[512];
-    int64_t t = now_ms();
+    int64_t t = wall_ms();
     silence a = make_silence("alertname=HostDown", t - 2000, HOUR_MS),
             b = make_silence("alertname=DiskFull", t - 1000, HOUR_MS);
     CHECK_INT(store_silence_add(r, &a, err, sizeof err), 0);
@@ -100,7 +99,7 @@ TEST(a_silenced_alert_is_recorded_once_per_state)
     store *s = open_store();
     store_reader *r = open_reader();
     CHECK(s && r);
-    int64_t t = now_ms();
+    int64_t t = wall_ms();
     CHECK_INT(seen(s, ALERT_FIRING, "sil-1", t), 0);
     CHECK_INT(seen(s, ALERT_FIRING, "sil-1", t + 1000), 0); /* Prometheus posts it again */
     history_rows h = read_history(r);

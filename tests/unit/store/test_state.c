@@ -2,13 +2,13 @@
  * the current view and the direct path's expired alerts. */
 #include "harness.h"
 
-#include <time.h>
 
 #include "store/query.h"
 #include "store/store.h"
 #include "store/fresh_dir.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
+#include "util/clock.h"
 
 #define HOUR_MS (3600LL * 1000)
 
@@ -31,7 +31,6 @@ static store *open_state_store(void) { return open_state_store_dedup(0); }
 
 static store_reader *open_reader(void) { return fixture_reader_open(dir); }
 
-static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
 /* Commits one notification and says whether the store took it. */
 static int stored(store *s, notification *n, int64_t repeat_ms)
@@ -48,7 +47,7 @@ TEST(repeat_interval_holds_back_the_same_state)
 {
     store *s = open_state_store();
     CHECK(s != NULL);
-    int64_t t = now_ms();
+    int64_t t = wall_ms();
     CHECK_INT(stored(s, make("oncall", "HostDown", "h1", t), HOUR_MS), 1);
     /* the same alert, the same state: held back, however often */
     CHECK_INT(stored(s, make("oncall", "HostDown", "h1", t + 1000), HOUR_MS), 0);
@@ -73,7 +72,7 @@ TEST(a_new_start_is_a_new_firing)
 {
     store *s = open_state_store();
     CHECK(s != NULL);
-    int64_t t = now_ms();
+    int64_t t = wall_ms();
     notification *first = make("oncall", "Flap", "h3", t);
     notification *again = make("oncall", "Flap", "h3", t + 1000);
     again->alerts[0].starts_at += 60; /* fired, resolved unseen, fired anew */
@@ -86,7 +85,7 @@ TEST(a_reminder_sooner_than_the_dedup_window_still_goes)
 {
     store *s = open_state_store_dedup(5 * 60 * 1000);
     CHECK(s != NULL);
-    int64_t t = now_ms();
+    int64_t t = wall_ms();
     CHECK_INT(stored(s, make("oncall", "Disk", "h2", t), 40000), 1);
     CHECK_INT(stored(s, make("oncall", "Disk", "h2", t + 39999), 40000), 0);
     CHECK_INT(stored(s, make("oncall", "Disk", "h2", t + 40000), 40000), 1);
@@ -123,7 +122,7 @@ TEST(two_prometheus_replicas_starts_are_one_firing)
 {
     store *s = open_state_store();
     CHECK(s != NULL);
-    int64_t t = now_ms();
+    int64_t t = wall_ms();
     double start = (double)(t / 1000 - 600);
     CHECK_INT(stored_seen(s, "alerts", ALERT_FIRING, start + 7.5, t), 1);
     /* the other replica evaluated earlier: the same firing, the earlier start */
@@ -146,7 +145,7 @@ TEST(a_resolution_never_told_is_news_only_from_alertmanager)
 {
     store *s = open_state_store();
     CHECK(s != NULL);
-    int64_t t = now_ms();
+    int64_t t = wall_ms();
     double start = (double)(t / 1000 - 600);
     /* Prometheus re-sends resolved alerts for 15 minutes, told or not */
     CHECK_INT(stored_seen(s, "alerts", ALERT_RESOLVED, start, t), 0);
@@ -183,7 +182,7 @@ TEST(expired_alerts_are_the_direct_paths_past_their_end)
 {
     store *s = open_state_store();
     CHECK(s != NULL);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     double past = (double)(now - 1000) / 1000, later = (double)(now + HOUR_MS) / 1000;
     report_one(s, "alerts", "Ended", ALERT_FIRING, past, now - 60000);
     report_one(s, "alerts", "Later", ALERT_FIRING, later, now);

@@ -3,13 +3,13 @@
 #include "harness.h"
 
 #include <pthread.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "store/store.h"
 #include "store/fresh_dir.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
+#include "util/clock.h"
 
 
 static const store_location *here(void)
@@ -71,13 +71,12 @@ static store *open_store_loading(int64_t dedup_ms, notification ***pending)
 
 static store *open_store(int64_t dedup_ms) { return open_store_loading(dedup_ms, NULL); }
 
-static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
 TEST(commit_dedup_and_recover)
 {
     store *s = open_store(60000);
     CHECK(s != NULL);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     notification *batch[3] = {make("ops", "DiskFull", "db1", now), make("ops", "DiskFull", "db2", now),
                               make("ops", "DiskFull", "db1", now + 1000)};
     CHECK_INT(commit(s, batch, 2), 0);
@@ -116,7 +115,7 @@ TEST(dedup_compares_with_the_last_of_the_stream)
 {
     store *s = open_store(60000);
     CHECK(s != NULL);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     notification *n[6];
     for (int i = 0; i < 6; i++) /* the second: resolved in between */
         n[i] = make_with_status("ops", "Flap", "db1", now + i,
@@ -172,7 +171,7 @@ TEST(dedup_key_sees_each_alert_status)
 TEST(dead_letters_requeue_and_drop)
 {
     store *s = open_store(0);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     notification *batch[2] = {make("ops", "A", "h1", now), make("ops", "B", "h2", now)};
     char err[256];
     CHECK_INT(commit(s, batch, 2), 0);
@@ -233,7 +232,7 @@ TEST(dead_letters_requeue_and_drop)
 TEST(history_filters_and_top)
 {
     store *s = open_store(0);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     notification *batch[4] = {make("ops", "DiskFull", "db1", now), make("ops", "DiskFull", "db2", now),
                               make("wms", "HostDown", "web1", now), make("ops", "CPU", "db1", now)};
     char err[256];
@@ -294,7 +293,7 @@ TEST(writes_go_on_after_a_duplicate_and_a_requeue)
 {
     store *s = open_store(60000);
     CHECK(s != NULL);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     notification *batch[4] = {make("ops", "DiskFull", "db1", now),
                               make("ops", "DiskFull", "db1", now + 1),
                               make("ops", "DiskFull", "db2", now + 2),
@@ -322,7 +321,7 @@ TEST(ids_are_not_reused_after_a_drop)
 {
     store *s = open_store(0);
     CHECK(s != NULL);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     notification *batch[2] = {make("ops", "DiskFull", "db1", now), make("ops", "DiskFull", "db2", now)};
     char err[256];
     CHECK_INT(commit(s, &batch[0], 1), 0);
@@ -358,7 +357,7 @@ TEST(unusable_data_dir_is_named)
 TEST(retention_removes_old_history)
 {
     store *s = open_store(0);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     notification *batch[2] = {make("ops", "Old", "h1", now - 3LL * 86400 * 1000),
                               make("ops", "New", "h2", now)};
     char err[256];
@@ -408,7 +407,7 @@ TEST(target_sends_and_pauses_survive_a_restart)
 {
     store *s = open_store(0);
     CHECK(s != NULL);
-    int64_t now = now_ms();
+    int64_t now = wall_ms();
     commit_wait w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     send_admission asks[4] = {{.per_minute = 20}, {.per_minute = 20}, {.per_minute = 20},
                               {.per_minute = 20}};

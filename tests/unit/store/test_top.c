@@ -2,13 +2,12 @@
  * firings (an alert once per startsAt), not the rows of its notifications. */
 #include "harness.h"
 
-#include <time.h>
 
 #include "store/store.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
+#include "util/clock.h"
 
-static int64_t now_ms(void) { return (int64_t)time(NULL) * 1000; }
 
 /* One alert, labels given as "name", "value" pairs ending with NULL, in a
  * notification of its own to receiver. */
@@ -26,7 +25,7 @@ static notification *notified(const char *receiver, double starts_at, alert_stat
     n->content.format = HERALD_FORMAT_MARKDOWN;
     n->content.title = xstrdup("t");
     n->content.text = xstrdup("x");
-    n->created_ms = n->next_attempt_ms = now_ms();
+    n->created_ms = n->next_attempt_ms = wall_ms();
     const alert *list[1] = {&a};
     notification_describe(n, "{}:{}", list, 1);
     alert_free(&a);
@@ -96,7 +95,7 @@ static void check_top(store_reader *r, const char *by, int limit, const expected
 {
     top_rows top;
     char err[256];
-    history_top q = {by, now_ms() - 3600 * 1000, limit};
+    history_top q = {by, wall_ms() - 3600 * 1000, limit};
     CHECK_INT(store_history_top(r, &q, &top, err, sizeof err), 0);
     CHECK_INT(top.len, want_len);
     for (size_t i = 0; i < top.len && i < want_len; i++) {
