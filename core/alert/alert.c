@@ -40,7 +40,11 @@ void labelset_set(labelset *set, const char *name, const char *value)
         set->items[at].value = xstrdup(value);
         return;
     }
-    set->items = xrealloc(set->items, (set->len + 1) * sizeof *set->items);
+    if (set->len >= set->cap) {
+        /* an alert has a dozen labels: grown one by one, each was a realloc */
+        set->cap = set->len < 4 ? 8 : 2 * set->len;
+        set->items = xrealloc(set->items, set->cap * sizeof *set->items);
+    }
     memmove(set->items + at + 1, set->items + at, (set->len - at) * sizeof *set->items);
     set->items[at].name = xstrdup(name);
     set->items[at].value = xstrdup(value);
@@ -61,8 +65,7 @@ void labelset_free(labelset *set)
         free(set->items[i].value);
     }
     free(set->items);
-    set->items = NULL;
-    set->len = 0;
+    *set = (labelset){0};
 }
 
 void labelset_common(labelset *out, const alert *alerts, size_t len, int annotations)

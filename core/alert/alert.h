@@ -15,7 +15,7 @@ typedef struct label {
 /* Kept sorted by name, so iteration order is stable everywhere. */
 typedef struct labelset {
     label *items;
-    size_t len;
+    size_t len, cap;
 } labelset;
 
 typedef enum alert_status { ALERT_FIRING = 0, ALERT_RESOLVED = 1 } alert_status;

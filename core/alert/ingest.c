@@ -44,36 +44,31 @@ static size_t nul_escape_at(const char *body, size_t len)
     return len;
 }
 
-static cJSON *parse_json(const char *body, size_t len, char *err, size_t cap)
+static int parse_json(json_doc *doc, const char *body, size_t len, char *err, size_t cap)
 {
     /* JSON is UTF-8: bytes that are not would reach the channels (which
      * refuse them) and the history (whose JSON would not decode). */
     size_t at = utf8_valid_length(body, len);
-    if (at < len) {
-        fail(err, cap, "body: not valid UTF-8 at byte %zu", at);
-        return NULL;
-    }
-    cJSON *root = json_parse_whole(body, len, &at);
-    if (!root) {
-        fail(err, cap, "body: malformed JSON at byte %zu", at);
-        return NULL;
-    }
+    if (at < len)
+        return fail(err, cap, "body: not valid UTF-8 at byte %zu", at);
+    if (json_doc_parse(doc, body, len, &at))
+        return fail(err, cap, "body: malformed JSON at byte %zu", at);
     if ((at = nul_escape_at(body, len)) < len) {
-        cJSON_Delete(root);
-        fail(err, cap, "body: \\u0000 at byte %zu: a NUL character cannot be carried in a text", at);
-        return NULL;
+        json_doc_free(doc);
+        return fail(err, cap,
+                    "body: \\u0000 at byte %zu: a NUL character cannot be carried in a text", at);
     }
     /* Which one would win is a guess (cJSON's lookup takes the first, so
      * a second "alerts" would be ignored); the sender has a bug to see. */
     strbuf path = STRBUF_INIT;
-    sb_puts(&path, cJSON_IsArray(root) ? "alerts" : "");
-    if (json_duplicate_key(root, &path)) {
-        cJSON_Delete(root);
-        fail(err, cap, "%s: the key appears twice", sb_str(&path));
-        root = NULL;
+    sb_puts(&path, cJSON_IsArray(doc->root) ? "alerts" : "");
+    int rc = 0;
+    if (json_duplicate_key(doc->root, &path)) {
+        json_doc_free(doc);
+        rc = fail(err, cap, "%s: the key appears twice", sb_str(&path));
     }
     sb_free(&path);
-    return root;
+    return rc;
 }
 
 /* Reads an object of string values; absent or null gives an empty set. */
@@ -302,9 +297,10 @@ int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *er
                         size_t err_cap)
 {
     memset(out, 0, sizeof *out);
-    cJSON *root = parse_json(body, len, err, err_cap);
-    if (!root)
+    json_doc doc;
+    if (parse_json(&doc, body, len, err, err_cap))
         return -1;
+    const cJSON *root = doc.root;
     int rc = -1;
     double now = wall_ms() / 1000.0;
     if (!cJSON_IsObject(root)) {
@@ -359,7 +355,7 @@ int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *er
     }
     rc = 0;
 done:
-    cJSON_Delete(root);
+    json_doc_free(&doc);
     if (rc)
         alert_batch_free(out);
     return rc;
@@ -369,9 +365,10 @@ int ingest_prometheus(const char *body, size_t len, double now, alert_batch *out
                       size_t err_cap)
 {
     memset(out, 0, sizeof *out);
-    cJSON *root = parse_json(body, len, err, err_cap);
-    if (!root)
+    json_doc doc;
+    if (parse_json(&doc, body, len, err, err_cap))
         return -1;
+    const cJSON *root = doc.root;
     int rc = -1;
     if (!cJSON_IsArray(root)) {
         fail(err, err_cap, "body: expected an array of alerts, got %s", json_type_name(root));
@@ -387,7 +384,7 @@ int ingest_prometheus(const char *body, size_t len, double now, alert_batch *out
     out->status = batch_status(out);
     rc = 0;
 done:
-    cJSON_Delete(root);
+    json_doc_free(&doc);
     if (rc)
         alert_batch_free(out);
     return rc;

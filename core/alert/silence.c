@@ -166,12 +166,13 @@ int silence_from_json(const char *body, size_t len, int64_t now_ms, silence *out
 {
     memset(out, 0, sizeof *out);
     size_t error_at = 0;
-    cJSON *root = json_parse_whole(body, len, &error_at);
-    if (!root)
+    json_doc doc;
+    if (json_doc_parse(&doc, body, len, &error_at))
         return fail(err, err_cap, "body: not JSON (at byte %zu); expected {\"matchers\": "
                                   "\"alertname=...\", \"duration\": \"2h\", \"createdBy\": "
                                   "\"...\", \"comment\": \"...\"}",
                     error_at);
+    const cJSON *root = doc.root;
     int rc = -1;
     strbuf path = STRBUF_INIT;
     const char *matchers, *duration, *until, *author, *comment, *unknown;
@@ -193,7 +194,7 @@ int silence_from_json(const char *body, size_t len, int64_t now_ms, silence *out
                           &silence_api_words, out, err, err_cap);
     }
     sb_free(&path);
-    cJSON_Delete(root);
+    json_doc_free(&doc);
     return rc;
 }
 

@@ -11,10 +11,19 @@
 
 /* cJSON_ParseWithLength under a process-wide lock (see json.c). */
 cJSON *json_parse(const char *text, size_t len);
-/* The same for a request body: exactly one JSON value, nothing after it
- * but whitespace. On failure *error_at is the byte offset where the text
- * stopped being what was expected. */
-cJSON *json_parse_whole(const char *text, size_t len, size_t *error_at);
+/* A request body's tree, in blocks of its own (json.c says why): read it,
+ * never change it, and give it back with json_doc_free, not cJSON_Delete. */
+typedef struct json_block json_block;
+typedef struct {
+    const cJSON *root;
+    json_block *blocks;
+} json_doc;
+
+/* Parses a request body: exactly one JSON value, nothing after it but
+ * whitespace. On failure returns -1 with nothing to free, and *error_at
+ * is the byte offset where the text stopped being what was expected. */
+int json_doc_parse(json_doc *doc, const char *text, size_t len, size_t *error_at);
+void json_doc_free(json_doc *doc);
 
 /* The host service plugins use to read responses (see plugin.h). */
 herald_json_type json_lookup(const char *json, size_t len, const char *path, char *out,

@@ -65,5 +65,60 @@ TEST(no_duplicates_means_an_empty_path)
     check_duplicate("{\"A\":1,\"a\":2}", "");
 }
 
+/* A body's tree outgrows the block sized from its text (an array of
+ * one-digit numbers is a 64-byte node per two bytes) and is read back
+ * whole from the blocks added; trees built meanwhile with cJSON's own
+ * calls still come from malloc and are freed alone. */
+TEST(document_outgrowing_its_first_block_reads_back_whole)
+{
+    enum { COUNT = 20000 };
+    strbuf text = STRBUF_INIT;
+    sb_putc(&text, '[');
+    for (int i = 0; i < COUNT; i++)
+        sb_printf(&text, "%s%d", i ? "," : "", i % 10);
+    sb_puts(&text, "]  \n");
+    json_doc doc;
+    size_t error_at = 0;
+    CHECK_INT(json_doc_parse(&doc, sb_str(&text), text.len, &error_at), 0);
+    CHECK_INT(cJSON_GetArraySize(doc.root), COUNT);
+    long sum = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, doc.root)
+        sum += (long)item->valuedouble;
+    CHECK_INT(sum, (long)COUNT / 10 * 45);
+    cJSON *built = cJSON_CreateObject();
+    cJSON_AddStringToObject(built, "k", "v");
+    char *printed = cJSON_PrintUnformatted(built);
+    CHECK_STR(printed, "{\"k\":\"v\"}");
+    cJSON_free(printed);
+    cJSON_Delete(built);
+    json_doc_free(&doc);
+    CHECK(doc.root == NULL && doc.blocks == NULL);
+    sb_free(&text);
+}
+
+/* What a body parse refuses, and where it says the text went wrong. */
+TEST(document_errors_name_the_byte)
+{
+    static const struct {
+        const char *text;
+        size_t at;
+    } cases[] = {
+        {"{\"a\":1}{\"b\":2}", 7}, /* a second value */
+        {"{\"a\":1} x", 8},
+        {"{\"a\":[1,2}", 9},
+        {"", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        json_doc doc;
+        size_t error_at = 999;
+        CHECK_INT(json_doc_parse(&doc, cases[i].text, strlen(cases[i].text), &error_at), -1);
+        CHECK_INT(error_at, cases[i].at);
+        CHECK(doc.root == NULL && doc.blocks == NULL);
+    }
+}
+
 RUN_TESTS(CASE(error_body_escapes_and_replaces_bytes_that_are_not_utf8),
-          CASE(duplicate_keys_at_every_level), CASE(no_duplicates_means_an_empty_path))
+          CASE(duplicate_keys_at_every_level), CASE(no_duplicates_means_an_empty_path),
+          CASE(document_outgrowing_its_first_block_reads_back_whole),
+          CASE(document_errors_name_the_byte))
