@@ -6,10 +6,9 @@
 
 #include <cJSON.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "util/hash.h"
 #include "util/strbuf.h"
 
 /* Signed with the payload: a token of another purpose made with the same
@@ -131,9 +130,7 @@ static void sign_payload(const action_key *key, const char *payload, size_t len,
     strbuf signed_text = {0};
     sb_puts(&signed_text, SIGNING_CONTEXT);
     sb_append(&signed_text, payload, len);
-    unsigned mac_len = SIGNATURE_BYTES;
-    HMAC(EVP_sha256(), key->secret, sizeof key->secret, (const unsigned char *)sb_str(&signed_text),
-         signed_text.len, mac, &mac_len);
+    hmac_sha256(key->secret, sizeof key->secret, sb_str(&signed_text), signed_text.len, mac);
     sb_free(&signed_text);
 }
 

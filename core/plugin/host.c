@@ -8,7 +8,6 @@
 #include <time.h>
 
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "util/clock.h"
 #include "util/hash.h"
@@ -29,12 +28,7 @@ static int64_t host_now_ms(void) { return clock_ms(); }
 static void host_hmac_sha256(const void *key, size_t key_len, const void *data,
                              size_t data_len, unsigned char out[32])
 {
-    /* OpenSSL reads a NULL key as "keep the previous key" in its HMAC init
-     * path; an empty key has to be a real pointer to mean "empty". */
-    static const unsigned char empty[1];
-    unsigned int out_len = 32;
-    HMAC(hash_sha256(), key ? key : empty, (int)key_len, data ? data : empty,
-         data_len, out, &out_len);
+    hmac_sha256(key, key_len, data, data_len, out);
 }
 
 /* Encoders write through this so that every one of them has snprintf's

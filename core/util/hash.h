@@ -17,4 +17,10 @@ void sha256_hex128(const void *data, size_t len, char out[SHA256_HEX128_SIZE]);
  * that cost more than hashing a short text. */
 const EVP_MD *hash_sha256(void);
 
+/* HMAC-SHA256 of data under key (either may be empty, and NULL when it
+ * is). HMAC() fetches the MAC and its digest by name at every call,
+ * which was a twentieth of the dispatcher's time; this fetches once. */
+void hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+                 unsigned char out[32]);
+
 #endif
