@@ -7,8 +7,6 @@
 #include <strings.h>
 #include <time.h>
 
-#include <openssl/evp.h>
-
 #include "util/clock.h"
 #include "util/hash.h"
 #include "util/json.h"
@@ -24,12 +22,6 @@ static int64_t (*clock_ms)(void) = wall_ms;
 void host_set_clock(int64_t (*now_ms)(void)) { clock_ms = now_ms ? now_ms : wall_ms; }
 
 static int64_t host_now_ms(void) { return clock_ms(); }
-
-static void host_hmac_sha256(const void *key, size_t key_len, const void *data,
-                             size_t data_len, unsigned char out[32])
-{
-    hmac_sha256(key, key_len, data, data_len, out);
-}
 
 /* Encoders write through this so that every one of them has snprintf's
  * contract: output truncated to cap - 1 bytes and NUL-terminated, the
@@ -418,7 +410,7 @@ static const herald_host table = {
     .abi = HERALD_ABI_HEADER_INIT(herald_host),
     .log = log_msg,
     .now_ms = host_now_ms,
-    .hmac_sha256 = host_hmac_sha256,
+    .hmac_sha256 = hmac_sha256,
     .base64_encode = host_base64_encode,
     .url_encode = host_url_encode,
     .utf8_prefix = utf8_prefix,

@@ -1,7 +1,6 @@
 #include "harness.h"
 #include "util/units.h"
 
-
 #include "alert/alert.h"
 #include "alert/ingest.h"
 #include "testutil.h"

@@ -3,7 +3,6 @@
  * refusals with their messages. */
 #include "harness.h"
 
-
 #include "http/api.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
@@ -45,7 +44,6 @@ static answer call(const char *method, const char *path, const char *const *pair
     sb_free(&url);
     return a;
 }
-
 
 /* Four notifications: 0 and 1 dead letters, 2 pending, 3 delivered. */
 static notification *stored[4];

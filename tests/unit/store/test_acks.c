@@ -3,7 +3,6 @@
  * and the repeats it stops whatever the receiver's repeat interval. */
 #include "harness.h"
 
-
 #include "store/fresh_dir.h"
 #include "store/query.h"
 #include "store/store.h"
@@ -16,7 +15,6 @@
 static store *open_store(void) { return fixture_store_open(dir, ignore_requeued, NULL); }
 
 static store_reader *open_reader(void) { return fixture_reader_open(dir); }
-
 
 /* HostDown on h1 seen in `status` from Alertmanager and notified to
  * oncall (whose repeat interval is repeat_ms), as ingest commits it:

@@ -15,7 +15,6 @@
 
 #define DAY_MS (86400LL * 1000)
 
-
 /* Where today's UTC day begins. */
 static int64_t midnight_ms(void) { return wall_ms() / DAY_MS * DAY_MS; }
 

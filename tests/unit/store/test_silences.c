@@ -3,7 +3,6 @@
  * state it is held back in, and its alert state naming the silence. */
 #include "harness.h"
 
-
 #include "store/fresh_dir.h"
 #include "store/query.h"
 #include "store/store.h"
@@ -16,7 +15,6 @@
 static store *open_store(void) { return fixture_store_open(dir, ignore_requeued, NULL); }
 
 static store_reader *open_reader(void) { return fixture_reader_open(dir); }
-
 
 static silence make_silence(const char *matchers, int64_t now, int64_t duration_ms)
 {

@@ -2,7 +2,6 @@
  * the current view and the direct path's expired alerts. */
 #include "harness.h"
 
-
 #include "store/query.h"
 #include "store/store.h"
 #include "store/fresh_dir.h"
@@ -11,7 +10,6 @@
 #include "util/clock.h"
 
 #define HOUR_MS (3600LL * 1000)
-
 
 static store *open_state_store_dedup(int64_t dedup_ms)
 {
@@ -30,7 +28,6 @@ static store *open_state_store_dedup(int64_t dedup_ms)
 static store *open_state_store(void) { return open_state_store_dedup(0); }
 
 static store_reader *open_reader(void) { return fixture_reader_open(dir); }
-
 
 /* Commits one notification and says whether the store took it. */
 static int stored(store *s, notification *n, int64_t repeat_ms)

@@ -11,7 +11,6 @@
 #include "testutil.h"
 #include "util/clock.h"
 
-
 static const store_location *here(void)
 {
     static store_location where;
@@ -70,7 +69,6 @@ static store *open_store_loading(int64_t dedup_ms, notification ***pending)
 }
 
 static store *open_store(int64_t dedup_ms) { return open_store_loading(dedup_ms, NULL); }
-
 
 TEST(commit_dedup_and_recover)
 {

@@ -2,12 +2,10 @@
  * firings (an alert once per startsAt), not the rows of its notifications. */
 #include "harness.h"
 
-
 #include "store/store.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
 #include "util/clock.h"
-
 
 /* One alert, labels given as "name", "value" pairs ending with NULL, in a
  * notification of its own to receiver. */
