@@ -3,6 +3,7 @@
  *   schema.c      the schema, connections and the data_dir lock; opening
  *   writer.c      the writer thread and its job queue; closing
  *   checkpoint.c  keeping the WAL small; a full disk's episodes
+ *   gather.c      the writer's VFS: its writes gathered into few large ones
  *   write.c       one transaction of inserts (with dedup), marks and sends
  *   message.c     a notification's message and delivery rows
  *   state.c       the alert state: what was seen, what each receiver was told
@@ -143,6 +144,10 @@ int sqlite_keep_wal_files(sqlite3 *db, char *why, size_t why_cap);
 int sqlite_manage_wal(sqlite_store *s, char *why, size_t why_cap);
 void sqlite_checkpoint(sqlite_store *s, checkpoint_mode mode);
 void sqlite_checkpoint_after_write(sqlite_store *s);
+/* gather.c: the VFS the writer's connection opens with; registered
+ * once, whoever calls first. */
+#define SQLITE_GATHER_VFS "herald-gather"
+void sqlite_register_gather_vfs(void);
 /* The last statement on db failed for want of space. */
 int sqlite_is_disk_full(sqlite3 *db);
 /* A full disk's episode: logged once as it begins and once as it ends. */

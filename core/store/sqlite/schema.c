@@ -421,9 +421,10 @@ sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, siz
  * An existing store opens as it is: the schema only adds what is missing. */
 int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
 {
+    sqlite_register_gather_vfs();
     if (sqlite3_open_v2(s->path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK)
+                        SQLITE_GATHER_VFS) != SQLITE_OK)
         return fail(why, why_cap, "%s", s->db ? sqlite3_errmsg(s->db) : "cannot open");
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     if (sqlite_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", why, why_cap) ||
