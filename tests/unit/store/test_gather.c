@@ -6,11 +6,12 @@
 
 #include <sqlite3.h>
 
+#include "store/fresh_dir.h"
 #include "store/sqlite/private.h"
 #include "testutil.h"
 #include "util/strbuf.h"
 
-static sqlite3 *open_db(const char *dir, const char *vfs)
+static sqlite3 *open_db(const char *vfs)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/gather.db", dir);
@@ -56,18 +57,23 @@ static long long number(sqlite3 *db, const char *sql)
     return n;
 }
 
-static sqlite3 *open_writer(const char *dir)
+static sqlite3 *open_writer(void)
 {
     sqlite_register_gather_vfs();
-    sqlite3 *db = open_db(dir, SQLITE_GATHER_VFS);
+    sqlite3 *db = open_db(SQLITE_GATHER_VFS);
     exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
              "CREATE TABLE t (id INTEGER PRIMARY KEY, body BLOB NOT NULL)");
     return db;
 }
 
-static void check_intact(const char *dir)
+/* Checkpoints what the writer committed (its gathered writes to the
+ * database file), closes it, and checks the database it leaves. */
+static void checkpoint_close_and_check(sqlite3 *writer)
 {
-    sqlite3 *db = open_db(dir, NULL);
+    CHECK_INT(sqlite3_wal_checkpoint_v2(writer, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
+              SQLITE_OK);
+    sqlite3_close(writer);
+    sqlite3 *db = open_db(NULL);
     char *result = text(db, "PRAGMA integrity_check");
     CHECK_STR(result, "ok");
     free(result);
@@ -79,8 +85,7 @@ static void check_intact(const char *dir)
  * (128 KiB), go through whole. */
 TEST(a_commit_is_read_back_whole_by_another_connection)
 {
-    char *dir = test_tmpdir();
-    sqlite3 *writer = open_writer(dir);
+    sqlite3 *writer = open_writer();
     exec(writer, "BEGIN;"
                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)"
                  "  INSERT INTO t(id, body) SELECT i, zeroblob(3000) || randomblob(i) FROM n;"
@@ -88,20 +93,15 @@ TEST(a_commit_is_read_back_whole_by_another_connection)
                  "COMMIT");
     long long written = number(writer, "SELECT sum(length(body)) FROM t");
     char *digest = text(writer, "SELECT group_concat(hex(substr(body, -8)), '') FROM t");
-    sqlite3 *reader = open_db(dir, NULL);
+    sqlite3 *reader = open_db(NULL);
     CHECK_INT(number(reader, "SELECT count(*) FROM t"), 301);
     CHECK_INT(number(reader, "SELECT sum(length(body)) FROM t"), written);
     char *read = text(reader, "SELECT group_concat(hex(substr(body, -8)), '') FROM t");
     CHECK_STR(read, digest);
     sqlite3_close(reader);
-    CHECK_INT(sqlite3_wal_checkpoint_v2(writer, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL),
-              SQLITE_OK);
-    sqlite3_close(writer);
-    check_intact(dir);
+    checkpoint_close_and_check(writer);
     free(read);
     free(digest);
-    test_rmtree(dir);
-    free(dir);
 }
 
 /* A transaction larger than the page cache spills pages into the WAL
@@ -109,8 +109,7 @@ TEST(a_commit_is_read_back_whole_by_another_connection)
  * the one read. */
 TEST(pages_written_again_in_one_transaction_keep_the_last_version)
 {
-    char *dir = test_tmpdir();
-    sqlite3 *writer = open_writer(dir);
+    sqlite3 *writer = open_writer();
     exec(writer, "PRAGMA cache_size = 8;"
                  "BEGIN;"
                  "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)"
@@ -118,14 +117,14 @@ TEST(pages_written_again_in_one_transaction_keep_the_last_version)
                  "UPDATE t SET body = randomblob(500);"
                  "UPDATE t SET body = printf('%0500d', id);"
                  "COMMIT");
-    sqlite3 *reader = open_db(dir, NULL);
+    sqlite3 *reader = open_db(NULL);
     CHECK_INT(number(reader, "SELECT count(*) FROM t WHERE body = printf('%0500d', id)"), 400);
     sqlite3_close(reader);
-    sqlite3_close(writer);
-    check_intact(dir);
-    test_rmtree(dir);
-    free(dir);
+    checkpoint_close_and_check(writer);
 }
 
-RUN_TESTS(CASE(a_commit_is_read_back_whole_by_another_connection),
-          CASE(pages_written_again_in_one_transaction_keep_the_last_version))
+WRAP(a_commit_is_read_back_whole_by_another_connection)
+WRAP(pages_written_again_in_one_transaction_keep_the_last_version)
+
+RUN_TESTS(WCASE(a_commit_is_read_back_whole_by_another_connection),
+          WCASE(pages_written_again_in_one_transaction_keep_the_last_version))
