@@ -35,6 +35,7 @@ static void *run(void *arg)
     thread_name("dispatcher");
     dispatcher *d = arg;
     for (;;) {
+        outbox_looking(d->box);
         int64_t now = wall_ms();
         int stopping = atomic_load(&d->stopping);
         int past_deadline = stopping && now >= d->drain_deadline_ms;

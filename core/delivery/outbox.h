@@ -26,8 +26,13 @@ size_t outbox_capacity(const outbox *box);
 /* The store it was made with (NULL: none). */
 store *outbox_store(const outbox *box);
 
-/* Called (from the putting thread) after notifications were added. */
+/* Called (from the putting thread) after notifications were added, or
+ * anything else the dispatcher acts on changed; once until the dispatcher
+ * calls outbox_looking. */
 void outbox_set_wakeup(outbox *box, void (*wakeup)(void *ctx), void *ctx);
+/* The dispatcher is about to look at all it acts on: the next change
+ * wakes it again. */
+void outbox_looking(outbox *box);
 
 typedef enum outbox_put_result {
     OUTBOX_ACCEPTED = 0,

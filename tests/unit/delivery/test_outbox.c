@@ -229,7 +229,26 @@ TEST(oldest_created_counts_queued_and_taken_until_they_end)
     outbox_free(box);
 }
 
-RUN_TESTS(CASE(put_is_all_or_nothing), CASE(due_order_and_retry),
+/* A dispatcher busy with the first put is not woken again for each
+ * next one; once it looks again, the next put wakes it. */
+TEST(wakeups_wait_until_the_dispatcher_looks)
+{
+    outbox *box = outbox_new(10, NULL);
+    atomic_int wakeups = 0;
+    outbox_set_wakeup(box, count_wakeup, &wakeups);
+    for (int i = 0; i < 3; i++) {
+        notification *one[1] = {make(0)};
+        CHECK_INT(put(box, one, 1), OUTBOX_ACCEPTED);
+    }
+    CHECK_INT(atomic_load(&wakeups), 1);
+    outbox_looking(box);
+    notification *one[1] = {make(0)};
+    CHECK_INT(put(box, one, 1), OUTBOX_ACCEPTED);
+    CHECK_INT(atomic_load(&wakeups), 2);
+    outbox_free(box);
+}
+
+RUN_TESTS(CASE(put_is_all_or_nothing), CASE(wakeups_wait_until_the_dispatcher_looks), CASE(due_order_and_retry),
           CASE(found_by_id_taken_early_and_forgotten),
           CASE(oldest_created_counts_queued_and_taken_until_they_end),
           CASE(outcome_counts_until_written),
