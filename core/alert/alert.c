@@ -31,13 +31,26 @@ static size_t labelset_find(const labelset *set, const char *name, int *found)
     return lo;
 }
 
+/* A label's name and value in one block, the name first: reading an
+ * alert's labels made two allocations per label, and their frees. */
+static label label_new(const char *name, const char *value)
+{
+    size_t name_size = strlen(name) + 1, value_size = strlen(value) + 1;
+    char *block = xmalloc(name_size + value_size);
+    memcpy(block, name, name_size);
+    memcpy(block + name_size, value, value_size);
+    return (label){block, block + name_size};
+}
+
 void labelset_set(labelset *set, const char *name, const char *value)
 {
     int found;
     size_t at = labelset_find(set, name, &found);
     if (found) {
-        free(set->items[at].value);
-        set->items[at].value = xstrdup(value);
+        /* made before the old one is freed: value may point into it */
+        char *old = set->items[at].name;
+        set->items[at] = label_new(old, value);
+        free(old);
         return;
     }
     if (set->len >= set->cap) {
@@ -46,8 +59,7 @@ void labelset_set(labelset *set, const char *name, const char *value)
         set->items = xrealloc(set->items, set->cap * sizeof *set->items);
     }
     memmove(set->items + at + 1, set->items + at, (set->len - at) * sizeof *set->items);
-    set->items[at].name = xstrdup(name);
-    set->items[at].value = xstrdup(value);
+    set->items[at] = label_new(name, value);
     set->len++;
 }
 
@@ -60,10 +72,8 @@ const char *labelset_get(const labelset *set, const char *name)
 
 void labelset_free(labelset *set)
 {
-    for (size_t i = 0; i < set->len; i++) {
+    for (size_t i = 0; i < set->len; i++)
         free(set->items[i].name);
-        free(set->items[i].value);
-    }
     free(set->items);
     *set = (labelset){0};
 }

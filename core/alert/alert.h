@@ -7,6 +7,7 @@
 
 #include "util/strbuf.h"
 
+/* Owned by its set: one block, name then value (labelset_set). */
 typedef struct label {
     char *name;
     char *value;

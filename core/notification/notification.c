@@ -62,6 +62,15 @@ static void label_value(strbuf *block, const labelset *labels, const char *name)
     sb_putc(block, '\0');
 }
 
+/* What a label set takes as JSON when nothing in it needs escaping. */
+static size_t json_size(const labelset *set)
+{
+    size_t size = 2;
+    for (size_t i = 0; i < set->len; i++)
+        size += strlen(set->items[i].name) + strlen(set->items[i].value) + 6;
+    return size;
+}
+
 static void record_fill(alert_record *r, const alert *a)
 {
     memcpy(r->fingerprint, a->fingerprint, sizeof r->fingerprint);
@@ -69,6 +78,9 @@ static void record_fill(alert_record *r, const alert *a)
     r->starts_at = a->starts_at;
     r->ends_at = a->ends_at;
     strbuf block = STRBUF_INIT;
+    /* the three label values are in the labels' size; grown from 64
+     * bytes, the block was four reallocs */
+    sb_reserve(&block, 2 * json_size(&a->labels) + json_size(&a->annotations));
     size_t at[5];
     at[0] = block.len;
     label_value(&block, &a->labels, "alertname");

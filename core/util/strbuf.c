@@ -54,7 +54,7 @@ static size_t sb_room(strbuf *sb, size_t want)
     return sb->max - sb->len;
 }
 
-static void sb_reserve(strbuf *sb, size_t extra)
+void sb_reserve(strbuf *sb, size_t extra)
 {
     if (sb->max && extra > sb->max - sb->len)
         extra = sb->max - sb->len;

@@ -24,6 +24,8 @@ typedef struct strbuf {
 /* An empty buffer that never holds more than max bytes. */
 #define STRBUF_MAX(max) {NULL, 0, 0, (max), 0}
 
+/* Room for extra more bytes (within max) without growing again. */
+void sb_reserve(strbuf *sb, size_t extra);
 void sb_append(strbuf *sb, const void *data, size_t len);
 void sb_puts(strbuf *sb, const char *text);
 void sb_putc(strbuf *sb, char c);

@@ -334,7 +334,30 @@ TEST(rfc3339)
     CHECK_INT(parse_rfc3339("2026-11-21T05:22:46+99:99", &t), -1);
 }
 
-RUN_TESTS(CASE(fixture_firing_1), CASE(grafana_fields_of_the_wrong_type_are_named), CASE(every_fixture_parses), CASE(fingerprint_in_capitals_is_the_same_alert),
+/* Labels stay sorted, and setting a label again replaces its value, even
+ * with its own value or a longer one. */
+TEST(labelset_set_keeps_order_and_replaces)
+{
+    labelset set = {0};
+    labelset_set(&set, "severity", "warning");
+    labelset_set(&set, "alertname", "Disk");
+    labelset_set(&set, "instance", "db1");
+    labelset_set(&set, "severity", labelset_get(&set, "severity"));
+    labelset_set(&set, "instance", "db1.example.org:9100");
+    CHECK_INT(set.len, 3);
+    CHECK_STR(set.items[0].name, "alertname");
+    CHECK_STR(set.items[1].name, "instance");
+    CHECK_STR(set.items[1].value, "db1.example.org:9100");
+    CHECK_STR(set.items[2].name, "severity");
+    CHECK_STR(labelset_get(&set, "severity"), "warning");
+    CHECK(labelset_get(&set, "env") == NULL);
+    labelset_free(&set);
+    CHECK_INT(set.len, 0);
+}
+
+RUN_TESTS(CASE(fixture_firing_1), CASE(labelset_set_keeps_order_and_replaces),
+          CASE(grafana_fields_of_the_wrong_type_are_named), CASE(every_fixture_parses),
+          CASE(fingerprint_in_capitals_is_the_same_alert),
           CASE(webhook_alert_without_start_starts_now),
           CASE(unknown_fields_and_grafana_superset_accepted), CASE(receiver_regex_quoting_removed),
           CASE(errors_name_the_field), CASE(escaped_backslash_before_u0000_is_text),
