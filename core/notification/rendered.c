@@ -12,20 +12,31 @@ void rendered_free(rendered *r)
     free(r->title);
     free(r->text);
     mention_set_free(&r->mentions);
-    for (size_t i = 0; i < r->entries_len; i++) {
+    for (size_t i = 0; i < r->entries_len; i++)
         free(r->entries[i].group);
-        free(r->entries[i].item);
-        free(r->entries[i].detail);
-    }
     free(r->entries);
     memset(r, 0, sizeof *r);
 }
 
+/* An entry's three strings share one block, group first: a message's
+ * entries were four allocations each, made by the ingest and freed by
+ * the dispatcher. */
 void rendered_add_entry(rendered *r, const char *group, const char *item, const char *detail)
 {
-    r->entries = xrealloc(r->entries, (r->entries_len + 1) * sizeof *r->entries);
-    r->entries[r->entries_len++] = (digest_entry){xstrdup(group), xstrdup(item),
-                                                  xstrdup(detail ? detail : "")};
+    if (r->entries_len == r->entries_cap) {
+        r->entries_cap = r->entries_cap ? 2 * r->entries_cap : 4;
+        r->entries = xrealloc(r->entries, r->entries_cap * sizeof *r->entries);
+    }
+    if (!detail)
+        detail = "";
+    size_t group_size = strlen(group) + 1, item_size = strlen(item) + 1;
+    size_t detail_size = strlen(detail) + 1;
+    char *block = xmalloc(group_size + item_size + detail_size);
+    memcpy(block, group, group_size);
+    memcpy(block + group_size, item, item_size);
+    memcpy(block + group_size + item_size, detail, detail_size);
+    r->entries[r->entries_len++] =
+        (digest_entry){block, block + group_size, block + group_size + item_size};
 }
 
 char *rendered_entries_to_json(const rendered *r)

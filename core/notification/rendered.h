@@ -13,7 +13,7 @@
  * each `item` (what tells the alert from the others) listed, and each
  * `detail` (its summary) where the room allows. */
 typedef struct digest_entry {
-    char *group;
+    char *group;           /* owns the block the other two are in */
     char *item;
     char *detail;          /* "" when none */
 } digest_entry;
@@ -23,8 +23,8 @@ typedef struct rendered {
     char *title;
     char *text;            /* for NATIVE: the channel body as JSON */
     mention_set mentions;
-    digest_entry *entries; /* one per alert, for digests */
-    size_t entries_len;
+    digest_entry *entries; /* one per alert, for digests (rendered_add_entry) */
+    size_t entries_len, entries_cap;
 } rendered;
 
 void rendered_free(rendered *r);
