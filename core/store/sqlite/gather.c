@@ -4,10 +4,11 @@
  * frame with two system calls (its header, then the page); a checkpoint
  * then writes each page to the database file with one more. A commit of
  * 47 requests was some 340 calls, and its checkpoint 170: gathered, the
- * writer spends a fifth less per request. This VFS, over the default one, keeps consecutive writes
- * to the WAL or the database file in memory and hands them to the file in
- * one write when anything else is asked of that file (a sync, a read, its
- * size, a lock), or when GATHER_MAX bytes are waiting.
+ * writer spends a fifth less per request. This VFS, over the default one,
+ * keeps consecutive writes to the WAL or the database file in memory and
+ * hands them to the file in one write before anything else is done with
+ * that file (a sync, a read, its size, a lock, a file control), or when
+ * GATHER_MAX bytes are waiting.
  *
  * It relies on the writer's synchronous=FULL: SQLite then syncs the WAL
  * before it makes a commit's frames visible to readers (the wal-index),
@@ -119,22 +120,27 @@ static int gather_lock(sqlite3_file *f, int level)
     return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xLock(real_of(f), level);
 }
 
+/* Unlocked even when the flush fails, as a close closes: a lock kept
+ * would stop every other connection. */
 static int gather_unlock(sqlite3_file *f, int level)
 {
-    int rc = flush((gather_file *)f);
-    return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xUnlock(real_of(f), level);
+    int flushed = flush((gather_file *)f);
+    int rc = real_of(f)->pMethods->xUnlock(real_of(f), level);
+    return flushed != SQLITE_OK ? flushed : rc;
 }
 
 static int gather_check_reserved(sqlite3_file *f, int *reserved)
 {
-    int rc = flush((gather_file *)f);
-    return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xCheckReservedLock(real_of(f), reserved);
+    return real_of(f)->pMethods->xCheckReservedLock(real_of(f), reserved);
 }
 
+/* Passed on even when the flush fails: SQLite may read what the control
+ * sets whatever it returns. */
 static int gather_file_control(sqlite3_file *f, int op, void *arg)
 {
-    int rc = flush((gather_file *)f);
-    return rc != SQLITE_OK ? rc : real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
+    int flushed = flush((gather_file *)f);
+    int rc = real_of(f)->pMethods->xFileControl(real_of(f), op, arg);
+    return flushed != SQLITE_OK ? flushed : rc;
 }
 
 static int gather_sector_size(sqlite3_file *f)
@@ -200,15 +206,17 @@ static const sqlite3_io_methods gather_methods = {
     .xUnfetch = gather_unfetch,
 };
 
-static int gather_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+static int gather_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags,
+                       int *out_flags)
 {
     (void)vfs;
     gather_file *g = (gather_file *)f;
     memset(g, 0, sizeof *g);
     g->real = (sqlite3_file *)(g + 1);
     int rc = real_vfs->xOpen(real_vfs, name, g->real, flags, out_flags);
-    /* A file whose open failed is not closed: it must have no methods. */
-    g->base.pMethods = rc == SQLITE_OK && g->real->pMethods ? &gather_methods : NULL;
+    /* SQLite closes a file that has methods, even when its open failed,
+     * and closing this one closes the default VFS's. */
+    g->base.pMethods = g->real->pMethods ? &gather_methods : NULL;
     g->gathers = (flags & (SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_DB)) != 0;
     return rc;
 }

@@ -251,15 +251,16 @@ TEST(an_old_store_trades_its_index_of_every_state_for_the_partial_one)
     snprintf(path, sizeof path, "%s/herald.db", dir);
     sqlite3 *db = NULL;
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db, "CREATE INDEX alert_state_by_end ON alert_state(status, source, ends_at)",
-                           NULL, NULL, NULL),
-              SQLITE_OK);
+    const char *old_index =
+        "CREATE INDEX alert_state_by_end ON alert_state(status, source, ends_at)";
+    CHECK_INT(sqlite3_exec(db, old_index, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     s = open_state_store();
     CHECK(s != NULL);
     store_close(s);
     CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(schema_count(db, "SELECT count(*) FROM sqlite_master WHERE name = 'alert_state_by_end'"),
+    CHECK_INT(schema_count(db, "SELECT count(*) FROM sqlite_master"
+                               " WHERE name = 'alert_state_by_end'"),
               0);
     CHECK_INT(schema_count(db, "SELECT count(*) FROM sqlite_master"
                                " WHERE name = 'alert_state_firing_from_api'"),
