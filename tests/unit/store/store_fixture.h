@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdio.h>
 
+#include <sqlite3.h>
+
 #include "store/store.h"
 
 static inline notification *make_with_status(const char *receiver, const char *alertname,
@@ -70,6 +72,40 @@ static inline store_reader *fixture_reader_open(const char *dir)
     if (!r)
         fprintf(stderr, "store_reader_open: %s\n", err);
     return r;
+}
+
+/* Runs `sql` on the store of `dir` (made as an older herald left it):
+ * SQLite's result code. */
+static inline int fixture_exec(const char *dir, const char *sql)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc;
+}
+
+/* What `sql` counts in the store of `dir`, -1 when it cannot. */
+static inline long long fixture_count(const char *dir, const char *sql)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/herald.db", dir);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *q = NULL;
+    long long n = -1;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
+        n = sqlite3_column_int64(q, 0);
+    else
+        fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    return n;
 }
 
 typedef struct commit_wait {

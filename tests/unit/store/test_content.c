@@ -18,24 +18,6 @@
 /* Where today's UTC day begins. */
 static int64_t midnight_ms(void) { return wall_ms() / DAY_MS * DAY_MS; }
 
-/* What `sql` counts in the store of `dir`, -1 when it cannot. */
-static long long count(const char *sql)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/herald.db", dir);
-    sqlite3 *db = NULL;
-    sqlite3_stmt *q = NULL;
-    long long n = -1;
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-        n = sqlite3_column_int64(q, 0);
-    else
-        fprintf(stderr, "%s: %s\n", sql, sqlite3_errmsg(db));
-    sqlite3_finalize(q);
-    sqlite3_close(db);
-    return n;
-}
-
 static history_rows read_history(void)
 {
     history_rows rows = {0};
@@ -77,9 +59,11 @@ TEST(the_same_alert_is_stored_once_a_day)
     CHECK_INT(seen_silenced(s, now + 3), 0);
     store_close(s);
 
-    CHECK_INT(count("SELECT count(*) FROM history"), 6);
-    CHECK_INT(count("SELECT count(*) FROM alert_content"), 2);
-    CHECK_INT(count("SELECT count(*) FROM pragma_table_info('history') WHERE name = 'labels'"), 0);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM history"), 6);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 2);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM pragma_table_info('history')"
+                                 " WHERE name = 'labels'"),
+              0);
     history_rows rows = read_history();
     CHECK_INT(rows.len, 6);
     for (size_t i = 0; i < rows.len; i++) {
@@ -118,9 +102,9 @@ TEST(a_day_stores_its_own_content)
     CHECK_INT(seen_silenced(s, midnight + 1), 0);
     store_close(s);
 
-    CHECK_INT(count("SELECT count(*) FROM history"), 3);
-    CHECK_INT(count("SELECT count(*) FROM alert_content"), 2);
-    CHECK_INT(count("SELECT count(DISTINCT id) FROM alert_content"), 1);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM history"), 3);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 2);
+    CHECK_INT(fixture_count(dir, "SELECT count(DISTINCT id) FROM alert_content"), 1);
     history_rows rows = read_history();
     CHECK_INT(rows.len, 3);
     for (size_t i = 0; i < rows.len; i++) {
@@ -144,7 +128,7 @@ TEST(the_days_past_retention_are_swept)
                               make("ops", "Both", "h2", now)};
     CHECK_INT(commit(s, batch, 4), 0);
     store_close(s);
-    CHECK_INT(count("SELECT count(*) FROM alert_content"), 4);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 4);
     /* Retention one day: the writer sweeps when it starts. Its cutoff's
      * day is yesterday (today, past midnight since): the days before it
      * go, today's stays. */
@@ -154,8 +138,8 @@ TEST(the_days_past_retention_are_swept)
     CHECK(s != NULL);
     CHECK_INT(store_start(s, ignore_requeued, NULL, err, sizeof err), 0);
     store_close(s);
-    CHECK_INT(count("SELECT count(*) FROM history"), 1);
-    CHECK_INT(count("SELECT count(*) FROM alert_content"), 1);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM history"), 1);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 1);
     history_rows rows = read_history();
     CHECK_INT(rows.len, 1);
     CHECK_CONTAINS(rows.items[0].labels_json, "\"alertname\":\"Both\"");
@@ -200,14 +184,10 @@ static const char old_store[] =
 
 TEST(an_older_store_keeps_its_history_labels)
 {
-    char path[4096], sql[sizeof old_store + 128];
+    char sql[sizeof old_store + 128];
     long long now = (long long)wall_ms();
-    snprintf(path, sizeof path, "%s/herald.db", dir);
     snprintf(sql, sizeof sql, old_store, now, now, now, now, now, now);
-    sqlite3 *db = NULL;
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    CHECK_INT(fixture_exec(dir, sql), SQLITE_OK);
 
     store *s = fixture_store_open(dir, ignore_requeued, NULL);
     CHECK(s != NULL);
@@ -215,8 +195,10 @@ TEST(an_older_store_keeps_its_history_labels)
     CHECK_INT(commit(s, &n, 1), 0);
     store_close(s);
 
-    CHECK_INT(count("SELECT count(*) FROM alert_content"), 3);
-    CHECK_INT(count("SELECT count(*) FROM pragma_table_info('history') WHERE name = 'labels'"), 0);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 3);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM pragma_table_info('history')"
+                                 " WHERE name = 'labels'"),
+              0);
     history_rows rows = read_history();
     CHECK_INT(rows.len, 5);
     CHECK_CONTAINS(rows.items[0].labels_json, "\"alertname\":\"DiskFull\"");
@@ -234,7 +216,7 @@ TEST(an_older_store_keeps_its_history_labels)
     s = fixture_store_open(dir, ignore_requeued, NULL);
     CHECK(s != NULL);
     store_close(s);
-    CHECK_INT(count("SELECT count(*) FROM alert_content"), 3);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 3);
     rows = read_history();
     CHECK_INT(rows.len, 5);
     history_rows_free(&rows);

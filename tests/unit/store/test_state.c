@@ -2,8 +2,6 @@
  * the current view and the direct path's expired alerts. */
 #include "harness.h"
 
-#include <sqlite3.h>
-
 #include "store/query.h"
 #include "store/store.h"
 #include "store/fresh_dir.h"
@@ -228,16 +226,6 @@ TEST(expired_alerts_are_the_direct_paths_past_their_end)
     store_reader_close(r);
 }
 
-static int schema_count(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q = NULL;
-    int n = -1;
-    if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-        n = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    return n;
-}
-
 /* The expiry finds the firing alerts posted to /api/v2/alerts through a
  * partial index, which the alerts Alertmanager sends never touch (the
  * case above checks what it finds); a store made with the index of every
@@ -247,25 +235,18 @@ TEST(an_old_store_trades_its_index_of_every_state_for_the_partial_one)
     store *s = open_state_store();
     CHECK(s != NULL);
     store_close(s);
-    char path[512];
-    snprintf(path, sizeof path, "%s/herald.db", dir);
-    sqlite3 *db = NULL;
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    const char *old_index =
-        "CREATE INDEX alert_state_by_end ON alert_state(status, source, ends_at)";
-    CHECK_INT(sqlite3_exec(db, old_index, NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    CHECK_INT(fixture_exec(dir, "CREATE INDEX alert_state_by_end"
+                                " ON alert_state(status, source, ends_at)"),
+              SQLITE_OK);
     s = open_state_store();
     CHECK(s != NULL);
     store_close(s);
-    CHECK_INT(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT(schema_count(db, "SELECT count(*) FROM sqlite_master"
-                               " WHERE name = 'alert_state_by_end'"),
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM sqlite_master"
+                                 " WHERE name = 'alert_state_by_end'"),
               0);
-    CHECK_INT(schema_count(db, "SELECT count(*) FROM sqlite_master"
-                               " WHERE name = 'alert_state_firing_from_api'"),
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM sqlite_master"
+                                 " WHERE name = 'alert_state_firing_from_api'"),
               1);
-    sqlite3_close(db);
 }
 
 WRAP(repeat_interval_holds_back_the_same_state)
