@@ -35,11 +35,9 @@ static size_t labelset_find(const labelset *set, const char *name, int *found)
  * alert's labels made two allocations per label, and their frees. */
 static label label_new(const char *name, const char *value)
 {
-    size_t name_size = strlen(name) + 1, value_size = strlen(value) + 1;
-    char *block = xmalloc(name_size + value_size);
-    memcpy(block, name, name_size);
-    memcpy(block + name_size, value, value_size);
-    return (label){block, block + name_size};
+    char *copies[2];
+    xstrdups_in_block((const char *const[]){name, value}, 2, copies);
+    return (label){copies[0], copies[1]};
 }
 
 void labelset_set(labelset *set, const char *name, const char *value)

@@ -27,16 +27,9 @@ void rendered_add_entry(rendered *r, const char *group, const char *item, const 
         r->entries_cap = r->entries_cap ? 2 * r->entries_cap : 4;
         r->entries = xrealloc(r->entries, r->entries_cap * sizeof *r->entries);
     }
-    if (!detail)
-        detail = "";
-    size_t group_size = strlen(group) + 1, item_size = strlen(item) + 1;
-    size_t detail_size = strlen(detail) + 1;
-    char *block = xmalloc(group_size + item_size + detail_size);
-    memcpy(block, group, group_size);
-    memcpy(block + group_size, item, item_size);
-    memcpy(block + group_size + item_size, detail, detail_size);
-    r->entries[r->entries_len++] =
-        (digest_entry){block, block + group_size, block + group_size + item_size};
+    char *copies[3];
+    xstrdups_in_block((const char *const[]){group, item, detail ? detail : ""}, 3, copies);
+    r->entries[r->entries_len++] = (digest_entry){copies[0], copies[1], copies[2]};
 }
 
 char *rendered_entries_to_json(const rendered *r)

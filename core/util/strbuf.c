@@ -45,6 +45,19 @@ char *xstrndup(const char *text, size_t len)
 
 char *xstrdup(const char *text) { return xstrndup(text, strlen(text)); }
 
+void xstrdups_in_block(const char *const *texts, size_t n, char **copies)
+{
+    size_t size = 0;
+    for (size_t i = 0; i < n; i++)
+        size += strlen(texts[i]) + 1;
+    char *at = xmalloc(size);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(texts[i]) + 1;
+        copies[i] = memcpy(at, texts[i], len);
+        at += len;
+    }
+}
+
 /* How many of `want` more bytes max lets in; fewer marks sb truncated. */
 static size_t sb_room(strbuf *sb, size_t want)
 {
