@@ -71,6 +71,7 @@ typedef struct sqlite_store {
     /* the writer's alone (and the daemon's before the writer starts) */
     int page_size;
     int wal_pages;            /* in the WAL after the last commit */
+    long long wal_passive_bytes; /* checkpoint.c: follows the volume's free space */
     int disk_full;            /* writes fail for want of space: 503 until one succeeds */
     int checkpoint_failing;   /* logged once until a checkpoint succeeds */
     long long data_version;   /* PRAGMA data_version at the last dead-letter count */
@@ -133,9 +134,13 @@ typedef enum checkpoint_mode {
     CHECKPOINT_PASSIVE,
     CHECKPOINT_TRUNCATE
 } checkpoint_mode;
-/* What to do after a write, from the WAL's size and whether the disk is
- * full. */
-checkpoint_mode sqlite_checkpoint_policy(long long wal_bytes, int disk_full);
+/* The WAL's size that starts a passive checkpoint, on a volume with
+ * free_bytes left. */
+long long sqlite_wal_passive_bytes(unsigned long long free_bytes);
+/* What to do after a write, from the WAL's size, that threshold and
+ * whether the disk is full. */
+checkpoint_mode sqlite_checkpoint_policy(long long wal_bytes, long long passive_bytes,
+                                         int disk_full);
 /* Every connection keeps the WAL's files when it closes, the WAL cut to
  * nothing: 0, or -1 with why. */
 int sqlite_keep_wal_files(sqlite3 *db, char *why, size_t why_cap);

@@ -27,9 +27,11 @@ static void *writer_main(void *arg)
 
         if (jobs) {
             int failed = sqlite_write_batch(s, jobs);
-            sqlite_checkpoint_after_write(s);
             int dead_written;
             size_t kept = job_queue_answer(&s->base.jobs, jobs, failed, stopping, &dead_written);
+            /* After the answers: the commit made them durable, and a
+             * checkpoint's write and fsync need not hold them back. */
+            sqlite_checkpoint_after_write(s);
             if (kept) {
                 if (!s->disk_full) /* that episode is logged once */
                     log_warn("store", "keeping %zu delivery result%s to write again in a second",
