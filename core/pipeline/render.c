@@ -303,10 +303,11 @@ static int read_result(lua_State *L, const char *where, const render_input *in, 
     return entries_read(L, where, in, out, err, err_cap);
 }
 
-/* read_result and push_template_data run through sandbox_run: a Lua
- * error in them (the memory cap) is an error of this render, not an abort
+/* Pushing the data, the template's call and reading its result are one
+ * protected call (sandbox_run): a Lua error in any of them, the memory cap
+ * as much as the template's own, is an error of this render, not an abort
  * of the process. What they allocate outside Lua is the caller's to free. */
-typedef struct result_reading {
+typedef struct template_call {
     const char *where;
     const render_input *in;
     rendered *out;
@@ -314,19 +315,16 @@ typedef struct result_reading {
     char *err;
     size_t err_cap;
     int rc;
-} result_reading;
+} template_call;
 
-static int read_result_protected(lua_State *L, void *ctx)
+/* Called with the template's function on the stack. */
+static int run_template(lua_State *L, void *ctx)
 {
-    result_reading *r = ctx;
-    r->rc = read_result(L, r->where, r->in, r->out, &r->json, r->err, r->err_cap);
+    template_call *c = ctx;
+    push_template_data(L, c->in);
+    lua_call(L, 1, 1);
+    c->rc = read_result(L, c->where, c->in, c->out, &c->json, c->err, c->err_cap);
     return 0;
-}
-
-static int push_template_data_protected(lua_State *L, void *ctx)
-{
-    push_template_data(L, ctx);
-    return 1;
 }
 
 int render_template(script_state *s, const render_input *in, rendered *out, char *err,
@@ -343,16 +341,9 @@ int render_template(script_state *s, const render_input *in, rendered *out, char
         lua_settop(L, top);
         return fail(err, err_cap, "template \"%s\" is not loaded", in->receiver->template_name);
     }
-    int rc = sandbox_run(L, push_template_data_protected, (void *)in, 0, 1, err, err_cap) ||
-                     sandbox_call(L, 1, 1, err, err_cap)
-                 ? -1
-                 : 0;
-    if (rc == 0) {
-        result_reading reading = {where, in, out, STRBUF_INIT, err, err_cap, 0};
-        rc = sandbox_run(L, read_result_protected, &reading, 1, 0, err, err_cap) ? -1
-                                                                                 : reading.rc;
-        sb_free(&reading.json);
-    }
+    template_call call = {where, in, out, STRBUF_INIT, err, err_cap, 0};
+    int rc = sandbox_run(L, run_template, &call, 1, 0, err, err_cap) ? -1 : call.rc;
+    sb_free(&call.json);
     lua_settop(L, top);
     script_end_call(s, in->receiver->template_name);
     if (rc) {

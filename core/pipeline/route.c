@@ -99,9 +99,10 @@ static int read_item(script_state *s, route_result *out, lua_Integer index, char
     return 0;
 }
 
-/* Building the arguments and reading the result run through sandbox_run:
- * a Lua error in them (the memory cap) is an error of this alert's route,
- * not an abort of the process. */
+/* Building the arguments, the route's call and reading its result are one
+ * protected call (sandbox_run): a Lua error in any of them, the memory cap
+ * as much as the script's own, is an error of this alert's route, not an
+ * abort of the process. */
 typedef struct route_call {
     script_state *s;
     const alert *a;
@@ -113,9 +114,8 @@ typedef struct route_call {
     int rc;
 } route_call;
 
-static int push_route_args(lua_State *L, void *ctx)
+static void push_route_args(lua_State *L, const route_call *c)
 {
-    const route_call *c = ctx;
     script_push_alert(L, c->a);
     lua_pushstring(L, c->default_receiver->name);
     const config *conf = &c->s->gen->conf;
@@ -131,12 +131,10 @@ static int push_route_args(lua_State *L, void *ctx)
         lua_pushstring(L, c->request->receiver);
         lua_setfield(L, -2, "receiver");
     }
-    return 4;
 }
 
-static int read_route_result(lua_State *L, void *ctx)
+static int read_route_result(lua_State *L, route_call *c)
 {
-    route_call *c = ctx;
     int rc = 0;
     if (lua_isnil(L, -1)) {
         add_target(c->out, c->default_receiver);
@@ -154,7 +152,16 @@ static int read_route_result(lua_State *L, void *ctx)
                   "%s: the route function must return nil, a receiver name or a list, got %s",
                   c->s->gen->route.path, luaL_typename(L, -1));
     }
-    c->rc = rc;
+    return rc;
+}
+
+static int run_route(lua_State *L, void *ctx)
+{
+    route_call *c = ctx;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->s->route_ref);
+    push_route_args(L, c);
+    lua_call(L, 4, 1);
+    c->rc = read_route_result(L, c);
     return 0;
 }
 
@@ -165,12 +172,7 @@ int route_alert(script_state *s, const alert *a, const receiver *default_receive
     lua_State *L = s->L;
     int top = lua_gettop(L);
     route_call call = {s, a, default_receiver, request, out, err, err_cap, 0};
-    lua_rawgeti(L, LUA_REGISTRYINDEX, s->route_ref);
-    int rc = sandbox_run(L, push_route_args, &call, 0, 4, err, err_cap) ||
-                     sandbox_call(L, 4, 1, err, err_cap) ||
-                     sandbox_run(L, read_route_result, &call, 1, 0, err, err_cap)
-                 ? -1
-                 : call.rc;
+    int rc = sandbox_run(L, run_route, &call, 0, 0, err, err_cap) ? -1 : call.rc;
     lua_settop(L, top);
     script_end_call(s, NULL);
     if (rc)
