@@ -336,7 +336,9 @@ def test_history_stored_before_migration_8_keeps_its_labels(pg_herald_factory, p
         "                 WHEN d.state IN ('delivered', 'dead', 'dropped') THEN d.state"
         "                 ELSE 'pending' END AS result"
         "  FROM history h LEFT JOIN deliveries d ON d.id = h.notification_id;"
-        "DELETE FROM schema_migrations WHERE version = 8;"
+        "DROP INDEX alert_state_firing_from_api;"
+        "CREATE INDEX alert_state_by_end ON alert_state(status, source, ends_at);"
+        "DELETE FROM schema_migrations WHERE version >= 8;"
         + row % ("h1", "ops", "h1", "one", now, "NULL")
         + row % ("h1", "wms", "h1", "one", now - DAY_MS, "NULL")
         + row % ("h2", "", "h2", "two", now, "'sil-1'"), h.database)
@@ -355,6 +357,37 @@ def test_history_stored_before_migration_8_keeps_its_labels(pg_herald_factory, p
     assert rows[0]["labels"]["alertname"] == "PgAfter", rows
     assert postgres.psql("SELECT count(*) FROM alert_content WHERE id <> %s" % CONTENT_ID,
                          h.database) == "0"
+
+
+def alert_state_indexes(h):
+    return postgres_indexes(h, "alert_state")
+
+
+def postgres_indexes(h, table):
+    return h.postgres.psql("SELECT indexname || ': ' || indexdef FROM pg_indexes"
+                           " WHERE tablename = '%s' AND indexname <> '%s_pkey'"
+                           " ORDER BY indexname" % (table, table), h.database).splitlines()
+
+
+def test_the_expiry_reads_a_partial_index_and_an_older_schema_moves_to_it(
+        pg_herald_factory, postgres, tmp_path):
+    """Migration 9: the index of every alert's state (status, source,
+    ends_at) gives way to one of the firing alerts posted directly, all
+    the expiry asks of; the expiry itself is test_direct_alert_resolves_*."""
+    h = pg_herald_factory({"console": console(tmp_path)}, "console")
+    h.postgres = postgres
+    [index] = alert_state_indexes(h)
+    assert index.startswith("alert_state_firing_from_api: ") and index.endswith(
+        "(ends_at) WHERE ((status = 'firing'::text) AND (source = 'alerts'::text))"), index
+    h.stop()
+    # the schema as migration 8 left it, with a firing alert in it
+    postgres.psql("DROP INDEX alert_state_firing_from_api;"
+                  "CREATE INDEX alert_state_by_end ON alert_state(status, source, ends_at);"
+                  "DELETE FROM schema_migrations WHERE version = 9;", h.database)
+    h.start()
+    [index] = alert_state_indexes(h)
+    assert index.startswith("alert_state_firing_from_api: "), index
+    assert postgres.psql("SELECT max(version) FROM schema_migrations", h.database) == "9"
 
 
 # ----- check and migrations ------------------------------------------------------
