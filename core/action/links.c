@@ -39,6 +39,14 @@ void action_links_set_key(const action_key *key)
     pthread_mutex_unlock(&lock);
 }
 
+bool action_links_on(void)
+{
+    pthread_mutex_lock(&lock);
+    bool on = base_url && has_key;
+    pthread_mutex_unlock(&lock);
+    return on;
+}
+
 char *action_links_make(action_token *t, int64_t now_ms, int64_t ttl_ms)
 {
     if (ttl_ms <= 0 || ttl_ms > ACTION_MAX_TTL_MS)

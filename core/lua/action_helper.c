@@ -114,6 +114,8 @@ static int helper_action_url(lua_State *L)
         duration_arg(L, 4, &valid_for);
     if (valid_for > ACTION_MAX_TTL_MS)
         return luaL_argerror(L, 4, "a link is valid for at most 30d");
+    if (!action_links_on())
+        return 0; /* nil: links are off, so nothing is read to sign */
     lua_getfield(L, 1, "alerts");
     int is_group = lua_istable(L, -1);
     lua_pop(L, 1);
