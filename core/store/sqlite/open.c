@@ -74,6 +74,7 @@ store *sqlite_open(const store_location *where, const store_settings *settings, 
     s->data_dir = xstrdup(where->data_dir);
     s->path = sqlite_db_path(where->data_dir);
     s->settings = *settings;
+    sqlite_content_forget(s);
     job_queue_init(&s->base.jobs);
     char why[512] = "";
     if (sqlite_open_writer(s, why, sizeof why)) {
@@ -94,6 +95,7 @@ void sqlite_close(store *base)
     job_queue_destroy(&s->base.jobs);
     free(s->data_dir);
     free(s->path);
+    free(s->content_pending);
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     free(s);

@@ -54,6 +54,12 @@ enum {
     STMT_COUNT
 };
 
+/* An alert's content under its day (store/content.h). */
+typedef struct content_key {
+    int64_t day, id;
+} content_key;
+#define CONTENT_KNOWN_SLOTS 1024
+
 typedef struct sqlite_store {
     store base;
     char *data_dir;
@@ -76,6 +82,11 @@ typedef struct sqlite_store {
     int checkpoint_failing;   /* logged once until a checkpoint succeeds */
     long long data_version;   /* PRAGMA data_version at the last dead-letter count */
     char told_status[16];     /* the last status read by the repeat check */
+    /* content.c: contents known to be stored, by id modulo the slots, and
+     * those the open transaction stored, known once it commits */
+    content_key content_known[CONTENT_KNOWN_SLOTS];
+    content_key *content_pending;
+    size_t content_pending_len, content_pending_cap;
 } sqlite_store;
 
 typedef struct sqlite_reader {
@@ -108,10 +119,17 @@ int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *c
 /* write.c: one transaction for the jobs; 0, or -1 when it was rolled
  * back (every job marked failed, with the reason). */
 int sqlite_write_batch(sqlite_store *s, job *jobs);
-/* a's labels and annotations under content_id and the day of
+/* content.c: a's labels and annotations under content_id and the day of
  * created_ms (store/content.h), unless stored already */
 int sqlite_insert_content(sqlite_store *s, int64_t created_ms, int64_t content_id,
                           const alert_record *a);
+/* What the writer's transaction became: the contents it stored are known
+ * from a COMMIT on, and forgotten by a ROLLBACK. */
+void sqlite_content_committed(sqlite_store *s);
+void sqlite_content_rolled_back(sqlite_store *s);
+/* Nothing is known stored any more: at open, and after the retention
+ * sweep deleted days of content. */
+void sqlite_content_forget(sqlite_store *s);
 /* message.c: n's message and its pending delivery; n->id set. */
 int sqlite_insert_message(sqlite_store *s, notification *n);
 

@@ -36,6 +36,7 @@ void sqlite_sweep_retention(sqlite_store *s)
         sqlite_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
         log_warn("store", "retention sweep failed: %s", why);
     }
+    sqlite_content_forget(s);
     sb_free(&sql);
 }
 

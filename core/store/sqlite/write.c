@@ -165,6 +165,7 @@ int sqlite_write_batch(sqlite_store *s, job *jobs)
         }
     }
     if (ok && sqlite_exec(s->db, "COMMIT", why, sizeof why) == 0) {
+        sqlite_content_committed(s);
         /* A delivery result is a page or two, which may still fit where
          * alerts do not: the 503s end when alerts are stored again. */
         if (stores_alerts)
@@ -176,6 +177,7 @@ int sqlite_write_batch(sqlite_store *s, job *jobs)
     int full = sqlite_is_disk_full(s->db);
     char ignored[64];
     sqlite_exec(s->db, "ROLLBACK", ignored, sizeof ignored);
+    sqlite_content_rolled_back(s);
     if (full) {
         sqlite_disk_full_begins(s); /* logged once, not for every write */
         snprintf(why, sizeof why, "disk full at %s", s->data_dir);

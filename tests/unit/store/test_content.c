@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "store/fresh_dir.h"
+#include "store/sqlite/private.h"
 #include "store/store.h"
 #include "store/store_fixture.h"
 #include "testutil.h"
@@ -148,6 +149,67 @@ TEST(the_days_past_retention_are_swept)
         notification_free(batch[i]);
 }
 
+/* How often the writer ran its INSERT of content. */
+static int content_inserts(store *s)
+{
+    return sqlite3_stmt_status(((sqlite_store *)s)->stmt[STMT_INSERT_CONTENT],
+                               SQLITE_STMTSTATUS_RUN, 0);
+}
+
+/* Posted again, as Alertmanager does every group_interval: the writer
+ * knows its content is stored and runs no INSERT for it. */
+TEST(content_stored_already_is_not_inserted_again)
+{
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    int64_t now = midnight_ms() + 1;
+    int failed = 0;
+    for (int i = 0; i < 3; i++) {
+        notification *n = make("ops", "DiskFull", "db1", now + i);
+        failed |= commit(s, &n, 1);
+        notification_free(n);
+    }
+    notification *other = make("ops", "DiskFull", "db2", now + 3);
+    failed |= commit(s, &other, 1);
+    notification_free(other);
+    int inserts = content_inserts(s);
+    store_close(s);
+    CHECK_INT(failed, 0);
+    CHECK_INT(inserts, 2);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 2);
+    history_rows rows = read_history();
+    CHECK_INT(rows.len, 4);
+    for (size_t i = 0; i < rows.len; i++)
+        CHECK_CONTAINS(rows.items[i].labels_json, "\"alertname\":\"DiskFull\"");
+    history_rows_free(&rows);
+}
+
+/* A transaction that failed stored nothing, its content neither: the
+ * next commit of the alert stores it. */
+TEST(content_of_a_rolled_back_write_is_stored_by_the_next)
+{
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    CHECK_INT(fixture_exec(dir, "CREATE TRIGGER refuse BEFORE INSERT ON history"
+                                " WHEN NEW.created_ms = 1 BEGIN SELECT RAISE(ABORT, 'refused'); END;"),
+              SQLITE_OK);
+    notification *refused = make("ops", "DiskFull", "db1", 1);
+    int first = commit(s, &refused, 1);
+    notification_free(refused);
+    CHECK_INT(fixture_exec(dir, "DROP TRIGGER refuse;"), SQLITE_OK);
+    notification *n = make("ops", "DiskFull", "db1", 1);
+    int second = commit(s, &n, 1);
+    notification_free(n);
+    store_close(s);
+    CHECK(first != 0);
+    CHECK_INT(second, 0);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 1);
+    history_rows rows = read_history();
+    CHECK_INT(rows.len, 1);
+    CHECK_CONTAINS(rows.items[0].labels_json, "\"instance\":\"db1\"");
+    history_rows_free(&rows);
+}
+
 /* The tables and view an earlier herald made, each history row with its
  * own labels and annotations: two rows alike, one not, and a silenced. */
 static const char old_store[] =
@@ -227,6 +289,10 @@ WRAP(the_same_alert_is_stored_once_a_day)
 WRAP(a_day_stores_its_own_content)
 WRAP(the_days_past_retention_are_swept)
 WRAP(an_older_store_keeps_its_history_labels)
+WRAP(content_stored_already_is_not_inserted_again)
+WRAP(content_of_a_rolled_back_write_is_stored_by_the_next)
 
 RUN_TESTS(WCASE(the_same_alert_is_stored_once_a_day), WCASE(a_day_stores_its_own_content),
-          WCASE(the_days_past_retention_are_swept), WCASE(an_older_store_keeps_its_history_labels))
+          WCASE(the_days_past_retention_are_swept), WCASE(an_older_store_keeps_its_history_labels),
+          WCASE(content_stored_already_is_not_inserted_again),
+          WCASE(content_of_a_rolled_back_write_is_stored_by_the_next))
