@@ -155,7 +155,7 @@ static const char *const migrations[] = {
      * /api/v2/alerts; an index of those alone is all it reads, and an
      * upsert that changes an alert's status or source no longer moves an
      * entry of every other alert's index (as the SQLite store's schema.c) */
-    "DROP INDEX alert_state_by_end;"
+    "DROP INDEX IF EXISTS alert_state_by_end;"
     "CREATE INDEX alert_state_firing_from_api ON alert_state(ends_at)"
     "  WHERE status = 'firing' AND source = 'alerts';",
 };
