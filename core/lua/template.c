@@ -201,23 +201,130 @@ static void append_lua_string(strbuf *out, const char *text, size_t len)
     sb_putc(out, '"');
 }
 
-/* Output text not yet emitted, and template newlines the generated code
- * still owes so that the next tag's code lands on its own template line. */
-typedef struct pending_text {
+/* The generated code as it is written: output text not yet emitted,
+ * template newlines the code still owes so that the next tag's code lands
+ * on its own template line, the run call left open for more pieces of the
+ * same line, or the {{ }} expression waiting for the text that follows
+ * it (never both). */
+typedef struct emitter {
+    strbuf code;
     strbuf text;
     unsigned newlines;
-} pending_text;
+    unsigned run_args; /* 0: no run call open */
+    const char *held;  /* NULL: no expression waiting */
+    size_t held_len;
+} emitter;
 
-static void flush_pending(strbuf *out, pending_text *pending)
+/* Lua gives a call's arguments registers of their own, 255 at most. */
+#define RUN_MAX_ARGS 16
+
+static void run_close(emitter *e)
 {
-    if (pending->text.len) {
-        sb_puts(out, "__h_append(__h_out, ");
-        append_lua_string(out, pending->text.data, pending->text.len);
-        sb_puts(out, ");");
+    if (e->run_args)
+        sb_puts(&e->code, ");");
+    e->run_args = 0;
+}
+
+/* Opens a run call, or adds to the open one, for one more argument. */
+static void run_add(emitter *e)
+{
+    if (e->run_args == RUN_MAX_ARGS)
+        run_close(e);
+    sb_puts(&e->code, e->run_args ? ", " : "__h_run(__h_out, ");
+    e->run_args++;
+}
+
+/* The waiting expression goes out with the text after it, or the text
+ * joins the line's run. */
+static void flush_text(emitter *e)
+{
+    if (e->held) {
+        sb_puts(&e->code, "__h_append(__h_out, ");
+        if (e->text.len)
+            append_lua_string(&e->code, e->text.data, e->text.len);
+        else
+            sb_puts(&e->code, "nil");
+        sb_puts(&e->code, ", ");
+        sb_append(&e->code, e->held, e->held_len);
+        sb_puts(&e->code, ");");
+        e->held = NULL;
+    } else if (e->text.len) {
+        run_add(e);
+        append_lua_string(&e->code, e->text.data, e->text.len);
     }
-    for (; pending->newlines; pending->newlines--)
-        sb_putc(out, '\n');
-    sb_reset(&pending->text);
+    sb_reset(&e->text);
+}
+
+static void emit_newlines(emitter *e)
+{
+    for (; e->newlines; e->newlines--)
+        sb_putc(&e->code, '\n');
+}
+
+/* Outputs what waits and moves the code down to the template's line. */
+static void flush_line(emitter *e)
+{
+    flush_text(e);
+    run_close(e);
+    emit_newlines(e);
+}
+
+/* With nothing waiting to be output, the code can move down to the
+ * template's line at once, and the line's text and names share a run. */
+static void settle(emitter *e)
+{
+    if (!e->held && !e->text.len && !e->run_args)
+        emit_newlines(e);
+}
+
+static bool is_name_start(char c) { return isalpha((unsigned char)c) || c == '_'; }
+
+static size_t skip_blanks(const char *text, size_t at, size_t end)
+{
+    while (at < end && (text[at] == ' ' || text[at] == '\t'))
+        at++;
+    return at;
+}
+
+/* A plain name or field path ("title", "a.generatorURL", "#firing"): it
+ * yields one value and calls no function of the template's, so it can
+ * share a run with the text around it. */
+static bool is_plain_name(const char *text, size_t len)
+{
+    size_t at = skip_blanks(text, 0, len);
+    if (at < len && text[at] == '#')
+        at = skip_blanks(text, at + 1, len);
+    for (;;) {
+        if (at == len || !is_name_start(text[at]))
+            return false;
+        while (at < len && (is_name_start(text[at]) || isdigit((unsigned char)text[at])))
+            at++;
+        at = skip_blanks(text, at, len);
+        if (at == len)
+            return true;
+        if (text[at] != '.')
+            return false;
+        at = skip_blanks(text, at + 1, len);
+    }
+}
+
+static void emit_expr(emitter *e, const char *expr, size_t len)
+{
+    settle(e);
+    flush_text(e);
+    if (e->newlines)
+        flush_line(e);
+    if (is_plain_name(expr, len)) {
+        run_add(e);
+        sb_append(&e->code, expr, len);
+        return;
+    }
+    /* Anything else may call a function that outputs (a template's own
+     * macro), so what precedes it goes out first, in a call of its own;
+     * the text after it can go with it. */
+    run_close(e);
+    e->held = expr;
+    e->held_len = len;
 }
 
 static bool is_blank(const char *text, size_t len)
@@ -235,7 +342,7 @@ static bool is_blank(const char *text, size_t len)
  * globals is kept in that per-call table, so the rest of the render reads
  * it without the lookup function (`herald` is read once per row). */
 static const char prologue[] =
-    "local __h_output, __h_append, __h_finish = ...; "
+    "local __h_output, __h_append, __h_run, __h_finish = ...; "
     "local __h_setmetatable, __h_rawset, __h_G = setmetatable, rawset, _ENV; "
     "return function(data) "
     "local __h_out = __h_output(); "
@@ -255,9 +362,8 @@ int template_to_lua(const char *name, const char *text, size_t len, char **lua_o
         free(pieces.items);
         return -1;
     }
-    strbuf out = STRBUF_INIT;
-    pending_text pending = {STRBUF_INIT, 0};
-    sb_puts(&out, prologue);
+    emitter e = {STRBUF_INIT, STRBUF_INIT, 0, 0, NULL, 0};
+    sb_puts(&e.code, prologue);
     for (size_t first = 0; first < pieces.count;) {
         size_t last = first; /* the line is pieces[first..last] */
         while (last + 1 < pieces.count && pieces.items[last].kind != PIECE_NEWLINE)
@@ -274,24 +380,23 @@ int template_to_lua(const char *name, const char *text, size_t len, char **lua_o
             const piece *p = &pieces.items[i];
             switch (p->kind) {
             case PIECE_TEXT:
-                if (!tag_only_line)
-                    sb_append(&pending.text, text + p->start, p->len);
+                if (!tag_only_line) {
+                    settle(&e);
+                    sb_append(&e.text, text + p->start, p->len);
+                }
                 break;
             case PIECE_NEWLINE:
                 if (!tag_only_line)
-                    sb_putc(&pending.text, '\n');
-                pending.newlines++;
+                    sb_putc(&e.text, '\n');
+                e.newlines++;
                 break;
             case PIECE_EXPR:
-                flush_pending(&out, &pending);
-                sb_puts(&out, "__h_append(__h_out, ");
-                sb_append(&out, text + p->start, p->len);
-                sb_puts(&out, ");");
+                emit_expr(&e, text + p->start, p->len);
                 break;
             case PIECE_CODE:
-                flush_pending(&out, &pending);
-                sb_append(&out, text + p->start, p->len);
-                sb_putc(&out, ';');
+                flush_line(&e);
+                sb_append(&e.code, text + p->start, p->len);
+                sb_putc(&e.code, ';');
                 break;
             }
         }
@@ -299,12 +404,12 @@ int template_to_lua(const char *name, const char *text, size_t len, char **lua_o
     }
     /* Trailing newlines only matter as output; the epilogue may follow on
      * the same code line. */
-    pending.newlines = 0;
-    flush_pending(&out, &pending);
-    sb_puts(&out, epilogue);
-    sb_free(&pending.text);
+    e.newlines = 0;
+    flush_line(&e);
+    sb_puts(&e.code, epilogue);
+    sb_free(&e.text);
     free(pieces.items);
-    *lua_out = sb_take(&out);
+    *lua_out = sb_take(&e.code);
     return 0;
 }
 
@@ -568,7 +673,7 @@ static int helper_compile(lua_State *L)
     if (isolate_push_caller_env(L))
         lua_setupvalue(L, -2, 1);
     template_output_push_functions(L);
-    lua_call(L, 3, 1);
+    lua_call(L, 4, 1);
     return 1;
 }
 

@@ -4,10 +4,11 @@
 
 #include <lua.h>
 
-/* Pushes the three functions the chunk template_to_lua makes takes as its
- * arguments, in order: new() makes an output, append(output, value)
- * appends tostring(value) (nothing for nil), finish(output) returns the
- * text. */
+/* Pushes the four functions the chunk template_to_lua makes takes as its
+ * arguments, in order: new() makes an output, append(output, text_after,
+ * value) appends tostring(value) (nothing for nil) and then text_after,
+ * run(output, ...) appends each of its arguments so, finish(output)
+ * returns the text. */
 void template_output_push_functions(lua_State *L);
 
 #endif

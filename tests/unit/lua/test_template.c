@@ -232,6 +232,57 @@ TEST(runtime_errors_point_at_template_lines)
     sandbox_close(L);
 }
 
+/* How often `call` occurs in the Lua that tmpl compiles to. */
+static int calls_in(const char *tmpl, const char *call)
+{
+    char err[256];
+    char *lua = NULL;
+    if (template_to_lua("t.tmpl", tmpl, strlen(tmpl), &lua, err, sizeof err) != 0)
+        return -1;
+    int n = 0;
+    for (const char *at = strstr(lua, call); at; at = strstr(at + 1, call))
+        n++;
+    free(lua);
+    return n;
+}
+
+/* A line's texts and plain names go out in one call; anything that may
+ * call a function goes out after what precedes it, with the text that
+ * follows it, so a macro called in {{ }} still outputs in place. */
+TEST(a_line_of_text_and_names_is_one_append)
+{
+    CHECK_INT(calls_in("### {{ title }} ({{ #firing }}) {{ a.b.c }}\n", "__h_run("), 1);
+    CHECK_INT(calls_in("### {{ title }} ({{ #firing }}) {{ a.b.c }}\n", "__h_append("), 0);
+    CHECK_INT(calls_in("- {{ k }}: {{ herald.md_escape(v) }}\n", "__h_run("), 1);
+    CHECK_INT(calls_in("- {{ k }}: {{ herald.md_escape(v) }}\n", "__h_append("), 1);
+    /* each line its own call, so an error names its line */
+    CHECK_INT(calls_in("{{ a }}\n{{ b }}\n", "__h_run("), 2);
+
+    lua_State *L = sandbox_new(NULL, NULL);
+    CHECK_STR(render(L,
+                     "{% local function m(x) %}<{{ x }}>{% end %}"
+                     "a{{ m(1) }}b{{ m(2) }}c {{ n }}{{ m(n) }}\n",
+                     "{n = 3}"),
+              "a<1>b<2>c 3<3>\n");
+    /* one value, as before: not gsub's count, nor what follows a comma */
+    CHECK_STR(render(L, "[{{ s:gsub('a', 'b') }}]", "{s = 'aa'}"), "[bb]");
+    CHECK_STR(render(L, "[{{ s, 'extra' }}]", "{s = 'x'}"), "[x]");
+    CHECK_STR(render(L, "{{ nothing }}|{{ # s }}|{{ t . u }}|{{ true }}", "{s = 'abc', t = {u = 'v'}}"),
+              "|3|v|true");
+    CHECK_CONTAINS(render(L, "ok\n{{ a }} {{ nothing.field }}", "{a = 1}"),
+                   "ERROR: t.tmpl:2: attempt to index a nil value");
+    CHECK_CONTAINS(render(L, "{{ tostring(a) }}\ntext\n{{ string.upper(nothing.x) }}\nb", "{a = 1}"),
+                   "ERROR: t.tmpl:3: attempt to index a nil value");
+    /* more pieces on one line than a Lua call takes arguments */
+    char line[4096] = "";
+    for (int i = 0; i < 300; i++)
+        strcat(line, "{{ n }},");
+    const char *out = render(L, line, "{n = 7}");
+    CHECK_INT((int)strlen(out), 600);
+    CHECK(strncmp(out, "7,7,7,", 6) == 0);
+    sandbox_close(L);
+}
+
 TEST(truncate)
 {
     lua_State *L = sandbox_new(NULL, NULL);
@@ -332,4 +383,5 @@ RUN_TESTS(CASE(expressions), CASE(closers_inside_lua_syntax), CASE(code_blocks_a
           CASE(names_resolve_to_data_then_globals), CASE(output_of_every_type),
           CASE(outputs_share_a_block_safely), CASE(a_huge_render_does_not_pin_its_block),
           CASE(compile_errors_name_template_and_line), CASE(runtime_errors_point_at_template_lines),
+          CASE(a_line_of_text_and_names_is_one_append),
           CASE(truncate), CASE(md_escape), CASE(sorted), CASE(time_in_configured_zone))
