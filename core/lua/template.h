@@ -12,7 +12,8 @@
 /* Text template compiler, exposed for tests and `herald check`: turns
  * template text into Lua source of a chunk that returns function(data).
  * Returns 0, or -1 with "name:line: message" in err. The caller frees
- * *lua_out. Syntax and limits are described at the top of template.c. */
+ * *lua_out. Syntax and limits are described at the top of
+ * template_compiler.c. */
 int template_to_lua(const char *name, const char *text, size_t len, char **lua_out,
                     char *err, size_t err_cap);
 
