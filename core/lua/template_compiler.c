@@ -259,13 +259,13 @@ static void flush_line(emitter *e)
 
 /* With nothing waiting to be output, the code can move down to the
  * template's line at once, and the line's text and names share a run. */
-static void settle(emitter *e)
+static void catch_up_lines(emitter *e)
 {
     if (!e->held && !e->text.len && !e->run_args)
         emit_newlines(e);
 }
 
-static bool is_name_start(char c) { return isalpha((unsigned char)c) || c == '_'; }
+static bool begins_lua_name(char c) { return isalpha((unsigned char)c) || c == '_'; }
 
 static size_t skip_blanks(const char *text, size_t at, size_t end)
 {
@@ -283,9 +283,9 @@ static bool is_plain_name(const char *text, size_t len)
     if (at < len && text[at] == '#')
         at = skip_blanks(text, at + 1, len);
     for (;;) {
-        if (at == len || !is_name_start(text[at]))
+        if (at == len || !begins_lua_name(text[at]))
             return false;
-        while (at < len && (is_name_start(text[at]) || isdigit((unsigned char)text[at])))
+        while (at < len && (begins_lua_name(text[at]) || isdigit((unsigned char)text[at])))
             at++;
         at = skip_blanks(text, at, len);
         if (at == len)
@@ -298,7 +298,7 @@ static bool is_plain_name(const char *text, size_t len)
 
 static void emit_expr(emitter *e, const char *expr, size_t len)
 {
-    settle(e);
+    catch_up_lines(e);
     flush_text(e);
     if (e->newlines)
         flush_line(e);
@@ -369,7 +369,7 @@ int template_to_lua(const char *name, const char *text, size_t len, char **lua_o
             switch (p->kind) {
             case PIECE_TEXT:
                 if (!tag_only_line) {
-                    settle(&e);
+                    catch_up_lines(&e);
                     sb_append(&e.text, text + p->start, p->len);
                 }
                 break;
