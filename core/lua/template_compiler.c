@@ -191,9 +191,17 @@ static void append_lua_string(strbuf *out, const char *text, size_t len)
 
 /* The generated code as it is written: output text not yet emitted,
  * template newlines the code still owes so that the next tag's code lands
- * on its own template line, the run call left open for more pieces of the
- * same line, or the {{ }} expression waiting for the text that follows
- * it (never both). */
+ * on its own template line, the run call left open for more texts and
+ * plain names, or the {{ }} expression waiting for the text that follows
+ * it (never both).
+ *
+ * Every statement starts on the line it would start on if each piece
+ * were a call of its own, so a syntax error after a stray {% end %} names
+ * the line it names with the pieces apart. A run's call stays open across
+ * template lines, with the newlines between its arguments, so each name
+ * is evaluated on its own line and an error in it names that line; an
+ * error the output raises itself (a __tostring that fails) names the line
+ * the run began on. */
 typedef struct emitter {
     strbuf code;
     strbuf text;
@@ -257,14 +265,6 @@ static void flush_line(emitter *e)
     emit_newlines(e);
 }
 
-/* With nothing waiting to be output, the code can move down to the
- * template's line at once, and the line's text and names share a run. */
-static void catch_up_lines(emitter *e)
-{
-    if (!e->held && !e->text.len && !e->run_args)
-        emit_newlines(e);
-}
-
 static bool begins_lua_name(char c) { return isalpha((unsigned char)c) || c == '_'; }
 
 static size_t skip_blanks(const char *text, size_t at, size_t end)
@@ -298,11 +298,9 @@ static bool is_plain_name(const char *text, size_t len)
 
 static void emit_expr(emitter *e, const char *expr, size_t len)
 {
-    catch_up_lines(e);
     flush_text(e);
-    if (e->newlines)
-        flush_line(e);
     if (is_plain_name(expr, len)) {
+        emit_newlines(e);
         run_add(e);
         sb_append(&e->code, expr, len);
         return;
@@ -311,6 +309,7 @@ static void emit_expr(emitter *e, const char *expr, size_t len)
      * macro), so what precedes it goes out first, in a call of its own;
      * the text after it can go with it. */
     run_close(e);
+    emit_newlines(e);
     e->held = expr;
     e->held_len = len;
 }
@@ -368,10 +367,8 @@ int template_to_lua(const char *name, const char *text, size_t len, char **lua_o
             const piece *p = &pieces.items[i];
             switch (p->kind) {
             case PIECE_TEXT:
-                if (!tag_only_line) {
-                    catch_up_lines(&e);
+                if (!tag_only_line)
                     sb_append(&e.text, text + p->start, p->len);
-                }
                 break;
             case PIECE_NEWLINE:
                 if (!tag_only_line)

@@ -255,8 +255,8 @@ TEST(a_line_of_text_and_names_is_one_append)
     CHECK_INT(calls_in("### {{ title }} ({{ #firing }}) {{ a.b.c }}\n", "__h_append("), 0);
     CHECK_INT(calls_in("- {{ k }}: {{ herald.md_escape(v) }}\n", "__h_run("), 1);
     CHECK_INT(calls_in("- {{ k }}: {{ herald.md_escape(v) }}\n", "__h_append("), 1);
-    /* each line its own call, so an error names its line */
-    CHECK_INT(calls_in("{{ a }}\n{{ b }}\n", "__h_run("), 2);
+    /* a run goes on across lines, each name evaluated on its own */
+    CHECK_INT(calls_in("{{ a }}\n{{ b }}\n", "__h_run("), 1);
 
     lua_State *L = sandbox_new(NULL, NULL);
     CHECK_STR(render(L,
@@ -273,6 +273,13 @@ TEST(a_line_of_text_and_names_is_one_append)
                    "ERROR: t.tmpl:2: attempt to index a nil value");
     CHECK_CONTAINS(render(L, "{{ tostring(a) }}\ntext\n{{ string.upper(nothing.x) }}\nb", "{a = 1}"),
                    "ERROR: t.tmpl:3: attempt to index a nil value");
+    CHECK_CONTAINS(render(L, "a\n{{ a }}\ntext\n{{ a }} {{ nothing.x }}\nb", "{a = 1}"),
+                   "ERROR: t.tmpl:4: attempt to index a nil value");
+    /* a stray end is named where it stands, text or names after it */
+    CHECK_CONTAINS(render(L, "{% for i = 1, 2 do %}\nx\n{% end %}\ny\n{% end %}\nz\n", "{}"),
+                   "ERROR: t.tmpl:5:");
+    CHECK_CONTAINS(render(L, "{% end %}\ntext {{ a }}\n", "{}"), "ERROR: t.tmpl:1:");
+    CHECK_CONTAINS(render(L, "x\n{% return 'early' %}\nbody {{ n }}\n", "{}"), "ERROR: t.tmpl:2:");
     /* more pieces on one line than a Lua call takes arguments */
     char line[4096] = "";
     for (int i = 0; i < 300; i++)
