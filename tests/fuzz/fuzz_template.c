@@ -1,11 +1,12 @@
 /* libFuzzer harness: text templates, compiled and rendered. The input is
  * the text of a {{ expr }} / {% code %} template
- * (lua/template_compiler.c); a receiver's template (templates/fuzz.lua, written below) compiles it with
- * herald.compile and renders it with the data of a real notification
- * (tests/fixtures/am-firing-5.json), through the render path a delivery
- * takes (pipeline/render.c). A render succeeds with a message or fails
- * with a message naming the template; nothing else. Lua's limits are kept
- * small (20 ms, 16 MiB) so that a looping or greedy template costs little. */
+ * (lua/template_compiler.c); a receiver's template (templates/fuzz.lua,
+ * written below) compiles it with herald.compile and renders it with the
+ * data of a real notification (tests/fixtures/am-firing-5.json), through
+ * the render path a delivery takes (pipeline/render.c). A render succeeds
+ * with a message or fails with a message naming the template; nothing
+ * else. Lua's limits are kept small (20 ms, 16 MiB) so that a looping or
+ * greedy template costs little. */
 #include "fuzz.h"
 
 #include "alert/ingest.h"

@@ -75,7 +75,8 @@ static inline store_reader *fixture_reader_open(const char *dir)
 }
 
 /* The writer of a started store may hold the write lock a moment (its
- * first sweep, a checkpoint): what the tests run beside it waits for the
+ * first poll for requeued notifications and operator requests runs at
+ * once, a checkpoint later): what the tests run beside it waits for the
  * lock as herald's own connections do, rather than failing on it. */
 #define FIXTURE_LOCK_WAIT_MS 30000
 
