@@ -206,6 +206,11 @@ TEST(compile_errors_name_template_and_line)
     CHECK_STR(render(L, "x\n{{  }}", "{}"), "ERROR: t.tmpl:2: empty {{ }} expression");
     CHECK_CONTAINS(render(L, "line1\n{% if then %}\n{% end %}", "{}"), "ERROR: t.tmpl:2:");
     CHECK_CONTAINS(render(L, "1\n2\n{% for i = 1, 2 do %}\n4\n", "{}"), "ERROR: t.tmpl:");
+    /* a stray end is named where it stands, text or names after it */
+    CHECK_CONTAINS(render(L, "{% for i = 1, 2 do %}\nx\n{% end %}\ny\n{% end %}\nz\n", "{}"),
+                   "ERROR: t.tmpl:5:");
+    CHECK_CONTAINS(render(L, "{% end %}\ntext {{ a }}\n", "{}"), "ERROR: t.tmpl:1:");
+    CHECK_CONTAINS(render(L, "x\n{% return 'early' %}\nbody {{ n }}\n", "{}"), "ERROR: t.tmpl:2:");
 
     char err[256] = "";
     char *lua = (char *)1;
@@ -229,6 +234,13 @@ TEST(runtime_errors_point_at_template_lines)
     CHECK_CONTAINS(render(L, "text \"with\n\nnewlines\"\n{% local t = {\n1} %}\n\n{{ t.a.b }}", "{}"),
                    "ERROR: t.tmpl:7: attempt to index a nil value");
     CHECK_CONTAINS(render(L, "{{ 'a' }}\n\n{% error('custom') %}", "{}"), "ERROR: t.tmpl:3: custom");
+    /* an output call running over several lines: each name on its own */
+    CHECK_CONTAINS(render(L, "ok\n{{ a }} {{ nothing.field }}", "{a = 1}"),
+                   "ERROR: t.tmpl:2: attempt to index a nil value");
+    CHECK_CONTAINS(render(L, "{{ tostring(a) }}\ntext\n{{ string.upper(nothing.x) }}\nb", "{a = 1}"),
+                   "ERROR: t.tmpl:3: attempt to index a nil value");
+    CHECK_CONTAINS(render(L, "a\n{{ a }}\ntext\n{{ a }} {{ nothing.x }}\nb", "{a = 1}"),
+                   "ERROR: t.tmpl:4: attempt to index a nil value");
     sandbox_close(L);
 }
 
@@ -248,7 +260,8 @@ static int calls_in(const char *tmpl, const char *call)
 
 /* A line's texts and plain names go out in one call; anything that may
  * call a function goes out after what precedes it, with the text that
- * follows it, so a macro called in {{ }} still outputs in place. */
+ * follows it, so a macro called in {{ }} still outputs in place. The
+ * error lines of such calls are checked with the others above. */
 TEST(a_line_of_text_and_names_is_one_append)
 {
     CHECK_INT(calls_in("### {{ title }} ({{ #firing }}) {{ a.b.c }}\n", "__h_run("), 1);
@@ -269,17 +282,6 @@ TEST(a_line_of_text_and_names_is_one_append)
     CHECK_STR(render(L, "[{{ s, 'extra' }}]", "{s = 'x'}"), "[x]");
     CHECK_STR(render(L, "{{ nothing }}|{{ # s }}|{{ t . u }}|{{ true }}", "{s = 'abc', t = {u = 'v'}}"),
               "|3|v|true");
-    CHECK_CONTAINS(render(L, "ok\n{{ a }} {{ nothing.field }}", "{a = 1}"),
-                   "ERROR: t.tmpl:2: attempt to index a nil value");
-    CHECK_CONTAINS(render(L, "{{ tostring(a) }}\ntext\n{{ string.upper(nothing.x) }}\nb", "{a = 1}"),
-                   "ERROR: t.tmpl:3: attempt to index a nil value");
-    CHECK_CONTAINS(render(L, "a\n{{ a }}\ntext\n{{ a }} {{ nothing.x }}\nb", "{a = 1}"),
-                   "ERROR: t.tmpl:4: attempt to index a nil value");
-    /* a stray end is named where it stands, text or names after it */
-    CHECK_CONTAINS(render(L, "{% for i = 1, 2 do %}\nx\n{% end %}\ny\n{% end %}\nz\n", "{}"),
-                   "ERROR: t.tmpl:5:");
-    CHECK_CONTAINS(render(L, "{% end %}\ntext {{ a }}\n", "{}"), "ERROR: t.tmpl:1:");
-    CHECK_CONTAINS(render(L, "x\n{% return 'early' %}\nbody {{ n }}\n", "{}"), "ERROR: t.tmpl:2:");
     /* more pieces on one line than a Lua call takes arguments */
     char line[4096] = "";
     for (int i = 0; i < 300; i++)
