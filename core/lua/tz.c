@@ -527,6 +527,42 @@ int32_t tz_offset(const tz_zone *zone, int64_t epoch_s, const char **abbrev)
     return type->utoff;
 }
 
+/* Whether fmt has %z or %Z; "%%" is skipped whole, so "%%z" has neither. */
+static int names_zone(const char *fmt)
+{
+    for (const char *p = strchr(fmt, '%'); p && p[1]; p = strchr(p + 2, '%'))
+        if (p[1] == 'z' || p[1] == 'Z')
+            return 1;
+    return 0;
+}
+
+/* fmt with %z as +hhmm and %Z as the abbreviation (its % doubled); every
+ * other conversion, "%%" included, is copied for strftime. */
+static void rewrite_zone(const char *fmt, int32_t utoff, const char *abbrev, strbuf *out)
+{
+    for (const char *p = fmt; *p; p++) {
+        if (p[0] != '%' || p[1] == '\0') {
+            sb_putc(out, *p);
+            continue;
+        }
+        p++;
+        if (*p == 'z') {
+            int32_t magnitude = utoff < 0 ? -utoff : utoff;
+            sb_printf(out, "%c%02d%02d", utoff < 0 ? '-' : '+', (int)(magnitude / 3600),
+                      (int)(magnitude % 3600 / 60));
+        } else if (*p == 'Z') {
+            for (const char *a = abbrev; *a; a++) {
+                if (*a == '%')
+                    sb_putc(out, '%');
+                sb_putc(out, *a);
+            }
+        } else {
+            sb_putc(out, '%');
+            sb_putc(out, *p);
+        }
+    }
+}
+
 size_t tz_format(const tz_zone *zone, int64_t epoch_s, const char *fmt, char *out, size_t cap)
 {
     if (!cap)
@@ -542,30 +578,12 @@ size_t tz_format(const tz_zone *zone, int64_t epoch_s, const char *fmt, char *ou
         return 0;
 
     /* Substitute %z and %Z ourselves: strftime would report the broken-down
-     * time as UTC. "%%" is copied whole so "%%z" stays a literal "%z". */
+     * time as UTC. A format without them, as most are, goes as it is. */
     strbuf rewritten = STRBUF_INIT;
-    for (const char *p = fmt; *p; p++) {
-        if (p[0] != '%' || p[1] == '\0') {
-            sb_putc(&rewritten, *p);
-            continue;
-        }
-        p++;
-        if (*p == 'z') {
-            int32_t magnitude = utoff < 0 ? -utoff : utoff;
-            sb_printf(&rewritten, "%c%02d%02d", utoff < 0 ? '-' : '+', (int)(magnitude / 3600),
-                      (int)(magnitude % 3600 / 60));
-        } else if (*p == 'Z') {
-            for (const char *a = abbrev; *a; a++) {
-                if (*a == '%')
-                    sb_putc(&rewritten, '%');
-                sb_putc(&rewritten, *a);
-            }
-        } else {
-            sb_putc(&rewritten, '%');
-            sb_putc(&rewritten, *p);
-        }
-    }
-    size_t written = rewritten.len ? strftime(out, cap, sb_str(&rewritten), &tm) : 0;
+    if (names_zone(fmt))
+        rewrite_zone(fmt, utoff, abbrev, &rewritten);
+    const char *format = rewritten.data ? sb_str(&rewritten) : fmt;
+    size_t written = *format ? strftime(out, cap, format, &tm) : 0;
     sb_free(&rewritten);
     if (written == 0)
         out[0] = '\0';

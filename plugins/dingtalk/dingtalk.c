@@ -270,25 +270,41 @@ static int keyword_shown(const herald_message *msg, const content *c)
 /* Appends keyword prefix, kept text, marker and mention line as one JSON
  * string. Keyword and mentions are looked for in the kept text only: one
  * that was cut off has to come back. The keyword goes first because a cut
- * takes the tail. */
+ * takes the tail. The text alone, as most messages are, is escaped where
+ * it lies: copying it first was a tenth of preparing a send. */
 static void append_content(const herald_host *host, const herald_message *msg,
                            herald_buf *body, const content *c)
 {
-    herald_buf *joined = host->buf_new();
-    if (c->keyword && !keyword_shown(msg, c))
-        host->buf_printf(joined, "%s\n\n", c->keyword);
-    host->buf_append(joined, c->text, c->text_len);
-    if (c->truncated)
-        host->buf_append(joined, TRUNCATION_MARKER, strlen(TRUNCATION_MARKER));
-    herald_buf *mentions = mention_line(host, msg, host->buf_data(joined), host->buf_len(joined));
+    herald_buf *joined = NULL;
+    const char *kept = c->text;
+    size_t kept_len = c->text_len;
+    int prefix = c->keyword && !keyword_shown(msg, c);
+    if (prefix || c->truncated) {
+        joined = host->buf_new();
+        if (prefix)
+            host->buf_printf(joined, "%s\n\n", c->keyword);
+        host->buf_append(joined, c->text, c->text_len);
+        if (c->truncated)
+            host->buf_append(joined, TRUNCATION_MARKER, strlen(TRUNCATION_MARKER));
+        kept = host->buf_data(joined);
+        kept_len = host->buf_len(joined);
+    }
+    herald_buf *mentions = mention_line(host, msg, kept, kept_len);
     if (host->buf_len(mentions)) {
+        if (!joined) {
+            joined = host->buf_new();
+            host->buf_append(joined, kept, kept_len);
+        }
         if (host->buf_len(joined))
             host->buf_append(joined, "\n\n", 2);
         host->buf_append(joined, host->buf_data(mentions), host->buf_len(mentions));
+        kept = host->buf_data(joined);
+        kept_len = host->buf_len(joined);
     }
-    host->buf_json_string(body, host->buf_data(joined), host->buf_len(joined));
+    host->buf_json_string(body, kept, kept_len);
     host->buf_free(mentions);
-    host->buf_free(joined);
+    if (joined)
+        host->buf_free(joined);
 }
 
 static herald_buf *serialize(const herald_host *host, const herald_message *msg,

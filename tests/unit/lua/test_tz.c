@@ -144,6 +144,12 @@ TEST(format_edges)
     CHECK(zone != NULL);
     /* "%%z" is a literal "%z", not an offset. */
     CHECK_STR(format(zone, ALERT_EPOCH, "%%z %z"), "%z +0800");
+    /* Without %z or %Z the format goes to strftime as it is; "%%z" and a
+     * lone "%" at the end stay what they were. */
+    CHECK_STR(format(zone, ALERT_EPOCH, "%%z %H:%M"), "%z 13:22");
+    CHECK_STR(format(zone, ALERT_EPOCH, "%%%z"), "%+0800");
+    CHECK_STR(format(zone, ALERT_EPOCH, "%%Z"), "%Z");
+    CHECK_STR(format(zone, ALERT_EPOCH, ""), "");
     char small[8];
     CHECK_INT(tz_format(zone, ALERT_EPOCH, "%Y-%m-%d %H:%M:%S", small, sizeof small), 0);
     CHECK_STR(small, "");
