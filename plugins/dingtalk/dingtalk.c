@@ -271,7 +271,7 @@ static int keyword_shown(const herald_message *msg, const content *c)
  * string. Keyword and mentions are looked for in the kept text only: one
  * that was cut off has to come back. The keyword goes first because a cut
  * takes the tail. The text alone, as most messages are, is escaped where
- * it lies: copying it first was a tenth of preparing a send. */
+ * it lies rather than copied first. */
 static void append_content(const herald_host *host, const herald_message *msg,
                            herald_buf *body, const content *c)
 {

@@ -144,8 +144,8 @@ TEST(format_edges)
     CHECK(zone != NULL);
     /* "%%z" is a literal "%z", not an offset. */
     CHECK_STR(format(zone, ALERT_EPOCH, "%%z %z"), "%z +0800");
-    /* Without %z or %Z the format goes to strftime as it is; "%%z" and a
-     * lone "%" at the end stay what they were. */
+    /* Without %z or %Z the format goes to strftime as it is: "%%z" and
+     * "%%Z" are literals there too. */
     CHECK_STR(format(zone, ALERT_EPOCH, "%%z %H:%M"), "%z 13:22");
     CHECK_STR(format(zone, ALERT_EPOCH, "%%%z"), "%+0800");
     CHECK_STR(format(zone, ALERT_EPOCH, "%%Z"), "%Z");
