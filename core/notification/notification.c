@@ -1,5 +1,7 @@
 #include "notification/notification.h"
 
+#include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,10 +22,27 @@ void notification_free(notification *n)
     free(n);
 }
 
+/* A record's text, shared by the request's alert report and every
+ * notification of the alert, each on a thread of its own: copying it for
+ * each was a malloc, a copy and a free on another thread per alert. Its
+ * text is never written once made. */
+typedef struct record_block {
+    atomic_size_t holders;
+    char text[];
+} record_block;
+
+static record_block *block_of(const alert_record *r)
+{
+    return (record_block *)(void *)(r->text - offsetof(record_block, text));
+}
+
 static void records_free(alert_record *records, size_t len)
 {
     for (size_t i = 0; i < len; i++) {
-        free(records[i].text);
+        record_block *b = block_of(&records[i]);
+        /* the last holder frees it, after every other holder's reads */
+        if (atomic_fetch_sub_explicit(&b->holders, 1, memory_order_acq_rel) == 1)
+            free(b);
         free(records[i].silenced_by);
     }
     free(records);
@@ -80,7 +99,10 @@ static void record_fill(alert_record *r, const alert *a)
     strbuf block = STRBUF_INIT;
     /* the three label values are in the labels' size; grown from 64
      * bytes, the block was four reallocs */
-    sb_reserve(&block, 2 * json_size(&a->labels) + json_size(&a->annotations));
+    static const char holders_room[offsetof(record_block, text)];
+    sb_reserve(&block, sizeof holders_room + 2 * json_size(&a->labels) +
+                           json_size(&a->annotations));
+    sb_append(&block, holders_room, sizeof holders_room); /* set once the block is taken */
     size_t at[5];
     at[0] = block.len;
     label_value(&block, &a->labels, "alertname");
@@ -93,26 +115,22 @@ static void record_fill(alert_record *r, const alert *a)
     sb_putc(&block, '\0');
     at[4] = block.len;
     labelset_to_json(&a->annotations, &block);
-    r->text_len = block.len + 1;
-    r->text = sb_take(&block);
-    r->alertname = r->text + at[0];
-    r->instance = r->text + at[1];
-    r->severity = r->text + at[2];
-    r->labels_json = r->text + at[3];
-    r->annotations_json = r->text + at[4];
+    char *start = sb_take(&block);
+    record_block *b = (record_block *)(void *)start;
+    atomic_init(&b->holders, 1);
+    r->text = b->text;
+    r->alertname = start + at[0];
+    r->instance = start + at[1];
+    r->severity = start + at[2];
+    r->labels_json = start + at[3];
+    r->annotations_json = start + at[4];
 }
 
-/* The same record in a block of its own. */
+/* The same record, its text shared. */
 static void record_copy(alert_record *to, const alert_record *from)
 {
     *to = *from;
-    to->text = xmalloc(from->text_len);
-    memcpy(to->text, from->text, from->text_len);
-    to->alertname = to->text + (from->alertname - from->text);
-    to->instance = to->text + (from->instance - from->text);
-    to->severity = to->text + (from->severity - from->text);
-    to->labels_json = to->text + (from->labels_json - from->text);
-    to->annotations_json = to->text + (from->annotations_json - from->text);
+    atomic_fetch_add_explicit(&block_of(from)->holders, 1, memory_order_relaxed);
     to->silenced_by = from->silenced_by ? xstrdup(from->silenced_by) : NULL;
 }
 

@@ -12,12 +12,11 @@
 #include "util/hash.h"
 
 /* What the alert history keeps of one alert of a notification. Its five
- * strings share one block (`text`): a record is one allocation to make,
- * to copy and to free. */
+ * strings share one block (`text`), made once per request and shared by
+ * every copy of the record: the last copy freed frees it. */
 typedef struct alert_record {
     char fingerprint[17];
-    char *text;
-    size_t text_len;        /* the block's size, its last NUL included */
+    char *text;             /* the strings below; never written once made */
     const char *alertname;  /* "" when the label is absent */
     const char *instance;
     const char *severity;

@@ -1,6 +1,7 @@
 /* What a notification keeps of each alert for the history and the store:
  * the same record whether it is described from the alert or copied from
- * the request's alert state, and its own to keep once that is freed. */
+ * the request's alert state, and still there once that and every other
+ * copy are freed, whichever goes first. */
 #include "harness.h"
 
 #include "alert/ingest.h"
@@ -47,8 +48,16 @@ TEST(a_copied_record_is_the_described_one_and_outlives_the_state)
     copied->receiver = xstrdup("ops");
     copied->status = xstrdup("firing");
     notification_describe(copied, batch.group_key, alerts, 2);
+    /* a second receiver's copy shares the text and is freed first */
+    notification *other = xcalloc(1, sizeof *other);
+    other->receiver = xstrdup("oncall");
+    other->status = xstrdup("firing");
+    notification_describe(other, batch.group_key, alerts, 2);
+    CHECK(other->alerts[0].labels_json == copied->alerts[0].labels_json);
+    CHECK(described->alerts[0].labels_json != copied->alerts[0].labels_json);
     alert_report_free(&seen);
     alert_batch_free(&batch);
+    notification_free(other);
 
     CHECK_INT(copied->alerts_len, 2);
     CHECK_STR(copied->alerts[0].alertname, "DiskFull");
