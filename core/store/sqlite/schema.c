@@ -282,10 +282,6 @@ static const char *const statement_sql[STMT_COUNT] = {
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [STMT_INSERT_DELIVERY] =
         "INSERT INTO deliveries(id, state, attempts, next_attempt_ms) VALUES(?1, 'pending', ?2, ?3)",
-    [STMT_INSERT_HISTORY] =
-        "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity, status,"
-        " starts_at, ends_at, receiver, content_id, created_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     /* a repeat of content already stored is a lookup, not a write */
     [STMT_INSERT_CONTENT] = "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
                             " VALUES(?1, ?2, ?3, ?4)",
@@ -426,6 +422,27 @@ sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, siz
 /* The writer's connection: WAL, so readers (the API, the CLI) never block
  * it; synchronous FULL, so a commit is on disk before ingest answers 200.
  * An existing store opens as it is: the schema only adds what is missing. */
+/* insert_history[n - 1]: n history rows of HISTORY_COLUMNS parameters
+ * each. */
+static int prepare_insert_history(sqlite_store *s, char *why, size_t why_cap)
+{
+    strbuf sql = STRBUF_INIT;
+    sb_puts(&sql, "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity,"
+                  " status, starts_at, ends_at, receiver, content_id, created_ms) VALUES");
+    int rc = 0;
+    for (int n = 1; n <= HISTORY_ROWS_PER_INSERT && !rc; n++) {
+        sb_puts(&sql, n > 1 ? ",(" : "(");
+        for (int column = 0; column < HISTORY_COLUMNS; column++)
+            sb_puts(&sql, column ? ",?" : "?");
+        sb_putc(&sql, ')');
+        if (sqlite3_prepare_v3(s->db, sb_str(&sql), -1, SQLITE_PREPARE_PERSISTENT,
+                               &s->insert_history[n - 1], NULL) != SQLITE_OK)
+            rc = fail(why, why_cap, "%s", sqlite3_errmsg(s->db));
+    }
+    sb_free(&sql);
+    return rc;
+}
+
 int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
 {
     sqlite_register_gather_vfs();
@@ -460,7 +477,7 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
         if (sqlite3_prepare_v3(s->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK)
             return fail(why, why_cap, "%s", sqlite3_errmsg(s->db));
-    return 0;
+    return prepare_insert_history(s, why, why_cap);
 }
 
 char *sqlite_column_text(sqlite3_stmt *q, int col)

@@ -284,6 +284,63 @@ TEST(history_filters_and_top)
         notification_free(batch[i]);
 }
 
+/* The history rows of a notification go in statements of up to eight:
+ * 19 alerts are two of eight and one of three, each row its own alert's. */
+TEST(a_notification_of_many_alerts_has_a_history_row_for_each)
+{
+    enum { ALERTS = 19 };
+    alert alerts[ALERTS];
+    const alert *list[ALERTS];
+    for (int i = 0; i < ALERTS; i++) {
+        char instance[16];
+        snprintf(instance, sizeof instance, "host%02d", i);
+        alerts[i] = (alert){.status = i % 3 ? ALERT_FIRING : ALERT_RESOLVED};
+        labelset_set(&alerts[i].labels, "alertname", "Many");
+        labelset_set(&alerts[i].labels, "instance", instance);
+        labelset_set(&alerts[i].annotations, "summary", instance);
+        alerts[i].starts_at = 1795238000 + i;
+        alerts[i].ends_at = i % 3 ? 0 : 1795239000 + i;
+        alert_fingerprint(&alerts[i].labels, alerts[i].fingerprint);
+        list[i] = &alerts[i];
+    }
+    int64_t now = wall_ms();
+    notification *n = make("many", "Many", "unused", now);
+    notification_forget_alerts(n);
+    notification_describe(n, "{}:{alertname=\"Many\"}", list, ALERTS);
+    for (int i = 0; i < ALERTS; i++)
+        alert_free(&alerts[i]);
+
+    store *s = open_store(0);
+    CHECK_INT(commit(s, &n, 1), 0);
+    store_close(s);
+
+    store_reader *r = reader();
+    CHECK(r != NULL);
+    history_rows rows;
+    history_filter by_receiver = {.receiver = "many", .limit = 100};
+    char err[256];
+    CHECK_INT(store_history(r, &by_receiver, &rows, err, sizeof err), 0);
+    CHECK_INT(rows.len, ALERTS);
+    int seen[ALERTS] = {0};
+    for (size_t k = 0; k < rows.len; k++) {
+        int i = atoi(rows.items[k].instance + strlen("host"));
+        CHECK(i >= 0 && i < ALERTS);
+        if (i < 0 || i >= ALERTS)
+            continue;
+        seen[i]++;
+        CHECK_INT(rows.items[k].notification_id, n->id);
+        CHECK_STR(rows.items[k].status, i % 3 ? "firing" : "resolved");
+        CHECK(rows.items[k].starts_at == 1795238000 + i);
+        CHECK(rows.items[k].ends_at == (i % 3 ? 0 : 1795239000 + i));
+        CHECK_CONTAINS(rows.items[k].annotations_json, rows.items[k].instance);
+    }
+    for (int i = 0; i < ALERTS; i++)
+        CHECK_INT(seen[i], 1);
+    history_rows_free(&rows);
+    store_reader_close(r);
+    notification_free(n);
+}
+
 /* A duplicate found by the dedup check must not leave the writer's
  * connection reading an old snapshot: once `herald queue retry` (another
  * connection) had written, every later write would fail. */
@@ -460,6 +517,7 @@ TEST(a_store_in_use_is_refused)
 WRAP(commit_dedup_and_recover)
 WRAP(dead_letters_requeue_and_drop)
 WRAP(history_filters_and_top)
+WRAP(a_notification_of_many_alerts_has_a_history_row_for_each)
 WRAP(retention_removes_old_history)
 WRAP(writes_go_on_after_a_duplicate_and_a_requeue)
 WRAP(ids_are_not_reused_after_a_drop)
@@ -468,7 +526,8 @@ WRAP(dedup_compares_with_the_last_of_the_stream)
 WRAP(a_store_in_use_is_refused)
 
 RUN_TESTS(CASE(dedup_key_sees_each_alert_status), WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
-          WCASE(history_filters_and_top), WCASE(retention_removes_old_history),
+          WCASE(history_filters_and_top), WCASE(a_notification_of_many_alerts_has_a_history_row_for_each),
+          WCASE(retention_removes_old_history),
           WCASE(writes_go_on_after_a_duplicate_and_a_requeue), WCASE(ids_are_not_reused_after_a_drop),
           CASE(unusable_data_dir_is_named), WCASE(target_sends_and_pauses_survive_a_restart),
           WCASE(dedup_compares_with_the_last_of_the_stream), WCASE(a_store_in_use_is_refused))
