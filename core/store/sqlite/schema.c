@@ -419,9 +419,6 @@ sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, siz
     return db;
 }
 
-/* The writer's connection: WAL, so readers (the API, the CLI) never block
- * it; synchronous FULL, so a commit is on disk before ingest answers 200.
- * An existing store opens as it is: the schema only adds what is missing. */
 /* insert_history[n - 1]: n history rows of HISTORY_COLUMNS parameters
  * each. */
 static int prepare_insert_history(sqlite_store *s, char *why, size_t why_cap)
@@ -443,6 +440,9 @@ static int prepare_insert_history(sqlite_store *s, char *why, size_t why_cap)
     return rc;
 }
 
+/* The writer's connection: WAL, so readers (the API, the CLI) never block
+ * it; synchronous FULL, so a commit is on disk before ingest answers 200.
+ * An existing store opens as it is: the schema only adds what is missing. */
 int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
 {
     sqlite_register_gather_vfs();
