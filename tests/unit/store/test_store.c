@@ -303,9 +303,14 @@ TEST(a_notification_of_many_alerts_has_a_history_row_for_each)
         alert_fingerprint(&alerts[i].labels, alerts[i].fingerprint);
         list[i] = &alerts[i];
     }
-    int64_t now = wall_ms();
-    notification *n = make("many", "Many", "unused", now);
-    notification_forget_alerts(n);
+    notification *n = xcalloc(1, sizeof *n);
+    n->receiver = xstrdup("many");
+    n->status = xstrdup("firing");
+    n->alert_count = ALERTS;
+    n->content.format = HERALD_FORMAT_TEXT;
+    n->content.title = xstrdup("Many");
+    n->content.text = xstrdup("many alerts");
+    n->created_ms = n->next_attempt_ms = wall_ms();
     notification_describe(n, "{}:{alertname=\"Many\"}", list, ALERTS);
     for (int i = 0; i < ALERTS; i++)
         alert_free(&alerts[i]);
