@@ -68,6 +68,27 @@ void notification_as_message(const notification *n, herald_message *msg)
     msg->payload_len = n->payload_len;
 }
 
+int64_t alert_content_id(const char *labels_json, size_t labels_len,
+                         const char *annotations_json, size_t annotations_len)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    static const char separator = '\0';
+    /* the NUL keeps {"a":"b"}+{} and {"a":"b"}{}+"" apart */
+    if (!ctx || !EVP_DigestInit_ex(ctx, hash_sha256(), NULL) ||
+        !EVP_DigestUpdate(ctx, labels_json, labels_len) ||
+        !EVP_DigestUpdate(ctx, &separator, 1) ||
+        !EVP_DigestUpdate(ctx, annotations_json, annotations_len) ||
+        !EVP_DigestFinal_ex(ctx, digest, &digest_len))
+        abort();
+    EVP_MD_CTX_free(ctx);
+    uint64_t id = 0;
+    for (int i = 0; i < 8; i++)
+        id = id << 8 | digest[i];
+    return (int64_t)(id & INT64_MAX);
+}
+
 static int compare_fingerprints(const void *a, const void *b)
 {
     return strcmp(((const alert_record *)a)->fingerprint, ((const alert_record *)b)->fingerprint);
@@ -115,6 +136,8 @@ static void record_fill(alert_record *r, const alert *a)
     sb_putc(&block, '\0');
     at[4] = block.len;
     labelset_to_json(&a->annotations, &block);
+    r->content_id = alert_content_id(block.data + at[3], at[4] - 1 - at[3], block.data + at[4],
+                                     block.len - at[4]);
     char *start = sb_take(&block);
     record_block *b = (record_block *)(void *)start;
     atomic_init(&b->holders, 1);

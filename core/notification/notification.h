@@ -25,6 +25,10 @@ typedef struct alert_record {
     double ends_at;
     const char *labels_json;
     const char *annotations_json;
+    /* alert_content_id of the two: the stores keep labels and annotations
+     * once, under it (store/content.h), for the state and every history
+     * row alike, so it is hashed once, as the record is made. */
+    int64_t content_id;
     /* The silence that holds it back (alert state only); NULL: none. */
     char *silenced_by;
 } alert_record;
@@ -47,6 +51,12 @@ typedef enum held_back {
     HELD_REPEAT,       /* its receiver was told of it all, within repeat_interval */
     HELD_ESCALATION    /* an escalation: stored to wait for its time, not sent now */
 } held_back;
+
+/* The first 63 bits of SHA-256 of labels, a NUL and annotations (a
+ * non-negative 64-bit integer). The PostgreSQL store computes the same
+ * in SQL where it must (postgresql/private.h PG_CONTENT_ID). */
+int64_t alert_content_id(const char *labels_json, size_t labels_len,
+                         const char *annotations_json, size_t annotations_len);
 
 #define DEDUP_STREAM_HEX (SHA256_HEX128_SIZE - 1)
 

@@ -1,8 +1,11 @@
 /* An alert's labels and annotations are stored once a day, in a table
- * of their own (alert_content), and every history row names them by
- * this id and its own day: an Alertmanager posts the same alerts again
- * every group_interval, and an alert routed to two receivers makes two
- * rows, so the JSON would otherwise be written again at each.
+ * of their own (alert_content), under their id (alert_record.content_id)
+ * and a day: an Alertmanager posts the same alerts again every
+ * group_interval, and an alert routed to two receivers makes two history
+ * rows, so the JSON would otherwise be written again at each. A history
+ * row names the content of the day it was made; the SQLite store's alert
+ * state that of the day it was last seen, so a post of a firing alert
+ * rewrites a row of its times and status, not its labels and annotations.
  *
  * The content is keyed by (day, id), the day being that of the rows
  * naming it: the retention sweep deletes the days wholly past, a range,
@@ -14,14 +17,10 @@
 
 #include <stdint.h>
 
-/* The first 63 bits of SHA-256 of labels, a NUL and annotations (a
- * non-negative 64-bit integer). The PostgreSQL store computes the same
- * in SQL where it must (postgresql/private.h PG_CONTENT_ID). */
-int64_t store_content_id(const char *labels_json, const char *annotations_json);
-
-/* The UTC day of a history row's created_ms, under which the content it
- * names is stored; STORE_CONTENT_DAY_SQL is the same in SQL (integer
- * division in both stores: created_ms is positive). */
+/* The UTC day of a history row's created_ms (or an alert state's
+ * last_seen_ms), under which the content it names is stored;
+ * STORE_CONTENT_DAY_SQL is the same in SQL (integer division in both
+ * stores: the times are positive). */
 #define STORE_CONTENT_DAY_MS 86400000
 #define STORE_CONTENT_DAY_SQL(created_ms) "(" created_ms " / 86400000)"
 

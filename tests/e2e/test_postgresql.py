@@ -259,7 +259,7 @@ def test_a_missing_dsn_names_the_key_and_the_variable(tmp_path):
 
 
 # ----- each alert's labels and annotations stored once a day --------------------
-# store_content_id (core/store/content.h) in SQL, as the store computes it
+# alert_content_id (core/notification/notification.h) in SQL, as the store computes it
 CONTENT_ID = ("(('x' || encode(substring(sha256(convert_to(labels::text, 'UTF8') || '\\x00'::bytea"
               " || convert_to(annotations::text, 'UTF8')) from 1 for 8), 'hex'))::bit(64)::bigint"
               " & 9223372036854775807)")

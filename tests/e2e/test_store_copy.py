@@ -194,16 +194,17 @@ def count(postgres, database, table):
     return int(postgres.psql("SELECT count(*) FROM %s" % table, database))
 
 
-def copied_labels(postgres, database):
+def copied_labels(postgres, database, source="history_results"):
     return postgres.psql("SELECT labels->>'alertname', annotations->>'summary'"
-                         " FROM history_results", database)
+                         " FROM %s" % source, database)
 
 
-def test_history_keeps_its_labels_from_a_store_of_either_schema(herald_factory, postgres,
-                                                                tmp_path):
+def test_history_and_state_keep_their_labels_from_a_store_of_either_schema(herald_factory,
+                                                                           postgres, tmp_path):
     """A store whose labels and annotations are stored once a day
-    (alert_content) and one made before, each history row with its own:
-    the copy's rows read back with theirs, each stored once a day."""
+    (alert_content) and one made before, each history row and alert
+    state with its own: the copy's rows read back with theirs, the
+    history's stored once a day."""
     h, data_dir = one_notification_store(herald_factory, tmp_path, name="CopyLabels")
     h.stop()
     db = sqlite3.connect(str(data_dir / "herald.db"))
@@ -221,12 +222,19 @@ def test_history_keeps_its_labels_from_a_store_of_either_schema(herald_factory, 
     rc, out, err = copy(h, "--from", data_dir, "--to", postgres.dsn(database))
     assert rc == 0 and "2 history rows" in out, (out, err)
     assert copied_labels(postgres, database) == "\n".join(["CopyLabels|CopyLabels is broken"] * 2)
+    assert copied_labels(postgres, database, "alert_state") == "CopyLabels|CopyLabels is broken"
     assert postgres.psql("SELECT count(*), count(DISTINCT id) FROM alert_content",
                          database) == "2|1"
 
     db = sqlite3.connect(str(data_dir / "herald.db"))
     try:
         db.executescript(
+            "ALTER TABLE alert_state ADD COLUMN labels TEXT;"
+            "ALTER TABLE alert_state ADD COLUMN annotations TEXT;"
+            "UPDATE alert_state SET (labels, annotations) = (SELECT labels, annotations"
+            "  FROM alert_content WHERE day = last_seen_ms / 86400000 AND id = content_id);"
+            "DROP VIEW alert_state_labelled;"
+            "ALTER TABLE alert_state DROP COLUMN content_id;"
             "ALTER TABLE history ADD COLUMN labels TEXT;"
             "ALTER TABLE history ADD COLUMN annotations TEXT;"
             "UPDATE history SET (labels, annotations) = (SELECT labels, annotations"
@@ -244,6 +252,7 @@ def test_history_keeps_its_labels_from_a_store_of_either_schema(herald_factory, 
     rc, out, err = copy(h, "--from", data_dir, "--to", postgres.dsn(older))
     assert rc == 0 and "2 history rows" in out, (out, err)
     assert copied_labels(postgres, older) == "\n".join(["CopyLabels|CopyLabels is broken"] * 2)
+    assert copied_labels(postgres, older, "alert_state") == "CopyLabels|CopyLabels is broken"
     assert postgres.psql("SELECT count(*), count(DISTINCT id) FROM alert_content",
                          older) == "2|1"
 

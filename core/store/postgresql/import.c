@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "notification/notification.h"
 #include "store/content.h"
 #include "util/dsn.h"
 #include "util/error.h"
@@ -142,9 +143,11 @@ int pg_import_row(store_import *im, const store_row *row, char *err, size_t err_
     if (row->table == STORE_TABLE_HISTORY) {
         const store_cell *labels = &row->cells[HISTORY_LABELS_COLUMN];
         const store_cell *annotations = &row->cells[HISTORY_ANNOTATIONS_COLUMN];
-        pp_int(&p, store_content_id(labels->kind == STORE_CELL_TEXT ? labels->bytes : "{}",
-                                    annotations->kind == STORE_CELL_TEXT ? annotations->bytes
-                                                                         : "{}"));
+        int has_labels = labels->kind == STORE_CELL_TEXT;
+        int has_annotations = annotations->kind == STORE_CELL_TEXT;
+        pp_int(&p, alert_content_id(has_labels ? labels->bytes : "{}", has_labels ? labels->len : 2,
+                                    has_annotations ? annotations->bytes : "{}",
+                                    has_annotations ? annotations->len : 2));
     }
     char why[512];
     if (pg_command(im->db, im->insert[row->table], &p, why, sizeof why))

@@ -43,7 +43,7 @@
 /* Advisory lock keys: herald's, whatever else shares the database. */
 #define PG_LOCK_MIGRATE 7234017150001LL /* held by the transaction that migrates */
 
-/* store_content_id (store/content.h) in SQL, of two json values: the
+/* alert_content_id (notification/notification.h) in SQL, of two json values: the
  * first 8 bytes of SHA-256 of labels, a NUL and annotations, big-endian,
  * the top bit cleared. */
 #define PG_CONTENT_ID(labels, annotations)                                                     \

@@ -73,7 +73,7 @@ static int record_silenced(pg_store *s, const alert_report *seen, const alert_re
     pp_text(&p, alert_status_name(a->status));
     pp_double(&p, a->starts_at);
     pp_double_or_null(&p, a->ends_at);
-    pp_int(&p, store_content_id(a->labels_json, a->annotations_json));
+    pp_int(&p, a->content_id);
     pp_int(&p, seen->seen_ms);
     pp_text(&p, a->silenced_by);
     pp_text(&p, a->labels_json);

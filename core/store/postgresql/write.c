@@ -57,7 +57,7 @@ static int insert_history(pg_store *s, const notification *n, char *why, size_t 
         pp_double(&p, a->starts_at);
         pp_double_or_null(&p, a->ends_at);
         pp_text(&p, n->receiver);
-        pp_int(&p, store_content_id(a->labels_json, a->annotations_json));
+        pp_int(&p, a->content_id);
         pp_int(&p, n->created_ms);
         pp_text(&p, a->labels_json);
         pp_text(&p, a->annotations_json);

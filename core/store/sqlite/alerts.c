@@ -86,7 +86,8 @@ int sqlite_alerts(store_reader *base, const alert_filter *f, int64_t now_ms,
     sqlite_reader *r = (sqlite_reader *)base;
     *rows = (alert_state_rows){0};
     strbuf sql = STRBUF_INIT;
-    sb_printf(&sql, "SELECT %s FROM alert_state s WHERE (expires_ms IS NULL OR expires_ms > ?1)",
+    sb_printf(&sql,
+              "SELECT %s FROM alert_state_labelled s WHERE (expires_ms IS NULL OR expires_ms > ?1)",
               state_columns);
     if (f->status)
         sb_puts(&sql, " AND status = ?2");
@@ -121,8 +122,8 @@ int sqlite_expired_alerts(store_reader *base, int64_t now_ms, int limit, alert_s
             "SELECT fingerprint, alertname, labels, annotations, status, starts_at, ends,"
             " source, first_seen_ms, last_seen_ms, resolved_ms, silenced_by, ack_by, ack_ms,"
             " ack_comment FROM"
-            " (SELECT *, coalesce(ends_at, (last_seen_ms + ?2) / 1000.0) AS ends FROM alert_state"
-            "  WHERE status = 'firing' AND source = 'alerts'"
+            " (SELECT *, coalesce(ends_at, (last_seen_ms + ?2) / 1000.0) AS ends"
+            "  FROM alert_state_labelled WHERE status = 'firing' AND source = 'alerts'"
             "  AND (webhook_seen_ms IS NULL OR webhook_seen_ms < starts_at * 1000))"
             " WHERE ends * 1000 <= ?1 ORDER BY ends",
             -1, &q, NULL) != SQLITE_OK)

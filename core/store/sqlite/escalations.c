@@ -89,15 +89,14 @@ static int send(sqlite_store *s, int64_t id, int64_t now)
                " SELECT e.notification_id, s.fingerprint, s.alertname,"
                "  coalesce(json_extract(s.labels, '$.instance'), ''),"
                "  coalesce(json_extract(s.labels, '$.severity'), ''), 'firing', s.starts_at,"
-               "  s.ends_at, e.receiver, herald_content_id(s.labels, s.annotations), ?2"
-               " FROM escalations e JOIN alert_state s ON s.fingerprint = e.fingerprint"
+               "  s.ends_at, e.receiver, s.content_id, ?2"
+               " FROM escalations e JOIN alert_state_labelled s ON s.fingerprint = e.fingerprint"
                " WHERE e.notification_id = ?1",
                id, now, NULL) ||
            run(s,
                "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
-               " SELECT " STORE_CONTENT_DAY_SQL("?2") ","
-               "  herald_content_id(s.labels, s.annotations), s.labels, s.annotations"
-               " FROM escalations e JOIN alert_state s ON s.fingerprint = e.fingerprint"
+               " SELECT " STORE_CONTENT_DAY_SQL("?2") ", s.content_id, s.labels, s.annotations"
+               " FROM escalations e JOIN alert_state_labelled s ON s.fingerprint = e.fingerprint"
                " WHERE e.notification_id = ?1",
                id, now, NULL) ||
            run(s,

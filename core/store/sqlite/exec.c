@@ -11,3 +11,17 @@ int sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t err_cap)
     sqlite3_free(msg);
     return -1;
 }
+
+int sqlite_has_column(sqlite3 *db, const char *table, const char *column)
+{
+    sqlite3_stmt *q = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", -1,
+                           &q, NULL) == SQLITE_OK) {
+        sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, column, -1, SQLITE_STATIC);
+        found = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) > 0;
+    }
+    sqlite3_finalize(q);
+    return found;
+}

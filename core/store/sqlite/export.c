@@ -39,38 +39,28 @@ static void read_cell(sqlite3_stmt *q, int col, store_cell *cell)
     }
 }
 
-/* A store written by an older herald lacks the newer columns (messages'
- * entries): they are copied as NULL, as its daemon would have read them. */
-static int has_column(sqlite3 *db, const char *table, const char *column)
-{
-    sqlite3_stmt *q = NULL;
-    int found = 0;
-    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2", -1,
-                           &q, NULL) == SQLITE_OK) {
-        sqlite3_bind_text(q, 1, table, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, column, -1, SQLITE_STATIC);
-        found = sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) > 0;
-    }
-    sqlite3_finalize(q);
-    return found;
-}
-
 static int export_table(sqlite3 *db, store_table table, store_row_fn row, void *ctx, char *err,
                         size_t err_cap)
 {
     const store_table_def *def = &store_tables[table];
-    /* The history as it is read, each row with its labels and
-     * annotations: from their own table (store/content.h), or from the
-     * row in a store not upgraded to that yet, whose view reads them
-     * there (this connection upgrades nothing). */
-    const char *source = table == STORE_TABLE_HISTORY ? "history_results" : def->name;
+    /* The history and the alert state as they are read, each row with
+     * its labels and annotations: from their own table (store/content.h),
+     * or, in a store not upgraded to that yet (this connection upgrades
+     * nothing), from the row, where the history's older view reads them
+     * and the state's table has them. */
+    const char *source = def->name;
+    if (table == STORE_TABLE_HISTORY)
+        source = "history_results";
+    else if (table == STORE_TABLE_ALERT_STATE &&
+             sqlite_has_column(db, "alert_state_labelled", "labels"))
+        source = "alert_state_labelled";
     /* nor the newer tables (silences): nothing to copy */
-    if (!has_column(db, source, def->columns[0]))
+    if (!sqlite_has_column(db, source, def->columns[0]))
         return 0;
     strbuf sql = STRBUF_INIT;
     sb_printf(&sql, "SELECT ");
     for (int c = 0; c < def->columns_len; c++)
-        sb_printf(&sql, "%s%s", c ? ", " : "", has_column(db, source, def->columns[c])
+        sb_printf(&sql, "%s%s", c ? ", " : "", sqlite_has_column(db, source, def->columns[c])
                                                    ? def->columns[c]
                                                    : "NULL");
     sb_printf(&sql, " FROM %s", source);

@@ -89,7 +89,7 @@ typedef struct sqlite_store {
     long long data_version;   /* PRAGMA data_version at the last dead-letter count */
     char told_status[16];     /* the last status read by the repeat check */
     /* content.c: contents known to be stored, by id modulo the slots, and
-     * those the open transaction stored, known once it commits */
+     * those the open transaction stored, forgotten should it roll back */
     content_key content_known[CONTENT_KNOWN_SLOTS];
     content_key *content_pending;
     size_t content_pending_len, content_pending_cap;
@@ -104,6 +104,9 @@ typedef struct sqlite_reader {
 /* schema.c: the schema, connections and column reads */
 char *sqlite_db_path(const char *data_dir);
 int sqlite_exec(sqlite3 *db, const char *sql, char *err, size_t err_cap);
+/* Whether table (or view) has column: a store an older herald made may
+ * lack it. */
+int sqlite_has_column(sqlite3 *db, const char *table, const char *column);
 /* The writer's connection, the schema made sure of, its statements
  * prepared: 0, or -1 with why. */
 int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap);
@@ -125,12 +128,11 @@ int sqlite_start(store *s, void (*requeued)(void *ctx, notification *n), void *c
 /* write.c: one transaction for the jobs; 0, or -1 when it was rolled
  * back (every job marked failed, with the reason). */
 int sqlite_write_batch(sqlite_store *s, job *jobs);
-/* content.c: a's labels and annotations under content_id and the day of
- * created_ms (store/content.h), unless stored already */
-int sqlite_insert_content(sqlite_store *s, int64_t created_ms, int64_t content_id,
-                          const alert_record *a);
-/* What the writer's transaction became: the contents it stored are known
- * from a COMMIT on, and forgotten by a ROLLBACK. */
+/* content.c: a's labels and annotations under its content_id and the day
+ * of day_ms (store/content.h), unless stored already */
+int sqlite_insert_content(sqlite_store *s, int64_t day_ms, const alert_record *a);
+/* What the writer's transaction became: the contents it stored stay
+ * known after a COMMIT, and are forgotten by a ROLLBACK. */
 void sqlite_content_committed(sqlite_store *s);
 void sqlite_content_rolled_back(sqlite_store *s);
 /* Nothing is known stored any more: at open, and after the retention

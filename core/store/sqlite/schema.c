@@ -71,8 +71,11 @@ static const char schema[] =
      * now. expires_ms is set when it resolves: the row leaves the view
      * then, and the table at the next sweep. */
     "CREATE TABLE IF NOT EXISTS alert_state ("
-    "  fingerprint TEXT PRIMARY KEY, alertname TEXT NOT NULL, labels TEXT NOT NULL,"
-    "  annotations TEXT NOT NULL, status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
+    "  fingerprint TEXT PRIMARY KEY, alertname TEXT NOT NULL,"
+    /* its labels and annotations, of the day of last_seen_ms
+     * (store/content.h): read through alert_state_labelled */
+    "  content_id INTEGER NOT NULL,"
+    "  status TEXT NOT NULL, starts_at REAL, ends_at REAL,"
     "  source TEXT NOT NULL, first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
     "  resolved_ms INTEGER, expires_ms INTEGER, webhook_seen_ms INTEGER,"
     "  silenced_by TEXT,"
@@ -115,9 +118,17 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS silences_by_end ON silences(ends_ms);";
 
 /* How the history is read: each row with its labels and annotations and
- * its notification's result. Made after the upgrades, which need the
- * history's content_id and the content's day before it can be read. */
-static const char history_schema[] =
+ * its notification's result; and the alert state, each with its labels
+ * and annotations ('{}' should its content be missing: the alert still
+ * shows). Made after the upgrades, which need the content_id columns and
+ * the content's day before they can be read, and drop columns no view may
+ * name then. */
+static const char read_schema[] =
+    "CREATE VIEW IF NOT EXISTS alert_state_labelled AS"
+    "  SELECT s.*, coalesce(c.labels, '{}') AS labels,"
+    "         coalesce(c.annotations, '{}') AS annotations"
+    "  FROM alert_state s LEFT JOIN alert_content c"
+    "    ON c.day = " STORE_CONTENT_DAY_SQL("s.last_seen_ms") " AND c.id = s.content_id;"
     "CREATE VIEW IF NOT EXISTS history_results AS"
     "  SELECT h.*, c.labels, c.annotations,"
     "         CASE WHEN h.silenced_by IS NOT NULL THEN 'silenced'"
@@ -167,51 +178,49 @@ static int upgrade_history_view(sqlite3 *db, char *why, size_t why_cap)
     return outdated ? sqlite_exec(db, "DROP VIEW history_results", why, why_cap) : 0;
 }
 
-/* herald_content_id(labels, annotations): store_content_id in SQL, for
- * what stores a history row from rows (escalations.c, the upgrade below). */
+/* herald_content_id(labels, annotations): alert_content_id in SQL, for
+ * the upgrade below. */
 static void content_id_function(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
     const unsigned char *labels = sqlite3_value_text(argv[0]);
     const unsigned char *annotations = sqlite3_value_text(argv[1]);
-    sqlite3_result_int64(ctx, store_content_id(labels ? (const char *)labels : "",
-                                               annotations ? (const char *)annotations : ""));
+    sqlite3_result_int64(ctx, alert_content_id(labels ? (const char *)labels : "",
+                                               (size_t)sqlite3_value_bytes(argv[0]),
+                                               annotations ? (const char *)annotations : "",
+                                               (size_t)sqlite3_value_bytes(argv[1])));
 }
 
-/* A store made before contents were stored once has each history row's
- * labels and annotations in the row: they move to alert_content, once,
- * in one transaction, and the columns go (one way to read them: the
- * view). Rewrites the history table: a large store takes a while. */
-static int upgrade_history_content(sqlite3 *db, char *why, size_t why_cap)
+/* A store made before contents were stored once has labels and
+ * annotations in each row of `table`: they move to alert_content, once,
+ * under the day of `day_column`, in one transaction, and the columns go
+ * (one way to read them: the view, dropped here should an older one name
+ * them). Rewrites the table: a large store takes a while. */
+static int move_content(sqlite3 *db, const char *table, const char *day_column,
+                        const char *view, char *why, size_t why_cap)
 {
-    sqlite3_stmt *q = NULL;
-    int outdated = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(*) > 0 FROM pragma_table_info('history')"
-                           " WHERE name = 'labels'",
-                           -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        outdated = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    if (!outdated)
+    if (!sqlite_has_column(db, table, "labels"))
         return 0;
-    if (sqlite_exec(db,
-                    "BEGIN IMMEDIATE;"
-                    "ALTER TABLE history ADD COLUMN content_id INTEGER NOT NULL DEFAULT 0;"
-                    "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
-                    "  SELECT " STORE_CONTENT_DAY_SQL("created_ms") ","
-                    "    herald_content_id(labels, annotations), labels, annotations"
-                    "  FROM history;"
-                    "UPDATE history SET content_id = herald_content_id(labels, annotations);"
-                    "DROP VIEW IF EXISTS history_results;"
-                    "ALTER TABLE history DROP COLUMN labels;"
-                    "ALTER TABLE history DROP COLUMN annotations;"
-                    "COMMIT;",
-                    why, why_cap) == 0)
-        return 0;
-    char ignored[64];
-    sqlite_exec(db, "ROLLBACK", ignored, sizeof ignored);
-    return -1;
+    strbuf sql = STRBUF_INIT;
+    sb_printf(&sql,
+              "BEGIN IMMEDIATE;"
+              "ALTER TABLE %s ADD COLUMN content_id INTEGER NOT NULL DEFAULT 0;"
+              "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
+              "  SELECT %s / %d, herald_content_id(labels, annotations), labels, annotations"
+              "  FROM %s;"
+              "UPDATE %s SET content_id = herald_content_id(labels, annotations);"
+              "DROP VIEW IF EXISTS %s;"
+              "ALTER TABLE %s DROP COLUMN labels;"
+              "ALTER TABLE %s DROP COLUMN annotations;"
+              "COMMIT;",
+              table, day_column, STORE_CONTENT_DAY_MS, table, table, view, table, table);
+    int rc = sqlite_exec(db, sb_str(&sql), why, why_cap);
+    sb_free(&sql);
+    if (rc) {
+        char ignored[64];
+        sqlite_exec(db, "ROLLBACK", ignored, sizeof ignored);
+    }
+    return rc;
 }
 
 /* A store made before digests named each alert has messages without
@@ -219,17 +228,9 @@ static int upgrade_history_content(sqlite3 *db, char *why, size_t why_cap)
  * go in digests as their text). */
 static int upgrade_messages(sqlite3 *db, char *why, size_t why_cap)
 {
-    sqlite3_stmt *q = NULL;
-    int missing = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(*) = 0 FROM pragma_table_info('messages')"
-                           " WHERE name = 'entries'",
-                           -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        missing = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    return missing ? sqlite_exec(db, "ALTER TABLE messages ADD COLUMN entries TEXT", why, why_cap)
-                   : 0;
+    return sqlite_has_column(db, "messages", "entries")
+               ? 0
+               : sqlite_exec(db, "ALTER TABLE messages ADD COLUMN entries TEXT", why, why_cap);
 }
 
 /* A store made before silences has neither table's silenced_by column:
@@ -239,16 +240,8 @@ static int upgrade_silenced(sqlite3 *db, char *why, size_t why_cap)
     static const char *const tables[] = {"history", "alert_state"};
     for (size_t i = 0; i < 2; i++) {
         char sql[160];
-        snprintf(sql, sizeof sql,
-                 "SELECT count(*) = 0 FROM pragma_table_info('%s') WHERE name = 'silenced_by'",
-                 tables[i]);
-        sqlite3_stmt *q = NULL;
-        int missing = 0;
-        if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-            missing = sqlite3_column_int(q, 0);
-        sqlite3_finalize(q);
         snprintf(sql, sizeof sql, "ALTER TABLE %s ADD COLUMN silenced_by TEXT", tables[i]);
-        if (missing && sqlite_exec(db, sql, why, why_cap))
+        if (!sqlite_has_column(db, tables[i], "silenced_by") && sqlite_exec(db, sql, why, why_cap))
             return -1;
     }
     return 0;
@@ -258,21 +251,13 @@ static int upgrade_silenced(sqlite3 *db, char *why, size_t why_cap)
  * columns: added, once. */
 static int upgrade_acknowledged(sqlite3 *db, char *why, size_t why_cap)
 {
-    sqlite3_stmt *q = NULL;
-    int missing = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT count(*) = 0 FROM pragma_table_info('alert_state')"
-                           " WHERE name = 'ack_by'",
-                           -1, &q, NULL) == SQLITE_OK &&
-        sqlite3_step(q) == SQLITE_ROW)
-        missing = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    return missing ? sqlite_exec(db,
-                                 "ALTER TABLE alert_state ADD COLUMN ack_by TEXT;"
-                                 "ALTER TABLE alert_state ADD COLUMN ack_ms INTEGER;"
-                                 "ALTER TABLE alert_state ADD COLUMN ack_comment TEXT;",
-                                 why, why_cap)
-                   : 0;
+    return sqlite_has_column(db, "alert_state", "ack_by")
+               ? 0
+               : sqlite_exec(db,
+                             "ALTER TABLE alert_state ADD COLUMN ack_by TEXT;"
+                             "ALTER TABLE alert_state ADD COLUMN ack_ms INTEGER;"
+                             "ALTER TABLE alert_state ADD COLUMN ack_comment TEXT;",
+                             why, why_cap);
 }
 
 static const char *const statement_sql[STMT_COUNT] = {
@@ -311,15 +296,15 @@ static const char *const statement_sql[STMT_COUNT] = {
      * one alert several starts. webhook_seen_ms: the last time it came
      * through Alertmanager (or Grafana), which then says when it resolves. */
     [STMT_STATE_SEEN] =
-        "INSERT INTO alert_state(fingerprint, alertname, labels, annotations, status, starts_at,"
+        "INSERT INTO alert_state(fingerprint, alertname, content_id, status, starts_at,"
         " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms, webhook_seen_ms,"
         " silenced_by)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9,"
-        "  CASE WHEN ?5 = 'resolved' THEN coalesce(CAST(?7 * 1000 AS INTEGER), ?9) END,"
-        "  CASE WHEN ?5 = 'resolved' THEN ?9 + ?10 END,"
-        "  CASE WHEN ?8 != 'alerts' THEN ?9 END, ?11)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8,"
+        "  CASE WHEN ?4 = 'resolved' THEN coalesce(CAST(?6 * 1000 AS INTEGER), ?8) END,"
+        "  CASE WHEN ?4 = 'resolved' THEN ?8 + ?9 END,"
+        "  CASE WHEN ?7 != 'alerts' THEN ?8 END, ?10)"
         " ON CONFLICT(fingerprint) DO UPDATE SET alertname = excluded.alertname,"
-        "  labels = excluded.labels, annotations = excluded.annotations,"
+        "  content_id = excluded.content_id,"
         "  starts_at = CASE WHEN alert_state.status = 'firing'"
         "    THEN min(alert_state.starts_at, excluded.starts_at) ELSE excluded.starts_at END,"
         "  ends_at = excluded.ends_at, source = excluded.source,"
@@ -464,9 +449,10 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
     if (sqlite_exec(s->db, schema, why, why_cap) || sqlite_exec(s->db, loop_schema, why, why_cap) ||
         upgrade_messages(s->db, why, why_cap) ||
         upgrade_silenced(s->db, why, why_cap) || upgrade_acknowledged(s->db, why, why_cap) ||
-        upgrade_history_content(s->db, why, why_cap) ||
+        move_content(s->db, "history", "created_ms", "history_results", why, why_cap) ||
+        move_content(s->db, "alert_state", "last_seen_ms", "alert_state_labelled", why, why_cap) ||
         upgrade_history_view(s->db, why, why_cap) ||
-        sqlite_exec(s->db, history_schema, why, why_cap))
+        sqlite_exec(s->db, read_schema, why, why_cap))
         return -1;
     char version[64];
     snprintf(version, sizeof version,

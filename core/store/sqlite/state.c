@@ -1,6 +1,5 @@
 #include "store/sqlite/private.h"
 
-#include "store/content.h"
 #include "store/repeat.h"
 
 #include <stdio.h>
@@ -18,11 +17,11 @@ static void bind_ends_at(sqlite3_stmt *q, int col, double ends_at)
 }
 
 /* A silenced alert's history row, unless its last post was silenced
- * alike (STMT_SILENCED_HISTORY), and its content if a row was made. */
+ * alike (STMT_SILENCED_HISTORY). Its content is the state's, of the same
+ * day (sqlite_state_seen). */
 static int record_silenced(sqlite_store *s, const alert_report *seen, const alert_record *a)
 {
     sqlite3_stmt *q = s->stmt[STMT_SILENCED_HISTORY];
-    int64_t content_id = store_content_id(a->labels_json, a->annotations_json);
     sqlite3_reset(q);
     sqlite3_bind_text(q, 1, a->fingerprint, -1, SQLITE_STATIC);
     sqlite3_bind_text(q, 2, a->alertname, -1, SQLITE_STATIC);
@@ -31,12 +30,10 @@ static int record_silenced(sqlite_store *s, const alert_report *seen, const aler
     sqlite3_bind_text(q, 5, alert_status_name(a->status), -1, SQLITE_STATIC);
     sqlite3_bind_double(q, 6, a->starts_at);
     bind_ends_at(q, 7, a->ends_at);
-    sqlite3_bind_int64(q, 8, content_id);
+    sqlite3_bind_int64(q, 8, a->content_id);
     sqlite3_bind_int64(q, 9, seen->seen_ms);
     sqlite3_bind_text(q, 10, a->silenced_by, -1, SQLITE_STATIC);
-    if (sqlite3_step(q) != SQLITE_DONE)
-        return -1;
-    return sqlite3_changes(s->db) ? sqlite_insert_content(s, seen->seen_ms, content_id, a) : 0;
+    return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 }
 
 int sqlite_state_seen(sqlite_store *s, const alert_report *seen)
@@ -46,18 +43,19 @@ int sqlite_state_seen(sqlite_store *s, const alert_report *seen)
         const alert_record *a = &seen->alerts[i];
         if (a->silenced_by && record_silenced(s, seen, a))
             return -1;
+        if (sqlite_insert_content(s, seen->seen_ms, a))
+            return -1;
         sqlite3_reset(q);
         sqlite3_bind_text(q, 1, a->fingerprint, -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 2, a->alertname, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, a->labels_json, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 4, a->annotations_json, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 5, alert_status_name(a->status), -1, SQLITE_STATIC);
-        sqlite3_bind_double(q, 6, a->starts_at);
-        bind_ends_at(q, 7, a->ends_at);
-        sqlite3_bind_text(q, 8, seen->source, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 9, seen->seen_ms);
-        sqlite3_bind_int64(q, 10, s->settings.resolved_retention_ms);
-        sqlite3_bind_text(q, 11, a->silenced_by, -1, SQLITE_STATIC); /* NULL: not silenced */
+        sqlite3_bind_int64(q, 3, a->content_id);
+        sqlite3_bind_text(q, 4, alert_status_name(a->status), -1, SQLITE_STATIC);
+        sqlite3_bind_double(q, 5, a->starts_at);
+        bind_ends_at(q, 6, a->ends_at);
+        sqlite3_bind_text(q, 7, seen->source, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 8, seen->seen_ms);
+        sqlite3_bind_int64(q, 9, s->settings.resolved_retention_ms);
+        sqlite3_bind_text(q, 10, a->silenced_by, -1, SQLITE_STATIC); /* NULL: not silenced */
         if (sqlite3_step(q) != SQLITE_DONE)
             return -1;
     }

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/content.h"
 #include "util/log.h"
 #include "util/strbuf.h"
 
@@ -45,8 +44,7 @@ static int insert_history(sqlite_store *s, const notification *n)
         sqlite3_reset(h);
         for (size_t i = 0; i < rows; i++) {
             const alert_record *a = &n->alerts[first + i];
-            int64_t content_id = store_content_id(a->labels_json, a->annotations_json);
-            if (sqlite_insert_content(s, n->created_ms, content_id, a))
+            if (sqlite_insert_content(s, n->created_ms, a))
                 return -1;
             int at = (int)i * HISTORY_COLUMNS; /* after the rows before it */
             sqlite3_bind_int64(h, at + 1, (sqlite3_int64)n->id);
@@ -61,7 +59,7 @@ static int insert_history(sqlite_store *s, const notification *n)
             else
                 sqlite3_bind_null(h, at + 8);
             sqlite3_bind_text(h, at + 9, n->receiver, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(h, at + 10, content_id);
+            sqlite3_bind_int64(h, at + 10, a->content_id);
             sqlite3_bind_int64(h, at + 11, n->created_ms);
         }
         if (sqlite3_step(h) != SQLITE_DONE)

@@ -1,13 +1,15 @@
 /* Each alert's labels and annotations stored once a day
- * (store/content.h), however many history rows of the day name them;
- * read back through the history as before, swept with the days past the
- * retention, and moved there from the rows of a store made before. */
+ * (store/content.h), however many history rows and alert states of the
+ * day name them; read back through the history and the state as before,
+ * swept with the days past the retention, and moved there from the rows
+ * of a store made before. */
 #include "harness.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
 
 #include "store/fresh_dir.h"
+#include "store/query.h"
 #include "store/sqlite/private.h"
 #include "store/store.h"
 #include "store/store_fixture.h"
@@ -285,14 +287,166 @@ TEST(an_older_store_keeps_its_history_labels)
     notification_free(n);
 }
 
+/* The alert state as the API reads it. */
+static alert_state_rows read_state(int64_t now_ms)
+{
+    alert_state_rows rows = {0};
+    char err[512];
+    query_args args = {0};
+    alert_filter f;
+    store_reader *r = fixture_reader_open(dir);
+    if (!r || query_alerts(&args, QUERY_API, &f, err, sizeof err)) {
+        fprintf(stderr, "query_alerts: %s\n", r ? err : "no reader");
+    } else {
+        if (store_alerts(r, &f, now_ms, &rows, err, sizeof err))
+            fprintf(stderr, "store_alerts: %s\n", err);
+        alert_filter_free(&f);
+    }
+    if (r)
+        store_reader_close(r);
+    return rows;
+}
+
+/* n's alerts seen at seen_ms, and n stored unless NULL. */
+static int seen_at(store *s, notification *n, notification *stored, int64_t seen_ms)
+{
+    alert_report rep = {n->alerts, n->alerts_len, "webhook", seen_ms};
+    return commit_seen(s, stored ? &stored : NULL, stored ? 1 : 0, &rep);
+}
+
+/* The state names its content as a history row does: a post rewrites
+ * the alert's times and status, and its labels and annotations are the
+ * history's row of the day, stored by one INSERT for both. */
+TEST(the_alert_state_names_the_content_of_the_day_it_was_seen)
+{
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    int64_t now = midnight_ms() + 1;
+    notification *n = make("ops", "DiskFull", "db1", now);
+    CHECK_INT(seen_at(s, n, n, now), 0);
+    int first_inserts = content_inserts(s);
+    /* seen again the next day, without a notification */
+    CHECK_INT(seen_at(s, n, NULL, now + DAY_MS), 0);
+    int inserts = content_inserts(s);
+    store_close(s);
+    CHECK_INT(first_inserts, 1);
+    CHECK_INT(inserts, 2);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM pragma_table_info('alert_state')"
+                                 " WHERE name IN ('labels', 'annotations')"),
+              0);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 2);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_state s JOIN alert_content c"
+                                 " ON c.id = s.content_id AND c.day = s.last_seen_ms / 86400000"),
+              1);
+    alert_state_rows rows = read_state(now + DAY_MS);
+    CHECK_INT(rows.len, 1);
+    if (rows.len == 1) {
+        CHECK_CONTAINS(rows.items[0].labels_json, "\"instance\":\"db1\"");
+        CHECK_CONTAINS(rows.items[0].annotations_json, "\"summary\":\"磁盘将满\"");
+        CHECK_INT(rows.items[0].last_seen_ms, now + DAY_MS);
+    }
+    alert_state_rows_free(&rows);
+    history_rows history = read_history();
+    CHECK_INT(history.len, 1);
+    if (history.len == 1)
+        CHECK_CONTAINS(history.items[0].labels_json, "\"instance\":\"db1\"");
+    history_rows_free(&history);
+    notification_free(n);
+}
+
+/* The retention sweep deletes the state of an alert not seen since its
+ * cutoff with its day of content, and keeps the content of one seen
+ * since. */
+TEST(the_sweep_keeps_the_content_of_the_state_it_keeps)
+{
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    int64_t now = wall_ms();
+    notification *gone = make("ops", "Gone", "h1", now - 3 * DAY_MS);
+    notification *kept = make("ops", "Kept", "h2", now - 3 * DAY_MS);
+    CHECK_INT(seen_at(s, gone, NULL, now - 3 * DAY_MS), 0);
+    CHECK_INT(seen_at(s, kept, NULL, now - 3 * DAY_MS), 0);
+    CHECK_INT(seen_at(s, kept, NULL, now), 0);
+    store_close(s);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 3);
+    store_settings settings = {0, DAY_MS, 3600000, 0};
+    char err[512];
+    s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
+    CHECK(s != NULL);
+    CHECK_INT(store_start(s, ignore_requeued, NULL, err, sizeof err), 0);
+    store_close(s);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 1);
+    alert_state_rows rows = read_state(now);
+    CHECK_INT(rows.len, 1);
+    if (rows.len == 1) {
+        CHECK_STR(rows.items[0].alertname, "Kept");
+        CHECK_CONTAINS(rows.items[0].labels_json, "\"instance\":\"h2\"");
+    }
+    alert_state_rows_free(&rows);
+    notification_free(gone);
+    notification_free(kept);
+}
+
+/* A store made before the state named its content: each state's labels
+ * and annotations move to alert_content, once, and it keeps the rest. */
+TEST(an_older_store_keeps_its_alert_state_labels)
+{
+    store *s = fixture_store_open(dir, ignore_requeued, NULL);
+    CHECK(s != NULL);
+    int64_t now = wall_ms();
+    notification *n = make("ops", "DiskFull", "db1", now);
+    CHECK_INT(seen_at(s, n, NULL, now), 0);
+    store_close(s);
+    /* the state's table as an older herald made it */
+    CHECK_INT(fixture_exec(dir, "ALTER TABLE alert_state ADD COLUMN labels TEXT;"
+                                "ALTER TABLE alert_state ADD COLUMN annotations TEXT;"
+                                "UPDATE alert_state SET (labels, annotations) ="
+                                "  (SELECT labels, annotations FROM alert_content"
+                                "   WHERE day = last_seen_ms / 86400000 AND id = content_id);"
+                                "UPDATE alert_state SET ack_by = 'li.lei';"
+                                "DROP VIEW alert_state_labelled;"
+                                "ALTER TABLE alert_state DROP COLUMN content_id;"
+                                "DELETE FROM alert_content;"),
+              SQLITE_OK);
+    for (int opened = 0; opened < 2; opened++) { /* the second: nothing left to move */
+        s = fixture_store_open(dir, ignore_requeued, NULL);
+        CHECK(s != NULL);
+        store_close(s);
+        CHECK_INT(fixture_count(dir, "SELECT count(*) FROM pragma_table_info('alert_state')"
+                                     " WHERE name IN ('labels', 'annotations')"),
+                  0);
+        CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 1);
+        alert_state_rows rows = read_state(now);
+        CHECK_INT(rows.len, 1);
+        if (rows.len == 1) {
+            CHECK_STR(rows.items[0].labels_json, n->alerts[0].labels_json);
+            CHECK_STR(rows.items[0].annotations_json, n->alerts[0].annotations_json);
+            CHECK_STR(rows.items[0].acknowledged_by, "li.lei");
+        }
+        alert_state_rows_free(&rows);
+    }
+    /* and the content id is the one the writer computes */
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM alert_state WHERE content_id = %lld",
+             (long long)n->alerts[0].content_id);
+    CHECK_INT(fixture_count(dir, sql), 1);
+    notification_free(n);
+}
+
 WRAP(the_same_alert_is_stored_once_a_day)
 WRAP(a_day_stores_its_own_content)
 WRAP(the_days_past_retention_are_swept)
 WRAP(an_older_store_keeps_its_history_labels)
 WRAP(content_stored_already_is_not_inserted_again)
 WRAP(content_of_a_rolled_back_write_is_stored_by_the_next)
+WRAP(the_alert_state_names_the_content_of_the_day_it_was_seen)
+WRAP(the_sweep_keeps_the_content_of_the_state_it_keeps)
+WRAP(an_older_store_keeps_its_alert_state_labels)
 
 RUN_TESTS(WCASE(the_same_alert_is_stored_once_a_day), WCASE(a_day_stores_its_own_content),
           WCASE(the_days_past_retention_are_swept), WCASE(an_older_store_keeps_its_history_labels),
           WCASE(content_stored_already_is_not_inserted_again),
-          WCASE(content_of_a_rolled_back_write_is_stored_by_the_next))
+          WCASE(content_of_a_rolled_back_write_is_stored_by_the_next),
+          WCASE(the_alert_state_names_the_content_of_the_day_it_was_seen),
+          WCASE(the_sweep_keeps_the_content_of_the_state_it_keeps),
+          WCASE(an_older_store_keeps_its_alert_state_labels))
