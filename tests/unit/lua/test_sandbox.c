@@ -224,6 +224,18 @@ TEST(memory_accounting_returns_to_baseline)
     sandbox_close(L);
 }
 
+/* Short-lived tables many times the cap are collected as the call runs,
+ * by the generational collector (lua_gc answers the mode it replaces). */
+TEST(garbage_is_collected_generationally)
+{
+    lua_State *L = new_sandbox(5000, (size_t)8 << 20);
+    CHECK_STR(eval(L, "local n = 0 for i = 1, 200000 do local t = {i, tostring(i)} n = n + #t end"
+                      " return n"),
+              "400000");
+    CHECK_INT(lua_gc(L, LUA_GCGEN, 0, 0), LUA_GCGEN);
+    sandbox_close(L);
+}
+
 TEST(tiny_cap_fails_cleanly)
 {
     sandbox_limits limits = {0, 1024};
@@ -236,4 +248,5 @@ RUN_TESTS(CASE(dangerous_names_absent), CASE(string_metatable_reaches_nothing_da
           CASE(finalizers_refused), CASE(infinite_loop_times_out), CASE(timeout_cannot_be_caught),
           CASE(memory_cap_stops_huge_string), CASE(memory_cap_stops_growing_table),
           CASE(memory_error_caught_by_pcall_is_ordinary),
-          CASE(memory_accounting_returns_to_baseline), CASE(tiny_cap_fails_cleanly))
+          CASE(memory_accounting_returns_to_baseline),
+          CASE(garbage_is_collected_generationally), CASE(tiny_cap_fails_cleanly))
