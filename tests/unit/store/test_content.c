@@ -45,6 +45,21 @@ static int seen_silenced(store *s, int64_t at_ms)
     return rc;
 }
 
+/* The store opened with a retention of one day: the writer sweeps when
+ * it starts. */
+static int sweep_with_a_day_of_retention(void)
+{
+    store_settings settings = {0, DAY_MS, 3600000, 0};
+    char err[512];
+    store *s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
+    int rc = s ? store_start(s, ignore_requeued, NULL, err, sizeof err) : -1;
+    if (rc)
+        fprintf(stderr, "store: %s\n", err);
+    if (s)
+        store_close(s);
+    return rc;
+}
+
 TEST(the_same_alert_is_stored_once_a_day)
 {
     store *s = fixture_store_open(dir, ignore_requeued, NULL);
@@ -132,15 +147,9 @@ TEST(the_days_past_retention_are_swept)
     CHECK_INT(commit(s, batch, 4), 0);
     store_close(s);
     CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 4);
-    /* Retention one day: the writer sweeps when it starts. Its cutoff's
-     * day is yesterday (today, past midnight since): the days before it
-     * go, today's stays. */
-    store_settings settings = {0, 86400LL * 1000, 3600000, 0};
-    char err[512];
-    s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
-    CHECK(s != NULL);
-    CHECK_INT(store_start(s, ignore_requeued, NULL, err, sizeof err), 0);
-    store_close(s);
+    /* Its cutoff's day is yesterday (today, past midnight since): the
+     * days before it go, today's stays. */
+    CHECK_INT(sweep_with_a_day_of_retention(), 0);
     CHECK_INT(fixture_count(dir, "SELECT count(*) FROM history"), 1);
     CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 1);
     history_rows rows = read_history();
@@ -369,12 +378,7 @@ TEST(the_sweep_keeps_the_content_of_the_state_it_keeps)
     CHECK_INT(seen_at(s, kept, NULL, now), 0);
     store_close(s);
     CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 3);
-    store_settings settings = {0, DAY_MS, 3600000, 0};
-    char err[512];
-    s = store_open(&(store_location){.data_dir = dir}, &settings, err, sizeof err);
-    CHECK(s != NULL);
-    CHECK_INT(store_start(s, ignore_requeued, NULL, err, sizeof err), 0);
-    store_close(s);
+    CHECK_INT(sweep_with_a_day_of_retention(), 0);
     CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_content"), 1);
     alert_state_rows rows = read_state(now);
     CHECK_INT(rows.len, 1);
