@@ -54,7 +54,9 @@ static int export_table(sqlite3 *db, store_table table, store_row_fn row, void *
     else if (table == STORE_TABLE_ALERT_STATE &&
              sqlite_has_column(db, "alert_state_labelled", "labels"))
         source = "alert_state_labelled";
-    /* nor the newer tables (silences): nothing to copy */
+    /* A store written by an older herald lacks the newer tables
+     * (silences), nothing to copy, and the newer columns (messages'
+     * entries), copied as NULL, as its daemon would have read them. */
     if (!sqlite_has_column(db, source, def->columns[0]))
         return 0;
     strbuf sql = STRBUF_INIT;
