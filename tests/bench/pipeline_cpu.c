@@ -29,21 +29,6 @@ static double process_cpu_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static int read_payload(const char *path, strbuf *out)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "pipeline_cpu: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-        sb_append(out, chunk, n);
-    fclose(f);
-    return 0;
-}
-
 /* One request's work, as an ingest worker does it; the number of
  * notifications it made, or -1. */
 static long one_request(script_state *s, const receiver *to, const strbuf *payload, char *err,
@@ -74,8 +59,11 @@ int main(int argc, char **argv)
     }
     char err[1024];
     strbuf payload = STRBUF_INIT;
-    if (read_payload(argv[2], &payload))
+    if (sb_read_file(&payload, argv[2])) {
+        fprintf(stderr, "pipeline_cpu: %s: %s\n", argv[2], strerror(errno));
+        sb_free(&payload);
         return 1;
+    }
     generation *g = generation_build(argv[1], NULL, err, sizeof err);
     if (!g) {
         fprintf(stderr, "pipeline_cpu: %s\n", err);
