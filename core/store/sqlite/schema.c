@@ -206,14 +206,15 @@ static int move_content(sqlite3 *db, const char *table, const char *day_column,
               "BEGIN IMMEDIATE;"
               "ALTER TABLE %s ADD COLUMN content_id INTEGER NOT NULL DEFAULT 0;"
               "INSERT OR IGNORE INTO alert_content(day, id, labels, annotations)"
-              "  SELECT %s / %d, herald_content_id(labels, annotations), labels, annotations"
+              "  SELECT " STORE_CONTENT_DAY_SQL("%s") ","
+              "    herald_content_id(labels, annotations), labels, annotations"
               "  FROM %s;"
               "UPDATE %s SET content_id = herald_content_id(labels, annotations);"
               "DROP VIEW IF EXISTS %s;"
               "ALTER TABLE %s DROP COLUMN labels;"
               "ALTER TABLE %s DROP COLUMN annotations;"
               "COMMIT;",
-              table, day_column, STORE_CONTENT_DAY_MS, table, table, view, table, table);
+              table, day_column, table, table, view, table, table);
     int rc = sqlite_exec(db, sb_str(&sql), why, why_cap);
     sb_free(&sql);
     if (rc) {
