@@ -25,3 +25,19 @@ int sqlite_has_column(sqlite3 *db, const char *table, const char *column)
     sqlite3_finalize(q);
     return found;
 }
+
+int sqlite_write_rows(sqlite_store *s, row_statements *statements, int columns, size_t len,
+                      row_binder bind, const void *ctx)
+{
+    for (size_t first = 0; first < len; first += ROWS_PER_STATEMENT) {
+        size_t rows = len - first < ROWS_PER_STATEMENT ? len - first : ROWS_PER_STATEMENT;
+        sqlite3_stmt *q = statements->rows[rows - 1];
+        sqlite3_reset(q);
+        for (size_t i = 0; i < rows; i++)
+            if (bind(s, q, (int)i * columns, first + i, ctx))
+                return -1;
+        if (sqlite3_step(q) != SQLITE_DONE)
+            return -1;
+    }
+    return 0;
+}

@@ -91,8 +91,11 @@ void sqlite_close(store *base)
     job_queue_stop(&s->base.jobs, s->writer, &s->started);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(s->stmt[i]);
-    for (int i = 0; i < HISTORY_ROWS_PER_INSERT; i++)
-        sqlite3_finalize(s->insert_history[i]);
+    for (int i = 0; i < ROWS_PER_STATEMENT; i++) {
+        sqlite3_finalize(s->state_seen.rows[i]);
+        sqlite3_finalize(s->notified.rows[i]);
+        sqlite3_finalize(s->insert_history.rows[i]);
+    }
     sqlite3_close(s->db);
     job_queue_destroy(&s->base.jobs);
     free(s->data_dir);

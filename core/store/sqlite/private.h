@@ -38,9 +38,7 @@ enum {
     STMT_MARK_DEAD,
     STMT_RECORD_SEND,
     STMT_RECORD_PAUSE,
-    STMT_STATE_SEEN,
     STMT_LAST_NOTIFIED,
-    STMT_NOTIFIED,
     STMT_INSERT_ATTEMPT,
     STMT_CLEAR_PAUSE,
     STMT_MARK_DROPPED,
@@ -53,11 +51,19 @@ enum {
     STMT_COUNT
 };
 
-/* A notification's history rows go in INSERTs of up to this many rows:
- * a statement per row cost the writer about 1.5 µs more per 5-alert
- * request. */
-#define HISTORY_ROWS_PER_INSERT 8
-#define HISTORY_COLUMNS 11 /* parameters of a row, bound in the order write.c binds them */
+/* The rows a request or a notification writes to one table (its alerts'
+ * states, what its receiver was told, its history) go in statements of up
+ * to ROWS_PER_STATEMENT rows: a statement per row cost the writer about
+ * 1.5 µs more per 5-alert request for each of the three. rows[n - 1]
+ * takes n rows of the table's parameters (*_COLUMNS, bound in the order
+ * their writer binds them). */
+#define ROWS_PER_STATEMENT 8
+typedef struct row_statements {
+    sqlite3_stmt *rows[ROWS_PER_STATEMENT];
+} row_statements;
+#define HISTORY_COLUMNS 11
+#define STATE_COLUMNS 10
+#define NOTIFIED_COLUMNS 5
 
 /* An alert's content under its day (store/content.h). */
 typedef struct content_key {
@@ -79,7 +85,7 @@ typedef struct sqlite_store {
     void (*requested)(void *ctx, queue_request *q); /* NULL: requests stay in the store */
     void *requested_ctx;
     sqlite3_stmt *stmt[STMT_COUNT];
-    sqlite3_stmt *insert_history[HISTORY_ROWS_PER_INSERT]; /* [n - 1] inserts n rows */
+    row_statements state_seen, notified, insert_history;
     /* the writer's alone (and the daemon's before the writer starts) */
     int page_size;
     int wal_pages;            /* in the WAL after the last commit */
@@ -110,6 +116,14 @@ int sqlite_has_column(sqlite3 *db, const char *table, const char *column);
 /* The writer's connection, the schema made sure of, its statements
  * prepared: 0, or -1 with why. */
 int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap);
+/* Binds row `index` of ctx's rows to q's parameters after the first
+ * `at`; whatever else the row needs written first (its content) is
+ * written here. 0, or -1. */
+typedef int (*row_binder)(sqlite_store *s, sqlite3_stmt *q, int at, size_t index,
+                          const void *ctx);
+/* len rows, ROWS_PER_STATEMENT to a statement: 0, or -1. */
+int sqlite_write_rows(sqlite_store *s, row_statements *statements, int columns, size_t len,
+                      row_binder bind, const void *ctx);
 /* A text column copied: "" for NULL, or NULL for NULL. */
 char *sqlite_column_text(sqlite3_stmt *q, int col);
 char *sqlite_column_text_or_null(sqlite3_stmt *q, int col);

@@ -290,52 +290,10 @@ static const char *const statement_sql[STMT_COUNT] = {
     [STMT_RECORD_PAUSE] =
         "INSERT INTO target_pauses(target, until_ms) VALUES(?1, ?2)"
         " ON CONFLICT(target) DO UPDATE SET until_ms = max(until_ms, excluded.until_ms)",
-    /* Every SET reads the row as it was: a resolution keeps the time it
-     * was first seen resolved, and firing again clears both times. While
-     * it fires, the earliest start stays, as Alertmanager merges: two
-     * Prometheus replicas (or a sender that leaves startsAt out) give
-     * one alert several starts. webhook_seen_ms: the last time it came
-     * through Alertmanager (or Grafana), which then says when it resolves. */
-    [STMT_STATE_SEEN] =
-        "INSERT INTO alert_state(fingerprint, alertname, content_id, status, starts_at,"
-        " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms, webhook_seen_ms,"
-        " silenced_by)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8,"
-        "  CASE WHEN ?4 = 'resolved' THEN coalesce(CAST(?6 * 1000 AS INTEGER), ?8) END,"
-        "  CASE WHEN ?4 = 'resolved' THEN ?8 + ?9 END,"
-        "  CASE WHEN ?7 != 'alerts' THEN ?8 END, ?10)"
-        " ON CONFLICT(fingerprint) DO UPDATE SET alertname = excluded.alertname,"
-        "  content_id = excluded.content_id,"
-        "  starts_at = CASE WHEN alert_state.status = 'firing'"
-        "    THEN min(alert_state.starts_at, excluded.starts_at) ELSE excluded.starts_at END,"
-        "  ends_at = excluded.ends_at, source = excluded.source,"
-        "  webhook_seen_ms = coalesce(excluded.webhook_seen_ms, alert_state.webhook_seen_ms),"
-        "  last_seen_ms = excluded.last_seen_ms, silenced_by = excluded.silenced_by,"
-        "  resolved_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
-        "    WHEN alert_state.status = 'resolved' THEN alert_state.resolved_ms"
-        "    ELSE excluded.resolved_ms END,"
-        "  expires_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
-        "    WHEN alert_state.status = 'resolved' THEN alert_state.expires_ms"
-        "    ELSE excluded.expires_ms END,"
-        /* an acknowledgement lasts while the firing it was given to does */
-        "  ack_by = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
-        "    THEN alert_state.ack_by END,"
-        "  ack_ms = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
-        "    THEN alert_state.ack_ms END,"
-        "  ack_comment = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
-        "    THEN alert_state.ack_comment END,"
-        "  status = excluded.status",
     [STMT_LAST_NOTIFIED] =
         "SELECT n.status, n.starts_at, s.starts_at, n.notified_ms, s.ack_by IS NOT NULL"
         " FROM alert_notified n LEFT JOIN alert_state s ON s.fingerprint = n.fingerprint"
         " WHERE n.fingerprint = ?1 AND n.receiver = ?2",
-    [STMT_NOTIFIED] =
-        "INSERT INTO alert_notified(fingerprint, receiver, status, starts_at, notified_ms)"
-        " VALUES(?1, ?2, ?3,"
-        "  coalesce((SELECT starts_at FROM alert_state WHERE fingerprint = ?1), ?4), ?5)"
-        " ON CONFLICT(fingerprint, receiver) DO UPDATE SET"
-        " status = excluded.status, starts_at = excluded.starts_at,"
-        " notified_ms = excluded.notified_ms",
     [STMT_INSERT_ATTEMPT] =
         "INSERT INTO attempts(notification_id, at_ms, outcome, detail) VALUES(?1, ?2, ?3, ?4)",
     [STMT_CLEAR_PAUSE] = "DELETE FROM target_pauses WHERE target = ?1",
@@ -405,23 +363,89 @@ sqlite3 *sqlite_open_existing(const char *data_dir, int writable, char *err, siz
     return db;
 }
 
-/* insert_history[n - 1]: n history rows of HISTORY_COLUMNS parameters
- * each. */
-static int prepare_insert_history(sqlite_store *s, char *why, size_t why_cap)
+/* The row statements (private.h): each is head, n rows of `columns`
+ * parameters, then tail. A row's values are column1, column2, ... of the
+ * VALUES list where head selects from it. */
+typedef struct row_statement_sql {
+    const char *head, *tail;
+    int columns;
+} row_statement_sql;
+
+/* Every SET reads the row as it was: a resolution keeps the time it was
+ * first seen resolved, and firing again clears both times. While it
+ * fires, the earliest start stays, as Alertmanager merges: two Prometheus
+ * replicas (or a sender that leaves startsAt out) give one alert several
+ * starts. webhook_seen_ms: the last time it came through Alertmanager (or
+ * Grafana), which then says when it resolves. A row is fingerprint,
+ * alertname, content_id, status, starts_at, ends_at, source, seen_ms,
+ * resolved retention, silenced_by (state.c). */
+static const row_statement_sql state_seen_sql = {
+    "INSERT INTO alert_state(fingerprint, alertname, content_id, status, starts_at,"
+    " ends_at, source, first_seen_ms, last_seen_ms, resolved_ms, expires_ms, webhook_seen_ms,"
+    " silenced_by)"
+    " SELECT column1, column2, column3, column4, column5, column6, column7, column8, column8,"
+    "  CASE WHEN column4 = 'resolved' THEN coalesce(CAST(column6 * 1000 AS INTEGER), column8) END,"
+    "  CASE WHEN column4 = 'resolved' THEN column8 + column9 END,"
+    "  CASE WHEN column7 != 'alerts' THEN column8 END, column10 FROM (",
+    /* WHERE true: without it SQLite would read ON as a join's */
+    ") WHERE true ON CONFLICT(fingerprint) DO UPDATE SET alertname = excluded.alertname,"
+    "  content_id = excluded.content_id,"
+    "  starts_at = CASE WHEN alert_state.status = 'firing'"
+    "    THEN min(alert_state.starts_at, excluded.starts_at) ELSE excluded.starts_at END,"
+    "  ends_at = excluded.ends_at, source = excluded.source,"
+    "  webhook_seen_ms = coalesce(excluded.webhook_seen_ms, alert_state.webhook_seen_ms),"
+    "  last_seen_ms = excluded.last_seen_ms, silenced_by = excluded.silenced_by,"
+    "  resolved_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
+    "    WHEN alert_state.status = 'resolved' THEN alert_state.resolved_ms"
+    "    ELSE excluded.resolved_ms END,"
+    "  expires_ms = CASE WHEN excluded.status = 'firing' THEN NULL"
+    "    WHEN alert_state.status = 'resolved' THEN alert_state.expires_ms"
+    "    ELSE excluded.expires_ms END,"
+    /* an acknowledgement lasts while the firing it was given to does */
+    "  ack_by = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+    "    THEN alert_state.ack_by END,"
+    "  ack_ms = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+    "    THEN alert_state.ack_ms END,"
+    "  ack_comment = CASE WHEN excluded.status = 'firing' AND alert_state.status = 'firing'"
+    "    THEN alert_state.ack_comment END,"
+    "  status = excluded.status",
+    STATE_COLUMNS};
+
+/* A row is fingerprint, receiver, status, starts_at, notified_ms; the
+ * start counted from is the state's, the alert's own without one. */
+static const row_statement_sql notified_sql = {
+    "INSERT INTO alert_notified(fingerprint, receiver, status, starts_at, notified_ms)"
+    " SELECT column1, column2, column3,"
+    "  coalesce((SELECT starts_at FROM alert_state WHERE fingerprint = column1), column4),"
+    "  column5 FROM (",
+    ") WHERE true ON CONFLICT(fingerprint, receiver) DO UPDATE SET"
+    " status = excluded.status, starts_at = excluded.starts_at,"
+    " notified_ms = excluded.notified_ms",
+    NOTIFIED_COLUMNS};
+
+static const row_statement_sql insert_history_sql = {
+    "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity,"
+    " status, starts_at, ends_at, receiver, content_id, created_ms) ",
+    "", HISTORY_COLUMNS};
+
+static int prepare_rows(sqlite_store *s, const row_statement_sql *form, row_statements *out,
+                        char *why, size_t why_cap)
 {
-    strbuf sql = STRBUF_INIT;
-    sb_puts(&sql, "INSERT INTO history(notification_id, fingerprint, alertname, instance, severity,"
-                  " status, starts_at, ends_at, receiver, content_id, created_ms) VALUES");
+    strbuf rows = STRBUF_INIT, sql = STRBUF_INIT;
+    sb_puts(&rows, "VALUES");
     int rc = 0;
-    for (int n = 1; n <= HISTORY_ROWS_PER_INSERT && !rc; n++) {
-        sb_puts(&sql, n > 1 ? ",(" : "(");
-        for (int column = 0; column < HISTORY_COLUMNS; column++)
-            sb_puts(&sql, column ? ",?" : "?");
-        sb_putc(&sql, ')');
+    for (int n = 1; n <= ROWS_PER_STATEMENT && !rc; n++) {
+        sb_puts(&rows, n > 1 ? ",(" : "(");
+        for (int column = 0; column < form->columns; column++)
+            sb_puts(&rows, column ? ",?" : "?");
+        sb_putc(&rows, ')');
+        sb_reset(&sql);
+        sb_printf(&sql, "%s%s%s", form->head, sb_str(&rows), form->tail);
         if (sqlite3_prepare_v3(s->db, sb_str(&sql), -1, SQLITE_PREPARE_PERSISTENT,
-                               &s->insert_history[n - 1], NULL) != SQLITE_OK)
+                               &out->rows[n - 1], NULL) != SQLITE_OK)
             rc = fail(why, why_cap, "%s", sqlite3_errmsg(s->db));
     }
+    sb_free(&rows);
     sb_free(&sql);
     return rc;
 }
@@ -464,7 +488,10 @@ int sqlite_open_writer(sqlite_store *s, char *why, size_t why_cap)
         if (sqlite3_prepare_v3(s->db, statement_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &s->stmt[i],
                                NULL) != SQLITE_OK)
             return fail(why, why_cap, "%s", sqlite3_errmsg(s->db));
-    return prepare_insert_history(s, why, why_cap);
+    if (prepare_rows(s, &state_seen_sql, &s->state_seen, why, why_cap) ||
+        prepare_rows(s, &notified_sql, &s->notified, why, why_cap))
+        return -1;
+    return prepare_rows(s, &insert_history_sql, &s->insert_history, why, why_cap);
 }
 
 char *sqlite_column_text(sqlite3_stmt *q, int col)

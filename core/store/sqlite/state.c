@@ -36,28 +36,53 @@ static int record_silenced(sqlite_store *s, const alert_report *seen, const aler
     return sqlite3_step(q) == SQLITE_DONE ? 0 : -1;
 }
 
+/* Row i of the report's alerts: its silenced history row and its
+ * content go first, so the history row is decided by the state before
+ * this post. */
+static int bind_seen(sqlite_store *s, sqlite3_stmt *q, int at, size_t i, const void *ctx)
+{
+    const alert_report *seen = ctx;
+    const alert_record *a = &seen->alerts[i];
+    if ((a->silenced_by && record_silenced(s, seen, a)) ||
+        sqlite_insert_content(s, seen->seen_ms, a))
+        return -1;
+    sqlite3_bind_text(q, at + 1, a->fingerprint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, at + 2, a->alertname, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, at + 3, a->content_id);
+    sqlite3_bind_text(q, at + 4, alert_status_name(a->status), -1, SQLITE_STATIC);
+    sqlite3_bind_double(q, at + 5, a->starts_at);
+    bind_ends_at(q, at + 6, a->ends_at);
+    sqlite3_bind_text(q, at + 7, seen->source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(q, at + 8, seen->seen_ms);
+    sqlite3_bind_int64(q, at + 9, s->settings.resolved_retention_ms);
+    sqlite3_bind_text(q, at + 10, a->silenced_by, -1, SQLITE_STATIC); /* NULL: not silenced */
+    return 0;
+}
+
+/* How many of alerts[first..len) go in one statement: up to the first
+ * fingerprint seen again, whose silenced history row must see the state
+ * its earlier post left. */
+static size_t distinct_run(const alert_record *alerts, size_t first, size_t len)
+{
+    size_t end = first + 1;
+    for (; end < len; end++)
+        for (size_t i = first; i < end; i++)
+            if (strcmp(alerts[i].fingerprint, alerts[end].fingerprint) == 0)
+                return end - first;
+    return end - first;
+}
+
 int sqlite_state_seen(sqlite_store *s, const alert_report *seen)
 {
-    sqlite3_stmt *q = s->stmt[STMT_STATE_SEEN];
-    for (size_t i = 0; seen && i < seen->len; i++) {
-        const alert_record *a = &seen->alerts[i];
-        if (a->silenced_by && record_silenced(s, seen, a))
+    size_t len = seen ? seen->len : 0;
+    for (size_t first = 0; first < len;) {
+        size_t run = distinct_run(seen->alerts, first, len);
+        alert_report part = *seen;
+        part.alerts += first;
+        part.len = run;
+        if (sqlite_write_rows(s, &s->state_seen, STATE_COLUMNS, run, bind_seen, &part))
             return -1;
-        if (sqlite_insert_content(s, seen->seen_ms, a))
-            return -1;
-        sqlite3_reset(q);
-        sqlite3_bind_text(q, 1, a->fingerprint, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, a->alertname, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 3, a->content_id);
-        sqlite3_bind_text(q, 4, alert_status_name(a->status), -1, SQLITE_STATIC);
-        sqlite3_bind_double(q, 5, a->starts_at);
-        bind_ends_at(q, 6, a->ends_at);
-        sqlite3_bind_text(q, 7, seen->source, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(q, 8, seen->seen_ms);
-        sqlite3_bind_int64(q, 9, s->settings.resolved_retention_ms);
-        sqlite3_bind_text(q, 10, a->silenced_by, -1, SQLITE_STATIC); /* NULL: not silenced */
-        if (sqlite3_step(q) != SQLITE_DONE)
-            return -1;
+        first += run;
     }
     return 0;
 }
@@ -90,21 +115,22 @@ int sqlite_state_is_repeat(sqlite_store *s, const notification *n, int *repeat)
     return store_is_repeat(n, last_told, s, repeat);
 }
 
+static int bind_notified(sqlite_store *s, sqlite3_stmt *q, int at, size_t i, const void *ctx)
+{
+    (void)s;
+    const notification *n = ctx;
+    const alert_record *a = &n->alerts[i];
+    sqlite3_bind_text(q, at + 1, a->fingerprint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, at + 2, n->receiver, -1, SQLITE_STATIC);
+    sqlite3_bind_text(q, at + 3, alert_status_name(a->status), -1, SQLITE_STATIC);
+    sqlite3_bind_double(q, at + 4, a->starts_at);
+    sqlite3_bind_int64(q, at + 5, n->created_ms);
+    return 0;
+}
+
 int sqlite_state_notified(sqlite_store *s, const notification *n)
 {
-    sqlite3_stmt *q = s->stmt[STMT_NOTIFIED];
-    for (size_t i = 0; i < n->alerts_len; i++) {
-        const alert_record *a = &n->alerts[i];
-        sqlite3_reset(q);
-        sqlite3_bind_text(q, 1, a->fingerprint, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 2, n->receiver, -1, SQLITE_STATIC);
-        sqlite3_bind_text(q, 3, alert_status_name(a->status), -1, SQLITE_STATIC);
-        sqlite3_bind_double(q, 4, a->starts_at);
-        sqlite3_bind_int64(q, 5, n->created_ms);
-        if (sqlite3_step(q) != SQLITE_DONE)
-            return -1;
-    }
-    return 0;
+    return sqlite_write_rows(s, &s->notified, NOTIFIED_COLUMNS, n->alerts_len, bind_notified, n);
 }
 
 void sqlite_state_sweep(sqlite_store *s)

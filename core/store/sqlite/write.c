@@ -32,39 +32,27 @@ static int is_duplicate(sqlite_store *s, const notification *n, int *dup)
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* n's history rows, HISTORY_ROWS_PER_INSERT to a statement, each after
- * its alert's content. */
-static int insert_history(sqlite_store *s, const notification *n)
+/* Row i of n's history, after its alert's content. */
+static int bind_history(sqlite_store *s, sqlite3_stmt *h, int at, size_t i, const void *ctx)
 {
-    for (size_t first = 0; first < n->alerts_len; first += HISTORY_ROWS_PER_INSERT) {
-        size_t rows = n->alerts_len - first;
-        if (rows > HISTORY_ROWS_PER_INSERT)
-            rows = HISTORY_ROWS_PER_INSERT;
-        sqlite3_stmt *h = s->insert_history[rows - 1];
-        sqlite3_reset(h);
-        for (size_t i = 0; i < rows; i++) {
-            const alert_record *a = &n->alerts[first + i];
-            if (sqlite_insert_content(s, n->created_ms, a))
-                return -1;
-            int at = (int)i * HISTORY_COLUMNS; /* after the rows before it */
-            sqlite3_bind_int64(h, at + 1, (sqlite3_int64)n->id);
-            sqlite3_bind_text(h, at + 2, a->fingerprint, -1, SQLITE_STATIC);
-            sqlite3_bind_text(h, at + 3, a->alertname, -1, SQLITE_STATIC);
-            sqlite3_bind_text(h, at + 4, a->instance, -1, SQLITE_STATIC);
-            sqlite3_bind_text(h, at + 5, a->severity, -1, SQLITE_STATIC);
-            sqlite3_bind_text(h, at + 6, alert_status_name(a->status), -1, SQLITE_STATIC);
-            sqlite3_bind_double(h, at + 7, a->starts_at);
-            if (a->ends_at)
-                sqlite3_bind_double(h, at + 8, a->ends_at);
-            else
-                sqlite3_bind_null(h, at + 8);
-            sqlite3_bind_text(h, at + 9, n->receiver, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(h, at + 10, a->content_id);
-            sqlite3_bind_int64(h, at + 11, n->created_ms);
-        }
-        if (sqlite3_step(h) != SQLITE_DONE)
-            return -1;
-    }
+    const notification *n = ctx;
+    const alert_record *a = &n->alerts[i];
+    if (sqlite_insert_content(s, n->created_ms, a))
+        return -1;
+    sqlite3_bind_int64(h, at + 1, (sqlite3_int64)n->id);
+    sqlite3_bind_text(h, at + 2, a->fingerprint, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h, at + 3, a->alertname, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h, at + 4, a->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h, at + 5, a->severity, -1, SQLITE_STATIC);
+    sqlite3_bind_text(h, at + 6, alert_status_name(a->status), -1, SQLITE_STATIC);
+    sqlite3_bind_double(h, at + 7, a->starts_at);
+    if (a->ends_at)
+        sqlite3_bind_double(h, at + 8, a->ends_at);
+    else
+        sqlite3_bind_null(h, at + 8);
+    sqlite3_bind_text(h, at + 9, n->receiver, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(h, at + 10, a->content_id);
+    sqlite3_bind_int64(h, at + 11, n->created_ms);
     return 0;
 }
 
@@ -86,7 +74,7 @@ static int insert_one(sqlite_store *s, notification *n)
     }
     if (sqlite_state_notified(s, n) || sqlite_insert_message(s, n))
         return -1;
-    return insert_history(s, n);
+    return sqlite_write_rows(s, &s->insert_history, HISTORY_COLUMNS, n->alerts_len, bind_history, n);
 }
 
 static int apply_target(sqlite_store *s, const job *j)

@@ -141,7 +141,39 @@ TEST(a_silenced_alert_is_recorded_once_per_state)
     store_close(s);
 }
 
+/* A request's states go in statements of several rows; one that carries
+ * an alert twice (a hand-written payload) still records its silenced row
+ * once: the second copy sees the state the first left. */
+TEST(a_silenced_alert_twice_in_one_request_is_recorded_once)
+{
+    store *s = open_store();
+    store_reader *r = open_reader();
+    CHECK(s && r);
+    int64_t t = wall_ms();
+    notification *first = make("oncall", "HostDown", "h1", t),
+                 *again = make("oncall", "HostDown", "h1", t);
+    alert_record twice[2] = {first->alerts[0], again->alerts[0]};
+    for (int i = 0; i < 2; i++) {
+        free(twice[i].silenced_by);
+        twice[i].silenced_by = xstrdup("sil-1");
+    }
+    first->alerts[0] = twice[0];
+    again->alerts[0] = twice[1];
+    alert_report rep = {twice, 2, "alerts", t};
+    CHECK_INT(commit_seen(s, NULL, 0, &rep), 0);
+    history_rows h = read_history(r);
+    CHECK_INT(h.len, 1);
+    CHECK_STR(h.items[0].silenced_by, "sil-1");
+    history_rows_free(&h);
+    notification_free(first);
+    notification_free(again);
+    store_reader_close(r);
+    store_close(s);
+}
+
 WRAP(added_listed_and_expired)
 WRAP(a_silenced_alert_is_recorded_once_per_state)
+WRAP(a_silenced_alert_twice_in_one_request_is_recorded_once)
 
-RUN_TESTS(WCASE(added_listed_and_expired), WCASE(a_silenced_alert_is_recorded_once_per_state))
+RUN_TESTS(WCASE(added_listed_and_expired), WCASE(a_silenced_alert_is_recorded_once_per_state),
+          WCASE(a_silenced_alert_twice_in_one_request_is_recorded_once))

@@ -284,9 +284,10 @@ TEST(history_filters_and_top)
         notification_free(batch[i]);
 }
 
-/* The history rows of a notification go in statements of up to eight:
- * 19 alerts are two of eight and one of three, each row its own alert's. */
-TEST(a_notification_of_many_alerts_has_a_history_row_for_each)
+/* A notification's history rows, its alerts' states and what its
+ * receiver was told go in statements of up to eight rows: 19 alerts are
+ * two of eight and one of three, each row its own alert's. */
+TEST(a_notification_of_many_alerts_has_a_row_of_each_for_each)
 {
     enum { ALERTS = 19 };
     alert alerts[ALERTS];
@@ -316,8 +317,17 @@ TEST(a_notification_of_many_alerts_has_a_history_row_for_each)
         alert_free(&alerts[i]);
 
     store *s = open_store(0);
-    CHECK_INT(commit(s, &n, 1), 0);
+    alert_report report = {n->alerts, n->alerts_len, "webhook", n->created_ms};
+    CHECK_INT(commit_seen(s, &n, 1, &report), 0);
     store_close(s);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_state"), ALERTS);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_state WHERE status = 'resolved'"
+                                 " AND expires_ms IS NOT NULL"),
+              (ALERTS + 2) / 3);
+    CHECK_INT(fixture_count(dir, "SELECT count(*) FROM alert_notified n JOIN alert_state s"
+                                 " USING (fingerprint) WHERE n.receiver = 'many'"
+                                 " AND n.status = s.status AND n.starts_at = s.starts_at"),
+              ALERTS);
 
     store_reader *r = reader();
     CHECK(r != NULL);
@@ -522,7 +532,7 @@ TEST(a_store_in_use_is_refused)
 WRAP(commit_dedup_and_recover)
 WRAP(dead_letters_requeue_and_drop)
 WRAP(history_filters_and_top)
-WRAP(a_notification_of_many_alerts_has_a_history_row_for_each)
+WRAP(a_notification_of_many_alerts_has_a_row_of_each_for_each)
 WRAP(retention_removes_old_history)
 WRAP(writes_go_on_after_a_duplicate_and_a_requeue)
 WRAP(ids_are_not_reused_after_a_drop)
@@ -531,7 +541,7 @@ WRAP(dedup_compares_with_the_last_of_the_stream)
 WRAP(a_store_in_use_is_refused)
 
 RUN_TESTS(CASE(dedup_key_sees_each_alert_status), WCASE(commit_dedup_and_recover), WCASE(dead_letters_requeue_and_drop),
-          WCASE(history_filters_and_top), WCASE(a_notification_of_many_alerts_has_a_history_row_for_each),
+          WCASE(history_filters_and_top), WCASE(a_notification_of_many_alerts_has_a_row_of_each_for_each),
           WCASE(retention_removes_old_history),
           WCASE(writes_go_on_after_a_duplicate_and_a_requeue), WCASE(ids_are_not_reused_after_a_drop),
           CASE(unusable_data_dir_is_named), WCASE(target_sends_and_pauses_survive_a_restart),
