@@ -90,10 +90,10 @@ static int read_string_map(const cJSON *obj, const char *path, labelset *out, ch
     return 0;
 }
 
-static int read_optional_string(const cJSON *parent, const char *key, const char *path,
+/* item is the member named key (NULL: absent). */
+static int read_optional_string(const cJSON *item, const char *key, const char *path,
                                 char **out, char *err, size_t cap)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(parent, key);
     if (!item || cJSON_IsNull(item)) {
         *out = xstrdup("");
         return 0;
@@ -104,13 +104,13 @@ static int read_optional_string(const cJSON *parent, const char *key, const char
     return 0;
 }
 
-/* Copies those of `keys` that `parent` has as strings into `out`; a key
- * present with another type is refused. */
-static int read_string_fields(const cJSON *parent, const char *const *keys, size_t n,
+/* Copies the members items[i] (named keys[i]; NULL: absent) that are
+ * strings into `out`; a member of another type is refused. */
+static int read_string_fields(const cJSON *const *items, const char *const *keys, size_t n,
                               const char *path, labelset *out, char *err, size_t cap)
 {
     for (size_t i = 0; i < n; i++) {
-        const cJSON *item = cJSON_GetObjectItemCaseSensitive(parent, keys[i]);
+        const cJSON *item = items[i];
         if (!item || cJSON_IsNull(item))
             continue;
         if (!cJSON_IsString(item))
@@ -121,14 +121,46 @@ static int read_string_fields(const cJSON *parent, const char *const *keys, size
     return 0;
 }
 
-static const char *const grafana_alert_strings[] = {"valueString", "silenceURL", "dashboardURL",
-                                                    "panelURL", "imageURL"};
-static const char *const grafana_batch_strings[] = {"title", "message", "state"};
+/* The members of an alert herald reads, by their place in alert_members. */
+enum {
+    ALERT_LABELS,
+    ALERT_ANNOTATIONS,
+    ALERT_STARTS_AT,
+    ALERT_ENDS_AT,
+    ALERT_GENERATOR_URL,
+    ALERT_VALUES,
+    ALERT_FINGERPRINT,
+    ALERT_STATUS,
+    ALERT_GRAFANA, /* Grafana's strings, kept as they are: the rest */
+    ALERT_MEMBERS = ALERT_GRAFANA + 5
+};
+static const char *const alert_members[ALERT_MEMBERS] = {
+    "labels",      "annotations", "startsAt",   "endsAt",       "generatorURL",
+    "values",      "fingerprint", "status",     "valueString",  "silenceURL",
+    "dashboardURL", "panelURL",   "imageURL"};
+
+/* The members of a webhook body herald reads. */
+enum {
+    BODY_ALERTS,
+    BODY_RECEIVER,
+    BODY_EXTERNAL_URL,
+    BODY_GROUP_KEY,
+    BODY_GROUP_LABELS,
+    BODY_COMMON_LABELS,
+    BODY_COMMON_ANNOTATIONS,
+    BODY_TRUNCATED_ALERTS,
+    BODY_STATUS,
+    BODY_GRAFANA, /* Grafana's strings, kept as they are: the rest */
+    BODY_MEMBERS = BODY_GRAFANA + 3
+};
+static const char *const body_members[BODY_MEMBERS] = {
+    "alerts",       "receiver",          "externalURL",     "groupKey", "groupLabels",
+    "commonLabels", "commonAnnotations", "truncatedAlerts", "status",   "title",
+    "message",      "state"};
 
 /* Grafana's "values": an object of numbers (null: no value, skipped). */
-static int read_values(const cJSON *item, const char *path, alert *a, char *err, size_t cap)
+static int read_values(const cJSON *values, const char *path, alert *a, char *err, size_t cap)
 {
-    const cJSON *values = cJSON_GetObjectItemCaseSensitive(item, "values");
     if (!values || cJSON_IsNull(values))
         return 0;
     if (!cJSON_IsObject(values))
@@ -148,10 +180,10 @@ static int read_values(const cJSON *item, const char *path, alert *a, char *err,
     return 0;
 }
 
-static int read_time(const cJSON *parent, const char *key, const char *path, double *out,
+/* item is the member named key (NULL: absent). */
+static int read_time(const cJSON *item, const char *key, const char *path, double *out,
                      int *present, char *err, size_t cap)
 {
-    const cJSON *item = cJSON_GetObjectItemCaseSensitive(parent, key);
     *present = 0;
     *out = 0;
     if (!item || cJSON_IsNull(item) || (cJSON_IsString(item) && !item->valuestring[0]))
@@ -175,16 +207,17 @@ static int is_fingerprint(const char *text)
     return n == 16;
 }
 
-/* Fields common to both formats: labels, annotations, times, source. */
-static int read_alert(const cJSON *item, size_t index, alert *a, int *has_end, char *err,
-                      size_t cap)
+/* Fields common to both formats: labels, annotations, times, source.
+ * member[] is alert_members' of item. */
+static int read_alert(const cJSON *item, const cJSON *const *member, size_t index, alert *a,
+                      int *has_end, char *err, size_t cap)
 {
     char path[48];
     snprintf(path, sizeof path, "alerts[%zu].", index);
     if (!cJSON_IsObject(item))
         return fail(err, cap, "alerts[%zu]: expected an object, got %s", index,
                     json_type_name(item));
-    const cJSON *labels = cJSON_GetObjectItemCaseSensitive(item, "labels");
+    const cJSON *labels = member[ALERT_LABELS];
     if (!labels || cJSON_IsNull(labels))
         return fail(err, cap, "%slabels: missing", path);
     char sub[64];
@@ -194,19 +227,20 @@ static int read_alert(const cJSON *item, size_t index, alert *a, int *has_end, c
     if (a->labels.len == 0)
         return fail(err, cap, "%slabels: must not be empty", path);
     snprintf(sub, sizeof sub, "%sannotations", path);
-    if (read_string_map(cJSON_GetObjectItemCaseSensitive(item, "annotations"), sub,
-                        &a->annotations, err, cap))
+    if (read_string_map(member[ALERT_ANNOTATIONS], sub, &a->annotations, err, cap))
         return -1;
     int has_start;
-    if (read_time(item, "startsAt", path, &a->starts_at, &has_start, err, cap) ||
-        read_time(item, "endsAt", path, &a->ends_at, has_end, err, cap) ||
-        read_optional_string(item, "generatorURL", path, &a->generator_url, err, cap) ||
-        read_string_fields(item, grafana_alert_strings,
-                           sizeof grafana_alert_strings / sizeof *grafana_alert_strings, path,
-                           &a->grafana, err, cap) ||
-        read_values(item, path, a, err, cap))
+    if (read_time(member[ALERT_STARTS_AT], alert_members[ALERT_STARTS_AT], path, &a->starts_at,
+                  &has_start, err, cap) ||
+        read_time(member[ALERT_ENDS_AT], alert_members[ALERT_ENDS_AT], path, &a->ends_at,
+                  has_end, err, cap) ||
+        read_optional_string(member[ALERT_GENERATOR_URL], alert_members[ALERT_GENERATOR_URL],
+                             path, &a->generator_url, err, cap) ||
+        read_string_fields(member + ALERT_GRAFANA, alert_members + ALERT_GRAFANA,
+                           ALERT_MEMBERS - ALERT_GRAFANA, path, &a->grafana, err, cap) ||
+        read_values(member[ALERT_VALUES], path, a, err, cap))
         return -1;
-    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(item, "fingerprint");
+    const cJSON *fp = member[ALERT_FINGERPRINT];
     if (cJSON_IsString(fp) && is_fingerprint(fp->valuestring)) {
         /* Alertmanager writes lowercase; in capitals it is the same alert
          * for dedup and the history. */
@@ -262,10 +296,12 @@ static int read_alert_array(const cJSON *array, alert_batch *out, double now, in
     cJSON_ArrayForEach(item, array)
     {
         alert *a = &out->alerts[out->len++];
+        const cJSON *member[ALERT_MEMBERS];
+        json_members(item, alert_members, ALERT_MEMBERS, member);
         int has_end;
-        if (read_alert(item, out->len - 1, a, &has_end, err, cap))
+        if (read_alert(item, member, out->len - 1, a, &has_end, err, cap))
             return -1;
-        const cJSON *status = cJSON_GetObjectItemCaseSensitive(item, "status");
+        const cJSON *status = member[ALERT_STATUS];
         if (webhook && status && !cJSON_IsNull(status)) {
             char path[48];
             snprintf(path, sizeof path, "alerts[%zu].status", out->len - 1);
@@ -283,10 +319,9 @@ static int read_alert_array(const cJSON *array, alert_batch *out, double now, in
 
 /* The payload's commonLabels/commonAnnotations, or, when it has none (a
  * hand-written payload), what the alerts share. */
-static int read_or_compute_common(const cJSON *root, const char *key, const alert_batch *batch,
+static int read_or_compute_common(const cJSON *common, const char *key, const alert_batch *batch,
                                   int annotations, labelset *out, char *err, size_t err_cap)
 {
-    const cJSON *common = cJSON_GetObjectItemCaseSensitive(root, key);
     if (common && !cJSON_IsNull(common))
         return read_string_map(common, key, out, err, err_cap);
     labelset_common(out, batch->alerts, batch->len, annotations);
@@ -308,7 +343,9 @@ int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *er
              json_type_name(root));
         goto done;
     }
-    const cJSON *alerts = cJSON_GetObjectItemCaseSensitive(root, "alerts");
+    const cJSON *member[BODY_MEMBERS];
+    json_members(root, body_members, BODY_MEMBERS, member);
+    const cJSON *alerts = member[BODY_ALERTS];
     if (!alerts) {
         fail(err, err_cap, "alerts: missing");
         goto done;
@@ -320,23 +357,27 @@ int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *er
     if (read_alert_array(alerts, out, now, 1, err, err_cap))
         goto done;
     char *receiver = NULL;
-    if (read_optional_string(root, "receiver", "", &receiver, err, err_cap))
+    if (read_optional_string(member[BODY_RECEIVER], body_members[BODY_RECEIVER], "", &receiver,
+                             err, err_cap))
         goto done;
     out->am_receiver = unquote_receiver(receiver);
     free(receiver);
-    if (read_optional_string(root, "externalURL", "", &out->external_url, err, err_cap) ||
-        read_optional_string(root, "groupKey", "", &out->group_key, err, err_cap) ||
-        read_string_map(cJSON_GetObjectItemCaseSensitive(root, "groupLabels"), "groupLabels",
+    if (read_optional_string(member[BODY_EXTERNAL_URL], body_members[BODY_EXTERNAL_URL], "",
+                             &out->external_url, err, err_cap) ||
+        read_optional_string(member[BODY_GROUP_KEY], body_members[BODY_GROUP_KEY], "",
+                             &out->group_key, err, err_cap) ||
+        read_string_map(member[BODY_GROUP_LABELS], body_members[BODY_GROUP_LABELS],
                         &out->group_labels, err, err_cap) ||
-        read_string_fields(root, grafana_batch_strings,
-                           sizeof grafana_batch_strings / sizeof *grafana_batch_strings, "",
-                           &out->grafana, err, err_cap))
+        read_string_fields(member + BODY_GRAFANA, body_members + BODY_GRAFANA,
+                           BODY_MEMBERS - BODY_GRAFANA, "", &out->grafana, err, err_cap))
         goto done;
-    if (read_or_compute_common(root, "commonLabels", out, 0, &out->common_labels, err, err_cap) ||
-        read_or_compute_common(root, "commonAnnotations", out, 1, &out->common_annotations, err,
-                               err_cap))
+    if (read_or_compute_common(member[BODY_COMMON_LABELS], body_members[BODY_COMMON_LABELS], out,
+                               0, &out->common_labels, err, err_cap) ||
+        read_or_compute_common(member[BODY_COMMON_ANNOTATIONS],
+                               body_members[BODY_COMMON_ANNOTATIONS], out, 1,
+                               &out->common_annotations, err, err_cap))
         goto done;
-    const cJSON *truncated = cJSON_GetObjectItemCaseSensitive(root, "truncatedAlerts");
+    const cJSON *truncated = member[BODY_TRUNCATED_ALERTS];
     if (truncated && !cJSON_IsNull(truncated)) {
         if (!cJSON_IsNumber(truncated) || !(truncated->valuedouble >= 0) ||
             truncated->valuedouble > 1e9) {
@@ -346,7 +387,7 @@ int ingest_alertmanager(const char *body, size_t len, alert_batch *out, char *er
         }
         out->truncated_alerts = (long)truncated->valuedouble;
     }
-    const cJSON *status = cJSON_GetObjectItemCaseSensitive(root, "status");
+    const cJSON *status = member[BODY_STATUS];
     if (status && !cJSON_IsNull(status)) {
         if (read_status(status, "status", &out->status, err, err_cap))
             goto done;

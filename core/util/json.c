@@ -201,6 +201,24 @@ static int compare_keys(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+void json_members(const cJSON *object, const char *const *names, size_t n, const cJSON **found)
+{
+    memset(found, 0, n * sizeof *found);
+    if (!cJSON_IsObject(object))
+        return; /* an array's items have no names */
+    const cJSON *member;
+    cJSON_ArrayForEach(member, object)
+    {
+        const char *key = member->string;
+        for (size_t i = 0; i < n; i++)
+            /* most names differ from the key at their first byte */
+            if (!found[i] && key[0] == names[i][0] && strcmp(key, names[i]) == 0) {
+                found[i] = member;
+                break;
+            }
+    }
+}
+
 /* Appends a member's name to path: ".key" ("key" at the start, "\"\""
  * for the empty key) or "[i]". */
 static void append_member(strbuf *path, const cJSON *parent, const char *key, size_t index)

@@ -34,6 +34,12 @@ herald_json_type json_lookup(const char *json, size_t len, const char *path, cha
  * appended to path ("alerts[0].status", after what path held), or 0. */
 int json_duplicate_key(const cJSON *node, strbuf *path);
 
+/* found[i] = the member of object named names[i], or NULL, in one pass
+ * over the members: a dozen lookups by name were a dozen scans of them.
+ * The first member of a name, as cJSON's lookup finds it; nothing found
+ * in what is not an object. */
+void json_members(const cJSON *object, const char *const *names, size_t n, const cJSON **found);
+
 /* Appends herald's error shape, {"status":"error","error":"<message>"}
  * and a newline. The message may carry what a client sent (a path, a
  * header): bytes that are not UTF-8 become U+FFFD, so the body is always

@@ -1,5 +1,6 @@
 /* herald's JSON helpers: the error body is valid UTF-8 JSON whatever the
- * message carries, and a key given twice is found at any depth. */
+ * message carries, a key given twice is found at any depth, and named
+ * members are found in one pass. */
 #include "harness.h"
 
 #include "util/json.h"
@@ -118,7 +119,33 @@ TEST(document_errors_name_the_byte)
     }
 }
 
+/* One pass finds each named member, the first of a name, whatever their
+ * order; an absent one, or any in an array, is NULL. */
+TEST(members_are_found_by_name_in_one_pass)
+{
+    static const char *const names[] = {"status", "labels", "absent", "s"};
+    const char *text = "{\"labels\":{\"a\":\"b\"},\"s\":1,\"status\":\"firing\","
+                       "\"status\":\"resolved\",\"sx\":2}";
+    json_doc doc;
+    size_t at;
+    CHECK_INT(json_doc_parse(&doc, text, strlen(text), &at), 0);
+    const cJSON *found[4];
+    json_members(doc.root, names, 4, found);
+    CHECK(cJSON_IsString(found[0]) && strcmp(found[0]->valuestring, "firing") == 0);
+    CHECK(cJSON_IsObject(found[1]));
+    CHECK(found[2] == NULL);
+    CHECK(cJSON_IsNumber(found[3]) && found[3]->valuedouble == 1);
+    json_doc_free(&doc);
+
+    const char *array = "[{\"status\":1}, 2]";
+    CHECK_INT(json_doc_parse(&doc, array, strlen(array), &at), 0);
+    json_members(doc.root, names, 4, found);
+    for (int i = 0; i < 4; i++)
+        CHECK(found[i] == NULL);
+    json_doc_free(&doc);
+}
+
 RUN_TESTS(CASE(error_body_escapes_and_replaces_bytes_that_are_not_utf8),
           CASE(duplicate_keys_at_every_level), CASE(no_duplicates_means_an_empty_path),
           CASE(document_outgrowing_its_first_block_reads_back_whole),
-          CASE(document_errors_name_the_byte))
+          CASE(document_errors_name_the_byte), CASE(members_are_found_by_name_in_one_pass))
