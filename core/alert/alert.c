@@ -40,15 +40,28 @@ static label label_new(const char *name, const char *value)
     return (label){copies[0], copies[1]};
 }
 
+/* Whether a label's text is in the set's strings, not a block of its own. */
+static int in_strings(const labelset *set, const char *text)
+{
+    uintptr_t at = (uintptr_t)text, start = (uintptr_t)set->strings;
+    return set->strings && at >= start && at - start < set->strings_size;
+}
+
+static void label_free(const labelset *set, label *l)
+{
+    if (!in_strings(set, l->name))
+        free(l->name);
+}
+
 void labelset_set(labelset *set, const char *name, const char *value)
 {
     int found;
     size_t at = labelset_find(set, name, &found);
     if (found) {
         /* made before the old one is freed: value may point into it */
-        char *old = set->items[at].name;
-        set->items[at] = label_new(old, value);
-        free(old);
+        label old = set->items[at];
+        set->items[at] = label_new(old.name, value);
+        label_free(set, &old);
         return;
     }
     if (set->len >= set->cap) {
@@ -68,11 +81,45 @@ const char *labelset_get(const labelset *set, const char *name)
     return found ? set->items[at].value : NULL;
 }
 
+static int compare_labels(const void *a, const void *b)
+{
+    return strcmp(((const label *)a)->name, ((const label *)b)->name);
+}
+
+void labelset_fill(labelset *set, const char *const *pairs, size_t n)
+{
+    if (n == 0)
+        return;
+    size_t size = 0;
+    for (size_t i = 0; i < 2 * n; i++)
+        size += strlen(pairs[i]) + 1;
+    set->items = xmalloc(n * sizeof *set->items);
+    set->len = set->cap = n;
+    set->strings = xmalloc(size);
+    set->strings_size = size;
+    char *at = set->strings;
+    int sorted = 1;
+    for (size_t i = 0; i < n; i++) {
+        char *texts[2];
+        for (int k = 0; k < 2; k++) {
+            size_t len = strlen(pairs[2 * i + k]) + 1;
+            texts[k] = memcpy(at, pairs[2 * i + k], len);
+            at += len;
+        }
+        set->items[i] = (label){texts[0], texts[1]};
+        sorted = sorted && (i == 0 || strcmp(set->items[i - 1].name, texts[0]) < 0);
+    }
+    /* Alertmanager's names come sorted (Go writes a map's keys in order) */
+    if (!sorted)
+        qsort(set->items, n, sizeof *set->items, compare_labels);
+}
+
 void labelset_free(labelset *set)
 {
     for (size_t i = 0; i < set->len; i++)
-        free(set->items[i].name);
+        label_free(set, &set->items[i]);
     free(set->items);
+    free(set->strings);
     *set = (labelset){0};
 }
 

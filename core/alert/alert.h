@@ -7,7 +7,8 @@
 
 #include "util/strbuf.h"
 
-/* Owned by its set: one block, name then value (labelset_set). */
+/* Owned by its set: one block, name then value (labelset_set), or in
+ * the set's strings (labelset_fill). */
 typedef struct label {
     char *name;
     char *value;
@@ -17,6 +18,8 @@ typedef struct label {
 typedef struct labelset {
     label *items;
     size_t len, cap;
+    char *strings; /* the names and values labelset_fill read, NULL: none */
+    size_t strings_size;
 } labelset;
 
 typedef enum alert_status { ALERT_FIRING = 0, ALERT_RESOLVED = 1 } alert_status;
@@ -69,6 +72,11 @@ const char *alert_status_name(alert_status status);
 
 /* Adds or replaces; keeps the set sorted. Copies both strings. */
 void labelset_set(labelset *set, const char *name, const char *value);
+/* An empty set takes n labels of distinct names at once, pairs[2i] the
+ * name and pairs[2i + 1] the value of each, in any order: their texts in
+ * one block, where labelset_set makes one per label (an alert's labels
+ * and annotations were a third of a request's allocations). */
+void labelset_fill(labelset *set, const char *const *pairs, size_t n);
 const char *labelset_get(const labelset *set, const char *name);
 void labelset_free(labelset *set);
 /* Labels every alert of the batch shares with the same value. */

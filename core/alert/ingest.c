@@ -79,14 +79,29 @@ static int read_string_map(const cJSON *obj, const char *path, labelset *out, ch
         return 0;
     if (!cJSON_IsObject(obj))
         return fail(err, cap, "%s: expected an object, got %s", path, json_type_name(obj));
+    size_t n = 0;
     const cJSON *item;
     cJSON_ArrayForEach(item, obj)
     {
         if (!cJSON_IsString(item))
             return fail(err, cap, "%s.%s: expected a string, got %s", path, item->string,
                         json_type_name(item));
-        labelset_set(out, item->string, item->valuestring);
+        n++;
     }
+    /* an alert's labels fit here; a larger object takes a block */
+    const char *small[64];
+    const char **pairs = 2 * n <= sizeof small / sizeof *small ? small
+                                                             : xmalloc(2 * n * sizeof *pairs);
+    n = 0;
+    cJSON_ArrayForEach(item, obj)
+    {
+        pairs[n++] = item->string;
+        pairs[n++] = item->valuestring;
+    }
+    /* the body's keys are distinct (parse_json refused a key given twice) */
+    labelset_fill(out, pairs, n / 2);
+    if (pairs != small)
+        free(pairs);
     return 0;
 }
 
