@@ -85,6 +85,14 @@ void sb_reserve(strbuf *sb, size_t extra)
 
 void sb_append(strbuf *sb, const void *data, size_t len)
 {
+    /* Most appends fit the room there is, in a buffer without a limit:
+     * JSON and messages are built of many short pieces. */
+    if (!sb->max && len < sb->cap - sb->len) {
+        memcpy(sb->data + sb->len, data, len);
+        sb->len += len;
+        sb->data[sb->len] = '\0';
+        return;
+    }
     len = sb_room(sb, len);
     sb_reserve(sb, len);
     if (len)
@@ -95,7 +103,15 @@ void sb_append(strbuf *sb, const void *data, size_t len)
 
 void sb_puts(strbuf *sb, const char *text) { sb_append(sb, text, strlen(text)); }
 
-void sb_putc(strbuf *sb, char c) { sb_append(sb, &c, 1); }
+void sb_putc(strbuf *sb, char c)
+{
+    if (!sb->max && sb->len + 1 < sb->cap) {
+        sb->data[sb->len++] = c;
+        sb->data[sb->len] = '\0';
+        return;
+    }
+    sb_append(sb, &c, 1);
+}
 
 void sb_vprintf(strbuf *sb, const char *fmt, va_list ap)
 {
