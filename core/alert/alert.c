@@ -37,7 +37,7 @@ static label label_new(const char *name, const char *value)
 {
     char *copies[2];
     xstrdups_in_block((const char *const[]){name, value}, 2, copies);
-    return (label){copies[0], copies[1]};
+    return (label){copies[0], copies[1], strlen(copies[0]), strlen(copies[1])};
 }
 
 /* Whether a label's text is in the set's strings, not a block of its own. */
@@ -101,12 +101,13 @@ void labelset_fill(labelset *set, const char *const *pairs, size_t n)
     int sorted = 1;
     for (size_t i = 0; i < n; i++) {
         char *texts[2];
+        size_t lens[2];
         for (int k = 0; k < 2; k++) {
-            size_t len = strlen(pairs[2 * i + k]) + 1;
-            texts[k] = memcpy(at, pairs[2 * i + k], len);
-            at += len;
+            lens[k] = strlen(pairs[2 * i + k]);
+            texts[k] = memcpy(at, pairs[2 * i + k], lens[k] + 1);
+            at += lens[k] + 1;
         }
-        set->items[i] = (label){texts[0], texts[1]};
+        set->items[i] = (label){texts[0], texts[1], lens[0], lens[1]};
         sorted = sorted && (i == 0 || strcmp(set->items[i - 1].name, texts[0]) < 0);
     }
     /* Alertmanager's names come sorted (Go writes a map's keys in order) */
@@ -167,9 +168,9 @@ void labelset_to_json(const labelset *set, strbuf *out)
     for (size_t i = 0; i < set->len; i++) {
         if (i)
             sb_putc(out, ',');
-        sb_json_string(out, set->items[i].name, strlen(set->items[i].name));
+        sb_json_string(out, set->items[i].name, set->items[i].name_len);
         sb_putc(out, ':');
-        sb_json_string(out, set->items[i].value, strlen(set->items[i].value));
+        sb_json_string(out, set->items[i].value, set->items[i].value_len);
     }
     sb_putc(out, '}');
 }

@@ -12,6 +12,7 @@
 typedef struct label {
     char *name;
     char *value;
+    size_t name_len, value_len; /* pushing labels into Lua and writing their JSON need them */
 } label;
 
 /* Kept sorted by name, so iteration order is stable everywhere. */

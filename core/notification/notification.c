@@ -107,7 +107,7 @@ static size_t json_size(const labelset *set)
 {
     size_t size = 2;
     for (size_t i = 0; i < set->len; i++)
-        size += strlen(set->items[i].name) + strlen(set->items[i].value) + 6;
+        size += set->items[i].name_len + set->items[i].value_len + 6;
     return size;
 }
 

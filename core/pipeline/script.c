@@ -119,8 +119,7 @@ static void set_string(lua_State *L, const char *name, const char *value)
 void script_push_labelset(lua_State *L, const labelset *set)
 {
     lua_createtable(L, 0, (int)set->len);
-    for (size_t i = 0; i < set->len; i++)
-        set_string(L, set->items[i].name, set->items[i].value);
+    script_set_fields(L, set);
 }
 
 void script_push_alert(lua_State *L, const alert *a)
@@ -153,8 +152,13 @@ void script_push_alert(lua_State *L, const alert *a)
     }
 }
 
+/* As set_string does, with the lengths the labels keep. */
 void script_set_fields(lua_State *L, const labelset *fields)
 {
-    for (size_t i = 0; i < fields->len; i++)
-        set_string(L, fields->items[i].name, fields->items[i].value);
+    for (size_t i = 0; i < fields->len; i++) {
+        const label *l = &fields->items[i];
+        lua_pushlstring(L, l->name, l->name_len);
+        lua_pushlstring(L, l->value, l->value_len);
+        lua_rawset(L, -3);
+    }
 }

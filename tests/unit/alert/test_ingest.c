@@ -377,6 +377,9 @@ TEST(labelset_filled_at_once_sorts_and_takes_changes)
     CHECK_STR(labelset_get(&set, "instance"), "db1.example.org:9100");
     CHECK_STR(labelset_get(&set, "severity"), "warning");
     CHECK_STR(labelset_get(&set, "alertname"), "Disk");
+    for (size_t i = 0; i < set.len; i++) /* the lengths Lua and the JSON take */
+        CHECK(set.items[i].name_len == strlen(set.items[i].name) &&
+              set.items[i].value_len == strlen(set.items[i].value));
     labelset_free(&set);
     CHECK_INT(set.len, 0);
     labelset_fill(&set, pairs, 0);
