@@ -9,9 +9,10 @@
 #include "util/strbuf.h"
 
 /* Labels that name an alert's kind and urgency, not which alert it is. */
-static int is_kind_label(const char *name)
+static int is_kind_label(const label *l)
 {
-    return strcmp(name, "alertname") == 0 || strcmp(name, "severity") == 0;
+    return (l->name_len == 9 && memcmp(l->name, "alertname", 9) == 0) ||
+           (l->name_len == 8 && memcmp(l->name, "severity", 8) == 0);
 }
 
 /* Whether `name` has another value (or none) in some alert of the
@@ -31,20 +32,21 @@ static int differs(const render_input *in, const char *name)
  * message: asking for each alert anew cost n squared lookups, most of a
  * 250-alert message's render. */
 typedef struct telling_labels {
-    const char **names;
+    const label **labels; /* the first label of each name asked about */
     int *differ;
     size_t len;
 } telling_labels;
 
-static int tells_apart(const render_input *in, telling_labels *t, const char *name)
+static int tells_apart(const render_input *in, telling_labels *t, const label *l)
 {
     for (size_t i = 0; i < t->len; i++)
-        if (strcmp(t->names[i], name) == 0)
+        if (t->labels[i]->name_len == l->name_len &&
+            memcmp(t->labels[i]->name, l->name, l->name_len) == 0)
             return t->differ[i];
-    t->names = xrealloc(t->names, (t->len + 1) * sizeof *t->names);
+    t->labels = xrealloc(t->labels, (t->len + 1) * sizeof *t->labels);
     t->differ = xrealloc(t->differ, (t->len + 1) * sizeof *t->differ);
-    t->names[t->len] = name;
-    return t->differ[t->len++] = differs(in, name);
+    t->labels[t->len] = l;
+    return t->differ[t->len++] = differs(in, l->name);
 }
 
 /* The instance, then the values of the labels that differ within the
@@ -57,8 +59,8 @@ static void identity(const render_input *in, telling_labels *t, const alert *a, 
         sb_puts(out, instance);
     for (size_t i = 0; i < a->labels.len; i++) {
         const label *l = &a->labels.items[i];
-        if (is_kind_label(l->name) || strcmp(l->name, "instance") == 0 ||
-            !tells_apart(in, t, l->name))
+        if (is_kind_label(l) || (l->name_len == 8 && memcmp(l->name, "instance", 8) == 0) ||
+            !tells_apart(in, t, l))
             continue;
         if (out->len)
             sb_putc(out, ' ');
@@ -67,7 +69,7 @@ static void identity(const render_input *in, telling_labels *t, const alert *a, 
     if (out->len)
         return;
     for (size_t i = 0; i < a->labels.len; i++)
-        if (!is_kind_label(a->labels.items[i].name))
+        if (!is_kind_label(&a->labels.items[i]))
             sb_printf(out, "%s%s=%s", out->len ? " " : "", a->labels.items[i].name,
                       a->labels.items[i].value);
     if (!out->len)
@@ -93,7 +95,7 @@ void entries_default(const render_input *in, const char *firing, const char *res
     }
     sb_free(&group);
     sb_free(&item);
-    free(telling.names);
+    free(telling.labels);
     free(telling.differ);
 }
 
