@@ -416,10 +416,11 @@ static void set_urls(const robot *r, size_t index, herald_request *req)
     const char *secret = r->secrets ? r->secrets[index] : NULL;
     herald_buf *url = host->buf_new();
     herald_buf *log_url = host->buf_new();
-    host->buf_printf(url, "%s", robot_url);
+    host->buf_append(url, robot_url, strlen(robot_url));
     /* Logs keep the endpoint and the timestamp, never the token or sign. */
+    static const char hidden_token[] = "?access_token=…";
     host->buf_append(log_url, robot_url, strcspn(robot_url, "?"));
-    host->buf_printf(log_url, "?access_token=…");
+    host->buf_append(log_url, hidden_token, sizeof hidden_token - 1);
     if (secret) {
         long long ts = (long long)host->now_ms();
         char to_sign[32];
