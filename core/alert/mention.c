@@ -54,7 +54,7 @@ void mention_set_to_json(const mention_set *m, strbuf *out)
             sb_putc(out, ',');
         sb_json_string(out, m->user_ids[i], strlen(m->user_ids[i]));
     }
-    sb_printf(out, "],\"all\":%s}", m->all ? "true" : "false");
+    sb_puts(out, m->all ? "],\"all\":true}" : "],\"all\":false}");
 }
 
 void mention_set_from_json(const char *json, mention_set *m)
