@@ -117,10 +117,21 @@ void sb_vprintf(strbuf *sb, const char *fmt, va_list ap)
 {
     va_list copy;
     va_copy(copy, ap);
-    int n = vsnprintf(NULL, 0, fmt, copy);
+    /* Written straight into the room there is, formatting once when it
+     * fits, as it mostly does; measured first only in a buffer with a
+     * limit, where a text too long must not touch what is there. */
+    size_t room = sb->max ? 0 : sb->cap - sb->len;
+    int n = vsnprintf(room ? sb->data + sb->len : NULL, room, fmt, copy);
     va_end(copy);
-    if (n <= 0)
+    if (n <= 0) {
+        if (room)
+            sb->data[sb->len] = '\0'; /* whatever a failed format left */
         return;
+    }
+    if ((size_t)n < room) {
+        sb->len += (size_t)n;
+        return;
+    }
     size_t fits = sb_room(sb, (size_t)n);
     sb_reserve(sb, fits);
     /* vsnprintf cuts at fits and still ends the text with a NUL. */

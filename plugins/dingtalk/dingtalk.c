@@ -307,24 +307,29 @@ static void append_content(const herald_host *host, const herald_message *msg,
         host->buf_free(joined);
 }
 
+static void put(const herald_host *host, herald_buf *body, const char *text)
+{
+    host->buf_append(body, text, strlen(text));
+}
+
 static herald_buf *serialize(const herald_host *host, const herald_message *msg,
                              const content *c)
 {
     herald_buf *body = host->buf_new();
     if (msg->format == HERALD_FORMAT_MARKDOWN) {
         const char *title = msg->title && *msg->title ? msg->title : "herald";
-        host->buf_printf(body, "{\"msgtype\":\"markdown\",\"markdown\":{\"title\":");
+        put(host, body, "{\"msgtype\":\"markdown\",\"markdown\":{\"title\":");
         host->buf_json_string(body, title, strlen(title));
-        host->buf_printf(body, ",\"text\":");
+        put(host, body, ",\"text\":");
     } else {
-        host->buf_printf(body, "{\"msgtype\":\"text\",\"text\":{\"content\":");
+        put(host, body, "{\"msgtype\":\"text\",\"text\":{\"content\":");
     }
     append_content(host, msg, body, c);
-    host->buf_printf(body, "},\"at\":{\"atMobiles\":");
+    put(host, body, "},\"at\":{\"atMobiles\":");
     append_json_list(host, body, msg->mentions.mobiles, msg->mentions.mobiles_len);
-    host->buf_printf(body, ",\"atUserIds\":");
+    put(host, body, ",\"atUserIds\":");
     append_json_list(host, body, msg->mentions.user_ids, msg->mentions.user_ids_len);
-    host->buf_printf(body, ",\"isAtAll\":%s}}", msg->mentions.all ? "true" : "false");
+    put(host, body, msg->mentions.all ? ",\"isAtAll\":true}}" : ",\"isAtAll\":false}}");
     return body;
 }
 

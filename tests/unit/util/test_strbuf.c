@@ -114,7 +114,30 @@ TEST(an_uncapped_buffer_grows_without_limit)
     sb_free(&sb);
 }
 
+/* A format is written into the room there is when it fits, and again
+ * after growing when it does not: at the room's edge, one byte either
+ * side of it, and past it, the text and its NUL come out whole. */
+TEST(a_format_fits_the_room_or_grows_it)
+{
+    for (size_t extra = 0; extra < 4; extra++) {
+        strbuf sb = STRBUF_INIT;
+        sb_putc(&sb, 'x'); /* a first block of 64 bytes */
+        size_t room = sb.cap - sb.len - 1;
+        char want[200];
+        memset(want, 'y', sizeof want);
+        size_t len = room - 1 + extra;
+        sb_printf(&sb, "%.*s", (int)len, want);
+        CHECK_INT(sb.len, len + 1);
+        CHECK(sb.data[0] == 'x' && sb.data[len] == 'y' && sb.data[len + 1] == '\0');
+        CHECK(strspn(sb.data + 1, "y") == len);
+        sb_printf(&sb, "%d", 7);
+        CHECK(sb.data[len + 1] == '7' && sb.data[len + 2] == '\0');
+        sb_free(&sb);
+    }
+}
+
 RUN_TESTS(CASE(short_escapes_and_plain_bytes), CASE(other_control_bytes_become_unicode_escapes),
           CASE(every_byte_reads_back), CASE(a_capped_buffer_keeps_what_fits_and_says_it_was_cut),
           CASE(an_append_across_the_cap_keeps_its_start_then_nothing_more),
-          CASE(every_kind_of_append_respects_the_cap), CASE(an_uncapped_buffer_grows_without_limit))
+          CASE(every_kind_of_append_respects_the_cap), CASE(an_uncapped_buffer_grows_without_limit),
+          CASE(a_format_fits_the_room_or_grows_it))
