@@ -59,13 +59,13 @@ static int bind_seen(sqlite_store *s, sqlite3_stmt *q, int at, size_t i, const v
     return 0;
 }
 
-/* How many of alerts[first..len) go in one statement: up to the first
- * fingerprint seen again, whose silenced history row must see the state
- * its earlier post left. */
+/* How many of alerts[first..len) go in one statement: at most
+ * ROWS_PER_STATEMENT, and none from the first fingerprint seen again,
+ * whose silenced history row must see the state its earlier post left. */
 static size_t distinct_run(const alert_record *alerts, size_t first, size_t len)
 {
     size_t end = first + 1;
-    for (; end < len; end++)
+    for (; end < len && end - first < ROWS_PER_STATEMENT; end++)
         for (size_t i = first; i < end; i++)
             if (strcmp(alerts[i].fingerprint, alerts[end].fingerprint) == 0)
                 return end - first;
