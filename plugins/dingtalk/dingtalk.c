@@ -187,6 +187,12 @@ static size_t robot_text_budget(void *instance)
 
 /* ---- content ----------------------------------------------------------- */
 
+/* Appends a whole C string. */
+static void put(const herald_host *host, herald_buf *buf, const char *text)
+{
+    host->buf_append(buf, text, strlen(text));
+}
+
 static int is_id_char(char c)
 {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -285,7 +291,7 @@ static void append_content(const herald_host *host, const herald_message *msg,
             host->buf_printf(joined, "%s\n\n", c->keyword);
         host->buf_append(joined, c->text, c->text_len);
         if (c->truncated)
-            host->buf_append(joined, TRUNCATION_MARKER, strlen(TRUNCATION_MARKER));
+            put(host, joined, TRUNCATION_MARKER);
         kept = host->buf_data(joined);
         kept_len = host->buf_len(joined);
     }
@@ -305,11 +311,6 @@ static void append_content(const herald_host *host, const herald_message *msg,
     host->buf_free(mentions);
     if (joined)
         host->buf_free(joined);
-}
-
-static void put(const herald_host *host, herald_buf *body, const char *text)
-{
-    host->buf_append(body, text, strlen(text));
 }
 
 static herald_buf *serialize(const herald_host *host, const herald_message *msg,
@@ -421,18 +422,17 @@ static void set_urls(const robot *r, size_t index, herald_request *req)
     const char *secret = r->secrets ? r->secrets[index] : NULL;
     herald_buf *url = host->buf_new();
     herald_buf *log_url = host->buf_new();
-    host->buf_append(url, robot_url, strlen(robot_url));
+    put(host, url, robot_url);
     /* Logs keep the endpoint and the timestamp, never the token or sign. */
-    static const char hidden_token[] = "?access_token=…";
     host->buf_append(log_url, robot_url, strcspn(robot_url, "?"));
-    host->buf_append(log_url, hidden_token, sizeof hidden_token - 1);
+    put(host, log_url, "?access_token=…");
     if (secret) {
         long long ts = (long long)host->now_ms();
         char to_sign[32];
         int to_sign_len = snprintf(to_sign, sizeof to_sign, "%lld\n", ts);
         herald_buf *data = host->buf_new();
         host->buf_append(data, to_sign, (size_t)to_sign_len);
-        host->buf_append(data, secret, strlen(secret));
+        put(host, data, secret);
         unsigned char mac[32];
         host->hmac_sha256(secret, strlen(secret), host->buf_data(data),
                           host->buf_len(data), mac);
