@@ -8,11 +8,18 @@
 #include "util/error.h"
 #include "util/strbuf.h"
 
+/* By the length the label keeps, then its bytes: labels are compared
+ * here for every alert of every message. */
+static int is_named(const label *l, const char *name)
+{
+    size_t len = strlen(name);
+    return l->name_len == len && memcmp(l->name, name, len) == 0;
+}
+
 /* Labels that name an alert's kind and urgency, not which alert it is. */
 static int is_kind_label(const label *l)
 {
-    return (l->name_len == 9 && memcmp(l->name, "alertname", 9) == 0) ||
-           (l->name_len == 8 && memcmp(l->name, "severity", 8) == 0);
+    return is_named(l, "alertname") || is_named(l, "severity");
 }
 
 /* Whether `name` has another value (or none) in some alert of the
@@ -59,8 +66,7 @@ static void identity(const render_input *in, telling_labels *t, const alert *a, 
         sb_puts(out, instance);
     for (size_t i = 0; i < a->labels.len; i++) {
         const label *l = &a->labels.items[i];
-        if (is_kind_label(l) || (l->name_len == 8 && memcmp(l->name, "instance", 8) == 0) ||
-            !tells_apart(in, t, l))
+        if (is_kind_label(l) || is_named(l, "instance") || !tells_apart(in, t, l))
             continue;
         if (out->len)
             sb_putc(out, ' ');
