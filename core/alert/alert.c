@@ -103,9 +103,9 @@ void labelset_fill(labelset *set, const char *const *pairs, size_t n)
         char *texts[2];
         size_t lens[2];
         for (int k = 0; k < 2; k++) {
-            lens[k] = strlen(pairs[2 * i + k]);
-            texts[k] = memcpy(at, pairs[2 * i + k], lens[k] + 1);
-            at += lens[k] + 1;
+            texts[k] = at;
+            at = stpcpy(at, pairs[2 * i + k]); /* copied and measured in one pass */
+            lens[k] = (size_t)(at++ - texts[k]);
         }
         set->items[i] = (label){texts[0], texts[1], lens[0], lens[1]};
         sorted = sorted && (i == 0 || strcmp(set->items[i - 1].name, texts[0]) < 0);
