@@ -150,9 +150,15 @@ enum {
     ALERT_MEMBERS = ALERT_GRAFANA + 5
 };
 static const char *const alert_members[ALERT_MEMBERS] = {
-    "labels",      "annotations", "startsAt",   "endsAt",       "generatorURL",
-    "values",      "fingerprint", "status",     "valueString",  "silenceURL",
-    "dashboardURL", "panelURL",   "imageURL"};
+    [ALERT_LABELS] = "labels",
+    [ALERT_ANNOTATIONS] = "annotations",
+    [ALERT_STARTS_AT] = "startsAt",
+    [ALERT_ENDS_AT] = "endsAt",
+    [ALERT_GENERATOR_URL] = "generatorURL",
+    [ALERT_VALUES] = "values",
+    [ALERT_FINGERPRINT] = "fingerprint",
+    [ALERT_STATUS] = "status",
+    [ALERT_GRAFANA] = "valueString", "silenceURL", "dashboardURL", "panelURL", "imageURL"};
 
 /* The members of a webhook body herald reads. */
 enum {
@@ -169,9 +175,16 @@ enum {
     BODY_MEMBERS = BODY_GRAFANA + 3
 };
 static const char *const body_members[BODY_MEMBERS] = {
-    "alerts",       "receiver",          "externalURL",     "groupKey", "groupLabels",
-    "commonLabels", "commonAnnotations", "truncatedAlerts", "status",   "title",
-    "message",      "state"};
+    [BODY_ALERTS] = "alerts",
+    [BODY_RECEIVER] = "receiver",
+    [BODY_EXTERNAL_URL] = "externalURL",
+    [BODY_GROUP_KEY] = "groupKey",
+    [BODY_GROUP_LABELS] = "groupLabels",
+    [BODY_COMMON_LABELS] = "commonLabels",
+    [BODY_COMMON_ANNOTATIONS] = "commonAnnotations",
+    [BODY_TRUNCATED_ALERTS] = "truncatedAlerts",
+    [BODY_STATUS] = "status",
+    [BODY_GRAFANA] = "title", "message", "state"};
 
 /* Grafana's "values": an object of numbers (null: no value, skipped). */
 static int read_values(const cJSON *values, const char *path, alert *a, char *err, size_t cap)
