@@ -105,6 +105,9 @@ void sb_puts(strbuf *sb, const char *text) { sb_append(sb, text, strlen(text)); 
 
 void sb_putc(strbuf *sb, char c)
 {
+    /* sb_append's own fast path, without the call and the copy of one
+     * byte: JSON puts a byte between most of its pieces, and going
+     * through sb_append cost the ingest about 1 µs per request */
     if (!sb->max && sb->len + 1 < sb->cap) {
         sb->data[sb->len++] = c;
         sb->data[sb->len] = '\0';
