@@ -185,6 +185,13 @@ TEST(errors_name_the_field)
         {"{\"alerts\":[{\"labels\":{}}]}", "alerts[0].labels: must not be empty"},
         {"{\"alerts\":[{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"severity\":3}}]}",
          "alerts[1].labels.severity: expected a string, got a number"},
+        /* the index's digits in order */
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"a\":\"b\"}},"
+         "{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"a\":\"b\"}},"
+         "{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"a\":\"b\"}},"
+         "{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"a\":\"b\"}},"
+         "{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"a\":\"b\"}},{\"labels\":{\"x\":1}}]}",
+         "alerts[13].labels.x: expected a string, got a number"},
         {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"annotations\":[]}]}",
          "alerts[0].annotations: expected an object, got an array"},
         {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"status\":\"burning\"}]}",
