@@ -191,14 +191,19 @@ void notification_describe(notification *n, const char *group_key, const alert *
     alert_record *sorted = xcalloc(len ? len : 1, sizeof *sorted);
     memcpy(sorted, n->alerts, len * sizeof *sorted);
     qsort(sorted, len, sizeof *sorted, compare_fingerprints);
+    /* Appended, not formatted: sb_printf was 1.5% of ingesting a request. */
     strbuf stream = STRBUF_INIT, state = STRBUF_INIT;
-    sb_printf(&stream, "%s%c%s", n->receiver, 0, n->group_key);
+    sb_puts(&stream, n->receiver);
+    sb_putc(&stream, '\0');
+    sb_puts(&stream, n->group_key);
     sb_puts(&state, n->status);
     /* Each alert's own status too: {A firing, B resolved} is news after
      * {A firing, B firing} although the group is still firing. */
     for (size_t i = 0; i < len; i++) {
-        sb_printf(&stream, "%c%s", 0, sorted[i].fingerprint);
-        sb_printf(&state, "%c%s", 0, alert_status_name(sorted[i].status));
+        sb_putc(&stream, '\0');
+        sb_puts(&stream, sorted[i].fingerprint);
+        sb_putc(&state, '\0');
+        sb_puts(&state, alert_status_name(sorted[i].status));
     }
     free(sorted);
     /* the second digest's first digit overwrites the first one's NUL */

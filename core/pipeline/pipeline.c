@@ -130,7 +130,10 @@ static void messages_add(group_messages *m, notification *n, size_t size, int fa
     m->items[m->len] = n;
     m->sizes[m->len] = size;
     m->failed[m->len] = failed;
-    snprintf(m->errors[m->len], ERROR_CAP, "%s", failed ? error : "");
+    if (failed)
+        snprintf(m->errors[m->len], ERROR_CAP, "%s", error);
+    else
+        m->errors[m->len][0] = '\0';
     m->len++;
 }
 
