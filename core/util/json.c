@@ -9,9 +9,10 @@
 #include "util/utf8.h"
 
 /* cJSON's parser records the position of a syntax error in a process-wide
- * variable, so parses on several threads (ingest threads, and plugins on
- * the dispatcher thread) would race on it. Parsing is short; one lock is
- * cheaper than the race. */
+ * variable, so parses on several threads (plugins on the dispatcher
+ * thread, the API's threads) would race on it. Parsing is short; one lock
+ * is cheaper than the race. Request bodies are read without it
+ * (json_doc.c). */
 static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
 
 cJSON *json_parse(const char *text, size_t len)
@@ -20,118 +21,6 @@ cJSON *json_parse(const char *text, size_t len)
     cJSON *root = cJSON_ParseWithLength(text, len);
     pthread_mutex_unlock(&parse_lock);
     return root;
-}
-
-/* A body's tree is a node per value and a string per key and text, all
- * read once and dropped together: parsed into blocks of the document's
- * own, each costs a pointer bump instead of a malloc and a free (cJSON's
- * mallocs and frees were a tenth of an ingest thread's time). cJSON's
- * allocator is process-wide, so it asks which document this thread is
- * filling, if any; every other parse and build uses malloc as before. */
-struct json_block {
-    json_block *next;
-    size_t used, cap;
-    max_align_t data[];
-};
-
-static _Thread_local json_block **filling;
-
-static void *doc_alloc(size_t size)
-{
-    if (!filling)
-        return malloc(size);
-    size_t need = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
-    json_block *b = *filling;
-    if (b->cap - b->used < need) {
-        size_t cap = 2 * b->cap > need ? 2 * b->cap : need;
-        json_block *more = xmalloc(sizeof *more + cap);
-        *more = (json_block){b, 0, cap};
-        *filling = b = more;
-    }
-    void *p = (char *)b->data + b->used;
-    b->used += need;
-    return p;
-}
-
-/* While a document is filled, cJSON frees only what it took for it (a
- * failed parse's part): the blocks go whole in json_doc_free. */
-static void doc_release(void *p)
-{
-    if (!filling)
-        free(p);
-}
-
-__attribute__((constructor)) static void use_document_blocks(void)
-{
-    cJSON_InitHooks(&(cJSON_Hooks){doc_alloc, doc_release});
-}
-
-/* Each thread keeps its last document's first block for the next one: a
- * fresh block each time (a large request to malloc) made malloc first
- * gather every small free chunk it had (malloc_consolidate), 3% of an
- * ingest thread's time. Blocks added to a larger tree are freed. */
-#define KEPT_BLOCK_CAP (64 * 1024)
-static pthread_key_t kept_block;
-static pthread_once_t kept_block_once = PTHREAD_ONCE_INIT;
-
-static void make_kept_block_key(void)
-{
-    if (pthread_key_create(&kept_block, free) != 0)
-        abort();
-}
-
-static json_block *first_block(void)
-{
-    pthread_once(&kept_block_once, make_kept_block_key);
-    json_block *b = pthread_getspecific(kept_block);
-    if (b) {
-        pthread_setspecific(kept_block, NULL);
-    } else {
-        b = xmalloc(sizeof *b + KEPT_BLOCK_CAP);
-        b->cap = KEPT_BLOCK_CAP;
-    }
-    b->next = NULL;
-    b->used = 0;
-    return b;
-}
-
-int json_doc_parse(json_doc *doc, const char *text, size_t len, size_t *error_at)
-{
-    doc->blocks = first_block();
-    const char *end = NULL;
-    pthread_mutex_lock(&parse_lock);
-    filling = &doc->blocks;
-    doc->root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
-    filling = NULL;
-    if (!doc->root) {
-        const char *where = cJSON_GetErrorPtr();
-        end = where && where >= text && where <= text + len ? where : text;
-    }
-    pthread_mutex_unlock(&parse_lock);
-    /* cJSON stops after the first value: "{…}{…}" would lose the second. */
-    while (doc->root && end < text + len && *end && strchr(" \t\r\n", *end))
-        end++;
-    if (doc->root && end < text + len)
-        doc->root = NULL;
-    if (doc->root)
-        return 0;
-    *error_at = (size_t)(end - text);
-    json_doc_free(doc);
-    return -1;
-}
-
-void json_doc_free(json_doc *doc)
-{
-    while (doc->blocks) {
-        json_block *b = doc->blocks;
-        doc->blocks = b->next;
-        /* the first block is the last in the list */
-        if (!b->next && b->cap == KEPT_BLOCK_CAP && !pthread_getspecific(kept_block))
-            pthread_setspecific(kept_block, b);
-        else
-            free(b);
-    }
-    doc->root = NULL;
 }
 
 static const cJSON *walk(const cJSON *node, const char *path)

@@ -11,7 +11,7 @@
 
 /* cJSON_ParseWithLength under a process-wide lock (see json.c). */
 cJSON *json_parse(const char *text, size_t len);
-/* A request body's tree, in blocks of its own (json.c says why): read it,
+/* A request body's tree, in blocks of its own (json_doc.c says why): read it,
  * never change it, and give it back with json_doc_free, not cJSON_Delete. */
 typedef struct json_block json_block;
 typedef struct {

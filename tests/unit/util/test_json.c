@@ -4,6 +4,7 @@
 #include "harness.h"
 
 #include "util/json.h"
+#include "util/json_same.h"
 
 static void check_error_body(const char *message, const char *expected)
 {
@@ -119,6 +120,65 @@ TEST(document_errors_name_the_byte)
     }
 }
 
+/* A body is read as cJSON reads it: the same tree, the same refusals at
+ * the same bytes, for JSON and for what cJSON accepts beyond it. */
+TEST(a_body_reads_as_cjson_reads_it)
+{
+    static const char deep_ok[] = "[[[[[[[[[[1]]]]]]]]]]";
+    static const struct {
+        const char *text;
+        size_t len; /* 0: strlen */
+    } cases[] = {
+        {"{\"a\":{\"b\":[true,false,null,-0,1.5e3,\"x\"]},\"\":{}}", 0},
+        {" \t\r\n\x01\x1f [ \x02 1 , 2 ] \n", 0},
+        {"\xEF\xBB\xBF{}", 0},
+        {"\xEF\xBB\xBF" "12", 0},
+        {"\xEF\xBB\xBF" "1", 0}, /* too short for cJSON to skip the mark */
+        {"", 0}, {" ", 0}, {"[", 0}, {"{", 0}, {"[ ", 0}, {"[1, ", 0}, {"[1 ", 0},
+        {"{x", 0}, {"{\"a\"", 0}, {"{\"a\":", 0}, {"{\"a\" 1}", 0}, {"{\"a\":1,}", 0},
+        {"[1,]", 0}, {"[,1]", 0}, {"]", 0}, {"nul", 0}, {"nullx", 0}, {"truefalse", 0},
+        {"-", 0}, {"-x", 0}, {"01", 0}, {"1e", 0}, {"1.5e+", 0}, {"+1", 0}, {"1-2", 0},
+        {".5", 0}, {"1.2.3", 0}, {"1e999", 0}, {"-1e999", 0}, {"2147483648", 0},
+        {"-2147483649", 0}, {"1.5", 0}, {"-7.9", 0},
+        {"1.00000000000000000000000000000000000000000000000000000000000000000000001", 0},
+        {"\"\\u00e9\\u4e3b\"", 0}, {"\"\\uD83D\\uDE00\"", 0}, {"\"\\uD83D\"", 0},
+        {"\"\\uD83Dx\"", 0}, {"\"\\uD83D\\u0041\"", 0}, {"\"\\uDE00\"", 0},
+        {"\"\\uZZZZ\"", 0}, {"\"\\u12\"", 0}, {"\"\\x\"", 0}, {"\"abc", 0},
+        {"\"abc\\", 0}, {"\"a\\\"b\"", 0}, {"\"\\/\\b\\f\\n\\r\\t\\\\\"", 0},
+        {"[\"a\0b\"]", 7}, {"1\0", 2}, {"[1]\0", 4}, {"{}{}", 0}, {"[1]x", 0},
+        {"[1] \n", 0}, {"{\"a\":1 , \"a\":2}", 0}, {deep_ok, 0},
+    };
+    char why[256];
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].text);
+        if (!json_reads_as_cjson(cases[i].text, len, why, sizeof why))
+            FAIL_AT("case %zu (%s): %s", i, cases[i].text, why);
+    }
+    /* nested as deep as cJSON allows, and one deeper */
+    for (size_t depth = 999; depth <= 1001; depth++) {
+        strbuf nested = STRBUF_INIT;
+        for (size_t d = 0; d < depth; d++)
+            sb_putc(&nested, d % 2 ? '[' : '{'), d % 2 ? (void)0 : sb_puts(&nested, "\"k\":");
+        for (size_t d = depth; d-- > 0;)
+            sb_putc(&nested, d % 2 ? ']' : '}');
+        if (!json_reads_as_cjson(nested.data, nested.len, why, sizeof why))
+            FAIL_AT("%zu deep: %s", depth, why);
+        sb_free(&nested);
+    }
+    static const char *const fixtures[] = {"am-firing-1.json", "am-firing-5.json",
+                                           "am-resolved-1.json", "am-resolved-5.json",
+                                           "wms-firing.json"};
+    for (size_t i = 0; i < sizeof fixtures / sizeof *fixtures; i++) {
+        strbuf path = STRBUF_INIT, text = STRBUF_INIT;
+        sb_printf(&path, "%s/tests/fixtures/%s", SOURCE_ROOT, fixtures[i]);
+        CHECK_INT(sb_read_file(&text, sb_str(&path)), 0);
+        if (!json_reads_as_cjson(sb_str(&text), text.len, why, sizeof why))
+            FAIL_AT("%s: %s", fixtures[i], why);
+        sb_free(&path);
+        sb_free(&text);
+    }
+}
+
 /* One pass finds each named member, the first of a name, whatever their
  * order; an absent one, or any in an array, is NULL. */
 TEST(members_are_found_by_name_in_one_pass)
@@ -148,4 +208,5 @@ TEST(members_are_found_by_name_in_one_pass)
 RUN_TESTS(CASE(error_body_escapes_and_replaces_bytes_that_are_not_utf8),
           CASE(duplicate_keys_at_every_level), CASE(no_duplicates_means_an_empty_path),
           CASE(document_outgrowing_its_first_block_reads_back_whole),
-          CASE(document_errors_name_the_byte), CASE(members_are_found_by_name_in_one_pass))
+          CASE(document_errors_name_the_byte), CASE(members_are_found_by_name_in_one_pass),
+          CASE(a_body_reads_as_cjson_reads_it))
