@@ -188,6 +188,17 @@ static bool read_string(reader *r, char **out)
         r->at++;
         return false;
     }
+    /* Most strings hold no escape: found with memchr, copied whole. */
+    const unsigned char *quote = memchr(end, '"', (size_t)(limit - end));
+    if (quote && !memchr(end, '\\', (size_t)(quote - end))) {
+        size_t n = (size_t)(quote - end);
+        char *copy = take(r, n + 1, 1);
+        memcpy(copy, end, n);
+        copy[n] = '\0';
+        *out = copy;
+        r->at = (size_t)(quote - r->text) + 1;
+        return true;
+    }
     size_t escapes = 0;
     while (end < limit && *end != '"') {
         if (*end == '\\') {
