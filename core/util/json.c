@@ -1,6 +1,7 @@
 #include "util/json.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,8 +50,9 @@ herald_json_type json_lookup(const char *json, size_t len, const char *path, cha
                              size_t cap)
 {
     put(out, cap, "");
-    cJSON *root = json_parse(json, len);
-    const cJSON *node = walk(root, path ? path : "");
+    json_doc doc;
+    bool parsed = json_doc_parse_first(&doc, json, len) == 0;
+    const cJSON *node = parsed ? walk(doc.root, path ? path : "") : NULL;
     herald_json_type type = HERALD_JSON_ABSENT;
     if (!node) {
         /* nothing there */
@@ -81,7 +83,8 @@ herald_json_type json_lookup(const char *json, size_t len, const char *path, cha
             cJSON_free(text);
         }
     }
-    cJSON_Delete(root);
+    if (parsed)
+        json_doc_free(&doc);
     return type;
 }
 

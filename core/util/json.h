@@ -23,6 +23,10 @@ typedef struct {
  * whitespace. On failure returns -1 with nothing to free, and *error_at
  * is the byte offset where the text stopped being what was expected. */
 int json_doc_parse(json_doc *doc, const char *text, size_t len, size_t *error_at);
+/* The first JSON value of text, whatever follows it, as cJSON_Parse
+ * reads it: a channel's answer may carry more after its JSON. 0, or -1
+ * with nothing to free. */
+int json_doc_parse_first(json_doc *doc, const char *text, size_t len);
 void json_doc_free(json_doc *doc);
 
 /* The host service plugins use to read responses (see plugin.h). */

@@ -363,27 +363,43 @@ static bool read_value(reader *r, cJSON *node)
     return false;
 }
 
-int json_doc_parse(json_doc *doc, const char *text, size_t len, size_t *error_at)
+/* The first value of text into doc->root; r->at is where it ended or
+ * where it could not be read. */
+static bool read_first_value(json_doc *doc, const char *text, size_t len, reader *r)
 {
     doc->blocks = first_block();
-    reader r = {(const unsigned char *)text, len, 0, 0, doc};
+    *r = (reader){(const unsigned char *)text, len, 0, 0, doc};
     if (len > 4 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) /* cJSON skips it only there */
-        r.at = 3;
-    skip_whitespace(&r);
-    cJSON *root = new_node(&r);
-    bool read = read_value(&r, root);
+        r->at = 3;
+    skip_whitespace(r);
+    cJSON *root = new_node(r);
+    if (!read_value(r, root))
+        return false;
+    doc->root = root;
+    return true;
+}
+
+int json_doc_parse(json_doc *doc, const char *text, size_t len, size_t *error_at)
+{
+    reader r;
+    bool read = read_first_value(doc, text, len, &r);
     /* Nothing after the value but whitespace: "{…}{…}" would lose the
      * second. */
     if (read)
         while (r.at < len && strchr(" \t\r\n", text[r.at]) && text[r.at])
             r.at++;
-    if (read && r.at == len) {
-        doc->root = root;
+    if (read && r.at == len)
         return 0;
-    }
-    *error_at = r.at < len ? r.at : len ? len - 1 : 0;
-    if (read)
-        *error_at = r.at;
+    *error_at = read ? r.at : r.at < len ? r.at : len ? len - 1 : 0;
+    json_doc_free(doc);
+    return -1;
+}
+
+int json_doc_parse_first(json_doc *doc, const char *text, size_t len)
+{
+    reader r;
+    if (read_first_value(doc, text, len, &r))
+        return 0;
     json_doc_free(doc);
     return -1;
 }

@@ -228,6 +228,10 @@ TEST(json_lookup_reads_responses)
     CHECK_STR(out, "");
     CHECK_INT(host->json_lookup(reply, len, "errcode.deeper", out, sizeof out), HERALD_JSON_ABSENT);
     CHECK_INT(host->json_lookup("ok", 2, "", out, sizeof out), HERALD_JSON_ABSENT);
+    /* the first value is read, whatever a proxy put after it */
+    CHECK_INT(host->json_lookup("{\"errcode\":0}\n<html>", 20, "errcode", out, sizeof out),
+              HERALD_JSON_NUMBER);
+    CHECK_STR(out, "0");
     /* Cut to the buffer, never overflowing it. */
     char small[5];
     CHECK_INT(host->json_lookup(reply, len, "errmsg", small, sizeof small), HERALD_JSON_STRING);

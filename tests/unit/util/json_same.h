@@ -58,6 +58,21 @@ static int json_reads_as_cjson(const char *text, size_t len, char *why, size_t w
 
     const char *end = NULL;
     cJSON *theirs = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    /* the first value alone, whatever follows it */
+    json_doc first;
+    int first_refused = json_doc_parse_first(&first, text, len) != 0;
+    int first_same = first_refused ? !theirs : theirs && json_same_tree(first.root, theirs, why, why_cap);
+    if (!first_refused)
+        json_doc_free(&first);
+    if (!first_same) {
+        if (first_refused || !theirs)
+            snprintf(why, why_cap, "first value refused: %s, cJSON %s", first_refused ? "yes" : "no",
+                     theirs ? "no" : "yes");
+        cJSON_Delete(theirs);
+        if (!refused)
+            json_doc_free(&doc);
+        return 0;
+    }
     size_t their_error_at = 0;
     if (theirs) {
         while (end < text + len && *end && strchr(" \t\r\n", *end))
