@@ -10,12 +10,13 @@
 #include <lauxlib.h>
 
 #include "lua/pool.h"
+#include "lua/watchdog.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 
-/* How often the deadline is checked: a clock read per 1000 instructions
- * costs well under 1% and stops a loop within microseconds of the
- * deadline. */
+/* How often the count hook checks the deadline, where it is on (see
+ * watchdog.h): a clock read per 1000 instructions stops a loop within
+ * microseconds of the deadline. */
 #define HOOK_INSTRUCTIONS 1000
 #define LIMIT_MESSAGE_CAP 256
 
@@ -33,7 +34,6 @@ typedef struct sandbox_ctx {
     char memory_message[LIMIT_MESSAGE_CAP];
 } sandbox_ctx;
 
-static void deadline_hook(lua_State *L, lua_Debug *ar);
 
 static sandbox_ctx *context_of(lua_State *L)
 {
@@ -137,7 +137,11 @@ static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
  * had passed, so no call outlives shutdown_timeout. */
 static atomic_bool stopping;
 
-void sandbox_stop_all(void) { atomic_store(&stopping, true); }
+void sandbox_stop_all(void)
+{
+    atomic_store(&stopping, true);
+    watchdog_stop_all();
+}
 
 void sandbox_check_deadline(lua_State *L)
 {
@@ -155,18 +159,20 @@ void sandbox_check_deadline(lua_State *L)
         else
             snprintf(what, sizeof what, "timeout after %u ms", ctx->timeout_ms);
         describe_position(L, what, ctx->timeout_message, sizeof ctx->timeout_message);
-        lua_sethook(L, deadline_hook, LUA_MASKCOUNT, 1);
+        lua_sethook(L, limits_deadline_hook, LUA_MASKCOUNT, 1);
     }
     lua_pushstring(L, ctx->timeout_message);
     lua_error(L);
 }
 
-/* Installed on every state for its whole life: outside sandbox_call it
- * returns at once. */
-static void deadline_hook(lua_State *L, lua_Debug *ar)
+void limits_deadline_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     sandbox_check_deadline(L);
+    /* Within the deadline still: the watchdog's signal came as the call
+     * it was meant for ended. The hook goes until the next signal. */
+    if (WATCHDOG_SIGNALS)
+        lua_sethook(L, NULL, 0, 0);
 }
 
 lua_State *limits_new_state(const sandbox_limits *limits)
@@ -187,7 +193,11 @@ lua_State *limits_new_state(const sandbox_limits *limits)
     return L;
 }
 
-void limits_arm(lua_State *L) { lua_sethook(L, deadline_hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS); }
+void limits_arm(lua_State *L)
+{
+    if (!WATCHDOG_SIGNALS)
+        lua_sethook(L, limits_deadline_hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+}
 
 void limits_close_state(lua_State *L)
 {
@@ -218,13 +228,23 @@ int sandbox_call(lua_State *L, int nargs, int nresults, char *err, size_t err_ca
     ctx->timed_out = false;
     ctx->memory_message[0] = '\0';
 
+    watchdog_call outer_call;
+    watchdog_call_begins(L, deadline, &outer_call);
     int status = lua_pcall(L, nargs, nresults, 0);
+    watchdog_call_ends(&outer_call);
 
     bool timed_out = ctx->timed_out;
     ctx->running = outer_running;
     ctx->deadline_ns = outer_deadline;
     ctx->timed_out = outer_timed_out;
-    lua_sethook(L, deadline_hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+    /* An outer call goes on checking its deadline with the count hook:
+     * the deadline may have passed in this call, and the watchdog does
+     * not signal it twice. The outermost call leaves no hook behind when
+     * the watchdog keeps the deadlines. */
+    if (outer_deadline || !WATCHDOG_SIGNALS)
+        lua_sethook(L, limits_deadline_hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+    else
+        lua_sethook(L, NULL, 0, 0);
     if (status == LUA_OK)
         return 0;
 

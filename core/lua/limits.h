@@ -1,7 +1,7 @@
 /* The limits of a sandboxed state, private to lua/: the memory cap its
  * allocator enforces and the deadline of the call running in it, which
- * the count hook and the library functions that loop (pattern.c,
- * libguard.c) check. sandbox_call, sandbox_run, sandbox_check_deadline,
+ * the count hook (set by the watchdog, watchdog.h) and the library
+ * functions that loop (pattern.c, libguard.c) check. sandbox_call, sandbox_run, sandbox_check_deadline,
  * sandbox_stop_all and sandbox_memory_* (sandbox.h) are defined here. */
 #ifndef HERALD_LUA_LIMITS_H
 #define HERALD_LUA_LIMITS_H
@@ -17,6 +17,9 @@
 lua_State *limits_new_state(const sandbox_limits *limits);
 /* Starts the deadline checks, once the state is set up. */
 void limits_arm(lua_State *L);
+/* The count hook: raises the timeout once the call's deadline has
+ * passed (or herald is stopping). */
+void limits_deadline_hook(lua_State *L, lua_Debug *ar);
 /* Closes the state and frees its limits. */
 void limits_close_state(lua_State *L);
 /* "memory limit of N bytes exceeded". */

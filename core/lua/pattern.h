@@ -2,7 +2,7 @@
  * string.gmatch and string.gsub for the sandbox.
  *
  * Lua's own pattern functions backtrack inside one C call, so the
- * sandbox's instruction-count hook never runs while they do; a pattern such
+ * sandbox's count hook never runs while they do; a pattern such
  * as ".-.-.-.-b" over a long subject takes exponential time. These take the
  * same arguments, return the same results and raise the same errors as
  * Lua 5.4's, and every few thousand matching steps they call

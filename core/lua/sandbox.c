@@ -1,6 +1,6 @@
 /* Sandboxed Lua states: a reduced standard library, text-only chunks, a
- * memory cap enforced by the allocator and a deadline enforced by an
- * instruction-count hook.
+ * memory cap enforced by the allocator and a deadline enforced by the
+ * count hook that the watchdog sets on a call past it (watchdog.h).
  *
  * The hook only runs between Lua instructions, so library functions whose
  * loops memory does not bound check the deadline themselves (pattern.h,

@@ -1,5 +1,6 @@
 /* The sandbox: what is absent, what errors look like, and the time and
  * memory limits, including that a state stays usable after hitting one. */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -9,6 +10,7 @@
 #include "harness.h"
 #include "lua_test_util.h"
 #include "lua/sandbox.h"
+#include "lua/watchdog.h"
 #include "util/strbuf.h"
 
 static lua_State *new_sandbox(unsigned timeout_ms, size_t memory_bytes)
@@ -174,6 +176,50 @@ TEST(timeout_cannot_be_caught)
     sandbox_close(L);
 }
 
+/* The watchdog's signal, sent to this thread now. */
+static int nudge(lua_State *L)
+{
+    (void)L;
+    raise(SIGRTMIN);
+    return 0;
+}
+
+static int hooked(lua_State *L)
+{
+    lua_pushboolean(L, lua_gethook(L) != NULL);
+    return 1;
+}
+
+/* A signal that comes within the deadline (meant for a call that just
+ * ended) leaves the call running to its end, and its hook goes again;
+ * one with no call running does nothing. ThreadSanitizer builds keep the
+ * count hook instead of signals (watchdog.h). */
+TEST(a_watchdog_signal_within_the_deadline_changes_nothing)
+{
+    if (!WATCHDOG_SIGNALS)
+        return;
+    lua_State *L = new_sandbox(60000, 0);
+    static const char code[] = "local nudge, hooked = ...\n"
+                               "local n = 0\n"
+                               "for i = 1, 1000 do n = n + i end\n"
+                               "local before = hooked()\n"
+                               "nudge()\n"
+                               "for i = 1, 100000 do n = n + 1 end\n"
+                               "return string.format('%d %s %s', n, before, hooked())";
+    char err[512];
+    CHECK_INT(sandbox_load(L, "test.lua", code, strlen(code), err, sizeof err), 0);
+    lua_pushcfunction(L, nudge);
+    lua_pushcfunction(L, hooked);
+    if (sandbox_call(L, 2, 1, err, sizeof err) != 0)
+        FAIL_AT("%s", err);
+    else
+        CHECK_STR(lua_tostring(L, -1), "600500 false false");
+    lua_settop(L, 0);
+    raise(SIGRTMIN);
+    CHECK_STR(eval(L, "return 'still usable'"), "still usable");
+    sandbox_close(L);
+}
+
 TEST(memory_cap_stops_huge_string)
 {
     lua_State *L = new_sandbox(1000, (size_t)8 << 20);
@@ -246,6 +292,7 @@ RUN_TESTS(CASE(dangerous_names_absent), CASE(string_metatable_reaches_nothing_da
           CASE(bytecode_refused), CASE(errors_name_file_and_line),
           CASE(load_file_uses_path_as_chunkname), CASE(print_and_os_work),
           CASE(finalizers_refused), CASE(infinite_loop_times_out), CASE(timeout_cannot_be_caught),
+          CASE(a_watchdog_signal_within_the_deadline_changes_nothing),
           CASE(memory_cap_stops_huge_string), CASE(memory_cap_stops_growing_table),
           CASE(memory_error_caught_by_pcall_is_ordinary),
           CASE(memory_accounting_returns_to_baseline),
