@@ -34,7 +34,6 @@ typedef struct sandbox_ctx {
     char memory_message[LIMIT_MESSAGE_CAP];
 } sandbox_ctx;
 
-
 static sandbox_ctx *context_of(lua_State *L)
 {
     void *ctx;

@@ -10,9 +10,9 @@
 #include "util/utf8.h"
 
 /* cJSON's parser records the position of a syntax error in a process-wide
- * variable, so parses on several threads (plugins on the dispatcher
- * thread, the API's threads) would race on it. Parsing is short; one lock
- * is cheaper than the race. Request bodies are read without it
+ * variable, so parses on several threads (the API's, the store's reading
+ * of mentions) would race on it. Parsing is short; one lock is cheaper
+ * than the race. Request bodies and channels' answers are read without it
  * (json_doc.c). */
 static pthread_mutex_t parse_lock = PTHREAD_MUTEX_INITIALIZER;
 

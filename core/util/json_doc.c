@@ -182,12 +182,12 @@ static size_t utf16_escape(const unsigned char *in, const unsigned char *end, un
  * read. */
 static bool read_string(reader *r, char **out)
 {
-    const unsigned char *open = r->text + r->at, *end = open + 1;
-    const unsigned char *limit = r->text + r->len;
-    if (r->at >= r->len || *open != '"') {
+    if (r->at >= r->len || r->text[r->at] != '"') {
         r->at++;
         return false;
     }
+    const unsigned char *open = r->text + r->at, *end = open + 1;
+    const unsigned char *limit = r->text + r->len;
     /* Most strings hold no escape: found with memchr, copied whole. */
     const unsigned char *quote = memchr(end, '"', (size_t)(limit - end));
     if (quote && !memchr(end, '\\', (size_t)(quote - end))) {
