@@ -228,7 +228,7 @@ int sandbox_call(lua_State *L, int nargs, int nresults, char *err, size_t err_ca
     ctx->memory_message[0] = '\0';
 
     watchdog_call outer_call;
-    watchdog_call_begins(L, deadline, &outer_call);
+    watchdog_call_begins(L, limits_deadline_hook, deadline, &outer_call);
     int status = lua_pcall(L, nargs, nresults, 0);
     watchdog_call_ends(&outer_call);
 

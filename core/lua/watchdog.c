@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "lua/limits.h"
 #include "lua/sandbox.h"
 #include "util/strbuf.h"
 #include "util/thread_name.h"
@@ -37,8 +36,10 @@ static pthread_once_t started = PTHREAD_ONCE_INIT;
 static pthread_key_t thread_key;
 
 static _Thread_local lua_thread *this_thread;
-/* The state whose call runs on this thread, for the signal handler. */
+/* The state whose call runs on this thread and the hook it gets past its
+ * deadline, for the signal handler. */
 static _Thread_local lua_State *volatile running_here;
+static _Thread_local lua_Hook volatile running_hook;
 
 static int64_t monotonic_ns(void)
 {
@@ -52,7 +53,7 @@ static void interrupt(int sig)
     (void)sig;
     lua_State *L = running_here;
     if (L)
-        lua_sethook(L, limits_deadline_hook, LUA_MASKCOUNT, 1);
+        lua_sethook(L, running_hook, LUA_MASKCOUNT, 1);
 }
 
 static void *watch(void *arg)
@@ -108,7 +109,8 @@ static void start(void)
     pthread_attr_destroy(&attr);
 }
 
-void watchdog_call_begins(lua_State *L, int64_t deadline_ns, watchdog_call *outer)
+void watchdog_call_begins(lua_State *L, lua_Hook hook, int64_t deadline_ns,
+                          watchdog_call *outer)
 {
     if (!this_thread) {
         pthread_once(&started, start);
@@ -121,8 +123,10 @@ void watchdog_call_begins(lua_State *L, int64_t deadline_ns, watchdog_call *oute
         pthread_setspecific(thread_key, t);
         this_thread = t;
     }
-    *outer = (watchdog_call){running_here,
+    *outer = (watchdog_call){running_here, running_hook,
                              atomic_load_explicit(&this_thread->deadline_ns, memory_order_relaxed)};
+    /* the hook first: the handler reads it once it sees L */
+    running_hook = hook;
     running_here = L;
     atomic_store_explicit(&this_thread->deadline_ns, deadline_ns, memory_order_relaxed);
 }
@@ -131,15 +135,18 @@ void watchdog_call_ends(const watchdog_call *outer)
 {
     atomic_store_explicit(&this_thread->deadline_ns, outer->deadline_ns, memory_order_relaxed);
     running_here = outer->L;
+    running_hook = outer->hook;
 }
 
 void watchdog_stop_all(void) { atomic_store(&stopping, true); }
 
 #else
 
-void watchdog_call_begins(lua_State *L, int64_t deadline_ns, watchdog_call *outer)
+void watchdog_call_begins(lua_State *L, lua_Hook hook, int64_t deadline_ns,
+                          watchdog_call *outer)
 {
     (void)L;
+    (void)hook;
     (void)deadline_ns;
     (void)outer;
 }

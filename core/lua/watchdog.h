@@ -13,8 +13,7 @@
  * Under ThreadSanitizer, which holds a signal back until its thread calls
  * into the C library (a Lua loop that calls nothing never does), the
  * count hook stays on for every call instead: WATCHDOG_SIGNALS is 0
- * there. Private to lua/ (limits.c); the hook is
- * limits_deadline_hook. */
+ * there. Private to lua/ (limits.c). */
 #ifndef HERALD_LUA_WATCHDOG_H
 #define HERALD_LUA_WATCHDOG_H
 
@@ -36,12 +35,15 @@
 /* The call a thread was running when another began inside it. */
 typedef struct watchdog_call {
     lua_State *L;
+    lua_Hook hook;
     int64_t deadline_ns;
 } watchdog_call;
 
-/* Around each call: L runs until deadline_ns (CLOCK_MONOTONIC); *outer
- * keeps the call it runs inside of, if any, for watchdog_call_ends. */
-void watchdog_call_begins(lua_State *L, int64_t deadline_ns, watchdog_call *outer);
+/* Around each call: L runs until deadline_ns (CLOCK_MONOTONIC), and past
+ * it gets `hook` with a count of 1; *outer keeps the call it runs inside
+ * of, if any, for watchdog_call_ends. */
+void watchdog_call_begins(lua_State *L, lua_Hook hook, int64_t deadline_ns,
+                          watchdog_call *outer);
 void watchdog_call_ends(const watchdog_call *outer);
 
 /* Every call running now, and every one after, is past its deadline:
