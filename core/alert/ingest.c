@@ -293,7 +293,8 @@ static int read_alert(const cJSON *item, const cJSON *const *member, const char 
     return 0;
 }
 
-/* item is the alert's status; path is alert_path's. */
+/* item is a status: an alert's (path is alert_path's) or the body's
+ * (path ""). */
 static int read_status(const cJSON *item, const char *path, alert_status *out, char *err,
                        size_t cap)
 {
