@@ -5,12 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <lauxlib.h>
 
 #include "lua/pool.h"
 #include "lua/watchdog.h"
+#include "util/clock.h"
 #include "util/error.h"
 #include "util/strbuf.h"
 
@@ -39,13 +39,6 @@ static sandbox_ctx *context_of(lua_State *L)
     void *ctx;
     lua_getallocf(L, &ctx);
     return ctx;
-}
-
-static int64_t monotonic_ns(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
 }
 
 /* "file:line: what" for the innermost Lua function on L's stack (C
@@ -146,7 +139,7 @@ void sandbox_check_deadline(lua_State *L)
 {
     sandbox_ctx *ctx = context_of(L);
     if (!ctx->deadline_ns ||
-        (monotonic_ns() < ctx->deadline_ns && !atomic_load_explicit(&stopping, memory_order_relaxed)))
+        (mono_ns() < ctx->deadline_ns && !atomic_load_explicit(&stopping, memory_order_relaxed)))
         return;
     /* From now on the hook fires on every instruction, so Lua code that
      * catches the error with pcall cannot keep running. */
@@ -219,7 +212,7 @@ int sandbox_call(lua_State *L, int nargs, int nresults, char *err, size_t err_ca
     lua_State *outer_running = ctx->running;
     int64_t outer_deadline = ctx->deadline_ns;
     bool outer_timed_out = ctx->timed_out;
-    int64_t deadline = monotonic_ns() + (int64_t)ctx->timeout_ms * 1000000;
+    int64_t deadline = mono_ns() + (int64_t)ctx->timeout_ms * 1000000;
     if (outer_deadline && outer_deadline < deadline)
         deadline = outer_deadline;
     ctx->running = L;

@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "lua/sandbox.h"
+#include "util/clock.h"
 #include "util/strbuf.h"
 #include "util/thread_name.h"
 
@@ -41,13 +42,6 @@ static _Thread_local lua_thread *this_thread;
 static _Thread_local lua_State *volatile running_here;
 static _Thread_local lua_Hook volatile running_hook;
 
-static int64_t monotonic_ns(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-}
-
 static void interrupt(int sig)
 {
     (void)sig;
@@ -63,7 +57,7 @@ static void *watch(void *arg)
     for (;;) {
         bool busy = false;
         pthread_mutex_lock(&threads_lock);
-        int64_t now = monotonic_ns();
+        int64_t now = mono_ns();
         bool stop = atomic_load(&stopping);
         for (lua_thread *t = threads; t; t = t->next) {
             long long deadline = atomic_load_explicit(&t->deadline_ns, memory_order_relaxed);

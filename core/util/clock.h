@@ -23,6 +23,15 @@ static inline int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Nanoseconds of CLOCK_MONOTONIC: for the Lua deadlines, which are
+ * checked often and must be fine-grained. */
+static inline int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* CLOCK_REALTIME `ms` from now, as pthread_cond_timedwait takes it. */
 static inline struct timespec wall_deadline(int64_t ms)
 {
