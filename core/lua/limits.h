@@ -1,8 +1,9 @@
 /* The limits of a sandboxed state, private to lua/: the memory cap its
  * allocator enforces and the deadline of the call running in it, which
  * the count hook (set by the watchdog, watchdog.h) and the library
- * functions that loop (pattern.c, libguard.c) check. sandbox_call, sandbox_run, sandbox_check_deadline,
- * sandbox_stop_all and sandbox_memory_* (sandbox.h) are defined here. */
+ * functions that loop (pattern.c, libguard.c) check. sandbox_call,
+ * sandbox_run, sandbox_check_deadline, sandbox_stop_all and
+ * sandbox_memory_* (sandbox.h) are defined here. */
 #ifndef HERALD_LUA_LIMITS_H
 #define HERALD_LUA_LIMITS_H
 
