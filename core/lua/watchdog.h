@@ -2,7 +2,7 @@
  * every instruction.
  *
  * Lua's count hook, set for a whole call, makes the interpreter go
- * through its hook machinery at each instruction: 8% of the instructions
+ * through its hook machinery at each instruction: 9% of the instructions
  * of ingesting a request. Instead a thread of its own looks at the calls
  * running on every thread a few times per deadline, and to one past its
  * deadline it sends a signal, whose handler sets the count hook on that
