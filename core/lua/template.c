@@ -113,14 +113,29 @@ static bool block_mark(unsigned char c)
     return c == '#' || c == '>' || c == '+' || c == '-' || c == '=';
 }
 
-/* Whether s needs no escape at all, the common case: it is then returned
- * as it is, without a copy. */
+/* At a line's first digit s[i]: where its digits end when a "." or ")"
+ * there makes them an ordered list's number (followed by a space or the
+ * end), else 0. */
+static size_t list_marker_end(const char *s, size_t len, size_t i)
+{
+    size_t end = i;
+    while (end < len && isdigit((unsigned char)s[end]))
+        end++;
+    bool marker = end < len && (s[end] == '.' || s[end] == ')') &&
+                  (end + 1 == len || isspace((unsigned char)s[end + 1]));
+    return marker ? end : 0;
+}
+
+/* Whether s needs no escape at all, the common case (an address or a
+ * time starts with digits that make no list): it is then returned as it
+ * is, without a copy. */
 static bool plain_markdown(const char *s, size_t len)
 {
     bool line_start = true;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (escaped_anywhere(c) || (line_start && (block_mark(c) || isdigit(c))))
+        if (escaped_anywhere(c) || (line_start && block_mark(c)) ||
+            (line_start && isdigit(c) && list_marker_end(s, len, i)))
             return false;
         line_start = c == '\n' || (line_start && (c == ' ' || c == '\t'));
     }
@@ -152,12 +167,8 @@ static int helper_md_escape(lua_State *L)
         if (line_start && block_mark((unsigned char)c)) {
             luaL_addchar(&buffer, '\\');
         } else if (line_start && isdigit((unsigned char)c)) {
-            size_t end = i;
-            while (end < len && isdigit((unsigned char)s[end]))
-                end++;
-            bool list_marker = end < len && (s[end] == '.' || s[end] == ')') &&
-                               (end + 1 == len || isspace((unsigned char)s[end + 1]));
-            if (list_marker) {
+            size_t end = list_marker_end(s, len, i);
+            if (end) {
                 luaL_addlstring(&buffer, s + i, end - i);
                 luaL_addchar(&buffer, '\\');
                 i = end;
