@@ -21,12 +21,13 @@ typedef struct receiver_group {
     const receiver *receiver;
     const alert **alerts;
     mention_set *extras;
-    size_t len;
+    size_t len, cap;
 } receiver_group;
 
 typedef struct grouping {
     receiver_group *items;
     size_t len;
+    size_t first_cap; /* the batch's alerts: room for all at once */
 } grouping;
 
 static void group_add(grouping *g, const receiver *r, const alert *a, const mention_set *extra)
@@ -41,8 +42,11 @@ static void group_add(grouping *g, const receiver *r, const alert *a, const ment
         memset(grp, 0, sizeof *grp);
         grp->receiver = r;
     }
-    grp->alerts = xrealloc(grp->alerts, (grp->len + 1) * sizeof *grp->alerts);
-    grp->extras = xrealloc(grp->extras, (grp->len + 1) * sizeof *grp->extras);
+    if (grp->len == grp->cap) {
+        grp->cap = grp->cap ? 2 * grp->cap : g->first_cap ? g->first_cap : 1;
+        grp->alerts = xrealloc(grp->alerts, grp->cap * sizeof *grp->alerts);
+        grp->extras = xrealloc(grp->extras, grp->cap * sizeof *grp->extras);
+    }
     grp->alerts[grp->len] = a;
     memset(&grp->extras[grp->len], 0, sizeof grp->extras[0]);
     if (extra)
@@ -301,7 +305,7 @@ void pipeline_run(script_state *s, const alert_batch *batch, const receiver *def
                              default_receiver ? default_receiver->name : NULL};
     if (!default_receiver)
         default_receiver = config_receiver(conf, conf->default_receiver);
-    grouping groups = {0};
+    grouping groups = {.first_cap = batch->len};
     for (size_t i = 0; i < batch->len; i++) {
         const alert *a = &batch->alerts[i];
         stats->alerts++;
