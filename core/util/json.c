@@ -111,14 +111,35 @@ void json_members(const cJSON *object, const char *const *names, size_t n, const
     }
 }
 
-/* Appends a member's name to path: ".key" ("key" at the start, "\"\""
- * for the empty key) or "[i]". */
+/* Whether a key reads as itself in a path: not empty, and none of its
+ * bytes a control character (which would reach the client's message
+ * raw) or one that would misread the path (a dot, a bracket, a quote, a
+ * backslash). */
+static int plain_key(const char *key)
+{
+    if (!*key)
+        return 0;
+    for (const unsigned char *c = (const unsigned char *)key; *c; c++)
+        if (*c < 0x20 || strchr(".[]\"\\", *c))
+            return 0;
+    return 1;
+}
+
+/* Appends a member's name to path: ".key" ("key" at the start) or "[i]";
+ * a key that is not plain as a JSON string: "" for the empty one,
+ * "a.b", "\u0001". */
 static void append_member(strbuf *path, const cJSON *parent, const char *key, size_t index)
 {
-    if (cJSON_IsArray(parent))
+    if (cJSON_IsArray(parent)) {
         sb_printf(path, "[%zu]", index);
+        return;
+    }
+    if (path->len)
+        sb_putc(path, '.');
+    if (plain_key(key))
+        sb_puts(path, key);
     else
-        sb_printf(path, "%s%s", path->len ? "." : "", *key ? key : "\"\"");
+        sb_json_string(path, key, strlen(key));
 }
 
 /* Few keys are compared pairwise; more are sorted, so an object of many

@@ -177,6 +177,7 @@ TEST(errors_name_the_field)
         {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"status\":\"firing\",\"status\":\"resolved\"}]}",
          "alerts[0].status: the key appears twice"},
         {"{\"alerts\":[],\"x\":{\"y\":[1,{\"\":0,\"\":1}]}}", "x.y[1].\"\": the key appears twice"},
+        {"{\"\x01\":[{\"endsAt\":\"\",\"endsAt\":\"\"}]}", "\"\\u0001\"[0].endsAt: the key appears twice"},
         {"[]", "body: expected an Alertmanager webhook object, got an array"},
         {"{}", "alerts: missing"},
         {"{\"alerts\":{}}", "alerts: expected an array, got an object"},

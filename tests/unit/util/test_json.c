@@ -56,6 +56,13 @@ TEST(duplicate_keys_at_every_level)
     check_duplicate("{\"a\":[[],[{\"b\":[0,{\"c\":1,\"c\":2}]}]]}", "a[1][0].b[1].c");
     check_duplicate("{\"\":1,\"\":2}", "\"\"");
     check_duplicate("{\"a\":{\"\":{\"\":1,\"\":2}}}", "a.\"\".\"\"");
+    /* a key that would misread the path, or put a control byte in the
+     * message, is written as a JSON string; others as they are */
+    check_duplicate("{\"a.b\":{\"x\":1,\"x\":2}}", "\"a.b\".x");
+    check_duplicate("{\"a\":{\"[0]\":{\"z\":1,\"z\":2}}}", "a.\"[0]\".z");
+    check_duplicate("{\"\\u0001\":[{\"e\":\"\",\"e\":\"\"}]}", "\"\\u0001\"[0].e");
+    check_duplicate("{\"q\\\"\":{\"n\\n\":1,\"n\\n\":2}}", "\"q\\\"\".\"n\\n\"");
+    check_duplicate("{\"告警\":{\"k\":1,\"k\":2}}", "告警.k");
 }
 
 TEST(no_duplicates_means_an_empty_path)
