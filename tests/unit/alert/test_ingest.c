@@ -199,6 +199,14 @@ TEST(errors_name_the_field)
          "alerts[0].status: expected \"firing\" or \"resolved\", got \"burning\""},
         {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"startsAt\":\"yesterday\"}]}",
          "alerts[0].startsAt: \"yesterday\" is not an RFC 3339 time"},
+        /* a quoted value is cut before a character, never inside one */
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"startsAt\":\""
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx告z\"}]}",
+         "alerts[0].startsAt: \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\" is not an RFC 3339 time"},
+        {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"status\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx告z\"}]}",
+         "got \"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\""},
         {"{\"alerts\":[{\"labels\":{\"a\":\"b\"},\"endsAt\":5}]}",
          "alerts[0].endsAt: expected an RFC 3339 time string, got a number"},
         {"{\"alerts\":[],\"status\":1}", "status: expected \"firing\" or \"resolved\", got a number"},
