@@ -9,14 +9,14 @@
  * instruction raises, so pcall cannot swallow the timeout (lua/watchdog.h;
  * a call is stopped at most a quarter of a second after its deadline).
  * The state's allocator refuses to grow past a memory cap. Either limit
- * leaves the state usable for the next call. The hook cannot interrupt a single C call, so every library
- * function whose work memory does not bound checks the deadline itself:
- * the pattern functions (find, match, gmatch, gsub) are herald's own,
- * with a step budget (lua/pattern.h), and string.rep and the table
- * functions are guarded (lua/libguard.h, which lists the audit of every
- * exposed function). So every call ends at its deadline or soon after,
- * whatever library function it runs. States are not thread-safe: one per
- * thread.
+ * leaves the state usable for the next call. The hook cannot interrupt a
+ * single C call, so every library function whose work memory does not
+ * bound checks the deadline itself: the pattern functions (find, match,
+ * gmatch, gsub) are herald's own, with a step budget (lua/pattern.h), and
+ * string.rep and the table functions are guarded (lua/libguard.h, which
+ * lists the audit of every exposed function). So every call ends at its
+ * deadline or soon after, whatever library function it runs. States are
+ * not thread-safe: one per thread.
  *
  * The global table `herald` holds the template helpers:
  *   herald.time(epoch [, fmt])      format in the configured zone,
