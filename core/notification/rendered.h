@@ -16,6 +16,7 @@ typedef struct digest_entry {
     char *group;           /* owns the block the other two are in */
     char *item;
     char *detail;          /* "" when none */
+    size_t size;           /* of the block: the three in order, each with its NUL */
 } digest_entry;
 
 typedef struct rendered {

@@ -45,7 +45,7 @@ char *xstrndup(const char *text, size_t len)
 
 char *xstrdup(const char *text) { return xstrndup(text, strlen(text)); }
 
-void xstrdups_in_block(const char *const *texts, size_t n, char **copies)
+size_t xstrdups_in_block(const char *const *texts, size_t n, char **copies)
 {
     size_t size = 0;
     for (size_t i = 0; i < n; i++)
@@ -56,6 +56,7 @@ void xstrdups_in_block(const char *const *texts, size_t n, char **copies)
         copies[i] = memcpy(at, texts[i], len);
         at += len;
     }
+    return size;
 }
 
 /* How many of `want` more bytes max lets in; fewer marks sb truncated. */

@@ -52,8 +52,8 @@ char *xstrdup(const char *text);
 char *xstrndup(const char *text, size_t len);
 /* Copies the n texts, one after another, into one block: copies[i] is the
  * copy of texts[i], and copies[0] the block, freed whole. One allocation
- * for strings that live and die together. */
-void xstrdups_in_block(const char *const *texts, size_t n, char **copies);
+ * for strings that live and die together. Returns the block's size. */
+size_t xstrdups_in_block(const char *const *texts, size_t n, char **copies);
 /* Whether one of the strings equals value. */
 int strings_contain(char *const *items, size_t len, const char *value);
 /* Frees each string, then the array. */
