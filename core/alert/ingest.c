@@ -208,13 +208,6 @@ static int read_values(const cJSON *values, const char *path, alert *a, char *er
     return 0;
 }
 
-/* How much of a value an error message quotes: at most max bytes, not
- * cutting a character in two (the message is text). */
-static int excerpt(const char *value, size_t max)
-{
-    return (int)utf8_prefix(value, strlen(value), max);
-}
-
 /* item is the member named key (NULL: absent). */
 static int read_time(const cJSON *item, const char *key, const char *path, double *out,
                      int *present, char *err, size_t cap)
@@ -228,7 +221,7 @@ static int read_time(const cJSON *item, const char *key, const char *path, doubl
                     json_type_name(item));
     if (parse_rfc3339(item->valuestring, out) != 0)
         return fail(err, cap, "%s%s: \"%.*s\" is not an RFC 3339 time", path, key,
-                    excerpt(item->valuestring, 64), item->valuestring);
+                    utf8_quote_len(item->valuestring, 64), item->valuestring);
     *present = *out != 0;
     return 0;
 }
@@ -314,7 +307,7 @@ static int read_status(const cJSON *item, const char *path, alert_status *out, c
         *out = ALERT_RESOLVED;
     else
         return fail(err, cap, "%sstatus: expected \"firing\" or \"resolved\", got \"%.*s\"",
-                    path, excerpt(item->valuestring, 32), item->valuestring);
+                    path, utf8_quote_len(item->valuestring, 32), item->valuestring);
     return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/units.h"
+#include "util/utf8.h"
 
 /* Alertmanager answers a silence at once; a page waits no longer. */
 #define ALERTMANAGER_TIMEOUT_MS 10000
@@ -134,8 +135,9 @@ static int silence_in_alertmanager(action_request *a, int64_t ends_ms, char *id,
     if (http_call_wait(call)) {
         rc = fail(err, err_cap, "Alertmanager did not answer in time");
     } else if (call->status != 200) {
-        rc = call->status ? fail(err, err_cap, "Alertmanager answered HTTP %ld: %.200s",
-                                 call->status, sb_str(&call->answer))
+        rc = call->status ? fail(err, err_cap, "Alertmanager answered HTTP %ld: %.*s",
+                                 call->status, utf8_quote_len(sb_str(&call->answer), 200),
+                                 sb_str(&call->answer))
                           : fail(err, err_cap, "cannot reach Alertmanager: %s", call->error);
     } else {
         cJSON *answer = cJSON_ParseWithLength(sb_str(&call->answer), call->answer.len);
@@ -143,8 +145,8 @@ static int silence_in_alertmanager(action_request *a, int64_t ends_ms, char *id,
         if (cJSON_IsString(sid))
             snprintf(id, id_cap, "%s", sid->valuestring);
         else
-            rc = fail(err, err_cap, "Alertmanager's answer has no silenceID: %.200s",
-                      sb_str(&call->answer));
+            rc = fail(err, err_cap, "Alertmanager's answer has no silenceID: %.*s",
+                      utf8_quote_len(sb_str(&call->answer), 200), sb_str(&call->answer));
         cJSON_Delete(answer);
     }
     http_call_release(call);

@@ -9,6 +9,7 @@
 #include "util/json.h"
 #include "util/log.h"
 #include "util/metrics.h"
+#include "util/utf8.h"
 
 enum MHD_Result send_text(struct MHD_Connection *conn, unsigned status, const char *type,
                           const char *text, const char *extra_header, const char *extra_value)
@@ -49,7 +50,7 @@ static void describe_client(struct MHD_Connection *conn, char *out, size_t cap)
     const char *agent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                     MHD_HTTP_HEADER_USER_AGENT);
     if (agent)
-        snprintf(out, cap, "%s, %.64s", address, agent);
+        snprintf(out, cap, "%s, %.*s", address, utf8_quote_len(agent, 64), agent);
     else
         snprintf(out, cap, "%s", address);
 }

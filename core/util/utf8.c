@@ -15,6 +15,11 @@ size_t utf8_prefix(const char *text, size_t len, size_t max_bytes)
     return cut;
 }
 
+int utf8_quote_len(const char *text, size_t max_bytes)
+{
+    return (int)utf8_prefix(text, strnlen(text, max_bytes + 1), max_bytes);
+}
+
 size_t utf8_valid_length(const char *text, size_t len)
 {
     const unsigned char *s = (const unsigned char *)text;

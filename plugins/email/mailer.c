@@ -167,8 +167,15 @@ static int parse_address(const char *text, address *out)
     return 0;
 }
 
-static int parse_address_list(const herald_option_value *value, const char *name,
-                              address_list *out, char *err, size_t err_cap)
+/* How much of an address an error quotes: at most 80 bytes, never part
+ * of a character. */
+static int quote_len(const herald_host *host, const char *text)
+{
+    return (int)host->text_prefix(text, strlen(text), 80);
+}
+
+static int parse_address_list(const herald_host *host, const herald_option_value *value,
+                              const char *name, address_list *out, char *err, size_t err_cap)
 {
     if (!value->present)
         return 0;
@@ -180,10 +187,11 @@ static int parse_address_list(const herald_option_value *value, const char *name
     for (size_t i = 0; i < value->list_len; i++) {
         const char *item = value->list[i];
         if (has_control_char(item) || parse_address(item, &out->items[i]) != 0) {
+            const char *shown = has_control_char(item) ? "…" : item;
             snprintf(err, err_cap,
-                     "%s: item %zu \"%.80s\" is not an e-mail address "
+                     "%s: item %zu \"%.*s\" is not an e-mail address "
                      "(expected name@domain or Name <name@domain>)",
-                     name, i + 1, has_control_char(item) ? "…" : item);
+                     name, i + 1, quote_len(host, shown), shown);
             return -1;
         }
         out->len++;
@@ -263,16 +271,17 @@ void *mailer_configure(const herald_host *host, const char *receiver,
     m->tls = tls;
     const char *from = option_string(&values[OPT_FROM]);
     if (has_control_char(from) || parse_address(from, &m->from) != 0) {
+        const char *shown = has_control_char(from) ? "…" : from;
         snprintf(err, err_cap,
-                 "from: \"%.80s\" is not an e-mail address "
+                 "from: \"%.*s\" is not an e-mail address "
                  "(expected name@domain or Name <name@domain>)",
-                 has_control_char(from) ? "…" : from);
+                 quote_len(host, shown), shown);
         mailer_destroy(m);
         return NULL;
     }
     m->from_domain = strchr(m->from.addr, '@') + 1;
-    if (parse_address_list(&values[OPT_TO], "to", &m->to, err, err_cap) != 0 ||
-        parse_address_list(&values[OPT_CC], "cc", &m->cc, err, err_cap) != 0) {
+    if (parse_address_list(host, &values[OPT_TO], "to", &m->to, err, err_cap) != 0 ||
+        parse_address_list(host, &values[OPT_CC], "cc", &m->cc, err, err_cap) != 0) {
         mailer_destroy(m);
         return NULL;
     }

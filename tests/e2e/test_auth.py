@@ -67,6 +67,14 @@ def test_every_endpoint_but_the_probes_needs_the_token(herald_factory, tmp_path)
     status, _, data = harness.http_full("GET", h.base_url + "/metrics", headers=bearer(TOKEN))
     assert status == 200
     assert "herald_requests_unauthorized_total %d" % (len(protected) * 3) in data.decode()
+    # a User-Agent too long to name whole is cut where a character starts:
+    # 告 begins two bytes before the 64 the log quotes (sent as its UTF-8
+    # bytes; http.client writes a header's str as Latin-1)
+    agent_start = ("ops relay " * 7)[:62]
+    agent = (agent_start + "告警").encode("utf-8").decode("latin-1")
+    status, _, _ = harness.http_full("POST", h.base_url + "/webhook", payload(),
+                                     {"User-Agent": agent})
+    assert status == 401
     for method, path, body in protected[:3]:
         status, _, data = harness.http_full(method, h.base_url + path, body, bearer(TOKEN))
         assert status == 200, (path, data)
@@ -78,6 +86,8 @@ def test_every_endpoint_but_the_probes_needs_the_token(herald_factory, tmp_path)
                      r"no credentials for /webhook", log), log
     assert "rejected with 401 (from 127.0.0.1, Python-urllib/" in log and \
         "): wrong credentials for /metrics" in log
+    assert "rejected with 401 (from 127.0.0.1, %s): no credentials for /webhook" % agent_start \
+        in log, log
     assert TOKEN not in log
 
 

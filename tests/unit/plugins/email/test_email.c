@@ -744,6 +744,31 @@ TEST(configure_errors_name_the_key)
     check_configure_error(&o, "subject_prefix: must be one line without control characters");
 }
 
+/* An address too long to quote whole is cut where a character starts:
+ * 告 begins two bytes before the quote's 80 and would be cut in two. */
+TEST(a_long_address_is_quoted_up_to_a_character)
+{
+    static const char words[] = "on-call rota ";
+    char text[79];
+    for (size_t k = 0; k < sizeof text - 1; k++)
+        text[k] = words[k % (sizeof words - 1)];
+    text[sizeof text - 1] = '\0';
+    char address[96], expected[192];
+    snprintf(address, sizeof address, "%s告警", text);
+    options o = default_options();
+    o.from = address;
+    snprintf(expected, sizeof expected, "from: \"%s\" is not an e-mail address (expected "
+             "name@domain or Name <name@domain>)", text);
+    check_configure_error(&o, expected);
+    const char *to[] = {address};
+    o = default_options();
+    o.to = to;
+    o.to_len = 1;
+    snprintf(expected, sizeof expected, "to: item 1 \"%s\" is not an e-mail address (expected "
+             "name@domain or Name <name@domain>)", text);
+    check_configure_error(&o, expected);
+}
+
 TEST(descriptor)
 {
     const herald_channel *ch = channel();
@@ -781,4 +806,5 @@ RUN_TESTS(CASE(markdown_exact_message_and_envelope), CASE(defaults_bare_sender_a
           CASE(many_recipients_folded_between_addresses), CASE(message_id_differs_by_content_and_time),
           CASE(native_refused), CASE(oversize_markdown_truncated_under_limit),
           CASE(oversize_html_cut_outside_tags), CASE(classify_smtp_replies),
-          CASE(configure_errors_name_the_key), CASE(descriptor))
+          CASE(configure_errors_name_the_key),
+          CASE(a_long_address_is_quoted_up_to_a_character), CASE(descriptor))
